@@ -1,0 +1,39 @@
+"""Errors and warnings of qep-analog.
+
+Every error names the object at fault, the offending value and the limit it broke, in one line, so
+that the command line can print it as it is.
+"""
+
+from __future__ import annotations
+
+
+class QEPError(Exception):
+    """Base class of every error qep-analog raises on purpose."""
+
+
+class ModelFileError(QEPError, ValueError):
+    """A model file (``qep-model/1``) or an operator string is malformed."""
+
+
+class ConfigError(QEPError, ValueError):
+    """An experiment configuration or an argument is invalid."""
+
+
+class PreconditionError(QEPError):
+    """A precondition of the method fails, e.g. a degenerate ground state."""
+
+
+class SolverError(QEPError, RuntimeError):
+    """A numerical solver did not converge."""
+
+
+class StorageError(QEPError):
+    """A stored file (checkpoint, metrics, results) is missing, corrupt or of another schema."""
+
+
+class QEPWarning(UserWarning):
+    """Base class of warnings qep-analog emits."""
+
+
+class SmallGapWarning(QEPWarning):
+    """A nudge is not small against the spectral gap: the linear-response estimate is biased."""

@@ -1,0 +1,154 @@
+"""Pauli strings compiled for state vectors on n qubits.
+
+A Pauli string P with flip mask m (its X and Y factors) maps ``|c XOR m>`` to ``|c>`` with a phase, so
+every operator that is a combination of strings is, row by row,
+
+    (H psi)[c] = sum_g D[g, c] * psi[c XOR m_g]
+
+over the distinct flip masks m_g. :class:`OperatorTable` groups a fixed list of strings by mask once;
+afterwards any real coefficient vector becomes the diagonals ``D`` with one matrix product, a sparse
+matrix with no Python loop over terms, and a batch of states gives all string expectation values with
+one product per mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from qep_analog.model.pauli import PauliString
+
+#: Above this many table entries (strings x basis states) string values are computed on demand.
+TABLE_ENTRY_LIMIT = 1 << 24
+
+
+@numba.njit(cache=True, nogil=True)
+def apply_diagonals(diagonals: NDArray, masks: NDArray, psi: NDArray, out: NDArray) -> None:
+    """``out[c] = sum_g diagonals[g, c] * psi[c ^ masks[g]]`` (``out`` is overwritten)."""
+    n_groups, dim = diagonals.shape
+    for c in range(dim):
+        out[c] = diagonals[0, c] * psi[c ^ masks[0]]
+    for g in range(1, n_groups):
+        m = masks[g]
+        for c in range(dim):
+            out[c] += diagonals[g, c] * psi[c ^ m]
+
+
+class OperatorTable:
+    """A fixed list of Pauli strings on ``n_qubits``, grouped by flip mask.
+
+    ``dtype`` is float64 when every string has an even number of Y factors (then every real
+    combination is a real symmetric matrix), complex128 otherwise.
+    """
+
+    def __init__(self, n_qubits: int, strings: Sequence[PauliString]) -> None:
+        if n_qubits < 1:
+            raise ValueError(f"OperatorTable: n_qubits = {n_qubits} must be at least 1")
+        if any(s.max_qubit >= n_qubits for s in strings):
+            raise ValueError(f"OperatorTable: a string acts beyond n_qubits = {n_qubits}")
+        self.n_qubits = n_qubits
+        self.dim = 1 << n_qubits
+        self.strings = list(strings)
+        self.index = {s: k for k, s in enumerate(self.strings)}
+        self.real = all(s.n_y % 2 == 0 for s in self.strings)
+        self.dtype: type = np.float64 if self.real else np.complex128
+        x = np.array([s.x_mask(n_qubits) for s in self.strings], dtype=np.int64)
+        self._z = np.array([s.z_mask(n_qubits) for s in self.strings], dtype=np.int64)
+        self._phase = np.array([(1j) ** (s.n_y % 4) for s in self.strings])
+        self.masks, self.group_of = np.unique(np.concatenate([[0], x]), return_inverse=True)
+        self.group_of = self.group_of[1:]
+        self.members = [np.flatnonzero(self.group_of == g) for g in range(len(self.masks))]
+        self._basis = np.arange(self.dim, dtype=np.int64)
+        self._table: NDArray | None = None
+        if len(self.strings) * self.dim <= TABLE_ENTRY_LIMIT:
+            self._table = self._compute_values(np.arange(len(self.strings)))
+        self._csr_indices = (self._basis[:, None] ^ self.masks[None, :]).ravel()
+        self._csr_indptr = np.arange(0, self.dim * len(self.masks) + 1, len(self.masks))
+
+    @property
+    def n_groups(self) -> int:
+        """Number of distinct flip masks (including the diagonal, mask 0)."""
+        return len(self.masks)
+
+    def _compute_values(self, which: NDArray) -> NDArray:
+        """Matrix elements ``<c|P_s|c ^ m_s>`` for strings ``which``, shape (len(which), dim)."""
+        out: NDArray = np.empty((len(which), self.dim), dtype=self.dtype)
+        for row, s in enumerate(which):
+            flipped = self._basis ^ self.masks[self.group_of[s]]
+            parity = np.bitwise_count(flipped & self._z[s]) & 1
+            sign = 1.0 - 2.0 * parity.astype(np.float64)
+            phase = self._phase[s]
+            out[row] = sign * (phase.real if self.real else phase)
+        return out
+
+    def values(self, which: NDArray) -> NDArray:
+        """Matrix elements of strings ``which`` (see :meth:`_compute_values`), cached when small."""
+        if self._table is not None:
+            return self._table[which]
+        return self._compute_values(which)
+
+    def diagonals(self, coefficients: NDArray) -> NDArray:
+        """Diagonals ``D`` of ``sum_s a_s P_s``: shape (n_groups, dim), or (B, n_groups, dim).
+
+        ``coefficients`` has shape (n_strings,) or (B, n_strings); they are real.
+        """
+        a = np.asarray(coefficients, dtype=np.float64)
+        batched = a.ndim == 2
+        a2 = a if batched else a[None, :]
+        out: NDArray = np.zeros((a2.shape[0], self.n_groups, self.dim), dtype=self.dtype)
+        for g, members in enumerate(self.members):
+            if len(members):
+                out[:, g, :] = a2[:, members] @ self.values(members)
+        return out if batched else out[0]
+
+    def sparse(self, coefficients: NDArray) -> sp.csr_matrix:
+        """``sum_s a_s P_s`` as a CSR matrix (assembled from the bit structure, no Kronecker)."""
+        diagonals = self.diagonals(coefficients)
+        data = np.ascontiguousarray(diagonals.T).ravel()
+        return sp.csr_matrix(
+            (data, self._csr_indices, self._csr_indptr), shape=(self.dim, self.dim)
+        )
+
+    def dense(self, coefficients: NDArray) -> NDArray:
+        """``sum_s a_s P_s`` as a dense array (for small systems and tests)."""
+        return self.sparse(coefficients).toarray()
+
+    def apply(self, diagonals: NDArray, psi: NDArray) -> NDArray:
+        """Apply the operator with ``diagonals`` (from :meth:`diagonals`) to one state vector."""
+        out = np.empty(self.dim, dtype=np.result_type(diagonals, psi))
+        apply_diagonals(diagonals, self.masks, np.ascontiguousarray(psi, dtype=out.dtype), out)
+        return out
+
+    def expectations(self, states: NDArray, kets: NDArray | None = None) -> NDArray:
+        """``<psi|P_s|psi>`` of every string for normalised ``states`` (dim,) or (B, dim).
+
+        With ``kets``, the real parts ``Re <psi|P_s|ket>`` instead.
+        """
+        psi = np.asarray(states)
+        batched = psi.ndim == 2
+        psi2 = psi if batched else psi[None, :]
+        ket2 = psi2 if kets is None else np.asarray(kets).reshape(psi2.shape)
+        out = np.empty((psi2.shape[0], len(self.strings)))
+        conj = psi2.conj()
+        for g, members in enumerate(self.members):
+            if not len(members):
+                continue
+            overlap = conj * ket2[:, self._basis ^ self.masks[g]]
+            out[:, members] = (overlap @ self.values(members).T).real
+        return out if batched else out[0]
+
+    def trace_with(self, matrix: NDArray) -> NDArray:
+        """``Tr(rho P_s)`` of every string for a dense density matrix ``rho`` (dim, dim)."""
+        out = np.empty(len(self.strings))
+        rows = self._basis
+        for g, members in enumerate(self.members):
+            if not len(members):
+                continue
+            # Tr(rho P) = sum_c <c|P|c^m> rho[c^m, c]
+            elements = matrix[rows ^ self.masks[g], rows]
+            out[members] = (self.values(members) @ elements).real
+        return out

@@ -1,0 +1,155 @@
+"""The QEP model: H(x, theta, nu) = H0 + sum_i x_i B_i + sum_j theta_j A_j + sum_k nu_k O_k."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+
+from qep_analog.errors import ConfigError, ModelFileError
+from qep_analog.model.operators import OperatorTable
+from qep_analog.model.pauli import PauliString, PauliSum
+
+
+@dataclass(frozen=True)
+class QEPModel:
+    """A spin Hamiltonian with named fixed, input, trainable and output terms.
+
+    All terms enter with a plus sign. ``outputs[k]`` is the observable O_k, which is also the term
+    that the nudge coupling nu_k multiplies. Every operator is a real Pauli sum, hence Hermitian.
+    """
+
+    n_qubits: int
+    trainable: Mapping[str, PauliSum]
+    outputs: Mapping[str, PauliSum]
+    fixed: PauliSum = field(default_factory=PauliSum)
+    inputs: Mapping[str, PauliSum] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_qubits, int) or not 1 <= self.n_qubits <= 30:
+            raise ModelFileError(f"QEPModel: n_qubits = {self.n_qubits!r} is not in 1..30")
+        object.__setattr__(self, "inputs", dict(self.inputs))
+        object.__setattr__(self, "trainable", dict(self.trainable))
+        object.__setattr__(self, "outputs", dict(self.outputs))
+        seen: dict[str, str] = {}
+        for section in ("inputs", "trainable", "outputs"):
+            for name, operator in getattr(self, section).items():
+                if name in seen:
+                    raise ModelFileError(
+                        f"QEPModel: name {name!r} is used in both {seen[name]} and {section}"
+                    )
+                seen[name] = section
+                self._check_operator(f"{section}.{name}", operator)
+        self._check_operator("fixed", self.fixed)
+        if not self.trainable:
+            raise ModelFileError("QEPModel: trainable has no terms (at least one is required)")
+        if not self.outputs:
+            raise ModelFileError("QEPModel: outputs has no terms (at least one is required)")
+
+    def _check_operator(self, where: str, operator: PauliSum) -> None:
+        if not isinstance(operator, PauliSum):
+            raise ModelFileError(f"QEPModel: {where} is {type(operator).__name__}, not a PauliSum")
+        if operator.max_qubit >= self.n_qubits:
+            raise ModelFileError(
+                f"QEPModel: {where} acts on qubit {operator.max_qubit} "
+                f"but n_qubits = {self.n_qubits}"
+            )
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return list(self.trainable)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.outputs)
+
+    @cached_property
+    def compiled(self) -> CompiledModel:
+        """The operators of the model compiled for state vectors (built once per model)."""
+        return CompiledModel(self)
+
+    def vector(self, section: str, values: Mapping[str, float] | None, default: float) -> NDArray:
+        """A dense vector over the names of ``section`` from a name -> value mapping.
+
+        Unknown names raise :class:`ConfigError` listing the valid ones.
+        """
+        names = list(getattr(self, section))
+        out = np.full(len(names), float(default))
+        for name, value in (values or {}).items():
+            if name not in names:
+                raise ConfigError(
+                    f"{section}: unknown name {name!r} (valid: {', '.join(names) or 'none'})"
+                )
+            out[names.index(name)] = float(value)
+        return out
+
+
+class CompiledModel:
+    """Coefficient matrices of a :class:`QEPModel` over one shared :class:`OperatorTable`."""
+
+    def __init__(self, model: QEPModel) -> None:
+        self.model = model
+        strings: set[PauliString] = set(model.fixed)
+        for section in (model.inputs, model.trainable, model.outputs):
+            for operator in section.values():
+                strings.update(operator)
+        self.table = OperatorTable(model.n_qubits, sorted(strings))
+        self.fixed = self._matrix([model.fixed])[0]
+        self.inputs = self._matrix(list(model.inputs.values()))
+        self.trainable = self._matrix(list(model.trainable.values()))
+        self.outputs = self._matrix(list(model.outputs.values()))
+        self.output_norm_bounds = np.array([o.norm_bound() for o in model.outputs.values()])
+
+    def _matrix(self, operators: list[PauliSum]) -> NDArray:
+        out = np.zeros((len(operators), len(self.table.strings)))
+        for row, operator in enumerate(operators):
+            for string, coefficient in operator.items():
+                out[row, self.table.index[string]] = coefficient
+        return out
+
+    @property
+    def dim(self) -> int:
+        return self.table.dim
+
+    def coefficients(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None) -> NDArray:
+        """String coefficients of H(x, theta, nu); any argument may carry a leading batch axis."""
+        x_arr = np.asarray(x, dtype=float)
+        th = np.asarray(theta, dtype=float)
+        nu_arr = np.zeros(self.outputs.shape[0]) if nu is None else np.asarray(nu, dtype=float)
+        for name, arr, width in (
+            ("x", x_arr, self.inputs.shape[0]),
+            ("theta", th, self.trainable.shape[0]),
+            ("nu", nu_arr, self.outputs.shape[0]),
+        ):
+            if arr.shape[-1:] != (width,) and not (width == 0 and arr.size == 0):
+                raise ConfigError(f"model: {name} has shape {arr.shape}, expected (..., {width})")
+        total = self.fixed + th @ self.trainable + nu_arr @ self.outputs
+        if self.inputs.shape[0]:
+            total = total + x_arr @ self.inputs
+        return np.asarray(total)
+
+    def hamiltonian(
+        self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None
+    ) -> sp.csr_matrix:
+        """H(x, theta, nu) as a sparse matrix."""
+        return self.table.sparse(self.coefficients(x, theta, nu))
+
+    def generator_values(self, string_values: NDArray) -> NDArray:
+        """<A_j> from string expectation values (..., n_strings)."""
+        return np.asarray(string_values @ self.trainable.T)
+
+    def output_values(self, string_values: NDArray) -> NDArray:
+        """<O_k> from string expectation values (..., n_strings)."""
+        return np.asarray(string_values @ self.outputs.T)
+
+    def nudge_norm_bound(self, error_signal: NDArray) -> NDArray:
+        """Upper bound on ||sum_k eps_k O_k|| for error signals (..., n_outputs)."""
+        return np.asarray(np.abs(error_signal) @ self.output_norm_bounds)

@@ -1,0 +1,220 @@
+"""Gradient estimators: QEP (one-sided, symmetric), exact linear response, finite differences.
+
+Every estimator returns dL/dtheta for a batch, shape (B, n_parameters), for error signals
+eps = dL/d<O> (B, n_outputs) held fixed, so that dL/dtheta_j = sum_k eps_k d<O_k>/dtheta_j. By
+reciprocity d<O_k>/dtheta_j = d<A_j>/dnu_k, QEP reads the whole gradient off the generators <A_j>
+measured in states nudged by nu = +-beta eps.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from qep_analog.errors import ConfigError, SmallGapWarning
+from qep_analog.qep.shot_noise import ShotNoise
+from qep_analog.solvers.equilibrium import Equilibrium, Prepared
+from qep_analog.solvers.thermal import GibbsState, thermal_response_matrix
+
+SCHEMES = ("symmetric", "one-sided")
+#: A nudge with beta ||V|| above this fraction of the gap is "not small": it triggers a warning.
+GAP_FRACTION = 0.25
+
+
+def _batch(eq: Equilibrium, x: ArrayLike, error_signal: ArrayLike) -> tuple[NDArray, NDArray]:
+    x_arr = np.atleast_2d(np.asarray(x, dtype=float))
+    eps = np.atleast_2d(np.asarray(error_signal, dtype=float))
+    if x_arr.shape[0] != eps.shape[0]:
+        if x_arr.shape[0] == 1:
+            x_arr = np.repeat(x_arr, eps.shape[0], axis=0)
+        elif eps.shape[0] == 1:
+            eps = np.repeat(eps, x_arr.shape[0], axis=0)
+        else:
+            raise ConfigError(f"gradient: {x_arr.shape[0]} inputs but {eps.shape[0]} error signals")
+    if eps.shape[1] != len(eq.model.outputs):
+        raise ConfigError(
+            f"gradient: error signal has {eps.shape[1]} entries, the model "
+            f"{len(eq.model.outputs)} outputs"
+        )
+    return x_arr, eps
+
+
+def check_nudge(eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: float) -> int:
+    """Warn (:class:`SmallGapWarning`) where beta ||sum eps O|| is not small against the gap.
+
+    Returns the number of such samples. Needs ``free.gaps``; at T > 0 nothing is checked.
+    """
+    if free.gaps is None or eq.thermal:
+        return 0
+    nudge = abs(beta) * eq.compiled.nudge_norm_bound(error_signal)
+    bad = np.flatnonzero(nudge > GAP_FRACTION * free.gaps)
+    if len(bad):
+        k = int(bad[0])
+        warnings.warn(
+            SmallGapWarning(
+                f"nudge of sample {k}: beta*||V|| = {nudge[k]:.3g} is not small against the gap "
+                f"{free.gaps[k]:.3g} (limit {GAP_FRACTION:g} x gap); the QEP estimate is biased"
+                f" ({len(bad)} of {len(nudge)} samples)"
+            ),
+            stacklevel=3,
+        )
+    return len(bad)
+
+
+def qep_gradient(
+    eq: Equilibrium,
+    x: ArrayLike,
+    theta: ArrayLike,
+    error_signal: ArrayLike,
+    beta: float,
+    scheme: str = "symmetric",
+    *,
+    free: Prepared | None = None,
+    noise: ShotNoise | None = None,
+) -> NDArray:
+    """QEP estimate of dL/dtheta from generators measured in nudged states nu = +-beta eps.
+
+    One-sided: (<A>_{+beta eps} - <A>_0)/beta, bias O(beta); symmetric:
+    (<A>_{+beta eps} - <A>_{-beta eps})/(2 beta), bias O(beta^2). Nudged ground states are
+    warm-started from the free ones. ``noise`` adds shot noise to every measured string.
+    """
+    if scheme not in SCHEMES:
+        raise ConfigError(f"gradient: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
+    if not (np.isfinite(beta) and beta != 0):
+        raise ConfigError(f"gradient: beta = {beta!r} must be finite and non-zero")
+    x_arr, eps = _batch(eq, x, error_signal)
+    if free is None:
+        free = eq.prepare(x_arr, theta, with_gap=True)
+    check_nudge(eq, free, eps, beta)
+    start = None if eq.thermal else np.asarray(free.states)
+    measure = noise if noise is not None else (lambda s: s)
+    signs = (1.0, -1.0) if scheme == "symmetric" else (1.0,)
+    nudged_x = np.concatenate([x_arr] * len(signs))
+    nudges = np.concatenate([sign * beta * eps for sign in signs])
+    starts = None if start is None else np.concatenate([start] * len(signs))
+    nudged = eq.prepare(nudged_x, theta, nudges, start=starts)
+    generators = eq.compiled.generator_values(measure(nudged.strings))
+    batch = x_arr.shape[0]
+    if scheme == "symmetric":
+        return np.asarray((generators[:batch] - generators[batch:]) / (2.0 * beta))
+    free_generators = eq.compiled.generator_values(measure(free.strings))
+    return np.asarray((generators - free_generators) / beta)
+
+
+def exact_gradient(
+    eq: Equilibrium,
+    x: ArrayLike,
+    theta: ArrayLike,
+    error_signal: ArrayLike,
+    *,
+    free: Prepared | None = None,
+) -> NDArray:
+    """Exact dL/dtheta by linear response: one linear solve per sample for all parameters.
+
+    T = 0: |dpsi> = (E0 - H)^-1 Q V |psi0>, dL/dtheta_j = 2 Re <psi0|A_j|dpsi>, V = sum eps_k O_k.
+    T > 0: the Kubo-Mori response of Tr(rho V).
+    """
+    x_arr, eps = _batch(eq, x, error_signal)
+    if free is None:
+        free = eq.prepare(x_arr, theta, with_gap=not eq.thermal)
+    coeffs = eq.coefficients(x_arr, theta, None)
+    perturbations = eps @ eq.compiled.outputs
+    out = np.empty((x_arr.shape[0], len(eq.model.trainable)))
+    for b in range(x_arr.shape[0]):
+        response = _string_response(eq, free, b, coeffs[b], perturbations[b])
+        out[b] = eq.compiled.generator_values(response)
+    return out
+
+
+def finite_difference_gradient(
+    eq: Equilibrium,
+    x: ArrayLike,
+    theta: ArrayLike,
+    error_signal: ArrayLike,
+    *,
+    step: float = 1e-4,
+    free: Prepared | None = None,
+) -> NDArray:
+    """Central finite differences sum_k eps_k (<O_k>(theta + h e_j) - <O_k>(theta - h e_j))/2h.
+
+    Two preparations per parameter, warm-started from the free state.
+    """
+    x_arr, eps = _batch(eq, x, error_signal)
+    th = np.asarray(theta, dtype=float)
+    n = th.shape[-1]
+    if free is None and not eq.thermal:
+        free = eq.prepare(x_arr, th, with_gap=True)
+    shifts = np.concatenate([np.eye(n), -np.eye(n)]) * step
+    out = np.empty((x_arr.shape[0], n))
+    for b in range(x_arr.shape[0]):
+        start = None
+        if free is not None and not eq.thermal:
+            start = np.repeat(np.asarray(free.states)[b : b + 1], 2 * n, axis=0)
+        moved = eq.prepare(np.repeat(x_arr[b : b + 1], 2 * n, axis=0), th + shifts, start=start)
+        outputs = eq.compiled.output_values(moved.strings) @ eps[b]
+        out[b] = (outputs[:n] - outputs[n:]) / (2.0 * step)
+    return out
+
+
+@dataclass(frozen=True)
+class ReciprocityCheck:
+    """d<O_k>/dtheta_j against d<A_j>/dnu_k for chosen (parameter, output) pairs."""
+
+    pairs: list[tuple[str, str]]
+    d_output_d_theta: NDArray
+    d_generator_d_nu: NDArray
+
+    @property
+    def max_deviation(self) -> float:
+        return float(np.max(np.abs(self.d_output_d_theta - self.d_generator_d_nu), initial=0.0))
+
+
+def reciprocity_check(
+    eq: Equilibrium,
+    x: ArrayLike,
+    theta: ArrayLike,
+    pairs: list[tuple[str, str]],
+) -> ReciprocityCheck:
+    """Compute both sides of d<O_k>/dtheta_j = d<A_j>/dnu_k by two independent responses.
+
+    The left side perturbs by A_j and measures O_k, the right side perturbs by O_k and measures
+    A_j; each is its own linear solve (T = 0) or Kubo-Mori response (T > 0).
+    """
+    model = eq.model
+    x_arr = np.atleast_2d(np.asarray(x, dtype=float))[:1]
+    free = eq.prepare(x_arr, theta, with_gap=not eq.thermal)
+    coeffs = eq.coefficients(x_arr, theta, None)[0]
+    compiled = eq.compiled
+    left, right = [], []
+    for name, output in pairs:
+        if name not in model.trainable or output not in model.outputs:
+            raise ConfigError(f"reciprocity: unknown pair ({name!r}, {output!r})")
+        j, k = model.parameter_names.index(name), model.output_names.index(output)
+        along_theta = _string_response(eq, free, 0, coeffs, compiled.trainable[j])
+        along_nu = _string_response(eq, free, 0, coeffs, compiled.outputs[k])
+        left.append(float(compiled.output_values(along_theta)[k]))
+        right.append(float(compiled.generator_values(along_nu)[j]))
+    return ReciprocityCheck(list(pairs), np.array(left), np.array(right))
+
+
+def _string_response(
+    eq: Equilibrium, free: Prepared, b: int, coefficients: NDArray, perturbation: NDArray
+) -> NDArray:
+    """d<P_s>/dlambda of every string, sample b, under H -> H + lambda W (W by coefficients).
+
+    T = 0: 2 Re <psi0|P_s|dpsi> with |dpsi> = (E0 - H)^-1 Q W |psi0> (one linear solve).
+    T > 0: Tr(M_W P_s) + <W><P_s>/T, the Kubo-Mori response.
+    """
+    compiled = eq.compiled
+    if eq.temperature is None:
+        state = np.asarray(free.states)[b]
+        delta = eq.solver.response(coefficients, state, float(free.energies[b]), perturbation)
+        return 2.0 * compiled.table.expectations(state, delta)
+    gibbs = free.states[b]
+    assert isinstance(gibbs, GibbsState)
+    traces = compiled.table.trace_with(thermal_response_matrix(compiled, gibbs, perturbation))
+    mean_w = float(free.strings[b] @ perturbation)
+    return np.asarray(traces + free.strings[b] * mean_w / eq.temperature)

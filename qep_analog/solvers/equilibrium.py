@@ -1,0 +1,75 @@
+"""Equilibrium states of a model: the ground state (T = 0) or the Gibbs state (T > 0).
+
+:class:`Equilibrium` is where QEP's exact emulation prepares its free and nudged states; every
+estimator in :mod:`qep_analog.qep` goes through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from qep_analog.errors import ConfigError
+from qep_analog.model.qep_model import CompiledModel, QEPModel
+from qep_analog.solvers.exact import ExactSolver, GroundStates
+from qep_analog.solvers.thermal import GibbsState, gibbs_state, thermal_strings
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch of prepared equilibrium states.
+
+    ``strings`` (B, n_strings) Pauli-string expectation values; ``energies`` (B,) ground energies
+    (T = 0) or free energies (T > 0); ``gaps`` (B,) or None; ``states``: state vectors (B, dim) at
+    T = 0, Gibbs states at T > 0.
+    """
+
+    strings: NDArray
+    energies: NDArray
+    gaps: NDArray | None
+    states: NDArray | list[GibbsState]
+
+
+class Equilibrium:
+    """Prepares ground (``temperature`` None or 0) or Gibbs states of H(x, theta, nu)."""
+
+    def __init__(
+        self, model: QEPModel, *, temperature: float | None = None, tol: float = 1e-10
+    ) -> None:
+        if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
+            raise ConfigError(f"equilibrium: temperature {temperature!r} must be >= 0 and finite")
+        self.model = model
+        self.compiled: CompiledModel = model.compiled
+        self.temperature = temperature or None
+        self.solver = ExactSolver(self.compiled, tol=tol)
+
+    @property
+    def thermal(self) -> bool:
+        return self.temperature is not None
+
+    def coefficients(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None) -> NDArray:
+        """String coefficients with a batch axis, broadcasting x, theta and nu."""
+        coeffs = self.compiled.coefficients(x, theta, nu)
+        return np.atleast_2d(coeffs)
+
+    def prepare(
+        self,
+        x: ArrayLike,
+        theta: ArrayLike,
+        nu: ArrayLike | None = None,
+        *,
+        start: NDArray | None = None,
+        with_gap: bool = False,
+    ) -> Prepared:
+        """Prepare the batch of states; ``start`` warm-starts the ground-state solver."""
+        coeffs = self.coefficients(x, theta, nu)
+        if self.temperature is None:
+            ground: GroundStates = self.solver.solve(coeffs, start, with_gap=with_gap)
+            return Prepared(ground.strings, ground.energies, ground.gaps, ground.states)
+        gibbs = [gibbs_state(self.compiled, c, self.temperature) for c in coeffs]
+        strings = np.array([thermal_strings(self.compiled, g) for g in gibbs])
+        energies = np.array([g.free_energy for g in gibbs])
+        gaps = np.array([g.energies[1] - g.energies[0] for g in gibbs]) if with_gap else None
+        return Prepared(strings, energies, gaps, gibbs)

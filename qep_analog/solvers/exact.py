@@ -1,0 +1,159 @@
+"""Exact ground states of a compiled model: batched Lanczos, gaps, degeneracy checks, responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse.linalg as sla
+from numpy.typing import NDArray
+
+from qep_analog.errors import ConfigError, PreconditionError, SolverError
+from qep_analog.model.qep_model import CompiledModel
+from qep_analog.solvers.lanczos import batched_lanczos
+
+#: Gaps below this (rad/us) count as a degenerate ground state.
+DEGENERACY_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class GroundStates:
+    """Ground states of a batch of Hamiltonians.
+
+    ``energies`` (B,), ``states`` (B, dim) normalised, ``residuals`` (B,) = ||H psi - E psi||,
+    ``gaps`` (B,) = E1 - E0 (degenerate partners included) or None when not computed,
+    ``strings`` (B, n_strings): expectation values of every Pauli string of the model.
+    """
+
+    energies: NDArray
+    states: NDArray
+    residuals: NDArray
+    gaps: NDArray | None
+    strings: NDArray
+
+
+class ExactSolver:
+    """Ground states of H(x, theta, nu) for a compiled model.
+
+    ``tol`` bounds the residual norm ||H psi - E psi|| (rad/us); ``krylov`` is the Krylov space
+    size per restart cycle.
+    """
+
+    def __init__(
+        self,
+        compiled: CompiledModel,
+        *,
+        tol: float = 1e-10,
+        krylov: int = 30,
+        max_cycles: int = 500,
+        degeneracy_tol: float = DEGENERACY_TOL,
+    ) -> None:
+        if not tol > 0:
+            raise ConfigError(f"ExactSolver: tol = {tol} must be positive")
+        self.compiled = compiled
+        self.tol = tol
+        self.krylov = krylov
+        self.max_cycles = max_cycles
+        self.degeneracy_tol = degeneracy_tol
+        rng = np.random.default_rng(20_240_601)
+        start = rng.normal(size=compiled.dim)
+        if not compiled.table.real:
+            start = start + 1j * rng.normal(size=compiled.dim)
+        self._start = start / np.linalg.norm(start)
+
+    def solve(
+        self,
+        coefficients: NDArray,
+        start: NDArray | None = None,
+        *,
+        with_gap: bool = False,
+        check_degeneracy: bool = True,
+    ) -> GroundStates:
+        """Ground states for string coefficients (B, n_strings), warm-started from ``start``."""
+        table = self.compiled.table
+        coeffs = np.atleast_2d(coefficients)
+        batch = coeffs.shape[0]
+        diagonals = table.diagonals(coeffs)
+        starts = np.broadcast_to(self._start, (batch, table.dim)) if start is None else start
+        states, info = batched_lanczos(
+            diagonals, table.masks, np.asarray(starts), self.tol, self.krylov, self.max_cycles
+        )
+        if not info[:, 3].all():
+            worst = int(np.argmax(info[:, 1]))
+            raise SolverError(
+                f"ground state of sample {worst}: residual {info[worst, 1]:.3g} above "
+                f"tol {self.tol:.3g} after {int(info[worst, 2])} matrix-vector products"
+            )
+        gaps = None
+        if with_gap:
+            gaps = self._gaps(diagonals, coeffs, states, info[:, 0])
+            if check_degeneracy:
+                self.check_degeneracy(info[:, 0], gaps)
+        return GroundStates(
+            energies=info[:, 0].copy(),
+            states=states,
+            residuals=info[:, 1].copy(),
+            gaps=gaps,
+            strings=table.expectations(states),
+        )
+
+    def _gaps(
+        self, diagonals: NDArray, coeffs: NDArray, states: NDArray, energies: NDArray
+    ) -> NDArray:
+        """E1 - E0 from the ground state of H + shift |psi0><psi0| (shift above the spectrum)."""
+        if self.compiled.dim == 1:
+            return np.full(len(energies), np.inf)
+        bound = np.abs(coeffs).sum(axis=1)
+        shifts = 2.0 * bound + 1.0
+        start = self._start - states * (states.conj() @ self._start)[:, None]
+        _, info = batched_lanczos(
+            diagonals,
+            self.compiled.table.masks,
+            start,
+            max(self.tol, 1e-9),
+            self.krylov,
+            self.max_cycles,
+            deflate=states,
+            shifts=shifts,
+        )
+        return np.asarray(info[:, 0] - energies)
+
+    def check_degeneracy(self, energies: NDArray, gaps: NDArray) -> None:
+        """Raise :class:`PreconditionError` when a gap is below ``degeneracy_tol``."""
+        bad = np.flatnonzero(gaps < self.degeneracy_tol)
+        if len(bad):
+            k = int(bad[0])
+            raise PreconditionError(
+                f"ground state of sample {k} (E0 = {energies[k]:.10g}) is degenerate: "
+                f"gap {max(gaps[k], 0.0):.3g} below the tolerance {self.degeneracy_tol:.3g}; "
+                "QEP is undefined there"
+            )
+
+    def response(
+        self, coefficients: NDArray, state: NDArray, energy: float, perturbation: NDArray
+    ) -> NDArray:
+        """First-order change of the ground state: (E0 - H)^-1 Q V |psi0>.
+
+        ``coefficients`` (n_strings,) define H; ``perturbation`` (n_strings,) defines V. One
+        conjugate-gradient solve in the complement of the ground state.
+        """
+        table = self.compiled.table
+        hamiltonian = table.sparse(coefficients)
+        rhs = table.sparse(perturbation) @ state
+        rhs = rhs - state * np.vdot(state, rhs)
+
+        def project(v: NDArray) -> NDArray:
+            return v - state * np.vdot(state, v)
+
+        operator = sla.LinearOperator(
+            hamiltonian.shape,
+            matvec=lambda v: project(hamiltonian @ project(v) - energy * project(v)),
+            dtype=hamiltonian.dtype,
+        )
+        norm = np.linalg.norm(rhs)
+        if norm == 0.0:
+            return np.zeros_like(state)
+        solution, status = sla.cg(operator, -rhs / norm, rtol=1e-13, atol=0.0, maxiter=20_000)
+        if status != 0:
+            raise SolverError(f"linear response: conjugate gradients stopped with status {status}")
+        return np.asarray(project(solution) * norm)

@@ -1,0 +1,89 @@
+"""Atomic, versioned storage of JSON and YAML documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qep_analog.errors import StorageError
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, document: dict[str, Any], schema: str) -> None:
+    """Write ``document`` under ``schema`` (stored in its ``"schema"`` key) atomically."""
+    if document.get("schema", schema) != schema:
+        raise StorageError(f"{path}: document schema {document['schema']!r} is not {schema!r}")
+    text = json.dumps({"schema": schema, **document}, indent=2, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str | Path, schema: str) -> dict[str, Any]:
+    """Read a JSON document written by :func:`write_json` and check its schema."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise StorageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(document, dict) or document.get("schema") != schema:
+        found = document.get("schema") if isinstance(document, dict) else type(document).__name__
+        raise StorageError(f"{path}: schema {found!r}, expected {schema!r}")
+    return document
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects duplicate keys instead of keeping the last one."""
+
+
+def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise StorageError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_strict_mapping
+)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file; duplicate keys and syntax errors raise :class:`StorageError`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise StorageError(f"{path}: is a directory, not a file") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except StorageError as exc:
+        raise StorageError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise StorageError(f"{path}: invalid YAML{where}: {problem}") from None
