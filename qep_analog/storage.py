@@ -65,9 +65,7 @@ def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> 
     return loader.construct_mapping(node)
 
 
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_strict_mapping
-)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_strict_mapping)
 
 
 def read_yaml(path: str | Path) -> Any:

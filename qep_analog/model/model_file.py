@@ -49,9 +49,7 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
         raise ModelFileError(f"{source}: expected a mapping at the top level")
     unknown = sorted(set(document) - _KEYS, key=str)
     if unknown:
-        raise ModelFileError(
-            f"{source}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_KEYS))})"
-        )
+        raise ModelFileError(f"{source}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_KEYS))})")
     for key in _REQUIRED:
         if key not in document:
             raise ModelFileError(f"{source}: required key {key!r} is missing")
@@ -69,9 +67,7 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
     for key, named in sections.items():
         for name in named:
             if name in seen:
-                raise ModelFileError(
-                    f"{source}: name {name!r} appears in both {seen[name]} and {key}"
-                )
+                raise ModelFileError(f"{source}: name {name!r} appears in both {seen[name]} and {key}")
             seen[name] = key
     return QEPModel(
         n_qubits=n_qubits,
@@ -88,17 +84,13 @@ def _named_terms(value: Any, n_qubits: int, where: str, required: bool) -> dict[
             raise ModelFileError(f"{where}: section is empty (at least one name is required)")
         return {}
     if not isinstance(value, dict):
-        raise ModelFileError(
-            f"{where}: expected a mapping name -> terms, got {type(value).__name__}"
-        )
+        raise ModelFileError(f"{where}: expected a mapping name -> terms, got {type(value).__name__}")
     if required and not value:
         raise ModelFileError(f"{where}: section is empty (at least one name is required)")
     out: dict[str, PauliSum] = {}
     for name, terms in value.items():
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ModelFileError(
-                f"{where}: name {name!r} is not an identifier (letters, digits, _ . -)"
-            )
+            raise ModelFileError(f"{where}: name {name!r} is not an identifier (letters, digits, _ . -)")
         out[name] = _terms(terms, n_qubits, f"{where}.{name}")
     return out
 

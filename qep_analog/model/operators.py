@@ -109,9 +109,7 @@ class OperatorTable:
         """``sum_s a_s P_s`` as a CSR matrix (assembled from the bit structure, no Kronecker)."""
         diagonals = self.diagonals(coefficients)
         data = np.ascontiguousarray(diagonals.T).ravel()
-        return sp.csr_matrix(
-            (data, self._csr_indices, self._csr_indptr), shape=(self.dim, self.dim)
-        )
+        return sp.csr_matrix((data, self._csr_indices, self._csr_indptr), shape=(self.dim, self.dim))
 
     def dense(self, coefficients: NDArray) -> NDArray:
         """``sum_s a_s P_s`` as a dense array (for small systems and tests)."""

@@ -78,9 +78,7 @@ class PauliSum(Mapping[PauliString, float]):
         for string, coefficient in (terms or {}).items():
             value = float(coefficient)
             if not math.isfinite(value):
-                raise ModelFileError(
-                    f"Pauli sum: coefficient {coefficient!r} of {string} is not finite"
-                )
+                raise ModelFileError(f"Pauli sum: coefficient {coefficient!r} of {string} is not finite")
             if value != 0.0:
                 clean[string] = clean.get(string, 0.0) + value
         self._terms = {s: c for s, c in sorted(clean.items()) if c != 0.0}
@@ -164,9 +162,7 @@ def parse_operator(text: str, n_qubits: int | None = None, where: str = "operato
     for token in tokens:
         match = _FACTOR.match(token)
         if not match:
-            raise ModelFileError(
-                f"{where}: operator factor {token!r} in {text!r} is not LETTER+INDEX"
-            )
+            raise ModelFileError(f"{where}: operator factor {token!r} in {text!r} is not LETTER+INDEX")
         letter, qubit = match.group(1), int(match.group(2))
         if letter not in "XYZN":
             raise ModelFileError(

@@ -55,8 +55,7 @@ class QEPModel:
             raise ModelFileError(f"QEPModel: {where} is {type(operator).__name__}, not a PauliSum")
         if operator.max_qubit >= self.n_qubits:
             raise ModelFileError(
-                f"QEPModel: {where} acts on qubit {operator.max_qubit} "
-                f"but n_qubits = {self.n_qubits}"
+                f"QEPModel: {where} acts on qubit {operator.max_qubit} but n_qubits = {self.n_qubits}"
             )
 
     @property
@@ -85,9 +84,7 @@ class QEPModel:
         out = np.full(len(names), float(default))
         for name, value in (values or {}).items():
             if name not in names:
-                raise ConfigError(
-                    f"{section}: unknown name {name!r} (valid: {', '.join(names) or 'none'})"
-                )
+                raise ConfigError(f"{section}: unknown name {name!r} (valid: {', '.join(names) or 'none'})")
             out[names.index(name)] = float(value)
         return out
 
@@ -136,9 +133,7 @@ class CompiledModel:
             total = total + x_arr @ self.inputs
         return np.asarray(total)
 
-    def hamiltonian(
-        self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None
-    ) -> sp.csr_matrix:
+    def hamiltonian(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None) -> sp.csr_matrix:
         """H(x, theta, nu) as a sparse matrix."""
         return self.table.sparse(self.coefficients(x, theta, nu))
 

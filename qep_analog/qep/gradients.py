@@ -36,8 +36,7 @@ def _batch(eq: Equilibrium, x: ArrayLike, error_signal: ArrayLike) -> tuple[NDAr
             raise ConfigError(f"gradient: {x_arr.shape[0]} inputs but {eps.shape[0]} error signals")
     if eps.shape[1] != len(eq.model.outputs):
         raise ConfigError(
-            f"gradient: error signal has {eps.shape[1]} entries, the model "
-            f"{len(eq.model.outputs)} outputs"
+            f"gradient: error signal has {eps.shape[1]} entries, the model {len(eq.model.outputs)} outputs"
         )
     return x_arr, eps
 

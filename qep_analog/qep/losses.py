@@ -15,7 +15,8 @@ from qep_analog.errors import ConfigError
 class Loss(Protocol):
     """A per-sample loss L(<O>; y) with its gradient eps = dL/d<O>; arrays are (B, n_outputs)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def value(self, outputs: NDArray, targets: NDArray) -> NDArray: ...
 
@@ -72,8 +73,8 @@ class CustomLoss:
 
 
 LOSSES: dict[str, Callable[[], Loss]] = {
-    "squared_error": SquaredError,
-    "cross_entropy": CrossEntropy,
+    "squared_error": lambda: SquaredError(),
+    "cross_entropy": lambda: CrossEntropy(),
 }
 
 

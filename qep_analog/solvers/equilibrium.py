@@ -35,9 +35,7 @@ class Prepared:
 class Equilibrium:
     """Prepares ground (``temperature`` None or 0) or Gibbs states of H(x, theta, nu)."""
 
-    def __init__(
-        self, model: QEPModel, *, temperature: float | None = None, tol: float = 1e-10
-    ) -> None:
+    def __init__(self, model: QEPModel, *, temperature: float | None = None, tol: float = 1e-10) -> None:
         if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
             raise ConfigError(f"equilibrium: temperature {temperature!r} must be >= 0 and finite")
         self.model = model

@@ -97,9 +97,7 @@ class ExactSolver:
             strings=table.expectations(states),
         )
 
-    def _gaps(
-        self, diagonals: NDArray, coeffs: NDArray, states: NDArray, energies: NDArray
-    ) -> NDArray:
+    def _gaps(self, diagonals: NDArray, coeffs: NDArray, states: NDArray, energies: NDArray) -> NDArray:
         """E1 - E0 from the ground state of H + shift |psi0><psi0| (shift above the spectrum)."""
         if self.compiled.dim == 1:
             return np.full(len(energies), np.inf)

@@ -50,9 +50,7 @@ def thermal_strings(compiled: CompiledModel, state: GibbsState) -> NDArray:
     return compiled.table.trace_with(state.density_matrix())
 
 
-def thermal_response_matrix(
-    compiled: CompiledModel, state: GibbsState, perturbation: NDArray
-) -> NDArray:
+def thermal_response_matrix(compiled: CompiledModel, state: GibbsState, perturbation: NDArray) -> NDArray:
     """The operator M with d Tr(rho V)/d theta = Tr(M A) + <A><V>/T for H -> H + theta A.
 
     In the eigenbasis M'_nm = V'_nm K_nm with K_nm = (p_n - p_m)/(E_n - E_m), and -p_n/T for

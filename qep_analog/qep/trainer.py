@@ -1,0 +1,320 @@
+"""Training: mini-batches, QEP or exact gradients, optimizers, penalties, checkpoints, metrics log.
+
+A run lives in a folder:
+
+- ``checkpoint.json`` (schema ``qep-checkpoint/1``): parameters, optimizer and random-generator
+  state every ``checkpoint_every`` steps, written atomically;
+- ``metrics.jsonl``: one JSON line per step (batch loss, and test metrics at evaluation steps);
+- ``result.json`` (schema ``qep-run/1``): the final parameters and metrics.
+
+A resumed run continues from the checkpoint and ends at the same parameters as an uninterrupted
+run with the same seed: all randomness comes from one generator whose state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.errors import ConfigError, SmallGapWarning, StorageError
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.qep.gradients import SCHEMES, exact_gradient, qep_gradient
+from qep_analog.qep.losses import Loss
+from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
+from qep_analog.qep.shot_noise import ShotNoise
+from qep_analog.solvers.equilibrium import Equilibrium
+from qep_analog.storage import atomic_write_text, read_json, write_json
+
+CHECKPOINT_SCHEMA = "qep-checkpoint/1"
+RESULT_SCHEMA = "qep-run/1"
+ESTIMATORS = ("qep", "exact")
+
+
+class SupervisedTask(Protocol):
+    """What the trainer needs from a task."""
+
+    model: QEPModel
+    loss: Loss
+
+    def sample_batch(self, rng: np.random.Generator, size: int) -> tuple[NDArray, NDArray]: ...
+
+    def test_set(self) -> tuple[NDArray, NDArray]: ...
+
+    def metrics(self, outputs: NDArray, targets: NDArray) -> dict[str, float]: ...
+
+    def initial_parameters(self, rng: np.random.Generator) -> NDArray: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Penalty:
+    """Soft penalty ``strength * max(|theta_k| - threshold, 0)`` on the parameters in ``mask``."""
+
+    strength: float
+    threshold: float
+    mask: NDArray
+
+    def value(self, theta: NDArray) -> float:
+        excess = np.maximum(np.abs(theta) - self.threshold, 0.0)
+        return float(self.strength * excess[self.mask].sum())
+
+    def gradient(self, theta: NDArray) -> NDArray:
+        active = (np.abs(theta) > self.threshold) & self.mask
+        return np.asarray(self.strength * np.sign(theta) * active)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """Hyper-parameters of a run (keyword-only; see ``examples/phase_sensor.yaml``)."""
+
+    steps: int = 1000
+    batch_size: int = 10
+    estimator: str = "qep"
+    scheme: str = "symmetric"
+    beta: float = 0.4
+    shots: int | None = 10
+    optimizer: str = "adam"
+    learning_rate: float = 0.01
+    seed: int = 0
+    checkpoint_every: int = 50
+    eval_every: int = 50
+    solver_tol: float = 1e-6
+    check_gap: bool = False
+    bounds: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"training: {name} = {value!r} must be a positive integer")
+
+        for name in ("steps", "batch_size", "checkpoint_every", "eval_every"):
+            positive_int(name, getattr(self, name))
+        if self.shots is not None:
+            positive_int("shots", self.shots)
+        if self.estimator not in ESTIMATORS:
+            raise ConfigError(
+                f"training: estimator {self.estimator!r} is unknown (valid: {', '.join(ESTIMATORS)})"
+            )
+        if self.scheme not in SCHEMES:
+            raise ConfigError(f"training: scheme {self.scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"training: optimizer {self.optimizer!r} is unknown (valid: {', '.join(OPTIMIZERS)})"
+            )
+        for name in ("beta", "learning_rate", "solver_tol"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+                raise ConfigError(f"training: {name} = {value!r} must be a positive number")
+        if self.bounds is not None and not self.bounds[0] < self.bounds[1]:
+            raise ConfigError(f"training: bounds {self.bounds} must be (low, high) with low < high")
+
+
+@dataclass
+class TrainingState:
+    """Everything a checkpoint restores."""
+
+    step: int
+    theta: NDArray
+    optimizer: dict[str, Any]
+    rng: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+StepCallback = Callable[[int, dict[str, Any]], None]
+
+
+class Trainer:
+    """Trains ``task.model`` on ``task`` with ``config``, writing into ``run_dir``."""
+
+    def __init__(
+        self,
+        task: SupervisedTask,
+        config: TrainingConfig,
+        run_dir: str | Path,
+        *,
+        penalty: Penalty | None = None,
+        callback: StepCallback | None = None,
+    ) -> None:
+        self.task = task
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.penalty = penalty
+        self.callback = callback
+        self.equilibrium = Equilibrium(task.model, tol=config.solver_tol)
+        self.compiled = self.equilibrium.compiled
+        identity = np.array([len(s.factors) == 0 for s in self.compiled.table.strings])
+        self._identity = identity
+        self.test_inputs, self.test_targets = task.test_set()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / "metrics.jsonl"
+
+    # -- state -------------------------------------------------------------------------------
+
+    def initial_state(self) -> TrainingState:
+        rng = np.random.default_rng(self.config.seed)
+        theta = self.task.initial_parameters(rng)
+        optimizer = make_optimizer(self.config.optimizer, self.config.learning_rate)
+        return TrainingState(0, theta, optimizer.state(), rng.bit_generator.state)
+
+    def save_checkpoint(self, state: TrainingState) -> None:
+        write_json(
+            self.checkpoint_path,
+            {
+                "step": state.step,
+                "seed": self.config.seed,
+                "parameters": self.task.model.parameter_names,
+                "theta": state.theta.tolist(),
+                "optimizer": state.optimizer,
+                "rng": state.rng,
+            },
+            CHECKPOINT_SCHEMA,
+        )
+
+    def load_checkpoint(self) -> TrainingState:
+        document = read_json(self.checkpoint_path, CHECKPOINT_SCHEMA)
+        names = self.task.model.parameter_names
+        if document.get("parameters") != names or document.get("seed") != self.config.seed:
+            raise StorageError(
+                f"{self.checkpoint_path}: checkpoint belongs to another model or seed "
+                f"(seed {document.get('seed')!r}, this run {self.config.seed})"
+            )
+        step = int(document["step"])
+        history = [r for r in self._read_metrics() if r["step"] <= step]
+        return TrainingState(
+            step,
+            np.array(document["theta"], dtype=float),
+            document["optimizer"],
+            document["rng"],
+            history,
+        )
+
+    def _read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        records = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by a kill: everything after it is lost anyway
+        return records
+
+    # -- one step ----------------------------------------------------------------------------
+
+    def gradient(
+        self, theta: NDArray, inputs: NDArray, targets: NDArray, rng: np.random.Generator
+    ) -> tuple[NDArray, dict[str, Any]]:
+        """Mean loss gradient over a batch, and the step's records (loss, warnings)."""
+        cfg = self.config
+        eq = self.equilibrium
+        noise = ShotNoise(cfg.shots, self._identity, rng) if cfg.shots is not None else None
+        free = eq.prepare(inputs, theta, with_gap=cfg.check_gap)
+        exact_outputs = self.compiled.output_values(free.strings)
+        measured = self.compiled.output_values(noise(free.strings)) if noise else exact_outputs
+        error_signal = self.task.loss.error_signal(measured, targets)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SmallGapWarning)
+            if cfg.estimator == "exact":
+                per_sample = exact_gradient(eq, inputs, theta, error_signal, free=free)
+            else:
+                per_sample = qep_gradient(
+                    eq, inputs, theta, error_signal, cfg.beta, cfg.scheme, free=free, noise=noise
+                )
+        gradient = per_sample.mean(axis=0)
+        loss = float(self.task.loss.value(exact_outputs, targets).mean())
+        record: dict[str, Any] = {"loss": loss}
+        if self.penalty is not None:
+            gradient = gradient + self.penalty.gradient(theta)
+            record["penalty"] = self.penalty.value(theta)
+        if cfg.check_gap and free.gaps is not None:
+            record["min_gap"] = float(free.gaps.min())
+            record["gap_warnings"] = sum(issubclass(w.category, SmallGapWarning) for w in caught)
+        return gradient, record
+
+    def evaluate(self, theta: NDArray) -> dict[str, float]:
+        """Test-set metrics with exact expectation values (infinitely many shots)."""
+        free = self.equilibrium.prepare(self.test_inputs, theta)
+        outputs = self.compiled.output_values(free.strings)
+        metrics = self.task.metrics(outputs, self.test_targets)
+        metrics["test_loss"] = float(self.task.loss.value(outputs, self.test_targets).mean())
+        return metrics
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(
+        self, *, resume: bool = False, progress: Callable[[int, dict], None] | None = None
+    ) -> dict[str, Any]:
+        """Train until ``config.steps``; with ``resume``, continue from the checkpoint."""
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and self.checkpoint_path.exists():
+            state = self.load_checkpoint()
+        else:
+            state = self.initial_state()
+        self._rewrite_metrics(state.history)
+        optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
+        optimizer.load_state(state.optimizer)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state.rng
+        theta = state.theta
+        history = state.history
+        if state.step == 0:
+            first = {"step": 0, **self.evaluate(theta)}
+            history.append(first)
+            self._append_metrics(first)
+        started = time.perf_counter()
+        start_step = state.step
+        with self.metrics_path.open("a", encoding="utf-8") as log:
+            for step in range(state.step + 1, cfg.steps + 1):
+                inputs, targets = self.task.sample_batch(rng, cfg.batch_size)
+                gradient, record = self.gradient(theta, inputs, targets, rng)
+                theta = optimizer.step(theta, gradient)
+                if cfg.bounds is not None:
+                    theta = np.clip(theta, *cfg.bounds)
+                record = {"step": step, **record}
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    record.update(self.evaluate(theta))
+                history.append(record)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    self.save_checkpoint(
+                        TrainingState(step, theta, optimizer.state(), rng.bit_generator.state)
+                    )
+                if progress is not None:
+                    progress(step, record)
+                if self.callback is not None:
+                    self.callback(step, record)
+        elapsed = time.perf_counter() - started
+        final = next(r for r in reversed(history) if "max_choice_accuracy" in r or "test_loss" in r)
+        result = {
+            "steps": cfg.steps,
+            "seed": cfg.seed,
+            "config": asdict(cfg),
+            "parameters": dict(zip(self.task.model.parameter_names, theta.tolist(), strict=True)),
+            "final": final,
+            "seconds_per_step": elapsed / max(cfg.steps - start_step, 1),
+        }
+        write_json(self.run_dir / "result.json", result, RESULT_SCHEMA)
+        return result
+
+    def _rewrite_metrics(self, history: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(r) + "\n" for r in history)
+        atomic_write_text(self.metrics_path, text)
+
+    def _append_metrics(self, record: dict[str, Any]) -> None:
+        with self.metrics_path.open("a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")

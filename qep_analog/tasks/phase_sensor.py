@@ -1,0 +1,133 @@
+"""The supervised task of the method's paper: a two-qubit sensor that recognises the phase of the
+8-spin periodic cluster-Ising chain (see TASKS.md section 1).
+
+Inputs x = (g_zxz, g_zz, g_x) on the simplex g_zxz + g_zz + g_x = 4. Phases (thermodynamic-limit
+boundaries): I cluster/SPT (g_zz < 2, g_x < g_zxz), II ZZ-ordered (g_zz >= 2), III paramagnet
+(g_zz < 2, g_x >= g_zxz); targets are one-hot over the outputs (P00, P01, P11).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.errors import ConfigError
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.model.standard import is_coupling, phase_sensor
+from qep_analog.qep.losses import Loss, SquaredError
+from qep_analog.qep.trainer import Penalty
+
+SIMPLEX_TOTAL = 4.0
+PHASE_NAMES = ("cluster (SPT)", "ZZ-ordered", "paramagnet")
+INITIALISATIONS = ("bounded", "normal")
+
+
+def phase_labels(inputs: NDArray) -> NDArray:
+    """One-hot phase labels (B, 3) of inputs (B, 3) = (g_zxz, g_zz, g_x)."""
+    g_zxz, g_zz, g_x = np.asarray(inputs, dtype=float).T
+    phase = np.where(g_zz >= 2.0, 1, np.where(g_x < g_zxz, 0, 2))
+    return np.eye(3)[phase]
+
+
+def sample_simplex(rng: np.random.Generator, size: int) -> NDArray:
+    """Points drawn uniformly on the simplex g_zxz + g_zz + g_x = 4, g >= 0."""
+    return np.asarray(SIMPLEX_TOTAL * rng.dirichlet(np.ones(3), size=size))
+
+
+def sample_patches(rng: np.random.Generator, size: int, centres: NDArray, side: float) -> NDArray:
+    """Points uniform in square patches of ``side`` around ``centres`` (g_x, g_zz), kept on the
+    simplex (g_zxz = 4 - g_x - g_zz >= 0, all >= 0); one patch per point, chosen uniformly."""
+    out = np.empty((size, 3))
+    filled = 0
+    while filled < size:
+        which = rng.integers(len(centres), size=size)
+        g_x, g_zz = (centres[which] + rng.uniform(-side / 2, side / 2, size=(size, 2))).T
+        g_zxz = SIMPLEX_TOTAL - g_x - g_zz
+        ok = (g_x >= 0) & (g_zz >= 0) & (g_zxz >= 0)
+        points = np.stack([g_zxz, g_zz, g_x], axis=1)[ok][: size - filled]
+        out[filled : filled + len(points)] = points
+        filled += len(points)
+    return out
+
+
+def phase_grid(points: int = 20) -> NDArray:
+    """The evaluation grid: g_x, g_zxz in linspace(0, 4, points), g_zz = 4 - g_x - g_zxz >= 0.
+
+    With 20 points: 210 inputs, 76 / 55 / 79 in phases I / II / III.
+    """
+    axis = np.linspace(0.0, SIMPLEX_TOTAL, points)
+    g_x, g_zxz = (a.ravel() for a in np.meshgrid(axis, axis, indexing="ij"))
+    g_zz = SIMPLEX_TOTAL - g_x - g_zxz
+    keep = g_zz >= -1e-9
+    return np.stack([g_zxz[keep], np.clip(g_zz[keep], 0.0, None), g_x[keep]], axis=1)
+
+
+def triangle_coordinates(inputs: NDArray) -> tuple[NDArray, NDArray]:
+    """Plot coordinates (g_x + g_zz/2, g_zz) of inputs (B, 3)."""
+    _, g_zz, g_x = np.asarray(inputs).T
+    return g_x + g_zz / 2.0, g_zz
+
+
+def accuracy_metrics(outputs: NDArray, targets: NDArray) -> dict[str, float]:
+    """Max-choice accuracy (argmax <O> = argmax y) and single-shot accuracy (mean sum y <O>)."""
+    max_choice = float(np.mean(outputs.argmax(axis=1) == targets.argmax(axis=1)))
+    single_shot = float(np.mean((targets * outputs).sum(axis=1)))
+    return {"max_choice_accuracy": max_choice, "single_shot_accuracy": single_shot}
+
+
+@dataclass(kw_only=True)
+class PhaseSensorTask:
+    """The phase-recognition task: model, data, loss, metrics and initialisation."""
+
+    n_chain: int = 8
+    sites: tuple[int, ...] = (0, 1)
+    system_operators: str = "XYZ"
+    init: str = "bounded"
+    coupling_range: float = 0.1
+    test_size: int = 200
+    seed: int = 0
+    patches: NDArray | None = None
+    patch_side: float = 0.4
+    loss: Loss = field(default_factory=SquaredError)
+    model: QEPModel = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.init not in INITIALISATIONS:
+            raise ConfigError(
+                f"phase sensor: init {self.init!r} is unknown (valid: {', '.join(INITIALISATIONS)})"
+            )
+        if self.test_size < 1:
+            raise ConfigError(f"phase sensor: test_size = {self.test_size} must be positive")
+        self.model = phase_sensor(self.n_chain, self.sites, self.system_operators)
+        self.coupling_mask = np.array([is_coupling(n) for n in self.model.parameter_names])
+        test_rng = np.random.default_rng([self.seed, 1])
+        self._test_inputs = sample_simplex(test_rng, self.test_size)
+
+    def sample_batch(self, rng: np.random.Generator, size: int) -> tuple[NDArray, NDArray]:
+        if self.patches is not None:
+            inputs = sample_patches(rng, size, self.patches, self.patch_side)
+        else:
+            inputs = sample_simplex(rng, size)
+        return inputs, phase_labels(inputs)
+
+    def test_set(self) -> tuple[NDArray, NDArray]:
+        return self._test_inputs, phase_labels(self._test_inputs)
+
+    def metrics(self, outputs: NDArray, targets: NDArray) -> dict[str, float]:
+        return accuracy_metrics(outputs, targets)
+
+    def initial_parameters(self, rng: np.random.Generator) -> NDArray:
+        """Couplings uniform in [-range, range] and sensor terms standard normal ("bounded"), or
+        every parameter standard normal ("normal")."""
+        n = len(self.model.parameter_names)
+        theta = rng.standard_normal(n)
+        if self.init == "bounded":
+            couplings = rng.uniform(-self.coupling_range, self.coupling_range, n)
+            theta = np.where(self.coupling_mask, couplings, theta)
+        return np.asarray(theta)
+
+    def penalty(self, strength: float, threshold: float) -> Penalty:
+        """The soft penalty on the system-sensor couplings only."""
+        return Penalty(strength=strength, threshold=threshold, mask=self.coupling_mask)

@@ -1,0 +1,72 @@
+"""Progress display and the final report (grid evaluation, plots) of a training run."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from qep_analog.qep.trainer import RESULT_SCHEMA, Trainer
+from qep_analog.storage import write_json
+from qep_analog.tasks.phase_sensor import accuracy_metrics, phase_grid, phase_labels
+from qep_analog.tasks.plots import plot_phase_diagram, plot_training_curve
+
+
+class TrainingProgress:
+    """A progress bar with the live batch loss and the last test accuracy."""
+
+    def __init__(self, steps: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  test acc {task.fields[accuracy]}"),
+            TimeRemainingColumn(),
+            disable=not enabled,
+        )
+        self._task = self._progress.add_task("train", total=steps, loss="-", accuracy="-")
+
+    def __enter__(self) -> TrainingProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._progress.__exit__(kind, value, traceback)
+
+    def update(self, step: int, record: dict[str, Any]) -> None:
+        fields: dict[str, Any] = {"loss": f"{record['loss']:.4f}"}
+        if "max_choice_accuracy" in record:
+            fields["accuracy"] = f"{record['max_choice_accuracy']:.3f}"
+        self._progress.update(self._task, completed=step, **fields)
+
+
+def write_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate on the 210-point grid, draw the plots, and add both to ``result.json``."""
+    theta = np.array(list(result["parameters"].values()))
+    grid = phase_grid()
+    free = trainer.equilibrium.prepare(grid, theta)
+    outputs = trainer.compiled.output_values(free.strings)
+    grid_metrics = accuracy_metrics(outputs, phase_labels(grid))
+    history = [r for r in _history(trainer)]
+    plot_training_curve(history, trainer.run_dir / "training_curve.png")
+    plot_phase_diagram(
+        grid,
+        outputs,
+        trainer.run_dir / "phase_diagram.png",
+        f"predicted phase, grid max-choice {grid_metrics['max_choice_accuracy']:.3f}",
+    )
+    report = {**result, "grid": {"points": len(grid), **grid_metrics}}
+    write_json(trainer.run_dir / "result.json", report, RESULT_SCHEMA)
+    return report
+
+
+def _history(trainer: Trainer) -> list[dict[str, Any]]:
+    return trainer._read_metrics()
