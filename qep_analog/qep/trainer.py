@@ -167,7 +167,7 @@ class Trainer:
         rng = np.random.default_rng(self.config.seed)
         theta = self.task.initial_parameters(rng)
         optimizer = make_optimizer(self.config.optimizer, self.config.learning_rate)
-        return TrainingState(0, theta, optimizer.state(), rng.bit_generator.state)
+        return TrainingState(0, theta, optimizer.state(), dict(rng.bit_generator.state))
 
     def save_checkpoint(self, state: TrainingState) -> None:
         write_json(
@@ -292,7 +292,7 @@ class Trainer:
                 log.flush()
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     self.save_checkpoint(
-                        TrainingState(step, theta, optimizer.state(), rng.bit_generator.state)
+                        TrainingState(step, theta, optimizer.state(), dict(rng.bit_generator.state))
                     )
                 if progress is not None:
                     progress(step, record)
