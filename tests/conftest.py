@@ -1,6 +1,15 @@
+# ruff: noqa: E402  (BLAS threads are limited before numpy is imported)
 """Shared fixtures: random QEP models and an independent, Kronecker-product dense reference."""
 
 from __future__ import annotations
+
+import os
+
+# The test matrices are small (at most 1024 x 1024): threaded BLAS only adds overhead there, and on a
+# busy machine its spinning threads slow dense diagonalisation down a hundredfold. Set before numpy
+# loads OpenBLAS; an explicit setting in the environment wins.
+for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 from collections.abc import Callable
 from functools import reduce
@@ -71,9 +80,7 @@ def build_random_model(
     trainable = {f"t{j}": random_sum(rng, n, int(rng.integers(1, 3))) for j in range(n_trainable)}
     inputs = {f"x{i}": random_sum(rng, n, int(rng.integers(1, 3))) for i in range(n_inputs)}
     outputs = {f"o{k}": random_sum(rng, n, int(rng.integers(1, 3))) for k in range(n_outputs)}
-    return QEPModel(
-        n_qubits=n, fixed=PauliSum(fixed), inputs=inputs, trainable=trainable, outputs=outputs
-    )
+    return QEPModel(n_qubits=n, fixed=PauliSum(fixed), inputs=inputs, trainable=trainable, outputs=outputs)
 
 
 def model_hamiltonian(

@@ -24,6 +24,8 @@ from qep_analog.model.pauli import PauliString
 
 #: Above this many table entries (strings x basis states) string values are computed on demand.
 TABLE_ENTRY_LIMIT = 1 << 24
+#: From this dimension on, one matrix-vector product is split over threads.
+PARALLEL_DIM = 1 << 14
 
 
 @numba.njit(cache=True, nogil=True)
@@ -36,6 +38,52 @@ def apply_diagonals(diagonals: NDArray, masks: NDArray, psi: NDArray, out: NDArr
         m = masks[g]
         for c in range(dim):
             out[c] += diagonals[g, c] * psi[c ^ m]
+
+
+@numba.njit(cache=True, parallel=True)
+def apply_diagonals_parallel(diagonals: NDArray, masks: NDArray, psi: NDArray, out: NDArray) -> None:
+    """:func:`apply_diagonals` with the basis split over threads (for large state vectors)."""
+    n_groups, dim = diagonals.shape
+    chunk = 4096
+    for block in numba.prange((dim + chunk - 1) // chunk):
+        lo = block * chunk
+        hi = min(lo + chunk, dim)
+        for c in range(lo, hi):
+            out[c] = diagonals[0, c] * psi[c ^ masks[0]]
+        for g in range(1, n_groups):
+            m = masks[g]
+            for c in range(lo, hi):
+                out[c] += diagonals[g, c] * psi[c ^ m]
+
+
+@numba.njit(cache=True, parallel=True)
+def _combine(coefficients: NDArray, table: NDArray, group_of: NDArray, out: NDArray) -> None:
+    """``out[b, g] = sum over strings s of group g of coefficients[b, s] * table[s]``."""
+    batch, n_strings = coefficients.shape
+    dim = table.shape[1]
+    for b in numba.prange(batch):
+        out[b] = 0.0
+        for s in range(n_strings):
+            a = coefficients[b, s]
+            if a != 0.0:
+                g = group_of[s]
+                for c in range(dim):
+                    out[b, g, c] += a * table[s, c]
+
+
+@numba.njit(cache=True, parallel=True)
+def _expectations(
+    bras: NDArray, kets: NDArray, table: NDArray, string_masks: NDArray, out: NDArray
+) -> None:
+    """``out[b, s] = Re sum_c conj(bras[b, c]) table[s, c] kets[b, c ^ m_s]``."""
+    batch, dim = bras.shape
+    for b in numba.prange(batch):
+        for s in range(table.shape[0]):
+            m = string_masks[s]
+            total = 0.0 * table[0, 0] * bras[0, 0]
+            for c in range(dim):
+                total += np.conj(bras[b, c]) * table[s, c] * kets[b, c ^ m]
+            out[b, s] = total.real
 
 
 class OperatorTable:
@@ -62,6 +110,7 @@ class OperatorTable:
         self.masks, self.group_of = np.unique(np.concatenate([[0], x]), return_inverse=True)
         self.group_of = self.group_of[1:]
         self.members = [np.flatnonzero(self.group_of == g) for g in range(len(self.masks))]
+        self._string_masks = x
         self._basis = np.arange(self.dim, dtype=np.int64)
         self._table: NDArray | None = None
         if len(self.strings) * self.dim <= TABLE_ENTRY_LIMIT:
@@ -100,6 +149,9 @@ class OperatorTable:
         batched = a.ndim == 2
         a2 = a if batched else a[None, :]
         out: NDArray = np.zeros((a2.shape[0], self.n_groups, self.dim), dtype=self.dtype)
+        if self._table is not None:
+            _combine(np.ascontiguousarray(a2), self._table, self.group_of, out)
+            return out if batched else out[0]
         for g, members in enumerate(self.members):
             if len(members):
                 out[:, g, :] = a2[:, members] @ self.values(members)
@@ -118,7 +170,8 @@ class OperatorTable:
     def apply(self, diagonals: NDArray, psi: NDArray) -> NDArray:
         """Apply the operator with ``diagonals`` (from :meth:`diagonals`) to one state vector."""
         out = np.empty(self.dim, dtype=np.result_type(diagonals, psi))
-        apply_diagonals(diagonals, self.masks, np.ascontiguousarray(psi, dtype=out.dtype), out)
+        kernel = apply_diagonals_parallel if self.dim >= PARALLEL_DIM else apply_diagonals
+        kernel(diagonals, self.masks, np.ascontiguousarray(psi, dtype=out.dtype), out)
         return out
 
     def expectations(self, states: NDArray, kets: NDArray | None = None) -> NDArray:
@@ -131,6 +184,16 @@ class OperatorTable:
         psi2 = psi if batched else psi[None, :]
         ket2 = psi2 if kets is None else np.asarray(kets).reshape(psi2.shape)
         out = np.empty((psi2.shape[0], len(self.strings)))
+        if self._table is not None:
+            dtype = np.result_type(psi2, ket2, self.dtype)
+            _expectations(
+                np.ascontiguousarray(psi2, dtype=dtype),
+                np.ascontiguousarray(ket2, dtype=dtype),
+                self._table,
+                self._string_masks,
+                out,
+            )
+            return out if batched else out[0]
         conj = psi2.conj()
         for g, members in enumerate(self.members):
             if not len(members):

@@ -14,6 +14,8 @@ from qep_analog.solvers.lanczos import batched_lanczos
 
 #: Gaps below this (rad/us) count as a degenerate ground state.
 DEGENERACY_TOL = 1e-6
+#: From this dimension on, states are solved one at a time by ARPACK on a threaded product.
+LARGE_DIM = 1 << 13
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,12 @@ class ExactSolver:
         batch = coeffs.shape[0]
         diagonals = table.diagonals(coeffs)
         starts = np.broadcast_to(self._start, (batch, table.dim)) if start is None else start
-        states, info = batched_lanczos(
-            diagonals, table.masks, np.asarray(starts), self.tol, self.krylov, self.max_cycles
-        )
+        if table.dim >= LARGE_DIM:
+            states, info = self._arpack(diagonals, coeffs, np.asarray(starts))
+        else:
+            states, info = batched_lanczos(
+                diagonals, table.masks, np.asarray(starts), self.tol, self.krylov, self.max_cycles
+            )
         if not info[:, 3].all():
             worst = int(np.argmax(info[:, 1]))
             raise SolverError(
@@ -97,6 +102,45 @@ class ExactSolver:
             strings=table.expectations(states),
         )
 
+    def _arpack(
+        self,
+        diagonals: NDArray,
+        coeffs: NDArray,
+        starts: NDArray,
+        deflate: NDArray | None = None,
+        shifts: NDArray | None = None,
+    ) -> tuple[NDArray, NDArray]:
+        """Large systems one at a time: implicitly restarted Lanczos (ARPACK) on a threaded
+        matrix-vector product, optionally deflated by ``shift |d><d|``. Same outputs as
+        :func:`batched_lanczos`."""
+        table = self.compiled.table
+        states = np.empty((len(coeffs), table.dim), dtype=table.dtype)
+        info = np.empty((len(coeffs), 4))
+        for b in range(len(coeffs)):
+            counter = [0]
+
+            def matvec(v: NDArray, b: int = b, counter: list[int] = counter) -> NDArray:
+                counter[0] += 1
+                out = table.apply(diagonals[b], np.ravel(v))
+                if deflate is not None and shifts is not None:
+                    out += shifts[b] * np.vdot(deflate[b], np.ravel(v)) * deflate[b]
+                return out
+
+            operator = sla.LinearOperator((table.dim, table.dim), matvec=matvec, dtype=table.dtype)
+            scale = max(1.0, float(np.abs(coeffs[b]).sum()))
+            try:
+                values, vectors = sla.eigsh(
+                    operator, k=1, which="SA", v0=starts[b], tol=self.tol / scale,
+                    ncv=min(self.krylov, table.dim - 1), maxiter=self.max_cycles * 10,
+                )  # fmt: skip
+            except sla.ArpackNoConvergence:
+                values, vectors = np.array([np.nan]), starts[b : b + 1].T
+            state = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
+            residual = float(np.linalg.norm(matvec(state) - values[0] * state))
+            states[b] = state
+            info[b] = (values[0], residual, counter[0], float(residual < 10 * self.tol))
+        return states, info
+
     def _gaps(self, diagonals: NDArray, coeffs: NDArray, states: NDArray, energies: NDArray) -> NDArray:
         """E1 - E0 from the ground state of H + shift |psi0><psi0| (shift above the spectrum)."""
         if self.compiled.dim == 1:
@@ -104,6 +148,9 @@ class ExactSolver:
         bound = np.abs(coeffs).sum(axis=1)
         shifts = 2.0 * bound + 1.0
         start = self._start - states * (states.conj() @ self._start)[:, None]
+        if self.compiled.dim >= LARGE_DIM:
+            _, info = self._arpack(diagonals, coeffs, start, deflate=states, shifts=shifts)
+            return np.asarray(info[:, 0] - energies)
         _, info = batched_lanczos(
             diagonals,
             self.compiled.table.masks,

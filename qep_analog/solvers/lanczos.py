@@ -20,6 +20,9 @@ from numpy.typing import NDArray
 
 from qep_analog.model.operators import apply_diagonals
 
+#: Inside a cycle, the Ritz residual is checked every this many steps (to stop warm starts early).
+CHECK_EVERY = 5
+
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _dot(a, b):  # type: ignore[no-untyped-def]
@@ -37,6 +40,19 @@ def _apply(diagonals, masks, psi, out, deflate, shift):  # type: ignore[no-untyp
         overlap = _dot(deflate, psi)
         for c in range(out.shape[0]):
             out[c] += shift * overlap * deflate[c]
+
+
+@numba.njit(cache=True, nogil=True)
+def _ritz_residual(alpha, beta, size):  # type: ignore[no-untyped-def]
+    """Residual norm |beta_{size-1} y_{size-1}| of the lowest Ritz pair of the leading block."""
+    tri = np.zeros((size, size))
+    for j in range(size):
+        tri[j, j] = alpha[j]
+        if j + 1 < size:
+            tri[j, j + 1] = beta[j]
+            tri[j + 1, j] = beta[j]
+    _, vectors = np.linalg.eigh(tri)
+    return abs(beta[size - 1] * vectors[size - 1, 0])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -84,6 +100,10 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
             inverse = 1.0 / b
             for k in range(dim):
                 basis[j + 1, k] = w[k] * inverse
+            if (j + 1) % CHECK_EVERY == 0 and j + 1 < krylov:
+                if _ritz_residual(alpha, beta, j + 1) < tol:
+                    used = j + 1
+                    break
         tri = np.zeros((used, used))
         for j in range(used):
             tri[j, j] = alpha[j]

@@ -165,7 +165,7 @@ def test_bad_files(tmp_path: Path, text: str, fragments: list[str]) -> None:
 
 
 def test_duplicate_name_within_section(tmp_path: Path) -> None:
-    text = replace("  a: [[1.0, \"Z1 Z2\"]]\n", '  a: [[1.0, "Z1 Z2"]]\n  a: [[2.0, "Z0"]]\n')
+    text = replace('  a: [[1.0, "Z1 Z2"]]\n', '  a: [[1.0, "Z1 Z2"]]\n  a: [[2.0, "Z0"]]\n')
     line = text.splitlines().index('  a: [[2.0, "Z0"]]') + 1
     expect_error(write(tmp_path, text), "duplicate key 'a'", f"line {line}")
 
@@ -248,7 +248,7 @@ def test_qep_model_vector() -> None:
     model = small_model()
     np.testing.assert_array_equal(model.vector("trainable", {"a": 0.5}, 0.0), [0.5])
     np.testing.assert_array_equal(model.vector("inputs", None, 2.0), [2.0])
-    with pytest.raises(ConfigError, match="unknown name 'b'.*valid: a"):
+    with pytest.raises(ConfigError, match=r"unknown name 'b'.*valid: a"):
         model.vector("trainable", {"b": 1.0}, 0.0)
 
 
@@ -257,9 +257,7 @@ def test_compiled_coefficients_and_shape_errors(dense_reference) -> None:
     compiled = model.compiled
     assert model.compiled is compiled  # built once
     h = compiled.hamiltonian([0.3], [0.7], [-1.1]).toarray()
-    expected = (
-        dense_reference(pauli_sum([(0.5, "X0 X1"), (0.3, "Z0"), (0.7, "X0"), (-1.1, "Z1")]), 2)
-    )
+    expected = dense_reference(pauli_sum([(0.5, "X0 X1"), (0.3, "Z0"), (0.7, "X0"), (-1.1, "Z1")]), 2)
     np.testing.assert_allclose(h, expected, atol=1e-14)
     batch = compiled.coefficients(np.zeros((4, 1)), [0.7], np.ones((4, 1)))
     assert batch.shape == (4, len(compiled.table.strings))

@@ -58,8 +58,12 @@ def test_dense_and_sparse(n: int, on_demand: bool, dense_reference) -> None:
     np.testing.assert_allclose(sparse.toarray(), expected, atol=OPERATOR_TOL)
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["serial", "threaded"])
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
-def test_apply(n: int, on_demand: bool, dense_reference) -> None:
+def test_apply(n: int, on_demand: bool, threaded: bool, monkeypatch, dense_reference) -> None:
+    if threaded:
+        # force the threaded product for large state vectors, where there is one
+        monkeypatch.setattr(operators, "PARALLEL_DIM", 0, raising=False)
     table, coefficients, strings = table_case(n, seed=10 + n)
     rng = np.random.default_rng(n)
     psi = random_state(rng, 2**n)

@@ -81,7 +81,7 @@ def test_parse_identity() -> None:
     ],
 )
 def test_parse_errors(text: str, fragment: str) -> None:
-    with pytest.raises(ModelFileError, match="^here: ") as info:
+    with pytest.raises(ModelFileError, match=r"^here: ") as info:
         parse_operator(text, n_qubits=4, where="here")
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
@@ -104,7 +104,9 @@ def test_pauli_string_validation() -> None:
     with pytest.raises(ModelFileError):
         ps((0, "Z"), (0, "X"))  # repeated
     with pytest.raises(ModelFileError):
-        ps((0, "N"),)  # not a Pauli letter
+        ps(
+            (0, "N"),
+        )  # not a Pauli letter
 
 
 def test_masks_follow_msb_convention() -> None:

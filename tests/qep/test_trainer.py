@@ -1,0 +1,461 @@
+"""The trainer: checkpoint/resume equivalence, shot noise, estimators, penalty, config checks, files.
+
+Every run uses a tiny phase-sensor task (a 3-site chain plus the 2-qubit sensor: 32 amplitudes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qep_analog.errors import ConfigError, QEPError, StorageError
+from qep_analog.qep.trainer import CHECKPOINT_SCHEMA, RESULT_SCHEMA, Penalty, Trainer, TrainingConfig
+from qep_analog.tasks.phase_sensor import PhaseSensorTask
+
+N_CHAIN = 3
+TEST_SIZE = 10
+STEPS = 12
+EVERY = 4
+
+
+def tiny_task(**kwargs: Any) -> PhaseSensorTask:
+    return PhaseSensorTask(n_chain=N_CHAIN, test_size=TEST_SIZE, **kwargs)
+
+
+def tiny_config(**kwargs: Any) -> TrainingConfig:
+    settings: dict[str, Any] = {
+        "steps": STEPS,
+        "batch_size": 4,
+        "checkpoint_every": EVERY,
+        "eval_every": EVERY,
+        "shots": 10,
+        "seed": 3,
+    }
+    settings.update(kwargs)
+    return TrainingConfig(**settings)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def final_theta(run_dir: Path) -> np.ndarray:
+    result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+    return np.array(list(result["parameters"].values()))
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    try:
+        return int(json.loads((run_dir / "checkpoint.json").read_text(encoding="utf-8"))["step"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
+
+
+def last_metrics_step(run_dir: Path) -> int:
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return -1
+    steps = []
+    for line in lines:
+        try:
+            steps.append(json.loads(line)["step"])
+        except json.JSONDecodeError:
+            break
+    return max(steps, default=-1)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Run A: uninterrupted, STEPS steps."""
+    run_dir = tmp_path_factory.mktemp("run_a")
+    result = Trainer(tiny_task(), tiny_config(), run_dir).run()
+    return run_dir, result
+
+
+def assert_one_record_per_step(run_dir: Path, steps: int) -> list[dict[str, Any]]:
+    records = read_metrics(run_dir)
+    assert [r["step"] for r in records] == list(range(steps + 1))
+    return records
+
+
+# -- (a) checkpoint and resume -------------------------------------------------------------------
+
+
+def test_uninterrupted_run_files(reference_run: tuple[Path, dict[str, Any]]) -> None:
+    run_dir, result = reference_run
+    records = assert_one_record_per_step(run_dir, STEPS)
+    evaluated = [r["step"] for r in records if "max_choice_accuracy" in r]
+    assert evaluated == [0, 4, 8, 12]
+    assert all("loss" in r for r in records[1:])
+    assert checkpoint_step(run_dir) == STEPS
+    np.testing.assert_array_equal(final_theta(run_dir), list(result["parameters"].values()))
+    assert result["final"]["step"] == STEPS
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def interrupt_at(step_to_stop: int):  # type: ignore[no-untyped-def]
+    def callback(step: int, record: dict[str, Any]) -> None:
+        if step == step_to_stop:
+            raise Interrupt
+
+    return callback
+
+
+def test_resume_after_in_process_interrupt(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """Stopped by an exception after step 6 (checkpoint at 4, metrics up to 6), then resumed."""
+    run_a, _ = reference_run
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(6)).run()
+    assert checkpoint_step(tmp_path) == 4
+    assert last_metrics_step(tmp_path) == 6  # steps 5 and 6 are logged but not checkpointed
+    assert not (tmp_path / "result.json").exists()
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    np.testing.assert_allclose(final_theta(tmp_path), final_theta(run_a), rtol=0, atol=1e-12)
+    records = assert_one_record_per_step(tmp_path, STEPS)
+    reference = read_metrics(run_a)
+    for mine, theirs in zip(records, reference, strict=True):
+        assert mine["loss" if "loss" in mine else "step"] == pytest.approx(
+            theirs["loss" if "loss" in theirs else "step"], abs=1e-12
+        )
+
+
+_RUN_B = textwrap.dedent(
+    """
+    import sys, time
+    from qep_analog.qep.trainer import Trainer, TrainingConfig
+    from qep_analog.tasks.phase_sensor import PhaseSensorTask
+
+    def slow(step, record):
+        time.sleep(0.25)  # only slows the loop down so that the parent can kill it mid-run
+
+    task = PhaseSensorTask(n_chain={n_chain}, test_size={test_size})
+    config = TrainingConfig(steps={steps}, batch_size=4, checkpoint_every={every}, eval_every={every},
+                            shots=10, seed=3)
+    Trainer(task, config, sys.argv[1], callback=slow).run()
+    """
+)
+
+
+def test_resume_after_sigkill(tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]) -> None:
+    """Run B in a subprocess, SIGKILLed after its first checkpoint, then resumed in-process."""
+    run_a, _ = reference_run
+    run_b = tmp_path / "run_b"
+    script = tmp_path / "run_b.py"
+    script.write_text(
+        _RUN_B.format(n_chain=N_CHAIN, test_size=TEST_SIZE, steps=STEPS, every=EVERY), encoding="utf-8"
+    )
+    process = subprocess.Popen([sys.executable, str(script), str(run_b)], stderr=subprocess.PIPE)
+    killed_at = None
+    deadline = time.monotonic() + 120
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            saved = checkpoint_step(run_b)
+            logged = last_metrics_step(run_b)
+            # kill once a checkpoint exists and at least one step after it has been logged
+            if saved is not None and EVERY <= saved < STEPS and logged > saved:
+                os.kill(process.pid, signal.SIGKILL)
+                killed_at = logged
+                break
+            time.sleep(0.01)
+    finally:
+        if process.poll() is None and killed_at is None:
+            process.kill()
+        process.wait(timeout=30)
+    if killed_at is None:
+        pytest.fail(f"run B ended before it could be killed (exit {process.returncode})")
+    assert process.returncode == -signal.SIGKILL
+    saved = checkpoint_step(run_b)
+    assert saved is not None and saved < STEPS
+    assert not (run_b / "result.json").exists()
+    # at most checkpoint_every steps are lost
+    assert killed_at - saved <= EVERY
+    Trainer(tiny_task(), tiny_config(), run_b).run(resume=True)
+    np.testing.assert_allclose(final_theta(run_b), final_theta(run_a), rtol=0, atol=1e-12)
+    assert_one_record_per_step(run_b, STEPS)
+
+
+def test_resume_ignores_a_line_cut_by_a_kill(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    run_a, _ = reference_run
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(5)).run()
+    with (tmp_path / "metrics.jsonl").open("a", encoding="utf-8") as log:
+        log.write('{"step": 6, "loss": 0.')  # half a line, as a kill mid-write leaves it
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    np.testing.assert_allclose(final_theta(tmp_path), final_theta(run_a), rtol=0, atol=1e-12)
+    assert_one_record_per_step(tmp_path, STEPS)
+
+
+def test_resume_of_a_finished_run_changes_nothing(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    run_a, _ = reference_run
+    shutil.copytree(run_a, tmp_path / "copy")
+    result = Trainer(tiny_task(), tiny_config(), tmp_path / "copy").run(resume=True)
+    np.testing.assert_array_equal(final_theta(tmp_path / "copy"), final_theta(run_a))
+    assert result["final"]["step"] == STEPS
+    assert_one_record_per_step(tmp_path / "copy", STEPS)
+
+
+def test_resume_without_checkpoint_starts_afresh(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    run_a, _ = reference_run
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0}\n{"step": 99}\n', encoding="utf-8")
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
+    assert_one_record_per_step(tmp_path, STEPS)
+
+
+def test_checkpoint_file_contents(reference_run: tuple[Path, dict[str, Any]]) -> None:
+    run_dir, _ = reference_run
+    document = json.loads((run_dir / "checkpoint.json").read_text(encoding="utf-8"))
+    assert document["schema"] == CHECKPOINT_SCHEMA
+    assert document["seed"] == 3
+    assert document["parameters"] == tiny_task().model.parameter_names
+    assert len(document["theta"]) == len(document["parameters"]) == 51
+    assert document["optimizer"]["t"] == STEPS
+
+
+# -- (b) shot noise and seeds ----------------------------------------------------------------------
+
+
+def batch_and_theta(task: PhaseSensorTask, seed: int = 11) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    theta = task.initial_parameters(rng)
+    inputs, targets = task.sample_batch(rng, 4)
+    return theta, inputs, targets
+
+
+def test_shot_noise_changes_the_gradient(tmp_path: Path) -> None:
+    task = tiny_task()
+    theta, inputs, targets = batch_and_theta(task)
+    exact = Trainer(task, tiny_config(shots=None), tmp_path)
+    noisy = Trainer(task, tiny_config(shots=10), tmp_path)
+    g_exact, _ = exact.gradient(theta, inputs, targets, np.random.default_rng(0))
+    g_noisy, _ = noisy.gradient(theta, inputs, targets, np.random.default_rng(0))
+    g_noisy2, _ = noisy.gradient(theta, inputs, targets, np.random.default_rng(1))
+    assert np.abs(g_exact - g_noisy).max() > 1e-3
+    assert np.abs(g_noisy - g_noisy2).max() > 1e-3
+    # without shots the generator is not used: the gradient does not depend on it
+    g_exact2, _ = exact.gradient(theta, inputs, targets, np.random.default_rng(1))
+    np.testing.assert_array_equal(g_exact, g_exact2)
+    # same generator state, same noisy gradient
+    g_noisy3, _ = noisy.gradient(theta, inputs, targets, np.random.default_rng(0))
+    np.testing.assert_array_equal(g_noisy, g_noisy3)
+
+
+def test_same_seed_same_run_other_seed_other_run(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    run_a, _ = reference_run
+    Trainer(tiny_task(), tiny_config(steps=6), tmp_path / "same").run()
+    Trainer(tiny_task(), tiny_config(steps=6, seed=4), tmp_path / "other").run()
+    same = read_metrics(tmp_path / "same")
+    reference = read_metrics(run_a)[: len(same)]
+    assert [r.get("loss") for r in same] == [r.get("loss") for r in reference]
+    other = read_metrics(tmp_path / "other")
+    assert [r.get("loss") for r in other[1:]] != [r.get("loss") for r in same[1:]]
+    assert np.abs(final_theta(tmp_path / "same") - final_theta(tmp_path / "other")).max() > 1e-3
+
+
+def test_shots_none_and_shots_10_runs_differ(tmp_path: Path) -> None:
+    Trainer(tiny_task(), tiny_config(steps=3, shots=None), tmp_path / "exact").run()
+    Trainer(tiny_task(), tiny_config(steps=3, shots=10), tmp_path / "noisy").run()
+    assert np.abs(final_theta(tmp_path / "exact") - final_theta(tmp_path / "noisy")).max() > 1e-6
+
+
+# -- (c) estimators -------------------------------------------------------------------------------
+
+
+def test_qep_matches_exact_gradient_for_small_beta(tmp_path: Path) -> None:
+    """Symmetric QEP at beta = 1e-3 (bias O(beta^2)) equals the linear-response gradient to 1e-4;
+    one-sided (bias O(beta)) is close but measurably worse."""
+    task = tiny_task()
+    theta, inputs, targets = batch_and_theta(task)
+    rng = np.random.default_rng(0)
+    common: dict[str, Any] = {"shots": None, "solver_tol": 1e-10}
+    exact = Trainer(task, tiny_config(estimator="exact", **common), tmp_path)
+    g_exact, record_exact = exact.gradient(theta, inputs, targets, rng)
+    assert np.abs(g_exact).max() > 1e-2  # a non-trivial gradient
+    errors = {}
+    for scheme in ("symmetric", "one-sided"):
+        qep = Trainer(task, tiny_config(estimator="qep", beta=1e-3, scheme=scheme, **common), tmp_path)
+        g_qep, record_qep = qep.gradient(theta, inputs, targets, rng)
+        errors[scheme] = np.abs(g_qep - g_exact).max()
+        assert record_exact["loss"] == pytest.approx(record_qep["loss"], abs=1e-10)
+    assert errors["symmetric"] < 1e-4
+    assert errors["one-sided"] < 1e-3
+    assert errors["symmetric"] < errors["one-sided"]
+
+
+def test_large_beta_is_biased(tmp_path: Path) -> None:
+    """The comparison above could not fail if beta did nothing: at beta = 2 the estimates differ."""
+    task = tiny_task()
+    theta, inputs, targets = batch_and_theta(task)
+    rng = np.random.default_rng(0)
+    exact = Trainer(task, tiny_config(estimator="exact", shots=None), tmp_path)
+    qep = Trainer(task, tiny_config(beta=2.0, scheme="one-sided", shots=None), tmp_path)
+    g_exact, _ = exact.gradient(theta, inputs, targets, rng)
+    g_qep, _ = qep.gradient(theta, inputs, targets, rng)
+    assert np.abs(g_qep - g_exact).max() > 1e-3
+
+
+def test_gradient_record_with_check_gap(tmp_path: Path) -> None:
+    task = tiny_task()
+    theta, inputs, targets = batch_and_theta(task)
+    trainer = Trainer(task, tiny_config(shots=None, check_gap=True, beta=1e-3), tmp_path)
+    _, record = trainer.gradient(theta, inputs, targets, np.random.default_rng(0))
+    assert record["min_gap"] > 0
+    assert record["gap_warnings"] == 0
+
+
+# -- (d) penalty ----------------------------------------------------------------------------------
+
+
+def test_penalty_hand_example() -> None:
+    penalty = Penalty(strength=0.5, threshold=0.1, mask=np.array([True, True, False, True, True]))
+    theta = np.array([0.3, -0.05, 2.0, -0.4, 0.1])
+    # masked excesses: 0.2, 0, (1.9 not masked), 0.3, 0 (|0.1| is at the threshold)
+    assert penalty.value(theta) == pytest.approx(0.5 * (0.2 + 0.3), abs=1e-15)
+    np.testing.assert_array_equal(penalty.gradient(theta), [0.5, 0.0, 0.0, -0.5, 0.0])
+
+
+def test_penalty_enters_the_trainer_gradient(tmp_path: Path) -> None:
+    task = tiny_task()
+    theta, inputs, targets = batch_and_theta(task)
+    theta = theta * 5.0  # couplings beyond the threshold
+    penalty = task.penalty(0.02, 0.1)
+    config = tiny_config(shots=None)
+    plain, record_plain = Trainer(task, config, tmp_path).gradient(
+        theta, inputs, targets, np.random.default_rng(0)
+    )
+    with_penalty, record = Trainer(task, config, tmp_path, penalty=penalty).gradient(
+        theta, inputs, targets, np.random.default_rng(0)
+    )
+    np.testing.assert_allclose(with_penalty - plain, penalty.gradient(theta), rtol=0, atol=1e-12)
+    assert record["penalty"] == pytest.approx(penalty.value(theta))
+    assert record["penalty"] > 0
+    assert "penalty" not in record_plain
+    # only the couplings are penalised
+    assert np.all(penalty.gradient(theta)[~task.coupling_mask] == 0)
+    assert np.any(penalty.gradient(theta)[task.coupling_mask] != 0)
+
+
+# -- (e) configuration errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"steps": 0}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"steps": True}, "steps"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"checkpoint_every": 0}, "checkpoint_every"),
+        ({"eval_every": 0}, "eval_every"),
+        ({"scheme": "x"}, "scheme"),
+        ({"estimator": "x"}, "estimator"),
+        ({"optimizer": "x"}, "optimizer"),
+        ({"beta": -1}, "beta"),
+        ({"beta": 0}, "beta"),
+        ({"beta": float("nan")}, "beta"),
+        ({"beta": "0.4"}, "beta"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"solver_tol": -1e-6}, "solver_tol"),
+        ({"shots": 0}, "shots"),
+        ({"shots": 2.5}, "shots"),
+        ({"bounds": (1.0, -1.0)}, "bounds"),
+    ],
+)
+def test_bad_config_values(kwargs: dict[str, Any], word: str) -> None:
+    with pytest.raises(ConfigError, match=word) as info:
+        TrainingConfig(**kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("training:")
+
+
+def test_good_config_defaults() -> None:
+    config = TrainingConfig()
+    assert (config.beta, config.shots, config.learning_rate, config.optimizer) == (0.4, 10, 0.01, "adam")
+    assert TrainingConfig(shots=None).shots is None
+
+
+# -- (f) checkpoints of another run ---------------------------------------------------------------
+
+
+def test_checkpoint_of_another_seed(tmp_path: Path) -> None:
+    Trainer(tiny_task(), tiny_config(steps=4, seed=3), tmp_path).run()
+    with pytest.raises(StorageError, match="seed") as info:
+        Trainer(tiny_task(), tiny_config(steps=8, seed=4), tmp_path).run(resume=True)
+    assert "\n" not in str(info.value)
+
+
+def test_checkpoint_of_another_model(tmp_path: Path) -> None:
+    Trainer(tiny_task(), tiny_config(steps=4), tmp_path).run()
+    with pytest.raises(StorageError, match="another model"):
+        Trainer(tiny_task(system_operators="Z"), tiny_config(steps=8), tmp_path).run(resume=True)
+
+
+def test_corrupt_checkpoint(tmp_path: Path) -> None:
+    Trainer(tiny_task(), tiny_config(steps=4), tmp_path).run()
+    (tmp_path / "checkpoint.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(StorageError, match="not valid JSON"):
+        Trainer(tiny_task(), tiny_config(steps=8), tmp_path).run(resume=True)
+
+
+def test_checkpoint_of_another_optimizer(tmp_path: Path) -> None:
+    """An SGD checkpoint resumed by an Adam run must be refused with a QEPError, not a KeyError."""
+    Trainer(tiny_task(), tiny_config(steps=4, optimizer="sgd"), tmp_path).run()
+    with pytest.raises(QEPError):
+        Trainer(tiny_task(), tiny_config(steps=8, optimizer="adam"), tmp_path).run(resume=True)
+
+
+# -- (g) result file ----------------------------------------------------------------------------------
+
+
+def test_result_json(reference_run: tuple[Path, dict[str, Any]]) -> None:
+    run_dir, result = reference_run
+    text = (run_dir / "result.json").read_text(encoding="utf-8")
+
+    def no_constants(value: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {value}")
+
+    document = json.loads(text, parse_constant=no_constants)
+    assert document["schema"] == RESULT_SCHEMA == "qep-run/1"
+    assert document["steps"] == STEPS and document["seed"] == 3
+    assert list(document["parameters"]) == tiny_task().model.parameter_names
+    assert document["config"]["steps"] == STEPS
+    assert document["final"]["step"] == STEPS
+    assert 0.0 <= document["final"]["max_choice_accuracy"] <= 1.0
+    assert document["seconds_per_step"] > 0
+    assert document["parameters"] == result["parameters"]
+
+
+def test_bounds_clip_parameters(tmp_path: Path) -> None:
+    result = Trainer(
+        tiny_task(init="normal"), tiny_config(steps=2, bounds=(-0.5, 0.5)), tmp_path
+    ).run()
+    theta = np.array(list(result["parameters"].values()))
+    assert np.abs(theta).max() <= 0.5
+    assert np.isclose(np.abs(theta).max(), 0.5)  # some standard-normal parameter was clipped
