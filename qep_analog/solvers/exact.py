@@ -114,7 +114,7 @@ class ExactSolver:
         matrix-vector product, optionally deflated by ``shift |d><d|``. Same outputs as
         :func:`batched_lanczos`."""
         table = self.compiled.table
-        states = np.empty((len(coeffs), table.dim), dtype=table.dtype)
+        states: NDArray = np.empty((len(coeffs), table.dim), dtype=table.dtype)
         info = np.empty((len(coeffs), 4))
         for b in range(len(coeffs)):
             counter = [0]
