@@ -120,7 +120,7 @@ class PauliSum(Mapping[PauliString, float]):
 
     @property
     def label(self) -> str:
-        """Human-readable form, e.g. ``"0.5 I - 0.5 Z3"``."""
+        """Human-readable form, e.g. ``"0.5 I -0.5 Z3"``."""
         if not self._terms:
             return "0"
         parts = [f"{c:+g} {s.label}" for s, c in self._terms.items()]

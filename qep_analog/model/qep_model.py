@@ -30,7 +30,11 @@ class QEPModel:
     inputs: Mapping[str, PauliSum] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_qubits, int) or not 1 <= self.n_qubits <= 30:
+        if (
+            isinstance(self.n_qubits, bool)
+            or not isinstance(self.n_qubits, int)
+            or not 1 <= self.n_qubits <= 30
+        ):
             raise ModelFileError(f"QEPModel: n_qubits = {self.n_qubits!r} is not in 1..30")
         object.__setattr__(self, "inputs", dict(self.inputs))
         object.__setattr__(self, "trainable", dict(self.trainable))

@@ -60,11 +60,18 @@ class Equilibrium:
         *,
         start: NDArray | None = None,
         with_gap: bool = False,
+        check_degeneracy: bool = True,
     ) -> Prepared:
-        """Prepare the batch of states; ``start`` warm-starts the ground-state solver."""
+        """Prepare the batch of states; ``start`` warm-starts the ground-state solver.
+
+        With ``with_gap`` the gaps are computed and, unless ``check_degeneracy`` is False, a
+        degenerate ground state raises :class:`~qep_analog.errors.PreconditionError`.
+        """
         coeffs = self.coefficients(x, theta, nu)
         if self.temperature is None:
-            ground: GroundStates = self.solver.solve(coeffs, start, with_gap=with_gap)
+            ground: GroundStates = self.solver.solve(
+                coeffs, start, with_gap=with_gap, check_degeneracy=check_degeneracy
+            )
             return Prepared(ground.strings, ground.energies, ground.gaps, ground.states)
         gibbs = [gibbs_state(self.compiled, c, self.temperature) for c in coeffs]
         strings = np.array([thermal_strings(self.compiled, g) for g in gibbs])

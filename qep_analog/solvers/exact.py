@@ -62,6 +62,13 @@ class ExactSolver:
         if not compiled.table.real:
             start = start + 1j * rng.normal(size=compiled.dim)
         self._start = start / np.linalg.norm(start)
+        # The gap solve needs its own start: the ground state found from ``_start`` is the
+        # projection of ``_start`` on the ground space, so ``_start`` minus that projection has no
+        # component along a degenerate partner.
+        other = rng.normal(size=compiled.dim)
+        if not compiled.table.real:
+            other = other + 1j * rng.normal(size=compiled.dim)
+        self._gap_start = other / np.linalg.norm(other)
 
     def solve(
         self,
@@ -147,7 +154,7 @@ class ExactSolver:
             return np.full(len(energies), np.inf)
         bound = np.abs(coeffs).sum(axis=1)
         shifts = 2.0 * bound + 1.0
-        start = self._start - states * (states.conj() @ self._start)[:, None]
+        start = self._gap_start - states * (states.conj() @ self._gap_start)[:, None]
         if self.compiled.dim >= LARGE_DIM:
             _, info = self._arpack(diagonals, coeffs, start, deflate=states, shifts=shifts)
             return np.asarray(info[:, 0] - energies)
@@ -196,9 +203,11 @@ class ExactSolver:
             dtype=hamiltonian.dtype,
         )
         norm = np.linalg.norm(rhs)
-        if norm == 0.0:
+        scale = max(1.0, float(np.abs(perturbation).sum()))
+        if norm <= 1e-12 * scale:  # V|psi0> is along |psi0>: the state does not change
             return np.zeros_like(state)
-        solution, status = sla.cg(operator, -rhs / norm, rtol=1e-13, atol=0.0, maxiter=20_000)
+        rhs = project(rhs / norm)
+        solution, status = sla.cg(operator, -rhs, rtol=1e-13, atol=0.0, maxiter=20_000)
         if status != 0:
             raise SolverError(f"linear response: conjugate gradients stopped with status {status}")
         return np.asarray(project(solution) * norm)

@@ -52,9 +52,14 @@ def write_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
     """Evaluate on the 210-point grid, draw the plots, and add both to ``result.json``."""
     theta = np.array(list(result["parameters"].values()))
     grid = phase_grid()
-    free = trainer.equilibrium.prepare(grid, theta)
+    free = trainer.equilibrium.prepare(grid, theta, with_gap=True, check_degeneracy=False)
+    assert free.gaps is not None
     outputs = trainer.compiled.output_values(free.strings)
-    grid_metrics = accuracy_metrics(outputs, phase_labels(grid))
+    grid_metrics: dict[str, Any] = accuracy_metrics(outputs, phase_labels(grid))
+    grid_metrics["min_gap"] = float(free.gaps.min())
+    grid_metrics["degenerate_points"] = int(
+        (free.gaps < trainer.equilibrium.solver.degeneracy_tol).sum()
+    )
     history = [r for r in _history(trainer)]
     plot_training_curve(history, trainer.run_dir / "training_curve.png")
     plot_phase_diagram(
