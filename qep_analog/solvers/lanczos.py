@@ -43,15 +43,21 @@ def _apply(diagonals, masks, psi, out, deflate, shift):  # type: ignore[no-untyp
 
 
 @numba.njit(cache=True, nogil=True)
-def _ritz_residual(alpha, beta, size):  # type: ignore[no-untyped-def]
-    """Residual norm |beta_{size-1} y_{size-1}| of the lowest Ritz pair of the leading block."""
+def _ritz(alpha, beta, size):  # type: ignore[no-untyped-def]
+    """Eigen-decomposition of the leading ``size`` x ``size`` Lanczos tridiagonal matrix."""
     tri = np.zeros((size, size))
     for j in range(size):
         tri[j, j] = alpha[j]
         if j + 1 < size:
             tri[j, j + 1] = beta[j]
             tri[j + 1, j] = beta[j]
-    _, vectors = np.linalg.eigh(tri)
+    return np.linalg.eigh(tri)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ritz_residual(alpha, beta, size):  # type: ignore[no-untyped-def]
+    """Residual norm |beta_{size-1} y_{size-1}| of the lowest Ritz pair of the leading block."""
+    _, vectors = _ritz(alpha, beta, size)
     return abs(beta[size - 1] * vectors[size - 1, 0])
 
 
@@ -104,13 +110,7 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
                 if _ritz_residual(alpha, beta, j + 1) < tol:
                     used = j + 1
                     break
-        tri = np.zeros((used, used))
-        for j in range(used):
-            tri[j, j] = alpha[j]
-            if j + 1 < used:
-                tri[j, j + 1] = beta[j]
-                tri[j + 1, j] = beta[j]
-        values, vectors = np.linalg.eigh(tri)
+        values, vectors = _ritz(alpha, beta, used)
         energy = values[0]
         residual = abs(beta[used - 1] * vectors[used - 1, 0])
         x = np.zeros(dim, dtype=out.dtype)

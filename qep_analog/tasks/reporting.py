@@ -57,9 +57,7 @@ def write_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
     outputs = trainer.compiled.output_values(free.strings)
     grid_metrics: dict[str, Any] = accuracy_metrics(outputs, phase_labels(grid))
     grid_metrics["min_gap"] = float(free.gaps.min())
-    grid_metrics["degenerate_points"] = int(
-        (free.gaps < trainer.equilibrium.solver.degeneracy_tol).sum()
-    )
+    grid_metrics["degenerate_points"] = int((free.gaps < trainer.equilibrium.solver.degeneracy_tol).sum())
     history = [r for r in _history(trainer)]
     plot_training_curve(history, trainer.run_dir / "training_curve.png")
     plot_phase_diagram(
