@@ -110,7 +110,8 @@ def _train(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.config, overrides)
     output = Path(args.output) if args.output else experiment.output
     trainer = Trainer(experiment.task, experiment.training, output, penalty=experiment.penalty)
-    with TrainingProgress(experiment.training.steps, enabled=not args.quiet) as progress:
+    show = not (args.quiet or args.json)
+    with TrainingProgress(experiment.training.steps, enabled=show) as progress:
         result = trainer.run(resume=args.resume, progress=progress.update)
     report = write_report(trainer, result)
     if args.json:

@@ -110,9 +110,17 @@ class TrainingConfig:
             )
         for name in ("beta", "learning_rate", "solver_tol"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+            if isinstance(value, bool) or not (
+                isinstance(value, int | float) and np.isfinite(value) and value > 0
+            ):
                 raise ConfigError(f"training: {name} = {value!r} must be a positive number")
-        if self.bounds is not None and not self.bounds[0] < self.bounds[1]:
+        if not isinstance(self.check_gap, bool):
+            raise ConfigError(f"training: check_gap = {self.check_gap!r} must be true or false")
+        if self.bounds is not None and (
+            len(self.bounds) != 2
+            or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in self.bounds)
+            or not self.bounds[0] < self.bounds[1]
+        ):
             raise ConfigError(f"training: bounds {self.bounds} must be (low, high) with low < high")
 
 
@@ -175,6 +183,7 @@ class Trainer:
             {
                 "step": state.step,
                 "seed": self.config.seed,
+                "run": self._fingerprint(),
                 "parameters": self.task.model.parameter_names,
                 "theta": state.theta.tolist(),
                 "optimizer": state.optimizer,
@@ -183,13 +192,33 @@ class Trainer:
             CHECKPOINT_SCHEMA,
         )
 
+    def _fingerprint(self) -> dict[str, Any]:
+        """What a resumed run must share with the run that wrote the checkpoint (all but steps)."""
+        config = {k: v for k, v in asdict(self.config).items() if k != "steps"}
+        if config["bounds"] is not None:
+            config["bounds"] = list(config["bounds"])
+        return {
+            "config": config,
+            "n_qubits": self.task.model.n_qubits,
+            "parameters": self.task.model.parameter_names,
+            "penalty": None
+            if self.penalty is None
+            else [self.penalty.strength, self.penalty.threshold, self.penalty.mask.tolist()],
+        }
+
     def load_checkpoint(self) -> TrainingState:
         document = read_json(self.checkpoint_path, CHECKPOINT_SCHEMA)
-        names = self.task.model.parameter_names
-        if document.get("parameters") != names or document.get("seed") != self.config.seed:
+        stored = document.get("run", {})
+        for key, value in self._fingerprint().items():
+            if stored.get(key) == value:
+                continue
+            detail = key
+            if key == "config" and isinstance(stored.get(key), dict):
+                name = next(k for k in value if stored[key].get(k) != value[k])
+                detail = f"{name} = {stored[key].get(name)!r}, this run {value[name]!r}"
             raise StorageError(
-                f"{self.checkpoint_path}: checkpoint belongs to another model or seed "
-                f"(seed {document.get('seed')!r}, this run {self.config.seed})"
+                f"{self.checkpoint_path}: checkpoint belongs to another model or configuration "
+                f"({detail}); resume only the run that wrote it"
             )
         step = int(document["step"])
         history = [r for r in self._read_metrics() if r["step"] <= step]

@@ -37,6 +37,22 @@ def _closed(section: Any, allowed: set[str], where: str) -> dict[str, Any]:
     return dict(section)
 
 
+def _numbers(value: Any, where: str, integer: bool = False, nested: bool = False) -> list[float]:
+    """A list of numbers (flattened one level when ``nested``), or a one-line ConfigError."""
+    items = value if isinstance(value, list) else None
+    if nested and items is not None:
+        if not all(isinstance(row, list) for row in items):
+            items = None
+        else:
+            items = [v for row in items for v in row]
+    kind = int if integer else int | float
+    if items is None or any(isinstance(v, bool) or not isinstance(v, kind) for v in items):
+        what = "integers" if integer else "numbers"
+        shape = "a list of lists of" if nested else "a list of"
+        raise ConfigError(f"{where}: {value!r} is not {shape} {what}")
+    return [float(v) if not integer else int(v) for v in items]
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A parsed experiment: the task, the training configuration, the penalty, the run folder."""
@@ -68,11 +84,17 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     penalty_cfg = _closed(training.pop("penalty", None), _PENALTY, f"{where}: training.penalty")
     loss = loss_by_name(str(training.pop("loss", "squared_error")))
     if "sites" in model:
-        model["sites"] = tuple(model["sites"])
+        model["sites"] = tuple(_numbers(model["sites"], f"{where}: model.sites", integer=True))
     if model.get("patches") is not None:
-        model["patches"] = np.array(model["patches"], dtype=float).reshape(-1, 2)
-    if "bounds" in training and training["bounds"] is not None:
-        training["bounds"] = tuple(training["bounds"])
+        flat = _numbers(model["patches"], f"{where}: model.patches", nested=True)
+        if len(flat) == 0 or len(flat) % 2:
+            raise ConfigError(f"{where}: model.patches must be a list of [g_x, g_zz] centres")
+        model["patches"] = np.array(flat, dtype=float).reshape(-1, 2)
+    if training.get("bounds") is not None:
+        bounds = _numbers(training["bounds"], f"{where}: training.bounds")
+        if len(bounds) != 2:
+            raise ConfigError(f"{where}: training.bounds {bounds} must be [low, high]")
+        training["bounds"] = (bounds[0], bounds[1])
     if "every" in evaluation:
         training["eval_every"] = evaluation.pop("every")
     try:
@@ -84,10 +106,13 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         raise ConfigError(f"{where}: {exc}") from None
     penalty = None
     if penalty_cfg:
-        for key in _PENALTY:
-            if not isinstance(penalty_cfg.get(key), int | float):
-                raise ConfigError(f"{where}: training.penalty.{key} must be a number")
-        penalty = task.penalty(float(penalty_cfg["strength"]), float(penalty_cfg["threshold"]))
+        values = {}
+        for key in sorted(_PENALTY):
+            value = penalty_cfg.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"{where}: training.penalty.{key} = {value!r} must be a number >= 0")
+            values[key] = float(value)
+        penalty = task.penalty(values["strength"], values["threshold"])
     name = str(top.get("name") or Path(path).stem)
     output = Path(top.get("output") or Path("runs") / name)
     return Experiment(name, task, config, penalty, output)

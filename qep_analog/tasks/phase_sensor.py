@@ -55,7 +55,8 @@ def sample_patches(rng: np.random.Generator, size: int, centres: NDArray, side: 
 def phase_grid(points: int = 20) -> NDArray:
     """The evaluation grid: g_x, g_zxz in linspace(0, 4, points), g_zz = 4 - g_x - g_zxz >= 0.
 
-    With 20 points: 210 inputs, 76 / 55 / 79 in phases I / II / III.
+    With 20 points: 210 inputs, 75 / 55 / 80 in phases I / II / III (the five points with
+    g_x = g_zxz < 2 are paramagnets by the rule g_x >= g_zxz).
     """
     axis = np.linspace(0.0, SIMPLEX_TOTAL, points)
     g_x, g_zxz = (a.ravel() for a in np.meshgrid(axis, axis, indexing="ij"))
@@ -98,8 +99,22 @@ class PhaseSensorTask:
             raise ConfigError(
                 f"phase sensor: init {self.init!r} is unknown (valid: {', '.join(INITIALISATIONS)})"
             )
-        if self.test_size < 1:
-            raise ConfigError(f"phase sensor: test_size = {self.test_size} must be positive")
+        if isinstance(self.test_size, bool) or not isinstance(self.test_size, int) or self.test_size < 1:
+            raise ConfigError(f"phase sensor: test_size = {self.test_size!r} must be a positive integer")
+        for name in ("coupling_range", "patch_side"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"phase sensor: {name} = {value!r} must be a positive number")
+        if self.patches is not None:
+            centres = np.asarray(self.patches, dtype=float).reshape(-1, 2)
+            g_x, g_zz = centres.T
+            outside = (g_x < 0) | (g_zz < 0) | (g_x + g_zz > SIMPLEX_TOTAL)
+            if outside.any():
+                raise ConfigError(
+                    f"phase sensor: patch centre (g_x, g_zz) = {tuple(centres[outside][0])} "
+                    f"lies outside the simplex g_x, g_zz >= 0, g_x + g_zz <= {SIMPLEX_TOTAL:g}"
+                )
+            self.patches = centres
         self.model = phase_sensor(self.n_chain, self.sites, self.system_operators)
         self.coupling_mask = np.array([is_coupling(n) for n in self.model.parameter_names])
         test_rng = np.random.default_rng([self.seed, 1])

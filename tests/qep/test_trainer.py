@@ -453,9 +453,7 @@ def test_result_json(reference_run: tuple[Path, dict[str, Any]]) -> None:
 
 
 def test_bounds_clip_parameters(tmp_path: Path) -> None:
-    result = Trainer(
-        tiny_task(init="normal"), tiny_config(steps=2, bounds=(-0.5, 0.5)), tmp_path
-    ).run()
+    result = Trainer(tiny_task(init="normal"), tiny_config(steps=2, bounds=(-0.5, 0.5)), tmp_path).run()
     theta = np.array(list(result["parameters"].values()))
     assert np.abs(theta).max() <= 0.5
     assert np.isclose(np.abs(theta).max(), 0.5)  # some standard-normal parameter was clipped

@@ -1,0 +1,186 @@
+"""Experiment files (qep-experiment/1): the example file, overrides, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qep_analog.errors import ConfigError
+from qep_analog.qep.losses import CrossEntropy, SquaredError
+from qep_analog.tasks.experiment import load_experiment
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+TINY = """\
+schema: qep-experiment/1
+name: tiny
+task: phase_sensor
+model:
+  n_chain: 3
+training:
+  steps: 4
+  batch_size: 4
+  shots: null
+  checkpoint_every: 2
+evaluation:
+  test_size: 10
+  every: 2
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "experiment.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_file() -> None:
+    experiment = load_experiment(EXAMPLES / "phase_sensor.yaml")
+    assert experiment.name == "phase_sensor"
+    assert experiment.output == Path("runs/phase_sensor")
+    config = experiment.training
+    assert (config.steps, config.batch_size, config.beta, config.shots) == (1000, 10, 0.4, 10)
+    assert (config.estimator, config.scheme, config.optimizer) == ("qep", "symmetric", "adam")
+    assert config.learning_rate == 0.01 and config.seed == 0
+    assert config.checkpoint_every == 50 and config.eval_every == 50
+    assert config.solver_tol == 1e-6
+    task = experiment.task
+    assert task.n_chain == 8 and task.model.n_qubits == 10
+    assert len(task.model.parameter_names) == 51
+    assert task.test_size == 200 and task.init == "bounded"
+    assert isinstance(task.loss, SquaredError)
+    assert experiment.penalty is not None
+    assert (experiment.penalty.strength, experiment.penalty.threshold) == (0.02, 0.1)
+    np.testing.assert_array_equal(experiment.penalty.mask, task.coupling_mask)
+    assert int(experiment.penalty.mask.sum()) == 36
+
+
+def test_paper_example_file() -> None:
+    experiment = load_experiment(EXAMPLES / "phase_sensor_paper.yaml")
+    assert experiment.training.steps == 5000
+    assert experiment.name == "phase_sensor_paper"
+
+
+def test_tiny_file_defaults_and_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, TINY.replace("name: tiny\n", ""))
+    experiment = load_experiment(path, {"steps": 7, "seed": 5})
+    assert experiment.name == "experiment"  # the file's stem
+    assert experiment.output == Path("runs/experiment")
+    assert experiment.training.steps == 7 and experiment.training.seed == 5
+    assert experiment.task.seed == 5  # the test set follows the training seed
+    assert experiment.training.eval_every == 2
+    assert experiment.training.shots is None
+    assert experiment.penalty is None
+
+
+def test_optional_sections(tmp_path: Path) -> None:
+    text = TINY.replace(
+        "  checkpoint_every: 2\n",
+        "  checkpoint_every: 2\n  loss: cross_entropy\n  bounds: [-2, 2]\n",
+    ).replace("  n_chain: 3\n", "  n_chain: 3\n  sites: [1, 2]\n  patches: [[1.0, 0.5], [2.5, 0.5]]\n")
+    experiment = load_experiment(write(tmp_path, text))
+    assert isinstance(experiment.task.loss, CrossEntropy)
+    assert experiment.training.bounds == (-2, 2)
+    assert experiment.task.sites == (1, 2)
+    assert experiment.task.patches is not None
+    np.testing.assert_array_equal(experiment.task.patches, [[1.0, 0.5], [2.5, 0.5]])
+
+
+BAD_FILES = {
+    "unknown top-level key": (TINY + "colour: blue\n", ["'colour'"]),
+    "unknown training key": (
+        TINY.replace("  steps: 4\n", "  steps: 4\n  momentum: 0.9\n"),
+        ["training", "'momentum'"],
+    ),
+    "unknown model key": (
+        TINY.replace("  n_chain: 3\n", "  n_chain: 3\n  n_sensor: 2\n"),
+        ["model", "'n_sensor'"],
+    ),
+    "unknown evaluation key": (TINY + "  size: 3\n", ["evaluation", "'size'"]),
+    "wrong schema": (TINY.replace("qep-experiment/1", "qep-experiment/2"), ["schema", "qep-experiment/2"]),
+    "missing schema": (TINY.replace("schema: qep-experiment/1\n", ""), ["schema"]),
+    "unknown task": (TINY.replace("task: phase_sensor", "task: sorting"), ["task", "'sorting'"]),
+    "penalty not a mapping": (
+        TINY.replace("  steps: 4\n", "  steps: 4\n  penalty: 0.02\n"),
+        ["training.penalty"],
+    ),
+    "penalty value not a number": (
+        TINY.replace("  steps: 4\n", "  steps: 4\n  penalty: {strength: strong, threshold: 0.1}\n"),
+        ["training.penalty.strength"],
+    ),
+    "penalty missing key": (
+        TINY.replace("  steps: 4\n", "  steps: 4\n  penalty: {strength: 0.02}\n"),
+        ["training.penalty.threshold"],
+    ),
+    "penalty unknown key": (
+        TINY.replace("  steps: 4\n", "  steps: 4\n  penalty: {strength: 0.02, threshold: 0.1, p: 2}\n"),
+        ["training.penalty", "'p'"],
+    ),
+    "bad YAML syntax": (TINY.replace("  n_chain: 3\n", "  n_chain: [3\n"), ["invalid YAML", "line"]),
+    "duplicate key": (TINY.replace("  steps: 4\n", "  steps: 4\n  steps: 5\n"), ["duplicate key 'steps'"]),
+    "model section not a mapping": (TINY.replace("model:\n  n_chain: 3\n", "model: 3\n"), ["model"]),
+    "top level not a mapping": ("- 1\n- 2\n", ["mapping"]),
+    "bad training value": (TINY.replace("steps: 4", "steps: 0"), ["steps"]),
+    "bad model value": (TINY.replace("n_chain: 3", "n_chain: 2"), ["n = 2"]),
+    "bad model type": (TINY.replace("n_chain: 3", "n_chain: three"), ["experiment.yaml"]),
+    "unknown loss": (TINY.replace("  steps: 4\n", "  steps: 4\n  loss: hinge\n"), ["'hinge'"]),
+    "unknown init": (TINY.replace("  n_chain: 3\n", "  n_chain: 3\n  init: zeros\n"), ["'zeros'"]),
+    "bad test size": (TINY.replace("test_size: 10", "test_size: 0"), ["test_size"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file(tmp_path: Path, case: str) -> None:
+    text, fragments = BAD_FILES[case]
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize(
+    "case", ["unknown top-level key", "unknown training key", "wrong schema", "duplicate key"]
+)
+def test_bad_file_message_names_the_file(tmp_path: Path, case: str) -> None:
+    path = write(tmp_path, BAD_FILES[case][0], name="my_run.yaml")
+    with pytest.raises(ConfigError, match=r"my_run\.yaml"):
+        load_experiment(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_experiment(tmp_path / "absent.yaml")
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="directory"):
+        load_experiment(tmp_path)
+
+
+# Malformed values of the model/training sections must also give a ConfigError (one line on the
+# command line), not a TypeError/ValueError/IndexError traceback.
+MALFORMED_VALUES = {
+    "sites not a list": ("  n_chain: 3\n", "  n_chain: 3\n  sites: 5\n"),
+    "patches of 3 numbers": ("  n_chain: 3\n", "  n_chain: 3\n  patches: [[1.0, 0.5, 2.0]]\n"),
+    "patches not numbers": ("  n_chain: 3\n", "  n_chain: 3\n  patches: [[a, 0.5]]\n"),
+    "bounds of one number": ("  steps: 4\n", "  steps: 4\n  bounds: [1]\n"),
+    "bounds a number": ("  steps: 4\n", "  steps: 4\n  bounds: 5\n"),
+    "negative coupling range": ("  n_chain: 3\n", "  n_chain: 3\n  coupling_range: -1\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_VALUES))
+def test_malformed_value(tmp_path: Path, case: str) -> None:
+    old, new = MALFORMED_VALUES[case]
+    path = write(tmp_path, TINY.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        experiment = load_experiment(path)
+        # some problems only show when the task is used
+        experiment.task.initial_parameters(np.random.default_rng(0))
+        experiment.task.sample_batch(np.random.default_rng(0), 2)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,467 @@
+"""The qep-analog command: gradient and train, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qep_analog.cli import EXIT_BAD_INPUT, EXIT_PRECONDITION, main
+
+MODEL = """\
+schema: qep-model/1
+n_qubits: 3
+fixed:
+  - [-1.0, "Z0 Z1"]
+  - [-0.7, "X0"]
+  - [-0.5, "X1"]
+  - [0.3, "Z2"]
+inputs:
+  g: [[-1.0, "X2"]]
+trainable:
+  a: [[1.0, "Z1 Z2"]]
+  b: [[0.5, "X1"], [0.2, "Y0 Y1"]]
+outputs:
+  m: [[1.0, "Z0"]]
+  n: [[1.0, "X2 Z1"]]
+"""
+
+DEGENERATE = """\
+schema: qep-model/1
+n_qubits: 3
+fixed: [[-1, "Z0 Z1"]]
+trainable:
+  a: [[1, "X2"]]
+outputs:
+  m: [[1, "Z2"]]
+"""
+
+EXPERIMENT = """\
+schema: qep-experiment/1
+name: tiny
+task: phase_sensor
+model:
+  n_chain: 3
+training:
+  steps: 50
+  batch_size: 4
+  shots: 10
+  seed: 2
+  checkpoint_every: 2
+  penalty: {strength: 0.02, threshold: 0.1}
+evaluation:
+  test_size: 10
+  every: 2
+"""
+
+POINT = ["--x", "g=0.4", "--theta", "a=0.3", "b=-0.2", "--error-signal", "m=1", "n=-0.5"]
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "model.yaml"
+    path.write_text(MODEL, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def experiment_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(EXPERIMENT, encoding="utf-8")
+    return path
+
+
+def run_main(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of ``main(argv)`` (argparse errors exit via SystemExit)."""
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = int(exc.code) if exc.code is not None else 0
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_line_error(status: int, err: str, expected_status: int = EXIT_BAD_INPUT) -> None:
+    assert status == expected_status
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("qep-analog")
+
+
+def executable() -> str:
+    candidate = Path(sys.executable).parent / "qep-analog"
+    found = str(candidate) if candidate.exists() else shutil.which("qep-analog")
+    if found is None:
+        pytest.fail("the qep-analog executable is not installed")
+    return found
+
+
+# -- gradient --------------------------------------------------------------------------------------
+
+
+def test_gradient_json_compare(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    status, out, err = run_main(
+        capsys, ["gradient", str(model_file), "--json", "--compare", "exact,finite-difference", *POINT]
+    )
+    assert status == 0, err
+    result = json.loads(out)
+    assert set(result) == {"parameters", "qep", "exact", "finite_difference", "energy", "gap", "outputs"}
+    assert result["parameters"] == ["a", "b"]
+    assert set(result["outputs"]) == {"m", "n"}
+    qep, exact, fd = (np.array(result[k]) for k in ("qep", "exact", "finite_difference"))
+    assert np.abs(exact).max() > 0.05  # a non-trivial gradient
+    np.testing.assert_allclose(qep, exact, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fd, exact, rtol=0, atol=1e-5)
+    assert result["gap"] > 0.1
+    assert -1.0 <= result["outputs"]["m"] <= 1.0
+
+
+def test_gradient_default_point(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    """Defaults: x = 0, theta = 0, eps = 1; the result depends on the point given."""
+    status, out, _ = run_main(capsys, ["gradient", str(model_file), "--json", "--compare", "exact"])
+    assert status == 0
+    default = json.loads(out)
+    # a smaller gap at this point: the O(beta^2) bias of beta = 1e-3 is about 1.5e-5 here
+    np.testing.assert_allclose(default["qep"], default["exact"], rtol=0, atol=1e-4)
+    _, out, _ = run_main(capsys, ["gradient", str(model_file), "--json", *POINT])
+    moved = json.loads(out)
+    assert abs(moved["energy"] - default["energy"]) > 1e-3
+
+
+def test_gradient_only_requested_methods(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    status, out, _ = run_main(capsys, ["gradient", str(model_file), "--json", "--compare", "exact"])
+    assert status == 0
+    result = json.loads(out)
+    assert "exact" in result and "finite_difference" not in result
+    status, out, _ = run_main(capsys, ["gradient", str(model_file), "--json"])
+    assert status == 0
+    result = json.loads(out)
+    assert "exact" not in result and "finite_difference" not in result
+    assert "qep" in result
+
+
+def test_gradient_temperature(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    status, out, err = run_main(
+        capsys,
+        ["gradient", str(model_file), "--json", "--temperature", "0.5", "--compare", "exact", *POINT],
+    )
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["temperature"] == 0.5
+    assert "gap" not in result
+    np.testing.assert_allclose(result["qep"], result["exact"], rtol=0, atol=1e-5)
+    _, out, _ = run_main(capsys, ["gradient", str(model_file), "--json", *POINT])
+    ground = json.loads(out)
+    assert not np.allclose(result["qep"], ground["qep"], atol=1e-3)
+
+
+def test_gradient_table_output(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    status, out, _ = run_main(capsys, ["gradient", str(model_file), "--compare", "exact", *POINT])
+    assert status == 0
+    assert "ground energy E0" in out and "gap" in out
+    assert "<m> =" in out and "<n> =" in out
+    header = next(line for line in out.splitlines() if line.startswith("parameter"))
+    assert "qep" in header and "exact" in header and "finite_difference" not in header
+    assert any(line.startswith("a ") for line in out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        (["--theta", "zz=1"], "'zz'"),
+        (["--x", "g"], "NAME=VALUE"),
+        (["--x", "g=abc"], "not a number"),
+        (["--x", "g=inf"], "not finite"),
+        (["--error-signal", "q=1"], "'q'"),
+        (["--compare", "exact,bogus"], "'bogus'"),
+        (["--temperature", "0"], "--temperature"),
+        (["--beta", "0"], "beta"),
+        (["--scheme", "both"], "--scheme"),
+        (["--beta", "x"], "--beta"),
+    ],
+)
+def test_gradient_bad_arguments(
+    capsys: pytest.CaptureFixture[str], model_file: Path, arguments: list[str], fragment: str
+) -> None:
+    status, out, err = run_main(capsys, ["gradient", str(model_file), *arguments])
+    assert_one_line_error(status, err)
+    assert fragment in err
+    assert out == ""
+
+
+def test_gradient_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run_main(capsys, ["gradient", str(tmp_path / "absent.yaml")])
+    assert_one_line_error(status, err)
+    assert "no such file" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (MODEL.replace("qep-model/1", "qep-model/9"), "schema"),
+        (MODEL.replace('"Z0"]]', '"Q0"]]'), "outputs"),
+        (MODEL.replace("n_qubits: 3", "n_qubits: 0"), "n_qubits"),
+        (MODEL.replace("  a: [[1.0", "  a: [[one"), "coefficient"),
+        (MODEL + "extra: 1\n", "'extra'"),
+        (MODEL.replace("fixed:\n", "fixed: [\n"), "invalid YAML"),
+    ],
+)
+def test_gradient_bad_model_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, fragment: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    status, _, err = run_main(capsys, ["gradient", str(path)])
+    assert_one_line_error(status, err)
+    assert fragment in err
+
+
+@pytest.mark.parametrize("theta", ["a=0", "a=1"])
+def test_gradient_degenerate_ground_state(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, theta: str
+) -> None:
+    """-Z0 Z1 has the two ground states |00> and |11> whatever a X2 does: QEP is undefined."""
+    path = tmp_path / "degenerate.yaml"
+    path.write_text(DEGENERATE, encoding="utf-8")
+    status, out, err = run_main(capsys, ["gradient", str(path), "--theta", theta])
+    assert_one_line_error(status, err, EXIT_PRECONDITION)
+    assert "degenerate" in err
+    assert out == ""
+
+
+def test_gradient_precondition_exit_status(
+    capsys: pytest.CaptureFixture[str], model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exit-3 path itself, with the solver made to report a zero gap."""
+    from qep_analog.solvers.exact import ExactSolver
+
+    monkeypatch.setattr(ExactSolver, "_gaps", lambda self, d, c, s, e: np.zeros(len(e)))
+    status, _, err = run_main(capsys, ["gradient", str(model_file)])
+    assert_one_line_error(status, err, EXIT_PRECONDITION)
+    assert "precondition" in err and "degenerate" in err
+
+
+def test_gradient_small_gap_warning(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    status, out, err = run_main(capsys, ["gradient", str(model_file), "--json", "--beta", "10"])
+    assert status == 0
+    assert "warning" in err and "gap" in err
+    json.loads(out)
+
+
+def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run_main(capsys, [])
+    assert_one_line_error(status, err)
+
+
+def test_gradient_subprocess(model_file: Path) -> None:
+    completed = subprocess.run(
+        [executable(), "gradient", str(model_file), "--json", "--compare", "exact", *POINT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    np.testing.assert_allclose(result["qep"], result["exact"], rtol=0, atol=1e-5)
+
+
+def test_gradient_subprocess_bad_input(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [executable(), "gradient", str(tmp_path / "absent.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == EXIT_BAD_INPUT
+    assert "Traceback" not in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
+
+
+# -- train ----------------------------------------------------------------------------------------
+
+
+def test_train_writes_run_files(
+    capsys: pytest.CaptureFixture[str], experiment_file: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    status, out, err = run_main(
+        capsys, ["train", str(experiment_file), "--steps", "3", "--output", str(output), "--quiet"]
+    )
+    assert status == 0, err
+    for name in (
+        "metrics.jsonl",
+        "checkpoint.json",
+        "result.json",
+        "training_curve.png",
+        "phase_diagram.png",
+    ):
+        assert (output / name).stat().st_size > 0, name
+    for name in ("training_curve.png", "phase_diagram.png"):
+        assert (output / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 1, 2, 3]
+    assert all("penalty" in r for r in records[1:])
+    result = json.loads((output / "result.json").read_text())
+    assert result["schema"] == "qep-run/1"
+    assert result["steps"] == 3
+    assert result["grid"]["points"] == 210
+    assert 0.0 <= result["grid"]["max_choice_accuracy"] <= 1.0
+    assert result["grid"]["min_gap"] > 0 and result["grid"]["degenerate_points"] == 0
+    assert out == ""  # --quiet
+
+
+def test_train_json_and_resume(
+    capsys: pytest.CaptureFixture[str], experiment_file: Path, tmp_path: Path
+) -> None:
+    """--steps 2 then --resume --steps 4 ends where an uninterrupted 4-step run ends."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    base = ["train", str(experiment_file), "--quiet"]
+    status, _, _ = run_main(capsys, [*base, "--steps", "4", "--output", str(straight)])
+    assert status == 0
+    status, _, _ = run_main(capsys, [*base, "--steps", "2", "--output", str(resumed)])
+    assert status == 0
+    status, out, _ = run_main(
+        capsys, [*base, "--steps", "4", "--output", str(resumed), "--resume", "--json"]
+    )
+    assert status == 0
+    report = json.loads(out)
+    assert report["final"]["step"] == 4
+    expected = json.loads((straight / "result.json").read_text())["parameters"]
+    np.testing.assert_allclose(list(report["parameters"].values()), list(expected.values()), atol=1e-12)
+    steps = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 4]
+
+
+def test_train_json_stdout_is_only_json(
+    capsys: pytest.CaptureFixture[str], experiment_file: Path, tmp_path: Path
+) -> None:
+    """``train --json`` without --quiet: stdout must still be one JSON document (for pipes)."""
+    status, out, _ = run_main(
+        capsys, ["train", str(experiment_file), "--steps", "1", "--output", str(tmp_path / "run"), "--json"]
+    )
+    assert status == 0
+    assert json.loads(out)["final"]["step"] == 1
+
+
+def test_train_overrides(capsys: pytest.CaptureFixture[str], experiment_file: Path, tmp_path: Path) -> None:
+    output = tmp_path / "run"
+    status, _, err = run_main(
+        capsys,
+        [
+            "train", str(experiment_file), "--steps", "1", "--seed", "9", "--shots", "exact",
+            "--estimator", "exact", "--output", str(output), "--quiet",
+        ],
+    )  # fmt: skip
+    assert status == 0, err
+    config = json.loads((output / "result.json").read_text())["config"]
+    assert (config["steps"], config["seed"], config["shots"], config["estimator"]) == (1, 9, None, "exact")
+
+
+def test_train_summary(capsys: pytest.CaptureFixture[str], experiment_file: Path, tmp_path: Path) -> None:
+    status, out, _ = run_main(
+        capsys, ["train", str(experiment_file), "--steps", "1", "--output", str(tmp_path / "run")]
+    )
+    assert status == 0
+    assert "tiny: step 1" in out and "grid max-choice" in out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        (["--shots", "0"], "--shots"),
+        (["--shots", "many"], "--shots"),
+        (["--steps", "0"], "steps"),
+        (["--steps", "x"], "--steps"),
+        (["--estimator", "guess"], "--estimator"),
+    ],
+)
+def test_train_bad_arguments(
+    capsys: pytest.CaptureFixture[str],
+    experiment_file: Path,
+    tmp_path: Path,
+    arguments: list[str],
+    fragment: str,
+) -> None:
+    status, _, err = run_main(
+        capsys, ["train", str(experiment_file), *arguments, "--output", str(tmp_path / "run"), "--quiet"]
+    )
+    assert_one_line_error(status, err)
+    assert fragment in err
+    assert not (tmp_path / "run" / "result.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        ("  n_chain: 3\n", "  n_chain: 3\n  colour: red\n", "'colour'"),
+        ("schema: qep-experiment/1", "schema: qep-experiment/0", "schema"),
+        ("  steps: 50\n", "  steps: 50\n  steps: 60\n", "duplicate key"),
+        ("  n_chain: 3\n", "  n_chain: [3\n", "invalid YAML"),
+    ],
+)
+def test_train_bad_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, old: str, new: str, fragment: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(EXPERIMENT.replace(old, new), encoding="utf-8")
+    status, _, err = run_main(capsys, ["train", str(path), "--output", str(tmp_path / "run"), "--quiet"])
+    assert_one_line_error(status, err)
+    assert fragment in err
+    assert "bad.yaml" in err
+
+
+def test_train_missing_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run_main(capsys, ["train", str(tmp_path / "absent.yaml")])
+    assert_one_line_error(status, err)
+
+
+def test_train_resume_of_another_seed(
+    capsys: pytest.CaptureFixture[str], experiment_file: Path, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "run")
+    status, _, _ = run_main(
+        capsys, ["train", str(experiment_file), "--steps", "2", "--output", output, "--quiet"]
+    )
+    assert status == 0
+    status, _, err = run_main(
+        capsys,
+        [
+            "train",
+            str(experiment_file),
+            "--steps",
+            "4",
+            "--seed",
+            "3",
+            "--output",
+            output,
+            "--resume",
+            "--quiet",
+        ],
+    )
+    assert_one_line_error(status, err)
+    assert "seed" in err
+
+
+def test_train_subprocess_bad_config(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(EXPERIMENT.replace("task: phase_sensor", "task: sorting"), encoding="utf-8")
+    completed = subprocess.run(
+        [executable(), "train", str(path), "--output", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == EXIT_BAD_INPUT
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines() == [
+        line for line in completed.stderr.strip().splitlines() if "'sorting'" in line
+    ]
+    assert len(completed.stderr.strip().splitlines()) == 1
