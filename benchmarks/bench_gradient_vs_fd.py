@@ -42,9 +42,20 @@ def main() -> None:
     eps = np.array([[0.6, -0.4, 0.3]])
     warnings.simplefilter("ignore", SmallGapWarning)
 
-    t_qep, g_qep = timed(lambda: qep_gradient(eq, x, theta, eps, 1e-3), args.repeats)
-    t_fd, g_fd = timed(lambda: finite_difference_gradient(eq, x, theta, eps), args.repeats)
-    t_exact, g_exact = timed(lambda: exact_gradient(eq, x, theta, eps), args.repeats)
+    # Each gradient starts from nothing: the free ground state (for the error signal) is part of
+    # its cost; the gap check is not (it is the same for all and reported separately).
+    def prepared():  # type: ignore[no-untyped-def]
+        return eq.prepare(x, theta)
+
+    t_free, _ = timed(prepared, args.repeats)
+    t_gap, _ = timed(lambda: eq.prepare(x, theta, with_gap=True), args.repeats)
+    t_qep, g_qep = timed(lambda: qep_gradient(eq, x, theta, eps, 1e-3, free=prepared()), args.repeats)
+    t_fd, g_fd = timed(lambda: finite_difference_gradient(eq, x, theta, eps, free=prepared()), args.repeats)
+    t_fd_cold, g_fd_cold = timed(
+        lambda: finite_difference_gradient(eq, x, theta, eps, free=prepared(), warm_start=False),
+        max(args.repeats // 3, 1),
+    )
+    t_exact, g_exact = timed(lambda: exact_gradient(eq, x, theta, eps, free=prepared()), args.repeats)
 
     reference = ScipyReference(model)
 
@@ -66,15 +77,18 @@ def main() -> None:
     print(f"{'method':<40} {'time ms':>9} {'max |g - exact|':>16}")
     rows = [
         ("QEP symmetric, beta 1e-3 (3 solves)", t_qep, g_qep),
-        ("finite differences (103 solves)", t_fd, g_fd),
+        ("finite differences, warm (103 solves)", t_fd, g_fd),
+        ("finite differences, cold (103 solves)", t_fd_cold, g_fd_cold),
         ("exact linear response (1 solve + CG)", t_exact, g_exact),
         ("finite differences, plain SciPy eigsh", t_scipy, g_scipy),
     ]
+    print(f"one free ground state: {t_free * 1000:.2f} ms; with the gap check: {t_gap * 1000:.2f} ms")
     for name, t, g in rows:
         print(f"{name:<40} {t * 1000:>9.2f} {np.abs(g - g_exact).max():>16.2e}")
-    print(f"finite differences / QEP wall time:       {t_fd / t_qep:.1f} x")
+    print(f"finite differences (warm) / QEP:          {t_fd / t_qep:.1f} x")
+    print(f"finite differences (cold) / QEP:          {t_fd_cold / t_qep:.1f} x")
     print(f"plain SciPy finite differences / QEP:     {t_scipy / t_qep:.1f} x")
-    print(f"QEP / exact linear response:              {t_qep / t_exact:.2f} x")
+    print(f"exact linear response in free solves:    {t_exact / t_free:.2f}")
 
 
 if __name__ == "__main__":

@@ -136,10 +136,12 @@ def finite_difference_gradient(
     *,
     step: float = 1e-4,
     free: Prepared | None = None,
+    warm_start: bool = True,
 ) -> NDArray:
     """Central finite differences sum_k eps_k (<O_k>(theta + h e_j) - <O_k>(theta - h e_j))/2h.
 
-    Two preparations per parameter, warm-started from the free state.
+    Two preparations per parameter, warm-started from the free state unless ``warm_start`` is
+    False (then each starts cold, as a plain finite-difference loop would).
     """
     x_arr, eps = _batch(eq, x, error_signal)
     th = np.asarray(theta, dtype=float)
@@ -150,7 +152,7 @@ def finite_difference_gradient(
     out = np.empty((x_arr.shape[0], n))
     for b in range(x_arr.shape[0]):
         start = None
-        if free is not None and not eq.thermal:
+        if warm_start and free is not None and not eq.thermal:
             start = np.repeat(np.asarray(free.states)[b : b + 1], 2 * n, axis=0)
         moved = eq.prepare(np.repeat(x_arr[b : b + 1], 2 * n, axis=0), th + shifts, start=start)
         outputs = eq.compiled.output_values(moved.strings) @ eps[b]
