@@ -3,7 +3,7 @@
 A Pauli string P with flip mask m (its X and Y factors) maps ``|c XOR m>`` to ``|c>`` with a phase, so
 every operator that is a combination of strings is, row by row,
 
-    (H psi)[c] = sum_g D[g, c] * psi[c XOR m_g]
+    (H psi)[c] = sum_g D[c, g] * psi[c XOR m_g]
 
 over the distinct flip masks m_g. :class:`OperatorTable` groups a fixed list of strings by mask once;
 afterwards any real coefficient vector becomes the diagonals ``D`` with one matrix product, a sparse
@@ -29,36 +29,33 @@ PARALLEL_DIM = 1 << 14
 
 
 @numba.njit(cache=True, nogil=True)
+def _apply_rows(diagonals: NDArray, masks: NDArray, psi: NDArray, out: NDArray, lo: int, hi: int) -> None:
+    n_groups = diagonals.shape[1]
+    for c in range(lo, hi):
+        total = diagonals[c, 0] * psi[c ^ masks[0]]
+        for g in range(1, n_groups):
+            total += diagonals[c, g] * psi[c ^ masks[g]]
+        out[c] = total
+
+
+@numba.njit(cache=True, nogil=True)
 def apply_diagonals(diagonals: NDArray, masks: NDArray, psi: NDArray, out: NDArray) -> None:
-    """``out[c] = sum_g diagonals[g, c] * psi[c ^ masks[g]]`` (``out`` is overwritten)."""
-    n_groups, dim = diagonals.shape
-    for c in range(dim):
-        out[c] = diagonals[0, c] * psi[c ^ masks[0]]
-    for g in range(1, n_groups):
-        m = masks[g]
-        for c in range(dim):
-            out[c] += diagonals[g, c] * psi[c ^ m]
+    """``out[c] = sum_g diagonals[c, g] * psi[c ^ masks[g]]`` (``out`` is overwritten)."""
+    _apply_rows(diagonals, masks, psi, out, 0, diagonals.shape[0])
 
 
 @numba.njit(cache=True, parallel=True)
 def apply_diagonals_parallel(diagonals: NDArray, masks: NDArray, psi: NDArray, out: NDArray) -> None:
     """:func:`apply_diagonals` with the basis split over threads (for large state vectors)."""
-    n_groups, dim = diagonals.shape
+    dim = diagonals.shape[0]
     chunk = 4096
     for block in numba.prange((dim + chunk - 1) // chunk):
-        lo = block * chunk
-        hi = min(lo + chunk, dim)
-        for c in range(lo, hi):
-            out[c] = diagonals[0, c] * psi[c ^ masks[0]]
-        for g in range(1, n_groups):
-            m = masks[g]
-            for c in range(lo, hi):
-                out[c] += diagonals[g, c] * psi[c ^ m]
+        _apply_rows(diagonals, masks, psi, out, block * chunk, min(block * chunk + chunk, dim))
 
 
 @numba.njit(cache=True, parallel=True)
 def _combine(coefficients: NDArray, table: NDArray, group_of: NDArray, out: NDArray) -> None:
-    """``out[b, g] = sum over strings s of group g of coefficients[b, s] * table[s]``."""
+    """``out[b, :, g] = sum over strings s of group g of coefficients[b, s] * table[s]``."""
     batch, n_strings = coefficients.shape
     dim = table.shape[1]
     for b in numba.prange(batch):
@@ -68,7 +65,7 @@ def _combine(coefficients: NDArray, table: NDArray, group_of: NDArray, out: NDAr
             if a != 0.0:
                 g = group_of[s]
                 for c in range(dim):
-                    out[b, g, c] += a * table[s, c]
+                    out[b, c, g] += a * table[s, c]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -141,26 +138,25 @@ class OperatorTable:
         return self._compute_values(which)
 
     def diagonals(self, coefficients: NDArray) -> NDArray:
-        """Diagonals ``D`` of ``sum_s a_s P_s``: shape (n_groups, dim), or (B, n_groups, dim).
+        """Row elements ``D`` of ``sum_s a_s P_s``: shape (dim, n_groups), or (B, dim, n_groups).
 
         ``coefficients`` has shape (n_strings,) or (B, n_strings); they are real.
         """
         a = np.asarray(coefficients, dtype=np.float64)
         batched = a.ndim == 2
         a2 = a if batched else a[None, :]
-        out: NDArray = np.zeros((a2.shape[0], self.n_groups, self.dim), dtype=self.dtype)
+        out: NDArray = np.zeros((a2.shape[0], self.dim, self.n_groups), dtype=self.dtype)
         if self._table is not None:
             _combine(np.ascontiguousarray(a2), self._table, self.group_of, out)
             return out if batched else out[0]
         for g, members in enumerate(self.members):
             if len(members):
-                out[:, g, :] = a2[:, members] @ self.values(members)
+                out[:, :, g] = a2[:, members] @ self.values(members)
         return out if batched else out[0]
 
     def sparse(self, coefficients: NDArray) -> sp.csr_matrix:
         """``sum_s a_s P_s`` as a CSR matrix (assembled from the bit structure, no Kronecker)."""
-        diagonals = self.diagonals(coefficients)
-        data = np.ascontiguousarray(diagonals.T).ravel()
+        data = self.diagonals(coefficients).ravel()
         return sp.csr_matrix((data, self._csr_indices, self._csr_indptr), shape=(self.dim, self.dim))
 
     def dense(self, coefficients: NDArray) -> NDArray:

@@ -147,12 +147,13 @@ def batched_lanczos(
     deflate: NDArray | None = None,
     shifts: NDArray | None = None,
 ) -> tuple[NDArray, NDArray]:
-    """Ground states of a batch: diagonals (B, G, dim), starts (B, dim).
+    """Ground states of a batch: row elements (B, dim, G) (see ``OperatorTable.diagonals``),
+    starts (B, dim).
 
     With ``deflate`` (B, dim) and ``shifts`` (B,), solves ``H + shift |d><d|`` instead.
     Returns ``(states (B, dim), info (B, 4))`` with info columns energy, residual, matvecs, converged.
     """
-    batch, _, dim = diagonals.shape
+    batch, dim, _ = diagonals.shape
     dtype = diagonals.dtype
     out = np.empty((batch, dim), dtype=dtype)
     info = np.empty((batch, 4))

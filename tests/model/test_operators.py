@@ -78,7 +78,7 @@ def test_batched_diagonals(n: int, dense_reference) -> None:
     rng = np.random.default_rng(n)
     batch = rng.normal(size=(3, len(strings)))
     diagonals = table.diagonals(batch)
-    assert diagonals.shape == (3, table.n_groups, 2**n)
+    assert diagonals.shape == (3, 2**n, table.n_groups)
     psi = random_state(rng, 2**n)
     for b in range(3):
         expected = reference(strings, batch[b], n, dense_reference) @ psi
