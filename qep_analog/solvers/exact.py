@@ -46,7 +46,7 @@ class ExactSolver:
         compiled: CompiledModel,
         *,
         tol: float = 1e-10,
-        krylov: int = 30,
+        krylov: int = 20,
         max_cycles: int = 500,
         degeneracy_tol: float = DEGENERACY_TOL,
     ) -> None:
