@@ -88,6 +88,7 @@ class TrainingConfig:
     solver_tol: float = 1e-6
     check_gap: bool = False
     bounds: tuple[float, float] | None = None
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any) -> None:
@@ -114,6 +115,14 @@ class TrainingConfig:
                 isinstance(value, int | float) and np.isfinite(value) and value > 0
             ):
                 raise ConfigError(f"training: {name} = {value!r} must be a positive number")
+        if self.temperature is not None and (
+            isinstance(self.temperature, bool)
+            or not isinstance(self.temperature, int | float)
+            or not (np.isfinite(self.temperature) and self.temperature > 0)
+        ):
+            raise ConfigError(
+                f"training: temperature = {self.temperature!r} must be a positive number or null"
+            )
         if not isinstance(self.check_gap, bool):
             raise ConfigError(f"training: check_gap = {self.check_gap!r} must be true or false")
         if self.bounds is not None and (
@@ -155,7 +164,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.penalty = penalty
         self.callback = callback
-        self.equilibrium = Equilibrium(task.model, tol=config.solver_tol)
+        self.equilibrium = Equilibrium(task.model, temperature=config.temperature, tol=config.solver_tol)
         self.compiled = self.equilibrium.compiled
         identity = np.array([len(s.factors) == 0 for s in self.compiled.table.strings])
         self._identity = identity

@@ -21,6 +21,7 @@ _MODEL = {"n_chain", "sites", "system_operators", "init", "coupling_range", "pat
 _TRAINING = {
     "steps", "batch_size", "estimator", "scheme", "beta", "shots", "optimizer", "learning_rate",
     "seed", "checkpoint_every", "solver_tol", "check_gap", "bounds", "penalty", "loss",
+    "temperature",
 }  # fmt: skip
 _EVALUATION = {"test_size", "every"}
 _PENALTY = {"strength", "threshold"}

@@ -457,3 +457,23 @@ def test_bounds_clip_parameters(tmp_path: Path) -> None:
     theta = np.array(list(result["parameters"].values()))
     assert np.abs(theta).max() <= 0.5
     assert np.isclose(np.abs(theta).max(), 0.5)  # some standard-normal parameter was clipped
+
+
+def test_thermal_training_gradient_matches_exact_response(tmp_path: Path) -> None:
+    """With temperature set, the trainer's QEP step is the Gibbs-state gradient (Kubo-Mori)."""
+    task = tiny_task()
+    rng = np.random.default_rng(11)
+    theta = task.initial_parameters(rng)
+    inputs, targets = task.sample_batch(rng, 3)
+    gradients = {}
+    for estimator, beta in (("qep", 1e-3), ("exact", 0.4)):
+        config = tiny_config(shots=None, temperature=0.4, estimator=estimator, beta=beta)
+        trainer = Trainer(task, config, tmp_path / estimator)
+        gradients[estimator], _ = trainer.gradient(theta, inputs, targets, rng)
+    assert trainer.equilibrium.thermal
+    np.testing.assert_allclose(gradients["qep"], gradients["exact"], atol=1e-5)
+
+
+def test_bad_temperature_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="temperature"):
+        tiny_config(temperature=-1.0)
