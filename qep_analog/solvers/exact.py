@@ -16,6 +16,12 @@ from qep_analog.solvers.lanczos import batched_lanczos
 DEGENERACY_TOL = 1e-6
 #: From this dimension on, states are solved one at a time by ARPACK on a threaded product.
 LARGE_DIM = 1 << 13
+#: Residual bound of the first-excited-state solve that gives the gap.
+GAP_TOL = 1e-4
+#: Weight of the fixed random vector mixed into warm starts.
+WARM_START_MIXING = 1e-3
+#: Largest number of qubits for exact state vectors (2^24 amplitudes, a few GB with the solver).
+MAX_EXACT_QUBITS = 24
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,8 @@ class GroundStates:
 class ExactSolver:
     """Ground states of H(x, theta, nu) for a compiled model.
 
-    ``tol`` bounds the residual norm ||H psi - E psi|| (rad/us); ``krylov`` is the Krylov space
-    size per restart cycle.
+    ``tol`` bounds the residual norm ||H psi - E psi|| (rad/us) on every path; ``krylov`` is the
+    Krylov space size per restart cycle (the ARPACK basis size for large systems).
     """
 
     def __init__(
@@ -52,6 +58,17 @@ class ExactSolver:
     ) -> None:
         if not tol > 0:
             raise ConfigError(f"ExactSolver: tol = {tol} must be positive")
+        if krylov < 2 or max_cycles < 1 or not degeneracy_tol >= 0:
+            raise ConfigError(
+                f"ExactSolver: krylov = {krylov} (>= 2), max_cycles = {max_cycles} (>= 1), "
+                f"degeneracy_tol = {degeneracy_tol} (>= 0) out of range"
+            )
+        n_qubits = compiled.model.n_qubits
+        if n_qubits > MAX_EXACT_QUBITS:
+            raise ConfigError(
+                f"ExactSolver: {n_qubits} qubits exceed the exact limit of {MAX_EXACT_QUBITS} "
+                f"(a state vector of 2^{n_qubits} amplitudes)"
+            )
         self.compiled = compiled
         self.tol = tol
         self.krylov = krylov
@@ -78,24 +95,22 @@ class ExactSolver:
         with_gap: bool = False,
         check_degeneracy: bool = True,
     ) -> GroundStates:
-        """Ground states for string coefficients (B, n_strings), warm-started from ``start``."""
+        """Ground states for string coefficients (B, n_strings), warm-started from ``start``.
+
+        A warm start gets a small admixture of a fixed random vector, so that a start lying in an
+        invariant subspace of the new Hamiltonian (a symmetry sector, a crossed level) cannot
+        trap the solver in an excited state.
+        """
         table = self.compiled.table
         coeffs = np.atleast_2d(coefficients)
         batch = coeffs.shape[0]
         diagonals = table.diagonals(coeffs)
-        starts = np.broadcast_to(self._start, (batch, table.dim)) if start is None else start
-        if table.dim >= LARGE_DIM:
-            states, info = self._arpack(diagonals, coeffs, np.asarray(starts))
+        if start is None:
+            starts = np.broadcast_to(self._start, (batch, table.dim))
         else:
-            states, info = batched_lanczos(
-                diagonals, table.masks, np.asarray(starts), self.tol, self.krylov, self.max_cycles
-            )
-        if not info[:, 3].all():
-            worst = int(np.argmax(info[:, 1]))
-            raise SolverError(
-                f"ground state of sample {worst}: residual {info[worst, 1]:.3g} above "
-                f"tol {self.tol:.3g} after {int(info[worst, 2])} matrix-vector products"
-            )
+            starts = np.asarray(start) + WARM_START_MIXING * self._start
+        states, info = self._lowest(diagonals, coeffs, starts, self.tol)
+        self._require_converged(info, "ground state", self.tol)
         gaps = None
         if with_gap:
             gaps = self._gaps(diagonals, coeffs, states, info[:, 0])
@@ -109,17 +124,46 @@ class ExactSolver:
             strings=table.expectations(states),
         )
 
-    def _arpack(
+    def _lowest(
         self,
         diagonals: NDArray,
         coeffs: NDArray,
         starts: NDArray,
+        tol: float,
+        deflate: NDArray | None = None,
+        shifts: NDArray | None = None,
+    ) -> tuple[NDArray, NDArray]:
+        """Lowest eigenpairs (optionally of H + shift |d><d|): batched compiled Lanczos, or, for
+        large systems, ARPACK one at a time. Returns states and info (energy, residual,
+        products, converged)."""
+        if self.compiled.dim < LARGE_DIM:
+            return batched_lanczos(
+                diagonals, self.compiled.table.masks, starts, tol, self.krylov, self.max_cycles,
+                deflate=deflate, shifts=shifts,
+            )  # fmt: skip
+        return self._solve_one_by_one(diagonals, coeffs, starts, tol, deflate, shifts)
+
+    @staticmethod
+    def _require_converged(info: NDArray, what: str, tol: float) -> None:
+        failed = ~(np.isfinite(info[:, 0]) & (info[:, 3] > 0))
+        if failed.any():
+            k = int(np.flatnonzero(failed)[0])
+            raise SolverError(
+                f"{what} of sample {k}: residual {info[k, 1]:.3g} above tol {tol:.3g} after "
+                f"{int(info[k, 2])} matrix-vector products"
+            )
+
+    def _solve_one_by_one(
+        self,
+        diagonals: NDArray,
+        coeffs: NDArray,
+        starts: NDArray,
+        tol: float,
         deflate: NDArray | None = None,
         shifts: NDArray | None = None,
     ) -> tuple[NDArray, NDArray]:
         """Large systems one at a time: implicitly restarted Lanczos (ARPACK) on a threaded
-        matrix-vector product, optionally deflated by ``shift |d><d|``. Same outputs as
-        :func:`batched_lanczos`."""
+        matrix-vector product, optionally deflated by ``shift |d><d|``."""
         table = self.compiled.table
         states: NDArray = np.empty((len(coeffs), table.dim), dtype=table.dtype)
         info = np.empty((len(coeffs), 4))
@@ -134,10 +178,11 @@ class ExactSolver:
                 return out
 
             operator = sla.LinearOperator((table.dim, table.dim), matvec=matvec, dtype=table.dtype)
+            # ARPACK's tol is relative to |E|: ask for ten times less than the residual bound.
             scale = max(1.0, float(np.abs(coeffs[b]).sum()))
             try:
                 values, vectors = sla.eigsh(
-                    operator, k=1, which="SA", v0=starts[b], tol=self.tol / scale,
+                    operator, k=1, which="SA", v0=starts[b], tol=tol / (10 * scale),
                     ncv=min(self.krylov, table.dim - 1), maxiter=self.max_cycles * 10,
                 )  # fmt: skip
             except sla.ArpackNoConvergence:
@@ -145,29 +190,20 @@ class ExactSolver:
             state = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
             residual = float(np.linalg.norm(matvec(state) - values[0] * state))
             states[b] = state
-            info[b] = (values[0], residual, counter[0], float(residual < 10 * self.tol))
+            info[b] = (values[0], residual, counter[0], float(residual < tol))
         return states, info
 
     def _gaps(self, diagonals: NDArray, coeffs: NDArray, states: NDArray, energies: NDArray) -> NDArray:
-        """E1 - E0 from the ground state of H + shift |psi0><psi0| (shift above the spectrum)."""
-        if self.compiled.dim == 1:
-            return np.full(len(energies), np.inf)
-        bound = np.abs(coeffs).sum(axis=1)
-        shifts = 2.0 * bound + 1.0
+        """E1 - E0 from the ground state of H + shift |psi0><psi0| (shift above the spectrum).
+
+        The energy error of a Ritz value is of the order residual^2 / (E2 - E1), so a loose
+        residual (``GAP_TOL``) gives the gap to far better than the degeneracy tolerance.
+        """
+        shifts = 2.0 * np.abs(coeffs).sum(axis=1) + 1.0
         start = self._gap_start - states * (states.conj() @ self._gap_start)[:, None]
-        if self.compiled.dim >= LARGE_DIM:
-            _, info = self._arpack(diagonals, coeffs, start, deflate=states, shifts=shifts)
-            return np.asarray(info[:, 0] - energies)
-        _, info = batched_lanczos(
-            diagonals,
-            self.compiled.table.masks,
-            start,
-            max(self.tol, 1e-9),
-            self.krylov,
-            self.max_cycles,
-            deflate=states,
-            shifts=shifts,
-        )
+        tol = max(self.tol, GAP_TOL)
+        _, info = self._lowest(diagonals, coeffs, start, tol, deflate=states, shifts=shifts)
+        self._require_converged(info, "first excited state", tol)
         return np.asarray(info[:, 0] - energies)
 
     def check_degeneracy(self, energies: NDArray, gaps: NDArray) -> None:
@@ -190,24 +226,28 @@ class ExactSolver:
         conjugate-gradient solve in the complement of the ground state.
         """
         table = self.compiled.table
-        hamiltonian = table.sparse(coefficients)
-        rhs = table.sparse(perturbation) @ state
+        elements = table.diagonals(coefficients)
+        rhs = table.apply(table.diagonals(perturbation), state)
         rhs = rhs - state * np.vdot(state, rhs)
 
         def project(v: NDArray) -> NDArray:
             return v - state * np.vdot(state, v)
 
-        operator = sla.LinearOperator(
-            hamiltonian.shape,
-            matvec=lambda v: project(hamiltonian @ project(v) - energy * project(v)),
-            dtype=hamiltonian.dtype,
-        )
+        def matvec(v: NDArray) -> NDArray:
+            inside = project(np.ravel(v))
+            return project(table.apply(elements, inside) - energy * inside)
+
+        dtype = np.result_type(table.dtype, state)
+        operator = sla.LinearOperator((table.dim, table.dim), matvec=matvec, dtype=dtype)
         norm = np.linalg.norm(rhs)
         scale = max(1.0, float(np.abs(perturbation).sum()))
         if norm <= 1e-12 * scale:  # V|psi0> is along |psi0>: the state does not change
             return np.zeros_like(state)
         rhs = project(rhs / norm)
-        solution, status = sla.cg(operator, -rhs, rtol=1e-13, atol=0.0, maxiter=20_000)
+        # The projector is built from a ground state accurate to the solver's residual; asking CG
+        # for much more than that only chases the resulting near-null direction.
+        rtol = max(1e-13, 1e-3 * self.tol)
+        solution, status = sla.cg(operator, -rhs, rtol=rtol, atol=0.0, maxiter=20_000)
         if status != 0:
             raise SolverError(f"linear response: conjugate gradients stopped with status {status}")
         return np.asarray(project(solution) * norm)

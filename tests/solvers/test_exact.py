@@ -229,3 +229,17 @@ def test_response_to_conserved_perturbation_vanishes() -> None:
     ground = solver.solve(coefficients)
     delta = solver.response(coefficients, ground.states[0], float(ground.energies[0]), compiled.outputs[0])
     assert np.linalg.norm(delta) < RESPONSE_TOL
+
+
+def test_warm_start_in_an_invariant_subspace_still_finds_the_ground_state() -> None:
+    """A nudge that crosses levels: the free state |0> is an eigenvector (excited) of the nudged H."""
+    model = QEPModel(
+        n_qubits=2,
+        fixed=pauli_sum([(0.05, "X1")]),
+        trainable={"t": pauli_sum([(1.0, "Z0")])},
+        outputs={"z": pauli_sum([(1.0, "Z0")])},
+    )
+    solver = ExactSolver(model.compiled, tol=1e-10)
+    free = solver.solve(model.compiled.coefficients(np.zeros(0), [-0.1], [0.0]))
+    nudged = solver.solve(model.compiled.coefficients(np.zeros(0), [-0.1], [0.4]), free.states)
+    assert nudged.energies[0] == pytest.approx(-0.3 - 0.05, abs=1e-9)
