@@ -107,7 +107,6 @@ class CompiledModel:
         self.inputs = self._matrix(list(model.inputs.values()))
         self.trainable = self._matrix(list(model.trainable.values()))
         self.outputs = self._matrix(list(model.outputs.values()))
-        self.output_norm_bounds = np.array([o.norm_bound() for o in model.outputs.values()])
 
     def _matrix(self, operators: list[PauliSum]) -> NDArray:
         out = np.zeros((len(operators), len(self.table.strings)))
@@ -148,7 +147,3 @@ class CompiledModel:
     def output_values(self, string_values: NDArray) -> NDArray:
         """<O_k> from string expectation values (..., n_strings)."""
         return np.asarray(string_values @ self.outputs.T)
-
-    def nudge_norm_bound(self, error_signal: NDArray) -> NDArray:
-        """Upper bound on ||sum_k eps_k O_k|| for error signals (..., n_outputs)."""
-        return np.asarray(np.abs(error_signal) @ self.output_norm_bounds)

@@ -20,7 +20,7 @@ from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.thermal import GibbsState, thermal_response_matrix
 
 SCHEMES = ("symmetric", "one-sided")
-#: A nudge with beta ||V|| above this fraction of the gap is "not small": it triggers a warning.
+#: A nudge with beta ||(V - <V>) psi0|| above this fraction of the gap is "not small": it warns.
 GAP_FRACTION = 0.25
 
 
@@ -41,22 +41,36 @@ def _batch(eq: Equilibrium, x: ArrayLike, error_signal: ArrayLike) -> tuple[NDAr
     return x_arr, eps
 
 
+def nudge_strength(eq: Equilibrium, free: Prepared, error_signal: NDArray) -> NDArray:
+    """||(V - <V>)|psi0>|| per sample, V = sum_k eps_k O_k: how strongly a unit nudge mixes the
+    ground state with the rest of the spectrum (the first-order state change is this over the gap,
+    at most)."""
+    table = eq.compiled.table
+    elements = table.diagonals(error_signal @ eq.compiled.outputs)
+    states = np.asarray(free.states)
+    out = np.empty(len(states))
+    for b, state in enumerate(states):
+        moved = table.apply(elements[b], state)
+        out[b] = np.linalg.norm(moved - np.vdot(state, moved) * state)
+    return out
+
+
 def check_nudge(eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: float) -> int:
-    """Warn (:class:`SmallGapWarning`) where beta ||sum eps O|| is not small against the gap.
+    """Warn (:class:`SmallGapWarning`) where beta ||(V - <V>) psi0|| is not small against the gap.
 
     Returns the number of such samples. Needs ``free.gaps``; at T > 0 nothing is checked.
     """
     if free.gaps is None or eq.thermal:
         return 0
-    nudge = abs(beta) * eq.compiled.nudge_norm_bound(error_signal)
+    nudge = abs(beta) * nudge_strength(eq, free, error_signal)
     bad = np.flatnonzero(nudge > GAP_FRACTION * free.gaps)
     if len(bad):
         k = int(bad[0])
         warnings.warn(
             SmallGapWarning(
-                f"nudge of sample {k}: beta*||V|| = {nudge[k]:.3g} is not small against the gap "
-                f"{free.gaps[k]:.3g} (limit {GAP_FRACTION:g} x gap); the QEP estimate is biased"
-                f" ({len(bad)} of {len(nudge)} samples)"
+                f"nudge of sample {k}: beta*||(V - <V>) psi0|| = {nudge[k]:.3g} is not small "
+                f"against the gap {free.gaps[k]:.3g} (limit {GAP_FRACTION:g} x gap); the QEP "
+                f"estimate is biased ({len(bad)} of {len(nudge)} samples)"
             ),
             stacklevel=3,
         )

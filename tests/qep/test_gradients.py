@@ -16,6 +16,7 @@ from qep_analog.qep.gradients import (
     check_nudge,
     exact_gradient,
     finite_difference_gradient,
+    nudge_strength,
     qep_gradient,
     reciprocity_check,
 )
@@ -97,7 +98,8 @@ def random_case(random_model, seed: int, n: int = 4, batch: int = 2):
     x = rng.uniform(-1, 1, (batch, len(model.inputs)))
     theta = rng.uniform(-1, 1, len(model.trainable))
     eps = rng.normal(size=(batch, len(model.outputs)))
-    eps *= 0.5 / model.compiled.nudge_norm_bound(eps)[:, None]
+    bounds = np.array([o.norm_bound() for o in model.outputs.values()])
+    eps *= 0.5 / (np.abs(eps) @ bounds)[:, None]
     return model, x, theta, eps
 
 
@@ -274,10 +276,12 @@ def test_conserved_output_has_zero_gradient() -> None:
 
 
 def test_big_nudge_warns() -> None:
-    eq = Equilibrium(one_qubit())  # gap 2 at theta = 0.6, h = 0.8; ||eps Z|| = 1
+    # gap 2 at theta = 0.6, h = 0.8; ||(Z - <Z>) psi0|| = sqrt(1 - <Z>^2) = 0.6
+    eq = Equilibrium(one_qubit())
     x, th, eps = [[0.8]], np.array([0.6]), [[1.0]]
     free = eq.prepare(x, th, with_gap=True)
-    big = 1.01 * GAP_FRACTION * 2.0
+    np.testing.assert_allclose(nudge_strength(eq, free, np.array(eps)), [0.6], atol=1e-9)
+    big = 1.01 * GAP_FRACTION * 2.0 / 0.6
     with pytest.warns(SmallGapWarning, match="not small against the gap") as record:
         count = check_nudge(eq, free, np.array(eps), big)
     assert count == 1
@@ -292,7 +296,7 @@ def test_small_nudge_does_not_warn() -> None:
     eq = Equilibrium(one_qubit())
     x, th, eps = [[0.8]], np.array([0.6]), [[1.0]]
     free = eq.prepare(x, th, with_gap=True)
-    small = 0.99 * GAP_FRACTION * 2.0
+    small = 0.99 * GAP_FRACTION * 2.0 / 0.6
     with warnings.catch_warnings():
         warnings.simplefilter("error", SmallGapWarning)
         assert check_nudge(eq, free, np.array(eps), small) == 0
