@@ -305,7 +305,7 @@ def test_train_writes_run_files(
         assert (output / name).stat().st_size > 0, name
     for name in ("training_curve.png", "phase_diagram.png"):
         assert (output / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()[1:]]
     assert [r["step"] for r in records] == [0, 1, 2, 3]
     assert all("penalty" in r for r in records[1:])
     result = json.loads((output / "result.json").read_text())
@@ -335,7 +335,8 @@ def test_train_json_and_resume(
     assert report["final"]["step"] == 4
     expected = json.loads((straight / "result.json").read_text())["parameters"]
     np.testing.assert_allclose(list(report["parameters"].values()), list(expected.values()), atol=1e-12)
-    steps = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    lines = (resumed / "metrics.jsonl").read_text().splitlines()[1:]
+    steps = [json.loads(line)["step"] for line in lines]
     assert steps == [0, 1, 2, 3, 4]
 
 

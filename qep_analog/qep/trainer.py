@@ -4,7 +4,8 @@ A run lives in a folder:
 
 - ``checkpoint.json`` (schema ``qep-checkpoint/1``): parameters, optimizer and random-generator
   state every ``checkpoint_every`` steps, written atomically;
-- ``metrics.jsonl``: one JSON line per step (batch loss, and test metrics at evaluation steps);
+- ``metrics.jsonl``: a header line ``{"schema": "qep-metrics/1"}``, then one JSON line per step
+  (batch loss, and test metrics at evaluation steps);
 - ``result.json`` (schema ``qep-run/1``): the final parameters and metrics.
 
 A resumed run continues from the checkpoint and ends at the same parameters as an uninterrupted
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.errors import ConfigError, SmallGapWarning, StorageError
+from qep_analog.errors import ConfigError, SmallGapWarning, SolverError, StorageError
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import SCHEMES, exact_gradient, qep_gradient
 from qep_analog.qep.losses import Loss
@@ -34,6 +35,7 @@ from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.storage import atomic_write_text, read_json, write_json
 
 CHECKPOINT_SCHEMA = "qep-checkpoint/1"
+METRICS_SCHEMA = "qep-metrics/1"
 RESULT_SCHEMA = "qep-run/1"
 ESTIMATORS = ("qep", "exact")
 
@@ -51,6 +53,8 @@ class SupervisedTask(Protocol):
     def metrics(self, outputs: NDArray, targets: NDArray) -> dict[str, float]: ...
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +101,8 @@ class TrainingConfig:
 
         for name in ("steps", "batch_size", "checkpoint_every", "eval_every"):
             positive_int(name, getattr(self, name))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"training: seed = {self.seed!r} must be a non-negative integer")
         if self.shots is not None:
             positive_int("shots", self.shots)
         if self.estimator not in ESTIMATORS:
@@ -208,6 +214,7 @@ class Trainer:
             config["bounds"] = list(config["bounds"])
         return {
             "config": config,
+            "task": self.task.describe(),
             "n_qubits": self.task.model.n_qubits,
             "parameters": self.task.model.parameter_names,
             "penalty": None
@@ -223,27 +230,42 @@ class Trainer:
                 continue
             detail = key
             if key == "config" and isinstance(stored.get(key), dict):
-                name = next(k for k in value if stored[key].get(k) != value[k])
-                detail = f"{name} = {stored[key].get(name)!r}, this run {value[name]!r}"
+                name = next((k for k in value if stored[key].get(k) != value[k]), key)
+                detail = f"{name} = {stored[key].get(name)!r}, this run {value.get(name)!r}"
             raise StorageError(
                 f"{self.checkpoint_path}: checkpoint belongs to another model or configuration "
                 f"({detail}); resume only the run that wrote it"
             )
-        step = int(document["step"])
-        history = [r for r in self._read_metrics() if r["step"] <= step]
+        names = self.task.model.parameter_names
+        step, theta = document.get("step"), document.get("theta")
+        if (
+            isinstance(step, bool)
+            or not isinstance(step, int)
+            or step < 0
+            or not isinstance(theta, list)
+            or len(theta) != len(names)
+            or not all(isinstance(v, int | float) and np.isfinite(v) for v in theta)
+            or not isinstance(document.get("optimizer"), dict)
+            or not isinstance(document.get("rng"), dict)
+        ):
+            raise StorageError(
+                f"{self.checkpoint_path}: malformed checkpoint (needs step >= 0, theta of "
+                f"{len(names)} finite numbers, optimizer and rng states)"
+            )
+        history = [r for r in self.read_metrics() if r["step"] <= step]
         return TrainingState(
-            step,
-            np.array(document["theta"], dtype=float),
-            document["optimizer"],
-            document["rng"],
-            history,
+            step, np.array(theta, dtype=float), document["optimizer"], document["rng"], history
         )
 
-    def _read_metrics(self) -> list[dict[str, Any]]:
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The step records of ``metrics.jsonl`` (a line cut by a kill ends the list)."""
         if not self.metrics_path.exists():
             return []
+        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        if not lines or json.loads(lines[0]) != {"schema": METRICS_SCHEMA}:
+            raise StorageError(f"{self.metrics_path}: first line is not the {METRICS_SCHEMA} header")
         records = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+        for line in lines[1:]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
@@ -298,9 +320,17 @@ class Trainer:
         """Train until ``config.steps``; with ``resume``, continue from the checkpoint."""
         cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and self.checkpoint_path.exists():
+        if resume:
+            if not self.checkpoint_path.exists():
+                raise StorageError(f"{self.checkpoint_path}: no checkpoint to resume from")
             state = self.load_checkpoint()
+            if state.step > cfg.steps:
+                raise ConfigError(
+                    f"training: steps = {cfg.steps} is below the checkpoint's step {state.step}"
+                )
         else:
+            for stale in (self.checkpoint_path, self.run_dir / "result.json"):
+                stale.unlink(missing_ok=True)
             state = self.initial_state()
         self._rewrite_metrics(state.history)
         optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
@@ -309,16 +339,18 @@ class Trainer:
         rng.bit_generator.state = state.rng
         theta = state.theta
         history = state.history
-        if state.step == 0:
-            first = {"step": 0, **self.evaluate(theta)}
-            history.append(first)
-            self._append_metrics(first)
         started = time.perf_counter()
         start_step = state.step
         with self.metrics_path.open("a", encoding="utf-8") as log:
+            if state.step == 0:
+                first = {"step": 0, **self.evaluate(theta)}
+                history.append(first)
+                log.write(json.dumps(first, allow_nan=False) + "\n")
             for step in range(state.step + 1, cfg.steps + 1):
                 inputs, targets = self.task.sample_batch(rng, cfg.batch_size)
                 gradient, record = self.gradient(theta, inputs, targets, rng)
+                if not (np.isfinite(gradient).all() and np.isfinite(record["loss"])):
+                    raise SolverError(f"training: non-finite loss or gradient at step {step}")
                 theta = optimizer.step(theta, gradient)
                 if cfg.bounds is not None:
                     theta = np.clip(theta, *cfg.bounds)
@@ -326,7 +358,7 @@ class Trainer:
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     record.update(self.evaluate(theta))
                 history.append(record)
-                log.write(json.dumps(record) + "\n")
+                log.write(json.dumps(record, allow_nan=False) + "\n")
                 log.flush()
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     self.save_checkpoint(
@@ -350,9 +382,5 @@ class Trainer:
         return result
 
     def _rewrite_metrics(self, history: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(r) + "\n" for r in history)
-        atomic_write_text(self.metrics_path, text)
-
-    def _append_metrics(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+        header = json.dumps({"schema": METRICS_SCHEMA}) + "\n"
+        atomic_write_text(self.metrics_path, header + "".join(json.dumps(r) + "\n" for r in history))

@@ -103,7 +103,7 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         task = PhaseSensorTask(
             **model, test_size=evaluation.get("test_size", 200), seed=config.seed, loss=loss
         )
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     penalty = None
     if penalty_cfg:
@@ -114,6 +114,9 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
                 raise ConfigError(f"{where}: training.penalty.{key} = {value!r} must be a number >= 0")
             values[key] = float(value)
         penalty = task.penalty(values["strength"], values["threshold"])
+    for key in ("name", "output"):
+        if top.get(key) is not None and not isinstance(top[key], str):
+            raise ConfigError(f"{where}: {key} = {top[key]!r} must be a string")
     name = str(top.get("name") or Path(path).stem)
     output = Path(top.get("output") or Path("runs") / name)
     return Experiment(name, task, config, penalty, output)

@@ -9,6 +9,7 @@ boundaries): I cluster/SPT (g_zz < 2, g_x < g_zxz), II ZZ-ordered (g_zz >= 2), I
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,6 +96,12 @@ class PhaseSensorTask:
     model: QEPModel = field(init=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.n_chain, bool) or not isinstance(self.n_chain, int) or self.n_chain < 3:
+            raise ConfigError(f"phase sensor: n_chain = {self.n_chain!r} must be an integer >= 3")
+        if not isinstance(self.system_operators, str):
+            raise ConfigError(
+                f"phase sensor: system_operators = {self.system_operators!r} must be a string of X, Y, Z"
+            )
         if self.init not in INITIALISATIONS:
             raise ConfigError(
                 f"phase sensor: init {self.init!r} is unknown (valid: {', '.join(INITIALISATIONS)})"
@@ -103,8 +110,12 @@ class PhaseSensorTask:
             raise ConfigError(f"phase sensor: test_size = {self.test_size!r} must be a positive integer")
         for name in ("coupling_range", "patch_side"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"phase sensor: {name} = {value!r} must be a positive number")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (np.isfinite(value) and value > 0)
+            ):
+                raise ConfigError(f"phase sensor: {name} = {value!r} must be a positive finite number")
         if self.patches is not None:
             centres = np.asarray(self.patches, dtype=float).reshape(-1, 2)
             g_x, g_zz = centres.T
@@ -142,6 +153,21 @@ class PhaseSensorTask:
             couplings = rng.uniform(-self.coupling_range, self.coupling_range, n)
             theta = np.where(self.coupling_mask, couplings, theta)
         return np.asarray(theta)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings that define the task (stored with checkpoints)."""
+        return {
+            "task": "phase_sensor",
+            "n_chain": self.n_chain,
+            "sites": list(self.sites),
+            "system_operators": self.system_operators,
+            "init": self.init,
+            "coupling_range": self.coupling_range,
+            "test_size": self.test_size,
+            "patches": None if self.patches is None else np.asarray(self.patches).tolist(),
+            "patch_side": self.patch_side,
+            "loss": self.loss.name,
+        }
 
     def penalty(self, strength: float, threshold: float) -> Penalty:
         """The soft penalty on the system-sensor couplings only."""

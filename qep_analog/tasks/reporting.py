@@ -58,8 +58,7 @@ def write_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
     grid_metrics: dict[str, Any] = accuracy_metrics(outputs, phase_labels(grid))
     grid_metrics["min_gap"] = float(free.gaps.min())
     grid_metrics["degenerate_points"] = int((free.gaps < trainer.equilibrium.solver.degeneracy_tol).sum())
-    history = [r for r in _history(trainer)]
-    plot_training_curve(history, trainer.run_dir / "training_curve.png")
+    plot_training_curve(trainer.read_metrics(), trainer.run_dir / "training_curve.png")
     plot_phase_diagram(
         grid,
         outputs,
@@ -69,7 +68,3 @@ def write_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
     report = {**result, "grid": {"points": len(grid), **grid_metrics}}
     write_json(trainer.run_dir / "result.json", report, RESULT_SCHEMA)
     return report
-
-
-def _history(trainer: Trainer) -> list[dict[str, Any]]:
-    return trainer._read_metrics()

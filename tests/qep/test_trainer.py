@@ -48,7 +48,8 @@ def tiny_config(**kwargs: Any) -> TrainingConfig:
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines]
+    assert json.loads(lines[0]) == {"schema": "qep-metrics/1"}
+    return [json.loads(line) for line in lines[1:]]
 
 
 def final_theta(run_dir: Path) -> np.ndarray:
@@ -69,7 +70,7 @@ def last_metrics_step(run_dir: Path) -> int:
     except FileNotFoundError:
         return -1
     steps = []
-    for line in lines:
+    for line in lines[1:]:
         try:
             steps.append(json.loads(line)["step"])
         except json.JSONDecodeError:
@@ -216,14 +217,32 @@ def test_resume_of_a_finished_run_changes_nothing(
     assert_one_record_per_step(tmp_path / "copy", STEPS)
 
 
-def test_resume_without_checkpoint_starts_afresh(
+def test_resume_without_checkpoint_is_refused(tmp_path: Path) -> None:
+    metrics = '{"schema": "qep-metrics/1"}\n{"step": 0}\n{"step": 99}\n'
+    (tmp_path / "metrics.jsonl").write_text(metrics, encoding="utf-8")
+    with pytest.raises(StorageError, match="no checkpoint to resume"):
+        Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    assert (tmp_path / "metrics.jsonl").read_text(encoding="utf-8") == metrics
+
+
+def test_fresh_run_removes_a_stale_checkpoint(
     tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
 ) -> None:
     run_a, _ = reference_run
-    (tmp_path / "metrics.jsonl").write_text('{"step": 0}\n{"step": 99}\n', encoding="utf-8")
-    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
-    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
-    assert_one_record_per_step(tmp_path, STEPS)
+    shutil.copytree(run_a, tmp_path / "old")
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path / "old", callback=interrupt_at(1)).run()
+    assert not (tmp_path / "old" / "checkpoint.json").exists()
+    assert not (tmp_path / "old" / "result.json").exists()
+
+
+def test_resume_with_fewer_steps_than_the_checkpoint_is_refused(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    run_a, _ = reference_run
+    shutil.copytree(run_a, tmp_path / "copy")
+    with pytest.raises(ConfigError, match="below the checkpoint"):
+        Trainer(tiny_task(), tiny_config(steps=2), tmp_path / "copy").run(resume=True)
 
 
 def test_checkpoint_file_contents(reference_run: tuple[Path, dict[str, Any]]) -> None:
