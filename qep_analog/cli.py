@@ -1,7 +1,7 @@
 """The ``qep-analog`` command.
 
 Exit status: 0 success, 2 bad input (one line on stderr, no traceback), 3 a violated precondition
-of the method (e.g. a degenerate ground state).
+of the method (e.g. a degenerate ground state), 4 a solver that did not converge.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from qep_analog.errors import ConfigError, PreconditionError, QEPError, QEPWarning
+from qep_analog.errors import ConfigError, PreconditionError, QEPError, QEPWarning, SolverError
+from qep_analog.qep.gradients import SCHEMES
+from qep_analog.qep.trainer import ESTIMATORS
 
 EXIT_BAD_INPUT = 2
 EXIT_PRECONDITION = 3
+EXIT_SOLVER = 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,7 +92,7 @@ def _gradient(args: argparse.Namespace) -> int:
     for name, value in result["outputs"].items():
         print(f"<{name}> = {value:.8g}")
     columns = ["qep", *(m.replace("-", "_") for m in methods)]
-    width = max(len(n) for n in model.parameter_names)
+    width = max(len("parameter"), *(len(n) for n in model.parameter_names))
     print(f"{'parameter':<{width}}  " + "  ".join(f"{c:>18}" for c in columns))
     for j, name in enumerate(model.parameter_names):
         print(f"{name:<{width}}  " + "  ".join(f"{result[c][j]:>18.10g}" for c in columns))
@@ -145,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="experiment file (qep-experiment/1), e.g. examples/phase_sensor.yaml")
     train.add_argument("--steps", type=int, help="override training.steps")
     train.add_argument("--seed", type=int, help="override training.seed")
-    train.add_argument("--estimator", choices=["qep", "exact"], help="override training.estimator")
+    train.add_argument("--estimator", choices=ESTIMATORS, help="override training.estimator")
     train.add_argument("--shots", help="shots per expectation value, or 'exact'")
     train.add_argument("--output", help="run folder (default: the file's output, or runs/NAME)")
     train.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
@@ -155,13 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     gradient = commands.add_parser("gradient", help="QEP gradient of a model file, with checks")
     gradient.add_argument("model", help="model file (qep-model/1)")
-    gradient.add_argument("--x", nargs="*", metavar="NAME=VALUE", help="inputs (default 0)")
-    gradient.add_argument("--theta", nargs="*", metavar="NAME=VALUE", help="parameters (default 0)")
-    gradient.add_argument(
-        "--error-signal", nargs="*", metavar="NAME=VALUE", help="eps per output (default 1)"
-    )
+    for flag, what in (
+        ("--x", "inputs (default 0)"),
+        ("--theta", "parameters (default 0)"),
+        ("--error-signal", "eps per output (default 1)"),
+    ):
+        gradient.add_argument(flag, nargs="*", action="extend", metavar="NAME=VALUE", help=what)
     gradient.add_argument("--beta", type=float, default=1e-3, help="nudge strength (default 1e-3)")
-    gradient.add_argument("--scheme", choices=["symmetric", "one-sided"], default="symmetric")
+    gradient.add_argument("--scheme", choices=SCHEMES, default="symmetric")
     gradient.add_argument("--temperature", type=float, help="Gibbs state at T (omitted: ground state)")
     gradient.add_argument("--compare", help="comma-separated: exact,finite-difference")
     gradient.add_argument("--json", action="store_true", help="print JSON")
@@ -177,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PreconditionError as exc:
         print(f"qep-analog: precondition violated: {exc}", file=sys.stderr)
         return EXIT_PRECONDITION
+    except SolverError as exc:
+        print(f"qep-analog: solver failed: {exc}", file=sys.stderr)
+        return EXIT_SOLVER
     except QEPError as exc:
         print(f"qep-analog: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -44,6 +44,8 @@ def read_json(path: str | Path, schema: str) -> dict[str, Any]:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StorageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
     except json.JSONDecodeError as exc:
         raise StorageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(document, dict) or document.get("schema") != schema:
@@ -92,6 +94,8 @@ def read_yaml(path: str | Path) -> Any:
         raise StorageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise StorageError(f"{path}: is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
     try:
         return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except StorageError as exc:

@@ -58,7 +58,8 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
     n_qubits = document["n_qubits"]
     if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or not 1 <= n_qubits <= 30:
         raise ModelFileError(f"{source}: n_qubits = {n_qubits!r} is not an integer in 1..30")
-    fixed = _terms(document.get("fixed") or [], n_qubits, f"{source}: fixed")
+    fixed_terms = document.get("fixed")
+    fixed = _terms([] if fixed_terms is None else fixed_terms, n_qubits, f"{source}: fixed")
     sections = {
         key: _named_terms(document.get(key), n_qubits, f"{source}: {key}", required=key != "inputs")
         for key in ("inputs", "trainable", "outputs")

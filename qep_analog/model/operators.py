@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from qep_analog.errors import ConfigError
 from qep_analog.model.pauli import PauliString
 
 #: Above this many table entries (strings x basis states) string values are computed on demand.
@@ -92,9 +93,10 @@ class OperatorTable:
 
     def __init__(self, n_qubits: int, strings: Sequence[PauliString]) -> None:
         if n_qubits < 1:
-            raise ValueError(f"OperatorTable: n_qubits = {n_qubits} must be at least 1")
-        if any(s.max_qubit >= n_qubits for s in strings):
-            raise ValueError(f"OperatorTable: a string acts beyond n_qubits = {n_qubits}")
+            raise ConfigError(f"OperatorTable: n_qubits = {n_qubits} must be at least 1")
+        beyond = [s.label for s in strings if s.max_qubit >= n_qubits]
+        if beyond:
+            raise ConfigError(f"OperatorTable: {beyond[0]} acts beyond n_qubits = {n_qubits}")
         self.n_qubits = n_qubits
         self.dim = 1 << n_qubits
         self.strings = list(strings)

@@ -133,10 +133,10 @@ class PauliSum(Mapping[PauliString, float]):
 
     def norm_bound(self) -> float:
         """Upper bound on the operator norm: the sum of the absolute coefficients."""
-        return sum(abs(c) for s, c in self._terms.items())
+        return sum(abs(c) for c in self._terms.values())
 
 
-def _product(left: dict[PauliString, float], factor: dict[PauliString, float]) -> dict:
+def _product(left: dict[PauliString, float], factor: dict[PauliString, float]) -> dict[PauliString, float]:
     """Product of two sums acting on disjoint qubits."""
     out: dict[PauliString, float] = {}
     for s1, c1 in left.items():

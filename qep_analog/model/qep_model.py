@@ -15,7 +15,7 @@ from qep_analog.model.operators import OperatorTable
 from qep_analog.model.pauli import PauliString, PauliSum
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class QEPModel:
     """A spin Hamiltonian with named fixed, input, trainable and output terms.
 

@@ -199,14 +199,19 @@ def reciprocity_check(
     A_j; each is its own linear solve (T = 0) or Kubo-Mori response (T > 0).
     """
     model = eq.model
-    x_arr = np.atleast_2d(np.asarray(x, dtype=float))[:1]
+    x_arr = np.atleast_2d(np.asarray(x, dtype=float))
+    if x_arr.shape[0] != 1:
+        raise ConfigError(f"reciprocity: one input at a time, got a batch of {x_arr.shape[0]}")
     free = eq.prepare(x_arr, theta, with_gap=not eq.thermal)
     coeffs = eq.coefficients(x_arr, theta, None)[0]
     compiled = eq.compiled
     left, right = [], []
     for name, output in pairs:
         if name not in model.trainable or output not in model.outputs:
-            raise ConfigError(f"reciprocity: unknown pair ({name!r}, {output!r})")
+            raise ConfigError(
+                f"reciprocity: unknown pair ({name!r}, {output!r}) (parameters: "
+                f"{', '.join(model.parameter_names)}; outputs: {', '.join(model.output_names)})"
+            )
         j, k = model.parameter_names.index(name), model.output_names.index(output)
         along_theta = _string_response(eq, free, 0, coeffs, compiled.trainable[j])
         along_nu = _string_response(eq, free, 0, coeffs, compiled.outputs[k])

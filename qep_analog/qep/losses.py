@@ -40,11 +40,12 @@ class SquaredError:
 class CrossEntropy:
     """Cross-entropy of the targets with the normalised output probabilities q_l = p_l / sum p.
 
-    L = -sum_l y_l log q_l; outputs are clipped at ``floor`` to keep the logarithm finite.
+    L = -sum_l y_l log q_l. Measured probabilities below ``floor`` (shot noise makes them zero or
+    negative) are clipped to it, which bounds the error signal by about 1/floor.
     """
 
     name: str = "cross_entropy"
-    floor: float = 1e-9
+    floor: float = 1e-2
 
     def value(self, outputs: NDArray, targets: NDArray) -> NDArray:
         p = np.clip(outputs, self.floor, None)

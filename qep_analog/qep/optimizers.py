@@ -87,13 +87,12 @@ class Adam:
         self.v = None if state["v"] is None else np.array(state["v"], dtype=float)
 
 
-OPTIMIZERS = ("adam", "sgd")
+_MAKERS: dict[str, type[Adam] | type[SGD]] = {"adam": Adam, "sgd": SGD}
+OPTIMIZERS = tuple(_MAKERS)
 
 
 def make_optimizer(name: str, learning_rate: float) -> Optimizer:
     """An optimizer by name (``adam`` or ``sgd``)."""
-    if name == "adam":
-        return Adam(learning_rate)
-    if name == "sgd":
-        return SGD(learning_rate)
-    raise ConfigError(f"optimizer: unknown name {name!r} (valid: {', '.join(OPTIMIZERS)})")
+    if name not in _MAKERS:
+        raise ConfigError(f"optimizer: unknown name {name!r} (valid: {', '.join(OPTIMIZERS)})")
+    return _MAKERS[name](learning_rate)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,21 @@ def plot_training_curve(history: list[dict[str, Any]], path: str | Path) -> None
         ax_acc.plot([r["step"] for r in evals], [r[key] for r in evals], label=label)
     ax_acc.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1), title="Accuracy")
     ax_acc.legend()
+    _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    """Write the figure as PNG atomically (temporary file, then rename) and close it."""
+    target = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        plt.close(fig)
 
 
 def plot_phase_diagram(inputs: NDArray, outputs: NDArray, path: str | Path, title: str) -> None:
@@ -47,6 +61,4 @@ def plot_phase_diagram(inputs: NDArray, outputs: NDArray, path: str | Path, titl
     ax.plot([2, 2], [0, 2], "k--", lw=1)  # g_x = g_zxz below g_zz = 2
     ax.set(xlabel="g_x + g_zz / 2", ylabel="g_zz", title=title, aspect="equal")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
