@@ -466,3 +466,29 @@ def test_train_subprocess_bad_config(tmp_path: Path) -> None:
         line for line in completed.stderr.strip().splitlines() if "'sorting'" in line
     ]
     assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_repeated_options_accumulate(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    """``--theta a=0.3 --theta b=-0.2`` is the same as ``--theta a=0.3 b=-0.2``."""
+    joined = run_main(capsys, ["gradient", str(model_file), *POINT, "--json"])
+    split = ["--x", "g=0.4", "--theta", "a=0.3", "--theta", "b=-0.2", "--error-signal", "m=1"]
+    split += ["--error-signal", "n=-0.5"]
+    repeated = run_main(capsys, ["gradient", str(model_file), *split, "--json"])
+    assert joined[0] == repeated[0] == 0
+    assert json.loads(joined[1]) == json.loads(repeated[1])
+
+
+def test_binary_model_file_is_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x81garbage")
+    status, _, err = run_main(capsys, ["gradient", str(path)])
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "cannot be read" in err
+
+
+def test_table_header_lines_up_with_rows(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    status, out, _ = run_main(capsys, ["gradient", str(model_file), *POINT])
+    assert status == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("parameter"))
+    assert len(lines[header]) == len(lines[header + 1])
