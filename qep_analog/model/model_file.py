@@ -64,19 +64,16 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
         key: _named_terms(document.get(key), n_qubits, f"{source}: {key}", required=key != "inputs")
         for key in ("inputs", "trainable", "outputs")
     }
-    seen: dict[str, str] = {}
-    for key, named in sections.items():
-        for name in named:
-            if name in seen:
-                raise ModelFileError(f"{source}: name {name!r} appears in both {seen[name]} and {key}")
-            seen[name] = key
-    return QEPModel(
-        n_qubits=n_qubits,
-        fixed=fixed,
-        inputs=sections["inputs"],
-        trainable=sections["trainable"],
-        outputs=sections["outputs"],
-    )
+    try:
+        return QEPModel(
+            n_qubits=n_qubits,
+            fixed=fixed,
+            inputs=sections["inputs"],
+            trainable=sections["trainable"],
+            outputs=sections["outputs"],
+        )
+    except ModelFileError as exc:
+        raise ModelFileError(f"{source}: {exc}") from None
 
 
 def _named_terms(value: Any, n_qubits: int, where: str, required: bool) -> dict[str, PauliSum]:

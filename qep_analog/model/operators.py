@@ -114,8 +114,6 @@ class OperatorTable:
         self._table: NDArray | None = None
         if len(self.strings) * self.dim <= TABLE_ENTRY_LIMIT:
             self._table = self._compute_values(np.arange(len(self.strings)))
-        self._csr_indices = (self._basis[:, None] ^ self.masks[None, :]).ravel()
-        self._csr_indptr = np.arange(0, self.dim * len(self.masks) + 1, len(self.masks))
 
     @property
     def n_groups(self) -> int:
@@ -159,7 +157,9 @@ class OperatorTable:
     def sparse(self, coefficients: NDArray) -> sp.csr_matrix:
         """``sum_s a_s P_s`` as a CSR matrix (assembled from the bit structure, no Kronecker)."""
         data = self.diagonals(coefficients).ravel()
-        return sp.csr_matrix((data, self._csr_indices, self._csr_indptr), shape=(self.dim, self.dim))
+        indices = (self._basis[:, None] ^ self.masks[None, :]).ravel()
+        indptr = np.arange(0, self.dim * self.n_groups + 1, self.n_groups)
+        return sp.csr_matrix((data, indices, indptr), shape=(self.dim, self.dim))
 
     def dense(self, coefficients: NDArray) -> NDArray:
         """``sum_s a_s P_s`` as a dense array (for small systems and tests)."""
