@@ -135,6 +135,11 @@ def exact_gradient(
         free = eq.prepare(x_arr, theta, with_gap=not eq.thermal)
     coeffs = eq.coefficients(x_arr, theta, None)
     perturbations = eps @ eq.compiled.outputs
+    if eq.temperature is None:
+        states = np.asarray(free.states)
+        deltas = eq.solver.responses(coeffs, states, free.energies, perturbations)
+        strings = 2.0 * eq.compiled.table.expectations(states, deltas)
+        return np.asarray(eq.compiled.generator_values(strings))
     out = np.empty((x_arr.shape[0], len(eq.model.trainable)))
     for b in range(x_arr.shape[0]):
         response = _string_response(eq, free, b, coeffs[b], perturbations[b])

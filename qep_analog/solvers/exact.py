@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
 from qep_analog.model.qep_model import CompiledModel
+from qep_analog.solvers.conjugate_gradient import batched_response
 from qep_analog.solvers.lanczos import batched_lanczos
 
 #: Gaps below this (rad/us) count as a degenerate ground state.
@@ -220,34 +221,37 @@ class ExactSolver:
     def response(
         self, coefficients: NDArray, state: NDArray, energy: float, perturbation: NDArray
     ) -> NDArray:
-        """First-order change of the ground state: (E0 - H)^-1 Q V |psi0>.
+        """First-order change of one ground state: (E0 - H)^-1 Q V |psi0>.
 
-        ``coefficients`` (n_strings,) define H; ``perturbation`` (n_strings,) defines V. One
-        conjugate-gradient solve in the complement of the ground state.
+        ``coefficients`` (n_strings,) define H; ``perturbation`` (n_strings,) defines V.
         """
+        return self.responses(
+            np.atleast_2d(coefficients), state[None, :], np.array([energy]), perturbation[None, :]
+        )[0]
+
+    def responses(
+        self, coefficients: NDArray, states: NDArray, energies: NDArray, perturbations: NDArray
+    ) -> NDArray:
+        """First-order changes (E0 - H)^-1 Q V |psi0> of a batch of ground states: one
+        conjugate-gradient solve each, in parallel. Arrays: (B, n_strings), (B, dim), (B,),
+        (B, n_strings)."""
         table = self.compiled.table
-        elements = table.diagonals(coefficients)
-        rhs = table.apply(table.diagonals(perturbation), state)
-        rhs = rhs - state * np.vdot(state, rhs)
-
-        def project(v: NDArray) -> NDArray:
-            return v - state * np.vdot(state, v)
-
-        def matvec(v: NDArray) -> NDArray:
-            inside = project(np.ravel(v))
-            return project(table.apply(elements, inside) - energy * inside)
-
-        dtype = np.result_type(table.dtype, state)
-        operator = sla.LinearOperator((table.dim, table.dim), matvec=matvec, dtype=dtype)
-        norm = np.linalg.norm(rhs)
-        scale = max(1.0, float(np.abs(perturbation).sum()))
-        if norm <= 1e-12 * scale:  # V|psi0> is along |psi0>: the state does not change
-            return np.zeros_like(state)
-        rhs = project(rhs / norm)
         # The projector is built from a ground state accurate to the solver's residual; asking CG
         # for much more than that only chases the resulting near-null direction.
         rtol = max(1e-13, 1e-3 * self.tol)
-        solution, status = sla.cg(operator, -rhs, rtol=rtol, atol=0.0, maxiter=20_000)
-        if status != 0:
-            raise SolverError(f"linear response: conjugate gradients stopped with status {status}")
-        return np.asarray(project(solution) * norm)
+        deltas, info = batched_response(
+            table.diagonals(coefficients),
+            table.diagonals(perturbations),
+            table.masks,
+            states,
+            energies,
+            rtol,
+        )
+        failed = np.flatnonzero(info[:, 1] >= rtol)
+        if len(failed):
+            k = int(failed[0])
+            raise SolverError(
+                f"linear response of sample {k}: relative residual {info[k, 1]:.3g} above "
+                f"{rtol:.3g} after {int(info[k, 0])} conjugate-gradient steps"
+            )
+        return deltas

@@ -25,7 +25,7 @@ CHECK_EVERY = 5
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _dot(a, b):  # type: ignore[no-untyped-def]
+def inner(a, b):  # type: ignore[no-untyped-def]
     """<a|b> = sum conj(a) b."""
     total = 0.0 * a[0] * b[0]
     for k in range(a.shape[0]):
@@ -37,7 +37,7 @@ def _dot(a, b):  # type: ignore[no-untyped-def]
 def _apply(diagonals, masks, psi, out, deflate, shift):  # type: ignore[no-untyped-def]
     apply_diagonals(diagonals, masks, psi, out)
     if shift != 0.0:
-        overlap = _dot(deflate, psi)
+        overlap = inner(deflate, psi)
         for c in range(out.shape[0]):
             out[c] += shift * overlap * deflate[c]
 
@@ -75,7 +75,7 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
     w = np.zeros(dim, dtype=out.dtype)
     alpha = np.zeros(krylov)
     beta = np.zeros(krylov)
-    x = start / np.sqrt(_dot(start, start).real)
+    x = start / np.sqrt(inner(start, start).real)
     energy = 0.0
     residual = np.inf
     n_matvec = 0
@@ -85,7 +85,7 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
         for j in range(krylov):
             _apply(diagonals, masks, basis[j], w, deflate, shift)
             n_matvec += 1
-            a = _dot(basis[j], w).real
+            a = inner(basis[j], w).real
             alpha[j] = a
             previous = beta[j - 1] if j > 0 else 0.0
             for k in range(dim):
@@ -94,10 +94,10 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
                 for k in range(dim):
                     w[k] -= previous * basis[j - 1, k]
             for i in range(j + 1):  # full reorthogonalisation, one classical Gram-Schmidt sweep
-                c = _dot(basis[i], w)
+                c = inner(basis[i], w)
                 for k in range(dim):
                     w[k] -= c * basis[i, k]
-            b = np.sqrt(_dot(w, w).real)
+            b = np.sqrt(inner(w, w).real)
             beta[j] = b
             if b <= 1e-13 * max(1.0, abs(a)):
                 used = j + 1
@@ -118,7 +118,7 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
             coefficient = vectors[j, 0]
             for k in range(dim):
                 x[k] += coefficient * basis[j, k]
-        x /= np.sqrt(_dot(x, x).real)
+        x /= np.sqrt(inner(x, x).real)
         if residual < tol:
             break
     out[:] = x
