@@ -126,6 +126,13 @@ def _train(args: argparse.Namespace) -> int:
             f"{final['max_choice_accuracy']:.4f}  single-shot {final['single_shot_accuracy']:.4f}"
             f"  grid max-choice {report['grid']['max_choice_accuracy']:.4f}"
         )
+        gaps = result["gaps"]
+        if gaps["samples_checked"]:
+            print(
+                f"gaps: minimum {gaps['min_gap']:.3g} over {gaps['samples_checked']} training "
+                f"samples; {gaps['degenerate']} degenerate; {gaps['small_gap']} with a nudge not "
+                "small against the gap (biased QEP estimates)"
+            )
         print(f"results in {output}/ (metrics.jsonl, result.json, *.png)")
     return 0
 

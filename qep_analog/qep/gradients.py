@@ -55,25 +55,34 @@ def nudge_strength(eq: Equilibrium, free: Prepared, error_signal: NDArray) -> ND
     return out
 
 
+def small_gap_samples(
+    eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: float
+) -> tuple[NDArray, NDArray]:
+    """Indices of samples whose nudge beta ||(V - <V>) psi0|| exceeds ``GAP_FRACTION`` x gap, and
+    the nudge sizes. Needs ``free.gaps``; at T > 0 (or without gaps) none are flagged."""
+    if free.gaps is None or eq.thermal:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    nudge = abs(beta) * nudge_strength(eq, free, error_signal)
+    return np.flatnonzero(nudge > GAP_FRACTION * free.gaps), nudge
+
+
 def check_nudge(eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: float) -> int:
     """Warn (:class:`SmallGapWarning`) where beta ||(V - <V>) psi0|| is not small against the gap.
 
     Returns the number of such samples. Needs ``free.gaps``; at T > 0 nothing is checked.
     """
-    if free.gaps is None or eq.thermal:
+    bad, nudge = small_gap_samples(eq, free, error_signal, beta)
+    if not len(bad) or free.gaps is None:
         return 0
-    nudge = abs(beta) * nudge_strength(eq, free, error_signal)
-    bad = np.flatnonzero(nudge > GAP_FRACTION * free.gaps)
-    if len(bad):
-        k = int(bad[0])
-        warnings.warn(
-            SmallGapWarning(
-                f"nudge of sample {k}: beta*||(V - <V>) psi0|| = {nudge[k]:.3g} is not small "
-                f"against the gap {free.gaps[k]:.3g} (limit {GAP_FRACTION:g} x gap); the QEP "
-                f"estimate is biased ({len(bad)} of {len(nudge)} samples)"
-            ),
-            stacklevel=3,
-        )
+    k = int(bad[0])
+    warnings.warn(
+        SmallGapWarning(
+            f"nudge of sample {k}: beta*||(V - <V>) psi0|| = {nudge[k]:.3g} is not small "
+            f"against the gap {free.gaps[k]:.3g} (limit {GAP_FRACTION:g} x gap); the QEP "
+            f"estimate is biased ({len(bad)} of {len(nudge)} samples)"
+        ),
+        stacklevel=3,
+    )
     return len(bad)
 
 
@@ -87,12 +96,14 @@ def qep_gradient(
     *,
     free: Prepared | None = None,
     noise: ShotNoise | None = None,
+    warn_small_gap: bool = True,
 ) -> NDArray:
     """QEP estimate of dL/dtheta from generators measured in nudged states nu = +-beta eps.
 
     One-sided: (<A>_{+beta eps} - <A>_0)/beta, bias O(beta); symmetric:
     (<A>_{+beta eps} - <A>_{-beta eps})/(2 beta), bias O(beta^2). Nudged ground states are
-    warm-started from the free ones. ``noise`` adds shot noise to every measured string.
+    warm-started from the free ones. ``noise`` adds shot noise to every measured string. With
+    ``warn_small_gap`` (and gaps in ``free``), nudges not small against the gap warn.
     """
     if scheme not in SCHEMES:
         raise ConfigError(f"gradient: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
@@ -101,7 +112,8 @@ def qep_gradient(
     x_arr, eps = _batch(eq, x, error_signal)
     if free is None:
         free = eq.prepare(x_arr, theta, with_gap=True)
-    check_nudge(eq, free, eps, beta)
+    if warn_small_gap:
+        check_nudge(eq, free, eps, beta)
     start = None if eq.thermal else np.asarray(free.states)
     measure = noise if noise is not None else (lambda s: s)
     signs = (1.0, -1.0) if scheme == "symmetric" else (1.0,)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,9 +24,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.errors import ConfigError, SmallGapWarning, SolverError, StorageError
+from qep_analog.errors import ConfigError, SolverError, StorageError
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.qep.gradients import SCHEMES, exact_gradient, qep_gradient
+from qep_analog.qep.gradients import SCHEMES, exact_gradient, qep_gradient, small_gap_samples
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
@@ -90,7 +89,7 @@ class TrainingConfig:
     checkpoint_every: int = 50
     eval_every: int = 50
     solver_tol: float = 1e-6
-    check_gap: bool = False
+    check_gap: bool = True
     bounds: tuple[float, float] | None = None
     temperature: float | None = None
 
@@ -281,27 +280,28 @@ class Trainer:
         cfg = self.config
         eq = self.equilibrium
         noise = ShotNoise(cfg.shots, self._identity, rng) if cfg.shots is not None else None
-        free = eq.prepare(inputs, theta, with_gap=cfg.check_gap)
+        free = eq.prepare(inputs, theta, with_gap=cfg.check_gap, check_degeneracy=False)
         exact_outputs = self.compiled.output_values(free.strings)
         measured = self.compiled.output_values(noise(free.strings)) if noise else exact_outputs
         error_signal = self.task.loss.error_signal(measured, targets)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SmallGapWarning)
-            if cfg.estimator == "exact":
-                per_sample = exact_gradient(eq, inputs, theta, error_signal, free=free)
-            else:
-                per_sample = qep_gradient(
-                    eq, inputs, theta, error_signal, cfg.beta, cfg.scheme, free=free, noise=noise
-                )
+        if cfg.estimator == "exact":
+            per_sample = exact_gradient(eq, inputs, theta, error_signal, free=free)
+        else:
+            per_sample = qep_gradient(
+                eq, inputs, theta, error_signal, cfg.beta, cfg.scheme,
+                free=free, noise=noise, warn_small_gap=False,
+            )  # fmt: skip
         gradient = per_sample.mean(axis=0)
         loss = float(self.task.loss.value(exact_outputs, targets).mean())
         record: dict[str, Any] = {"loss": loss}
         if self.penalty is not None:
             gradient = gradient + self.penalty.gradient(theta)
             record["penalty"] = self.penalty.value(theta)
-        if cfg.check_gap and free.gaps is not None:
+        if free.gaps is not None:
             record["min_gap"] = float(free.gaps.min())
-            record["gap_warnings"] = sum(issubclass(w.category, SmallGapWarning) for w in caught)
+            record["degenerate"] = int((free.gaps < eq.solver.degeneracy_tol).sum())
+            if cfg.estimator == "qep":
+                record["small_gap"] = len(small_gap_samples(eq, free, error_signal, cfg.beta)[0])
         return gradient, record
 
     def evaluate(self, theta: NDArray) -> dict[str, float]:
@@ -370,8 +370,16 @@ class Trainer:
                     self.callback(step, record)
         elapsed = time.perf_counter() - started
         final = next(r for r in reversed(history) if "max_choice_accuracy" in r or "test_loss" in r)
+        checked = [r for r in history if "min_gap" in r]
+        gaps = {
+            "samples_checked": len(checked) * cfg.batch_size,
+            "min_gap": min((r["min_gap"] for r in checked), default=None),
+            "degenerate": sum(r["degenerate"] for r in checked),
+            "small_gap": sum(r.get("small_gap", 0) for r in checked),
+        }
         result = {
             "steps": cfg.steps,
+            "gaps": gaps,
             "seed": cfg.seed,
             "config": asdict(cfg),
             "parameters": dict(zip(self.task.model.parameter_names, theta.tolist(), strict=True)),

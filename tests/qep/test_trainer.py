@@ -345,7 +345,19 @@ def test_gradient_record_with_check_gap(tmp_path: Path) -> None:
     trainer = Trainer(task, tiny_config(shots=None, check_gap=True, beta=1e-3), tmp_path)
     _, record = trainer.gradient(theta, inputs, targets, np.random.default_rng(0))
     assert record["min_gap"] > 0
-    assert record["gap_warnings"] == 0
+    assert record["degenerate"] == 0
+    assert record["small_gap"] == 0
+    big = Trainer(task, tiny_config(shots=None, check_gap=True, beta=50.0), tmp_path / "big")
+    _, record = big.gradient(theta, inputs, targets, np.random.default_rng(0))
+    assert record["small_gap"] == len(inputs)  # a huge nudge is not small against any gap
+
+
+def test_run_reports_gap_statistics(tmp_path: Path) -> None:
+    result = Trainer(tiny_task(), tiny_config(steps=3, beta=50.0), tmp_path).run()
+    gaps = result["gaps"]
+    assert gaps["samples_checked"] == 3 * 4
+    assert gaps["min_gap"] > 0 and gaps["degenerate"] == 0
+    assert gaps["small_gap"] == 12
 
 
 # -- (d) penalty ----------------------------------------------------------------------------------
