@@ -18,6 +18,7 @@ from qep_analog.errors import ConfigError, SmallGapWarning
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.thermal import GibbsState, thermal_response_matrix
+from qep_analog.solvers.threads import single_blas_thread
 
 SCHEMES = ("symmetric", "one-sided")
 #: A nudge with beta ||(V - <V>) psi0|| above this fraction of the gap is "not small": it warns.
@@ -86,6 +87,7 @@ def check_nudge(eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: fl
     return len(bad)
 
 
+@single_blas_thread
 def qep_gradient(
     eq: Equilibrium,
     x: ArrayLike,
@@ -129,6 +131,7 @@ def qep_gradient(
     return np.asarray((generators - free_generators) / beta)
 
 
+@single_blas_thread
 def exact_gradient(
     eq: Equilibrium,
     x: ArrayLike,
@@ -159,6 +162,7 @@ def exact_gradient(
     return out
 
 
+@single_blas_thread
 def finite_difference_gradient(
     eq: Equilibrium,
     x: ArrayLike,

@@ -31,6 +31,7 @@ from qep_analog.qep.losses import Loss
 from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.solvers.equilibrium import Equilibrium
+from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import atomic_write_text, read_json, write_json
 
 CHECKPOINT_SCHEMA = "qep-checkpoint/1"
@@ -273,6 +274,7 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------------
 
+    @single_blas_thread
     def gradient(
         self, theta: NDArray, inputs: NDArray, targets: NDArray, rng: np.random.Generator
     ) -> tuple[NDArray, dict[str, Any]]:
@@ -304,6 +306,7 @@ class Trainer:
                 record["small_gap"] = len(small_gap_samples(eq, free, error_signal, cfg.beta)[0])
         return gradient, record
 
+    @single_blas_thread
     def evaluate(self, theta: NDArray) -> dict[str, float]:
         """Test-set metrics with exact expectation values (infinitely many shots)."""
         free = self.equilibrium.prepare(self.test_inputs, theta)
