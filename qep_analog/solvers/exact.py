@@ -18,8 +18,6 @@ from qep_analog.solvers.threads import single_blas_thread
 DEGENERACY_TOL = 1e-6
 #: From this dimension on, states are solved one at a time by ARPACK on a threaded product.
 LARGE_DIM = 1 << 13
-#: Residual bound of the first-excited-state solve that gives the gap.
-GAP_TOL = 1e-2
 #: Weight of the fixed random vector mixed into warm starts.
 WARM_START_MIXING = 1e-3
 #: Largest number of qubits for exact state vectors (2^24 amplitudes, a few GB with the solver).
@@ -199,13 +197,13 @@ class ExactSolver:
     def _gaps(self, diagonals: NDArray, coeffs: NDArray, states: NDArray, energies: NDArray) -> NDArray:
         """E1 - E0 from the ground state of H + shift |psi0><psi0| (shift above the spectrum).
 
-        The energy error of a Ritz value is of the order residual^2 / (E2 - E1), so a loose
-        residual (``GAP_TOL``) gives the gap to far better than the degeneracy tolerance.
+        The energy error of a Ritz value is of the order residual^2 / (E2 - E1), so a residual
+        bound of sqrt(tol) gives E1 about as accurately as E0 (whose error is below tol).
         """
         shifts = 2.0 * np.abs(coeffs).sum(axis=1) + 1.0
         overlaps = (states.conj() * self._gap_start).sum(axis=1)
         start = self._gap_start - states * overlaps[:, None]
-        tol = max(self.tol, GAP_TOL)
+        tol = max(self.tol, float(np.sqrt(self.tol)))
         _, info = self._lowest(diagonals, coeffs, start, tol, deflate=states, shifts=shifts)
         self._require_converged(info, "first excited state", tol)
         return np.asarray(info[:, 0] - energies)
