@@ -84,6 +84,57 @@ def _expectations(
             out[b, s] = total.real
 
 
+@numba.njit(cache=True, inline="always")
+def _parity(v: int) -> int:
+    """Parity of the set bits of a non-negative integer below 2^63."""
+    v ^= v >> 32
+    v ^= v >> 16
+    v ^= v >> 8
+    v ^= v >> 4
+    v ^= v >> 2
+    v ^= v >> 1
+    return v & 1
+
+
+@numba.njit(cache=True, parallel=True)
+def _combine_on_demand(
+    coefficients: NDArray, x_masks: NDArray, z_masks: NDArray, phases: NDArray,
+    group_of: NDArray, out: NDArray,
+) -> None:  # fmt: skip
+    """:func:`_combine` with the string elements computed on the fly (no table in memory)."""
+    batch, n_strings = coefficients.shape
+    for c in numba.prange(out.shape[1]):
+        for s in range(n_strings):
+            value = (1 - 2 * _parity((c ^ x_masks[s]) & z_masks[s])) * phases[s]
+            g = group_of[s]
+            for b in range(batch):
+                out[b, c, g] += coefficients[b, s] * value
+
+
+@numba.njit(cache=True, parallel=True)
+def _expectations_on_demand(
+    bras: NDArray, kets: NDArray, x_masks: NDArray, z_masks: NDArray, phases: NDArray,
+    out: NDArray,
+) -> None:  # fmt: skip
+    """:func:`_expectations` with the string elements computed on the fly."""
+    batch, dim = bras.shape
+    n_strings = x_masks.shape[0]
+    chunks = 64
+    partial = np.zeros((chunks, batch, n_strings))
+    for k in numba.prange(chunks):
+        lo = k * dim // chunks
+        hi = (k + 1) * dim // chunks
+        for b in range(batch):
+            for s in range(n_strings):
+                m, z, phase = x_masks[s], z_masks[s], phases[s]
+                total = 0.0 * phase * bras[0, 0]
+                for c in range(lo, hi):
+                    sign = 1 - 2 * _parity((c ^ m) & z)
+                    total += np.conj(bras[b, c]) * sign * kets[b, c ^ m]
+                partial[k, b, s] = (phase * total).real
+    out[:] = partial.sum(axis=0)
+
+
 class OperatorTable:
     """A fixed list of Pauli strings on ``n_qubits``, grouped by flip mask.
 
@@ -106,6 +157,7 @@ class OperatorTable:
         x = np.array([s.x_mask(n_qubits) for s in self.strings], dtype=np.int64)
         self._z = np.array([s.z_mask(n_qubits) for s in self.strings], dtype=np.int64)
         self._phase = np.array([(1j) ** (s.n_y % 4) for s in self.strings])
+        self._phases = self._phase.real.copy() if self.real else self._phase
         self.masks, self.group_of = np.unique(np.concatenate([[0], x]), return_inverse=True)
         self.group_of = self.group_of[1:]
         self.members = [np.flatnonzero(self.group_of == g) for g in range(len(self.masks))]
@@ -148,10 +200,11 @@ class OperatorTable:
         out: NDArray = np.zeros((a2.shape[0], self.dim, self.n_groups), dtype=self.dtype)
         if self._table is not None:
             _combine(np.ascontiguousarray(a2), self._table, self.group_of, out)
-            return out if batched else out[0]
-        for g, members in enumerate(self.members):
-            if len(members):
-                out[:, :, g] = a2[:, members] @ self.values(members)
+        else:
+            _combine_on_demand(
+                np.ascontiguousarray(a2), self._string_masks, self._z, self._phases,
+                self.group_of, out,
+            )  # fmt: skip
         return out if batched else out[0]
 
     def sparse(self, coefficients: NDArray) -> sp.csr_matrix:
@@ -182,22 +235,13 @@ class OperatorTable:
         psi2 = psi if batched else psi[None, :]
         ket2 = psi2 if kets is None else np.asarray(kets).reshape(psi2.shape)
         out = np.empty((psi2.shape[0], len(self.strings)))
+        dtype = np.result_type(psi2, ket2, self.dtype)
+        bras = np.ascontiguousarray(psi2, dtype=dtype)
+        kets_c = np.ascontiguousarray(ket2, dtype=dtype)
         if self._table is not None:
-            dtype = np.result_type(psi2, ket2, self.dtype)
-            _expectations(
-                np.ascontiguousarray(psi2, dtype=dtype),
-                np.ascontiguousarray(ket2, dtype=dtype),
-                self._table,
-                self._string_masks,
-                out,
-            )
-            return out if batched else out[0]
-        conj = psi2.conj()
-        for g, members in enumerate(self.members):
-            if not len(members):
-                continue
-            overlap = conj * ket2[:, self._basis ^ self.masks[g]]
-            out[:, members] = (overlap @ self.values(members).T).real
+            _expectations(bras, kets_c, self._table, self._string_masks, out)
+        else:
+            _expectations_on_demand(bras, kets_c, self._string_masks, self._z, self._phases, out)
         return out if batched else out[0]
 
     def trace_with(self, matrix: NDArray) -> NDArray:

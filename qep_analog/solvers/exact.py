@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
@@ -16,8 +15,6 @@ from qep_analog.solvers.threads import single_blas_thread
 
 #: Gaps below this (rad/us) count as a degenerate ground state.
 DEGENERACY_TOL = 1e-6
-#: From this dimension on, states are solved one at a time by ARPACK on a threaded product.
-LARGE_DIM = 1 << 13
 #: Weight of the fixed random vector mixed into warm starts.
 WARM_START_MIXING = 1e-3
 #: Largest number of qubits for exact state vectors (2^24 amplitudes, a few GB with the solver).
@@ -43,8 +40,8 @@ class GroundStates:
 class ExactSolver:
     """Ground states of H(x, theta, nu) for a compiled model.
 
-    ``tol`` bounds the residual norm ||H psi - E psi|| (rad/us) on every path; ``krylov`` is the
-    Krylov space size per restart cycle (the ARPACK basis size for large systems).
+    ``tol`` bounds the residual norm ||H psi - E psi|| (rad/us); ``krylov`` is the Krylov space
+    size per restart cycle.
     """
 
     def __init__(
@@ -110,7 +107,7 @@ class ExactSolver:
             starts = np.broadcast_to(self._start, (batch, table.dim))
         else:
             starts = np.asarray(start) + WARM_START_MIXING * self._start
-        states, info = self._lowest(diagonals, coeffs, starts, self.tol)
+        states, info = self._lowest(diagonals, starts, self.tol)
         self._require_converged(info, "ground state", self.tol)
         gaps = None
         if with_gap:
@@ -128,21 +125,17 @@ class ExactSolver:
     def _lowest(
         self,
         diagonals: NDArray,
-        coeffs: NDArray,
         starts: NDArray,
         tol: float,
         deflate: NDArray | None = None,
         shifts: NDArray | None = None,
     ) -> tuple[NDArray, NDArray]:
-        """Lowest eigenpairs (optionally of H + shift |d><d|): batched compiled Lanczos, or, for
-        large systems, ARPACK one at a time. Returns states and info (energy, residual,
-        products, converged)."""
-        if self.compiled.dim < LARGE_DIM:
-            return batched_lanczos(
-                diagonals, self.compiled.table.masks, starts, tol, self.krylov, self.max_cycles,
-                deflate=deflate, shifts=shifts,
-            )  # fmt: skip
-        return self._solve_one_by_one(diagonals, coeffs, starts, tol, deflate, shifts)
+        """Lowest eigenpairs (optionally of H + shift |d><d|). Returns states and info (energy,
+        residual, products, converged)."""
+        return batched_lanczos(
+            diagonals, self.compiled.table.masks, starts, tol, self.krylov, self.max_cycles,
+            deflate=deflate, shifts=shifts,
+        )  # fmt: skip
 
     @staticmethod
     def _require_converged(info: NDArray, what: str, tol: float) -> None:
@@ -154,46 +147,6 @@ class ExactSolver:
                 f"{int(info[k, 2])} matrix-vector products"
             )
 
-    def _solve_one_by_one(
-        self,
-        diagonals: NDArray,
-        coeffs: NDArray,
-        starts: NDArray,
-        tol: float,
-        deflate: NDArray | None = None,
-        shifts: NDArray | None = None,
-    ) -> tuple[NDArray, NDArray]:
-        """Large systems one at a time: implicitly restarted Lanczos (ARPACK) on a threaded
-        matrix-vector product, optionally deflated by ``shift |d><d|``."""
-        table = self.compiled.table
-        states: NDArray = np.empty((len(coeffs), table.dim), dtype=table.dtype)
-        info = np.empty((len(coeffs), 4))
-        for b in range(len(coeffs)):
-            counter = [0]
-
-            def matvec(v: NDArray, b: int = b, counter: list[int] = counter) -> NDArray:
-                counter[0] += 1
-                out = table.apply(diagonals[b], np.ravel(v))
-                if deflate is not None and shifts is not None:
-                    out += shifts[b] * np.vdot(deflate[b], np.ravel(v)) * deflate[b]
-                return out
-
-            operator = sla.LinearOperator((table.dim, table.dim), matvec=matvec, dtype=table.dtype)
-            # ARPACK's tol is relative to |E|: ask for ten times less than the residual bound.
-            scale = max(1.0, float(np.abs(coeffs[b]).sum()))
-            try:
-                values, vectors = sla.eigsh(
-                    operator, k=1, which="SA", v0=starts[b], tol=tol / (10 * scale),
-                    ncv=min(self.krylov, table.dim - 1), maxiter=self.max_cycles * 10,
-                )  # fmt: skip
-            except sla.ArpackNoConvergence:
-                values, vectors = np.array([np.nan]), starts[b : b + 1].T
-            state = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
-            residual = float(np.linalg.norm(matvec(state) - values[0] * state))
-            states[b] = state
-            info[b] = (values[0], residual, counter[0], float(residual < tol))
-        return states, info
-
     def _gaps(self, diagonals: NDArray, coeffs: NDArray, states: NDArray, energies: NDArray) -> NDArray:
         """E1 - E0 from the ground state of H + shift |psi0><psi0| (shift above the spectrum).
 
@@ -204,7 +157,7 @@ class ExactSolver:
         overlaps = (states.conj() * self._gap_start).sum(axis=1)
         start = self._gap_start - states * overlaps[:, None]
         tol = max(self.tol, float(np.sqrt(self.tol)))
-        _, info = self._lowest(diagonals, coeffs, start, tol, deflate=states, shifts=shifts)
+        _, info = self._lowest(diagonals, start, tol, deflate=states, shifts=shifts)
         self._require_converged(info, "first excited state", tol)
         return np.asarray(info[:, 0] - energies)
 

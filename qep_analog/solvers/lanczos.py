@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.model.operators import apply_diagonals
+from qep_analog.model.operators import PARALLEL_DIM, apply_diagonals, apply_diagonals_parallel
 
 #: Inside a cycle, the Ritz residual is checked every this many steps (to stop warm starts early).
 CHECK_EVERY = 5
@@ -125,6 +125,87 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
     return energy, residual, n_matvec, residual < tol
 
 
+@numba.njit(cache=True)
+def lanczos_ground_state_large(  # type: ignore[no-untyped-def]
+    diagonals, masks, start, tol, krylov, max_cycles, deflate, shift, out
+):
+    """:func:`lanczos_ground_state` for large state vectors, where reading the whole Krylov basis
+    every step costs more than the product itself: three-term recurrence without full
+    reorthogonalisation, products split over threads, and the residual of each cycle's Ritz
+    vector computed exactly (one extra product) instead of estimated."""
+    dim = start.shape[0]
+    basis = np.zeros((krylov + 1, dim), dtype=out.dtype)
+    w = np.zeros(dim, dtype=out.dtype)
+    alpha = np.zeros(krylov)
+    beta = np.zeros(krylov)
+    x = start / np.sqrt(inner(start, start).real)
+    energy, residual, n_matvec = 0.0, np.inf, 0
+    for _cycle in range(max_cycles):
+        basis[0] = x
+        used = krylov
+        for j in range(krylov):
+            _apply_threaded(diagonals, masks, basis[j], w, deflate, shift)
+            n_matvec += 1
+            a = inner(basis[j], w).real
+            alpha[j] = a
+            previous = beta[j - 1] if j > 0 else 0.0
+            for k in range(dim):
+                w[k] -= a * basis[j, k]
+                if j > 0:
+                    w[k] -= previous * basis[j - 1, k]
+            b = np.sqrt(inner(w, w).real)
+            beta[j] = b
+            if b <= 1e-13 * max(1.0, abs(a)):
+                used = j + 1
+                break
+            inverse = 1.0 / b
+            for k in range(dim):
+                basis[j + 1, k] = w[k] * inverse
+            if (j + 1) % CHECK_EVERY == 0 and j + 1 < krylov:
+                if _ritz_residual(alpha, beta, j + 1) < 0.1 * tol:
+                    used = j + 1
+                    break
+        values, vectors = _ritz(alpha, beta, used)
+        energy = values[0]
+        x = np.zeros(dim, dtype=out.dtype)
+        for j in range(used):
+            coefficient = vectors[j, 0]
+            for k in range(dim):
+                x[k] += coefficient * basis[j, k]
+        x /= np.sqrt(inner(x, x).real)
+        _apply_threaded(diagonals, masks, x, w, deflate, shift)
+        n_matvec += 1
+        energy = inner(x, w).real
+        for k in range(dim):
+            w[k] -= energy * x[k]
+        residual = np.sqrt(inner(w, w).real)
+        if residual < tol:
+            break
+    out[:] = x
+    return energy, residual, n_matvec, residual < tol
+
+
+@numba.njit(cache=True)
+def _apply_threaded(diagonals, masks, psi, out, deflate, shift):  # type: ignore[no-untyped-def]
+    apply_diagonals_parallel(diagonals, masks, psi, out)
+    if shift != 0.0:
+        overlap = inner(deflate, psi)
+        for c in range(out.shape[0]):
+            out[c] += shift * overlap * deflate[c]
+
+
+@numba.njit(cache=True)
+def _one_by_one(diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info):  # type: ignore[no-untyped-def]
+    for b in range(diagonals.shape[0]):
+        energy, residual, n_matvec, converged = lanczos_ground_state_large(
+            diagonals[b], masks, starts[b], tol, krylov, max_cycles, deflate[b], shifts[b], out[b]
+        )
+        info[b, 0] = energy
+        info[b, 1] = residual
+        info[b, 2] = n_matvec
+        info[b, 3] = 1.0 if converged else 0.0
+
+
 @numba.njit(cache=True, parallel=True)
 def _batched(diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info):  # type: ignore[no-untyped-def]
     for b in numba.prange(diagonals.shape[0]):
@@ -150,7 +231,9 @@ def batched_lanczos(
     """Ground states of a batch: row elements (B, dim, G) (see ``OperatorTable.diagonals``),
     starts (B, dim).
 
-    With ``deflate`` (B, dim) and ``shifts`` (B,), solves ``H + shift |d><d|`` instead.
+    With ``deflate`` (B, dim) and ``shifts`` (B,), solves ``H + shift |d><d|`` instead. Small
+    systems are solved side by side, one per thread; from ``PARALLEL_DIM`` on, one after the
+    other by :func:`lanczos_ground_state_large`.
     Returns ``(states (B, dim), info (B, 4))`` with info columns energy, residual, matvecs, converged.
     """
     batch, dim, _ = diagonals.shape
@@ -160,7 +243,8 @@ def batched_lanczos(
     if deflate is None or shifts is None:
         deflate = np.zeros((batch, 1), dtype=dtype)
         shifts = np.zeros(batch)
-    _batched(
+    driver = _one_by_one if dim >= PARALLEL_DIM else _batched
+    driver(
         np.ascontiguousarray(diagonals),
         np.ascontiguousarray(masks, dtype=np.int64),
         np.ascontiguousarray(starts, dtype=dtype),

@@ -9,7 +9,7 @@ from qep_analog.errors import ConfigError, PreconditionError
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import transverse_field_ising
-from qep_analog.solvers import exact
+from qep_analog.solvers import lanczos
 from qep_analog.solvers.exact import ExactSolver
 from qep_analog.solvers.lanczos import batched_lanczos
 
@@ -53,10 +53,8 @@ def test_ground_states_match_eigh(n: int, random_model, model_dense) -> None:
 
 @pytest.mark.parametrize("n", [3, 6])
 def test_large_system_path_matches_eigh(n: int, monkeypatch, random_model, model_dense) -> None:
-    """The solver path for large state vectors (if present), forced on small systems."""
-    if not hasattr(exact, "LARGE_DIM"):
-        pytest.skip("no separate large-system path")
-    monkeypatch.setattr(exact, "LARGE_DIM", 0)
+    """The solver path for large state vectors, forced on small systems."""
+    monkeypatch.setattr(lanczos, "PARALLEL_DIM", 0)
     model = random_model(n, seed=n)
     x, theta = batch_point(model, seed=n, batch=2)
     ground = ExactSolver(model.compiled).solve(model.compiled.coefficients(x, theta), with_gap=True)
