@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from numpy.typing import NDArray
 
+from qep_analog.storage import temporary_sibling
 from qep_analog.tasks.phase_sensor import PHASE_NAMES, triangle_coordinates
 
 PHASE_COLOURS = ("tab:blue", "tab:orange", "tab:green")
@@ -38,8 +38,7 @@ def _save(fig: Any, path: str | Path) -> None:
     """Write the figure as PNG atomically (temporary file, then rename) and close it."""
     target = Path(path)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
-    os.close(fd)
+    tmp = temporary_sibling(target, suffix=".png")
     try:
         fig.savefig(tmp, dpi=120)
         os.replace(tmp, target)
