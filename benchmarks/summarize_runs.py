@@ -29,12 +29,13 @@ def main() -> None:
         lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
         evaluations = [r for r in map(json.loads, lines) if "max_choice_accuracy" in r]
         write_json(
-            args.into / f"{run.name}.json",
+            args.into / f"seed{result['seed']}.json",
             {
                 "seed": result["seed"],
                 "config": result["config"],
                 "final": result["final"],
                 "grid": result.get("grid"),
+                "gaps": result.get("gaps"),
                 "seconds_per_step": result["seconds_per_step"],
                 "evaluations": evaluations,
             },
