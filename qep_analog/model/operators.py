@@ -5,10 +5,11 @@ every operator that is a combination of strings is, row by row,
 
     (H psi)[c] = sum_g D[c, g] * psi[c XOR m_g]
 
-over the distinct flip masks m_g. :class:`OperatorTable` groups a fixed list of strings by mask once;
-afterwards any real coefficient vector becomes the diagonals ``D`` with one matrix product, a sparse
-matrix with no Python loop over terms, and a batch of states gives all string expectation values with
-one product per mask.
+over the distinct flip masks m_g ("row elements" D, one column per mask). :class:`OperatorTable`
+groups a fixed list of strings by mask once and tabulates their matrix elements (or computes them on
+the fly when the table would be large); afterwards compiled kernels turn any batch of real
+coefficient vectors into row elements, apply them to states, and give all string expectation
+values of a batch of states, with no Python loop over terms.
 """
 
 from __future__ import annotations

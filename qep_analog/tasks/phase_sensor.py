@@ -39,7 +39,8 @@ def sample_simplex(rng: np.random.Generator, size: int) -> NDArray:
 
 def sample_patches(rng: np.random.Generator, size: int, centres: NDArray, side: float) -> NDArray:
     """Points uniform in square patches of ``side`` around ``centres`` (g_x, g_zz), kept on the
-    simplex (g_zxz = 4 - g_x - g_zz >= 0, all >= 0); one patch per point, chosen uniformly."""
+    simplex (g_zxz = 4 - g_x - g_zz >= 0, all >= 0). Points are drawn in a uniformly chosen patch
+    and rejected off the simplex, so a patch weighs as much as its area on the simplex."""
     out = np.empty((size, 3))
     filled = 0
     while filled < size:
