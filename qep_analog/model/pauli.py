@@ -76,7 +76,19 @@ class PauliSum(Mapping[PauliString, float]):
     def __init__(self, terms: Mapping[PauliString, float] | None = None) -> None:
         clean: dict[PauliString, float] = {}
         for string, coefficient in (terms or {}).items():
-            value = float(coefficient)
+            if isinstance(coefficient, complex):
+                if coefficient.imag != 0.0:
+                    raise ModelFileError(
+                        f"Pauli sum: coefficient {coefficient!r} of {string} is not real, so the "
+                        "operator is not Hermitian"
+                    )
+                coefficient = coefficient.real
+            try:
+                value = float(coefficient)
+            except (TypeError, ValueError):
+                raise ModelFileError(
+                    f"Pauli sum: coefficient {coefficient!r} of {string} is not a number"
+                ) from None
             if not math.isfinite(value):
                 raise ModelFileError(f"Pauli sum: coefficient {coefficient!r} of {string} is not finite")
             if value != 0.0:

@@ -164,3 +164,12 @@ def test_sum_matches_dense_arithmetic(dense_reference) -> None:
     b = pauli_sum([(1.1, "Y2"), (0.4, "X0 Y1 Z2")])
     dense = dense_reference(a, 3) + 2.5 * dense_reference(b, 3)
     np.testing.assert_allclose(dense_reference(a + 2.5 * b, 3), dense, atol=MATRIX_TOL)
+
+
+def test_complex_coefficient_is_not_hermitian() -> None:
+    string = next(iter(parse_operator("X0")))
+    with pytest.raises(ModelFileError, match="not Hermitian"):
+        PauliSum({string: 0.5 + 0.1j})
+    assert PauliSum({string: 0.5 + 0j})[string] == 0.5
+    with pytest.raises(ModelFileError, match="not a number"):
+        PauliSum({string: "abc"})  # type: ignore[dict-item]
