@@ -34,8 +34,11 @@ def inner(a, b):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _apply(diagonals, masks, psi, out, deflate, shift):  # type: ignore[no-untyped-def]
-    apply_diagonals(diagonals, masks, psi, out)
+def _apply(diagonals, masks, psi, out, deflate, shift, threaded):  # type: ignore[no-untyped-def]
+    if threaded:
+        apply_diagonals_parallel(diagonals, masks, psi, out)
+    else:
+        apply_diagonals(diagonals, masks, psi, out)
     if shift != 0.0:
         overlap = inner(deflate, psi)
         for c in range(out.shape[0]):
@@ -63,9 +66,14 @@ def _ritz_residual(alpha, beta, size):  # type: ignore[no-untyped-def]
 
 @numba.njit(cache=True, nogil=True)
 def lanczos_ground_state(  # type: ignore[no-untyped-def]
-    diagonals, masks, start, tol, krylov, max_cycles, deflate, shift, out
+    diagonals, masks, start, tol, krylov, max_cycles, deflate, shift, out, large
 ):
     """Lowest eigenpair of one operator. Writes the state to ``out``.
+
+    Small systems (``large`` False): full reorthogonalisation against the Krylov basis and the
+    residual estimated from the tridiagonal matrix. Large systems, where reading the whole basis
+    every step costs more than the product itself: three-term recurrence only, products split over
+    threads, and the residual of each cycle's Ritz vector computed exactly (one extra product).
 
     Returns ``(energy, residual, n_matvec, converged)``.
     """
@@ -76,14 +84,14 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
     alpha = np.zeros(krylov)
     beta = np.zeros(krylov)
     x = start / np.sqrt(inner(start, start).real)
-    energy = 0.0
-    residual = np.inf
-    n_matvec = 0
+    # the estimate steers early stops only when the residual is computed exactly afterwards
+    early_tol = 0.1 * tol if large else tol
+    energy, residual, n_matvec = 0.0, np.inf, 0
     for _cycle in range(max_cycles):
         basis[0] = x
         used = krylov
         for j in range(krylov):
-            _apply(diagonals, masks, basis[j], w, deflate, shift)
+            _apply(diagonals, masks, basis[j], w, deflate, shift, large)
             n_matvec += 1
             a = inner(basis[j], w).real
             alpha[j] = a
@@ -93,10 +101,11 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
             if j > 0:
                 for k in range(dim):
                     w[k] -= previous * basis[j - 1, k]
-            for i in range(j + 1):  # full reorthogonalisation, one classical Gram-Schmidt sweep
-                c = inner(basis[i], w)
-                for k in range(dim):
-                    w[k] -= c * basis[i, k]
+            if not large:
+                for i in range(j + 1):  # full reorthogonalisation, one classical Gram-Schmidt sweep
+                    c = inner(basis[i], w)
+                    for k in range(dim):
+                        w[k] -= c * basis[i, k]
             b = np.sqrt(inner(w, w).real)
             beta[j] = b
             if b <= 1e-13 * max(1.0, abs(a)):
@@ -107,7 +116,7 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
             for k in range(dim):
                 basis[j + 1, k] = w[k] * inverse
             if (j + 1) % CHECK_EVERY == 0 and j + 1 < krylov:
-                if _ritz_residual(alpha, beta, j + 1) < tol:
+                if _ritz_residual(alpha, beta, j + 1) < early_tol:
                     used = j + 1
                     break
         values, vectors = _ritz(alpha, beta, used)
@@ -119,103 +128,45 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
             for k in range(dim):
                 x[k] += coefficient * basis[j, k]
         x /= np.sqrt(inner(x, x).real)
-        if residual < tol:
-            break
-    out[:] = x
-    return energy, residual, n_matvec, residual < tol
-
-
-@numba.njit(cache=True)
-def lanczos_ground_state_large(  # type: ignore[no-untyped-def]
-    diagonals, masks, start, tol, krylov, max_cycles, deflate, shift, out
-):
-    """:func:`lanczos_ground_state` for large state vectors, where reading the whole Krylov basis
-    every step costs more than the product itself: three-term recurrence without full
-    reorthogonalisation, products split over threads, and the residual of each cycle's Ritz
-    vector computed exactly (one extra product) instead of estimated."""
-    dim = start.shape[0]
-    basis = np.zeros((krylov + 1, dim), dtype=out.dtype)
-    w = np.zeros(dim, dtype=out.dtype)
-    alpha = np.zeros(krylov)
-    beta = np.zeros(krylov)
-    x = start / np.sqrt(inner(start, start).real)
-    energy, residual, n_matvec = 0.0, np.inf, 0
-    for _cycle in range(max_cycles):
-        basis[0] = x
-        used = krylov
-        for j in range(krylov):
-            _apply_threaded(diagonals, masks, basis[j], w, deflate, shift)
+        if large:
+            _apply(diagonals, masks, x, w, deflate, shift, large)
             n_matvec += 1
-            a = inner(basis[j], w).real
-            alpha[j] = a
-            previous = beta[j - 1] if j > 0 else 0.0
+            energy = inner(x, w).real
             for k in range(dim):
-                w[k] -= a * basis[j, k]
-                if j > 0:
-                    w[k] -= previous * basis[j - 1, k]
-            b = np.sqrt(inner(w, w).real)
-            beta[j] = b
-            if b <= 1e-13 * max(1.0, abs(a)):
-                used = j + 1
-                break
-            inverse = 1.0 / b
-            for k in range(dim):
-                basis[j + 1, k] = w[k] * inverse
-            if (j + 1) % CHECK_EVERY == 0 and j + 1 < krylov:
-                if _ritz_residual(alpha, beta, j + 1) < 0.1 * tol:
-                    used = j + 1
-                    break
-        values, vectors = _ritz(alpha, beta, used)
-        energy = values[0]
-        x = np.zeros(dim, dtype=out.dtype)
-        for j in range(used):
-            coefficient = vectors[j, 0]
-            for k in range(dim):
-                x[k] += coefficient * basis[j, k]
-        x /= np.sqrt(inner(x, x).real)
-        _apply_threaded(diagonals, masks, x, w, deflate, shift)
-        n_matvec += 1
-        energy = inner(x, w).real
-        for k in range(dim):
-            w[k] -= energy * x[k]
-        residual = np.sqrt(inner(w, w).real)
+                w[k] -= energy * x[k]
+            residual = np.sqrt(inner(w, w).real)
         if residual < tol:
             break
     out[:] = x
     return energy, residual, n_matvec, residual < tol
 
 
-@numba.njit(cache=True)
-def _apply_threaded(diagonals, masks, psi, out, deflate, shift):  # type: ignore[no-untyped-def]
-    apply_diagonals_parallel(diagonals, masks, psi, out)
-    if shift != 0.0:
-        overlap = inner(deflate, psi)
-        for c in range(out.shape[0]):
-            out[c] += shift * overlap * deflate[c]
+@numba.njit(cache=True, nogil=True)
+def _solve_member(diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info, b, large):  # type: ignore[no-untyped-def]
+    energy, residual, n_matvec, converged = lanczos_ground_state(
+        diagonals[b], masks, starts[b], tol, krylov, max_cycles, deflate[b], shifts[b], out[b],
+        large,
+    )  # fmt: skip
+    info[b, 0] = energy
+    info[b, 1] = residual
+    info[b, 2] = n_matvec
+    info[b, 3] = 1.0 if converged else 0.0
+
+
+@numba.njit(cache=True, parallel=True)
+def _side_by_side(diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info):  # type: ignore[no-untyped-def]
+    for b in numba.prange(diagonals.shape[0]):
+        _solve_member(
+            diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info, b, False
+        )
 
 
 @numba.njit(cache=True)
 def _one_by_one(diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info):  # type: ignore[no-untyped-def]
     for b in range(diagonals.shape[0]):
-        energy, residual, n_matvec, converged = lanczos_ground_state_large(
-            diagonals[b], masks, starts[b], tol, krylov, max_cycles, deflate[b], shifts[b], out[b]
+        _solve_member(
+            diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info, b, True
         )
-        info[b, 0] = energy
-        info[b, 1] = residual
-        info[b, 2] = n_matvec
-        info[b, 3] = 1.0 if converged else 0.0
-
-
-@numba.njit(cache=True, parallel=True)
-def _batched(diagonals, masks, starts, tol, krylov, max_cycles, deflate, shifts, out, info):  # type: ignore[no-untyped-def]
-    for b in numba.prange(diagonals.shape[0]):
-        energy, residual, n_matvec, converged = lanczos_ground_state(
-            diagonals[b], masks, starts[b], tol, krylov, max_cycles, deflate[b], shifts[b], out[b]
-        )
-        info[b, 0] = energy
-        info[b, 1] = residual
-        info[b, 2] = n_matvec
-        info[b, 3] = 1.0 if converged else 0.0
 
 
 def batched_lanczos(
@@ -233,7 +184,7 @@ def batched_lanczos(
 
     With ``deflate`` (B, dim) and ``shifts`` (B,), solves ``H + shift |d><d|`` instead. Small
     systems are solved side by side, one per thread; from ``PARALLEL_DIM`` on, one after the
-    other by :func:`lanczos_ground_state_large`.
+    other with each product split over the threads (see :func:`lanczos_ground_state`).
     Returns ``(states (B, dim), info (B, 4))`` with info columns energy, residual, matvecs, converged.
     """
     batch, dim, _ = diagonals.shape
@@ -243,7 +194,7 @@ def batched_lanczos(
     if deflate is None or shifts is None:
         deflate = np.zeros((batch, 1), dtype=dtype)
         shifts = np.zeros(batch)
-    driver = _one_by_one if dim >= PARALLEL_DIM else _batched
+    driver = _one_by_one if dim >= PARALLEL_DIM else _side_by_side
     driver(
         np.ascontiguousarray(diagonals),
         np.ascontiguousarray(masks, dtype=np.int64),
