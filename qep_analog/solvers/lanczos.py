@@ -195,16 +195,21 @@ def batched_lanczos(
         deflate = np.zeros((batch, 1), dtype=dtype)
         shifts = np.zeros(batch)
     driver = _one_by_one if dim >= PARALLEL_DIM else _side_by_side
-    driver(
-        np.ascontiguousarray(diagonals),
-        np.ascontiguousarray(masks, dtype=np.int64),
-        np.ascontiguousarray(starts, dtype=dtype),
-        float(tol),
-        int(krylov),
-        int(max_cycles),
-        np.ascontiguousarray(deflate, dtype=dtype),
-        np.ascontiguousarray(shifts, dtype=np.float64),
-        out,
-        info,
-    )
+    # Members differ in cost (40 to 200 products): hand them to the threads one at a time.
+    previous_chunk = numba.set_parallel_chunksize(1)
+    try:
+        driver(
+            np.ascontiguousarray(diagonals),
+            np.ascontiguousarray(masks, dtype=np.int64),
+            np.ascontiguousarray(starts, dtype=dtype),
+            float(tol),
+            int(krylov),
+            int(max_cycles),
+            np.ascontiguousarray(deflate, dtype=dtype),
+            np.ascontiguousarray(shifts, dtype=np.float64),
+            out,
+            info,
+        )
+    finally:
+        numba.set_parallel_chunksize(previous_chunk)
     return out, info
