@@ -50,7 +50,12 @@ def _assignments(items: Sequence[str] | None, what: str) -> dict[str, float]:
 
 def _gradient(args: argparse.Namespace) -> int:
     from qep_analog.model.model_file import load_model
-    from qep_analog.qep.gradients import exact_gradient, finite_difference_gradient, qep_gradient
+    from qep_analog.qep.gradients import (
+        exact_gradient,
+        finite_difference_gradient,
+        qep_gradient,
+        reciprocity_check,
+    )
     from qep_analog.solvers.equilibrium import Equilibrium
 
     model = load_model(args.model)
@@ -83,6 +88,15 @@ def _gradient(args: argparse.Namespace) -> int:
         result["gap"] = float(free.gaps[0])
     outputs = eq.compiled.output_values(free.strings[0])
     result["outputs"] = dict(zip(model.output_names, outputs.tolist(), strict=True))
+    if args.reciprocity:
+        pairs = [_pair(item) for item in args.reciprocity]
+        check = reciprocity_check(eq, x, theta, pairs)
+        result["reciprocity"] = [
+            {"parameter": p, "output": o, "d_output_d_theta": left, "d_generator_d_nu": right}
+            for (p, o), left, right in zip(
+                pairs, check.d_output_d_theta.tolist(), check.d_generator_d_nu.tolist(), strict=True
+            )
+        ]
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -96,7 +110,19 @@ def _gradient(args: argparse.Namespace) -> int:
     print(f"{'parameter':<{width}}  " + "  ".join(f"{c:>18}" for c in columns))
     for j, name in enumerate(model.parameter_names):
         print(f"{name:<{width}}  " + "  ".join(f"{result[c][j]:>18.10g}" for c in columns))
+    for row in result.get("reciprocity", []):
+        print(
+            f"reciprocity {row['parameter']}:{row['output']}: d<O>/dtheta = "
+            f"{row['d_output_d_theta']:.12g}, d<A>/dnu = {row['d_generator_d_nu']:.12g}"
+        )
     return 0
+
+
+def _pair(item: str) -> tuple[str, str]:
+    parameter, sep, output = item.partition(":")
+    if not sep or not parameter or not output:
+        raise ConfigError(f"--reciprocity: {item!r} is not PARAMETER:OUTPUT")
+    return parameter, output
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -175,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     gradient.add_argument("--scheme", choices=SCHEMES, default="symmetric")
     gradient.add_argument("--temperature", type=float, help="Gibbs state at T (omitted: ground state)")
     gradient.add_argument("--compare", help="comma-separated: exact,finite-difference")
+    gradient.add_argument(
+        "--reciprocity",
+        nargs="*",
+        action="extend",
+        metavar="PARAMETER:OUTPUT",
+        help="check d<O>/dtheta = d<A>/dnu for these pairs (two independent responses)",
+    )
     gradient.add_argument("--json", action="store_true", help="print JSON")
     gradient.set_defaults(handler=_gradient)
     return parser

@@ -492,3 +492,17 @@ def test_table_header_lines_up_with_rows(capsys: pytest.CaptureFixture[str], mod
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("parameter"))
     assert len(lines[header]) == len(lines[header + 1])
+
+
+def test_reciprocity_option(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    status, out, _ = run_main(
+        capsys, ["gradient", str(model_file), *POINT, "--reciprocity", "a:m", "b:n", "--json"]
+    )
+    assert status == 0
+    rows = json.loads(out)["reciprocity"]
+    assert [(r["parameter"], r["output"]) for r in rows] == [("a", "m"), ("b", "n")]
+    for row in rows:
+        assert abs(row["d_output_d_theta"] - row["d_generator_d_nu"]) < 1e-8
+    assert max(abs(r["d_output_d_theta"]) for r in rows) > 1e-3
+    status, _, err = run_main(capsys, ["gradient", str(model_file), *POINT, "--reciprocity", "a"])
+    assert status == 2 and "PARAMETER:OUTPUT" in err and len(err.strip().splitlines()) == 1
