@@ -68,6 +68,10 @@ def _gradient(args: argparse.Namespace) -> int:
             raise ConfigError(f"--compare: method {method!r} is unknown (valid: exact, finite-difference)")
     if args.temperature is not None and not args.temperature > 0:
         raise ConfigError(f"--temperature: {args.temperature} must be positive")
+    pairs = [_pair(item) for item in args.reciprocity or []]
+    for parameter, output in pairs:
+        model.vector("trainable", {parameter: 0.0}, 0.0)
+        model.vector("outputs", {output: 0.0}, 0.0)
     eq = Equilibrium(model, temperature=args.temperature, tol=1e-10)
     free = eq.prepare(x, theta, with_gap=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -88,8 +92,7 @@ def _gradient(args: argparse.Namespace) -> int:
         result["gap"] = float(free.gaps[0])
     outputs = eq.compiled.output_values(free.strings[0])
     result["outputs"] = dict(zip(model.output_names, outputs.tolist(), strict=True))
-    if args.reciprocity:
-        pairs = [_pair(item) for item in args.reciprocity]
+    if pairs:
         check = reciprocity_check(eq, x, theta, pairs)
         result["reciprocity"] = [
             {"parameter": p, "output": o, "d_output_d_theta": left, "d_generator_d_nu": right}
@@ -203,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     gradient.add_argument("--compare", help="comma-separated: exact,finite-difference")
     gradient.add_argument(
         "--reciprocity",
-        nargs="*",
+        nargs="+",
         action="extend",
         metavar="PARAMETER:OUTPUT",
         help="check d<O>/dtheta = d<A>/dnu for these pairs (two independent responses)",

@@ -506,3 +506,15 @@ def test_reciprocity_option(capsys: pytest.CaptureFixture[str], model_file: Path
     assert max(abs(r["d_output_d_theta"]) for r in rows) > 1e-3
     status, _, err = run_main(capsys, ["gradient", str(model_file), *POINT, "--reciprocity", "a"])
     assert status == 2 and "PARAMETER:OUTPUT" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reciprocity_pairs_are_checked_before_solving(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A bad pair is bad input (exit 2) even where the solve would fail (degenerate, exit 3)."""
+    path = tmp_path / "degenerate.yaml"
+    path.write_text(DEGENERATE, encoding="utf-8")
+    for pair in ("a", "zz:m", "a:zz"):
+        status, _, err = run_main(capsys, ["gradient", str(path), "--reciprocity", pair])
+        assert status == 2, (pair, err)
+        assert len(err.strip().splitlines()) == 1

@@ -72,6 +72,8 @@ class PauliSum(Mapping[PauliString, float]):
     """
 
     __slots__ = ("_terms",)
+    # numpy scalars defer to __rmul__ instead of treating the sum as a sequence of strings
+    __array_ufunc__ = None
 
     def __init__(self, terms: Mapping[PauliString, float] | None = None) -> None:
         clean: dict[PauliString, float] = {}

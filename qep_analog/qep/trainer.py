@@ -262,7 +262,11 @@ class Trainer:
         if not self.metrics_path.exists():
             return []
         lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        if not lines or json.loads(lines[0]) != {"schema": METRICS_SCHEMA}:
+        try:
+            header = json.loads(lines[0]) if lines else None
+        except json.JSONDecodeError:
+            header = None
+        if header != {"schema": METRICS_SCHEMA}:
             raise StorageError(f"{self.metrics_path}: first line is not the {METRICS_SCHEMA} header")
         records = []
         for line in lines[1:]:

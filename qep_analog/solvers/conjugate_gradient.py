@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.model.operators import apply_diagonals
+from qep_analog.model.operators import PARALLEL_DIM, apply_diagonals, apply_diagonals_parallel
 from qep_analog.solvers.lanczos import inner
 
 
@@ -27,7 +27,7 @@ def _project(state, v):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def response_one(elements, perturbation, masks, state, energy, rtol, max_iter, out):  # type: ignore[no-untyped-def]
+def response_one(elements, perturbation, masks, state, energy, rtol, max_iter, out, threaded):  # type: ignore[no-untyped-def]
     """Projected conjugate gradients for one member; writes |x> to ``out``.
 
     Returns ``(iterations, relative residual)``; a zero right-hand side gives x = 0 at once.
@@ -47,7 +47,10 @@ def response_one(elements, perturbation, masks, state, energy, rtol, max_iter, o
     rs = inner(residual, residual).real
     iterations = 0
     for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is returned
-        apply_diagonals(elements, masks, direction, product)
+        if threaded:
+            apply_diagonals_parallel(elements, masks, direction, product)
+        else:
+            apply_diagonals(elements, masks, direction, product)
         for k in range(dim):
             product[k] -= energy * direction[k]
         _project(state, product)
@@ -68,14 +71,26 @@ def response_one(elements, perturbation, masks, state, energy, rtol, max_iter, o
     return iterations, np.sqrt(inner(residual, residual).real)
 
 
+@numba.njit(cache=True, nogil=True)
+def _solve_member(elements, perturbations, masks, states, energies, rtol, max_iter, out, info, b, threaded):  # type: ignore[no-untyped-def]
+    iterations, residual = response_one(
+        elements[b], perturbations[b], masks, states[b], energies[b], rtol, max_iter, out[b],
+        threaded,
+    )  # fmt: skip
+    info[b, 0] = iterations
+    info[b, 1] = residual
+
+
 @numba.njit(cache=True, parallel=True)
-def _batched(elements, perturbations, masks, states, energies, rtol, max_iter, out, info):  # type: ignore[no-untyped-def]
+def _side_by_side(elements, perturbations, masks, states, energies, rtol, max_iter, out, info):  # type: ignore[no-untyped-def]
     for b in numba.prange(states.shape[0]):
-        iterations, residual = response_one(
-            elements[b], perturbations[b], masks, states[b], energies[b], rtol, max_iter, out[b]
-        )
-        info[b, 0] = iterations
-        info[b, 1] = residual
+        _solve_member(elements, perturbations, masks, states, energies, rtol, max_iter, out, info, b, False)
+
+
+@numba.njit(cache=True)
+def _one_by_one(elements, perturbations, masks, states, energies, rtol, max_iter, out, info):  # type: ignore[no-untyped-def]
+    for b in range(states.shape[0]):
+        _solve_member(elements, perturbations, masks, states, energies, rtol, max_iter, out, info, b, True)
 
 
 def batched_response(
@@ -95,7 +110,8 @@ def batched_response(
     dtype = np.result_type(elements.dtype, perturbations.dtype, states.dtype)
     out = np.empty(states.shape, dtype=dtype)
     info = np.empty((states.shape[0], 2))
-    _batched(
+    driver = _one_by_one if states.shape[1] >= PARALLEL_DIM else _side_by_side
+    driver(
         np.ascontiguousarray(elements, dtype=dtype),
         np.ascontiguousarray(perturbations, dtype=dtype),
         np.ascontiguousarray(masks, dtype=np.int64),

@@ -13,8 +13,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import ConfigError
 from qep_analog.model.qep_model import CompiledModel, QEPModel
-from qep_analog.solvers.exact import ExactSolver, GroundStates
-from qep_analog.solvers.thermal import GibbsState, gibbs_state, thermal_strings
+from qep_analog.solvers.exact import MAX_EXACT_QUBITS, ExactSolver, GroundStates
+from qep_analog.solvers.thermal import (
+    MAX_THERMAL_QUBITS,
+    GibbsState,
+    gibbs_state,
+    thermal_strings,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,12 @@ class Equilibrium:
     def __init__(self, model: QEPModel, *, temperature: float | None = None, tol: float = 1e-10) -> None:
         if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
             raise ConfigError(f"equilibrium: temperature {temperature!r} must be >= 0 and finite")
+        limit = MAX_THERMAL_QUBITS if temperature else MAX_EXACT_QUBITS
+        if model.n_qubits > limit:
+            kind = "thermal (dense)" if temperature else "exact"
+            raise ConfigError(
+                f"equilibrium: {model.n_qubits} qubits exceed the {kind} limit of {limit} qubits"
+            )
         self.model = model
         self.compiled: CompiledModel = model.compiled
         self.temperature = temperature or None

@@ -1,10 +1,12 @@
-"""Restarted Lanczos with full reorthogonalisation, compiled, for batches of ground states.
+"""Restarted Lanczos, compiled, for batches of ground states.
 
-Each member of a batch is its own Hamiltonian, given by its diagonals over shared flip masks (see
-:mod:`qep_analog.model.operators`). Members are solved in parallel threads. A cycle builds a Krylov
-space of at most ``krylov`` vectors from the current vector, takes the lowest Ritz pair and restarts
-from it until the residual norm ``||H psi - E psi||`` is below ``tol``. Warm starts (a nudged state
-from its free state) cut the number of cycles.
+Each member of a batch is its own Hamiltonian, given by its row elements over shared flip masks
+(see :mod:`qep_analog.model.operators`). A cycle builds a Krylov space of at most ``krylov`` vectors
+from the current vector, takes the lowest Ritz pair and restarts from it until the residual norm
+``||H psi - E psi||`` is below ``tol``. Warm starts (a nudged state from its free state) cut the
+number of cycles. Small systems are solved side by side, one member per thread, with full
+reorthogonalisation; large ones one after the other, each product split over the threads, with a
+three-term recurrence and an exactly computed residual (see :func:`lanczos_ground_state`).
 
 Single-vector Krylov methods see one vector of a degenerate eigenspace only, so the second Ritz value
 is not a safe gap. The gap is therefore computed by a second solve on the deflated operator

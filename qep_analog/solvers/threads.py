@@ -21,6 +21,10 @@ _controller: ThreadpoolController | None = None
 def _blas() -> ThreadpoolController:
     global _controller
     if _controller is None:
+        # Load SciPy's own OpenBLAS too (the compiled solvers call LAPACK through it), so that the
+        # controller sees and limits both copies.
+        import scipy.linalg.cython_lapack  # noqa: F401
+
         _controller = ThreadpoolController()
     return _controller
 

@@ -508,3 +508,14 @@ def test_thermal_training_gradient_matches_exact_response(tmp_path: Path) -> Non
 def test_bad_temperature_is_rejected() -> None:
     with pytest.raises(ConfigError, match="temperature"):
         tiny_config(temperature=-1.0)
+
+
+def test_corrupt_metrics_header_is_a_storage_error(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    run_a, _ = reference_run
+    shutil.copytree(run_a, tmp_path / "copy")
+    metrics = tmp_path / "copy" / "metrics.jsonl"
+    metrics.write_text('{"sche\n' + "\n".join(metrics.read_text().splitlines()[1:]) + "\n")
+    with pytest.raises(StorageError, match="qep-metrics/1 header"):
+        Trainer(tiny_task(), tiny_config(), tmp_path / "copy").run(resume=True)

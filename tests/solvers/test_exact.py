@@ -241,3 +241,55 @@ def test_warm_start_in_an_invariant_subspace_still_finds_the_ground_state() -> N
     free = solver.solve(model.compiled.coefficients(np.zeros(0), [-0.1], [0.0]))
     nudged = solver.solve(model.compiled.coefficients(np.zeros(0), [-0.1], [0.4]), free.states)
     assert nudged.energies[0] == pytest.approx(-0.3 - 0.05, abs=1e-9)
+
+
+def kramers_model(seed: int, n: int = 7, spread: float = 0.03) -> QEPModel:
+    """Random two-body couplings on an odd number of spins: time-reversal symmetric, so every
+    level is (Kramers) doubly degenerate; scaled so that E2 - E0 = ``spread``."""
+    rng = np.random.default_rng(seed)
+    terms = [
+        (rng.normal(), f"{a}{i} {b}{j}")
+        for i in range(n)
+        for j in range(i + 1, n)
+        for a in "XYZ"
+        for b in "XYZ"
+    ]
+    fixed = pauli_sum(terms)
+    probe = QEPModel(
+        n_qubits=n,
+        fixed=fixed,
+        trainable={"t": pauli_sum([(1.0, "X0 X1")])},
+        outputs={"z": pauli_sum([(1.0, "Z0 Z1")])},
+    )
+    energies = np.linalg.eigvalsh(probe.compiled.table.dense(probe.compiled.coefficients([], [0.0])))
+    scale = spread / (energies[2] - energies[0])
+    return QEPModel(
+        n_qubits=n,
+        fixed=scale * fixed,
+        trainable={"t": pauli_sum([(1.0, "X0 X1")])},
+        outputs={"z": pauli_sum([(1.0, "Z0 Z1")])},
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_degeneracy_found_at_a_loose_solver_tolerance(seed: int) -> None:
+    """At training's tolerance (1e-6) the first gap solve is loose; close gaps are re-solved."""
+    model = kramers_model(seed)
+    solver = ExactSolver(model.compiled, tol=1e-6)
+    with pytest.raises(PreconditionError):
+        solver.solve(model.compiled.coefficients([], [0.0]), with_gap=True)
+
+
+def test_too_many_qubits_are_refused_before_anything_is_allocated() -> None:
+    from qep_analog.solvers.equilibrium import Equilibrium
+
+    model = QEPModel(
+        n_qubits=30,
+        trainable={"t": pauli_sum([(1.0, "X29")])},
+        outputs={"z": pauli_sum([(1.0, "Z0")])},
+    )
+    with pytest.raises(ConfigError, match="30 qubits exceed the exact limit of 24"):
+        Equilibrium(model)
+    with pytest.raises(ConfigError, match="thermal"):
+        Equilibrium(model, temperature=1.0)
+    assert "compiled" not in model.__dict__  # nothing was compiled
