@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
+from qep_analog.model.operators import PARALLEL_DIM
 from qep_analog.model.qep_model import CompiledModel
 from qep_analog.solvers.conjugate_gradient import batched_response
 from qep_analog.solvers.lanczos import batched_lanczos
@@ -99,11 +103,33 @@ class ExactSolver:
 
         A warm start gets a small admixture of a fixed random vector, so that a start lying in an
         invariant subspace of the new Hamiltonian (a symmetry sector, a crossed level) cannot
-        trap the solver in an excited state.
+        trap the solver in an excited state. Large systems are solved one member at a time, so
+        that only one member's operator is in memory.
         """
         table = self.compiled.table
         coeffs = np.atleast_2d(coefficients)
         batch = coeffs.shape[0]
+        if batch > 1 and table.dim >= PARALLEL_DIM:
+            parts = [
+                _renumbered(
+                    b,
+                    partial(
+                        self.solve,
+                        coeffs[b : b + 1],
+                        None if start is None else np.asarray(start)[b : b + 1],
+                        with_gap=with_gap,
+                        check_degeneracy=check_degeneracy,
+                    ),
+                )
+                for b in range(batch)
+            ]
+            return GroundStates(
+                energies=np.concatenate([p.energies for p in parts]),
+                states=np.concatenate([p.states for p in parts]),
+                residuals=np.concatenate([p.residuals for p in parts]),
+                gaps=np.concatenate([p.gaps for p in parts if p.gaps is not None]) if with_gap else None,
+                strings=np.concatenate([p.strings for p in parts]),
+            )
         diagonals = table.diagonals(coeffs)
         if start is None:
             starts = np.broadcast_to(self._start, (batch, table.dim))
@@ -203,6 +229,22 @@ class ExactSolver:
         conjugate-gradient solve each, in parallel. Arrays: (B, n_strings), (B, dim), (B,),
         (B, n_strings)."""
         table = self.compiled.table
+        if len(states) > 1 and table.dim >= PARALLEL_DIM:
+            return np.concatenate(
+                [
+                    _renumbered(
+                        b,
+                        partial(
+                            self.responses,
+                            coefficients[b : b + 1],
+                            states[b : b + 1],
+                            energies[b : b + 1],
+                            perturbations[b : b + 1],
+                        ),
+                    )
+                    for b in range(len(states))
+                ]
+            )
         # The projector is built from a ground state accurate to the solver's residual; asking CG
         # for much more than that only chases the resulting near-null direction.
         rtol = max(1e-13, 1e-3 * self.tol)
@@ -222,3 +264,14 @@ class ExactSolver:
                 f"{rtol:.3g} after {int(info[k, 0])} conjugate-gradient steps"
             )
         return deltas
+
+
+T = TypeVar("T")
+
+
+def _renumbered(index: int, solve: Callable[[], T]) -> T:
+    """Run a one-member ``solve`` of batch member ``index``; its errors name that member."""
+    try:
+        return solve()
+    except (PreconditionError, SolverError) as exc:
+        raise type(exc)(str(exc).replace("sample 0", f"sample {index}", 1)) from None

@@ -9,7 +9,7 @@ from qep_analog.errors import ConfigError, PreconditionError
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import transverse_field_ising
-from qep_analog.solvers import lanczos
+from qep_analog.solvers import exact, lanczos
 from qep_analog.solvers.exact import ExactSolver
 from qep_analog.solvers.lanczos import batched_lanczos
 
@@ -55,6 +55,7 @@ def test_ground_states_match_eigh(n: int, random_model, model_dense) -> None:
 def test_large_system_path_matches_eigh(n: int, monkeypatch, random_model, model_dense) -> None:
     """The solver path for large state vectors, forced on small systems."""
     monkeypatch.setattr(lanczos, "PARALLEL_DIM", 0)
+    monkeypatch.setattr(exact, "PARALLEL_DIM", 0)
     model = random_model(n, seed=n)
     x, theta = batch_point(model, seed=n, batch=2)
     ground = ExactSolver(model.compiled).solve(model.compiled.coefficients(x, theta), with_gap=True)
@@ -293,3 +294,28 @@ def test_too_many_qubits_are_refused_before_anything_is_allocated() -> None:
     with pytest.raises(ConfigError, match="thermal"):
         Equilibrium(model, temperature=1.0)
     assert "compiled" not in model.__dict__  # nothing was compiled
+
+
+def test_large_path_responses_and_member_numbering(monkeypatch, random_model) -> None:
+    """Large systems go one member at a time: same responses, and errors name the right member."""
+    from qep_analog.solvers import conjugate_gradient
+
+    model = random_model(5, seed=9)
+    x, theta = batch_point(model, seed=9, batch=3)
+    coefficients = model.compiled.coefficients(x, theta)
+    solver = ExactSolver(model.compiled)
+    ground = solver.solve(coefficients)
+    perturbations = np.tile(model.compiled.outputs[0], (3, 1))
+    expected = solver.responses(coefficients, ground.states, ground.energies, perturbations)
+    for module in (lanczos, exact, conjugate_gradient):
+        monkeypatch.setattr(module, "PARALLEL_DIM", 0)
+    large = solver.solve(coefficients)
+    np.testing.assert_allclose(large.energies, ground.energies, atol=EIGEN_TOL)
+    deltas = solver.responses(coefficients, large.states, large.energies, perturbations)
+    for b in range(3):  # states agree up to a phase; so do their responses
+        phase = np.vdot(ground.states[b], large.states[b])
+        np.testing.assert_allclose(deltas[b], phase * expected[b], atol=1e-7)
+    degenerate = ferromagnet()
+    batch = degenerate.compiled.coefficients(np.zeros((2, 0)), [[0.5], [0.0]])
+    with pytest.raises(PreconditionError, match="sample 1"):
+        ExactSolver(degenerate.compiled).solve(batch, with_gap=True)
