@@ -177,7 +177,12 @@ def _positive_int(text: str, what: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qep-analog", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="qep-analog",
+        description="Train and check analog quantum simulators with Quantum Equilibrium Propagation.",
+        epilog="Exit status: 0 success, 2 bad input, 3 violated precondition (degenerate ground "
+        "state), 4 solver did not converge.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a model from an experiment file")

@@ -15,7 +15,10 @@ from qep_analog.tasks.plots import plot_phase_diagram, plot_training_curve
 
 
 class TrainingProgress:
-    """A progress bar with the live batch loss and the last test accuracy."""
+    """A progress bar with the live batch loss and the last test accuracy.
+
+    It appears with the first finished step, so a run that fails while starting shows no bar.
+    """
 
     def __init__(self, steps: int, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -28,9 +31,9 @@ class TrainingProgress:
             disable=not enabled,
         )
         self._task = self._progress.add_task("train", total=steps, loss="-", accuracy="-")
+        self._started = False
 
     def __enter__(self) -> TrainingProgress:
-        self._progress.__enter__()
         return self
 
     def __exit__(
@@ -39,9 +42,13 @@ class TrainingProgress:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._progress.__exit__(kind, value, traceback)
+        if self._started:
+            self._progress.stop()
 
     def update(self, step: int, record: dict[str, Any]) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
         fields: dict[str, Any] = {"loss": f"{record['loss']:.4f}"}
         if "max_choice_accuracy" in record:
             fields["accuracy"] = f"{record['max_choice_accuracy']:.3f}"
