@@ -24,6 +24,10 @@ from qep_analog.model.operators import PARALLEL_DIM, apply_diagonals, apply_diag
 
 #: Inside a cycle, the Ritz residual is checked every this many steps (to stop warm starts early).
 CHECK_EVERY = 5
+#: Small systems: the Krylov space doubles every this many unconverged cycles ...
+GROW_EVERY = 10
+#: ... up to this multiple of its initial size.
+MAX_GROWTH = 8
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -77,19 +81,26 @@ def lanczos_ground_state(  # type: ignore[no-untyped-def]
     every step costs more than the product itself: three-term recurrence only, products split over
     threads, and the residual of each cycle's Ritz vector computed exactly (one extra product).
 
+    Restarting from one Ritz vector converges slowly when the lowest levels are nearly degenerate;
+    for small systems the Krylov space therefore doubles every ``GROW_EVERY`` unconverged cycles,
+    up to ``MAX_GROWTH`` times its initial size.
+
     Returns ``(energy, residual, n_matvec, converged)``.
     """
     dim = start.shape[0]
     krylov = min(krylov, dim)
-    basis = np.zeros((krylov + 1, dim), dtype=out.dtype)
+    largest = krylov if large else min(dim, MAX_GROWTH * krylov)
+    basis = np.zeros((largest + 1, dim), dtype=out.dtype)
     w = np.zeros(dim, dtype=out.dtype)
-    alpha = np.zeros(krylov)
-    beta = np.zeros(krylov)
+    alpha = np.zeros(largest)
+    beta = np.zeros(largest)
     x = start / np.sqrt(inner(start, start).real)
     # the estimate steers early stops only when the residual is computed exactly afterwards
     early_tol = 0.1 * tol if large else tol
     energy, residual, n_matvec = 0.0, np.inf, 0
-    for _cycle in range(max_cycles):
+    for cycle in range(max_cycles):
+        if cycle > 0 and cycle % GROW_EVERY == 0:
+            krylov = min(2 * krylov, largest)
         basis[0] = x
         used = krylov
         for j in range(krylov):
