@@ -172,8 +172,7 @@ class Trainer:
         self.callback = callback
         self.equilibrium = Equilibrium(task.model, temperature=config.temperature, tol=config.solver_tol)
         self.compiled = self.equilibrium.compiled
-        identity = np.array([len(s.factors) == 0 for s in self.compiled.table.strings])
-        self._identity = identity
+        self._identity = np.array([not s.factors for s in self.compiled.table.strings])
         self.test_inputs, self.test_targets = task.test_set()
 
     @property
