@@ -31,6 +31,14 @@ class StorageError(QEPError):
     """A stored file (checkpoint, metrics, results) is missing, corrupt or of another schema."""
 
 
+class ProfileError(QEPError, ValueError):
+    """A device profile is malformed or breaks a rule of its schema."""
+
+
+class ConstraintError(QEPError, ValueError):
+    """A control or a register breaks a hardware limit of a device profile."""
+
+
 class QEPWarning(UserWarning):
     """Base class of warnings qep-analog emits."""
 

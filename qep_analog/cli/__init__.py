@@ -1,0 +1,55 @@
+"""The ``qep-analog`` command.
+
+Exit status: 0 success, 2 bad input (one line on stderr, no traceback), 3 a violated precondition
+of the method (e.g. a degenerate ground state), 4 a solver that did not converge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from qep_analog.cli import gradient, train
+from qep_analog.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_PRECONDITION,
+    EXIT_SOLVER,
+    Parser,
+)
+from qep_analog.errors import PreconditionError, QEPError, SolverError
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_PRECONDITION", "EXIT_SOLVER", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="qep-analog",
+        description="Train and check analog quantum simulators with Quantum Equilibrium Propagation.",
+        epilog="Exit status: 0 success, 2 bad input, 3 violated precondition (degenerate ground "
+        "state), 4 solver did not converge.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in (train, gradient):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except PreconditionError as exc:
+        print(f"qep-analog: precondition violated: {exc}", file=sys.stderr)
+        return EXIT_PRECONDITION
+    except SolverError as exc:
+        print(f"qep-analog: solver failed: {exc}", file=sys.stderr)
+        return EXIT_SOLVER
+    except QEPError as exc:
+        print(f"qep-analog: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""What every subcommand shares: exit statuses, a one-line-error parser, argument parsing."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import NoReturn
+
+import numpy as np
+
+from qep_analog.errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+EXIT_PRECONDITION = 3
+EXIT_SOLVER = 4
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def assignments(items: Sequence[str] | None, what: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"{what}: {item!r} is not NAME=VALUE")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{what}: value {value!r} of {name!r} is not a number") from None
+        if not np.isfinite(number):
+            raise ConfigError(f"{what}: value {value!r} of {name!r} is not finite")
+        out[name] = number
+    return out
+
+
+def positive_int(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not an integer or 'exact'") from None
+    if value < 1:
+        raise ConfigError(f"{what}: {value} must be positive")
+    return value
