@@ -1,0 +1,368 @@
+"""Device profiles (schema ``qep-device/1``): what a simulator can do, how noisy it is, its calibration.
+
+A profile keeps three things apart: the hard limits of the hardware (``capabilities``), the noise model
+(``noise``) and the calibration state (``calibration``, later resolved against calibration records).
+Every dimensional key carries its unit (see :mod:`qep_analog.devices.units`); values are held in the
+internal units µs, rad/µs and µm. Built-in profiles live in ``devices/`` at the project root; any
+profile file may be loaded by path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from qep_analog.devices.schema import Field, parse_section
+from qep_analog.errors import ProfileError, StorageError
+from qep_analog.storage import read_yaml
+
+SCHEMA = "qep-device/1"
+PLATFORMS = ("rydberg", "ion")
+DEVICES_DIR = Path(__file__).resolve().parents[2] / "devices"
+DEVICES_PATH_VARIABLE = "QEP_ANALOG_DEVICES"
+
+_FREQ = "angular_frequency"
+_POSITIVE: dict[str, Any] = {"low": 0.0, "open_low": True}
+_PROBABILITY: dict[str, Any] = {"low": 0.0, "high": 0.5, "open_high": True}
+
+_LOCAL_DETUNING = (
+    Field("sign", "text", choices=("negative", "positive", "any"), help="allowed sign of the local term"),
+    Field("max_per_site", dimension=_FREQ, **_POSITIVE, help="largest |local detuning| on one site"),
+    Field("max_total", dimension=_FREQ, **_POSITIVE, required=False, help="largest sum over sites"),
+)
+_RYDBERG = (
+    Field("atom", "text"),
+    Field("rydberg_level", "integer", low=1),
+    Field("dimensions", "integer", low=1, high=3, required=False),
+    Field("c6", dimension="c6", **_POSITIVE),
+    Field("max_rabi", dimension=_FREQ, **_POSITIVE),
+    Field("max_abs_detuning", dimension=_FREQ, **_POSITIVE),
+    Field("local_detuning", "section", fields=_LOCAL_DETUNING, required=False),
+    Field("min_spacing", dimension="length", **_POSITIVE),
+    Field("max_atoms", "integer", low=1),
+    Field("max_radius", dimension="length", **_POSITIVE, required=False),
+    Field("max_duration", dimension="time", **_POSITIVE),
+    Field("clock", dimension="time", **_POSITIVE),
+    Field("min_pulse", dimension="time", low=0.0, required=False),
+    Field("max_rabi_slew", dimension="slew_rate", **_POSITIVE, required=False),
+    Field("max_detuning_slew", dimension="slew_rate", **_POSITIVE, required=False),
+)
+_ION = (
+    Field("species", "text"),
+    Field("mass", dimension="mass", **_POSITIVE),
+    Field("axial_frequency", dimension=_FREQ, **_POSITIVE),
+    Field("radial_frequencies", "pair", dimension=_FREQ, **_POSITIVE),
+    Field("raman_wavelength", dimension="wavelength", **_POSITIVE),
+    Field("raman_angle", dimension="angle", low=0.0, high=180.0, open_low=True),
+    Field("max_rabi", dimension=_FREQ, **_POSITIVE),
+    Field("beat_note_detuning", "range", dimension=_FREQ, **_POSITIVE),
+    Field("max_stark_shift", dimension=_FREQ, **_POSITIVE),
+    Field("stark_crosstalk", low=0.0, high=1.0, open_high=True),
+    Field("max_global_field", dimension=_FREQ, **_POSITIVE),
+    Field("max_ions", "integer", low=1),
+    Field("max_duration", dimension="time", **_POSITIVE),
+    Field("clock", dimension="time", **_POSITIVE),
+    Field("spin_only_limit", low=0.0, high=1.0, open_low=True, required=False),
+)
+_NOISE = (
+    Field("readout_false_positive", **_PROBABILITY, help="P(read 1 | prepared 0), epsilon"),
+    Field("readout_false_negative", **_PROBABILITY, help="P(read 0 | prepared 1), epsilon'"),
+    Field("state_prep_error", low=0.0, high=1.0, open_high=True, required=False),
+    Field("dephasing_time", dimension="time", **_POSITIVE, required=False, help="T2*"),
+    Field("amplitude_jitter", low=0.0, high=1.0, required=False, help="relative shot-to-shot rms"),
+)
+_CALIBRATION = (
+    Field("rabi_scale", **_POSITIVE, required=False),
+    Field("detuning_offset", dimension=_FREQ, required=False),
+    Field("interaction_scale", **_POSITIVE, required=False),
+    Field("local_gains", "numbers", low=0.0, required=False),
+)
+_TOP = (
+    Field("schema", "text", choices=(SCHEMA,)),
+    Field("name", "text"),
+    Field("platform", "text", choices=PLATFORMS),
+    Field("version", "integer", low=1),
+    Field("description", "text", required=False),
+    Field("capabilities", "section", fields=()),  # parsed per platform below
+    Field("noise", "section", fields=_NOISE),
+    Field("calibration", "section", fields=_CALIBRATION, required=False),
+)
+
+
+@dataclass(frozen=True)
+class LocalDetuning:
+    """A detuning map: ``sign`` of the shared waveform, per-site and total magnitude limits (rad/µs)."""
+
+    sign: Literal["negative", "positive", "any"]
+    max_per_site: float
+    max_total: float = math.inf
+
+
+@dataclass(frozen=True)
+class RydbergCapabilities:
+    """Hard limits of a Rydberg tweezer array (rad/µs, µm, µs)."""
+
+    atom: str
+    rydberg_level: int
+    c6: float
+    max_rabi: float
+    max_abs_detuning: float
+    min_spacing: float
+    max_atoms: int
+    max_duration: float
+    clock: float
+    dimensions: int = 2
+    local_detuning: LocalDetuning | None = None
+    max_radius: float = math.inf
+    min_pulse: float = 0.0
+    max_rabi_slew: float = math.inf
+    max_detuning_slew: float = math.inf
+
+
+@dataclass(frozen=True)
+class IonCapabilities:
+    """Hard limits and trap constants of a trapped-ion chain (rad/µs, µs, amu, nm, degrees)."""
+
+    species: str
+    mass: float
+    axial_frequency: float
+    radial_frequencies: tuple[float, float]
+    raman_wavelength: float
+    raman_angle: float
+    max_rabi: float
+    beat_note_detuning: tuple[float, float]
+    max_stark_shift: float
+    stark_crosstalk: float
+    max_global_field: float
+    max_ions: int
+    max_duration: float
+    clock: float
+    spin_only_limit: float = 0.1
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Readout errors (ε = P(1|0), ε′ = P(0|1)), preparation error, T2* (µs), relative amplitude jitter."""
+
+    readout_false_positive: float
+    readout_false_negative: float
+    state_prep_error: float = 0.0
+    dephasing_time: float = math.inf
+    amplitude_jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration state: scales of Ω and of the interactions, a detuning offset, local-field gains."""
+
+    rabi_scale: float = 1.0
+    detuning_offset: float = 0.0
+    interaction_scale: float = 1.0
+    local_gains: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A device profile. ``strict`` profiles enforce the hardware limits; relaxed ones (for emulation)
+    keep the physics (C6, trap, spacing, clock, noise) and lift the limits of the controls."""
+
+    name: str
+    platform: Literal["rydberg", "ion"]
+    version: int
+    capabilities: RydbergCapabilities | IonCapabilities
+    noise: NoiseModel
+    calibration: Calibration = Calibration()
+    description: str = ""
+    strict: bool = True
+    source: str = ""
+
+    @property
+    def rydberg(self) -> RydbergCapabilities:
+        if not isinstance(self.capabilities, RydbergCapabilities):
+            raise ProfileError(f"device {self.name!r}: is an ion chain, not a Rydberg array")
+        return self.capabilities
+
+    @property
+    def ions(self) -> IonCapabilities:
+        if not isinstance(self.capabilities, IonCapabilities):
+            raise ProfileError(f"device {self.name!r}: is a Rydberg array, not an ion chain")
+        return self.capabilities
+
+    @property
+    def label(self) -> str:
+        return self.name if self.strict else f"{self.name} (relaxed)"
+
+    def relaxed(self) -> DeviceProfile:
+        """The emulation variant: limits of the controls lifted, physics and noise kept."""
+        caps = self.capabilities
+        lifted: RydbergCapabilities | IonCapabilities
+        if isinstance(caps, RydbergCapabilities):
+            lifted = dataclasses.replace(
+                caps,
+                max_rabi=math.inf,
+                max_abs_detuning=math.inf,
+                local_detuning=LocalDetuning("any", math.inf),
+                max_atoms=10**6,
+                max_radius=math.inf,
+                max_duration=math.inf,
+                max_rabi_slew=math.inf,
+                max_detuning_slew=math.inf,
+            )
+        else:
+            lifted = dataclasses.replace(
+                caps,
+                max_rabi=math.inf,
+                beat_note_detuning=(0.0, math.inf),
+                max_stark_shift=math.inf,
+                max_global_field=math.inf,
+                max_ions=10**6,
+                max_duration=math.inf,
+            )
+        return dataclasses.replace(self, capabilities=lifted, strict=False)
+
+    def to_document(self) -> dict[str, Any]:
+        """The profile in internal units (keys with their unit suffix); no limit is written as null."""
+        sections = {
+            "capabilities": (self.capabilities, _RYDBERG if self.platform == "rydberg" else _ION),
+            "noise": (self.noise, _NOISE),
+            "calibration": (self.calibration, _CALIBRATION),
+        }
+        document: dict[str, Any] = {
+            "schema": SCHEMA,
+            "name": self.name,
+            "platform": self.platform,
+            "version": self.version,
+            "variant": "strict" if self.strict else "relaxed",
+            "description": self.description,
+            "source": self.source,
+        }
+        for section, (values, fields) in sections.items():
+            document[section] = _document_section(values, fields)
+        return document
+
+
+_INTERNAL_SUFFIX = {
+    "angular_frequency": "rad_per_us",
+    "time": "us",
+    "length": "um",
+    "wavelength": "nm",
+    "mass": "amu",
+    "angle": "deg",
+    "c6": "rad_per_us_um6",
+    "slew_rate": "rad_per_us2",
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _document_section(values: Any, fields: tuple[Field, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in fields:
+        value = getattr(values, field.name)
+        suffix = _INTERNAL_SUFFIX.get(field.dimension)
+        key = f"{field.name}_{suffix}" if suffix else field.name
+        if field.kind == "section":
+            out[key] = None if value is None else _document_section(value, field.fields)
+        else:
+            out[key] = _plain(value)
+    return out
+
+
+def _present(parsed: dict[str, Any]) -> dict[str, Any]:
+    """Optional fields that were not given keep the dataclass defaults."""
+    return {k: v for k, v in parsed.items() if v is not None}
+
+
+def parse_profile(document: Any, source: str = "<profile>") -> DeviceProfile:
+    """A profile from a parsed YAML document; every mistake is a one-line :class:`ProfileError`."""
+    if isinstance(document, dict) and document.get("schema") != SCHEMA:
+        raise ProfileError(f"{source}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+    top = parse_section(
+        {k: ({} if k == "capabilities" else v) for k, v in document.items()}
+        if isinstance(document, dict)
+        else document,
+        _TOP,
+        source,
+    )
+    raw_caps = document["capabilities"]
+    where = f"{source}: device {top['name']!r}"
+    capabilities: RydbergCapabilities | IonCapabilities
+    if top["platform"] == "rydberg":
+        caps = _present(parse_section(raw_caps, _RYDBERG, f"{where}.capabilities"))
+        if "local_detuning" in caps:
+            local = _present(caps["local_detuning"])
+            caps["local_detuning"] = LocalDetuning(**local)
+        capabilities = RydbergCapabilities(**caps)
+    else:
+        caps = _present(parse_section(raw_caps, _ION, f"{where}.capabilities"))
+        caps["radial_frequencies"] = tuple(caps["radial_frequencies"])
+        caps["beat_note_detuning"] = tuple(caps["beat_note_detuning"])
+        capabilities = IonCapabilities(**caps)
+        if min(capabilities.radial_frequencies) <= capabilities.axial_frequency:
+            raise ProfileError(
+                f"{where}.capabilities: radial frequencies {list(capabilities.radial_frequencies)} "
+                f"rad/µs must exceed the axial frequency {capabilities.axial_frequency:.6g} rad/µs"
+            )
+    noise = NoiseModel(**_present(parse_section(document["noise"], _NOISE, f"{where}.noise")))
+    calibration = Calibration()
+    if top["calibration"] is not None:
+        cal = _present(top["calibration"])
+        if "local_gains" in cal:
+            cal["local_gains"] = tuple(cal["local_gains"])
+        calibration = Calibration(**cal)
+    return DeviceProfile(
+        name=top["name"],
+        platform=top["platform"],
+        version=top["version"],
+        capabilities=capabilities,
+        noise=noise,
+        calibration=calibration,
+        description=top["description"] or "",
+        source=source,
+    )
+
+
+def profile_directories() -> list[Path]:
+    """Where built-in names are looked up: ``$QEP_ANALOG_DEVICES`` (colon-separated), then devices/."""
+    extra = [Path(p) for p in os.environ.get(DEVICES_PATH_VARIABLE, "").split(os.pathsep) if p]
+    return [*extra, DEVICES_DIR]
+
+
+def list_profiles() -> dict[str, Path]:
+    """Built-in profile names and their files (the first directory that has a name wins)."""
+    found: dict[str, Path] = {}
+    for directory in profile_directories():
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.yaml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def load_profile(name_or_path: str | Path, relaxed: bool = False) -> DeviceProfile:
+    """Load a profile by built-in name (``fresnel-like``) or by file path; ``relaxed`` for emulation."""
+    text = str(name_or_path)
+    known = list_profiles()
+    if text in known:
+        path = known[text]
+    elif Path(text).suffix in (".yaml", ".yml") or Path(text).exists():
+        path = Path(text)
+    else:
+        raise ProfileError(
+            f"device {text!r}: not a built-in profile (known: {', '.join(sorted(known))}) nor a file"
+        )
+    try:
+        document = read_yaml(path)
+    except StorageError as exc:
+        raise ProfileError(str(exc)) from None
+    profile = parse_profile(document, str(path))
+    return profile.relaxed() if relaxed else profile
