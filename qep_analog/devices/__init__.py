@@ -1,0 +1,1 @@
+"""Device profiles and the translation of QEP models into the controls of real simulators."""
