@@ -72,6 +72,9 @@ def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> 
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool | None):
+            line = key_node.start_mark.line + 1
+            raise StorageError(f"a {type(key).__name__} used as a key at line {line}")
         if key in seen:
             raise StorageError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
         seen.add(key)
