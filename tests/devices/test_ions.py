@@ -1,0 +1,164 @@
+"""Ion-chain translation: spin model ↔ Rabi frequencies, beat note, global and Stark-shift fields."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from qep_analog.devices import ion_chain
+from qep_analog.devices.ions import (
+    IonControls,
+    IonSpinModel,
+    chain_modes,
+    check_controls,
+    choose_beat_note,
+    realize,
+    translate,
+)
+from qep_analog.devices.profile import Calibration, load_profile
+from qep_analog.errors import ConstraintError
+
+TWO_PI = 2 * np.pi
+ROUND_TRIP_RTOL = 1e-9
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def _random_controls(name: str, seed: int) -> IonControls:
+    profile = load_profile(name)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 12))
+    com = chain_modes(profile, n).frequencies.max()
+    beat_note = com + TWO_PI * rng.uniform(0.03, 0.3)
+    caps = profile.ions
+    rabi = rng.uniform(0.2, 0.5, n) * caps.max_rabi
+    shifts = rng.uniform(-0.5, 0.5, n) * caps.max_stark_shift
+    return IonControls(
+        rabi, float(beat_note), float(rng.uniform(-0.3, 0.3)) * caps.max_global_field, shifts
+    )
+
+
+@pytest.mark.parametrize("name", ["yb171-chain", "ca40-chain"])
+@pytest.mark.parametrize("seed", range(4))
+def test_round_trip_with_the_beat_note_given(name: str, seed: int) -> None:
+    profile = load_profile(name)
+    controls = _random_controls(name, seed)
+    check_controls(controls, profile)
+    model = realize(controls, profile)
+    back = translate(model, profile, beat_note=controls.beat_note)
+    again = realize(back, profile)
+    assert _relative(again.couplings, model.couplings) <= ROUND_TRIP_RTOL
+    assert _relative(again.fields, model.fields) <= ROUND_TRIP_RTOL
+    np.testing.assert_allclose(back.rabi, controls.rabi, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_beat_note_is_recovered_from_the_couplings(seed: int) -> None:
+    profile = load_profile("yb171-chain")
+    controls = _random_controls("yb171-chain", seed)
+    model = realize(controls, profile)
+    assert choose_beat_note(model.couplings, profile) == pytest.approx(controls.beat_note, rel=1e-8)
+    again = realize(translate(model, profile), profile)
+    assert _relative(again.couplings, model.couplings) <= ROUND_TRIP_RTOL
+
+
+def test_calibration_is_applied_and_inverted() -> None:
+    base = load_profile("yb171-chain")
+    controls = _random_controls("yb171-chain", 11)
+    n = controls.n_ions
+    calibration = Calibration(rabi_scale=1.04, detuning_offset=0.01, interaction_scale=0.97,
+                              local_gains=tuple(np.linspace(0.9, 1.1, n)))  # fmt: skip
+    profile = dataclasses.replace(base, calibration=calibration)
+    model = realize(controls, profile)
+    nominal = realize(controls, base)
+    np.testing.assert_allclose(model.couplings, nominal.couplings * 1.04**2 * 0.97, rtol=1e-12, atol=1e-15)
+    again = realize(translate(model, profile, beat_note=controls.beat_note), profile)
+    assert _relative(again.fields, model.fields) <= ROUND_TRIP_RTOL
+    assert _relative(again.couplings, model.couplings) <= ROUND_TRIP_RTOL
+
+
+def test_couplings_follow_the_molmer_sorensen_formula() -> None:
+    profile = load_profile("yb171-chain")
+    caps = profile.ions
+    n = 6
+    u = ion_chain.dimensionless_positions(n)
+    frequencies, modes = ion_chain.transverse_modes(u, caps.axial_frequency, caps.radial_frequencies[0])
+    recoil = ion_chain.recoil_frequency(caps.mass, caps.raman_wavelength, caps.raman_angle)
+    rabi = np.linspace(1.0, 2.0, n)
+    beat_note = frequencies.max() + 0.3
+    expected = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                expected[i, j] = (
+                    rabi[i]
+                    * rabi[j]
+                    * recoil
+                    * sum(
+                        modes[i, m] * modes[j, m] / (beat_note**2 - frequencies[m] ** 2) for m in range(n)
+                    )
+                )
+    got = realize(IonControls(rabi, float(beat_note)), profile).couplings
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14 * np.abs(expected).max())
+
+
+def test_stark_shift_cross_talk_reaches_the_neighbours() -> None:
+    profile = load_profile("yb171-chain")
+    c = profile.ions.stark_crosstalk
+    shifts = np.zeros(5)
+    shifts[2] = 0.2
+    fields = realize(IonControls(np.zeros(5), 30.0, 0.01, shifts), profile).fields
+    np.testing.assert_allclose(fields, 0.01 + np.array([0, c, 1, c, 0]) * 0.1, rtol=1e-14)
+    # translate undoes it: a field on ion 2 alone needs compensating shifts on its neighbours
+    wanted = IonSpinModel(np.array([0.0, 0.0, 0.1, 0.0, 0.0]), np.zeros((5, 5)))
+    controls = translate(wanted, profile)
+    assert controls.stark_shifts[1] < 0 and controls.stark_shifts[3] < 0
+    np.testing.assert_allclose(realize(controls, profile).fields, wanted.fields, atol=1e-15)
+
+
+def test_unrealisable_coupling_patterns_are_refused() -> None:
+    profile = load_profile("yb171-chain")
+    rng = np.random.default_rng(5)
+    random = rng.uniform(0.001, 0.01, (6, 6))
+    random = (random + random.T) / 2
+    np.fill_diagonal(random, 0.0)
+    com = chain_modes(profile, 6).frequencies.max()
+    with pytest.raises(ConstraintError, match="no choice of Rabi frequencies realises"):
+        translate(IonSpinModel(np.zeros(6), random), profile, beat_note=float(com + 0.5))
+    with pytest.raises(ConstraintError, match="wrong sign"):
+        translate(IonSpinModel(np.zeros(6), -np.abs(random)), profile, beat_note=float(com + 0.5))
+
+
+def _message(controls: IonControls, profile_name: str = "yb171-chain") -> str:
+    profile = load_profile(profile_name)
+    with pytest.raises(ConstraintError) as info:
+        check_controls(controls, profile)
+    message = str(info.value)
+    assert "\n" not in message and profile_name in message
+    return message
+
+
+def test_every_limit_names_quantity_value_limit_and_unit() -> None:
+    ok = _random_controls("yb171-chain", 0)
+    check_controls(ok, load_profile("yb171-chain"))
+    n = ok.n_ions
+    assert "Rabi frequency" in _message(dataclasses.replace(ok, rabi=np.full(n, TWO_PI * 1.2)))
+    assert "beat note" in _message(dataclasses.replace(ok, beat_note=TWO_PI * 7.0))
+    assert "|Stark shift|" in _message(dataclasses.replace(ok, stark_shifts=np.full(n, TWO_PI * 0.05)))
+    assert "|global field|" in _message(dataclasses.replace(ok, global_field=TWO_PI * 0.06))
+    assert "number of ions 31 exceeds the limit 30" in _message(IonControls(np.zeros(31), 30.0))
+    com = chain_modes(load_profile("yb171-chain"), n).frequencies.max()
+    near = dataclasses.replace(ok, beat_note=float(com + TWO_PI * 0.002), rabi=np.full(n, TWO_PI * 0.9))
+    assert "spin-only parameter" in _message(near)
+
+
+def test_zigzag_chain_is_refused() -> None:
+    relaxed = load_profile("yb171-chain", relaxed=True)
+    n = 80  # beyond the linear-chain threshold of this trap
+    assert ion_chain.zigzag_threshold(n, relaxed.ions.axial_frequency) > relaxed.ions.radial_frequencies[0]
+    with pytest.raises(ConstraintError, match="zig-zag"):
+        chain_modes(relaxed, n)
