@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from qep_analog.cli import gradient, train
+from qep_analog.cli import explore, gradient, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_PRECONDITION,
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "state), 4 solver did not converge.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (train, gradient):
+    for module in (train, gradient, explore):
         module.register(commands)
     return parser
 

@@ -1,0 +1,135 @@
+"""``qep-analog explore``: the unsupervised tasks (phase exploration, sensitivity, boundary)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def register(commands: Any) -> None:
+    explore = commands.add_parser(
+        "explore", help="phase exploration, sensitivity optimisation or boundary following"
+    )
+    explore.add_argument(
+        "config", help="exploration file (qep-explore/1), e.g. examples/explore_phase.yaml"
+    )
+    explore.add_argument(
+        "--iterations", type=int, help="override iterations (boundary: the most per theta_zz)"
+    )
+    explore.add_argument("--output", help="run folder (default: the file's output, or runs/NAME)")
+    explore.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    explore.add_argument("--json", action="store_true", help="print result.json to stdout")
+    explore.set_defaults(handler=run)
+
+
+class ExploreProgress:
+    """A progress bar over the iterations (boundary: the theta_zz points), then the phase diagram.
+
+    Like :class:`qep_analog.tasks.reporting.TrainingProgress` (whose loss and accuracy columns do
+    not fit here) it appears with the first report, so a run that fails while starting shows none.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[text]}"),
+            TimeRemainingColumn(),
+            disable=not enabled,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._started = False
+
+    def __enter__(self) -> ExploreProgress:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._started:
+            self._progress.stop()
+
+    def update(self, stage: str, done: int, total: int, text: str) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total, text="")
+        self._progress.update(self._tasks[stage], completed=done, total=total, text=text)
+
+
+def _value(record: dict[str, Any] | None, key: str) -> str:
+    return "-" if record is None else f"{record[key]:.5g}"
+
+
+def _summary_lines(result: dict[str, Any]) -> list[str]:
+    task = result["task"]
+    lines = []
+    if task == "boundary":
+        for run in result["runs"]:
+            points = run["points"]
+            state = "converged" if run["converged"] else "NOT all converged"
+            lines.append(
+                f"branch from g = {run['start']:g}: {len(points)} points, "
+                f"{run['iterations']} iterations, {state}"
+            )
+            lines.extend(
+                f"  theta_zz {p['theta_zz']:7.3f}  g_c {p['center']:8.4f}  S {p['slope']:.4f}"
+                for p in points
+            )
+        return lines
+    objective = "cost" if task == "phase_exploration" else "slope"
+    for run in result["runs"]:
+        start = ", ".join(f"{v:g}" for v in run["start"])
+        final, best = run["final"], run["best"]
+        lines.append(
+            f"start ({start}): {objective} k=0 {run['trajectory'][objective][0]:.5g}"
+            f"  k=10 {_value(run['at_step_10'], objective)}  final (k={final['iteration']}) "
+            f"{final[objective]:.5g}  best {best[objective]:.5g} (k={best['iteration']})"
+        )
+        notes = []
+        if run["degenerate_steps"]:
+            notes.append(f"{run['degenerate_steps']} with a degenerate ground state")
+        if run["small_gap_steps"]:
+            notes.append(f"{run['small_gap_steps']} with a nudge not small against the gap")
+        if notes:
+            lines.append(f"  of {run['iterations']} iterations: " + "; ".join(notes))
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from qep_analog.errors import ConfigError
+    from qep_analog.tasks.explore_config import load_explore_config, run_exploration
+
+    overrides: dict[str, Any] = {}
+    if args.iterations is not None:
+        if args.iterations < 1:
+            raise ConfigError(f"--iterations: {args.iterations} must be positive")
+        overrides["iterations"] = args.iterations
+    config = load_explore_config(args.config, overrides)
+    output = Path(args.output) if args.output else config.output
+    show = not (args.quiet or args.json)
+    with ExploreProgress(enabled=show) as progress:
+        result = run_exploration(config, output, progress=progress.update)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not args.quiet:
+        print(f"{config.name} ({config.task}):")
+        for line in _summary_lines(result):
+            print(line)
+        diagram = result["diagram"]
+        print(
+            f"phase diagram: {diagram['theta_x'][2]} x {diagram['theta_zz'][2]} points, "
+            f"{diagram['degenerate_points']} degenerate (gap < {diagram['degeneracy_tol']:g}, masked)"
+        )
+        print(f"results in {output}/ (metrics.jsonl, result.json, *.png)")
+    return 0

@@ -1,0 +1,405 @@
+"""Exploration task files (schema ``qep-explore/1``) for ``qep-analog explore``: loading and running.
+
+A file names one task of TASKS.md §2-3 on the 10-spin open cluster-Ising chain
+(:mod:`qep_analog.tasks.exploration`), its starts and its step rule::
+
+    schema: qep-explore/1
+    name: explore_phase
+    task: phase_exploration      # phase_exploration | sensitivity | boundary
+    starts: [[-0.1, 0.4], [0.2, 0.9]]
+    iterations: 100
+    nudge: 0.1
+    step_size: 0.1
+    output: runs/explore_phase
+
+``starts`` holds (theta_x, theta_zz) pairs for ``phase_exploration``, (theta_zz, g1, g2) triples
+for ``sensitivity`` and one starting centre g_c per followed branch for ``boundary``, which also
+needs a ``boundary`` section (``theta_zz`` list, ``separation``, ``tolerance``); there
+``iterations`` is the most iterations per theta_zz. ``diagram`` (``theta_x``, ``theta_zz`` as
+[low, high], ``points`` as [n_x, n_zz]) sets the phase-diagram grid; by default it covers the
+trajectories. :func:`run_exploration` runs a loaded file and writes ``metrics.jsonl``,
+``result.json`` and the PNGs, all atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qep_analog.errors import ConfigError, StorageError
+from qep_analog.solvers.equilibrium import Equilibrium
+from qep_analog.storage import atomic_write_text, read_yaml, write_json
+from qep_analog.tasks.experiment import _closed, _numbers
+from qep_analog.tasks.exploration import (
+    BOUNDARY_PARAMETERS,
+    PHASE_PARAMETERS,
+    SENSITIVITY_PARAMETERS,
+    Boundary,
+    Step,
+    Trajectory,
+    correlation_grid,
+    explore_phase,
+    follow_boundary,
+    open_cluster_ising,
+    optimise_sensitivity,
+)
+from qep_analog.tasks.exploration_plots import plot_boundary, plot_objective, plot_phase_diagram
+
+SCHEMA = "qep-explore/1"
+METRICS_SCHEMA = "qep-explore-metrics/1"
+RESULT_SCHEMA = "qep-explore-run/1"
+TASKS = ("phase_exploration", "sensitivity", "boundary")
+#: The paper quotes the objective "after 10 iterations" (k = 10); result.json reports it.
+REPORT_STEP = 10
+_TOP = {
+    "schema", "name", "task", "starts", "iterations", "nudge", "step_size", "solver_tol",
+    "boundary", "diagram", "output",
+}  # fmt: skip
+_BOUNDARY = {"theta_zz", "separation", "tolerance"}
+_DIAGRAM = {"theta_x", "theta_zz", "points"}
+_START_LENGTH = {"phase_exploration": 2, "sensitivity": 3}
+_DEFAULT_POINTS = (61, 41)
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """The phase-diagram grid: extents (None: cover the trajectories) and points per axis."""
+
+    theta_x: tuple[float, float] | None = None
+    theta_zz: tuple[float, float] | None = None
+    points: tuple[int, int] = _DEFAULT_POINTS
+
+
+@dataclass(frozen=True)
+class ExploreConfig:
+    """A parsed exploration file."""
+
+    name: str
+    task: str
+    starts: tuple[tuple[float, ...], ...]
+    iterations: int
+    nudge: float
+    step_size: float
+    solver_tol: float
+    output: Path
+    diagram: Diagram
+    theta_zz: tuple[float, ...] = ()
+    separation: float = 0.1
+    tolerance: float = 1e-3
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "task": self.task,
+            "starts": [list(s) if self.task != "boundary" else s[0] for s in self.starts],
+            "iterations": self.iterations,
+            "nudge": self.nudge,
+            "step_size": self.step_size,
+            "solver_tol": self.solver_tol,
+            "diagram": {
+                "theta_x": None if self.diagram.theta_x is None else list(self.diagram.theta_x),
+                "theta_zz": None if self.diagram.theta_zz is None else list(self.diagram.theta_zz),
+                "points": list(self.diagram.points),
+            },
+        }
+        if self.task == "boundary":
+            out["boundary"] = {
+                "theta_zz": list(self.theta_zz),
+                "separation": self.separation,
+                "tolerance": self.tolerance,
+            }
+        return out
+
+
+def _positive(value: Any, where: str, integer: bool = False) -> Any:
+    kind = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kind) or not (np.isfinite(value) and value > 0):
+        what = "a positive integer" if integer else "a finite number > 0"
+        raise ConfigError(f"{where} = {value!r} must be {what}")
+    return int(value) if integer else float(value)
+
+
+def _interval(value: Any, where: str) -> tuple[float, float]:
+    low_high = _numbers(value, where)
+    if len(low_high) != 2 or not (np.isfinite(low_high).all() and low_high[0] < low_high[1]):
+        raise ConfigError(f"{where} = {value!r} must be [low, high] with low < high")
+    return low_high[0], low_high[1]
+
+
+def _starts(value: Any, task: str, where: str) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: starts = {value!r} must be a non-empty list")
+    if task == "boundary":
+        centres = _numbers(value, f"{where}: starts")
+        out: tuple[tuple[float, ...], ...] = tuple((c,) for c in centres)
+    else:
+        n = _START_LENGTH[task]
+        flat = _numbers(value, f"{where}: starts", nested=True)
+        if any(len(row) != n for row in value):
+            what = "[theta_x, theta_zz]" if task == "phase_exploration" else "[theta_zz, g1, g2]"
+            raise ConfigError(f"{where}: starts = {value!r} must be a list of {what} for task {task}")
+        out = tuple(tuple(flat[k : k + n]) for k in range(0, len(flat), n))
+    for start in out:
+        if not np.isfinite(start).all():
+            raise ConfigError(f"{where}: start {list(start)} is not finite")
+        if task == "sensitivity" and start[1] == start[2]:
+            raise ConfigError(f"{where}: start {list(start)} needs g1 != g2 (the slope is undefined)")
+    return out
+
+
+def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExploreConfig:
+    """Read an exploration file; ``overrides`` (``iterations``, ``output``) replace its keys."""
+    try:
+        document = read_yaml(path)
+    except StorageError as exc:
+        raise ConfigError(str(exc)) from None
+    where = str(path)
+    top = _closed(document, _TOP, where)
+    top.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if top.get("schema") != SCHEMA:
+        raise ConfigError(f"{where}: schema {top.get('schema')!r} is not {SCHEMA!r}")
+    task = top.get("task")
+    if task not in TASKS:
+        raise ConfigError(f"{where}: task {task!r} is unknown (valid: {', '.join(TASKS)})")
+    for key in ("name", "output"):
+        if top.get(key) is not None and not isinstance(top[key], str | Path):
+            raise ConfigError(f"{where}: {key} = {top[key]!r} must be a string")
+    if "starts" not in top:
+        raise ConfigError(f"{where}: starts is missing")
+    starts = _starts(top["starts"], task, where)
+    numbers = {
+        key: _positive(top.get(key, default), f"{where}: {key}")
+        for key, default in (("nudge", 0.1), ("step_size", 0.1), ("solver_tol", 1e-10))
+    }
+    iterations = _positive(top.get("iterations", 100), f"{where}: iterations", integer=True)
+    diagram_cfg = _closed(top.get("diagram"), _DIAGRAM, f"{where}: diagram")
+    points = _DEFAULT_POINTS
+    if diagram_cfg.get("points") is not None:
+        counts = _numbers(diagram_cfg["points"], f"{where}: diagram.points", integer=True)
+        if len(counts) != 2 or min(counts) < 2:
+            raise ConfigError(f"{where}: diagram.points = {counts!r} must be [n_x, n_zz], each >= 2")
+        points = (int(counts[0]), int(counts[1]))
+    extents = {
+        key: None
+        if diagram_cfg.get(key) is None
+        else _interval(diagram_cfg[key], f"{where}: diagram.{key}")
+        for key in ("theta_x", "theta_zz")
+    }
+    diagram = Diagram(extents["theta_x"], extents["theta_zz"], points)
+    boundary_cfg = top.get("boundary")
+    extra: dict[str, Any] = {}
+    if task == "boundary":
+        if boundary_cfg is None:
+            raise ConfigError(
+                f"{where}: task boundary needs a boundary section (keys: {', '.join(sorted(_BOUNDARY))})"
+            )
+        section = _closed(boundary_cfg, _BOUNDARY, f"{where}: boundary")
+        if "theta_zz" not in section:
+            raise ConfigError(f"{where}: boundary.theta_zz is missing (the theta_zz values to follow)")
+        theta_zz = _numbers(section["theta_zz"], f"{where}: boundary.theta_zz")
+        if not theta_zz or not np.isfinite(theta_zz).all():
+            raise ConfigError(
+                f"{where}: boundary.theta_zz = {theta_zz!r} must be a non-empty list of finite numbers"
+            )
+        extra["theta_zz"] = tuple(theta_zz)
+        extra["separation"] = _positive(section.get("separation", 0.1), f"{where}: boundary.separation")
+        extra["tolerance"] = _positive(section.get("tolerance", 1e-3), f"{where}: boundary.tolerance")
+        if extra["tolerance"] > numbers["step_size"]:
+            raise ConfigError(
+                f"{where}: boundary.tolerance = {extra['tolerance']!r} must be <= step_size "
+                f"{numbers['step_size']!r}"
+            )
+    elif boundary_cfg is not None:
+        raise ConfigError(f"{where}: boundary section is only for task boundary, not {task}")
+    name = str(top.get("name") or Path(path).stem)
+    output = Path(top.get("output") or Path("runs") / name)
+    return ExploreConfig(
+        name=name,
+        task=task,
+        starts=starts,
+        iterations=iterations,
+        output=output,
+        diagram=diagram,
+        **numbers,
+        **extra,
+    )
+
+
+# -- running -----------------------------------------------------------------------------------------
+
+#: ``progress(stage, done, total, text)``: stage "iterations" or "diagram".
+ProgressCallback = Callable[[str, int, int, str], None]
+
+
+def _summary(trajectory: Trajectory) -> dict[str, Any]:
+    names, objective = trajectory.parameter_names, trajectory.objective_name
+    at = trajectory.at(REPORT_STEP)
+    return {
+        "start": list(trajectory.start),
+        "iterations": len(trajectory),
+        "final": trajectory.final.record(names, objective),
+        "best": trajectory.best.record(names, objective),
+        f"at_step_{REPORT_STEP}": None if at is None else at.record(names, objective),
+        "degenerate_steps": trajectory.degenerate_steps,
+        "small_gap_steps": trajectory.small_gap_steps,
+        "trajectory": {
+            "parameters": [list(s.parameters) for s in trajectory.steps],
+            objective: [s.objective for s in trajectory.steps],
+        },
+    }
+
+
+def _boundary_summary(boundary: Boundary) -> dict[str, Any]:
+    return {
+        "start": boundary.start_center,
+        "iterations": sum(p.iterations for p in boundary.points),
+        "converged": all(p.converged for p in boundary.points),
+        "degenerate_points": sum(
+            1 for p in boundary.points if p.gap is not None and p.gap < boundary.degeneracy_tol
+        ),
+        "points": [
+            {
+                "theta_zz": p.theta_zz,
+                "center": p.center,
+                "slope": p.slope,
+                "iterations": p.iterations,
+                "converged": p.converged,
+                "gap": p.gap,
+                "small_gap": p.steps[-1].small_gap,
+            }
+            for p in boundary.points
+        ],
+    }
+
+
+def _extent(
+    values: list[float], fixed: tuple[float, float] | None, minimum: tuple[float, float]
+) -> tuple[float, float]:
+    """The fixed extent, or the values' range padded by 10 % (at least 0.25), covering ``minimum``."""
+    if fixed is not None:
+        return fixed
+    low, high = min([*values, minimum[0]]), max([*values, minimum[1]])
+    pad = max(0.1 * (high - low), 0.25)
+    return float(np.floor((low - pad) * 4) / 4), float(np.ceil((high + pad) * 4) / 4)
+
+
+def run_exploration(
+    config: ExploreConfig, output: str | Path | None = None, progress: ProgressCallback | None = None
+) -> dict[str, Any]:
+    """Run every start of ``config``, compute the phase diagram, write the run folder; returns the
+    ``result.json`` document."""
+    folder = Path(output) if output is not None else config.output
+    eq = Equilibrium(open_cluster_ising(), tol=config.solver_tol)
+    records: list[dict[str, Any]] = []
+    trajectories: list[Trajectory] = []
+    boundaries: list[Boundary] = []
+    began = time.perf_counter()
+    if config.task == "boundary":
+        total = len(config.starts) * len(config.theta_zz)
+        for index, (centre,) in enumerate(config.starts):
+            position = {"done": index * len(config.theta_zz), "theta_zz": None}
+
+            def on_boundary_step(step: Step, index: int = index, position: dict = position) -> None:
+                records.append({"branch": index, **step.record(BOUNDARY_PARAMETERS, "slope")})
+                theta_zz, centre_now = step.parameters
+                if position["theta_zz"] is not None and theta_zz != position["theta_zz"]:
+                    position["done"] += 1
+                position["theta_zz"] = theta_zz
+                if progress is not None:
+                    text = f"branch {index + 1}  theta_zz {theta_zz:.3g}  g_c {centre_now:.4f}"
+                    progress("iterations", position["done"], total, text)
+
+            boundary = follow_boundary(
+                config.theta_zz,
+                centre,
+                separation=config.separation,
+                nudge=config.nudge,
+                step_size=config.step_size,
+                tolerance=config.tolerance,
+                max_iterations=config.iterations,
+                equilibrium=eq,
+                progress=on_boundary_step,
+            )
+            boundaries.append(boundary)
+            if progress is not None:
+                progress("iterations", (index + 1) * len(config.theta_zz), total, "")
+        points_x = [c for b in boundaries for c in b.centers]
+        points_zz = [z for b in boundaries for z in b.theta_zz]
+    else:
+        total = len(config.starts) * config.iterations
+        run = explore_phase if config.task == "phase_exploration" else optimise_sensitivity
+        for index, start in enumerate(config.starts):
+
+            def on_step(step: Step, index: int = index) -> None:
+                names = PHASE_PARAMETERS if config.task == "phase_exploration" else SENSITIVITY_PARAMETERS
+                objective = "cost" if config.task == "phase_exploration" else "slope"
+                records.append({"start": index, **step.record(names, objective)})
+                if progress is not None:
+                    text = f"start {index + 1}/{len(config.starts)}  {objective} {step.objective:.4f}"
+                    progress("iterations", index * config.iterations + step.iteration + 1, total, text)
+
+            trajectories.append(
+                run(
+                    start,  # type: ignore[arg-type]
+                    config.iterations,
+                    config.nudge,
+                    config.step_size,
+                    eq,
+                    progress=on_step,
+                )
+            )
+        steps = [s for t in trajectories for s in t.steps]
+        if config.task == "phase_exploration":
+            points_x = [s.parameters[0] for s in steps]
+            points_zz = [s.parameters[1] for s in steps]
+        else:
+            points_x = [g for s in steps for g in s.parameters[1:]]
+            points_zz = [s.parameters[0] for s in steps]
+    run_seconds = time.perf_counter() - began
+
+    began = time.perf_counter()
+    x_range = _extent(points_x, config.diagram.theta_x, (-1.0, 1.0))
+    zz_range = _extent(points_zz, config.diagram.theta_zz, (-1.0, 1.0))
+    nx, nzz = config.diagram.points
+    grid = correlation_grid(
+        np.linspace(*x_range, nx),
+        np.linspace(*zz_range, nzz),
+        eq,
+        batch_size=256,
+        progress=None if progress is None else lambda d, t: progress("diagram", d, t, "phase diagram"),
+    )
+    diagram_seconds = time.perf_counter() - began
+
+    folder.mkdir(parents=True, exist_ok=True)
+    header = {"schema": METRICS_SCHEMA, "name": config.name, "task": config.task}
+    lines = [json.dumps(header, allow_nan=False)] + [json.dumps(r, allow_nan=False) for r in records]
+    atomic_write_text(folder / "metrics.jsonl", "\n".join(lines) + "\n")
+    title = f"{config.name}: <X0 X4> ({config.task})"
+    plot_phase_diagram(
+        grid, folder / "phase_diagram.png", trajectories=trajectories, boundaries=boundaries, title=title
+    )
+    if trajectories:
+        plot_objective(trajectories, folder / "objective.png")
+    else:
+        plot_boundary(boundaries, folder / "boundary.png")
+    result: dict[str, Any] = {
+        "name": config.name,
+        "task": config.task,
+        "config": config.to_dict(),
+        "runs": [_summary(t) for t in trajectories] or [_boundary_summary(b) for b in boundaries],
+        "diagram": {
+            "theta_x": [*x_range, nx],
+            "theta_zz": [*zz_range, nzz],
+            "degenerate_points": int(grid.degenerate.sum()),
+            "degeneracy_tol": grid.degeneracy_tol,
+        },
+        "seconds": {"iterations": round(run_seconds, 3), "diagram": round(diagram_seconds, 3)},
+    }
+    write_json(folder / "result.json", result, RESULT_SCHEMA)
+    return {"schema": RESULT_SCHEMA, **result}
