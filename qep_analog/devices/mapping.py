@@ -1,0 +1,412 @@
+"""Which parts of a QEP model a device realises, and how.
+
+Every operator of a model (fixed part, inputs, trainable generators, output/nudge terms) is sorted by
+how the device can set its coefficient:
+
+- ``shot``: a control value within one sequence (Rabi frequency, global detuning, the amplitude of the
+  detuning map; an ion's Rabi frequencies, Stark shifts, global field);
+- ``sequence``: a new sequence on the same atoms (new detuning-map weights: a Rydberg array has one
+  map per sequence, so several independent local-field patterns cannot share it);
+- ``register``: a new register (atom positions set the Rydberg couplings);
+- ``none``: the device cannot realise it (the term is named, and dropped from the realised model).
+
+Outputs are also sorted by how they are read: directly in the Z basis, or after a basis rotation
+(biased under the interactions of a Rydberg array, where rotations are not instantaneous).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qep_analog.devices import ions
+from qep_analog.devices.geometry import chain_positions, positions_for_couplings, zz_couplings
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import ConstraintError
+from qep_analog.model.pauli import PauliString, PauliSum
+from qep_analog.model.qep_model import QEPModel
+
+LEVELS = ("shot", "sequence", "register", "none")
+PATTERN_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class TermMapping:
+    """How the device sets one operator of the model."""
+
+    section: str
+    name: str
+    level: str
+    controls: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReadoutMapping:
+    """How the device measures one output."""
+
+    name: str
+    basis: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModelMapping:
+    """The mapping report: per operator and per output, the realised model and the dropped terms."""
+
+    device: str
+    platform: str
+    n_qubits: int
+    basis: str
+    terms: list[TermMapping]
+    readout: list[ReadoutMapping]
+    dropped: list[str]
+    problems: list[str] = field(default_factory=list)
+    realised: QEPModel | None = None
+
+    @property
+    def fully_realisable(self) -> bool:
+        return not self.dropped and not self.problems
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "platform": self.platform,
+            "n_qubits": self.n_qubits,
+            "basis": self.basis,
+            "fully_realisable": self.fully_realisable,
+            "problems": self.problems,
+            "terms": [vars(t) for t in self.terms],
+            "readout": [vars(r) for r in self.readout],
+            "dropped": self.dropped,
+        }
+
+
+@dataclass
+class _Parts:
+    """An operator split by kind: single-qubit Z and X fields, ZZ and XX pairs, everything else."""
+
+    z: dict[int, float] = field(default_factory=dict)
+    x: dict[int, float] = field(default_factory=dict)
+    zz: dict[tuple[int, int], float] = field(default_factory=dict)
+    xx: dict[tuple[int, int], float] = field(default_factory=dict)
+    other: list[PauliString] = field(default_factory=list)
+
+
+def _split(operator: PauliSum) -> _Parts:
+    parts = _Parts()
+    for string, coefficient in operator.items():
+        letters = "".join(letter for _, letter in string.factors)
+        qubits = tuple(q for q, _ in string.factors)
+        if letters == "":
+            continue
+        if letters in ("Z", "X"):
+            getattr(parts, letters.lower())[qubits[0]] = coefficient
+        elif letters in ("ZZ", "XX"):
+            getattr(parts, letters.lower())[(qubits[0], qubits[1])] = coefficient
+        else:
+            parts.other.append(string)
+    return parts
+
+
+def _vector(values: dict[int, float], n: int) -> np.ndarray:
+    out = np.zeros(n)
+    for q, c in values.items():
+        out[q] = c
+    return out
+
+
+def _matrix(values: dict[tuple[int, int], float], n: int) -> np.ndarray:
+    out = np.zeros((n, n))
+    for (i, j), c in values.items():
+        out[i, j] = out[j, i] = c
+    return out
+
+
+def _global(values: dict[int, float], n: int) -> bool:
+    """The same coefficient on every qubit."""
+    vector = _vector(values, n)
+    return len(values) == n and bool(np.ptp(vector) <= PATTERN_TOL * max(1.0, float(np.abs(vector).max())))
+
+
+def _names(strings: list[PauliString]) -> str:
+    shown = ", ".join(str(s) for s in strings[:3])
+    return shown + (f" and {len(strings) - 3} more" if len(strings) > 3 else "")
+
+
+def _worst(levels: list[str]) -> str:
+    return max(levels, key=LEVELS.index) if levels else "shot"
+
+
+@dataclass
+class _Term:
+    """What a classifier found for one operator: level, controls, notes, the part the device realises
+    (with any tails it adds) and the strings it cannot realise."""
+
+    levels: list[str] = field(default_factory=list)
+    controls: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    realised: dict[PauliString, float] = field(default_factory=dict)
+    dropped: list[PauliString] = field(default_factory=list)
+
+    def keep(self, operator: PauliSum, strings: list[PauliString]) -> None:
+        self.realised.update({s: operator[s] for s in strings})
+
+    def drop(self, strings: list[PauliString], why: str) -> None:
+        if strings:
+            self.levels.append("none")
+            self.dropped += strings
+            self.notes.append(f"{why}: {_names(strings)}")
+
+
+def _z(q: int) -> PauliString:
+    return PauliString(((q, "Z"),))
+
+
+def _x(q: int) -> PauliString:
+    return PauliString(((q, "X"),))
+
+
+def _pair(i: int, j: int, letter: str) -> PauliString:
+    return PauliString(((i, letter), (j, letter)))
+
+
+def _rydberg_term(operator: PauliSum, n: int, profile: DeviceProfile, local: str) -> _Term:
+    parts, term = _split(operator), _Term()
+    term.drop(parts.other + [_pair(i, j, "X") for i, j in parts.xx], "no Rydberg control for")
+    if parts.x:
+        if _global(parts.x, n):
+            term.levels.append("shot")
+            term.controls.append("Rabi frequency")
+            term.keep(operator, [_x(q) for q in parts.x])
+        else:
+            term.drop([_x(q) for q in parts.x], "a site-dependent X field (the drive is global)")
+    if parts.z:
+        strings = [_z(q) for q in parts.z]
+        if _global(parts.z, n):
+            term.levels.append("shot")
+            term.controls.append("global detuning")
+            term.keep(operator, strings)
+        elif profile.rydberg.local_detuning is None:
+            term.drop(strings, "a site-dependent Z field (the device has no detuning map)")
+        else:
+            term.levels.append(local)
+            term.controls.append("detuning map" + (" weights" if local == "sequence" else " amplitude"))
+            term.keep(operator, strings)
+    if parts.zz:
+        _rydberg_couplings(operator, parts, n, profile, term)
+    return term
+
+
+def _rydberg_couplings(
+    operator: PauliSum, parts: _Parts, n: int, profile: DeviceProfile, term: _Term
+) -> None:
+    """ZZ couplings come from positions; scaling a pattern by θ scales the register by θ^(-1/6), so a
+    register realising the pattern once realises θ times it, van der Waals tails included."""
+    strings = [_pair(i, j, "Z") for i, j in parts.zz]
+    pattern = _matrix(parts.zz, n)
+    upper = pattern[np.triu_indices(n, 1)]
+    if np.any(upper > 0) and np.any(upper < 0):
+        term.drop(strings, "ZZ couplings of both signs (van der Waals couplings share one sign)")
+        return
+    sign = 1.0 if np.all(upper >= 0) else -1.0
+    c6 = profile.rydberg.c6
+    term.levels.append("register")
+    term.controls.append("atom positions")
+    if sign < 0:
+        term.notes.append("its parameter must stay negative (van der Waals couplings are repulsive)")
+    try:
+        positions_for_couplings(sign * pattern, c6, profile.rydberg.dimensions)
+        term.keep(operator, strings)
+        return
+    except ConstraintError:
+        pass
+    chain = all(j == i + 1 for i, j in parts.zz) and len(parts.zz) == n - 1
+    if not chain:
+        term.levels[-1] = "none"
+        term.drop(strings, "no register realises this ZZ pattern")
+        return
+    positions = chain_positions(sign * np.diag(pattern, 1), c6)
+    realised = sign * zz_couplings(positions, c6)
+    for i in range(n):
+        for j in range(i + 1, n):
+            term.realised[_pair(i, j, "Z")] = float(realised[i, j])
+    tail = realised[0, 2] / realised[0, 1] if n > 2 else 0.0
+    term.notes.append(f"a chain: van der Waals tails added (next-nearest {tail:.3g} of nearest)")
+
+
+def _ion_term(operator: PauliSum, n: int, profile: DeviceProfile) -> _Term:
+    parts, term = _split(operator), _Term()
+    unsupported = parts.other + [_pair(i, j, "Z") for i, j in parts.zz] + [_x(q) for q in parts.x]
+    term.drop(unsupported, "no ion-chain control for")
+    if parts.z:
+        term.levels.append("shot")
+        term.controls.append("global field" if _global(parts.z, n) else "Stark shifts")
+        term.keep(operator, [_z(q) for q in parts.z])
+    if parts.xx:
+        _ion_couplings(operator, parts, n, profile, term)
+    return term
+
+
+def _ion_couplings(operator: PauliSum, parts: _Parts, n: int, profile: DeviceProfile, term: _Term) -> None:
+    """XX couplings J_ij = Ω_i Ω_j K_ij(μ): θ times a pattern is the same pattern at √θ·Ω. A pattern of
+    that form is realised exactly; a nearest-neighbour chain approximately, with the drive's tails."""
+    strings = [_pair(i, j, "X") for i, j in parts.xx]
+    pattern = _matrix(parts.xx, n)
+    upper = pattern[np.triu_indices(n, 1)]
+    nonzero = upper[upper != 0]
+    if np.any(nonzero > 0) and np.any(nonzero < 0):
+        term.drop(strings, "XX couplings of both signs")
+        return
+    sign = float(np.sign(nonzero[0]))
+    if sign < 0:
+        term.notes.append("its parameter must stay negative (J > 0 with μ above the transverse modes)")
+    if np.all(upper != 0):
+        try:
+            beat_note = ions.choose_beat_note(sign * pattern, profile)
+            ions.translate(ions.IonSpinModel(np.zeros(n), sign * pattern), profile, beat_note, rtol=1e-6)
+        except ConstraintError as exc:
+            term.drop(strings, f"XX pattern is not Ω_i Ω_j K_ij(μ) ({exc})")
+            return
+        term.levels.append("shot")
+        term.controls.append(f"Rabi frequencies Ω_i, μ = 2π·{beat_note / (2 * np.pi):.4g} MHz")
+        term.keep(operator, strings)
+        return
+    chain = all(j == i + 1 for i, j in parts.xx) and len(parts.xx) == n - 1
+    if not chain:
+        term.drop(strings, "no Mølmer–Sørensen drive couples only these pairs")
+        return
+    # The shortest-range couplings the profile allows: μ at the top of its range.
+    beat_note = profile.ions.beat_note_detuning[1]
+    kernel = ions.coupling_kernel(profile, n, beat_note)
+    target = np.log(sign * np.diag(pattern, 1) / np.diag(kernel, 1))
+    design = np.eye(n - 1, n) + np.eye(n - 1, n, k=1)  # log Ω_i + log Ω_{i+1}
+    rabi = np.exp(np.linalg.lstsq(design, target, rcond=None)[0])
+    realised = sign * rabi[:, None] * rabi[None, :] * kernel
+    for i in range(n):
+        for j in range(i + 1, n):
+            term.realised[_pair(i, j, "X")] = float(realised[i, j])
+    term.levels.append("shot")
+    term.controls.append(f"Rabi frequencies Ω_i, μ = 2π·{beat_note / (2 * np.pi):.4g} MHz")
+    tail = realised[0, 2] / realised[0, 1] if n > 2 else 0.0
+    term.notes.append(f"a chain: the drive's tails added (next-nearest {tail:.3g} of nearest)")
+
+
+def hadamard_rotated(model: QEPModel) -> QEPModel:
+    """The model in the basis rotated by a Hadamard on every qubit: X ↔ Z, Y → −Y."""
+    swap = {"X": "Z", "Z": "X", "Y": "Y"}
+
+    def rotate(operator: PauliSum) -> PauliSum:
+        out = {}
+        for string, c in operator.items():
+            factors = tuple((q, swap[letter]) for q, letter in string.factors)
+            out[PauliString(factors)] = -c if string.n_y % 2 else c
+        return PauliSum(out)
+
+    return QEPModel(
+        model.n_qubits,
+        {k: rotate(v) for k, v in model.trainable.items()},
+        {k: rotate(v) for k, v in model.outputs.items()},
+        rotate(model.fixed),
+        {k: rotate(v) for k, v in model.inputs.items()},
+    )
+
+
+def _readout(name: str, operator: PauliSum, platform: str) -> ReadoutMapping:
+    letters = {letter for string in operator for _, letter in string.factors}
+    if letters <= {"Z"}:
+        return ReadoutMapping(name, "Z")
+    if platform == "rydberg":
+        return ReadoutMapping(name, "rotation", "X/Y need a rotation under interactions: biased readout")
+    single = all(len({letter for _, letter in string.factors}) <= 1 for string in operator)
+    if single:
+        return ReadoutMapping(name, "rotation", "global rotation before readout")
+    return ReadoutMapping(name, "rotation", "individual rotations before readout (addressed beams)")
+
+
+def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = None) -> ModelMapping:
+    """Sort every operator of ``model`` by how ``profile``'s device realises it (see the module doc).
+
+    ``rotate``: map the Hadamard-rotated model (X ↔ Z). ``None`` tries both and keeps the one that
+    drops fewer terms; an ion chain's native XX + Z model is a Rydberg array's ZZ + X one rotated.
+    """
+    if rotate is None:
+        plain, rotated = map_model(model, profile, False), map_model(model, profile, True)
+        return rotated if len(rotated.dropped) < len(plain.dropped) else plain
+    mapped = hadamard_rotated(model) if rotate else model
+    n = model.n_qubits
+    problems = []
+    limit = profile.rydberg.max_atoms if profile.platform == "rydberg" else profile.ions.max_ions
+    if n > limit:
+        particles = "atoms" if profile.platform == "rydberg" else "ions"
+        problems.append(f"{n} qubits exceed the device's {limit} {particles}")
+    operators: list[tuple[str, str, PauliSum]] = [("fixed", "H0", mapped.fixed)]
+    for section in ("inputs", "trainable", "outputs"):
+        operators += [(section, name, op) for name, op in getattr(mapped, section).items()]
+    local = _local_level([(section, _split(op)) for section, _, op in operators], n)
+    terms, dropped = [], []
+    kept: dict[str, dict[str, PauliSum]] = {"fixed": {}, "inputs": {}, "trainable": {}, "outputs": {}}
+    for section, name, operator in operators:
+        if not operator:
+            continue
+        if profile.platform == "rydberg":
+            term = _rydberg_term(operator, n, profile, local)
+        else:
+            term = _ion_term(operator, n, profile)
+        level = _worst(term.levels)
+        terms.append(
+            TermMapping(section, name, level, ", ".join(term.controls) or "-", "; ".join(term.notes))
+        )
+        dropped += [f"{section}.{name}: {s}" for s in sorted(term.dropped)]
+        kept[section][name] = PauliSum(term.realised)
+    readout = [_readout(name, op, profile.platform) for name, op in mapped.outputs.items()]
+    realised = None
+    trainable = {k: v for k, v in kept["trainable"].items() if v}
+    outputs = {k: v for k, v in kept["outputs"].items() if v}
+    if trainable and outputs and not problems:
+        realised = QEPModel(n, trainable, outputs, kept["fixed"].get("H0", PauliSum()), kept["inputs"])
+    basis = "Hadamard-rotated (X <-> Z)" if rotate else "as written"
+    return ModelMapping(
+        profile.label, profile.platform, n, basis, terms, readout, dropped, problems, realised
+    )
+
+
+def _local_level(operators: list[tuple[str, _Parts]], n: int) -> str:
+    """``shot`` when every varying site-dependent Z pattern, and the static one, are parallel after
+    removing their uniform part (one detuning map serves them all); ``sequence`` otherwise."""
+    patterns = []
+    for section, parts in operators:
+        vector = _vector(parts.z, n)
+        if section == "fixed":
+            vector = vector + 2 * _matrix(parts.zz, n).sum(axis=1)  # the interactions' share
+        centred = vector - vector.mean()
+        if np.abs(centred).max(initial=0.0) > PATTERN_TOL:
+            patterns.append(centred / np.abs(centred).max())
+    if len(patterns) <= 1:
+        return "shot"
+    rank = np.linalg.matrix_rank(np.array(patterns), tol=1e-8)
+    return "shot" if rank <= 1 else "sequence"
+
+
+def mapping_table(report: ModelMapping) -> str:
+    """A plain-text table of the report, for the command line."""
+    lines = [
+        f"device {report.device} ({report.platform}), model of {report.n_qubits} qubits, "
+        f"basis {report.basis}"
+    ]
+    lines += [f"problem: {p}" for p in report.problems]
+    width = max([len(f"{t.section}.{t.name}") for t in report.terms] + [9])
+    lines.append(f"{'operator':<{width}}  {'realised':<9}  {'controls':<36}  note")
+    for t in report.terms:
+        lines.append(f"{t.section + '.' + t.name:<{width}}  {t.level:<9}  {t.controls:<36}  {t.note}")
+    for r in report.readout:
+        lines.append(f"readout {r.name}: {r.basis}" + (f" ({r.note})" if r.note else ""))
+    if report.dropped:
+        lines.append(f"not realisable, dropped from the realised model: {len(report.dropped)} terms")
+        lines += [f"  {d}" for d in report.dropped[:10]]
+        if len(report.dropped) > 10:
+            lines.append(f"  ... and {len(report.dropped) - 10} more")
+    lines.append("fully realisable" if report.fully_realisable else "not fully realisable")
+    return "\n".join(lines)
