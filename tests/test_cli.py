@@ -518,3 +518,151 @@ def test_reciprocity_pairs_are_checked_before_solving(
         status, _, err = run_main(capsys, ["gradient", str(path), "--reciprocity", pair])
         assert status == 2, (pair, err)
         assert len(err.strip().splitlines()) == 1
+
+
+# -- explore --------------------------------------------------------------------------------------
+
+EXPLORE = """\
+schema: qep-explore/1
+name: sens
+task: sensitivity
+starts:
+  - [-1.5, -0.2, -1.5]
+  - [1.0, -0.5, 0.3]
+iterations: 11
+diagram: {points: [5, 4]}
+"""
+
+
+@pytest.fixture
+def explore_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sens.yaml"
+    path.write_text(EXPLORE, encoding="utf-8")
+    return path
+
+
+def test_explore_writes_run_files(
+    capsys: pytest.CaptureFixture[str], explore_file: Path, tmp_path: Path
+) -> None:
+    """11 iterations (k = 0..10) reproduce the paper's slopes after 10 iterations within 1 %."""
+    output = tmp_path / "run"
+    status, out, err = run_main(capsys, ["explore", str(explore_file), "--output", str(output), "--quiet"])
+    assert status == 0, err
+    assert out == ""
+    lines = (output / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["schema"] == "qep-explore-metrics/1"
+    records = [json.loads(line) for line in lines[1:]]
+    assert [(r["start"], r["iteration"]) for r in records] == [(s, k) for s in (0, 1) for k in range(11)]
+    assert {"theta_zz", "g1", "g2", "slope", "gradient", "gap", "x0x4"} <= set(records[0])
+    result = json.loads((output / "result.json").read_text())
+    assert result["schema"] == "qep-explore-run/1" and result["task"] == "sensitivity"
+    assert result["config"]["iterations"] == 11
+    for run, (start, slope_10) in zip(
+        result["runs"], [([-1.5, -0.2, -1.5], 1.30), ([1.0, -0.5, 0.3], 1.116)], strict=True
+    ):
+        assert run["start"] == start and run["iterations"] == 11
+        assert run["at_step_10"] == run["final"] and run["final"]["iteration"] == 10
+        assert run["final"]["slope"] == pytest.approx(slope_10, rel=0.01)
+        assert run["best"]["slope"] == max(run["trajectory"]["slope"])
+        assert len(run["trajectory"]["parameters"]) == 11
+    assert result["diagram"]["theta_x"][2] == 5 and result["diagram"]["theta_zz"][2] == 4
+    for name in ("phase_diagram.png", "objective.png"):
+        assert (output / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(output.glob(".*"))  # no temporary files left
+
+
+def test_explore_phase_json_and_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "phase.yaml"
+    path.write_text(
+        EXPLORE.replace("task: sensitivity", "task: phase_exploration").replace(
+            "  - [-1.5, -0.2, -1.5]\n  - [1.0, -0.5, 0.3]\n", "  - [-0.1, 0.4]\n  - [0.2, 0.9]\n"
+        ),
+        encoding="utf-8",
+    )
+    status, out, _ = run_main(capsys, ["explore", str(path), "--output", str(tmp_path / "a"), "--json"])
+    assert status == 0
+    report = json.loads(out)  # stdout is only the JSON document
+    assert report["schema"] == "qep-explore-run/1"
+    costs = [run["at_step_10"]["cost"] for run in report["runs"]]
+    assert costs == pytest.approx([-0.94, -0.88], rel=0.01)
+    status, out, _ = run_main(
+        capsys, ["explore", str(path), "--output", str(tmp_path / "b"), "--iterations", "3"]
+    )
+    assert status == 0
+    assert "start (-0.1, 0.4): cost k=0 -0.0087" in out and "final (k=2)" in out and "k=10 -" in out
+    assert json.loads((tmp_path / "b" / "result.json").read_text())["runs"][0]["at_step_10"] is None
+
+
+def test_explore_boundary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "boundary.yaml"
+    path.write_text(
+        "schema: qep-explore/1\ntask: boundary\nstarts: [1.0]\niterations: 40\n"
+        "boundary: {theta_zz: [1.0, 1.2], separation: 0.1, tolerance: 0.002}\n"
+        "diagram: {points: [4, 3]}\n",
+        encoding="utf-8",
+    )
+    output = tmp_path / "run"
+    status, out, err = run_main(capsys, ["explore", str(path), "--output", str(output)])
+    assert status == 0, err
+    result = json.loads((output / "result.json").read_text())
+    (branch,) = result["runs"]
+    assert branch["converged"] and [p["theta_zz"] for p in branch["points"]] == [1.0, 1.2]
+    assert branch["points"][0]["center"] == pytest.approx(1.036, abs=0.015)  # dense argmax 1.0359
+    assert (output / "boundary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()[1:]]
+    assert len(records) == branch["iterations"] and {"center", "slope", "branch"} <= set(records[0])
+    assert "g_c" in out and "converged" in out
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "arguments", "fragment"),
+    [
+        ("iterations: 11", "iterations: 11\ncolour: red", [], "'colour'"),
+        ("task: sensitivity", "task: sorting", [], "'sorting'"),
+        ("  - [1.0, -0.5, 0.3]\n", "  - [1.0, 0.3, 0.3]\n", [], "g1 != g2"),
+        ("iterations: 11", "iterations: 11\niterations: 12", [], "duplicate key"),
+        ("", "", ["--iterations", "0"], "--iterations"),
+        ("", "", ["--iterations", "many"], "--iterations"),
+    ],
+)
+def test_explore_bad_input(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    old: str,
+    new: str,
+    arguments: list[str],
+    fragment: str,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(EXPLORE.replace(old, new) if old else EXPLORE, encoding="utf-8")
+    output = tmp_path / "run"
+    status, _, err = run_main(
+        capsys, ["explore", str(path), *arguments, "--output", str(output), "--quiet"]
+    )
+    assert_one_line_error(status, err)
+    assert fragment in err
+    assert not output.exists()
+
+
+def test_explore_missing_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run_main(capsys, ["explore", str(tmp_path / "absent.yaml")])
+    assert_one_line_error(status, err)
+    assert "no such file" in err
+
+
+def test_explore_subprocess_bad_config(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(EXPLORE.replace("iterations: 11", "iterations: -3"), encoding="utf-8")
+    completed = subprocess.run(
+        [executable(), "explore", str(path), "--output", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == EXIT_BAD_INPUT
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines() == [
+        "qep-analog: error: " + completed.stderr.split("error: ", 1)[1].strip()
+    ]
+    assert "iterations = -3" in completed.stderr

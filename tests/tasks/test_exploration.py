@@ -83,7 +83,6 @@ def test_sensitivity_final_is_k99_of_a_two_cycle(equilibrium) -> None:
     assert abs(theta_zz) < 1e-6 and sorted([g1, g2]) == pytest.approx([0.209, 0.279], abs=2e-3)
 
 
-@pytest.mark.slow
 def test_full_runs_reproduce_the_paper(equilibrium) -> None:
     """All four 100-iteration runs: the paper's finals are the k = 99 values."""
     for start, final in (((-0.1, 0.4), -0.9991), ((0.2, 0.9), -0.9990)):
@@ -163,7 +162,7 @@ def test_boundary_follow_against_dense(equilibrium, dense_chain) -> None:
         # the slope recorded at the found centre is the dense one there
         dense_there = abs(spline(point.center + 0.05) - spline(point.center - 0.05)) / 0.1
         assert point.slope == pytest.approx(dense_there, abs=1e-5)
-    assert boundary[1].iterations < boundary[0].iterations + 5  # the warm start helps
+    assert boundary[1].steps[0].parameters == (1.5, boundary[0].center)  # warm start
 
 
 def test_boundary_branch_on_the_negative_side(equilibrium) -> None:
