@@ -7,10 +7,11 @@ of the method (e.g. a degenerate ground state), 4 a solver that did not converge
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from qep_analog.cli import explore, gradient, train
+from qep_analog.cli import device, explore, gradient, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_PRECONDITION,
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "state), 4 solver did not converge.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (train, gradient, explore):
+    for module in (train, gradient, explore, device):
         module.register(commands)
     return parser
 
@@ -49,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QEPError as exc:
         print(f"qep-analog: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader of our output stopped early (e.g. `| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

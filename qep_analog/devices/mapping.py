@@ -16,6 +16,7 @@ Outputs are also sorted by how they are read: directly in the Z basis, or after 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from qep_analog.devices import ions
 from qep_analog.devices.geometry import chain_positions, positions_for_couplings, zz_couplings
-from qep_analog.devices.profile import DeviceProfile
+from qep_analog.devices.profile import DeviceProfile, RydbergCapabilities
 from qep_analog.errors import ConstraintError
 from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.model.qep_model import QEPModel
@@ -342,10 +343,16 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
     if n > limit:
         particles = "atoms" if profile.platform == "rydberg" else "ions"
         problems.append(f"{n} qubits exceed the device's {limit} {particles}")
+        # Map the rest as if the device were large enough, so the report stays informative.
+        caps = profile.capabilities
+        if isinstance(caps, RydbergCapabilities):
+            profile = dataclasses.replace(profile, capabilities=dataclasses.replace(caps, max_atoms=n))
+        else:
+            profile = dataclasses.replace(profile, capabilities=dataclasses.replace(caps, max_ions=n))
     operators: list[tuple[str, str, PauliSum]] = [("fixed", "H0", mapped.fixed)]
     for section in ("inputs", "trainable", "outputs"):
         operators += [(section, name, op) for name, op in getattr(mapped, section).items()]
-    local = _local_level([(section, _split(op)) for section, _, op in operators], n)
+    local = _local_level([_split(op) for _, _, op in operators], n)
     terms, dropped = [], []
     kept: dict[str, dict[str, PauliSum]] = {"fixed": {}, "inputs": {}, "trainable": {}, "outputs": {}}
     for section, name, operator in operators:
@@ -373,14 +380,13 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
     )
 
 
-def _local_level(operators: list[tuple[str, _Parts]], n: int) -> str:
+def _local_level(operators: list[_Parts], n: int) -> str:
     """``shot`` when every varying site-dependent Z pattern, and the static one, are parallel after
     removing their uniform part (one detuning map serves them all); ``sequence`` otherwise."""
     patterns = []
-    for section, parts in operators:
-        vector = _vector(parts.z, n)
-        if section == "fixed":
-            vector = vector + 2 * _matrix(parts.zz, n).sum(axis=1)  # the interactions' share
+    for parts in operators:
+        # The interactions shift the fields (h_i = δ_i/2 − Σ_j J_ij): their share is a pattern too.
+        vector = _vector(parts.z, n) + 2 * _matrix(parts.zz, n).sum(axis=1)
         centred = vector - vector.mean()
         if np.abs(centred).max(initial=0.0) > PATTERN_TOL:
             patterns.append(centred / np.abs(centred).max())
