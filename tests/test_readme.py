@@ -37,3 +37,10 @@ def test_quick_start_names_existing_files() -> None:
     text = README.read_text(encoding="utf-8")
     for path in re.findall(r"examples/[\w./]+\.yaml", text):
         assert (README.parent / path).is_file(), path
+
+
+def test_device_example_runs() -> None:
+    namespace: dict[str, object] = {}
+    exec(_blocks("python")[2], namespace)
+    controls = namespace["controls"]
+    assert len(controls.positions) == 6  # type: ignore[attr-defined]
