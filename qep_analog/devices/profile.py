@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qep_analog.devices.schema import Field, parse_section
-from qep_analog.errors import ProfileError, StorageError
+from qep_analog.errors import ConstraintError, ProfileError, StorageError
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-device/1"
@@ -243,6 +243,26 @@ class DeviceProfile:
         for section, (values, fields) in sections.items():
             document[section] = _document_section(values, fields)
         return document
+
+
+def realised_duration(profile: DeviceProfile, duration: float) -> float:
+    """``duration`` (µs) rounded up to the device clock, or :class:`ConstraintError` when it is shorter
+    than the shortest pulse or longer than the longest sequence the device runs."""
+    caps = profile.capabilities
+    ticks = math.ceil(duration / caps.clock - 1e-9)
+    realised = ticks * caps.clock
+    shortest = caps.min_pulse if isinstance(caps, RydbergCapabilities) else caps.clock
+    if not math.isfinite(duration) or realised < shortest:
+        raise ConstraintError(
+            f"device {profile.label!r}: duration {duration:.6g} µs is shorter than the minimum "
+            f"{shortest:.6g} µs"
+        )
+    if realised > caps.max_duration * (1 + 1e-12):
+        raise ConstraintError(
+            f"device {profile.label!r}: duration {realised:.6g} µs exceeds the limit "
+            f"{caps.max_duration:.6g} µs"
+        )
+    return realised
 
 
 _INTERNAL_SUFFIX = {
