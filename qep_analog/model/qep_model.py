@@ -14,6 +14,9 @@ from qep_analog.errors import ConfigError, ModelFileError
 from qep_analog.model.operators import OperatorTable
 from qep_analog.model.pauli import PauliString, PauliSum
 
+#: Largest number of qubits whose operators are compiled for state vectors (2^30 amplitudes).
+MAX_STATE_VECTOR_QUBITS = 30
+
 
 @dataclass(frozen=True, eq=False)
 class QEPModel:
@@ -30,12 +33,8 @@ class QEPModel:
     inputs: Mapping[str, PauliSum] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.n_qubits, bool)
-            or not isinstance(self.n_qubits, int)
-            or not 1 <= self.n_qubits <= 30
-        ):
-            raise ModelFileError(f"QEPModel: n_qubits = {self.n_qubits!r} is not in 1..30")
+        if isinstance(self.n_qubits, bool) or not isinstance(self.n_qubits, int) or self.n_qubits < 1:
+            raise ModelFileError(f"QEPModel: n_qubits = {self.n_qubits!r} is not a positive integer")
         object.__setattr__(self, "inputs", dict(self.inputs))
         object.__setattr__(self, "trainable", dict(self.trainable))
         object.__setattr__(self, "outputs", dict(self.outputs))
@@ -76,7 +75,8 @@ class QEPModel:
 
     @cached_property
     def compiled(self) -> CompiledModel:
-        """The operators of the model compiled for state vectors (built once per model)."""
+        """The operators of the model compiled for state vectors (built once per model; at most
+        ``MAX_STATE_VECTOR_QUBITS`` qubits)."""
         return CompiledModel(self)
 
     def vector(self, section: str, values: Mapping[str, float] | None, default: float) -> NDArray:
@@ -97,6 +97,11 @@ class CompiledModel:
     """Coefficient matrices of a :class:`QEPModel` over one shared :class:`OperatorTable`."""
 
     def __init__(self, model: QEPModel) -> None:
+        if model.n_qubits > MAX_STATE_VECTOR_QUBITS:
+            raise ConfigError(
+                f"compiled model: {model.n_qubits} qubits exceed the state-vector limit of "
+                f"{MAX_STATE_VECTOR_QUBITS} (use the MPS backend, qep_analog.solvers.mps)"
+            )
         self.model = model
         strings: set[PauliString] = set(model.fixed)
         for section in (model.inputs, model.trainable, model.outputs):

@@ -228,7 +228,7 @@ def small_model(**changes) -> QEPModel:
     ("changes", "fragment"),
     [
         ({"n_qubits": 0}, "n_qubits = 0"),
-        ({"n_qubits": 31}, "n_qubits = 31"),
+        ({"n_qubits": -1}, "n_qubits = -1"),
         ({"n_qubits": 2.0}, "n_qubits = 2.0"),
         ({"trainable": {}}, "trainable has no terms"),
         ({"outputs": {}}, "outputs has no terms"),
@@ -242,6 +242,14 @@ def test_qep_model_validation(changes, fragment: str) -> None:
     with pytest.raises(ModelFileError) as info:
         small_model(**changes)
     assert fragment in str(info.value)
+
+
+def test_state_vector_limit_is_where_state_vectors_are_built() -> None:
+    # a 64-qubit model is valid (tensor networks solve it); compiling it for state vectors is not
+    model = small_model(n_qubits=64, outputs={"m": pauli_sum([(1.0, "Z63")])})
+    assert model.n_qubits == 64
+    with pytest.raises(ConfigError, match="64 qubits exceed the state-vector limit of 30"):
+        _ = model.compiled
 
 
 def test_qep_model_vector() -> None:
