@@ -44,6 +44,21 @@ class IonSpinModel:
     def n_qubits(self) -> int:
         return len(self.fields)
 
+    @classmethod
+    def from_pauli_sum(cls, hamiltonian: PauliSum, n: int) -> IonSpinModel:
+        """The ion-chain form of a Hamiltonian of Z, XX and identity terms (else an error)."""
+        fields, couplings = np.zeros(n), np.zeros((n, n))
+        for string, c in hamiltonian.items():
+            letters = "".join(letter for _, letter in string.factors)
+            qubits = [q for q, _ in string.factors]
+            if letters == "Z":
+                fields[qubits[0]] += c
+            elif letters == "XX":
+                couplings[qubits[0], qubits[1]] = couplings[qubits[1], qubits[0]] = c
+            elif letters != "":
+                raise ConstraintError(f"ion chain: the term {c:g}·{string} has no control")
+        return cls(fields, couplings)
+
     def to_pauli_sum(self) -> PauliSum:
         n = self.n_qubits
         terms = [(float(self.fields[i]), f"Z{i}") for i in range(n)]

@@ -45,6 +45,30 @@ class IsingModel:
     def n_qubits(self) -> int:
         return len(self.fields)
 
+    @classmethod
+    def from_pauli_sum(cls, hamiltonian: PauliSum, n: int) -> IsingModel:
+        """The Ising form of a Hamiltonian of Z, uniform X, ZZ and identity terms (else an error)."""
+        fields, couplings, x_fields = np.zeros(n), np.zeros((n, n)), np.zeros(n)
+        constant = 0.0
+        for string, c in hamiltonian.items():
+            letters = "".join(letter for _, letter in string.factors)
+            qubits = [q for q, _ in string.factors]
+            if letters == "":
+                constant += c
+            elif letters == "Z":
+                fields[qubits[0]] += c
+            elif letters == "X":
+                x_fields[qubits[0]] += c
+            elif letters == "ZZ":
+                couplings[qubits[0], qubits[1]] = couplings[qubits[1], qubits[0]] = c
+            else:
+                raise ConstraintError(f"Rydberg array: the term {c:g}·{string} has no control")
+        if np.ptp(x_fields) > 1e-12 * max(1.0, float(np.abs(x_fields).max())):
+            raise ConstraintError(
+                f"Rydberg array: X fields {x_fields.tolist()} differ between atoms (global drive)"
+            )
+        return cls(fields, float(x_fields.mean()), couplings, constant)
+
     def to_pauli_sum(self) -> PauliSum:
         n = self.n_qubits
         terms = [(float(self.fields[i]), f"Z{i}") for i in range(n)]
