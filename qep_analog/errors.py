@@ -39,6 +39,10 @@ class ConstraintError(QEPError, ValueError):
     """A control or a register breaks a hardware limit of a device profile."""
 
 
+class MeasurementError(QEPError, ValueError):
+    """Measured data (counts, settings, readout errors, a counts file) is malformed or inconsistent."""
+
+
 class QEPWarning(UserWarning):
     """Base class of warnings qep-analog emits."""
 

@@ -1,0 +1,287 @@
+"""Measured QEP runs on disk (``qep-counts/1``) and Pulser results as counts.
+
+A run directory holds ``run.json`` (see ``docs/counts-format.md``)::
+
+    {"schema": "qep-counts/1",
+     "model": "model.yaml" | {a qep-model/1 document},
+     "x": {"g": 0.5}, "theta": {"a": 0.3}, "error_signal": {"m": 1.0},
+     "beta": 0.1, "scheme": "symmetric",
+     "readout": {"false_positive": 0.025, "false_negative": 0.1, "mitigate": true},
+     "phases": {"plus": [{"bases": "ZZXZ", "counts": {"0101": 12, ...}}, ...],
+                "minus": [...], "free": [...]}}
+
+Bitstrings put qubit 0 first, '1' is the excited state; every phase lists the same settings in the
+same order. Every problem is one :class:`~qep_analog.errors.MeasurementError` line naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qep_analog.errors import MeasurementError, ModelFileError, StorageError
+from qep_analog.measurement.estimators import SettingCounts
+from qep_analog.measurement.gradient import PHASES, SCHEMES, MeasuredGradient, gradient_from_counts
+from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.measurement.settings import MeasurementPlan, MeasurementSetting, model_strings
+from qep_analog.model.model_file import load_model, model_from_document, model_to_document
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.storage import read_json, write_json
+
+SCHEMA = "qep-counts/1"
+RUN_FILE = "run.json"
+_KEYS = {"schema", "model", "x", "theta", "error_signal", "beta", "scheme", "readout", "phases", "notes"}
+_READOUT_KEYS = {"false_positive", "false_negative", "mitigate"}
+PULSER_BASES = ("ground-rydberg", "digital")
+
+
+@dataclass(frozen=True, eq=False)
+class CountsRun:
+    """A measured QEP run: the model and the point it was measured at, and the counts per phase."""
+
+    model: QEPModel
+    x: dict[str, float]
+    theta: dict[str, float]
+    error_signal: dict[str, float]
+    beta: float
+    scheme: str
+    phases: dict[str, list[SettingCounts]]
+    readout: ReadoutErrors | None = None
+    mitigate: bool = True
+    model_file: str | None = None
+
+    def plan(self) -> MeasurementPlan:
+        """The settings of the run, each string of the generators (and of the outputs, with a free
+        phase) assigned to the first setting that measures it."""
+        return plan_from_settings(
+            self.model, [c.bases for c in next(iter(self.phases.values()))], outputs="free" in self.phases
+        )
+
+    def gradient(self, mitigate: bool | None = None) -> MeasuredGradient:
+        """The QEP gradient with error bars (mitigated if the run says so, or ``mitigate``)."""
+        use = self.mitigate if mitigate is None else mitigate
+        return gradient_from_counts(
+            self.model,
+            self.plan(),
+            self.phases,
+            self.beta,
+            self.scheme,
+            self.readout if use and self.readout is not None else None,
+        )
+
+
+def plan_from_settings(model: QEPModel, bases: Sequence[str], *, outputs: bool = True) -> MeasurementPlan:
+    """A plan over given settings: each needed string goes to the first setting that measures it."""
+    needed = model_strings(model, outputs=outputs)
+    assigned: list[list[Any]] = [[] for _ in bases]
+    for string in needed:
+        for k, b in enumerate(bases):
+            if MeasurementSetting(b).covers(string):
+                assigned[k].append(string)
+                break
+        else:
+            raise MeasurementError(f"settings {', '.join(bases)}: none measures {string.label}")
+    settings = tuple(MeasurementSetting(b, tuple(s)) for b, s in zip(bases, assigned, strict=True))
+    return MeasurementPlan(model.n_qubits, settings, lower_bound=0)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MeasurementError(f"{where}: {value!r} is not a finite number")
+    return float(value)
+
+
+def _assignments(value: Any, names: list[str], where: str) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MeasurementError(f"{where}: expected a mapping of names to numbers")
+    for name in value:
+        if name not in names:
+            raise MeasurementError(f"{where}: unknown name {name!r} (valid: {', '.join(names) or 'none'})")
+    return {name: _number(v, f"{where}.{name}") for name, v in value.items()}
+
+
+def _readout(value: Any, n_qubits: int, where: str) -> tuple[ReadoutErrors | None, bool]:
+    if value is None:
+        return None, False
+    if not isinstance(value, dict):
+        raise MeasurementError(f"{where}: expected a mapping with false_positive, false_negative, mitigate")
+    unknown = sorted(set(value) - _READOUT_KEYS)
+    if unknown:
+        raise MeasurementError(
+            f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_READOUT_KEYS))})"
+        )
+    arrays = []
+    for key in ("false_positive", "false_negative"):
+        item = value.get(key, 0.0)
+        items = item if isinstance(item, list) else [item] * n_qubits
+        if len(items) != n_qubits:
+            raise MeasurementError(f"{where}.{key}: {len(items)} values for {n_qubits} qubits")
+        arrays.append(np.array([_number(v, f"{where}.{key}") for v in items]))
+    mitigate = value.get("mitigate", True)
+    if not isinstance(mitigate, bool):
+        raise MeasurementError(f"{where}.mitigate: {mitigate!r} must be true or false")
+    try:
+        return ReadoutErrors(arrays[0], arrays[1]), mitigate
+    except MeasurementError as exc:
+        raise MeasurementError(f"{where}: {exc}") from None
+
+
+def _phases(value: Any, n_qubits: int, scheme: str, where: str) -> dict[str, list[SettingCounts]]:
+    if not isinstance(value, dict) or not value:
+        raise MeasurementError(f"{where}: expected a mapping of phases (plus, minus, free) to settings")
+    unknown = sorted(set(value) - {"plus", "minus", "free"}, key=str)
+    if unknown:
+        raise MeasurementError(f"{where}: unknown phase {unknown[0]!r} (valid: plus, minus, free)")
+    for name in PHASES[scheme]:
+        if name not in value:
+            raise MeasurementError(f"{where}: the {scheme} scheme needs a {name!r} phase")
+    out: dict[str, list[SettingCounts]] = {}
+    reference: list[str] | None = None
+    for name, settings in value.items():
+        place = f"{where}.{name}"
+        if not isinstance(settings, list) or not settings:
+            raise MeasurementError(f"{place}: expected a non-empty list of settings")
+        parsed = []
+        for k, item in enumerate(settings):
+            spot = f"{place}[{k}]"
+            if not isinstance(item, dict) or set(item) != {"bases", "counts"}:
+                raise MeasurementError(f"{spot}: expected exactly the keys 'bases' and 'counts'")
+            bases = item["bases"]
+            if not isinstance(bases, str) or len(bases) != n_qubits or set(bases) - set("XYZ"):
+                raise MeasurementError(f"{spot}.bases: {bases!r} is not {n_qubits} letters of X, Y, Z")
+            data = SettingCounts.from_bitstrings(bases, item["counts"], f"{spot}.counts")
+            if data.shots < 2:
+                raise MeasurementError(f"{spot}.counts: {data.shots} shots, at least 2 are needed")
+            parsed.append(data)
+        bases_list = [c.bases for c in parsed]
+        if len(set(bases_list)) != len(bases_list):
+            raise MeasurementError(f"{place}: a setting is listed twice")
+        if reference is None:
+            reference = bases_list
+        elif bases_list != reference:
+            raise MeasurementError(
+                f"{place}: settings {', '.join(bases_list)} differ from the first phase's "
+                f"{', '.join(reference)}"
+            )
+        out[name] = parsed
+    return out
+
+
+def read_counts_run(run_dir: str | Path) -> CountsRun:
+    """Read and validate ``RUN_DIR/run.json`` (or a path to the JSON file itself)."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / RUN_FILE
+    try:
+        document = read_json(path, SCHEMA)
+    except StorageError as exc:
+        raise MeasurementError(str(exc)) from None
+    where = str(path)
+    unknown = sorted(set(document) - _KEYS, key=str)
+    if unknown:
+        raise MeasurementError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_KEYS))})")
+    for key in ("model", "beta", "phases"):
+        if key not in document:
+            raise MeasurementError(f"{where}: required key {key!r} is missing")
+    reference = document["model"]
+    model_file = None
+    try:
+        if isinstance(reference, str):
+            model_path = Path(reference)
+            if not model_path.is_absolute():
+                model_path = path.parent / model_path
+            model = load_model(model_path)
+            model_file = reference
+        elif isinstance(reference, dict):
+            model = model_from_document(reference, f"{where}: model")
+        else:
+            raise MeasurementError(f"{where}: model must be a file name or a qep-model/1 mapping")
+    except ModelFileError as exc:
+        raise MeasurementError(str(exc)) from None
+    scheme = document.get("scheme", "symmetric")
+    if scheme not in SCHEMES:
+        raise MeasurementError(f"{where}: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
+    beta = _number(document["beta"], f"{where}: beta")
+    if beta <= 0:
+        raise MeasurementError(f"{where}: beta = {beta!r} must be positive")
+    readout, mitigate = _readout(document.get("readout"), model.n_qubits, f"{where}: readout")
+    phases = _phases(document["phases"], model.n_qubits, scheme, f"{where}: phases")
+    run = CountsRun(
+        model=model,
+        x=_assignments(document.get("x"), model.input_names, f"{where}: x"),
+        theta=_assignments(document.get("theta"), model.parameter_names, f"{where}: theta"),
+        error_signal=_assignments(
+            document.get("error_signal"), model.output_names, f"{where}: error_signal"
+        ),
+        beta=beta,
+        scheme=scheme,
+        phases=phases,
+        readout=readout,
+        mitigate=mitigate,
+        model_file=model_file,
+    )
+    try:
+        run.plan()
+    except MeasurementError as exc:
+        raise MeasurementError(f"{where}: {exc}") from None
+    return run
+
+
+def write_counts_run(run_dir: str | Path, run: CountsRun) -> Path:
+    """Write ``RUN_DIR/run.json`` atomically (the model embedded unless ``run.model_file`` names it)."""
+    path = Path(run_dir) / RUN_FILE
+    document: dict[str, Any] = {
+        "model": run.model_file if run.model_file is not None else model_to_document(run.model),
+        "x": run.x,
+        "theta": run.theta,
+        "error_signal": run.error_signal,
+        "beta": run.beta,
+        "scheme": run.scheme,
+    }
+    if run.readout is not None:
+        document["readout"] = {**run.readout.describe(), "mitigate": run.mitigate}
+    document["phases"] = {
+        name: [{"bases": c.bases, "counts": c.to_bitstrings()} for c in settings]
+        for name, settings in run.phases.items()
+    }
+    write_json(path, document, SCHEMA)
+    return path
+
+
+def counts_from_pulser(
+    counts: Mapping[str, int],
+    atom_order: Sequence[Hashable],
+    qubits: Sequence[Hashable] | None = None,
+    basis: str = "ground-rydberg",
+) -> dict[str, int]:
+    """Pulser's sampled counts as our bitstrings.
+
+    Pulser's bitstring character i belongs to atom ``atom_order[i]`` (the register order, the
+    ``atom_order`` of its results) and is '1' for |r> (ground-rydberg basis) or |h> (digital basis):
+    the excited state, as in our convention (Pulser's state vectors put |r> first; its sampled
+    bitstrings do not). ``qubits[q]`` is the atom that is our qubit q (default: ``atom_order``).
+    """
+    if basis not in PULSER_BASES:
+        raise MeasurementError(f"Pulser counts: basis {basis!r} is not one of {', '.join(PULSER_BASES)}")
+    order = list(atom_order)
+    ours = order if qubits is None else list(qubits)
+    if sorted(map(str, ours)) != sorted(map(str, order)) or len(set(order)) != len(order):
+        raise MeasurementError(f"Pulser counts: qubits {ours} are not a permutation of the atoms {order}")
+    position = {atom: i for i, atom in enumerate(order)}
+    take = [position[atom] for atom in ours]
+    out: dict[str, int] = {}
+    for key, value in counts.items():
+        if not isinstance(key, str) or len(key) != len(order) or set(key) - set("01"):
+            raise MeasurementError(
+                f"Pulser counts: bitstring {key!r} is not {len(order)} characters of 0/1"
+            )
+        converted = "".join(key[i] for i in take)
+        out[converted] = out.get(converted, 0) + int(value)
+    return out
