@@ -197,7 +197,10 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
             model_path = Path(reference)
             if not model_path.is_absolute():
                 model_path = path.parent / model_path
-            model = load_model(model_path)
+            try:
+                model = load_model(model_path)
+            except ModelFileError as exc:
+                raise MeasurementError(f"{where}: model file: {exc}") from None
             model_file = reference
         elif isinstance(reference, dict):
             model = model_from_document(reference, f"{where}: model")

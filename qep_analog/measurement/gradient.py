@@ -163,6 +163,59 @@ def _shot_table(plan: MeasurementPlan, phases: Sequence[str], shots: int | Array
     return np.asarray(table)
 
 
+def phase_names(scheme: str, free_phase: bool = True) -> list[str]:
+    """The phases of a scheme: ``plus``, then ``minus`` (symmetric) and ``free`` (always there for
+    one-sided; with ``free_phase`` for symmetric, where it gives the error signal)."""
+    if scheme not in SCHEMES:
+        raise MeasurementError(f"gradient: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
+    return list(PHASES[scheme]) + (["free"] if free_phase and scheme == "symmetric" else [])
+
+
+def prepare_phases(
+    eq: Equilibrium,
+    x: ArrayLike,
+    theta: ArrayLike,
+    error_signal: ArrayLike,
+    beta: float,
+    *,
+    scheme: str = "symmetric",
+    free_phase: bool = True,
+) -> dict[str, NDArray]:
+    """Ground states of one input in each phase (nu = +beta eps, -beta eps, 0), by name."""
+    _check_scheme(scheme, beta)
+    if eq.thermal:
+        raise MeasurementError("measurement: bitstrings are sampled from state vectors (T = 0) only")
+    names = phase_names(scheme, free_phase)
+    eps = np.asarray(error_signal, dtype=float).ravel()
+    sign = {"plus": 1.0, "minus": -1.0, "free": 0.0}
+    nu = np.array([sign[name] * beta * eps for name in names])
+    x_arr = np.repeat(np.atleast_2d(np.asarray(x, dtype=float)), len(names), axis=0)
+    states = np.asarray(eq.prepare(x_arr, theta, nu).states)
+    return {name: states[p] for p, name in enumerate(names)}
+
+
+def sample_phases(
+    states: Mapping[str, NDArray],
+    plan: MeasurementPlan,
+    shots: int | ArrayLike,
+    rng: np.random.Generator,
+    readout: ReadoutErrors | None = None,
+) -> dict[str, list[SettingCounts]]:
+    """Read each phase's state in every setting of ``plan``; ``shots`` per setting: one number or a
+    (phases, settings) table in the order of ``states``."""
+    names = list(states)
+    table = _shot_table(plan, names, shots)
+    return {
+        name: [
+            SettingCounts.from_dense(
+                setting.bases, sample_counts(states[name], setting.bases, int(table[p, k]), rng, readout)
+            )
+            for k, setting in enumerate(plan.settings)
+        ]
+        for p, name in enumerate(names)
+    }
+
+
 def measure_phases(
     eq: Equilibrium,
     x: ArrayLike,
@@ -177,30 +230,9 @@ def measure_phases(
     readout: ReadoutErrors | None = None,
     free_phase: bool = True,
 ) -> dict[str, list[SettingCounts]]:
-    """Emulate the measured phases of one input: prepare the ground states (free and nudged by
-    nu = +-beta eps) and read each in every setting of ``plan``.
-
-    ``shots`` per setting: one number, or a (phases, settings) table in the order ``plus``, then
-    ``minus`` (symmetric) and ``free`` (always there for one-sided; with ``free_phase`` otherwise).
-    """
-    _check_scheme(scheme, beta)
-    eps = np.asarray(error_signal, dtype=float).ravel()
-    names = list(PHASES[scheme]) + (["free"] if free_phase and scheme == "symmetric" else [])
-    table = _shot_table(plan, names, shots)
-    sign = {"plus": 1.0, "minus": -1.0, "free": 0.0}
-    nu = np.array([sign[name] * beta * eps for name in names])
-    x_arr = np.repeat(np.atleast_2d(np.asarray(x, dtype=float)), len(names), axis=0)
-    prepared = eq.prepare(x_arr, theta, nu)
-    states = np.asarray(prepared.states)
-    out: dict[str, list[SettingCounts]] = {}
-    for p, name in enumerate(names):
-        out[name] = [
-            SettingCounts.from_dense(
-                setting.bases, sample_counts(states[p], setting.bases, int(table[p, k]), rng, readout)
-            )
-            for k, setting in enumerate(plan.settings)
-        ]
-    return out
+    """Emulate the measured phases of one input: :func:`prepare_phases`, then :func:`sample_phases`."""
+    states = prepare_phases(eq, x, theta, error_signal, beta, scheme=scheme, free_phase=free_phase)
+    return sample_phases(states, plan, shots, rng, readout)
 
 
 # -- shot allocation ---------------------------------------------------------------------------
@@ -450,6 +482,12 @@ def sampled_qep_gradient(
         raise MeasurementError("sampled gradient: bitstrings are sampled from state vectors (T = 0) only")
     x_arr = np.atleast_2d(np.asarray(x, dtype=float))
     eps = np.atleast_2d(np.asarray(error_signal, dtype=float))
+    if eps.shape[0] == 1:
+        eps = np.repeat(eps, x_arr.shape[0], axis=0)
+    if eps.shape[0] != x_arr.shape[0]:
+        raise MeasurementError(
+            f"sampled gradient: {x_arr.shape[0]} inputs but {eps.shape[0]} error signals"
+        )
     if free is None:
         free = eq.prepare(x_arr, theta)
     signs = (1.0, -1.0) if scheme == "symmetric" else (1.0,)
