@@ -25,6 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError, SolverError, StorageError
+from qep_analog.measurement.gradient import BitstringSampler, sampled_qep_gradient
+from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.measurement.settings import measurement_plan
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import SCHEMES, exact_gradient, qep_gradient, small_gap_samples
 from qep_analog.qep.losses import Loss
@@ -38,6 +41,17 @@ CHECKPOINT_SCHEMA = "qep-checkpoint/1"
 METRICS_SCHEMA = "qep-metrics/1"
 RESULT_SCHEMA = "qep-run/1"
 ESTIMATORS = ("qep", "exact")
+#: How measured values are emulated: Gaussian noise on expectation values, or sampled bitstrings in
+#: the qubit-wise commuting settings of the generators (with readout errors and their mitigation).
+MEASUREMENTS = ("gaussian", "bitstrings")
+#: Configuration keys added after checkpoints of qep-checkpoint/1 were first written: left out of the
+#: run fingerprint at their defaults, so that older checkpoints still resume.
+_LATER_DEFAULTS = {
+    "measurement": "gaussian",
+    "readout_false_positive": 0.0,
+    "readout_false_negative": 0.0,
+    "mitigate_readout": True,
+}
 
 
 class SupervisedTask(Protocol):
@@ -93,6 +107,10 @@ class TrainingConfig:
     check_gap: bool = True
     bounds: tuple[float, float] | None = None
     temperature: float | None = None
+    measurement: str = "gaussian"
+    readout_false_positive: float = 0.0
+    readout_false_negative: float = 0.0
+    mitigate_readout: bool = True
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any) -> None:
@@ -137,6 +155,34 @@ class TrainingConfig:
             or not self.bounds[0] < self.bounds[1]
         ):
             raise ConfigError(f"training: bounds {self.bounds} must be (low, high) with low < high")
+        self._check_measurement()
+
+    def _check_measurement(self) -> None:
+        if self.measurement not in MEASUREMENTS:
+            raise ConfigError(
+                f"training: measurement {self.measurement!r} is unknown (valid: {', '.join(MEASUREMENTS)})"
+            )
+        for name in ("readout_false_positive", "readout_false_negative"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int | float) and 0 <= value < 0.5):
+                raise ConfigError(f"training: {name} = {value!r} must be a probability in [0, 0.5)")
+        if not isinstance(self.mitigate_readout, bool):
+            raise ConfigError(
+                f"training: mitigate_readout = {self.mitigate_readout!r} must be true or false"
+            )
+        if self.measurement == "bitstrings":
+            if self.shots is None:
+                raise ConfigError("training: measurement 'bitstrings' needs shots per setting (not null)")
+            if self.estimator != "qep":
+                raise ConfigError(
+                    f"training: measurement 'bitstrings' needs estimator 'qep', not {self.estimator!r}"
+                )
+            if self.temperature is not None:
+                raise ConfigError(
+                    "training: measurement 'bitstrings' samples ground states (temperature null)"
+                )
+        elif self.readout_false_positive or self.readout_false_negative:
+            raise ConfigError("training: readout errors need measurement 'bitstrings'")
 
 
 @dataclass
@@ -174,6 +220,16 @@ class Trainer:
         self.compiled = self.equilibrium.compiled
         self._identity = np.array([not s.factors for s in self.compiled.table.strings])
         self.test_inputs, self.test_targets = task.test_set()
+        self.sampler: BitstringSampler | None = None
+        if config.measurement == "bitstrings":
+            assert config.shots is not None
+            readout = ReadoutErrors.uniform(
+                task.model.n_qubits, config.readout_false_positive, config.readout_false_negative
+            )
+            plan = measurement_plan(task.model)
+            self.sampler = BitstringSampler(
+                task.model, plan, config.shots, readout, config.mitigate_readout
+            )
 
     @property
     def checkpoint_path(self) -> Path:
@@ -208,7 +264,11 @@ class Trainer:
 
     def _fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the run that wrote the checkpoint (all but steps)."""
-        config = {k: v for k, v in asdict(self.config).items() if k != "steps"}
+        config = {
+            k: v
+            for k, v in asdict(self.config).items()
+            if k != "steps" and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
+        }
         if config["bounds"] is not None:
             config["bounds"] = list(config["bounds"])
         return {
@@ -287,9 +347,17 @@ class Trainer:
         noise = ShotNoise(cfg.shots, self._identity, rng) if cfg.shots is not None else None
         free = eq.prepare(inputs, theta, with_gap=cfg.check_gap, check_degeneracy=False)
         exact_outputs = self.compiled.output_values(free.strings)
-        measured = self.compiled.output_values(noise(free.strings)) if noise else exact_outputs
+        if self.sampler is not None:
+            read = self.sampler.strings(np.asarray(free.states), rng, self.sampler.output_settings)
+            measured = self.compiled.output_values(read)
+        else:
+            measured = self.compiled.output_values(noise(free.strings)) if noise else exact_outputs
         error_signal = self.task.loss.error_signal(measured, targets)
-        if cfg.estimator == "exact":
+        if self.sampler is not None:
+            per_sample = sampled_qep_gradient(
+                eq, inputs, theta, error_signal, cfg.beta, self.sampler, rng, scheme=cfg.scheme, free=free
+            )
+        elif cfg.estimator == "exact":
             per_sample = exact_gradient(eq, inputs, theta, error_signal, free=free)
         else:
             per_sample = qep_gradient(

@@ -21,10 +21,11 @@ _MODEL = {"n_chain", "sites", "system_operators", "init", "coupling_range", "pat
 _TRAINING = {
     "steps", "batch_size", "estimator", "scheme", "beta", "shots", "optimizer", "learning_rate",
     "seed", "checkpoint_every", "solver_tol", "check_gap", "bounds", "penalty", "loss",
-    "temperature",
+    "temperature", "measurement", "readout",
 }  # fmt: skip
 _EVALUATION = {"test_size", "every"}
 _PENALTY = {"strength", "threshold"}
+_READOUT = {"device", "false_positive", "false_negative", "mitigate"}
 
 
 def _closed(section: Any, allowed: set[str], where: str) -> dict[str, Any]:
@@ -52,6 +53,32 @@ def _numbers(value: Any, where: str, integer: bool = False, nested: bool = False
         shape = "a list of lists of" if nested else "a list of"
         raise ConfigError(f"{where}: {value!r} is not {shape} {what}")
     return [float(v) if not integer else int(v) for v in items]
+
+
+def _readout(section: Any, where: str) -> dict[str, Any]:
+    """``training.readout``: ``{device: NAME}`` (the profile's epsilon, epsilon') or explicit
+    ``false_positive`` / ``false_negative``, and ``mitigate`` (default true)."""
+    readout = _closed(section, _READOUT, where)
+    if not readout:
+        return {}
+    out: dict[str, Any] = {"mitigate_readout": readout.get("mitigate", True)}
+    if "device" in readout:
+        if {"false_positive", "false_negative"} & set(readout):
+            raise ConfigError(f"{where}: give either device or false_positive/false_negative, not both")
+        from qep_analog.devices.profile import load_profile
+        from qep_analog.errors import ProfileError
+
+        try:
+            noise = load_profile(str(readout["device"])).noise
+        except ProfileError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        out["readout_false_positive"] = noise.readout_false_positive
+        out["readout_false_negative"] = noise.readout_false_negative
+    else:
+        for key in ("false_positive", "false_negative"):
+            if key in readout:
+                out[f"readout_{key}"] = readout[key]
+    return out
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,7 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     training.update(overrides or {})
     evaluation = _closed(top.get("evaluation"), _EVALUATION, f"{where}: evaluation")
     penalty_cfg = _closed(training.pop("penalty", None), _PENALTY, f"{where}: training.penalty")
+    training.update(_readout(training.pop("readout", None), f"{where}: training.readout"))
     loss = loss_by_name(str(training.pop("loss", "squared_error")))
     if "sites" in model:
         model["sites"] = tuple(_numbers(model["sites"], f"{where}: model.sites", integer=True))
