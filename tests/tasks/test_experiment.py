@@ -184,3 +184,53 @@ def test_malformed_value(tmp_path: Path, case: str) -> None:
         experiment.task.initial_parameters(np.random.default_rng(0))
         experiment.task.sample_batch(np.random.default_rng(0), 2)
     assert "\n" not in str(info.value)
+
+
+# -- measured bitstrings and readout errors (issue 5) -------------------------------------------------
+
+
+def test_bitstring_example_files() -> None:
+    bits = load_experiment(EXAMPLES / "phase_sensor_bitstrings.yaml")
+    assert bits.training.measurement == "bitstrings" and bits.training.shots == 10
+    # the fresnel-like profile's readout errors
+    assert (bits.training.readout_false_positive, bits.training.readout_false_negative) == (0.025, 0.10)
+    assert bits.training.mitigate_readout is True
+    exact = load_experiment(EXAMPLES / "phase_sensor_exact_values.yaml")
+    assert exact.training.shots is None and exact.training.measurement == "gaussian"
+    for key in ("steps", "seed", "beta", "learning_rate", "batch_size"):
+        assert getattr(exact.training, key) == getattr(bits.training, key)
+
+
+def test_explicit_readout_errors(tmp_path: Path) -> None:
+    text = TINY.replace(
+        "  shots: null\n",
+        "  shots: 5\n  measurement: bitstrings\n"
+        "  readout: {false_positive: 0.01, false_negative: 0.2, mitigate: false}\n",
+    )
+    training = load_experiment(write(tmp_path, text)).training
+    assert (training.readout_false_positive, training.readout_false_negative) == (0.01, 0.2)
+    assert training.mitigate_readout is False
+
+
+@pytest.mark.parametrize(
+    ("readout", "word"),
+    [
+        ("{device: nowhere-like}", "nowhere-like"),
+        ("{device: fresnel-like, false_positive: 0.1}", "not both"),
+        ("{colour: red}", "unknown key 'colour'"),
+        ("{false_positive: 0.7}", "readout_false_positive"),
+        ("{false_positive: 0.1, mitigate: maybe}", "mitigate_readout"),
+        ("5", "expected a mapping"),
+    ],
+)
+def test_bad_readout_section(tmp_path: Path, readout: str, word: str) -> None:
+    text = TINY.replace("  shots: null\n", f"  shots: 5\n  measurement: bitstrings\n  readout: {readout}\n")
+    with pytest.raises(ConfigError, match=word) as info:
+        load_experiment(write(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+def test_readout_without_bitstrings_is_refused(tmp_path: Path) -> None:
+    text = TINY.replace("  shots: null\n", "  shots: 5\n  readout: {device: fresnel-like}\n")
+    with pytest.raises(ConfigError, match="need measurement 'bitstrings'"):
+        load_experiment(write(tmp_path, text))
