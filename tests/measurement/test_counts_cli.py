@@ -44,3 +44,16 @@ def test_bad_file_exits_2_with_one_line(
     assert err.count("\n") == 1 and "differ from the first phase" in err
     assert main(["gradient-from-counts", str(tmp_path / "nowhere")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_committed_example_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/counts_example (the README's numbers): a within 4 standard errors of the exact
+    gradient; unmitigated, a shrinks by about (1 - eps - eps')^2."""
+    run_dir = Path(__file__).resolve().parents[2] / "examples" / "counts_example"
+    assert main(["gradient-from-counts", str(run_dir), "--json", "--compare-exact"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["gradient"][0] == pytest.approx(-0.451164, abs=1e-6)
+    assert abs(report["gradient"][0] - report["exact"][0]) < 4 * report["standard_error"][0]
+    assert main(["gradient-from-counts", str(run_dir), "--json", "--no-mitigate"]) == 0
+    raw = json.loads(capsys.readouterr().out)["gradient"][0]
+    assert raw / report["gradient"][0] == pytest.approx((1 - 0.025 - 0.1) ** 2, abs=0.03)
