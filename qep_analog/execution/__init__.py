@@ -1,0 +1,1 @@
+"""Where batches of independent preparations run: serial, local processes, Dask distributed."""

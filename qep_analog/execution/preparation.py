@@ -1,0 +1,202 @@
+"""Batches of equilibrium preparations on an executor, and a trainer that uses them.
+
+:class:`ExecutedEquilibrium` has the ``prepare`` contract of
+:class:`~qep_analog.solvers.equilibrium.Equilibrium`: it splits a batch into one task per sample,
+the executor groups them per worker, each worker prepares its chunk as one batch on an equilibrium
+it keeps between calls (the compiled model, or the MPS model builder, is made once per worker),
+and the results come back in sample order. Per-sample results do not depend on how the batch is
+split, so every executor gives the same numbers (bitwise for the exact backend).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from qep_analog.errors import ConfigError
+from qep_analog.execution.executors import Executor, SerialExecutor
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.qep.trainer import Penalty, StepCallback, SupervisedTask, Trainer, TrainingConfig
+from qep_analog.solvers.equilibrium import Equilibrium, Prepared
+from qep_analog.solvers.mps import MPSEquilibrium, MPSOptions
+
+BACKENDS = ("exact", "mps")
+
+
+@dataclass(frozen=True)
+class EquilibriumSpec:
+    """What a worker needs to build its equilibrium: model, backend and its settings."""
+
+    model: QEPModel
+    backend: str = "exact"
+    temperature: float | None = None
+    tol: float = 1e-10
+    mps: MPSOptions = field(default_factory=MPSOptions)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"execution: backend {self.backend!r} is unknown (valid: {', '.join(BACKENDS)})"
+            )
+        if self.backend == "mps" and self.temperature:
+            raise ConfigError("execution: the mps backend prepares ground states only (temperature: null)")
+
+    @property
+    def key(self) -> str:
+        """A fingerprint of the spec (equal specs share a worker's cached equilibrium)."""
+        return hashlib.sha256(pickle.dumps(self)).hexdigest()[:16]
+
+    def build(self) -> Equilibrium | MPSEquilibrium:
+        if self.backend == "mps":
+            return MPSEquilibrium(self.model, self.mps)
+        return Equilibrium(self.model, temperature=self.temperature, tol=self.tol)
+
+
+@dataclass(frozen=True)
+class PreparationTask:
+    """One sample: its input, its nudge, its warm start."""
+
+    spec_key: str
+    spec: EquilibriumSpec
+    x: NDArray
+    theta: NDArray
+    nu: NDArray | None
+    start: Any
+    with_gap: bool
+    check_degeneracy: bool
+
+
+@dataclass(frozen=True)
+class PreparedSample:
+    strings: NDArray
+    energy: float
+    gap: float | None
+    state: Any
+
+
+_WORKER_EQUILIBRIA: dict[str, Equilibrium | MPSEquilibrium] = {}
+
+
+def worker_equilibrium(key: str, spec: EquilibriumSpec) -> Equilibrium | MPSEquilibrium:
+    """The equilibrium of ``spec`` in this process, built on first use and kept."""
+    eq = _WORKER_EQUILIBRIA.get(key)
+    if eq is None:
+        eq = _WORKER_EQUILIBRIA[key] = spec.build()
+    return eq
+
+
+def prepare_sample(task: PreparationTask) -> PreparedSample:
+    """Prepare one sample on this process's equilibrium (what a worker runs)."""
+    eq = worker_equilibrium(task.spec_key, task.spec)
+    start: Any = None
+    if task.start is not None:
+        start = [task.start] if isinstance(eq, MPSEquilibrium) else np.asarray(task.start)[None, :]
+    prepared = eq.prepare(
+        task.x[None, :],
+        task.theta,
+        None if task.nu is None else task.nu[None, :],
+        start=start,
+        with_gap=task.with_gap,
+        check_degeneracy=task.check_degeneracy,
+    )
+    gap = None if prepared.gaps is None else float(prepared.gaps[0])
+    return PreparedSample(prepared.strings[0], float(prepared.energies[0]), gap, prepared.states[0])
+
+
+class ExecutedEquilibrium:
+    """An equilibrium whose batches run on an executor (serial, processes, Dask).
+
+    ``compiled``, ``model``, ``thermal``, ``solver`` are those of a local equilibrium of the same spec
+    (for the exact backend the local one also computes linear responses).
+    """
+
+    def __init__(self, spec: EquilibriumSpec, executor: Executor | None = None) -> None:
+        self.spec = spec
+        self.executor = executor or SerialExecutor()
+        self.local = spec.build()
+        self.model = spec.model
+        self.compiled = self.local.compiled
+        self.temperature = self.local.temperature
+        self.solver = self.local.solver
+        self._key = spec.key
+
+    @property
+    def thermal(self) -> bool:
+        return bool(self.local.thermal)
+
+    def coefficients(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None) -> NDArray:
+        return self.local.coefficients(x, theta, nu)
+
+    def prepare(
+        self,
+        x: ArrayLike,
+        theta: ArrayLike,
+        nu: ArrayLike | None = None,
+        *,
+        start: Any = None,
+        with_gap: bool = False,
+        check_degeneracy: bool = True,
+    ) -> Prepared:
+        """The batch prepared sample by sample on the executor's workers, in sample order."""
+        x_arr = np.atleast_2d(np.asarray(x, dtype=float))
+        nu_arr = None if nu is None else np.atleast_2d(np.asarray(nu, dtype=float))
+        batch = max(len(x_arr), 0 if nu_arr is None else len(nu_arr))
+        if len(x_arr) == 1 and batch > 1:
+            x_arr = np.repeat(x_arr, batch, axis=0)
+        if nu_arr is not None and len(nu_arr) == 1 and batch > 1:
+            nu_arr = np.repeat(nu_arr, batch, axis=0)
+        if len(x_arr) != batch or (nu_arr is not None and len(nu_arr) != batch):
+            raise ConfigError(f"execution: batch sizes of x ({len(x_arr)}) and nu differ")
+        theta_arr = np.asarray(theta, dtype=float)
+        tasks = [
+            PreparationTask(
+                self._key,
+                self.spec,
+                x_arr[b],
+                theta_arr,
+                None if nu_arr is None else nu_arr[b],
+                None if start is None else start[b],
+                with_gap,
+                check_degeneracy,
+            )
+            for b in range(batch)
+        ]
+        samples = self.executor.map(prepare_sample, tasks, label="preparations")
+        gaps = None if not with_gap else np.array([s.gap for s in samples], dtype=float)
+        states: Any = [s.state for s in samples]
+        if self.spec.backend == "exact" and not self.thermal:
+            states = np.array(states)
+        return Prepared(
+            np.array([s.strings for s in samples]), np.array([s.energy for s in samples]), gaps, states
+        )
+
+
+class ExecutedTrainer(Trainer):
+    """:class:`~qep_analog.qep.trainer.Trainer` whose preparations run on ``equilibrium`` (an
+    :class:`ExecutedEquilibrium`, or any object with the ``prepare`` contract)."""
+
+    def __init__(
+        self,
+        task: SupervisedTask,
+        config: TrainingConfig,
+        run_dir: str | Path,
+        *,
+        equilibrium: Any,
+        penalty: Penalty | None = None,
+        callback: StepCallback | None = None,
+    ) -> None:
+        self.task = task
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.penalty = penalty
+        self.callback = callback
+        self.equilibrium = equilibrium
+        self.compiled = equilibrium.compiled
+        self._identity = np.array([not s.factors for s in self.compiled.table.strings])
+        self.test_inputs, self.test_targets = task.test_set()
