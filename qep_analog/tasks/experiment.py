@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from qep_analog.tasks.phase_sensor import PhaseSensorTask
 
 SCHEMA = "qep-experiment/1"
 TASKS = ("phase_sensor",)
-_TOP = {"schema", "name", "task", "model", "training", "evaluation", "output"}
+_TOP = {"schema", "name", "task", "model", "training", "evaluation", "output", "execution"}
+#: ``execution:`` where preparations run (see qep_analog.execution); ``mps:`` the DMRG options
+_EXECUTION = {"executor", "backend", "chunks_per_worker", "mps"}
 _MODEL = {"n_chain", "sites", "system_operators", "init", "coupling_range", "patches", "patch_side"}
 _TRAINING = {
     "steps", "batch_size", "estimator", "scheme", "beta", "shots", "optimizer", "learning_rate",
@@ -90,6 +92,7 @@ class Experiment:
     training: TrainingConfig
     penalty: Penalty | None
     output: Path
+    execution: dict[str, Any] = field(default_factory=dict)
 
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
@@ -109,6 +112,7 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     training = _closed(top.get("training"), _TRAINING, f"{where}: training")
     training.update(overrides or {})
     evaluation = _closed(top.get("evaluation"), _EVALUATION, f"{where}: evaluation")
+    execution = _closed(top.get("execution"), _EXECUTION, f"{where}: execution")
     penalty_cfg = _closed(training.pop("penalty", None), _PENALTY, f"{where}: training.penalty")
     training.update(_readout(training.pop("readout", None), f"{where}: training.readout"))
     loss = loss_by_name(str(training.pop("loss", "squared_error")))
@@ -147,4 +151,4 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
             raise ConfigError(f"{where}: {key} = {top[key]!r} must be a string")
     name = str(top.get("name") or Path(path).stem)
     output = Path(top.get("output") or Path("runs") / name)
-    return Experiment(name, task, config, penalty, output)
+    return Experiment(name, task, config, penalty, output, execution)
