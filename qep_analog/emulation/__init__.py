@@ -1,0 +1,1 @@
+"""Emulation of schedules: our QuTiP emulator, Pulser's emulator as a backend, adiabaticity checks."""

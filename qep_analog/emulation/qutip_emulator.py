@@ -1,0 +1,186 @@
+"""Our emulator: a schedule's spin Hamiltonian evolved with QuTiP, closed or open.
+
+H(t) = static + Σ_k w_k(t)·operator_k (from :func:`hamiltonian_terms`) is built once: each operator is
+one sparse matrix assembled from its Pauli strings, each waveform one linearly interpolated QuTiP
+coefficient on its own breakpoints — a handful of terms, whatever the number of atoms. Open evolution
+adds dephasing (Lindblad operators √(γ/2)·Z_i with γ = 1/T2*, so coherences decay as e^(−t/T2*)) and
+averages over realisations of the shot-to-shot amplitude jitter (Ω or the couplings scaled by
+1 + σ·ξ). Readout errors ε, ε′ flip sampled bits independently. States are in our basis (qubit 0 the
+most significant bit, |0⟩ = ground / dark).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import qutip
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import ConfigError, SolverError
+from qep_analog.model.operators import OperatorTable
+from qep_analog.model.pauli import PauliString, PauliSum
+from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_state_index
+
+MAX_EMULATED_QUBITS = 16
+JITTERED = {"rydberg": "rabi", "ion": "coupling_scale"}
+
+
+@dataclass
+class EmulationResult:
+    """The final state (ket, or density matrix for open evolution), expectation values, counts."""
+
+    label: str
+    state: NDArray
+    expectations: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] | None = None
+
+    @property
+    def is_pure(self) -> bool:
+        return self.state.ndim == 1
+
+
+def pauli_matrix(operator: PauliSum, n: int) -> sp.csr_matrix:
+    """A Pauli sum as a sparse matrix in our basis."""
+    if not operator:
+        return sp.csr_matrix((1 << n, 1 << n))
+    table = OperatorTable(n, list(operator))
+    return table.sparse(np.array(list(operator.values())))
+
+
+def _qobj(matrix: sp.csr_matrix, n: int) -> qutip.Qobj:
+    return qutip.Qobj(sp.csr_matrix(matrix, dtype=complex), dims=[[2] * n, [2] * n])
+
+
+def expectation(state: NDArray, operator: PauliSum, n: int) -> float:
+    """⟨O⟩ in a ket or a density matrix."""
+    matrix = pauli_matrix(operator, n)
+    if state.ndim == 1:
+        return float(np.real(np.vdot(state, matrix @ state)))
+    return float(np.real((matrix @ state).trace()))
+
+
+def rotate_to_basis(state: NDArray, basis: str) -> NDArray:
+    """Apply the ideal single-qubit rotation that maps the X (H) or Y (H·S†) eigenbasis onto Z."""
+    hadamard = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+    gates = {"Z": np.eye(2), "X": hadamard, "Y": hadamard @ np.diag([1, -1j])}
+    if set(basis) <= {"Z"}:
+        return state
+    unitary = np.array([[1.0]])
+    for letter in basis:
+        unitary = np.kron(unitary, gates[letter])
+    if state.ndim == 1:
+        return unitary @ state
+    return unitary @ state @ unitary.conj().T
+
+
+def sample_counts(
+    probabilities: NDArray,
+    n: int,
+    shots: int,
+    rng: np.random.Generator,
+    flips: tuple[float, float] = (0.0, 0.0),
+) -> dict[str, int]:
+    """Bitstring counts (qubit 0 leftmost) of ``shots`` draws, with independent readout flips
+    (ε = P(1|0), ε′ = P(0|1))."""
+    p = np.clip(np.real(probabilities), 0.0, None)
+    outcomes = rng.choice(len(p), size=shots, p=p / p.sum())
+    bits = ((outcomes[:, None] >> np.arange(n - 1, -1, -1)[None, :]) & 1).astype(bool)
+    false_positive, false_negative = flips
+    if false_positive or false_negative:
+        draw = rng.random(bits.shape)
+        bits = np.where(bits, draw >= false_negative, draw < false_positive)
+    keys, numbers = np.unique(bits.astype(np.uint8), axis=0, return_counts=True)
+    return {"".join(map(str, key)): int(c) for key, c in zip(keys, numbers, strict=True)}
+
+
+class QutipEmulator:
+    """Emulates schedules on a profile's device; operators are built once per schedule structure."""
+
+    def __init__(self, profile: DeviceProfile, atol: float = 1e-10, rtol: float = 1e-8) -> None:
+        self.profile = profile
+        self.options = {"atol": atol, "rtol": rtol, "nsteps": 1_000_000, "store_final_state": True}
+
+    def _hamiltonian(self, schedule: Schedule, jitter: float = 0.0) -> qutip.QobjEvo:
+        n = schedule.n_qubits
+        static, terms = hamiltonian_terms(schedule, self.profile)
+        parts: list[object] = [_qobj(pauli_matrix(static, n), n)]
+        for name, operator in terms:
+            waveform = schedule.controls.get(name)
+            if waveform is None or not operator:
+                continue
+            values = waveform.values * (1 + jitter if name == JITTERED[schedule.platform] else 1.0)
+            coefficient = qutip.coefficient(values.astype(complex), tlist=waveform.times, order=1)
+            parts.append([_qobj(pauli_matrix(operator, n), n), coefficient])
+        return qutip.QobjEvo(parts)
+
+    def run(
+        self,
+        schedule: Schedule,
+        observables: Mapping[str, PauliSum] | None = None,
+        *,
+        noise: bool = False,
+        shots: int | None = None,
+        seed: int | None = None,
+        realisations: int = 16,
+    ) -> EmulationResult:
+        """Evolve from the schedule's initial basis state; ``noise`` adds dephasing, amplitude jitter
+        (``realisations`` draws) and readout errors from the profile's noise model."""
+        n = schedule.n_qubits
+        if n > MAX_EMULATED_QUBITS:
+            raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
+        rng = np.random.default_rng(seed)
+        psi0 = qutip.basis([2] * n, [int(b) for b in format(initial_state_index(schedule), f"0{n}b")])
+        times = [0.0, schedule.duration]
+        if noise:
+            state = self._open(schedule, psi0, times, realisations, rng)
+        else:
+            result = qutip.sesolve(self._hamiltonian(schedule), psi0, times, options=self.options)
+            state = _vector(result.final_state)
+        if not np.all(np.isfinite(state)):
+            raise SolverError(f"emulator: the evolution of schedule {schedule.label!r} did not stay finite")
+        expectations = {name: expectation(state, op, n) for name, op in (observables or {}).items()}
+        counts = None
+        if shots:
+            rotated = rotate_to_basis(state, schedule.readout)
+            probabilities = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
+            readout = self.profile.noise
+            flips = (readout.readout_false_positive, readout.readout_false_negative) if noise else (0, 0)
+            counts = sample_counts(probabilities, n, shots, rng, flips)
+        return EmulationResult(schedule.label, state, expectations, counts)
+
+    def _open(
+        self,
+        schedule: Schedule,
+        psi0: qutip.Qobj,
+        times: list[float],
+        realisations: int,
+        rng: np.random.Generator,
+    ) -> NDArray:
+        """The density matrix under dephasing, averaged over amplitude-jitter draws."""
+        n = schedule.n_qubits
+        noise = self.profile.noise
+        gamma = 0.0 if np.isinf(noise.dephasing_time) else 1.0 / noise.dephasing_time
+        z = [_qobj(pauli_matrix(PauliSum({PauliString(((q, "Z"),)): 1.0}), n), n) for q in range(n)]
+        collapse = [np.sqrt(gamma / 2) * op for op in z]
+        draws = realisations if noise.amplitude_jitter > 0 else 1
+        state = np.zeros((1 << n, 1 << n), dtype=complex)
+        for _ in range(draws):
+            jitter = noise.amplitude_jitter * rng.standard_normal() if draws > 1 else 0.0
+            h = self._hamiltonian(schedule, jitter)
+            if gamma > 0:
+                rho0 = qutip.ket2dm(psi0)
+                state += qutip.mesolve(
+                    h, rho0, times, c_ops=collapse, options=self.options
+                ).final_state.full()
+            else:
+                ket = _vector(qutip.sesolve(h, psi0, times, options=self.options).final_state)
+                state += np.outer(ket, ket.conj())
+        return state / draws
+
+
+def _vector(state: qutip.Qobj) -> NDArray:
+    return np.asarray(state.full()).ravel()

@@ -1,0 +1,1 @@
+"""Adiabatic pulse sequences: schedules, recipes, QEP phases, export to hardware formats."""

@@ -1,0 +1,149 @@
+"""The free, +βε and −βε preparations of one QEP step as schedules that differ only in the nudge.
+
+The target of each phase is H(x, θ, ν) of the model with ν = 0 or ±β·ε, translated into device
+controls; the register (positions, Rabi frequencies of ions) is that of the free phase for all three,
+so a nudge that would need a new register is refused. Pulser keeps detuning-map weights to 6
+decimals: the weights are rounded here, and every later step uses the rounded (realised) values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from qep_analog.devices import ions, rydberg
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import ConfigError, QEPWarning
+from qep_analog.model.pauli import PauliSum
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.sequences.recipes import Recipe, build_schedule
+from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
+from qep_analog.solvers.equilibrium import Equilibrium
+
+WEIGHT_DECIMALS = 6  # Pulser's rounding of detuning-map weights
+
+
+class RotationBiasWarning(QEPWarning):
+    """An X or Y readout on a Rydberg array: the basis rotation runs under interactions (biased)."""
+
+
+def model_hamiltonian(
+    model: QEPModel, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None
+) -> PauliSum:
+    """H(x, θ, ν) of the model as one Pauli sum."""
+    x, theta = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(theta, dtype=float))
+    nu = np.zeros(len(model.outputs)) if nu is None else np.atleast_1d(np.asarray(nu, dtype=float))
+    pairs = [(1.0, model.fixed)]
+    pairs += list(zip(x.tolist(), model.inputs.values(), strict=True))
+    pairs += list(zip(theta.tolist(), model.trainable.values(), strict=True))
+    pairs += list(zip(nu.tolist(), model.outputs.values(), strict=True))
+    return PauliSum.from_terms(pairs)
+
+
+def readout_bases(model: QEPModel) -> list[str]:
+    """Global readout bases that measure every generator and output: Z, and X or Y where a string
+    needs it (one basis letter per string; mixed-letter strings need the measurement module)."""
+    letters: set[str] = set()
+    for operator in [*model.trainable.values(), *model.outputs.values()]:
+        for string in operator:
+            kinds = {letter for _, letter in string.factors}
+            if len(kinds) > 1:
+                raise ConfigError(
+                    f"readout: {string} mixes bases; group the settings with the measurement module"
+                )
+            letters |= kinds
+    return [letter * model.n_qubits for letter in sorted(letters or {"Z"}, key="ZXY".index)]
+
+
+def target_controls(
+    model: QEPModel,
+    profile: DeviceProfile,
+    x: ArrayLike,
+    theta: ArrayLike,
+    nu: ArrayLike | None = None,
+    like: rydberg.RydbergControls | ions.IonControls | None = None,
+) -> rydberg.RydbergControls | ions.IonControls:
+    """Device controls for H(x, θ, ν), on the register of ``like`` when given."""
+    hamiltonian = model_hamiltonian(model, x, theta, nu)
+    n = model.n_qubits
+    if profile.platform == "rydberg":
+        spin = rydberg.IsingModel.from_pauli_sum(hamiltonian, n)
+        positions = like.positions if isinstance(like, rydberg.RydbergControls) else None
+        controls = rydberg.translate(spin, profile, positions=positions)
+        weights = np.round(controls.local_weights, WEIGHT_DECIMALS)
+        return dataclasses.replace(controls, local_weights=weights)
+    ion_spin = ions.IonSpinModel.from_pauli_sum(hamiltonian, n)
+    reference = like if isinstance(like, ions.IonControls) else None
+    beat_note = None if reference is None else reference.beat_note
+    target = ions.translate(ion_spin, profile, beat_note=beat_note)
+    if reference is not None and not np.allclose(target.rabi, reference.rabi, rtol=1e-9, atol=1e-12):
+        raise ConfigError("the nudge changes the ion couplings: it needs new Rabi frequencies, not a nudge")
+    return target
+
+
+def path_gap(schedule: Schedule, profile: DeviceProfile) -> Callable[[NDArray], NDArray]:
+    """Δ(s) along a linear path from the schedule's start to its end (exact solver)."""
+    static, terms = hamiltonian_terms(schedule, profile)
+    model = path_model(static, terms, schedule.n_qubits)
+    start = np.array([schedule.controls[name].values[0] for name, _ in terms])
+    stop = np.array([schedule.controls[name].values[-1] for name, _ in terms])
+    equilibrium = Equilibrium(model, tol=1e-9)
+
+    def gap(s: NDArray) -> NDArray:
+        values = start[None, :] + np.asarray(s)[:, None] * (stop - start)[None, :]
+        prepared = equilibrium.prepare(
+            np.zeros((len(values), 0)), values, with_gap=True, check_degeneracy=False
+        )
+        assert prepared.gaps is not None
+        return np.maximum(prepared.gaps, 1e-6)
+
+    return gap
+
+
+def path_model(static: PauliSum, terms: list[tuple[str, PauliSum]], n: int) -> QEPModel:
+    """A model whose 'parameters' are the schedule's controls (for ground states along a path)."""
+    trainable = {name: op if op else PauliSum({}) for name, op in terms}
+    first = next(iter(trainable))
+    return QEPModel(n, trainable, {"h": trainable[first]}, static)
+
+
+def qep_phase_schedules(
+    model: QEPModel,
+    profile: DeviceProfile,
+    recipe: Recipe,
+    x: ArrayLike,
+    theta: ArrayLike,
+    error_signal: ArrayLike,
+    beta: float,
+    readout: str | None = None,
+) -> list[Schedule]:
+    """Free, +βε and −βε schedules of one symmetric QEP step (same register, same ramp shape)."""
+    if not beta > 0:
+        raise ConfigError(f"beta = {beta} must be positive")
+    eps = np.atleast_1d(np.asarray(error_signal, dtype=float))
+    bases = [readout] if readout else readout_bases(model)
+    if profile.platform == "rydberg" and any(set(b) - {"Z"} for b in bases):
+        warnings.warn(
+            "Rydberg readout in X/Y needs a basis rotation under interactions: the estimates are biased",
+            RotationBiasWarning,
+            stacklevel=2,
+        )
+    free = target_controls(model, profile, x, theta)
+    phases = {"free": free}
+    for label, sign in (("plus", 1.0), ("minus", -1.0)):
+        phases[label] = target_controls(model, profile, x, theta, sign * beta * eps, like=free)
+    schedules = []
+    gap = None
+    for label, target in phases.items():
+        metadata = {"beta": beta, "error_signal": eps.tolist(), "x": np.atleast_1d(x).tolist(),
+                    "theta": np.atleast_1d(theta).tolist()}  # fmt: skip
+        for basis in bases:
+            if recipe.shape == "gap_aware" and gap is None:
+                provisional = build_schedule(dataclasses.replace(recipe, shape="linear"), profile, target)
+                gap = path_gap(provisional, profile)
+            schedules.append(build_schedule(recipe, profile, target, label, basis, gap, metadata))
+    return schedules

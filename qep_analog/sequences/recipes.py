@@ -1,0 +1,166 @@
+"""Adiabatic recipes (schema ``qep-recipe/1``, YAML in sequences/) and the schedules they build.
+
+Every control follows one path parameter s(t) from the initial Hamiltonian (s = 0) to the target
+(s = 1). Rydberg: Ω = s·Ω_f, δ = δ_0 + s(δ_f − δ_0), Δ = s·Δ_f from the product state |0…0⟩, the ground
+state of −δ_0 Σ n_i for δ_0 < 0. Ions: B = B_0 + s(B_f − B_0) and couplings and Stark shifts scaled by
+s, from the state polarised along B_0. Shapes of s(t): ``linear``, ``smooth`` (sin²), ``exponential``
+(the ions' field ramp, time constant τ) and ``gap_aware`` (ds/dt ∝ Δ(s)², with the gap Δ(s) of the
+path from the exact solver).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.devices.ions import IonControls
+from qep_analog.devices.profile import DeviceProfile, realised_duration
+from qep_analog.devices.rydberg import RydbergControls
+from qep_analog.devices.schema import Field, parse_section
+from qep_analog.errors import ConfigError, ProfileError, StorageError
+from qep_analog.sequences.schedule import Schedule, check_schedule
+from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
+from qep_analog.storage import read_yaml
+
+SCHEMA = "qep-recipe/1"
+SHAPES = ("linear", "smooth", "exponential", "gap_aware")
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "sequences"
+_FIELDS = (
+    Field("schema", "text", choices=(SCHEMA,)),
+    Field("name", "text"),
+    Field("platform", "text", choices=("rydberg", "ion")),
+    Field("description", "text", required=False),
+    Field("shape", "text", choices=SHAPES),
+    Field("duration", dimension="time", low=0.0, open_low=True),
+    Field("initial_detuning", dimension="angular_frequency", high=0.0, open_high=True, required=False),
+    Field("initial_field", dimension="angular_frequency", required=False),
+    Field("time_constant", dimension="time", low=0.0, open_low=True, required=False),
+    Field("segments", "integer", low=1, high=10_000, required=False),
+    Field("gap_points", "integer", low=3, high=1000, required=False),
+)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An adiabatic recipe; frequencies in rad/µs, times in µs."""
+
+    name: str
+    platform: str
+    shape: str
+    duration: float
+    initial_detuning: float | None = None
+    initial_field: float | None = None
+    time_constant: float | None = None
+    segments: int = 64
+    gap_points: int = 25
+    description: str = ""
+
+
+def parse_recipe(document: Any, source: str = "<recipe>") -> Recipe:
+    """A recipe from a parsed YAML document; mistakes are one-line :class:`ConfigError`s."""
+    try:
+        values = parse_section(document, _FIELDS, source)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from None
+    values.pop("schema")
+    recipe = Recipe(**{k: v for k, v in values.items() if v is not None})
+    if recipe.platform == "rydberg" and recipe.initial_detuning is None:
+        raise ConfigError(
+            f"{source}: a Rydberg recipe needs initial_detuning (negative) to start from |0…0⟩"
+        )
+    if recipe.platform == "ion" and not recipe.initial_field:
+        raise ConfigError(f"{source}: an ion recipe needs a non-zero initial_field to polarise the chain")
+    return recipe
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A recipe by name (a file in sequences/) or by path."""
+    path = Path(name_or_path)
+    if not path.exists() and (RECIPES_DIR / f"{name_or_path}.yaml").exists():
+        path = RECIPES_DIR / f"{name_or_path}.yaml"
+    try:
+        document = read_yaml(path)
+    except StorageError as exc:
+        raise ConfigError(str(exc)) from None
+    return parse_recipe(document, str(path))
+
+
+def progress(
+    recipe: Recipe, duration: float, clock: float, gap: Callable[[NDArray], NDArray] | None
+) -> tuple[NDArray, NDArray]:
+    """Breakpoint times (on the clock) and path parameters s at them."""
+    if recipe.shape == "linear":
+        return np.array([0.0, duration]), np.array([0.0, 1.0])
+    if recipe.shape == "gap_aware":
+        if gap is None:
+            raise ConfigError(f"recipe {recipe.name!r}: a gap-aware ramp needs the gap along the path")
+        s = np.linspace(0.0, 1.0, recipe.gap_points)
+        times = gap_aware_times(duration, gap(s))
+    else:
+        times = np.linspace(0.0, duration, recipe.segments + 1)
+        if recipe.shape == "smooth":
+            s = np.sin(np.pi * times / (2 * duration)) ** 2
+        else:
+            tau = recipe.time_constant or duration / 5
+            s = (1 - np.exp(-times / tau)) / (1 - np.exp(-duration / tau))
+    ticks = on_clock(times, clock)
+    return ticks, np.interp(ticks, times, s)
+
+
+def _path(times: NDArray, s: NDArray, start: float, stop: float) -> Waveform:
+    return Waveform(times, start + (stop - start) * s)
+
+
+def build_schedule(
+    recipe: Recipe,
+    profile: DeviceProfile,
+    target: RydbergControls | IonControls,
+    label: str = "free",
+    readout: str | None = None,
+    gap: Callable[[NDArray], NDArray] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Schedule:
+    """The schedule taking the device from the recipe's initial state to ``target``, checked against
+    the profile. ``gap(s)`` gives the path's gap for a gap-aware recipe."""
+    if recipe.platform != profile.platform:
+        raise ConfigError(
+            f"recipe {recipe.name!r} is for {recipe.platform}; device {profile.label!r}: {profile.platform}"
+        )
+    clock = profile.capabilities.clock
+    duration = realised_duration(profile, recipe.duration)
+    times, s = progress(recipe, duration, clock, gap)
+    meta = {"recipe": recipe.name, "shape": recipe.shape, **(metadata or {})}
+    if isinstance(target, RydbergControls):
+        n = target.n_atoms
+        assert recipe.initial_detuning is not None
+        controls = {
+            "rabi": _path(times, s, 0.0, target.rabi),
+            "detuning": _path(times, s, recipe.initial_detuning, target.detuning),
+        }
+        weights = target.local_weights if len(target.local_weights) else np.zeros(n)
+        if target.local_amplitude != 0 and np.any(weights > 0):
+            controls["local_amplitude"] = _path(times, s, 0.0, target.local_amplitude)
+        static: dict[str, Any] = {"positions": np.asarray(target.positions), "local_weights": weights,
+                                  "phase": target.phase}  # fmt: skip
+        initial = "0" * n
+    else:
+        n = target.n_ions
+        assert recipe.initial_field is not None
+        controls = {
+            "global_field": _path(times, s, recipe.initial_field, target.global_field),
+            "coupling_scale": _path(times, s, 0.0, 1.0),
+            "stark_scale": _path(times, s, 0.0, 1.0),
+        }
+        shifts = target.stark_shifts if len(target.stark_shifts) else np.zeros(n)
+        static = {"rabi": np.asarray(target.rabi), "beat_note": target.beat_note, "stark_shifts": shifts}
+        initial = ("1" if recipe.initial_field > 0 else "0") * n  # along the field: B Z_i lowest
+    schedule = Schedule(
+        profile.platform, profile.label, controls, static, readout or "Z" * n, label, initial, meta
+    )
+    check_schedule(schedule, profile)
+    return schedule
