@@ -1,7 +1,7 @@
 """PNG plots of the unsupervised tasks: the <X0 X4> phase diagram with the trajectories and the
 followed boundary overlaid, the objective per iteration, the boundary's slope per theta_zz.
 
-Written atomically with :func:`qep_analog.tasks.plots._save` (temporary file, then rename).
+Written atomically with :func:`qep_analog.tasks.plots.save_figure` (temporary file, then rename).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from qep_analog.tasks.exploration import Boundary, CorrelationGrid, Trajectory
-from qep_analog.tasks.plots import _save
+from qep_analog.tasks.plots import save_figure
 
 COLOURS = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
 
@@ -95,7 +95,7 @@ def plot_phase_diagram(
     )
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=7, framealpha=0.8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_objective(trajectories: Sequence[Trajectory], path: str | Path) -> None:
@@ -113,7 +113,7 @@ def plot_objective(trajectories: Sequence[Trajectory], path: str | Path) -> None
     ylabel = "cost -|<X0 X4>|" if name == "cost" else "slope S"
     ax.set(xlabel="iteration k", ylabel=ylabel, title=f"{ylabel} per iteration (star: best)")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_boundary(boundaries: Sequence[Boundary], path: str | Path) -> None:
@@ -127,4 +127,4 @@ def plot_boundary(boundaries: Sequence[Boundary], path: str | Path) -> None:
     ax_c.set(xlabel="theta_zz", ylabel="boundary centre g_c", title="followed boundary")
     ax_s.set(xlabel="theta_zz", ylabel="slope S at g_c", title="steepest two-point slope")
     ax_c.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -31,10 +31,10 @@ def plot_training_curve(history: list[dict[str, Any]], path: str | Path) -> None
         ax_acc.plot([r["step"] for r in evals], [r[key] for r in evals], label=label)
     ax_acc.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1), title="Accuracy")
     ax_acc.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig: Any, path: str | Path) -> None:
+def save_figure(fig: Any, path: str | Path) -> None:
     """Write the figure as PNG atomically (temporary file, then rename) and close it."""
     target = Path(path)
     fig.tight_layout()
@@ -60,4 +60,4 @@ def plot_phase_diagram(inputs: NDArray, outputs: NDArray, path: str | Path, titl
     ax.plot([2, 2], [0, 2], "k--", lw=1)  # g_x = g_zxz below g_zz = 2
     ax.set(xlabel="g_x + g_zz / 2", ylabel="g_zz", title=title, aspect="equal")
     ax.legend(loc="upper right", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
