@@ -8,14 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from qep_analog.devices.mapping import map_model
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.diagnostics import Adiabaticity, adiabaticity
 from qep_analog.emulation.qutip_emulator import QutipEmulator
-from qep_analog.errors import ConfigError
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import qep_gradient
-from qep_analog.sequences.phases import qep_phase_schedules
+from qep_analog.sequences.phases import qep_phase_schedules, realised_model
 from qep_analog.sequences.recipes import Recipe
 from qep_analog.solvers.equilibrium import Equilibrium
 
@@ -58,12 +56,7 @@ def emulated_qep_gradient(
     """Prepare the three phases by emulated ramps and take (⟨A⟩₊ − ⟨A⟩₋)/2β from their final states
     (expectation values, no shot noise); compare with the exact symmetric QEP gradient of the model
     the device realises (van der Waals tails included)."""
-    report = map_model(model, profile, rotate=False)
-    if report.dropped or report.realised is None:
-        raise ConfigError(
-            f"model: the device {profile.label!r} cannot realise {', '.join(report.dropped[:3])}"
-        )
-    realised = report.realised
+    realised = realised_model(model, profile)
     emulator = emulator or QutipEmulator(profile)
     schedules = qep_phase_schedules(
         realised, profile, recipe, x, theta, error_signal, beta, readout="Z" * model.n_qubits

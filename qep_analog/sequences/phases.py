@@ -59,6 +59,18 @@ def readout_bases(model: QEPModel) -> list[str]:
     return [letter * model.n_qubits for letter in sorted(letters or {"Z"}, key="ZXY".index)]
 
 
+def realised_model(model: QEPModel, profile: DeviceProfile) -> QEPModel:
+    """The model as the device realises it (van der Waals or drive tails added to chain couplings);
+    a term the device cannot realise is an error."""
+    from qep_analog.devices.mapping import map_model
+
+    report = map_model(model, profile, rotate=False)
+    if report.dropped or report.realised is None:
+        missing = ", ".join(report.dropped[:3]) or "; ".join(report.problems)
+        raise ConfigError(f"model: the device {profile.label!r} cannot realise {missing}")
+    return report.realised
+
+
 def target_controls(
     model: QEPModel,
     profile: DeviceProfile,
@@ -121,9 +133,11 @@ def qep_phase_schedules(
     beta: float,
     readout: str | None = None,
 ) -> list[Schedule]:
-    """Free, +βε and −βε schedules of one symmetric QEP step (same register, same ramp shape)."""
+    """Free, +βε and −βε schedules of one symmetric QEP step (same register, same ramp shape) for the
+    model as the device realises it (:func:`realised_model`)."""
     if not beta > 0:
         raise ConfigError(f"beta = {beta} must be positive")
+    model = realised_model(model, profile)
     eps = np.atleast_1d(np.asarray(error_signal, dtype=float))
     bases = [readout] if readout else readout_bases(model)
     if profile.platform == "rydberg" and any(set(b) - {"Z"} for b in bases):

@@ -1,0 +1,164 @@
+"""``qep-analog sequence build|plot`` and ``qep-analog emulate``: adiabatic preparations of QEP phases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qep_analog.cli.common import Parser, assignments
+from qep_analog.errors import ConfigError, QEPWarning
+
+EXPORTS = ("pulser", "ion")
+
+
+def register(commands: Any) -> None:
+    sequence = commands.add_parser("sequence", help="adiabatic sequences for the free and nudged phases")
+    actions = sequence.add_subparsers(dest="action", required=True, parser_class=Parser)
+    build = actions.add_parser("build", help="free, +βε and −βε schedules of a model on a device")
+    build.add_argument("recipe", help="recipe (qep-recipe/1): a file or a name in sequences/")
+    build.add_argument("--device", required=True, help="built-in profile name or profile file")
+    build.add_argument("--relaxed", action="store_true", help="the emulation variant of the profile")
+    build.add_argument("--model", required=True, help="model file (qep-model/1)")
+    for flag, what in (("--x", "inputs (default 0)"), ("--theta", "parameters (default 0)"),
+                       ("--error-signal", "eps per output (default 1)")):  # fmt: skip
+        build.add_argument(flag, nargs="*", action="extend", metavar="NAME=VALUE", help=what)
+    build.add_argument("--beta", type=float, default=0.05, help="nudge strength (default 0.05)")
+    build.add_argument("--out", required=True, help="schedule file to write (qep-schedule/1 JSON)")
+    build.add_argument("--export", choices=EXPORTS, help="also write the hardware files next to it")
+    build.set_defaults(handler=run_build)
+
+    plot = actions.add_parser("plot", help="PNG of a schedule file's waveforms")
+    plot.add_argument("file", help="schedule file (qep-schedule/1)")
+    plot.add_argument("--out", help="PNG path (default: the file with .png)")
+    plot.set_defaults(handler=run_plot)
+
+    emulate = commands.add_parser("emulate", help="emulate a schedule file; fidelity and adiabaticity")
+    emulate.add_argument("file", help="schedule file (qep-schedule/1)")
+    emulate.add_argument("--backend", choices=("qutip", "pulser"), default="qutip")
+    emulate.add_argument("--shots", type=int, help="sample this many bitstrings per schedule")
+    emulate.add_argument("--noise", action="store_true", help="dephasing, amplitude jitter, readout errors")
+    emulate.add_argument("--seed", type=int, default=0, help="random seed for noise and shots")
+    emulate.add_argument("--json", action="store_true", help="print JSON")
+    emulate.set_defaults(handler=run_emulate)
+
+
+def _profile_of(metadata: dict[str, Any]) -> Any:
+    from qep_analog.devices.profile import load_profile
+
+    if "profile" not in metadata:
+        raise ConfigError("schedule file: metadata names no device profile")
+    return load_profile(metadata["profile"], relaxed=bool(metadata.get("relaxed", False)))
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from qep_analog.devices.profile import load_profile
+    from qep_analog.model.model_file import load_model
+    from qep_analog.sequences.ion_export import export_ion_json
+    from qep_analog.sequences.phases import qep_phase_schedules
+    from qep_analog.sequences.pulser_export import export_abstract_json
+    from qep_analog.sequences.recipes import load_recipe
+    from qep_analog.sequences.schedule import save_schedules
+
+    profile = load_profile(args.device, relaxed=args.relaxed)
+    model = load_model(args.model)
+    recipe = load_recipe(args.recipe)
+    x = model.vector("inputs", assignments(args.x, "--x"), 0.0)
+    theta = model.vector("trainable", assignments(args.theta, "--theta"), 0.0)
+    eps = model.vector("outputs", assignments(args.error_signal, "--error-signal"), 1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", QEPWarning)
+        schedules = qep_phase_schedules(model, profile, recipe, x, theta, eps, args.beta)
+    for warning in caught:
+        print(f"qep-analog: warning: {warning.message}")
+    provenance = {"profile": str(profile.source or profile.name), "relaxed": not profile.strict,
+                  "model": str(args.model)}  # fmt: skip
+    for schedule in schedules:
+        schedule.metadata.update(provenance)
+    out = Path(args.out)
+    save_schedules(out, schedules)
+    written = [str(out)]
+    if args.export:
+        for schedule in schedules:
+            stem = out.with_suffix("")
+            target = Path(f"{stem}.{schedule.label}.{schedule.readout[0]}.{args.export}.json")
+            if args.export == "pulser":
+                export_abstract_json(schedule, profile, target)
+            else:
+                export_ion_json(schedule, profile.capabilities.clock, target)
+            written.append(str(target))
+    first = schedules[0]
+    print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
+          f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from qep_analog.sequences.plots import plot_schedules
+    from qep_analog.sequences.schedule import load_schedules
+
+    schedules = load_schedules(args.file)
+    out = args.out or str(Path(args.file).with_suffix(".png"))
+    plot_schedules(schedules, out)
+    print(out)
+    return 0
+
+
+def run_emulate(args: argparse.Namespace) -> int:
+    from qep_analog.emulation.diagnostics import adiabaticity
+    from qep_analog.emulation.pulser_backend import run_pulser
+    from qep_analog.emulation.qutip_emulator import QutipEmulator
+    from qep_analog.model.pauli import pauli_sum
+    from qep_analog.sequences.schedule import load_schedules
+
+    if args.shots is not None and args.shots < 1:
+        raise ConfigError(f"--shots: {args.shots} must be positive")
+    schedules = load_schedules(args.file)
+    rows: list[dict[str, Any]] = []
+    for k, schedule in enumerate(schedules):
+        profile = _profile_of(schedule.metadata)
+        n = schedule.n_qubits
+        observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(n)}
+        if args.backend == "pulser":
+            if args.noise or args.shots:
+                raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
+            result = run_pulser(schedule, profile, observables)
+        else:
+            emulator = QutipEmulator(profile)
+            seed = args.seed + k
+            result = emulator.run(schedule, observables, noise=args.noise, shots=args.shots, seed=seed)
+        diagnostics = adiabaticity(schedule, profile, result).to_document()
+        rows.append(
+            {
+                "label": schedule.label,
+                "readout": schedule.readout,
+                "expectations": result.expectations,
+                "counts": result.counts,
+                "diagnostics": diagnostics,
+            }
+        )
+    if args.json:
+        print(json.dumps({"backend": args.backend, "schedules": rows}, indent=2))
+        return 0
+    for row in rows:
+        _print_row(row)
+    return 0
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    d = row["diagnostics"]
+    recommended = f"too fast: recommended {d['recommended_duration']:.3g} µs"
+    verdict = "slow enough" if d["slow_enough"] else recommended
+    print(
+        f"{row['label']:<6} {row['readout']}: fidelity {d['fidelity']:.6f}, energy above ground "
+        f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {verdict}"
+    )
+    z = np.array(list(row["expectations"].values()))
+    print(f"       <Z_i> = {np.array2string(z, precision=4)}")
+    if row["counts"]:
+        top = sorted(row["counts"].items(), key=lambda kv: -kv[1])[:3]
+        print(f"       most frequent: {', '.join(f'{b} ({c})' for b, c in top)}")
