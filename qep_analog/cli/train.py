@@ -22,13 +22,18 @@ def register(commands: Any) -> None:
     train.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     train.add_argument("--json", action="store_true", help="print the final report as JSON")
+    train.add_argument(
+        "--executor",
+        help="where preparations run: serial | processes[:N] | dask-local[:N] | dask://HOST:PORT "
+        "(overrides execution.executor; default: in this process)",
+    )
+    train.add_argument("--backend", choices=("exact", "mps"), help="override execution.backend")
     train.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from qep_analog.qep.trainer import Trainer
     from qep_analog.tasks.experiment import load_experiment
-    from qep_analog.tasks.reporting import TrainingProgress, write_report
 
     overrides: dict[str, Any] = {}
     for key in ("steps", "seed", "estimator"):
@@ -38,11 +43,72 @@ def run(args: argparse.Namespace) -> int:
         overrides["shots"] = None if args.shots == "exact" else positive_int(args.shots, "--shots")
     experiment = load_experiment(args.config, overrides)
     output = Path(args.output) if args.output else experiment.output
-    trainer = Trainer(experiment.task, experiment.training, output, penalty=experiment.penalty)
+    execution = dict(experiment.execution)
+    for key in ("executor", "backend"):
+        if getattr(args, key) is not None:
+            execution[key] = getattr(args, key)
+    executor = None
+    if execution:
+        trainer, executor = executed_trainer(experiment, execution, output)
+    else:
+        trainer = Trainer(experiment.task, experiment.training, output, penalty=experiment.penalty)
+    try:
+        return _train(args, experiment, trainer, output)
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def executed_trainer(experiment: Any, execution: dict[str, Any], output: Path) -> tuple[Any, Any]:
+    """A trainer whose preparations run on the executor and backend of ``execution``."""
+    from qep_analog.errors import ConfigError
+    from qep_analog.execution.executors import make_executor
+    from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium, ExecutedTrainer
+    from qep_analog.solvers.mps import MPSOptions
+
+    config = experiment.training
+    backend = str(execution.get("backend", "exact"))
+    mps = MPSOptions.from_mapping(execution.get("mps") or {}, "execution.mps")
+    if backend == "mps" and config.check_gap:
+        raise ConfigError(
+            "execution: backend mps needs training.check_gap: false (small-gap checks use states)"
+        )
+    spec = EquilibriumSpec(
+        experiment.task.model,
+        backend=backend,
+        temperature=config.temperature,
+        tol=config.solver_tol,
+        mps=mps,
+    )
+    chunks = execution.get("chunks_per_worker", 1)
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
+        raise ConfigError(f"execution: chunks_per_worker = {chunks!r} must be a positive integer")
+    executor = make_executor(execution.get("executor"), chunks_per_worker=chunks)
+    try:
+        equilibrium = ExecutedEquilibrium(spec, executor)
+    except Exception:
+        executor.close()
+        raise
+    trainer = ExecutedTrainer(
+        experiment.task, config, output, equilibrium=equilibrium, penalty=experiment.penalty
+    )
+    return trainer, executor
+
+
+def _train(args: argparse.Namespace, experiment: Any, trainer: Any, output: Path) -> int:
+    from qep_analog.tasks.reporting import TrainingProgress, write_report
+
     show = not (args.quiet or args.json)
     with TrainingProgress(experiment.training.steps, enabled=show) as progress:
         result = trainer.run(resume=args.resume, progress=progress.update)
-    report = write_report(trainer, result)
+    if getattr(trainer.equilibrium, "spec", None) is not None and trainer.equilibrium.spec.backend == "mps":
+        # the 210-point grid would be 210 more DMRG runs: only the training curve
+        from qep_analog.tasks.plots import plot_training_curve
+
+        plot_training_curve(trainer.read_metrics(), trainer.run_dir / "training_curve.png")
+        report = {**result, "execution": trainer.equilibrium.executor.describe()}
+    else:
+        report = write_report(trainer, result)
     if args.json:
         print(json.dumps(report, indent=2))
     elif not args.quiet:
@@ -50,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{experiment.name}: step {final['step']}  test max-choice accuracy "
             f"{final['max_choice_accuracy']:.4f}  single-shot {final['single_shot_accuracy']:.4f}"
-            f"  grid max-choice {report['grid']['max_choice_accuracy']:.4f}"
+            + (f"  grid max-choice {report['grid']['max_choice_accuracy']:.4f}" if "grid" in report else "")
         )
         gaps = result["gaps"]
         if gaps["samples_checked"]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -253,7 +254,10 @@ class DaskExecutor(Executor):
             )
             self.client: Any = Client(self.cluster)
         else:
-            self.client = Client(address)
+            try:
+                self.client = Client(address, timeout=10)
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(f"executor dask: no scheduler at {address} ({exc})") from None
         self.client.register_plugin(_single_thread_plugin(), name="qep-single-thread")
         self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
 
@@ -272,20 +276,26 @@ class DaskExecutor(Executor):
         addresses = self.worker_addresses()
         futures: dict[Any, int] = {}
         for k, chunk in enumerate(chunks):
-            future = self.client.submit(
-                run_chunk,
-                function,
-                chunk,
-                pure=False,
-                retries=self.retries,
-                workers=[addresses[k % len(addresses)]] if addresses else None,
-                allow_other_workers=True,
-            )
+            with warnings.catch_warnings():
+                # chunks carry state vectors (warm starts): large graphs are expected here
+                warnings.filterwarnings("ignore", message=".*large graph.*")
+                future = self._submit(addresses, k, function, chunk)
             futures[future] = k
         for future in as_completed(list(futures)):
             k = futures[future]
             results[k] = future.result()
             bar.advance(len(chunks[k]))
+
+    def _submit(self, addresses: list[str], k: int, function: Callable[[T], R], chunk: list[T]) -> Any:
+        return self.client.submit(
+            run_chunk,
+            function,
+            chunk,
+            pure=False,
+            retries=self.retries,
+            workers=[addresses[k % len(addresses)]] if addresses else None,
+            allow_other_workers=True,
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -179,7 +179,12 @@ class ExecutedEquilibrium:
 
 class ExecutedTrainer(Trainer):
     """:class:`~qep_analog.qep.trainer.Trainer` whose preparations run on ``equilibrium`` (an
-    :class:`ExecutedEquilibrium`, or any object with the ``prepare`` contract)."""
+    :class:`ExecutedEquilibrium`, or any object with the ``prepare`` contract).
+
+    The trainer builds its own exact :class:`Equilibrium` in ``__init__`` (impossible past the
+    state-vector limit); while it initialises, that constructor is replaced by ``equilibrium``, so
+    everything else the trainer sets up stays its own code.
+    """
 
     def __init__(
         self,
@@ -191,12 +196,13 @@ class ExecutedTrainer(Trainer):
         penalty: Penalty | None = None,
         callback: StepCallback | None = None,
     ) -> None:
-        self.task = task
-        self.config = config
-        self.run_dir = Path(run_dir)
-        self.penalty = penalty
-        self.callback = callback
+        from qep_analog.qep import trainer as trainer_module
+
+        original = trainer_module.Equilibrium
+        setattr(trainer_module, "Equilibrium", lambda *args, **kwargs: equilibrium)  # noqa: B010
+        try:
+            super().__init__(task, config, run_dir, penalty=penalty, callback=callback)
+        finally:
+            setattr(trainer_module, "Equilibrium", original)  # noqa: B010
         self.equilibrium = equilibrium
         self.compiled = equilibrium.compiled
-        self._identity = np.array([not s.factors for s in self.compiled.table.strings])
-        self.test_inputs, self.test_targets = task.test_set()
