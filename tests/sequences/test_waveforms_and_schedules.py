@@ -1,0 +1,131 @@
+"""Waveforms, recipes and schedule limits: out-of-range schedules are refused before anything runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import THETA, smooth
+
+from qep_analog.devices.profile import load_profile
+from qep_analog.devices.rydberg import RydbergControls
+from qep_analog.errors import ConfigError, ConstraintError
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.sequences.phases import model_hamiltonian, qep_phase_schedules, realised_model
+from qep_analog.sequences.recipes import build_schedule, load_recipe, parse_recipe
+from qep_analog.sequences.schedule import check_schedule, hamiltonian_at, load_schedules, save_schedules
+from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock, ramp
+
+PAIR = np.array([[-3.5, 0.0], [3.5, 0.0]])
+
+
+def test_ramp_shapes_reach_their_end_points() -> None:
+    for shape in ("linear", "smooth", "exponential"):
+        w = ramp(2.0, -1.0, 3.0, shape, clock=0.004)
+        assert w(0.0) == pytest.approx(-1.0) and w(2.0) == pytest.approx(3.0)
+        assert np.all(np.diff(w.values) >= -1e-12)  # monotone
+    smooth_ramp = ramp(2.0, 0.0, 1.0, "smooth", clock=0.004, segments=100)
+    assert smooth_ramp(1.0) == pytest.approx(0.5, abs=1e-3)  # sin²(π/4)
+    assert on_clock([0.0, 0.0051, 0.0079, 1.0], 0.004) == pytest.approx([0.0, 0.004, 0.008, 1.0])
+
+
+def test_gap_aware_times_slow_down_where_the_gap_closes() -> None:
+    gaps = np.array([2.0, 1.0, 0.5, 1.0, 2.0])
+    times = gap_aware_times(10.0, gaps)
+    steps = np.diff(times)
+    assert times[0] == 0 and times[-1] == pytest.approx(10.0)
+    assert steps[1] > steps[0] and steps[2] > steps[3]  # the middle (small gap) takes longest
+    # dt/ds ∝ Δ⁻²: the trapezoid weights are (1/4 + 1)/2 : (1 + 4)/2 between the first two intervals
+    assert steps[1] / steps[0] == pytest.approx((1 + 4) / (0.25 + 1), rel=1e-12)
+
+
+def _schedule(**changes: float) -> object:
+    profile = load_profile("fresnel-like")
+    target = RydbergControls(PAIR, rabi=6.0, detuning=5.0)
+    recipe = dataclasses.replace(load_recipe("rydberg-linear"), **changes)
+    return build_schedule(recipe, profile, target)
+
+
+def test_schedules_out_of_range_are_refused_with_the_limit_named() -> None:
+    with pytest.raises(ConstraintError, match=r"duration 6\.5 µs exceeds the limit 6 µs"):
+        _schedule(duration=6.5)
+    profile = load_profile("fresnel-like")
+    with pytest.raises(ConstraintError, match=r"Rabi frequency 13 rad/µs .* exceeds the limit 12\.5664"):
+        build_schedule(
+            load_recipe("rydberg-linear"), profile, RydbergControls(PAIR, rabi=13.0, detuning=5.0)
+        )
+    wrong_sign = RydbergControls(PAIR, 6.0, 5.0, np.array([1.0, 0.0]), 2.0)
+    with pytest.raises(ConstraintError, match="wrong sign"):
+        build_schedule(load_recipe("rydberg-linear"), profile, wrong_sign)
+    aquila = load_profile("aquila-like")
+    fast = dataclasses.replace(load_recipe("rydberg-linear"), duration=0.05, initial_detuning=-100.0)
+    with pytest.raises(ConstraintError, match="faster than the slew limit 2500"):
+        build_schedule(fast, aquila, RydbergControls(PAIR * 1.2, rabi=10.0, detuning=100.0))
+
+
+def test_check_refuses_hand_made_schedules_off_the_clock() -> None:
+    schedule = _schedule()
+    bad = dataclasses.replace(
+        schedule,
+        controls={**schedule.controls, "rabi": Waveform(np.array([0, 1.0021, 4.0]), np.array([0, 1, 6.0]))},
+    )
+    with pytest.raises(ConstraintError, match="off the 4 ns clock"):
+        check_schedule(bad, load_profile("fresnel-like"))
+
+
+def test_recipes_load_and_bad_ones_are_one_line_errors() -> None:
+    for name in ("rydberg-linear", "rydberg-smooth", "rydberg-gap-aware", "ion-exponential"):
+        assert load_recipe(name).name == name
+    assert load_recipe("ion-exponential").duration == pytest.approx(5000.0)  # 5 ms in µs
+    document = {
+        "schema": "qep-recipe/1",
+        "name": "x",
+        "platform": "rydberg",
+        "shape": "linear",
+        "duration_us": 2,
+    }
+    with pytest.raises(ConfigError, match="needs initial_detuning"):
+        parse_recipe(document)
+    with pytest.raises(ConfigError, match="unknown key 'speed'"):
+        parse_recipe({**document, "speed": 3})
+    with pytest.raises(ConfigError, match="initial_detuning_MHz = 1"):
+        parse_recipe({**document, "initial_detuning_MHz": 1})
+
+
+def test_phases_differ_only_in_the_nudge_and_end_at_the_target(chain_model: QEPModel) -> None:
+    profile = load_profile("fresnel-like")
+    beta, eps = 0.1, np.array([1.0])
+    schedules = qep_phase_schedules(
+        chain_model, profile, smooth(4.0), [], THETA, eps, beta, readout="ZZZZZZ"
+    )
+    free, plus, minus = schedules
+    assert [s.label for s in schedules] == ["free", "plus", "minus"]
+    for other in (plus, minus):
+        np.testing.assert_array_equal(other.static["positions"], free.static["positions"])
+        np.testing.assert_array_equal(other.controls["rabi"].values, free.controls["rabi"].values)
+    realised = realised_model(chain_model, profile)
+    for schedule, nu in ((free, 0.0), (plus, beta), (minus, -beta)):
+        end = hamiltonian_at(schedule, profile, schedule.duration)
+        target = model_hamiltonian(realised, [], THETA, [nu])
+        difference = {s: end.get(s, 0.0) - target.get(s, 0.0) for s in set(end) | set(target) if s.factors}
+        # weights rounded to 6 decimals (Pulser) move the fields by at most 1e-6 × |Δ|
+        assert (
+            max(abs(v) for v in difference.values())
+            < 1e-6 * abs(free.controls["local_amplitude"].values[-1]) + 1e-9
+        )
+
+
+def test_schedule_files_round_trip(tmp_path: object, chain_model: QEPModel) -> None:
+    profile = load_profile("fresnel-like")
+    schedules = qep_phase_schedules(
+        chain_model, profile, smooth(4.0), [], THETA, [1.0], 0.1, readout="ZZZZZZ"
+    )
+    path = tmp_path / "s.json"  # type: ignore[operator]
+    save_schedules(path, schedules)
+    back = load_schedules(path)
+    assert [s.label for s in back] == ["free", "plus", "minus"]
+    for a, b in zip(schedules, back, strict=True):
+        for name in a.controls:
+            np.testing.assert_array_equal(a.controls[name].values, b.controls[name].values)
+        np.testing.assert_array_equal(a.static["local_weights"], b.static["local_weights"])
