@@ -292,7 +292,7 @@ class MPSEquilibrium:
         complex_ = any("Sigmay" in names for _, names in self._terms)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            logging.getLogger("tenpy").setLevel(logging.WARNING)
+            logging.getLogger("tenpy").setLevel(logging.ERROR)
             lattice_model = self.hamiltonian(coefficients)
             warm = start is not None
             psi = start.psi.copy() if start is not None else self._product_state(lattice_model, complex_, 0)
