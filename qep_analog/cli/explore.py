@@ -131,5 +131,12 @@ def run(args: argparse.Namespace) -> int:
             f"phase diagram: {diagram['theta_x'][2]} x {diagram['theta_zz'][2]} points, "
             f"{diagram['degenerate_points']} degenerate (gap < {diagram['degeneracy_tol']:g}, masked)"
         )
+        for device, report in result.get("devices", {}).items():
+            done = (
+                "fully realisable"
+                if report["fully_realisable"]
+                else (f"not realisable: {len(report['dropped'])} terms, e.g. {report['dropped'][0]}")
+            )
+            print(f"on {device} ({report['basis']}): {done}")
         print(f"results in {output}/ (metrics.jsonl, result.json, *.png)")
     return 0

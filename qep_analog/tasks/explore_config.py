@@ -17,7 +17,9 @@ for ``sensitivity`` and one starting centre g_c per followed branch for ``bounda
 needs a ``boundary`` section (``theta_zz`` list, ``separation``, ``tolerance``); there
 ``iterations`` is the most iterations per theta_zz. ``diagram`` (``theta_x``, ``theta_zz`` as
 [low, high], ``points`` as [n_x, n_zz]) sets the phase-diagram grid; by default it covers the
-trajectories. :func:`run_exploration` runs a loaded file and writes ``metrics.jsonl``,
+trajectories. ``devices`` (profile names) adds to ``result.json`` how each device realises the
+chain and what it cannot (``qep-analog device map``). :func:`run_exploration` runs a loaded file
+and writes ``metrics.jsonl``,
 ``result.json`` and the PNGs, all atomically.
 """
 
@@ -59,7 +61,7 @@ TASKS = ("phase_exploration", "sensitivity", "boundary")
 REPORT_STEP = 10
 _TOP = {
     "schema", "name", "task", "starts", "iterations", "nudge", "step_size", "solver_tol",
-    "boundary", "diagram", "output",
+    "boundary", "diagram", "output", "devices",
 }  # fmt: skip
 _BOUNDARY = {"theta_zz", "separation", "tolerance"}
 _DIAGRAM = {"theta_x", "theta_zz", "points"}
@@ -92,6 +94,7 @@ class ExploreConfig:
     theta_zz: tuple[float, ...] = ()
     separation: float = 0.1
     tolerance: float = 1e-3
+    devices: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -108,6 +111,8 @@ class ExploreConfig:
                 "points": list(self.diagram.points),
             },
         }
+        if self.devices:
+            out["devices"] = list(self.devices)
         if self.task == "boundary":
             out["boundary"] = {
                 "theta_zz": list(self.theta_zz),
@@ -217,6 +222,10 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
             )
     elif boundary_cfg is not None:
         raise ConfigError(f"{where}: boundary section is only for task boundary, not {task}")
+    devices = top.get("devices") or []
+    if not isinstance(devices, list) or not all(isinstance(d, str) and d for d in devices):
+        raise ConfigError(f"{where}: devices = {devices!r} must be a list of profile names or files")
+    extra["devices"] = tuple(devices)
     name = str(top.get("name") or Path(path).stem)
     output = Path(top.get("output") or Path("runs") / name)
     return ExploreConfig(
@@ -235,6 +244,15 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
 
 #: ``progress(stage, done, total, text)``: stage "iterations" or "diagram".
 ProgressCallback = Callable[[str, int, int, str], None]
+
+
+def device_reports(devices: tuple[str, ...]) -> dict[str, Any]:
+    """How each device realises the chain's operators (``qep-analog device map``), what it cannot."""
+    from qep_analog.devices.mapping import map_model
+    from qep_analog.devices.profile import load_profile
+
+    model = open_cluster_ising()
+    return {name: map_model(model, load_profile(name)).to_document() for name in devices}
 
 
 def _summary(trajectory: Trajectory) -> dict[str, Any]:
@@ -401,5 +419,7 @@ def run_exploration(
         },
         "seconds": {"iterations": round(run_seconds, 3), "diagram": round(diagram_seconds, 3)},
     }
+    if config.devices:
+        result["devices"] = device_reports(config.devices)
     write_json(folder / "result.json", result, RESULT_SCHEMA)
     return {"schema": RESULT_SCHEMA, **result}

@@ -250,3 +250,19 @@ def test_example_files_load(name: str) -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     config = load_explore_config(examples / f"{name}.yaml")
     assert config.iterations in (60, 100) and len(config.starts) == 2
+
+
+def test_device_reports_name_what_each_device_cannot_do(tmp_path: Path) -> None:
+    from qep_analog.tasks.explore_config import device_reports
+
+    reports = device_reports(("fresnel-like", "yb171-chain"))
+    assert not reports["fresnel-like"]["fully_realisable"]
+    assert "outputs.m: X0 X4" in reports["fresnel-like"]["dropped"]
+    assert reports["yb171-chain"]["basis"].startswith("Hadamard")
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "schema: qep-explore/1\ntask: phase_exploration\nstarts: [[0.1, 0.2]]\ndevices: fresnel-like\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="devices = 'fresnel-like' must be a list"):
+        load_explore_config(path)
