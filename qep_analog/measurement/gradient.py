@@ -455,6 +455,11 @@ class BitstringSampler:
         """Estimated values (B, n_strings) of the compiled strings; strings outside the read
         settings are 0, the identity 1."""
         psi = np.atleast_2d(np.asarray(states))
+        if not np.issubdtype(psi.dtype, np.number) or psi.shape[-1] != 1 << self.model.n_qubits:
+            raise MeasurementError(
+                f"sampler: bitstrings are sampled from state vectors of dimension 2^{self.model.n_qubits}, "
+                f"got {psi.dtype} of shape {psi.shape} (an MPS or Gibbs backend?)"
+            )
         out = np.zeros((psi.shape[0], self.n_strings))
         out[:, self.identity] = 1.0
         for k in range(len(self.plan.settings)) if settings is None else settings:

@@ -265,3 +265,12 @@ def test_unmitigated_gradient_is_scaled_by_the_contrast(sensor: Callable) -> Non
     j = model.parameter_names.index("s_XA")
     b = 1 - 0.025 - 0.10
     assert raw.values[j] == pytest.approx(b * reference[j], abs=4 * raw.standard_errors[j])
+
+
+def test_sampler_refuses_states_that_are_not_vectors(sensor: tuple) -> None:
+    model = sensor[0]
+    sampler = BitstringSampler(model, measurement_plan(model), 10)
+    with pytest.raises(MeasurementError, match="state vectors of dimension 2\\^10"):
+        sampler.strings(np.array([object(), object()]), np.random.default_rng(0))
+    with pytest.raises(MeasurementError, match="shape"):
+        sampler.strings(np.ones((2, 16)), np.random.default_rng(0))
