@@ -119,6 +119,20 @@ def test_corrupt_or_inconsistent_files_are_refused_in_one_line(
     assert word in message and "\n" not in message and str(path) in message
 
 
+def test_per_qubit_readout_errors_round_trip(tmp_path: Path, make_run: MakeRun) -> None:
+    run_dir, _ = make_run(tmp_path, shots=50)
+    path = run_dir / "run.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["readout"] = {"false_positive": [0.01, 0.02, 0.03], "false_negative": 0.1, "mitigate": False}
+    path.write_text(json.dumps(document), encoding="utf-8")
+    run = read_counts_run(path)
+    assert run.readout is not None and run.readout.false_positive.tolist() == [0.01, 0.02, 0.03]
+    assert run.readout.describe()["false_negative"] == [0.1, 0.1, 0.1] and run.mitigate is False
+    write_counts_run(tmp_path / "again", run)
+    again = read_counts_run(tmp_path / "again")
+    assert again.readout is not None and again.readout.false_positive.tolist() == [0.01, 0.02, 0.03]
+
+
 def test_missing_run_file(tmp_path: Path) -> None:
     with pytest.raises(MeasurementError, match="no such file"):
         read_counts_run(tmp_path)

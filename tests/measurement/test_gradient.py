@@ -274,3 +274,16 @@ def test_sampler_refuses_states_that_are_not_vectors(sensor: tuple) -> None:
         sampler.strings(np.array([object(), object()]), np.random.default_rng(0))
     with pytest.raises(MeasurementError, match="shape"):
         sampler.strings(np.ones((2, 16)), np.random.default_rng(0))
+
+
+def test_one_sided_gradient_from_counts(sensor: tuple) -> None:
+    """One-sided: (<A>_+ - <A>_0)/beta from a plus and a free phase, against the emulated one-sided
+    QEP gradient of the same beta (4 standard errors, 10^6 shots per setting)."""
+    model, eq, x, theta, eps = sensor
+    plan = measurement_plan(model)
+    states = prepare_phases(eq, x, theta, eps, 0.1, scheme="one-sided")
+    assert list(states) == ["plus", "free"]
+    phases = sample_phases(states, plan, 1_000_000, np.random.default_rng(10), READOUT)
+    measured = gradient_from_counts(model, plan, phases, 0.1, "one-sided", mitigation=READOUT)
+    reference = qep_gradient(eq, x, theta, eps, 0.1, "one-sided")[0]
+    assert np.all(np.abs(measured.values - reference) < 4 * measured.standard_errors)
