@@ -122,17 +122,6 @@ def crosstalk_matrix(profile: DeviceProfile, n: int) -> NDArray:
     return np.eye(n) + c * (np.eye(n, k=1) + np.eye(n, k=-1))
 
 
-def _gains(profile: DeviceProfile, n: int) -> NDArray:
-    gains = profile.calibration.local_gains
-    if not gains:
-        return np.ones(n)
-    if len(gains) != n:
-        raise ConstraintError(
-            f"device {profile.label!r}: calibration has {len(gains)} Stark gains for {n} ions"
-        )
-    return np.asarray(gains, dtype=float)
-
-
 def coupling_kernel(profile: DeviceProfile, n: int, beat_note: float) -> NDArray:
     """K_ij(μ) with J_ij = Ω_i Ω_j K_ij for the nominal Rabi frequencies (calibration applied)."""
     modes = chain_modes(profile, n)
@@ -149,7 +138,7 @@ def realize(controls: IonControls, profile: DeviceProfile) -> IonSpinModel:
     rabi = np.asarray(controls.rabi, dtype=float)
     couplings = rabi[:, None] * rabi[None, :] * coupling_kernel(profile, n, controls.beat_note)
     shifts = controls.stark_shifts if len(controls.stark_shifts) else np.zeros(n)
-    local = crosstalk_matrix(profile, n) @ (_gains(profile, n) * shifts) / 2
+    local = crosstalk_matrix(profile, n) @ (profile.local_gains(n) * shifts) / 2
     fields = controls.global_field + profile.calibration.detuning_offset + local
     return IonSpinModel(fields, couplings)
 
@@ -229,7 +218,7 @@ def translate(
     fields = np.asarray(model.fields, dtype=float) - profile.calibration.detuning_offset
     global_field = float(fields.max() + fields.min()) / 2  # the smallest Stark shifts
     local = np.linalg.solve(crosstalk_matrix(profile, n), 2 * (fields - global_field))
-    controls = IonControls(rabi, float(mu), global_field, local / _gains(profile, n))
+    controls = IonControls(rabi, float(mu), global_field, local / profile.local_gains(n))
     check_controls(controls, profile)
     return controls
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from qep_analog.devices.schema import Field, parse_section
 from qep_analog.errors import ConstraintError, ProfileError, StorageError
 from qep_analog.storage import read_yaml
@@ -195,6 +198,17 @@ class DeviceProfile:
     @property
     def label(self) -> str:
         return self.name if self.strict else f"{self.name} (relaxed)"
+
+    def local_gains(self, n: int) -> NDArray:
+        """The calibrated gain of the local field on each of ``n`` sites (1 where none is recorded)."""
+        gains = self.calibration.local_gains
+        if not gains:
+            return np.ones(n)
+        if len(gains) != n:
+            raise ConstraintError(
+                f"device {self.label!r}: calibration has {len(gains)} local gains for {n} sites"
+            )
+        return np.asarray(gains, dtype=float)
 
     def relaxed(self) -> DeviceProfile:
         """The emulation variant: limits of the controls lifted, physics and noise kept."""

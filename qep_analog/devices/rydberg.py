@@ -94,17 +94,6 @@ class RydbergControls:
         return len(self.positions)
 
 
-def _gains(profile: DeviceProfile, n: int) -> NDArray:
-    gains = profile.calibration.local_gains
-    if not gains:
-        return np.ones(n)
-    if len(gains) != n:
-        raise ConstraintError(
-            f"device {profile.label!r}: calibration has {len(gains)} local gains for {n} atoms"
-        )
-    return np.asarray(gains, dtype=float)
-
-
 def _weights(controls: RydbergControls) -> NDArray:
     n = controls.n_atoms
     return controls.local_weights if len(controls.local_weights) else np.zeros(n)
@@ -118,7 +107,7 @@ def realize(controls: RydbergControls, profile: DeviceProfile) -> IsingModel:
     detunings = (
         controls.detuning
         + cal.detuning_offset
-        + _gains(profile, n) * _weights(controls) * controls.local_amplitude
+        + profile.local_gains(n) * _weights(controls) * controls.local_amplitude
     )
     fields = detunings / 2 - couplings.sum(axis=1)
     constant = -detunings.sum() / 2 + couplings.sum() / 2  # Σ_{i<j} U_ij/4 = Σ_{i<j} J_ij
@@ -184,7 +173,7 @@ def _split_detunings(
         detuning, offsets = low, detunings - low  # Δ ≥ 0
     else:
         detuning, offsets = high, detunings - high  # Δ ≤ 0
-    effective = offsets / _gains(profile, n)  # g_i w_i Δ = offset_i
+    effective = offsets / profile.local_gains(n)  # g_i w_i Δ = offset_i
     amplitude = float(effective[np.argmax(np.abs(effective))])
     weights = np.clip(effective / amplitude, 0.0, 1.0)
     return weights, amplitude, detuning

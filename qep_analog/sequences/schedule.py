@@ -122,7 +122,7 @@ def _rydberg_terms(schedule: Schedule, profile: DeviceProfile, n: int) -> Terms:
     terms = [("rabi", pauli_sum(drive)), ("detuning", pauli_sum((-1.0, f"N{i}") for i in range(n)))]
     if "local_amplitude" in schedule.controls:
         weights = np.asarray(schedule.static["local_weights"], dtype=float)
-        gains = rydberg._gains(profile, n)
+        gains = profile.local_gains(n)
         local = pauli_sum((-float(gains[i] * weights[i]), f"N{i}") for i in range(n) if weights[i] != 0)
         terms.append(("local_amplitude", local))
     return pauli_sum(t for t in static_terms if t[0] != 0.0), terms
