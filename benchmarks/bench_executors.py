@@ -7,7 +7,7 @@ Processes and Dask use 2 single-threaded workers, kept warm across steps (the co
 built once per worker), one chunk of samples per worker and call. Each executor runs one warm-up
 step, then ``--repeats`` timed steps; the gradients are checked bitwise against serial.
 
-    python benchmarks/bench_executors.py [--repeats 2] [--workers 2] [--threaded]
+    python benchmarks/bench_executors.py [--repeats 2] [--workers 2] [--chunks 1] [--threaded]
 
 ``--threaded`` also times the in-process Equilibrium with Numba's own threads (slow on a loaded
 machine: its threads wait for each other).
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threaded", action="store_true")
+    parser.add_argument("--chunks", type=int, default=1, help="chunks per worker (load balance)")
     args = parser.parse_args()
     model = phase_sensor(N_CHAIN)
     rng = np.random.default_rng(0)
@@ -63,7 +64,8 @@ def main() -> None:
     if args.threaded:
         results["in-process, Numba threads"] = timed(Equilibrium(model, tol=1e-6), args.repeats, data)
     for spec_text in ("serial", f"processes:{args.workers}", f"dask-local:{args.workers}"):
-        executor: Executor = make_executor(spec_text)
+        options = {} if spec_text == "serial" else {"chunks_per_worker": args.chunks}
+        executor: Executor = make_executor(spec_text, **options)
         try:
             if spec_text == "serial":
                 import numba
