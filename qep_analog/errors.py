@@ -43,6 +43,10 @@ class MeasurementError(QEPError, ValueError):
     """Measured data (counts, settings, readout errors, a counts file) is malformed or inconsistent."""
 
 
+class CalibrationError(QEPError, ValueError):
+    """A runcard, calibration data, a record or a calibration history is malformed or inconsistent."""
+
+
 class QEPWarning(UserWarning):
     """Base class of warnings qep-analog emits."""
 

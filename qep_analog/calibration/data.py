@@ -1,0 +1,118 @@
+"""Acquired calibration data (``qep-calibration-data/1``): what a backend returned, before any fit.
+
+Data are written to the run directory before fitting, so that every fit can be re-run offline
+(:func:`qep_analog.calibration.runner.refit`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.storage import read_json, write_json
+
+SCHEMA = "qep-calibration-data/1"
+_KEYS = ("schema", "routine", "parameters", "sweep_name", "sweep_unit", "sweep", "shots", "counts")
+_OPTIONAL = ("context",)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CalibrationData:
+    """Counts of '1' (``counts[point, site]``) out of ``shots`` at each point of a one-dimensional sweep.
+
+    ``parameters`` are the routine's parameters in their stored (unit-suffixed) form; ``context``
+    holds numbers the fit needs besides them, in internal units (e.g. the programmed Rabi frequency).
+    """
+
+    routine: str
+    parameters: dict[str, Any]
+    sweep_name: str
+    sweep_unit: str
+    sweep: NDArray
+    shots: int
+    counts: NDArray
+    context: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"calibration data of {self.routine!r}"
+        sweep = np.asarray(self.sweep, dtype=float)
+        counts = np.asarray(self.counts)
+        if sweep.ndim != 1 or not np.all(np.isfinite(sweep)):
+            raise CalibrationError(f"{where}: the sweep is not a finite list of numbers")
+        if counts.ndim != 2 or counts.shape[0] != sweep.size or counts.shape[1] < 1:
+            raise CalibrationError(
+                f"{where}: counts of shape {counts.shape}, expected ({sweep.size}, n_sites)"
+            )
+        if not np.issubdtype(counts.dtype, np.integer):
+            raise CalibrationError(f"{where}: counts are not integers")
+        if isinstance(self.shots, bool) or not isinstance(self.shots, int | np.integer) or self.shots < 1:
+            raise CalibrationError(f"{where}: shots = {self.shots!r} is not a positive integer")
+        if counts.min() < 0 or counts.max() > self.shots:
+            raise CalibrationError(f"{where}: counts outside [0, {self.shots}]")
+        for key, value in self.context.items():
+            if not math.isfinite(value):
+                raise CalibrationError(f"{where}: context {key} = {value} is not finite")
+        object.__setattr__(self, "sweep", sweep)
+        object.__setattr__(self, "counts", counts.astype(np.int64))
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.counts.shape[1])
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "routine": self.routine,
+            "parameters": self.parameters,
+            "sweep_name": self.sweep_name,
+            "sweep_unit": self.sweep_unit,
+            "sweep": self.sweep.tolist(),
+            "shots": int(self.shots),
+            "counts": self.counts.tolist(),
+            "context": dict(self.context),
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], source: str = "<data>") -> CalibrationData:
+        unknown = set(document) - set(_KEYS) - set(_OPTIONAL)
+        missing = set(_KEYS) - set(document)
+        if unknown or missing:
+            raise CalibrationError(
+                f"{source}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
+        try:
+            return cls(
+                routine=str(document["routine"]),
+                parameters=dict(document["parameters"]),
+                sweep_name=str(document["sweep_name"]),
+                sweep_unit=str(document["sweep_unit"]),
+                sweep=np.asarray(document["sweep"], dtype=float),
+                shots=document["shots"],
+                counts=np.asarray(document["counts"]),
+                context={str(k): float(v) for k, v in dict(document.get("context", {})).items()},
+            )
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, CalibrationError):
+                raise CalibrationError(f"{source}: {exc}") from None
+            raise CalibrationError(f"{source}: malformed calibration data ({exc})") from None
+
+
+def write_data(path: str | Path, data: CalibrationData) -> None:
+    """Write ``data`` atomically (temporary file + rename)."""
+    document = data.to_document()
+    CalibrationData.from_document(document, str(path))  # validated on write as on read
+    write_json(path, document, SCHEMA)
+
+
+def read_data(path: str | Path) -> CalibrationData:
+    try:
+        document = read_json(path, SCHEMA)
+    except StorageError as exc:
+        raise CalibrationError(str(exc)) from None
+    return CalibrationData.from_document(document, str(path))

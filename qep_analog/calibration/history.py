@@ -1,0 +1,130 @@
+"""The per-device calibration history: JSON lines under a schema header, appended atomically.
+
+File ``DIR/<device>.jsonl``: first line ``{"schema": "qep-calibration-history/1", "device": NAME}``,
+then one :class:`CalibrationRecord` per line. Writers take an exclusive ``fcntl.flock`` on
+``DIR/<device>.jsonl.lock``, write each batch of lines with a single ``os.write`` on an ``O_APPEND``
+descriptor and ``fsync`` it. A writer killed mid-write can leave at most one torn last line: the next
+writer starts a fresh line after it, and readers skip it and report it in ``HistoryRead.torn``.
+
+The directory is ``--history DIR`` on the command line, else ``$QEP_ANALOG_HISTORY``, else
+``calibration/history/`` under the current directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.errors import CalibrationError
+
+SCHEMA = "qep-calibration-history/1"
+HISTORY_VARIABLE = "QEP_ANALOG_HISTORY"
+DEFAULT_DIRECTORY = Path("calibration") / "history"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def history_directory(explicit: str | Path | None = None) -> Path:
+    """``explicit`` if given, else ``$QEP_ANALOG_HISTORY``, else ``calibration/history``."""
+    if explicit is not None:
+        return Path(explicit)
+    from_env = os.environ.get(HISTORY_VARIABLE)
+    return Path(from_env) if from_env else DEFAULT_DIRECTORY
+
+
+@dataclass(frozen=True)
+class HistoryRead:
+    """The records of a history in file order and the 1-based numbers of lines that were skipped."""
+
+    records: tuple[CalibrationRecord, ...]
+    torn: tuple[int, ...]
+
+
+class CalibrationHistory:
+    """The calibration history of one device, in ``directory``."""
+
+    def __init__(self, directory: str | Path, device: str) -> None:
+        if not _NAME.match(device):
+            raise CalibrationError(f"calibration history: device name {device!r} is not a plain name")
+        self.device = device
+        self.path = Path(directory) / f"{device}.jsonl"
+        self.lock_path = Path(directory) / f"{device}.jsonl.lock"
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def append(self, records: Sequence[CalibrationRecord]) -> None:
+        """Append ``records`` (all of this device) as one write under the lock."""
+        for record in records:
+            if record.device != self.device:
+                raise CalibrationError(
+                    f"calibration history {self.device!r}: record of device {record.device!r}"
+                )
+        lines = [json.dumps(r.to_document(), allow_nan=False, ensure_ascii=False) for r in records]
+        if not lines:
+            return
+        with self._locked():
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                size = os.fstat(fd).st_size
+                prefix = ""
+                if size == 0:
+                    prefix = json.dumps({"schema": SCHEMA, "device": self.device}) + "\n"
+                elif not self._ends_with_newline(size):
+                    prefix = "\n"  # a writer died mid-line: start a fresh line after its torn one
+                payload = (prefix + "\n".join(lines) + "\n").encode("utf-8")
+                written = os.write(fd, payload)
+                if written != len(payload):
+                    raise CalibrationError(
+                        f"calibration history {self.path}: wrote {written} of {len(payload)} bytes"
+                    )
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _ends_with_newline(self, size: int) -> bool:
+        with open(self.path, "rb") as handle:
+            handle.seek(size - 1)
+            return handle.read(1) == b"\n"
+
+    def read(self) -> HistoryRead:
+        """All records; lines that do not parse (a torn write) are skipped and listed in ``torn``."""
+        if not self.path.exists():
+            return HistoryRead((), ())
+        raw = self.path.read_bytes().split(b"\n")
+        if raw and raw[-1] == b"":
+            raw.pop()
+        if not raw:
+            return HistoryRead((), ())
+        try:
+            header = json.loads(raw[0])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            header = None
+        if not isinstance(header, dict) or header.get("schema") != SCHEMA:
+            raise CalibrationError(f"calibration history {self.path}: first line is not a {SCHEMA} header")
+        if header.get("device") != self.device:
+            raise CalibrationError(
+                f"calibration history {self.path}: header names device {header.get('device')!r}"
+            )
+        records: list[CalibrationRecord] = []
+        torn: list[int] = []
+        for number, line in enumerate(raw[1:], start=2):
+            try:
+                records.append(CalibrationRecord.from_document(json.loads(line)))
+            except (json.JSONDecodeError, UnicodeDecodeError, CalibrationError):
+                torn.append(number)
+        return HistoryRead(tuple(records), tuple(torn))

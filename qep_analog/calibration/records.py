@@ -1,0 +1,102 @@
+"""Calibration records: one measured value of one profile field, with its provenance.
+
+A record never changes a profile by itself: records are appended to a history
+(:mod:`qep_analog.calibration.history`) and :func:`qep_analog.calibration.resolve.resolve` derives the
+effective profile from the good and valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from qep_analog.errors import CalibrationError
+
+Quality = Literal["good", "bad"]
+QUALITIES = ("good", "bad")
+
+#: The profile fields a record may target: section of the profile and the unit of the value.
+FIELDS: dict[str, tuple[str, str]] = {
+    "rabi_scale": ("calibration", ""),
+    "detuning_offset": ("calibration", "rad/µs"),
+    "interaction_scale": ("calibration", ""),
+    "readout_false_positive": ("noise", ""),
+    "readout_false_negative": ("noise", ""),
+    "dephasing_time": ("noise", "µs"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationRecord:
+    """One calibrated value (internal units: µs, rad/µs) and where it came from.
+
+    ``site`` is ``None`` for a device-wide value, else the index of the atom it was measured on
+    (per-site values are kept in the history; the profile holds device-wide ones).
+    """
+
+    field: str
+    value: float
+    uncertainty: float
+    unit: str
+    timestamp: str
+    run_id: str
+    routine: str
+    quality: Quality
+    valid: bool
+    device: str
+    profile_version: int
+    runcard: str
+    site: int | None = None
+
+    def __post_init__(self) -> None:
+        where = f"calibration record {self.field!r} of run {self.run_id!r}"
+        if self.field not in FIELDS:
+            raise CalibrationError(f"{where}: unknown field (known: {', '.join(FIELDS)})")
+        if self.unit != FIELDS[self.field][1]:
+            raise CalibrationError(f"{where}: unit {self.unit!r}, expected {FIELDS[self.field][1]!r}")
+        if self.quality not in QUALITIES:
+            raise CalibrationError(f"{where}: quality {self.quality!r} is not 'good' or 'bad'")
+        if not (math.isfinite(self.value) and math.isfinite(self.uncertainty)):
+            raise CalibrationError(f"{where}: value {self.value} ± {self.uncertainty} is not finite")
+        if self.uncertainty < 0:
+            raise CalibrationError(f"{where}: uncertainty {self.uncertainty} is negative")
+        if self.site is not None and self.site < 0:
+            raise CalibrationError(f"{where}: site {self.site} is negative")
+
+    @property
+    def usable(self) -> bool:
+        """Whether this record may change the effective profile: good, valid and device-wide."""
+        return self.quality == "good" and self.valid and self.site is None
+
+    def to_document(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_document(cls, document: Any) -> CalibrationRecord:
+        """A record from its JSON form; any mistake is a one-line :class:`CalibrationError`."""
+        if not isinstance(document, dict):
+            raise CalibrationError(f"calibration record: a {type(document).__name__}, not an object")
+        names = {f for f in cls.__dataclass_fields__}
+        unknown = set(document) - names
+        missing = names - set(document) - {"site"}
+        if unknown or missing:
+            raise CalibrationError(
+                f"calibration record: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
+        checks: dict[str, tuple[type, ...]] = {
+            "value": (int, float),
+            "uncertainty": (int, float),
+            "valid": (bool,),
+            "profile_version": (int,),
+            "site": (int, type(None)),
+        }
+        for key, value in document.items():
+            types = checks.get(key, (str,))
+            bad_bool = isinstance(value, bool) and bool not in types
+            if not isinstance(value, types) or bad_bool:
+                raise CalibrationError(f"calibration record: {key} = {value!r} has the wrong type")
+        values = dict(document)
+        values["value"] = float(values["value"])
+        values["uncertainty"] = float(values["uncertainty"])
+        return cls(**values)

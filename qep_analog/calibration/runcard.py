@@ -1,0 +1,99 @@
+"""Runcards (``qep-runcard/1``, YAML in ``calibration/``): ordered routines, their parameters, a policy.
+
+    schema: qep-runcard/1
+    name: rydberg-basic
+    platform: rydberg
+    update: append            # append: records go to the device history; dry-run: run folder only
+    routines:
+      - routine: readout
+        parameters: {repeats: 4, shots: 1000}
+      - routine: ramsey
+        parameters: {detuning_MHz: 1.0, stop_us: 4.0}
+
+Every level has closed keys; routine parameters carry unit suffixes like device profiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from qep_analog.calibration.rydberg_routines import routine_named
+from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.storage import read_yaml
+
+SCHEMA = "qep-runcard/1"
+RUNCARDS_DIR = Path(__file__).resolve().parents[2] / "calibration"
+POLICIES = ("append", "dry-run")
+_TOP = ("schema", "name", "platform", "update", "description", "routines")
+_STEP = ("routine", "parameters")
+
+
+@dataclass(frozen=True)
+class RunStep:
+    """One routine of a runcard with its parsed parameters."""
+
+    routine: str
+    parameters: Any
+
+
+@dataclass(frozen=True)
+class Runcard:
+    name: str
+    platform: Literal["rydberg"]
+    update: Literal["append", "dry-run"]
+    steps: tuple[RunStep, ...]
+    description: str = ""
+
+
+def parse_runcard(document: Any, source: str = "<runcard>") -> Runcard:
+    """A runcard from its parsed YAML; every mistake is one :class:`CalibrationError` line."""
+    if not isinstance(document, dict):
+        raise CalibrationError(f"{source}: a runcard is a mapping, not {type(document).__name__}")
+    if document.get("schema") != SCHEMA:
+        raise CalibrationError(f"{source}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+    unknown = set(document) - set(_TOP)
+    if unknown:
+        raise CalibrationError(f"{source}: unknown keys {sorted(unknown)} (valid: {', '.join(_TOP)})")
+    for key in ("name", "platform", "routines"):
+        if key not in document:
+            raise CalibrationError(f"{source}: missing key {key!r}")
+    name = document["name"]
+    if not isinstance(name, str) or not name:
+        raise CalibrationError(f"{source}: name {name!r} is not a text")
+    if document["platform"] != "rydberg":
+        raise CalibrationError(f"{source}: platform {document['platform']!r} has no routines yet (rydberg)")
+    update = document.get("update", "append")
+    if update not in POLICIES:
+        raise CalibrationError(f"{source}: update {update!r} is not one of {', '.join(POLICIES)}")
+    raw_steps = document["routines"]
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise CalibrationError(f"{source}: routines must be a non-empty list")
+    steps = []
+    for index, raw in enumerate(raw_steps):
+        where = f"{source}: routines[{index}]"
+        if not isinstance(raw, dict) or "routine" not in raw:
+            raise CalibrationError(f"{where}: expected a mapping with a 'routine' key")
+        extra = set(raw) - set(_STEP)
+        if extra:
+            raise CalibrationError(f"{where}: unknown keys {sorted(extra)} (valid: {', '.join(_STEP)})")
+        try:
+            routine = routine_named(str(raw["routine"]))
+            parameters = routine.parameters(raw.get("parameters"))
+        except CalibrationError as exc:
+            raise CalibrationError(f"{where}: {exc}") from None
+        steps.append(RunStep(routine.name, parameters))
+    return Runcard(name, "rydberg", update, tuple(steps), str(document.get("description", "")))
+
+
+def load_runcard(name_or_path: str | Path) -> Runcard:
+    """A runcard by path, or by name from the project's ``calibration/`` folder."""
+    path = Path(name_or_path)
+    if not path.exists() and (RUNCARDS_DIR / f"{name_or_path}.yaml").is_file():
+        path = RUNCARDS_DIR / f"{name_or_path}.yaml"
+    try:
+        document = read_yaml(path)
+    except StorageError as exc:
+        raise CalibrationError(str(exc)) from None
+    return parse_runcard(document, str(path))

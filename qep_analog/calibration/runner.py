@@ -1,0 +1,144 @@
+"""Run a runcard: each routine acquires, its data are saved, it fits, and its records are kept.
+
+Run folder layout (``OUT``)::
+
+    run.json                         qep-calibration-run/1: run id, device, runcard, steps and verdicts
+    01-readout/data.json             qep-calibration-data/1, written before the fit
+    01-readout/result.json           qep-calibration-result/1
+    01-readout/records.json          qep-calibration-records/1: the proposed records
+
+After each routine the effective profile is re-resolved, so later routines use what earlier ones
+found (e.g. Rabi is driven at the detuning offset Ramsey just measured). With ``update: append`` the
+records (good and bad: bad ones never change the effective profile) are appended to the history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qep_analog.calibration.backend import RydbergCalibrationBackend
+from qep_analog.calibration.data import read_data, write_data
+from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.resolve import resolve
+from qep_analog.calibration.routine import RESULT_SCHEMA, FitResult
+from qep_analog.calibration.runcard import Runcard
+from qep_analog.calibration.rydberg_routines import routine_named
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.storage import read_json, write_json
+
+RUN_SCHEMA = "qep-calibration-run/1"
+RECORDS_SCHEMA = "qep-calibration-records/1"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    routine: str
+    folder: Path
+    result: FitResult
+    records: tuple[CalibrationRecord, ...]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    steps: tuple[StepOutcome, ...]
+    profile: DeviceProfile  # the effective profile after the run
+
+
+def run_runcard(
+    runcard: Runcard,
+    profile: DeviceProfile,
+    backend: RydbergCalibrationBackend,
+    out_dir: str | Path,
+    history: CalibrationHistory | None = None,
+    run_id: str | None = None,
+) -> RunOutcome:
+    """Run every routine of ``runcard`` on ``backend`` against ``profile`` (the human-written one)."""
+    if history is not None and history.device != profile.name:
+        raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
+    out = Path(out_dir)
+    run_id = run_id or new_run_id()
+    known = list(history.read().records) if history is not None else []
+    effective = resolve(profile, known)
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "device": profile.name,
+        "profile_version": profile.version,
+        "runcard": runcard.name,
+        "update": runcard.update,
+        "backend": backend.name,
+        "started": dt.datetime.now(dt.UTC).isoformat(),
+        "steps": [],
+    }
+    write_json(out / "run.json", summary, RUN_SCHEMA)
+    steps = []
+    for index, step in enumerate(runcard.steps, start=1):
+        routine = routine_named(step.routine)
+        folder = out / f"{index:02d}-{routine.name}"
+        data = routine.acquire(step.parameters, backend, effective)
+        write_data(folder / "data.json", data)  # saved before any fit
+        result = routine.fit(data)
+        write_json(folder / "result.json", result.to_document(), RESULT_SCHEMA)
+        records = result.records(
+            device=profile.name,
+            profile_version=profile.version,
+            runcard=runcard.name,
+            run_id=run_id,
+            timestamp=dt.datetime.now(dt.UTC).isoformat(),
+        )
+        write_json(folder / "records.json", {"records": [r.to_document() for r in records]}, RECORDS_SCHEMA)
+        if history is not None and runcard.update == "append":
+            history.append(records)
+        known.extend(records)
+        effective = resolve(profile, known)
+        steps.append(StepOutcome(routine.name, folder, result, tuple(records)))
+        summary["steps"].append(
+            {
+                "routine": routine.name,
+                "folder": folder.name,
+                "quality": result.quality,
+                "reasons": list(result.reasons),
+            }
+        )
+        write_json(out / "run.json", summary, RUN_SCHEMA)
+    return RunOutcome(run_id, tuple(steps), effective)
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    try:
+        return read_json(Path(run_dir) / "run.json", RUN_SCHEMA)
+    except StorageError as exc:
+        raise CalibrationError(str(exc)) from None
+
+
+def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The stored result documents of a run, in run order."""
+    run = read_run(run_dir)
+    out = []
+    for step in run["steps"]:
+        try:
+            out.append(read_json(Path(run_dir) / step["folder"] / "result.json", RESULT_SCHEMA))
+        except StorageError as exc:
+            raise CalibrationError(str(exc)) from None
+    return out
+
+
+def refit(run_dir: str | Path) -> list[FitResult]:
+    """Re-run every fit of a run folder offline, from its stored data only."""
+    run = read_run(run_dir)
+    results = []
+    for step in run["steps"]:
+        data = read_data(Path(run_dir) / step["folder"] / "data.json")
+        results.append(routine_named(data.routine).fit(data))
+    return results

@@ -1,0 +1,170 @@
+"""Each routine recovers its hidden parameter on the fake lab; bad data are judged bad."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from qep_analog.calibration.data import CalibrationData, read_data, write_data
+from qep_analog.calibration.fake_lab import FakeRydbergLab, HiddenRydbergParameters
+from qep_analog.calibration.routine import FitResult
+from qep_analog.calibration.rydberg_routines import ROUTINES
+from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.errors import CalibrationError
+
+PROFILE = load_profile("fresnel-like")
+SEEDS = (0, 1, 2)
+
+
+def lab(seed: int) -> FakeRydbergLab:
+    return FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=seed)
+
+
+def informed(hidden: HiddenRydbergParameters) -> DeviceProfile:
+    """The profile as a runcard leaves it before Rabi: offset and T2* already calibrated."""
+    return dataclasses.replace(
+        PROFILE,
+        calibration=dataclasses.replace(PROFILE.calibration, detuning_offset=hidden.detuning_offset),
+        noise=dataclasses.replace(PROFILE.noise, dephasing_time=hidden.dephasing_time),
+    )
+
+
+def run(name: str, backend: object, profile: DeviceProfile = PROFILE, **parameters: float) -> FitResult:
+    routine = ROUTINES[name]
+    return routine.fit(routine.acquire(routine.parameters(parameters), backend, profile))
+
+
+def check(result: FitResult, field: str, truth: float, tolerance: float, site: int | None = None) -> None:
+    estimate = result.estimate(field, site)
+    assert result.quality == "good", result.reasons
+    assert abs(estimate.value - truth) <= 3 * estimate.uncertainty, (estimate, truth)
+    assert abs(estimate.value - truth) <= tolerance, (estimate, truth)
+
+
+def test_the_fake_lab_is_miscalibrated_by_known_amounts() -> None:
+    hidden = lab(0).hidden
+    assert hidden.rabi_scale == pytest.approx(1.06)
+    assert hidden.detuning_offset == pytest.approx(2 * math.pi * 0.15)
+    assert hidden.dephasing_time == pytest.approx(0.7 * 4.5)
+    assert hidden.interaction_scale == pytest.approx(0.96)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_spectroscopy_recovers_the_detuning_offset(seed: int) -> None:
+    backend = lab(seed)
+    result = run("detuning_spectroscopy", backend)
+    check(result, "detuning_offset", backend.hidden.detuning_offset, tolerance=0.1)  # rad/µs
+    assert 0.5 < result.reduced_chi2 < 2.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ramsey_recovers_offset_and_t2(seed: int) -> None:
+    backend = lab(seed)
+    result = run("ramsey", backend)
+    check(result, "detuning_offset", backend.hidden.detuning_offset, tolerance=0.02)  # rad/µs
+    check(result, "dephasing_time", backend.hidden.dephasing_time, tolerance=0.15)  # µs
+    for site in range(4):
+        check(result, "dephasing_time", backend.hidden.dephasing_time, tolerance=0.3, site=site)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rabi_recovers_the_rabi_scale(seed: int) -> None:
+    backend = lab(seed)
+    result = run("rabi", backend, informed(backend.hidden))
+    check(result, "rabi_scale", backend.hidden.rabi_scale, tolerance=0.005)
+
+
+def test_rabi_off_resonance_is_biased_as_its_docstring_warns() -> None:
+    backend = lab(0)
+    estimate = run("rabi", backend).estimate("rabi_scale")  # driven at the nominal offset 0
+    generalized = math.hypot(1.06, backend.hidden.detuning_offset / (2 * math.pi))
+    assert estimate.value == pytest.approx(generalized, abs=0.003)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_readout_recovers_per_site_errors(seed: int) -> None:
+    backend = lab(seed)
+    result = run("readout", backend)
+    hidden = backend.hidden
+    for site in range(4):
+        check(result, "readout_false_positive", hidden.false_positive[site], 0.015, site)
+        check(result, "readout_false_negative", hidden.false_negative[site], 0.02, site)
+    check(result, "readout_false_positive", float(np.mean(hidden.false_positive)), 0.006)
+    check(result, "readout_false_negative", float(np.mean(hidden.false_negative)), 0.008)
+
+
+class NoiseOnly:
+    """A broken lab: every readout is a coin flip."""
+
+    name = "noise-only"
+    n_sites = 2
+
+    def __init__(self, p: float = 0.5, seed: int = 0) -> None:
+        self.p, self.rng = p, np.random.default_rng(seed)
+
+    def _counts(self, points: int, shots: int) -> NDArray:
+        return self.rng.binomial(shots, self.p, size=(points, self.n_sites))
+
+    def square_pulse(self, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int) -> NDArray:
+        return self._counts(np.broadcast(durations, rabis, detunings).size, shots)
+
+    def ramsey(self, delays: NDArray, detuning: float, shots: int) -> NDArray:
+        return self._counts(len(delays), shots)
+
+    def readout(self, prepared: NDArray, shots: int) -> NDArray:
+        return self._counts(len(prepared), shots)
+
+
+@pytest.mark.parametrize("name", sorted(ROUTINES))
+@pytest.mark.parametrize("p", [0.5, 1.0], ids=["noise", "saturated"])
+def test_noise_and_saturated_data_are_bad(name: str, p: float) -> None:
+    result = run(name, NoiseOnly(p))
+    assert result.quality == "bad" and result.reasons
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [
+        ("detuning_spectroscopy", {"start_MHz": 0.5, "stop_MHz": 3.0}),  # the line is at -0.15 MHz
+        ("rabi", {"stop_us": 0.3}),  # less than a period
+        ("rabi", {"stop_us": 10.0, "points": 21}),  # undersampled
+        ("ramsey", {"stop_us": 0.5}),  # less than two fringes, T2* not measured
+        ("ramsey", {"detuning_MHz": 0.2}),  # the offset is not small against the programmed detuning
+    ],
+)
+def test_wrong_scan_range_is_bad(name: str, parameters: dict[str, float]) -> None:
+    backend = lab(0)
+    result = run(name, backend, informed(backend.hidden), **parameters)
+    assert result.quality == "bad", result
+
+
+def test_parameters_are_closed_and_carry_units() -> None:
+    routine = ROUTINES["rabi"]
+    assert routine.parameters({"rabi_MHz": 0.5}).rabi == pytest.approx(math.pi)  # type: ignore[attr-defined]
+    with pytest.raises(CalibrationError, match=r"unknown parameter 'rabi'.*rabi_MHz"):
+        routine.parameters({"rabi": 1.0})
+    with pytest.raises(CalibrationError, match="positive integer"):
+        routine.parameters({"points": 2.5})
+    with pytest.raises(CalibrationError, match="need stop > start"):
+        routine.acquire(routine.parameters({"start_us": 2, "stop_us": 1}), lab(0), PROFILE)
+
+
+def test_data_round_trip_and_offline_refit(tmp_path: object) -> None:
+    from pathlib import Path
+
+    backend = lab(5)
+    routine = ROUTINES["ramsey"]
+    data = routine.acquire(routine.parameters(), backend, PROFILE)
+    path = Path(str(tmp_path)) / "data.json"
+    write_data(path, data)
+    again = read_data(path)
+    assert np.array_equal(again.counts, data.counts) and np.array_equal(again.sweep, data.sweep)
+    assert routine.fit(again) == routine.fit(data)
+    document = data.to_document()
+    document["counts"][0][0] = data.shots + 1
+    with pytest.raises(CalibrationError, match="outside"):
+        CalibrationData.from_document(document)

@@ -1,0 +1,139 @@
+"""Runcards, the runner, resolve and offline re-fits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from qep_analog.calibration.fake_lab import FakeRydbergLab
+from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.resolve import resolve
+from qep_analog.calibration.runcard import RUNCARDS_DIR, load_runcard, parse_runcard
+from qep_analog.calibration.runner import read_results, refit, run_runcard
+from qep_analog.devices.profile import load_profile
+from qep_analog.errors import CalibrationError
+
+PROFILE = load_profile("fresnel-like")
+
+
+def record(field: str, value: float, **changes: object) -> CalibrationRecord:
+    fields: dict[str, object] = dict(
+        field=field,
+        value=value,
+        uncertainty=0.01,
+        unit="",
+        timestamp="t",
+        run_id="r",
+        routine="x",
+        quality="good",
+        valid=True,
+        device="fresnel-like",
+        profile_version=1,
+        runcard="c",
+    )
+    fields.update(changes)
+    return CalibrationRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_resolve_takes_the_latest_usable_record() -> None:
+    records = [
+        record("rabi_scale", 1.1),
+        record("rabi_scale", 1.2),
+        record("rabi_scale", 9.0, quality="bad"),
+        record("rabi_scale", 8.0, valid=False),
+        record("rabi_scale", 7.0, site=0),
+        record("rabi_scale", 6.0, device="aquila-like"),
+        record("detuning_offset", 0.9, unit="rad/µs"),
+        record("dephasing_time", 3.0, unit="µs"),
+        record("readout_false_positive", 0.03),
+    ]
+    effective = resolve(PROFILE, records)
+    assert effective.calibration.rabi_scale == 1.2 and effective.calibration.detuning_offset == 0.9
+    assert effective.noise.dephasing_time == 3.0 and effective.noise.readout_false_positive == 0.03
+    assert effective.noise.readout_false_negative == PROFILE.noise.readout_false_negative
+    assert effective.calibration.interaction_scale == PROFILE.calibration.interaction_scale
+    assert resolve(PROFILE, [r for r in records if not r.usable]) == PROFILE
+
+
+def test_shipped_runcards_parse() -> None:
+    paths = sorted(RUNCARDS_DIR.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        assert load_runcard(path).steps
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema": "qep-runcard/0"}, "schema"),
+        ({"extra": 1}, "unknown keys"),
+        ({"update": "always"}, "update"),
+        ({"platform": "ion"}, "platform"),
+        ({"routines": []}, "non-empty"),
+        ({"routines": [{"routine": "nope"}]}, "unknown"),
+        ({"routines": [{"routine": "rabi", "parameters": {"speed": 1}}]}, "unknown parameter"),
+        ({"routines": [{"routine": "rabi", "target": 1}]}, "unknown keys"),
+    ],
+)
+def test_runcard_errors_are_one_line(change: dict[str, object], message: str) -> None:
+    document = yaml.safe_load((RUNCARDS_DIR / "rydberg-basic.yaml").read_text())
+    document.update(change)
+    with pytest.raises(CalibrationError, match=message) as info:
+        parse_runcard(document, "card.yaml")
+    assert "\n" not in str(info.value)
+
+
+def test_basic_runcard_brings_the_profile_to_the_hidden_values(tmp_path: Path) -> None:
+    lab = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=11)
+    history = CalibrationHistory(tmp_path / "history", PROFILE.name)
+    profile_text = Path(PROFILE.source).read_text()
+    outcome = run_runcard(load_runcard("rydberg-basic"), PROFILE, lab, tmp_path / "run", history)
+    assert [s.result.quality for s in outcome.steps] == ["good"] * 4
+    hidden, effective = lab.hidden, outcome.profile
+    assert effective.calibration.rabi_scale == pytest.approx(hidden.rabi_scale, abs=0.005)
+    assert effective.calibration.detuning_offset == pytest.approx(hidden.detuning_offset, abs=0.02)
+    assert effective.noise.dephasing_time == pytest.approx(hidden.dephasing_time, abs=0.15)
+    assert effective.noise.readout_false_positive == pytest.approx(
+        np.mean(hidden.false_positive), abs=0.006
+    )
+    assert effective.noise.readout_false_negative == pytest.approx(
+        np.mean(hidden.false_negative), abs=0.008
+    )
+    assert resolve(PROFILE, history.read().records) == effective  # the history alone gives it back
+    assert Path(PROFILE.source).read_text() == profile_text  # the human-written profile is untouched
+    records = history.read().records
+    assert {r.run_id for r in records} == {outcome.run_id}
+    assert all(r.runcard == "rydberg-basic" and r.profile_version == PROFILE.version for r in records)
+    # offline re-fit from the stored data gives the stored results
+    stored = read_results(tmp_path / "run")
+    for again, document in zip(refit(tmp_path / "run"), stored, strict=True):
+        assert again.to_document() == document
+
+
+def test_a_bad_step_changes_nothing(tmp_path: Path) -> None:
+    card = yaml.safe_load((RUNCARDS_DIR / "rydberg-basic.yaml").read_text())
+    card["routines"] = [{"routine": "ramsey", "parameters": {"stop_us": 0.5}}]
+    lab = FakeRydbergLab.for_profile(PROFILE, seed=1)
+    history = CalibrationHistory(tmp_path, PROFILE.name)
+    outcome = run_runcard(parse_runcard(card), PROFILE, lab, tmp_path / "run", history)
+    assert outcome.steps[0].result.quality == "bad"
+    assert history.read().records and all(r.quality == "bad" for r in history.read().records)
+    assert outcome.profile == PROFILE and resolve(PROFILE, history.read().records) == PROFILE
+
+
+def test_dry_run_keeps_the_history_untouched(tmp_path: Path) -> None:
+    card = dataclasses.replace(load_runcard("rydberg-basic"), update="dry-run")
+    history = CalibrationHistory(tmp_path / "h", PROFILE.name)
+    outcome = run_runcard(
+        card, PROFILE, FakeRydbergLab.for_profile(PROFILE, seed=2), tmp_path / "run", history
+    )
+    assert not history.path.exists()
+    assert outcome.profile.calibration.rabi_scale == pytest.approx(1.06, abs=0.005)
+    saved = json.loads((tmp_path / "run" / "04-rabi" / "records.json").read_text())
+    assert saved["schema"] == "qep-calibration-records/1" and saved["records"]
