@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from qep_analog.cli import counts, device, explore, gradient, sequence, train
+from qep_analog.cli import calibrate, counts, device, explore, gradient, sequence, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_PRECONDITION,
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "state), 4 solver did not converge.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (train, gradient, explore, device, counts, sequence):
+    for module in (train, gradient, explore, device, counts, sequence, calibrate):
         module.register(commands)
     return parser
 

@@ -1,0 +1,190 @@
+"""``qep-analog calibrate``: run a runcard, show a device's calibration history, report a run.
+
+qep-analog calibrate RUNCARD --device NAME --backend fake-lab --out DIR [--history DIR]
+qep-analog calibrate history NAME [--history DIR]
+qep-analog calibrate report DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from qep_analog.errors import CalibrationError
+
+BACKENDS = ("fake-lab",)
+
+
+def register(commands: Any) -> None:
+    command = commands.add_parser(
+        "calibrate",
+        help="calibration runcards, device histories and run reports",
+        description="calibrate RUNCARD --device NAME --backend fake-lab --out DIR runs a runcard "
+        "(qep-runcard/1, by path or by name from calibration/); calibrate history NAME lists a "
+        "device's records and its effective calibration; calibrate report DIR summarises a run.",
+    )
+    command.add_argument("target", help="RUNCARD, or 'history' or 'report'")
+    command.add_argument("argument", nargs="?", help="NAME after 'history', DIR after 'report'")
+    command.add_argument("--device", help="device profile (name or path) to calibrate")
+    command.add_argument("--backend", choices=BACKENDS, help="where to run (only the fake lab so far)")
+    command.add_argument("--out", help="run folder to create")
+    command.add_argument(
+        "--history",
+        help="history folder (default $QEP_ANALOG_HISTORY, else calibration/history)",
+    )
+    command.add_argument("--seed", type=int, default=0, help="fake lab: seed of the shot noise")
+    command.add_argument("--sites", type=int, default=4, help="fake lab: number of atoms")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.target == "history":
+        if args.argument is None:
+            raise CalibrationError("calibrate history: give the device NAME")
+        return run_history(args)
+    if args.target == "report":
+        if args.argument is None:
+            raise CalibrationError("calibrate report: give the run folder DIR")
+        return run_report(args)
+    if args.argument is not None:
+        raise CalibrationError(f"calibrate: unexpected argument {args.argument!r} after the runcard")
+    return run_runcard_command(args)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.6g}"
+
+
+def run_runcard_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qep_analog.calibration.fake_lab import FakeRydbergLab
+    from qep_analog.calibration.history import CalibrationHistory, history_directory
+    from qep_analog.calibration.runcard import load_runcard
+    from qep_analog.calibration.runner import run_runcard
+    from qep_analog.devices.profile import load_profile
+
+    for option in ("device", "backend", "out"):
+        if getattr(args, option) is None:
+            raise CalibrationError(f"calibrate: --{option} is required to run a runcard")
+    if args.sites < 1:
+        raise CalibrationError(f"calibrate: --sites {args.sites} must be positive")
+    runcard = load_runcard(args.target)
+    profile = load_profile(args.device)
+    if profile.platform != runcard.platform:
+        raise CalibrationError(
+            f"calibrate: runcard {runcard.name!r} is for {runcard.platform}, device {profile.name!r} "
+            f"is {profile.platform}"
+        )
+    out = Path(args.out)
+    if (out / "run.json").exists():
+        raise CalibrationError(f"calibrate: {out} already holds a run; choose another --out")
+    backend = FakeRydbergLab.for_profile(profile, n_sites=args.sites, seed=args.seed)
+    history = CalibrationHistory(history_directory(args.history), profile.name)
+    outcome = run_runcard(runcard, profile, backend, out, history)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "run_id": outcome.run_id,
+                    "steps": [s.result.to_document() for s in outcome.steps],
+                    "effective": outcome.profile.to_document(),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    where = "dry run, history untouched" if runcard.update == "dry-run" else f"history {history.path}"
+    print(f"run {outcome.run_id}: {runcard.name} on {profile.name} ({backend.name}); {where}")
+    _print_steps([s.result.to_document() for s in outcome.steps])
+    print(f"results in {out}")
+    return 0
+
+
+def _print_steps(results: list[dict[str, Any]]) -> None:
+    from qep_analog.calibration.records import FIELDS
+
+    print(
+        f"{'routine':<22} {'quality':<8} {'chi2/dof':>9}  {'field':<24} {'value':>12} {'error':>10}  unit"
+    )
+    for result in results:
+        first = True
+        for estimate in result["estimates"]:
+            if estimate["site"] is not None:
+                continue
+            head = (
+                f"{result['routine']:<22} {result['quality']:<8} {_number(result['reduced_chi2']):>9}"
+                if first
+                else " " * 41
+            )
+            print(
+                f"{head}  {estimate['field']:<24} {_number(estimate['value']):>12} "
+                f"{_number(estimate['uncertainty']):>10}  {FIELDS[estimate['field']][1]}"
+            )
+            first = False
+        if first:
+            print(f"{result['routine']:<22} {result['quality']:<8} {_number(result['reduced_chi2']):>9}")
+        for reason in result["reasons"]:
+            print(f"    bad: {reason}")
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from qep_analog.calibration.history import CalibrationHistory, history_directory
+    from qep_analog.calibration.resolve import latest_values
+    from qep_analog.devices.profile import list_profiles, load_profile
+
+    history = CalibrationHistory(history_directory(args.history), args.argument)
+    read = history.read()
+    effective: dict[str, float] = {}
+    if args.argument in list_profiles():
+        effective = latest_values(load_profile(args.argument), read.records)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "device": args.argument,
+                    "path": str(history.path),
+                    "records": [r.to_document() for r in read.records],
+                    "torn_lines": list(read.torn),
+                    "effective": effective,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(f"{history.path}: {len(read.records)} records")
+    for number in read.torn:
+        print(f"  line {number} is torn (a writer was interrupted) and skipped")
+    print(
+        f"{'timestamp':<26} {'run':<24} {'routine':<22} {'field':<24} {'site':>4} {'value':>12} "
+        f"{'error':>10} {'unit':<6} {'quality':<7} valid"
+    )
+    for r in read.records:
+        site = "-" if r.site is None else str(r.site)
+        valid = "yes" if r.valid else "no"
+        print(
+            f"{r.timestamp[:26]:<26} {r.run_id:<24} {r.routine:<22} {r.field:<24} {site:>4} "
+            f"{r.value:>12.6g} {r.uncertainty:>10.3g} {r.unit:<6} {r.quality:<7} {valid}"
+        )
+    for field, value in effective.items():
+        print(f"effective {field} = {value:.6g}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from qep_analog.calibration.runner import read_results, read_run
+
+    run = read_run(args.argument)
+    results = read_results(args.argument)
+    if args.json:
+        print(json.dumps({"run": run, "results": results}, indent=2))
+        return 0
+    print(
+        f"run {run['run_id']}: runcard {run['runcard']} on {run['device']} (profile version "
+        f"{run['profile_version']}, backend {run['backend']}, update {run['update']})"
+    )
+    _print_steps(results)
+    return 0

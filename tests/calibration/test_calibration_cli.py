@@ -1,0 +1,103 @@
+"""qep-analog calibrate: run a runcard on the fake lab, the history, the report; one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qep_analog.cli import main
+
+
+def test_calibrate_history_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    history, out = tmp_path / "history", tmp_path / "run"
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab"]
+    assert main([*argv, "--out", str(out), "--history", str(history), "--seed", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "rabi_scale" in text and "bad:" not in text
+    assert (out / "01-readout" / "data.json").is_file() and (history / "fresnel-like.jsonl").is_file()
+
+    assert main(["calibrate", "report", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "ramsey" in report and "dephasing_time" in report
+
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(history), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["torn_lines"] == [] and len(document["records"]) == 30
+    assert document["effective"]["rabi_scale"] == pytest.approx(1.06, abs=0.005)
+    assert document["effective"]["detuning_offset"] == pytest.approx(0.9425, abs=0.02)
+
+
+def test_history_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QEP_ANALOG_HISTORY", str(tmp_path))
+    assert main(["calibrate", "history", "fresnel-like"]) == 0
+    assert "0 records" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [
+                "calibrate",
+                "missing.yaml",
+                "--device",
+                "fresnel-like",
+                "--backend",
+                "fake-lab",
+                "--out",
+                "o",
+            ],
+            "no such file",
+        ),
+        (["calibrate", "rydberg-basic", "--device", "fresnel-like", "--out", "o"], "--backend is required"),
+        (
+            [
+                "calibrate",
+                "rydberg-basic",
+                "--device",
+                "yb171-chain",
+                "--backend",
+                "fake-lab",
+                "--out",
+                "o",
+            ],
+            "is ion",
+        ),
+        (["calibrate", "report"], "give the run folder"),
+        (["calibrate", "report", "nowhere"], "no such file"),
+        (["calibrate", "history", "../x"], "plain name"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_existing_run_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "calibrate",
+        "rydberg-basic",
+        "--device",
+        "fresnel-like",
+        "--backend",
+        "fake-lab",
+        "--out",
+        str(tmp_path / "run"),
+        "--history",
+        str(tmp_path / "h"),
+    ]
+    assert main(argv) == 0
+    assert main(argv) == 2
+    assert "already holds a run" in capsys.readouterr().err
