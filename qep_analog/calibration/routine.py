@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+from numpy.typing import NDArray
+
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.records import FIELDS, CalibrationRecord, Quality
 from qep_analog.devices.profile import DeviceProfile
@@ -173,3 +175,7 @@ class Routine(ABC, Generic[P, B]):
     @abstractmethod
     def fit(self, data: CalibrationData) -> FitResult:
         """Fit the model to ``data`` (no side effects) and judge the result by ``criteria``."""
+
+    def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray | None:
+        """The fitted model at sweep values ``x``, shape ``(len(x), n_sites)``; None if it has none."""
+        return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +29,9 @@ _TIME = {"dimension": "time"}
 TWO_PI = 2 * math.pi
 MAX_REDUCED_CHI2 = 3.0
 MIN_CONTRAST = 0.3
+_SPECTROSCOPY = ("offset", "rabi", "contrast", "floor")
+_RABI = ("rabi", "contrast", "floor")
+_RAMSEY = ("frequency", "dephasing_time", "contrast", "floor")
 
 
 def _grid(start: float, stop: float, points: int, what: str) -> NDArray:
@@ -141,15 +145,16 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
             if not fit.errors[0] < 0.05 * rabi:
                 reasons.append(f"site {site}: offset error {fit.errors[0]:.3g} rad/µs not resolved")
             estimates.append(Estimate("detuning_offset", float(offset), float(fit.errors[0]), site))
-        return _with_mean(
-            self.name,
-            estimates,
-            fits,
-            reduced,
-            reasons,
-            self.criteria,
-            ("offset", "rabi", "contrast", "floor"),
-        )
+        return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _SPECTROSCOPY)
+
+    def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
+        return _curve(_spectroscopy_model(data.context["duration"]), x, curves, _SPECTROSCOPY)
+
+
+def _curve(model: Any, x: NDArray, curves: dict[str, list[float]], names: tuple[str, ...]) -> NDArray:
+    sites = len(curves[names[0]])
+    columns = [model(x, *(curves[name][site] for name in names)) for site in range(sites)]
+    return np.column_stack(columns)
 
 
 def _with_mean(
@@ -291,9 +296,10 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
             if not error < 0.02 * omega:
                 reasons.append(f"site {site}: Ω error {error:.3g} rad/µs above 2 %")
             estimates.append(Estimate("rabi_scale", omega / rabi, error / rabi, site))
-        return _with_mean(
-            self.name, estimates, fits, reduced, reasons, self.criteria, ("rabi", "contrast", "floor")
-        )
+        return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _RABI)
+
+    def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
+        return _curve(_rabi_model(data.context.get("detuning_rms", 0.0)), x, curves, _RABI)
 
 
 # -------------------------------------------------------------------------------- Ramsey
@@ -384,15 +390,10 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
                 reasons.append(f"site {site}: T2* {t2:.3g} ± {t2_err:.2g} µs not measured by the scan")
             estimates.append(Estimate("detuning_offset", offset, f_err, site))
             estimates.append(Estimate("dephasing_time", t2, t2_err, site))
-        return _with_mean(
-            self.name,
-            estimates,
-            fits,
-            reduced,
-            reasons,
-            self.criteria,
-            ("frequency", "dephasing_time", "contrast", "floor"),
-        )
+        return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _RAMSEY)
+
+    def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
+        return _curve(_ramsey_model, x, curves, _RAMSEY)
 
 
 # -------------------------------------------------------------------------------- readout

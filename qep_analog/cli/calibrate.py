@@ -37,6 +37,7 @@ def register(commands: Any) -> None:
     command.add_argument("--seed", type=int, default=0, help="fake lab: seed of the shot noise")
     command.add_argument("--sites", type=int, default=4, help="fake lab: number of atoms")
     command.add_argument("--json", action="store_true", help="print JSON")
+    command.add_argument("--no-plot", action="store_true", help="report: do not draw report.png")
     command.set_defaults(handler=run)
 
 
@@ -187,4 +188,8 @@ def run_report(args: argparse.Namespace) -> int:
         f"{run['profile_version']}, backend {run['backend']}, update {run['update']})"
     )
     _print_steps(results)
+    if not args.no_plot:
+        from qep_analog.calibration.plots import plot_run
+
+        print(f"plots in {plot_run(args.argument)}")
     return 0

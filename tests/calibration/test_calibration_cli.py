@@ -21,6 +21,7 @@ def test_calibrate_history_and_report(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["calibrate", "report", str(out)]) == 0
     report = capsys.readouterr().out
     assert "ramsey" in report and "dephasing_time" in report
+    assert (out / "report.png").stat().st_size > 10_000
 
     assert main(["calibrate", "history", "fresnel-like", "--history", str(history), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
