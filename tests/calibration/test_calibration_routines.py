@@ -168,3 +168,30 @@ def test_data_round_trip_and_offline_refit(tmp_path: object) -> None:
     document["counts"][0][0] = data.shots + 1
     with pytest.raises(CalibrationError, match="outside"):
         CalibrationData.from_document(document)
+
+
+def test_stated_errors_are_honest_over_seeds() -> None:
+    """Over 20 seeds the pulls (estimate − hidden) / error have mean ≈ 0 and spread ≈ 1, and no
+    good data set is judged bad."""
+    pulls: dict[str, list[float]] = {}
+    for seed in range(100, 120):
+        backend = lab(seed)
+        hidden = backend.hidden
+        truth = {
+            "detuning_offset": hidden.detuning_offset,
+            "rabi_scale": hidden.rabi_scale,
+            "dephasing_time": hidden.dephasing_time,
+            "readout_false_positive": float(np.mean(hidden.false_positive)),
+            "readout_false_negative": float(np.mean(hidden.false_negative)),
+        }
+        for name in ROUTINES:
+            result = run(name, backend, informed(hidden))
+            assert result.quality == "good", (seed, name, result.reasons)
+            for e in result.estimates:
+                if e.site is None:
+                    pulls.setdefault(f"{name}:{e.field}", []).append(
+                        (e.value - truth[e.field]) / e.uncertainty
+                    )
+    for key, values in pulls.items():
+        assert abs(np.mean(values)) < 0.75, key  # 3.4 standard errors of the mean of 20 unit pulls
+        assert 0.6 < np.std(values) < 1.5, key
