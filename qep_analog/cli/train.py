@@ -63,7 +63,8 @@ def executed_trainer(experiment: Any, execution: dict[str, Any], output: Path) -
     """A trainer whose preparations run on the executor and backend of ``execution``."""
     from qep_analog.errors import ConfigError
     from qep_analog.execution.executors import make_executor
-    from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium, ExecutedTrainer
+    from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium
+    from qep_analog.qep.trainer import Trainer
     from qep_analog.solvers.mps import MPSOptions
 
     config = experiment.training
@@ -89,9 +90,7 @@ def executed_trainer(experiment: Any, execution: dict[str, Any], output: Path) -
     except Exception:
         executor.close()
         raise
-    trainer = ExecutedTrainer(
-        experiment.task, config, output, equilibrium=equilibrium, penalty=experiment.penalty
-    )
+    trainer = Trainer(experiment.task, config, output, equilibrium=equilibrium, penalty=experiment.penalty)
     return trainer, executor
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ from numpy.typing import ArrayLike, NDArray
 from qep_analog.errors import ConfigError
 from qep_analog.execution.executors import Executor, SerialExecutor
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.qep.trainer import Penalty, StepCallback, SupervisedTask, Trainer, TrainingConfig
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.mps import MPSEquilibrium, MPSOptions
 
@@ -175,34 +173,3 @@ class ExecutedEquilibrium:
         return Prepared(
             np.array([s.strings for s in samples]), np.array([s.energy for s in samples]), gaps, states
         )
-
-
-class ExecutedTrainer(Trainer):
-    """:class:`~qep_analog.qep.trainer.Trainer` whose preparations run on ``equilibrium`` (an
-    :class:`ExecutedEquilibrium`, or any object with the ``prepare`` contract).
-
-    The trainer builds its own exact :class:`Equilibrium` in ``__init__`` (impossible past the
-    state-vector limit); while it initialises, that constructor is replaced by ``equilibrium``, so
-    everything else the trainer sets up stays its own code.
-    """
-
-    def __init__(
-        self,
-        task: SupervisedTask,
-        config: TrainingConfig,
-        run_dir: str | Path,
-        *,
-        equilibrium: Any,
-        penalty: Penalty | None = None,
-        callback: StepCallback | None = None,
-    ) -> None:
-        from qep_analog.qep import trainer as trainer_module
-
-        original = trainer_module.Equilibrium
-        setattr(trainer_module, "Equilibrium", lambda *args, **kwargs: equilibrium)  # noqa: B010
-        try:
-            super().__init__(task, config, run_dir, penalty=penalty, callback=callback)
-        finally:
-            setattr(trainer_module, "Equilibrium", original)  # noqa: B010
-        self.equilibrium = equilibrium
-        self.compiled = equilibrium.compiled

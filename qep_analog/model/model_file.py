@@ -56,8 +56,8 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
     if document["schema"] != SCHEMA:
         raise ModelFileError(f"{source}: schema {document['schema']!r} is not {SCHEMA!r}")
     n_qubits = document["n_qubits"]
-    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or not 1 <= n_qubits <= 30:
-        raise ModelFileError(f"{source}: n_qubits = {n_qubits!r} is not an integer in 1..30")
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
+        raise ModelFileError(f"{source}: n_qubits = {n_qubits!r} is not a positive integer")
     fixed_terms = document.get("fixed")
     fixed = _terms([] if fixed_terms is None else fixed_terms, n_qubits, f"{source}: fixed")
     sections = {

@@ -210,13 +210,19 @@ class Trainer:
         *,
         penalty: Penalty | None = None,
         callback: StepCallback | None = None,
+        equilibrium: Any | None = None,
     ) -> None:
+        """``equilibrium``: what prepares the states (anything with ``Equilibrium``'s ``prepare``
+        contract and ``compiled`` strings, e.g. an executed or MPS one); by default an exact
+        :class:`Equilibrium` of the task's model."""
         self.task = task
         self.config = config
         self.run_dir = Path(run_dir)
         self.penalty = penalty
         self.callback = callback
-        self.equilibrium = Equilibrium(task.model, temperature=config.temperature, tol=config.solver_tol)
+        if equilibrium is None:
+            equilibrium = Equilibrium(task.model, temperature=config.temperature, tol=config.solver_tol)
+        self.equilibrium = equilibrium
         self.compiled = self.equilibrium.compiled
         self._identity = np.array([not s.factors for s in self.compiled.table.strings])
         self.test_inputs, self.test_targets = task.test_set()

@@ -275,3 +275,19 @@ def test_compiled_coefficients_and_shape_errors(dense_reference) -> None:
         compiled.coefficients([0.3, 0.1], [0.7])
     with pytest.raises(ConfigError, match="nu has shape"):
         compiled.coefficients([0.3], [0.7], [1.0, 2.0])
+
+
+def test_large_models_load_for_tensor_network_backends() -> None:
+    """Model files have no state-vector limit; building state-vector operators does."""
+    document = {
+        "schema": "qep-model/1",
+        "n_qubits": 40,
+        "trainable": {"h": [[1.0, f"X{q}"] for q in range(40)]},
+        "outputs": {"m": [[1.0, "Z39"]]},
+    }
+    model = model_from_document(document)
+    assert model.n_qubits == 40
+    with pytest.raises(ConfigError, match="40"):
+        model.compiled  # noqa: B018
+    with pytest.raises(ModelFileError, match="n_qubits = 0 is not a positive integer"):
+        model_from_document({**document, "n_qubits": 0})
