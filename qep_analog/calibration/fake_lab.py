@@ -28,7 +28,10 @@ _WEIGHTS = _RAW_WEIGHTS / _RAW_WEIGHTS.sum()
 
 @dataclass(frozen=True)
 class HiddenRydbergParameters:
-    """The true parameters of the fake device (internal units: rad/µs, µs)."""
+    """The true parameters of the fake device (internal units: rad/µs, µs).
+
+    ``site_rabi_scales`` (multiplying ``rabi_scale``) and ``site_detuning_offsets`` (added to
+    ``detuning_offset``) give each atom its own drive and light shift; empty means none."""
 
     rabi_scale: float
     detuning_offset: float
@@ -36,6 +39,8 @@ class HiddenRydbergParameters:
     false_negative: tuple[float, ...]
     dephasing_time: float
     interaction_scale: float = 1.0
+    site_rabi_scales: tuple[float, ...] = ()
+    site_detuning_offsets: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.false_positive) != len(self.false_negative) or not self.false_positive:
@@ -45,6 +50,29 @@ class HiddenRydbergParameters:
             raise ConfigError(f"fake lab: readout errors {errors} must be in [0, 1)")
         if self.rabi_scale <= 0 or self.dephasing_time <= 0:
             raise ConfigError("fake lab: rabi_scale and dephasing_time must be positive")
+        for name in ("site_rabi_scales", "site_detuning_offsets"):
+            values = getattr(self, name)
+            if values and len(values) != len(self.false_positive):
+                raise ConfigError(
+                    f"fake lab: {name} has {len(values)} values for {len(self.false_positive)} sites"
+                )
+        if any(x <= 0 for x in self.site_rabi_scales):
+            raise ConfigError(f"fake lab: site_rabi_scales {self.site_rabi_scales} must be positive")
+
+    @property
+    def rabi_scales(self) -> NDArray:
+        """The true Ω scale of each site."""
+        n = len(self.false_positive)
+        return self.rabi_scale * (
+            np.asarray(self.site_rabi_scales) if self.site_rabi_scales else np.ones(n)
+        )
+
+    @property
+    def detuning_offsets(self) -> NDArray:
+        """The true detuning offset of each site (rad/µs)."""
+        n = len(self.false_positive)
+        local = np.asarray(self.site_detuning_offsets) if self.site_detuning_offsets else np.zeros(n)
+        return self.detuning_offset + local
 
 
 def default_hidden(profile: DeviceProfile, n_sites: int = 4) -> HiddenRydbergParameters:
@@ -99,30 +127,30 @@ class FakeRydbergLab:
         return math.sqrt(2.0) / self.hidden.dephasing_time
 
     def _read(self, populations: NDArray, shots: int) -> NDArray:
-        """Counts of '1' per point and site for P(|1⟩) ``populations`` (points,)."""
+        """Counts of '1' per point and site for P(|1⟩) ``populations``, (points,) or (points, sites)."""
         eps = np.asarray(self.hidden.false_positive)
         eps_prime = np.asarray(self.hidden.false_negative)
-        p = eps[None, :] + (1 - eps - eps_prime)[None, :] * np.clip(populations, 0, 1)[:, None]
+        populations = np.clip(populations, 0, 1)
+        if populations.ndim == 1:
+            populations = populations[:, None]
+        p = eps[None, :] + (1 - eps - eps_prime)[None, :] * populations
         return self._rng.binomial(shots, np.clip(p, 0.0, 1.0))
 
     def square_pulse(self, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int) -> NDArray:
         t, rabi, delta = np.broadcast_arrays(
             np.asarray(durations, float), np.asarray(rabis, float), np.asarray(detunings, float)
         )
-        true_rabi = self.hidden.rabi_scale * rabi
-        true_delta = delta + self.hidden.detuning_offset
-        noise = self._noise_rms * _NODES
-        populations = (
-            driven_population(t[:, None], true_rabi[:, None], true_delta[:, None] + noise[None, :])
-            @ _WEIGHTS
-        )
+        true_rabi = rabi[:, None, None] * self.hidden.rabi_scales[None, :, None]  # (points, sites, 1)
+        true_delta = delta[:, None, None] + self.hidden.detuning_offsets[None, :, None]
+        noise = self._noise_rms * _NODES[None, None, :]
+        populations = driven_population(t[:, None, None], true_rabi, true_delta + noise) @ _WEIGHTS
         return self._read(populations, shots)
 
     def ramsey(self, delays: NDArray, detuning: float, shots: int) -> NDArray:
         tau = np.asarray(delays, dtype=float)
-        true_delta = detuning + self.hidden.detuning_offset
-        contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))
-        return self._read(0.5 * (1 + contrast * np.cos(true_delta * tau)), shots)
+        true_delta = detuning + self.hidden.detuning_offsets[None, :]
+        contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))[:, None]
+        return self._read(0.5 * (1 + contrast * np.cos(true_delta * tau[:, None])), shots)
 
     def readout(self, prepared: NDArray, shots: int) -> NDArray:
         states = np.asarray(prepared, dtype=float)

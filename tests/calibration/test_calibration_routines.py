@@ -195,3 +195,23 @@ def test_stated_errors_are_honest_over_seeds() -> None:
     for key, values in pulls.items():
         assert abs(np.mean(values)) < 0.75, key  # 3.4 standard errors of the mean of 20 unit pulls
         assert 0.6 < np.std(values) < 1.5, key
+
+
+def test_per_site_offsets_and_rabi_scales_are_recovered() -> None:
+    hidden = lab(0).hidden
+    offsets = (-0.3, -0.1, 0.1, 0.3)  # rad/µs, light shifts of each trap
+    shifted = FakeRydbergLab(dataclasses.replace(hidden, site_detuning_offsets=offsets), seed=21)
+    truth = shifted.hidden.detuning_offsets
+    spectroscopy = run("detuning_spectroscopy", shifted)
+    ramsey = run("ramsey", shifted)
+    for site in range(4):
+        check(spectroscopy, "detuning_offset", truth[site], 0.1, site)
+        check(ramsey, "detuning_offset", truth[site], 0.02, site)
+    check(ramsey, "detuning_offset", float(truth.mean()), 0.05)  # error inflated by the site scatter
+    assert ramsey.estimate("detuning_offset").uncertainty > 0.05  # the sites disagree: it says so
+
+    scales = (0.97, 0.99, 1.01, 1.03)
+    uneven = FakeRydbergLab(dataclasses.replace(hidden, site_rabi_scales=scales), seed=22)
+    rabi = run("rabi", uneven, informed(hidden))
+    for site in range(4):
+        check(rabi, "rabi_scale", float(uneven.hidden.rabi_scales[site]), 0.005, site)
