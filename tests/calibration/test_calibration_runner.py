@@ -137,3 +137,24 @@ def test_dry_run_keeps_the_history_untouched(tmp_path: Path) -> None:
     assert outcome.profile.calibration.rabi_scale == pytest.approx(1.06, abs=0.005)
     saved = json.loads((tmp_path / "run" / "04-rabi" / "records.json").read_text())
     assert saved["schema"] == "qep-calibration-records/1" and saved["records"]
+
+
+def test_data_are_on_disk_before_the_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qep_analog.calibration.rydberg_routines import ROUTINES
+
+    seen: list[bool] = []
+
+    def crashing_fit(data: object) -> None:
+        seen.append((tmp_path / "run" / "01-readout" / "data.json").is_file())
+        raise RuntimeError("fit crashed")
+
+    monkeypatch.setattr(ROUTINES["readout"], "fit", crashing_fit)
+    card = load_runcard("rydberg-basic")
+    with pytest.raises(RuntimeError, match="fit crashed"):
+        run_runcard(card, PROFILE, FakeRydbergLab.for_profile(PROFILE), tmp_path / "run")
+    assert seen == [True]
+    monkeypatch.undo()
+    assert refit(tmp_path / "run") == []  # the run summary lists finished steps only
+    from qep_analog.calibration.data import read_data
+
+    assert read_data(tmp_path / "run" / "01-readout" / "data.json").routine == "readout"
