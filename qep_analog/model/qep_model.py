@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,6 +61,12 @@ class QEPModel:
             raise ModelFileError(
                 f"QEPModel: {where} acts on qubit {operator.max_qubit} but n_qubits = {self.n_qubits}"
             )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the compiled operators (megabytes; rebuilt on first use where needed)."""
+        state = dict(self.__dict__)
+        state.pop("compiled", None)
+        return state
 
     @property
     def input_names(self) -> list[str]:

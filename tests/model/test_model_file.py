@@ -291,3 +291,17 @@ def test_large_models_load_for_tensor_network_backends() -> None:
         model.compiled  # noqa: B018
     with pytest.raises(ModelFileError, match="n_qubits = 0 is not a positive integer"):
         model_from_document({**document, "n_qubits": 0})
+
+
+def test_pickled_models_leave_their_compiled_operators_behind() -> None:
+    """Executors send models to workers: the compiled tables (megabytes) are rebuilt there."""
+    import pickle
+
+    from qep_analog.model.standard import phase_sensor
+
+    model = phase_sensor(6)
+    before = len(pickle.dumps(model))
+    dim = model.compiled.dim  # builds the operator tables
+    copy = pickle.loads(pickle.dumps(model))
+    assert len(pickle.dumps(model)) == before
+    assert copy.compiled.dim == dim and copy.parameter_names == model.parameter_names
