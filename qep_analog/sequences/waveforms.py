@@ -3,20 +3,18 @@
 Every waveform is held as breakpoints (times on the clock grid, values) joined by straight lines: that
 is what is exported (Pulser's ``InterpolatedWaveform`` with linear interpolation, our ion JSON) and
 what the emulators evolve under, so the values realised after rounding are the ones every part of the
-code uses. Smooth and exponential shapes are sampled into enough linear segments.
+code uses. Smooth, exponential and gap-aware ramps (:mod:`qep_analog.sequences.recipes`) are
+sampled into enough linear segments.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import ConstraintError
-
-SHAPES = ("linear", "smooth", "exponential")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,60 +63,6 @@ def on_clock(times: ArrayLike, clock: float) -> NDArray:
     """Times rounded to the nearest clock tick, duplicates removed (the end point kept)."""
     ticks = np.unique(np.round(np.asarray(times, dtype=float) / clock).astype(np.int64))
     return ticks * clock
-
-
-def constant(duration: float, value: float) -> Waveform:
-    return Waveform(np.array([0.0, duration]), np.array([value, value]))
-
-
-def ramp(
-    duration: float,
-    start: float,
-    stop: float,
-    shape: str = "linear",
-    clock: float = 1e-3,
-    segments: int = 64,
-    time_constant: float | None = None,
-) -> Waveform:
-    """``start`` → ``stop`` over ``duration`` µs: linear, smooth (sin², zero slope at both ends) or
-    exponential (``stop + (start − stop)·e^(−t/τ)``, reaching ``stop`` exactly at the end)."""
-    if shape not in SHAPES:
-        raise ConstraintError(f"ramp: shape {shape!r} is not one of {', '.join(SHAPES)}")
-    if shape == "linear":
-        return Waveform(np.array([0.0, duration]), np.array([start, stop]))
-    times = on_clock(np.linspace(0.0, duration, segments + 1), clock)
-    fraction = times / duration
-    if shape == "smooth":
-        progress = np.sin(np.pi * fraction / 2) ** 2
-    else:
-        tau = time_constant if time_constant is not None else duration / 5
-        progress = (1 - np.exp(-times / tau)) / (1 - math.exp(-duration / tau))
-    return Waveform(times, start + (stop - start) * progress)
-
-
-def concatenate(*parts: Waveform) -> Waveform:
-    """Waveforms one after another (each part's first value replaces the previous part's last)."""
-    times, values = [parts[0].times], [parts[0].values]
-    offset = parts[0].duration
-    for part in parts[1:]:
-        times.append(part.times[1:] + offset)
-        values.append(part.values[1:])
-        offset += part.duration
-    return Waveform(np.concatenate(times), np.concatenate(values))
-
-
-def progress_ramp(duration: float, start: float, stop: float, progress: NDArray, clock: float) -> Waveform:
-    """``start`` → ``stop`` along a path s ∈ [0, 1] reached at ``progress`` (times of s_k = k/(K−1),
-    increasing from 0 to ``duration``); breakpoints are rounded to the clock, a tick used once."""
-    s = np.linspace(0.0, 1.0, len(progress))
-    ticks = np.round(np.asarray(progress, dtype=float) / clock).astype(np.int64)
-    ticks[-1] = round(duration / clock)
-    keep = np.concatenate([[True], np.diff(ticks) > 0])
-    keep[-1] = True
-    ticks, s = ticks[keep], s[keep]
-    if len(ticks) > 2 and ticks[-1] == ticks[-2]:
-        ticks, s = np.delete(ticks, -2), np.delete(s, -2)
-    return Waveform(ticks * clock, start + (stop - start) * s)
 
 
 def gap_aware_times(duration: float, gaps: NDArray) -> NDArray:

@@ -13,20 +13,21 @@ from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import model_hamiltonian, qep_phase_schedules, realised_model
-from qep_analog.sequences.recipes import build_schedule, load_recipe, parse_recipe
+from qep_analog.sequences.recipes import build_schedule, load_recipe, parse_recipe, progress
 from qep_analog.sequences.schedule import check_schedule, hamiltonian_at, load_schedules, save_schedules
-from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock, ramp
+from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
 
 PAIR = np.array([[-3.5, 0.0], [3.5, 0.0]])
 
 
 def test_ramp_shapes_reach_their_end_points() -> None:
     for shape in ("linear", "smooth", "exponential"):
-        w = ramp(2.0, -1.0, 3.0, shape, clock=0.004)
-        assert w(0.0) == pytest.approx(-1.0) and w(2.0) == pytest.approx(3.0)
-        assert np.all(np.diff(w.values) >= -1e-12)  # monotone
-    smooth_ramp = ramp(2.0, 0.0, 1.0, "smooth", clock=0.004, segments=100)
-    assert smooth_ramp(1.0) == pytest.approx(0.5, abs=1e-3)  # sin²(π/4)
+        recipe = dataclasses.replace(load_recipe("rydberg-smooth"), shape=shape, segments=100)
+        times, s = progress(recipe, 2.0, 0.004, None)
+        assert times[0] == 0 and times[-1] == pytest.approx(2.0)
+        assert s[0] == 0 and s[-1] == pytest.approx(1.0) and np.all(np.diff(s) >= 0)  # monotone
+        if shape == "smooth":
+            assert np.interp(1.0, times, s) == pytest.approx(0.5, abs=1e-3)  # sin²(π/4)
     assert on_clock([0.0, 0.0051, 0.0079, 1.0], 0.004) == pytest.approx([0.0, 0.004, 0.008, 1.0])
 
 
