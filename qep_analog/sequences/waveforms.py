@@ -44,16 +44,9 @@ class Waveform:
         return np.interp(np.asarray(t, dtype=float), self.times, self.values)
 
     @property
-    def max_abs(self) -> float:
-        return float(np.abs(self.values).max())
-
-    @property
     def max_slew(self) -> float:
         """The largest |dv/dt| (rad/µs²) over the segments."""
         return float(np.abs(np.diff(self.values) / np.diff(self.times)).max())
-
-    def scaled(self, factor: float) -> Waveform:
-        return Waveform(self.times, self.values * factor)
 
     def to_document(self) -> dict[str, list[float]]:
         return {"times_us": self.times.tolist(), "values_rad_per_us": self.values.tolist()}
