@@ -19,7 +19,9 @@ TASKS = ("phase_sensor",)
 _TOP = {"schema", "name", "task", "model", "training", "evaluation", "output", "execution"}
 #: ``execution:`` where preparations run (see qep_analog.execution); ``mps:`` the DMRG options
 _EXECUTION = {"executor", "backend", "chunks_per_worker", "mps"}
-_MODEL = {"n_chain", "sites", "system_operators", "init", "coupling_range", "patches", "patch_side"}
+_MODEL = {
+    "n_chain", "sites", "system_operators", "init", "coupling_range", "patches", "patch_side", "periodic",
+}  # fmt: skip
 _TRAINING = {
     "steps", "batch_size", "estimator", "scheme", "beta", "shots", "optimizer", "learning_rate",
     "seed", "checkpoint_every", "solver_tol", "check_gap", "bounds", "penalty", "loss",

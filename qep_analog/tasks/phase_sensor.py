@@ -87,6 +87,7 @@ class PhaseSensorTask:
     n_chain: int = 8
     sites: tuple[int, ...] = (0, 1)
     system_operators: str = "XYZ"
+    periodic: bool = True
     init: str = "bounded"
     coupling_range: float = 0.1
     test_size: int = 200
@@ -127,7 +128,9 @@ class PhaseSensorTask:
                     f"lies outside the simplex g_x, g_zz >= 0, g_x + g_zz <= {SIMPLEX_TOTAL:g}"
                 )
             self.patches = centres
-        self.model = phase_sensor(self.n_chain, self.sites, self.system_operators)
+        if not isinstance(self.periodic, bool):
+            raise ConfigError(f"phase sensor: periodic = {self.periodic!r} must be true or false")
+        self.model = phase_sensor(self.n_chain, self.sites, self.system_operators, self.periodic)
         self.coupling_mask = np.array([is_coupling(n) for n in self.model.parameter_names])
         test_rng = np.random.default_rng([self.seed, 1])
         self._test_inputs = sample_simplex(test_rng, self.test_size)
@@ -157,7 +160,7 @@ class PhaseSensorTask:
 
     def describe(self) -> dict[str, Any]:
         """The settings that define the task (stored with checkpoints)."""
-        return {
+        described: dict[str, Any] = {
             "task": "phase_sensor",
             "n_chain": self.n_chain,
             "sites": list(self.sites),
@@ -169,6 +172,9 @@ class PhaseSensorTask:
             "patch_side": self.patch_side,
             "loss": self.loss.name,
         }
+        if not self.periodic:  # (absent for periodic chains: older checkpoints keep resuming)
+            described["periodic"] = False
+        return described
 
     def penalty(self, strength: float, threshold: float) -> Penalty:
         """The soft penalty on the system-sensor couplings only."""

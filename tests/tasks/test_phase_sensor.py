@@ -208,3 +208,20 @@ def test_penalty_masks_couplings_only() -> None:
     theta = np.full(51, 1.0)
     assert penalty.value(theta) == pytest.approx(0.02 * 0.9 * 36)
     np.testing.assert_array_equal(penalty.gradient(theta), 0.02 * task.coupling_mask)
+
+
+def test_open_chain_sensor() -> None:
+    """``periodic=False``: no wrap-around cluster terms; the option is part of the task's description."""
+    from qep_analog.errors import ConfigError
+    from qep_analog.tasks.phase_sensor import PhaseSensorTask
+
+    ring = PhaseSensorTask(n_chain=6, sites=(2, 3))
+    open_chain = PhaseSensorTask(n_chain=6, sites=(2, 3), periodic=False)
+
+    def wraps(task: PhaseSensorTask) -> list[object]:
+        return [s for s in task.model.inputs["g_zxz"] if {q for q, _ in s.factors} >= {5, 0}]
+
+    assert wraps(ring) and not wraps(open_chain)
+    assert open_chain.describe()["periodic"] is False and "periodic" not in ring.describe()
+    with pytest.raises(ConfigError, match="periodic = 'no'"):
+        PhaseSensorTask(n_chain=6, periodic="no")  # type: ignore[arg-type]
