@@ -100,36 +100,29 @@ class QEPModel:
         return out
 
 
-class CompiledModel:
-    """Coefficient matrices of a :class:`QEPModel` over one shared :class:`OperatorTable`."""
+class ModelStrings:
+    """The Pauli strings of a model and its coefficient matrices (no state vectors, any size):
+    H(x, θ, ν) = Σ_s c_s P_s with c = fixed + x·inputs + θ·trainable + ν·outputs."""
 
     def __init__(self, model: QEPModel) -> None:
-        if model.n_qubits > MAX_STATE_VECTOR_QUBITS:
-            raise ConfigError(
-                f"compiled model: {model.n_qubits} qubits exceed the state-vector limit of "
-                f"{MAX_STATE_VECTOR_QUBITS} (use the MPS backend, qep_analog.solvers.mps)"
-            )
         self.model = model
         strings: set[PauliString] = set(model.fixed)
         for section in (model.inputs, model.trainable, model.outputs):
             for operator in section.values():
                 strings.update(operator)
-        self.table = OperatorTable(model.n_qubits, sorted(strings))
+        self.strings = sorted(strings)
+        self.index = {s: k for k, s in enumerate(self.strings)}
         self.fixed = self._matrix([model.fixed])[0]
         self.inputs = self._matrix(list(model.inputs.values()))
         self.trainable = self._matrix(list(model.trainable.values()))
         self.outputs = self._matrix(list(model.outputs.values()))
 
     def _matrix(self, operators: list[PauliSum]) -> NDArray:
-        out = np.zeros((len(operators), len(self.table.strings)))
+        out = np.zeros((len(operators), len(self.strings)))
         for row, operator in enumerate(operators):
             for string, coefficient in operator.items():
-                out[row, self.table.index[string]] = coefficient
+                out[row, self.index[string]] = coefficient
         return out
-
-    @property
-    def dim(self) -> int:
-        return self.table.dim
 
     def coefficients(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None) -> NDArray:
         """String coefficients of H(x, theta, nu); any argument may carry a leading batch axis."""
@@ -148,10 +141,6 @@ class CompiledModel:
             total = total + x_arr @ self.inputs
         return np.asarray(total)
 
-    def hamiltonian(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None) -> sp.csr_matrix:
-        """H(x, theta, nu) as a sparse matrix."""
-        return self.table.sparse(self.coefficients(x, theta, nu))
-
     def generator_values(self, string_values: NDArray) -> NDArray:
         """<A_j> from string expectation values (..., n_strings)."""
         return np.asarray(string_values @ self.trainable.T)
@@ -159,3 +148,24 @@ class CompiledModel:
     def output_values(self, string_values: NDArray) -> NDArray:
         """<O_k> from string expectation values (..., n_strings)."""
         return np.asarray(string_values @ self.outputs.T)
+
+
+class CompiledModel(ModelStrings):
+    """The model's strings compiled into one shared :class:`OperatorTable` for state vectors."""
+
+    def __init__(self, model: QEPModel) -> None:
+        if model.n_qubits > MAX_STATE_VECTOR_QUBITS:
+            raise ConfigError(
+                f"compiled model: {model.n_qubits} qubits exceed the state-vector limit of "
+                f"{MAX_STATE_VECTOR_QUBITS} (use the MPS backend, qep_analog.solvers.mps)"
+            )
+        super().__init__(model)
+        self.table = OperatorTable(model.n_qubits, self.strings)
+
+    @property
+    def dim(self) -> int:
+        return self.table.dim
+
+    def hamiltonian(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None) -> sp.csr_matrix:
+        """H(x, theta, nu) as a sparse matrix."""
+        return self.table.sparse(self.coefficients(x, theta, nu))

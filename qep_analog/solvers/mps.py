@@ -28,8 +28,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
-from qep_analog.model.pauli import PauliString, PauliSum
-from qep_analog.model.qep_model import QEPModel
+from qep_analog.model.pauli import PauliString
+from qep_analog.model.qep_model import ModelStrings, QEPModel
 from qep_analog.solvers.equilibrium import Prepared
 from qep_analog.solvers.exact import DEGENERACY_TOL
 from qep_analog.solvers.threads import single_blas_thread
@@ -85,62 +85,13 @@ class MPSOptions:
         return cls(**values)
 
 
-class ModelStrings:
-    """The Pauli strings of a model and its coefficient matrices, without state vectors.
-
-    The same coefficient API as :class:`~qep_analog.model.qep_model.CompiledModel`
-    (``coefficients``, ``generator_values``, ``output_values``, ``strings``), for any size.
-    """
-
-    def __init__(self, model: QEPModel) -> None:
-        self.model = model
-        found: set[PauliString] = set(model.fixed)
-        for section in (model.inputs, model.trainable, model.outputs):
-            for operator in section.values():
-                found.update(operator)
-        self.strings = sorted(found)
-        self.index = {s: k for k, s in enumerate(self.strings)}
-        self.fixed = self._matrix([model.fixed])[0]
-        self.inputs = self._matrix(list(model.inputs.values()))
-        self.trainable = self._matrix(list(model.trainable.values()))
-        self.outputs = self._matrix(list(model.outputs.values()))
+class MPSStrings(ModelStrings):
+    """The model's strings and coefficient matrices; ``table`` is itself, so ``table.strings`` reads
+    as on a :class:`~qep_analog.model.qep_model.CompiledModel` (no state vectors, any size)."""
 
     @property
-    def table(self) -> ModelStrings:
-        """Itself: ``table.strings`` as on a compiled model."""
+    def table(self) -> MPSStrings:
         return self
-
-    def _matrix(self, operators: list[PauliSum]) -> NDArray:
-        out = np.zeros((len(operators), len(self.strings)))
-        for row, operator in enumerate(operators):
-            for string, coefficient in operator.items():
-                out[row, self.index[string]] = coefficient
-        return out
-
-    def coefficients(self, x: ArrayLike, theta: ArrayLike, nu: ArrayLike | None = None) -> NDArray:
-        """String coefficients of H(x, theta, nu); arguments may carry a leading batch axis."""
-        x_arr = np.asarray(x, dtype=float)
-        th = np.asarray(theta, dtype=float)
-        nu_arr = np.zeros(self.outputs.shape[0]) if nu is None else np.asarray(nu, dtype=float)
-        for name, arr, width in (
-            ("x", x_arr, self.inputs.shape[0]),
-            ("theta", th, self.trainable.shape[0]),
-            ("nu", nu_arr, self.outputs.shape[0]),
-        ):
-            if arr.shape[-1:] != (width,) and not (width == 0 and arr.size == 0):
-                raise ConfigError(f"model: {name} has shape {arr.shape}, expected (..., {width})")
-        total = self.fixed + th @ self.trainable + nu_arr @ self.outputs
-        if self.inputs.shape[0]:
-            total = total + x_arr @ self.inputs
-        return np.asarray(total)
-
-    def generator_values(self, string_values: NDArray) -> NDArray:
-        """<A_j> from string expectation values (..., n_strings)."""
-        return np.asarray(string_values @ self.trainable.T)
-
-    def output_values(self, string_values: NDArray) -> NDArray:
-        """<O_k> from string expectation values (..., n_strings)."""
-        return np.asarray(string_values @ self.outputs.T)
 
 
 def bandwidth_order(n_qubits: int, strings: Sequence[PauliString]) -> tuple[int, ...]:
@@ -188,7 +139,7 @@ class MPSEquilibrium:
 
         self.model = model
         self.options = options or MPSOptions()
-        self.compiled = ModelStrings(model)
+        self.compiled = MPSStrings(model)
         self.degeneracy_tol = degeneracy_tol
         n = model.n_qubits
         if n < 3:
