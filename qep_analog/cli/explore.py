@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+from qep_analog.progress import LazyProgress
 
 
 def register(commands: Any) -> None:
@@ -27,41 +28,22 @@ def register(commands: Any) -> None:
     explore.set_defaults(handler=run)
 
 
-class ExploreProgress:
-    """A progress bar over the iterations (boundary: the theta_zz points), then the phase diagram.
-
-    Like :class:`qep_analog.tasks.reporting.TrainingProgress` (whose loss and accuracy columns do
-    not fit here) it appears with the first report, so a run that fails while starting shows none.
-    """
+class ExploreProgress(LazyProgress):
+    """A progress bar over the iterations (boundary: the theta_zz points), then the phase diagram."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self._progress = Progress(
+        super().__init__(
             TextColumn("{task.description:<10}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[text]}"),
             TimeRemainingColumn(),
-            disable=not enabled,
+            enabled=enabled,
         )
         self._tasks: dict[str, Any] = {}
-        self._started = False
-
-    def __enter__(self) -> ExploreProgress:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._started:
-            self._progress.stop()
 
     def update(self, stage: str, done: int, total: int, text: str) -> None:
-        if not self._started:
-            self._progress.start()
-            self._started = True
+        self._start()
         if stage not in self._tasks:
             self._tasks[stage] = self._progress.add_task(stage, total=total, text="")
         self._progress.update(self._tasks[stage], completed=done, total=total, text=text)

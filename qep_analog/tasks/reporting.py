@@ -2,53 +2,34 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+from qep_analog.progress import LazyProgress
 from qep_analog.qep.trainer import RESULT_SCHEMA, Trainer
 from qep_analog.storage import write_json
 from qep_analog.tasks.phase_sensor import accuracy_metrics, phase_grid, phase_labels
 from qep_analog.tasks.plots import plot_phase_diagram, plot_training_curve
 
 
-class TrainingProgress:
-    """A progress bar with the live batch loss and the last test accuracy.
-
-    It appears with the first finished step, so a run that fails while starting shows no bar.
-    """
+class TrainingProgress(LazyProgress):
+    """A progress bar with the live batch loss and the last test accuracy."""
 
     def __init__(self, steps: int, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self._progress = Progress(
+        super().__init__(
             TextColumn("training"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}  test acc {task.fields[accuracy]}"),
             TimeRemainingColumn(),
-            disable=not enabled,
+            enabled=enabled,
         )
         self._task = self._progress.add_task("train", total=steps, loss="-", accuracy="-")
-        self._started = False
-
-    def __enter__(self) -> TrainingProgress:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._started:
-            self._progress.stop()
 
     def update(self, step: int, record: dict[str, Any]) -> None:
-        if not self._started:
-            self._progress.start()
-            self._started = True
+        self._start()
         fields: dict[str, Any] = {"loss": f"{record['loss']:.4f}"}
         if "max_choice_accuracy" in record:
             fields["accuracy"] = f"{record['max_choice_accuracy']:.3f}"
