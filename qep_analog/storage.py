@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from qep_analog.errors import StorageError
+from qep_analog.errors import QEPError, StorageError
 
 
 def temporary_sibling(target: Path, suffix: str = ".tmp") -> str:
@@ -99,8 +99,18 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file; duplicate keys and syntax errors raise :class:`StorageError`."""
+def read_yaml(path: str | Path, error: type[QEPError] = StorageError) -> Any:
+    """Read a YAML file; a missing or unreadable file, duplicate keys and syntax errors raise a
+    one-line ``error`` (:class:`StorageError`, or the caller's own kind, e.g. ``ConfigError``)."""
+    try:
+        return _read_yaml(path)
+    except StorageError as exc:
+        if error is StorageError:
+            raise
+        raise error(str(exc)) from None
+
+
+def _read_yaml(path: str | Path) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qep_analog.calibration.rydberg_routines import routine_named
-from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.errors import CalibrationError
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-runcard/1"
@@ -92,8 +92,5 @@ def load_runcard(name_or_path: str | Path) -> Runcard:
     path = Path(name_or_path)
     if not path.exists() and (RUNCARDS_DIR / f"{name_or_path}.yaml").is_file():
         path = RUNCARDS_DIR / f"{name_or_path}.yaml"
-    try:
-        document = read_yaml(path)
-    except StorageError as exc:
-        raise CalibrationError(str(exc)) from None
+    document = read_yaml(path, CalibrationError)
     return parse_runcard(document, str(path))

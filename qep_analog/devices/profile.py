@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.devices.schema import Field, parse_section
-from qep_analog.errors import ConstraintError, ProfileError, StorageError
+from qep_analog.errors import ConstraintError, ProfileError
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-device/1"
@@ -394,9 +394,6 @@ def load_profile(name_or_path: str | Path, relaxed: bool = False) -> DeviceProfi
         raise ProfileError(
             f"device {text!r}: not a built-in profile (known: {', '.join(sorted(known))}) nor a file"
         )
-    try:
-        document = read_yaml(path)
-    except StorageError as exc:
-        raise ProfileError(str(exc)) from None
+    document = read_yaml(path, ProfileError)
     profile = parse_profile(document, str(path))
     return profile.relaxed() if relaxed else profile

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from qep_analog.errors import ModelFileError, StorageError
+from qep_analog.errors import ModelFileError
 from qep_analog.model.pauli import PauliSum, parse_operator
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.storage import atomic_write_text, read_yaml
@@ -36,10 +36,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 def load_model(path: str | Path) -> QEPModel:
     """Read and validate a model file; every problem raises a one-line :class:`ModelFileError`."""
-    try:
-        document = read_yaml(path)
-    except StorageError as exc:
-        raise ModelFileError(str(exc)) from None
+    document = read_yaml(path, ModelFileError)
     return model_from_document(document, source=str(path))
 
 

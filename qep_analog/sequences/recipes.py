@@ -22,7 +22,7 @@ from qep_analog.devices.ions import IonControls
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.devices.schema import Field, parse_section
-from qep_analog.errors import ConfigError, ProfileError, StorageError
+from qep_analog.errors import ConfigError, ProfileError
 from qep_analog.sequences.schedule import Schedule, check_schedule
 from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
 from qep_analog.storage import read_yaml
@@ -83,10 +83,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     path = Path(name_or_path)
     if not path.exists() and (RECIPES_DIR / f"{name_or_path}.yaml").exists():
         path = RECIPES_DIR / f"{name_or_path}.yaml"
-    try:
-        document = read_yaml(path)
-    except StorageError as exc:
-        raise ConfigError(str(exc)) from None
+    document = read_yaml(path, ConfigError)
     return parse_recipe(document, str(path))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog.errors import ConfigError, StorageError
+from qep_analog.errors import ConfigError
 from qep_analog.qep.losses import loss_by_name
 from qep_analog.qep.trainer import Penalty, TrainingConfig
 from qep_analog.storage import read_yaml
@@ -99,10 +99,7 @@ class Experiment:
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
     """Read an experiment file; ``overrides`` replace keys of its ``training`` section."""
-    try:
-        document = read_yaml(path)
-    except StorageError as exc:
-        raise ConfigError(str(exc)) from None
+    document = read_yaml(path, ConfigError)
     where = str(path)
     top = _closed(document, _TOP, where)
     if top.get("schema") != SCHEMA:

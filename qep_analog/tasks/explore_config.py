@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog.errors import ConfigError, StorageError
+from qep_analog.errors import ConfigError
 from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.storage import atomic_write_text, read_yaml, write_json
 from qep_analog.tasks.experiment import _closed, _numbers
@@ -160,10 +160,7 @@ def _starts(value: Any, task: str, where: str) -> tuple[tuple[float, ...], ...]:
 
 def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExploreConfig:
     """Read an exploration file; ``overrides`` (``iterations``, ``output``) replace its keys."""
-    try:
-        document = read_yaml(path)
-    except StorageError as exc:
-        raise ConfigError(str(exc)) from None
+    document = read_yaml(path, ConfigError)
     where = str(path)
     top = _closed(document, _TOP, where)
     top.update({k: v for k, v in (overrides or {}).items() if v is not None})
