@@ -1,4 +1,9 @@
-"""What a Rydberg calibration backend must do: three single-atom experiments on every site at once.
+"""What calibration backends must do.
+
+Every backend has a ``name`` and a number of sites. The single-qubit experiments of
+:class:`RydbergCalibrationBackend` run on every site at once; fake ion chains implement them too
+(carrier transitions), so the single-qubit routines run on both platforms. Routines that need more
+(pair spectroscopy, local fields, sidebands, schedules) state their own protocols in their modules.
 
 All controls are *programmed* values (what the control system is told, before any calibration),
 in internal units; each call returns the number of '1' readouts per sweep point and site, shape
@@ -13,11 +18,15 @@ from typing import Protocol
 from numpy.typing import NDArray
 
 
-class RydbergCalibrationBackend(Protocol):
+class CalibrationBackend(Protocol):
     name: str
 
     @property
     def n_sites(self) -> int: ...
+
+
+class RydbergCalibrationBackend(CalibrationBackend, Protocol):
+    """Single-qubit experiments (Rydberg atoms, or the carrier transition of ions)."""
 
     def square_pulse(self, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int) -> NDArray:
         """From |0⟩, one pulse per point: duration (µs), Rabi frequency and detuning (rad/µs)."""

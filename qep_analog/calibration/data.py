@@ -6,6 +6,7 @@ Data are written to the run directory before fitting, so that every fit can be r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from qep_analog.storage import read_json, write_json
 
 SCHEMA = "qep-calibration-data/1"
 _KEYS = ("schema", "routine", "parameters", "sweep_name", "sweep_unit", "sweep", "shots", "counts")
-_OPTIONAL = ("context",)
+_OPTIONAL = ("context", "sites")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -28,6 +29,8 @@ class CalibrationData:
 
     ``parameters`` are the routine's parameters in their stored (unit-suffixed) form; ``context``
     holds numbers the fit needs besides them, in internal units (e.g. the programmed Rabi frequency).
+    ``sites`` names the device site of each column when the data were restricted to a runcard's
+    targets (empty: column k is site k).
     """
 
     routine: str
@@ -38,6 +41,7 @@ class CalibrationData:
     shots: int
     counts: NDArray
     context: dict[str, float] = field(default_factory=dict)
+    sites: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"calibration data of {self.routine!r}"
@@ -58,12 +62,29 @@ class CalibrationData:
         for key, value in self.context.items():
             if not math.isfinite(value):
                 raise CalibrationError(f"{where}: context {key} = {value} is not finite")
+        if self.sites and (len(self.sites) != counts.shape[1] or min(self.sites) < 0):
+            raise CalibrationError(f"{where}: sites {list(self.sites)} for {counts.shape[1]} columns")
         object.__setattr__(self, "sweep", sweep)
         object.__setattr__(self, "counts", counts.astype(np.int64))
 
     @property
     def n_sites(self) -> int:
         return int(self.counts.shape[1])
+
+    def site(self, column: int) -> int:
+        """The device site of column ``column``."""
+        return self.sites[column] if self.sites else column
+
+    def select(self, targets: tuple[int, ...]) -> CalibrationData:
+        """The data of the ``targets`` sites only (columns relabelled by :meth:`site`)."""
+        if max(targets) >= self.n_sites:
+            raise CalibrationError(
+                f"calibration data of {self.routine!r}: target site {max(targets)} not among "
+                f"{self.n_sites} sites"
+            )
+        return dataclasses.replace(
+            self, counts=self.counts[:, list(targets)], sites=tuple(self.site(t) for t in targets)
+        )
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -76,6 +97,7 @@ class CalibrationData:
             "shots": int(self.shots),
             "counts": self.counts.tolist(),
             "context": dict(self.context),
+            "sites": list(self.sites),
         }
 
     @classmethod
@@ -96,6 +118,7 @@ class CalibrationData:
                 shots=document["shots"],
                 counts=np.asarray(document["counts"]),
                 context={str(k): float(v) for k, v in dict(document.get("context", {})).items()},
+                sites=tuple(int(k) for k in document.get("sites", [])),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, CalibrationError):

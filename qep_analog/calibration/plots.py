@@ -15,8 +15,8 @@ import numpy as np
 
 from qep_analog.calibration.data import read_data
 from qep_analog.calibration.fitting import binomial_sigma
+from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.runner import read_results, read_run
-from qep_analog.calibration.rydberg_routines import routine_named
 from qep_analog.storage import temporary_sibling
 
 

@@ -9,21 +9,39 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from qep_analog.errors import CalibrationError
 
 Quality = Literal["good", "bad"]
 QUALITIES = ("good", "bad")
 
-#: The profile fields a record may target: section of the profile and the unit of the value.
-FIELDS: dict[str, tuple[str, str]] = {
-    "rabi_scale": ("calibration", ""),
-    "detuning_offset": ("calibration", "rad/µs"),
-    "interaction_scale": ("calibration", ""),
-    "readout_false_positive": ("noise", ""),
-    "readout_false_negative": ("noise", ""),
-    "dephasing_time": ("noise", "µs"),
+
+class FieldSpec(NamedTuple):
+    """Where a calibrated field lives in a profile, its unit, whether the profile holds one value per
+    site (a tuple filled from per-site records), and the platforms that have it."""
+
+    section: str
+    unit: str
+    per_site: bool = False
+    platforms: tuple[str, ...] = ("rydberg", "ion")
+
+
+#: The profile fields a record may target. ``radial_frequency`` is the first radial trap frequency
+#: (the axis of the ion couplings).
+FIELDS: dict[str, FieldSpec] = {
+    "rabi_scale": FieldSpec("calibration", ""),
+    "detuning_offset": FieldSpec("calibration", "rad/µs"),
+    "interaction_scale": FieldSpec("calibration", ""),
+    "local_gains": FieldSpec("calibration", "", per_site=True),
+    "site_detuning_offsets": FieldSpec("calibration", "rad/µs", per_site=True),
+    "ramp_duration": FieldSpec("calibration", "µs"),
+    "readout_false_positive": FieldSpec("noise", ""),
+    "readout_false_negative": FieldSpec("noise", ""),
+    "dephasing_time": FieldSpec("noise", "µs"),
+    "axial_frequency": FieldSpec("capabilities", "rad/µs", platforms=("ion",)),
+    "radial_frequency": FieldSpec("capabilities", "rad/µs", platforms=("ion",)),
+    "stark_crosstalk": FieldSpec("capabilities", "", platforms=("ion",)),
 }
 
 
@@ -53,8 +71,8 @@ class CalibrationRecord:
         where = f"calibration record {self.field!r} of run {self.run_id!r}"
         if self.field not in FIELDS:
             raise CalibrationError(f"{where}: unknown field (known: {', '.join(FIELDS)})")
-        if self.unit != FIELDS[self.field][1]:
-            raise CalibrationError(f"{where}: unit {self.unit!r}, expected {FIELDS[self.field][1]!r}")
+        if self.unit != FIELDS[self.field].unit:
+            raise CalibrationError(f"{where}: unit {self.unit!r}, expected {FIELDS[self.field].unit!r}")
         if self.quality not in QUALITIES:
             raise CalibrationError(f"{where}: quality {self.quality!r} is not 'good' or 'bad'")
         if not (math.isfinite(self.value) and math.isfinite(self.uncertainty)):
@@ -66,8 +84,10 @@ class CalibrationRecord:
 
     @property
     def usable(self) -> bool:
-        """Whether this record may change the effective profile: good, valid and device-wide."""
-        return self.quality == "good" and self.valid and self.site is None
+        """Whether this record may change the effective profile: good, valid, and device-wide for a
+        device-wide field or per site for a per-site field."""
+        per_site = FIELDS[self.field].per_site
+        return self.quality == "good" and self.valid and (self.site is not None) == per_site
 
     def to_document(self) -> dict[str, Any]:
         return asdict(self)

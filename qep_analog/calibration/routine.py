@@ -35,7 +35,7 @@ class Estimate:
 
     @property
     def unit(self) -> str:
-        return FIELDS[self.field][1]
+        return FIELDS[self.field].unit
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,8 @@ class Routine(ABC, Generic[P, B]):
 
     name: ClassVar[str]
     parameters_type: ClassVar[type[Any]]
+    #: the platforms whose backends can run it
+    platforms: ClassVar[tuple[str, ...]] = ("rydberg", "ion")
     #: the quality criteria, in words (also stored with every result)
     criteria: ClassVar[tuple[str, ...]]
 
@@ -179,3 +181,15 @@ class Routine(ABC, Generic[P, B]):
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray | None:
         """The fitted model at sweep values ``x``, shape ``(len(x), n_sites)``; None if it has none."""
         return None
+
+
+def fit_sites(routine: Routine, data: CalibrationData) -> FitResult:
+    """``routine.fit(data)`` with per-site estimates labelled by device site (data restricted to a
+    runcard's targets number their columns from 0)."""
+    result = routine.fit(data)
+    if not data.sites:
+        return result
+    estimates = tuple(
+        e if e.site is None else dataclasses.replace(e, site=data.site(e.site)) for e in result.estimates
+    )
+    return dataclasses.replace(result, estimates=estimates)

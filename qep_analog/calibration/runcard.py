@@ -2,8 +2,9 @@
 
     schema: qep-runcard/1
     name: rydberg-basic
-    platform: rydberg
+    platform: rydberg         # rydberg | ion: every routine must run on it
     update: append            # append: records go to the device history; dry-run: run folder only
+    targets: [0, 1, 2, 3]     # optional: the sites fitted and recorded (default: all)
     routines:
       - routine: readout
         parameters: {repeats: 4, shots: 1000}
@@ -17,16 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from qep_analog.calibration.rydberg_routines import routine_named
+from qep_analog.calibration.registry import routine_named
 from qep_analog.errors import CalibrationError
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-runcard/1"
 RUNCARDS_DIR = Path(__file__).resolve().parents[2] / "calibration"
 POLICIES = ("append", "dry-run")
-_TOP = ("schema", "name", "platform", "update", "description", "routines")
+PLATFORMS = ("rydberg", "ion")
+_TOP = ("schema", "name", "platform", "update", "description", "targets", "routines")
 _STEP = ("routine", "parameters")
 
 
@@ -41,10 +43,11 @@ class RunStep:
 @dataclass(frozen=True)
 class Runcard:
     name: str
-    platform: Literal["rydberg"]
+    platform: Literal["rydberg", "ion"]
     update: Literal["append", "dry-run"]
     steps: tuple[RunStep, ...]
     description: str = ""
+    targets: tuple[int, ...] = ()  # empty: every site of the backend
 
 
 def parse_runcard(document: Any, source: str = "<runcard>") -> Runcard:
@@ -62,8 +65,13 @@ def parse_runcard(document: Any, source: str = "<runcard>") -> Runcard:
     name = document["name"]
     if not isinstance(name, str) or not name:
         raise CalibrationError(f"{source}: name {name!r} is not a text")
-    if document["platform"] != "rydberg":
-        raise CalibrationError(f"{source}: platform {document['platform']!r} has no routines yet (rydberg)")
+    platform = document["platform"]
+    if platform not in PLATFORMS:
+        raise CalibrationError(f"{source}: platform {platform!r} is not one of {', '.join(PLATFORMS)}")
+    targets = document.get("targets", [])
+    valid = isinstance(targets, list) and all(type(t) is int and t >= 0 for t in targets)
+    if not valid or len(set(targets)) != len(targets):
+        raise CalibrationError(f"{source}: targets {targets!r} must be distinct site indices ≥ 0")
     update = document.get("update", "append")
     if update not in POLICIES:
         raise CalibrationError(f"{source}: update {update!r} is not one of {', '.join(POLICIES)}")
@@ -79,12 +87,19 @@ def parse_runcard(document: Any, source: str = "<runcard>") -> Runcard:
         if extra:
             raise CalibrationError(f"{where}: unknown keys {sorted(extra)} (valid: {', '.join(_STEP)})")
         try:
-            routine = routine_named(str(raw["routine"]))
+            routine = routine_named(str(raw["routine"]), platform)
             parameters = routine.parameters(raw.get("parameters"))
         except CalibrationError as exc:
             raise CalibrationError(f"{where}: {exc}") from None
         steps.append(RunStep(routine.name, parameters))
-    return Runcard(name, "rydberg", update, tuple(steps), str(document.get("description", "")))
+    return Runcard(
+        name,
+        cast(Literal["rydberg", "ion"], platform),
+        update,
+        tuple(steps),
+        str(document.get("description", "")),
+        tuple(targets),
+    )
 
 
 def load_runcard(name_or_path: str | Path) -> Runcard:

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qep_analog.calibration.backend import RydbergCalibrationBackend
+from qep_analog.calibration.backend import CalibrationBackend
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.resolve import resolve
-from qep_analog.calibration.routine import RESULT_SCHEMA, FitResult
+from qep_analog.calibration.routine import RESULT_SCHEMA, FitResult, fit_sites
 from qep_analog.calibration.runcard import Runcard
-from qep_analog.calibration.rydberg_routines import routine_named
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.storage import read_json, write_json
@@ -59,7 +59,7 @@ class RunOutcome:
 def run_runcard(
     runcard: Runcard,
     profile: DeviceProfile,
-    backend: RydbergCalibrationBackend,
+    backend: CalibrationBackend,
     out_dir: str | Path,
     history: CalibrationHistory | None = None,
     run_id: str | None = None,
@@ -67,6 +67,11 @@ def run_runcard(
     """Run every routine of ``runcard`` on ``backend`` against ``profile`` (the human-written one)."""
     if history is not None and history.device != profile.name:
         raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
+    if runcard.platform != profile.platform:
+        raise CalibrationError(
+            f"runcard {runcard.name!r}: for {runcard.platform} devices, not {profile.name!r} "
+            f"({profile.platform})"
+        )
     out = Path(out_dir)
     run_id = run_id or new_run_id()
     known = list(history.read().records) if history is not None else []
@@ -76,6 +81,7 @@ def run_runcard(
         "device": profile.name,
         "profile_version": profile.version,
         "runcard": runcard.name,
+        "targets": list(runcard.targets),
         "update": runcard.update,
         "backend": backend.name,
         "started": dt.datetime.now(dt.UTC).isoformat(),
@@ -84,11 +90,13 @@ def run_runcard(
     write_json(out / "run.json", summary, RUN_SCHEMA)
     steps = []
     for index, step in enumerate(runcard.steps, start=1):
-        routine = routine_named(step.routine)
+        routine = routine_named(step.routine, profile.platform)
         folder = out / f"{index:02d}-{routine.name}"
         data = routine.acquire(step.parameters, backend, effective)
+        if runcard.targets and data.n_sites == backend.n_sites:  # one column per site
+            data = data.select(runcard.targets)
         write_data(folder / "data.json", data)  # saved before any fit
-        result = routine.fit(data)
+        result = fit_sites(routine, data)
         write_json(folder / "result.json", result.to_document(), RESULT_SCHEMA)
         records = result.records(
             device=profile.name,
@@ -140,5 +148,5 @@ def refit(run_dir: str | Path) -> list[FitResult]:
     results = []
     for step in run["steps"]:
         data = read_data(Path(run_dir) / step["folder"] / "data.json")
-        results.append(routine_named(data.routine).fit(data))
+        results.append(fit_sites(routine_named(data.routine), data))
     return results

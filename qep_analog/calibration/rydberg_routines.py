@@ -1,7 +1,12 @@
-"""Rydberg calibration routines: detuning spectroscopy, Rabi oscillation, Ramsey, readout (SPAM).
+"""Single-qubit calibration routines: detuning spectroscopy, Rabi oscillation, Ramsey, readout (SPAM).
 
-Each routine fits every site, proposes per-site records and a device-wide one (inverse-variance mean
-for Ω scale and detuning offset, plain mean for readout errors), and states its quality criteria.
+They run on Rydberg atoms and on the carrier transition of ions alike. The fits measure the qubit's
+detuning Δ; a Rydberg profile's ``detuning_offset`` is in those units (δ → δ + offset), an ion
+profile's is a field (h → h + B_0, the qubit frequency moves by 2·B_0), so the routines convert with
+:func:`detuning_per_offset`.
+
+Each routine fits every site, proposes per-site records and a device-wide one (inverse-variance mean for
+Ω scale and detuning offset, plain mean for readout errors), and states its quality criteria.
 Readout contrast and background are free parameters of every fit (``b`` = P(read 1) floor,
 ``a`` = contrast), so the fits do not depend on the readout calibration.
 """
@@ -32,6 +37,11 @@ MIN_CONTRAST = 0.3
 _SPECTROSCOPY = ("offset", "rabi", "contrast", "floor")
 _RABI = ("rabi", "contrast", "floor")
 _RAMSEY = ("frequency", "dephasing_time", "contrast", "floor")
+
+
+def detuning_per_offset(profile: DeviceProfile) -> float:
+    """The qubit detuning one unit of the profile's ``detuning_offset`` makes: 1 (Rydberg), 2 (ions)."""
+    return 2.0 if profile.platform == "ion" else 1.0
 
 
 def _grid(start: float, stop: float, points: int, what: str) -> NDArray:
@@ -114,7 +124,12 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
             sweep=detunings,
             shots=p.shots,
             counts=counts,
-            context={"rabi": p.rabi, "duration": p.duration, "rabi_scale": profile.calibration.rabi_scale},
+            context={
+                "rabi": p.rabi,
+                "duration": p.duration,
+                "rabi_scale": profile.calibration.rabi_scale,
+                "detuning_per_offset": detuning_per_offset(profile),
+            },
         )
 
     def fit(self, data: CalibrationData) -> FitResult:
@@ -144,7 +159,10 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
                 reasons.append(f"site {site}: resonance {-offset:.3g} rad/µs not inside the scan")
             if not fit.errors[0] < 0.05 * rabi:
                 reasons.append(f"site {site}: offset error {fit.errors[0]:.3g} rad/µs not resolved")
-            estimates.append(Estimate("detuning_offset", float(offset), float(fit.errors[0]), site))
+            per = data.context.get("detuning_per_offset", 1.0)
+            estimates.append(
+                Estimate("detuning_offset", float(offset) / per, float(fit.errors[0]) / per, site)
+            )
         return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _SPECTROSCOPY)
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
@@ -247,7 +265,7 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
     ) -> CalibrationData:
         p = parameters
         durations = _grid(p.start, p.stop, p.points, self.name)
-        detuning = -profile.calibration.detuning_offset
+        detuning = -profile.calibration.detuning_offset * detuning_per_offset(profile)
         t2 = profile.noise.dephasing_time
         rms = math.sqrt(2.0) / t2 if math.isfinite(t2) else 0.0
         counts = backend.square_pulse(
@@ -351,7 +369,7 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
             sweep=delays,
             shots=p.shots,
             counts=counts,
-            context={"detuning": p.detuning},
+            context={"detuning": p.detuning, "detuning_per_offset": detuning_per_offset(profile)},
         )
 
     def fit(self, data: CalibrationData) -> FitResult:
@@ -388,7 +406,8 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
                 reasons.append(f"site {site}: offset {offset:.3g} rad/µs ambiguous against {detuning:.3g}")
             if not (2 * step <= t2 <= 2 * scan and t2_err < 0.3 * t2):
                 reasons.append(f"site {site}: T2* {t2:.3g} ± {t2_err:.2g} µs not measured by the scan")
-            estimates.append(Estimate("detuning_offset", offset, f_err, site))
+            per = data.context.get("detuning_per_offset", 1.0)
+            estimates.append(Estimate("detuning_offset", offset / per, f_err / per, site))
             estimates.append(Estimate("dephasing_time", t2, t2_err, site))
         return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _RAMSEY)
 
@@ -478,9 +497,3 @@ class ReadoutCalibration(Routine[ReadoutParameters, RydbergCalibrationBackend]):
 ROUTINES: dict[str, Routine] = {
     r.name: r for r in (DetuningSpectroscopy(), RabiOscillation(), Ramsey(), ReadoutCalibration())
 }
-
-
-def routine_named(name: str) -> Routine:
-    if name not in ROUTINES:
-        raise CalibrationError(f"routine {name!r}: unknown (known: {', '.join(ROUTINES)})")
-    return ROUTINES[name]

@@ -123,7 +123,7 @@ def _print_steps(results: list[dict[str, Any]]) -> None:
             )
             print(
                 f"{head}  {estimate['field']:<24} {_number(estimate['value']):>12} "
-                f"{_number(estimate['uncertainty']):>10}  {FIELDS[estimate['field']][1]}"
+                f"{_number(estimate['uncertainty']):>10}  {FIELDS[estimate['field']].unit}"
             )
             first = False
         if first:

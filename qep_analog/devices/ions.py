@@ -139,7 +139,7 @@ def realize(controls: IonControls, profile: DeviceProfile) -> IonSpinModel:
     couplings = rabi[:, None] * rabi[None, :] * coupling_kernel(profile, n, controls.beat_note)
     shifts = controls.stark_shifts if len(controls.stark_shifts) else np.zeros(n)
     local = crosstalk_matrix(profile, n) @ (profile.local_gains(n) * shifts) / 2
-    fields = controls.global_field + profile.calibration.detuning_offset + local
+    fields = controls.global_field + profile.site_offsets(n) + local
     return IonSpinModel(fields, couplings)
 
 
@@ -215,7 +215,7 @@ def translate(
         chain_modes(profile, n)  # the chain must still be a valid linear chain
         mu = beat_note if beat_note is not None else profile.ions.beat_note_detuning[1]
         rabi = np.zeros(n)
-    fields = np.asarray(model.fields, dtype=float) - profile.calibration.detuning_offset
+    fields = np.asarray(model.fields, dtype=float) - profile.site_offsets(n)
     global_field = float(fields.max() + fields.min()) / 2  # the smallest Stark shifts
     local = np.linalg.solve(crosstalk_matrix(profile, n), 2 * (fields - global_field))
     controls = IonControls(rabi, float(mu), global_field, local / profile.local_gains(n))

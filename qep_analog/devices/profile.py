@@ -83,6 +83,8 @@ _CALIBRATION = (
     Field("detuning_offset", dimension=_FREQ, required=False),
     Field("interaction_scale", **_POSITIVE, required=False),
     Field("local_gains", "numbers", low=0.0, required=False),
+    Field("site_detuning_offsets", "numbers", dimension=_FREQ, required=False),
+    Field("ramp_duration", dimension="time", **_POSITIVE, required=False),
 )
 _TOP = (
     Field("schema", "text", choices=(SCHEMA,)),
@@ -160,12 +162,16 @@ class NoiseModel:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The calibration state: scales of Ω and of the interactions, a detuning offset, local-field gains."""
+    """The calibration state: scales of Ω and of the interactions, a detuning offset, local-field gains,
+    per-site detuning offsets (added to ``detuning_offset`` on each site) and the recommended duration
+    of an adiabatic ramp (µs; inf: none measured)."""
 
     rabi_scale: float = 1.0
     detuning_offset: float = 0.0
     interaction_scale: float = 1.0
     local_gains: tuple[float, ...] = ()
+    site_detuning_offsets: tuple[float, ...] = ()
+    ramp_duration: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,15 @@ class DeviceProfile:
                 f"device {self.label!r}: calibration has {len(gains)} local gains for {n} sites"
             )
         return np.asarray(gains, dtype=float)
+
+    def site_offsets(self, n: int) -> NDArray:
+        """The detuning offset of each of ``n`` sites: the device-wide one plus the per-site ones."""
+        local = self.calibration.site_detuning_offsets
+        if local and len(local) != n:
+            raise ConstraintError(
+                f"device {self.label!r}: calibration has {len(local)} site detuning offsets for {n} sites"
+            )
+        return self.calibration.detuning_offset + (np.asarray(local, dtype=float) if local else np.zeros(n))
 
     def relaxed(self) -> DeviceProfile:
         """The emulation variant: limits of the controls lifted, physics and noise kept."""

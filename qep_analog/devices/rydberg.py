@@ -106,7 +106,7 @@ def realize(controls: RydbergControls, profile: DeviceProfile) -> IsingModel:
     couplings = zz_couplings(controls.positions, cal.interaction_scale * caps.c6)
     detunings = (
         controls.detuning
-        + cal.detuning_offset
+        + profile.site_offsets(n)
         + profile.local_gains(n) * _weights(controls) * controls.local_amplitude
     )
     fields = detunings / 2 - couplings.sum(axis=1)
@@ -144,7 +144,7 @@ def translate(
             f"{mismatch:.2e} (relative) > {rtol:.0e}; pass exact_couplings=False to accept them"
         )
     # δ_i = 2 h_i + 2 Σ_j J_ij (the interactions' share of the Z fields is put back).
-    detunings = 2 * np.asarray(model.fields, dtype=float) + 2 * actual.sum(axis=1) - cal.detuning_offset
+    detunings = 2 * np.asarray(model.fields, dtype=float) + 2 * actual.sum(axis=1) - profile.site_offsets(n)
     weights, amplitude, detuning = _split_detunings(detunings, profile, rtol)
     phase = 0.0 if model.transverse >= 0 else math.pi
     rabi = 2 * abs(model.transverse) / cal.rabi_scale

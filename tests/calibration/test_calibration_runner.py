@@ -74,7 +74,7 @@ def test_shipped_runcards_parse() -> None:
         ({"schema": "qep-runcard/0"}, "schema"),
         ({"extra": 1}, "unknown keys"),
         ({"update": "always"}, "update"),
-        ({"platform": "ion"}, "platform"),
+        ({"platform": "superconducting"}, "platform"),
         ({"routines": []}, "non-empty"),
         ({"routines": [{"routine": "nope"}]}, "unknown"),
         ({"routines": [{"routine": "rabi", "parameters": {"speed": 1}}]}, "unknown parameter"),
@@ -158,3 +158,45 @@ def test_data_are_on_disk_before_the_fit(tmp_path: Path, monkeypatch: pytest.Mon
     from qep_analog.calibration.data import read_data
 
     assert read_data(tmp_path / "run" / "01-readout" / "data.json").routine == "readout"
+
+
+def test_resolve_fills_per_site_fields_from_the_last_run() -> None:
+    gains = [record("local_gains", g, site=i, run_id="old") for i, g in enumerate((2.0, 2.0, 2.0))]
+    gains += [record("local_gains", g, site=i, run_id="new") for i, g in enumerate((1.1, 0.9))]
+    gains.append(record("local_gains", 5.0, site=1, run_id="new", quality="bad"))
+    effective = resolve(PROFILE, gains)
+    assert effective.calibration.local_gains == (1.1, 0.9)
+    with pytest.raises(CalibrationError, match=r"sites \[0, 2\] are not 0 … 1"):
+        resolve(PROFILE, [record("local_gains", 1.0, site=s, run_id="gap") for s in (0, 2)])
+    offsets = [record("site_detuning_offsets", v, site=i, unit="rad/µs") for i, v in enumerate((0.1, -0.2))]
+    effective = resolve(PROFILE, [*offsets, record("detuning_offset", 0.5, unit="rad/µs")])
+    assert effective.site_offsets(2) == pytest.approx([0.6, 0.3])
+
+
+def test_resolve_updates_ion_trap_frequencies_and_refuses_foreign_fields() -> None:
+    ions = load_profile("yb171-chain")
+    radial = record("radial_frequency", 29.0, unit="rad/µs", device=ions.name)
+    axial = record("axial_frequency", 1.9, unit="rad/µs", device=ions.name)
+    effective = resolve(ions, [radial, axial, record("stark_crosstalk", 0.03, device=ions.name)])
+    assert effective.ions.radial_frequencies == (29.0, ions.ions.radial_frequencies[1])
+    assert effective.ions.axial_frequency == 1.9 and effective.ions.stark_crosstalk == 0.03
+    with pytest.raises(CalibrationError, match="not a field of a rydberg device"):
+        resolve(PROFILE, [record("axial_frequency", 1.9, unit="rad/µs")])
+
+
+def test_targets_restrict_the_fitted_sites(tmp_path: Path) -> None:
+    card = yaml.safe_load((RUNCARDS_DIR / "rydberg-basic.yaml").read_text())
+    card["routines"] = card["routines"][:1]
+    card["targets"] = [3, 1]
+    lab = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=3)
+    outcome = run_runcard(parse_runcard(card), PROFILE, lab, tmp_path / "run")
+    sites = {r.site for r in outcome.steps[0].records}
+    assert sites == {None, 1, 3}
+    eps = outcome.steps[0].result.estimate("readout_false_positive", 3).value
+    assert eps == pytest.approx(lab.hidden.false_positive[3], abs=0.01)
+    assert refit(tmp_path / "run")[0].to_document() == read_results(tmp_path / "run")[0]
+    with pytest.raises(CalibrationError, match="for rydberg devices, not 'yb171-chain'"):
+        run_runcard(parse_runcard(card), load_profile("yb171-chain"), lab, tmp_path / "ion")
+    card["targets"] = [1, 1]
+    with pytest.raises(CalibrationError, match="distinct site indices"):
+        parse_runcard(card)

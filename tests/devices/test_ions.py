@@ -71,11 +71,15 @@ def test_calibration_is_applied_and_inverted() -> None:
     controls = _random_controls("yb171-chain", 11)
     n = controls.n_ions
     calibration = Calibration(rabi_scale=1.04, detuning_offset=0.01, interaction_scale=0.97,
-                              local_gains=tuple(np.linspace(0.9, 1.1, n)))  # fmt: skip
+                              local_gains=tuple(np.linspace(0.9, 1.1, n)),
+                              site_detuning_offsets=tuple(np.linspace(-0.002, 0.003, n)))  # fmt: skip
     profile = dataclasses.replace(base, calibration=calibration)
     model = realize(controls, profile)
     nominal = realize(controls, base)
     np.testing.assert_allclose(model.couplings, nominal.couplings * 1.04**2 * 0.97, rtol=1e-12, atol=1e-15)
+    uniform = realize(controls, dataclasses.replace(profile, calibration=dataclasses.replace(
+        calibration, site_detuning_offsets=())))  # fmt: skip
+    np.testing.assert_allclose(model.fields - uniform.fields, np.linspace(-0.002, 0.003, n), atol=1e-15)
     again = realize(translate(model, profile, beat_note=controls.beat_note), profile)
     assert _relative(again.fields, model.fields) <= ROUND_TRIP_RTOL
     assert _relative(again.couplings, model.couplings) <= ROUND_TRIP_RTOL

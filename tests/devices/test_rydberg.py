@@ -67,6 +67,7 @@ def test_round_trip_with_calibration_applied() -> None:
         detuning_offset=0.4,
         interaction_scale=1.05,
         local_gains=tuple(rng.uniform(0.8, 1.0, n)),
+        site_detuning_offsets=tuple(rng.uniform(-0.3, 0.3, n)),
     )
     profile = dataclasses.replace(base, calibration=calibration)
     model = _random_model(rng, n, base.rydberg.c6)

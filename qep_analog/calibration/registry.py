@@ -1,0 +1,21 @@
+"""Every calibration routine by name, and the platforms each one runs on."""
+
+from __future__ import annotations
+
+from qep_analog.calibration.routine import Routine
+from qep_analog.calibration.rydberg_routines import ROUTINES as SINGLE_QUBIT_ROUTINES
+from qep_analog.errors import CalibrationError
+
+ROUTINES: dict[str, Routine] = {**SINGLE_QUBIT_ROUTINES}
+
+
+def routine_named(name: str, platform: str | None = None) -> Routine:
+    """The routine ``name``; with ``platform``, one that runs on that platform."""
+    if name not in ROUTINES:
+        raise CalibrationError(f"routine {name!r}: unknown (known: {', '.join(ROUTINES)})")
+    routine = ROUTINES[name]
+    if platform is not None and platform not in routine.platforms:
+        raise CalibrationError(
+            f"routine {name!r}: runs on {', '.join(routine.platforms)} devices, not on {platform}"
+        )
+    return routine
