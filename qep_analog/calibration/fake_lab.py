@@ -6,17 +6,24 @@ Physics per atom (no interactions: calibration arrays are sparse): H = Ω/2 X �
 √2/T2*, so a Ramsey fringe decays as exp(−(τ/T2*)²); it is averaged exactly (Ramsey) or by
 Gauss–Hermite quadrature (driven pulses). The π/2 pulses of the Ramsey sequence and the state
 preparation of the readout experiment are ideal. Readout flips 0 → 1 with ε_i and 1 → 0 with ε′_i
-per site; counts are binomial. ``interaction_scale`` (the C6 scale) is kept for routines to come.
+per site; counts are binomial.
+
+Beyond single atoms: :meth:`FakeRydbergLab.local_ramsey` adds a detuning map aimed at one site (gain
+g_k, a fraction ``local_crosstalk`` leaking to the nearest neighbours in array order), and
+:meth:`FakeRydbergLab.pair_pulse` drives two atoms that interact with V = interaction_scale·C6/R⁶
+(exact four-level evolution; each atom has its own quasi-static detuning noise, as from Doppler
+shifts, independent of the other's).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
@@ -31,7 +38,9 @@ class HiddenRydbergParameters:
     """The true parameters of the fake device (internal units: rad/µs, µs).
 
     ``site_rabi_scales`` (multiplying ``rabi_scale``) and ``site_detuning_offsets`` (added to
-    ``detuning_offset``) give each atom its own drive and light shift; empty means none."""
+    ``detuning_offset``) give each atom its own drive and light shift; empty means none.
+    ``site_gains`` are the detuning-map gains g_i (empty: 1) and ``local_crosstalk`` the fraction of
+    the map detuning aimed at one site that each nearest neighbour (in array order) feels."""
 
     rabi_scale: float
     detuning_offset: float
@@ -41,6 +50,8 @@ class HiddenRydbergParameters:
     interaction_scale: float = 1.0
     site_rabi_scales: tuple[float, ...] = ()
     site_detuning_offsets: tuple[float, ...] = ()
+    site_gains: tuple[float, ...] = ()
+    local_crosstalk: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.false_positive) != len(self.false_negative) or not self.false_positive:
@@ -50,7 +61,7 @@ class HiddenRydbergParameters:
             raise ConfigError(f"fake lab: readout errors {errors} must be in [0, 1)")
         if self.rabi_scale <= 0 or self.dephasing_time <= 0:
             raise ConfigError("fake lab: rabi_scale and dephasing_time must be positive")
-        for name in ("site_rabi_scales", "site_detuning_offsets"):
+        for name in ("site_rabi_scales", "site_detuning_offsets", "site_gains"):
             values = getattr(self, name)
             if values and len(values) != len(self.false_positive):
                 raise ConfigError(
@@ -58,6 +69,12 @@ class HiddenRydbergParameters:
                 )
         if any(x <= 0 for x in self.site_rabi_scales):
             raise ConfigError(f"fake lab: site_rabi_scales {self.site_rabi_scales} must be positive")
+        if any(not g > 0 for g in self.site_gains):
+            raise ConfigError(f"fake lab: site_gains {self.site_gains} must be positive")
+        if not 0 <= self.local_crosstalk < 1:
+            raise ConfigError(f"fake lab: local_crosstalk {self.local_crosstalk} must be in [0, 1)")
+        if self.interaction_scale <= 0:
+            raise ConfigError(f"fake lab: interaction_scale {self.interaction_scale} must be positive")
 
     @property
     def rabi_scales(self) -> NDArray:
@@ -74,14 +91,36 @@ class HiddenRydbergParameters:
         local = np.asarray(self.site_detuning_offsets) if self.site_detuning_offsets else np.zeros(n)
         return self.detuning_offset + local
 
+    @property
+    def gains(self) -> NDArray:
+        """The true detuning-map gain g_i of each site."""
+        n = len(self.false_positive)
+        return np.asarray(self.site_gains, dtype=float) if self.site_gains else np.ones(n)
+
+    @property
+    def crosstalk_matrix(self) -> NDArray:
+        """C_ik: the fraction of the map detuning aimed at site k that site i feels (1 on the
+        diagonal, ``local_crosstalk`` for the nearest neighbours in array order)."""
+        n = len(self.false_positive)
+        return np.eye(n) + self.local_crosstalk * (np.eye(n, k=1) + np.eye(n, k=-1))
+
+
+#: the pattern of hidden detuning-map gains, repeated over the sites
+GAIN_PATTERN = (1.08, 0.95, 1.03, 0.9)
+
 
 def default_hidden(profile: DeviceProfile, n_sites: int = 4) -> HiddenRydbergParameters:
     """A mis-calibrated version of ``profile``: Ω 6 % strong, +2π·0.15 MHz detuning offset, T2* at
-    70 % of nominal, per-site readout errors around the nominal ones, C6 4 % weak."""
+    70 % of nominal, per-site readout errors around the nominal ones, C6 4 % weak, detuning-map gains
+    1.08, 0.95, 1.03, 0.9, … (times the profile's gains when it has one per site) with 2 % leaking to
+    each nearest neighbour."""
     eps = profile.noise.readout_false_positive
     eps_prime = profile.noise.readout_false_negative
     spread = np.linspace(-1.0, 1.0, n_sites) if n_sites > 1 else np.zeros(1)
     t2 = profile.noise.dephasing_time if math.isfinite(profile.noise.dephasing_time) else 5.0
+    gains = [GAIN_PATTERN[i % len(GAIN_PATTERN)] for i in range(n_sites)]
+    known = profile.calibration.local_gains
+    nominal_gains = known if len(known) == n_sites else (1.0,) * n_sites
     return HiddenRydbergParameters(
         rabi_scale=profile.calibration.rabi_scale * 1.06,
         detuning_offset=profile.calibration.detuning_offset + 2 * math.pi * 0.15,
@@ -89,6 +128,8 @@ def default_hidden(profile: DeviceProfile, n_sites: int = 4) -> HiddenRydbergPar
         false_negative=tuple(float(x) for x in eps_prime * (0.8 + 0.2 * spread)),
         dephasing_time=0.7 * t2,
         interaction_scale=profile.calibration.interaction_scale * 0.96,
+        site_gains=tuple(float(g) * pattern for g, pattern in zip(nominal_gains, gains, strict=True)),
+        local_crosstalk=0.02,
     )
 
 
@@ -102,13 +143,69 @@ def driven_population(
     return np.where(generalized > 0, (rabis / safe) ** 2 * np.sin(safe * durations / 2) ** 2, 0.0)
 
 
+#: the two-atom basis |b₁b₂⟩ in the order gg, gr, rg, rr (index 2·b₁ + b₂, b = 1 for Rydberg)
+PAIR_STATES = ("gg", "gr", "rg", "rr")
+_B1 = np.array([0, 0, 1, 1])
+_B2 = np.array([0, 1, 0, 1])
+
+
+def pair_populations(
+    durations: NDArray,
+    rabis: NDArray,
+    detunings: NDArray,
+    interaction: float,
+    noise_rms: float = 0.0,
+    nodes: int = 21,
+) -> NDArray:
+    """Populations of gg, gr, rg, rr (shape ``(points, 4)``) after a square pulse from |gg⟩.
+
+    H = Σ_i Ω_i/2 X_i − Σ_i Δ_i n_i + V n₁n₂ with the true ``rabis`` Ω_i and ``detunings`` Δ_i
+    (shape ``(points, 2)``, rad/µs), ``interaction`` V (rad/µs) and ``durations`` (µs, ``(points,)``),
+    evolved exactly (eigendecomposition of the 4×4 Hamiltonian). Each atom's detuning has its own
+    quasi-static Gaussian shift of rms ``noise_rms``, averaged by a ``nodes``² Gauss–Hermite product
+    rule (one node when the rms is 0).
+    """
+    t = np.asarray(durations, dtype=float)
+    rabis = np.asarray(rabis, dtype=float).reshape(t.size, 2)
+    detunings = np.asarray(detunings, dtype=float).reshape(t.size, 2)
+    x, w = hermegauss(nodes if noise_rms > 0 else 1)
+    w = w / w.sum()
+    eta1, eta2 = (a.ravel() * noise_rms for a in np.meshgrid(x, x, indexing="ij"))
+    weights = np.outer(w, w).ravel()
+    d1 = detunings[:, 0, None] + eta1[None, :]  # (points, nodes²)
+    d2 = detunings[:, 1, None] + eta2[None, :]
+    h = np.zeros((*d1.shape, 4, 4))
+    h[..., 1, 1] = -d2
+    h[..., 2, 2] = -d1
+    h[..., 3, 3] = -d1 - d2 + interaction
+    half1 = np.broadcast_to(rabis[:, 0, None] / 2, d1.shape)
+    half2 = np.broadcast_to(rabis[:, 1, None] / 2, d1.shape)
+    for a, b, half in ((0, 2, half1), (1, 3, half1), (0, 1, half2), (2, 3, half2)):
+        h[..., a, b] = h[..., b, a] = half
+    energies, vectors = np.linalg.eigh(h)
+    phases = np.exp(-1j * energies * t[:, None, None])
+    amplitudes = np.einsum("pnmk,pnk,pnk->pnm", vectors, vectors[..., 0, :], phases)
+    return np.einsum("pnm,n->pm", np.abs(amplitudes) ** 2, weights)
+
+
+def pair_read_both(populations: NDArray, false_positive: ArrayLike, false_negative: ArrayLike) -> NDArray:
+    """P(both atoms read '1') from the pair ``populations`` (gg, gr, rg, rr) and each atom's ε, ε′."""
+    eps, eps_prime = np.asarray(false_positive, float), np.asarray(false_negative, float)
+    q1 = np.where(_B1 == 1, 1 - eps_prime[0], eps[0])
+    q2 = np.where(_B2 == 1, 1 - eps_prime[1], eps[1])
+    return np.asarray(populations, dtype=float) @ (q1 * q2)
+
+
 @dataclass
 class FakeRydbergLab:
-    """The fake lab: ``hidden`` parameters, ``seed`` for the shot noise (one generator per lab)."""
+    """The fake lab: ``hidden`` parameters, ``seed`` for the shot noise (one generator per lab), and
+    the nominal ``profile`` it was made from (None when constructed directly; the pair experiment
+    and :meth:`true_profile` need it)."""
 
     hidden: HiddenRydbergParameters
     seed: int = 0
     name: str = "fake-lab"
+    profile: DeviceProfile | None = None
     _rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +213,32 @@ class FakeRydbergLab:
 
     @classmethod
     def for_profile(cls, profile: DeviceProfile, n_sites: int = 4, seed: int = 0) -> FakeRydbergLab:
-        return cls(default_hidden(profile, n_sites), seed)
+        return cls(default_hidden(profile, n_sites), seed, profile=profile)
+
+    def _nominal(self, what: str) -> DeviceProfile:
+        if self.profile is None:
+            raise ConfigError(f"fake lab {self.name!r}: {what} needs the nominal profile (use for_profile)")
+        return self.profile
+
+    def true_profile(self) -> DeviceProfile:
+        """The nominal profile with the hidden device-wide calibration (rabi_scale, detuning_offset,
+        interaction_scale, local_gains) and noise (mean readout errors, T2*) applied."""
+        profile = self._nominal("true_profile")
+        h = self.hidden
+        calibration = dataclasses.replace(
+            profile.calibration,
+            rabi_scale=h.rabi_scale,
+            detuning_offset=h.detuning_offset,
+            interaction_scale=h.interaction_scale,
+            local_gains=tuple(float(g) for g in h.site_gains),
+        )
+        noise = dataclasses.replace(
+            profile.noise,
+            readout_false_positive=float(np.mean(h.false_positive)),
+            readout_false_negative=float(np.mean(h.false_negative)),
+            dephasing_time=h.dephasing_time,
+        )
+        return dataclasses.replace(profile, calibration=calibration, noise=noise)
 
     @property
     def n_sites(self) -> int:
@@ -151,6 +273,52 @@ class FakeRydbergLab:
         true_delta = detuning + self.hidden.detuning_offsets[None, :]
         contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))[:, None]
         return self._read(0.5 * (1 + contrast * np.cos(true_delta * tau[:, None])), shots)
+
+    def local_ramsey(
+        self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey as :meth:`ramsey` with the detuning map aimed at ``site`` (weight 1 there, 0
+        elsewhere) at programmed ``amplitude`` Δ (rad/µs) during the free evolution: atom i's
+        detuning moves by C_i,site·g_site·Δ. ``site`` = −1: no local field."""
+        if not -1 <= site < self.n_sites:
+            raise ConfigError(f"fake lab: addressed site {site} not in [-1, {self.n_sites - 1}]")
+        tau = np.asarray(delays, dtype=float)
+        shift = (
+            np.zeros(self.n_sites)
+            if site < 0
+            else self.hidden.crosstalk_matrix[:, site] * self.hidden.gains[site] * amplitude
+        )
+        true_delta = detuning + self.hidden.detuning_offsets + shift
+        contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))[:, None]
+        return self._read(0.5 * (1 + contrast * np.cos(true_delta[None, :] * tau[:, None])), shots)
+
+    def pair_pulse(
+        self, distance: float, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        """Atoms 0 and 1 at ``distance`` (µm), one square pulse per point from |gg⟩ (programmed
+        durations, Ω, δ): counts of both atoms read '1', shape ``(points, 1)``.
+
+        V = interaction_scale·C6/R⁶ (C6 of the nominal profile); each atom has its own true Ω, detuning
+        offset, independent quasi-static detuning noise (rms √2/T2*) and readout errors."""
+        profile = self._nominal("pair_pulse")
+        if self.n_sites < 2:
+            raise ConfigError(f"fake lab {self.name!r}: pair_pulse needs 2 sites, it has {self.n_sites}")
+        if not distance > 0:
+            raise ConfigError(f"fake lab: pair distance {distance} µm is not positive")
+        t, rabi, delta = np.broadcast_arrays(
+            np.asarray(durations, float), np.asarray(rabis, float), np.asarray(detunings, float)
+        )
+        t, rabi, delta = t.ravel(), rabi.ravel(), delta.ravel()
+        interaction = self.hidden.interaction_scale * profile.rydberg.c6 / distance**6
+        populations = pair_populations(
+            t,
+            rabi[:, None] * self.hidden.rabi_scales[None, :2],
+            delta[:, None] + self.hidden.detuning_offsets[None, :2],
+            interaction,
+            self._noise_rms,
+        )
+        both = pair_read_both(populations, self.hidden.false_positive[:2], self.hidden.false_negative[:2])
+        return self._rng.binomial(shots, np.clip(both, 0.0, 1.0))[:, None]
 
     def readout(self, prepared: NDArray, shots: int) -> NDArray:
         states = np.asarray(prepared, dtype=float)
