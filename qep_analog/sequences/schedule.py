@@ -116,7 +116,8 @@ def _rydberg_terms(schedule: Schedule, profile: DeviceProfile, n: int) -> Terms:
     couplings = 4 * rydberg.zz_couplings(positions, cal.interaction_scale * profile.rydberg.c6)  # U_ij
     phase = float(schedule.static.get("phase", 0.0))
     static_terms = [(float(couplings[i, j]), f"N{i} N{j}") for i in range(n) for j in range(i + 1, n)]
-    static_terms += [(-cal.detuning_offset, f"N{i}") for i in range(n)]
+    offsets = profile.site_offsets(n)
+    static_terms += [(-float(offsets[i]), f"N{i}") for i in range(n)]
     drive = [(cal.rabi_scale * math.cos(phase) / 2, f"X{i}") for i in range(n)]
     drive += [(-cal.rabi_scale * math.sin(phase) / 2, f"Y{i}") for i in range(n)]
     terms = [("rabi", pauli_sum(drive)), ("detuning", pauli_sum((-1.0, f"N{i}") for i in range(n)))]
@@ -135,13 +136,13 @@ def _ion_terms(schedule: Schedule, profile: DeviceProfile, n: int) -> Terms:
         0.0,
         np.asarray(schedule.static["stark_shifts"], dtype=float),
     )
-    realised = ions.realize(controls, profile)  # fields = offset + local Stark part
-    offset = profile.calibration.detuning_offset
+    realised = ions.realize(controls, profile)  # fields = site offsets + local Stark part
+    offsets = profile.site_offsets(n)
     couplings = pauli_sum(
         (float(realised.couplings[i, j]), f"X{i} X{j}") for i in range(n) for j in range(i + 1, n)
     )
-    stark = pauli_sum((float(realised.fields[i] - offset), f"Z{i}") for i in range(n))
-    static = pauli_sum((offset, f"Z{i}") for i in range(n)) if offset else PauliSum()
+    stark = pauli_sum((float(realised.fields[i] - offsets[i]), f"Z{i}") for i in range(n))
+    static = pauli_sum((float(offsets[i]), f"Z{i}") for i in range(n) if offsets[i])
     terms = [
         ("global_field", pauli_sum((1.0, f"Z{i}") for i in range(n))),
         ("coupling_scale", couplings),

@@ -24,10 +24,10 @@ from qep_analog.errors import StorageError
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.ion_export import export_ion_json, ion_document, read_ion_json
-from qep_analog.sequences.phases import qep_phase_schedules
+from qep_analog.sequences.phases import model_hamiltonian, qep_phase_schedules, realised_model
 from qep_analog.sequences.pulser_export import export_abstract_json
 from qep_analog.sequences.recipes import build_schedule, load_recipe
-from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
+from qep_analog.sequences.schedule import Schedule, hamiltonian_at, hamiltonian_terms
 
 N_OPS = {f"n{q}": pauli_sum([(0.5, "I"), (-0.5, f"Z{q}")]) for q in range(6)}
 
@@ -175,6 +175,21 @@ def test_ion_schedules_export_and_validate(tmp_path: Path) -> None:
     diagnostics = adiabaticity(schedules[0], profile, result)
     assert diagnostics.fidelity > 0.99
     assert ion_document(schedules[0], profile.capabilities.clock)["label"] == "free"
+    # with per-site offsets and Stark gains calibrated, the schedules still end at the target
+    calibration = dataclasses.replace(
+        profile.calibration,
+        detuning_offset=0.001,
+        local_gains=(1.1, 0.9, 1.0, 1.05),
+        site_detuning_offsets=(0.0005, -0.0003, 0.0, 0.0002),
+    )
+    calibrated = dataclasses.replace(profile, calibration=calibration)
+    free = qep_phase_schedules(model, calibrated, load_recipe("ion-exponential"), [], theta, [1.0], 0.005)[
+        0
+    ]
+    end = hamiltonian_at(free, calibrated, free.duration)
+    target = model_hamiltonian(realised_model(model, calibrated), [], theta, [0.0])
+    keys = {k for k in set(end) | set(target) if k.factors}
+    assert max(abs(end.get(k, 0.0) - target.get(k, 0.0)) for k in keys) < 1e-12
 
 
 def test_diagnostics_flag_a_fast_ramp(chain_model: QEPModel) -> None:

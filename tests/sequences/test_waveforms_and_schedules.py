@@ -94,8 +94,21 @@ def test_recipes_load_and_bad_ones_are_one_line_errors() -> None:
         parse_recipe({**document, "initial_detuning_MHz": 1})
 
 
-def test_phases_differ_only_in_the_nudge_and_end_at_the_target(chain_model: QEPModel) -> None:
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_phases_differ_only_in_the_nudge_and_end_at_the_target(
+    chain_model: QEPModel, calibrated: bool
+) -> None:
     profile = load_profile("fresnel-like")
+    if calibrated:  # every calibration field that enters the Hamiltonian
+        calibration = dataclasses.replace(
+            profile.calibration,
+            rabi_scale=1.05,
+            detuning_offset=0.9,
+            interaction_scale=0.97,
+            local_gains=(1.1, 0.9, 1.0, 0.95, 1.05, 1.0),
+            site_detuning_offsets=(0.2, -0.1, 0.0, 0.3, -0.2, 0.1),
+        )
+        profile = dataclasses.replace(profile, calibration=calibration)
     beta, eps = 0.1, np.array([1.0])
     schedules = qep_phase_schedules(
         chain_model, profile, smooth(4.0), [], THETA, eps, beta, readout="ZZZZZZ"
