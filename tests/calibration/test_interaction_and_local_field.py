@@ -17,8 +17,11 @@ from qep_analog.calibration.fake_lab import (
     pair_populations,
     pair_read_both,
 )
+from qep_analog.calibration.interaction import INTERACTION_ROUTINES, PairSpectroscopy
+from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES, LocalFieldMap
+from qep_analog.calibration.routine import FitResult, Routine, fit_sites
 from qep_analog.devices.profile import DeviceProfile, load_profile
-from qep_analog.errors import ConfigError
+from qep_analog.errors import CalibrationError, ConfigError
 
 PROFILE = load_profile("fresnel-like")
 SEEDS = (0, 1, 2)
@@ -136,3 +139,185 @@ def test_true_profile_applies_the_hidden_calibration() -> None:
         dataclasses.replace(h, local_crosstalk=1.5)
     with pytest.raises(ConfigError, match="site_gains has 2 values"):
         dataclasses.replace(h, site_gains=(1.0, 1.0))
+
+
+# -------------------------------------------------------------------------------- routines
+
+
+def informed(backend: FakeRydbergLab) -> DeviceProfile:
+    """The profile as the runcard leaves it before these routines: offset, Ω scale, T2* and readout
+    calibrated, interaction scale and local gains still nominal."""
+    true = backend.true_profile()
+    calibration = dataclasses.replace(true.calibration, interaction_scale=1.0, local_gains=())
+    return dataclasses.replace(true, calibration=calibration)
+
+
+def run(routine: Routine, backend: object, profile: DeviceProfile, **parameters: float) -> FitResult:
+    return routine.fit(routine.acquire(routine.parameters(parameters), backend, profile))
+
+
+def check(result: FitResult, field: str, truth: float, tolerance: float, site: int | None = None) -> None:
+    estimate = result.estimate(field, site)
+    assert result.quality == "good", result.reasons
+    assert abs(estimate.value - truth) <= 3 * estimate.uncertainty, (estimate, truth)
+    assert abs(estimate.value - truth) <= tolerance, (estimate, truth)
+
+
+PAIR = INTERACTION_ROUTINES["pair_spectroscopy"]
+LOCAL = LOCAL_FIELD_ROUTINES["local_field_map"]
+
+
+def test_routine_tables_and_platforms() -> None:
+    assert isinstance(PAIR, PairSpectroscopy) and PAIR.platforms == ("rydberg",)
+    assert isinstance(LOCAL, LocalFieldMap) and LOCAL.platforms == ("rydberg", "ion")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pair_spectroscopy_recovers_the_interaction_scale(seed: int) -> None:
+    backend = lab(seed)
+    result = run(PAIR, backend, informed(backend))
+    check(result, "interaction_scale", backend.hidden.interaction_scale, tolerance=0.005)
+    assert result.estimate("interaction_scale").uncertainty < 0.002
+    assert 0.4 < result.reduced_chi2 < 2.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_local_field_map_recovers_the_gains(seed: int) -> None:
+    backend = lab(seed)
+    result = run(LOCAL, backend, informed(backend))
+    gains = backend.hidden.gains
+    for site in range(4):
+        check(result, "local_gains", float(gains[site]), tolerance=0.012, site=site)
+    assert [e.site for e in result.estimates] == [0, 1, 2, 3]  # per site only; no stark_crosstalk
+    leakage, error = result.curves["neighbour_leakage"][0], result.curves["neighbour_leakage_error"][0]
+    assert abs(leakage - backend.hidden.local_crosstalk) < 3 * error  # reported, 2 % < 5 %: still good
+    assert error < 0.003
+
+
+def test_local_field_map_on_an_ion_profile_measures_the_stark_crosstalk() -> None:
+    """The same experiment on ion scales (Stark shifts ≤ 2π·20 kHz, kHz detunings, 100 µs delays); the
+    Rydberg fake lab stands in for a chain (the frequency shifts have the same form C_ik g_k A)."""
+    ions = load_profile("ca40-chain")
+    hidden = dataclasses.replace(
+        lab(0).hidden, dephasing_time=1e4, detuning_offset=0.01, local_crosstalk=0.03
+    )
+    backend = FakeRydbergLab(hidden, seed=7)
+    result = run(LOCAL, backend, ions, detuning_kHz=50.0, stop_us=80.0)
+    assert result.quality == "good", result.reasons
+    assert backend.local_ramsey is not None
+    assert result.estimate("local_gains", 0).value == pytest.approx(1.08, abs=0.01)
+    check(result, "stark_crosstalk", 0.03, tolerance=0.006)
+    amplitude = LOCAL.acquire(LOCAL.parameters({"detuning_kHz": 50.0, "stop_us": 80.0}), backend, ions)
+    assert amplitude.context["amplitude"] == pytest.approx(-ions.ions.max_stark_shift)
+
+
+def test_local_field_map_on_target_sites_labels_them() -> None:
+    backend = lab(0)
+    data = LOCAL.acquire(LOCAL.parameters(), backend, informed(backend))
+    result = fit_sites(LOCAL, data.select((1, 2)))
+    assert result.quality == "good", result.reasons
+    for site in (1, 2):
+        check(result, "local_gains", float(backend.hidden.gains[site]), tolerance=0.012, site=site)
+
+
+def test_local_field_gains_are_honest_over_seeds() -> None:
+    pulls = []
+    for seed in range(100, 110):
+        backend = lab(seed)
+        result = run(LOCAL, backend, informed(backend))
+        assert result.quality == "good", (seed, result.reasons)
+        pulls += [(e.value - backend.hidden.gains[e.site]) / e.uncertainty for e in result.estimates]
+    assert abs(np.mean(pulls)) < 0.5 and 0.6 < np.std(pulls) < 1.5
+
+
+@pytest.mark.slow
+def test_pair_spectroscopy_errors_are_honest_over_seeds() -> None:
+    pulls = []
+    for seed in range(100, 120):
+        backend = lab(seed)
+        result = run(PAIR, backend, informed(backend))
+        assert result.quality == "good", (seed, result.reasons)
+        estimate = result.estimate("interaction_scale")
+        pulls.append((estimate.value - backend.hidden.interaction_scale) / estimate.uncertainty)
+    assert abs(np.mean(pulls)) < 0.75 and 0.6 < np.std(pulls) < 1.5
+
+
+# -------------------------------------------------------------------------------- bad data
+
+
+class NoiseOnly:
+    """A broken lab: every readout is a coin flip with probability ``p``."""
+
+    name = "noise-only"
+    n_sites = 4
+
+    def __init__(self, p: float) -> None:
+        self.p, self.rng = p, np.random.default_rng(0)
+
+    def pair_pulse(
+        self, distance: float, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        return self.rng.binomial(shots, self.p, size=(len(detunings), 1))
+
+    def local_ramsey(
+        self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
+    ) -> NDArray:
+        return self.rng.binomial(shots, self.p, size=(len(delays), self.n_sites))
+
+
+@pytest.mark.parametrize("routine", [PAIR, LOCAL], ids=["pair", "local"])
+@pytest.mark.parametrize("p", [0.5, 1.0, 0.0], ids=["noise", "saturated", "dark"])
+def test_noise_and_saturated_data_are_bad(routine: Routine, p: float) -> None:
+    result = run(routine, NoiseOnly(p), informed(lab(0)))
+    assert result.quality == "bad" and result.reasons
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"start_MHz": 2.0, "stop_MHz": 3.0},  # the |rr⟩ line is at 2π·1.27 MHz
+        {"start_MHz": 1.0, "stop_MHz": 1.3},  # on one flank only
+        {"distance_um": 10.0},  # V = 2π·0.13 MHz: the line is far below the scan
+    ],
+)
+def test_pair_scan_that_misses_the_resonance_is_bad(parameters: dict[str, float]) -> None:
+    backend = lab(0)
+    result = run(PAIR, backend, informed(backend), **parameters)
+    assert result.quality == "bad", result
+
+
+def test_strong_leakage_is_bad_on_a_rydberg_profile() -> None:
+    hidden = dataclasses.replace(lab(0).hidden, local_crosstalk=0.1)
+    backend = FakeRydbergLab(hidden, seed=3, profile=PROFILE)
+    result = run(LOCAL, backend, informed(backend))
+    assert result.quality == "bad"
+    assert any("leakage" in reason for reason in result.reasons), result.reasons
+    assert result.curves["neighbour_leakage"][0] == pytest.approx(0.1, abs=0.01)
+
+
+def test_local_amplitude_through_zero_is_bad() -> None:
+    """Reference fringes at 2π·1.15 MHz: A = −2π·2 MHz takes every addressed fringe through zero; the
+    frequencies alone then also fit gains near 0.1, so the result must say it is ambiguous."""
+    backend = lab(0)
+    result = run(LOCAL, backend, informed(backend), amplitude_MHz=-2.0)
+    assert result.quality == "bad"
+    assert sum("passed through zero" in reason for reason in result.reasons) == 4, result.reasons
+
+
+@pytest.mark.parametrize(
+    ("routine", "parameters", "message"),
+    [
+        (PAIR, {"distance_um": 4.0}, "minimum spacing"),
+        (PAIR, {"rabi_MHz": 3.0}, "Rabi frequency"),
+        (PAIR, {"stop_MHz": 12.0}, "detuning"),
+        (PAIR, {"duration_us": 7.0}, "duration"),
+        (LOCAL, {"amplitude_MHz": 0.5}, "wrong sign"),
+        (LOCAL, {"amplitude_MHz": -12.0}, "exceeds the limit"),
+    ],
+)
+def test_controls_outside_the_device_limits_are_refused(
+    routine: Routine, parameters: dict[str, float], message: str
+) -> None:
+    backend = lab(0)
+    with pytest.raises(CalibrationError, match=message):
+        routine.acquire(routine.parameters(parameters), backend, informed(backend))

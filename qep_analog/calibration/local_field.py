@@ -1,0 +1,323 @@
+"""The local-field map: detuning-map gains (Rydberg) or AC-Stark gains (ions), and their cross-talk.
+
+Experiment: Ramsey fringes of every site, once without local field (the reference) and once with the
+local field aimed at each site k in turn at programmed amplitude A (rad/µs): a detuning-map weight 1
+on k (Rydberg, A ≤ 0 for a negative map) or a Stark shift A on ion k. The local field moves the qubit
+frequency of site i by C_ik g_k A, C_kk = 1 and C_ik = c for nearest neighbours in array order, so
+the fringe frequencies are
+
+    f_i(ref) = F_i,    f_i(k) = F_i + C_ik g_k A.
+
+Each fringe is fitted like :class:`~qep_analog.calibration.rydberg_routines.Ramsey` (frequency, T2*,
+contrast, floor; the π/2 pulses are taken as ideal); the gains g_k, the leakage c and the reference
+frequencies F_i then come from one weighted least-squares fit of all fringe frequencies (shifts
+beyond the nearest neighbours are modelled as zero; the χ² of this fit tests that). The recorded
+gains are absolute: the profile uses them as δ_i = δ + g_i w_i Δ (Rydberg) or h_i ∋ ½ Σ_k C_ik g_k Δ_k
+(ions), whatever gains it held before. Ion profiles also get ``stark_crosstalk`` = c; a Rydberg
+profile cannot represent leakage, so there c is only reported (curves) and a significant leakage
+(> 3 σ and > 5 %) makes the result bad.
+
+Data layout (one sweep): configuration j = 0 (reference) then j = k + 1 (field on site k) for every
+site of the backend, each a full delay scan: ``sweep[j·points + m]`` = delay m, ``counts[j·points + m,
+column]``. The context holds ``configurations``, ``points``, the programmed ``detuning`` and
+``amplitude``, ``represents_crosstalk`` (1 for ion profiles) and ``expected_gain_k`` (the profile's
+current gains, 1 when it has none, used only to tell whether a fringe may have passed through zero).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import least_squares
+
+from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.data import CalibrationData
+from qep_analog.calibration.fitting import CurveFit, fit_probabilities
+from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.rydberg_routines import (
+    MAX_REDUCED_CHI2,
+    MIN_CONTRAST,
+    TWO_PI,
+    _frequency_guess,
+    _grid,
+    _ramsey_model,
+    _verdict,
+)
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.devices.units import with_unit
+from qep_analog.errors import CalibrationError
+
+_FREQ = {"dimension": "angular_frequency"}
+_TIME = {"dimension": "time"}
+#: leakage a Rydberg profile may ignore (it has no field for it)
+MAX_IGNORED_LEAKAGE = 0.05
+MAX_GAIN_ERROR = 0.02
+MAX_CROSSTALK_ERROR = 0.01
+
+
+class LocalRamseyBackend(CalibrationBackend, Protocol):
+    """A backend that runs Ramsey sequences with the local field aimed at one site."""
+
+    def local_ramsey(
+        self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey fringes of every site (counts ``(points, n_sites)``) with the local field on
+        ``site`` at programmed ``amplitude`` (rad/µs) during the free evolution; site −1: none."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalFieldParameters:
+    """Ramsey delays scanned (µs) at a programmed ``detuning`` (rad/µs); the local field at
+    ``amplitude`` (rad/µs; 0: −min(0.4·detuning, the profile's per-site limit), positive for a
+    positive detuning map)."""
+
+    detuning: float = field(default=TWO_PI * 1.0, metadata=_FREQ)
+    amplitude: float = field(default=0.0, metadata=_FREQ)
+    start: float = field(default=0.0, metadata=_TIME)
+    stop: float = field(default=4.0, metadata=_TIME)
+    points: int = 81
+    shots: int = 400
+
+
+def local_amplitude(parameters: LocalFieldParameters, profile: DeviceProfile) -> float:
+    """The programmed local amplitude A: the parameter's, checked against the profile's limits, or
+    (parameter 0) 0.4·detuning in size, capped at the limit, with the sign the device takes."""
+    where = f"routine 'local_field_map' on device {profile.label!r}"
+    if profile.platform == "ion":
+        limit, sign = profile.ions.max_stark_shift, "any"
+        what = "Stark shift"
+    else:
+        local = profile.rydberg.local_detuning
+        if local is None:
+            raise CalibrationError(f"{where}: the device has no detuning map")
+        limit, sign = local.max_per_site, local.sign
+        what = "detuning-map amplitude"
+    amplitude = parameters.amplitude
+    if amplitude == 0.0:
+        size = min(0.4 * abs(parameters.detuning), limit)
+        return size if sign == "positive" else -size
+    if abs(amplitude) > limit:
+        raise CalibrationError(
+            f"{where}: {what} {with_unit(amplitude, 'angular_frequency')} exceeds the limit "
+            f"{with_unit(limit, 'angular_frequency')}"
+        )
+    if (sign == "negative" and amplitude > 0) or (sign == "positive" and amplitude < 0):
+        raise CalibrationError(
+            f"{where}: {what} {with_unit(amplitude, 'angular_frequency')} has the wrong sign "
+            f"(the map takes {sign} values only)"
+        )
+    return amplitude
+
+
+@dataclass(frozen=True)
+class _ShiftFit:
+    """The least-squares fit of the fringe frequencies: F_c, g_c per column and the leakage c."""
+
+    references: NDArray
+    gains: NDArray
+    gain_errors: NDArray
+    leakage: float
+    leakage_error: float
+    reduced_chi2: float
+
+
+def _fit_shifts(
+    frequencies: NDArray, errors: NDArray, sites: list[int], amplitude: float, leakage_free: bool
+) -> _ShiftFit:
+    """Fit f[j, c] = F_c + A·C(s_c, s_j)·g_j (j = 0: reference, j ≥ 1: field on column j − 1's site).
+
+    ``frequencies`` and ``errors`` have shape (1 + columns, columns); ``leakage_free``: c is a free
+    parameter (else 0: no two columns are neighbours, so no frequency depends on it)."""
+    m = len(sites)
+    coupling = np.zeros((m + 1, m), dtype=int)  # 0: none, 1: addressed, 2: nearest neighbour
+    for j, k in enumerate(sites, start=1):
+        for c, s in enumerate(sites):
+            coupling[j, c] = 1 if s == k else (2 if abs(s - k) == 1 else 0)
+
+    def model(p: NDArray) -> NDArray:
+        refs, gains = p[:m], p[m : 2 * m]
+        leak = p[2 * m] if leakage_free else 0.0
+        factor = np.where(coupling == 1, 1.0, np.where(coupling == 2, leak, 0.0))
+        shifts = np.vstack([np.zeros(m), amplitude * factor[1:] * gains[:, None]])
+        return refs[None, :] + shifts
+
+    refs0 = frequencies[0]
+    gains0 = (np.diag(frequencies[1:]) - refs0) / amplitude
+    start = [*refs0, *gains0] + ([0.0] if leakage_free else [])
+    solution = least_squares(lambda p: ((frequencies - model(p)) / errors).ravel(), start, method="lm")
+    jacobian = solution.jac
+    covariance = np.linalg.pinv(jacobian.T @ jacobian)
+    stds = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    dof = frequencies.size - len(start)
+    chi2 = float(np.sum(solution.fun**2))
+    p = solution.x
+    return _ShiftFit(
+        references=p[:m],
+        gains=p[m : 2 * m],
+        gain_errors=stds[m : 2 * m],
+        leakage=float(p[2 * m]) if leakage_free else float("nan"),
+        leakage_error=float(stds[2 * m]) if leakage_free else float("nan"),
+        reduced_chi2=chi2 / dof if dof > 0 else float("nan"),
+    )
+
+
+class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
+    """Ramsey with the local field on each site in turn → absolute ``local_gains`` per site, and for
+    ion chains the device-wide ``stark_crosstalk`` (see the module docstring for model and layout)."""
+
+    name = "local_field_map"
+    platforms = ("rydberg", "ion")
+    parameters_type = LocalFieldParameters
+    criteria = (
+        f"reduced chi2 of the fringes < {MAX_REDUCED_CHI2} and of the frequency model < {MAX_REDUCED_CHI2}",
+        f"contrast a > {MIN_CONTRAST} on every fringe",
+        "every fringe resolved: ≥ 2 fringes in the scan and max(f, 1.5·programmed detuning)·step < π",
+        "A < 0: the addressed fringe cannot have passed through zero — the gain that would imply,"
+        " (f_ref + f_addressed)/|A|, exceeds twice the profile's current gain",
+        f"gain relative error < {MAX_GAIN_ERROR:.0%} on every site",
+        f"ions: stark_crosstalk error < {MAX_CROSSTALK_ERROR}; Rydberg (no profile field for leakage): "
+        f"leakage not both > 3 σ and > {MAX_IGNORED_LEAKAGE:.0%}",
+    )
+
+    def acquire(
+        self, parameters: LocalFieldParameters, backend: LocalRamseyBackend, profile: DeviceProfile
+    ) -> CalibrationData:
+        p = parameters
+        delays = _grid(p.start, p.stop, p.points, self.name)
+        if not p.detuning > 0:
+            raise CalibrationError(f"routine {self.name!r}: detuning {p.detuning:g} rad/µs is not positive")
+        amplitude = local_amplitude(p, profile)
+        gains = profile.calibration.local_gains
+        expected = gains if len(gains) == backend.n_sites else (1.0,) * backend.n_sites
+        blocks = [backend.local_ramsey(delays, p.detuning, -1, amplitude, p.shots)]
+        blocks += [
+            backend.local_ramsey(delays, p.detuning, k, amplitude, p.shots) for k in range(backend.n_sites)
+        ]
+        return CalibrationData(
+            routine=self.name,
+            parameters=stored_parameters(p),
+            sweep_name="delay",
+            sweep_unit="µs",
+            sweep=np.tile(delays, len(blocks)),
+            shots=p.shots,
+            counts=np.vstack(blocks),
+            context={
+                "configurations": float(len(blocks)),
+                "points": float(p.points),
+                "detuning": p.detuning,
+                "amplitude": amplitude,
+                "represents_crosstalk": 1.0 if profile.platform == "ion" else 0.0,
+                **{f"expected_gain_{k}": float(g) for k, g in enumerate(expected)},
+            },
+        )
+
+    def _fringe(self, data: CalibrationData, j: int, column: int) -> CurveFit:
+        points = int(data.context["points"])
+        x = data.sweep[j * points : (j + 1) * points]
+        k = data.counts[j * points : (j + 1) * points, column]
+        step = float(np.min(np.diff(x)))
+        scan = float(x.max() - x.min())
+        detuning = data.context["detuning"]
+        f0 = _frequency_guess(
+            x, k / data.shots, 0.2 * detuning, min(2 * detuning, math.pi / step), "ramsey"
+        )
+        guess = [
+            f0,
+            0.5 * scan,
+            max(float(k.max() - k.min()) / data.shots, 0.05),
+            float(k.min()) / data.shots,
+        ]
+        bounds = ([0.0, step / 4, 0.0, 0.0], [math.pi / step, 20 * scan, 1.0, 1.0])
+        return fit_probabilities(_ramsey_model, x, k, data.shots, guess, bounds)
+
+    def fit(self, data: CalibrationData) -> FitResult:
+        ctx = data.context
+        configurations, points = int(ctx["configurations"]), int(ctx["points"])
+        if data.sweep.size != configurations * points:
+            raise CalibrationError(
+                f"{self.name}: {data.sweep.size} sweep points, expected {configurations} × {points}"
+            )
+        detuning, amplitude = ctx["detuning"], ctx["amplitude"]
+        columns = list(range(data.n_sites))
+        sites = [data.site(c) for c in columns]
+        if max(sites) + 1 >= configurations:
+            raise CalibrationError(f"{self.name}: site {max(sites)} was never addressed")
+        rows = [0, *(s + 1 for s in sites)]  # the configurations of the reference and of each column
+        fits = [[self._fringe(data, j, c) for c in columns] for j in rows]
+        x = data.sweep[:points]
+        step, scan = float(np.min(np.diff(x))), float(x.max() - x.min())
+        reasons: list[str] = []
+        labels = ["reference", *(f"field on site {s}" for s in sites)]
+        for label, row in zip(labels, fits, strict=True):
+            for s, fit in zip(sites, row, strict=True):
+                where = f"site {s}, {label}"
+                if not fit.ok:
+                    reasons.append(f"{where}: fit failed ({fit.message})")
+                    continue
+                f, contrast = float(fit.values[0]), float(fit.values[2])
+                if not fit.errors[0] > 0:
+                    reasons.append(f"{where}: fringe frequency {f:.3g} rad/µs at a bound (no error)")
+                if contrast < MIN_CONTRAST:
+                    reasons.append(f"{where}: contrast {contrast:.3g} < {MIN_CONTRAST}")
+                if f * scan < 2 * TWO_PI or max(f, 1.5 * detuning) * step >= math.pi:
+                    reasons.append(f"{where}: fringe frequency {f:.3g} rad/µs not resolved by the scan")
+        flat = [fit for row in fits for fit in row]
+        dof = sum(f.dof for f in flat)
+        reduced = sum(f.chi2 for f in flat) / dof if dof > 0 else float("nan")
+        if not reduced < MAX_REDUCED_CHI2:
+            reasons.append(f"reduced chi2 {reduced:.3g} not < {MAX_REDUCED_CHI2}")
+        if not all(f.ok and f.errors[0] > 0 for f in flat):
+            return FitResult(self.name, (), reduced, "bad", tuple(reasons), self.criteria, {})
+        frequencies = np.array([[f.values[0] for f in row] for row in fits])
+        errors = np.array([[f.errors[0] for f in row] for row in fits])
+        neighbours = any(abs(a - b) == 1 for a in sites for b in sites)
+        shifts = _fit_shifts(frequencies, errors, sites, amplitude, neighbours)
+        if not shifts.reduced_chi2 < MAX_REDUCED_CHI2 and math.isfinite(shifts.reduced_chi2):
+            reasons.append(
+                f"frequency model: reduced chi2 {shifts.reduced_chi2:.3g} not < {MAX_REDUCED_CHI2}"
+            )
+        estimates = []
+        for c, s in enumerate(sites):
+            gain, error = float(shifts.gains[c]), float(shifts.gain_errors[c])
+            crossed = (shifts.references[c] + frequencies[c + 1, c]) / abs(amplitude)
+            expected = ctx.get(f"expected_gain_{s}", 1.0)
+            if amplitude < 0 and not crossed > 2 * expected:
+                reasons.append(
+                    f"site {s}: ambiguous, the fringe may have passed through zero (gain {crossed:.3g})"
+                )
+            if not (gain > 0 and error < MAX_GAIN_ERROR * gain):
+                reasons.append(
+                    f"site {s}: gain {gain:.3g} ± {error:.2g} not measured to {MAX_GAIN_ERROR:.0%}"
+                )
+            estimates.append(Estimate("local_gains", gain, error, c))
+        leak, leak_error = shifts.leakage, shifts.leakage_error
+        if neighbours and ctx.get("represents_crosstalk", 0.0) == 1.0:
+            if not leak_error < MAX_CROSSTALK_ERROR:
+                reasons.append(f"stark_crosstalk error {leak_error:.3g} not < {MAX_CROSSTALK_ERROR}")
+            estimates.append(Estimate("stark_crosstalk", leak, leak_error, None))
+        elif neighbours and leak > 3 * leak_error and leak > MAX_IGNORED_LEAKAGE:
+            reasons.append(
+                f"neighbour leakage {leak:.3g} ± {leak_error:.2g} is significant and > "
+                f"{MAX_IGNORED_LEAKAGE:.0%}, which the profile cannot represent"
+            )
+        curves: dict[str, list[float]] = {
+            "reference_frequency": frequencies[0].tolist(),
+            "addressed_frequency": np.diag(frequencies[1:]).tolist(),
+            "gain": shifts.gains.tolist(),
+            "gain_error": shifts.gain_errors.tolist(),
+            "dephasing_time": [float(f.values[1]) for f in fits[0]],
+            "neighbour_leakage": [leak],
+            "neighbour_leakage_error": [leak_error],
+            "frequency_model_reduced_chi2": [shifts.reduced_chi2],
+        }
+        return FitResult(
+            self.name, tuple(estimates), reduced, _verdict(reasons), tuple(reasons), self.criteria, curves
+        )
+
+
+LOCAL_FIELD_ROUTINES: dict[str, Routine] = {r.name: r for r in (LocalFieldMap(),)}
