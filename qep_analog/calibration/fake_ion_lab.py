@@ -142,7 +142,10 @@ class FakeIonLab:
 
     @classmethod
     def for_profile(cls, profile: DeviceProfile, n_sites: int = 4, seed: int = 0) -> FakeIonLab:
-        """A lab with the default mis-calibration of :func:`default_hidden`."""
+        """A lab with the default mis-calibration of :func:`default_hidden`: Ω 5 % strong,
+        B_0 = +2π·2 kHz, T2* at 70 %, per-ion ε and ε′ around nominal, s_J = 0.95 × nominal, axial
+        frequency 3 % high, first radial frequency 0.5 % low, Stark gains 1.05, 0.93, 1.1, 0.97, …
+        and cross-talk nominal + 0.01."""
         return cls(default_hidden(profile, n_sites), profile, seed)
 
     @property

@@ -283,6 +283,8 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
         values = [curves[name][0] for name in _SIDEBAND]
+        if not all(math.isfinite(v) for v in values):
+            return np.full((len(x), data.n_sites), np.nan)  # the fit failed: nothing to draw
         return _sideband_model(_chain(data))(x, *values).reshape(len(x), data.n_sites)
 
 
