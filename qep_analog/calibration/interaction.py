@@ -9,27 +9,30 @@ accounts for the rest.
 
 Model: the exact four-level evolution of H = Σ_i Ω/2 X_i − Σ_i Δ_i n_i + V n₁n₂
 (:func:`~qep_analog.calibration.fake_lab.pair_populations`), each atom's detuning averaged over its own
-quasi-static Gaussian noise of rms √2/T2* (Doppler-like, independent between atoms; 9² Gauss–Hermite
+quasi-static Gaussian noise of rms √2/T2* (Doppler-like, independent between atoms; 7² Gauss–Hermite
 nodes), with the profile's detuning offset and T2* (run after Ramsey and Rabi). The probability of
 reading '11' is b + a (P_rr + η P_single), η = ε/(1 + ε − ε′) from the profile's readout errors (the
 exact weight of a single excitation relative to |rr⟩ for the pair read-out; a small correction), with
-free V, Ω, contrast a and floor b. The record is the absolute scale the profile should hold:
-interaction_scale = V·R⁶/C6 with the profile's (nominal) C6.
+free V, Ω, contrast a and floor b, fitted with binomial errors of the counts and then refitted with
+binomial errors of the model (see :func:`_model_sigma_refit`). The record is the absolute scale the
+profile should hold: interaction_scale = V·R⁶/C6 with the profile's (nominal) C6.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import OptimizeWarning, curve_fit
 
 from qep_analog.calibration.backend import CalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fake_lab import pair_populations
-from qep_analog.calibration.fitting import fit_probabilities
+from qep_analog.calibration.fitting import CurveFit, fit_probabilities
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.calibration.rydberg_routines import (
     MAX_REDUCED_CHI2,
@@ -48,7 +51,7 @@ _TIME = {"dimension": "time"}
 _LENGTH = {"dimension": "length"}
 _NAMES = ("interaction", "rabi", "contrast", "floor")
 #: Gauss–Hermite nodes per atom of the model's noise average
-MODEL_NODES = 9
+MODEL_NODES = 7
 MAX_RELATIVE_ERROR = 0.02
 MIN_LINE = 0.2
 
@@ -99,6 +102,39 @@ def _pair_model(context: dict[str, float]) -> Any:
         return floor + contrast * (populations[:, 3] + weight * (populations[:, 1] + populations[:, 2]))
 
     return model
+
+
+def _model_sigma_refit(
+    model: Any, x: NDArray, counts: NDArray, shots: int, first: CurveFit, bounds: tuple[list, list]
+) -> CurveFit:
+    """Refit from ``first`` with binomial errors of its model, σ² = p(1 − p)/n; χ² likewise (Pearson).
+
+    Most of a pair scan lies in the wings, at P('11') of a few %: errors from the counts themselves
+    are then biased (a point with few counts gets a small error and pulls the fit), errors from the
+    model are not. Keeps ``first`` if the refit fails."""
+    y = np.asarray(counts, dtype=float) / shots
+    floor = 0.5 / shots  # the model may touch 0 or 1
+    p = np.clip(model(x, *first.values), floor, 1 - floor)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            values, covariance = curve_fit(
+                model,
+                x,
+                y,
+                p0=np.clip(first.values, np.add(bounds[0], 1e-12), np.subtract(bounds[1], 1e-12)),
+                sigma=np.sqrt(p * (1 - p) / shots),
+                absolute_sigma=True,
+                bounds=bounds,
+            )
+    except (RuntimeError, ValueError):
+        return first
+    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(errors))):
+        return first
+    p = np.clip(model(x, *values), floor, 1 - floor)
+    chi2 = float(np.sum((y - p) ** 2 / (p * (1 - p) / shots)))
+    return CurveFit(values, errors, chi2, first.dof, True)
 
 
 class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
@@ -178,6 +214,8 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
         guess = [v0, rabi0, max(float(y.max() - y.min()), 0.05), float(y.min())]
         bounds = ([0.25 * v0, 0.2 * rabi0, 0.0, 0.0], [4 * v0, 5 * rabi0, 1.0, 1.0])
         fit = fit_probabilities(model, x, k, data.shots, guess, bounds)
+        if fit.ok:
+            fit = _model_sigma_refit(model, x, k, data.shots, fit, bounds)
         reasons: list[str] = []
         reduced = fit.reduced_chi2
         curves = {name: [float(value)] for name, value in zip(_NAMES, fit.values, strict=True)}
