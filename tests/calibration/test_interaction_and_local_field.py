@@ -11,6 +11,7 @@ import pytest
 import scipy.linalg
 from numpy.typing import NDArray
 
+from qep_analog.calibration.fake_ion_lab import FakeIonLab
 from qep_analog.calibration.fake_lab import (
     FakeRydbergLab,
     HiddenRydbergParameters,
@@ -19,6 +20,7 @@ from qep_analog.calibration.fake_lab import (
 )
 from qep_analog.calibration.interaction import INTERACTION_ROUTINES, PairSpectroscopy
 from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES, LocalFieldMap
+from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routine import FitResult, Routine, fit_sites
 from qep_analog.devices.profile import DeviceProfile, load_profile
 from qep_analog.errors import CalibrationError, ConfigError
@@ -194,20 +196,31 @@ def test_local_field_map_recovers_the_gains(seed: int) -> None:
     assert error < 0.003
 
 
-def test_local_field_map_on_an_ion_profile_measures_the_stark_crosstalk() -> None:
-    """The same experiment on ion scales (Stark shifts ≤ 2π·20 kHz, kHz detunings, 100 µs delays); the
-    Rydberg fake lab stands in for a chain (the frequency shifts have the same form C_ik g_k A)."""
+@pytest.mark.parametrize("seed", SEEDS)
+def test_local_field_map_on_an_ion_chain_measures_gains_and_stark_crosstalk(seed: int) -> None:
+    """On the fake 40Ca+ chain: Stark shifts ≤ 2π·20 kHz, a 2π·50 kHz Ramsey detuning, 200 µs delays."""
     ions = load_profile("ca40-chain")
-    hidden = dataclasses.replace(
-        lab(0).hidden, dephasing_time=1e4, detuning_offset=0.01, local_crosstalk=0.03
-    )
-    backend = FakeRydbergLab(hidden, seed=7)
-    result = run(LOCAL, backend, ions, detuning_kHz=50.0, stop_us=80.0)
-    assert result.quality == "good", result.reasons
-    assert result.estimate("local_gains", 0).value == pytest.approx(1.08, abs=0.01)
-    check(result, "stark_crosstalk", 0.03, tolerance=0.006)
-    amplitude = LOCAL.acquire(LOCAL.parameters({"detuning_kHz": 50.0, "stop_us": 80.0}), backend, ions)
-    assert amplitude.context["amplitude"] == pytest.approx(-ions.ions.max_stark_shift)
+    backend = FakeIonLab.for_profile(ions, n_sites=4, seed=seed)
+    data = LOCAL.acquire(LOCAL.parameters({"detuning_kHz": 50.0, "stop_us": 200.0}), backend, ions)
+    assert data.context["amplitude"] == pytest.approx(-ions.ions.max_stark_shift)
+    result = LOCAL.fit(data)
+    for site in range(4):
+        check(result, "local_gains", backend.hidden.stark_gains[site], tolerance=0.003, site=site)
+    check(result, "stark_crosstalk", backend.hidden.stark_crosstalk, tolerance=0.001)
+
+
+def test_records_resolve_into_the_profile() -> None:
+    backend = lab(0)
+    profile = informed(backend)
+    records = []
+    for routine in (PAIR, LOCAL):
+        result = fit_sites(routine, routine.acquire(routine.parameters(), backend, profile))
+        records += result.records(
+            device=PROFILE.name, profile_version=1, runcard="test", run_id="r1", timestamp="2026-01-01"
+        )
+    resolved = resolve(profile, records)
+    assert resolved.calibration.interaction_scale == pytest.approx(0.96, abs=0.005)
+    np.testing.assert_allclose(resolved.local_gains(4), backend.hidden.gains, atol=0.012)
 
 
 def test_local_field_map_on_target_sites_labels_them() -> None:
