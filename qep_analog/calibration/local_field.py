@@ -15,7 +15,8 @@ beyond the nearest neighbours are modelled as zero; the χ² of this fit tests t
 gains are absolute: the profile uses them as δ_i = δ + g_i w_i Δ (Rydberg) or h_i ∋ ½ Σ_k C_ik g_k Δ_k
 (ions), whatever gains it held before. Ion profiles also get ``stark_crosstalk`` = c; a Rydberg
 profile cannot represent leakage, so there c is only reported (curves) and a significant leakage
-(> 3 σ and > 5 %) makes the result bad.
+(> 3 σ and > 5 %) makes the result bad. When no two of the fitted sites (a runcard's targets) are
+neighbours, c is not measured and no ``stark_crosstalk`` is proposed.
 
 Data layout (one sweep): configuration j = 0 (reference) then j = k + 1 (field on site k) for every
 site of the backend, each a full delay scan: ``sweep[j·points + m]`` = delay m, ``counts[j·points + m,
