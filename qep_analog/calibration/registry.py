@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from qep_analog.calibration.interaction import INTERACTION_ROUTINES
+from qep_analog.calibration.ion_routines import ION_ROUTINES
+from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES
+from qep_analog.calibration.qep_hamiltonian import QEP_ROUTINES
 from qep_analog.calibration.routine import Routine
 from qep_analog.calibration.rydberg_routines import ROUTINES as SINGLE_QUBIT_ROUTINES
 from qep_analog.errors import CalibrationError
 
-ROUTINES: dict[str, Routine] = {**SINGLE_QUBIT_ROUTINES}
+ROUTINES: dict[str, Routine] = {
+    **SINGLE_QUBIT_ROUTINES,
+    **INTERACTION_ROUTINES,
+    **LOCAL_FIELD_ROUTINES,
+    **ION_ROUTINES,
+    **QEP_ROUTINES,
+}
 
 
 def routine_named(name: str, platform: str | None = None) -> Routine:

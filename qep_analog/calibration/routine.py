@@ -163,6 +163,8 @@ class Routine(ABC, Generic[P, B]):
     parameters_type: ClassVar[type[Any]]
     #: the platforms whose backends can run it
     platforms: ClassVar[tuple[str, ...]] = ("rydberg", "ion")
+    #: whether each data column is one site that can be fitted alone (a runcard's targets select them)
+    site_columns: ClassVar[bool] = True
     #: the quality criteria, in words (also stored with every result)
     criteria: ClassVar[tuple[str, ...]]
 

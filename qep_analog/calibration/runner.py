@@ -93,7 +93,7 @@ def run_runcard(
         routine = routine_named(step.routine, profile.platform)
         folder = out / f"{index:02d}-{routine.name}"
         data = routine.acquire(step.parameters, backend, effective)
-        if runcard.targets and data.n_sites == backend.n_sites:  # one column per site
+        if runcard.targets and routine.site_columns and data.n_sites == backend.n_sites:
             data = data.select(runcard.targets)
         write_data(folder / "data.json", data)  # saved before any fit
         result = fit_sites(routine, data)

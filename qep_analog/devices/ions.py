@@ -196,10 +196,11 @@ def choose_beat_note(couplings: NDArray, profile: DeviceProfile) -> float:
         return float(np.sum((residual - fitted) ** 2))
 
     com = float(modes.frequencies.max())
-    best = minimize_scalar(
-        misfit, bounds=(np.log(low - com), np.log(high - com)), method="bounded", options={"xatol": 1e-12}
-    )
-    return float(com + np.exp(best.x))
+    bounds = (np.log(low - com), np.log(high - com))
+    best = minimize_scalar(misfit, bounds=bounds, method="bounded", options={"xatol": 1e-12})
+    # a bounded search never lands exactly on a bound: patterns made at an end of the range end there
+    candidates = [float(best.x), *bounds]
+    return float(com + np.exp(min(candidates, key=misfit)))
 
 
 def translate(

@@ -14,6 +14,7 @@ from qep_analog.devices.ions import (
     chain_modes,
     check_controls,
     choose_beat_note,
+    coupling_kernel,
     realize,
     translate,
 )
@@ -166,3 +167,12 @@ def test_zigzag_chain_is_refused() -> None:
     assert ion_chain.zigzag_threshold(n, relaxed.ions.axial_frequency) > relaxed.ions.radial_frequencies[0]
     with pytest.raises(ConstraintError, match="zig-zag"):
         chain_modes(relaxed, n)
+
+
+def test_a_pattern_made_at_the_end_of_the_beat_note_range_is_found_there() -> None:
+    profile = load_profile("yb171-chain")
+    high = profile.ions.beat_note_detuning[1]
+    pattern = coupling_kernel(profile, 5, high) * 0.3
+    assert choose_beat_note(pattern, profile) == pytest.approx(high, rel=1e-12)
+    controls = translate(IonSpinModel(np.zeros(5), pattern), profile)  # realised within 1e-9
+    assert controls.beat_note == pytest.approx(high, rel=1e-12)

@@ -1,0 +1,304 @@
+"""QEP Hamiltonian calibration: per-site field offsets fitted with gradients measured by QEP on the device.
+
+The probe is a QEP model on the calibration atoms: a chain with nearest-neighbour ZZ couplings set by
+the spacing (van der Waals tails included) and a transverse drive, an input field x on every Z_i,
+trainable corrections c_i on Z_i and outputs ⟨Z_i⟩. For K input fields x_k the profile predicts
+⟨Z⟩ₖ(c = 0); the device, whose sites carry field offsets the profile does not know (light shifts,
+residues of the C6 compensation), gives other values. The mismatch
+
+    L(c) = (1/K) Σ_k |⟨Z⟩ₖ,device(c) − ⟨Z⟩ₖ,predicted|²
+
+is minimised over c with the gradient measured *on the device* by QEP: the error signal
+ε_k = 2(⟨Z⟩ₖ − target_k)/K nudges the outputs, ν = ±β_k ε_k (β_k chosen so that the largest nudge
+field is ``nudge``), and ∂L/∂c_j = Σ_k (⟨Z_j⟩₊ − ⟨Z_j⟩₋)/2β_k (the trainable generators are the Z_j).
+Each step is a Gauss–Newton step c ← c − H⁻¹ g with the measured gradient g and the preconditioner
+H = (2/K) Σ_k χ_kᵀχ_k from the model's susceptibilities χ_k = ∂⟨Z⟩ₖ/∂c (exact, small arrays), no
+step larger than ``TRUST``·inputs. At the minimum the device realises the model, so the offsets are
+−c: ``site_detuning_offsets`` (detuning units, δ = 2h) become the current ones minus 2c.
+
+Uncertainty: shot noise of the free phases (through ε) and of the nudged phases (through g),
+propagated linearly through the last step. Readout is corrected with the profile's ε, ε′.
+
+Rydberg arrays only: on an ion chain (XX couplings, Z fields) the fields act on ⟨Z⟩ through pair
+flips, i.e. through sums of two sites' fields; the staggered combination is nearly invisible (the
+Gauss–Newton matrix of 4 ions has condition number ≈ 500 even at long-range couplings) and shot noise
+swamps it. Ions take their per-site offsets from per-site Ramsey fringes (:mod:`rydberg_routines`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.calibration.data import CalibrationData
+from qep_analog.calibration.fitting import binomial_sigma
+from qep_analog.calibration.records import Quality
+from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.schedule_lab import ScheduleBackend, site_ones
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import CalibrationError
+from qep_analog.model.pauli import pauli_sum
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.sequences.phases import qep_phase_schedules, realised_model
+from qep_analog.sequences.recipes import load_recipe
+from qep_analog.solvers.equilibrium import Equilibrium
+
+_FREQ = {"dimension": "angular_frequency"}
+MAX_REDUCED_CHI2 = 3.0
+FIELD_PER_OFFSET = 0.5  # a detuning offset b moves the Z field by b/2 (h = δ/2)
+MAX_CONDITION = 1e4
+RECIPE = "rydberg-linear"  # how a lab prepares the probe's ground states (the fake lab may skip it)
+#: no step moves a correction by more than this fraction of the largest input field
+TRUST = 0.25
+
+
+@dataclass(frozen=True, kw_only=True)
+class QEPHamiltonianParameters:
+    """The probe chain and the experiment (rad/µs)."""
+
+    coupling: float = field(default=1.25, metadata=_FREQ)  # nearest-neighbour coupling of the probe
+    transverse: float = field(default=2.0, metadata=_FREQ)  # h_x (Rydberg: Ω/2)
+    inputs: float = field(default=2.0, metadata=_FREQ)  # largest input field (see input_fields)
+    nudge: float = field(default=0.5, metadata=_FREQ)  # largest nudge field β·max|ε|
+    patterns: int = 3
+    iterations: int = 4
+    shots: int = 4000
+
+    def __post_init__(self) -> None:
+        if not (self.coupling > 0 and self.inputs > 0 and self.nudge > 0 and self.transverse > 0):
+            raise ValueError("coupling, transverse, inputs and nudge must be positive")
+        if self.patterns < 2:
+            raise ValueError(f"patterns = {self.patterns}: need ≥ 2 input fields")
+
+
+def input_fields(p: QEPHamiltonianParameters) -> NDArray:
+    """The K input fields, evenly from −inputs to inputs."""
+    return np.asarray(p.inputs * np.linspace(-1.0, 1.0, p.patterns))
+
+
+def probe_model(profile: DeviceProfile, n: int, p: QEPHamiltonianParameters) -> QEPModel:
+    """The probe chain: nearest-neighbour ZZ couplings and a transverse drive (:func:`realised_model`
+    adds the van der Waals tails)."""
+    if n < 2:
+        raise CalibrationError(f"qep_hamiltonian: {n} sites, need ≥ 2")
+    z = {f"c{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
+    inputs = {"x": pauli_sum((1.0, f"Z{i}") for i in range(n))}
+    outputs = {f"z{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
+    if profile.platform != "rydberg":
+        raise CalibrationError(f"qep_hamiltonian: runs on Rydberg arrays, not on {profile.name!r}")
+    fixed = pauli_sum(
+        [(p.coupling, f"Z{i} Z{i + 1}") for i in range(n - 1)] + [(p.transverse, f"X{i}") for i in range(n)]
+    )
+    return QEPModel(n, z, outputs, fixed, inputs)
+
+
+def _stored_model(data: CalibrationData) -> QEPModel:
+    """The realised probe model from the data alone (its fixed part is stored in ``context``)."""
+    n = data.n_sites
+    terms = []
+    for key, value in data.context.items():
+        if key.startswith("fixed "):
+            terms.append((value, key.removeprefix("fixed ")))
+    z = {f"c{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
+    outputs = {f"z{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
+    inputs = {"x": pauli_sum((1.0, f"Z{i}") for i in range(n))}
+    return QEPModel(n, z, outputs, pauli_sum(terms), inputs)
+
+
+def _fixed_context(model: QEPModel) -> dict[str, float]:
+    return {f"fixed {string}": float(value) for string, value in model.fixed.items() if string.factors}
+
+
+def _z_values(model: QEPModel, x: NDArray, theta: NDArray) -> NDArray:
+    """Exact ⟨Z_i⟩ for each row of inputs ``x`` (B, 1) at corrections ``theta`` (B, n)."""
+    equilibrium = Equilibrium(model, tol=1e-11)
+    prepared = equilibrium.prepare(x, theta)
+    return np.asarray(equilibrium.compiled.output_values(prepared.strings))
+
+
+def susceptibilities(model: QEPModel, inputs: NDArray, theta: NDArray) -> NDArray:
+    """χ_k[i, j] = ∂⟨Z_i⟩/∂c_j at each input field (central differences of exact ground states, step
+    10⁻⁴ of the largest coupling of the probe)."""
+    n = model.n_qubits
+    step = 1e-4 * max(abs(v) for s, v in model.fixed.items() if s.factors)
+    shifts = np.vstack([step * np.eye(n), -step * np.eye(n)])  # (2n, n)
+    x = np.repeat(inputs, 2 * n)[:, None]
+    thetas = np.tile(theta[None, :] + shifts, (len(inputs), 1))
+    z = _z_values(model, x, thetas).reshape(len(inputs), 2, n, n)  # k, sign, j, i
+    return np.transpose((z[:, 0] - z[:, 1]) / (2 * step), (0, 2, 1))
+
+
+def _mitigated(ones: NDArray, shots: int, eps: float, eps_prime: float) -> tuple[NDArray, NDArray]:
+    """⟨Z⟩ (and its standard error) per site from counts of '1', readout corrected."""
+    z_read = 1 - 2 * ones / shots
+    contrast = 1 - eps - eps_prime
+    sigma = 2 * binomial_sigma(ones, shots) / contrast
+    return (z_read - (eps_prime - eps)) / contrast, sigma
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One measured iteration: corrections used, residuals, gradient, and their covariances."""
+
+    theta: NDArray
+    residuals: NDArray  # (K, n)
+    residual_sigma: NDArray  # (K, n)
+    gradient: NDArray
+    gradient_cov: NDArray
+    chi: NDArray  # (K, n, n)
+
+
+class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBackend]):
+    """Per-site field offsets → ``site_detuning_offsets`` by QEP on the device (see the module)."""
+
+    name = "qep_hamiltonian"
+    parameters_type = QEPHamiltonianParameters
+    platforms = ("rydberg",)
+    site_columns = False  # the probe couples the sites
+    criteria = (
+        f"reduced chi2 of the last free phases after the step < {MAX_REDUCED_CHI2}",
+        "the last step is within 3 standard errors of zero on every site (converged)",
+        f"the preconditioner is well conditioned (condition number < {MAX_CONDITION:g})",
+    )
+
+    def acquire(
+        self, parameters: QEPHamiltonianParameters, backend: ScheduleBackend, profile: DeviceProfile
+    ) -> CalibrationData:
+        p = parameters
+        n = backend.n_sites
+        probe = probe_model(profile, n, p)
+        model = realised_model(probe, profile)  # what the profile predicts the device does
+        recipe = load_recipe(RECIPE)
+        inputs = input_fields(p)
+        targets = _z_values(model, inputs[:, None], np.zeros((p.patterns, n)))
+        eps, eps_prime = profile.noise.readout_false_positive, profile.noise.readout_false_negative
+        offset = profile.calibration.detuning_offset
+        readout = "Z" * n
+        theta = np.zeros(n)
+        rows: list[NDArray] = []
+        context: dict[str, float] = {
+            **_fixed_context(model),
+            "false_positive": eps,
+            "false_negative": eps_prime,
+            **{f"site_offset {i}": float(v) for i, v in enumerate(profile.site_offsets(n) - offset)},
+        }
+        for t in range(p.iterations):
+            context.update({f"theta {t} {i}": float(v) for i, v in enumerate(theta)})
+            schedules = [
+                qep_phase_schedules(probe, profile, recipe, [x], theta, np.zeros(n), 1.0, readout)[0]
+                for x in inputs
+            ]
+            free = np.array([site_ones(c, n) for c in backend.run_schedules(schedules, p.shots)])
+            z, _ = _mitigated(free, p.shots, eps, eps_prime)
+            signals = 2 * (z - targets) / p.patterns
+            nudged = []
+            for k, x in enumerate(inputs):
+                beta = p.nudge / max(float(np.abs(signals[k]).max()), 1e-12)
+                context[f"beta {t} {k}"] = beta
+                phases = qep_phase_schedules(probe, profile, recipe, [x], theta, signals[k], beta, readout)
+                nudged.append([site_ones(c, n) for c in backend.run_schedules(phases[1:], p.shots)])
+            for k in range(p.patterns):
+                rows += [free[k], nudged[k][0], nudged[k][1]]
+            block = np.array(rows[-3 * p.patterns :])
+            step = self._step(model, inputs, targets, theta, block, context, t, p.shots)
+            change = -np.linalg.solve(_hessian(step.chi), step.gradient)
+            theta = theta + change * min(1.0, TRUST * p.inputs / float(np.abs(change).max()))
+        counts = np.array(rows, dtype=np.int64)
+        return CalibrationData(
+            routine=self.name,
+            parameters=stored_parameters(p),
+            sweep_name="preparation (iteration, input, phase)",
+            sweep_unit="",
+            sweep=np.arange(len(counts), dtype=float),
+            shots=p.shots,
+            counts=counts,
+            context=context,
+        )
+
+    @staticmethod
+    def _step(
+        model: QEPModel,
+        inputs: NDArray,
+        targets: NDArray,
+        theta: NDArray,
+        counts: NDArray,
+        context: dict[str, float],
+        t: int,
+        shots: int,
+    ) -> _Step:
+        """Residuals, the QEP gradient and its covariance of iteration ``t`` (counts (3K, n))."""
+        k_count, n = len(inputs), model.n_qubits
+        eps, eps_prime = context["false_positive"], context["false_negative"]
+        z, sigma = _mitigated(counts, shots, eps, eps_prime)
+        z = z.reshape(k_count, 3, n)
+        sigma = sigma.reshape(k_count, 3, n)
+        residuals = z[:, 0] - targets
+        gradient = np.zeros(n)
+        variance = np.zeros(n)
+        for k in range(k_count):
+            beta = context[f"beta {t} {k}"]
+            gradient += (z[k, 1] - z[k, 2]) / (2 * beta)
+            variance += (sigma[k, 1] ** 2 + sigma[k, 2] ** 2) / (4 * beta**2)
+        chi = susceptibilities(model, inputs, theta)
+        # the free phases enter through ε = 2r/K: g ≈ (2/K) Σ χᵀ r
+        free_cov = sum(
+            (2 / k_count) ** 2 * chi[k].T @ np.diag(sigma[k, 0] ** 2) @ chi[k] for k in range(k_count)
+        )
+        return _Step(theta, residuals, sigma[:, 0], gradient, np.diag(variance) + free_cov, chi)
+
+    def fit(self, data: CalibrationData) -> FitResult:
+        p = self.parameters(data.parameters)
+        n = data.n_sites
+        if data.counts.shape[0] != 3 * p.patterns * p.iterations:
+            expected = 3 * p.patterns * p.iterations
+            raise CalibrationError(f"{self.name}: {data.counts.shape[0]} preparations, expected {expected}")
+        model = _stored_model(data)
+        inputs = input_fields(p)
+        targets = _z_values(model, inputs[:, None], np.zeros((p.patterns, n)))
+        t = p.iterations - 1
+        theta = np.array([data.context[f"theta {t} {i}"] for i in range(n)])
+        block = data.counts[3 * p.patterns * t :]
+        step = self._step(model, inputs, targets, theta, block, data.context, t, data.shots)
+        hessian = _hessian(step.chi)
+        inverse = np.linalg.inv(hessian)
+        change = -inverse @ step.gradient
+        covariance = inverse @ step.gradient_cov @ inverse.T
+        errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+        corrections = theta + change
+        # the residuals the step leaves, to first order
+        left = step.residuals + np.einsum("kij,j->ki", step.chi, change)
+        chi2 = float(np.sum((left / step.residual_sigma) ** 2))
+        dof = max(left.size - n, 1)
+        reduced = chi2 / dof
+        reasons = []
+        if not reduced < MAX_REDUCED_CHI2:
+            reasons.append(f"reduced chi2 {reduced:.3g} not < {MAX_REDUCED_CHI2}")
+        for i in np.flatnonzero(np.abs(change) > 3 * errors):
+            reasons.append(f"site {i}: last step {change[i]:.3g} rad/µs above 3 errors ({errors[i]:.2g})")
+        condition = float(np.linalg.cond(hessian))
+        if not condition < MAX_CONDITION:
+            reasons.append(f"preconditioner condition number {condition:.3g} not < {MAX_CONDITION:g}")
+        per = FIELD_PER_OFFSET
+        current = np.array([data.context[f"site_offset {i}"] for i in range(n)])
+        offsets = current - corrections / per
+        estimates = tuple(
+            Estimate("site_detuning_offsets", float(offsets[i]), float(errors[i] / per), i)
+            for i in range(n)
+        )
+        curves = {
+            "corrections": corrections.tolist(),
+            "last_step": change.tolist(),
+            "residuals": step.residuals.ravel().tolist(),
+        }
+        quality: Quality = "bad" if reasons else "good"
+        return FitResult(self.name, estimates, reduced, quality, tuple(reasons), self.criteria, curves)
+
+
+def _hessian(chi: NDArray) -> NDArray:
+    """Gauss–Newton Hessian (2/K) Σ_k χ_kᵀχ_k of L."""
+    return np.asarray(2 / len(chi) * np.einsum("kij,kil->jl", chi, chi))
+
+
+QEP_ROUTINES: dict[str, Routine] = {r.name: r for r in (QEPHamiltonianCalibration(),)}

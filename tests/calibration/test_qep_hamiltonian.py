@@ -1,0 +1,103 @@
+"""QEP Hamiltonian calibration: per-site offsets recovered with gradients measured on the device."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from qep_analog.calibration.data import read_data, write_data
+from qep_analog.calibration.qep_hamiltonian import (
+    QEPHamiltonianCalibration,
+    input_fields,
+    probe_model,
+)
+from qep_analog.calibration.schedule_lab import FakeScheduleLab
+from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.errors import CalibrationError
+from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.model.pauli import PauliSum, pauli_sum
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.sequences.phases import realised_model
+from qep_analog.solvers.equilibrium import Equilibrium
+
+PROFILE = load_profile("fresnel-like")
+OFFSETS = (0.3, -0.2, 0.1, -0.25)  # rad/µs, hidden per-site detuning offsets
+ROUTINE = QEPHamiltonianCalibration()
+
+
+def device(**calibration: object) -> DeviceProfile:
+    return dataclasses.replace(PROFILE, calibration=dataclasses.replace(PROFILE.calibration, **calibration))
+
+
+def lab(true: DeviceProfile, seed: int) -> FakeScheduleLab:
+    noise = PROFILE.noise
+    readout = ReadoutErrors.uniform(4, noise.readout_false_positive, noise.readout_false_negative)
+    return FakeScheduleLab(true, readout, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recovers_hidden_site_offsets(seed: int) -> None:
+    result = ROUTINE.fit(
+        ROUTINE.acquire(ROUTINE.parameters(), lab(device(site_detuning_offsets=OFFSETS), seed), PROFILE)
+    )
+    assert result.quality == "good", result.reasons
+    for site, truth in enumerate(OFFSETS):
+        estimate = result.estimate("site_detuning_offsets", site)
+        assert abs(estimate.value - truth) <= 3 * estimate.uncertainty, (estimate, truth)
+        assert abs(estimate.value - truth) <= 0.2  # rad/µs (errors ≈ 0.065)
+
+
+def test_offsets_are_relative_to_what_the_profile_already_knows(tmp_path: object) -> None:
+    known = device(site_detuning_offsets=(0.2, -0.2, 0.0, 0.0), detuning_offset=0.5)
+    true = device(site_detuning_offsets=OFFSETS, detuning_offset=0.5)
+    data = ROUTINE.acquire(ROUTINE.parameters({"shots": 8000}), lab(true, 5), known)
+    result = ROUTINE.fit(data)
+    values = [result.estimate("site_detuning_offsets", i).value for i in range(4)]
+    np.testing.assert_allclose(values, OFFSETS, atol=0.15)
+    path = tmp_path / "data.json"  # type: ignore[operator]
+    write_data(path, data)
+    assert ROUTINE.fit(read_data(path)).to_document() == result.to_document()  # offline re-fit
+
+
+def test_the_gradient_measured_on_the_device_is_the_exact_gradient() -> None:
+    """The QEP gradient of the first step equals ∂L/∂c of the true device (central differences of
+    its exact ground states), to the O(ν²) bias of the nudge and the shot noise."""
+    parameters = ROUTINE.parameters({"shots": 10**9, "iterations": 1, "nudge_rad_per_us": 0.05})
+    data = ROUTINE.acquire(parameters, lab(device(site_detuning_offsets=OFFSETS), 0), PROFILE)
+    probe = realised_model(probe_model(PROFILE, 4, parameters), PROFILE)
+    x = input_fields(parameters)
+    targets = _outputs(probe, x, np.zeros(4))
+    # the true device: the profile's model plus the hidden offsets (a detuning b moves h by b/2)
+    offsets = pauli_sum((b / 2, f"Z{i}") for i, b in enumerate(OFFSETS))
+    true = dataclasses.replace(probe, fixed=PauliSum.from_terms([(1.0, probe.fixed), (1.0, offsets)]))
+
+    def loss(c: np.ndarray) -> float:
+        return float(np.sum((_outputs(true, x, c) - targets) ** 2) / len(x))
+
+    h = 1e-4
+    exact = np.array([(loss(h * e) - loss(-h * e)) / (2 * h) for e in np.eye(4)])
+    step = ROUTINE._step(probe, x, targets, np.zeros(4), data.counts, data.context, 0, data.shots)
+    np.testing.assert_allclose(step.gradient, exact, rtol=0.02, atol=1e-3 * np.abs(exact).max())
+
+
+def _outputs(model: QEPModel, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    equilibrium = Equilibrium(model)
+    prepared = equilibrium.prepare(x[:, None], np.tile(theta, (len(x), 1)))
+    return np.asarray(equilibrium.compiled.output_values(prepared.strings))
+
+
+@pytest.mark.parametrize("rabi_scale", [0.7, 1.3])
+def test_a_device_that_per_site_offsets_cannot_explain_is_bad(rabi_scale: float) -> None:
+    result = ROUTINE.fit(
+        ROUTINE.acquire(ROUTINE.parameters(), lab(device(rabi_scale=rabi_scale), 0), PROFILE)
+    )
+    assert result.quality == "bad" and any("reduced chi2" in r for r in result.reasons)
+
+
+def test_parameters_and_platform_are_checked() -> None:
+    with pytest.raises(CalibrationError, match="patterns = 1"):
+        ROUTINE.parameters({"patterns": 1})
+    with pytest.raises(CalibrationError, match="runs on Rydberg arrays"):
+        probe_model(load_profile("yb171-chain"), 4, ROUTINE.parameters())
