@@ -1,0 +1,414 @@
+"""The adiabatic ramp-duration scan: how long a ramp must be to prepare a target ground state.
+
+Experiment (both platforms): a small probe Hamiltonian is prepared with the platform's recipe ramp
+(:func:`~qep_analog.sequences.recipes.build_schedule`; ``rydberg-linear`` or ``ion-exponential``, the
+ramp shape kept and only its duration T changed) for a list of durations, and read out in Z. From
+every shot the routine keeps one bit: whether the configuration belongs to the target's *crystal*
+set S, so the single column of the data counts, per duration, the shots found in S, a binomial
+variable with exact standard errors. The order parameter is O(T) = P(configuration ∈ S):
+
+- Rydberg: S = the two Néel (Z2) configurations 1010… and 0101… of a ring of n atoms (n even, n ≥ 4;
+  an open chain otherwise) driven from |0…0⟩ into the antiferromagnetic (blockaded) phase by the
+  final Rabi frequency Ω_f and detuning δ_f, with the nearest-neighbour spacing a. O(0) = 0; the
+  probability of the Z2 crystal is the order parameter of Bernien et al., Nature 551, 579 (2017).
+  A ring (periodic chain) is used for even n because an open chain of even length has the
+  near-degenerate edge configurations 1001… next to 1010… whose tiny splitting slows any ramp and
+  makes the read-out oscillate; the ring's Z2 pair is split only by its symmetric combination,
+  which is the sector the ramp stays in.
+- Ions: S = the polarised configuration 11…1 the chain starts from (along the initial field of the
+  exponential ramp). The couplings J_ij (the trap's own kernel pattern at a beat note just above
+  the transverse modes, realisable with equal Rabi frequencies; nearest-neighbour J given) flip
+  spin pairs, so in the ground state of H = Σ J_ij X_i X_j + B_f Σ Z_i with B_f < J the
+  polarised weight drops well below its initial value O(0) = 1.
+
+Both probes are built from the parameters and translated into controls with the *effective*
+profile passed to :meth:`RampDurationScan.acquire` (the schedules carry the believed calibration;
+the device runs them with its true one).
+
+Model: O(T) = O∞ − A·exp(−T/τ). Motivation (Landau–Zener): the non-adiabatic excitation of a
+passage through the minimum gap Δ at a sweep rate v ∝ 1/T is P = exp(−πΔ²/2v) = exp(−T/τ_LZ),
+exponential in T; the finite ramp speed at the end of the ramp adds a lag of the state behind the
+instantaneous ground state that the exponential describes as an effective τ. It is an asymptotic
+form: at durations far below τ the dynamics are sudden (O − O(0) ∝ T²) and coherent
+oscillations between the ground and the excited states (first order in the excited amplitude)
+show in any Z-diagonal observable whose operator does not commute with the final Hamiltonian.
+The scan must therefore start past the sudden regime; the monotonic-approach and χ² criteria
+reject scans where the model does not hold. Readout errors change O∞ and A by nearly the same
+factor and leave τ alone, so the recommended duration does not depend on them (O∞ read out with
+errors is the plateau of the *read* configurations, not the ideal ground-state value).
+
+Recommended duration: the swing is S = |O∞ − O(0)| with O(0) the value in the ramp's initial
+state; the fitted deficit |A|·exp(−T/τ) falls below ``tolerance``·S at
+T* = τ·ln(|A| / (tolerance·S)), with its standard error from the fit covariance (first-order
+propagation through τ, A and O∞). T* is the record ``ramp_duration`` (µs, device-wide).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from qep_analog.calibration.data import CalibrationData
+from qep_analog.calibration.fitting import binomial_sigma
+from qep_analog.calibration.records import Quality
+from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.rydberg_routines import MAX_REDUCED_CHI2, TWO_PI
+from qep_analog.calibration.schedule_lab import ScheduleBackend, final_ground_state
+from qep_analog.devices import ions, rydberg
+from qep_analog.devices.geometry import zz_couplings
+from qep_analog.devices.profile import DeviceProfile, realised_duration
+from qep_analog.errors import CalibrationError, ConfigError, ConstraintError
+from qep_analog.measurement.sampling import bits_of
+from qep_analog.sequences.recipes import Recipe, build_schedule, load_recipe
+from qep_analog.sequences.schedule import Schedule
+
+_FREQ = {"dimension": "angular_frequency"}
+_TIME = {"dimension": "time"}
+_LENGTH = {"dimension": "length"}
+#: the recipe whose ramp shape the scan uses on each platform
+RECIPES = {"rydberg": "rydberg-linear", "ion": "ion-exponential"}
+#: default scan (start, stop) in µs per platform
+DEFAULT_SCAN = {"rydberg": (0.5, 2.0), "ion": (200.0, 4000.0)}
+MAX_TAU_ERROR = 0.3
+#: the deficit at the shortest duration must be at least this many tolerances
+MIN_TRANSIENT = 5.0
+#: a point beyond the plateau (against the approach) by more than this many errors breaks monotonicity
+MAX_OVERSHOOT_SIGMAS = 3.0
+#: the swing |O∞ − O(0)| must be at least this many standard errors
+MIN_SWING_SIGMAS = 5.0
+NAMES = ("plateau", "amplitude", "tau")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RampScanParameters:
+    """Ramp durations from ``start`` to ``stop`` (µs; 0: the platform's default, 0.5–2 µs for
+    Rydberg arrays, 0.2–4 ms for ions) at ``points`` durations, ``shots`` each, on ``sites`` sites
+    (0: all the backend's sites), acceptance ``tolerance`` (fraction of the swing).
+
+    Rydberg probe: nearest-neighbour ``spacing`` (µm), final ``rabi`` Ω_f and ``detuning`` δ_f
+    (rad/µs) as the device should realise them. Ion probe: nearest-neighbour ``coupling`` J
+    (rad/µs), beat note ``beat_detuning`` above the highest transverse mode (rad/µs), final
+    ``final_field`` B_f (rad/µs)."""
+
+    start: float = field(default=0.0, metadata=_TIME)
+    stop: float = field(default=0.0, metadata=_TIME)
+    points: int = 13
+    shots: int = 600
+    sites: int = 0
+    tolerance: float = 0.02
+    spacing: float = field(default=5.0, metadata=_LENGTH)
+    rabi: float = field(default=TWO_PI * 2.0, metadata=_FREQ)
+    detuning: float = field(default=TWO_PI * 3.0, metadata=_FREQ)
+    coupling: float = field(default=TWO_PI * 0.8e-3, metadata=_FREQ)
+    beat_detuning: float = field(default=TWO_PI * 0.1, metadata=_FREQ)
+    final_field: float = field(default=TWO_PI * 0.3e-3, metadata=_FREQ)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tolerance < 0.5:
+            raise ValueError(f"tolerance = {self.tolerance} is not in (0, 0.5)")
+        if self.start < 0 or self.stop < 0:
+            raise ValueError(f"scan [{self.start:g}, {self.stop:g}] µs has a negative duration")
+
+
+# -------------------------------------------------------------------------------- the probes
+
+
+def probe_positions(n: int, spacing: float) -> NDArray:
+    """Atom positions (n, 2) in µm: a ring of nearest-neighbour distance ``spacing`` for even
+    n ≥ 4, an open chain centred on the origin otherwise."""
+    if n >= 4 and n % 2 == 0:
+        radius = spacing / (2 * math.sin(math.pi / n))
+        angles = TWO_PI * np.arange(n) / n
+        return np.column_stack([radius * np.cos(angles), radius * np.sin(angles)])
+    return np.column_stack([(np.arange(n) - (n - 1) / 2) * spacing, np.zeros(n)])
+
+
+def rydberg_target(p: RampScanParameters, profile: DeviceProfile, n: int) -> rydberg.RydbergControls:
+    """Controls realising H = Σ Ω_f/2 X_i − Σ δ_f n_i + Σ U_ij n_i n_j on the probe register with the
+    profile's calibration (its C6 scale, Ω scale and detuning offsets compensated)."""
+    positions = probe_positions(n, p.spacing)
+    couplings = zz_couplings(positions, profile.calibration.interaction_scale * profile.rydberg.c6)
+    model = rydberg.IsingModel(np.full(n, p.detuning / 2) - couplings.sum(axis=1), p.rabi / 2, couplings)
+    return rydberg.translate(model, profile, positions=positions)
+
+
+def ion_target(p: RampScanParameters, profile: DeviceProfile, n: int) -> ions.IonControls:
+    """Controls realising H = Σ J_ij X_i X_j + B_f Σ Z_i with J_ij ∝ the trap's coupling kernel at
+    the beat note ``beat_detuning`` above the highest transverse mode, J_01 = ``coupling``."""
+    if n < 2:
+        raise CalibrationError(f"routine 'ramp_duration_scan': {n} ion, need at least 2 for couplings")
+    mu = float(ions.chain_modes(profile, n).frequencies.max()) + p.beat_detuning
+    kernel = ions.coupling_kernel(profile, n, mu)
+    pattern = p.coupling * kernel / kernel[0, 1]
+    return ions.translate(ions.IonSpinModel(np.full(n, p.final_field), pattern), profile, beat_note=mu)
+
+
+def crystal_set(platform: str, n: int) -> NDArray:
+    """Indicator (2^n,) of the configurations counted by the order parameter (qubit 0 most
+    significant): the two Néel configurations (Rydberg) or the polarised 11…1 (ions)."""
+    bits = bits_of(np.arange(1 << n), n).astype(int)
+    if platform == "rydberg":
+        staggered = (1 - 2 * bits) @ ((-1) ** np.arange(n))
+        return np.asarray(np.abs(staggered) == n)
+    return np.asarray(bits.sum(axis=1) == n)
+
+
+def scan_recipe(profile: DeviceProfile) -> Recipe:
+    return load_recipe(RECIPES[profile.platform])
+
+
+def ramp_schedule(
+    recipe: Recipe,
+    profile: DeviceProfile,
+    target: rydberg.RydbergControls | ions.IonControls,
+    duration: float,
+) -> Schedule:
+    """The recipe's ramp stretched to ``duration`` (µs; an exponential ramp keeps τ/T)."""
+    changes: dict[str, Any] = {"duration": duration}
+    if recipe.time_constant is not None:
+        changes["time_constant"] = recipe.time_constant * duration / recipe.duration
+    return build_schedule(dataclasses.replace(recipe, **changes), profile, target, label="ramp_scan")
+
+
+def probe_schedule(
+    parameters: RampScanParameters, profile: DeviceProfile, n: int, duration: float
+) -> Schedule:
+    """The scan's schedule of ``duration`` µs on ``n`` sites (for tests and for using T*)."""
+    target = rydberg_target(parameters, profile, n) if profile.platform == "rydberg" else None
+    if target is None:
+        return ramp_schedule(scan_recipe(profile), profile, ion_target(parameters, profile, n), duration)
+    return ramp_schedule(scan_recipe(profile), profile, target, duration)
+
+
+def order_parameter(state: NDArray, platform: str) -> float:
+    """O = P(configuration ∈ S) of a state vector (2^n,), as read out without errors."""
+    n = state.size.bit_length() - 1
+    return float(np.abs(state) ** 2 @ crystal_set(platform, n))
+
+
+# -------------------------------------------------------------------------------- the fit
+
+
+def _model(t: NDArray, plateau: float, amplitude: float, tau: float) -> NDArray:
+    return plateau - amplitude * np.exp(-t / tau)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    values: NDArray
+    covariance: NDArray
+    chi2: float
+    dof: int
+    ok: bool
+    message: str = ""
+
+
+def _tau_guess(t: NDArray, y: NDArray, sigma: NDArray) -> float:
+    """The τ (log grid over [step/4, 3 scans]) whose weighted linear fit of (O∞, A) fits best."""
+    step = float(np.min(np.diff(t))) if t.size > 1 else float(t[0])
+    span = float(t.max())
+    best, best_cost = span, math.inf
+    for tau in np.geomspace(step / 4, 3 * span, 300):
+        basis = np.column_stack([np.ones_like(t), -np.exp(-t / tau)]) / sigma[:, None]
+        coefficients, *_ = np.linalg.lstsq(basis, y / sigma, rcond=None)
+        cost = float(np.sum((basis @ coefficients - y / sigma) ** 2))
+        if cost < best_cost:
+            best, best_cost = float(tau), cost
+    return best
+
+
+def _fit(t: NDArray, counts: NDArray, shots: int) -> _Fit:
+    y = counts / shots
+    sigma = binomial_sigma(counts, shots)
+    dof = y.size - 3
+    tau0 = _tau_guess(t, y, sigma)
+    weights = np.exp(-t / tau0)
+    design = np.column_stack([np.ones_like(t), -weights]) / sigma[:, None]
+    (plateau0, amplitude0), *_ = np.linalg.lstsq(design, y / sigma, rcond=None)
+    scale = float(np.exp(t.min() / tau0))
+    low = [0.0, -50.0 * scale, 1e-3 * tau0]
+    high = [1.0, 50.0 * scale, 1e3 * tau0]
+    start = np.clip([plateau0, amplitude0, tau0], np.array(low) + 1e-12, np.array(high) - 1e-12)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            values, covariance = curve_fit(
+                _model, t, y, p0=start, sigma=sigma, absolute_sigma=True, bounds=(low, high), maxfev=20000
+            )
+    except (RuntimeError, ValueError) as exc:
+        nan = np.full(3, np.nan)
+        return _Fit(nan, np.full((3, 3), np.nan), math.nan, dof, False, str(exc).splitlines()[0])
+    chi2 = float(np.sum(((y - _model(t, *values)) / sigma) ** 2))
+    ok = bool(np.all(np.isfinite(covariance)) and np.all(np.isfinite(values)))
+    return _Fit(values, covariance, chi2, dof, ok, "" if ok else "covariance not finite")
+
+
+def recommended_duration(
+    values: NDArray, covariance: NDArray, initial: float, tolerance: float
+) -> tuple[float, float]:
+    """T* = τ ln(|A| / (tolerance·|O∞ − O(0)|)) and its standard error (first-order propagation)."""
+    plateau, amplitude, tau = (float(v) for v in values)
+    swing = abs(plateau - initial)
+    if not (swing > 0 and amplitude != 0):
+        return math.nan, math.nan
+    log = math.log(abs(amplitude) / (tolerance * swing))
+    value = tau * log
+    gradient = np.array([-tau / (plateau - initial), tau / amplitude, log])
+    variance = float(gradient @ covariance @ gradient)
+    return value, math.sqrt(max(variance, 0.0))
+
+
+# -------------------------------------------------------------------------------- the routine
+
+
+class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
+    """Ramp-duration scan → ``ramp_duration`` (µs, device-wide): the shortest ramp of the platform's
+    recipe whose order parameter is within ``tolerance`` of its adiabatic plateau.
+
+    The data hold one column: the number of shots (of ``shots``) whose configuration is in the
+    probe's crystal set S (see the module docstring), one row per realised ramp duration. The
+    context holds O(0) (``initial_value``), the tolerance and, for reference, O of the ground state
+    of the final Hamiltonian as the profile believes it (``believed_value``); the fit needs only
+    the counts, the durations and those two numbers."""
+
+    name = "ramp_duration_scan"
+    parameters_type = RampScanParameters
+    platforms = ("rydberg", "ion")
+    criteria = (
+        f"reduced chi2 < {MAX_REDUCED_CHI2} (binomial errors)",
+        f"relative error of the fitted time constant tau < {MAX_TAU_ERROR:.0%}",
+        "the scan reaches the plateau: longest duration >= the recommended duration",
+        f"the scan starts in the transient: fitted deficit at the shortest duration >= {MIN_TRANSIENT:g}"
+        " tolerances of the swing",
+        f"monotonic approach: no point beyond the plateau, against the approach, by > "
+        f"{MAX_OVERSHOOT_SIGMAS:g} standard errors",
+        f"the swing |O_inf - O(0)| is resolved: >= {MIN_SWING_SIGMAS:g} standard errors",
+    )
+
+    def acquire(
+        self, parameters: RampScanParameters, backend: ScheduleBackend, profile: DeviceProfile
+    ) -> CalibrationData:
+        p = parameters
+        platform = profile.platform
+        n = p.sites or backend.n_sites
+        if n > backend.n_sites:
+            raise CalibrationError(
+                f"routine {self.name!r}: {n} sites requested, the backend {backend.name!r} has "
+                f"{backend.n_sites}"
+            )
+        default_start, default_stop = DEFAULT_SCAN[platform]
+        start, stop = p.start or default_start, p.stop or default_stop
+        if p.points < 5 or not stop > start:
+            raise CalibrationError(
+                f"routine {self.name!r}: scan [{start:g}, {stop:g}] µs with {p.points} points "
+                "(need stop > start, >= 5 points)"
+            )
+        try:
+            durations = np.unique(
+                [realised_duration(profile, t) for t in np.linspace(start, stop, p.points)]
+            )
+            target: rydberg.RydbergControls | ions.IonControls = (
+                rydberg_target(p, profile, n) if platform == "rydberg" else ion_target(p, profile, n)
+            )
+            recipe = scan_recipe(profile)
+            schedules = [ramp_schedule(recipe, profile, target, float(t)) for t in durations]
+        except (ConstraintError, ConfigError) as exc:
+            raise CalibrationError(f"routine {self.name!r}: {exc}") from None
+        if durations.size < 5:
+            raise CalibrationError(
+                f"routine {self.name!r}: {durations.size} distinct durations on the clock, need >= 5"
+            )
+        members = crystal_set(platform, n)
+        outcomes = backend.run_schedules(schedules, p.shots)
+        counts = np.array([[int(np.asarray(k)[members].sum())] for k in outcomes], dtype=np.int64)
+        initial = float(members[int(schedules[0].initial_state or "0" * n, 2)])
+        believed = float(np.abs(final_ground_state(schedules[-1], profile)) ** 2 @ members)
+        return CalibrationData(
+            routine=self.name,
+            parameters=stored_parameters(p),
+            sweep_name="ramp duration",
+            sweep_unit="µs",
+            sweep=durations,
+            shots=p.shots,
+            counts=counts,
+            context={
+                "initial_value": initial,
+                "tolerance": p.tolerance,
+                "believed_value": believed,
+                "n_sites": float(n),
+            },
+        )
+
+    def fit(self, data: CalibrationData) -> FitResult:
+        if data.n_sites != 1:
+            raise CalibrationError(
+                f"routine {self.name!r}: data with {data.n_sites} columns, expected 1 (crystal counts)"
+            )
+        t = data.sweep
+        counts = data.counts[:, 0].astype(float)
+        initial = data.context["initial_value"]
+        tolerance = data.context["tolerance"]
+        fit = _fit(t, counts, data.shots)
+        reasons: list[str] = []
+        reduced = fit.chi2 / fit.dof if fit.dof > 0 else math.nan
+        if not fit.ok:
+            reasons.append(f"fit failed ({fit.message})")
+            return FitResult(
+                self.name, (), reduced, "bad", tuple(reasons), self.criteria,
+                {name: [math.nan] for name in NAMES},
+            )  # fmt: skip
+        plateau, amplitude, tau = (float(v) for v in fit.values)
+        errors = np.sqrt(np.clip(np.diag(fit.covariance), 0.0, None))
+        if not reduced < MAX_REDUCED_CHI2:
+            reasons.append(f"reduced chi2 {reduced:.3g} not < {MAX_REDUCED_CHI2}")
+        if not errors[2] < MAX_TAU_ERROR * tau:
+            reasons.append(
+                f"time constant tau = {tau:.3g} ± {errors[2]:.2g} µs: relative error not "
+                f"< {MAX_TAU_ERROR:.0%}"
+            )
+        swing = abs(plateau - initial)
+        if not swing >= MIN_SWING_SIGMAS * errors[0]:
+            reasons.append(
+                f"swing |O_inf - O(0)| = {swing:.3g} below {MIN_SWING_SIGMAS:g} errors ({errors[0]:.2g})"
+            )
+        value, error = recommended_duration(fit.values, fit.covariance, initial, tolerance)
+        if not math.isfinite(value):
+            reasons.append("no recommended duration (no swing or no transient)")
+        elif value > t.max():
+            reasons.append(
+                f"recommended duration {value:.4g} µs beyond the longest scanned {t.max():.4g} µs"
+            )
+        first_deficit = abs(amplitude) * math.exp(-t.min() / tau)
+        if not first_deficit >= MIN_TRANSIENT * tolerance * swing:
+            reasons.append(
+                f"deficit {first_deficit:.3g} at the shortest duration {t.min():.4g} µs below "
+                f"{MIN_TRANSIENT:g} tolerances ({MIN_TRANSIENT * tolerance * swing:.3g}): saturated"
+            )
+        y = counts / data.shots
+        sigma = np.hypot(binomial_sigma(counts, data.shots), errors[0])
+        beyond = np.sign(amplitude) * (y - plateau) / sigma  # > 0: past the plateau
+        if beyond.max() > MAX_OVERSHOOT_SIGMAS:
+            k = int(np.argmax(beyond))
+            reasons.append(
+                f"not monotonic: O = {y[k]:.3g} at {t[k]:.4g} µs lies {beyond[k]:.3g} errors beyond the "
+                f"plateau {plateau:.3g}"
+            )
+        estimates = (Estimate("ramp_duration", value, error, None),) if math.isfinite(value) else ()
+        curves = {name: [float(v)] for name, v in zip(NAMES, fit.values, strict=True)}
+        curves.update({f"{name}_error": [float(e)] for name, e in zip(NAMES, errors, strict=True)})
+        quality: Quality = "bad" if reasons else "good"
+        return FitResult(self.name, estimates, reduced, quality, tuple(reasons), self.criteria, curves)
+
+    def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
+        values = [curves[name][0] for name in NAMES]
+        return np.asarray(_model(np.asarray(x, dtype=float), *values))[:, None]
+
+
+ROUTINES = {RampDurationScan.name: RampDurationScan()}
