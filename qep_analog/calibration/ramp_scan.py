@@ -29,13 +29,26 @@ Model: O(T) = O∞ − A·exp(−T/τ). Motivation (Landau–Zener): the non-adi
 passage through the minimum gap Δ at a sweep rate v ∝ 1/T is P = exp(−πΔ²/2v) = exp(−T/τ_LZ),
 exponential in T; the finite ramp speed at the end of the ramp adds a lag of the state behind the
 instantaneous ground state that the exponential describes as an effective τ. It is an asymptotic
-form: at durations far below τ the dynamics are sudden (O − O(0) ∝ T²) and coherent
-oscillations between the ground and the excited states (first order in the excited amplitude)
-show in any Z-diagonal observable whose operator does not commute with the final Hamiltonian.
-The scan must therefore start past the sudden regime; the monotonic-approach and χ² criteria
-reject scans where the model does not hold. Readout errors change O∞ and A by nearly the same
-factor and leave τ alone, so the recommended duration does not depend on them (O∞ read out with
-errors is the plateau of the *read* configurations, not the ideal ground-state value).
+form: at durations far below τ the dynamics are sudden (O − O(0) ∝ T²), so the scan must start
+past the sudden regime (for the Rydberg probe past the overshoot of O near T ≈ 0.5 µs, where the
+lagging, less dressed state is *more* crystalline than the ground state and O approaches its
+plateau from above).
+
+Coherent oscillations: a residual excited amplitude c₁ shows in a Z-diagonal observable at first
+order, 2 Re(c₁ ⟨g|O|e⟩ e^(iφ)), with a phase φ = ∫ gap dt that grows linearly in T (the operator
+does not commute with the final Hamiltonian, whose drive Ω_f or couplings mix configurations).
+On the Rydberg probe these wiggles reach ±0.02 where the fidelity is already 0.99. Each point
+therefore pools ``dither_points`` ramps of durations T(1 + u), u evenly spaced in
+[−dither, dither] (default ±15 %, three ramps): the phase spreads over about a period and the
+oscillation averages out while the exponential envelope does not; the fit uses the model averaged
+over the same durations, O∞ − A·⟨exp(−T(1 + u)/τ)⟩_u, so τ is that of a single ramp. The pooled
+count is a sum of binomials with slightly different p; the binomial error of the pooled mean is
+an upper bound of its true error (χ² slightly conservative). Residual misfit is judged by χ².
+
+Readout errors: the read plateau O∞ is that of the *read* configurations (for the Néel pair about
+(1 − ε′)²(1 − ε)² times the ideal one), but the deficit shrinks by nearly the same factor, so τ
+and the recommended duration barely change (on the fake lab with the profile's errors, T* still
+prepares the ground state with fidelity ≥ 0.98).
 
 Recommended duration: the swing is S = |O∞ − O(0)| with O(0) the value in the ramp's initial
 state; the fitted deficit |A|·exp(−T/τ) falls below ``tolerance``·S at
@@ -75,7 +88,7 @@ _LENGTH = {"dimension": "length"}
 #: the recipe whose ramp shape the scan uses on each platform
 RECIPES = {"rydberg": "rydberg-linear", "ion": "ion-exponential"}
 #: default scan (start, stop) in µs per platform
-DEFAULT_SCAN = {"rydberg": (0.5, 2.0), "ion": (200.0, 4000.0)}
+DEFAULT_SCAN = {"rydberg": (0.5, 2.0), "ion": (200.0, 3000.0)}
 MAX_TAU_ERROR = 0.3
 #: the deficit at the shortest duration must be at least this many tolerances
 MIN_TRANSIENT = 5.0
@@ -89,8 +102,10 @@ NAMES = ("plateau", "amplitude", "tau")
 @dataclass(frozen=True, kw_only=True)
 class RampScanParameters:
     """Ramp durations from ``start`` to ``stop`` (µs; 0: the platform's default, 0.5–2 µs for
-    Rydberg arrays, 0.2–4 ms for ions) at ``points`` durations, ``shots`` each, on ``sites`` sites
-    (0: all the backend's sites), acceptance ``tolerance`` (fraction of the swing).
+    Rydberg arrays, 0.2–3 ms for ions) at ``points`` durations, ``shots`` each, on ``sites`` sites
+    (0: all the backend's sites), acceptance ``tolerance`` (fraction of the swing). Every point
+    pools ``dither_points`` ramps of durations T·(1 + u), u evenly spaced in [−dither, dither]
+    (``shots`` each; see :class:`RampDurationScan`).
 
     Rydberg probe: nearest-neighbour ``spacing`` (µm), final ``rabi`` Ω_f and ``detuning`` δ_f
     (rad/µs) as the device should realise them. Ion probe: nearest-neighbour ``coupling`` J
@@ -100,7 +115,9 @@ class RampScanParameters:
     start: float = field(default=0.0, metadata=_TIME)
     stop: float = field(default=0.0, metadata=_TIME)
     points: int = 13
-    shots: int = 600
+    shots: int = 300
+    dither: float = 0.15
+    dither_points: int = 3
     sites: int = 0
     tolerance: float = 0.02
     spacing: float = field(default=5.0, metadata=_LENGTH)
@@ -108,11 +125,13 @@ class RampScanParameters:
     detuning: float = field(default=TWO_PI * 3.0, metadata=_FREQ)
     coupling: float = field(default=TWO_PI * 0.8e-3, metadata=_FREQ)
     beat_detuning: float = field(default=TWO_PI * 0.1, metadata=_FREQ)
-    final_field: float = field(default=TWO_PI * 0.3e-3, metadata=_FREQ)
+    final_field: float = field(default=TWO_PI * 0.5e-3, metadata=_FREQ)
 
     def __post_init__(self) -> None:
         if not 0 < self.tolerance < 0.5:
             raise ValueError(f"tolerance = {self.tolerance} is not in (0, 0.5)")
+        if not 0 <= self.dither < 0.5:
+            raise ValueError(f"dither = {self.dither} is not in [0, 0.5)")
         if self.start < 0 or self.stop < 0:
             raise ValueError(f"scan [{self.start:g}, {self.stop:g}] µs has a negative duration")
 
@@ -196,8 +215,23 @@ def order_parameter(state: NDArray, platform: str) -> float:
 # -------------------------------------------------------------------------------- the fit
 
 
-def _model(t: NDArray, plateau: float, amplitude: float, tau: float) -> NDArray:
-    return plateau - amplitude * np.exp(-t / tau)
+def dither_offsets(dither: float, points: int) -> NDArray:
+    """The relative offsets u of the pooled ramps of one point: evenly spaced in [−dither, dither]."""
+    return np.linspace(-dither, dither, points) if points > 1 else np.zeros(1)
+
+
+def _decay(t: NDArray, tau: float, offsets: NDArray) -> NDArray:
+    """exp(−T(1 + u)/τ) averaged over the pooled offsets u."""
+    return np.asarray(np.exp(-np.outer(t, 1 + offsets) / tau).mean(axis=1))
+
+
+def window_model(offsets: NDArray) -> Any:
+    """O(T) = O∞ − A·⟨exp(−T(1 + u)/τ)⟩_u: the model averaged over the pooled durations."""
+
+    def model(t: NDArray, plateau: float, amplitude: float, tau: float) -> NDArray:
+        return plateau - amplitude * _decay(np.asarray(t, dtype=float), tau, offsets)
+
+    return model
 
 
 @dataclass(frozen=True)
@@ -210,13 +244,13 @@ class _Fit:
     message: str = ""
 
 
-def _tau_guess(t: NDArray, y: NDArray, sigma: NDArray) -> float:
+def _tau_guess(t: NDArray, y: NDArray, sigma: NDArray, offsets: NDArray) -> float:
     """The τ (log grid over [step/4, 3 scans]) whose weighted linear fit of (O∞, A) fits best."""
     step = float(np.min(np.diff(t))) if t.size > 1 else float(t[0])
     span = float(t.max())
     best, best_cost = span, math.inf
     for tau in np.geomspace(step / 4, 3 * span, 300):
-        basis = np.column_stack([np.ones_like(t), -np.exp(-t / tau)]) / sigma[:, None]
+        basis = np.column_stack([np.ones_like(t), -_decay(t, tau, offsets)]) / sigma[:, None]
         coefficients, *_ = np.linalg.lstsq(basis, y / sigma, rcond=None)
         cost = float(np.sum((basis @ coefficients - y / sigma) ** 2))
         if cost < best_cost:
@@ -224,12 +258,13 @@ def _tau_guess(t: NDArray, y: NDArray, sigma: NDArray) -> float:
     return best
 
 
-def _fit(t: NDArray, counts: NDArray, shots: int) -> _Fit:
+def _fit(t: NDArray, counts: NDArray, shots: int, offsets: NDArray) -> _Fit:
     y = counts / shots
     sigma = binomial_sigma(counts, shots)
     dof = y.size - 3
-    tau0 = _tau_guess(t, y, sigma)
-    weights = np.exp(-t / tau0)
+    model = window_model(offsets)
+    tau0 = _tau_guess(t, y, sigma, offsets)
+    weights = _decay(t, tau0, offsets)
     design = np.column_stack([np.ones_like(t), -weights]) / sigma[:, None]
     (plateau0, amplitude0), *_ = np.linalg.lstsq(design, y / sigma, rcond=None)
     scale = float(np.exp(t.min() / tau0))
@@ -240,12 +275,12 @@ def _fit(t: NDArray, counts: NDArray, shots: int) -> _Fit:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             values, covariance = curve_fit(
-                _model, t, y, p0=start, sigma=sigma, absolute_sigma=True, bounds=(low, high), maxfev=20000
+                model, t, y, p0=start, sigma=sigma, absolute_sigma=True, bounds=(low, high), maxfev=20000
             )
     except (RuntimeError, ValueError) as exc:
         nan = np.full(3, np.nan)
         return _Fit(nan, np.full((3, 3), np.nan), math.nan, dof, False, str(exc).splitlines()[0])
-    chi2 = float(np.sum(((y - _model(t, *values)) / sigma) ** 2))
+    chi2 = float(np.sum(((y - model(t, *values)) / sigma) ** 2))
     ok = bool(np.all(np.isfinite(covariance)) and np.all(np.isfinite(values)))
     return _Fit(values, covariance, chi2, dof, ok, "" if ok else "covariance not finite")
 
@@ -272,11 +307,12 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
     """Ramp-duration scan → ``ramp_duration`` (µs, device-wide): the shortest ramp of the platform's
     recipe whose order parameter is within ``tolerance`` of its adiabatic plateau.
 
-    The data hold one column: the number of shots (of ``shots``) whose configuration is in the
-    probe's crystal set S (see the module docstring), one row per realised ramp duration. The
-    context holds O(0) (``initial_value``), the tolerance and, for reference, O of the ground state
-    of the final Hamiltonian as the profile believes it (``believed_value``); the fit needs only
-    the counts, the durations and those two numbers."""
+    The data hold one column: the number of shots (of ``shots`` × ``dither_points``) whose
+    configuration is in the probe's crystal set S (see the module docstring), one row per ramp
+    duration (the realised central one). The context holds O(0) (``initial_value``), the tolerance,
+    the dither and its number of ramps and, for reference, O of the ground state of the final
+    Hamiltonian as the profile believes it (``believed_value``); the fit needs only the counts, the
+    durations and the context."""
 
     name = "ramp_duration_scan"
     parameters_type = RampScanParameters
@@ -318,7 +354,9 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
                 rydberg_target(p, profile, n) if platform == "rydberg" else ion_target(p, profile, n)
             )
             recipe = scan_recipe(profile)
-            schedules = [ramp_schedule(recipe, profile, target, float(t)) for t in durations]
+            offsets = dither_offsets(p.dither, p.dither_points)
+            pooled = [[realised_duration(profile, t * (1 + u)) for u in offsets] for t in durations]
+            schedules = [ramp_schedule(recipe, profile, target, t) for row in pooled for t in row]
         except (ConstraintError, ConfigError) as exc:
             raise CalibrationError(f"routine {self.name!r}: {exc}") from None
         if durations.size < 5:
@@ -327,7 +365,8 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
             )
         members = crystal_set(platform, n)
         outcomes = backend.run_schedules(schedules, p.shots)
-        counts = np.array([[int(np.asarray(k)[members].sum())] for k in outcomes], dtype=np.int64)
+        crystal = np.array([int(np.asarray(k)[members].sum()) for k in outcomes], dtype=np.int64)
+        counts = crystal.reshape(durations.size, offsets.size).sum(axis=1, keepdims=True)
         initial = float(members[int(schedules[0].initial_state or "0" * n, 2)])
         believed = float(np.abs(final_ground_state(schedules[-1], profile)) ** 2 @ members)
         return CalibrationData(
@@ -336,11 +375,13 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
             sweep_name="ramp duration",
             sweep_unit="µs",
             sweep=durations,
-            shots=p.shots,
+            shots=p.shots * offsets.size,
             counts=counts,
             context={
                 "initial_value": initial,
                 "tolerance": p.tolerance,
+                "dither": p.dither,
+                "dither_points": float(offsets.size),
                 "believed_value": believed,
                 "n_sites": float(n),
             },
@@ -355,7 +396,8 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
         counts = data.counts[:, 0].astype(float)
         initial = data.context["initial_value"]
         tolerance = data.context["tolerance"]
-        fit = _fit(t, counts, data.shots)
+        offsets = _offsets(data)
+        fit = _fit(t, counts, data.shots, offsets)
         reasons: list[str] = []
         reduced = fit.chi2 / fit.dof if fit.dof > 0 else math.nan
         if not fit.ok:
@@ -408,7 +450,11 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
         values = [curves[name][0] for name in NAMES]
-        return np.asarray(_model(np.asarray(x, dtype=float), *values))[:, None]
+        return np.asarray(window_model(_offsets(data))(np.asarray(x, dtype=float), *values))[:, None]
+
+
+def _offsets(data: CalibrationData) -> NDArray:
+    return dither_offsets(data.context.get("dither", 0.0), int(data.context.get("dither_points", 1)))
 
 
 ROUTINES = {RampDurationScan.name: RampDurationScan()}

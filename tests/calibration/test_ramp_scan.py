@@ -24,6 +24,7 @@ from qep_analog.calibration.schedule_lab import FakeScheduleLab, final_ground_st
 from qep_analog.devices.profile import DeviceProfile, load_profile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.measurement.sampling import outcome_probabilities
 from qep_analog.sequences.schedule import Schedule
 
 TWO_PI = 2 * math.pi
@@ -52,7 +53,8 @@ TRUE = {
     "ion": hidden(ION, 1.03, TWO_PI * 20e-6),
 }
 NOMINAL = {"rydberg": RYDBERG, "ion": ION}
-#: the ions' exponential ramp has a slower tail than its exponential fit: a tighter tolerance
+#: the acceptance tolerance (fraction of the swing): the ions' polarised weight is less sensitive to
+#: the admixed excited states than the Rydberg Z2 weight, so 2 % leaves F ≈ 0.978-0.99 there
 TOLERANCE = {"rydberg": 0.02, "ion": 0.01}
 
 
@@ -87,8 +89,6 @@ def test_the_scan_finds_the_plateau_and_an_adiabatic_duration(platform: str, see
     plateau, error = result.curves["plateau"][0], result.curves["plateau_error"][0]
     assert abs(plateau - exact) <= 3 * error, (plateau, error, exact)
     assert abs(plateau - exact) <= PLATEAU_TOLERANCE, (plateau, exact)
-    # the believed device's plateau differs: the scan measured the true one
-    assert data.context["believed_value"] != pytest.approx(exact, abs=1e-6)
     # the recommended ramp prepares the ground state; the shortest scanned one does not
     recommended = result.estimate("ramp_duration")
     assert 0 < recommended.uncertainty < 0.3 * recommended.value
@@ -103,10 +103,38 @@ def test_the_scan_finds_the_plateau_and_an_adiabatic_duration(platform: str, see
     )
 
 
-def test_a_scan_that_stops_in_the_transient_is_bad() -> None:
-    _, _, result = scan("rydberg", 0, start_us=0.5, stop_us=0.8, points=7)
+@pytest.mark.parametrize("platform", ["rydberg", "ion"])
+def test_readout_errors_move_the_plateau_not_the_recommended_duration(platform: str) -> None:
+    true, nominal = TRUE[platform], NOMINAL[platform]
+    readout = ReadoutErrors.from_profile(true, SITES)  # Rydberg: ε = 0.025, ε′ = 0.10
+    backend = FakeScheduleLab(true, readout, 0, "adiabatic")
+    p = ROUTINE.parameters({"tolerance": TOLERANCE[platform]})
+    data = ROUTINE.acquire(p, backend, nominal)
+    result = ROUTINE.fit(data)
+    assert result.quality == "good", result.reasons
+    longest = probe_schedule(p, nominal, SITES, float(data.sweep[-1]))
+    ground = final_ground_state(longest, true)
+    read = float(outcome_probabilities(ground, "Z" * SITES, readout) @ crystal_set(platform, SITES))
+    plateau, error = result.curves["plateau"][0], result.curves["plateau_error"][0]
+    assert abs(plateau - read) <= 3 * error, (plateau, error, read)
+    recommended = result.estimate("ramp_duration").value
+    assert fidelity(backend, probe_schedule(p, nominal, SITES, recommended)) >= MIN_FIDELITY
+
+
+@pytest.mark.parametrize(
+    ("platform", "parameters", "reason"),
+    [
+        ("rydberg", {"start_us": 0.5, "stop_us": 0.8, "points": 7}, "beyond the longest"),  # too short
+        ("ion", {"start_us": 200.0, "stop_us": 600.0, "points": 7}, "beyond the longest"),
+        ("rydberg", {"start_us": 1.5, "stop_us": 2.5, "points": 7}, "saturated"),  # on the plateau
+    ],
+)
+def test_scans_that_miss_the_transient_or_the_plateau_are_bad(
+    platform: str, parameters: dict[str, float], reason: str
+) -> None:
+    _, _, result = scan(platform, 0, **parameters)
     assert result.quality == "bad"
-    assert result.reasons
+    assert any(reason in r for r in result.reasons), result.reasons
 
 
 class NoiseLab:
