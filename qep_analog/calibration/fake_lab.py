@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.typing import ArrayLike, NDArray
 
+from qep_analog.calibration.schedule_lab import Preparation, emulate_counts
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
+from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.sequences.schedule import Schedule
 
 _NODES, _RAW_WEIGHTS = hermegauss(21)
 #: Gauss–Hermite nodes and weights of a standard normal average
@@ -206,6 +210,7 @@ class FakeRydbergLab:
     seed: int = 0
     name: str = "fake-lab"
     profile: DeviceProfile | None = None
+    preparation: Preparation = "ground"
     _rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -231,6 +236,7 @@ class FakeRydbergLab:
             detuning_offset=h.detuning_offset,
             interaction_scale=h.interaction_scale,
             local_gains=tuple(float(g) for g in h.site_gains),
+            site_detuning_offsets=tuple(float(b) for b in h.site_detuning_offsets),
         )
         noise = dataclasses.replace(
             profile.noise,
@@ -239,6 +245,14 @@ class FakeRydbergLab:
             dephasing_time=h.dephasing_time,
         )
         return dataclasses.replace(profile, calibration=calibration, noise=noise)
+
+    def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
+        """Whole schedules on the true device (:mod:`qep_analog.calibration.schedule_lab`), prepared
+        as ``preparation`` says and read out with each site's readout errors."""
+        readout = ReadoutErrors(
+            np.asarray(self.hidden.false_positive), np.asarray(self.hidden.false_negative)
+        )
+        return emulate_counts(schedules, self.true_profile(), shots, self._rng, readout, self.preparation)
 
     @property
     def n_sites(self) -> int:

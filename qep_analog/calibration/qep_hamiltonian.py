@@ -37,6 +37,7 @@ from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.calibration.schedule_lab import ScheduleBackend, site_ones
+from qep_analog.calibration.stored_model import model_context, model_from_context
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 from qep_analog.model.pauli import pauli_sum
@@ -92,23 +93,6 @@ def probe_model(profile: DeviceProfile, n: int, p: QEPHamiltonianParameters) -> 
         [(p.coupling, f"Z{i} Z{i + 1}") for i in range(n - 1)] + [(p.transverse, f"X{i}") for i in range(n)]
     )
     return QEPModel(n, z, outputs, fixed, inputs)
-
-
-def _stored_model(data: CalibrationData) -> QEPModel:
-    """The realised probe model from the data alone (its fixed part is stored in ``context``)."""
-    n = data.n_sites
-    terms = []
-    for key, value in data.context.items():
-        if key.startswith("fixed "):
-            terms.append((value, key.removeprefix("fixed ")))
-    z = {f"c{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
-    outputs = {f"z{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
-    inputs = {"x": pauli_sum((1.0, f"Z{i}") for i in range(n))}
-    return QEPModel(n, z, outputs, pauli_sum(terms), inputs)
-
-
-def _fixed_context(model: QEPModel) -> dict[str, float]:
-    return {f"fixed {string}": float(value) for string, value in model.fixed.items() if string.factors}
 
 
 def _z_values(model: QEPModel, x: NDArray, theta: NDArray) -> NDArray:
@@ -179,7 +163,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         theta = np.zeros(n)
         rows: list[NDArray] = []
         context: dict[str, float] = {
-            **_fixed_context(model),
+            **model_context(model),
             "false_positive": eps,
             "false_negative": eps_prime,
             **{f"site_offset {i}": float(v) for i, v in enumerate(profile.site_offsets(n) - offset)},
@@ -254,7 +238,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         if data.counts.shape[0] != 3 * p.patterns * p.iterations:
             expected = 3 * p.patterns * p.iterations
             raise CalibrationError(f"{self.name}: {data.counts.shape[0]} preparations, expected {expected}")
-        model = _stored_model(data)
+        model = model_from_context(data.context, n)
         inputs = input_fields(p)
         targets = _z_values(model, inputs[:, None], np.zeros((p.patterns, n)))
         t = p.iterations - 1

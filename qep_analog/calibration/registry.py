@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qep_analog.calibration.gradient_check import CHECK_ROUTINES
 from qep_analog.calibration.interaction import INTERACTION_ROUTINES
 from qep_analog.calibration.ion_routines import ION_ROUTINES
 from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES
@@ -16,6 +17,7 @@ ROUTINES: dict[str, Routine] = {
     **LOCAL_FIELD_ROUTINES,
     **ION_ROUTINES,
     **QEP_ROUTINES,
+    **CHECK_ROUTINES,
 }
 
 

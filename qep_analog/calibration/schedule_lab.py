@@ -81,22 +81,47 @@ class FakeScheduleLab:
 
     def state(self, schedule: Schedule) -> NDArray:
         """The state the device prepares at the end of ``schedule`` (before readout)."""
-        if schedule.n_qubits > self.n_sites:
-            raise ConfigError(
-                f"fake lab: schedule {schedule.label!r} on {schedule.n_qubits} qubits, the lab has "
-                f"{self.n_sites} sites"
-            )
-        if self.preparation == "ground":
-            return final_ground_state(schedule, self.true_profile)
-        return QutipEmulator(self.true_profile).run(schedule).state
+        return prepared_state(schedule, self.true_profile, self.preparation, self.n_sites)
 
     def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
-        out = []
-        for schedule in schedules:
-            n = schedule.n_qubits
-            readout = ReadoutErrors(self.readout.false_positive[:n], self.readout.false_negative[:n])
-            out.append(sample_counts(self.state(schedule), schedule.readout, shots, self._rng, readout))
-        return out
+        return emulate_counts(
+            schedules, self.true_profile, shots, self._rng, self.readout, self.preparation
+        )
+
+
+def prepared_state(
+    schedule: Schedule, profile: DeviceProfile, preparation: Preparation, n_sites: int
+) -> NDArray:
+    """The state ``profile``'s device prepares at the end of ``schedule`` (before readout)."""
+    if schedule.n_qubits > n_sites:
+        raise ConfigError(
+            f"fake lab: schedule {schedule.label!r} on {schedule.n_qubits} qubits, the lab has "
+            f"{n_sites} sites"
+        )
+    if preparation == "ground":
+        return final_ground_state(schedule, profile)
+    return QutipEmulator(profile).run(schedule).state
+
+
+def emulate_counts(
+    schedules: Sequence[Schedule],
+    profile: DeviceProfile,
+    shots: int,
+    rng: np.random.Generator,
+    readout: ReadoutErrors,
+    preparation: Preparation = "ground",
+) -> list[NDArray]:
+    """Outcome counts of each schedule run on ``profile``'s device, read with per-site ``readout``
+    errors (a schedule on n qubits uses sites 0 … n−1)."""
+    if preparation not in PREPARATIONS:
+        raise ConfigError(f"fake lab: preparation {preparation!r} is not one of {', '.join(PREPARATIONS)}")
+    out = []
+    for schedule in schedules:
+        n = schedule.n_qubits
+        state = prepared_state(schedule, profile, preparation, readout.n_qubits)
+        errors = ReadoutErrors(readout.false_positive[:n], readout.false_negative[:n])
+        out.append(sample_counts(state, schedule.readout, shots, rng, errors))
+    return out
 
 
 def site_ones(counts: NDArray, n: int) -> NDArray:

@@ -1,0 +1,48 @@
+"""A QEP model kept in the float-valued ``context`` of calibration data, so that fits that need the
+model (QEP routines) re-run offline from the stored data alone.
+
+Keys are ``"<section>|<name>|<Pauli string>"`` (``"fixed||<string>"`` for the fixed part) with the
+coefficient as value; identity terms are dropped (they shift no expectation value).
+"""
+
+from __future__ import annotations
+
+from qep_analog.errors import CalibrationError
+from qep_analog.model.pauli import PauliSum, pauli_sum
+from qep_analog.model.qep_model import QEPModel
+
+_SECTIONS = ("fixed", "inputs", "trainable", "outputs")
+
+
+def model_context(model: QEPModel) -> dict[str, float]:
+    """The model's terms as context entries."""
+    out: dict[str, float] = {}
+    parts: list[tuple[str, str, PauliSum]] = [("fixed", "", model.fixed)]
+    for section in _SECTIONS[1:]:
+        parts += [(section, name, operator) for name, operator in getattr(model, section).items()]
+    for section, name, operator in parts:
+        if "|" in name:
+            raise CalibrationError(f"stored model: term name {name!r} contains '|'")
+        for string, value in operator.items():
+            if string.factors:
+                out[f"{section}|{name}|{string}"] = float(value)
+    return out
+
+
+def model_from_context(context: dict[str, float], n_qubits: int) -> QEPModel:
+    """The model stored by :func:`model_context` (term order as stored)."""
+    terms: dict[str, dict[str, list[tuple[float, str]]]] = {s: {} for s in _SECTIONS}
+    for key, value in context.items():
+        section, _, rest = key.partition("|")
+        if section not in terms or "|" not in rest:
+            continue
+        name, _, string = rest.partition("|")
+        terms[section].setdefault(name, []).append((value, string))
+    if not terms["trainable"] or not terms["outputs"]:
+        raise CalibrationError("stored model: the data hold no trainable or output terms")
+
+    def operators(kind: str) -> dict[str, PauliSum]:
+        return {k: pauli_sum(v, n_qubits) for k, v in terms[kind].items()}
+
+    fixed = pauli_sum(terms["fixed"].get("", []), n_qubits)
+    return QEPModel(n_qubits, operators("trainable"), operators("outputs"), fixed, operators("inputs"))

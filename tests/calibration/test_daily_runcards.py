@@ -1,0 +1,80 @@
+"""The daily runcards bring a mis-calibrated fake device back: the QEP gradient measured on it
+disagrees with the exact gradient before and agrees after (both platforms)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from qep_analog.calibration.data import read_data
+from qep_analog.calibration.fake_ion_lab import FakeIonLab
+from qep_analog.calibration.fake_lab import FakeRydbergLab, default_hidden
+from qep_analog.calibration.gradient_check import QEPGradientCheck
+from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.resolve import resolve
+from qep_analog.calibration.runcard import load_runcard
+from qep_analog.calibration.runner import run_runcard
+from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.errors import CalibrationError
+
+CHECK = QEPGradientCheck()
+SITE_OFFSETS = (0.3, -0.2, 0.15, -0.25)  # rad/µs: a light-shift pattern no single-atom routine fixes
+
+
+def rydberg_lab(seed: int) -> tuple[DeviceProfile, FakeRydbergLab]:
+    profile = load_profile("fresnel-like")
+    hidden = dataclasses.replace(default_hidden(profile, 4), site_detuning_offsets=SITE_OFFSETS)
+    return profile, FakeRydbergLab(hidden, seed, profile=profile)
+
+
+def ion_lab(seed: int) -> tuple[DeviceProfile, FakeIonLab]:
+    profile = load_profile("yb171-chain")
+    return profile, FakeIonLab.for_profile(profile, 4, seed=seed)
+
+
+@pytest.mark.parametrize("make_lab", [rydberg_lab, ion_lab], ids=["rydberg", "ion"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_daily_runcard_brings_the_device_back(make_lab: object, seed: int, tmp_path: Path) -> None:
+    profile, lab = make_lab(seed)  # type: ignore[operator]
+    card = load_runcard(f"{profile.platform}-daily")
+    check = card.steps[-1]
+    assert check.routine == "qep_gradient_check"
+    before = CHECK.fit(CHECK.acquire(check.parameters, lab, profile))
+    assert before.quality == "bad"
+    # visibly off: the direction (Rydberg: the offset moves the chain across its ordering) or the
+    # size (ions: the field offset polarises the chain and the gradient almost vanishes)
+    assert before.curves["cosine"][0] < 0.7 or before.curves["relative_error"][0] > 0.9
+    history = CalibrationHistory(tmp_path / "history", profile.name)
+    outcome = run_runcard(card, profile, lab, tmp_path / "run", history)
+    assert [s.result.quality for s in outcome.steps] == ["good"] * len(card.steps), [
+        (s.routine, s.result.reasons) for s in outcome.steps
+    ]
+    after = outcome.steps[-1].result
+    assert after.curves["cosine"][0] >= 0.98 and after.curves["relative_error"][0] <= 0.25
+    assert resolve(profile, history.read().records) == outcome.profile
+    true = lab.true_profile()
+    assert outcome.profile.calibration.rabi_scale == pytest.approx(true.calibration.rabi_scale, abs=0.005)
+    assert outcome.profile.calibration.interaction_scale == pytest.approx(
+        true.calibration.interaction_scale, abs=0.01
+    )
+    for got, want in zip(outcome.profile.local_gains(4), true.local_gains(4), strict=True):
+        assert got == pytest.approx(want, abs=0.015)
+    if profile.platform == "rydberg":  # the QEP Hamiltonian step found the per-site offsets
+        for got, want in zip(outcome.profile.site_offsets(4), true.site_offsets(4), strict=True):
+            assert got == pytest.approx(want, abs=0.15)
+    # the check re-fits offline from its stored data
+    folder = outcome.steps[-1].folder
+    assert CHECK.fit(read_data(folder / "data.json")).to_document() == after.to_document()
+
+
+def test_check_parameters_follow_the_platform() -> None:
+    profile, lab = ion_lab(0)
+    with pytest.raises(CalibrationError, match="transverse = 1 rad/µs on ions"):
+        CHECK.acquire(CHECK.parameters({"transverse_rad_per_us": 1.0}), lab, profile)
+    profile, rlab = rydberg_lab(0)
+    with pytest.raises(CalibrationError, match="needs transverse > 0"):
+        CHECK.acquire(CHECK.parameters({"transverse_rad_per_us": 0.0}), rlab, profile)
+    with pytest.raises(CalibrationError, match="min_cosine"):
+        CHECK.parameters({"min_cosine": 1.5})
