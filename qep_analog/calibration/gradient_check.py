@@ -5,9 +5,10 @@ Rydberg array nearest-neighbour ZZ under a transverse drive, on an ion chain the
 output m = (Z_0 + Z_1)/2, error signal ε = 1) is translated with the current effective profile into
 free, +βε and −βε schedules. The device runs them and the QEP gradient (⟨A⟩₊ − ⟨A⟩₋)/2β comes from
 the counts (Z basis; X too on ions, for the couplings), readout corrected with the profile's ε, ε′
-(:func:`qep_analog.measurement.gradient.gradient_from_counts`). The exact gradient is that of the
-model the profile says the device realises (van der Waals or drive tails included), at β → 0. A true
-profile makes the two agree; a mis-calibrated one makes the device realise another Hamiltonian.
+(per site when calibrated per site; :func:`qep_analog.measurement.gradient.gradient_from_counts`).
+The exact gradient is that of the model the profile says the device realises (van der Waals or drive
+tails included), at β → 0. A true profile makes the two agree; a mis-calibrated one makes the device
+realise another Hamiltonian.
 
 Quality is "good" when the cosine similarity reaches ``min_cosine`` and the relative error stays
 below ``max_relative_error`` (a device far from its profile may give a gradient of the right direction
@@ -24,7 +25,12 @@ from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import FitResult, Routine, stored_parameters
 from qep_analog.calibration.schedule_lab import ScheduleBackend
-from qep_analog.calibration.stored_model import model_context, model_from_context
+from qep_analog.calibration.stored_model import (
+    model_context,
+    model_from_context,
+    readout_context,
+    readout_from_context,
+)
 from qep_analog.devices import ions
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
@@ -138,8 +144,7 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
                 **model_context(realised),
                 **{f"theta {j}": float(v) for j, v in enumerate(theta)},
                 "n_qubits": float(n),
-                "false_positive": profile.noise.readout_false_positive,
-                "false_negative": profile.noise.readout_false_negative,
+                **readout_context(ReadoutErrors.from_profile(profile, n)),
             },
         )
 
@@ -160,9 +165,7 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
             label: [SettingCounts(bases, np.arange(1 << n), next(rows)) for bases in settings]
             for label in PHASES
         }
-        mitigation = ReadoutErrors.uniform(
-            n, data.context["false_positive"], data.context["false_negative"]
-        )
+        mitigation = readout_from_context(data.context, n)
         measured = gradient_from_counts(model, plan, phases, p.beta, mitigation=mitigation)
         exact = qep_gradient(
             Equilibrium(model), np.zeros((1, 0)), theta[None, :], np.ones((1, 1)), EXACT_BETA, "symmetric"

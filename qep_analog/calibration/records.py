@@ -19,12 +19,14 @@ QUALITIES = ("good", "bad")
 
 class FieldSpec(NamedTuple):
     """Where a calibrated field lives in a profile, its unit, whether the profile holds one value per
-    site (a tuple filled from per-site records), and the platforms that have it."""
+    site (a tuple filled from per-site records), the platforms that have it, and ``site_field``: the
+    per-site profile field that this device-wide field's per-site records fill, if any."""
 
     section: str
     unit: str
     per_site: bool = False
     platforms: tuple[str, ...] = ("rydberg", "ion")
+    site_field: str = ""
 
 
 #: The profile fields a record may target. ``radial_frequency`` is the first radial trap frequency
@@ -36,8 +38,8 @@ FIELDS: dict[str, FieldSpec] = {
     "local_gains": FieldSpec("calibration", "", per_site=True),
     "site_detuning_offsets": FieldSpec("calibration", "rad/µs", per_site=True),
     "ramp_duration": FieldSpec("calibration", "µs"),
-    "readout_false_positive": FieldSpec("noise", ""),
-    "readout_false_negative": FieldSpec("noise", ""),
+    "readout_false_positive": FieldSpec("noise", "", site_field="site_false_positive"),
+    "readout_false_negative": FieldSpec("noise", "", site_field="site_false_negative"),
     "dephasing_time": FieldSpec("noise", "µs"),
     "axial_frequency": FieldSpec("capabilities", "rad/µs", platforms=("ion",)),
     "radial_frequency": FieldSpec("capabilities", "rad/µs", platforms=("ion",)),
@@ -86,8 +88,15 @@ class CalibrationRecord:
     def usable(self) -> bool:
         """Whether this record may change the effective profile: good, valid, and device-wide for a
         device-wide field or per site for a per-site field."""
-        per_site = FIELDS[self.field].per_site
-        return self.quality == "good" and self.valid and (self.site is not None) == per_site
+        spec = FIELDS[self.field]
+        placed = self.site is None if not spec.per_site else self.site is not None
+        return self.quality == "good" and self.valid and (placed or bool(spec.site_field))
+
+    @property
+    def target(self) -> str:
+        """The profile field this record sets (a per-site record may fill a per-site field)."""
+        spec = FIELDS[self.field]
+        return spec.site_field if self.site is not None and spec.site_field else self.field
 
     def to_document(self) -> dict[str, Any]:
         return asdict(self)

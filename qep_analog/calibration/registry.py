@@ -7,6 +7,7 @@ from qep_analog.calibration.interaction import INTERACTION_ROUTINES
 from qep_analog.calibration.ion_routines import ION_ROUTINES
 from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES
 from qep_analog.calibration.qep_hamiltonian import QEP_ROUTINES
+from qep_analog.calibration.ramp_scan import ROUTINES as RAMP_ROUTINES
 from qep_analog.calibration.routine import Routine
 from qep_analog.calibration.rydberg_routines import ROUTINES as SINGLE_QUBIT_ROUTINES
 from qep_analog.errors import CalibrationError
@@ -17,6 +18,7 @@ ROUTINES: dict[str, Routine] = {
     **LOCAL_FIELD_ROUTINES,
     **ION_ROUTINES,
     **QEP_ROUTINES,
+    **RAMP_ROUTINES,
     **CHECK_ROUTINES,
 }
 

@@ -1,8 +1,10 @@
 """The effective profile: a human-written profile with the latest usable calibration records applied.
 
 Only good and valid records of the profile's device count. A device-wide field takes the value of its
-last device-wide record. A per-site field (``local_gains``, ``site_detuning_offsets``) takes the
-per-site records of the run that wrote its last one, which must cover sites 0 … n−1. Records made
+last device-wide record. A per-site field (``local_gains``, ``site_detuning_offsets``, and the per-site
+readout errors ``site_false_positive``/``site_false_negative`` from the per-site records of
+``readout_false_positive``/``readout_false_negative``) takes the last usable value of each site, and
+is applied once sites 0 … n−1 are all known (a runcard with targets updates only its sites). Records made
 against another profile version still apply (they measure the same hardware); the profile file itself
 is never written.
 """
@@ -17,13 +19,15 @@ from qep_analog.calibration.records import FIELDS, CalibrationRecord
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 
+#: per-site profile fields filled by the per-site records of a device-wide field, and their sections
+_SITE_FIELDS = {spec.site_field: spec.section for spec in FIELDS.values() if spec.site_field}
+
 
 def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> dict[str, Any]:
     """Field → value (a float, or a tuple over sites for per-site fields) of the last usable records
     of ``profile``'s device."""
     values: dict[str, Any] = {}
-    per_site: dict[str, dict[str, dict[int, float]]] = {}  # field → run → site → value
-    last_run: dict[str, str] = {}
+    per_site: dict[str, dict[int, float]] = {}  # field → site → last value
     for record in records:
         if record.device != profile.name or not record.usable:
             continue
@@ -33,15 +37,10 @@ def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) 
         if record.site is None:
             values[record.field] = record.value
         else:
-            per_site.setdefault(record.field, {}).setdefault(record.run_id, {})[record.site] = record.value
-            last_run[record.field] = record.run_id
-    for name, run in last_run.items():
-        sites = per_site[name][run]
-        if sorted(sites) != list(range(len(sites))):
-            raise CalibrationError(
-                f"records {name!r} of run {run!r}: sites {sorted(sites)} are not 0 … {len(sites) - 1}"
-            )
-        values[name] = tuple(sites[i] for i in range(len(sites)))
+            per_site.setdefault(record.target, {})[record.site] = record.value
+    for name, sites in per_site.items():
+        if sorted(sites) == list(range(len(sites))):  # sites 0 … n−1 known: the field is complete
+            values[name] = tuple(sites[i] for i in range(len(sites)))
     return values
 
 
@@ -49,7 +48,8 @@ def resolve(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> Dev
     """``profile`` with its calibrated fields replaced by the latest usable records."""
     sections: dict[str, dict[str, Any]] = {"calibration": {}, "noise": {}, "capabilities": {}}
     for name, value in latest_values(profile, records).items():
-        sections[FIELDS[name].section][name] = value
+        section = FIELDS[name].section if name in FIELDS else _SITE_FIELDS[name]
+        sections[section][name] = value
     capabilities = sections["capabilities"]
     if "radial_frequency" in capabilities:
         radial = profile.ions.radial_frequencies

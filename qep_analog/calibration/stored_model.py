@@ -1,5 +1,5 @@
-"""A QEP model kept in the float-valued ``context`` of calibration data, so that fits that need the
-model (QEP routines) re-run offline from the stored data alone.
+"""A QEP model (and per-site readout errors) kept in the float-valued ``context`` of calibration data,
+so that fits that need them (QEP routines) re-run offline from the stored data alone.
 
 Keys are ``"<section>|<name>|<Pauli string>"`` (``"fixed||<string>"`` for the fixed part) with the
 coefficient as value; identity terms are dropped (they shift no expectation value).
@@ -7,7 +7,10 @@ coefficient as value; identity terms are dropped (they shift no expectation valu
 
 from __future__ import annotations
 
+import numpy as np
+
 from qep_analog.errors import CalibrationError
+from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 
@@ -46,3 +49,18 @@ def model_from_context(context: dict[str, float], n_qubits: int) -> QEPModel:
 
     fixed = pauli_sum(terms["fixed"].get("", []), n_qubits)
     return QEPModel(n_qubits, operators("trainable"), operators("outputs"), fixed, operators("inputs"))
+
+
+def readout_context(readout: ReadoutErrors) -> dict[str, float]:
+    """Per-site readout errors as context entries."""
+    out = {f"false_positive {i}": float(e) for i, e in enumerate(readout.false_positive)}
+    out.update({f"false_negative {i}": float(e) for i, e in enumerate(readout.false_negative)})
+    return out
+
+
+def readout_from_context(context: dict[str, float], n_qubits: int) -> ReadoutErrors:
+    """The readout errors stored by :func:`readout_context`."""
+    return ReadoutErrors(
+        np.array([context[f"false_positive {i}"] for i in range(n_qubits)]),
+        np.array([context[f"false_negative {i}"] for i in range(n_qubits)]),
+    )

@@ -35,7 +35,13 @@ def register(commands: Any) -> None:
         help="history folder (default $QEP_ANALOG_HISTORY, else calibration/history)",
     )
     command.add_argument("--seed", type=int, default=0, help="fake lab: seed of the shot noise")
-    command.add_argument("--sites", type=int, default=4, help="fake lab: number of atoms")
+    command.add_argument("--sites", type=int, default=4, help="fake lab: number of atoms or ions")
+    command.add_argument(
+        "--preparation",
+        choices=("ground", "adiabatic"),
+        default="ground",
+        help="fake lab: many-body schedules reach the exact ground state, or are emulated (QuTiP)",
+    )
     command.add_argument("--json", action="store_true", help="print JSON")
     command.add_argument("--no-plot", action="store_true", help="report: do not draw report.png")
     command.set_defaults(handler=run)
@@ -62,6 +68,7 @@ def _number(value: float | None) -> str:
 def run_runcard_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from qep_analog.calibration.fake_ion_lab import FakeIonLab
     from qep_analog.calibration.fake_lab import FakeRydbergLab
     from qep_analog.calibration.history import CalibrationHistory, history_directory
     from qep_analog.calibration.runcard import load_runcard
@@ -83,7 +90,9 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "run.json").exists():
         raise CalibrationError(f"calibrate: {out} already holds a run; choose another --out")
-    backend = FakeRydbergLab.for_profile(profile, n_sites=args.sites, seed=args.seed)
+    lab = FakeRydbergLab if profile.platform == "rydberg" else FakeIonLab
+    backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
+    backend.preparation = args.preparation
     history = CalibrationHistory(history_directory(args.history), profile.name)
     outcome = run_runcard(runcard, profile, backend, out, history)
     if args.json:
@@ -114,20 +123,25 @@ def _print_steps(results: list[dict[str, Any]]) -> None:
     for result in results:
         first = True
         for estimate in result["estimates"]:
-            if estimate["site"] is not None:
-                continue
+            per_site = FIELDS[estimate["field"]].per_site
+            if (estimate["site"] is not None) != per_site:
+                continue  # per-site values of device-wide fields stay in the result files
+            name = estimate["field"] + (f"[{estimate['site']}]" if per_site else "")
             head = (
                 f"{result['routine']:<22} {result['quality']:<8} {_number(result['reduced_chi2']):>9}"
                 if first
                 else " " * 41
             )
             print(
-                f"{head}  {estimate['field']:<24} {_number(estimate['value']):>12} "
+                f"{head}  {name:<24} {_number(estimate['value']):>12} "
                 f"{_number(estimate['uncertainty']):>10}  {FIELDS[estimate['field']].unit}"
             )
             first = False
         if first:
             print(f"{result['routine']:<22} {result['quality']:<8} {_number(result['reduced_chi2']):>9}")
+        for key in ("cosine", "relative_error"):  # the gradient check
+            if key in result["curves"]:
+                print(f"{'':<41}  {key:<24} {_number(result['curves'][key][0]):>12}")
         for reason in result["reasons"]:
             print(f"    bad: {reason}")
 
@@ -139,7 +153,7 @@ def run_history(args: argparse.Namespace) -> int:
 
     history = CalibrationHistory(history_directory(args.history), args.argument)
     read = history.read()
-    effective: dict[str, float] = {}
+    effective: dict[str, Any] = {}
     if args.argument in list_profiles():
         effective = latest_values(load_profile(args.argument), read.records)
     if args.json:
@@ -171,7 +185,8 @@ def run_history(args: argparse.Namespace) -> int:
             f"{r.value:>12.6g} {r.uncertainty:>10.3g} {r.unit:<6} {r.quality:<7} {valid}"
         )
     for field, value in effective.items():
-        print(f"effective {field} = {value:.6g}")
+        shown = ", ".join(f"{v:.6g}" for v in value) if isinstance(value, tuple) else f"{value:.6g}"
+        print(f"effective {field} = {shown}")
     return 0
 
 

@@ -77,6 +77,8 @@ _NOISE = (
     Field("state_prep_error", low=0.0, high=1.0, open_high=True, required=False),
     Field("dephasing_time", dimension="time", **_POSITIVE, required=False, help="T2*"),
     Field("amplitude_jitter", low=0.0, high=1.0, required=False, help="relative shot-to-shot rms"),
+    Field("site_false_positive", "numbers", low=0.0, high=1.0, open_high=True, required=False),
+    Field("site_false_negative", "numbers", low=0.0, high=1.0, open_high=True, required=False),
 )
 _CALIBRATION = (
     Field("rabi_scale", **_POSITIVE, required=False),
@@ -151,13 +153,16 @@ class IonCapabilities:
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Readout errors (ε = P(1|0), ε′ = P(0|1)), preparation error, T2* (µs), relative amplitude jitter."""
+    """Readout errors (ε = P(1|0), ε′ = P(0|1)), preparation error, T2* (µs), relative amplitude jitter;
+    ``site_false_positive``/``site_false_negative``: ε, ε′ of each site when calibrated per site."""
 
     readout_false_positive: float
     readout_false_negative: float
     state_prep_error: float = 0.0
     dephasing_time: float = math.inf
     amplitude_jitter: float = 0.0
+    site_false_positive: tuple[float, ...] = ()
+    site_false_negative: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

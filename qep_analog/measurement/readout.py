@@ -57,9 +57,17 @@ class ReadoutErrors:
 
     @classmethod
     def from_profile(cls, profile: Any, n_qubits: int) -> ReadoutErrors:
-        """The readout errors of a device profile (``profile.noise``) on ``n_qubits`` qubits."""
+        """The readout errors of a device profile (``profile.noise``) on ``n_qubits`` qubits: ε and ε′
+        per site when the profile holds one value per qubit, else the device-wide ones."""
         noise = profile.noise
-        return cls.uniform(n_qubits, noise.readout_false_positive, noise.readout_false_negative)
+
+        def values(per_site: tuple[float, ...], device_wide: float) -> NDArray:
+            return np.asarray(per_site if len(per_site) == n_qubits else [device_wide] * n_qubits, float)
+
+        return cls(
+            values(noise.site_false_positive, noise.readout_false_positive),
+            values(noise.site_false_negative, noise.readout_false_negative),
+        )
 
     @classmethod
     def none(cls, n_qubits: int) -> ReadoutErrors:

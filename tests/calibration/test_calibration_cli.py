@@ -102,3 +102,16 @@ def test_an_existing_run_folder_is_refused(tmp_path: Path, capsys: pytest.Captur
     assert main(argv) == 0
     assert main(argv) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_ion_daily_runcard_on_the_fake_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["calibrate", "ion-daily", "--device", "yb171-chain", "--backend", "fake-lab"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--history", str(tmp_path / "h")]) == 0
+    text = capsys.readouterr().out
+    assert "bad:" not in text
+    for name in ("radial_frequency", "axial_frequency", "stark_crosstalk", "local_gains[3]", "cosine"):
+        assert name in text
+    assert main(["calibrate", "history", "yb171-chain", "--history", str(tmp_path / "h"), "--json"]) == 0
+    effective = json.loads(capsys.readouterr().out)["effective"]
+    assert effective["interaction_scale"] == pytest.approx(0.95, abs=0.005)
+    assert len(effective["local_gains"]) == 4

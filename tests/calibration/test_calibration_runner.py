@@ -18,6 +18,7 @@ from qep_analog.calibration.runcard import RUNCARDS_DIR, load_runcard, parse_run
 from qep_analog.calibration.runner import read_results, refit, run_runcard
 from qep_analog.devices.profile import load_profile
 from qep_analog.errors import CalibrationError
+from qep_analog.measurement.readout import ReadoutErrors
 
 PROFILE = load_profile("fresnel-like")
 
@@ -165,9 +166,16 @@ def test_resolve_fills_per_site_fields_from_the_last_run() -> None:
     gains += [record("local_gains", g, site=i, run_id="new") for i, g in enumerate((1.1, 0.9))]
     gains.append(record("local_gains", 5.0, site=1, run_id="new", quality="bad"))
     effective = resolve(PROFILE, gains)
-    assert effective.calibration.local_gains == (1.1, 0.9)
-    with pytest.raises(CalibrationError, match=r"sites \[0, 2\] are not 0 … 1"):
-        resolve(PROFILE, [record("local_gains", 1.0, site=s, run_id="gap") for s in (0, 2)])
+    assert effective.calibration.local_gains == (1.1, 0.9, 2.0)  # the last value of each site
+    gap = [record("local_gains", 1.0, site=s, run_id="gap") for s in (0, 2)]
+    assert resolve(PROFILE, gap).calibration.local_gains == PROFILE.calibration.local_gains  # incomplete
+    readout = [record("readout_false_positive", e, site=i) for i, e in enumerate((0.01, 0.02))]
+    effective = resolve(PROFILE, [*readout, record("readout_false_positive", 0.015)])
+    assert effective.noise.site_false_positive == (0.01, 0.02)
+    assert effective.noise.readout_false_positive == 0.015
+    # mitigation takes the per-site values where the profile has them for every qubit
+    assert ReadoutErrors.from_profile(effective, 2).false_positive.tolist() == [0.01, 0.02]
+    assert ReadoutErrors.from_profile(effective, 3).false_positive.tolist() == [0.015] * 3
     offsets = [record("site_detuning_offsets", v, site=i, unit="rad/µs") for i, v in enumerate((0.1, -0.2))]
     effective = resolve(PROFILE, [*offsets, record("detuning_offset", 0.5, unit="rad/µs")])
     assert effective.site_offsets(2) == pytest.approx([0.6, 0.3])
