@@ -18,6 +18,7 @@ but the wrong size). The check proposes no records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -186,6 +187,33 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
             "relative_error": [relative],
         }
         return FitResult(self.name, (), chi2, quality, tuple(reasons), self.criteria, curves)
+
+    def draw(self, ax: Any, data: CalibrationData, result: dict[str, Any]) -> bool:
+        """Measured gradient (with standard errors) next to the exact one, per parameter."""
+        curves = result["curves"]
+        index = np.arange(len(curves["exact"]))
+        ax.bar(index - 0.2, curves["exact"], 0.4, label="exact", color="C0")
+        ax.bar(
+            index + 0.2,
+            curves["measured"],
+            0.4,
+            yerr=curves["standard_error"],
+            label="measured",
+            color="C1",
+        )
+        names = [
+            k.split("|")[1]
+            for k in dict.fromkeys(k.rsplit("|", 1)[0] for k in data.context if k.startswith("trainable|"))
+        ]
+        ax.set_xticks(index, names)
+        ax.set_ylabel("dL/dθ")
+        ax.set_title(
+            f"{self.name}: {result['quality']}, cosine {curves['cosine'][0]:.4f}, "
+            f"relative error {curves['relative_error'][0]:.3g}",
+            fontsize=9,
+        )
+        ax.legend(fontsize=7)
+        return True
 
 
 CHECK_ROUTINES: dict[str, Routine] = {r.name: r for r in (QEPGradientCheck(),)}

@@ -43,6 +43,8 @@ def plot_run(run_dir: str | Path, path: str | Path | None = None) -> Path:
 
 def _panel(ax: Any, data: Any, result: dict[str, Any]) -> None:
     routine = routine_named(data.routine)
+    if routine.draw(ax, data, result):
+        return
     y = data.counts / data.shots
     errors = binomial_sigma(data.counts, data.shots)
     curves = {k: [math.nan if v is None else v for v in vs] for k, vs in result["curves"].items()}

@@ -184,6 +184,11 @@ class Routine(ABC, Generic[P, B]):
         """The fitted model at sweep values ``x``, shape ``(len(x), n_sites)``; None if it has none."""
         return None
 
+    def draw(self, ax: Any, data: CalibrationData, result: dict[str, Any]) -> bool:
+        """Draw the report panel on the matplotlib axes ``ax`` when the generic one (P(read 1) per
+        site against the sweep) does not suit; return whether it drew."""
+        return False
+
 
 def fit_sites(routine: Routine, data: CalibrationData) -> FitResult:
     """``routine.fit(data)`` with per-site estimates labelled by device site (data restricted to a
