@@ -226,8 +226,10 @@ class FakeRydbergLab:
         return self.profile
 
     def true_profile(self) -> DeviceProfile:
-        """The nominal profile with the hidden device-wide calibration (rabi_scale, detuning_offset,
-        interaction_scale, local_gains) and noise (mean readout errors, T2*) applied."""
+        """The nominal profile with the hidden calibration (rabi_scale, detuning_offset,
+        interaction_scale, local_gains, site_detuning_offsets) and noise (mean readout errors, T2*)
+        applied. Per-site Ω scales and the map's leakage to neighbours have no profile field: the
+        many-body experiments (:meth:`run_schedules`) do not see them."""
         profile = self._nominal("true_profile")
         h = self.hidden
         calibration = dataclasses.replace(

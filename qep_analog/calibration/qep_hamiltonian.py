@@ -23,7 +23,8 @@ once the readout routine has calibrated them: a per-site error left in would rea
 Rydberg arrays only: on an ion chain (XX couplings, Z fields) the fields act on ⟨Z⟩ through pair
 flips, i.e. through sums of two sites' fields; the staggered combination is nearly invisible (the
 Gauss–Newton matrix of 4 ions has condition number ≈ 500 even at long-range couplings) and shot noise
-swamps it. Ions take their per-site offsets from per-site Ramsey fringes (:mod:`rydberg_routines`).
+swamps it. On ions the per-site Ramsey fringes measure each ion's offset (kept as per-site
+``detuning_offset`` records); no routine turns them into ``site_detuning_offsets`` yet.
 """
 
 from __future__ import annotations
