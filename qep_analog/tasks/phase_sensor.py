@@ -9,16 +9,18 @@ boundaries): I cluster/SPT (g_zz < 2, g_x < g_zxz), II ZZ-ordered (g_zz >= 2), I
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, StorageError
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import is_coupling, phase_sensor
 from qep_analog.qep.losses import Loss, SquaredError
-from qep_analog.qep.trainer import Penalty
+from qep_analog.qep.trainer import RESULT_SCHEMA, Penalty
+from qep_analog.storage import read_json
 
 SIMPLEX_TOTAL = 4.0
 PHASE_NAMES = ("cluster (SPT)", "ZZ-ordered", "paramagnet")
@@ -104,10 +106,8 @@ class PhaseSensorTask:
             raise ConfigError(
                 f"phase sensor: system_operators = {self.system_operators!r} must be a string of X, Y, Z"
             )
-        if self.init not in INITIALISATIONS:
-            raise ConfigError(
-                f"phase sensor: init {self.init!r} is unknown (valid: {', '.join(INITIALISATIONS)})"
-            )
+        if not isinstance(self.init, str):
+            raise ConfigError(f"phase sensor: init {self.init!r} is not a name or a path")
         if isinstance(self.test_size, bool) or not isinstance(self.test_size, int) or self.test_size < 1:
             raise ConfigError(f"phase sensor: test_size = {self.test_size!r} must be a positive integer")
         for name in ("coupling_range", "patch_side"):
@@ -132,6 +132,9 @@ class PhaseSensorTask:
             raise ConfigError(f"phase sensor: periodic = {self.periodic!r} must be true or false")
         self.model = phase_sensor(self.n_chain, self.sites, self.system_operators, self.periodic)
         self.coupling_mask = np.array([is_coupling(n) for n in self.model.parameter_names])
+        self._trained: NDArray | None = None
+        if self.init not in INITIALISATIONS:
+            self._trained = self._parameters_from(self.init)
         test_rng = np.random.default_rng([self.seed, 1])
         self._test_inputs = sample_simplex(test_rng, self.test_size)
 
@@ -148,9 +151,29 @@ class PhaseSensorTask:
     def metrics(self, outputs: NDArray, targets: NDArray) -> dict[str, float]:
         return accuracy_metrics(outputs, targets)
 
+    def _parameters_from(self, path: str) -> NDArray:
+        """The parameters of a finished run (``result.json`` of ``qep-analog train``), by name: a sensor
+        trained on one chain starts another (its terms act on the sensor and chain sites 0, 1 only)."""
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"phase sensor: init {path!r} is neither {' nor '.join(INITIALISATIONS)} nor a run result"
+            )
+        try:
+            document = read_json(path, RESULT_SCHEMA)
+        except StorageError as exc:
+            raise ConfigError(f"phase sensor: init: {exc}") from None
+        values = document.get("parameters")
+        names = self.model.parameter_names
+        if not isinstance(values, dict) or set(names) - set(values):
+            missing = sorted(set(names) - set(values or {}))[:3]
+            raise ConfigError(f"phase sensor: init {path!r} lacks the parameters {missing}")
+        return np.array([float(values[name]) for name in names])
+
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
-        """Couplings uniform in [-range, range] and sensor terms standard normal ("bounded"), or
-        every parameter standard normal ("normal")."""
+        """Couplings uniform in [-range, range] and sensor terms standard normal ("bounded"), every
+        parameter standard normal ("normal"), or those of a finished run (``init`` a result path)."""
+        if self._trained is not None:
+            return self._trained.copy()
         n = len(self.model.parameter_names)
         theta = rng.standard_normal(n)
         if self.init == "bounded":

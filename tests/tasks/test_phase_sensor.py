@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from qep_analog.errors import ConfigError
+from qep_analog.qep.trainer import RESULT_SCHEMA
+from qep_analog.storage import write_json
 from qep_analog.tasks.phase_sensor import (
     PhaseSensorTask,
     accuracy_metrics,
@@ -184,6 +188,29 @@ def test_normal_initialisation() -> None:
 def test_unknown_initialisation() -> None:
     with pytest.raises(ConfigError, match="init 'uniform'"):
         PhaseSensorTask(n_chain=3, init="uniform")
+
+
+def test_initialisation_from_a_finished_run_on_another_chain(tmp_path: Path) -> None:
+    """A sensor trained on one chain starts another: its parameters are taken by name."""
+    source = PhaseSensorTask(n_chain=3, test_size=5)
+    theta = source.initial_parameters(np.random.default_rng(3))
+    parameters = dict(zip(source.model.parameter_names, theta.tolist(), strict=True))
+    path = tmp_path / "result.json"
+    write_json(path, {"parameters": parameters}, RESULT_SCHEMA)
+    longer = PhaseSensorTask(n_chain=5, test_size=5, init=str(path))
+    assert longer.model.n_qubits == 7
+    np.testing.assert_array_equal(longer.initial_parameters(np.random.default_rng(0)), theta)
+    # an ablation (X couplings only) takes the subset it has
+    ablation = PhaseSensorTask(n_chain=4, test_size=5, init=str(path), system_operators="X")
+    names = ablation.model.parameter_names
+    expected = [parameters[name] for name in names]
+    np.testing.assert_array_equal(ablation.initial_parameters(np.random.default_rng(0)), expected)
+    write_json(path, {"parameters": {"c_Z0_ZA": 1.0}}, RESULT_SCHEMA)
+    with pytest.raises(ConfigError, match="lacks the parameters"):
+        PhaseSensorTask(n_chain=3, test_size=5, init=str(path))
+    write_json(path, {"parameters": parameters}, "qep-other/1")
+    with pytest.raises(ConfigError, match="schema 'qep-other/1'"):
+        PhaseSensorTask(n_chain=3, test_size=5, init=str(path))
 
 
 def test_bad_test_size() -> None:
