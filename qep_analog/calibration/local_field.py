@@ -37,16 +37,15 @@ from scipy.optimize import least_squares
 
 from qep_analog.calibration.backend import CalibrationBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.fitting import CurveFit, fit_probabilities
+from qep_analog.calibration.fitting import CurveFit
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.calibration.rydberg_routines import (
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
     TWO_PI,
-    _frequency_guess,
     _grid,
-    _ramsey_model,
     _verdict,
+    fit_fringe,
 )
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.devices.units import with_unit
@@ -221,20 +220,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         points = int(data.context["points"])
         x = data.sweep[j * points : (j + 1) * points]
         k = data.counts[j * points : (j + 1) * points, column]
-        step = float(np.min(np.diff(x)))
-        scan = float(x.max() - x.min())
-        detuning = data.context["detuning"]
-        f0 = _frequency_guess(
-            x, k / data.shots, 0.2 * detuning, min(2 * detuning, math.pi / step), "ramsey"
-        )
-        guess = [
-            f0,
-            0.5 * scan,
-            max(float(k.max() - k.min()) / data.shots, 0.05),
-            float(k.min()) / data.shots,
-        ]
-        bounds = ([0.0, step / 4, 0.0, 0.0], [math.pi / step, 20 * scan, 1.0, 1.0])
-        return fit_probabilities(_ramsey_model, x, k, data.shots, guess, bounds)
+        return fit_fringe(x, k, data.shots, data.context["detuning"])
 
     def fit(self, data: CalibrationData) -> FitResult:
         ctx = data.context

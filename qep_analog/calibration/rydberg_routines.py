@@ -338,6 +338,23 @@ def _ramsey_model(tau: NDArray, frequency: float, t2: float, contrast: float, fl
     return floor + contrast * 0.5 * (1 + np.exp(-((tau / t2) ** 2)) * np.cos(frequency * tau))
 
 
+def fit_fringe(x: NDArray, counts: NDArray, shots: int, detuning: float) -> CurveFit:
+    """The Ramsey model fitted to one site's fringe (counts of '1' at delays ``x``) taken at a
+    programmed ``detuning``: frequency guessed over [0.2, 2] × detuning below Nyquist, T2* = half the
+    scan, contrast and floor from the counts."""
+    step = float(np.min(np.diff(x)))
+    scan = float(x.max() - x.min())
+    f0 = _frequency_guess(x, counts / shots, 0.2 * detuning, min(2 * detuning, math.pi / step), "ramsey")
+    guess = [
+        f0,
+        0.5 * scan,
+        max(float(counts.max() - counts.min()) / shots, 0.05),
+        float(counts.min()) / shots,
+    ]
+    bounds = ([0.0, step / 4, 0.0, 0.0], [math.pi / step, 20 * scan, 1.0, 1.0])
+    return fit_probabilities(_ramsey_model, x, counts, shots, guess, bounds)
+
+
 class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
     """Ramsey fringes → ``detuning_offset`` = fringe frequency − programmed detuning, and
     ``dephasing_time`` (T2*, Gaussian decay).
@@ -377,20 +394,7 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
         x = data.sweep
         step = float(np.min(np.diff(x)))
         scan = float(x.max() - x.min())
-        fits = []
-        for site in range(data.n_sites):
-            k = data.counts[:, site]
-            f0 = _frequency_guess(
-                x, k / data.shots, 0.2 * detuning, min(2 * detuning, math.pi / step), "ramsey"
-            )
-            guess = [
-                f0,
-                0.5 * scan,
-                max(float(k.max() - k.min()) / data.shots, 0.05),
-                float(k.min()) / data.shots,
-            ]
-            bounds = ([0.0, step / 4, 0.0, 0.0], [math.pi / step, 20 * scan, 1.0, 1.0])
-            fits.append(fit_probabilities(_ramsey_model, x, k, data.shots, guess, bounds))
+        fits = [fit_fringe(x, data.counts[:, site], data.shots, detuning) for site in range(data.n_sites)]
         reasons: list[str] = []
         reduced = _common_checks(fits, 2, reasons)
         estimates = []
