@@ -39,8 +39,8 @@ from qep_analog.calibration.rydberg_routines import (
     MIN_CONTRAST,
     TWO_PI,
     _curve,
-    _grid,
-    _verdict,
+    scan_grid,
+    verdict,
 )
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.devices.rydberg import RydbergControls, check_controls
@@ -157,7 +157,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
         self, parameters: PairSpectroscopyParameters, backend: PairBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
-        detunings = _grid(p.start, p.stop, p.points, self.name)
+        detunings = scan_grid(p.start, p.stop, p.points, self.name)
         caps = profile.rydberg
         positions = np.array([[-p.distance / 2, 0.0], [p.distance / 2, 0.0]])
         try:
@@ -245,7 +245,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
         curves["resonance"] = [resonance]
         estimates = (Estimate("interaction_scale", scale, scale_error, None),)
         return FitResult(
-            self.name, estimates, reduced, _verdict(reasons), tuple(reasons), self.criteria, curves
+            self.name, estimates, reduced, verdict(reasons), tuple(reasons), self.criteria, curves
         )
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:

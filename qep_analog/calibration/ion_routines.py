@@ -28,10 +28,10 @@ from qep_analog.calibration.rydberg_routines import (
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
     TWO_PI,
-    _frequency_guess,
-    _grid,
-    _verdict,
     detuning_per_offset,
+    frequency_guess,
+    scan_grid,
+    verdict,
 )
 from qep_analog.devices import ion_chain, ions
 from qep_analog.devices.profile import DeviceProfile
@@ -179,7 +179,7 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
         p = parameters
         caps = profile.ions
         centre = caps.radial_frequencies[0]
-        detunings = _grid(centre + p.start, centre + p.stop, p.points, self.name)
+        detunings = scan_grid(centre + p.start, centre + p.stop, p.points, self.name)
         shift = detuning_per_offset(profile) * profile.calibration.detuning_offset
         counts = backend.sideband_scan(detunings - shift, p.rabi, p.duration, p.shots)
         return CalibrationData(
@@ -278,7 +278,7 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
                 Estimate("axial_frequency", axial, axial_error, None),
             ]
         return FitResult(
-            self.name, tuple(estimates), reduced, _verdict(reasons), tuple(reasons), self.criteria, curves
+            self.name, tuple(estimates), reduced, verdict(reasons), tuple(reasons), self.criteria, curves
         )
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
@@ -383,7 +383,7 @@ class TwoIonOscillation(Routine[PairParameters, PairBackend]):
                 raise CalibrationError(
                     f"{self.name}: predicted J[{i},{j}] = {predicted:.3g} rad/µs not > 0"
                 )
-            durations = _grid(0.0, p.periods * math.pi / (scale * predicted), p.points, self.name)
+            durations = scan_grid(0.0, p.periods * math.pi / (scale * predicted), p.points, self.name)
             if durations[-1] > profile.ions.max_duration:
                 raise CalibrationError(
                     f"{self.name}: pair ({i}, {j}) scan of {durations[-1]:.6g} µs exceeds the limit "
@@ -415,7 +415,7 @@ class TwoIonOscillation(Routine[PairParameters, PairBackend]):
             counts = data.counts[k * points : (k + 1) * points, 0]
             expected = scale0 * predicted
             step = float(np.min(np.diff(x)))
-            omega = _frequency_guess(
+            omega = frequency_guess(
                 x, counts / data.shots, 0.6 * expected, min(6 * expected, math.pi / step), "rabi"
             )
             guess = [
@@ -472,7 +472,7 @@ class TwoIonOscillation(Routine[PairParameters, PairBackend]):
         else:
             reasons.append(f"interaction_scale: no value, {len(pairs) - len(scales)} pair fits failed")
         return FitResult(
-            self.name, tuple(estimates), reduced, _verdict(reasons), tuple(reasons), self.criteria, curves
+            self.name, tuple(estimates), reduced, verdict(reasons), tuple(reasons), self.criteria, curves
         )
 
 

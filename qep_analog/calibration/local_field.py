@@ -43,9 +43,9 @@ from qep_analog.calibration.rydberg_routines import (
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
     TWO_PI,
-    _grid,
-    _verdict,
     fit_fringe,
+    scan_grid,
+    verdict,
 )
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.devices.units import with_unit
@@ -188,7 +188,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         self, parameters: LocalFieldParameters, backend: LocalRamseyBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
-        delays = _grid(p.start, p.stop, p.points, self.name)
+        delays = scan_grid(p.start, p.stop, p.points, self.name)
         if not p.detuning > 0:
             raise CalibrationError(f"routine {self.name!r}: detuning {p.detuning:g} rad/µs is not positive")
         amplitude = local_amplitude(p, profile)
@@ -303,7 +303,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
             "frequency_model_reduced_chi2": [shifts.reduced_chi2],
         }
         return FitResult(
-            self.name, tuple(estimates), reduced, _verdict(reasons), tuple(reasons), self.criteria, curves
+            self.name, tuple(estimates), reduced, verdict(reasons), tuple(reasons), self.criteria, curves
         )
 
 

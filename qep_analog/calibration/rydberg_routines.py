@@ -44,7 +44,7 @@ def detuning_per_offset(profile: DeviceProfile) -> float:
     return 2.0 if profile.platform == "ion" else 1.0
 
 
-def _grid(start: float, stop: float, points: int, what: str) -> NDArray:
+def scan_grid(start: float, stop: float, points: int, what: str) -> NDArray:
     if points < 5 or not stop > start:
         raise CalibrationError(
             f"{what}: scan [{start:g}, {stop:g}] with {points} points (need stop > start, ≥ 5)"
@@ -52,11 +52,11 @@ def _grid(start: float, stop: float, points: int, what: str) -> NDArray:
     return np.linspace(start, stop, points)
 
 
-def _verdict(reasons: list[str]) -> Quality:
+def verdict(reasons: list[str]) -> Quality:
     return "bad" if reasons else "good"
 
 
-def _common_checks(fits: list[CurveFit], contrast_index: int, reasons: list[str]) -> float:
+def common_checks(fits: list[CurveFit], contrast_index: int, reasons: list[str]) -> float:
     """Checks every fit shares; returns the reduced χ² over all sites."""
     for site, fit in enumerate(fits):
         if not fit.ok:
@@ -112,7 +112,7 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
         self, parameters: SpectroscopyParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
-        detunings = _grid(p.start, p.stop, p.points, self.name)
+        detunings = scan_grid(p.start, p.stop, p.points, self.name)
         counts = backend.square_pulse(
             np.full_like(detunings, p.duration), np.full_like(detunings, p.rabi), detunings, p.shots
         )
@@ -149,7 +149,7 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
             bounds = ([-x.max() - span, 0.05 * rabi0, 0.0, 0.0], [-x.min() + span, 5 * rabi0, 1.0, 1.0])
             fits.append(fit_probabilities(model, x, k, data.shots, guess, bounds))  # type: ignore[arg-type]
         reasons: list[str] = []
-        reduced = _common_checks(fits, 2, reasons)
+        reduced = common_checks(fits, 2, reasons)
         estimates = []
         for site, fit in enumerate(fits):
             if not fit.ok:
@@ -163,7 +163,7 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
             estimates.append(
                 Estimate("detuning_offset", float(offset) / per, float(fit.errors[0]) / per, site)
             )
-        return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _SPECTROSCOPY)
+        return with_device_means(self.name, estimates, fits, reduced, reasons, self.criteria, _SPECTROSCOPY)
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
         return _curve(_spectroscopy_model(data.context["duration"]), x, curves, _SPECTROSCOPY)
@@ -175,7 +175,7 @@ def _curve(model: Any, x: NDArray, curves: dict[str, list[float]], names: tuple[
     return np.column_stack(columns)
 
 
-def _with_mean(
+def with_device_means(
     routine: str,
     estimates: list[Estimate],
     fits: list[CurveFit],
@@ -196,7 +196,7 @@ def _with_mean(
         else:
             reasons.append(f"{name}: no device-wide value, {len(fits) - len(per_site)} site fits failed")
     curves = {name: [float(f.values[i]) for f in fits] for i, name in enumerate(names)}
-    return FitResult(routine, tuple(out), reduced, _verdict(reasons), tuple(reasons), criteria, curves)
+    return FitResult(routine, tuple(out), reduced, verdict(reasons), tuple(reasons), criteria, curves)
 
 
 # -------------------------------------------------------------------------------- Rabi
@@ -226,7 +226,7 @@ def _rabi_model(detuning_rms: float) -> object:
     return model
 
 
-def _frequency_guess(x: NDArray, y: NDArray, low: float, high: float, model: object) -> float:
+def frequency_guess(x: NDArray, y: NDArray, low: float, high: float, model: object) -> float:
     """The frequency in [low, high] whose best linear (contrast, floor) fit leaves the least residual."""
     best, best_cost = low, math.inf
     for omega in np.linspace(low, high, 400):
@@ -264,7 +264,7 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         self, parameters: RabiParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
-        durations = _grid(p.start, p.stop, p.points, self.name)
+        durations = scan_grid(p.start, p.stop, p.points, self.name)
         detuning = -profile.calibration.detuning_offset * detuning_per_offset(profile)
         t2 = profile.noise.dephasing_time
         rms = math.sqrt(2.0) / t2 if math.isfinite(t2) else 0.0
@@ -296,12 +296,12 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         fits = []
         for site in range(data.n_sites):
             k = data.counts[:, site]
-            omega = _frequency_guess(x, k / data.shots, 0.3 * rabi, min(3 * rabi, math.pi / step), "rabi")
+            omega = frequency_guess(x, k / data.shots, 0.3 * rabi, min(3 * rabi, math.pi / step), "rabi")
             guess = [omega, max(float(k.max() - k.min()) / data.shots, 0.05), float(k.min()) / data.shots]
             bounds = ([0.0, 0.0, 0.0], [10 * rabi, 1.0, 1.0])
             fits.append(fit_probabilities(model, x, k, data.shots, guess, bounds))  # type: ignore[arg-type]
         reasons: list[str] = []
-        reduced = _common_checks(fits, 1, reasons)
+        reduced = common_checks(fits, 1, reasons)
         estimates = []
         for site, fit in enumerate(fits):
             if not fit.ok:
@@ -314,7 +314,7 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
             if not error < 0.02 * omega:
                 reasons.append(f"site {site}: Ω error {error:.3g} rad/µs above 2 %")
             estimates.append(Estimate("rabi_scale", omega / rabi, error / rabi, site))
-        return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _RABI)
+        return with_device_means(self.name, estimates, fits, reduced, reasons, self.criteria, _RABI)
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
         return _curve(_rabi_model(data.context.get("detuning_rms", 0.0)), x, curves, _RABI)
@@ -344,7 +344,7 @@ def fit_fringe(x: NDArray, counts: NDArray, shots: int, detuning: float) -> Curv
     scan, contrast and floor from the counts."""
     step = float(np.min(np.diff(x)))
     scan = float(x.max() - x.min())
-    f0 = _frequency_guess(x, counts / shots, 0.2 * detuning, min(2 * detuning, math.pi / step), "ramsey")
+    f0 = frequency_guess(x, counts / shots, 0.2 * detuning, min(2 * detuning, math.pi / step), "ramsey")
     guess = [
         f0,
         0.5 * scan,
@@ -376,7 +376,7 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
         self, parameters: RamseyParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
-        delays = _grid(p.start, p.stop, p.points, self.name)
+        delays = scan_grid(p.start, p.stop, p.points, self.name)
         counts = backend.ramsey(delays, p.detuning, p.shots)
         return CalibrationData(
             routine=self.name,
@@ -396,7 +396,7 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
         scan = float(x.max() - x.min())
         fits = [fit_fringe(x, data.counts[:, site], data.shots, detuning) for site in range(data.n_sites)]
         reasons: list[str] = []
-        reduced = _common_checks(fits, 2, reasons)
+        reduced = common_checks(fits, 2, reasons)
         estimates = []
         for site, fit in enumerate(fits):
             if not fit.ok:
@@ -413,7 +413,7 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
             per = data.context.get("detuning_per_offset", 1.0)
             estimates.append(Estimate("detuning_offset", offset / per, f_err / per, site))
             estimates.append(Estimate("dephasing_time", t2, t2_err, site))
-        return _with_mean(self.name, estimates, fits, reduced, reasons, self.criteria, _RAMSEY)
+        return with_device_means(self.name, estimates, fits, reduced, reasons, self.criteria, _RAMSEY)
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
         return _curve(_ramsey_model, x, curves, _RAMSEY)
@@ -494,7 +494,7 @@ class ReadoutCalibration(Routine[ReadoutParameters, RydbergCalibrationBackend]):
             )
             curves[name] = values.tolist()
         return FitResult(
-            self.name, tuple(estimates), reduced, _verdict(reasons), tuple(reasons), self.criteria, curves
+            self.name, tuple(estimates), reduced, verdict(reasons), tuple(reasons), self.criteria, curves
         )
 
 
