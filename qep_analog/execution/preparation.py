@@ -68,6 +68,7 @@ class PreparationTask:
     start: Any
     with_gap: bool
     check_degeneracy: bool
+    keep_state: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ def prepare_sample(task: PreparationTask) -> PreparedSample:
         check_degeneracy=task.check_degeneracy,
     )
     gap = None if prepared.gaps is None else float(prepared.gaps[0])
-    return PreparedSample(prepared.strings[0], float(prepared.energies[0]), gap, prepared.states[0])
+    state = prepared.states[0] if task.keep_state else None  # states are large: ship only if needed
+    return PreparedSample(prepared.strings[0], float(prepared.energies[0]), gap, state)
 
 
 class ExecutedEquilibrium:
@@ -140,6 +142,7 @@ class ExecutedEquilibrium:
         start: Any = None,
         with_gap: bool = False,
         check_degeneracy: bool = True,
+        keep_states: bool = True,
     ) -> Prepared:
         """The batch prepared sample by sample on the executor's workers, in sample order."""
         x_arr = np.atleast_2d(np.asarray(x, dtype=float))
@@ -162,13 +165,14 @@ class ExecutedEquilibrium:
                 None if start is None else start[b],
                 with_gap,
                 check_degeneracy,
+                keep_states,
             )
             for b in range(batch)
         ]
         samples = self.executor.map(prepare_sample, tasks, label="preparations")
         gaps = None if not with_gap else np.array([s.gap for s in samples], dtype=float)
-        states: Any = [s.state for s in samples]
-        if self.spec.backend == "exact" and not self.thermal:
+        states: Any = [s.state for s in samples] if keep_states else []
+        if keep_states and self.spec.backend == "exact" and not self.thermal:
             states = np.array(states)
         return Prepared(
             np.array([s.strings for s in samples]), np.array([s.energy for s in samples]), gaps, states

@@ -122,7 +122,7 @@ def qep_gradient(
     nudged_x = np.concatenate([x_arr] * len(signs))
     nudges = np.concatenate([sign * beta * eps for sign in signs])
     starts = None if start is None else np.concatenate([start] * len(signs))
-    nudged = eq.prepare(nudged_x, theta, nudges, start=starts)
+    nudged = eq.prepare(nudged_x, theta, nudges, start=starts, keep_states=False)
     generators = eq.compiled.generator_values(measure(nudged.strings))
     batch = x_arr.shape[0]
     if scheme == "symmetric":

@@ -386,7 +386,7 @@ class Trainer:
     @single_blas_thread
     def evaluate(self, theta: NDArray) -> dict[str, float]:
         """Test-set metrics with exact expectation values (infinitely many shots)."""
-        free = self.equilibrium.prepare(self.test_inputs, theta)
+        free = self.equilibrium.prepare(self.test_inputs, theta, keep_states=False)
         outputs = self.compiled.output_values(free.strings)
         metrics = self.task.metrics(outputs, self.test_targets)
         metrics["test_loss"] = float(self.task.loss.value(outputs, self.test_targets).mean())

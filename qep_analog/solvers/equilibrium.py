@@ -72,20 +72,24 @@ class Equilibrium:
         start: NDArray | None = None,
         with_gap: bool = False,
         check_degeneracy: bool = True,
+        keep_states: bool = True,
     ) -> Prepared:
         """Prepare the batch of states; ``start`` warm-starts the ground-state solver.
 
         With ``with_gap`` the gaps are computed and, unless ``check_degeneracy`` is False, a
-        degenerate ground state raises :class:`~qep_analog.errors.PreconditionError`.
+        degenerate ground state raises :class:`~qep_analog.errors.PreconditionError`. Without
+        ``keep_states`` the result's ``states`` is empty (callers that need only the string
+        expectation values: executors then do not ship the states back).
         """
         coeffs = self.coefficients(x, theta, nu)
         if self.temperature is None:
             ground: GroundStates = self.solver.solve(
                 coeffs, start, with_gap=with_gap, check_degeneracy=check_degeneracy
             )
-            return Prepared(ground.strings, ground.energies, ground.gaps, ground.states)
+            states: NDArray | list[GibbsState] = ground.states if keep_states else []
+            return Prepared(ground.strings, ground.energies, ground.gaps, states)
         gibbs = [gibbs_state(self.compiled, c, self.temperature) for c in coeffs]
         strings = np.array([thermal_strings(self.compiled, g) for g in gibbs])
         energies = np.array([g.free_energy for g in gibbs])
         gaps = np.array([g.energies[1] - g.energies[0] for g in gibbs]) if with_gap else None
-        return Prepared(strings, energies, gaps, gibbs)
+        return Prepared(strings, energies, gaps, gibbs if keep_states else [])

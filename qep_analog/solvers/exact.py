@@ -17,6 +17,10 @@ from qep_analog.solvers.conjugate_gradient import batched_response
 from qep_analog.solvers.lanczos import batched_lanczos
 from qep_analog.solvers.threads import single_blas_thread
 
+#: Large systems: the Krylov basis of one cycle may take this many bytes ...
+LARGE_KRYLOV_MEMORY = 128 * 2**20
+#: ... and at most this many vectors.
+LARGE_KRYLOV_MAX = 80
 #: Gaps below this (rad/us) count as a degenerate ground state.
 DEGENERACY_TOL = 1e-6
 #: Gaps below this multiple of the degeneracy tolerance are re-solved to the full tolerance.
@@ -47,7 +51,11 @@ class ExactSolver:
     """Ground states of H(x, theta, nu) for a compiled model.
 
     ``tol`` bounds the residual norm ||H psi - E psi|| (rad/us); ``krylov`` is the Krylov space
-    size per restart cycle.
+    size per restart cycle. From ``PARALLEL_DIM`` on (no reorthogonalisation, no growth of the space)
+    the cycle is as long as ``LARGE_KRYLOV_MEMORY`` of basis allows, between ``krylov`` and
+    ``LARGE_KRYLOV_MAX``: restarting from one Ritz vector throws away what a short cycle learnt, and
+    near a level crossing 20-vector cycles need 3.5× the products of 80-vector ones
+    (benchmarks/bench_sample_costs.py: the executor batch's free solves, 10.3 s → 2.9 s).
     """
 
     def __init__(
@@ -75,6 +83,9 @@ class ExactSolver:
         self.compiled = compiled
         self.tol = tol
         self.krylov = krylov
+        itemsize = 8 if compiled.table.real else 16
+        affordable = LARGE_KRYLOV_MEMORY // (compiled.dim * itemsize) - 1
+        self.large_krylov = max(krylov, min(LARGE_KRYLOV_MAX, affordable))
         self.max_cycles = max_cycles
         self.degeneracy_tol = degeneracy_tol
         rng = np.random.default_rng(20_240_601)
@@ -160,8 +171,9 @@ class ExactSolver:
     ) -> tuple[NDArray, NDArray]:
         """Lowest eigenpairs (optionally of H + shift |d><d|). Returns states and info (energy,
         residual, products, converged)."""
+        krylov = self.large_krylov if self.compiled.dim >= PARALLEL_DIM else self.krylov
         return batched_lanczos(
-            diagonals, self.compiled.table.masks, starts, tol, self.krylov, self.max_cycles,
+            diagonals, self.compiled.table.masks, starts, tol, krylov, self.max_cycles,
             deflate=deflate, shifts=shifts,
         )  # fmt: skip
 

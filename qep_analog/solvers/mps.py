@@ -287,10 +287,12 @@ class MPSEquilibrium:
         start: Sequence[MPSState] | None = None,
         with_gap: bool = False,
         check_degeneracy: bool = True,
+        keep_states: bool = True,
     ) -> Prepared:
         """Prepare the batch of ground states; ``start`` (one :class:`MPSState` per member) warm-starts
         DMRG. With ``with_gap``, gaps by a second DMRG orthogonal to the ground state; a gap below
-        ``degeneracy_tol`` raises :class:`PreconditionError` unless ``check_degeneracy`` is False."""
+        ``degeneracy_tol`` raises :class:`PreconditionError` unless ``check_degeneracy`` is False;
+        without ``keep_states`` the result's ``states`` is empty."""
         coeffs = self.coefficients(x, theta, nu)
         if start is not None and len(start) != len(coeffs):
             raise ConfigError(f"MPS equilibrium: {len(start)} warm starts for a batch of {len(coeffs)}")
@@ -310,4 +312,4 @@ class MPSEquilibrium:
                 )
         strings = np.array([self.expectations(s) for s in states])
         energies = np.array([s.energy for s in states])
-        return Prepared(strings, energies, gaps, states)  # type: ignore[arg-type]
+        return Prepared(strings, energies, gaps, states if keep_states else [])  # type: ignore[arg-type]

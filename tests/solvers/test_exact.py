@@ -341,3 +341,28 @@ def test_nearly_degenerate_ground_state_converges_to_a_tight_tolerance() -> None
     ground = ExactSolver(model.compiled, tol=1e-10).solve(coefficients)
     assert ground.energies[0] == pytest.approx(energies[0], abs=1e-9)
     assert ground.residuals[0] < 1e-10
+
+
+def test_large_systems_restart_with_longer_cycles_and_stay_exact(monkeypatch) -> None:
+    """From PARALLEL_DIM on the cycle grows to what LARGE_KRYLOV_MEMORY allows (at most
+    LARGE_KRYLOV_MAX); ground energies still agree with ARPACK."""
+    import scipy.sparse.linalg as spla
+
+    from qep_analog.model.standard import phase_sensor
+    from qep_analog.tasks.phase_sensor import sample_simplex
+
+    model = phase_sensor(12)  # 14 qubits, complex: 256 kB per vector
+    compiled = model.compiled
+    assert compiled.dim >= exact.PARALLEL_DIM
+    assert ExactSolver(compiled).large_krylov == exact.LARGE_KRYLOV_MAX
+    monkeypatch.setattr(exact, "LARGE_KRYLOV_MEMORY", 10 * compiled.dim * 16)
+    assert ExactSolver(compiled, krylov=20).large_krylov == 20  # memory-bound: never below krylov
+    monkeypatch.undo()
+    rng = np.random.default_rng(0)
+    x, theta = sample_simplex(rng, 2), rng.uniform(-0.1, 0.1, len(model.parameter_names))
+    coefficients = compiled.coefficients(x, theta)
+    ground = ExactSolver(compiled, tol=1e-8).solve(coefficients)
+    for b in range(2):
+        h = compiled.table.sparse(coefficients[b])
+        e0 = spla.eigsh(h, k=1, which="SA", tol=1e-12)[0][0]
+        assert ground.energies[b] == pytest.approx(e0, abs=1e-9)
