@@ -116,17 +116,20 @@ def qep_gradient(
         free = eq.prepare(x_arr, theta, with_gap=True)
     if warn_small_gap:
         check_nudge(eq, free, eps, beta)
-    start = None if eq.thermal else np.asarray(free.states)
     measure = noise if noise is not None else (lambda s: s)
     signs = (1.0, -1.0) if scheme == "symmetric" else (1.0,)
-    nudged_x = np.concatenate([x_arr] * len(signs))
-    nudges = np.concatenate([sign * beta * eps for sign in signs])
-    starts = None if start is None else np.concatenate([start] * len(signs))
+    # sample-major order (+βε_0, −βε_0, +βε_1, …): both nudges of a sample share one warm-start
+    # object, which an executor then ships once per chunk
+    nudged_x = np.repeat(x_arr, len(signs), axis=0)
+    nudges = np.stack([sign * beta * eps for sign in signs], axis=1).reshape(-1, eps.shape[1])
+    starts = None
+    if not eq.thermal:
+        rows = list(free.states)
+        starts = [rows[b] for b in range(len(rows)) for _ in signs]
     nudged = eq.prepare(nudged_x, theta, nudges, start=starts, keep_states=False)
     generators = eq.compiled.generator_values(measure(nudged.strings))
-    batch = x_arr.shape[0]
     if scheme == "symmetric":
-        return np.asarray((generators[:batch] - generators[batch:]) / (2.0 * beta))
+        return np.asarray((generators[0::2] - generators[1::2]) / (2.0 * beta))
     free_generators = eq.compiled.generator_values(measure(free.strings))
     return np.asarray((generators - free_generators) / beta)
 

@@ -69,7 +69,7 @@ class Equilibrium:
         theta: ArrayLike,
         nu: ArrayLike | None = None,
         *,
-        start: NDArray | None = None,
+        start: ArrayLike | None = None,
         with_gap: bool = False,
         check_degeneracy: bool = True,
         keep_states: bool = True,
@@ -84,7 +84,10 @@ class Equilibrium:
         coeffs = self.coefficients(x, theta, nu)
         if self.temperature is None:
             ground: GroundStates = self.solver.solve(
-                coeffs, start, with_gap=with_gap, check_degeneracy=check_degeneracy
+                coeffs,
+                None if start is None else np.asarray(start),
+                with_gap=with_gap,
+                check_degeneracy=check_degeneracy,
             )
             states: NDArray | list[GibbsState] = ground.states if keep_states else []
             return Prepared(ground.strings, ground.energies, ground.gaps, states)
