@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from recovery import check, run_routine
 
 from qep_analog.calibration.data import CalibrationData, read_data, write_data
 from qep_analog.calibration.fake_lab import FakeRydbergLab, HiddenRydbergParameters
@@ -34,15 +35,7 @@ def informed(hidden: HiddenRydbergParameters) -> DeviceProfile:
 
 
 def run(name: str, backend: object, profile: DeviceProfile = PROFILE, **parameters: float) -> FitResult:
-    routine = ROUTINES[name]
-    return routine.fit(routine.acquire(routine.parameters(parameters), backend, profile))
-
-
-def check(result: FitResult, field: str, truth: float, tolerance: float, site: int | None = None) -> None:
-    estimate = result.estimate(field, site)
-    assert result.quality == "good", result.reasons
-    assert abs(estimate.value - truth) <= 3 * estimate.uncertainty, (estimate, truth)
-    assert abs(estimate.value - truth) <= tolerance, (estimate, truth)
+    return run_routine(ROUTINES[name], backend, profile, **parameters)
 
 
 def test_the_fake_lab_is_miscalibrated_by_known_amounts() -> None:

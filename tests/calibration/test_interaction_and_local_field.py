@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 from numpy.typing import NDArray
+from recovery import check
+from recovery import run_routine as run
 
 from qep_analog.calibration.fake_ion_lab import FakeIonLab
 from qep_analog.calibration.fake_lab import (
@@ -21,7 +23,7 @@ from qep_analog.calibration.fake_lab import (
 from qep_analog.calibration.interaction import INTERACTION_ROUTINES, PairSpectroscopy
 from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES, LocalFieldMap
 from qep_analog.calibration.resolve import resolve
-from qep_analog.calibration.routine import FitResult, Routine, fit_sites
+from qep_analog.calibration.routine import Routine, fit_sites
 from qep_analog.devices.profile import DeviceProfile, load_profile
 from qep_analog.errors import CalibrationError, ConfigError
 
@@ -152,17 +154,6 @@ def informed(backend: FakeRydbergLab) -> DeviceProfile:
     true = backend.true_profile()
     calibration = dataclasses.replace(true.calibration, interaction_scale=1.0, local_gains=())
     return dataclasses.replace(true, calibration=calibration)
-
-
-def run(routine: Routine, backend: object, profile: DeviceProfile, **parameters: float) -> FitResult:
-    return routine.fit(routine.acquire(routine.parameters(parameters), backend, profile))
-
-
-def check(result: FitResult, field: str, truth: float, tolerance: float, site: int | None = None) -> None:
-    estimate = result.estimate(field, site)
-    assert result.quality == "good", result.reasons
-    assert abs(estimate.value - truth) <= 3 * estimate.uncertainty, (estimate, truth)
-    assert abs(estimate.value - truth) <= tolerance, (estimate, truth)
 
 
 PAIR = INTERACTION_ROUTINES["pair_spectroscopy"]

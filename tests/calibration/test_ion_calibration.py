@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from recovery import check
+from recovery import run_routine as run
 
 from qep_analog.calibration.data import CalibrationData, read_data, write_data
 from qep_analog.calibration.fake_ion_lab import FakeIonLab
 from qep_analog.calibration.ion_routines import ION_ROUTINES
-from qep_analog.calibration.routine import FitResult, Routine
 from qep_analog.calibration.rydberg_routines import ROUTINES
 from qep_analog.devices import ion_chain
 from qep_analog.devices.profile import DeviceProfile, load_profile
@@ -69,17 +70,6 @@ def trap_calibrated(backend: FakeIonLab) -> DeviceProfile:
     return dataclasses.replace(
         true, calibration=dataclasses.replace(true.calibration, interaction_scale=1.0)
     )
-
-
-def run(routine: Routine, backend: Any, profile: DeviceProfile, **parameters: Any) -> FitResult:
-    return routine.fit(routine.acquire(routine.parameters(parameters), backend, profile))
-
-
-def check(result: FitResult, field: str, truth: float, tolerance: float, site: int | None = None) -> None:
-    estimate = result.estimate(field, site)
-    assert result.quality == "good", result.reasons
-    assert abs(estimate.value - truth) <= 3 * estimate.uncertainty, (estimate, truth)
-    assert abs(estimate.value - truth) <= tolerance, (estimate, truth)
 
 
 # -------------------------------------------------------------------------------- the fake chain
