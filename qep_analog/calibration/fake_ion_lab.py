@@ -24,19 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.calibration.fake_lab import _NODES, _WEIGHTS, driven_population, pair_read_both
-from qep_analog.calibration.schedule_lab import Preparation, emulate_counts
+from qep_analog.calibration.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.devices import ion_chain, ions
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
-from qep_analog.measurement.readout import ReadoutErrors
-from qep_analog.sequences.schedule import Schedule
 
 TWO_PI = 2 * math.pi
 #: Stark-gain pattern of the default mis-calibration, repeated along the chain
@@ -123,7 +120,7 @@ def default_hidden(profile: DeviceProfile, n_sites: int = 4) -> HiddenIonParamet
 
 
 @dataclass
-class FakeIonLab:
+class FakeIonLab(RunsSchedulesOnTrueProfile):
     """The fake chain: ``hidden`` parameters of the ions in the trap of the nominal ``profile`` (mass,
     Raman wavelength and angle), ``seed`` for the shot noise (one generator per lab).
 
@@ -190,14 +187,6 @@ class FakeIonLab:
         detuning_offset = B_0, interaction_scale, local_gains = Stark gains), trap (axial frequency,
         first radial frequency, Stark cross-talk) and noise (mean readout errors, T2*)."""
         return self._true
-
-    def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
-        """Whole schedules on the true device (:mod:`qep_analog.calibration.schedule_lab`), prepared
-        as ``preparation`` says and read out with each site's readout errors."""
-        readout = ReadoutErrors(
-            np.asarray(self.hidden.false_positive), np.asarray(self.hidden.false_negative)
-        )
-        return emulate_counts(schedules, self.true_profile(), shots, self._rng, readout, self.preparation)
 
     @property
     def qubit_offset(self) -> float:

@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.typing import ArrayLike, NDArray
 
-from qep_analog.calibration.schedule_lab import Preparation, emulate_counts
+from qep_analog.calibration.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
-from qep_analog.measurement.readout import ReadoutErrors
-from qep_analog.sequences.schedule import Schedule
 
 _NODES, _RAW_WEIGHTS = hermegauss(21)
 #: Gauss–Hermite nodes and weights of a standard normal average
@@ -201,7 +198,7 @@ def pair_read_both(populations: NDArray, false_positive: ArrayLike, false_negati
 
 
 @dataclass
-class FakeRydbergLab:
+class FakeRydbergLab(RunsSchedulesOnTrueProfile):
     """The fake lab: ``hidden`` parameters, ``seed`` for the shot noise (one generator per lab), and
     the nominal ``profile`` it was made from (None when constructed directly; the pair experiment
     and :meth:`true_profile` need it)."""
@@ -247,14 +244,6 @@ class FakeRydbergLab:
             dephasing_time=h.dephasing_time,
         )
         return dataclasses.replace(profile, calibration=calibration, noise=noise)
-
-    def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
-        """Whole schedules on the true device (:mod:`qep_analog.calibration.schedule_lab`), prepared
-        as ``preparation`` says and read out with each site's readout errors."""
-        readout = ReadoutErrors(
-            np.asarray(self.hidden.false_positive), np.asarray(self.hidden.false_negative)
-        )
-        return emulate_counts(schedules, self.true_profile(), shots, self._rng, readout, self.preparation)
 
     @property
     def n_sites(self) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -122,6 +122,25 @@ def emulate_counts(
         errors = ReadoutErrors(readout.false_positive[:n], readout.false_negative[:n])
         out.append(sample_counts(state, schedule.readout, shots, rng, errors))
     return out
+
+
+class RunsSchedulesOnTrueProfile:
+    """The :class:`ScheduleBackend` side of a fake lab: whole schedules emulated on the lab's
+    ``true_profile()``, prepared as its ``preparation`` says, read out with the per-site readout
+    errors of its ``hidden`` parameters, shot noise from its generator."""
+
+    hidden: Any
+    preparation: Preparation
+    _rng: np.random.Generator
+
+    def true_profile(self) -> DeviceProfile:
+        raise NotImplementedError
+
+    def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
+        readout = ReadoutErrors(
+            np.asarray(self.hidden.false_positive), np.asarray(self.hidden.false_negative)
+        )
+        return emulate_counts(schedules, self.true_profile(), shots, self._rng, readout, self.preparation)
 
 
 def site_ones(counts: NDArray, n: int) -> NDArray:
