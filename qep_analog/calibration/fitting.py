@@ -19,7 +19,8 @@ def binomial_sigma(counts: NDArray, shots: int) -> NDArray:
 
 @dataclass(frozen=True)
 class CurveFit:
-    """Fitted parameters, their standard errors (covariance diagonal) and the reduced χ²."""
+    """Fitted parameters, their standard errors (covariance diagonal) and the reduced χ²;
+    ``covariance`` the full matrix when the fit ran (None from fits that keep the errors only)."""
 
     values: NDArray
     errors: NDArray
@@ -27,6 +28,7 @@ class CurveFit:
     dof: int
     ok: bool
     message: str = ""
+    covariance: NDArray | None = None
 
     @property
     def reduced_chi2(self) -> float:
@@ -55,11 +57,12 @@ def fit_probabilities(
             )
     except (RuntimeError, ValueError) as exc:
         nan = np.full(len(guess), np.nan)
-        return CurveFit(nan, nan, float("nan"), dof, False, str(exc).splitlines()[0])
+        failed = np.full((len(guess), len(guess)), np.nan)
+        return CurveFit(nan, nan, float("nan"), dof, False, str(exc).splitlines()[0], failed)
     errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     chi2 = float(np.sum(((y - model(x, *values)) / sigma) ** 2))
     ok = bool(np.all(np.isfinite(errors)) and np.all(np.isfinite(values)))
-    return CurveFit(values, errors, chi2, dof, ok, "" if ok else "covariance not finite")
+    return CurveFit(values, errors, chi2, dof, ok, "" if ok else "covariance not finite", covariance)
 
 
 def combine(values: NDArray, errors: NDArray) -> tuple[float, float]:

@@ -60,16 +60,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import OptimizeWarning, curve_fit
 
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.fitting import binomial_sigma
+from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_probabilities
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.calibration.rydberg_routines import MAX_REDUCED_CHI2, TWO_PI
@@ -238,16 +236,6 @@ def window_model(offsets: NDArray) -> Any:
     return model
 
 
-@dataclass(frozen=True)
-class _Fit:
-    values: NDArray
-    covariance: NDArray
-    chi2: float
-    dof: int
-    ok: bool
-    message: str = ""
-
-
 def _tau_guess(t: NDArray, y: NDArray, sigma: NDArray, offsets: NDArray) -> float:
     """The τ (log grid over [step/4, 3 scans]) whose weighted linear fit of (O∞, A) fits best."""
     step = float(np.min(np.diff(t))) if t.size > 1 else float(t[0])
@@ -262,11 +250,9 @@ def _tau_guess(t: NDArray, y: NDArray, sigma: NDArray, offsets: NDArray) -> floa
     return best
 
 
-def _fit(t: NDArray, counts: NDArray, shots: int, offsets: NDArray) -> _Fit:
+def _fit(t: NDArray, counts: NDArray, shots: int, offsets: NDArray) -> CurveFit:
     y = counts / shots
     sigma = binomial_sigma(counts, shots)
-    dof = y.size - 3
-    model = window_model(offsets)
     tau0 = _tau_guess(t, y, sigma, offsets)
     weights = _decay(t, tau0, offsets)
     design = np.column_stack([np.ones_like(t), -weights]) / sigma[:, None]
@@ -274,19 +260,11 @@ def _fit(t: NDArray, counts: NDArray, shots: int, offsets: NDArray) -> _Fit:
     scale = float(np.exp(t.min() / tau0))
     low = [0.0, -50.0 * scale, 1e-3 * tau0]
     high = [1.0, 50.0 * scale, 1e3 * tau0]
-    start = np.clip([plateau0, amplitude0, tau0], np.array(low) + 1e-12, np.array(high) - 1e-12)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            values, covariance = curve_fit(
-                model, t, y, p0=start, sigma=sigma, absolute_sigma=True, bounds=(low, high), maxfev=20000
-            )
-    except (RuntimeError, ValueError) as exc:
-        nan = np.full(3, np.nan)
-        return _Fit(nan, np.full((3, 3), np.nan), math.nan, dof, False, str(exc).splitlines()[0])
-    chi2 = float(np.sum(((y - model(t, *values)) / sigma) ** 2))
-    ok = bool(np.all(np.isfinite(covariance)) and np.all(np.isfinite(values)))
-    return _Fit(values, covariance, chi2, dof, ok, "" if ok else "covariance not finite")
+    guess = [plateau0, amplitude0, tau0]
+    fit = fit_probabilities(window_model(offsets), t, counts, shots, guess, (low, high))
+    if fit.ok and not np.all(np.isfinite(np.asarray(fit.covariance))):  # T*'s error needs all of it
+        return dataclasses.replace(fit, ok=False, message="covariance not finite")
+    return fit
 
 
 def recommended_duration(
@@ -415,7 +393,7 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
                 {name: [math.nan] for name in NAMES},
             )  # fmt: skip
         plateau, amplitude, tau = (float(v) for v in fit.values)
-        errors = np.sqrt(np.clip(np.diag(fit.covariance), 0.0, None))
+        errors = fit.errors
         if not reduced < MAX_REDUCED_CHI2:
             reasons.append(f"reduced chi2 {reduced:.3g} not < {MAX_REDUCED_CHI2}")
         if not errors[2] < MAX_TAU_ERROR * tau:
@@ -428,7 +406,7 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
             reasons.append(
                 f"swing |O_inf - O(0)| = {swing:.3g} below {MIN_SWING_SIGMAS:g} errors ({errors[0]:.2g})"
             )
-        value, error = recommended_duration(fit.values, fit.covariance, initial, tolerance)
+        value, error = recommended_duration(fit.values, np.asarray(fit.covariance), initial, tolerance)
         if not math.isfinite(value):
             reasons.append("no recommended duration (no swing or no transient)")
         elif value > t.max():
