@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -38,14 +39,22 @@ SINGLE_THREAD_ENV = {
 }
 
 
+#: glibc's malloc tuning that Dask's nannies put in the environment of the workers they spawn (and
+#: leave in the parent's): any fixed value stops glibc from raising its mmap threshold, so every
+#: state-vector-sized array is mapped and faulted in afresh: measured 35 % slower solves at N = 14.
+MALLOC_TUNING = "MALLOC_TRIM_THRESHOLD_"
+
+
 @contextlib.contextmanager
 def _worker_environment() -> Iterator[None]:
-    """``SINGLE_THREAD_ENV`` in this process's environment while workers start, so that they are
-    single-threaded from their first import on (a thread pool sized at import, e.g. Numba's when the
-    main script imports it before a worker's initializer runs, otherwise takes every core and its
-    spinning threads slow the other workers down: measured 3–5× on the executor benchmark)."""
-    saved = {key: os.environ.get(key) for key in SINGLE_THREAD_ENV}
+    """``SINGLE_THREAD_ENV`` (and no ``MALLOC_TUNING``) in this process's environment while workers
+    start, so that they are single-threaded from their first import on (a thread pool sized at
+    import, e.g. Numba's when the main script imports it before a worker's initializer runs,
+    otherwise takes every core and its spinning threads slow the other workers down: measured 3–5×
+    on the executor benchmark) and keep glibc's adaptive malloc."""
+    saved = {key: os.environ.get(key) for key in (*SINGLE_THREAD_ENV, MALLOC_TUNING)}
     os.environ.update(SINGLE_THREAD_ENV)
+    os.environ.pop(MALLOC_TUNING, None)
     try:
         yield
     finally:
@@ -57,11 +66,24 @@ def _worker_environment() -> Iterator[None]:
 
 
 def single_threaded() -> None:
-    """Limit this process to one thread: Numba's pool and every BLAS (for worker processes)."""
-    os.environ.update(SINGLE_THREAD_ENV)
+    """Limit this process to one thread: Numba's pool and every BLAS (for worker processes).
+
+    Numba re-reads ``NUMBA_*`` variables at each compilation and refuses a pool size other than
+    the one its running pool was launched with; so the variable changes only where that pool has
+    not started yet (re-read at once, before the pool starts), and is left as it was otherwise.
+    """
     import numba
     from threadpoolctl import threadpool_limits
 
+    previous = os.environ.get("NUMBA_NUM_THREADS")
+    os.environ.update(SINGLE_THREAD_ENV)
+    try:
+        numba.config.reload_config()
+    except RuntimeError:  # the pool runs already, at its own size
+        if previous is None:
+            os.environ.pop("NUMBA_NUM_THREADS")
+        else:
+            os.environ["NUMBA_NUM_THREADS"] = previous
     numba.set_num_threads(1)
     threadpool_limits(limits=1)
 
@@ -149,6 +171,14 @@ class Executor:
     ) -> None:
         raise NotImplementedError
 
+    def can_send(self, value: object) -> bool:
+        """Whether ``value`` can reach the workers (pickle for processes; this process: always)."""
+        try:
+            pickle.dumps(value)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return False
+        return True
+
     def close(self) -> None:
         """Stop the workers (a no-op for the serial executor)."""
 
@@ -168,6 +198,9 @@ class SerialExecutor(Executor):
     """Every task in this process, one after the other (threads as this process has them)."""
 
     name = "serial"
+
+    def can_send(self, value: object) -> bool:
+        return True
 
     def _run(
         self,
@@ -262,12 +295,15 @@ class DaskExecutor(Executor):
 
     def __init__(self, address: str | None = None, workers: int | None = None, **options: Any) -> None:
         super().__init__(**options)
+        import dask
         from distributed import Client, LocalCluster
 
         self.cluster: Any = None
         if address is None:
             n = workers or os.cpu_count() or 1
-            with _worker_environment():
+            spawn_env = dask.config.get("distributed.nanny.pre-spawn-environ")
+            spawn_env = {key: value for key, value in spawn_env.items() if key != MALLOC_TUNING}
+            with _worker_environment(), dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
                 self.cluster = LocalCluster(
                     n_workers=n,
                     threads_per_worker=1,
@@ -283,6 +319,16 @@ class DaskExecutor(Executor):
                 raise ConfigError(f"executor dask: no scheduler at {address} ({exc})") from None
         self.client.register_plugin(_single_thread_plugin(), name="qep-single-thread")
         self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+
+    def can_send(self, value: object) -> bool:
+        """Dask sends with cloudpickle, which also takes lambdas and local functions."""
+        import cloudpickle
+
+        try:
+            cloudpickle.dumps(value)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return False
+        return True
 
     def worker_addresses(self) -> list[str]:
         return sorted(self.client.scheduler_info(n_workers=-1)["workers"])

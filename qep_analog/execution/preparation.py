@@ -6,6 +6,10 @@ the executor groups them per worker, each worker prepares its chunk as one batch
 it keeps between calls (the compiled model, or the MPS model builder, is made once per worker),
 and the results come back in sample order. Per-sample results do not depend on how the batch is
 split, so every executor gives the same numbers (bitwise for the exact backend).
+
+A training step (:meth:`ExecutedEquilibrium.qep_step`) runs whole samples on the workers: the free
+state, its error signal and both nudged states, warm-started from the free state in the worker's
+memory. One round per step, and no state crosses between processes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from numpy.typing import ArrayLike, NDArray
 from qep_analog.errors import ConfigError
 from qep_analog.execution.executors import Executor, SerialExecutor
 from qep_analog.model.qep_model import QEPModel
+from qep_analog.qep.gradients import QEPStep, two_round_qep_step
+from qep_analog.qep.losses import Loss
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.mps import MPSEquilibrium, MPSOptions
 
@@ -109,6 +115,30 @@ def prepare_sample(task: PreparationTask) -> PreparedSample:
     return PreparedSample(prepared.strings[0], float(prepared.energies[0]), gap, state)
 
 
+@dataclass(frozen=True)
+class QEPSampleTask:
+    """One sample of a QEP step: its input and target, the loss, the nudge."""
+
+    spec_key: str
+    spec: EquilibriumSpec
+    x: NDArray
+    theta: NDArray
+    target: NDArray
+    loss: Loss
+    beta: float
+    scheme: str
+    with_gap: bool
+
+
+def qep_sample(task: QEPSampleTask) -> QEPStep:
+    """The QEP step of one sample on this process's equilibrium (what a worker runs)."""
+    eq = worker_equilibrium(task.spec_key, task.spec)
+    return two_round_qep_step(
+        eq, task.x[None, :], task.theta, task.target[None, :], task.loss, task.beta, task.scheme,
+        with_gap=task.with_gap,
+    )  # fmt: skip
+
+
 class ExecutedEquilibrium:
     """An equilibrium whose batches run on an executor (serial, processes, Dask).
 
@@ -176,4 +206,47 @@ class ExecutedEquilibrium:
             states = np.array(states)
         return Prepared(
             np.array([s.strings for s in samples]), np.array([s.energy for s in samples]), gaps, states
+        )
+
+    def qep_step(
+        self,
+        x: ArrayLike,
+        theta: ArrayLike,
+        targets: ArrayLike,
+        loss: Loss,
+        beta: float,
+        scheme: str = "symmetric",
+        *,
+        with_gap: bool = False,
+    ) -> QEPStep:
+        """The QEP step of :func:`~qep_analog.qep.gradients.qep_step`, one whole sample per task.
+
+        A loss that cannot reach the workers (a lambda in a :class:`CustomLoss` on local processes,
+        which pickle) makes the step run in two rounds: free batch, error signals here, nudged batch.
+        """
+        x_arr = np.atleast_2d(np.asarray(x, dtype=float))
+        y_arr = np.atleast_2d(np.asarray(targets, dtype=float))
+        if len(x_arr) != len(y_arr):
+            raise ConfigError(f"execution: {len(x_arr)} inputs but {len(y_arr)} targets")
+        if not self.executor.can_send(loss):
+            return two_round_qep_step(self, x_arr, theta, y_arr, loss, beta, scheme, with_gap=with_gap)
+        theta_arr = np.asarray(theta, dtype=float)
+        tasks = [
+            QEPSampleTask(self._key, self.spec, x_arr[b], theta_arr, y_arr[b], loss, beta, scheme, with_gap)
+            for b in range(len(x_arr))
+        ]
+        steps = self.executor.map(qep_sample, tasks, label="samples")
+        gaps = np.concatenate([s.free.gaps for s in steps]) if with_gap else None
+        nudges = [s.nudge for s in steps]
+        free = Prepared(
+            np.concatenate([s.free.strings for s in steps]),
+            np.concatenate([s.free.energies for s in steps]),
+            gaps,
+            [],
+        )
+        return QEPStep(
+            free,
+            np.concatenate([s.error_signal for s in steps]),
+            np.concatenate([s.gradient for s in steps]),
+            None if any(n is None for n in nudges) else np.concatenate(nudges),  # type: ignore[arg-type]
         )

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import ConfigError, SmallGapWarning
+from qep_analog.qep.losses import Loss
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.thermal import GibbsState, thermal_response_matrix
@@ -132,6 +134,70 @@ def qep_gradient(
         return np.asarray((generators[0::2] - generators[1::2]) / (2.0 * beta))
     free_generators = eq.compiled.generator_values(measure(free.strings))
     return np.asarray((generators - free_generators) / beta)
+
+
+@dataclass(frozen=True)
+class QEPStep:
+    """One QEP step on a batch: the free preparations (without their states), the error signals
+    eps = dL/d<O> of the free outputs, the per-sample QEP gradients (B, n_parameters), and, where
+    gaps were computed at T = 0 on exact states, the nudge sizes beta ||(V - <V>) psi0|| (B,)."""
+
+    free: Prepared
+    error_signal: NDArray
+    gradient: NDArray
+    nudge: NDArray | None
+
+    def small_gap_count(self) -> int:
+        """How many samples have a nudge not small against their gap (``GAP_FRACTION``)."""
+        if self.nudge is None or self.free.gaps is None:
+            return 0
+        return int((self.nudge > GAP_FRACTION * self.free.gaps).sum())
+
+
+def qep_step(
+    eq: Any,
+    x: ArrayLike,
+    theta: ArrayLike,
+    targets: ArrayLike,
+    loss: Loss,
+    beta: float,
+    scheme: str = "symmetric",
+    *,
+    with_gap: bool = False,
+) -> QEPStep:
+    """Free states, error signals from ``loss`` and ``targets``, and the QEP gradient of a batch.
+
+    An equilibrium with a ``qep_step`` method of its own (one that runs on an executor) does the
+    whole step per sample on its workers; any other runs :func:`two_round_qep_step`.
+    """
+    own = getattr(eq, "qep_step", None)
+    if own is not None:
+        return own(x, theta, targets, loss, beta, scheme, with_gap=with_gap)
+    return two_round_qep_step(eq, x, theta, targets, loss, beta, scheme, with_gap=with_gap)
+
+
+def two_round_qep_step(
+    eq: Any,
+    x: ArrayLike,
+    theta: ArrayLike,
+    targets: ArrayLike,
+    loss: Loss,
+    beta: float,
+    scheme: str = "symmetric",
+    *,
+    with_gap: bool = False,
+) -> QEPStep:
+    """:func:`qep_step` in two rounds: the free batch, the error signals here, then the nudged
+    batch warm-started from the free states."""
+    x_arr = np.atleast_2d(np.asarray(x, dtype=float))
+    free = eq.prepare(x_arr, theta, with_gap=with_gap, check_degeneracy=False)
+    outputs = eq.compiled.output_values(free.strings)
+    error_signal = np.asarray(loss.error_signal(outputs, np.atleast_2d(np.asarray(targets, dtype=float))))
+    gradient = qep_gradient(eq, x_arr, theta, error_signal, beta, scheme, free=free, warn_small_gap=False)
+    nudge = None
+    if free.gaps is not None and isinstance(free.states, np.ndarray):  # exact ground states
+        nudge = abs(beta) * nudge_strength(eq, free, error_signal)
+    return QEPStep(Prepared(free.strings, free.energies, free.gaps, []), error_signal, gradient, nudge)
 
 
 @single_blas_thread

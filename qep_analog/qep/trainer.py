@@ -29,11 +29,17 @@ from qep_analog.measurement.gradient import BitstringSampler, sampled_qep_gradie
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.qep.gradients import SCHEMES, exact_gradient, qep_gradient, small_gap_samples
+from qep_analog.qep.gradients import (
+    SCHEMES,
+    exact_gradient,
+    qep_gradient,
+    qep_step,
+    small_gap_samples,
+)
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
-from qep_analog.solvers.equilibrium import Equilibrium
+from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import atomic_write_text, read_json, write_json
 
@@ -350,6 +356,8 @@ class Trainer:
         """Mean loss gradient over a batch, and the step's records (loss, warnings)."""
         cfg = self.config
         eq = self.equilibrium
+        if cfg.shots is None and cfg.estimator == "qep":
+            return self._exact_qep_gradient(theta, inputs, targets)
         noise = ShotNoise(cfg.shots, self._identity, rng) if cfg.shots is not None else None
         free = eq.prepare(inputs, theta, with_gap=cfg.check_gap, check_degeneracy=False)
         exact_outputs = self.compiled.output_values(free.strings)
@@ -370,17 +378,45 @@ class Trainer:
                 eq, inputs, theta, error_signal, cfg.beta, cfg.scheme,
                 free=free, noise=noise, warn_small_gap=False,
             )  # fmt: skip
+        small_gap = None
+        if free.gaps is not None and cfg.estimator == "qep":
+            small_gap = len(small_gap_samples(eq, free, error_signal, cfg.beta)[0])
+        return self._step_result(theta, per_sample, free, exact_outputs, targets, small_gap)
+
+    def _exact_qep_gradient(
+        self, theta: NDArray, inputs: NDArray, targets: NDArray
+    ) -> tuple[NDArray, dict[str, Any]]:
+        """The QEP step with exact expectation values: on an executed equilibrium, each sample's
+        free state, error signal and nudged states are prepared together on one worker."""
+        cfg = self.config
+        step = qep_step(
+            self.equilibrium, inputs, theta, targets, self.task.loss, cfg.beta, cfg.scheme,
+            with_gap=cfg.check_gap,
+        )  # fmt: skip
+        outputs = self.compiled.output_values(step.free.strings)
+        small_gap = None if step.nudge is None else step.small_gap_count()
+        return self._step_result(theta, step.gradient, step.free, outputs, targets, small_gap)
+
+    def _step_result(
+        self,
+        theta: NDArray,
+        per_sample: NDArray,
+        free: Prepared,
+        outputs: NDArray,
+        targets: NDArray,
+        small_gap: int | None,
+    ) -> tuple[NDArray, dict[str, Any]]:
+        """The step's mean gradient (with the penalty) and its records."""
         gradient = per_sample.mean(axis=0)
-        loss = float(self.task.loss.value(exact_outputs, targets).mean())
-        record: dict[str, Any] = {"loss": loss}
+        record: dict[str, Any] = {"loss": float(self.task.loss.value(outputs, targets).mean())}
         if self.penalty is not None:
             gradient = gradient + self.penalty.gradient(theta)
             record["penalty"] = self.penalty.value(theta)
         if free.gaps is not None:
             record["min_gap"] = float(free.gaps.min())
-            record["degenerate"] = int((free.gaps < eq.solver.degeneracy_tol).sum())
-            if cfg.estimator == "qep":
-                record["small_gap"] = len(small_gap_samples(eq, free, error_signal, cfg.beta)[0])
+            record["degenerate"] = int((free.gaps < self.equilibrium.solver.degeneracy_tol).sum())
+            if small_gap is not None:
+                record["small_gap"] = small_gap
         return gradient, record
 
     @single_blas_thread

@@ -13,6 +13,7 @@ import pytest
 
 from qep_analog.errors import ConfigError
 from qep_analog.execution.executors import (
+    MALLOC_TUNING,
     DaskExecutor,
     Executor,
     ProcessExecutor,
@@ -22,7 +23,8 @@ from qep_analog.execution.executors import (
 )
 from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium
 from qep_analog.model.standard import phase_sensor
-from qep_analog.qep.gradients import qep_gradient
+from qep_analog.qep.gradients import qep_gradient, qep_step, small_gap_samples, two_round_qep_step
+from qep_analog.qep.losses import CrossEntropy, CustomLoss
 from qep_analog.solvers.equilibrium import Equilibrium
 
 
@@ -44,7 +46,7 @@ def sensor_batch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, rng.uniform(-0.3, 0.3, 51), rng.normal(size=(5, 3))
 
 
-def qep_step(eq: object, x: np.ndarray, theta: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, ...]:
+def two_rounds(eq: object, x: np.ndarray, theta: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, ...]:
     free = eq.prepare(x, theta, with_gap=True, check_degeneracy=False)  # type: ignore[attr-defined]
     gradient = qep_gradient(eq, x, theta, eps, 0.4, free=free, warn_small_gap=False)  # type: ignore[arg-type]
     return free.strings, free.energies, free.gaps, gradient
@@ -72,13 +74,86 @@ def test_executors_give_bitwise_identical_results(
     # serial vs local processes vs a Dask LocalCluster, and the plain in-process Equilibrium
     model = phase_sensor(6)
     x, theta, eps = sensor_batch()
-    reference = qep_step(Equilibrium(model, tol=1e-8), x, theta, eps)
+    reference = two_rounds(Equilibrium(model, tol=1e-8), x, theta, eps)
     spec = EquilibriumSpec(model, tol=1e-8)
     executor: Executor
     for executor in (SerialExecutor(), process_executor, dask_executor):
-        results = qep_step(ExecutedEquilibrium(spec, executor), x, theta, eps)
+        results = two_rounds(ExecutedEquilibrium(spec, executor), x, theta, eps)
         for got, want in zip(results, reference, strict=True):
             assert np.array_equal(got, want), executor.name
+
+
+def step_arrays(step: object) -> list[np.ndarray]:
+    free = step.free  # type: ignore[attr-defined]
+    return [free.strings, free.energies, free.gaps, step.error_signal, step.gradient, step.nudge]  # type: ignore[attr-defined]
+
+
+def test_fused_qep_step_is_identical_on_every_executor(
+    dask_executor: DaskExecutor, process_executor: ProcessExecutor
+) -> None:
+    # one task per sample (free state, error signal, nudged states on one worker) against the
+    # two-round step of the plain in-process Equilibrium
+    model = phase_sensor(6)
+    x, theta, _ = sensor_batch()
+    targets = np.eye(3)[[0, 1, 2, 1, 0]]
+    loss, beta = CrossEntropy(), 0.4
+    plain = Equilibrium(model, tol=1e-8)
+    reference = two_round_qep_step(plain, x, theta, targets, loss, beta, with_gap=True)
+    spec = EquilibriumSpec(model, tol=1e-8)
+    fused = [
+        qep_step(ExecutedEquilibrium(spec, executor), x, theta, targets, loss, beta, with_gap=True)
+        for executor in (SerialExecutor(), process_executor, dask_executor)
+    ]
+    for step in fused[1:]:
+        for got, want in zip(step_arrays(step), step_arrays(fused[0]), strict=True):
+            assert np.array_equal(got, want)
+    for got, want in zip(step_arrays(fused[0]), step_arrays(reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    free = plain.prepare(x, theta, with_gap=True, check_degeneracy=False)
+    bad, _ = small_gap_samples(plain, free, reference.error_signal, 8.0)
+    big = qep_step(ExecutedEquilibrium(spec, process_executor), x, theta, targets, loss, 8.0, with_gap=True)
+    assert big.small_gap_count() == len(bad) > 0
+
+
+def test_fused_step_with_a_loss_that_cannot_be_pickled(
+    dask_executor: DaskExecutor, process_executor: ProcessExecutor
+) -> None:
+    # a lambda does not pickle: on processes the step runs in two rounds, same numbers; Dask's
+    # cloudpickle sends it, and the step runs whole on the workers
+    model = phase_sensor(6)
+    x, theta, _ = sensor_batch()
+    targets = np.eye(3)[[0, 1, 2, 1, 0]]
+    loss = CustomLoss(lambda o, y: ((o - y) ** 2).sum(-1), lambda o, y: 2 * (o - y))
+    assert not process_executor.can_send(loss)
+    assert SerialExecutor().can_send(loss) and dask_executor.can_send(loss)
+    spec = EquilibriumSpec(model, tol=1e-8)
+    eq = ExecutedEquilibrium(spec, process_executor)
+    step = qep_step(eq, x, theta, targets, loss, 0.4)
+    reference = two_round_qep_step(Equilibrium(model, tol=1e-8), x, theta, targets, loss, 0.4)
+    assert np.array_equal(step.gradient, reference.gradient)
+    on_dask = qep_step(ExecutedEquilibrium(spec, dask_executor), x, theta, targets, loss, 0.4)
+    serial = qep_step(ExecutedEquilibrium(spec, SerialExecutor()), x, theta, targets, loss, 0.4)
+    assert np.array_equal(on_dask.gradient, serial.gradient)
+    outputs = model.compiled.output_values(step.free.strings)
+    assert np.array_equal(step.error_signal, 2 * (outputs - targets))
+    with pytest.raises(ConfigError, match="5 inputs but 4 targets"):
+        qep_step(eq, x, theta, targets[:4], CrossEntropy(), 0.4)
+
+
+def malloc_tuning(_: int) -> str | None:
+    return os.environ.get(MALLOC_TUNING)
+
+
+def test_workers_keep_glibc_adaptive_malloc(
+    dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dask's nannies set MALLOC_TRIM_THRESHOLD_, which makes state-vector solves 35 % slower
+    assert MALLOC_TUNING not in os.environ  # not left behind by the LocalCluster's nannies
+    assert dask_executor.map(malloc_tuning, [0, 1]) == [None, None]
+    monkeypatch.setenv(MALLOC_TUNING, "65536")
+    with ProcessExecutor(1) as executor:
+        assert executor.map(malloc_tuning, [0]) == [None]
+    assert os.environ[MALLOC_TUNING] == "65536"  # the caller's environment as it was
 
 
 def slow_identity(task: tuple[int, str]) -> tuple[int, int]:
