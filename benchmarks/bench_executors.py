@@ -12,7 +12,10 @@ step on each executor back to back, so that each round's speed-ups compare steps
 seconds of each other (the shared machine's speed drifts by 10–20 % over minutes). The summary is
 the median of the per-round speed-ups. Gradients are checked bitwise against serial.
 
-    python benchmarks/bench_executors.py [--rounds 5] [--workers 2] [--two-rounds]
+    python benchmarks/bench_executors.py [--rounds 5] [--workers 2] [--two-rounds] [--only dask]
+
+``--only processes`` (or ``dask``) leaves the other parallel executor out: its idle workers (Dask's
+wake up 100 times a second) then take nothing from the timed ones.
 
 ``--two-rounds`` also times the step in two rounds through the executor (free batch, error signals
 in this process, nudged batch; the free states go out again as warm starts).
@@ -66,12 +69,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--two-rounds", action="store_true")
+    parser.add_argument("--only", choices=["processes", "dask"], help="one parallel executor")
     args = parser.parse_args()
     model = phase_sensor(N_CHAIN)
     rng = np.random.default_rng(0)
     data = (sample_simplex(rng, BATCH), rng.uniform(-0.1, 0.1, 51), np.eye(3)[rng.integers(0, 3, BATCH)])
     spec = EquilibriumSpec(model, tol=1e-6)
     names = ["serial", f"processes:{args.workers}", f"dask-local:{args.workers}"]
+    names = [n for n in names if args.only is None or n == "serial" or n.startswith(args.only)]
     single_threaded()  # serial: this process at one thread, like one worker
     executors: dict[str, Executor] = {name: make_executor(name) for name in names}
     steps = {"": fused} | ({" two-round": two_rounds} if args.two_rounds else {})

@@ -12,6 +12,7 @@ import argparse
 import time
 import warnings
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 from reference import ScipyReference
@@ -21,8 +22,10 @@ from qep_analog.model.standard import phase_sensor
 from qep_analog.qep.gradients import exact_gradient, finite_difference_gradient, qep_gradient
 from qep_analog.solvers.equilibrium import Equilibrium
 
+R = TypeVar("R")
 
-def timed(function: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
+
+def timed(function: Callable[[], R], repeats: int) -> tuple[float, R]:
     result = function()  # warm-up (compilation)
     start = time.perf_counter()
     for _ in range(repeats):

@@ -38,7 +38,7 @@ def main() -> None:
     t_free = time.perf_counter() - start
     start = time.perf_counter()
     nudges = np.array([0.4, -0.4])[:, None] * eps
-    nudged = eq.prepare(np.repeat(x, 2, 0), theta, nudges, start=free.states * 2)  # type: ignore[operator]
+    nudged = eq.prepare(np.repeat(x, 2, 0), theta, nudges, start=list(free.states) * 2)
     t_nudged = time.perf_counter() - start
     gradient = (eq.compiled.generator_values(nudged.strings[0] - nudged.strings[1])) / 0.8
     for name, prepared, seconds in (("free (cold)", free, t_free), ("nudged +/- (warm)", nudged, t_nudged)):
