@@ -172,12 +172,17 @@ class Executor:
         raise NotImplementedError
 
     def can_send(self, value: object) -> bool:
-        """Whether ``value`` can reach the workers (pickle for processes; this process: always)."""
+        """Whether ``value`` can reach the workers (this process's executor: always)."""
         try:
-            pickle.dumps(value)
+            self.serialize(value)
         except (pickle.PicklingError, AttributeError, TypeError):
             return False
         return True
+
+    @staticmethod
+    def serialize(value: object) -> bytes:
+        """How tasks travel to the workers: pickle (process pools)."""
+        return pickle.dumps(value)
 
     def close(self) -> None:
         """Stop the workers (a no-op for the serial executor)."""
@@ -320,15 +325,12 @@ class DaskExecutor(Executor):
         self.client.register_plugin(_single_thread_plugin(), name="qep-single-thread")
         self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
 
-    def can_send(self, value: object) -> bool:
+    @staticmethod
+    def serialize(value: object) -> bytes:
         """Dask sends with cloudpickle, which also takes lambdas and local functions."""
         import cloudpickle
 
-        try:
-            cloudpickle.dumps(value)
-        except (pickle.PicklingError, AttributeError, TypeError):
-            return False
-        return True
+        return bytes(cloudpickle.dumps(value))
 
     def worker_addresses(self) -> list[str]:
         return sorted(self.client.scheduler_info(n_workers=-1)["workers"])

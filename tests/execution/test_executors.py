@@ -83,6 +83,14 @@ def test_executors_give_bitwise_identical_results(
             assert np.array_equal(got, want), executor.name
 
 
+def step_setup() -> tuple[Equilibrium, EquilibriumSpec, np.ndarray, np.ndarray, np.ndarray]:
+    """The plain equilibrium and the spec of the 6-site sensor, a batch of 5 and its targets."""
+    model = phase_sensor(6)
+    x, theta, _ = sensor_batch()
+    targets = np.eye(3)[[0, 1, 2, 1, 0]]
+    return Equilibrium(model, tol=1e-8), EquilibriumSpec(model, tol=1e-8), x, theta, targets
+
+
 def step_arrays(step: object) -> list[np.ndarray]:
     free = step.free  # type: ignore[attr-defined]
     return [free.strings, free.energies, free.gaps, step.error_signal, step.gradient, step.nudge]  # type: ignore[attr-defined]
@@ -93,13 +101,9 @@ def test_fused_qep_step_is_identical_on_every_executor(
 ) -> None:
     # one task per sample (free state, error signal, nudged states on one worker) against the
     # two-round step of the plain in-process Equilibrium
-    model = phase_sensor(6)
-    x, theta, _ = sensor_batch()
-    targets = np.eye(3)[[0, 1, 2, 1, 0]]
+    plain, spec, x, theta, targets = step_setup()
     loss, beta = CrossEntropy(), 0.4
-    plain = Equilibrium(model, tol=1e-8)
     reference = two_round_qep_step(plain, x, theta, targets, loss, beta, with_gap=True)
-    spec = EquilibriumSpec(model, tol=1e-8)
     fused = [
         qep_step(ExecutedEquilibrium(spec, executor), x, theta, targets, loss, beta, with_gap=True)
         for executor in (SerialExecutor(), process_executor, dask_executor)
@@ -120,21 +124,18 @@ def test_fused_step_with_a_loss_that_cannot_be_pickled(
 ) -> None:
     # a lambda does not pickle: on processes the step runs in two rounds, same numbers; Dask's
     # cloudpickle sends it, and the step runs whole on the workers
-    model = phase_sensor(6)
-    x, theta, _ = sensor_batch()
-    targets = np.eye(3)[[0, 1, 2, 1, 0]]
+    plain, spec, x, theta, targets = step_setup()
     loss = CustomLoss(lambda o, y: ((o - y) ** 2).sum(-1), lambda o, y: 2 * (o - y))
     assert not process_executor.can_send(loss)
     assert SerialExecutor().can_send(loss) and dask_executor.can_send(loss)
-    spec = EquilibriumSpec(model, tol=1e-8)
     eq = ExecutedEquilibrium(spec, process_executor)
     step = qep_step(eq, x, theta, targets, loss, 0.4)
-    reference = two_round_qep_step(Equilibrium(model, tol=1e-8), x, theta, targets, loss, 0.4)
+    reference = two_round_qep_step(plain, x, theta, targets, loss, 0.4)
     assert np.array_equal(step.gradient, reference.gradient)
     on_dask = qep_step(ExecutedEquilibrium(spec, dask_executor), x, theta, targets, loss, 0.4)
     serial = qep_step(ExecutedEquilibrium(spec, SerialExecutor()), x, theta, targets, loss, 0.4)
     assert np.array_equal(on_dask.gradient, serial.gradient)
-    outputs = model.compiled.output_values(step.free.strings)
+    outputs = plain.compiled.output_values(step.free.strings)
     assert np.array_equal(step.error_signal, 2 * (outputs - targets))
     with pytest.raises(ConfigError, match="5 inputs but 4 targets"):
         qep_step(eq, x, theta, targets[:4], CrossEntropy(), 0.4)
