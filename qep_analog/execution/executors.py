@@ -13,9 +13,11 @@ results come back exactly once per task. Specs: ``serial``, ``processes[:N]``, `
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import pickle
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -43,6 +45,22 @@ SINGLE_THREAD_ENV = {
 #: leave in the parent's): any fixed value stops glibc from raising its mmap threshold, so every
 #: state-vector-sized array is mapped and faulted in afresh: measured 35 % slower solves at N = 14.
 MALLOC_TUNING = "MALLOC_TRIM_THRESHOLD_"
+
+
+def undo_malloc_tuning() -> bool:
+    """Where ``MALLOC_TUNING`` is set (workers of a ``dask worker`` started elsewhere), fix glibc's
+    thresholds where its adaptive rule would have taken them for large arrays (mmap above 32 MiB,
+    trim above 64 MiB), so that freed state vectors are reused. Returns whether it did."""
+    if MALLOC_TUNING not in os.environ or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mmap_ok = libc.mallopt(m_mmap_threshold, 32 << 20)
+    trim_ok = libc.mallopt(m_trim_threshold, 64 << 20)
+    return bool(mmap_ok and trim_ok)
 
 
 @contextlib.contextmanager
@@ -375,7 +393,8 @@ class DaskExecutor(Executor):
 
 
 def _single_thread_plugin() -> Any:
-    """A Dask worker plugin: every (re)started worker runs single-threaded."""
+    """A Dask worker plugin: every (re)started worker runs single-threaded, with glibc's malloc
+    keeping large arrays on its heap."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class SingleThread(WorkerPlugin):
@@ -383,6 +402,7 @@ def _single_thread_plugin() -> Any:
 
         def setup(self, worker: Any) -> None:
             single_threaded()
+            undo_malloc_tuning()
 
     return SingleThread()
 

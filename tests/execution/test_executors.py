@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from qep_analog.errors import ConfigError
 from qep_analog.execution.executors import (
     MALLOC_TUNING,
+    SINGLE_THREAD_ENV,
     DaskExecutor,
     Executor,
     ProcessExecutor,
@@ -155,6 +158,34 @@ def test_workers_keep_glibc_adaptive_malloc(
     with ProcessExecutor(1) as executor:
         assert executor.map(malloc_tuning, [0]) == [None]
     assert os.environ[MALLOC_TUNING] == "65536"  # the caller's environment as it was
+
+
+def heap_faults(_: int) -> tuple[str | None, int]:
+    """This process's malloc tuning, and its page faults over 200 allocations of 256 kB arrays."""
+    np.ones(32768)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(200):
+        np.ones(32768).sum()
+    return os.environ.get(MALLOC_TUNING), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_workers_of_a_cluster_with_dask_malloc_tuning_reuse_freed_arrays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a cluster started with Dask's defaults (as `dask worker` does): its nanny sets
+    # MALLOC_TRIM_THRESHOLD_ for the worker (and in this process: undone after the test)
+    from distributed import LocalCluster
+
+    for key in (MALLOC_TUNING, *SINGLE_THREAD_ENV):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with DaskExecutor(cluster.scheduler_address) as executor:
+            [(tuning, faults)] = executor.map(heap_faults, [0])
+    assert tuning == "65536"  # Dask's value, still in the worker's environment
+    assert faults < 1000  # mapped afresh each time, 200 arrays would fault in 200 x 64 pages
+    assert heap_faults(0)[1] < 1000  # this process, without the tuning, for comparison
 
 
 def slow_identity(task: tuple[int, str]) -> tuple[int, int]:
