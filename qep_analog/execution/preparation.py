@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from qep_analog.errors import ConfigError
 from qep_analog.execution.executors import Executor, SerialExecutor
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.qep.gradients import QEPStep, two_round_qep_step
+from qep_analog.qep.gradients import QEPStep, step_batch, two_round_qep_step
 from qep_analog.qep.losses import Loss
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.mps import MPSEquilibrium, MPSOptions
@@ -224,10 +224,7 @@ class ExecutedEquilibrium:
         A loss that cannot reach the workers (a lambda in a :class:`CustomLoss` on local processes,
         which pickle) makes the step run in two rounds: free batch, error signals here, nudged batch.
         """
-        x_arr = np.atleast_2d(np.asarray(x, dtype=float))
-        y_arr = np.atleast_2d(np.asarray(targets, dtype=float))
-        if len(x_arr) != len(y_arr):
-            raise ConfigError(f"execution: {len(x_arr)} inputs but {len(y_arr)} targets")
+        x_arr, y_arr = step_batch(x, targets)
         if not self.executor.can_send(loss):
             return two_round_qep_step(self, x_arr, theta, y_arr, loss, beta, scheme, with_gap=with_gap)
         theta_arr = np.asarray(theta, dtype=float)

@@ -176,6 +176,15 @@ def qep_step(
     return two_round_qep_step(eq, x, theta, targets, loss, beta, scheme, with_gap=with_gap)
 
 
+def step_batch(x: ArrayLike, targets: ArrayLike) -> tuple[NDArray, NDArray]:
+    """Inputs and targets of a QEP step as (B, ...) arrays of one length B."""
+    x_arr = np.atleast_2d(np.asarray(x, dtype=float))
+    y_arr = np.atleast_2d(np.asarray(targets, dtype=float))
+    if len(x_arr) != len(y_arr):
+        raise ConfigError(f"qep step: {len(x_arr)} inputs but {len(y_arr)} targets")
+    return x_arr, y_arr
+
+
 def two_round_qep_step(
     eq: Any,
     x: ArrayLike,
@@ -189,10 +198,10 @@ def two_round_qep_step(
 ) -> QEPStep:
     """:func:`qep_step` in two rounds: the free batch, the error signals here, then the nudged
     batch warm-started from the free states."""
-    x_arr = np.atleast_2d(np.asarray(x, dtype=float))
+    x_arr, y_arr = step_batch(x, targets)
     free = eq.prepare(x_arr, theta, with_gap=with_gap, check_degeneracy=False)
     outputs = eq.compiled.output_values(free.strings)
-    error_signal = np.asarray(loss.error_signal(outputs, np.atleast_2d(np.asarray(targets, dtype=float))))
+    error_signal = np.asarray(loss.error_signal(outputs, y_arr))
     gradient = qep_gradient(eq, x_arr, theta, error_signal, beta, scheme, free=free, warn_small_gap=False)
     nudge = None
     if free.gaps is not None and isinstance(free.states, np.ndarray):  # exact ground states

@@ -140,8 +140,9 @@ def test_fused_step_with_a_loss_that_cannot_be_pickled(
     assert np.array_equal(on_dask.gradient, serial.gradient)
     outputs = plain.compiled.output_values(step.free.strings)
     assert np.array_equal(step.error_signal, 2 * (outputs - targets))
-    with pytest.raises(ConfigError, match="5 inputs but 4 targets"):
-        qep_step(eq, x, theta, targets[:4], CrossEntropy(), 0.4)
+    for equilibrium in (eq, plain):
+        with pytest.raises(ConfigError, match="qep step: 5 inputs but 4 targets"):
+            qep_step(equilibrium, x, theta, targets[:4], CrossEntropy(), 0.4)
 
 
 def malloc_tuning(_: int) -> str | None:
