@@ -58,15 +58,28 @@ def nudge_strength(eq: Equilibrium, free: Prepared, error_signal: NDArray) -> ND
     return out
 
 
+def nudge_sizes(eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: float) -> NDArray | None:
+    """The nudges beta ||(V - <V>) psi0|| (B,) where the gap check applies: gaps computed, ground
+    states as state vectors (not Gibbs states at T > 0, not MPS); None elsewhere."""
+    if free.gaps is None or not isinstance(free.states, np.ndarray):
+        return None
+    return abs(beta) * nudge_strength(eq, free, error_signal)
+
+
+def not_small(nudge: NDArray, gaps: NDArray) -> NDArray:
+    """Which nudges are not small against their gaps (above ``GAP_FRACTION`` x gap)."""
+    return np.asarray(nudge > GAP_FRACTION * gaps)
+
+
 def small_gap_samples(
     eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: float
 ) -> tuple[NDArray, NDArray]:
     """Indices of samples whose nudge beta ||(V - <V>) psi0|| exceeds ``GAP_FRACTION`` x gap, and
     the nudge sizes. Needs ``free.gaps``; at T > 0 (or without gaps) none are flagged."""
-    if free.gaps is None or eq.thermal:
+    nudge = nudge_sizes(eq, free, error_signal, beta)
+    if nudge is None or free.gaps is None:
         return np.zeros(0, dtype=int), np.zeros(0)
-    nudge = abs(beta) * nudge_strength(eq, free, error_signal)
-    return np.flatnonzero(nudge > GAP_FRACTION * free.gaps), nudge
+    return np.flatnonzero(not_small(nudge, free.gaps)), nudge
 
 
 def check_nudge(eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: float) -> int:
@@ -151,7 +164,7 @@ class QEPStep:
         """How many samples have a nudge not small against their gap (``GAP_FRACTION``)."""
         if self.nudge is None or self.free.gaps is None:
             return 0
-        return int((self.nudge > GAP_FRACTION * self.free.gaps).sum())
+        return int(not_small(self.nudge, self.free.gaps).sum())
 
 
 def qep_step(
@@ -203,9 +216,7 @@ def two_round_qep_step(
     outputs = eq.compiled.output_values(free.strings)
     error_signal = np.asarray(loss.error_signal(outputs, y_arr))
     gradient = qep_gradient(eq, x_arr, theta, error_signal, beta, scheme, free=free, warn_small_gap=False)
-    nudge = None
-    if free.gaps is not None and isinstance(free.states, np.ndarray):  # exact ground states
-        nudge = abs(beta) * nudge_strength(eq, free, error_signal)
+    nudge = nudge_sizes(eq, free, error_signal, beta)
     return QEPStep(Prepared(free.strings, free.energies, free.gaps, []), error_signal, gradient, nudge)
 
 
