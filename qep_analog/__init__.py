@@ -1,0 +1,192 @@
+"""qep-analog: train and calibrate analog quantum simulators with Quantum Equilibrium Propagation.
+
+The public API. Every name below is imported on first use, so ``import qep_analog`` stays light (the
+command line starts without Pulser, QuTiP, Dask or Numba); docs/api.md lists each name with an example.
+
+    import qep_analog as qa
+
+    model = qa.load_model("examples/models/rydberg_chain.yaml")
+    profile = qa.load_profile("fresnel-like")      # with the calibration in force
+    print(qa.map_model(model, profile).to_document()["readout"])
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = version("qep-analog")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+if TYPE_CHECKING:
+    from qep_analog.calibration.fake_ion_lab import FakeIonLab
+    from qep_analog.calibration.fake_lab import FakeRydbergLab
+    from qep_analog.calibration.history import CalibrationHistory, history_directory
+    from qep_analog.calibration.in_force import calibration_report, history_records, load_profile
+    from qep_analog.calibration.plots import plot_run
+    from qep_analog.calibration.records import FIELDS, CalibrationRecord
+    from qep_analog.calibration.resolve import latest_values, resolve
+    from qep_analog.calibration.runcard import load_runcard
+    from qep_analog.calibration.runner import read_results, read_run, run_runcard
+    from qep_analog.devices.mapping import map_model, mapping_table
+    from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
+    from qep_analog.devices.units import with_unit
+    from qep_analog.emulation.diagnostics import adiabaticity
+    from qep_analog.emulation.pulser_backend import run_pulser
+    from qep_analog.emulation.qutip_emulator import QutipEmulator
+    from qep_analog.errors import (
+        CalibrationError,
+        ConfigError,
+        ConstraintError,
+        MeasurementError,
+        ModelFileError,
+        PreconditionError,
+        ProfileError,
+        QEPError,
+        QEPWarning,
+        SmallGapWarning,
+        SolverError,
+        StorageError,
+    )
+    from qep_analog.execution.executors import make_executor
+    from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium
+    from qep_analog.library import library_entries, locate_file
+    from qep_analog.measurement.counts_file import read_counts_run, write_counts_run
+    from qep_analog.measurement.gradient import gradient_from_counts
+    from qep_analog.measurement.readout import ReadoutErrors
+    from qep_analog.measurement.settings import measurement_plan
+    from qep_analog.model.model_file import load_model, save_model
+    from qep_analog.model.pauli import PauliSum, pauli_sum
+    from qep_analog.model.qep_model import QEPModel
+    from qep_analog.progress import LazyProgress
+    from qep_analog.qep.gradients import (
+        exact_gradient,
+        finite_difference_gradient,
+        qep_gradient,
+        reciprocity_check,
+    )
+    from qep_analog.qep.names import ESTIMATORS, SCHEMES
+    from qep_analog.qep.trainer import Trainer
+    from qep_analog.sequences.ion_export import export_ion_json
+    from qep_analog.sequences.phases import qep_phase_schedules, realised_model
+    from qep_analog.sequences.plots import plot_schedules
+    from qep_analog.sequences.pulser_export import export_abstract_json
+    from qep_analog.sequences.recipes import build_schedule, load_recipe
+    from qep_analog.sequences.schedule import Schedule, load_schedules, save_schedules
+    from qep_analog.solvers.equilibrium import Equilibrium
+    from qep_analog.solvers.mps import MPSOptions
+    from qep_analog.tasks.experiment import load_experiment
+    from qep_analog.tasks.explore_config import load_explore_config, run_exploration
+    from qep_analog.tasks.plots import plot_training_curve
+    from qep_analog.tasks.reporting import TrainingProgress, write_report
+
+#: public name -> the module that defines it
+_HOMES: dict[str, str] = {
+    # Models
+    "QEPModel": "qep_analog.model.qep_model",
+    "load_model": "qep_analog.model.model_file",
+    "save_model": "qep_analog.model.model_file",
+    "PauliSum": "qep_analog.model.pauli",
+    "pauli_sum": "qep_analog.model.pauli",
+    # States
+    "Equilibrium": "qep_analog.solvers.equilibrium",
+    "MPSOptions": "qep_analog.solvers.mps",
+    # Gradients and training
+    "SCHEMES": "qep_analog.qep.names",
+    "ESTIMATORS": "qep_analog.qep.names",
+    "qep_gradient": "qep_analog.qep.gradients",
+    "exact_gradient": "qep_analog.qep.gradients",
+    "finite_difference_gradient": "qep_analog.qep.gradients",
+    "reciprocity_check": "qep_analog.qep.gradients",
+    "Trainer": "qep_analog.qep.trainer",
+    # Executors
+    "make_executor": "qep_analog.execution.executors",
+    "EquilibriumSpec": "qep_analog.execution.preparation",
+    "ExecutedEquilibrium": "qep_analog.execution.preparation",
+    # Device profiles
+    "load_profile": "qep_analog.calibration.in_force",
+    "calibration_report": "qep_analog.calibration.in_force",
+    "history_records": "qep_analog.calibration.in_force",
+    "DeviceProfile": "qep_analog.devices.profile",
+    "read_profile": "qep_analog.devices.profile",
+    "list_profiles": "qep_analog.devices.profile",
+    "library_entries": "qep_analog.library",
+    "locate_file": "qep_analog.library",
+    "map_model": "qep_analog.devices.mapping",
+    "mapping_table": "qep_analog.devices.mapping",
+    "with_unit": "qep_analog.devices.units",
+    # Sequences
+    "load_recipe": "qep_analog.sequences.recipes",
+    "build_schedule": "qep_analog.sequences.recipes",
+    "qep_phase_schedules": "qep_analog.sequences.phases",
+    "realised_model": "qep_analog.sequences.phases",
+    "Schedule": "qep_analog.sequences.schedule",
+    "save_schedules": "qep_analog.sequences.schedule",
+    "load_schedules": "qep_analog.sequences.schedule",
+    "export_abstract_json": "qep_analog.sequences.pulser_export",
+    "export_ion_json": "qep_analog.sequences.ion_export",
+    "plot_schedules": "qep_analog.sequences.plots",
+    # Emulation
+    "QutipEmulator": "qep_analog.emulation.qutip_emulator",
+    "run_pulser": "qep_analog.emulation.pulser_backend",
+    "adiabaticity": "qep_analog.emulation.diagnostics",
+    # Measurement
+    "measurement_plan": "qep_analog.measurement.settings",
+    "ReadoutErrors": "qep_analog.measurement.readout",
+    "gradient_from_counts": "qep_analog.measurement.gradient",
+    "read_counts_run": "qep_analog.measurement.counts_file",
+    "write_counts_run": "qep_analog.measurement.counts_file",
+    # Calibration
+    "CalibrationRecord": "qep_analog.calibration.records",
+    "FIELDS": "qep_analog.calibration.records",
+    "CalibrationHistory": "qep_analog.calibration.history",
+    "history_directory": "qep_analog.calibration.history",
+    "resolve": "qep_analog.calibration.resolve",
+    "latest_values": "qep_analog.calibration.resolve",
+    "load_runcard": "qep_analog.calibration.runcard",
+    "run_runcard": "qep_analog.calibration.runner",
+    "read_run": "qep_analog.calibration.runner",
+    "read_results": "qep_analog.calibration.runner",
+    "plot_run": "qep_analog.calibration.plots",
+    "FakeRydbergLab": "qep_analog.calibration.fake_lab",
+    "FakeIonLab": "qep_analog.calibration.fake_ion_lab",
+    # Tasks
+    "load_experiment": "qep_analog.tasks.experiment",
+    "load_explore_config": "qep_analog.tasks.explore_config",
+    "run_exploration": "qep_analog.tasks.explore_config",
+    "TrainingProgress": "qep_analog.tasks.reporting",
+    "write_report": "qep_analog.tasks.reporting",
+    "plot_training_curve": "qep_analog.tasks.plots",
+    "LazyProgress": "qep_analog.progress",
+    # Errors
+    "QEPError": "qep_analog.errors",
+    "ConfigError": "qep_analog.errors",
+    "ModelFileError": "qep_analog.errors",
+    "ProfileError": "qep_analog.errors",
+    "ConstraintError": "qep_analog.errors",
+    "MeasurementError": "qep_analog.errors",
+    "CalibrationError": "qep_analog.errors",
+    "StorageError": "qep_analog.errors",
+    "PreconditionError": "qep_analog.errors",
+    "SolverError": "qep_analog.errors",
+    "QEPWarning": "qep_analog.errors",
+    "SmallGapWarning": "qep_analog.errors",
+}
+
+__all__ = ["__version__", *_HOMES]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'qep_analog' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,8 +6,8 @@ then one :class:`CalibrationRecord` per line. Writers take an exclusive ``fcntl.
 descriptor and ``fsync`` it. A writer killed mid-write can leave at most one torn last line: the next
 writer starts a fresh line after it, and readers skip it and report it in ``HistoryRead.torn``.
 
-The directory is ``--history DIR`` on the command line, else ``$QEP_ANALOG_HISTORY``, else
-``calibration/history/`` under the current directory.
+The directory is ``--history DIR`` on the command line, else ``$QEP_ANALOG_HISTORY``, else the
+per-user data directory ``$XDG_DATA_HOME/qep-analog/history`` (``~/.local/share/qep-analog/history``).
 """
 
 from __future__ import annotations
@@ -26,16 +26,18 @@ from qep_analog.errors import CalibrationError
 
 SCHEMA = "qep-calibration-history/1"
 HISTORY_VARIABLE = "QEP_ANALOG_HISTORY"
-DEFAULT_DIRECTORY = Path("calibration") / "history"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def history_directory(explicit: str | Path | None = None) -> Path:
-    """``explicit`` if given, else ``$QEP_ANALOG_HISTORY``, else ``calibration/history``."""
+    """``explicit`` if given, else ``$QEP_ANALOG_HISTORY``, else the per-user data directory."""
     if explicit is not None:
         return Path(explicit)
     from_env = os.environ.get(HISTORY_VARIABLE)
-    return Path(from_env) if from_env else DEFAULT_DIRECTORY
+    if from_env:
+        return Path(from_env)
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "qep-analog" / "history"
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,11 @@ class CalibrationRecord:
         return self.quality == "good" and self.valid and (placed or bool(spec.site_field))
 
     @property
+    def record_id(self) -> str:
+        """``RUN:FIELD`` or ``RUN:FIELD@SITE``: names this record among all records of a device."""
+        return f"{self.run_id}:{self.field}" + ("" if self.site is None else f"@{self.site}")
+
+    @property
     def target(self) -> str:
         """The profile field this record sets (a per-site record may fill a per-site field)."""
         spec = FIELDS[self.field]

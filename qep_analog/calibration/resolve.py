@@ -23,11 +23,13 @@ from qep_analog.errors import CalibrationError
 _SITE_FIELDS = {spec.site_field: spec.section for spec in FIELDS.values() if spec.site_field}
 
 
-def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> dict[str, Any]:
-    """Field → value (a float, or a tuple over sites for per-site fields) of the last usable records
-    of ``profile``'s device."""
-    values: dict[str, Any] = {}
-    per_site: dict[str, dict[int, float]] = {}  # field → site → last value
+def records_in_force(
+    profile: DeviceProfile, records: Iterable[CalibrationRecord]
+) -> dict[str, tuple[CalibrationRecord, ...]]:
+    """Field → the records that set it: the last usable record of a device-wide field, or the last
+    usable record of each site 0 … n−1 of a per-site field (which applies once every site is known)."""
+    last: dict[str, CalibrationRecord] = {}
+    per_site: dict[str, dict[int, CalibrationRecord]] = {}  # field → site → last record
     for record in records:
         if record.device != profile.name or not record.usable:
             continue
@@ -35,21 +37,33 @@ def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) 
             where = f"record {record.field!r} of run {record.run_id!r}"
             raise CalibrationError(f"{where}: not a field of a {profile.platform} device")
         if record.site is None:
-            values[record.field] = record.value
+            last[record.field] = record
         else:
-            per_site.setdefault(record.target, {})[record.site] = record.value
+            per_site.setdefault(record.target, {})[record.site] = record
+    in_force = {name: (record,) for name, record in last.items()}
     for name, sites in per_site.items():
         if sorted(sites) == list(range(len(sites))):  # sites 0 … n−1 known: the field is complete
-            values[name] = tuple(sites[i] for i in range(len(sites)))
-    return values
+            in_force[name] = tuple(sites[i] for i in range(len(sites)))
+    return in_force
+
+
+def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> dict[str, Any]:
+    """Field → value (a float, or a tuple over sites for per-site fields) of the last usable records
+    of ``profile``'s device."""
+    return {
+        name: used[0].value if used[0].site is None else tuple(r.value for r in used)
+        for name, used in records_in_force(profile, records).items()
+    }
 
 
 def resolve(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> DeviceProfile:
-    """``profile`` with its calibrated fields replaced by the latest usable records."""
+    """``profile`` with its calibrated fields replaced by the latest usable records, whose ids it
+    lists in ``calibration_records``."""
+    in_force = records_in_force(profile, records)
     sections: dict[str, dict[str, Any]] = {"calibration": {}, "noise": {}, "capabilities": {}}
-    for name, value in latest_values(profile, records).items():
+    for name, used in in_force.items():
         section = FIELDS[name].section if name in FIELDS else _SITE_FIELDS[name]
-        sections[section][name] = value
+        sections[section][name] = used[0].value if used[0].site is None else tuple(r.value for r in used)
     capabilities = sections["capabilities"]
     if "radial_frequency" in capabilities:
         radial = profile.ions.radial_frequencies
@@ -59,4 +73,5 @@ def resolve(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> Dev
         calibration=dataclasses.replace(profile.calibration, **sections["calibration"]),
         noise=dataclasses.replace(profile.noise, **sections["noise"]),
         capabilities=dataclasses.replace(profile.capabilities, **capabilities),
+        calibration_records=tuple(r.record_id for used in in_force.values() for r in used),
     )

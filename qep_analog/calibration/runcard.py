@@ -22,10 +22,10 @@ from typing import Any, Literal, cast
 
 from qep_analog.calibration.registry import routine_named
 from qep_analog.errors import CalibrationError
+from qep_analog.library import locate_file
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-runcard/1"
-RUNCARDS_DIR = Path(__file__).resolve().parents[2] / "calibration"
 POLICIES = ("append", "dry-run")
 PLATFORMS = ("rydberg", "ion")
 _TOP = ("schema", "name", "platform", "update", "description", "targets", "routines")
@@ -103,9 +103,7 @@ def parse_runcard(document: Any, source: str = "<runcard>") -> Runcard:
 
 
 def load_runcard(name_or_path: str | Path) -> Runcard:
-    """A runcard by path, or by name from the project's ``calibration/`` folder."""
-    path = Path(name_or_path)
-    if not path.exists() and (RUNCARDS_DIR / f"{name_or_path}.yaml").is_file():
-        path = RUNCARDS_DIR / f"{name_or_path}.yaml"
+    """A runcard by name (on the library's search path, :mod:`qep_analog.library`) or by path."""
+    path = locate_file("calibration", name_or_path, CalibrationError)
     document = read_yaml(path, CalibrationError)
     return parse_runcard(document, str(path))

@@ -3,15 +3,17 @@
 A profile keeps three things apart: the hard limits of the hardware (``capabilities``), the noise model
 (``noise``) and the calibration state (``calibration``, later resolved against calibration records).
 Every dimensional key carries its unit (see :mod:`qep_analog.devices.units`); values are held in the
-internal units µs, rad/µs and µm. Built-in profiles live in ``devices/`` at the project root; any
-profile file may be loaded by path.
+internal units µs, rad/µs and µm. Profiles are found by name on the library's search path
+(:mod:`qep_analog.library`) or loaded by path. :func:`read_profile` gives the profile as written (the
+*nominal* one); ``qep_analog.load_profile`` applies the calibration in force to it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,12 +23,11 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.schema import Field, parse_section
 from qep_analog.errors import ConstraintError, ProfileError
+from qep_analog.library import library_entries, locate_file
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-device/1"
 PLATFORMS = ("rydberg", "ion")
-DEVICES_DIR = Path(__file__).resolve().parents[2] / "devices"
-DEVICES_PATH_VARIABLE = "QEP_ANALOG_DEVICES"
 
 _FREQ = "angular_frequency"
 _POSITIVE: dict[str, Any] = {"low": 0.0, "open_low": True}
@@ -87,6 +88,7 @@ _CALIBRATION = (
     Field("local_gains", "numbers", low=0.0, required=False),
     Field("site_detuning_offsets", "numbers", dimension=_FREQ, required=False),
     Field("ramp_duration", dimension="time", **_POSITIVE, required=False),
+    Field("max_age", dimension="time", **_POSITIVE, required=False, help="older values are stale"),
 )
 _TOP = (
     Field("schema", "text", choices=(SCHEMA,)),
@@ -169,7 +171,8 @@ class NoiseModel:
 class Calibration:
     """The calibration state: scales of Ω and of the interactions, a detuning offset, local-field gains,
     per-site detuning offsets (added to ``detuning_offset`` on each site) and the recommended duration
-    of an adiabatic ramp (µs; inf: none measured)."""
+    of an adiabatic ramp (µs; inf: none measured); ``max_age``: how long (µs) a calibrated value stays
+    fresh (inf: no limit stated)."""
 
     rabi_scale: float = 1.0
     detuning_offset: float = 0.0
@@ -177,12 +180,15 @@ class Calibration:
     local_gains: tuple[float, ...] = ()
     site_detuning_offsets: tuple[float, ...] = ()
     ramp_duration: float = math.inf
+    max_age: float = math.inf
 
 
 @dataclass(frozen=True)
 class DeviceProfile:
     """A device profile. ``strict`` profiles enforce the hardware limits; relaxed ones (for emulation)
-    keep the physics (C6, trap, spacing, clock, noise) and lift the limits of the controls."""
+    keep the physics (C6, trap, spacing, clock, noise) and lift the limits of the controls.
+    ``calibration_records``: the ids of the calibration records applied to the file's values (empty
+    for a nominal profile)."""
 
     name: str
     platform: Literal["rydberg", "ion"]
@@ -193,6 +199,7 @@ class DeviceProfile:
     description: str = ""
     strict: bool = True
     source: str = ""
+    calibration_records: tuple[str, ...] = ()
 
     @property
     def rydberg(self) -> RydbergCapabilities:
@@ -258,6 +265,26 @@ class DeviceProfile:
             )
         return dataclasses.replace(self, capabilities=lifted, strict=False)
 
+    @property
+    def snapshot_hash(self) -> str:
+        """A hash of every value of the profile (not of the file it was read from, nor of the records
+        its values came from): two profiles with the same hash translate, build and emulate alike."""
+        document = self.to_document()
+        del document["source"], document["calibration_records"]
+        text = json.dumps(document, sort_keys=True, allow_nan=False, ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def provenance(self) -> dict[str, Any]:
+        """What a run records of the profile it used: name, version, variant, snapshot hash and the
+        calibration records in force."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "variant": "strict" if self.strict else "relaxed",
+            "snapshot_hash": self.snapshot_hash,
+            "calibration_records": list(self.calibration_records),
+        }
+
     def to_document(self) -> dict[str, Any]:
         """The profile in internal units (keys with their unit suffix); no limit is written as null."""
         sections = {
@@ -273,6 +300,7 @@ class DeviceProfile:
             "variant": "strict" if self.strict else "relaxed",
             "description": self.description,
             "source": self.source,
+            "calibration_records": list(self.calibration_records),
         }
         for section, (values, fields) in sections.items():
             document[section] = _document_section(values, fields)
@@ -386,34 +414,15 @@ def parse_profile(document: Any, source: str = "<profile>") -> DeviceProfile:
     )
 
 
-def profile_directories() -> list[Path]:
-    """Where built-in names are looked up: ``$QEP_ANALOG_DEVICES`` (colon-separated), then devices/."""
-    extra = [Path(p) for p in os.environ.get(DEVICES_PATH_VARIABLE, "").split(os.pathsep) if p]
-    return [*extra, DEVICES_DIR]
-
-
 def list_profiles() -> dict[str, Path]:
-    """Built-in profile names and their files (the first directory that has a name wins)."""
-    found: dict[str, Path] = {}
-    for directory in profile_directories():
-        if directory.is_dir():
-            for path in sorted(directory.glob("*.yaml")):
-                found.setdefault(path.stem, path)
-    return found
+    """Profile names on the library's search path and their files (the first one found wins)."""
+    return {name: entry.path for name, entry in library_entries("devices").items()}
 
 
-def load_profile(name_or_path: str | Path, relaxed: bool = False) -> DeviceProfile:
-    """Load a profile by built-in name (``fresnel-like``) or by file path; ``relaxed`` for emulation."""
-    text = str(name_or_path)
-    known = list_profiles()
-    if text in known:
-        path = known[text]
-    elif Path(text).suffix in (".yaml", ".yml") or Path(text).exists():
-        path = Path(text)
-    else:
-        raise ProfileError(
-            f"device {text!r}: not a built-in profile (known: {', '.join(sorted(known))}) nor a file"
-        )
+def read_profile(name_or_path: str | Path, relaxed: bool = False) -> DeviceProfile:
+    """The profile as its file says (nominal: no calibration records applied), by name or by file
+    path; ``relaxed`` for the emulation variant."""
+    path = locate_file("devices", name_or_path, ProfileError)
     document = read_yaml(path, ProfileError)
     profile = parse_profile(document, str(path))
     return profile.relaxed() if relaxed else profile

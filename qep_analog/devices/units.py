@@ -15,7 +15,7 @@ SUFFIXES: dict[str, dict[str, float]] = {
         "MHz": 2 * math.pi,  # cyclic frequencies are multiplied by 2π on load
         "kHz": 2 * math.pi * 1e-3,
     },
-    "time": {"us": 1.0, "ns": 1e-3, "ms": 1e3},
+    "time": {"us": 1.0, "ns": 1e-3, "ms": 1e3, "s": 1e6, "h": 3.6e9},
     "length": {"um": 1.0},
     "wavelength": {"nm": 1.0},
     "mass": {"amu": 1.0},

@@ -17,12 +17,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import ConfigError, SmallGapWarning
 from qep_analog.qep.losses import Loss
+from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.thermal import GibbsState, thermal_response_matrix
 from qep_analog.solvers.threads import single_blas_thread
 
-SCHEMES = ("symmetric", "one-sided")
 #: A nudge with beta ||(V - <V>) psi0|| above this fraction of the gap is "not small": it warns.
 GAP_FRACTION = 0.25
 

@@ -37,6 +37,7 @@ from qep_analog.qep.gradients import (
     small_gap_samples,
 )
 from qep_analog.qep.losses import Loss
+from qep_analog.qep.names import ESTIMATORS
 from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
@@ -46,7 +47,6 @@ from qep_analog.storage import atomic_write_text, read_json, write_json
 CHECKPOINT_SCHEMA = "qep-checkpoint/1"
 METRICS_SCHEMA = "qep-metrics/1"
 RESULT_SCHEMA = "qep-run/1"
-ESTIMATORS = ("qep", "exact")
 #: How measured values are emulated: Gaussian noise on expectation values, or sampled bitstrings in
 #: the qubit-wise commuting settings of the generators (with readout errors and their mitigation).
 MEASUREMENTS = ("gaussian", "bitstrings")

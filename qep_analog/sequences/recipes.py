@@ -23,13 +23,13 @@ from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.devices.schema import Field, parse_section
 from qep_analog.errors import ConfigError, ProfileError
+from qep_analog.library import locate_file
 from qep_analog.sequences.schedule import Schedule, check_schedule
 from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-recipe/1"
 SHAPES = ("linear", "smooth", "exponential", "gap_aware")
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "sequences"
 _FIELDS = (
     Field("schema", "text", choices=(SCHEMA,)),
     Field("name", "text"),
@@ -79,10 +79,8 @@ def parse_recipe(document: Any, source: str = "<recipe>") -> Recipe:
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
-    """A recipe by name (a file in sequences/) or by path."""
-    path = Path(name_or_path)
-    if not path.exists() and (RECIPES_DIR / f"{name_or_path}.yaml").exists():
-        path = RECIPES_DIR / f"{name_or_path}.yaml"
+    """A recipe by name (on the library's search path, :mod:`qep_analog.library`) or by path."""
+    path = locate_file("sequences", name_or_path)
     document = read_yaml(path, ConfigError)
     return parse_recipe(document, str(path))
 
