@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from qep_analog.devices.geometry import zz_couplings
-from qep_analog.devices.profile import load_profile
+from qep_analog.devices.profile import read_profile
 from qep_analog.devices.rydberg import IsingModel, translate
 from qep_analog.emulation.pulser_backend import run_pulser
 from qep_analog.emulation.qutip_emulator import QutipEmulator
@@ -23,7 +23,7 @@ from qep_analog.sequences.recipes import build_schedule, load_recipe
 
 
 def schedule_for(n: int):  # type: ignore[no-untyped-def]
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     positions = np.column_stack([7.0 * (np.arange(n) - (n - 1) / 2), np.zeros(n)])
     couplings = zz_couplings(positions, profile.rydberg.c6)
     fields = 0.5 * (-1.0) ** np.arange(n) + 1.0

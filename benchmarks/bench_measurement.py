@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from qep_analog.devices.profile import load_profile
+from qep_analog.devices.profile import read_profile
 from qep_analog.measurement.gradient import (
     bias_coefficients,
     choose_beta,
@@ -50,7 +50,7 @@ def main() -> None:
     eq = Equilibrium(model)
     plan = measurement_plan(model)
     theta = task.initial_parameters(np.random.default_rng(0))
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     readout = ReadoutErrors.from_profile(profile, model.n_qubits)
     rng = np.random.default_rng(1)
     free = eq.prepare(INPUTS, theta)

@@ -20,6 +20,13 @@ import pytest
 from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.model.qep_model import QEPModel
 
+@pytest.fixture(autouse=True)
+def _isolated_library(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's calibration history or profile search path."""
+    monkeypatch.setenv("QEP_ANALOG_HISTORY", str(tmp_path_factory.getbasetemp() / "history-unused"))
+    monkeypatch.delenv("QEP_ANALOG_PATH", raising=False)
+
+
 #: Single-qubit matrices in the convention |0> = (1, 0), Z|0> = +|0>.
 PAULI_MATRICES = {
     "I": np.eye(2, dtype=complex),

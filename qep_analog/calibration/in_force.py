@@ -39,7 +39,9 @@ def load_profile(
     return profile.relaxed() if relaxed else profile
 
 
-def history_records(profile: DeviceProfile, history: str | Path | None = None) -> tuple[CalibrationRecord, ...]:
+def history_records(
+    profile: DeviceProfile, history: str | Path | None = None
+) -> tuple[CalibrationRecord, ...]:
     """Every record of ``profile``'s device in the history folder (none when there is no history)."""
     return CalibrationHistory(history_directory(history), profile.name).read().records
 

@@ -40,7 +40,7 @@ def records_in_force(
             last[record.field] = record
         else:
             per_site.setdefault(record.target, {})[record.site] = record
-    in_force = {name: (record,) for name, record in last.items()}
+    in_force: dict[str, tuple[CalibrationRecord, ...]] = {name: (record,) for name, record in last.items()}
     for name, sites in per_site.items():
         if sorted(sites) == list(range(len(sites))):  # sites 0 … n−1 known: the field is complete
             in_force[name] = tuple(sites[i] for i in range(len(sites)))

@@ -85,6 +85,7 @@ def run_runcard(
         "update": runcard.update,
         "backend": backend.name,
         "started": dt.datetime.now(dt.UTC).isoformat(),
+        "profile_in_force": effective.provenance(),
         "steps": [],
     }
     write_json(out / "run.json", summary, RUN_SCHEMA)
@@ -119,6 +120,7 @@ def run_runcard(
                 "reasons": list(result.reasons),
             }
         )
+        summary["profile_after"] = effective.provenance()
         write_json(out / "run.json", summary, RUN_SCHEMA)
     return RunOutcome(run_id, tuple(steps), effective)
 

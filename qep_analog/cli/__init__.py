@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from qep_analog import PreconditionError, QEPError, SolverError, __version__
 from qep_analog.cli import calibrate, counts, device, explore, gradient, sequence, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
@@ -18,7 +19,6 @@ from qep_analog.cli.common import (
     EXIT_SOLVER,
     Parser,
 )
-from qep_analog.errors import PreconditionError, QEPError, SolverError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_PRECONDITION", "EXIT_SOLVER", "build_parser", "main"]
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 success, 2 bad input, 3 violated precondition (degenerate ground "
         "state), 4 solver did not converge.",
     )
+    parser.add_argument("--version", action="version", version=f"qep-analog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in (train, gradient, explore, device, counts, sequence, calibrate):
         module.register(commands)

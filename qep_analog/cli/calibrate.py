@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from qep_analog.errors import CalibrationError
+from qep_analog import CalibrationError
 
 BACKENDS = ("fake-lab",)
 
@@ -32,7 +32,8 @@ def register(commands: Any) -> None:
     command.add_argument("--out", help="run folder to create")
     command.add_argument(
         "--history",
-        help="history folder (default $QEP_ANALOG_HISTORY, else calibration/history)",
+        metavar="DIR",
+        help="calibration history folder (default $QEP_ANALOG_HISTORY, else the per-user data folder)",
     )
     command.add_argument("--seed", type=int, default=0, help="fake lab: seed of the shot noise")
     command.add_argument("--sites", type=int, default=4, help="fake lab: number of atoms or ions")
@@ -68,12 +69,15 @@ def _number(value: float | None) -> str:
 def run_runcard_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from qep_analog.calibration.fake_ion_lab import FakeIonLab
-    from qep_analog.calibration.fake_lab import FakeRydbergLab
-    from qep_analog.calibration.history import CalibrationHistory, history_directory
-    from qep_analog.calibration.runcard import load_runcard
-    from qep_analog.calibration.runner import run_runcard
-    from qep_analog.devices.profile import load_profile
+    from qep_analog import (
+        CalibrationHistory,
+        FakeIonLab,
+        FakeRydbergLab,
+        history_directory,
+        load_runcard,
+        read_profile,
+        run_runcard,
+    )
 
     for option in ("device", "backend", "out"):
         if getattr(args, option) is None:
@@ -81,7 +85,7 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     if args.sites < 1:
         raise CalibrationError(f"calibrate: --sites {args.sites} must be positive")
     runcard = load_runcard(args.target)
-    profile = load_profile(args.device)
+    profile = read_profile(args.device)  # the runner applies the history itself
     if profile.platform != runcard.platform:
         raise CalibrationError(
             f"calibrate: runcard {runcard.name!r} is for {runcard.platform}, device {profile.name!r} "
@@ -110,12 +114,17 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     where = "dry run, history untouched" if runcard.update == "dry-run" else f"history {history.path}"
     print(f"run {outcome.run_id}: {runcard.name} on {profile.name} ({backend.name}); {where}")
     _print_steps([s.result.to_document() for s in outcome.steps])
+    after = outcome.profile
+    print(
+        f"profile in force now: snapshot {after.snapshot_hash}, "
+        f"{len(after.calibration_records)} calibration records"
+    )
     print(f"results in {out}")
     return 0
 
 
 def _print_steps(results: list[dict[str, Any]]) -> None:
-    from qep_analog.calibration.records import FIELDS
+    from qep_analog import FIELDS
 
     print(
         f"{'routine':<22} {'quality':<8} {'chi2/dof':>9}  {'field':<24} {'value':>12} {'error':>10}  unit"
@@ -147,15 +156,13 @@ def _print_steps(results: list[dict[str, Any]]) -> None:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from qep_analog.calibration.history import CalibrationHistory, history_directory
-    from qep_analog.calibration.resolve import latest_values
-    from qep_analog.devices.profile import list_profiles, load_profile
+    from qep_analog import CalibrationHistory, history_directory, latest_values, list_profiles, read_profile
 
     history = CalibrationHistory(history_directory(args.history), args.argument)
     read = history.read()
     effective: dict[str, Any] = {}
     if args.argument in list_profiles():
-        effective = latest_values(load_profile(args.argument), read.records)
+        effective = latest_values(read_profile(args.argument), read.records)
     if args.json:
         print(
             json.dumps(
@@ -191,7 +198,7 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from qep_analog.calibration.runner import read_results, read_run
+    from qep_analog import read_results, read_run
 
     run = read_run(args.argument)
     results = read_results(args.argument)
@@ -204,7 +211,7 @@ def run_report(args: argparse.Namespace) -> int:
     )
     _print_steps(results)
     if not args.no_plot:
-        from qep_analog.calibration.plots import plot_run
+        from qep_analog import plot_run
 
         print(f"plots in {plot_run(args.argument)}")
     return 0

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from qep_analog.errors import ConfigError
+from qep_analog import ConfigError
 
 EXIT_BAD_INPUT = 2
 EXIT_PRECONDITION = 3
@@ -46,3 +46,15 @@ def positive_int(text: str, what: str) -> int:
     if value < 1:
         raise ConfigError(f"{what}: {value} must be positive")
     return value
+
+
+def add_calibration_options(parser: argparse.ArgumentParser) -> None:
+    """``--nominal`` and ``--history DIR``: which calibration a command's device profile carries."""
+    parser.add_argument(
+        "--nominal", action="store_true", help="the profile file's values, without calibration records"
+    )
+    parser.add_argument(
+        "--history",
+        metavar="DIR",
+        help="calibration history folder (default $QEP_ANALOG_HISTORY, else the per-user data folder)",
+    )

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from qep_analog.cli.common import add_calibration_options
+
 
 def register(commands: Any) -> None:
     command = commands.add_parser(
@@ -21,23 +23,37 @@ def register(commands: Any) -> None:
         action="store_true",
         help="also the exact linear-response gradient of the model at the run's x, theta, error signal",
     )
+    command.add_argument(
+        "--device",
+        help="mitigate with this profile's readout errors (per site where calibrated) instead of the run's",
+    )
+    add_calibration_options(command)
     command.add_argument("--json", action="store_true", help="print JSON")
     command.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from qep_analog.measurement.counts_file import read_counts_run
+    import dataclasses
+
+    from qep_analog import ReadoutErrors, load_profile, read_counts_run
 
     counts = read_counts_run(args.run_dir)
+    device = None
+    if args.device is not None:
+        profile = load_profile(args.device, nominal=args.nominal, history=args.history)
+        readout = ReadoutErrors.from_profile(profile, counts.model.n_qubits)
+        counts = dataclasses.replace(counts, readout=readout)
+        device = profile.provenance()
     plan = counts.plan()
     mitigate = counts.mitigate and not args.no_mitigate and counts.readout is not None
     result = counts.gradient(mitigate=mitigate)
     report: dict[str, Any] = result.describe()
     report["mitigated"] = mitigate
+    if device is not None:
+        report["device"] = device
     report["settings"] = [s.describe() for s in plan.settings]
     if args.compare_exact:
-        from qep_analog.qep.gradients import exact_gradient
-        from qep_analog.solvers.equilibrium import Equilibrium
+        from qep_analog import Equilibrium, exact_gradient
 
         model = counts.model
         eq = Equilibrium(model)
@@ -57,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{name} {total}" for name, total in shots.items())
         + f"; beta = {result.beta:g} ({result.scheme}); readout "
         + ("mitigated" if mitigate else "not mitigated")
+        + (
+            f" with {device['name']} (snapshot {device['snapshot_hash']}, "
+            f"{len(device['calibration_records'])} calibration records)"
+            if device is not None
+            else ""
+        )
     )
     if result.outputs is not None:
         for label, mean, error in zip(

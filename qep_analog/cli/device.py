@@ -6,8 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from qep_analog.cli.common import Parser
-from qep_analog.devices.units import with_unit
+from qep_analog.cli.common import Parser, add_calibration_options
 
 BASES = {"auto": None, "as-written": False, "rotated": True}
 
@@ -16,13 +15,14 @@ def register(commands: Any) -> None:
     device = commands.add_parser("device", help="device profiles: list, show, validate, map a model")
     actions = device.add_subparsers(dest="action", required=True, parser_class=Parser)
 
-    listing = actions.add_parser("list", help="the built-in profiles")
+    listing = actions.add_parser("list", help="the profiles on the search path, and where each is from")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=run_list)
 
     show = actions.add_parser("show", help="a profile in internal units (rad/µs, µs, µm)")
     show.add_argument("name", help="built-in name or profile file")
     show.add_argument("--relaxed", action="store_true", help="the emulation variant (limits lifted)")
+    add_calibration_options(show)
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=run_show)
 
@@ -34,25 +34,31 @@ def register(commands: Any) -> None:
     mapping.add_argument("model", help="model file (qep-model/1)")
     mapping.add_argument("--device", required=True, help="built-in name or profile file")
     mapping.add_argument("--relaxed", action="store_true", help="map onto the emulation variant")
+    add_calibration_options(mapping)
     mapping.add_argument("--basis", choices=BASES, default="auto", help="model basis (rotated: X <-> Z)")
     mapping.add_argument("--json", action="store_true", help="print JSON")
     mapping.set_defaults(handler=run_map)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from qep_analog.devices.profile import list_profiles, load_profile
+    from qep_analog import library_entries, read_profile
 
     rows: list[dict[str, Any]] = []
-    for name, path in list_profiles().items():
-        profile = load_profile(path)
+    for name, entry in library_entries("devices").items():
+        profile = read_profile(entry.path)
         rows.append({"name": name, "platform": profile.platform, "version": profile.version,
-                     "description": profile.description, "file": str(path)})  # fmt: skip
+                     "description": profile.description, "file": str(entry.path),
+                     "origin": entry.origin, "shadows": list(entry.shadows)})  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     width = max([len(r["name"]) for r in rows] + [4])
     for row in rows:
-        print(f"{row['name']:<{width}}  {row['platform']:<7}  v{row['version']}  {row['description']}")
+        origin = row["origin"] + "".join(f", shadows {o}" for o in row["shadows"])
+        print(
+            f"{row['name']:<{width}}  {row['platform']:<7}  v{row['version']}  [{origin}]  "
+            f"{row['description']}"
+        )
     return 0
 
 
@@ -76,6 +82,8 @@ def _shown(key: str, value: Any) -> str:
             if value is None:
                 return f"{name}: no limit"
             values = value if isinstance(value, list) else [value]
+            from qep_analog import with_unit
+
             shown = ", ".join(
                 with_unit(v, "angular_frequency") if unit == "rad/µs" else f"{v:.6g} {unit}" for v in values
             )
@@ -95,10 +103,29 @@ def _lines(section: dict[str, Any], indent: str = "  ") -> list[str]:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from qep_analog.devices.profile import load_profile
+    import sys
 
-    document = load_profile(args.name, relaxed=args.relaxed).to_document()
+    from qep_analog import calibration_report, history_records, load_profile, read_profile
+
+    profile = load_profile(args.name, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
+    document = profile.to_document()
+    in_force = []
+    if not args.nominal:
+        nominal = read_profile(args.name)
+        in_force = [
+            f.to_document() for f in calibration_report(nominal, history_records(nominal, args.history))
+        ]
+    stale = [f for f in in_force if f["stale"]]
+    for field in stale:
+        print(
+            f"qep-analog: warning: device {profile.name!r}: calibrated {field['field']} is "
+            f"{_age(field['age_s'])} old, older than the profile's max_age "
+            f"{_age(profile.calibration.max_age / 1e6)}",
+            file=sys.stderr,
+        )
     if args.json:
+        document["snapshot_hash"] = profile.snapshot_hash
+        document["calibration_in_force"] = None if args.nominal else in_force
         print(json.dumps(document, indent=2, ensure_ascii=False))
         return 0
     print(
@@ -107,29 +134,61 @@ def run_show(args: argparse.Namespace) -> int:
     if document["description"]:
         print(document["description"])
     print(f"file: {document['source']}")
+    print(f"snapshot: {profile.snapshot_hash}")
     for section in ("capabilities", "noise", "calibration"):
         print(f"{section}:")
         print("\n".join(_lines(document[section])))
+    if args.nominal:
+        print("calibration in force: none (--nominal: the file's values)")
+    elif not in_force:
+        print("calibration in force: none (no usable records in the history)")
+    else:
+        print("calibration in force:")
+        for field in in_force:
+            value = field["value"]
+            shown = (
+                f"[{', '.join(f'{v:.6g}' for v in value)}]" if isinstance(value, list) else f"{value:.6g}"
+            )
+            ids = field["record_ids"]
+            record = ids[0] if len(ids) == 1 else f"{ids[0]} … ({len(ids)} records)"
+            flag = "  STALE" if field["stale"] else ""
+            print(
+                f"  {field['field']}: {shown} ± {field['uncertainty']:.2g}  record {record}, "
+                f"{_age(field['age_s'])} old{flag}"
+            )
     return 0
 
 
-def run_validate(args: argparse.Namespace) -> int:
-    from qep_analog.devices.profile import load_profile
+def _age(seconds: float) -> str:
+    """``3.2 h``, ``12 min``, ``4.0 d`` from seconds."""
+    if seconds == float("inf"):
+        return "unlimited"
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
-    profile = load_profile(args.file)
+
+def run_validate(args: argparse.Namespace) -> int:
+    from qep_analog import read_profile
+
+    profile = read_profile(args.file)
     print(f"{args.file}: valid {profile.platform} profile {profile.name!r}, version {profile.version}")
     return 0
 
 
 def run_map(args: argparse.Namespace) -> int:
-    from qep_analog.devices.mapping import map_model, mapping_table
-    from qep_analog.devices.profile import load_profile
-    from qep_analog.model.model_file import load_model
+    from qep_analog import load_model, load_profile, map_model, mapping_table
 
     model = load_model(args.model)
-    report = map_model(model, load_profile(args.device, relaxed=args.relaxed), BASES[args.basis])
+    profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
+    report = map_model(model, profile, BASES[args.basis])
     if args.json:
-        print(json.dumps(report.to_document(), indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {**report.to_document(), "profile": profile.provenance()}, indent=2, ensure_ascii=False
+            )
+        )
     else:
         print(mapping_table(report))
     return 0

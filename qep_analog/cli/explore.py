@@ -9,7 +9,8 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-from qep_analog.progress import LazyProgress
+from qep_analog import LazyProgress
+from qep_analog.cli.common import add_calibration_options
 
 
 def register(commands: Any) -> None:
@@ -24,6 +25,7 @@ def register(commands: Any) -> None:
     )
     explore.add_argument("--output", help="run folder (default: the file's output, or runs/NAME)")
     explore.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_calibration_options(explore)
     explore.add_argument("--json", action="store_true", help="print result.json to stdout")
     explore.set_defaults(handler=run)
 
@@ -89,8 +91,7 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qep_analog.errors import ConfigError
-    from qep_analog.tasks.explore_config import load_explore_config, run_exploration
+    from qep_analog import ConfigError, load_explore_config, run_exploration
 
     overrides: dict[str, Any] = {}
     if args.iterations is not None:
@@ -101,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else config.output
     show = not (args.quiet or args.json)
     with ExploreProgress(enabled=show) as progress:
-        result = run_exploration(config, output, progress=progress.update)
+        result = run_exploration(
+            config, output, progress=progress.update, nominal=args.nominal, history=args.history
+        )
     if args.json:
         print(json.dumps(result, indent=2))
     elif not args.quiet:

@@ -8,9 +8,8 @@ import sys
 import warnings
 from typing import Any
 
+from qep_analog import SCHEMES, ConfigError, QEPWarning
 from qep_analog.cli.common import assignments
-from qep_analog.errors import ConfigError, QEPWarning
-from qep_analog.qep.gradients import SCHEMES
 
 
 def register(commands: Any) -> None:
@@ -38,14 +37,14 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qep_analog.model.model_file import load_model
-    from qep_analog.qep.gradients import (
+    from qep_analog import (
+        Equilibrium,
         exact_gradient,
         finite_difference_gradient,
+        load_model,
         qep_gradient,
         reciprocity_check,
     )
-    from qep_analog.solvers.equilibrium import Equilibrium
 
     model = load_model(args.model)
     x = model.vector("inputs", assignments(args.x, "--x"), 0.0)

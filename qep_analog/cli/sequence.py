@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qep_analog.cli.common import Parser, assignments
-from qep_analog.errors import ConfigError, QEPWarning
+from qep_analog import ConfigError, QEPWarning
+from qep_analog.cli.common import Parser, add_calibration_options, assignments
 
 EXPORTS = ("pulser", "ion")
 
@@ -23,6 +24,7 @@ def register(commands: Any) -> None:
     build.add_argument("recipe", help="recipe (qep-recipe/1): a file or a name in sequences/")
     build.add_argument("--device", required=True, help="built-in profile name or profile file")
     build.add_argument("--relaxed", action="store_true", help="the emulation variant of the profile")
+    add_calibration_options(build)
     build.add_argument("--model", required=True, help="model file (qep-model/1)")
     for flag, what in (("--x", "inputs (default 0)"), ("--theta", "parameters (default 0)"),
                        ("--error-signal", "eps per output (default 1)")):  # fmt: skip
@@ -43,28 +45,37 @@ def register(commands: Any) -> None:
     emulate.add_argument("--shots", type=int, help="sample this many bitstrings per schedule")
     emulate.add_argument("--noise", action="store_true", help="dephasing, amplitude jitter, readout errors")
     emulate.add_argument("--seed", type=int, default=0, help="random seed for noise and shots")
+    add_calibration_options(emulate)
     emulate.add_argument("--json", action="store_true", help="print JSON")
     emulate.set_defaults(handler=run_emulate)
 
 
-def _profile_of(metadata: dict[str, Any]) -> Any:
-    from qep_analog.devices.profile import load_profile
+def _profile_of(metadata: dict[str, Any], args: argparse.Namespace) -> Any:
+    from qep_analog import load_profile
 
     if "profile" not in metadata:
         raise ConfigError("schedule file: metadata names no device profile")
-    return load_profile(metadata["profile"], relaxed=bool(metadata.get("relaxed", False)))
+    return load_profile(
+        metadata["profile"],
+        relaxed=bool(metadata.get("relaxed", False)),
+        nominal=args.nominal,
+        history=args.history,
+    )
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from qep_analog.devices.profile import load_profile
-    from qep_analog.model.model_file import load_model
-    from qep_analog.sequences.ion_export import export_ion_json
-    from qep_analog.sequences.phases import qep_phase_schedules
-    from qep_analog.sequences.pulser_export import export_abstract_json
-    from qep_analog.sequences.recipes import load_recipe
-    from qep_analog.sequences.schedule import save_schedules
+    from qep_analog import (
+        export_abstract_json,
+        export_ion_json,
+        list_profiles,
+        load_model,
+        load_profile,
+        load_recipe,
+        qep_phase_schedules,
+        save_schedules,
+    )
 
-    profile = load_profile(args.device, relaxed=args.relaxed)
+    profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
     model = load_model(args.model)
     recipe = load_recipe(args.recipe)
     x = model.vector("inputs", assignments(args.x, "--x"), 0.0)
@@ -75,8 +86,10 @@ def run_build(args: argparse.Namespace) -> int:
         schedules = qep_phase_schedules(model, profile, recipe, x, theta, eps, args.beta)
     for warning in caught:
         print(f"qep-analog: warning: {warning.message}")
-    provenance = {"profile": str(profile.source or profile.name), "relaxed": not profile.strict,
-                  "model": str(args.model)}  # fmt: skip
+    named = args.device in list_profiles()
+    provenance = {"profile": args.device if named else str(Path(profile.source).resolve()),
+                  "relaxed": not profile.strict, "model": str(args.model),
+                  "device": profile.provenance()}  # fmt: skip
     for schedule in schedules:
         schedule.metadata.update(provenance)
     out = Path(args.out)
@@ -94,12 +107,18 @@ def run_build(args: argparse.Namespace) -> int:
     first = schedules[0]
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
+    print(_calibration_line(profile))
     return 0
 
 
+def _calibration_line(profile: Any) -> str:
+    records = profile.calibration_records
+    used = f"{len(records)} calibration records" if records else "no calibration records"
+    return f"profile {profile.name} snapshot {profile.snapshot_hash}, {used}"
+
+
 def run_plot(args: argparse.Namespace) -> int:
-    from qep_analog.sequences.plots import plot_schedules
-    from qep_analog.sequences.schedule import load_schedules
+    from qep_analog import load_schedules, plot_schedules
 
     schedules = load_schedules(args.file)
     out = args.out or str(Path(args.file).with_suffix(".png"))
@@ -109,18 +128,18 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from qep_analog.emulation.diagnostics import adiabaticity
-    from qep_analog.emulation.pulser_backend import run_pulser
-    from qep_analog.emulation.qutip_emulator import QutipEmulator
-    from qep_analog.model.pauli import pauli_sum
-    from qep_analog.sequences.schedule import load_schedules
+    from qep_analog import QutipEmulator, adiabaticity, load_schedules, pauli_sum, run_pulser
 
     if args.shots is not None and args.shots < 1:
         raise ConfigError(f"--shots: {args.shots} must be positive")
     schedules = load_schedules(args.file)
     rows: list[dict[str, Any]] = []
+    devices: list[dict[str, Any]] = []
     for k, schedule in enumerate(schedules):
-        profile = _profile_of(schedule.metadata)
+        profile = _profile_of(schedule.metadata, args)
+        _warn_if_changed(schedule.metadata, profile)
+        if profile.provenance() not in devices:
+            devices.append(profile.provenance())
         n = schedule.n_qubits
         observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(n)}
         if args.backend == "pulser":
@@ -142,11 +161,23 @@ def run_emulate(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps({"backend": args.backend, "schedules": rows}, indent=2))
+        print(json.dumps({"backend": args.backend, "device": devices[0], "schedules": rows}, indent=2))
         return 0
     for row in rows:
         _print_row(row)
+    print(_calibration_line(profile))
     return 0
+
+
+def _warn_if_changed(metadata: dict[str, Any], profile: Any) -> None:
+    """Warn when the profile in force differs from the one the schedule was built with."""
+    built = metadata.get("device", {}).get("snapshot_hash")
+    if built is not None and built != profile.snapshot_hash:
+        print(
+            f"qep-analog: warning: schedule {metadata.get('label', '')!r} was built on profile snapshot "
+            f"{built}; emulating on {profile.snapshot_hash} (the calibration in force changed)",
+            file=sys.stderr,
+        )
 
 
 def _print_row(row: dict[str, Any]) -> None:

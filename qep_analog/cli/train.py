@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qep_analog.cli.common import positive_int
-from qep_analog.qep.trainer import ESTIMATORS
+from qep_analog import ESTIMATORS
+from qep_analog.cli.common import add_calibration_options, positive_int
 
 
 def register(commands: Any) -> None:
@@ -28,12 +28,12 @@ def register(commands: Any) -> None:
         "(overrides execution.executor; default: in this process)",
     )
     train.add_argument("--backend", choices=("exact", "mps"), help="override execution.backend")
+    add_calibration_options(train)
     train.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from qep_analog.qep.trainer import Trainer
-    from qep_analog.tasks.experiment import load_experiment
+    from qep_analog import Trainer, load_experiment
 
     overrides: dict[str, Any] = {}
     for key in ("steps", "seed", "estimator"):
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     if args.shots is not None:
         overrides["shots"] = None if args.shots == "exact" else positive_int(args.shots, "--shots")
-    experiment = load_experiment(args.config, overrides)
+    experiment = load_experiment(args.config, overrides, nominal=args.nominal, history=args.history)
     output = Path(args.output) if args.output else experiment.output
     execution = dict(experiment.execution)
     for key in ("executor", "backend"):
@@ -51,7 +51,13 @@ def run(args: argparse.Namespace) -> int:
     if execution:
         trainer, executor = executed_trainer(experiment, execution, output)
     else:
-        trainer = Trainer(experiment.task, experiment.training, output, penalty=experiment.penalty)
+        trainer = Trainer(
+            experiment.task,
+            experiment.training,
+            output,
+            penalty=experiment.penalty,
+            device=experiment.device,
+        )
     try:
         return _train(args, experiment, trainer, output)
     finally:
@@ -61,11 +67,14 @@ def run(args: argparse.Namespace) -> int:
 
 def executed_trainer(experiment: Any, execution: dict[str, Any], output: Path) -> tuple[Any, Any]:
     """A trainer whose preparations run on the executor and backend of ``execution``."""
-    from qep_analog.errors import ConfigError
-    from qep_analog.execution.executors import make_executor
-    from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium
-    from qep_analog.qep.trainer import Trainer
-    from qep_analog.solvers.mps import MPSOptions
+    from qep_analog import (
+        ConfigError,
+        EquilibriumSpec,
+        ExecutedEquilibrium,
+        MPSOptions,
+        Trainer,
+        make_executor,
+    )
 
     config = experiment.training
     backend = str(execution.get("backend", "exact"))
@@ -90,19 +99,26 @@ def executed_trainer(experiment: Any, execution: dict[str, Any], output: Path) -
     except Exception:
         executor.close()
         raise
-    trainer = Trainer(experiment.task, config, output, equilibrium=equilibrium, penalty=experiment.penalty)
+    trainer = Trainer(
+        experiment.task,
+        config,
+        output,
+        equilibrium=equilibrium,
+        penalty=experiment.penalty,
+        device=experiment.device,
+    )
     return trainer, executor
 
 
 def _train(args: argparse.Namespace, experiment: Any, trainer: Any, output: Path) -> int:
-    from qep_analog.tasks.reporting import TrainingProgress, write_report
+    from qep_analog import TrainingProgress, write_report
 
     show = not (args.quiet or args.json)
     with TrainingProgress(experiment.training.steps, enabled=show) as progress:
         result = trainer.run(resume=args.resume, progress=progress.update)
     if getattr(trainer.equilibrium, "spec", None) is not None and trainer.equilibrium.spec.backend == "mps":
         # the 210-point grid would be 210 more DMRG runs: only the training curve
-        from qep_analog.tasks.plots import plot_training_curve
+        from qep_analog import plot_training_curve
 
         plot_training_curve(trainer.read_metrics(), trainer.run_dir / "training_curve.png")
         report = {**result, "execution": trainer.equilibrium.executor.describe()}

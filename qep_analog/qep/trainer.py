@@ -217,15 +217,18 @@ class Trainer:
         penalty: Penalty | None = None,
         callback: StepCallback | None = None,
         equilibrium: Any | None = None,
+        device: dict[str, Any] | None = None,
     ) -> None:
         """``equilibrium``: what prepares the states (anything with ``Equilibrium``'s ``prepare``
         contract and ``compiled`` strings, e.g. an executed or MPS one); by default an exact
-        :class:`Equilibrium` of the task's model."""
+        :class:`Equilibrium` of the task's model. ``device``: the provenance of the device profile the
+        run uses (``DeviceProfile.provenance()``), recorded in ``result.json``."""
         self.task = task
         self.config = config
         self.run_dir = Path(run_dir)
         self.penalty = penalty
         self.callback = callback
+        self.device = device
         if equilibrium is None:
             equilibrium = Equilibrium(task.model, temperature=config.temperature, tol=config.solver_tol)
         self.equilibrium = equilibrium
@@ -502,6 +505,8 @@ class Trainer:
             "final": final,
             "seconds_per_step": elapsed / max(cfg.steps - start_step, 1),
         }
+        if self.device is not None:
+            result["device"] = self.device
         write_json(self.run_dir / "result.json", result, RESULT_SCHEMA)
         return result
 

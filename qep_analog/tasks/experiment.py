@@ -59,30 +59,36 @@ def _numbers(value: Any, where: str, integer: bool = False, nested: bool = False
     return [float(v) if not integer else int(v) for v in items]
 
 
-def _readout(section: Any, where: str) -> dict[str, Any]:
-    """``training.readout``: ``{device: NAME}`` (the profile's epsilon, epsilon') or explicit
-    ``false_positive`` / ``false_negative``, and ``mitigate`` (default true)."""
+def _readout(
+    section: Any, where: str, nominal: bool, history: str | Path | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``training.readout``: ``{device: NAME}`` (epsilon, epsilon' of the profile with the calibration in
+    force, or of the file with ``nominal``) or explicit ``false_positive`` / ``false_negative``, and
+    ``mitigate`` (default true); with the provenance of the profile used, if any."""
     readout = _closed(section, _READOUT, where)
     if not readout:
-        return {}
+        return {}, None
     out: dict[str, Any] = {"mitigate_readout": readout.get("mitigate", True)}
+    device = None
     if "device" in readout:
         if {"false_positive", "false_negative"} & set(readout):
             raise ConfigError(f"{where}: give either device or false_positive/false_negative, not both")
-        from qep_analog.devices.profile import load_profile
+        from qep_analog.calibration.in_force import load_profile
         from qep_analog.errors import ProfileError
 
         try:
-            noise = load_profile(str(readout["device"])).noise
+            profile = load_profile(str(readout["device"]), nominal=nominal, history=history)
         except ProfileError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        noise = profile.noise
+        device = profile.provenance()
         out["readout_false_positive"] = noise.readout_false_positive
         out["readout_false_negative"] = noise.readout_false_negative
     else:
         for key in ("false_positive", "false_negative"):
             if key in readout:
                 out[f"readout_{key}"] = readout[key]
-    return out
+    return out, device
 
 
 @dataclass(frozen=True)
@@ -95,10 +101,19 @@ class Experiment:
     penalty: Penalty | None
     output: Path
     execution: dict[str, Any] = field(default_factory=dict)
+    device: dict[str, Any] | None = None
 
 
-def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
-    """Read an experiment file; ``overrides`` replace keys of its ``training`` section."""
+def load_experiment(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    nominal: bool = False,
+    history: str | Path | None = None,
+) -> Experiment:
+    """Read an experiment file; ``overrides`` replace keys of its ``training`` section. A device named
+    in ``training.readout`` is loaded with the calibration in force (``history`` folder), or as its file
+    says with ``nominal``."""
     document = read_yaml(path, ConfigError)
     where = str(path)
     top = _closed(document, _TOP, where)
@@ -113,7 +128,10 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     evaluation = _closed(top.get("evaluation"), _EVALUATION, f"{where}: evaluation")
     execution = _closed(top.get("execution"), _EXECUTION, f"{where}: execution")
     penalty_cfg = _closed(training.pop("penalty", None), _PENALTY, f"{where}: training.penalty")
-    training.update(_readout(training.pop("readout", None), f"{where}: training.readout"))
+    readout, device = _readout(
+        training.pop("readout", None), f"{where}: training.readout", nominal, history
+    )
+    training.update(readout)
     loss = loss_by_name(str(training.pop("loss", "squared_error")))
     if "sites" in model:
         model["sites"] = tuple(_numbers(model["sites"], f"{where}: model.sites", integer=True))
@@ -150,4 +168,4 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
             raise ConfigError(f"{where}: {key} = {top[key]!r} must be a string")
     name = str(top.get("name") or Path(path).stem)
     output = Path(top.get("output") or Path("runs") / name)
-    return Experiment(name, task, config, penalty, output, execution)
+    return Experiment(name, task, config, penalty, output, execution, device)

@@ -243,13 +243,20 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
 ProgressCallback = Callable[[str, int, int, str], None]
 
 
-def device_reports(devices: tuple[str, ...]) -> dict[str, Any]:
-    """How each device realises the chain's operators (``qep-analog device map``), what it cannot."""
+def device_reports(
+    devices: tuple[str, ...], *, nominal: bool = False, history: str | Path | None = None
+) -> dict[str, Any]:
+    """How each device (with the calibration in force, or as its file says with ``nominal``) realises
+    the chain's operators (``qep-analog device map``), what it cannot, and the profile used."""
+    from qep_analog.calibration.in_force import load_profile
     from qep_analog.devices.mapping import map_model
-    from qep_analog.devices.profile import load_profile
 
     model = open_cluster_ising()
-    return {name: map_model(model, load_profile(name)).to_document() for name in devices}
+    reports = {}
+    for name in devices:
+        profile = load_profile(name, nominal=nominal, history=history)
+        reports[name] = {**map_model(model, profile).to_document(), "profile": profile.provenance()}
+    return reports
 
 
 def _summary(trajectory: Trajectory) -> dict[str, Any]:
@@ -305,10 +312,16 @@ def _extent(
 
 
 def run_exploration(
-    config: ExploreConfig, output: str | Path | None = None, progress: ProgressCallback | None = None
+    config: ExploreConfig,
+    output: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    nominal: bool = False,
+    history: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run every start of ``config``, compute the phase diagram, write the run folder; returns the
-    ``result.json`` document."""
+    ``result.json`` document. ``nominal`` and ``history`` choose the calibration of the device
+    reports' profiles (see :func:`device_reports`)."""
     folder = Path(output) if output is not None else config.output
     eq = Equilibrium(open_cluster_ising(), tol=config.solver_tol)
     records: list[dict[str, Any]] = []
@@ -417,6 +430,6 @@ def run_exploration(
         "seconds": {"iterations": round(run_seconds, 3), "diagram": round(diagram_seconds, 3)},
     }
     if config.devices:
-        result["devices"] = device_reports(config.devices)
+        result["devices"] = device_reports(config.devices, nominal=nominal, history=history)
     write_json(folder / "result.json", result, RESULT_SCHEMA)
     return {"schema": RESULT_SCHEMA, **result}

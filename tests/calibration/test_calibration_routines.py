@@ -14,10 +14,10 @@ from qep_analog.calibration.data import CalibrationData, read_data, write_data
 from qep_analog.calibration.fake_lab import FakeRydbergLab, HiddenRydbergParameters
 from qep_analog.calibration.routine import FitResult
 from qep_analog.calibration.rydberg_routines import ROUTINES
-from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError
 
-PROFILE = load_profile("fresnel-like")
+PROFILE = read_profile("fresnel-like")
 SEEDS = (0, 1, 2)
 
 

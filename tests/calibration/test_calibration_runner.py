@@ -14,13 +14,16 @@ from qep_analog.calibration.fake_lab import FakeRydbergLab
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import resolve
-from qep_analog.calibration.runcard import RUNCARDS_DIR, load_runcard, parse_runcard
+from qep_analog.calibration.runcard import load_runcard, parse_runcard
 from qep_analog.calibration.runner import read_results, refit, run_runcard
-from qep_analog.devices.profile import load_profile
+from qep_analog.devices.profile import read_profile
 from qep_analog.errors import CalibrationError
+from qep_analog.library import builtin_directory
 from qep_analog.measurement.readout import ReadoutErrors
 
-PROFILE = load_profile("fresnel-like")
+PROFILE = read_profile("fresnel-like")
+
+RUNCARDS_DIR = builtin_directory("calibration")
 
 
 def record(field: str, value: float, **changes: object) -> CalibrationRecord:
@@ -182,7 +185,7 @@ def test_resolve_fills_per_site_fields_from_the_last_run() -> None:
 
 
 def test_resolve_updates_ion_trap_frequencies_and_refuses_foreign_fields() -> None:
-    ions = load_profile("yb171-chain")
+    ions = read_profile("yb171-chain")
     radial = record("radial_frequency", 29.0, unit="rad/µs", device=ions.name)
     axial = record("axial_frequency", 1.9, unit="rad/µs", device=ions.name)
     effective = resolve(ions, [radial, axial, record("stark_crosstalk", 0.03, device=ions.name)])
@@ -204,7 +207,7 @@ def test_targets_restrict_the_fitted_sites(tmp_path: Path) -> None:
     assert eps == pytest.approx(lab.hidden.false_positive[3], abs=0.01)
     assert refit(tmp_path / "run")[0].to_document() == read_results(tmp_path / "run")[0]
     with pytest.raises(CalibrationError, match="for rydberg devices, not 'yb171-chain'"):
-        run_runcard(parse_runcard(card), load_profile("yb171-chain"), lab, tmp_path / "ion")
+        run_runcard(parse_runcard(card), read_profile("yb171-chain"), lab, tmp_path / "ion")
     card["targets"] = [1, 1]
     with pytest.raises(CalibrationError, match="distinct site indices"):
         parse_runcard(card)

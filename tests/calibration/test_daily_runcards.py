@@ -16,7 +16,7 @@ from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
-from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError
 
 CHECK = QEPGradientCheck()
@@ -24,13 +24,13 @@ SITE_OFFSETS = (0.3, -0.2, 0.15, -0.25)  # rad/µs: a light-shift pattern no sin
 
 
 def rydberg_lab(seed: int) -> tuple[DeviceProfile, FakeRydbergLab]:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     hidden = dataclasses.replace(default_hidden(profile, 4), site_detuning_offsets=SITE_OFFSETS)
     return profile, FakeRydbergLab(hidden, seed, profile=profile)
 
 
 def ion_lab(seed: int) -> tuple[DeviceProfile, FakeIonLab]:
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     return profile, FakeIonLab.for_profile(profile, 4, seed=seed)
 
 

@@ -24,10 +24,10 @@ from qep_analog.calibration.interaction import INTERACTION_ROUTINES, PairSpectro
 from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES, LocalFieldMap
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routine import Routine, fit_sites
-from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError, ConfigError
 
-PROFILE = load_profile("fresnel-like")
+PROFILE = read_profile("fresnel-like")
 SEEDS = (0, 1, 2)
 TWO_PI = 2 * math.pi
 
@@ -190,7 +190,7 @@ def test_local_field_map_recovers_the_gains(seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_local_field_map_on_an_ion_chain_measures_gains_and_stark_crosstalk(seed: int) -> None:
     """On the fake 40Ca+ chain: Stark shifts ≤ 2π·20 kHz, a 2π·50 kHz Ramsey detuning, 200 µs delays."""
-    ions = load_profile("ca40-chain")
+    ions = read_profile("ca40-chain")
     backend = FakeIonLab.for_profile(ions, n_sites=4, seed=seed)
     data = LOCAL.acquire(LOCAL.parameters({"detuning_kHz": 50.0, "stop_us": 200.0}), backend, ions)
     assert data.context["amplitude"] == pytest.approx(-ions.ions.max_stark_shift)

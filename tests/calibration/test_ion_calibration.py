@@ -25,10 +25,10 @@ from qep_analog.calibration.fake_ion_lab import FakeIonLab
 from qep_analog.calibration.ion_routines import ION_ROUTINES
 from qep_analog.calibration.rydberg_routines import ROUTINES
 from qep_analog.devices import ion_chain
-from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError, ConfigError, ProfileError
 
-PROFILE = load_profile("yb171-chain")
+PROFILE = read_profile("yb171-chain")
 SEEDS = (0, 1, 2)
 KHZ = 2 * math.pi * 1e-3  # rad/µs
 
@@ -122,7 +122,7 @@ def test_the_lab_refuses_bad_controls() -> None:
     with pytest.raises(ConfigError, match="must be 0 or 1"):
         backend.readout(np.array([0.0, 0.5]), 10)
     with pytest.raises(ProfileError, match="Rydberg array"):
-        FakeIonLab.for_profile(load_profile("fresnel-like"))
+        FakeIonLab.for_profile(read_profile("fresnel-like"))
 
 
 def test_ms_pair_follows_the_coupling_of_the_true_trap() -> None:

@@ -14,7 +14,7 @@ from qep_analog.calibration.qep_hamiltonian import (
     probe_model,
 )
 from qep_analog.calibration.schedule_lab import FakeScheduleLab
-from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.pauli import PauliSum, pauli_sum
@@ -22,7 +22,7 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import realised_model
 from qep_analog.solvers.equilibrium import Equilibrium
 
-PROFILE = load_profile("fresnel-like")
+PROFILE = read_profile("fresnel-like")
 OFFSETS = (0.3, -0.2, 0.1, -0.25)  # rad/µs, hidden per-site detuning offsets
 ROUTINE = QEPHamiltonianCalibration()
 
@@ -100,4 +100,4 @@ def test_parameters_and_platform_are_checked() -> None:
     with pytest.raises(CalibrationError, match="patterns = 1"):
         ROUTINE.parameters({"patterns": 1})
     with pytest.raises(CalibrationError, match="runs on Rydberg arrays"):
-        probe_model(load_profile("yb171-chain"), 4, ROUTINE.parameters())
+        probe_model(read_profile("yb171-chain"), 4, ROUTINE.parameters())

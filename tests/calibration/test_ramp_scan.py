@@ -21,7 +21,7 @@ from qep_analog.calibration.ramp_scan import (
 )
 from qep_analog.calibration.routine import FitResult
 from qep_analog.calibration.schedule_lab import FakeScheduleLab, final_ground_state
-from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.sampling import outcome_probabilities
@@ -31,8 +31,8 @@ TWO_PI = 2 * math.pi
 SEEDS = (0, 1, 2)
 SITES = 4
 ROUTINE = RampDurationScan()
-RYDBERG = load_profile("fresnel-like")
-ION = load_profile("yb171-chain")
+RYDBERG = read_profile("fresnel-like")
+ION = read_profile("yb171-chain")
 #: the plateau must match the exact ground-state value within 3 errors and this (absolute)
 PLATEAU_TOLERANCE = 0.03
 #: the state prepared at the recommended duration: fidelity with the true ground state at least

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from qep_analog.cli import EXIT_BAD_INPUT, main
-from qep_analog.devices.profile import DEVICES_DIR
+from qep_analog.library import builtin_directory
+
+DEVICES_DIR = builtin_directory("devices")
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from qep_analog.devices.ions import (
     realize,
     translate,
 )
-from qep_analog.devices.profile import Calibration, load_profile
+from qep_analog.devices.profile import Calibration, read_profile
 from qep_analog.errors import ConstraintError
 
 TWO_PI = 2 * np.pi
@@ -30,7 +30,7 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _random_controls(name: str, seed: int) -> IonControls:
-    profile = load_profile(name)
+    profile = read_profile(name)
     rng = np.random.default_rng(seed)
     n = int(rng.integers(3, 12))
     com = chain_modes(profile, n).frequencies.max()
@@ -46,7 +46,7 @@ def _random_controls(name: str, seed: int) -> IonControls:
 @pytest.mark.parametrize("name", ["yb171-chain", "ca40-chain"])
 @pytest.mark.parametrize("seed", range(4))
 def test_round_trip_with_the_beat_note_given(name: str, seed: int) -> None:
-    profile = load_profile(name)
+    profile = read_profile(name)
     controls = _random_controls(name, seed)
     check_controls(controls, profile)
     model = realize(controls, profile)
@@ -59,7 +59,7 @@ def test_round_trip_with_the_beat_note_given(name: str, seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_beat_note_is_recovered_from_the_couplings(seed: int) -> None:
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     controls = _random_controls("yb171-chain", seed)
     model = realize(controls, profile)
     assert choose_beat_note(model.couplings, profile) == pytest.approx(controls.beat_note, rel=1e-8)
@@ -68,7 +68,7 @@ def test_beat_note_is_recovered_from_the_couplings(seed: int) -> None:
 
 
 def test_calibration_is_applied_and_inverted() -> None:
-    base = load_profile("yb171-chain")
+    base = read_profile("yb171-chain")
     controls = _random_controls("yb171-chain", 11)
     n = controls.n_ions
     calibration = Calibration(rabi_scale=1.04, detuning_offset=0.01, interaction_scale=0.97,
@@ -87,7 +87,7 @@ def test_calibration_is_applied_and_inverted() -> None:
 
 
 def test_couplings_follow_the_molmer_sorensen_formula() -> None:
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     caps = profile.ions
     n = 6
     u = ion_chain.dimensionless_positions(n)
@@ -112,7 +112,7 @@ def test_couplings_follow_the_molmer_sorensen_formula() -> None:
 
 
 def test_stark_shift_cross_talk_reaches_the_neighbours() -> None:
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     c = profile.ions.stark_crosstalk
     shifts = np.zeros(5)
     shifts[2] = 0.2
@@ -126,7 +126,7 @@ def test_stark_shift_cross_talk_reaches_the_neighbours() -> None:
 
 
 def test_unrealisable_coupling_patterns_are_refused() -> None:
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     rng = np.random.default_rng(5)
     random = rng.uniform(0.001, 0.01, (6, 6))
     random = (random + random.T) / 2
@@ -139,7 +139,7 @@ def test_unrealisable_coupling_patterns_are_refused() -> None:
 
 
 def _message(controls: IonControls, profile_name: str = "yb171-chain") -> str:
-    profile = load_profile(profile_name)
+    profile = read_profile(profile_name)
     with pytest.raises(ConstraintError) as info:
         check_controls(controls, profile)
     message = str(info.value)
@@ -149,20 +149,20 @@ def _message(controls: IonControls, profile_name: str = "yb171-chain") -> str:
 
 def test_every_limit_names_quantity_value_limit_and_unit() -> None:
     ok = _random_controls("yb171-chain", 0)
-    check_controls(ok, load_profile("yb171-chain"))
+    check_controls(ok, read_profile("yb171-chain"))
     n = ok.n_ions
     assert "Rabi frequency" in _message(dataclasses.replace(ok, rabi=np.full(n, TWO_PI * 1.2)))
     assert "beat note" in _message(dataclasses.replace(ok, beat_note=TWO_PI * 7.0))
     assert "|Stark shift|" in _message(dataclasses.replace(ok, stark_shifts=np.full(n, TWO_PI * 0.05)))
     assert "|global field|" in _message(dataclasses.replace(ok, global_field=TWO_PI * 0.06))
     assert "number of ions 31 exceeds the limit 30" in _message(IonControls(np.zeros(31), 30.0))
-    com = chain_modes(load_profile("yb171-chain"), n).frequencies.max()
+    com = chain_modes(read_profile("yb171-chain"), n).frequencies.max()
     near = dataclasses.replace(ok, beat_note=float(com + TWO_PI * 0.002), rabi=np.full(n, TWO_PI * 0.9))
     assert "spin-only parameter" in _message(near)
 
 
 def test_zigzag_chain_is_refused() -> None:
-    relaxed = load_profile("yb171-chain", relaxed=True)
+    relaxed = read_profile("yb171-chain", relaxed=True)
     n = 80  # beyond the linear-chain threshold of this trap
     assert ion_chain.zigzag_threshold(n, relaxed.ions.axial_frequency) > relaxed.ions.radial_frequencies[0]
     with pytest.raises(ConstraintError, match="zig-zag"):
@@ -170,7 +170,7 @@ def test_zigzag_chain_is_refused() -> None:
 
 
 def test_a_pattern_made_at_the_end_of_the_beat_note_range_is_found_there() -> None:
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     high = profile.ions.beat_note_detuning[1]
     pattern = coupling_kernel(profile, 5, high) * 0.3
     assert choose_beat_note(pattern, profile) == pytest.approx(high, rel=1e-12)

@@ -9,7 +9,7 @@ import pytest
 
 from qep_analog.devices.geometry import chain_positions, zz_couplings
 from qep_analog.devices.mapping import hadamard_rotated, map_model, mapping_table
-from qep_analog.devices.profile import load_profile
+from qep_analog.devices.profile import read_profile
 from qep_analog.model.pauli import PauliString, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.tasks.exploration import open_cluster_ising
@@ -27,7 +27,7 @@ def _rydberg_chain(n: int = 5, local: bool = True) -> QEPModel:
 
 
 def _levels(model: QEPModel, device: str, rotate: bool | None = None) -> dict[str, str]:
-    report = map_model(model, load_profile(device), rotate)
+    report = map_model(model, read_profile(device), rotate)
     return {f"{t.section}.{t.name}": t.level for t in report.terms}
 
 
@@ -55,7 +55,7 @@ def test_one_local_pattern_fits_one_detuning_map() -> None:
 
 
 def test_chain_couplings_get_their_van_der_waals_tails() -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     report = map_model(_rydberg_chain(local=False), profile)
     assert report.fully_realisable and report.realised is not None
     realised = report.realised.trainable["J"]
@@ -68,11 +68,11 @@ def test_chain_couplings_get_their_van_der_waals_tails() -> None:
 
 def test_cluster_ising_on_devices_reports_what_cannot_be_done() -> None:
     model = open_cluster_ising()
-    rydberg = map_model(model, load_profile("fresnel-like"))
+    rydberg = map_model(model, read_profile("fresnel-like"))
     assert not rydberg.fully_realisable and rydberg.realised is None  # the nudge X0 X4 is impossible
     assert {d.split(": ")[1] for d in rydberg.dropped} >= {"Z1 X2 Z3", "X0 X4"}
     assert {r.name: r.basis for r in rydberg.readout} == {"m": "rotation"}
-    ions = map_model(model, load_profile("yb171-chain"))
+    ions = map_model(model, read_profile("yb171-chain"))
     assert ions.basis.startswith("Hadamard")  # X <-> Z: the field becomes the ions' global Z field
     levels = {t.name: t.level for t in ions.terms}
     assert levels["theta_x"] == "shot" and levels["theta_zz"] == "shot"
@@ -93,7 +93,7 @@ def test_hadamard_rotation_is_an_involution_with_y_sign() -> None:
 def test_exact_ion_coupling_patterns_are_shot_level() -> None:
     from qep_analog.devices.ions import IonControls, realize
 
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     n = 5
     couplings = realize(IonControls(np.full(n, 2.0), 30.5), profile).couplings
     pattern = pauli_sum((couplings[i, j], f"X{i} X{j}") for i in range(n) for j in range(i + 1, n))
@@ -104,7 +104,7 @@ def test_exact_ion_coupling_patterns_are_shot_level() -> None:
 
 
 def test_too_many_qubits_is_a_problem() -> None:
-    base = load_profile("yb171-chain")
+    base = read_profile("yb171-chain")
     small = dataclasses.replace(base, capabilities=dataclasses.replace(base.ions, max_ions=4))
     report = map_model(_rydberg_chain(n=5, local=False), small)
     assert report.problems == ["5 qubits exceed the device's 4 ions"] and report.realised is None

@@ -15,14 +15,16 @@ from hypothesis import strategies as st
 from pulser.devices.interaction_coefficients import c6_dict
 
 from qep_analog.devices.profile import (
-    DEVICES_DIR,
     IonCapabilities,
     RydbergCapabilities,
     list_profiles,
-    load_profile,
     parse_profile,
+    read_profile,
 )
 from qep_analog.errors import ProfileError
+from qep_analog.library import builtin_directory
+
+DEVICES_DIR = builtin_directory("devices")
 
 SHIPPED = ("fresnel-like", "aquila-like", "yb171-chain", "ca40-chain")
 TWO_PI = 2 * math.pi
@@ -35,41 +37,41 @@ def _document(name: str) -> dict[str, Any]:
 def test_shipped_profiles_load_under_their_file_names() -> None:
     assert set(SHIPPED) <= set(list_profiles())
     for name in SHIPPED:
-        profile = load_profile(name)
+        profile = read_profile(name)
         assert profile.name == name
         assert profile.strict
 
 
 def test_fresnel_like_numbers_in_internal_units() -> None:
-    caps = load_profile("fresnel-like").rydberg
+    caps = read_profile("fresnel-like").rydberg
     assert caps.max_rabi == pytest.approx(TWO_PI * 2.0, rel=1e-15)
     assert caps.max_abs_detuning == pytest.approx(TWO_PI * 10.0, rel=1e-15)
     assert caps.local_detuning is not None and caps.local_detuning.sign == "negative"
     assert caps.local_detuning.max_per_site == pytest.approx(TWO_PI * 10.0, rel=1e-15)
     assert caps.max_duration == pytest.approx(6.0) and caps.clock == pytest.approx(0.004)
     assert (caps.min_spacing, caps.max_atoms, caps.max_radius) == (5.0, 100, 46.0)
-    noise = load_profile("fresnel-like").noise
+    noise = read_profile("fresnel-like").noise
     assert (noise.readout_false_positive, noise.readout_false_negative) == (0.025, 0.10)
     assert noise.dephasing_time == pytest.approx(4.5)
 
 
 @pytest.mark.parametrize("name", ["fresnel-like", "aquila-like"])
 def test_rydberg_c6_agrees_with_pulsers_table(name: str) -> None:
-    caps = load_profile(name).rydberg
+    caps = read_profile(name).rydberg
     assert caps.c6 == pytest.approx(c6_dict[caps.rydberg_level], rel=1e-6)
 
 
 def test_ion_profiles_convert_cyclic_frequencies() -> None:
-    caps = load_profile("yb171-chain").ions
+    caps = read_profile("yb171-chain").ions
     assert caps.axial_frequency == pytest.approx(TWO_PI * 0.3, rel=1e-15)
     assert caps.max_stark_shift == pytest.approx(TWO_PI * 40e-3, rel=1e-15)
     assert caps.max_duration == pytest.approx(10_000.0)  # 10 ms in µs
-    assert isinstance(load_profile("ca40-chain").capabilities, IonCapabilities)
+    assert isinstance(read_profile("ca40-chain").capabilities, IonCapabilities)
 
 
 def test_relaxed_variant_lifts_control_limits_and_keeps_physics() -> None:
-    strict = load_profile("fresnel-like")
-    relaxed = load_profile("fresnel-like", relaxed=True)
+    strict = read_profile("fresnel-like")
+    relaxed = read_profile("fresnel-like", relaxed=True)
     assert not relaxed.strict and relaxed.label == "fresnel-like (relaxed)"
     caps = relaxed.rydberg
     assert math.isinf(caps.max_rabi) and math.isinf(caps.max_duration)
@@ -81,9 +83,9 @@ def test_relaxed_variant_lifts_control_limits_and_keeps_physics() -> None:
 def test_load_by_path_and_unknown_name(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text((DEVICES_DIR / "fresnel-like.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    assert isinstance(load_profile(path).capabilities, RydbergCapabilities)
+    assert isinstance(read_profile(path).capabilities, RydbergCapabilities)
     with pytest.raises(ProfileError, match=r"not a built-in profile .*fresnel-like"):
-        load_profile("no-such-device")
+        read_profile("no-such-device")
 
 
 def _broken(mutate: Any) -> str:
@@ -198,7 +200,7 @@ def test_any_text_edit_loads_or_raises_profile_error(
     path = tmp_path_factory.mktemp("edit") / "edited.yaml"
     path.write_text(edited, encoding="utf-8")
     try:
-        profile = load_profile(path)
+        profile = read_profile(path)
     except ProfileError as exc:
         assert "\n" not in str(exc)
     else:

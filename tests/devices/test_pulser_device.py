@@ -9,7 +9,7 @@ import pytest
 from pulser.devices import Device, VirtualDevice
 
 from qep_analog.devices.geometry import lattice_positions
-from qep_analog.devices.profile import load_profile, realised_duration
+from qep_analog.devices.profile import read_profile, realised_duration
 from qep_analog.devices.pulser_device import constant_sequence, to_pulser_device
 from qep_analog.devices.rydberg import RydbergControls, check_controls
 from qep_analog.errors import ConstraintError
@@ -49,7 +49,7 @@ EDGE_CASES = {
 
 def _pulser_accepts(controls: RydbergControls, duration: float = 1.0) -> bool:
     try:
-        constant_sequence(controls, load_profile("fresnel-like"), duration_us=duration)
+        constant_sequence(controls, read_profile("fresnel-like"), duration_us=duration)
     except (ValueError, TypeError, RuntimeError):
         return False
     return True
@@ -57,7 +57,7 @@ def _pulser_accepts(controls: RydbergControls, duration: float = 1.0) -> bool:
 
 def _we_accept(controls: RydbergControls) -> bool:
     try:
-        check_controls(controls, load_profile("fresnel-like"))
+        check_controls(controls, read_profile("fresnel-like"))
     except ConstraintError:
         return False
     return True
@@ -75,20 +75,20 @@ def test_the_table_has_both_verdicts() -> None:
 
 
 def test_profiles_convert_to_pulser_devices() -> None:
-    fresnel = to_pulser_device(load_profile("fresnel-like"))
+    fresnel = to_pulser_device(read_profile("fresnel-like"))
     assert isinstance(fresnel, Device)
-    assert fresnel.interaction_coeff == pytest.approx(load_profile("fresnel-like").rydberg.c6, rel=1e-12)
+    assert fresnel.interaction_coeff == pytest.approx(read_profile("fresnel-like").rydberg.c6, rel=1e-12)
     channel = fresnel.channels["rydberg_global"]
     assert channel.max_amp == pytest.approx(TWO_PI * 2) and channel.clock_period == 4
     assert fresnel.dmm_objects[0].bottom_detuning == pytest.approx(-TWO_PI * 10)
-    aquila = to_pulser_device(load_profile("aquila-like"))
+    aquila = to_pulser_device(read_profile("aquila-like"))
     assert aquila.dmm_objects == ()  # Pulser's detuning map takes negative values only
-    assert isinstance(to_pulser_device(load_profile("fresnel-like", relaxed=True)), VirtualDevice)
+    assert isinstance(to_pulser_device(read_profile("fresnel-like", relaxed=True)), VirtualDevice)
 
 
 @pytest.mark.parametrize("duration", [0.012, 0.016, 1.0, 5.996, 6.0, 6.004, 6.1])
 def test_durations_agree(duration: float) -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     try:
         realised = realised_duration(profile, duration)
     except ConstraintError:
@@ -100,8 +100,8 @@ def test_durations_agree(duration: float) -> None:
 
 
 def test_durations_round_up_to_the_clock() -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     assert realised_duration(profile, 1.002) == pytest.approx(1.004, abs=1e-12)
     with pytest.raises(ConstraintError, match=r"duration 6\.004 µs exceeds the limit 6 µs"):
         realised_duration(profile, 6.001)
-    assert realised_duration(load_profile("yb171-chain"), 2500.005) == pytest.approx(2500.01, abs=1e-9)
+    assert realised_duration(read_profile("yb171-chain"), 2500.005) == pytest.approx(2500.01, abs=1e-9)

@@ -16,7 +16,7 @@ from qep_analog.devices.geometry import (
     positions_for_couplings,
     zz_couplings,
 )
-from qep_analog.devices.profile import Calibration, DeviceProfile, LocalDetuning, load_profile
+from qep_analog.devices.profile import Calibration, DeviceProfile, LocalDetuning, read_profile
 from qep_analog.devices.rydberg import IsingModel, RydbergControls, check_controls, realize, translate
 from qep_analog.errors import ConstraintError
 from qep_analog.model.pauli import PauliSum
@@ -44,7 +44,7 @@ def _relative(a: np.ndarray | float, b: np.ndarray | float) -> float:
 @pytest.mark.parametrize("name", ["fresnel-like", "aquila-like"])
 @pytest.mark.parametrize("seed", range(5))
 def test_round_trip_on_random_models(name: str, seed: int) -> None:
-    profile = load_profile(name)
+    profile = read_profile(name)
     rng = np.random.default_rng(seed)
     model = _random_model(rng, int(rng.integers(2, 10)), profile.rydberg.c6)
     controls = translate(model, profile)  # positions found from the couplings
@@ -59,7 +59,7 @@ def test_round_trip_on_random_models(name: str, seed: int) -> None:
 
 
 def test_round_trip_with_calibration_applied() -> None:
-    base = load_profile("fresnel-like")
+    base = read_profile("fresnel-like")
     rng = np.random.default_rng(7)
     n = 6
     calibration = Calibration(
@@ -88,7 +88,7 @@ def test_realize_matches_the_device_hamiltonian(
     dense_reference: Callable[[PauliSum, int], np.ndarray],
 ) -> None:
     """Σ Ω/2 X − Σ δ_i n_i + Σ C6/r⁶ n_i n_j, built independently, equals the realised spin model."""
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     rng = np.random.default_rng(3)
     n = 4
     positions = _random_register(rng, n)
@@ -116,7 +116,7 @@ def test_realize_matches_the_device_hamiltonian(
 
 def test_interactions_shift_the_fields_and_translation_compensates() -> None:
     """Two atoms: h_i = δ_i / 2 − J with J = C6 / (4 r⁶)."""
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     r = 8.0
     j = profile.rydberg.c6 / (4 * r**6)
     controls = RydbergControls(np.array([[-r / 2, 0.0], [r / 2, 0.0]]), rabi=0.0, detuning=2.0)
@@ -128,7 +128,7 @@ def test_interactions_shift_the_fields_and_translation_compensates() -> None:
 
 
 def test_chain_with_van_der_waals_tails() -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     nearest = np.array([2.0, 1.5, 2.5, 1.0])
     positions = chain_positions(nearest, profile.rydberg.c6)
     couplings = zz_couplings(positions, profile.rydberg.c6)
@@ -165,7 +165,7 @@ def _message(controls: RydbergControls, profile: DeviceProfile) -> str:
 
 
 def test_every_limit_names_quantity_value_limit_and_unit() -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     pair = np.array([[-3.0, 0.0], [3.0, 0.0]])
     ok = RydbergControls(pair, rabi=1.0, detuning=0.0)
     check_controls(ok, profile)
@@ -187,7 +187,7 @@ def test_every_limit_names_quantity_value_limit_and_unit() -> None:
 
 
 def test_total_local_detuning_and_missing_map() -> None:
-    base = load_profile("fresnel-like")
+    base = read_profile("fresnel-like")
     caps = dataclasses.replace(base.rydberg, local_detuning=LocalDetuning("negative", 10.0, 15.0))
     profile = dataclasses.replace(base, capabilities=caps)
     controls = RydbergControls(np.array([[-3.0, 0.0], [3.0, 0.0]]), 1.0, 0.0, np.array([1.0, 1.0]), -8.0)
@@ -200,7 +200,7 @@ def test_total_local_detuning_and_missing_map() -> None:
 
 
 def test_relaxed_profile_accepts_what_the_hardware_refuses() -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     controls = RydbergControls(np.array([[-3.0, 0.0], [3.0, 0.0]]), rabi=40.0, detuning=200.0)
     with pytest.raises(ConstraintError):
         check_controls(controls, profile)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qep_analog.devices.profile import DeviceProfile, load_profile
+from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.model.model_file import load_model
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.recipes import Recipe, load_recipe
@@ -24,7 +24,7 @@ def chain_model() -> QEPModel:
 
 @pytest.fixture
 def relaxed_fresnel() -> DeviceProfile:
-    return load_profile("fresnel-like", relaxed=True)
+    return read_profile("fresnel-like", relaxed=True)
 
 
 def smooth(duration: float, segments: int = 200, initial_detuning: float = -12.6) -> Recipe:

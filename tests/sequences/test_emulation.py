@@ -14,7 +14,7 @@ from conftest import THETA, smooth
 from pulser import Sequence
 
 from qep_analog.devices.ions import IonControls, realize
-from qep_analog.devices.profile import DeviceProfile, NoiseModel, load_profile
+from qep_analog.devices.profile import DeviceProfile, NoiseModel, read_profile
 from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.emulation.diagnostics import adiabaticity
 from qep_analog.emulation.pulser_backend import run_pulser
@@ -33,7 +33,7 @@ N_OPS = {f"n{q}": pauli_sum([(0.5, "I"), (-0.5, f"Z{q}")]) for q in range(6)}
 
 
 def _chain_schedule(model: QEPModel, duration: float = 3.0) -> tuple[Schedule, DeviceProfile]:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     free = qep_phase_schedules(model, profile, smooth(duration, 60), [], THETA, [1.0], 0.1, "Z" * 6)[0]
     return free, profile
 
@@ -71,7 +71,7 @@ def test_our_emulator_and_pulsers_agree(chain_model: QEPModel) -> None:
 
 def test_pulser_basis_is_converted() -> None:
     """A π pulse on one atom ends in |1⟩ = |r⟩ for both emulators."""
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     rabi = 2 * np.pi  # rad/µs: a π pulse takes 0.5 µs
     recipe = dataclasses.replace(load_recipe("rydberg-linear"), duration=0.5, initial_detuning=-1e-9)
     target = RydbergControls(np.zeros((1, 2)), rabi=rabi, detuning=0.0)
@@ -87,7 +87,7 @@ def test_pulser_basis_is_converted() -> None:
 
 def test_dephasing_matches_the_lindblad_solution() -> None:
     """One atom driven at Ω with dephasing √(γ/2) Z, γ = 1/T2*: compare with exp(L t) of the Liouvillian."""
-    base = load_profile("fresnel-like")
+    base = read_profile("fresnel-like")
     noise = NoiseModel(0.0, 0.0, dephasing_time=2.0, amplitude_jitter=0.0)
     profile = dataclasses.replace(base, noise=noise)
     rabi = 3.0
@@ -144,7 +144,7 @@ def test_exported_pulser_json_round_trips(tmp_path: Path, chain_model: QEPModel)
 
 
 def _ion_model() -> tuple[QEPModel, DeviceProfile]:
-    profile = load_profile("yb171-chain")
+    profile = read_profile("yb171-chain")
     n = 4
     couplings = realize(IonControls(np.full(n, 1.5), 30.0), profile).couplings
     fixed = pauli_sum((couplings[i, j], f"X{i} X{j}") for i in range(n) for j in range(i + 1, n))
@@ -193,7 +193,7 @@ def test_ion_schedules_export_and_validate(tmp_path: Path) -> None:
 
 
 def test_diagnostics_flag_a_fast_ramp(chain_model: QEPModel) -> None:
-    profile = load_profile("fresnel-like", relaxed=True)
+    profile = read_profile("fresnel-like", relaxed=True)
     for duration, slow in ((3.0, False), (30.0, True)):
         schedule = qep_phase_schedules(
             chain_model, profile, smooth(duration), [], THETA, [1.0], 0.1, "Z" * 6
@@ -209,7 +209,7 @@ def test_diagnostics_flag_a_fast_ramp(chain_model: QEPModel) -> None:
 
 def test_qep_through_emulated_preparation(chain_model: QEPModel) -> None:
     """Slow ramp: the emulated gradient agrees with the exact QEP gradient of the realised model."""
-    profile = load_profile("fresnel-like", relaxed=True)
+    profile = read_profile("fresnel-like", relaxed=True)
     slow = emulated_qep_gradient(chain_model, profile, smooth(30.0), [], THETA, [1.0], 0.1)
     assert slow.cosine >= 0.99 and slow.relative_error <= 0.05 and slow.slow_enough
     fast = emulated_qep_gradient(chain_model, profile, smooth(8.0), [], THETA, [1.0], 0.1)

@@ -12,7 +12,7 @@ from conftest import ROOT, THETA, smooth
 from pulser import Sequence
 
 from qep_analog.cli import EXIT_BAD_INPUT, main
-from qep_analog.devices.profile import load_profile
+from qep_analog.devices.profile import read_profile
 from qep_analog.errors import ConfigError
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.cloud import pasqal_connection, submit_schedules
@@ -75,7 +75,7 @@ class RecordingConnection:
 
 
 def test_cloud_submission_up_to_the_network(chain_model: QEPModel) -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     schedules = qep_phase_schedules(chain_model, profile, smooth(4.0), [], THETA, [1.0], 0.1, "Z" * 6)
     connection = RecordingConnection()
     handles = submit_schedules(schedules, profile, connection, shots=200)

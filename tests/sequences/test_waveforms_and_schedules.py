@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import THETA, smooth
 
-from qep_analog.devices.profile import load_profile
+from qep_analog.devices.profile import read_profile
 from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.model.qep_model import QEPModel
@@ -42,7 +42,7 @@ def test_gap_aware_times_slow_down_where_the_gap_closes() -> None:
 
 
 def _schedule(**changes: float) -> object:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     target = RydbergControls(PAIR, rabi=6.0, detuning=5.0)
     recipe = dataclasses.replace(load_recipe("rydberg-linear"), **changes)
     return build_schedule(recipe, profile, target)
@@ -51,7 +51,7 @@ def _schedule(**changes: float) -> object:
 def test_schedules_out_of_range_are_refused_with_the_limit_named() -> None:
     with pytest.raises(ConstraintError, match=r"duration 6\.5 µs exceeds the limit 6 µs"):
         _schedule(duration=6.5)
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     with pytest.raises(ConstraintError, match=r"Rabi frequency 13 rad/µs .* exceeds the limit 12\.5664"):
         build_schedule(
             load_recipe("rydberg-linear"), profile, RydbergControls(PAIR, rabi=13.0, detuning=5.0)
@@ -59,7 +59,7 @@ def test_schedules_out_of_range_are_refused_with_the_limit_named() -> None:
     wrong_sign = RydbergControls(PAIR, 6.0, 5.0, np.array([1.0, 0.0]), 2.0)
     with pytest.raises(ConstraintError, match="wrong sign"):
         build_schedule(load_recipe("rydberg-linear"), profile, wrong_sign)
-    aquila = load_profile("aquila-like")
+    aquila = read_profile("aquila-like")
     fast = dataclasses.replace(load_recipe("rydberg-linear"), duration=0.05, initial_detuning=-100.0)
     with pytest.raises(ConstraintError, match="faster than the slew limit 2500"):
         build_schedule(fast, aquila, RydbergControls(PAIR * 1.2, rabi=10.0, detuning=100.0))
@@ -72,7 +72,7 @@ def test_check_refuses_hand_made_schedules_off_the_clock() -> None:
         controls={**schedule.controls, "rabi": Waveform(np.array([0, 1.0021, 4.0]), np.array([0, 1, 6.0]))},
     )
     with pytest.raises(ConstraintError, match="off the 4 ns clock"):
-        check_schedule(bad, load_profile("fresnel-like"))
+        check_schedule(bad, read_profile("fresnel-like"))
 
 
 def test_recipes_load_and_bad_ones_are_one_line_errors() -> None:
@@ -98,7 +98,7 @@ def test_recipes_load_and_bad_ones_are_one_line_errors() -> None:
 def test_phases_differ_only_in_the_nudge_and_end_at_the_target(
     chain_model: QEPModel, calibrated: bool
 ) -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     if calibrated:  # every calibration field that enters the Hamiltonian
         calibration = dataclasses.replace(
             profile.calibration,
@@ -131,7 +131,7 @@ def test_phases_differ_only_in_the_nudge_and_end_at_the_target(
 
 
 def test_schedule_files_round_trip(tmp_path: object, chain_model: QEPModel) -> None:
-    profile = load_profile("fresnel-like")
+    profile = read_profile("fresnel-like")
     schedules = qep_phase_schedules(
         chain_model, profile, smooth(4.0), [], THETA, [1.0], 0.1, readout="ZZZZZZ"
     )

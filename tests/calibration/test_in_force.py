@@ -1,0 +1,244 @@
+"""The calibration in force reaches every consumer: load_profile resolves the history, --nominal opts
+out, stale fields warn, and sequence build, emulate, train, gradient-from-counts and the exploration's
+device reports name the profile snapshot and the records they used."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import qep_analog
+from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.in_force import calibration_report
+from qep_analog.calibration.records import FIELDS, CalibrationRecord
+from qep_analog.cli import main
+from qep_analog.tasks.explore_config import device_reports
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = str(ROOT / "examples" / "models" / "rydberg_chain.yaml")
+POINT = ["--theta", "h=4", "delta=3", "s=0.5", "J=1.5", "--beta", "0.1"]
+NOW = dt.datetime.now(dt.UTC)  # ages are hours and days: seconds of test time do not matter
+
+
+def record(
+    field: str,
+    value: float,
+    *,
+    device: str = "fresnel-like",
+    hours_ago: float = 1.0,
+    site: int | None = None,
+    quality: str = "good",
+    run: str = "run-a",
+) -> CalibrationRecord:
+    return CalibrationRecord(
+        field=field,
+        value=value,
+        uncertainty=0.01 * abs(value) + 1e-4,
+        unit=FIELDS[field].unit,
+        timestamp=(NOW - dt.timedelta(hours=hours_ago)).isoformat(),
+        run_id=run,
+        routine="test",
+        quality=quality,  # type: ignore[arg-type]
+        valid=True,
+        device=device,
+        profile_version=1,
+        runcard="test",
+        site=site,
+    )
+
+
+def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_load_profile_applies_records_far_from_the_defaults(tmp_path: Path) -> None:
+    offset = -2 * math.pi * 0.08  # a negative offset and a strong C6: unlike the fake lab's defaults
+    CalibrationHistory(tmp_path, "fresnel-like").append(
+        [
+            record("rabi_scale", 0.81),
+            record("rabi_scale", 0.5, quality="bad", run="run-b"),  # a bad fit changes nothing
+            record("detuning_offset", offset),
+            record("interaction_scale", 1.07),
+            record("readout_false_positive", 0.041),
+            *[record("site_detuning_offsets", 0.3 * (-1) ** i, site=i) for i in range(3)],
+            record("local_gains", 0.9, site=1),  # site 0 unknown: the field is incomplete
+        ]
+    )
+    calibrated = qep_analog.load_profile("fresnel-like", history=tmp_path)
+    nominal = qep_analog.load_profile("fresnel-like", history=tmp_path, nominal=True)
+    assert calibrated.calibration.rabi_scale == 0.81
+    assert calibrated.calibration.detuning_offset == pytest.approx(offset, rel=1e-15)
+    assert calibrated.calibration.interaction_scale == 1.07
+    assert calibrated.noise.readout_false_positive == 0.041
+    assert calibrated.calibration.site_detuning_offsets == (0.3, -0.3, 0.3)
+    assert calibrated.calibration.local_gains == ()
+    assert nominal.calibration.rabi_scale == 1.0 and nominal.noise.readout_false_positive == 0.025
+    assert nominal.calibration_records == ()
+    assert set(calibrated.calibration_records) == {
+        "run-a:rabi_scale",
+        "run-a:detuning_offset",
+        "run-a:interaction_scale",
+        "run-a:readout_false_positive",
+        "run-a:site_detuning_offsets@0",
+        "run-a:site_detuning_offsets@1",
+        "run-a:site_detuning_offsets@2",
+    }
+    assert calibrated.snapshot_hash != nominal.snapshot_hash
+    assert nominal.snapshot_hash == qep_analog.read_profile("fresnel-like").snapshot_hash
+    relaxed = qep_analog.load_profile("fresnel-like", history=tmp_path, relaxed=True)
+    assert not relaxed.strict and relaxed.calibration.rabi_scale == 0.81
+
+
+def test_ion_profile_capabilities_from_records(tmp_path: Path) -> None:
+    nominal = qep_analog.read_profile("yb171-chain")
+    axial = nominal.ions.axial_frequency * 0.97
+    CalibrationHistory(tmp_path, "yb171-chain").append(
+        [record("axial_frequency", axial, device="yb171-chain")]
+    )
+    calibrated = qep_analog.load_profile("yb171-chain", history=tmp_path)
+    assert calibrated.ions.axial_frequency == axial
+    assert calibrated.calibration_records == ("run-a:axial_frequency",)
+
+
+def test_stale_fields_warn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.append(
+        [record("rabi_scale", 0.95, hours_ago=72.0), record("interaction_scale", 0.98, hours_ago=2.0)]
+    )
+    nominal = qep_analog.read_profile("fresnel-like")
+    assert nominal.calibration.max_age == pytest.approx(24 * 3.6e9)  # max_age_h: 24 in the profile
+    fields = {f.field: f for f in calibration_report(nominal, history.read().records, now=NOW)}
+    assert fields["rabi_scale"].stale and not fields["interaction_scale"].stale
+    assert fields["rabi_scale"].age == pytest.approx(72 * 3.6e9)
+    assert fields["rabi_scale"].record_ids == ("run-a:rabi_scale",)
+
+    status, out, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
+    assert status == 0
+    assert "warning: device 'fresnel-like': calibrated rabi_scale is" in err and "older than" in err
+    assert "interaction_scale" not in err
+    line = next(x for x in out.splitlines() if x.startswith("  rabi_scale: 0.95 ±"))
+    assert "record run-a:rabi_scale, 3 d old  STALE" in line
+    status, out, err = _run(
+        capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path), "--json"]
+    )
+    document = json.loads(out)
+    assert document["calibration"]["rabi_scale"] == 0.95
+    assert {f["field"]: f["stale"] for f in document["calibration_in_force"]} == {
+        "rabi_scale": True,
+        "interaction_scale": False,
+    }
+    status, out, err = _run(
+        capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path), "--nominal"]
+    )
+    assert "rabi_scale: 1.0" in out and "calibration in force: none (--nominal" in out and err == ""
+
+
+@pytest.fixture(scope="module")
+def calibrated_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A history written by the rydberg-basic runcard on the fake lab (mis-calibrated device)."""
+    root = tmp_path_factory.mktemp("runcard")
+    argv = [
+        "calibrate",
+        "rydberg-basic",
+        "--device",
+        "fresnel-like",
+        "--backend",
+        "fake-lab",
+        "--seed",
+        "2",
+    ]
+    assert main([*argv, "--out", str(root / "run"), "--history", str(root / "history")]) == 0
+    run = json.loads((root / "run" / "run.json").read_text(encoding="utf-8"))
+    assert run["profile_in_force"]["calibration_records"] == []  # an empty history to begin with
+    assert len(run["profile_after"]["calibration_records"]) >= 4
+    return root / "history"
+
+
+def test_sequence_build_and_emulate_use_the_calibration(
+    calibrated_history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibrated = qep_analog.load_profile("fresnel-like", history=calibrated_history)
+    assert calibrated.calibration.rabi_scale != 1.0
+    built = {}
+    for variant, extra in (("calibrated", []), ("nominal", ["--nominal"])):
+        out = tmp_path / f"{variant}.json"
+        argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
+        status, stdout, _ = _run(
+            capsys, [*argv, "--out", str(out), "--history", str(calibrated_history), *extra]
+        )
+        assert status == 0, stdout
+        built[variant] = json.loads(out.read_text(encoding="utf-8"))
+    device = built["calibrated"]["schedules"][0]["metadata"]["device"]
+    assert device["snapshot_hash"] == calibrated.snapshot_hash
+    assert device["calibration_records"] == list(calibrated.calibration_records)
+    assert built["nominal"]["schedules"][0]["metadata"]["device"]["calibration_records"] == []
+    # the programmed Rabi frequency compensates the calibrated scale: Ω_programmed ∝ 1/rabi_scale
+    rabi = [
+        np.max(built[v]["schedules"][0]["controls"]["rabi"]["values_rad_per_us"])
+        for v in ("calibrated", "nominal")
+    ]
+    assert rabi[0] * calibrated.calibration.rabi_scale == pytest.approx(rabi[1], rel=1e-9)
+
+    history = ["--history", str(calibrated_history)]
+    status, stdout, stderr = _run(
+        capsys, ["emulate", str(tmp_path / "calibrated.json"), "--json", *history]
+    )
+    assert status == 0 and stderr == ""
+    assert json.loads(stdout)["device"]["snapshot_hash"] == calibrated.snapshot_hash
+    status, stdout, stderr = _run(
+        capsys, ["emulate", str(tmp_path / "calibrated.json"), "--json", *history, "--nominal"]
+    )
+    assert status == 0 and "the calibration in force changed" in stderr
+    assert json.loads(stdout)["device"]["calibration_records"] == []
+
+
+def test_train_records_the_profile_it_used(
+    calibrated_history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiment = yaml.safe_load(
+        (ROOT / "examples" / "phase_sensor_bitstrings.yaml").read_text(encoding="utf-8")
+    )
+    experiment["model"]["n_chain"] = 4
+    experiment["training"].update(steps=2, batch_size=2, checkpoint_every=1)
+    experiment["evaluation"] = {"test_size": 8, "every": 2}
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(experiment), encoding="utf-8")
+    calibrated = qep_analog.load_profile("fresnel-like", history=calibrated_history)
+    argv = ["train", str(path), "--quiet", "--history", str(calibrated_history), "--output"]
+    assert main([*argv, str(tmp_path / "run")]) == 0
+    result = json.loads((tmp_path / "run" / "result.json").read_text(encoding="utf-8"))
+    assert result["device"] == calibrated.provenance()
+    assert result["config"]["readout_false_positive"] == calibrated.noise.readout_false_positive
+    assert calibrated.noise.readout_false_positive != 0.025  # the runcard measured its own value
+    assert main([*argv, str(tmp_path / "nominal"), "--nominal"]) == 0
+    nominal = json.loads((tmp_path / "nominal" / "result.json").read_text(encoding="utf-8"))
+    assert nominal["config"]["readout_false_positive"] == 0.025
+    assert nominal["device"]["calibration_records"] == []
+    capsys.readouterr()
+
+
+def test_counts_and_exploration_reports_name_the_profile(
+    calibrated_history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibrated = qep_analog.load_profile("fresnel-like", history=calibrated_history)
+    run = str(ROOT / "examples" / "counts_example")
+    argv = ["gradient-from-counts", run, "--device", "fresnel-like", "--history", str(calibrated_history)]
+    status, stdout, _ = _run(capsys, [*argv, "--json"])
+    assert status == 0
+    assert json.loads(stdout)["device"] == calibrated.provenance()
+    status, plain, _ = _run(capsys, ["gradient-from-counts", run, "--json"])
+    values = (json.loads(stdout)["gradient"], json.loads(plain)["gradient"])
+    assert values[0] != values[1]  # mitigated with the calibrated readout errors instead of the run's
+    reports = device_reports(("fresnel-like",), history=calibrated_history)
+    assert reports["fresnel-like"]["profile"] == calibrated.provenance()
