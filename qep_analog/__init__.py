@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from qep_analog.tasks.experiment import load_experiment
     from qep_analog.tasks.explore_config import load_explore_config, run_exploration
     from qep_analog.tasks.plots import plot_training_curve
-    from qep_analog.tasks.reporting import TrainingProgress, write_report
+    from qep_analog.tasks.reporting import ExploreProgress, TrainingProgress, write_report
 
 #: public name -> the module that defines it
 _HOMES: dict[str, str] = {
@@ -158,6 +158,7 @@ _HOMES: dict[str, str] = {
     "load_explore_config": "qep_analog.tasks.explore_config",
     "run_exploration": "qep_analog.tasks.explore_config",
     "TrainingProgress": "qep_analog.tasks.reporting",
+    "ExploreProgress": "qep_analog.tasks.reporting",
     "write_report": "qep_analog.tasks.reporting",
     "plot_training_curve": "qep_analog.tasks.plots",
     "LazyProgress": "qep_analog.progress",

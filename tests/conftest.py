@@ -20,6 +20,7 @@ import pytest
 from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.model.qep_model import QEPModel
 
+
 @pytest.fixture(autouse=True)
 def _isolated_library(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the user's calibration history or profile search path."""

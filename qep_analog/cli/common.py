@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from typing import NoReturn
-
-import numpy as np
 
 from qep_analog import ConfigError
 
@@ -32,7 +31,7 @@ def assignments(items: Sequence[str] | None, what: str) -> dict[str, float]:
             number = float(value)
         except ValueError:
             raise ConfigError(f"{what}: value {value!r} of {name!r} is not a number") from None
-        if not np.isfinite(number):
+        if not math.isfinite(number):
             raise ConfigError(f"{what}: value {value!r} of {name!r} is not finite")
         out[name] = number
     return out

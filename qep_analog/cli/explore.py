@@ -7,9 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-
-from qep_analog import LazyProgress
 from qep_analog.cli.common import add_calibration_options
 
 
@@ -28,27 +25,6 @@ def register(commands: Any) -> None:
     add_calibration_options(explore)
     explore.add_argument("--json", action="store_true", help="print result.json to stdout")
     explore.set_defaults(handler=run)
-
-
-class ExploreProgress(LazyProgress):
-    """A progress bar over the iterations (boundary: the theta_zz points), then the phase diagram."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        super().__init__(
-            TextColumn("{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[text]}"),
-            TimeRemainingColumn(),
-            enabled=enabled,
-        )
-        self._tasks: dict[str, Any] = {}
-
-    def update(self, stage: str, done: int, total: int, text: str) -> None:
-        self._start()
-        if stage not in self._tasks:
-            self._tasks[stage] = self._progress.add_task(stage, total=total, text="")
-        self._progress.update(self._tasks[stage], completed=done, total=total, text=text)
 
 
 def _value(record: dict[str, Any] | None, key: str) -> str:
@@ -91,7 +67,7 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qep_analog import ConfigError, load_explore_config, run_exploration
+    from qep_analog import ConfigError, ExploreProgress, load_explore_config, run_exploration
 
     overrides: dict[str, Any] = {}
     if args.iterations is not None:

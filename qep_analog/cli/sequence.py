@@ -9,8 +9,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qep_analog import ConfigError, QEPWarning
 from qep_analog.cli.common import Parser, add_calibration_options, assignments
 
@@ -188,6 +186,8 @@ def _print_row(row: dict[str, Any]) -> None:
         f"{row['label']:<6} {row['readout']}: fidelity {d['fidelity']:.6f}, energy above ground "
         f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {verdict}"
     )
+    import numpy as np
+
     z = np.array(list(row["expectations"].values()))
     print(f"       <Z_i> = {np.array2string(z, precision=4)}")
     if row["counts"]:

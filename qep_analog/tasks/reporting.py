@@ -56,3 +56,24 @@ def write_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
     report = {**result, "grid": {"points": len(grid), **grid_metrics}}
     write_json(trainer.run_dir / "result.json", report, RESULT_SCHEMA)
     return report
+
+
+class ExploreProgress(LazyProgress):
+    """A progress bar over the iterations (boundary: the theta_zz points), then the phase diagram."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        super().__init__(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[text]}"),
+            TimeRemainingColumn(),
+            enabled=enabled,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def update(self, stage: str, done: int, total: int, text: str) -> None:
+        self._start()
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total, text="")
+        self._progress.update(self._tasks[stage], completed=done, total=total, text=text)
