@@ -55,12 +55,13 @@ if TYPE_CHECKING:
     from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium
     from qep_analog.library import library_entries, locate_file
     from qep_analog.measurement.counts_file import read_counts_run, write_counts_run
-    from qep_analog.measurement.gradient import gradient_from_counts
+    from qep_analog.measurement.gradient import gradient_from_counts, measure_phases
     from qep_analog.measurement.readout import ReadoutErrors
     from qep_analog.measurement.settings import measurement_plan
     from qep_analog.model.model_file import load_model, save_model
     from qep_analog.model.pauli import PauliSum, pauli_sum
     from qep_analog.model.qep_model import QEPModel
+    from qep_analog.model.standard import phase_sensor
     from qep_analog.progress import LazyProgress
     from qep_analog.qep.gradients import (
         exact_gradient,
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
         reciprocity_check,
     )
     from qep_analog.qep.names import ESTIMATORS, SCHEMES
-    from qep_analog.qep.trainer import Trainer
+    from qep_analog.qep.trainer import Trainer, TrainingConfig
     from qep_analog.sequences.ion_export import export_ion_json
     from qep_analog.sequences.phases import qep_phase_schedules, realised_model
     from qep_analog.sequences.plots import plot_schedules
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from qep_analog.solvers.mps import MPSOptions
     from qep_analog.tasks.experiment import load_experiment
     from qep_analog.tasks.explore_config import load_explore_config, run_exploration
+    from qep_analog.tasks.phase_sensor import PhaseSensorTask
     from qep_analog.tasks.plots import plot_training_curve
     from qep_analog.tasks.reporting import ExploreProgress, TrainingProgress, write_report
 
@@ -91,6 +93,7 @@ _HOMES: dict[str, str] = {
     "save_model": "qep_analog.model.model_file",
     "PauliSum": "qep_analog.model.pauli",
     "pauli_sum": "qep_analog.model.pauli",
+    "phase_sensor": "qep_analog.model.standard",
     # States
     "Equilibrium": "qep_analog.solvers.equilibrium",
     "MPSOptions": "qep_analog.solvers.mps",
@@ -102,6 +105,7 @@ _HOMES: dict[str, str] = {
     "finite_difference_gradient": "qep_analog.qep.gradients",
     "reciprocity_check": "qep_analog.qep.gradients",
     "Trainer": "qep_analog.qep.trainer",
+    "TrainingConfig": "qep_analog.qep.trainer",
     # Executors
     "make_executor": "qep_analog.execution.executors",
     "EquilibriumSpec": "qep_analog.execution.preparation",
@@ -137,6 +141,7 @@ _HOMES: dict[str, str] = {
     "measurement_plan": "qep_analog.measurement.settings",
     "ReadoutErrors": "qep_analog.measurement.readout",
     "gradient_from_counts": "qep_analog.measurement.gradient",
+    "measure_phases": "qep_analog.measurement.gradient",
     "read_counts_run": "qep_analog.measurement.counts_file",
     "write_counts_run": "qep_analog.measurement.counts_file",
     # Calibration
@@ -155,6 +160,7 @@ _HOMES: dict[str, str] = {
     "FakeIonLab": "qep_analog.calibration.fake_ion_lab",
     # Tasks
     "load_experiment": "qep_analog.tasks.experiment",
+    "PhaseSensorTask": "qep_analog.tasks.phase_sensor",
     "load_explore_config": "qep_analog.tasks.explore_config",
     "run_exploration": "qep_analog.tasks.explore_config",
     "TrainingProgress": "qep_analog.tasks.reporting",

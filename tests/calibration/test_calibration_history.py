@@ -74,7 +74,11 @@ def test_history_refuses_a_foreign_file(tmp_path: Path) -> None:
 
 def test_history_directory_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("QEP_ANALOG_HISTORY", raising=False)
-    assert history_directory() == Path("calibration/history")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert history_directory() == tmp_path / "data" / "qep-analog" / "history"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert history_directory() == tmp_path / "home" / ".local" / "share" / "qep-analog" / "history"
     monkeypatch.setenv("QEP_ANALOG_HISTORY", str(tmp_path))
     assert history_directory() == tmp_path
     assert history_directory(tmp_path / "x") == tmp_path / "x"

@@ -47,7 +47,7 @@ def test_validate_accepts_and_refuses(capsys: pytest.CaptureFixture[str], tmp_pa
     assert status == EXIT_BAD_INPUT and out == ""
     assert err.count("\n") == 1 and "min_spacing_um = -5.0 breaks the rule min_spacing_um > 0" in err
     status, _, err = _run(capsys, ["device", "show", "no-such-device"])
-    assert status == EXIT_BAD_INPUT and "not a built-in profile" in err
+    assert status == EXIT_BAD_INPUT and "not a known name" in err
 
 
 def test_map_reports_levels(capsys: pytest.CaptureFixture[str]) -> None:

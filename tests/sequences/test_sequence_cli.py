@@ -53,7 +53,7 @@ def test_build_plot_emulate(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     argv = ["sequence", "build", "no-such-recipe", "--device", "fresnel-like", "--model", MODEL]
     status, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "x.json")])
-    assert status == EXIT_BAD_INPUT and err.count("\n") == 1 and "no such file" in err
+    assert status == EXIT_BAD_INPUT and err.count("\n") == 1 and "not a known name" in err
     long = tmp_path / "long.yaml"
     text = (ROOT / "sequences" / "rydberg-smooth.yaml").read_text(encoding="utf-8")
     long.write_text(text.replace("duration_us: 4.0", "duration_us: 8.0"), encoding="utf-8")
