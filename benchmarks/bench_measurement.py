@@ -18,12 +18,12 @@ import time
 
 import numpy as np
 
+from qep_analog.backends.sampled import prepare_phases
 from qep_analog.devices.profile import read_profile
 from qep_analog.measurement.gradient import (
     bias_coefficients,
     choose_beta,
     gradient_from_counts,
-    prepare_phases,
     sample_phases,
     setting_variances,
 )

@@ -22,6 +22,7 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
+    from qep_analog.backends.sampled import measure_phases
     from qep_analog.calibration.fake_ion_lab import FakeIonLab
     from qep_analog.calibration.fake_lab import FakeRydbergLab
     from qep_analog.calibration.history import CalibrationHistory, history_directory
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium
     from qep_analog.library import library_entries, locate_file
     from qep_analog.measurement.counts_file import read_counts_run, write_counts_run
-    from qep_analog.measurement.gradient import gradient_from_counts, measure_phases
+    from qep_analog.measurement.gradient import gradient_from_counts
     from qep_analog.measurement.readout import ReadoutErrors
     from qep_analog.measurement.settings import measurement_plan
     from qep_analog.model.model_file import load_model, save_model
@@ -141,7 +142,7 @@ _HOMES: dict[str, str] = {
     "measurement_plan": "qep_analog.measurement.settings",
     "ReadoutErrors": "qep_analog.measurement.readout",
     "gradient_from_counts": "qep_analog.measurement.gradient",
-    "measure_phases": "qep_analog.measurement.gradient",
+    "measure_phases": "qep_analog.backends.sampled",
     "read_counts_run": "qep_analog.measurement.counts_file",
     "write_counts_run": "qep_analog.measurement.counts_file",
     # Calibration

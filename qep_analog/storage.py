@@ -48,8 +48,9 @@ def write_json(path: str | Path, document: dict[str, Any], schema: str) -> None:
     atomic_write_text(path, text + "\n")
 
 
-def read_json(path: str | Path, schema: str) -> dict[str, Any]:
-    """Read a JSON document written by :func:`write_json` and check its schema."""
+def read_json(path: str | Path, schema: str | tuple[str, ...]) -> dict[str, Any]:
+    """Read a JSON document written by :func:`write_json` and check its schema (one of ``schema``
+    when a tuple: a reader of several versions dispatches on ``document["schema"]``)."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -58,9 +59,11 @@ def read_json(path: str | Path, schema: str) -> dict[str, Any]:
         raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
     except json.JSONDecodeError as exc:
         raise StorageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(document, dict) or document.get("schema") != schema:
+    accepted = (schema,) if isinstance(schema, str) else schema
+    if not isinstance(document, dict) or document.get("schema") not in accepted:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise StorageError(f"{path}: schema {found!r}, expected {schema!r}")
+        expected = " or ".join(repr(s) for s in accepted)
+        raise StorageError(f"{path}: schema {found!r}, expected {expected}")
     return document
 
 

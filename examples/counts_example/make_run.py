@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from qep_analog.backends.sampled import measure_phases
 from qep_analog.measurement.counts_file import CountsRun, write_counts_run
-from qep_analog.measurement.gradient import measure_phases
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
 from qep_analog.model.pauli import pauli_sum

@@ -35,13 +35,13 @@ from qep_analog.measurement.sampling import outcome_probabilities, sample_counts
 from qep_analog.measurement.settings import MeasurementPlan
 from qep_analog.model.pauli import IDENTITY
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.solvers.equilibrium import Equilibrium, Prepared
+from qep_analog.qep.names import SCHEMES
 
-SCHEMES = ("symmetric", "one-sided")
 PHASES = {"symmetric": ("plus", "minus"), "one-sided": ("plus", "free")}
 
 
-def _check_scheme(scheme: str, beta: float) -> None:
+def check_scheme(scheme: str, beta: float) -> None:
+    """A known scheme and a positive, finite β, or one :class:`MeasurementError` line."""
     if scheme not in SCHEMES:
         raise MeasurementError(f"gradient: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
     if isinstance(beta, bool) or not (isinstance(beta, int | float) and np.isfinite(beta) and beta > 0):
@@ -130,7 +130,7 @@ def gradient_from_counts(
     ``phases`` maps ``plus``/``minus``/``free`` to counts per setting of ``plan``; ``mitigation``
     inverts these readout errors. A ``free`` phase also gives the outputs <O_k>.
     """
-    _check_scheme(scheme, beta)
+    check_scheme(scheme, beta)
     unknown = sorted(set(phases) - {"plus", "minus", "free"})
     if unknown:
         raise MeasurementError(f"gradient: unknown phase {unknown[0]!r} (valid: plus, minus, free)")
@@ -171,29 +171,6 @@ def phase_names(scheme: str, free_phase: bool = True) -> list[str]:
     return list(PHASES[scheme]) + (["free"] if free_phase and scheme == "symmetric" else [])
 
 
-def prepare_phases(
-    eq: Equilibrium,
-    x: ArrayLike,
-    theta: ArrayLike,
-    error_signal: ArrayLike,
-    beta: float,
-    *,
-    scheme: str = "symmetric",
-    free_phase: bool = True,
-) -> dict[str, NDArray]:
-    """Ground states of one input in each phase (nu = +beta eps, -beta eps, 0), by name."""
-    _check_scheme(scheme, beta)
-    if eq.thermal:
-        raise MeasurementError("measurement: bitstrings are sampled from state vectors (T = 0) only")
-    names = phase_names(scheme, free_phase)
-    eps = np.asarray(error_signal, dtype=float).ravel()
-    sign = {"plus": 1.0, "minus": -1.0, "free": 0.0}
-    nu = np.array([sign[name] * beta * eps for name in names])
-    x_arr = np.repeat(np.atleast_2d(np.asarray(x, dtype=float)), len(names), axis=0)
-    states = np.asarray(eq.prepare(x_arr, theta, nu).states)
-    return {name: states[p] for p, name in enumerate(names)}
-
-
 def sample_phases(
     states: Mapping[str, NDArray],
     plan: MeasurementPlan,
@@ -216,25 +193,6 @@ def sample_phases(
     }
 
 
-def measure_phases(
-    eq: Equilibrium,
-    x: ArrayLike,
-    theta: ArrayLike,
-    error_signal: ArrayLike,
-    beta: float,
-    plan: MeasurementPlan,
-    shots: int | ArrayLike,
-    rng: np.random.Generator,
-    *,
-    scheme: str = "symmetric",
-    readout: ReadoutErrors | None = None,
-    free_phase: bool = True,
-) -> dict[str, list[SettingCounts]]:
-    """Emulate the measured phases of one input: :func:`prepare_phases`, then :func:`sample_phases`."""
-    states = prepare_phases(eq, x, theta, error_signal, beta, scheme=scheme, free_phase=free_phase)
-    return sample_phases(states, plan, shots, rng, readout)
-
-
 # -- shot allocation ---------------------------------------------------------------------------
 
 
@@ -252,7 +210,7 @@ def setting_variances(
     ``states`` maps the scheme's phases to state vectors; one shot in setting s of phase p adds
     V[p, s] / M[p, s] to the total gradient variance sum_j Var(g_j) for M[p, s] shots.
     """
-    _check_scheme(scheme, beta)
+    check_scheme(scheme, beta)
     t = coefficient_matrix(model, plan)
     scale = 2.0 * beta if scheme == "symmetric" else beta
     names = PHASES[scheme]
@@ -280,7 +238,7 @@ def setting_variances_from_counts(
     mitigation: ReadoutErrors | None = None,
 ) -> NDArray:
     """:func:`setting_variances` estimated from pilot counts instead of states."""
-    _check_scheme(scheme, beta)
+    check_scheme(scheme, beta)
     t = coefficient_matrix(model, plan)
     scale = 2.0 * beta if scheme == "symmetric" else beta
     names = PHASES[scheme]
@@ -468,44 +426,3 @@ class BitstringSampler:
         return out
 
 
-def sampled_qep_gradient(
-    eq: Equilibrium,
-    x: ArrayLike,
-    theta: ArrayLike,
-    error_signal: ArrayLike,
-    beta: float,
-    sampler: BitstringSampler,
-    rng: np.random.Generator,
-    *,
-    scheme: str = "symmetric",
-    free: Prepared | None = None,
-) -> NDArray:
-    """QEP gradients (B, n_parameters) from generators read as bitstrings in every setting of the
-    sampler's plan, for a batch of inputs and error signals (nudged states warm-started)."""
-    _check_scheme(scheme, beta)
-    if eq.thermal:
-        raise MeasurementError("sampled gradient: bitstrings are sampled from state vectors (T = 0) only")
-    x_arr = np.atleast_2d(np.asarray(x, dtype=float))
-    eps = np.atleast_2d(np.asarray(error_signal, dtype=float))
-    if eps.shape[0] == 1:
-        eps = np.repeat(eps, x_arr.shape[0], axis=0)
-    if eps.shape[0] != x_arr.shape[0]:
-        raise MeasurementError(
-            f"sampled gradient: {x_arr.shape[0]} inputs but {eps.shape[0]} error signals"
-        )
-    if free is None:
-        free = eq.prepare(x_arr, theta)
-    signs = (1.0, -1.0) if scheme == "symmetric" else (1.0,)
-    start = None if eq.thermal else np.concatenate([np.asarray(free.states)] * len(signs))
-    nudged = eq.prepare(
-        np.concatenate([x_arr] * len(signs)),
-        theta,
-        np.concatenate([s * beta * eps for s in signs]),
-        start=start,
-    )
-    generators = eq.compiled.generator_values(sampler.strings(np.asarray(nudged.states), rng))
-    batch = x_arr.shape[0]
-    if scheme == "symmetric":
-        return np.asarray((generators[:batch] - generators[batch:]) / (2.0 * beta))
-    free_generators = eq.compiled.generator_values(sampler.strings(np.asarray(free.states), rng))
-    return np.asarray((generators - free_generators) / beta)

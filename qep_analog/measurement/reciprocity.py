@@ -20,16 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from qep_analog.errors import MeasurementError
 from qep_analog.measurement.estimators import SettingCounts, estimate_plan
 from qep_analog.measurement.gradient import generator_estimates
 from qep_analog.measurement.readout import ReadoutErrors
-from qep_analog.measurement.sampling import sample_counts
 from qep_analog.measurement.settings import MeasurementPlan
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.solvers.equilibrium import Equilibrium
 
 #: The four preparations of one pair.
 PREPARATIONS = ("theta_plus", "theta_minus", "nu_plus", "nu_minus")
@@ -80,7 +78,8 @@ class ReciprocityResult:
         }
 
 
-def _pair_indices(model: QEPModel, parameter: str, output: str) -> tuple[int, int]:
+def pair_indices(model: QEPModel, parameter: str, output: str) -> tuple[int, int]:
+    """The indices of a (parameter, output) pair in the model, or one :class:`MeasurementError` line."""
     if parameter not in model.trainable or output not in model.outputs:
         raise MeasurementError(
             f"reciprocity: unknown pair ({parameter!r}, {output!r}) (parameters: "
@@ -102,7 +101,7 @@ def reciprocity_from_counts(
 ) -> ReciprocityResult:
     """Both sides for ``pair`` = (parameter, output) from the counts of the four preparations
     (``data[name]`` per setting of ``plan`` for every name of :data:`PREPARATIONS`)."""
-    j, k = _pair_indices(model, *pair)
+    j, k = pair_indices(model, *pair)
     missing = [name for name in PREPARATIONS if name not in data]
     if missing:
         raise MeasurementError(f"reciprocity: preparation {missing[0]!r} of {pair} has no counts")
@@ -125,43 +124,3 @@ def reciprocity_from_counts(
     )
 
 
-def measure_reciprocity(
-    eq: Equilibrium,
-    x: ArrayLike,
-    theta: ArrayLike,
-    pair: tuple[str, str],
-    plan: MeasurementPlan,
-    shots: int,
-    rng: np.random.Generator,
-    *,
-    delta_theta: float = 0.05,
-    delta_nu: float = 0.05,
-    readout: ReadoutErrors | None = None,
-    preparation: Preparation | None = None,
-) -> dict[str, list[SettingCounts]]:
-    """Emulate the four preparations of ``pair`` and read each in every setting.
-
-    ``preparation`` replaces the equilibrium preparation (to emulate a faulty device); by default
-    the ground states of ``eq``.
-    """
-    model = eq.model
-    j, k = _pair_indices(model, *pair)
-    th = np.asarray(theta, dtype=float)
-    thetas = np.repeat(th[None, :], 4, axis=0)
-    thetas[0, j] += delta_theta
-    thetas[1, j] -= delta_theta
-    nus = np.zeros((4, len(model.outputs)))
-    nus[2, k] = delta_nu
-    nus[3, k] = -delta_nu
-    xs = np.repeat(np.atleast_2d(np.asarray(x, dtype=float)), 4, axis=0)
-    if preparation is None:
-        states = np.asarray(eq.prepare(xs, thetas, nus).states)
-    else:
-        states = np.asarray(preparation(xs, thetas, nus))
-    return {
-        name: [
-            SettingCounts.from_dense(s.bases, sample_counts(states[p], s.bases, shots, rng, readout))
-            for s in plan.settings
-        ]
-        for p, name in enumerate(PREPARATIONS)
-    }

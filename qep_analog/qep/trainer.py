@@ -2,8 +2,8 @@
 
 A run lives in a folder:
 
-- ``checkpoint.json`` (schema ``qep-checkpoint/1``): parameters, optimizer and random-generator
-  state every ``checkpoint_every`` steps, written atomically;
+- ``checkpoint.json`` (schema ``qep-checkpoint/2``; ``/1`` files are read and migrated): parameters,
+  optimizer and random-generator state every ``checkpoint_every`` steps, written atomically;
 - ``metrics.jsonl``: a header line ``{"schema": "qep-metrics/1"}``, then one JSON line per step
   (batch loss, and test metrics at evaluation steps);
 - ``result.json`` (schema ``qep-run/1``): the final parameters and metrics.
@@ -24,8 +24,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.backends.sampled import sampled_qep_gradient
 from qep_analog.errors import ConfigError, SolverError, StorageError
-from qep_analog.measurement.gradient import BitstringSampler, sampled_qep_gradient
+from qep_analog.measurement.gradient import BitstringSampler
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
 from qep_analog.model.qep_model import QEPModel
@@ -44,20 +45,36 @@ from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import atomic_write_text, read_json, write_json
 
-CHECKPOINT_SCHEMA = "qep-checkpoint/1"
+CHECKPOINT_SCHEMA = "qep-checkpoint/2"
+#: the first checkpoint format, still read: its run fingerprint leaves out the configuration keys
+#: added later (at their defaults then), which :func:`migrate_checkpoint` fills in
+CHECKPOINT_SCHEMA_V1 = "qep-checkpoint/1"
 METRICS_SCHEMA = "qep-metrics/1"
 RESULT_SCHEMA = "qep-run/1"
 #: How measured values are emulated: Gaussian noise on expectation values, or sampled bitstrings in
 #: the qubit-wise commuting settings of the generators (with readout errors and their mitigation).
 MEASUREMENTS = ("gaussian", "bitstrings")
-#: Configuration keys added after checkpoints of qep-checkpoint/1 were first written: left out of the
-#: run fingerprint at their defaults, so that older checkpoints still resume.
-_LATER_DEFAULTS = {
+#: Configuration keys that qep-checkpoint/1 fingerprints do not carry, with the values every /1
+#: checkpoint was written under.
+_ADDED_IN_V2 = {
     "measurement": "gaussian",
     "readout_false_positive": 0.0,
     "readout_false_negative": 0.0,
     "mitigate_readout": True,
 }
+
+
+def migrate_checkpoint(document: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint document in the current format (``qep-checkpoint/2``) from any version read."""
+    if document["schema"] == CHECKPOINT_SCHEMA:
+        return document
+    run = dict(document.get("run") or {})
+    if isinstance(run.get("config"), dict):
+        run["config"] = {
+            **run["config"],
+            **{k: v for k, v in _ADDED_IN_V2.items() if k not in run["config"]},
+        }
+    return {**document, "schema": CHECKPOINT_SCHEMA, "run": run}
 
 
 class SupervisedTask(Protocol):
@@ -279,11 +296,7 @@ class Trainer:
 
     def _fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the run that wrote the checkpoint (all but steps)."""
-        config = {
-            k: v
-            for k, v in asdict(self.config).items()
-            if k != "steps" and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
-        }
+        config = {k: v for k, v in asdict(self.config).items() if k != "steps"}
         if config["bounds"] is not None:
             config["bounds"] = list(config["bounds"])
         return {
@@ -297,7 +310,9 @@ class Trainer:
         }
 
     def load_checkpoint(self) -> TrainingState:
-        document = read_json(self.checkpoint_path, CHECKPOINT_SCHEMA)
+        document = migrate_checkpoint(
+            read_json(self.checkpoint_path, (CHECKPOINT_SCHEMA, CHECKPOINT_SCHEMA_V1))
+        )
         stored = document.get("run", {})
         for key, value in self._fingerprint().items():
             if stored.get(key) == value:

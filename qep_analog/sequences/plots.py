@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
+from qep_analog.figures import plt, save_figure
 from qep_analog.sequences.schedule import Schedule
-from qep_analog.tasks.plots import save_figure
 
 
 def plot_schedules(schedules: list[Schedule], path: str | Path) -> None:

@@ -1,7 +1,7 @@
 """PNG plots of the unsupervised tasks: the <X0 X4> phase diagram with the trajectories and the
 followed boundary overlaid, the objective per iteration, the boundary's slope per theta_zz.
 
-Written atomically with :func:`qep_analog.tasks.plots.save_figure` (temporary file, then rename).
+Written atomically with :func:`qep_analog.figures.save_figure` (temporary file, then rename).
 """
 
 from __future__ import annotations
@@ -9,14 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
+from qep_analog.figures import plt, save_figure
 from qep_analog.tasks.exploration import Boundary, CorrelationGrid, Trajectory
-from qep_analog.tasks.plots import save_figure
 
 COLOURS = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from numpy.typing import NDArray
 
-from qep_analog.storage import temporary_sibling
+from qep_analog.figures import plt, save_figure
 from qep_analog.tasks.phase_sensor import PHASE_NAMES, triangle_coordinates
 
 PHASE_COLOURS = ("tab:blue", "tab:orange", "tab:green")
@@ -32,19 +27,6 @@ def plot_training_curve(history: list[dict[str, Any]], path: str | Path) -> None
     ax_acc.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1), title="Accuracy")
     ax_acc.legend()
     save_figure(fig, path)
-
-
-def save_figure(fig: Any, path: str | Path) -> None:
-    """Write the figure as PNG atomically (temporary file, then rename) and close it."""
-    target = Path(path)
-    fig.tight_layout()
-    tmp = temporary_sibling(target, suffix=".png")
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-        plt.close(fig)
 
 
 def plot_phase_diagram(inputs: NDArray, outputs: NDArray, path: str | Path, title: str) -> None:

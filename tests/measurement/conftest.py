@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qep_analog.backends.sampled import measure_phases
 from qep_analog.measurement.counts_file import CountsRun, write_counts_run
-from qep_analog.measurement.gradient import measure_phases
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
 from qep_analog.model.model_file import save_model

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from qep_analog.backends.sampled import prepare_phases, sampled_qep_gradient
 from qep_analog.errors import MeasurementError
 from qep_analog.measurement.estimators import estimate_plan, exact_moments
 from qep_analog.measurement.gradient import (
@@ -16,9 +17,7 @@ from qep_analog.measurement.gradient import (
     bias_coefficients,
     choose_beta,
     gradient_from_counts,
-    prepare_phases,
     sample_phases,
-    sampled_qep_gradient,
     setting_variances,
     setting_variances_from_counts,
 )

@@ -6,13 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qep_analog.backends.sampled import measure_reciprocity
 from qep_analog.errors import MeasurementError
 from qep_analog.measurement.readout import ReadoutErrors
-from qep_analog.measurement.reciprocity import (
-    NOT_EQUILIBRIUM,
-    measure_reciprocity,
-    reciprocity_from_counts,
-)
+from qep_analog.measurement.reciprocity import NOT_EQUILIBRIUM, reciprocity_from_counts
 from qep_analog.measurement.settings import measurement_plan
 from qep_analog.model.standard import phase_sensor
 from qep_analog.qep.gradients import reciprocity_check

@@ -21,7 +21,14 @@ import numpy as np
 import pytest
 
 from qep_analog.errors import ConfigError, QEPError, StorageError
-from qep_analog.qep.trainer import CHECKPOINT_SCHEMA, RESULT_SCHEMA, Penalty, Trainer, TrainingConfig
+from qep_analog.qep.trainer import (
+    CHECKPOINT_SCHEMA,
+    CHECKPOINT_SCHEMA_V1,
+    RESULT_SCHEMA,
+    Penalty,
+    Trainer,
+    TrainingConfig,
+)
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 
 N_CHAIN = 3
@@ -254,6 +261,37 @@ def test_checkpoint_file_contents(reference_run: tuple[Path, dict[str, Any]]) ->
     assert document["parameters"] == tiny_task().model.parameter_names
     assert len(document["theta"]) == len(document["parameters"]) == 51
     assert document["optimizer"]["t"] == STEPS
+
+
+def test_a_version_1_checkpoint_resumes_to_the_same_theta(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """A qep-checkpoint/1 file (no measurement or readout keys in its fingerprint) is migrated."""
+    run_a, _ = reference_run
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(6)).run()
+    document = json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))
+    added = ("measurement", "readout_false_positive", "readout_false_negative", "mitigate_readout")
+    assert all(key in document["run"]["config"] for key in added)
+    for key in added:
+        del document["run"]["config"][key]
+    document["schema"] = CHECKPOINT_SCHEMA_V1
+    (tmp_path / "checkpoint.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(StorageError, match=r"another model or configuration \(measurement = 'gaussian'"):
+        Trainer(tiny_task(), tiny_config(measurement="bitstrings"), tmp_path).run(resume=True)
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    np.testing.assert_allclose(final_theta(tmp_path), final_theta(run_a), rtol=0, atol=1e-12)
+    saved = json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))
+    assert saved["schema"] == CHECKPOINT_SCHEMA and saved["run"]["config"]["measurement"] == "gaussian"
+
+
+def test_an_unknown_checkpoint_version_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(5)).run()
+    document = json.loads((tmp_path / "checkpoint.json").read_text(encoding="utf-8"))
+    (tmp_path / "checkpoint.json").write_text(json.dumps({**document, "schema": "qep-checkpoint/9"}))
+    with pytest.raises(StorageError, match=r"schema 'qep-checkpoint/9', expected 'qep-checkpoint/2' or"):
+        Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
 
 
 # -- (b) shot noise and seeds ----------------------------------------------------------------------

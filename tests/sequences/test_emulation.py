@@ -13,12 +13,12 @@ import scipy.linalg as sl
 from conftest import THETA, smooth
 from pulser import Sequence
 
+from qep_analog.backends.emulated_gradient import emulated_qep_gradient
 from qep_analog.devices.ions import IonControls, realize
 from qep_analog.devices.profile import DeviceProfile, NoiseModel, read_profile
 from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.emulation.diagnostics import adiabaticity
 from qep_analog.emulation.pulser_backend import run_pulser
-from qep_analog.emulation.qep import emulated_qep_gradient
 from qep_analog.emulation.qutip_emulator import QutipEmulator, pauli_matrix, sample_counts
 from qep_analog.errors import StorageError
 from qep_analog.model.pauli import pauli_sum
