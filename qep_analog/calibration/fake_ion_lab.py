@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.calibration.fake_lab import _NODES, _WEIGHTS, driven_population, pair_read_both
+from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population, pair_read_both
 from qep_analog.calibration.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.devices import ion_chain, ions
 from qep_analog.devices.profile import DeviceProfile
@@ -210,7 +210,7 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
     @property
     def _noise(self) -> NDArray:
         """Gauss–Hermite nodes of the quasi-static detuning noise (rad/µs)."""
-        return math.sqrt(2.0) / self.hidden.dephasing_time * _NODES
+        return math.sqrt(2.0) / self.hidden.dephasing_time * NODES
 
     # ------------------------------------------------------------------ carrier experiments
 
@@ -221,9 +221,9 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
         t, rabi, delta = np.broadcast_arrays(
             np.asarray(durations, float), np.asarray(rabis, float), np.asarray(detunings, float)
         )
-        true_rabi = np.broadcast_to(rabi[:, None] * self.hidden.rabi_scale, (t.size, _NODES.size))
+        true_rabi = np.broadcast_to(rabi[:, None] * self.hidden.rabi_scale, (t.size, NODES.size))
         true_delta = delta[:, None] + self.qubit_offset + self._noise[None, :]
-        population = driven_population(t[:, None], true_rabi, true_delta) @ _WEIGHTS
+        population = driven_population(t[:, None], true_rabi, true_delta) @ WEIGHTS
         return self._read(np.repeat(population[:, None], self.n_sites, axis=1), shots)
 
     def _fringes(self, delays: NDArray, detunings: NDArray, shots: int) -> NDArray:
@@ -282,7 +282,7 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
         # axes: (points, ions, modes, noise nodes)
         off = delta[:, None, None, None] + self.qubit_offset + self._noise - modes.frequencies[:, None]
         rabis, off = np.broadcast_arrays(coupling[None, :, :, None], off)
-        population = (driven_population(duration, rabis, off) @ _WEIGHTS).sum(axis=2)
+        population = (driven_population(duration, rabis, off) @ WEIGHTS).sum(axis=2)
         return self._read(np.minimum(population, 1.0), shots)
 
     def ms_pair(

@@ -8,7 +8,7 @@ measures V directly; light shifts of |gg⟩ and |rr⟩ are equal to second order
 accounts for the rest.
 
 Model: the exact four-level evolution of H = Σ_i Ω/2 X_i − Σ_i Δ_i n_i + V n₁n₂
-(:func:`~qep_analog.calibration.fake_lab.pair_populations`), each atom's detuning averaged over its own
+(:func:`~qep_analog.calibration.lineshapes.pair_populations`), each atom's detuning averaged over its own
 quasi-static Gaussian noise of rms √2/T2* (Doppler-like, independent between atoms; 7² Gauss–Hermite
 nodes), with the profile's detuning offset and T2* (run after Ramsey and Rabi). The probability of
 reading '11' is b + a (P_rr + η P_single), η = ε/(1 + ε − ε′) from the profile's readout errors (the
@@ -31,8 +31,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from qep_analog.calibration.backend import CalibrationBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.fake_lab import pair_populations
 from qep_analog.calibration.fitting import CurveFit, fit_probabilities
+from qep_analog.calibration.lineshapes import pair_populations
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.calibration.rydberg_routines import (
     MAX_REDUCED_CHI2,

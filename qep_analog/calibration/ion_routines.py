@@ -21,8 +21,8 @@ from numpy.typing import NDArray
 
 from qep_analog.calibration.backend import CalibrationBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.fake_lab import driven_population
 from qep_analog.calibration.fitting import CurveFit, combine, fit_probabilities
+from qep_analog.calibration.lineshapes import driven_population
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.calibration.rydberg_routines import (
     MAX_REDUCED_CHI2,

@@ -22,8 +22,8 @@ from numpy.typing import NDArray
 
 from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.fake_lab import _NODES, _WEIGHTS, driven_population
 from qep_analog.calibration.fitting import CurveFit, binomial_sigma, combine, fit_probabilities
+from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.devices.profile import DeviceProfile
@@ -216,11 +216,11 @@ class RabiParameters:
 
 def _rabi_model(detuning_rms: float) -> object:
     """b + a ⟨Ω²/Ω′² sin²(Ω′t/2)⟩ averaged over Gaussian detuning noise of rms √2/T2* (rad/µs)."""
-    noise = detuning_rms * _NODES
+    noise = detuning_rms * NODES
 
     def model(t: NDArray, rabi: float, contrast: float, floor: float) -> NDArray:
         rabis = np.full((t.size, noise.size), rabi)
-        population = driven_population(t[:, None], rabis, np.broadcast_to(noise, rabis.shape)) @ _WEIGHTS
+        population = driven_population(t[:, None], rabis, np.broadcast_to(noise, rabis.shape)) @ WEIGHTS
         return floor + contrast * population
 
     return model

@@ -14,13 +14,9 @@ from recovery import check
 from recovery import run_routine as run
 
 from qep_analog.calibration.fake_ion_lab import FakeIonLab
-from qep_analog.calibration.fake_lab import (
-    FakeRydbergLab,
-    HiddenRydbergParameters,
-    pair_populations,
-    pair_read_both,
-)
+from qep_analog.calibration.fake_lab import FakeRydbergLab, HiddenRydbergParameters
 from qep_analog.calibration.interaction import INTERACTION_ROUTINES, PairSpectroscopy
+from qep_analog.calibration.lineshapes import pair_populations, pair_read_both
 from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES, LocalFieldMap
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routine import Routine, fit_sites
