@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import FitResult, Routine, stored_parameters
-from qep_analog.calibration.schedule_lab import ScheduleBackend
 from qep_analog.calibration.stored_model import (
     model_context,
     model_from_context,

@@ -23,13 +23,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.backend import PairPulseBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, fit_probabilities
 from qep_analog.calibration.lineshapes import pair_populations
@@ -54,17 +54,6 @@ _NAMES = ("interaction", "rabi", "contrast", "floor")
 MODEL_NODES = 7
 MAX_RELATIVE_ERROR = 0.02
 MIN_LINE = 0.2
-
-
-class PairBackend(CalibrationBackend, Protocol):
-    """A backend that drives two atoms at a chosen distance and reads both."""
-
-    def pair_pulse(
-        self, distance: float, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
-    ) -> NDArray:
-        """Two atoms ``distance`` µm apart, one square pulse per point from |gg⟩ (programmed
-        duration, Ω, δ): counts of shots with both atoms read '1', shape ``(points, 1)``."""
-        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,7 +126,7 @@ def _model_sigma_refit(
     return CurveFit(values, errors, chi2, first.dof, True)
 
 
-class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
+class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
     """Two-photon |gg⟩ → |rr⟩ spectroscopy of a pair → device-wide ``interaction_scale`` (see the
     module docstring). Guesses: V = 2(δ + offset) at the highest count when the line stands out of the
     shot noise, else the profile's interaction_scale·C6/R⁶; Ω = programmed Ω × rabi_scale."""
@@ -154,7 +143,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
     )
 
     def acquire(
-        self, parameters: PairSpectroscopyParameters, backend: PairBackend, profile: DeviceProfile
+        self, parameters: PairSpectroscopyParameters, backend: PairPulseBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
         detunings = scan_grid(p.start, p.stop, p.points, self.name)

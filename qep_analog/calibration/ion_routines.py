@@ -14,12 +14,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.backend import MSPairBackend, SidebandBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, combine, fit_probabilities
 from qep_analog.calibration.lineshapes import driven_population
@@ -39,22 +38,6 @@ from qep_analog.errors import CalibrationError, ConfigError, ConstraintError
 
 _FREQ = {"dimension": "angular_frequency"}
 _TIME = {"dimension": "time"}
-
-
-class SidebandBackend(CalibrationBackend, Protocol):
-    def sideband_scan(self, detunings: NDArray, rabi: float, duration: float, shots: int) -> NDArray:
-        """Blue-sideband probe at each programmed detuning from the carrier (rad/µs), programmed
-        carrier Rabi frequency (rad/µs) and duration (µs); counts of '1', shape (points, n_sites)."""
-        ...
-
-
-class PairBackend(CalibrationBackend, Protocol):
-    def ms_pair(
-        self, pair: tuple[int, int], durations: NDArray, rabi: float, beat_note: float, shots: int
-    ) -> NDArray:
-        """Mølmer–Sørensen drive of the two ions ``pair`` at programmed Rabi frequency and beat note
-        (rad/µs) for each duration (µs), from |↓↓⟩; counts of both read '1', shape (points, 1)."""
-        ...
 
 
 def _check_fits(fits: list[CurveFit], labels: list[str], contrast_index: int, reasons: list[str]) -> float:
@@ -324,7 +307,7 @@ def _pairs(data: CalibrationData) -> list[tuple[int, int, float]]:
     return [(int(c[f"pair{k}_i"]), int(c[f"pair{k}_j"]), c[f"pair{k}_predicted"]) for k in range(count)]
 
 
-class TwoIonOscillation(Routine[PairParameters, PairBackend]):
+class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
     """Two-ion Mølmer–Sørensen oscillations → ``interaction_scale`` s_J (device-wide).
 
     Each pair (i, j) at distance ≤ ``max_distance`` is driven alone; P(both read 1) = b + a sin²(J t),
@@ -353,7 +336,7 @@ class TwoIonOscillation(Routine[PairParameters, PairBackend]):
     )
 
     def acquire(
-        self, parameters: PairParameters, backend: PairBackend, profile: DeviceProfile
+        self, parameters: PairParameters, backend: MSPairBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
         n = backend.n_sites

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares
 
-from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.backend import LocalRamseyBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
@@ -57,17 +56,6 @@ _TIME = {"dimension": "time"}
 MAX_IGNORED_LEAKAGE = 0.05
 MAX_GAIN_ERROR = 0.02
 MAX_CROSSTALK_ERROR = 0.01
-
-
-class LocalRamseyBackend(CalibrationBackend, Protocol):
-    """A backend that runs Ramsey sequences with the local field aimed at one site."""
-
-    def local_ramsey(
-        self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
-    ) -> NDArray:
-        """Ramsey fringes of every site (counts ``(points, n_sites)``) with the local field on
-        ``site`` at programmed ``amplitude`` (rad/µs) during the free evolution; site −1: none."""
-        ...
 
 
 @dataclass(frozen=True, kw_only=True)

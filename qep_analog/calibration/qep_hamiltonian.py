@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.schedule_lab import ScheduleBackend, site_ones
 from qep_analog.calibration.stored_model import (
     model_context,
     model_from_context,
@@ -48,6 +48,7 @@ from qep_analog.calibration.stored_model import (
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.measurement.sampling import bits_of
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
@@ -121,6 +122,11 @@ def susceptibilities(model: QEPModel, inputs: NDArray, theta: NDArray) -> NDArra
     thetas = np.tile(theta[None, :] + shifts, (len(inputs), 1))
     z = _z_values(model, x, thetas).reshape(len(inputs), 2, n, n)  # k, sign, j, i
     return np.transpose((z[:, 0] - z[:, 1]) / (2 * step), (0, 2, 1))
+
+
+def site_ones(counts: NDArray, n: int) -> NDArray:
+    """Counts of '1' on each of ``n`` sites from counts per outcome (2^n,) (qubit 0 most significant)."""
+    return np.asarray(np.asarray(counts) @ bits_of(np.arange(1 << n), n), dtype=np.int64)
 
 
 def _mitigated(ones: NDArray, shots: int, readout: ReadoutErrors) -> tuple[NDArray, NDArray]:

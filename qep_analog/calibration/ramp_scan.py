@@ -66,12 +66,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_probabilities
+from qep_analog.calibration.ground_state import final_ground_state
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
 from qep_analog.calibration.rydberg_routines import MAX_REDUCED_CHI2, TWO_PI
-from qep_analog.calibration.schedule_lab import ScheduleBackend, final_ground_state
 from qep_analog.devices import ions, rydberg
 from qep_analog.devices.geometry import zz_couplings
 from qep_analog.devices.profile import DeviceProfile, realised_duration
