@@ -10,7 +10,7 @@ name the protocol they need here: :class:`PairPulseBackend` (two interacting ato
 All controls are *programmed* values (what the control system is told, before any calibration),
 in internal units; each call returns the number of '1' readouts per sweep point and site, shape
 ``(points, n_sites)``, unless it says otherwise. A lab implements these protocols on its hardware;
-the fake labs (:mod:`qep_analog.calibration.fakes`) emulate them.
+the seeded fake labs emulate them.
 """
 
 from __future__ import annotations

@@ -68,8 +68,6 @@ def _number(value: float | None) -> str:
 def run_runcard_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from qep_analog.calibration.fake_ion_lab import FakeIonLab
-    from qep_analog.calibration.fake_lab import FakeRydbergLab
     from qep_analog.calibration.history import CalibrationHistory, history_directory
     from qep_analog.calibration.runcard import load_runcard
     from qep_analog.calibration.runner import run_runcard
@@ -90,9 +88,15 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "run.json").exists():
         raise CalibrationError(f"calibrate: {out} already holds a run; choose another --out")
-    lab = FakeRydbergLab if profile.platform == "rydberg" else FakeIonLab
-    backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
-    backend.preparation = args.preparation
+    if args.backend == "fake-lab":
+        from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+        from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
+
+        lab = FakeRydbergLab if profile.platform == "rydberg" else FakeIonLab
+        backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
+        backend.preparation = args.preparation
+    else:
+        raise CalibrationError(f"calibrate: --backend {args.backend!r} is not one of {', '.join(BACKENDS)}")
     history = CalibrationHistory(history_directory(args.history), profile.name)
     outcome = run_runcard(runcard, profile, backend, out, history)
     if args.json:

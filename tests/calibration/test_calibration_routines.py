@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from recovery import check, run_routine
 
 from qep_analog.calibration.data import CalibrationData, read_data, write_data
-from qep_analog.calibration.fake_lab import FakeRydbergLab, HiddenRydbergParameters
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, HiddenRydbergParameters
 from qep_analog.calibration.routine import FitResult
 from qep_analog.calibration.rydberg_routines import ROUTINES
 from qep_analog.devices.profile import DeviceProfile, load_profile

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from qep_analog.calibration.fake_lab import FakeRydbergLab
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import resolve

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from qep_analog.calibration.data import read_data
-from qep_analog.calibration.fake_ion_lab import FakeIonLab
-from qep_analog.calibration.fake_lab import FakeRydbergLab, default_hidden
+from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, default_hidden
 from qep_analog.calibration.gradient_check import QEPGradientCheck
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.resolve import resolve

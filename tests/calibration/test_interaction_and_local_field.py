@@ -13,8 +13,8 @@ from numpy.typing import NDArray
 from recovery import check
 from recovery import run_routine as run
 
-from qep_analog.calibration.fake_ion_lab import FakeIonLab
-from qep_analog.calibration.fake_lab import FakeRydbergLab, HiddenRydbergParameters
+from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, HiddenRydbergParameters
 from qep_analog.calibration.interaction import INTERACTION_ROUTINES, PairSpectroscopy
 from qep_analog.calibration.lineshapes import pair_populations, pair_read_both
 from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES, LocalFieldMap

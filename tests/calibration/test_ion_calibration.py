@@ -21,7 +21,7 @@ from recovery import check
 from recovery import run_routine as run
 
 from qep_analog.calibration.data import CalibrationData, read_data, write_data
-from qep_analog.calibration.fake_ion_lab import FakeIonLab
+from qep_analog.calibration.fakes.ion_lab import FakeIonLab
 from qep_analog.calibration.ion_routines import ION_ROUTINES
 from qep_analog.calibration.rydberg_routines import ROUTINES
 from qep_analog.devices import ion_chain

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.fakes.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.calibration.lineshapes import (
     NODES,
     WEIGHTS,
@@ -31,7 +32,6 @@ from qep_analog.calibration.lineshapes import (
     pair_populations,
     pair_read_both,
 )
-from qep_analog.calibration.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 
