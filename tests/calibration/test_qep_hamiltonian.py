@@ -9,7 +9,7 @@ import pytest
 
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.fakes.schedule_lab import FakeScheduleLab
-from qep_analog.calibration.qep_hamiltonian import (
+from qep_analog.calibration.routines.qep_hamiltonian import (
     QEPHamiltonianCalibration,
     input_fields,
     probe_model,

@@ -34,11 +34,14 @@ from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, fit_probabilities
 from qep_analog.calibration.lineshapes import pair_populations
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.rydberg_routines import (
+from qep_analog.calibration.routines.scans import (
+    FREQ,
+    LENGTH,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
+    TIME,
     TWO_PI,
-    _curve,
+    model_curves,
     scan_grid,
     verdict,
 )
@@ -46,9 +49,6 @@ from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.devices.rydberg import RydbergControls, check_controls
 from qep_analog.errors import CalibrationError, ConstraintError
 
-_FREQ = {"dimension": "angular_frequency"}
-_TIME = {"dimension": "time"}
-_LENGTH = {"dimension": "length"}
 _NAMES = ("interaction", "rabi", "contrast", "floor")
 #: Gauss–Hermite nodes per atom of the model's noise average
 MODEL_NODES = 7
@@ -62,11 +62,11 @@ class PairSpectroscopyParameters:
     (rad/µs), programmed detuning scanned from ``start`` to ``stop`` (rad/µs). The defaults suit a
     Fresnel-like array: V ≈ 2π·2.8 MHz at 6 µm, the |rr⟩ line near δ = 2π·1.3 MHz."""
 
-    distance: float = field(default=6.0, metadata=_LENGTH)
-    rabi: float = field(default=TWO_PI * 0.6, metadata=_FREQ)
-    duration: float = field(default=2.0, metadata=_TIME)
-    start: float = field(default=TWO_PI * 0.8, metadata=_FREQ)
-    stop: float = field(default=TWO_PI * 1.8, metadata=_FREQ)
+    distance: float = field(default=6.0, metadata=LENGTH)
+    rabi: float = field(default=TWO_PI * 0.6, metadata=FREQ)
+    duration: float = field(default=2.0, metadata=TIME)
+    start: float = field(default=TWO_PI * 0.8, metadata=FREQ)
+    stop: float = field(default=TWO_PI * 1.8, metadata=FREQ)
     points: int = 41
     shots: int = 400
 
@@ -238,7 +238,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
         )
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
-        return _curve(_pair_model(data.context), x, curves, _NAMES)
+        return model_curves(_pair_model(data.context), x, curves, _NAMES)
 
 
-INTERACTION_ROUTINES: dict[str, Routine] = {r.name: r for r in (PairSpectroscopy(),)}
+ROUTINE = PairSpectroscopy()
