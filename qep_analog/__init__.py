@@ -23,8 +23,8 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 if TYPE_CHECKING:
     from qep_analog.backends.sampled import measure_phases
-    from qep_analog.calibration.fake_ion_lab import FakeIonLab
-    from qep_analog.calibration.fake_lab import FakeRydbergLab
+    from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+    from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
     from qep_analog.calibration.history import CalibrationHistory, history_directory
     from qep_analog.calibration.in_force import calibration_report, history_records, load_profile
     from qep_analog.calibration.plots import plot_run
@@ -157,8 +157,8 @@ _HOMES: dict[str, str] = {
     "read_run": "qep_analog.calibration.runner",
     "read_results": "qep_analog.calibration.runner",
     "plot_run": "qep_analog.calibration.plots",
-    "FakeRydbergLab": "qep_analog.calibration.fake_lab",
-    "FakeIonLab": "qep_analog.calibration.fake_ion_lab",
+    "FakeRydbergLab": "qep_analog.calibration.fakes.rydberg_lab",
+    "FakeIonLab": "qep_analog.calibration.fakes.ion_lab",
     # Tasks
     "load_experiment": "qep_analog.tasks.experiment",
     "PhaseSensorTask": "qep_analog.tasks.phase_sensor",

@@ -3,19 +3,24 @@
 Every backend has a ``name`` and a number of sites. The single-qubit experiments of
 :class:`RydbergCalibrationBackend` run on every site at once; fake ion chains implement them too
 (carrier transitions), so the single-qubit routines run on both platforms. Routines that need more
-(pair spectroscopy, local fields, sidebands, schedules) state their own protocols in their modules.
+name the protocol they need here: :class:`PairPulseBackend` (two interacting atoms),
+:class:`LocalRamseyBackend` (local fields), :class:`SidebandBackend` and :class:`MSPairBackend`
+(ion motion and Mølmer–Sørensen pairs), :class:`ScheduleBackend` (whole schedules).
 
 All controls are *programmed* values (what the control system is told, before any calibration),
 in internal units; each call returns the number of '1' readouts per sweep point and site, shape
-``(points, n_sites)``. A lab implements this protocol on its hardware; the fake lab
-(:mod:`qep_analog.calibration.fake_lab`) emulates it.
+``(points, n_sites)``, unless it says otherwise. A lab implements these protocols on its hardware;
+the seeded fake labs emulate them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from numpy.typing import NDArray
+
+from qep_analog.sequences.schedule import Schedule
 
 
 class CalibrationBackend(Protocol):
@@ -38,4 +43,53 @@ class RydbergCalibrationBackend(CalibrationBackend, Protocol):
 
     def readout(self, prepared: NDArray, shots: int) -> NDArray:
         """Prepare every atom in |0⟩ or |1⟩ (0 or 1 per point) and read it out."""
+        ...
+
+
+class PairPulseBackend(CalibrationBackend, Protocol):
+    """A backend that drives two atoms at a chosen distance and reads both."""
+
+    def pair_pulse(
+        self, distance: float, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        """Two atoms ``distance`` µm apart, one square pulse per point from |gg⟩ (programmed
+        duration, Ω, δ): counts of shots with both atoms read '1', shape ``(points, 1)``."""
+        ...
+
+
+class LocalRamseyBackend(CalibrationBackend, Protocol):
+    """A backend that runs Ramsey sequences with the local field aimed at one site."""
+
+    def local_ramsey(
+        self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey fringes of every site (counts ``(points, n_sites)``) with the local field on
+        ``site`` at programmed ``amplitude`` (rad/µs) during the free evolution; site −1: none."""
+        ...
+
+
+class SidebandBackend(CalibrationBackend, Protocol):
+    def sideband_scan(self, detunings: NDArray, rabi: float, duration: float, shots: int) -> NDArray:
+        """Blue-sideband probe at each programmed detuning from the carrier (rad/µs), programmed
+        carrier Rabi frequency (rad/µs) and duration (µs); counts of '1', shape (points, n_sites)."""
+        ...
+
+
+class MSPairBackend(CalibrationBackend, Protocol):
+    def ms_pair(
+        self, pair: tuple[int, int], durations: NDArray, rabi: float, beat_note: float, shots: int
+    ) -> NDArray:
+        """Mølmer–Sørensen drive of the two ions ``pair`` at programmed Rabi frequency and beat note
+        (rad/µs) for each duration (µs), from |↓↓⟩; counts of both read '1', shape (points, 1)."""
+        ...
+
+
+class ScheduleBackend(CalibrationBackend, Protocol):
+    """Runs whole schedules (built with the lab's *believed* profile, the effective profile of the
+    calibration so far) and returns the counts of every outcome in each schedule's readout basis,
+    shape ``(2^n,)``, outcome index with qubit 0 as the most significant bit (as in
+    :mod:`qep_analog.measurement.sampling`)."""
+
+    def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
+        """Counts per outcome (2^n) of ``shots`` reads of each schedule in its readout basis."""
         ...

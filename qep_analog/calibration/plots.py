@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from qep_analog.calibration.data import read_data
 from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.runner import read_results, read_run
-from qep_analog.storage import temporary_sibling
+from qep_analog.figures import plt, save_figure
 
 
 def plot_run(run_dir: str | Path, path: str | Path | None = None) -> Path:
@@ -30,14 +25,7 @@ def plot_run(run_dir: str | Path, path: str | Path | None = None) -> Path:
     for ax, step, result in zip(axes[:, 0], steps, results, strict=True):
         data = read_data(Path(run_dir) / step["folder"] / "data.json")
         _panel(ax, data, result)
-    fig.tight_layout()
-    tmp = temporary_sibling(target, ".png")
-    try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, target)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    save_figure(fig, target, dpi=110)
     return target
 
 

@@ -71,8 +71,6 @@ def run_runcard_command(args: argparse.Namespace) -> int:
 
     from qep_analog import (
         CalibrationHistory,
-        FakeIonLab,
-        FakeRydbergLab,
         history_directory,
         load_runcard,
         read_profile,
@@ -94,9 +92,14 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "run.json").exists():
         raise CalibrationError(f"calibrate: {out} already holds a run; choose another --out")
-    lab = FakeRydbergLab if profile.platform == "rydberg" else FakeIonLab
-    backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
-    backend.preparation = args.preparation
+    if args.backend == "fake-lab":
+        from qep_analog import FakeIonLab, FakeRydbergLab  # the fakes are imported only here
+
+        lab = FakeRydbergLab if profile.platform == "rydberg" else FakeIonLab
+        backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
+        backend.preparation = args.preparation
+    else:
+        raise CalibrationError(f"calibrate: --backend {args.backend!r} is not one of {', '.join(BACKENDS)}")
     history = CalibrationHistory(history_directory(args.history), profile.name)
     outcome = run_runcard(runcard, profile, backend, out, history)
     if args.json:

@@ -11,13 +11,14 @@ from numpy.typing import NDArray
 from recovery import check, run_routine
 
 from qep_analog.calibration.data import CalibrationData, read_data, write_data
-from qep_analog.calibration.fake_lab import FakeRydbergLab, HiddenRydbergParameters
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, HiddenRydbergParameters
+from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.routine import FitResult
-from qep_analog.calibration.rydberg_routines import ROUTINES
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError
 
 PROFILE = read_profile("fresnel-like")
+ROUTINES = {name: routine_named(name) for name in ("detuning_spectroscopy", "rabi", "ramsey", "readout")}
 SEEDS = (0, 1, 2)
 
 

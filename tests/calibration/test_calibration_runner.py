@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from qep_analog.calibration.fake_lab import FakeRydbergLab
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import resolve
@@ -144,7 +144,7 @@ def test_dry_run_keeps_the_history_untouched(tmp_path: Path) -> None:
 
 
 def test_data_are_on_disk_before_the_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qep_analog.calibration.rydberg_routines import ROUTINES
+    from qep_analog.calibration.registry import routine_named
 
     seen: list[bool] = []
 
@@ -152,7 +152,7 @@ def test_data_are_on_disk_before_the_fit(tmp_path: Path, monkeypatch: pytest.Mon
         seen.append((tmp_path / "run" / "01-readout" / "data.json").is_file())
         raise RuntimeError("fit crashed")
 
-    monkeypatch.setattr(ROUTINES["readout"], "fit", crashing_fit)
+    monkeypatch.setattr(routine_named("readout"), "fit", crashing_fit)
     card = load_runcard("rydberg-basic")
     with pytest.raises(RuntimeError, match="fit crashed"):
         run_runcard(card, PROFILE, FakeRydbergLab.for_profile(PROFILE), tmp_path / "run")

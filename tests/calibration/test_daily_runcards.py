@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from qep_analog.calibration.data import read_data
-from qep_analog.calibration.fake_ion_lab import FakeIonLab
-from qep_analog.calibration.fake_lab import FakeRydbergLab, default_hidden
-from qep_analog.calibration.gradient_check import QEPGradientCheck
+from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, default_hidden
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.resolve import resolve
+from qep_analog.calibration.routines.qep_gradient_check import QEPGradientCheck
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
 from qep_analog.devices.profile import DeviceProfile, read_profile

@@ -13,17 +13,14 @@ from numpy.typing import NDArray
 from recovery import check
 from recovery import run_routine as run
 
-from qep_analog.calibration.fake_ion_lab import FakeIonLab
-from qep_analog.calibration.fake_lab import (
-    FakeRydbergLab,
-    HiddenRydbergParameters,
-    pair_populations,
-    pair_read_both,
-)
-from qep_analog.calibration.interaction import INTERACTION_ROUTINES, PairSpectroscopy
-from qep_analog.calibration.local_field import LOCAL_FIELD_ROUTINES, LocalFieldMap
+from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, HiddenRydbergParameters
+from qep_analog.calibration.lineshapes import pair_populations, pair_read_both
+from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routine import Routine, fit_sites
+from qep_analog.calibration.routines.local_field_map import LocalFieldMap
+from qep_analog.calibration.routines.pair_spectroscopy import PairSpectroscopy
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError, ConfigError
 
@@ -156,8 +153,8 @@ def informed(backend: FakeRydbergLab) -> DeviceProfile:
     return dataclasses.replace(true, calibration=calibration)
 
 
-PAIR = INTERACTION_ROUTINES["pair_spectroscopy"]
-LOCAL = LOCAL_FIELD_ROUTINES["local_field_map"]
+PAIR = routine_named("pair_spectroscopy")
+LOCAL = routine_named("local_field_map")
 
 
 def test_routine_tables_and_platforms() -> None:

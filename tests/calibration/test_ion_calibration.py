@@ -21,14 +21,15 @@ from recovery import check
 from recovery import run_routine as run
 
 from qep_analog.calibration.data import CalibrationData, read_data, write_data
-from qep_analog.calibration.fake_ion_lab import FakeIonLab
-from qep_analog.calibration.ion_routines import ION_ROUTINES
-from qep_analog.calibration.rydberg_routines import ROUTINES
+from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+from qep_analog.calibration.registry import all_routines, routine_named
 from qep_analog.devices import ion_chain
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError, ConfigError, ProfileError
 
 PROFILE = read_profile("yb171-chain")
+ROUTINES = {name: routine_named(name) for name in ("detuning_spectroscopy", "rabi", "ramsey", "readout")}
+ION_ROUTINES = {name: r for name, r in all_routines().items() if r.platforms == ("ion",)}
 SEEDS = (0, 1, 2)
 KHZ = 2 * math.pi * 1e-3  # rad/µs
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from qep_analog.calibration.data import read_data, write_data
-from qep_analog.calibration.qep_hamiltonian import (
+from qep_analog.calibration.fakes.schedule_lab import FakeScheduleLab
+from qep_analog.calibration.routines.qep_hamiltonian import (
     QEPHamiltonianCalibration,
     input_fields,
     probe_model,
 )
-from qep_analog.calibration.schedule_lab import FakeScheduleLab
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors

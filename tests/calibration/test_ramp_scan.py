@@ -12,15 +12,16 @@ import pytest
 from numpy.typing import NDArray
 
 from qep_analog.calibration.data import CalibrationData, read_data, write_data
-from qep_analog.calibration.ramp_scan import (
+from qep_analog.calibration.fakes.schedule_lab import FakeScheduleLab
+from qep_analog.calibration.ground_state import final_ground_state
+from qep_analog.calibration.routine import FitResult
+from qep_analog.calibration.routines.ramp_duration_scan import (
     RampDurationScan,
     RampScanParameters,
     crystal_set,
     order_parameter,
     probe_schedule,
 )
-from qep_analog.calibration.routine import FitResult
-from qep_analog.calibration.schedule_lab import FakeScheduleLab, final_ground_state
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors

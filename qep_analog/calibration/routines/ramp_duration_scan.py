@@ -66,12 +66,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_probabilities
+from qep_analog.calibration.ground_state import final_ground_state
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.rydberg_routines import MAX_REDUCED_CHI2, TWO_PI
-from qep_analog.calibration.schedule_lab import ScheduleBackend, final_ground_state
+from qep_analog.calibration.routines.scans import FREQ, LENGTH, MAX_REDUCED_CHI2, TIME, TWO_PI
 from qep_analog.devices import ions, rydberg
 from qep_analog.devices.geometry import zz_couplings
 from qep_analog.devices.profile import DeviceProfile, realised_duration
@@ -80,9 +81,6 @@ from qep_analog.measurement.sampling import bits_of
 from qep_analog.sequences.recipes import Recipe, build_schedule, load_recipe
 from qep_analog.sequences.schedule import Schedule
 
-_FREQ = {"dimension": "angular_frequency"}
-_TIME = {"dimension": "time"}
-_LENGTH = {"dimension": "length"}
 #: the recipe whose ramp shape the scan uses on each platform
 RECIPES = {"rydberg": "rydberg-linear", "ion": "ion-exponential"}
 #: default scan (start, stop) in µs per platform
@@ -113,20 +111,20 @@ class RampScanParameters:
     (rad/µs), beat note ``beat_detuning`` above the highest transverse mode (rad/µs), final
     ``final_field`` B_f (rad/µs)."""
 
-    start: float = field(default=0.0, metadata=_TIME)
-    stop: float = field(default=0.0, metadata=_TIME)
+    start: float = field(default=0.0, metadata=TIME)
+    stop: float = field(default=0.0, metadata=TIME)
     points: int = 13
     shots: int = 300
     dither: float = 0.15
     dither_points: int = 3
     sites: int = 4
     tolerance: float = 0.02
-    spacing: float = field(default=5.0, metadata=_LENGTH)
-    rabi: float = field(default=TWO_PI * 2.0, metadata=_FREQ)
-    detuning: float = field(default=TWO_PI * 3.0, metadata=_FREQ)
-    coupling: float = field(default=TWO_PI * 0.8e-3, metadata=_FREQ)
-    beat_detuning: float = field(default=TWO_PI * 0.1, metadata=_FREQ)
-    final_field: float = field(default=TWO_PI * 0.5e-3, metadata=_FREQ)
+    spacing: float = field(default=5.0, metadata=LENGTH)
+    rabi: float = field(default=TWO_PI * 2.0, metadata=FREQ)
+    detuning: float = field(default=TWO_PI * 3.0, metadata=FREQ)
+    coupling: float = field(default=TWO_PI * 0.8e-3, metadata=FREQ)
+    beat_detuning: float = field(default=TWO_PI * 0.1, metadata=FREQ)
+    final_field: float = field(default=TWO_PI * 0.5e-3, metadata=FREQ)
 
     def __post_init__(self) -> None:
         if not 0 < self.tolerance < 0.5:
@@ -443,4 +441,4 @@ def _offsets(data: CalibrationData) -> NDArray:
     return dither_offsets(data.context.get("dither", 0.0), int(data.context.get("dither_points", 1)))
 
 
-ROUTINES = {RampDurationScan.name: RampDurationScan()}
+ROUTINE = RampDurationScan()

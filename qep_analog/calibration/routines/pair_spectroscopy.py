@@ -8,7 +8,7 @@ measures V directly; light shifts of |gg⟩ and |rr⟩ are equal to second order
 accounts for the rest.
 
 Model: the exact four-level evolution of H = Σ_i Ω/2 X_i − Σ_i Δ_i n_i + V n₁n₂
-(:func:`~qep_analog.calibration.fake_lab.pair_populations`), each atom's detuning averaged over its own
+(:func:`~qep_analog.calibration.lineshapes.pair_populations`), each atom's detuning averaged over its own
 quasi-static Gaussian noise of rms √2/T2* (Doppler-like, independent between atoms; 7² Gauss–Hermite
 nodes), with the profile's detuning offset and T2* (run after Ramsey and Rabi). The probability of
 reading '11' is b + a (P_rr + η P_single), η = ε/(1 + ε − ε′) from the profile's readout errors (the
@@ -23,22 +23,25 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.backend import PairPulseBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.fake_lab import pair_populations
 from qep_analog.calibration.fitting import CurveFit, fit_probabilities
+from qep_analog.calibration.lineshapes import pair_populations
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.rydberg_routines import (
+from qep_analog.calibration.routines.scans import (
+    FREQ,
+    LENGTH,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
+    TIME,
     TWO_PI,
-    _curve,
+    model_curves,
     scan_grid,
     verdict,
 )
@@ -46,25 +49,11 @@ from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.devices.rydberg import RydbergControls, check_controls
 from qep_analog.errors import CalibrationError, ConstraintError
 
-_FREQ = {"dimension": "angular_frequency"}
-_TIME = {"dimension": "time"}
-_LENGTH = {"dimension": "length"}
 _NAMES = ("interaction", "rabi", "contrast", "floor")
 #: Gauss–Hermite nodes per atom of the model's noise average
 MODEL_NODES = 7
 MAX_RELATIVE_ERROR = 0.02
 MIN_LINE = 0.2
-
-
-class PairBackend(CalibrationBackend, Protocol):
-    """A backend that drives two atoms at a chosen distance and reads both."""
-
-    def pair_pulse(
-        self, distance: float, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
-    ) -> NDArray:
-        """Two atoms ``distance`` µm apart, one square pulse per point from |gg⟩ (programmed
-        duration, Ω, δ): counts of shots with both atoms read '1', shape ``(points, 1)``."""
-        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,11 +62,11 @@ class PairSpectroscopyParameters:
     (rad/µs), programmed detuning scanned from ``start`` to ``stop`` (rad/µs). The defaults suit a
     Fresnel-like array: V ≈ 2π·2.8 MHz at 6 µm, the |rr⟩ line near δ = 2π·1.3 MHz."""
 
-    distance: float = field(default=6.0, metadata=_LENGTH)
-    rabi: float = field(default=TWO_PI * 0.6, metadata=_FREQ)
-    duration: float = field(default=2.0, metadata=_TIME)
-    start: float = field(default=TWO_PI * 0.8, metadata=_FREQ)
-    stop: float = field(default=TWO_PI * 1.8, metadata=_FREQ)
+    distance: float = field(default=6.0, metadata=LENGTH)
+    rabi: float = field(default=TWO_PI * 0.6, metadata=FREQ)
+    duration: float = field(default=2.0, metadata=TIME)
+    start: float = field(default=TWO_PI * 0.8, metadata=FREQ)
+    stop: float = field(default=TWO_PI * 1.8, metadata=FREQ)
     points: int = 41
     shots: int = 400
 
@@ -137,7 +126,7 @@ def _model_sigma_refit(
     return CurveFit(values, errors, chi2, first.dof, True)
 
 
-class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
+class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
     """Two-photon |gg⟩ → |rr⟩ spectroscopy of a pair → device-wide ``interaction_scale`` (see the
     module docstring). Guesses: V = 2(δ + offset) at the highest count when the line stands out of the
     shot noise, else the profile's interaction_scale·C6/R⁶; Ω = programmed Ω × rabi_scale."""
@@ -154,7 +143,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
     )
 
     def acquire(
-        self, parameters: PairSpectroscopyParameters, backend: PairBackend, profile: DeviceProfile
+        self, parameters: PairSpectroscopyParameters, backend: PairPulseBackend, profile: DeviceProfile
     ) -> CalibrationData:
         p = parameters
         detunings = scan_grid(p.start, p.stop, p.points, self.name)
@@ -249,7 +238,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairBackend]):
         )
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
-        return _curve(_pair_model(data.context), x, curves, _NAMES)
+        return model_curves(_pair_model(data.context), x, curves, _NAMES)
 
 
-INTERACTION_ROUTINES: dict[str, Routine] = {r.name: r for r in (PairSpectroscopy(),)}
+ROUTINE = PairSpectroscopy()

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.schedule_lab import ScheduleBackend, site_ones
+from qep_analog.calibration.routines.scans import FREQ
 from qep_analog.calibration.stored_model import (
     model_context,
     model_from_context,
@@ -48,13 +49,13 @@ from qep_analog.calibration.stored_model import (
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.measurement.sampling import bits_of
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
 from qep_analog.sequences.recipes import load_recipe
 from qep_analog.solvers.equilibrium import Equilibrium
 
-_FREQ = {"dimension": "angular_frequency"}
 MAX_REDUCED_CHI2 = 3.0
 FIELD_PER_OFFSET = 0.5  # a detuning offset b moves the Z field by b/2 (h = δ/2)
 MAX_CONDITION = 1e4
@@ -68,10 +69,10 @@ TRUST = 0.25
 class QEPHamiltonianParameters:
     """The probe chain and the experiment (rad/µs)."""
 
-    coupling: float = field(default=1.25, metadata=_FREQ)  # nearest-neighbour coupling of the probe
-    transverse: float = field(default=2.0, metadata=_FREQ)  # h_x (Rydberg: Ω/2)
-    inputs: float = field(default=2.0, metadata=_FREQ)  # largest input field (see input_fields)
-    nudge: float = field(default=0.5, metadata=_FREQ)  # largest nudge field β·max|ε|
+    coupling: float = field(default=1.25, metadata=FREQ)  # nearest-neighbour coupling of the probe
+    transverse: float = field(default=2.0, metadata=FREQ)  # h_x (Rydberg: Ω/2)
+    inputs: float = field(default=2.0, metadata=FREQ)  # largest input field (see input_fields)
+    nudge: float = field(default=0.5, metadata=FREQ)  # largest nudge field β·max|ε|
     patterns: int = 3
     iterations: int = 4
     shots: int = 4000
@@ -121,6 +122,11 @@ def susceptibilities(model: QEPModel, inputs: NDArray, theta: NDArray) -> NDArra
     thetas = np.tile(theta[None, :] + shifts, (len(inputs), 1))
     z = _z_values(model, x, thetas).reshape(len(inputs), 2, n, n)  # k, sign, j, i
     return np.transpose((z[:, 0] - z[:, 1]) / (2 * step), (0, 2, 1))
+
+
+def site_ones(counts: NDArray, n: int) -> NDArray:
+    """Counts of '1' on each of ``n`` sites from counts per outcome (2^n,) (qubit 0 most significant)."""
+    return np.asarray(np.asarray(counts) @ bits_of(np.arange(1 << n), n), dtype=np.int64)
 
 
 def _mitigated(ones: NDArray, shots: int, readout: ReadoutErrors) -> tuple[NDArray, NDArray]:
@@ -293,4 +299,4 @@ def _hessian(chi: NDArray) -> NDArray:
     return np.asarray(2 / len(chi) * np.einsum("kij,kil->jl", chi, chi))
 
 
-QEP_ROUTINES: dict[str, Routine] = {r.name: r for r in (QEPHamiltonianCalibration(),)}
+ROUTINE = QEPHamiltonianCalibration()

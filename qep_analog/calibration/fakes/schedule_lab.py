@@ -1,59 +1,35 @@
-"""Many-body experiments for calibration: whole schedules run on a device, outcome counts back.
+"""Fake many-body experiments: whole schedules emulated on a *true* profile, outcome counts back.
 
-A :class:`ScheduleBackend` runs each schedule (built with the lab's *believed* profile: the effective
-profile of the calibration so far) and returns the counts of every outcome in the schedule's readout
-basis, shape ``(2^n,)``, outcome index with qubit 0 as the most significant bit (as in
-:mod:`qep_analog.measurement.sampling`).
-
-:class:`FakeScheduleLab` emulates that on a *true* profile, i.e. a profile whose calibration holds
-the hidden values: the same controls act with the true Ω scale, detuning offsets, C6 or coupling
-scale, local gains and trap. Preparation is either
+The :class:`~qep_analog.calibration.backend.ScheduleBackend` side of the fake labs. A true profile is
+one whose calibration holds the hidden values: the same controls act with the true Ω scale, detuning
+offsets, C6 or coupling scale, local gains and trap. Preparation is either
 
 - ``"adiabatic"``: the schedule is integrated with QuTiP (what the ramp really prepares), or
 - ``"ground"``: the ground state of the final Hamiltonian (a perfectly adiabatic device; fast),
 
-and read out with per-site readout errors and multinomial shot noise.
+and read out with per-site readout errors and multinomial shot noise. :class:`FakeScheduleLab` does
+this on any given true profile, :class:`RunsSchedulesOnTrueProfile` on a fake lab's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
-from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.ground_state import final_ground_state
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.emulation.qutip_emulator import QutipEmulator, pauli_matrix
+from qep_analog.emulation.qutip_emulator import QutipEmulator
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.readout import ReadoutErrors
-from qep_analog.measurement.sampling import bits_of, sample_counts
-from qep_analog.sequences.schedule import Schedule, hamiltonian_at
+from qep_analog.measurement.sampling import sample_counts
+from qep_analog.sequences.schedule import Schedule
 
 Preparation = Literal["adiabatic", "ground"]
 PREPARATIONS = ("adiabatic", "ground")
-#: above this many qubits the ground state comes from a sparse eigensolver
-DENSE_LIMIT = 8
-
-
-class ScheduleBackend(CalibrationBackend, Protocol):
-    def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
-        """Counts per outcome (2^n) of ``shots`` reads of each schedule in its readout basis."""
-        ...
-
-
-def final_ground_state(schedule: Schedule, profile: DeviceProfile) -> NDArray:
-    """The ground state of the Hamiltonian ``profile``'s device has at the end of ``schedule``."""
-    n = schedule.n_qubits
-    matrix = pauli_matrix(hamiltonian_at(schedule, profile, schedule.duration), n)
-    if n <= DENSE_LIMIT:
-        _, vectors = np.linalg.eigh(matrix.toarray())
-        return np.asarray(vectors[:, 0], dtype=complex)
-    _, vectors = spla.eigsh(matrix.tocsc(), k=1, which="SA", tol=1e-12)
-    return np.asarray(vectors[:, 0], dtype=complex)
 
 
 @dataclass
@@ -125,9 +101,9 @@ def emulate_counts(
 
 
 class RunsSchedulesOnTrueProfile:
-    """The :class:`ScheduleBackend` side of a fake lab: whole schedules emulated on the lab's
-    ``true_profile()``, prepared as its ``preparation`` says, read out with the per-site readout
-    errors of its ``hidden`` parameters, shot noise from its generator."""
+    """The :class:`~qep_analog.calibration.backend.ScheduleBackend` side of a fake lab: whole
+    schedules emulated on the lab's ``true_profile()``, prepared as its ``preparation`` says, read
+    out with the per-site readout errors of its ``hidden`` parameters, shot noise from its generator."""
 
     hidden: Any
     preparation: Preparation
@@ -141,8 +117,3 @@ class RunsSchedulesOnTrueProfile:
             np.asarray(self.hidden.false_positive), np.asarray(self.hidden.false_negative)
         )
         return emulate_counts(schedules, self.true_profile(), shots, self._rng, readout, self.preparation)
-
-
-def site_ones(counts: NDArray, n: int) -> NDArray:
-    """Counts of '1' on each of ``n`` sites from counts per outcome (2^n,) (qubit 0 most significant)."""
-    return np.asarray(np.asarray(counts) @ bits_of(np.arange(1 << n), n), dtype=np.int64)

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import FitResult, Routine, stored_parameters
-from qep_analog.calibration.schedule_lab import ScheduleBackend
+from qep_analog.calibration.routines.scans import FREQ
 from qep_analog.calibration.stored_model import (
     model_context,
     model_from_context,
@@ -46,7 +47,6 @@ from qep_analog.sequences.phases import qep_phase_schedules, realised_model
 from qep_analog.sequences.recipes import load_recipe
 from qep_analog.solvers.equilibrium import Equilibrium
 
-_FREQ = {"dimension": "angular_frequency"}
 #: the field pattern of the check point (times ``fields``), repeated along the chain
 FIELD_PATTERN = (1.0, -2 / 3, 1 / 3, -1.0)
 RECIPES = {"rydberg": "rydberg-linear", "ion": "ion-exponential"}
@@ -59,10 +59,10 @@ EXACT_BETA = 1e-4
 class GradientCheckParameters:
     """The check point (rad/µs) and the experiment."""
 
-    transverse: float = field(default=1.0, metadata=_FREQ)
-    coupling: float = field(default=1.25, metadata=_FREQ)
-    fields: float = field(default=0.3, metadata=_FREQ)
-    beta: float = field(default=0.6, metadata=_FREQ)  # nudge on m per unit error signal
+    transverse: float = field(default=1.0, metadata=FREQ)
+    coupling: float = field(default=1.25, metadata=FREQ)
+    fields: float = field(default=0.3, metadata=FREQ)
+    beta: float = field(default=0.6, metadata=FREQ)  # nudge on m per unit error signal
     shots: int = 200_000
     min_cosine: float = 0.98
     max_relative_error: float = 0.25  # ‖g − g_exact‖/‖g_exact‖: the size counts as well as the direction
@@ -216,4 +216,4 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
         return True
 
 
-CHECK_ROUTINES: dict[str, Routine] = {r.name: r for r in (QEPGradientCheck(),)}
+ROUTINE = QEPGradientCheck()

@@ -7,10 +7,11 @@ by C_ik g_k Δ_k (C = 1 on the diagonal, the cross-talk fraction for nearest nei
 
 Carrier experiments (``square_pulse``, ``ramsey``, ``readout``) have exactly the semantics of
 :class:`qep_analog.calibration.backend.RydbergCalibrationBackend` and the physics of
-:mod:`qep_analog.calibration.fake_lab`: per ion H = Ω/2 X − Δ n with Ω = rabi_scale·Ω_programmed and
-true qubit detuning Δ_i = δ_programmed + 2·B_0 + δ_noise, δ_noise quasi-static Gaussian of rms √2/T2*
-(averaged exactly for Ramsey, by Gauss–Hermite quadrature for driven pulses); ideal π/2 pulses and
-state preparation; readout flips 0 → 1 with ε_i and 1 → 0 with ε′_i per ion; binomial counts.
+:mod:`qep_analog.calibration.fakes.rydberg_lab`: per ion H = Ω/2 X − Δ n with
+Ω = rabi_scale·Ω_programmed and true qubit detuning Δ_i = δ_programmed + 2·B_0 + δ_noise, δ_noise
+quasi-static Gaussian of rms √2/T2* (averaged exactly for Ramsey, by Gauss–Hermite quadrature for
+driven pulses); ideal π/2 pulses and state preparation; readout flips 0 → 1 with ε_i and 1 → 0 with
+ε′_i per ion; binomial counts.
 
 Motional experiments use the true trap (axial ω_z and first radial ω_x frequencies): the transverse
 modes of the chain along the first radial axis, along which the Raman wave vector Δk points (the
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.calibration.fake_lab import _NODES, _WEIGHTS, driven_population, pair_read_both
-from qep_analog.calibration.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
+from qep_analog.calibration.fakes.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
+from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population, pair_read_both
 from qep_analog.devices import ion_chain, ions
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
@@ -210,7 +211,7 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
     @property
     def _noise(self) -> NDArray:
         """Gauss–Hermite nodes of the quasi-static detuning noise (rad/µs)."""
-        return math.sqrt(2.0) / self.hidden.dephasing_time * _NODES
+        return math.sqrt(2.0) / self.hidden.dephasing_time * NODES
 
     # ------------------------------------------------------------------ carrier experiments
 
@@ -221,9 +222,9 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
         t, rabi, delta = np.broadcast_arrays(
             np.asarray(durations, float), np.asarray(rabis, float), np.asarray(detunings, float)
         )
-        true_rabi = np.broadcast_to(rabi[:, None] * self.hidden.rabi_scale, (t.size, _NODES.size))
+        true_rabi = np.broadcast_to(rabi[:, None] * self.hidden.rabi_scale, (t.size, NODES.size))
         true_delta = delta[:, None] + self.qubit_offset + self._noise[None, :]
-        population = driven_population(t[:, None], true_rabi, true_delta) @ _WEIGHTS
+        population = driven_population(t[:, None], true_rabi, true_delta) @ WEIGHTS
         return self._read(np.repeat(population[:, None], self.n_sites, axis=1), shots)
 
     def _fringes(self, delays: NDArray, detunings: NDArray, shots: int) -> NDArray:
@@ -282,7 +283,7 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
         # axes: (points, ions, modes, noise nodes)
         off = delta[:, None, None, None] + self.qubit_offset + self._noise - modes.frequencies[:, None]
         rabis, off = np.broadcast_arrays(coupling[None, :, :, None], off)
-        population = (driven_population(duration, rabis, off) @ _WEIGHTS).sum(axis=2)
+        population = (driven_population(duration, rabis, off) @ WEIGHTS).sum(axis=2)
         return self._read(np.minimum(population, 1.0), shots)
 
     def ms_pair(

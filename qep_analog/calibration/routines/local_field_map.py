@@ -8,7 +8,7 @@ the fringe frequencies are
 
     f_i(ref) = F_i,    f_i(k) = F_i + C_ik g_k A.
 
-Each fringe is fitted like :class:`~qep_analog.calibration.rydberg_routines.Ramsey` (frequency, T2*,
+Each fringe is fitted like :class:`~qep_analog.calibration.routines.ramsey.Ramsey` (frequency, T2*,
 contrast, floor; the π/2 pulses are taken as ideal); the gains g_k, the leakage c and the reference
 frequencies F_i then come from one weighted least-squares fit of all fringe frequencies (shifts
 beyond the nearest neighbours are modelled as zero; the χ² of this fit tests that). The recorded
@@ -29,21 +29,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares
 
-from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.backend import LocalRamseyBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit
 from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.rydberg_routines import (
+from qep_analog.calibration.routines.fringes import fit_fringe
+from qep_analog.calibration.routines.scans import (
+    FREQ,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
+    TIME,
     TWO_PI,
-    fit_fringe,
     scan_grid,
     verdict,
 )
@@ -51,23 +52,10 @@ from qep_analog.devices.profile import DeviceProfile
 from qep_analog.devices.units import with_unit
 from qep_analog.errors import CalibrationError
 
-_FREQ = {"dimension": "angular_frequency"}
-_TIME = {"dimension": "time"}
 #: leakage a Rydberg profile may ignore (it has no field for it)
 MAX_IGNORED_LEAKAGE = 0.05
 MAX_GAIN_ERROR = 0.02
 MAX_CROSSTALK_ERROR = 0.01
-
-
-class LocalRamseyBackend(CalibrationBackend, Protocol):
-    """A backend that runs Ramsey sequences with the local field aimed at one site."""
-
-    def local_ramsey(
-        self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
-    ) -> NDArray:
-        """Ramsey fringes of every site (counts ``(points, n_sites)``) with the local field on
-        ``site`` at programmed ``amplitude`` (rad/µs) during the free evolution; site −1: none."""
-        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,10 +64,10 @@ class LocalFieldParameters:
     ``amplitude`` (rad/µs; 0: −min(0.4·detuning, the profile's per-site limit), positive for a
     positive detuning map)."""
 
-    detuning: float = field(default=TWO_PI * 1.0, metadata=_FREQ)
-    amplitude: float = field(default=0.0, metadata=_FREQ)
-    start: float = field(default=0.0, metadata=_TIME)
-    stop: float = field(default=4.0, metadata=_TIME)
+    detuning: float = field(default=TWO_PI * 1.0, metadata=FREQ)
+    amplitude: float = field(default=0.0, metadata=FREQ)
+    start: float = field(default=0.0, metadata=TIME)
+    stop: float = field(default=4.0, metadata=TIME)
     points: int = 81
     shots: int = 400
 
@@ -307,4 +295,4 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         )
 
 
-LOCAL_FIELD_ROUTINES: dict[str, Routine] = {r.name: r for r in (LocalFieldMap(),)}
+ROUTINE = LocalFieldMap()

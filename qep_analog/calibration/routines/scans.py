@@ -1,0 +1,74 @@
+"""What the scanning routines share: parameter metadata, quality thresholds, the scan grid, the
+verdict, fitted curves per site, the frequency guess of oscillating data and the checks of a list of
+fits."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.calibration.fitting import CurveFit
+from qep_analog.calibration.records import Quality
+from qep_analog.errors import CalibrationError
+
+#: field metadata of routine parameters (their dimension gives the runcard's unit suffixes)
+FREQ = {"dimension": "angular_frequency"}
+TIME = {"dimension": "time"}
+LENGTH = {"dimension": "length"}
+
+TWO_PI = 2 * math.pi
+MAX_REDUCED_CHI2 = 3.0
+MIN_CONTRAST = 0.3
+
+
+def scan_grid(start: float, stop: float, points: int, what: str) -> NDArray:
+    if points < 5 or not stop > start:
+        raise CalibrationError(
+            f"{what}: scan [{start:g}, {stop:g}] with {points} points (need stop > start, ≥ 5)"
+        )
+    return np.linspace(start, stop, points)
+
+
+def verdict(reasons: list[str]) -> Quality:
+    return "bad" if reasons else "good"
+
+
+def model_curves(model: Any, x: NDArray, curves: dict[str, list[float]], names: tuple[str, ...]) -> NDArray:
+    """``model`` at ``x`` for every site, one column each, with the site's fitted ``names`` from
+    ``curves``."""
+    sites = len(curves[names[0]])
+    columns = [model(x, *(curves[name][site] for name in names)) for site in range(sites)]
+    return np.column_stack(columns)
+
+
+def frequency_guess(x: NDArray, y: NDArray, low: float, high: float, model: object) -> float:
+    """The frequency in [low, high] whose best linear (contrast, floor) fit leaves the least residual."""
+    best, best_cost = low, math.inf
+    for omega in np.linspace(low, high, 400):
+        basis = (
+            np.column_stack([np.sin(omega * x / 2) ** 2, np.ones_like(x)])
+            if model == "rabi"
+            else np.column_stack([np.cos(omega * x), np.ones_like(x)])
+        )
+        coefficients, *_ = np.linalg.lstsq(basis, y, rcond=None)
+        cost = float(np.sum((basis @ coefficients - y) ** 2))
+        if cost < best_cost:
+            best, best_cost = float(omega), cost
+    return best
+
+
+def check_fits(fits: list[CurveFit], labels: list[str], contrast_index: int, reasons: list[str]) -> float:
+    """Failed fits and low contrasts into ``reasons``; returns the reduced χ² over all fits."""
+    for label, fit in zip(labels, fits, strict=True):
+        if not fit.ok:
+            reasons.append(f"{label}: fit failed ({fit.message})")
+        elif fit.values[contrast_index] < MIN_CONTRAST:
+            reasons.append(f"{label}: contrast {fit.values[contrast_index]:.3g} < {MIN_CONTRAST}")
+    dof = sum(f.dof for f in fits)
+    reduced = sum(f.chi2 for f in fits) / dof if dof > 0 else float("nan")
+    if not reduced < MAX_REDUCED_CHI2:
+        reasons.append(f"reduced chi2 {reduced:.3g} not < {MAX_REDUCED_CHI2}")
+    return reduced
