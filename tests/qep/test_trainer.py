@@ -622,13 +622,11 @@ def test_bitstring_gradient_approaches_the_exact_value_gradient(tmp_path: Path) 
     assert np.abs(sampled - exact).max() < 0.05
 
 
-def test_default_config_fingerprint_has_no_measurement_keys(tmp_path: Path) -> None:
-    """Checkpoints written before the measurement keys existed still resume: at their defaults the
-    keys are not part of the run fingerprint."""
+def test_config_fingerprint_holds_every_key_but_steps(tmp_path: Path) -> None:
+    """qep-checkpoint/2 fingerprints the whole configuration (/1 files are migrated on read)."""
     fingerprint = Trainer(tiny_task(), tiny_config(), tmp_path)._fingerprint()
-    assert (
-        "measurement" not in fingerprint["config"] and "readout_false_positive" not in fingerprint["config"]
-    )
+    assert set(fingerprint["config"]) == set(asdict_config(tiny_config())) - {"steps"}
+    assert fingerprint["config"]["measurement"] == "gaussian"
     bits = Trainer(tiny_task(), tiny_config(measurement="bitstrings"), tmp_path)._fingerprint()
     assert bits["config"]["measurement"] == "bitstrings"
 
