@@ -49,10 +49,10 @@ class LibraryEntry:
 def builtin_directory(kind: str) -> Path:
     """The folder of the built-in files of ``kind`` (inside the installed package)."""
     _check_kind(kind)
-    try:
-        return Path(str(resources.files(f"qep_analog.builtin.{kind}")))
-    except ModuleNotFoundError:  # run from a source tree that was never installed
-        return Path(__file__).resolve().parents[1] / kind
+    installed = Path(str(resources.files("qep_analog").joinpath("builtin", kind)))
+    if installed.is_dir():  # a wheel: the folders ship as package data
+        return installed
+    return Path(__file__).resolve().parents[1] / kind  # a source checkout (editable or not installed)
 
 
 def search_path(kind: str) -> list[tuple[str, Path, bool]]:
