@@ -26,7 +26,7 @@ from qep_analog.errors import CalibrationError
 
 SCHEMA = "qep-calibration-history/1"
 HISTORY_VARIABLE = "QEP_ANALOG_HISTORY"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def history_directory(explicit: str | Path | None = None) -> Path:
@@ -52,7 +52,7 @@ class CalibrationHistory:
     """The calibration history of one device, in ``directory``."""
 
     def __init__(self, directory: str | Path, device: str) -> None:
-        if not _NAME.match(device):
+        if not PLAIN_NAME.match(device):
             raise CalibrationError(f"calibration history: device name {device!r} is not a plain name")
         self.device = device
         self.path = Path(directory) / f"{device}.jsonl"

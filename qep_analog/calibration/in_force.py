@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qep_analog.calibration.history import CalibrationHistory, history_directory
+from qep_analog.calibration.history import PLAIN_NAME, CalibrationHistory, history_directory
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import records_in_force, resolve
 from qep_analog.devices.profile import DeviceProfile, read_profile
@@ -42,7 +42,10 @@ def load_profile(
 def history_records(
     profile: DeviceProfile, history: str | Path | None = None
 ) -> tuple[CalibrationRecord, ...]:
-    """Every record of ``profile``'s device in the history folder (none when there is no history)."""
+    """Every record of ``profile``'s device in the history folder: none when there is no history, or
+    when the profile's name cannot name a history file (records are written only for plain names)."""
+    if not PLAIN_NAME.match(profile.name):
+        return ()
     return CalibrationHistory(history_directory(history), profile.name).read().records
 
 

@@ -242,3 +242,12 @@ def test_counts_and_exploration_reports_name_the_profile(
     assert values[0] != values[1]  # mitigated with the calibrated readout errors instead of the run's
     reports = device_reports(("fresnel-like",), history=calibrated_history)
     assert reports["fresnel-like"]["profile"] == calibrated.provenance()
+
+
+def test_a_profile_whose_name_cannot_have_a_history_loads_as_written(tmp_path: Path) -> None:
+    text = (qep_analog.library_entries("devices")["aquila-like"].path).read_text(encoding="utf-8")
+    path = tmp_path / "bench.yaml"
+    path.write_text(text.replace("name: aquila-like", "name: our bench array"), encoding="utf-8")
+    profile = qep_analog.load_profile(path, history=tmp_path)
+    assert profile.name == "our bench array" and profile.calibration_records == ()
+    assert profile.snapshot_hash == qep_analog.read_profile(path).snapshot_hash
