@@ -13,6 +13,7 @@ from qep_analog.emulation.diagnostics import Adiabaticity, adiabaticity
 from qep_analog.emulation.qutip_emulator import QutipEmulator
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import qep_gradient
+from qep_analog.qep.scheme import quotient_of_phases
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
 from qep_analog.sequences.recipes import Recipe
 from qep_analog.solvers.equilibrium import Equilibrium
@@ -66,7 +67,7 @@ def emulated_qep_gradient(
         result = emulator.run(schedule, realised.trainable)
         values[schedule.label] = np.array([result.expectations[name] for name in realised.trainable])
         phases[schedule.label] = adiabaticity(schedule, profile, result)
-    emulated = (values["plus"] - values["minus"]) / (2 * beta)
+    emulated = quotient_of_phases(values, beta, "symmetric")
     equilibrium = Equilibrium(realised, tol=1e-10)
     x_row = np.atleast_2d(np.asarray(x, dtype=float).reshape(1, -1))
     theta_row = np.atleast_2d(np.asarray(theta, dtype=float))

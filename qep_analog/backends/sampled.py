@@ -18,6 +18,7 @@ from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.reciprocity import PREPARATIONS, Preparation, pair_indices
 from qep_analog.measurement.sampling import sample_counts
 from qep_analog.measurement.settings import MeasurementPlan
+from qep_analog.qep.scheme import SIGNS, difference_quotient, nudge_signs
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 
 
@@ -37,8 +38,7 @@ def prepare_phases(
         raise MeasurementError("measurement: bitstrings are sampled from state vectors (T = 0) only")
     names = phase_names(scheme, free_phase)
     eps = np.asarray(error_signal, dtype=float).ravel()
-    sign = {"plus": 1.0, "minus": -1.0, "free": 0.0}
-    nu = np.array([sign[name] * beta * eps for name in names])
+    nu = np.array([SIGNS[name] * beta * eps for name in names])
     x_arr = np.repeat(np.atleast_2d(np.asarray(x, dtype=float)), len(names), axis=0)
     states = np.asarray(eq.prepare(x_arr, theta, nu).states)
     return {name: states[p] for p, name in enumerate(names)}
@@ -90,7 +90,7 @@ def sampled_qep_gradient(
         )
     if free is None:
         free = eq.prepare(x_arr, theta)
-    signs = (1.0, -1.0) if scheme == "symmetric" else (1.0,)
+    signs = nudge_signs(scheme)
     start = None if eq.thermal else np.concatenate([np.asarray(free.states)] * len(signs))
     nudged = eq.prepare(
         np.concatenate([x_arr] * len(signs)),
@@ -101,9 +101,9 @@ def sampled_qep_gradient(
     generators = eq.compiled.generator_values(sampler.strings(np.asarray(nudged.states), rng))
     batch = x_arr.shape[0]
     if scheme == "symmetric":
-        return np.asarray((generators[:batch] - generators[batch:]) / (2.0 * beta))
+        return difference_quotient(generators[:batch], generators[batch:], beta, scheme)
     free_generators = eq.compiled.generator_values(sampler.strings(np.asarray(free.states), rng))
-    return np.asarray((generators - free_generators) / beta)
+    return difference_quotient(generators, free_generators, beta, scheme)
 
 
 def measure_reciprocity(

@@ -26,11 +26,13 @@ import numpy as np
 
 from qep_analog.errors import MeasurementError, ModelFileError, StorageError
 from qep_analog.measurement.estimators import SettingCounts
-from qep_analog.measurement.gradient import PHASES, SCHEMES, MeasuredGradient, gradient_from_counts
+from qep_analog.measurement.gradient import MeasuredGradient, gradient_from_counts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import MeasurementPlan, MeasurementSetting, model_strings
 from qep_analog.model.model_file import load_model, model_from_document, model_to_document
 from qep_analog.model.qep_model import QEPModel
+from qep_analog.qep.names import SCHEMES
+from qep_analog.qep.scheme import PHASES
 from qep_analog.storage import read_json, write_json
 
 SCHEMA = "qep-counts/1"

@@ -36,8 +36,7 @@ from qep_analog.measurement.settings import MeasurementPlan
 from qep_analog.model.pauli import IDENTITY
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.names import SCHEMES
-
-PHASES = {"symmetric": ("plus", "minus"), "one-sided": ("plus", "free")}
+from qep_analog.qep.scheme import PHASES, denominator, difference_quotient
 
 
 def check_scheme(scheme: str, beta: float) -> None:
@@ -142,8 +141,8 @@ def gradient_from_counts(
         for name, data in phases.items()
     }
     first, second = (generators[p] for p in PHASES[scheme])
-    scale = 2.0 * beta if scheme == "symmetric" else beta
-    values = (first.means - second.means) / scale
+    scale = denominator(beta, scheme)
+    values = difference_quotient(first.means, second.means, beta, scheme)
     covariance = (first.covariance + second.covariance) / scale**2
     outputs = None
     if "free" in phases:
@@ -212,7 +211,7 @@ def setting_variances(
     """
     check_scheme(scheme, beta)
     t = coefficient_matrix(model, plan)
-    scale = 2.0 * beta if scheme == "symmetric" else beta
+    scale = denominator(beta, scheme)
     names = PHASES[scheme]
     out = np.zeros((len(names), len(plan.settings)))
     start = 0
@@ -240,7 +239,7 @@ def setting_variances_from_counts(
     """:func:`setting_variances` estimated from pilot counts instead of states."""
     check_scheme(scheme, beta)
     t = coefficient_matrix(model, plan)
-    scale = 2.0 * beta if scheme == "symmetric" else beta
+    scale = denominator(beta, scheme)
     names = PHASES[scheme]
     out = np.zeros((len(names), len(plan.settings)))
     for p, name in enumerate(names):

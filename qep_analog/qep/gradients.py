@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from qep_analog.errors import ConfigError, SmallGapWarning
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import SCHEMES
+from qep_analog.qep.scheme import difference_quotient, nudge_signs
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.thermal import GibbsState, thermal_response_matrix
@@ -132,7 +133,7 @@ def qep_gradient(
     if warn_small_gap:
         check_nudge(eq, free, eps, beta)
     measure = noise if noise is not None else (lambda s: s)
-    signs = (1.0, -1.0) if scheme == "symmetric" else (1.0,)
+    signs = nudge_signs(scheme)
     # sample-major order (+βε_0, −βε_0, +βε_1, …): both nudges of a sample share one warm-start
     # object, which an executor then ships once per chunk
     nudged_x = np.repeat(x_arr, len(signs), axis=0)
@@ -144,9 +145,9 @@ def qep_gradient(
     nudged = eq.prepare(nudged_x, theta, nudges, start=starts, keep_states=False)
     generators = eq.compiled.generator_values(measure(nudged.strings))
     if scheme == "symmetric":
-        return np.asarray((generators[0::2] - generators[1::2]) / (2.0 * beta))
+        return difference_quotient(generators[0::2], generators[1::2], beta, scheme)
     free_generators = eq.compiled.generator_values(measure(free.strings))
-    return np.asarray((generators - free_generators) / beta)
+    return difference_quotient(generators, free_generators, beta, scheme)
 
 
 @dataclass(frozen=True)
