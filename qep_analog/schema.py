@@ -39,9 +39,14 @@ Kind = Literal[
     "section",  # a mapping with the closed keys ``fields``
     "mapping",  # a mapping of free names (identifiers, or ``choices``) to values described by ``value``
 ]
-_LISTS = ("numbers", "integers", "texts", "rows", "pair", "range", "list", "tuple")
-_ITEM_KIND: dict[str, Kind] = {"numbers": "number", "integers": "integer", "texts": "text", "rows": "numbers",
-              "pair": "number", "range": "number"}  # fmt: skip
+_ITEM_KIND: dict[str, Kind] = {
+    "numbers": "number",
+    "integers": "integer",
+    "texts": "text",
+    "rows": "numbers",
+    "pair": "number",
+    "range": "number",
+}
 _WHAT = {
     "numbers": "a list of numbers",
     "integers": "a list of integers",

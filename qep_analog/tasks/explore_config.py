@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from qep_analog.errors import ConfigError
-from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.schema import OMIT, Field, parse_section, parse_value
+from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.storage import atomic_write_text, read_yaml, write_json
 from qep_analog.tasks.exploration import (
     BOUNDARY_PARAMETERS,
