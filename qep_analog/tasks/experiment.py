@@ -11,6 +11,7 @@ from qep_analog.errors import ConfigError
 from qep_analog.qep.losses import LOSSES, loss_by_name
 from qep_analog.qep.trainer import Penalty, TrainingConfig
 from qep_analog.schema import OMIT, Field, optional, parse_section
+from qep_analog.solvers.mps import MPSOptions
 from qep_analog.storage import read_yaml
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 
@@ -49,7 +50,9 @@ _EXECUTION = (
     Field("executor", "text", required=False, default=OMIT),
     Field("backend", "text", required=False, default=OMIT),
     Field("chunks_per_worker", "integer", low=1, required=False, default=OMIT),
-    Field("mps", "any", required=False, default=OMIT),
+    Field(
+        "mps", "section", fields=optional(MPSOptions.FIELDS), required=False, nullable=True, default=OMIT
+    ),
 )
 _TOP = (
     Field("schema", "text", choices=(SCHEMA,)),
