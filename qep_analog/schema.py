@@ -1,10 +1,11 @@
 """The declarative schema every stored format and every configuration class is validated with.
 
-A format is a tuple of :class:`Field`\\ s (kind, unit dimension, bounds, choices, nested fields) and
+A format is a tuple of :class:`Field` (kind, unit dimension, bounds, choices, nested fields) and
 :func:`parse_section` reads a mapping against it: device profiles, recipes, model files, experiment and
-exploration files, runcards, counts files, and the attributes of :class:`~qep_analog.qep.trainer.
-TrainingConfig` and :class:`~qep_analog.tasks.phase_sensor.PhaseSensorTask`. Dimensional keys carry a
-unit suffix (:mod:`qep_analog.units`) and come back in internal units under the field's name.
+exploration files, runcards and counts files; configuration classes (``TrainingConfig``,
+``PhaseSensorTask``, ``MPSOptions``) check their attributes against their ``FIELDS`` with
+:func:`check_attributes`, and the file sections that fill them reuse those fields. Dimensional keys
+carry a unit suffix (:mod:`qep_analog.units`) and come back in internal units under the field's name.
 
 Parsing never lets another exception through: any value of any type either parses or raises the error
 class the caller passes (``ProfileError`` for a profile, ``ConfigError`` for an experiment, ...) in one
