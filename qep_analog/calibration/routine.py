@@ -18,8 +18,8 @@ from numpy.typing import NDArray
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.records import FIELDS, CalibrationRecord, Quality
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.devices.units import keys_for
 from qep_analog.errors import CalibrationError
+from qep_analog.units import keys_for
 
 RESULT_SCHEMA = "qep-calibration-result/1"
 

@@ -23,13 +23,22 @@ from typing import Any, Literal, cast
 from qep_analog.calibration.registry import routine_named
 from qep_analog.errors import CalibrationError
 from qep_analog.library import locate_file
+from qep_analog.schema import Field, parse_section
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-runcard/1"
 POLICIES = ("append", "dry-run")
 PLATFORMS = ("rydberg", "ion")
-_TOP = ("schema", "name", "platform", "update", "description", "targets", "routines")
-_STEP = ("routine", "parameters")
+_STEP = (Field("routine", "text"), Field("parameters", "any", required=False))
+_FIELDS = (
+    Field("schema", "text", choices=(SCHEMA,)),
+    Field("name", "text"),
+    Field("platform", "text", choices=PLATFORMS),
+    Field("update", "text", choices=POLICIES, required=False, default="append"),
+    Field("description", "text", required=False, default=""),
+    Field("targets", "integers", low=0, distinct=True, required=False, default=[], help="site indices"),
+    Field("routines", "list", value=Field("routine", "section", fields=_STEP), min_length=1),
+)
 
 
 @dataclass(frozen=True)
@@ -52,53 +61,23 @@ class Runcard:
 
 def parse_runcard(document: Any, source: str = "<runcard>") -> Runcard:
     """A runcard from its parsed YAML; every mistake is one :class:`CalibrationError` line."""
-    if not isinstance(document, dict):
-        raise CalibrationError(f"{source}: a runcard is a mapping, not {type(document).__name__}")
-    if document.get("schema") != SCHEMA:
-        raise CalibrationError(f"{source}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
-    unknown = set(document) - set(_TOP)
-    if unknown:
-        raise CalibrationError(f"{source}: unknown keys {sorted(unknown)} (valid: {', '.join(_TOP)})")
-    for key in ("name", "platform", "routines"):
-        if key not in document:
-            raise CalibrationError(f"{source}: missing key {key!r}")
-    name = document["name"]
-    if not isinstance(name, str) or not name:
-        raise CalibrationError(f"{source}: name {name!r} is not a text")
-    platform = document["platform"]
-    if platform not in PLATFORMS:
-        raise CalibrationError(f"{source}: platform {platform!r} is not one of {', '.join(PLATFORMS)}")
-    targets = document.get("targets", [])
-    valid = isinstance(targets, list) and all(type(t) is int and t >= 0 for t in targets)
-    if not valid or len(set(targets)) != len(targets):
-        raise CalibrationError(f"{source}: targets {targets!r} must be distinct site indices ≥ 0")
-    update = document.get("update", "append")
-    if update not in POLICIES:
-        raise CalibrationError(f"{source}: update {update!r} is not one of {', '.join(POLICIES)}")
-    raw_steps = document["routines"]
-    if not isinstance(raw_steps, list) or not raw_steps:
-        raise CalibrationError(f"{source}: routines must be a non-empty list")
+    values = parse_section(document, _FIELDS, source, CalibrationError)
+    platform = values["platform"]
     steps = []
-    for index, raw in enumerate(raw_steps):
-        where = f"{source}: routines[{index}]"
-        if not isinstance(raw, dict) or "routine" not in raw:
-            raise CalibrationError(f"{where}: expected a mapping with a 'routine' key")
-        extra = set(raw) - set(_STEP)
-        if extra:
-            raise CalibrationError(f"{where}: unknown keys {sorted(extra)} (valid: {', '.join(_STEP)})")
+    for index, raw in enumerate(values["routines"]):
         try:
-            routine = routine_named(str(raw["routine"]), platform)
-            parameters = routine.parameters(raw.get("parameters"))
+            routine = routine_named(raw["routine"], platform)
+            parameters = routine.parameters(raw["parameters"])
         except CalibrationError as exc:
-            raise CalibrationError(f"{where}: {exc}") from None
+            raise CalibrationError(f"{source}: routines[{index}]: {exc}") from None
         steps.append(RunStep(routine.name, parameters))
     return Runcard(
-        name,
+        values["name"],
         cast(Literal["rydberg", "ion"], platform),
-        update,
+        values["update"],
         tuple(steps),
-        str(document.get("description", "")),
-        tuple(targets),
+        values["description"],
+        tuple(values["targets"]),
     )
 
 

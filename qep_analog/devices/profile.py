@@ -2,7 +2,7 @@
 
 A profile keeps three things apart: the hard limits of the hardware (``capabilities``), the noise model
 (``noise``) and the calibration state (``calibration``, later resolved against calibration records).
-Every dimensional key carries its unit (see :mod:`qep_analog.devices.units`); values are held in the
+Every dimensional key carries its unit (see :mod:`qep_analog.units`); values are held in the
 internal units µs, rad/µs and µm. Profiles are found by name on the library's search path
 (:mod:`qep_analog.library`) or loaded by path. :func:`read_profile` gives the profile as written (the
 *nominal* one); ``qep_analog.load_profile`` applies the calibration in force to it.
@@ -21,9 +21,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.devices.schema import Field, parse_section
 from qep_analog.errors import ConstraintError, ProfileError
 from qep_analog.library import library_entries, locate_file
+from qep_analog.schema import Field, parse_section
 from qep_analog.storage import read_yaml
 
 SCHEMA = "qep-device/1"
@@ -375,18 +375,19 @@ def parse_profile(document: Any, source: str = "<profile>") -> DeviceProfile:
         else document,
         _TOP,
         source,
+        ProfileError,
     )
     raw_caps = document["capabilities"]
     where = f"{source}: device {top['name']!r}"
     capabilities: RydbergCapabilities | IonCapabilities
     if top["platform"] == "rydberg":
-        caps = _present(parse_section(raw_caps, _RYDBERG, f"{where}.capabilities"))
+        caps = _present(parse_section(raw_caps, _RYDBERG, f"{where}.capabilities", ProfileError))
         if "local_detuning" in caps:
             local = _present(caps["local_detuning"])
             caps["local_detuning"] = LocalDetuning(**local)
         capabilities = RydbergCapabilities(**caps)
     else:
-        caps = _present(parse_section(raw_caps, _ION, f"{where}.capabilities"))
+        caps = _present(parse_section(raw_caps, _ION, f"{where}.capabilities", ProfileError))
         caps["radial_frequencies"] = tuple(caps["radial_frequencies"])
         caps["beat_note_detuning"] = tuple(caps["beat_note_detuning"])
         capabilities = IonCapabilities(**caps)
@@ -395,7 +396,7 @@ def parse_profile(document: Any, source: str = "<profile>") -> DeviceProfile:
                 f"{where}.capabilities: radial frequencies {list(capabilities.radial_frequencies)} "
                 f"rad/µs must exceed the axial frequency {capabilities.axial_frequency:.6g} rad/µs"
             )
-    noise = NoiseModel(**_present(parse_section(document["noise"], _NOISE, f"{where}.noise")))
+    noise = NoiseModel(**_present(parse_section(document["noise"], _NOISE, f"{where}.noise", ProfileError)))
     calibration = Calibration()
     if top["calibration"] is not None:
         cal = _present(top["calibration"])

@@ -16,7 +16,7 @@ same order. Every problem is one :class:`~qep_analog.errors.MeasurementError` li
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +33,43 @@ from qep_analog.model.model_file import load_model, model_from_document, model_t
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import PHASES
+from qep_analog.schema import OMIT, Field, parse_section, parse_value
 from qep_analog.storage import read_json, write_json
 
 SCHEMA = "qep-counts/1"
 RUN_FILE = "run.json"
-_KEYS = {"schema", "model", "x", "theta", "error_signal", "beta", "scheme", "readout", "phases", "notes"}
-_READOUT_KEYS = {"false_positive", "false_negative", "mitigate"}
+#: the point a run was measured at: x, theta and error_signal name -> value, names of the model
+_NAMES = Field("names", "mapping", value=Field("value"), nullable=True)
+_SETTING = Field("setting", "section", fields=(Field("bases", "text"), Field("counts", "any")))
+_SETTINGS = Field("settings", "list", value=_SETTING, min_length=1, required=False, default=OMIT)
+_FIELDS = (
+    Field("schema", "text", choices=(SCHEMA,)),
+    Field("model", "any"),
+    # x, theta and error_signal are read as _NAMES once the model names the valid keys
+    Field("x", "any", required=False),
+    Field("theta", "any", required=False),
+    Field("error_signal", "any", required=False),
+    Field("beta", low=0.0, open_low=True),
+    Field("scheme", "text", choices=SCHEMES, required=False, default="symmetric"),
+    Field(
+        "readout",
+        "section",
+        required=False,
+        nullable=True,
+        fields=(
+            # a number for every qubit or a list of one per qubit, read by _readout
+            Field("false_positive", "any", required=False, default=0.0),
+            Field("false_negative", "any", required=False, default=0.0),
+            Field("mitigate", "flag", required=False, default=True),
+        ),
+    ),
+    Field(
+        "phases",
+        "section",
+        fields=tuple(dataclasses.replace(_SETTINGS, name=phase) for phase in ("plus", "minus", "free")),
+    ),
+    Field("notes", "any", required=False),
+)
 PULSER_BASES = ("ground-rydberg", "digital")
 
 
@@ -92,71 +123,40 @@ def plan_from_settings(model: QEPModel, bases: Sequence[str], *, outputs: bool =
     return MeasurementPlan(model.n_qubits, settings, lower_bound=0)
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise MeasurementError(f"{where}: {value!r} is not a finite number")
-    return float(value)
-
-
-def _assignments(value: Any, names: list[str], where: str) -> dict[str, float]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MeasurementError(f"{where}: expected a mapping of names to numbers")
-    for name in value:
-        if name not in names:
-            raise MeasurementError(f"{where}: unknown name {name!r} (valid: {', '.join(names) or 'none'})")
-    return {name: _number(v, f"{where}.{name}") for name, v in value.items()}
-
-
-def _readout(value: Any, n_qubits: int, where: str) -> tuple[ReadoutErrors | None, bool]:
-    if value is None:
-        return None, False
-    if not isinstance(value, dict):
-        raise MeasurementError(f"{where}: expected a mapping with false_positive, false_negative, mitigate")
-    unknown = sorted(set(value) - _READOUT_KEYS)
-    if unknown:
-        raise MeasurementError(
-            f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_READOUT_KEYS))})"
-        )
+def _readout(values: dict[str, Any], n_qubits: int, where: str) -> ReadoutErrors:
+    """Readout errors from a parsed ``readout`` section: epsilon, epsilon' for every qubit or per qubit."""
     arrays = []
     for key in ("false_positive", "false_negative"):
-        item = value.get(key, 0.0)
-        items = item if isinstance(item, list) else [item] * n_qubits
+        item = values[key]
+        field = Field(key, "numbers" if isinstance(item, list) else "number")
+        parsed = parse_value(item, field, where, MeasurementError, f"readout.{key}")
+        items = parsed if isinstance(parsed, list) else [parsed] * n_qubits
         if len(items) != n_qubits:
-            raise MeasurementError(f"{where}.{key}: {len(items)} values for {n_qubits} qubits")
-        arrays.append(np.array([_number(v, f"{where}.{key}") for v in items]))
-    mitigate = value.get("mitigate", True)
-    if not isinstance(mitigate, bool):
-        raise MeasurementError(f"{where}.mitigate: {mitigate!r} must be true or false")
+            raise MeasurementError(f"{where}: readout.{key}: {len(items)} values for {n_qubits} qubits")
+        arrays.append(np.array(items))
     try:
-        return ReadoutErrors(arrays[0], arrays[1]), mitigate
+        return ReadoutErrors(arrays[0], arrays[1])
     except MeasurementError as exc:
-        raise MeasurementError(f"{where}: {exc}") from None
+        raise MeasurementError(f"{where}: readout: {exc}") from None
 
 
-def _phases(value: Any, n_qubits: int, scheme: str, where: str) -> dict[str, list[SettingCounts]]:
-    if not isinstance(value, dict) or not value:
-        raise MeasurementError(f"{where}: expected a mapping of phases (plus, minus, free) to settings")
-    unknown = sorted(set(value) - {"plus", "minus", "free"}, key=str)
-    if unknown:
-        raise MeasurementError(f"{where}: unknown phase {unknown[0]!r} (valid: plus, minus, free)")
+def _phases(
+    values: dict[str, Any], n_qubits: int, scheme: str, where: str
+) -> dict[str, list[SettingCounts]]:
+    """The counts of each phase given in a parsed ``phases`` section: the scheme's phases, each with
+    the same settings in the same order, each setting measured at least twice."""
     for name in PHASES[scheme]:
-        if name not in value:
-            raise MeasurementError(f"{where}: the {scheme} scheme needs a {name!r} phase")
+        if name not in values:
+            raise MeasurementError(f"{where}: phases: the {scheme} scheme needs a {name!r} phase")
     out: dict[str, list[SettingCounts]] = {}
     reference: list[str] | None = None
-    for name, settings in value.items():
-        place = f"{where}.{name}"
-        if not isinstance(settings, list) or not settings:
-            raise MeasurementError(f"{place}: expected a non-empty list of settings")
+    for name, settings in values.items():
+        place = f"{where}: phases.{name}"
         parsed = []
         for k, item in enumerate(settings):
             spot = f"{place}[{k}]"
-            if not isinstance(item, dict) or set(item) != {"bases", "counts"}:
-                raise MeasurementError(f"{spot}: expected exactly the keys 'bases' and 'counts'")
             bases = item["bases"]
-            if not isinstance(bases, str) or len(bases) != n_qubits or set(bases) - set("XYZ"):
+            if len(bases) != n_qubits or set(bases) - set("XYZ"):
                 raise MeasurementError(f"{spot}.bases: {bases!r} is not {n_qubits} letters of X, Y, Z")
             data = SettingCounts.from_bitstrings(bases, item["counts"], f"{spot}.counts")
             if data.shots < 2:
@@ -186,13 +186,8 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
     except StorageError as exc:
         raise MeasurementError(str(exc)) from None
     where = str(path)
-    unknown = sorted(set(document) - _KEYS, key=str)
-    if unknown:
-        raise MeasurementError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_KEYS))})")
-    for key in ("model", "beta", "phases"):
-        if key not in document:
-            raise MeasurementError(f"{where}: required key {key!r} is missing")
-    reference = document["model"]
+    values = parse_section(document, _FIELDS, where, MeasurementError)
+    reference = values["model"]
     model_file = None
     try:
         if isinstance(reference, str):
@@ -210,26 +205,26 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
             raise MeasurementError(f"{where}: model must be a file name or a qep-model/1 mapping")
     except ModelFileError as exc:
         raise MeasurementError(str(exc)) from None
-    scheme = document.get("scheme", "symmetric")
-    if scheme not in SCHEMES:
-        raise MeasurementError(f"{where}: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
-    beta = _number(document["beta"], f"{where}: beta")
-    if beta <= 0:
-        raise MeasurementError(f"{where}: beta = {beta!r} must be positive")
-    readout, mitigate = _readout(document.get("readout"), model.n_qubits, f"{where}: readout")
-    phases = _phases(document["phases"], model.n_qubits, scheme, f"{where}: phases")
+    names = {"x": model.input_names, "theta": model.parameter_names, "error_signal": model.output_names}
+    point = {
+        key: parse_value(
+            values[key],
+            dataclasses.replace(_NAMES, name=key, choices=tuple(valid)),
+            where,
+            MeasurementError,
+        )
+        or {}
+        for key, valid in names.items()
+    }
+    readout = None if values["readout"] is None else _readout(values["readout"], model.n_qubits, where)
     run = CountsRun(
         model=model,
-        x=_assignments(document.get("x"), model.input_names, f"{where}: x"),
-        theta=_assignments(document.get("theta"), model.parameter_names, f"{where}: theta"),
-        error_signal=_assignments(
-            document.get("error_signal"), model.output_names, f"{where}: error_signal"
-        ),
-        beta=beta,
-        scheme=scheme,
-        phases=phases,
+        **point,
+        beta=values["beta"],
+        scheme=values["scheme"],
+        phases=_phases(values["phases"], model.n_qubits, values["scheme"], where),
         readout=readout,
-        mitigate=mitigate,
+        mitigate=readout is not None and values["readout"]["mitigate"],
         model_file=model_file,
     )
     try:

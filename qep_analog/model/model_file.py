@@ -16,8 +16,6 @@
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +23,21 @@ import yaml
 
 from qep_analog.errors import ModelFileError
 from qep_analog.model.pauli import PauliSum, parse_operator
-from qep_analog.model.qep_model import QEPModel
+from qep_analog.model.qep_model import N_QUBITS, QEPModel
+from qep_analog.schema import Field, parse_section
 from qep_analog.storage import atomic_write_text, read_yaml
 
 SCHEMA = "qep-model/1"
-_KEYS = {"schema", "n_qubits", "fixed", "inputs", "trainable", "outputs"}
-_REQUIRED = ("schema", "n_qubits", "trainable", "outputs")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_TERM = Field("term", "tuple", fields=(Field("coefficient"), Field("operator", "any")))
+_TERMS = Field("terms", "list", value=_TERM)
+_FIELDS = (
+    Field("schema", "text", choices=(SCHEMA,)),
+    N_QUBITS,
+    Field("fixed", "list", value=_TERM, required=False, nullable=True),
+    Field("inputs", "mapping", value=_TERMS, required=False, nullable=True),
+    Field("trainable", "mapping", value=_TERMS, min_length=1),
+    Field("outputs", "mapping", value=_TERMS, min_length=1),
+)
 
 
 def load_model(path: str | Path) -> QEPModel:
@@ -42,23 +48,14 @@ def load_model(path: str | Path) -> QEPModel:
 
 def model_from_document(document: Any, source: str = "model") -> QEPModel:
     """Build a :class:`QEPModel` from a parsed ``qep-model/1`` document."""
-    if not isinstance(document, dict):
-        raise ModelFileError(f"{source}: expected a mapping at the top level")
-    unknown = sorted(set(document) - _KEYS, key=str)
-    if unknown:
-        raise ModelFileError(f"{source}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_KEYS))})")
-    for key in _REQUIRED:
-        if key not in document:
-            raise ModelFileError(f"{source}: required key {key!r} is missing")
-    if document["schema"] != SCHEMA:
-        raise ModelFileError(f"{source}: schema {document['schema']!r} is not {SCHEMA!r}")
-    n_qubits = document["n_qubits"]
-    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
-        raise ModelFileError(f"{source}: n_qubits = {n_qubits!r} is not a positive integer")
-    fixed_terms = document.get("fixed")
-    fixed = _terms([] if fixed_terms is None else fixed_terms, n_qubits, f"{source}: fixed")
+    values = parse_section(document, _FIELDS, source, ModelFileError)
+    n_qubits = values["n_qubits"]
+    fixed = _operator(values["fixed"] or [], n_qubits, f"{source}: fixed")
     sections = {
-        key: _named_terms(document.get(key), n_qubits, f"{source}: {key}", required=key != "inputs")
+        key: {
+            name: _operator(terms, n_qubits, f"{source}: {key}.{name}")
+            for name, terms in (values[key] or {}).items()
+        }
         for key in ("inputs", "trainable", "outputs")
     }
     try:
@@ -73,38 +70,11 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
         raise ModelFileError(f"{source}: {exc}") from None
 
 
-def _named_terms(value: Any, n_qubits: int, where: str, required: bool) -> dict[str, PauliSum]:
-    if value is None:
-        if required:
-            raise ModelFileError(f"{where}: section is empty (at least one name is required)")
-        return {}
-    if not isinstance(value, dict):
-        raise ModelFileError(f"{where}: expected a mapping name -> terms, got {type(value).__name__}")
-    if required and not value:
-        raise ModelFileError(f"{where}: section is empty (at least one name is required)")
-    out: dict[str, PauliSum] = {}
-    for name, terms in value.items():
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ModelFileError(f"{where}: name {name!r} is not an identifier (letters, digits, _ . -)")
-        out[name] = _terms(terms, n_qubits, f"{where}.{name}")
-    return out
-
-
-def _terms(value: Any, n_qubits: int, where: str) -> PauliSum:
-    if not isinstance(value, list):
-        raise ModelFileError(f"{where}: expected a list of [coefficient, operator] pairs")
-    pairs: list[tuple[float, PauliSum]] = []
-    for k, item in enumerate(value):
-        place = f"{where}[{k}]"
-        if not isinstance(item, list) or len(item) != 2:
-            raise ModelFileError(f"{place}: {item!r} is not a [coefficient, operator] pair")
-        coefficient, operator = item
-        if isinstance(coefficient, bool) or not isinstance(coefficient, int | float):
-            raise ModelFileError(f"{place}: coefficient {coefficient!r} is not a number")
-        if not math.isfinite(coefficient):
-            raise ModelFileError(f"{place}: coefficient {coefficient!r} is not finite")
-        pairs.append((float(coefficient), parse_operator(operator, n_qubits, place)))
-    return PauliSum.from_terms(pairs)
+def _operator(terms: list[list[Any]], n_qubits: int, where: str) -> PauliSum:
+    """The sum of parsed [coefficient, operator] terms; each operator string is read at ``where[k]``."""
+    return PauliSum.from_terms(
+        [(c, parse_operator(operator, n_qubits, f"{where}[{k}]")) for k, (c, operator) in enumerate(terms)]
+    )
 
 
 def model_to_document(model: QEPModel) -> dict[str, Any]:

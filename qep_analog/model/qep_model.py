@@ -14,7 +14,10 @@ from numpy.typing import ArrayLike, NDArray
 from qep_analog.errors import ConfigError, ModelFileError
 from qep_analog.model.operators import OperatorTable
 from qep_analog.model.pauli import PauliString, PauliSum
+from qep_analog.schema import Field, parse_value
 
+#: The number of qubits of a model (a model file's ``n_qubits``).
+N_QUBITS = Field("n_qubits", "integer", low=1)
 #: Largest number of qubits whose operators are compiled for state vectors (2^30 amplitudes).
 MAX_STATE_VECTOR_QUBITS = 30
 
@@ -34,8 +37,7 @@ class QEPModel:
     inputs: Mapping[str, PauliSum] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_qubits, bool) or not isinstance(self.n_qubits, int) or self.n_qubits < 1:
-            raise ModelFileError(f"QEPModel: n_qubits = {self.n_qubits!r} is not a positive integer")
+        parse_value(self.n_qubits, N_QUBITS, "QEPModel", ModelFileError)
         object.__setattr__(self, "inputs", dict(self.inputs))
         object.__setattr__(self, "trainable", dict(self.trainable))
         object.__setattr__(self, "outputs", dict(self.outputs))

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +41,7 @@ from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import ESTIMATORS
 from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
+from qep_analog.schema import Field, check_attributes
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import atomic_write_text, read_json, write_json
@@ -135,64 +136,31 @@ class TrainingConfig:
     readout_false_negative: float = 0.0
     mitigate_readout: bool = True
 
+    #: the rule of each attribute (the same rules read an experiment file's ``training`` section)
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("steps", "integer", low=1),
+        Field("batch_size", "integer", low=1),
+        Field("estimator", "text", choices=ESTIMATORS),
+        Field("scheme", "text", choices=SCHEMES),
+        Field("beta", low=0.0, open_low=True),
+        Field("shots", "integer", low=1, nullable=True),
+        Field("optimizer", "text", choices=OPTIMIZERS),
+        Field("learning_rate", low=0.0, open_low=True),
+        Field("seed", "integer", low=0),
+        Field("checkpoint_every", "integer", low=1),
+        Field("eval_every", "integer", low=1),
+        Field("solver_tol", low=0.0, open_low=True),
+        Field("check_gap", "flag"),
+        Field("bounds", "range", nullable=True),
+        Field("temperature", low=0.0, open_low=True, nullable=True),
+        Field("measurement", "text", choices=MEASUREMENTS),
+        Field("readout_false_positive", low=0.0, high=0.5, open_high=True),
+        Field("readout_false_negative", low=0.0, high=0.5, open_high=True),
+        Field("mitigate_readout", "flag"),
+    )
+
     def __post_init__(self) -> None:
-        def positive_int(name: str, value: Any) -> None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"training: {name} = {value!r} must be a positive integer")
-
-        for name in ("steps", "batch_size", "checkpoint_every", "eval_every"):
-            positive_int(name, getattr(self, name))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"training: seed = {self.seed!r} must be a non-negative integer")
-        if self.shots is not None:
-            positive_int("shots", self.shots)
-        if self.estimator not in ESTIMATORS:
-            raise ConfigError(
-                f"training: estimator {self.estimator!r} is unknown (valid: {', '.join(ESTIMATORS)})"
-            )
-        if self.scheme not in SCHEMES:
-            raise ConfigError(f"training: scheme {self.scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"training: optimizer {self.optimizer!r} is unknown (valid: {', '.join(OPTIMIZERS)})"
-            )
-        for name in ("beta", "learning_rate", "solver_tol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (
-                isinstance(value, int | float) and np.isfinite(value) and value > 0
-            ):
-                raise ConfigError(f"training: {name} = {value!r} must be a positive number")
-        if self.temperature is not None and (
-            isinstance(self.temperature, bool)
-            or not isinstance(self.temperature, int | float)
-            or not (np.isfinite(self.temperature) and self.temperature > 0)
-        ):
-            raise ConfigError(
-                f"training: temperature = {self.temperature!r} must be a positive number or null"
-            )
-        if not isinstance(self.check_gap, bool):
-            raise ConfigError(f"training: check_gap = {self.check_gap!r} must be true or false")
-        if self.bounds is not None and (
-            len(self.bounds) != 2
-            or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in self.bounds)
-            or not self.bounds[0] < self.bounds[1]
-        ):
-            raise ConfigError(f"training: bounds {self.bounds} must be (low, high) with low < high")
-        self._check_measurement()
-
-    def _check_measurement(self) -> None:
-        if self.measurement not in MEASUREMENTS:
-            raise ConfigError(
-                f"training: measurement {self.measurement!r} is unknown (valid: {', '.join(MEASUREMENTS)})"
-            )
-        for name in ("readout_false_positive", "readout_false_negative"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, int | float) and 0 <= value < 0.5):
-                raise ConfigError(f"training: {name} = {value!r} must be a probability in [0, 0.5)")
-        if not isinstance(self.mitigate_readout, bool):
-            raise ConfigError(
-                f"training: mitigate_readout = {self.mitigate_readout!r} must be true or false"
-            )
+        check_attributes(self, self.FIELDS, "training", ConfigError)
         if self.measurement == "bitstrings":
             if self.shots is None:
                 raise ConfigError("training: measurement 'bitstrings' needs shots per setting (not null)")

@@ -21,9 +21,9 @@ from numpy.typing import NDArray
 from qep_analog.devices.ions import IonControls
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.devices.rydberg import RydbergControls
-from qep_analog.devices.schema import Field, parse_section
-from qep_analog.errors import ConfigError, ProfileError
+from qep_analog.errors import ConfigError
 from qep_analog.library import locate_file
+from qep_analog.schema import Field, parse_section
 from qep_analog.sequences.schedule import Schedule, check_schedule
 from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
 from qep_analog.storage import read_yaml
@@ -63,10 +63,7 @@ class Recipe:
 
 def parse_recipe(document: Any, source: str = "<recipe>") -> Recipe:
     """A recipe from a parsed YAML document; mistakes are one-line :class:`ConfigError`s."""
-    try:
-        values = parse_section(document, _FIELDS, source)
-    except ProfileError as exc:
-        raise ConfigError(str(exc)) from None
+    values = parse_section(document, _FIELDS, source, ConfigError)
     values.pop("schema")
     recipe = Recipe(**{k: v for k, v in values.items() if v is not None})
     if recipe.platform == "rydberg" and recipe.initial_detuning is None:

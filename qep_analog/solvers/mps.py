@@ -20,7 +20,7 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,6 +30,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
 from qep_analog.model.pauli import PauliString
 from qep_analog.model.qep_model import ModelStrings, QEPModel
+from qep_analog.schema import Field, check_attributes, optional, parse_section
 from qep_analog.solvers.equilibrium import Prepared
 from qep_analog.solvers.exact import DEGENERACY_TOL
 from qep_analog.solvers.threads import single_blas_thread
@@ -55,34 +56,26 @@ class MPSOptions:
     warm_max_sweeps: int | None = None
     order: tuple[int, ...] | None = None
 
+    #: the rule of each option (the same rules read an experiment file's ``execution.mps``)
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("chi_max", "integer", low=1),
+        Field("svd_min", low=0.0, high=1.0, open_low=True, open_high=True),
+        Field("energy_tol", low=0.0, high=1.0, open_low=True, open_high=True),
+        Field("max_sweeps", "integer", low=1),
+        Field("min_sweeps", "integer", low=1),
+        Field("warm_max_sweeps", "integer", low=1, nullable=True),
+        Field("order", "integers", low=0, nullable=True),
+    )
+
     def __post_init__(self) -> None:
-        for name in ("chi_max", "max_sweeps", "min_sweeps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"MPS options: {name} = {value!r} must be a positive integer")
-        if self.warm_max_sweeps is not None and (
-            isinstance(self.warm_max_sweeps, bool)
-            or not isinstance(self.warm_max_sweeps, int)
-            or self.warm_max_sweeps < 1
-        ):
-            raise ConfigError(
-                f"MPS options: warm_max_sweeps = {self.warm_max_sweeps!r} must be a positive integer"
-            )
-        for name in ("svd_min", "energy_tol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, int | float) and 0 < value < 1):
-                raise ConfigError(f"MPS options: {name} = {value!r} must be a number in (0, 1)")
+        check_attributes(self, self.FIELDS, "MPS options", ConfigError)
         if self.order is not None:
-            object.__setattr__(self, "order", tuple(int(q) for q in self.order))
+            object.__setattr__(self, "order", tuple(self.order))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "MPS options") -> MPSOptions:
         """Options from a mapping; unknown keys raise, listing the valid ones."""
-        valid = sorted(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - set(valid))
-        if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(valid)})")
-        return cls(**values)
+        return cls(**parse_section(values, optional(cls.FIELDS), where, ConfigError))
 
 
 class MPSStrings(ModelStrings):

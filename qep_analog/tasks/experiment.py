@@ -2,73 +2,77 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qep_analog.errors import ConfigError
-from qep_analog.qep.losses import loss_by_name
+from qep_analog.qep.losses import LOSSES, loss_by_name
 from qep_analog.qep.trainer import Penalty, TrainingConfig
+from qep_analog.schema import OMIT, Field, optional, parse_section
+from qep_analog.solvers.mps import MPSOptions
 from qep_analog.storage import read_yaml
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 
 SCHEMA = "qep-experiment/1"
 TASKS = ("phase_sensor",)
-_TOP = {"schema", "name", "task", "model", "training", "evaluation", "output", "execution"}
+
+
+def _rule(fields: tuple[Field, ...], name: str, key: str, default: Any = OMIT) -> Field:
+    """The rule of attribute ``name`` of a configuration class, read from the file's ``key``."""
+    field = next(f for f in fields if f.name == name)
+    return dataclasses.replace(field, name=key, required=False, default=default)
+
+
+_TRAINING_ONLY = ("eval_every", "readout_false_positive", "readout_false_negative", "mitigate_readout")
+_PENALTY = (Field("strength", low=0.0), Field("threshold", low=0.0))
+#: ``training.readout``: ``{device: NAME}`` or explicit ``false_positive`` / ``false_negative``
+_READOUT = (
+    Field("device", "text", required=False, default=OMIT),
+    _rule(TrainingConfig.FIELDS, "readout_false_positive", "false_positive"),
+    _rule(TrainingConfig.FIELDS, "readout_false_negative", "false_negative"),
+    _rule(TrainingConfig.FIELDS, "mitigate_readout", "mitigate", default=True),
+)
+_TRAINING = (
+    *optional([f for f in TrainingConfig.FIELDS if f.name not in _TRAINING_ONLY]),
+    Field("penalty", "section", fields=_PENALTY, required=False, nullable=True),
+    Field("loss", "text", choices=tuple(LOSSES), required=False, default="squared_error"),
+    Field("readout", "section", fields=_READOUT, required=False, nullable=True),
+)
+_MODEL = optional([f for f in PhaseSensorTask.FIELDS if f.name not in ("test_size", "seed")])
+_EVALUATION = (
+    _rule(PhaseSensorTask.FIELDS, "test_size", "test_size"),
+    _rule(TrainingConfig.FIELDS, "eval_every", "every"),
+)
 #: ``execution:`` where preparations run (see qep_analog.execution); ``mps:`` the DMRG options
-_EXECUTION = {"executor", "backend", "chunks_per_worker", "mps"}
-_MODEL = {
-    "n_chain", "sites", "system_operators", "init", "coupling_range", "patches", "patch_side", "periodic",
-}  # fmt: skip
-_TRAINING = {
-    "steps", "batch_size", "estimator", "scheme", "beta", "shots", "optimizer", "learning_rate",
-    "seed", "checkpoint_every", "solver_tol", "check_gap", "bounds", "penalty", "loss",
-    "temperature", "measurement", "readout",
-}  # fmt: skip
-_EVALUATION = {"test_size", "every"}
-_PENALTY = {"strength", "threshold"}
-_READOUT = {"device", "false_positive", "false_negative", "mitigate"}
-
-
-def _closed(section: Any, allowed: set[str], where: str) -> dict[str, Any]:
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(section).__name__}")
-    unknown = sorted(set(section) - allowed, key=str)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(allowed))})")
-    return dict(section)
-
-
-def _numbers(value: Any, where: str, integer: bool = False, nested: bool = False) -> list[float]:
-    """A list of numbers (flattened one level when ``nested``), or a one-line ConfigError."""
-    items = value if isinstance(value, list) else None
-    if nested and items is not None:
-        if not all(isinstance(row, list) for row in items):
-            items = None
-        else:
-            items = [v for row in items for v in row]
-    kind = int if integer else int | float
-    if items is None or any(isinstance(v, bool) or not isinstance(v, kind) for v in items):
-        what = "integers" if integer else "numbers"
-        shape = "a list of lists of" if nested else "a list of"
-        raise ConfigError(f"{where}: {value!r} is not {shape} {what}")
-    return [float(v) if not integer else int(v) for v in items]
+_EXECUTION = (
+    Field("executor", "text", required=False, default=OMIT),
+    Field("backend", "text", required=False, default=OMIT),
+    Field("chunks_per_worker", "integer", low=1, required=False, default=OMIT),
+    Field(
+        "mps", "section", fields=optional(MPSOptions.FIELDS), required=False, nullable=True, default=OMIT
+    ),
+)
+_TOP = (
+    Field("schema", "text", choices=(SCHEMA,)),
+    Field("name", "text", required=False),
+    Field("task", "text", choices=TASKS),
+    Field("model", "section", fields=_MODEL, required=False, nullable=True),
+    Field("training", "section", fields=_TRAINING, required=False, nullable=True),
+    Field("evaluation", "section", fields=_EVALUATION, required=False, nullable=True),
+    Field("output", "text", required=False),
+    Field("execution", "section", fields=_EXECUTION, required=False, nullable=True),
+)
 
 
 def _readout(
-    section: Any, where: str, nominal: bool, history: str | Path | None
+    readout: dict[str, Any], where: str, nominal: bool, history: str | Path | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``training.readout``: ``{device: NAME}`` (epsilon, epsilon' of the profile with the calibration in
-    force, or of the file with ``nominal``) or explicit ``false_positive`` / ``false_negative``, and
-    ``mitigate`` (default true); with the provenance of the profile used, if any."""
-    readout = _closed(section, _READOUT, where)
-    if not readout:
-        return {}, None
-    out: dict[str, Any] = {"mitigate_readout": readout.get("mitigate", True)}
+    """The training keys of a parsed ``training.readout``: epsilon, epsilon' of the device profile with
+    the calibration in force (or of the file with ``nominal``) or the explicit ones, and ``mitigate``;
+    with the provenance of the profile used, if any."""
+    out: dict[str, Any] = {"mitigate_readout": readout.pop("mitigate")}
     device = None
     if "device" in readout:
         if {"false_positive", "false_negative"} & set(readout):
@@ -77,7 +81,7 @@ def _readout(
         from qep_analog.errors import ProfileError
 
         try:
-            profile = load_profile(str(readout["device"]), nominal=nominal, history=history)
+            profile = load_profile(readout["device"], nominal=nominal, history=history)
         except ProfileError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         noise = profile.noise
@@ -85,9 +89,7 @@ def _readout(
         out["readout_false_positive"] = noise.readout_false_positive
         out["readout_false_negative"] = noise.readout_false_negative
     else:
-        for key in ("false_positive", "false_negative"):
-            if key in readout:
-                out[f"readout_{key}"] = readout[key]
+        out.update({f"readout_{key}": value for key, value in readout.items() if key != "device"})
     return out, device
 
 
@@ -116,56 +118,33 @@ def load_experiment(
     says with ``nominal``."""
     document = read_yaml(path, ConfigError)
     where = str(path)
-    top = _closed(document, _TOP, where)
-    if top.get("schema") != SCHEMA:
-        raise ConfigError(f"{where}: schema {top.get('schema')!r} is not {SCHEMA!r}")
-    task_name = top.get("task")
-    if task_name not in TASKS:
-        raise ConfigError(f"{where}: task {task_name!r} is unknown (valid: {', '.join(TASKS)})")
-    model = _closed(top.get("model"), _MODEL, f"{where}: model")
-    training = _closed(top.get("training"), _TRAINING, f"{where}: training")
-    training.update(overrides or {})
-    evaluation = _closed(top.get("evaluation"), _EVALUATION, f"{where}: evaluation")
-    execution = _closed(top.get("execution"), _EXECUTION, f"{where}: execution")
-    penalty_cfg = _closed(training.pop("penalty", None), _PENALTY, f"{where}: training.penalty")
-    readout, device = _readout(
-        training.pop("readout", None), f"{where}: training.readout", nominal, history
-    )
-    training.update(readout)
-    loss = loss_by_name(str(training.pop("loss", "squared_error")))
+    if overrides and isinstance(document, dict) and isinstance(document.get("training") or {}, dict):
+        document = {**document, "training": {**(document.get("training") or {}), **overrides}}
+    top = parse_section(document, _TOP, where, ConfigError)
+    model = top["model"] or {}
+    training = top["training"] or {}
+    evaluation = top["evaluation"] or {}
+    penalty_cfg = training.pop("penalty")
+    readout_cfg = training.pop("readout")
+    device = None
+    if readout_cfg is not None:
+        readout, device = _readout(readout_cfg, f"{where}: training.readout", nominal, history)
+        training.update(readout)
+    loss = loss_by_name(training.pop("loss"))
     if "sites" in model:
-        model["sites"] = tuple(_numbers(model["sites"], f"{where}: model.sites", integer=True))
-    if model.get("patches") is not None:
-        flat = _numbers(model["patches"], f"{where}: model.patches", nested=True)
-        if len(flat) == 0 or len(flat) % 2:
-            raise ConfigError(f"{where}: model.patches must be a list of [g_x, g_zz] centres")
-        model["patches"] = np.array(flat, dtype=float).reshape(-1, 2)
+        model["sites"] = tuple(model["sites"])
     if training.get("bounds") is not None:
-        bounds = _numbers(training["bounds"], f"{where}: training.bounds")
-        if len(bounds) != 2:
-            raise ConfigError(f"{where}: training.bounds {bounds} must be [low, high]")
-        training["bounds"] = (bounds[0], bounds[1])
+        training["bounds"] = tuple(training["bounds"])
     if "every" in evaluation:
         training["eval_every"] = evaluation.pop("every")
     try:
         config = TrainingConfig(**training)
-        task = PhaseSensorTask(
-            **model, test_size=evaluation.get("test_size", 200), seed=config.seed, loss=loss
-        )
-    except (TypeError, ConfigError) as exc:
+        task = PhaseSensorTask(**model, **evaluation, seed=config.seed, loss=loss)
+    except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     penalty = None
     if penalty_cfg:
-        values = {}
-        for key in sorted(_PENALTY):
-            value = penalty_cfg.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ConfigError(f"{where}: training.penalty.{key} = {value!r} must be a number >= 0")
-            values[key] = float(value)
-        penalty = task.penalty(values["strength"], values["threshold"])
-    for key in ("name", "output"):
-        if top.get(key) is not None and not isinstance(top[key], str):
-            raise ConfigError(f"{where}: {key} = {top[key]!r} must be a string")
-    name = str(top.get("name") or Path(path).stem)
-    output = Path(top.get("output") or Path("runs") / name)
-    return Experiment(name, task, config, penalty, output, execution, device)
+        penalty = task.penalty(float(penalty_cfg["strength"]), float(penalty_cfg["threshold"]))
+    name = top["name"] or Path(path).stem
+    output = Path(top["output"] or Path("runs") / name)
+    return Experiment(name, task, config, penalty, output, top["execution"] or {}, device)

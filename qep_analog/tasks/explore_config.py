@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 
 from qep_analog.errors import ConfigError
+from qep_analog.schema import OMIT, Field, parse_section, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.storage import atomic_write_text, read_yaml, write_json
-from qep_analog.tasks.experiment import _closed, _numbers
 from qep_analog.tasks.exploration import (
     BOUNDARY_PARAMETERS,
     PHASE_PARAMETERS,
@@ -59,14 +59,44 @@ RESULT_SCHEMA = "qep-explore-run/1"
 TASKS = ("phase_exploration", "sensitivity", "boundary")
 #: The paper quotes the objective "after 10 iterations" (k = 10); result.json reports it.
 REPORT_STEP = 10
-_TOP = {
-    "schema", "name", "task", "starts", "iterations", "nudge", "step_size", "solver_tol",
-    "boundary", "diagram", "output", "devices",
-}  # fmt: skip
-_BOUNDARY = {"theta_zz", "separation", "tolerance"}
-_DIAGRAM = {"theta_x", "theta_zz", "points"}
-_START_LENGTH = {"phase_exploration": 2, "sensitivity": 3}
 _DEFAULT_POINTS = (61, 41)
+#: the starts of each task: one start centre g_c per followed branch, or one point per trajectory
+_STARTS = {
+    "boundary": Field("starts", "numbers", min_length=1),
+    "phase_exploration": Field(
+        "starts", "list", min_length=1,
+        value=Field("start", "tuple", fields=(Field("theta_x"), Field("theta_zz"))),
+    ),
+    "sensitivity": Field(
+        "starts", "list", min_length=1,
+        value=Field("start", "tuple", fields=(Field("theta_zz"), Field("g1"), Field("g2"))),
+    ),
+}  # fmt: skip
+_POSITIVE: dict[str, Any] = {"low": 0.0, "open_low": True}
+_BOUNDARY = (
+    Field("theta_zz", "numbers", min_length=1, help="the theta_zz values to follow"),
+    Field("separation", **_POSITIVE, required=False, default=OMIT),
+    Field("tolerance", **_POSITIVE, required=False, default=OMIT),
+)
+_DIAGRAM = (
+    Field("theta_x", "range", required=False, nullable=True),
+    Field("theta_zz", "range", required=False, nullable=True),
+    Field("points", "integers", low=2, length=2, required=False, nullable=True),
+)
+_TOP = (
+    Field("schema", "text", choices=(SCHEMA,)),
+    Field("name", "text", required=False),
+    Field("task", "text", choices=TASKS),
+    Field("starts", "any"),
+    Field("iterations", "integer", low=1, required=False, default=100),
+    Field("nudge", **_POSITIVE, required=False, default=0.1),
+    Field("step_size", **_POSITIVE, required=False, default=0.1),
+    Field("solver_tol", **_POSITIVE, required=False, default=1e-10),
+    Field("boundary", "section", fields=_BOUNDARY, required=False, nullable=True),
+    Field("diagram", "section", fields=_DIAGRAM, required=False, nullable=True),
+    Field("output", "text", required=False),
+    Field("devices", "texts", required=False, default=[]),
+)
 
 
 @dataclass(frozen=True)
@@ -122,117 +152,55 @@ class ExploreConfig:
         return out
 
 
-def _positive(value: Any, where: str, integer: bool = False) -> Any:
-    kind = int if integer else int | float
-    if isinstance(value, bool) or not isinstance(value, kind) or not (np.isfinite(value) and value > 0):
-        what = "a positive integer" if integer else "a finite number > 0"
-        raise ConfigError(f"{where} = {value!r} must be {what}")
-    return int(value) if integer else float(value)
-
-
-def _interval(value: Any, where: str) -> tuple[float, float]:
-    low_high = _numbers(value, where)
-    if len(low_high) != 2 or not (np.isfinite(low_high).all() and low_high[0] < low_high[1]):
-        raise ConfigError(f"{where} = {value!r} must be [low, high] with low < high")
-    return low_high[0], low_high[1]
-
-
-def _starts(value: Any, task: str, where: str) -> tuple[tuple[float, ...], ...]:
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: starts = {value!r} must be a non-empty list")
-    if task == "boundary":
-        centres = _numbers(value, f"{where}: starts")
-        out: tuple[tuple[float, ...], ...] = tuple((c,) for c in centres)
-    else:
-        n = _START_LENGTH[task]
-        flat = _numbers(value, f"{where}: starts", nested=True)
-        if any(len(row) != n for row in value):
-            what = "[theta_x, theta_zz]" if task == "phase_exploration" else "[theta_zz, g1, g2]"
-            raise ConfigError(f"{where}: starts = {value!r} must be a list of {what} for task {task}")
-        out = tuple(tuple(flat[k : k + n]) for k in range(0, len(flat), n))
-    for start in out:
-        if not np.isfinite(start).all():
-            raise ConfigError(f"{where}: start {list(start)} is not finite")
-        if task == "sensitivity" and start[1] == start[2]:
-            raise ConfigError(f"{where}: start {list(start)} needs g1 != g2 (the slope is undefined)")
-    return out
-
-
 def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExploreConfig:
     """Read an exploration file; ``overrides`` (``iterations``, ``output``) replace its keys."""
     document = read_yaml(path, ConfigError)
     where = str(path)
-    top = _closed(document, _TOP, where)
-    top.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    if top.get("schema") != SCHEMA:
-        raise ConfigError(f"{where}: schema {top.get('schema')!r} is not {SCHEMA!r}")
-    task = top.get("task")
-    if task not in TASKS:
-        raise ConfigError(f"{where}: task {task!r} is unknown (valid: {', '.join(TASKS)})")
-    for key in ("name", "output"):
-        if top.get(key) is not None and not isinstance(top[key], str | Path):
-            raise ConfigError(f"{where}: {key} = {top[key]!r} must be a string")
-    if "starts" not in top:
-        raise ConfigError(f"{where}: starts is missing")
-    starts = _starts(top["starts"], task, where)
-    numbers = {
-        key: _positive(top.get(key, default), f"{where}: {key}")
-        for key, default in (("nudge", 0.1), ("step_size", 0.1), ("solver_tol", 1e-10))
-    }
-    iterations = _positive(top.get("iterations", 100), f"{where}: iterations", integer=True)
-    diagram_cfg = _closed(top.get("diagram"), _DIAGRAM, f"{where}: diagram")
-    points = _DEFAULT_POINTS
-    if diagram_cfg.get("points") is not None:
-        counts = _numbers(diagram_cfg["points"], f"{where}: diagram.points", integer=True)
-        if len(counts) != 2 or min(counts) < 2:
-            raise ConfigError(f"{where}: diagram.points = {counts!r} must be [n_x, n_zz], each >= 2")
-        points = (int(counts[0]), int(counts[1]))
+    if isinstance(document, dict):
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        document.update({k: str(v) if isinstance(v, Path) else v for k, v in given.items()})
+    top = parse_section(document, _TOP, where, ConfigError)
+    task = top["task"]
+    starts = tuple(
+        tuple(start) if isinstance(start, list) else (start,)
+        for start in parse_value(top["starts"], _STARTS[task], where, ConfigError)
+    )
+    for start in starts:
+        if task == "sensitivity" and start[1] == start[2]:
+            raise ConfigError(f"{where}: start {list(start)} needs g1 != g2 (the slope is undefined)")
+    diagram_cfg = top["diagram"] or {}
     extents = {
-        key: None
-        if diagram_cfg.get(key) is None
-        else _interval(diagram_cfg[key], f"{where}: diagram.{key}")
-        for key in ("theta_x", "theta_zz")
+        k: None if diagram_cfg.get(k) is None else tuple(diagram_cfg[k]) for k in ("theta_x", "theta_zz")
     }
-    diagram = Diagram(extents["theta_x"], extents["theta_zz"], points)
-    boundary_cfg = top.get("boundary")
+    points = diagram_cfg.get("points") or _DEFAULT_POINTS
+    diagram = Diagram(extents["theta_x"], extents["theta_zz"], (points[0], points[1]))
     extra: dict[str, Any] = {}
     if task == "boundary":
-        if boundary_cfg is None:
+        if top["boundary"] is None:
             raise ConfigError(
-                f"{where}: task boundary needs a boundary section (keys: {', '.join(sorted(_BOUNDARY))})"
+                f"{where}: task boundary needs a boundary section "
+                f"(keys: {', '.join(f.name for f in _BOUNDARY)})"
             )
-        section = _closed(boundary_cfg, _BOUNDARY, f"{where}: boundary")
-        if "theta_zz" not in section:
-            raise ConfigError(f"{where}: boundary.theta_zz is missing (the theta_zz values to follow)")
-        theta_zz = _numbers(section["theta_zz"], f"{where}: boundary.theta_zz")
-        if not theta_zz or not np.isfinite(theta_zz).all():
+        extra = {**top["boundary"], "theta_zz": tuple(top["boundary"]["theta_zz"])}
+        tolerance = extra.get("tolerance", ExploreConfig.tolerance)
+        if tolerance > top["step_size"]:
             raise ConfigError(
-                f"{where}: boundary.theta_zz = {theta_zz!r} must be a non-empty list of finite numbers"
+                f"{where}: boundary.tolerance = {tolerance!r} must be <= step_size {top['step_size']!r}"
             )
-        extra["theta_zz"] = tuple(theta_zz)
-        extra["separation"] = _positive(section.get("separation", 0.1), f"{where}: boundary.separation")
-        extra["tolerance"] = _positive(section.get("tolerance", 1e-3), f"{where}: boundary.tolerance")
-        if extra["tolerance"] > numbers["step_size"]:
-            raise ConfigError(
-                f"{where}: boundary.tolerance = {extra['tolerance']!r} must be <= step_size "
-                f"{numbers['step_size']!r}"
-            )
-    elif boundary_cfg is not None:
+    elif top["boundary"] is not None:
         raise ConfigError(f"{where}: boundary section is only for task boundary, not {task}")
-    devices = top.get("devices") or []
-    if not isinstance(devices, list) or not all(isinstance(d, str) and d for d in devices):
-        raise ConfigError(f"{where}: devices = {devices!r} must be a list of profile names or files")
-    extra["devices"] = tuple(devices)
-    name = str(top.get("name") or Path(path).stem)
-    output = Path(top.get("output") or Path("runs") / name)
+    name = top["name"] or Path(path).stem
     return ExploreConfig(
         name=name,
         task=task,
         starts=starts,
-        iterations=iterations,
-        output=output,
+        iterations=top["iterations"],
+        nudge=top["nudge"],
+        step_size=top["step_size"],
+        solver_tol=top["solver_tol"],
+        output=Path(top["output"] or Path("runs") / name),
         diagram=diagram,
-        **numbers,
+        devices=tuple(top["devices"]),
         **extra,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +20,7 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import is_coupling, phase_sensor
 from qep_analog.qep.losses import Loss, SquaredError
 from qep_analog.qep.trainer import RESULT_SCHEMA, Penalty
+from qep_analog.schema import Field, check_attributes
 from qep_analog.storage import read_json
 
 SIMPLEX_TOTAL = 4.0
@@ -99,27 +100,26 @@ class PhaseSensorTask:
     loss: Loss = field(default_factory=SquaredError)
     model: QEPModel = field(init=False)
 
+    #: the rule of each attribute read from a file (an experiment file's ``model`` section)
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("n_chain", "integer", low=3),
+        Field("sites", "integers", low=0),
+        Field("system_operators", "text"),
+        Field("periodic", "flag"),
+        Field("init", "text"),
+        Field("coupling_range", low=0.0, open_low=True),
+        Field("test_size", "integer", low=1),
+        Field("seed", "integer", low=0),
+        Field("patches", "rows", length=2, min_length=1, nullable=True),
+        Field("patch_side", low=0.0, open_low=True),
+    )
+
     def __post_init__(self) -> None:
-        if isinstance(self.n_chain, bool) or not isinstance(self.n_chain, int) or self.n_chain < 3:
-            raise ConfigError(f"phase sensor: n_chain = {self.n_chain!r} must be an integer >= 3")
-        if not isinstance(self.system_operators, str):
-            raise ConfigError(
-                f"phase sensor: system_operators = {self.system_operators!r} must be a string of X, Y, Z"
-            )
-        if not isinstance(self.init, str):
-            raise ConfigError(f"phase sensor: init {self.init!r} is not a name or a path")
-        if isinstance(self.test_size, bool) or not isinstance(self.test_size, int) or self.test_size < 1:
-            raise ConfigError(f"phase sensor: test_size = {self.test_size!r} must be a positive integer")
-        for name in ("coupling_range", "patch_side"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not (np.isfinite(value) and value > 0)
-            ):
-                raise ConfigError(f"phase sensor: {name} = {value!r} must be a positive finite number")
+        if isinstance(self.patches, np.ndarray):
+            self.patches = self.patches.tolist()
+        check_attributes(self, self.FIELDS, "phase sensor", ConfigError)
         if self.patches is not None:
-            centres = np.asarray(self.patches, dtype=float).reshape(-1, 2)
+            centres = np.asarray(self.patches, dtype=float)
             g_x, g_zz = centres.T
             outside = (g_x < 0) | (g_zz < 0) | (g_x + g_zz > SIMPLEX_TOTAL)
             if outside.any():
@@ -128,8 +128,6 @@ class PhaseSensorTask:
                     f"lies outside the simplex g_x, g_zz >= 0, g_x + g_zz <= {SIMPLEX_TOTAL:g}"
                 )
             self.patches = centres
-        if not isinstance(self.periodic, bool):
-            raise ConfigError(f"phase sensor: periodic = {self.periodic!r} must be true or false")
         self.model = phase_sensor(self.n_chain, self.sites, self.system_operators, self.periodic)
         self.coupling_mask = np.array([is_coupling(n) for n in self.model.parameter_names])
         self._trained: NDArray | None = None

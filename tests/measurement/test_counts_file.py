@@ -97,7 +97,7 @@ CASES = [
     ("bitstring_length", "'0101' is not 3 characters"), ("bad_character", "'0a1'"),
     ("negative_count", "not a non-negative integer"), ("settings_differ", "differ from the first phase"),
     ("missing_setting", "none measures"), ("bases_length", "'ZZ' is not 3 letters"),
-    ("duplicate_setting", "listed twice"), ("beta", "beta = 0.0 must be positive"),
+    ("duplicate_setting", "listed twice"), ("beta", "beta = 0 breaks the rule beta > 0"),
     ("scheme", "three-sided"), ("readout", "not in [0, 0.5)"),
     ("readout_per_qubit", "2 values for 3 qubits"),
     ("theta_name", "unknown name 'zz'"), ("model", "missing.yaml"), ("one_shot", "at least 2"),

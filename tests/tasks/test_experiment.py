@@ -218,8 +218,8 @@ def test_explicit_readout_errors(tmp_path: Path) -> None:
         ("{device: nowhere-like}", "nowhere-like"),
         ("{device: fresnel-like, false_positive: 0.1}", "not both"),
         ("{colour: red}", "unknown key 'colour'"),
-        ("{false_positive: 0.7}", "readout_false_positive"),
-        ("{false_positive: 0.1, mitigate: maybe}", "mitigate_readout"),
+        ("{false_positive: 0.7}", r"training\.readout\.false_positive = 0\.7"),
+        ("{false_positive: 0.1, mitigate: maybe}", "training.readout.mitigate = 'maybe'"),
         ("5", "expected a mapping"),
     ],
 )

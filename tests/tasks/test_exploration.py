@@ -202,7 +202,7 @@ iterations: 3
         (VALID.replace("iterations: 3", "iterations: 0"), "iterations = 0"),
         (VALID.replace("iterations: 3", "iterations: 2.5"), "iterations = 2.5"),
         (VALID.replace("iterations: 3", "itrations: 3"), "unknown key 'itrations'"),
-        (VALID.replace("task: sensitivity", "task: sorting"), "task 'sorting'"),
+        (VALID.replace("task: sensitivity", "task: sorting"), "task = 'sorting'"),
         (VALID.replace("qep-explore/1", "qep-explore/2"), "schema"),
         (VALID.replace("[[-1.5, -0.2, -1.5]]", "[[-1.5, -0.2]]"), "[theta_zz, g1, g2]"),
         (VALID.replace("[[-1.5, -0.2, -1.5]]", "[[0.1, 0.3, 0.3]]"), "g1 != g2"),
@@ -264,5 +264,5 @@ def test_device_reports_name_what_each_device_cannot_do(tmp_path: Path) -> None:
         "schema: qep-explore/1\ntask: phase_exploration\nstarts: [[0.1, 0.2]]\ndevices: fresnel-like\n",
         encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match="devices = 'fresnel-like' must be a list"):
+    with pytest.raises(ConfigError, match="devices = 'fresnel-like' is not a list of texts"):
         load_explore_config(path)
