@@ -94,13 +94,13 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         raise CalibrationError(f"calibrate: {out} already holds a run; choose another --out")
     if args.backend == "fake-lab":
         from qep_analog import FakeIonLab, FakeRydbergLab  # the fakes are imported only here
-        from qep_analog.devices.platform import ION, RYDBERG, Platform
 
-        labs: dict[Platform, type[FakeRydbergLab] | type[FakeIonLab]] = {
-            RYDBERG: FakeRydbergLab,
-            ION: FakeIonLab,
+        # the fake lab of each platform, by the name the profile stores
+        labs: dict[str, type[FakeRydbergLab] | type[FakeIonLab]] = {
+            "rydberg": FakeRydbergLab,
+            "ion": FakeIonLab,
         }
-        lab = labs[profile.platform_spec]
+        lab = labs[profile.platform]
         backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
         backend.preparation = args.preparation
     else:

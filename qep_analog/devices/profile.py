@@ -6,6 +6,11 @@ Every dimensional key carries its unit (see :mod:`qep_analog.devices.units`); va
 internal units µs, rad/µs and µm. Profiles are found by name on the library's search path
 (:mod:`qep_analog.library`) or loaded by path. :func:`read_profile` gives the profile as written (the
 *nominal* one); ``qep_analog.load_profile`` applies the calibration in force to it.
+
+``platform`` is the platform's name as files store it; ``DeviceProfile.platform_spec`` is its
+:class:`~qep_analog.devices.platform.Platform`. Each platform's capabilities class answers the
+questions of its own section (its fields, the shortest pulse, the largest register, the lifted
+limits of the emulation variant).
 """
 
 from __future__ import annotations
