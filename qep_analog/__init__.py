@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from qep_analog.calibration.runcard import load_runcard
     from qep_analog.calibration.runner import read_results, read_run, run_runcard
     from qep_analog.devices.mapping import map_model, mapping_table
+    from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
-    from qep_analog.devices.units import with_unit
     from qep_analog.emulation.diagnostics import adiabaticity
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     from qep_analog.tasks.phase_sensor import PhaseSensorTask
     from qep_analog.tasks.plots import plot_training_curve
     from qep_analog.tasks.reporting import ExploreProgress, TrainingProgress, write_report
+    from qep_analog.units import with_unit
 
 #: public name -> the module that defines it
 _HOMES: dict[str, str] = {
@@ -120,9 +121,13 @@ _HOMES: dict[str, str] = {
     "list_profiles": "qep_analog.devices.profile",
     "library_entries": "qep_analog.library",
     "locate_file": "qep_analog.library",
+    "platform_of": "qep_analog.devices.platform",
+    "Platform": "qep_analog.devices.platform",
+    "translate": "qep_analog.devices.platform",
+    "realize": "qep_analog.devices.platform",
     "map_model": "qep_analog.devices.mapping",
     "mapping_table": "qep_analog.devices.mapping",
-    "with_unit": "qep_analog.devices.units",
+    "with_unit": "qep_analog.units",
     # Sequences
     "load_recipe": "qep_analog.sequences.recipes",
     "build_schedule": "qep_analog.sequences.recipes",

@@ -95,7 +95,12 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     if args.backend == "fake-lab":
         from qep_analog import FakeIonLab, FakeRydbergLab  # the fakes are imported only here
 
-        lab = FakeRydbergLab if profile.platform == "rydberg" else FakeIonLab
+        # the fake lab of each platform, by the name the profile stores
+        labs: dict[str, type[FakeRydbergLab] | type[FakeIonLab]] = {
+            "rydberg": FakeRydbergLab,
+            "ion": FakeIonLab,
+        }
+        lab = labs[profile.platform]
         backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
         backend.preparation = args.preparation
     else:

@@ -26,9 +26,9 @@ from scipy.optimize import minimize_scalar
 
 from qep_analog.devices import ion_chain
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.devices.units import with_unit
 from qep_analog.errors import ConstraintError
 from qep_analog.model.pauli import PauliSum, pauli_sum
+from qep_analog.units import with_unit
 
 FREQ = "angular_frequency"
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from qep_analog.devices import ions
 from qep_analog.devices.geometry import chain_positions, positions_for_couplings, zz_couplings
-from qep_analog.devices.profile import DeviceProfile, RydbergCapabilities
+from qep_analog.devices.platform import ION, RYDBERG, Platform
+from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConstraintError
 from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.model.qep_model import QEPModel
@@ -175,6 +176,7 @@ def _pair(i: int, j: int, letter: str) -> PauliString:
 
 
 def _rydberg_term(operator: PauliSum, n: int, profile: DeviceProfile, local: str) -> _Term:
+    """``local``: the level of a site-dependent Z field (see :func:`_local_level`)."""
     parts, term = _split(operator), _Term()
     term.drop(parts.other + [_pair(i, j, "X") for i, j in parts.xx], "no Rydberg control for")
     if parts.x:
@@ -238,7 +240,8 @@ def _rydberg_couplings(
     term.notes.append(f"a chain: van der Waals tails added (next-nearest {tail:.3g} of nearest)")
 
 
-def _ion_term(operator: PauliSum, n: int, profile: DeviceProfile) -> _Term:
+def _ion_term(operator: PauliSum, n: int, profile: DeviceProfile, local: str) -> _Term:
+    """``local`` is unused: every ion has its own Stark shift, set within a shot."""
     parts, term = _split(operator), _Term()
     unsupported = parts.other + [_pair(i, j, "Z") for i, j in parts.zz] + [_x(q) for q in parts.x]
     term.drop(unsupported, "no ion-chain control for")
@@ -315,11 +318,15 @@ def hadamard_rotated(model: QEPModel) -> QEPModel:
     )
 
 
-def _readout(name: str, operator: PauliSum, platform: str) -> ReadoutMapping:
-    letters = {letter for string in operator for _, letter in string.factors}
-    if letters <= {"Z"}:
-        return ReadoutMapping(name, "Z")
-    if platform == "rydberg":
+#: how each platform's device realises one operator
+_TERM_MAPPERS = {RYDBERG: _rydberg_term, ION: _ion_term}
+
+
+def _readout(name: str, operator: PauliSum, platform: Platform) -> ReadoutMapping:
+    letters = "".join(sorted({letter for string in operator for _, letter in string.factors}))
+    if not platform.needs_rotation(letters):
+        return ReadoutMapping(name, platform.native_basis)
+    if platform.rotation_biased:
         return ReadoutMapping(name, "rotation", "X/Y need a rotation under interactions: biased readout")
     single = all(len({letter for _, letter in string.factors}) <= 1 for string in operator)
     if single:
@@ -339,16 +346,12 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
     mapped = hadamard_rotated(model) if rotate else model
     n = model.n_qubits
     problems = []
-    limit = profile.rydberg.max_atoms if profile.platform == "rydberg" else profile.ions.max_ions
+    platform = profile.platform_spec
+    limit = profile.capabilities.max_sites
     if n > limit:
-        particles = "atoms" if profile.platform == "rydberg" else "ions"
-        problems.append(f"{n} qubits exceed the device's {limit} {particles}")
+        problems.append(f"{n} qubits exceed the device's {limit} {platform.particles}")
         # Map the rest as if the device were large enough, so the report stays informative.
-        caps = profile.capabilities
-        if isinstance(caps, RydbergCapabilities):
-            profile = dataclasses.replace(profile, capabilities=dataclasses.replace(caps, max_atoms=n))
-        else:
-            profile = dataclasses.replace(profile, capabilities=dataclasses.replace(caps, max_ions=n))
+        profile = dataclasses.replace(profile, capabilities=profile.capabilities.with_max_sites(n))
     operators: list[tuple[str, str, PauliSum]] = [("fixed", "H0", mapped.fixed)]
     for section in ("inputs", "trainable", "outputs"):
         operators += [(section, name, op) for name, op in getattr(mapped, section).items()]
@@ -358,17 +361,14 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
     for section, name, operator in operators:
         if not operator:
             continue
-        if profile.platform == "rydberg":
-            term = _rydberg_term(operator, n, profile, local)
-        else:
-            term = _ion_term(operator, n, profile)
+        term = _TERM_MAPPERS[platform](operator, n, profile, local)
         level = _worst(term.levels)
         terms.append(
             TermMapping(section, name, level, ", ".join(term.controls) or "-", "; ".join(term.notes))
         )
         dropped += [f"{section}.{name}: {s}" for s in sorted(term.dropped)]
         kept[section][name] = PauliSum(term.realised)
-    readout = [_readout(name, op, profile.platform) for name, op in mapped.outputs.items()]
+    readout = [_readout(name, op, platform) for name, op in mapped.outputs.items()]
     realised = None
     trainable = {k: v for k, v in kept["trainable"].items() if v}
     outputs = {k: v for k, v in kept["outputs"].items() if v}

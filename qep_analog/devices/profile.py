@@ -6,6 +6,11 @@ Every dimensional key carries its unit (see :mod:`qep_analog.units`); values are
 internal units µs, rad/µs and µm. Profiles are found by name on the library's search path
 (:mod:`qep_analog.library`) or loaded by path. :func:`read_profile` gives the profile as written (the
 *nominal* one); ``qep_analog.load_profile`` applies the calibration in force to it.
+
+``platform`` is the platform's name as files store it; ``DeviceProfile.platform_spec`` is its
+:class:`~qep_analog.devices.platform.Platform`. Each platform's capabilities class answers the
+questions of its own section (its fields, the shortest pulse, the largest register, the lifted
+limits of the emulation variant).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +30,9 @@ from qep_analog.errors import ConstraintError, ProfileError
 from qep_analog.library import library_entries, locate_file
 from qep_analog.schema import Field, parse_section
 from qep_analog.storage import read_yaml
+
+if TYPE_CHECKING:
+    from qep_analog.devices.platform import Platform
 
 SCHEMA = "qep-device/1"
 PLATFORMS = ("rydberg", "ion")
@@ -131,6 +139,44 @@ class RydbergCapabilities:
     max_rabi_slew: float = math.inf
     max_detuning_slew: float = math.inf
 
+    FIELDS: ClassVar[tuple[Field, ...]] = _RYDBERG
+
+    @classmethod
+    def from_section(cls, raw: Any, where: str) -> RydbergCapabilities:
+        """The capabilities from their parsed section; mistakes are one-line :class:`ProfileError`s."""
+        caps = _present(parse_section(raw, _RYDBERG, where, ProfileError))
+        if "local_detuning" in caps:
+            local = _present(caps["local_detuning"])
+            caps["local_detuning"] = LocalDetuning(**local)
+        return cls(**caps)
+
+    @property
+    def max_sites(self) -> int:
+        """The largest register: atoms."""
+        return self.max_atoms
+
+    def with_max_sites(self, n: int) -> RydbergCapabilities:
+        return dataclasses.replace(self, max_atoms=n)
+
+    @property
+    def shortest_pulse(self) -> float:
+        """The shortest sequence the device plays (µs)."""
+        return self.min_pulse
+
+    def lifted(self) -> RydbergCapabilities:
+        """The limits of the controls lifted, the physics (C6, spacing, clock) kept."""
+        return dataclasses.replace(
+            self,
+            max_rabi=math.inf,
+            max_abs_detuning=math.inf,
+            local_detuning=LocalDetuning("any", math.inf),
+            max_atoms=10**6,
+            max_radius=math.inf,
+            max_duration=math.inf,
+            max_rabi_slew=math.inf,
+            max_detuning_slew=math.inf,
+        )
+
 
 @dataclass(frozen=True)
 class IonCapabilities:
@@ -151,6 +197,55 @@ class IonCapabilities:
     max_duration: float
     clock: float
     spin_only_limit: float = 0.1
+
+    FIELDS: ClassVar[tuple[Field, ...]] = _ION
+
+    @classmethod
+    def from_section(cls, raw: Any, where: str) -> IonCapabilities:
+        """The capabilities from their parsed section; mistakes (a trap that would make a zig-zag
+        chain among them) are one-line :class:`ProfileError`s."""
+        caps = _present(parse_section(raw, _ION, where, ProfileError))
+        caps["radial_frequencies"] = tuple(caps["radial_frequencies"])
+        caps["beat_note_detuning"] = tuple(caps["beat_note_detuning"])
+        capabilities = cls(**caps)
+        if min(capabilities.radial_frequencies) <= capabilities.axial_frequency:
+            raise ProfileError(
+                f"{where}: radial frequencies {list(capabilities.radial_frequencies)} "
+                f"rad/µs must exceed the axial frequency {capabilities.axial_frequency:.6g} rad/µs"
+            )
+        return capabilities
+
+    @property
+    def max_sites(self) -> int:
+        """The largest register: ions."""
+        return self.max_ions
+
+    def with_max_sites(self, n: int) -> IonCapabilities:
+        return dataclasses.replace(self, max_ions=n)
+
+    @property
+    def shortest_pulse(self) -> float:
+        """The shortest sequence the device plays (µs): one clock tick."""
+        return self.clock
+
+    def lifted(self) -> IonCapabilities:
+        """The limits of the controls lifted, the physics (trap, Raman beams, clock) kept."""
+        return dataclasses.replace(
+            self,
+            max_rabi=math.inf,
+            beat_note_detuning=(0.0, math.inf),
+            max_stark_shift=math.inf,
+            max_global_field=math.inf,
+            max_ions=10**6,
+            max_duration=math.inf,
+        )
+
+
+#: the capabilities of each platform, by name
+CAPABILITIES: dict[str, type[RydbergCapabilities] | type[IonCapabilities]] = {
+    "rydberg": RydbergCapabilities,
+    "ion": IonCapabilities,
+}
 
 
 @dataclass(frozen=True)
@@ -217,6 +312,13 @@ class DeviceProfile:
     def label(self) -> str:
         return self.name if self.strict else f"{self.name} (relaxed)"
 
+    @property
+    def platform_spec(self) -> Platform:
+        """The :class:`~qep_analog.devices.platform.Platform` object of ``platform`` (the name)."""
+        from qep_analog.devices.platform import platform_of
+
+        return platform_of(self.platform)
+
     def local_gains(self, n: int) -> NDArray:
         """The calibrated gain of the local field on each of ``n`` sites (1 where none is recorded)."""
         gains = self.calibration.local_gains
@@ -239,31 +341,7 @@ class DeviceProfile:
 
     def relaxed(self) -> DeviceProfile:
         """The emulation variant: limits of the controls lifted, physics and noise kept."""
-        caps = self.capabilities
-        lifted: RydbergCapabilities | IonCapabilities
-        if isinstance(caps, RydbergCapabilities):
-            lifted = dataclasses.replace(
-                caps,
-                max_rabi=math.inf,
-                max_abs_detuning=math.inf,
-                local_detuning=LocalDetuning("any", math.inf),
-                max_atoms=10**6,
-                max_radius=math.inf,
-                max_duration=math.inf,
-                max_rabi_slew=math.inf,
-                max_detuning_slew=math.inf,
-            )
-        else:
-            lifted = dataclasses.replace(
-                caps,
-                max_rabi=math.inf,
-                beat_note_detuning=(0.0, math.inf),
-                max_stark_shift=math.inf,
-                max_global_field=math.inf,
-                max_ions=10**6,
-                max_duration=math.inf,
-            )
-        return dataclasses.replace(self, capabilities=lifted, strict=False)
+        return dataclasses.replace(self, capabilities=self.capabilities.lifted(), strict=False)
 
     @property
     def snapshot_hash(self) -> str:
@@ -288,7 +366,7 @@ class DeviceProfile:
     def to_document(self) -> dict[str, Any]:
         """The profile in internal units (keys with their unit suffix); no limit is written as null."""
         sections = {
-            "capabilities": (self.capabilities, _RYDBERG if self.platform == "rydberg" else _ION),
+            "capabilities": (self.capabilities, self.capabilities.FIELDS),
             "noise": (self.noise, _NOISE),
             "calibration": (self.calibration, _CALIBRATION),
         }
@@ -313,7 +391,7 @@ def realised_duration(profile: DeviceProfile, duration: float) -> float:
     caps = profile.capabilities
     ticks = math.ceil(duration / caps.clock - 1e-9)
     realised = ticks * caps.clock
-    shortest = caps.min_pulse if isinstance(caps, RydbergCapabilities) else caps.clock
+    shortest = caps.shortest_pulse
     if not math.isfinite(duration) or realised < shortest:
         raise ConstraintError(
             f"device {profile.label!r}: duration {duration:.6g} µs is shorter than the minimum "
@@ -379,23 +457,7 @@ def parse_profile(document: Any, source: str = "<profile>") -> DeviceProfile:
     )
     raw_caps = document["capabilities"]
     where = f"{source}: device {top['name']!r}"
-    capabilities: RydbergCapabilities | IonCapabilities
-    if top["platform"] == "rydberg":
-        caps = _present(parse_section(raw_caps, _RYDBERG, f"{where}.capabilities", ProfileError))
-        if "local_detuning" in caps:
-            local = _present(caps["local_detuning"])
-            caps["local_detuning"] = LocalDetuning(**local)
-        capabilities = RydbergCapabilities(**caps)
-    else:
-        caps = _present(parse_section(raw_caps, _ION, f"{where}.capabilities", ProfileError))
-        caps["radial_frequencies"] = tuple(caps["radial_frequencies"])
-        caps["beat_note_detuning"] = tuple(caps["beat_note_detuning"])
-        capabilities = IonCapabilities(**caps)
-        if min(capabilities.radial_frequencies) <= capabilities.axial_frequency:
-            raise ProfileError(
-                f"{where}.capabilities: radial frequencies {list(capabilities.radial_frequencies)} "
-                f"rad/µs must exceed the axial frequency {capabilities.axial_frequency:.6g} rad/µs"
-            )
+    capabilities = CAPABILITIES[top["platform"]].from_section(raw_caps, f"{where}.capabilities")
     noise = NoiseModel(**_present(parse_section(document["noise"], _NOISE, f"{where}.noise", ProfileError)))
     calibration = Calibration()
     if top["calibration"] is not None:

@@ -18,6 +18,7 @@ map reaches signed fields through the global detuning: δ = max δ_i and Δ ≤ 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -27,9 +28,11 @@ from scipy.spatial.distance import pdist
 
 from qep_analog.devices.geometry import COORD_PRECISION_UM, positions_for_couplings, zz_couplings
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.devices.units import with_unit
 from qep_analog.errors import ConstraintError
 from qep_analog.model.pauli import PauliSum, pauli_sum
+from qep_analog.units import with_unit
+
+WEIGHT_DECIMALS = 6  # Pulser's rounding of detuning-map weights
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +95,12 @@ class RydbergControls:
     @property
     def n_atoms(self) -> int:
         return len(self.positions)
+
+
+def as_programmed(controls: RydbergControls) -> RydbergControls:
+    """The controls as the device is programmed: Pulser keeps detuning-map weights to 6 decimals, so
+    the weights are rounded, and every later step uses the rounded (realised) values."""
+    return dataclasses.replace(controls, local_weights=np.round(controls.local_weights, WEIGHT_DECIMALS))
 
 
 def _weights(controls: RydbergControls) -> NDArray:

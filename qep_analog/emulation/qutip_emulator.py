@@ -26,7 +26,6 @@ from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_state_index
 
 MAX_EMULATED_QUBITS = 16
-JITTERED = {"rydberg": "rabi", "ion": "coupling_scale"}
 
 
 @dataclass
@@ -118,12 +117,13 @@ class QutipEmulator:
     def _hamiltonian(self, schedule: Schedule, jitter: float = 0.0) -> qutip.QobjEvo:
         n = schedule.n_qubits
         static, terms = hamiltonian_terms(schedule, self.profile)
+        jittered = schedule.platform_spec.drive_control
         parts: list[object] = [_qobj(pauli_matrix(static, n), n)]
         for name, operator in terms:
             waveform = schedule.controls.get(name)
             if waveform is None or not operator:
                 continue
-            values = waveform.values * (1 + jitter if name == JITTERED[schedule.platform] else 1.0)
+            values = waveform.values * (1 + jitter if name == jittered else 1.0)
             coefficient = qutip.coefficient(values.astype(complex), tlist=waveform.times, order=1)
             parts.append([_qobj(pauli_matrix(operator, n), n), coefficient])
         return qutip.QobjEvo(parts)

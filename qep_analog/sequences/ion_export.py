@@ -21,6 +21,8 @@ from qep_analog.sequences.schedule import Schedule
 from qep_analog.storage import atomic_write_text
 
 SCHEMA = "qep-ion-schedule/1"
+#: the export format this module writes (``Platform.exporter``)
+EXPORTER = "ion"
 
 
 def ion_schema() -> dict[str, Any]:
@@ -30,7 +32,7 @@ def ion_schema() -> dict[str, Any]:
 
 def ion_document(schedule: Schedule, clock: float) -> dict[str, Any]:
     """The ``qep-ion-schedule/1`` document of an ion schedule (all controls on one breakpoint grid)."""
-    if schedule.platform != "ion":
+    if schedule.platform_spec.exporter != EXPORTER:
         raise StorageError(f"schedule {schedule.label!r}: only ion schedules export to {SCHEMA}")
     times = np.unique(np.concatenate([w.times for w in schedule.controls.values()]))
     scale = schedule.controls["coupling_scale"](times)

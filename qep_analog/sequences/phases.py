@@ -2,8 +2,9 @@
 
 The target of each phase is H(x, θ, ν) of the model with ν = 0 or ±β·ε, translated into device
 controls; the register (positions, Rabi frequencies of ions) is that of the free phase for all three,
-so a nudge that would need a new register is refused. Pulser keeps detuning-map weights to 6
-decimals: the weights are rounded here, and every later step uses the rounded (realised) values.
+so a nudge that would need a new register is refused. The controls are those the device is
+programmed with (``Platform.as_programmed``: Pulser keeps detuning-map weights to 6 decimals, and
+every later step uses the rounded, realised, values).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from qep_analog.devices import ions, rydberg
+from qep_analog.devices.platform import Controls
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError, QEPWarning
 from qep_analog.model.pauli import PauliSum
@@ -23,8 +24,6 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.recipes import Recipe, build_schedule
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
 from qep_analog.solvers.equilibrium import Equilibrium
-
-WEIGHT_DECIMALS = 6  # Pulser's rounding of detuning-map weights
 
 
 class RotationBiasWarning(QEPWarning):
@@ -77,23 +76,16 @@ def target_controls(
     x: ArrayLike,
     theta: ArrayLike,
     nu: ArrayLike | None = None,
-    like: rydberg.RydbergControls | ions.IonControls | None = None,
-) -> rydberg.RydbergControls | ions.IonControls:
-    """Device controls for H(x, θ, ν), on the register of ``like`` when given."""
-    hamiltonian = model_hamiltonian(model, x, theta, nu)
-    n = model.n_qubits
-    if profile.platform == "rydberg":
-        spin = rydberg.IsingModel.from_pauli_sum(hamiltonian, n)
-        positions = like.positions if isinstance(like, rydberg.RydbergControls) else None
-        controls = rydberg.translate(spin, profile, positions=positions)
-        weights = np.round(controls.local_weights, WEIGHT_DECIMALS)
-        return dataclasses.replace(controls, local_weights=weights)
-    ion_spin = ions.IonSpinModel.from_pauli_sum(hamiltonian, n)
-    reference = like if isinstance(like, ions.IonControls) else None
-    beat_note = None if reference is None else reference.beat_note
-    target = ions.translate(ion_spin, profile, beat_note=beat_note)
-    if reference is not None and not np.allclose(target.rabi, reference.rabi, rtol=1e-9, atol=1e-12):
-        raise ConfigError("the nudge changes the ion couplings: it needs new Rabi frequencies, not a nudge")
+    like: Controls | None = None,
+) -> Controls:
+    """Device controls for H(x, θ, ν), as the device is programmed, on the register of ``like`` when
+    given (a ``like`` of another platform is ignored)."""
+    platform = profile.platform_spec
+    spin = platform.spin_model(model_hamiltonian(model, x, theta, nu), model.n_qubits)
+    reference = like if isinstance(like, platform.controls_type) else None
+    target = platform.as_programmed(platform.translate(spin, profile, like=reference))
+    if reference is not None and not platform.same_register(target, reference):
+        raise ConfigError(f"the nudge changes the couplings: it needs new {platform.register}, not a nudge")
     return target
 
 
@@ -140,7 +132,8 @@ def qep_phase_schedules(
     model = realised_model(model, profile)
     eps = np.atleast_1d(np.asarray(error_signal, dtype=float))
     bases = [readout] if readout else readout_bases(model)
-    if profile.platform == "rydberg" and any(set(b) - {"Z"} for b in bases):
+    platform = profile.platform_spec
+    if platform.rotation_biased and any(platform.needs_rotation(b) for b in bases):
         warnings.warn(
             "Rydberg readout in X/Y needs a basis rotation under interactions: the estimates are biased",
             RotationBiasWarning,

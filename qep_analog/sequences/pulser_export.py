@@ -29,6 +29,9 @@ from qep_analog.sequences.schedule import Schedule
 from qep_analog.sequences.waveforms import Waveform
 from qep_analog.storage import atomic_write_text
 
+#: the export format this module writes (``Platform.exporter``)
+EXPORTER = "pulser"
+
 
 def _pulser_waveform(waveform: Waveform, duration_ns: int) -> PulserWaveform:
     values = waveform(np.arange(duration_ns) * 1e-3 + 0.5e-3)
@@ -39,7 +42,7 @@ def _pulser_waveform(waveform: Waveform, duration_ns: int) -> PulserWaveform:
 
 def to_pulser_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
     """The schedule as a ``pulser.Sequence`` on the profile's device (Pulser validates it)."""
-    if schedule.platform != "rydberg":
+    if schedule.platform_spec.exporter != EXPORTER:
         raise ConfigError(f"schedule {schedule.label!r}: only Rydberg schedules compile to Pulser")
     positions = np.asarray(schedule.static["positions"], dtype=float)
     register = to_pulser_register(RydbergControls(positions, 0.0, 0.0))

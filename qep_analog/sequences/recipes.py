@@ -1,9 +1,10 @@
 """Adiabatic recipes (schema ``qep-recipe/1``, YAML in sequences/) and the schedules they build.
 
 Every control follows one path parameter s(t) from the initial Hamiltonian (s = 0) to the target
-(s = 1). Rydberg: Ω = s·Ω_f, δ = δ_0 + s(δ_f − δ_0), Δ = s·Δ_f from the product state |0…0⟩, the ground
-state of −δ_0 Σ n_i for δ_0 < 0. Ions: B = B_0 + s(B_f − B_0) and couplings and Stark shifts scaled by
-s, from the state polarised along B_0. Shapes of s(t): ``linear``, ``smooth`` (sin²), ``exponential``
+(s = 1), the ramp of the platform (``Platform.ramp``). Rydberg: Ω = s·Ω_f, δ = δ_0 + s(δ_f − δ_0),
+Δ = s·Δ_f from the product state |0…0⟩, the ground state of −δ_0 Σ n_i for δ_0 < 0. Ions:
+B = B_0 + s(B_f − B_0) and couplings and Stark shifts scaled by s, from the state polarised along B_0.
+Shapes of s(t): ``linear``, ``smooth`` (sin²), ``exponential``
 (the ions' field ramp, time constant τ) and ``gap_aware`` (ds/dt ∝ Δ(s)², with the gap Δ(s) of the
 path from the exact solver).
 """
@@ -18,9 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.devices.ions import IonControls
+from qep_analog.devices.platform import PLATFORMS, Controls, platform_of
 from qep_analog.devices.profile import DeviceProfile, realised_duration
-from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.errors import ConfigError
 from qep_analog.library import locate_file
 from qep_analog.schema import Field, parse_section
@@ -33,7 +33,7 @@ SHAPES = ("linear", "smooth", "exponential", "gap_aware")
 _FIELDS = (
     Field("schema", "text", choices=(SCHEMA,)),
     Field("name", "text"),
-    Field("platform", "text", choices=("rydberg", "ion")),
+    Field("platform", "text", choices=tuple(PLATFORMS)),
     Field("description", "text", required=False),
     Field("shape", "text", choices=SHAPES),
     Field("duration", dimension="time", low=0.0, open_low=True),
@@ -66,12 +66,9 @@ def parse_recipe(document: Any, source: str = "<recipe>") -> Recipe:
     values = parse_section(document, _FIELDS, source, ConfigError)
     values.pop("schema")
     recipe = Recipe(**{k: v for k, v in values.items() if v is not None})
-    if recipe.platform == "rydberg" and recipe.initial_detuning is None:
-        raise ConfigError(
-            f"{source}: a Rydberg recipe needs initial_detuning (negative) to start from |0…0⟩"
-        )
-    if recipe.platform == "ion" and not recipe.initial_field:
-        raise ConfigError(f"{source}: an ion recipe needs a non-zero initial_field to polarise the chain")
+    platform = platform_of(recipe.platform)
+    if not getattr(recipe, platform.recipe_start):  # None, or a zero field that polarises nothing
+        raise ConfigError(f"{source}: {platform.recipe_start_rule}")
     return recipe
 
 
@@ -111,7 +108,7 @@ def _path(times: NDArray, s: NDArray, start: float, stop: float) -> Waveform:
 def build_schedule(
     recipe: Recipe,
     profile: DeviceProfile,
-    target: RydbergControls | IonControls,
+    target: Controls,
     label: str = "free",
     readout: str | None = None,
     gap: Callable[[NDArray], NDArray] | None = None,
@@ -127,32 +124,14 @@ def build_schedule(
     duration = realised_duration(profile, recipe.duration)
     times, s = progress(recipe, duration, clock, gap)
     meta = {"recipe": recipe.name, "shape": recipe.shape, **(metadata or {})}
-    if isinstance(target, RydbergControls):
-        n = target.n_atoms
-        assert recipe.initial_detuning is not None
-        controls = {
-            "rabi": _path(times, s, 0.0, target.rabi),
-            "detuning": _path(times, s, recipe.initial_detuning, target.detuning),
-        }
-        weights = target.local_weights if len(target.local_weights) else np.zeros(n)
-        if target.local_amplitude != 0 and np.any(weights > 0):
-            controls["local_amplitude"] = _path(times, s, 0.0, target.local_amplitude)
-        static: dict[str, Any] = {"positions": np.asarray(target.positions), "local_weights": weights,
-                                  "phase": target.phase}  # fmt: skip
-        initial = "0" * n
-    else:
-        n = target.n_ions
-        assert recipe.initial_field is not None
-        controls = {
-            "global_field": _path(times, s, recipe.initial_field, target.global_field),
-            "coupling_scale": _path(times, s, 0.0, 1.0),
-            "stark_scale": _path(times, s, 0.0, 1.0),
-        }
-        shifts = target.stark_shifts if len(target.stark_shifts) else np.zeros(n)
-        static = {"rabi": np.asarray(target.rabi), "beat_note": target.beat_note, "stark_shifts": shifts}
-        initial = ("1" if recipe.initial_field > 0 else "0") * n  # along the field: B Z_i lowest
+    start = getattr(recipe, profile.platform_spec.recipe_start)
+    assert start is not None  # parse_recipe demands it
+    ramp = profile.platform_spec.ramp(target, start)
+    controls = {name: _path(times, s, begin, end) for name, (begin, end) in ramp.paths.items()}
+    n = len(ramp.initial_state)
     schedule = Schedule(
-        profile.platform, profile.label, controls, static, readout or "Z" * n, label, initial, meta
-    )
+        profile.platform, profile.label, controls, ramp.static, readout or "Z" * n, label,
+        ramp.initial_state, meta,
+    )  # fmt: skip
     check_schedule(schedule, profile)
     return schedule

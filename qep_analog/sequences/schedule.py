@@ -18,7 +18,8 @@ from typing import Any, Literal
 import numpy as np
 
 from qep_analog.devices import ions, rydberg
-from qep_analog.devices.profile import DeviceProfile, RydbergCapabilities, realised_duration
+from qep_analog.devices.platform import ION, RYDBERG, Platform, platform_of
+from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.errors import ConstraintError, StorageError
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.sequences.waveforms import Waveform
@@ -45,6 +46,11 @@ class Schedule:
     @property
     def n_qubits(self) -> int:
         return len(self.readout)
+
+    @property
+    def platform_spec(self) -> Platform:
+        """The :class:`~qep_analog.devices.platform.Platform` of ``platform`` (the name)."""
+        return platform_of(self.platform)
 
     @property
     def duration(self) -> float:
@@ -104,10 +110,7 @@ Terms = tuple[PauliSum, list[tuple[str, PauliSum]]]
 
 def hamiltonian_terms(schedule: Schedule, profile: DeviceProfile) -> Terms:
     """(static part, [(control name, operator)]) with H(t) = static + Σ w_k(t) operator_k (rad/µs)."""
-    n = schedule.n_qubits
-    if schedule.platform == "rydberg":
-        return _rydberg_terms(schedule, profile, n)
-    return _ion_terms(schedule, profile, n)
+    return _TERMS[schedule.platform_spec](schedule, profile, schedule.n_qubits)
 
 
 def _rydberg_terms(schedule: Schedule, profile: DeviceProfile, n: int) -> Terms:
@@ -151,6 +154,10 @@ def _ion_terms(schedule: Schedule, profile: DeviceProfile, n: int) -> Terms:
     return static, terms
 
 
+#: the operators of each platform's controls
+_TERMS = {RYDBERG: _rydberg_terms, ION: _ion_terms}
+
+
 def hamiltonian_at(schedule: Schedule, profile: DeviceProfile, t: float) -> PauliSum:
     """The spin Hamiltonian H(t) (constants included)."""
     static, terms = hamiltonian_terms(schedule, profile)
@@ -181,15 +188,11 @@ def check_schedule(schedule: Schedule, profile: DeviceProfile) -> None:
             raise _fail(
                 schedule, f"{name} has a breakpoint at {t:.9g} µs, off the {clock * 1e3:g} ns clock"
             )
-    if schedule.platform == "rydberg":
-        _check_rydberg(schedule, profile)
-    else:
-        _check_ion(schedule, profile)
+    _CHECKS[schedule.platform_spec](schedule, profile)
 
 
 def _check_rydberg(schedule: Schedule, profile: DeviceProfile) -> None:
     caps = profile.rydberg
-    assert isinstance(caps, RydbergCapabilities)
     for name, limit in (("rabi", caps.max_rabi_slew), ("detuning", caps.max_detuning_slew)):
         if name in schedule.controls and schedule.controls[name].max_slew > limit * (1 + 1e-9):
             slew = schedule.controls[name].max_slew
@@ -232,6 +235,10 @@ def _check_ion(schedule: Schedule, profile: DeviceProfile) -> None:
         ions.check_controls(controls, profile)
     except ConstraintError as exc:
         raise _fail(schedule, str(exc).split(": ", 1)[1]) from None
+
+
+#: the limits of each platform's controls, checked over a schedule
+_CHECKS = {RYDBERG: _check_rydberg, ION: _check_ion}
 
 
 def initial_state_index(schedule: Schedule) -> int:

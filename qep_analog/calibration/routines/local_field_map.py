@@ -49,8 +49,8 @@ from qep_analog.calibration.routines.scans import (
     verdict,
 )
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.devices.units import with_unit
 from qep_analog.errors import CalibrationError
+from qep_analog.units import with_unit
 
 #: leakage a Rydberg profile may ignore (it has no field for it)
 MAX_IGNORED_LEAKAGE = 0.05
@@ -76,15 +76,10 @@ def local_amplitude(parameters: LocalFieldParameters, profile: DeviceProfile) ->
     """The programmed local amplitude A: the parameter's, checked against the profile's limits, or
     (parameter 0) 0.4·detuning in size, capped at the limit, with the sign the device takes."""
     where = f"routine 'local_field_map' on device {profile.label!r}"
-    if profile.platform == "ion":
-        limit, sign = profile.ions.max_stark_shift, "any"
-        what = "Stark shift"
-    else:
-        local = profile.rydberg.local_detuning
-        if local is None:
-            raise CalibrationError(f"{where}: the device has no detuning map")
-        limit, sign = local.max_per_site, local.sign
-        what = "detuning-map amplitude"
+    local = profile.platform_spec.local_field(profile)
+    if local is None:
+        raise CalibrationError(f"{where}: the device has no detuning map")
+    limit, sign, what = local.max_per_site, local.sign, local.what
     amplitude = parameters.amplitude
     if amplitude == 0.0:
         size = min(0.4 * abs(parameters.detuning), limit)
@@ -199,7 +194,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
                 "points": float(p.points),
                 "detuning": p.detuning,
                 "amplitude": amplitude,
-                "represents_crosstalk": 1.0 if profile.platform == "ion" else 0.0,
+                "represents_crosstalk": float(profile.platform_spec.represents_crosstalk),
                 **{f"expected_gain_{k}": float(g) for k, g in enumerate(expected)},
             },
         )

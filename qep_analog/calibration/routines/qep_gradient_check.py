@@ -34,13 +34,14 @@ from qep_analog.calibration.stored_model import (
     readout_from_context,
 )
 from qep_analog.devices import ions
+from qep_analog.devices.platform import ION, RYDBERG
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.gradient import gradient_from_counts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
-from qep_analog.model.pauli import pauli_sum
+from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import qep_gradient
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
@@ -76,31 +77,41 @@ class GradientCheckParameters:
             raise ValueError(f"max_relative_error = {self.max_relative_error} is not positive")
 
 
+def _rydberg_coupling(
+    profile: DeviceProfile, n: int, p: GradientCheckParameters
+) -> tuple[PauliSum, PauliSum, float]:
+    """Nearest-neighbour ZZ under the transverse drive; θ_J = ``coupling``."""
+    if not p.transverse > 0:
+        raise CalibrationError("qep_gradient_check: a Rydberg check needs transverse > 0")
+    coupling = pauli_sum((1.0, f"Z{i} Z{i + 1}") for i in range(n - 1))
+    return coupling, pauli_sum((p.transverse, f"X{i}") for i in range(n)), p.coupling
+
+
+def _ion_coupling(
+    profile: DeviceProfile, n: int, p: GradientCheckParameters
+) -> tuple[PauliSum, PauliSum, float]:
+    """The Mølmer–Sørensen pattern 2π·20 kHz above the centre-of-mass mode, no drive; θ_J = 1 gives
+    the nearest neighbours ``coupling``."""
+    if p.transverse:
+        raise CalibrationError(f"qep_gradient_check: transverse = {p.transverse:g} rad/µs on ions, need 0")
+    beat_note = float(ions.chain_modes(profile, n).frequencies.max()) + ION_BEAT_NOTE_OFFSET
+    kernel = ions.coupling_kernel(profile, n, beat_note)
+    pattern = p.coupling * kernel / kernel[0, 1]
+    coupling = pauli_sum((float(pattern[i, j]), f"X{i} X{j}") for i in range(n) for j in range(i + 1, n))
+    return coupling, pauli_sum([]), 1.0
+
+
+#: each platform's trainable coupling J, fixed part and θ_J of the check model
+CHECK_COUPLINGS = {RYDBERG: _rydberg_coupling, ION: _ion_coupling}
+
+
 def check_model(profile: DeviceProfile, n: int, p: GradientCheckParameters) -> tuple[QEPModel, np.ndarray]:
     """The check model on ``n`` sites and its parameters θ (fields, then the coupling)."""
     if n < 2:
         raise CalibrationError(f"qep_gradient_check: {n} sites, need ≥ 2")
     trainable = {f"h{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
     outputs = {"m": pauli_sum([(0.5, "Z0"), (0.5, "Z1")])}
-    if profile.platform == "rydberg":
-        if not p.transverse > 0:
-            raise CalibrationError("qep_gradient_check: a Rydberg check needs transverse > 0")
-        trainable["J"] = pauli_sum((1.0, f"Z{i} Z{i + 1}") for i in range(n - 1))
-        fixed = pauli_sum((p.transverse, f"X{i}") for i in range(n))
-    else:
-        if p.transverse:
-            raise CalibrationError(
-                f"qep_gradient_check: transverse = {p.transverse:g} rad/µs on ions, need 0"
-            )
-        # the Mølmer–Sørensen pattern 2π·20 kHz above the centre-of-mass mode, unit nearest neighbours
-        beat_note = float(ions.chain_modes(profile, n).frequencies.max()) + ION_BEAT_NOTE_OFFSET
-        kernel = ions.coupling_kernel(profile, n, beat_note)
-        pattern = p.coupling * kernel / kernel[0, 1]  # θ_J = 1 gives the nearest neighbours `coupling`
-        trainable["J"] = pauli_sum(
-            (float(pattern[i, j]), f"X{i} X{j}") for i in range(n) for j in range(i + 1, n)
-        )
-        fixed = pauli_sum([])
-    coupling = p.coupling if profile.platform == "rydberg" else 1.0
+    trainable["J"], fixed, coupling = CHECK_COUPLINGS[profile.platform_spec](profile, n, p)
     theta = np.array([p.fields * FIELD_PATTERN[i % len(FIELD_PATTERN)] for i in range(n)] + [coupling])
     return QEPModel(n, trainable, outputs, fixed), theta
 

@@ -97,7 +97,7 @@ def probe_model(profile: DeviceProfile, n: int, p: QEPHamiltonianParameters) -> 
     z = {f"c{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
     inputs = {"x": pauli_sum((1.0, f"Z{i}") for i in range(n))}
     outputs = {f"z{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
-    if profile.platform != "rydberg":
+    if profile.platform_spec.name not in QEPHamiltonianCalibration.platforms:
         raise CalibrationError(f"qep_hamiltonian: runs on Rydberg arrays, not on {profile.name!r}")
     fixed = pauli_sum(
         [(p.coupling, f"Z{i} Z{i + 1}") for i in range(n - 1)] + [(p.transverse, f"X{i}") for i in range(n)]

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_
 from qep_analog.calibration.routines.scans import FREQ, LENGTH, MAX_REDUCED_CHI2, TIME, TWO_PI
 from qep_analog.devices import ions, rydberg
 from qep_analog.devices.geometry import zz_couplings
+from qep_analog.devices.platform import ION, RYDBERG, Controls, Platform, platform_of
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.errors import CalibrationError, ConfigError, ConstraintError
 from qep_analog.measurement.sampling import bits_of
@@ -168,15 +170,34 @@ def ion_target(p: RampScanParameters, profile: DeviceProfile, n: int) -> ions.Io
     return ions.translate(ions.IonSpinModel(np.full(n, p.final_field), pattern), profile, beat_note=mu)
 
 
-def crystal_set(platform: str, n: int, initial: str = "") -> NDArray:
+#: the controls of each platform's probe
+PROBE_TARGETS: dict[Platform, Callable[[RampScanParameters, DeviceProfile, int], Controls]] = {
+    RYDBERG: rydberg_target,
+    ION: ion_target,
+}
+
+
+def _neel_configurations(n: int, initial: str) -> NDArray:
+    """The two Néel configurations (the Rydberg probe's crystal; ``initial`` plays no part)."""
+    bits = bits_of(np.arange(1 << n), n).astype(int)
+    staggered = (1 - 2 * bits) @ ((-1) ** np.arange(n))
+    return np.asarray(np.abs(staggered) == n)
+
+
+def _polarised_configuration(n: int, initial: str) -> NDArray:
+    """The polarised configuration the ion ramp starts from, ``initial`` (11…1 when not given)."""
+    return np.asarray(np.arange(1 << n) == int(initial or "1" * n, 2))
+
+
+#: the crystal set S of each platform's probe
+CRYSTAL_SETS = {RYDBERG: _neel_configurations, ION: _polarised_configuration}
+
+
+def crystal_set(platform: str | Platform, n: int, initial: str = "") -> NDArray:
     """Indicator (2^n,) of the configurations counted by the order parameter (qubit 0 most
     significant): the two Néel configurations (Rydberg) or the polarised configuration the ramp
     starts from, ``initial`` (ions; 11…1 when not given)."""
-    bits = bits_of(np.arange(1 << n), n).astype(int)
-    if platform == "rydberg":
-        staggered = (1 - 2 * bits) @ ((-1) ** np.arange(n))
-        return np.asarray(np.abs(staggered) == n)
-    return np.asarray(np.arange(1 << n) == int(initial or "1" * n, 2))
+    return CRYSTAL_SETS[platform_of(platform)](n, initial)
 
 
 def scan_recipe(profile: DeviceProfile) -> Recipe:
@@ -186,7 +207,7 @@ def scan_recipe(profile: DeviceProfile) -> Recipe:
 def ramp_schedule(
     recipe: Recipe,
     profile: DeviceProfile,
-    target: rydberg.RydbergControls | ions.IonControls,
+    target: Controls,
     duration: float,
 ) -> Schedule:
     """The recipe's ramp stretched to ``duration`` (µs; an exponential ramp keeps τ/T)."""
@@ -200,13 +221,11 @@ def probe_schedule(
     parameters: RampScanParameters, profile: DeviceProfile, n: int, duration: float
 ) -> Schedule:
     """The scan's schedule of ``duration`` µs on ``n`` sites (for tests and for using T*)."""
-    target = rydberg_target(parameters, profile, n) if profile.platform == "rydberg" else None
-    if target is None:
-        return ramp_schedule(scan_recipe(profile), profile, ion_target(parameters, profile, n), duration)
+    target = PROBE_TARGETS[profile.platform_spec](parameters, profile, n)
     return ramp_schedule(scan_recipe(profile), profile, target, duration)
 
 
-def order_parameter(state: NDArray, platform: str) -> float:
+def order_parameter(state: NDArray, platform: str | Platform) -> float:
     """O = P(configuration ∈ S) of a state vector (2^n,), as read out without errors."""
     n = state.size.bit_length() - 1
     return float(np.abs(state) ** 2 @ crystal_set(platform, n))
@@ -331,9 +350,7 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
             durations = np.unique(
                 [realised_duration(profile, t) for t in np.linspace(start, stop, p.points)]
             )
-            target: rydberg.RydbergControls | ions.IonControls = (
-                rydberg_target(p, profile, n) if platform == "rydberg" else ion_target(p, profile, n)
-            )
+            target = PROBE_TARGETS[profile.platform_spec](p, profile, n)
             recipe = scan_recipe(profile)
             offsets = dither_offsets(p.dither, p.dither_points)
             pooled = [[realised_duration(profile, t * (1 + u)) for u in offsets] for t in durations]

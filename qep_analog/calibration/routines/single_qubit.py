@@ -23,7 +23,7 @@ from qep_analog.devices.profile import DeviceProfile
 
 def detuning_per_offset(profile: DeviceProfile) -> float:
     """The qubit detuning one unit of the profile's ``detuning_offset`` makes: 1 (Rydberg), 2 (ions)."""
-    return 2.0 if profile.platform == "ion" else 1.0
+    return profile.platform_spec.detuning_per_offset
 
 
 def common_checks(fits: list[CurveFit], contrast_index: int, reasons: list[str]) -> float:
