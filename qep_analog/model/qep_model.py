@@ -141,6 +141,8 @@ class ModelStrings:
         total = self.fixed + th @ self.trainable + nu_arr @ self.outputs
         if self.inputs.shape[0]:
             total = total + x_arr @ self.inputs
+        else:  # no inputs: the batch axes of x (e.g. shape (B, 0)) still count
+            total = total + np.zeros((*x_arr.shape[:-1], 1))
         return np.asarray(total)
 
     def generator_values(self, string_values: NDArray) -> NDArray:

@@ -277,6 +277,25 @@ def test_compiled_coefficients_and_shape_errors(dense_reference) -> None:
         compiled.coefficients([0.3], [0.7], [1.0, 2.0])
 
 
+def test_a_model_without_inputs_keeps_the_batch_of_x() -> None:
+    """x of shape (B, 0) still says B samples: each gets its own theta row and nudge."""
+    model = QEPModel(2, {"a": pauli_sum([(1.0, "X0")])}, {"m": pauli_sum([(1.0, "Z1")])})
+    compiled = model.compiled
+    batch = compiled.coefficients(np.zeros((3, 0)), [0.7], [[1.0], [0.0], [-1.0]])
+    assert batch.shape == (3, len(compiled.table.strings))
+    alone = compiled.coefficients(np.zeros((3, 0)), [0.7])
+    assert alone.shape == (3, len(compiled.table.strings))
+    np.testing.assert_array_equal(alone[0], compiled.coefficients(np.zeros(0), [0.7]))
+    from qep_analog.qep.gradients import qep_gradient
+    from qep_analog.solvers.equilibrium import Equilibrium
+
+    eq = Equilibrium(QEPModel(2, {"a": pauli_sum([(1.0, "X0")])}, {"m": pauli_sum([(1.0, "Z0")])},
+                              pauli_sum([(-1.0, "Z0 Z1"), (-0.4, "Z0")])))  # fmt: skip
+    both = qep_gradient(eq, np.zeros((2, 0)), [0.7], [[1.0], [-0.5]], 1e-3)
+    for b, eps in enumerate((1.0, -0.5)):
+        np.testing.assert_allclose(both[b], qep_gradient(eq, np.zeros((1, 0)), [0.7], [[eps]], 1e-3)[0])
+
+
 def test_large_models_load_for_tensor_network_backends() -> None:
     """Model files have no state-vector limit; building state-vector operators does."""
     document = {

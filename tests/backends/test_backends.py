@@ -1,0 +1,136 @@
+"""The backend contract: phase jobs, the exact and QuTiP backends on a Rydberg chain and an ion chain,
+gradients from their counts within error bars of the exact QEP gradient, the lazy registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import qep_analog as qa
+from qep_analog.backends.estimate import sample_gradients
+from qep_analog.backends.jobs import PhaseJob, phase_jobs
+from qep_analog.backends.registry import BACKENDS, make_backend
+from qep_analog.devices.ions import IonControls
+from qep_analog.devices.ions import realize as realize_ions
+from qep_analog.errors import ConfigError
+from qep_analog.model.pauli import pauli_sum
+from qep_analog.model.qep_model import QEPModel
+
+CHAIN = "examples/models/rydberg_chain.yaml"
+BETA = 0.1
+
+
+def _chain() -> tuple[QEPModel, qa.DeviceProfile, np.ndarray]:
+    from pathlib import Path
+
+    model = qa.load_model(Path(__file__).resolve().parents[2] / CHAIN)
+    profile = qa.read_profile("fresnel-like", relaxed=True)
+    theta = model.vector("trainable", {"h": 4, "delta": 3, "s": 0.5, "J": 1.5}, 0.0)
+    return model, profile, theta
+
+
+def _ions() -> tuple[QEPModel, qa.DeviceProfile, np.ndarray]:
+    profile = qa.read_profile("yb171-chain")
+    n = 4
+    couplings = realize_ions(IonControls(np.full(n, 1.5), 30.0), profile).couplings
+    fixed = pauli_sum((couplings[i, j], f"X{i} X{j}") for i in range(n) for j in range(i + 1, n))
+    trainable = {f"b{i}": pauli_sum([(1.0, f"Z{i}")]) for i in range(n)}
+    model = QEPModel(n, trainable, {"m": pauli_sum([(1.0, "Z0")])}, fixed)
+    return model, profile, np.array([0.004, 0.002, 0.003, 0.0025])
+
+
+def test_phase_jobs_of_both_schemes() -> None:
+    x = np.array([[0.1, 0.2], [0.3, 0.4]])
+    eps = np.array([[1.0, -2.0], [0.5, 0.0]])
+    jobs = phase_jobs(x, [0.7], eps, 0.05, "symmetric", ["ZZ", "XX"], 100)
+    assert [j.key for j in jobs] == ["0/plus", "0/minus", "0/free", "1/plus", "1/minus", "1/free"]
+    assert jobs[1].nu == pytest.approx((-0.05, 0.1)) and jobs[2].nu == (0.0, 0.0)
+    assert jobs[3].x == (0.3, 0.4) and jobs[3].theta == (0.7,) and jobs[3].bases == ("ZZ", "XX")
+    one_sided = phase_jobs(x[0], [0.7], eps[0], 0.05, "one-sided", ["ZZ"], None, free_phase=False)
+    assert [j.phase for j in one_sided] == ["plus", "free"]  # one-sided always needs the free phase
+    with pytest.raises(ConfigError, match=r"phase job '0/plus': shots = 0 must be a positive integer"):
+        PhaseJob(0, "plus", (), (), (), ("Z",), 0)
+    with pytest.raises(ConfigError, match=r"beta = -0\.1 must be positive"):
+        phase_jobs(x, [0.7], eps, -0.1, "symmetric", ["ZZ"], None)
+
+
+@pytest.mark.parametrize("scheme", ["symmetric", "one-sided"])
+def test_exact_backend_is_the_qep_gradient(scheme: str) -> None:
+    model, profile, theta = _chain()
+    backend = make_backend("exact", model, profile)
+    jobs = phase_jobs(np.zeros((2, 0)), theta, [[1.0], [-0.5]], BETA, scheme, [], None)
+    gradients = sample_gradients(backend.model, jobs, backend.run(jobs), BETA, scheme)
+    reference = qa.qep_gradient(
+        qa.Equilibrium(backend.model, tol=1e-10), np.zeros((2, 0)), theta, [[1.0], [-0.5]], BETA, scheme
+    )
+    for b, gradient in enumerate(gradients):
+        np.testing.assert_allclose(gradient.values, reference[b], rtol=0, atol=1e-7)
+        assert not gradient.standard_errors.any()
+
+
+@pytest.mark.parametrize("platform", ["rydberg", "ion"])
+def test_counts_give_the_gradient_within_error_bars(platform: str) -> None:
+    model, profile, theta = _chain() if platform == "rydberg" else _ions()
+    n = model.n_qubits
+    bases = ["Z" * n, "X" * n] if platform == "rydberg" else ["Z" * n]
+    exact = make_backend("exact", model, profile)
+    exact_jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", bases, None)
+    truth = sample_gradients(exact.model, exact_jobs, exact.run(exact_jobs), BETA, "symmetric")[0]
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", bases, 20_000)
+    counted = make_backend("exact", model, profile, seed=3)
+    batch = counted.run(jobs)
+    g = sample_gradients(counted.model, jobs, batch, BETA, "symmetric", counted.readout)[0]
+    assert (g.standard_errors > 0).all()
+    assert np.abs(g.values - truth.values).max() < 4 * g.standard_errors.max()
+    assert g.outputs is not None and g.output_errors is not None and truth.outputs is not None
+    assert np.abs(g.outputs - truth.outputs).max() < 4 * g.output_errors.max()
+    assert batch.metadata["device"]["name"] == profile.name and batch.metadata["backend"] == "exact"
+
+
+def test_qutip_backend_on_the_rydberg_chain() -> None:
+    model, profile, theta = _chain()
+    exact = make_backend("exact", model, profile)
+    bases = ["Z" * 6, "X" * 6]
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", bases, None)
+    truth = sample_gradients(exact.model, jobs, exact.run(jobs), BETA, "symmetric")[0].values
+    deviation = {}
+    for duration in (4.0, 20.0):
+        recipe = dataclasses.replace(qa.load_recipe("rydberg-smooth"), duration=duration)
+        backend = make_backend("qutip", model, profile, recipe)
+        emulated = sample_gradients(backend.model, jobs, backend.run(jobs), BETA, "symmetric")[0].values
+        deviation[duration] = np.abs(emulated - truth).max() / np.abs(truth).max()
+    assert deviation[20.0] < 0.02 < 0.1 < deviation[4.0]  # a fast ramp is biased; a slow one is not
+
+    counted = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", bases, 20_000)
+    batch = backend.run(counted)
+    g = sample_gradients(backend.model, counted, batch, BETA, "symmetric")[0]
+    assert np.abs(g.values - truth).max() < 4 * g.standard_errors.max() + 0.02 * np.abs(truth).max()
+    # device time: 3 phases × 2 bases × 20 000 shots of a 20 µs schedule
+    assert batch.metadata["device_time_s"] == pytest.approx(3 * 2 * 20_000 * 20e-6, rel=1e-3)
+    assert batch.metadata["device"]["snapshot_hash"] == profile.snapshot_hash
+
+
+def test_qutip_backend_with_noise_is_reproducible() -> None:
+    model, profile, theta = _chain()
+    recipe = dataclasses.replace(qa.load_recipe("rydberg-smooth"), duration=4.0)
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", ["Z" * 6], 300)
+    options = {"noise": True, "seed": 5, "realisations": 2}
+    first = make_backend("qutip", model, profile, recipe, **options).run(jobs)
+    again = make_backend("qutip", model, profile, recipe, **options).run(jobs)
+    for a, b in zip(first.results, again.results, strict=True):
+        assert a.counts is not None and b.counts is not None
+        np.testing.assert_array_equal(a.counts["Z" * 6].counts, b.counts["Z" * 6].counts)
+        assert a.counts["Z" * 6].shots == 300
+
+
+def test_registry_is_lazy_and_names_the_known_backends() -> None:
+    with pytest.raises(ConfigError, match=r"backend 'hardware': unknown \(known: exact, qutip"):
+        make_backend("hardware")
+    assert set(BACKENDS) >= {"exact", "qutip"}
+    code = "import sys; import qep_analog.backends.registry; print('qutip' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
