@@ -2,8 +2,7 @@
 through the (calibrated) profile into controls, an adiabatic schedule from the recipe, our QuTiP
 emulator — and is read in each basis with shots, or exactly.
 
-The nudged phases of a sample keep the free phase's register (a nudge changes no positions). With
-``noise`` the profile's dephasing, amplitude jitter and readout errors act, and each basis is a run
+With ``noise`` the profile's dephasing, amplitude jitter and readout errors act, and each basis is a run
 of its own (its readout rotation ends the schedule); without it one evolution serves every basis.
 """
 
@@ -17,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
+from qep_analog.backends.schedules import job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import QutipEmulator
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.sampling import index_of, sample_counts
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.sequences.phases import realised_model, target_controls
-from qep_analog.sequences.recipes import Recipe, build_schedule
+from qep_analog.sequences.phases import realised_model
+from qep_analog.sequences.recipes import Recipe
 from qep_analog.sequences.schedule import Schedule
 
 
@@ -55,23 +55,9 @@ class QutipBackend:
         self._rng = np.random.default_rng(seed)
         self._runs = 0
 
-    def schedules(self, jobs: Sequence[PhaseJob]) -> dict[str, Schedule]:
-        """The schedule of each job (read in Z; a basis rotation is added at read-out), by job key.
-        Each sample's register is that of its free phase."""
-        registers: dict[int, Any] = {}
-        out = {}
-        for job in sorted(jobs, key=lambda j: (j.sample, j.phase != "free")):
-            like = registers.get(job.sample)
-            if like is None:
-                like = target_controls(self.model, self.profile, job.x, job.theta)
-                registers[job.sample] = like
-            target = target_controls(self.model, self.profile, job.x, job.theta, job.nu, like=like)
-            out[job.key] = build_schedule(self.recipe, self.profile, target, job.phase)
-        return out
-
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
-        schedules = self.schedules(jobs)
+        schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         results = []
         device_time = 0.0
         for job in jobs:
