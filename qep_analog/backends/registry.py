@@ -13,6 +13,7 @@ BACKENDS: dict[str, str] = {
     "exact": "qep_analog.backends.exact:ExactBackend",
     "qutip": "qep_analog.backends.emulated:QutipBackend",
     "fake-lab": "qep_analog.backends.lab:LabBackend",
+    "bundle": "qep_analog.backends.bundle:BundleBackend",
 }
 #: the Python package a backend needs beyond the core, and the extra that installs it
 EXTRAS: dict[str, tuple[str, str]] = {}

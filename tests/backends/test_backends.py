@@ -4,8 +4,10 @@ gradients from their counts within error bars of the exact QEP gradient, the laz
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from qep_analog.backends.jobs import PhaseJob, phase_jobs
 from qep_analog.backends.registry import BACKENDS, make_backend
 from qep_analog.devices.ions import IonControls
 from qep_analog.devices.ions import realize as realize_ions
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, MeasurementError
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 
@@ -25,8 +27,6 @@ BETA = 0.1
 
 
 def _chain() -> tuple[QEPModel, qa.DeviceProfile, np.ndarray]:
-    from pathlib import Path
-
     model = qa.load_model(Path(__file__).resolve().parents[2] / CHAIN)
     profile = qa.read_profile("fresnel-like", relaxed=True)
     theta = model.vector("trainable", {"h": 4, "delta": 3, "s": 0.5, "J": 1.5}, 0.0)
@@ -165,3 +165,77 @@ def test_fake_lab_gradients_show_what_calibration_buys() -> None:
     assert chi2["calibrated"] < 12.0 < 20.0 < chi2["nominal"]  # 4 degrees of freedom
     with pytest.raises(ConfigError, match="a lab returns counts"):
         make_backend("fake-lab", model, nominal, recipe, lab=lab).run(truth_jobs)
+
+
+def _play(bundle_dir: Path, jobs: list[PhaseJob], lab: object, backend: object) -> None:
+    """A lab's side: run each sequence of the manifest and drop its counts file."""
+    from qep_analog.backends.bundle import COUNTS_SCHEMA, dense_to_bitstrings, file_stem, write_counts_file
+    from qep_analog.backends.schedules import job_schedules
+
+    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    schedules = job_schedules(backend.model, backend.profile, backend.recipe, jobs)  # type: ignore[attr-defined]
+    for job in jobs:
+        for basis in job.bases:
+            assert (bundle_dir / manifest["files"][job.key][basis]).is_file()
+            read = dataclasses.replace(schedules[job.key], readout=basis)
+            dense = lab.run_schedules([read], job.shots)[0]  # type: ignore[attr-defined]
+            path = bundle_dir / "counts" / f"{file_stem(job, basis)}.json"
+            write_counts_file(path, job, basis, dense_to_bitstrings(dense, backend.model.n_qubits))  # type: ignore[attr-defined]
+            assert json.loads(path.read_text())["schema"] == COUNTS_SCHEMA
+
+
+def test_bundle_round_trip_and_its_errors(tmp_path: Path) -> None:
+    from pulser import Sequence as PulserSequence
+
+    from qep_analog.backends.bundle import BundlePending
+    from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
+
+    model, _, theta = _chain()
+    profile = qa.read_profile("fresnel-like")
+    recipe = qa.load_recipe("rydberg-smooth")
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", ["Z" * 6, "X" * 6], 500)
+    folder = tmp_path / "step-0001"
+    backend = make_backend("bundle", model, profile, recipe, directory=folder)
+    with pytest.raises(BundlePending, match=r"6 sequences written; play them"):
+        backend.run(jobs)
+    sequence = PulserSequence.from_abstract_repr(
+        (folder / "sequences" / "0-plus-ZZZZZZ.pulser.json").read_text()
+    )
+    assert sequence.get_duration() == 4000 and len(sequence.register.qubits) == 6
+    with pytest.raises(BundlePending, match=r"counts of job '0/plus' in basis ZZZZZZ: no file"):
+        backend.run(jobs)
+    _play(folder, jobs, FakeRydbergLab.for_profile(profile, n_sites=6, seed=7), backend)
+    batch = backend.run(jobs)
+    # the same lab, seed and schedules run in process give the same counts
+    direct = make_backend(
+        "fake-lab", model, profile, recipe, lab=FakeRydbergLab.for_profile(profile, n_sites=6, seed=7)
+    )
+    for a, b in zip(batch.results, direct.run(jobs).results, strict=True):
+        for basis in ("Z" * 6, "X" * 6):
+            assert a.counts is not None and b.counts is not None
+            np.testing.assert_array_equal(a.counts[basis].outcomes, b.counts[basis].outcomes)
+            np.testing.assert_array_equal(a.counts[basis].counts, b.counts[basis].counts)
+    assert batch.metadata["device"]["snapshot_hash"] == profile.snapshot_hash
+    assert batch.metadata["device_time_s"] == pytest.approx(3 * 2 * 500 * 4e-6)
+
+    counts_file = folder / "counts" / "0-minus-XXXXXX.json"
+    good = counts_file.read_text()
+    document = json.loads(good)
+    cases = [
+        ({**document, "counts": {"01": 500}}, "bitstring '01' is not 6 characters"),
+        ({**document, "counts": {"000000": 499}}, "499 shots, the manifest asks for 500"),
+        ({**document, "job": "0/plus"}, "says job '0/plus'"),
+    ]
+    for bad, message in cases:
+        counts_file.write_text(json.dumps(bad))
+        with pytest.raises(MeasurementError, match=message):
+            backend.run(jobs)
+    counts_file.write_text(good)
+    (folder / "counts" / "9-plus-ZZZZZZ.json").write_text(good)
+    with pytest.raises(MeasurementError, match=r"counts file 9-plus-ZZZZZZ\.json is for no job"):
+        backend.run(jobs)
+    (folder / "counts" / "9-plus-ZZZZZZ.json").unlink()
+    other = phase_jobs(np.zeros((1, 0)), theta * 1.1, [[1.0]], BETA, "symmetric", ["Z" * 6, "X" * 6], 500)
+    with pytest.raises(MeasurementError, match="holds other jobs than this step's"):
+        backend.run(other)
+    assert backend.run(jobs).results  # nothing in the bundle was lost

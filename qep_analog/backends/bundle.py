@@ -1,0 +1,200 @@
+"""The ``bundle`` backend: the offline lab path. A batch of jobs is written as a job bundle — one file
+per sequence (Pulser's abstract JSON for a Rydberg array, our ion schedule JSON for an ion chain) and
+a manifest saying what each is for and how many shots it needs — and the run stops
+(:class:`BundlePending`). The lab plays the sequences with its own control system and drops one
+counts file per sequence into the bundle's ``counts/`` folder; run again, and the counts are checked
+against the manifest and returned.
+
+    BUNDLE/
+      manifest.json                 qep-bundle/1: device, recipe, and per job its phase, (x, θ, ν),
+                                    bases, shots and the sequence file of each basis
+      sequences/S-PHASE-BASES.pulser.json  (or .ion.json)
+      counts/S-PHASE-BASES.json     qep-bundle-counts/1, written by the lab:
+                                    {"schema": "qep-bundle-counts/1", "job": "S/PHASE", "bases": BASES,
+                                     "counts": {"0101": 12, ...}}   (qubit 0 the leftmost character)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
+from qep_analog.backends.schedules import job_schedules
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import ConfigError, MeasurementError, QEPError, StorageError
+from qep_analog.measurement.estimators import SettingCounts
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.sequences.phases import realised_model
+from qep_analog.sequences.recipes import Recipe
+from qep_analog.storage import read_json, write_json
+
+BUNDLE_SCHEMA = "qep-bundle/1"
+COUNTS_SCHEMA = "qep-bundle-counts/1"
+
+
+class BundlePending(QEPError):
+    """A bundle was written (or is still incomplete) and waits for the lab's counts."""
+
+
+def file_stem(job: PhaseJob, basis: str) -> str:
+    """``S-PHASE-BASES``: the name of a job's sequence and counts files for one basis."""
+    return f"{job.sample}-{job.phase}-{basis}"
+
+
+def job_document(job: PhaseJob) -> dict[str, Any]:
+    return {
+        "key": job.key,
+        "sample": job.sample,
+        "phase": job.phase,
+        "x": list(job.x),
+        "theta": list(job.theta),
+        "nu": list(job.nu),
+        "bases": list(job.bases),
+        "shots": job.shots,
+    }
+
+
+class BundleBackend:
+    """Writes the jobs as a bundle in ``directory`` and, once the lab's counts are there, reads them."""
+
+    name = "bundle"
+
+    def __init__(
+        self, model: QEPModel, profile: DeviceProfile, recipe: Recipe, *, directory: str | Path
+    ) -> None:
+        self.model = realised_model(model, profile)
+        self.profile = profile
+        self.recipe = recipe
+        self.directory = Path(directory)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / "manifest.json"
+
+    def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
+        started = time.perf_counter()
+        exact = [job.key for job in jobs if job.shots is None]
+        if exact:
+            raise ConfigError(
+                f"backend bundle: a lab returns counts; job {exact[0]!r} asks for exact values"
+            )
+        if not self.manifest_path.exists():
+            self.write(jobs)
+            raise BundlePending(
+                f"bundle {self.directory}: {sum(len(j.bases) for j in jobs)} sequences written; play them "
+                f"and drop one counts file per sequence into {self.directory / 'counts'} "
+                "(qep-bundle-counts/1), then run again"
+            )
+        manifest = read_json(self.manifest_path, BUNDLE_SCHEMA)
+        if manifest.get("jobs") != [job_document(job) for job in jobs]:
+            raise MeasurementError(
+                f"bundle {self.directory}: its manifest holds other jobs than this step's "
+                "(another step, point or configuration): use a fresh bundle folder"
+            )
+        results = tuple(JobResult(job.key, counts=self._read_counts(job)) for job in jobs)
+        self._refuse_strays(jobs)
+        metadata = {
+            **manifest["metadata"],
+            "wall_time_s": time.perf_counter() - started,
+            "bundle": str(self.directory),
+        }
+        return BatchResult(results, metadata)
+
+    def write(self, jobs: Sequence[PhaseJob]) -> None:
+        """The sequence files and the manifest (last, atomically: a bundle with a manifest is whole)."""
+        from qep_analog import __version__
+
+        schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
+        files: dict[str, dict[str, str]] = {}
+        device_time = 0.0
+        for job in jobs:
+            files[job.key] = {}
+            for basis in job.bases:
+                schedule = dataclasses.replace(schedules[job.key], readout=basis)
+                files[job.key][basis] = self._export(schedule, file_stem(job, basis))
+            assert job.shots is not None
+            device_time += schedules[job.key].duration * 1e-6 * job.shots * len(job.bases)
+        (self.directory / "counts").mkdir(parents=True, exist_ok=True)
+        metadata = {
+            "backend": self.name,
+            "version": __version__,
+            "device": self.profile.provenance(),
+            "recipe": self.recipe.name,
+            "written": dt.datetime.now(dt.UTC).isoformat(),
+            "device_time_s": device_time,
+        }
+        manifest = {"metadata": metadata, "jobs": [job_document(job) for job in jobs], "files": files}
+        write_json(self.manifest_path, manifest, BUNDLE_SCHEMA)
+
+    def _export(self, schedule: Any, stem: str) -> str:
+        from qep_analog.sequences.ion_export import export_ion_json
+        from qep_analog.sequences.pulser_export import export_abstract_json
+
+        folder = self.directory / "sequences"
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.profile.platform_spec.exporter == "pulser":
+            name = f"{stem}.pulser.json"
+            export_abstract_json(schedule, self.profile, folder / name)
+        else:
+            name = f"{stem}.ion.json"
+            export_ion_json(schedule, self.profile.capabilities.clock, folder / name)
+        return f"sequences/{name}"
+
+    def _read_counts(self, job: PhaseJob) -> dict[str, SettingCounts]:
+        out = {}
+        n = self.model.n_qubits
+        for basis in job.bases:
+            path = self.directory / "counts" / f"{file_stem(job, basis)}.json"
+            where = f"bundle {self.directory}: counts of job {job.key!r} in basis {basis}"
+            if not path.exists():
+                raise BundlePending(f"{where}: no file {path.name} in counts/ yet")
+            try:
+                document = read_json(path, COUNTS_SCHEMA)
+            except StorageError as exc:
+                raise MeasurementError(f"{where}: {exc}") from None
+            if document.get("job") != job.key or document.get("bases") != basis:
+                said = f"job {document.get('job')!r}, bases {document.get('bases')!r}"
+                raise MeasurementError(f"{where}: {path.name} says {said}")
+            counts = document.get("counts")
+            if not isinstance(counts, dict) or not counts:
+                raise MeasurementError(f"{where}: 'counts' must be a non-empty mapping bitstring -> shots")
+            outcomes, numbers = [], []
+            for bits, number in counts.items():
+                if len(bits) != n or set(bits) - {"0", "1"}:
+                    raise MeasurementError(f"{where}: bitstring {bits!r} is not {n} characters of 0 and 1")
+                if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+                    raise MeasurementError(f"{where}: count {number!r} of {bits} is not a count")
+                outcomes.append(int(bits, 2))
+                numbers.append(number)
+            total = sum(numbers)
+            if total != job.shots:
+                raise MeasurementError(f"{where}: {total} shots, the manifest asks for {job.shots}")
+            out[basis] = SettingCounts(basis, np.array(outcomes), np.array(numbers, dtype=np.int64))
+        return out
+
+    def _refuse_strays(self, jobs: Sequence[PhaseJob]) -> None:
+        expected = {f"{file_stem(job, basis)}.json" for job in jobs for basis in job.bases}
+        strays = sorted(
+            p.name for p in (self.directory / "counts").glob("*.json") if p.name not in expected
+        )
+        if strays:
+            raise MeasurementError(
+                f"bundle {self.directory}: counts file {strays[0]} is for no job of the manifest"
+            )
+
+
+def write_counts_file(path: str | Path, job: PhaseJob, basis: str, counts: dict[str, int]) -> None:
+    """What a lab writes for one sequence (used by tests and lab scripts)."""
+    write_json(path, {"job": job.key, "bases": basis, "counts": counts}, COUNTS_SCHEMA)
+
+
+def dense_to_bitstrings(dense: Any, n: int) -> dict[str, int]:
+    """Counts indexed by basis index (2^n,) as bitstring → count, qubit 0 the leftmost character."""
+    return {format(i, f"0{n}b"): int(c) for i, c in enumerate(np.asarray(dense)) if c}
