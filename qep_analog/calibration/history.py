@@ -32,12 +32,15 @@ PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def history_directory(explicit: str | Path | None = None) -> Path:
     """``explicit`` if given, else ``$QEP_ANALOG_HISTORY``, else the per-user data directory."""
     if explicit is not None:
-        return Path(explicit)
-    from_env = os.environ.get(HISTORY_VARIABLE)
-    if from_env:
-        return Path(from_env)
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "qep-analog" / "history"
+        directory, how = Path(explicit), "--history"
+    elif os.environ.get(HISTORY_VARIABLE):
+        directory, how = Path(os.environ[HISTORY_VARIABLE]), f"${HISTORY_VARIABLE}"
+    else:
+        data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        directory, how = Path(data_home) / "qep-analog" / "history", "the per-user data folder"
+    if directory.exists() and not directory.is_dir():
+        raise CalibrationError(f"calibration history folder {directory} ({how}) is a file, not a folder")
+    return directory
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,12 @@ class CalibrationHistory:
         """All records; lines that do not parse (a torn write) are skipped and listed in ``torn``."""
         if not self.path.exists():
             return HistoryRead((), ())
-        raw = self.path.read_bytes().split(b"\n")
+        try:
+            raw = self.path.read_bytes().split(b"\n")
+        except OSError as exc:
+            raise CalibrationError(
+                f"calibration history {self.path}: cannot be read ({type(exc).__name__}: {exc.strerror})"
+            ) from None
         if raw and raw[-1] == b"":
             raw.pop()
         if not raw:

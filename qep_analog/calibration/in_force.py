@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from qep_analog.calibration.history import PLAIN_NAME, CalibrationHistory, histo
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import records_in_force, resolve
 from qep_analog.devices.profile import DeviceProfile, read_profile
-from qep_analog.errors import CalibrationError
+from qep_analog.errors import CalibrationError, QEPWarning
 
 US_PER_SECOND = 1e6
 
@@ -46,7 +47,22 @@ def history_records(
     when the profile's name cannot name a history file (records are written only for plain names)."""
     if not PLAIN_NAME.match(profile.name):
         return ()
-    return CalibrationHistory(history_directory(history), profile.name).read().records
+    store = CalibrationHistory(history_directory(history), profile.name)
+    read = store.read()
+    if read.torn:
+        lines = ", ".join(str(n) for n in read.torn[:5]) + (" …" if len(read.torn) > 5 else "")
+        warnings.warn(
+            CalibrationHistoryWarning(
+                f"calibration history {store.path}: line(s) {lines} do not parse and are skipped "
+                "(a write cut short, or a damaged file)"
+            ),
+            stacklevel=2,
+        )
+    return read.records
+
+
+class CalibrationHistoryWarning(QEPWarning):
+    """Lines of a calibration history were skipped."""
 
 
 @dataclass(frozen=True)

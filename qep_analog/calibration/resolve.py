@@ -3,10 +3,12 @@
 Only good and valid records of the profile's device count. A device-wide field takes the value of its
 last device-wide record. A per-site field (``local_gains``, ``site_detuning_offsets``, and the per-site
 readout errors ``site_false_positive``/``site_false_negative`` from the per-site records of
-``readout_false_positive``/``readout_false_negative``) takes the last usable value of each site, and
-is applied once sites 0 … n−1 are all known (a runcard with targets updates only its sites). Records made
-against another profile version still apply (they measure the same hardware); the profile file itself
-is never written.
+``readout_false_positive``/``readout_false_negative``) takes the last usable value of each site on
+sites 0 … k−1, as far as they are known without a gap (a runcard with targets updates only its
+sites; a model on more sites takes the nominal value on the others, with a warning). Every value must
+obey the rule of the profile field it sets: a record that breaks it is a one-line error naming it.
+Records made against another profile version still apply (they measure the same hardware); the
+profile file itself is never written.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from qep_analog.calibration.records import FIELDS, CalibrationRecord
-from qep_analog.devices.profile import DeviceProfile
+from qep_analog.devices.profile import DeviceProfile, section_fields
 from qep_analog.errors import CalibrationError
+from qep_analog.schema import parse_value
 
 #: per-site profile fields filled by the per-site records of a device-wide field, and their sections
 _SITE_FIELDS = {spec.site_field: spec.section for spec in FIELDS.values() if spec.site_field}
@@ -27,7 +30,8 @@ def records_in_force(
     profile: DeviceProfile, records: Iterable[CalibrationRecord]
 ) -> dict[str, tuple[CalibrationRecord, ...]]:
     """Field → the records that set it: the last usable record of a device-wide field, or the last
-    usable record of each site 0 … n−1 of a per-site field (which applies once every site is known)."""
+    usable record of each site 0 … k−1 of a per-site field, the sites known without a gap (a site
+    whose last good record is missing ends the field there)."""
     last: dict[str, CalibrationRecord] = {}
     per_site: dict[str, dict[int, CalibrationRecord]] = {}  # field → site → last record
     for record in records:
@@ -42,8 +46,11 @@ def records_in_force(
             per_site.setdefault(record.target, {})[record.site] = record
     in_force: dict[str, tuple[CalibrationRecord, ...]] = {name: (record,) for name, record in last.items()}
     for name, sites in per_site.items():
-        if sorted(sites) == list(range(len(sites))):  # sites 0 … n−1 known: the field is complete
-            in_force[name] = tuple(sites[i] for i in range(len(sites)))
+        known = 0
+        while known in sites:  # sites 0 … k−1 without a gap: a model on them uses these values
+            known += 1
+        if known:
+            in_force[name] = tuple(sites[i] for i in range(known))
     return in_force
 
 
@@ -56,6 +63,21 @@ def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) 
     }
 
 
+def _check_value(
+    profile: DeviceProfile, section: str, name: str, value: Any, used: tuple[CalibrationRecord, ...]
+) -> None:
+    """A record's value obeys the rule of the profile field it sets, or a one-line error naming it."""
+    rules = {f.name: f for f in section_fields(profile, section)}
+    rule = rules.get(name) or rules.get(f"{name}s")  # radial_frequency sets radial_frequencies[0]
+    if rule is None:
+        return
+    if rule.kind == "pair":
+        rule = dataclasses.replace(rule, kind="number")
+    ids = used[0].record_id if len(used) == 1 else f"{used[0].record_id} … ({len(used)} records)"
+    where = f"calibration record {ids} of device {profile.name!r}"
+    parse_value(list(value) if isinstance(value, tuple) else value, rule, where, CalibrationError, name)
+
+
 def resolve(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> DeviceProfile:
     """``profile`` with its calibrated fields replaced by the latest usable records, whose ids it
     lists in ``calibration_records``."""
@@ -63,7 +85,9 @@ def resolve(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> Dev
     sections: dict[str, dict[str, Any]] = {"calibration": {}, "noise": {}, "capabilities": {}}
     for name, used in in_force.items():
         section = FIELDS[name].section if name in FIELDS else _SITE_FIELDS[name]
-        sections[section][name] = used[0].value if used[0].site is None else tuple(r.value for r in used)
+        value = used[0].value if used[0].site is None else tuple(r.value for r in used)
+        _check_value(profile, section, name, value, used)
+        sections[section][name] = value
     capabilities = sections["capabilities"]
     if "radial_frequency" in capabilities:
         radial = profile.ions.radial_frequencies

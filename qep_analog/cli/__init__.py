@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
-from qep_analog import PreconditionError, QEPError, SolverError, __version__
+from qep_analog import PreconditionError, QEPError, QEPWarning, SolverError, __version__
 from qep_analog.cli import calibrate, counts, device, explore, gradient, sequence, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
@@ -37,9 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Any, category: type[Warning], *rest: Any, **options: Any) -> None:
+    """Our warnings as one line on stderr; others as Python prints them."""
+    if issubclass(category, QEPWarning):
+        print(f"qep-analog: warning: {message}", file=sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, *rest, **options)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", QEPWarning)  # the command line shows them, once each
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except PreconditionError as exc:

@@ -49,23 +49,36 @@ def register(commands: Any) -> None:
 
 
 def _profile_of(metadata: dict[str, Any], args: argparse.Namespace) -> Any:
+    """The profile a schedule was built with: its file (else its name on the search path, with a
+    warning), nominal if it was built nominal or ``--nominal`` is given, else with the calibration
+    in force now."""
     from qep_analog import load_profile
 
     if "profile" not in metadata:
         raise ConfigError("schedule file: metadata names no device profile")
+    source = metadata["profile"]
+    if Path(source).suffix in (".yaml", ".yml") and not Path(source).is_file():
+        name = metadata.get("device", {}).get("name")
+        if not name:
+            raise ConfigError(f"schedule file: its profile file {source} is gone and it names no device")
+        _warn(f"the profile file {source} the schedules were built with is gone; using {name!r}")
+        source = name
     return load_profile(
-        metadata["profile"],
+        source,
         relaxed=bool(metadata.get("relaxed", False)),
-        nominal=args.nominal,
+        nominal=args.nominal or bool(metadata.get("nominal", False)),
         history=args.history,
     )
+
+
+def _warn(message: str) -> None:
+    print(f"qep-analog: warning: {message}", file=sys.stderr)
 
 
 def run_build(args: argparse.Namespace) -> int:
     from qep_analog import (
         export_abstract_json,
         export_ion_json,
-        list_profiles,
         load_model,
         load_profile,
         load_recipe,
@@ -83,10 +96,9 @@ def run_build(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", QEPWarning)
         schedules = qep_phase_schedules(model, profile, recipe, x, theta, eps, args.beta)
     for warning in caught:
-        print(f"qep-analog: warning: {warning.message}")
-    named = args.device in list_profiles()
-    provenance = {"profile": args.device if named else str(Path(profile.source).resolve()),
-                  "relaxed": not profile.strict, "model": str(args.model),
+        _warn(str(warning.message))
+    provenance = {"profile": str(Path(profile.source).resolve()), "relaxed": not profile.strict,
+                  "nominal": args.nominal, "model": str(args.model),
                   "device": profile.provenance()}  # fmt: skip
     for schedule in schedules:
         schedule.metadata.update(provenance)
@@ -131,13 +143,12 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.shots is not None and args.shots < 1:
         raise ConfigError(f"--shots: {args.shots} must be positive")
     schedules = load_schedules(args.file)
+    if not schedules:
+        raise ConfigError(f"{args.file}: holds no schedule")
     rows: list[dict[str, Any]] = []
-    devices: list[dict[str, Any]] = []
+    profile = _profile_of(schedules[0].metadata, args)  # one build: one profile for every schedule
+    _warn_if_changed(schedules[0].metadata, profile)
     for k, schedule in enumerate(schedules):
-        profile = _profile_of(schedule.metadata, args)
-        _warn_if_changed(schedule.metadata, profile)
-        if profile.provenance() not in devices:
-            devices.append(profile.provenance())
         n = schedule.n_qubits
         observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(n)}
         if args.backend == "pulser":
@@ -159,7 +170,11 @@ def run_emulate(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps({"backend": args.backend, "device": devices[0], "schedules": rows}, indent=2))
+        print(
+            json.dumps(
+                {"backend": args.backend, "device": profile.provenance(), "schedules": rows}, indent=2
+            )
+        )
         return 0
     for row in rows:
         _print_row(row)
@@ -168,13 +183,12 @@ def run_emulate(args: argparse.Namespace) -> int:
 
 
 def _warn_if_changed(metadata: dict[str, Any], profile: Any) -> None:
-    """Warn when the profile in force differs from the one the schedule was built with."""
+    """Warn when the profile used now differs from the one the schedules were built with."""
     built = metadata.get("device", {}).get("snapshot_hash")
     if built is not None and built != profile.snapshot_hash:
-        print(
-            f"qep-analog: warning: schedule {metadata.get('label', '')!r} was built on profile snapshot "
-            f"{built}; emulating on {profile.snapshot_hash} (the calibration in force changed)",
-            file=sys.stderr,
+        _warn(
+            f"the schedules were built on profile snapshot {built}; emulating on {profile.snapshot_hash} "
+            "(the profile file or its calibration in force changed since, or --nominal)"
         )
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.errors import ConstraintError, ProfileError
+from qep_analog.errors import ConstraintError, ProfileError, QEPWarning
 from qep_analog.library import library_entries, locate_file
 from qep_analog.schema import Field, parse_section
 from qep_analog.storage import read_yaml
@@ -108,6 +109,10 @@ _TOP = (
     Field("noise", "section", fields=_NOISE),
     Field("calibration", "section", fields=_CALIBRATION, required=False),
 )
+
+
+class UncalibratedSitesWarning(QEPWarning):
+    """A model uses sites that a per-site calibration did not measure."""
 
 
 @dataclass(frozen=True)
@@ -320,24 +325,28 @@ class DeviceProfile:
         return platform_of(self.platform)
 
     def local_gains(self, n: int) -> NDArray:
-        """The calibrated gain of the local field on each of ``n`` sites (1 where none is recorded)."""
-        gains = self.calibration.local_gains
-        if not gains:
-            return np.ones(n)
-        if len(gains) != n:
-            raise ConstraintError(
-                f"device {self.label!r}: calibration has {len(gains)} local gains for {n} sites"
-            )
-        return np.asarray(gains, dtype=float)
+        """The calibrated gain of the local field on sites 0 … n−1; 1 on sites the calibration did not
+        measure (with a warning when some were measured)."""
+        return self._per_site("local_gains", n, 1.0)
 
     def site_offsets(self, n: int) -> NDArray:
-        """The detuning offset of each of ``n`` sites: the device-wide one plus the per-site ones."""
-        local = self.calibration.site_detuning_offsets
-        if local and len(local) != n:
-            raise ConstraintError(
-                f"device {self.label!r}: calibration has {len(local)} site detuning offsets for {n} sites"
+        """The detuning offset of each of ``n`` sites: the device-wide one plus the per-site ones (0
+        on sites the calibration did not measure, with a warning when some were measured)."""
+        return self.calibration.detuning_offset + self._per_site("site_detuning_offsets", n, 0.0)
+
+    def _per_site(self, field: str, n: int, unmeasured: float) -> NDArray:
+        values = tuple(getattr(self.calibration, field))
+        if values and len(values) < n:
+            warnings.warn(
+                UncalibratedSitesWarning(
+                    f"device {self.label!r}: {field} calibrated on sites 0-{len(values) - 1} only; "
+                    f"sites {len(values)}-{n - 1} take {unmeasured:g}"
+                ),
+                stacklevel=3,
             )
-        return self.calibration.detuning_offset + (np.asarray(local, dtype=float) if local else np.zeros(n))
+        out = np.full(n, unmeasured)
+        out[: min(n, len(values))] = values[:n]
+        return out
 
     def relaxed(self) -> DeviceProfile:
         """The emulation variant: limits of the controls lifted, physics and noise kept."""
@@ -345,11 +354,14 @@ class DeviceProfile:
 
     @property
     def snapshot_hash(self) -> str:
-        """A hash of every value of the profile (not of the file it was read from, nor of the records
-        its values came from): two profiles with the same hash translate, build and emulate alike."""
+        """A hash of every value that acts on the device's physics or limits — not of the file the
+        profile was read from, its description, the records its values came from or how long they
+        stay fresh; numbers are hashed as floats (1 and 1.0 alike). Profiles with equal values
+        have equal hashes; a change of any acting value changes it."""
         document = self.to_document()
-        del document["source"], document["calibration_records"]
-        text = json.dumps(document, sort_keys=True, allow_nan=False, ensure_ascii=True)
+        del document["source"], document["calibration_records"], document["description"]
+        del document["calibration"]["max_age_us"]
+        text = json.dumps(_as_floats(document), sort_keys=True, allow_nan=False, ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def provenance(self) -> dict[str, Any]:
@@ -458,13 +470,12 @@ def parse_profile(document: Any, source: str = "<profile>") -> DeviceProfile:
     raw_caps = document["capabilities"]
     where = f"{source}: device {top['name']!r}"
     capabilities = CAPABILITIES[top["platform"]].from_section(raw_caps, f"{where}.capabilities")
-    noise = NoiseModel(**_present(parse_section(document["noise"], _NOISE, f"{where}.noise", ProfileError)))
+    noise = NoiseModel(
+        **_tuples(_present(parse_section(document["noise"], _NOISE, f"{where}.noise", ProfileError)))
+    )
     calibration = Calibration()
     if top["calibration"] is not None:
-        cal = _present(top["calibration"])
-        if "local_gains" in cal:
-            cal["local_gains"] = tuple(cal["local_gains"])
-        calibration = Calibration(**cal)
+        calibration = Calibration(**_tuples(_present(top["calibration"])))
     return DeviceProfile(
         name=top["name"],
         platform=top["platform"],
@@ -475,6 +486,31 @@ def parse_profile(document: Any, source: str = "<profile>") -> DeviceProfile:
         description=top["description"] or "",
         source=source,
     )
+
+
+def _as_floats(value: Any) -> Any:
+    """Numbers as floats throughout a document (booleans and texts as they are)."""
+    if isinstance(value, dict):
+        return {k: _as_floats(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_floats(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _tuples(values: dict[str, Any]) -> dict[str, Any]:
+    """Lists (per-site values) as tuples, so that parsed and resolved profiles compare and hash alike."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def section_fields(profile: DeviceProfile, section: str) -> tuple[Field, ...]:
+    """The field rules of a profile section (``capabilities``, ``noise`` or ``calibration``)."""
+    return {
+        "capabilities": profile.capabilities.FIELDS,
+        "noise": _NOISE,
+        "calibration": _CALIBRATION,
+    }[section]
 
 
 def list_profiles() -> dict[str, Path]:

@@ -171,7 +171,7 @@ def test_resolve_fills_per_site_fields_from_the_last_run() -> None:
     effective = resolve(PROFILE, gains)
     assert effective.calibration.local_gains == (1.1, 0.9, 2.0)  # the last value of each site
     gap = [record("local_gains", 1.0, site=s, run_id="gap") for s in (0, 2)]
-    assert resolve(PROFILE, gap).calibration.local_gains == PROFILE.calibration.local_gains  # incomplete
+    assert resolve(PROFILE, gap).calibration.local_gains == (1.0,)  # sites 0 … k−1 without a gap
     readout = [record("readout_false_positive", e, site=i) for i, e in enumerate((0.01, 0.02))]
     effective = resolve(PROFILE, [*readout, record("readout_false_positive", 0.015)])
     assert effective.noise.site_false_positive == (0.01, 0.02)

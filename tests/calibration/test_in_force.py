@@ -199,7 +199,7 @@ def test_sequence_build_and_emulate_use_the_calibration(
     status, stdout, stderr = _run(
         capsys, ["emulate", str(tmp_path / "calibrated.json"), "--json", *history, "--nominal"]
     )
-    assert status == 0 and "the calibration in force changed" in stderr
+    assert status == 0 and "the schedules were built on profile snapshot" in stderr
     assert json.loads(stdout)["device"]["calibration_records"] == []
 
 
@@ -251,3 +251,91 @@ def test_a_profile_whose_name_cannot_have_a_history_loads_as_written(tmp_path: P
     profile = qep_analog.load_profile(path, history=tmp_path)
     assert profile.name == "our bench array" and profile.calibration_records == ()
     assert profile.snapshot_hash == qep_analog.read_profile(path).snapshot_hash
+
+
+def test_emulate_uses_the_profile_file_and_choice_of_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A schedule built on a user profile in $QEP_ANALOG_PATH is emulated on that file even when the
+    variable is gone; one built --nominal is emulated nominal."""
+    text = (qep_analog.library_entries("devices")["fresnel-like"].path).read_text(encoding="utf-8")
+    user = tmp_path / "lab" / "devices"
+    user.mkdir(parents=True)
+    (user / "fresnel-like.yaml").write_text(text.replace("max_rabi_MHz: 2.0", "max_rabi_MHz: 1.9"))
+    CalibrationHistory(tmp_path / "h", "fresnel-like").append([record("rabi_scale", 0.93)])
+    monkeypatch.setenv("QEP_ANALOG_PATH", str(tmp_path / "lab"))
+    argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
+    history = ["--history", str(tmp_path / "h")]
+    for name, extra in (("calibrated", []), ("nominal", ["--nominal"])):
+        assert _run(capsys, [*argv, *history, *extra, "--out", str(tmp_path / f"{name}.json")])[0] == 0
+    built = {
+        name: json.loads((tmp_path / f"{name}.json").read_text())["schedules"][0]["metadata"]["device"]
+        for name in ("calibrated", "nominal")
+    }
+    assert built["calibrated"]["calibration_records"] == ["run-a:rabi_scale"]
+    assert built["nominal"]["calibration_records"] == []
+    monkeypatch.delenv("QEP_ANALOG_PATH")
+    for name in ("calibrated", "nominal"):
+        status, out, err = _run(capsys, ["emulate", str(tmp_path / f"{name}.json"), "--json", *history])
+        assert status == 0 and err == "", err
+        assert json.loads(out)["device"] == built[name]
+
+
+def test_snapshot_hash_is_of_the_acting_values() -> None:
+    import dataclasses
+
+    profile = qep_analog.read_profile("fresnel-like")
+    same = dataclasses.replace(profile, calibration=dataclasses.replace(profile.calibration, rabi_scale=1))
+    assert same == profile and same.snapshot_hash == profile.snapshot_hash  # 1 and 1.0 alike
+    hash(profile)  # every per-site value is a tuple
+    described = dataclasses.replace(profile, description="another text", source="elsewhere.yaml")
+    assert described.snapshot_hash == profile.snapshot_hash
+    changed = dataclasses.replace(
+        profile, calibration=dataclasses.replace(profile.calibration, rabi_scale=1.001)
+    )
+    assert changed.snapshot_hash != profile.snapshot_hash
+    assert profile.relaxed().snapshot_hash != profile.snapshot_hash  # the limits act
+
+
+def test_bad_records_and_uncalibrated_sites(tmp_path: Path) -> None:
+    history = CalibrationHistory(tmp_path, "yb171-chain")
+    history.append([record("local_gains", 1.1 + 0.01 * i, device="yb171-chain", site=i) for i in range(4)])
+    # a later run: site 4 bad, site 5 good: sites 0-3 keep their values, 4 ends the field
+    history.append(
+        [
+            record("local_gains", 1.2, device="yb171-chain", site=0, run="run-b"),
+            record("local_gains", 0.5, device="yb171-chain", site=4, run="run-b", quality="bad"),
+            record("local_gains", 0.9, device="yb171-chain", site=5, run="run-b"),
+        ]
+    )
+    profile = qep_analog.load_profile("yb171-chain", history=tmp_path)
+    assert profile.calibration.local_gains == pytest.approx((1.2, 1.11, 1.12, 1.13), rel=1e-15)
+    with pytest.warns(UserWarning, match=r"local_gains calibrated on sites 0-3 only; sites 4-5 take 1"):
+        gains = profile.local_gains(6)
+    np.testing.assert_allclose(gains, [1.2, 1.11, 1.12, 1.13, 1.0, 1.0], rtol=1e-15)
+    np.testing.assert_allclose(profile.local_gains(2), [1.2, 1.11], rtol=1e-15)
+    bad = tmp_path / "bad"
+    CalibrationHistory(bad, "fresnel-like").append([record("readout_false_positive", 0.7)])
+    with pytest.raises(
+        qep_analog.CalibrationError, match=r"record run-a:readout_false_positive .* = 0\.7 breaks"
+    ):
+        qep_analog.load_profile("fresnel-like", history=bad)
+
+
+def test_damaged_histories_are_one_line_errors_or_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.append([record("rabi_scale", 0.95), record("interaction_scale", 0.98)])
+    lines = history.path.read_text().splitlines()
+    history.path.write_text("\n".join([lines[0], "xx garbage", *lines[1:]]) + "\n")
+    status, _, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
+    assert status == 0 and "warning: calibration history" in err and "line(s) 2 do not parse" in err
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    status, _, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(afile)])
+    assert status == 2 and "is a file, not a folder" in err and err.count("\n") == 1
+    folder = tmp_path / "dir-history"
+    (folder / "fresnel-like.jsonl").mkdir(parents=True)
+    status, _, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(folder)])
+    assert status == 2 and "cannot be read" in err and err.count("\n") == 1

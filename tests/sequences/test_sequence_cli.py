@@ -34,8 +34,8 @@ def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str,
 def test_build_plot_emulate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "chain.json"
     argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
-    status, stdout, _ = _run(capsys, [*argv, "--out", str(out), "--export", "pulser"])
-    assert status == 0 and "6 schedules" in stdout and "warning" in stdout  # the X generator's readout
+    status, stdout, stderr = _run(capsys, [*argv, "--out", str(out), "--export", "pulser"])
+    assert status == 0 and "6 schedules" in stdout and "warning" in stderr  # the X generator's readout
     exported = sorted(tmp_path.glob("chain.*.pulser.json"))
     assert len(exported) == 6
     Sequence.from_abstract_repr(exported[0].read_text(encoding="utf-8"))
