@@ -15,12 +15,14 @@ An entry found earlier *shadows* entries of the same name further down, and says
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, QEPWarning
 
 PATH_VARIABLE = "QEP_ANALOG_PATH"
 Kind = Literal["devices", "sequences", "calibration"]
@@ -33,6 +35,10 @@ USER_PATH = f"${PATH_VARIABLE}"
 WORKING_DIRECTORY = "working directory"
 BUILT_IN = "built-in"
 _SCHEMA_PROBE_BYTES = 4096
+
+
+class SearchPathWarning(QEPWarning):
+    """An entry of ``$QEP_ANALOG_PATH`` is not a folder."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,14 @@ def search_path(kind: str) -> list[tuple[str, Path, bool]]:
     _check_kind(kind)
     found: list[tuple[str, Path, bool]] = []
     for entry in os.environ.get(PATH_VARIABLE, "").split(os.pathsep):
-        if entry:
-            found += [(USER_PATH, Path(entry) / kind, False), (USER_PATH, Path(entry), True)]
+        if not entry:
+            continue
+        if not Path(entry).is_dir():
+            warnings.warn(
+                SearchPathWarning(f"${PATH_VARIABLE}: {entry} is not a folder; it is skipped"), stacklevel=3
+            )
+            continue
+        found += [(USER_PATH, Path(entry) / kind, False), (USER_PATH, Path(entry), True)]
     builtin = builtin_directory(kind)
     local = Path.cwd() / kind
     if not (local.is_dir() and builtin.is_dir() and local.resolve() == builtin.resolve()):
@@ -107,7 +119,8 @@ def _has_schema(path: Path, prefix: str) -> bool:
             head = handle.read(_SCHEMA_PROBE_BYTES)
     except OSError:
         return False
-    return any(line.strip().startswith(f"schema: {prefix}") for line in head.splitlines())
+    pattern = re.compile(rf"""^schema:\s*["']?{re.escape(prefix)}""")
+    return any(pattern.match(line.strip()) for line in head.splitlines())
 
 
 def _check_kind(kind: str) -> None:

@@ -19,7 +19,7 @@ from qep_analog.calibration.history import PLAIN_NAME, CalibrationHistory, histo
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import records_in_force, resolve
 from qep_analog.devices.profile import DeviceProfile, read_profile
-from qep_analog.errors import CalibrationError, QEPWarning
+from qep_analog.errors import QEPWarning
 
 US_PER_SECOND = 1e6
 
@@ -68,7 +68,8 @@ class CalibrationHistoryWarning(QEPWarning):
 @dataclass(frozen=True)
 class CalibratedField:
     """One calibrated field of a profile: its value (a tuple over sites for a per-site field) and the
-    records that set it, their largest uncertainty, the oldest timestamp and its age in µs."""
+    records that set it, their largest uncertainty, the oldest timestamp and its age in µs (negative:
+    a record dated in the future, which counts as stale)."""
 
     field: str
     value: float | tuple[float, ...]
@@ -101,8 +102,8 @@ def calibration_report(
     now = now or dt.datetime.now(dt.UTC)
     fields = []
     for name, used in records_in_force(profile, records).items():
-        oldest = min(used, key=lambda r: _time_of(r))
-        age = (now - _time_of(oldest)).total_seconds() * US_PER_SECOND
+        oldest = min(used, key=lambda r: r.time)
+        age = (now - oldest.time).total_seconds() * US_PER_SECOND
         value: float | tuple[float, ...] = (
             used[0].value if used[0].site is None else tuple(r.value for r in used)
         )
@@ -114,17 +115,8 @@ def calibration_report(
                 record_ids=tuple(r.record_id for r in used),
                 timestamp=oldest.timestamp,
                 age=age,
-                stale=math.isfinite(profile.calibration.max_age) and age > profile.calibration.max_age,
+                stale=age < 0
+                or (math.isfinite(profile.calibration.max_age) and age > profile.calibration.max_age),
             )
         )
     return tuple(fields)
-
-
-def _time_of(record: CalibrationRecord) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(record.timestamp)
-    except ValueError:
-        raise CalibrationError(
-            f"calibration record {record.record_id!r}: timestamp {record.timestamp!r} is not ISO 8601"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -7,6 +7,7 @@ effective profile from the good and valid ones.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
@@ -83,6 +84,14 @@ class CalibrationRecord:
             raise CalibrationError(f"{where}: uncertainty {self.uncertainty} is negative")
         if self.site is not None and self.site < 0:
             raise CalibrationError(f"{where}: site {self.site} is negative")
+        try:
+            moment = dt.datetime.fromisoformat(self.timestamp)
+        except (TypeError, ValueError):
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise CalibrationError(
+                f"{where}: timestamp {self.timestamp!r} is not an ISO 8601 time with its time zone"
+            )
 
     @property
     def usable(self) -> bool:
@@ -91,6 +100,11 @@ class CalibrationRecord:
         spec = FIELDS[self.field]
         placed = self.site is None if not spec.per_site else self.site is not None
         return self.quality == "good" and self.valid and (placed or bool(spec.site_field))
+
+    @property
+    def time(self) -> dt.datetime:
+        """When the record was made (time-zone aware)."""
+        return dt.datetime.fromisoformat(self.timestamp)
 
     @property
     def record_id(self) -> str:

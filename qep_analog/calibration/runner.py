@@ -120,7 +120,9 @@ def run_runcard(
                 "reasons": list(result.reasons),
             }
         )
-        summary["profile_after"] = effective.provenance()
+        # dry run: the records stay in the run folder, so the profile in force does not change
+        key = "profile_after" if runcard.update == "append" else "profile_if_applied"
+        summary[key] = effective.provenance()
         write_json(out / "run.json", summary, RUN_SCHEMA)
     return RunOutcome(run_id, tuple(steps), effective)
 

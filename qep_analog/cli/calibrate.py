@@ -123,10 +123,9 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     print(f"run {outcome.run_id}: {runcard.name} on {profile.name} ({backend.name}); {where}")
     _print_steps([s.result.to_document() for s in outcome.steps])
     after = outcome.profile
-    print(
-        f"profile in force now: snapshot {after.snapshot_hash}, "
-        f"{len(after.calibration_records)} calibration records"
-    )
+    state = "in force now" if runcard.update == "append" else "if applied (dry run: not in force)"
+    records = len(after.calibration_records)
+    print(f"profile {state}: snapshot {after.snapshot_hash}, {records} calibration records")
     print(f"results in {out}")
     return 0
 
@@ -167,6 +166,11 @@ def run_history(args: argparse.Namespace) -> int:
     from qep_analog import CalibrationHistory, history_directory, latest_values, list_profiles, read_profile
 
     history = CalibrationHistory(history_directory(args.history), args.argument)
+    if args.argument not in list_profiles() and not history.path.exists():
+        raise CalibrationError(
+            f"calibrate history: {args.argument!r} is neither a known profile nor a device with a "
+            f"history in {history.path.parent}"
+        )
     read = history.read()
     effective: dict[str, Any] = {}
     if args.argument in list_profiles():

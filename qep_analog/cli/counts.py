@@ -35,8 +35,14 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from qep_analog import ReadoutErrors, load_profile, read_counts_run
+    from qep_analog import ConfigError, ReadoutErrors, load_profile, read_counts_run
 
+    if args.device is None and (args.nominal or args.history is not None):
+        raise ConfigError("gradient-from-counts: --nominal and --history choose the profile of --device")
+    if args.device is not None and args.no_mitigate:
+        raise ConfigError(
+            "gradient-from-counts: --device gives readout errors to mitigate; not with --no-mitigate"
+        )
     counts = read_counts_run(args.run_dir)
     device = None
     if args.device is not None:

@@ -41,20 +41,29 @@ def register(commands: Any) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from qep_analog import library_entries, read_profile
+    from qep_analog import QEPError, library_entries, read_profile
 
     rows: list[dict[str, Any]] = []
     for name, entry in library_entries("devices").items():
-        profile = read_profile(entry.path)
-        rows.append({"name": name, "platform": profile.platform, "version": profile.version,
-                     "description": profile.description, "file": str(entry.path),
-                     "origin": entry.origin, "shadows": list(entry.shadows)})  # fmt: skip
+        row = {
+            "name": name,
+            "file": str(entry.path),
+            "origin": entry.origin,
+            "shadows": list(entry.shadows),
+        }
+        try:
+            profile = read_profile(name)
+        except QEPError as exc:  # one broken file: list the others, mark this one
+            rows.append({**row, "platform": "-", "version": "-", "description": f"INVALID: {exc}"})
+            continue
+        rows.append({**row, "platform": profile.platform, "version": profile.version,
+                     "description": profile.description})  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     width = max([len(r["name"]) for r in rows] + [4])
     for row in rows:
-        origin = row["origin"] + "".join(f", shadows {o}" for o in row["shadows"])
+        origin = str(row["origin"]) + "".join(f", shadows {o}" for o in row["shadows"])
         print(
             f"{row['name']:<{width}}  {row['platform']:<7}  v{row['version']}  [{origin}]  "
             f"{row['description']}"
@@ -76,6 +85,10 @@ _SUFFIX_UNITS = {
 
 def _shown(key: str, value: Any) -> str:
     """``max_rabi: 12.5664 rad/µs (2π·2 MHz)`` from ``max_rabi_rad_per_us: 12.566...``."""
+    if key == "ramp_duration_us" and value is None:
+        return "ramp_duration: none measured"
+    if key == "max_age_us":
+        return f"max_age: {'no limit' if value is None else _age(value / 1e6)}"
     for suffix, unit in _SUFFIX_UNITS.items():
         if key.endswith(suffix):
             name = key.removesuffix(suffix)
@@ -117,10 +130,13 @@ def run_show(args: argparse.Namespace) -> int:
         ]
     stale = [f for f in in_force if f["stale"]]
     for field in stale:
+        if field["age_s"] < 0:
+            why = f"is dated {_age(-field['age_s'])} in the future (a wrong clock or record)"
+        else:
+            limit = _age(profile.calibration.max_age / 1e6)
+            why = f"is {_age(field['age_s'])} old, older than the profile's max_age {limit}"
         print(
-            f"qep-analog: warning: device {profile.name!r}: calibrated {field['field']} is "
-            f"{_age(field['age_s'])} old, older than the profile's max_age "
-            f"{_age(profile.calibration.max_age / 1e6)}",
+            f"qep-analog: warning: device {profile.name!r}: calibrated {field['field']} {why}",
             file=sys.stderr,
         )
     if args.json:
@@ -152,11 +168,21 @@ def run_show(args: argparse.Namespace) -> int:
             ids = field["record_ids"]
             record = ids[0] if len(ids) == 1 else f"{ids[0]} … ({len(ids)} records)"
             flag = "  STALE" if field["stale"] else ""
+            unit = _record_unit(field["field"])
+            when = f"{_age(field['age_s'])} old" if field["age_s"] >= 0 else "dated in the future"
             print(
-                f"  {field['field']}: {shown} ± {field['uncertainty']:.2g}  record {record}, "
-                f"{_age(field['age_s'])} old{flag}"
+                f"  {field['field']}: {shown} ± {field['uncertainty']:.2g}{unit}  record {record}, "
+                f"{when}{flag}"
             )
     return 0
+
+
+def _record_unit(field: str) -> str:
+    """`` rad/µs`` etc.: the unit of a calibrated profile field ('' when dimensionless)."""
+    from qep_analog import FIELDS
+
+    spec = FIELDS.get(field) or next((f for f in FIELDS.values() if f.site_field == field), None)
+    return f" {spec.unit}" if spec is not None and spec.unit else ""
 
 
 def _age(seconds: float) -> str:

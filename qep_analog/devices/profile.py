@@ -520,8 +520,15 @@ def list_profiles() -> dict[str, Path]:
 
 def read_profile(name_or_path: str | Path, relaxed: bool = False) -> DeviceProfile:
     """The profile as its file says (nominal: no calibration records applied), by name or by file
-    path; ``relaxed`` for the emulation variant."""
+    path; ``relaxed`` for the emulation variant. A file found by name must carry that name: the name
+    keys the device's calibration history."""
     path = locate_file("devices", name_or_path, ProfileError)
     document = read_yaml(path, ProfileError)
     profile = parse_profile(document, str(path))
+    by_name = str(name_or_path) == path.stem and Path(str(name_or_path)).suffix == ""
+    if by_name and profile.name != path.stem:
+        raise ProfileError(
+            f"{path}: found for the name {path.stem!r} but names device {profile.name!r}; the file "
+            "name and name: must agree (the name keys the device's calibration history)"
+        )
     return profile.relaxed() if relaxed else profile

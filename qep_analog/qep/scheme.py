@@ -14,15 +14,13 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from qep_analog.errors import ConfigError
 from qep_analog.qep.names import SCHEMES
 
 #: the two phases whose difference a scheme divides: (first, second)
 PHASES: dict[str, tuple[str, str]] = {"symmetric": ("plus", "minus"), "one-sided": ("plus", "free")}
 #: the sign of the nudge β ε in each phase
 SIGNS: dict[str, float] = {"plus": 1.0, "minus": -1.0, "free": 0.0}
-
-assert tuple(PHASES) == SCHEMES
-
 
 def nudge_signs(scheme: str) -> tuple[float, ...]:
     """The signs of the nudged phases a scheme prepares besides the free one: (+1, −1) or (+1,)."""
@@ -31,6 +29,8 @@ def nudge_signs(scheme: str) -> tuple[float, ...]:
 
 def denominator(beta: float, scheme: str) -> float:
     """2β (symmetric) or β (one-sided): what the difference of the two phases is divided by."""
+    if scheme not in PHASES:
+        raise ConfigError(f"scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
     return 2.0 * beta if scheme == "symmetric" else beta
 
 

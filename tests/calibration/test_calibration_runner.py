@@ -32,7 +32,7 @@ def record(field: str, value: float, **changes: object) -> CalibrationRecord:
         value=value,
         uncertainty=0.01,
         unit="",
-        timestamp="t",
+        timestamp="2026-01-01T00:00:00+00:00",
         run_id="r",
         routine="x",
         quality="good",

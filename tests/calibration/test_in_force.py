@@ -339,3 +339,79 @@ def test_damaged_histories_are_one_line_errors_or_warnings(
     (folder / "fresnel-like.jsonl").mkdir(parents=True)
     status, _, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(folder)])
     assert status == 2 and "cannot be read" in err and err.count("\n") == 1
+
+
+def test_record_times_are_checked_and_future_ones_are_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(qep_analog.CalibrationError, match="timestamp 'yesterday' is not an ISO 8601 time"):
+        CalibrationRecord.from_document(
+            {**record("rabi_scale", 1.0).to_document(), "timestamp": "yesterday"}
+        )
+    with pytest.raises(qep_analog.CalibrationError, match="with its time zone"):
+        CalibrationRecord.from_document(
+            {**record("rabi_scale", 1.0).to_document(), "timestamp": "2026-01-01T00:00:00"}
+        )
+    CalibrationHistory(tmp_path, "fresnel-like").append([record("rabi_scale", 0.97, hours_ago=-48.0)])
+    status, out, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
+    assert status == 0 and "rabi_scale is dated 2 d in the future" in err
+    assert "dated in the future  STALE" in out
+
+
+def test_dry_run_history_and_name_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card = yaml.safe_load((ROOT / "calibration" / "rydberg-basic.yaml").read_text(encoding="utf-8"))
+    card["update"] = "dry-run"
+    card["routines"] = card["routines"][:1]  # the readout routine alone
+    (tmp_path / "dry.yaml").write_text(yaml.safe_dump(card), encoding="utf-8")
+    history = ["--history", str(tmp_path / "h")]
+    argv = ["calibrate", str(tmp_path / "dry.yaml"), "--device", "fresnel-like", "--backend", "fake-lab"]
+    status, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "run"), *history])
+    assert status == 0 and "profile if applied (dry run: not in force)" in out
+    run = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
+    assert "profile_after" not in run and run["profile_if_applied"]["calibration_records"]
+    assert qep_analog.load_profile("fresnel-like", history=tmp_path / "h").calibration_records == ()
+
+    status, _, err = _run(capsys, ["calibrate", "history", "fresnel-lik", *history])
+    assert status == 2 and "neither a known profile nor a device with a history" in err
+
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "devices" / "fresnel-like.yaml").read_text(encoding="utf-8")
+    (tmp_path / "devices").mkdir()
+    (tmp_path / "devices" / "lab2.yaml").write_text(text, encoding="utf-8")  # copied, not renamed
+    (tmp_path / "devices" / "broken.yaml").write_text("schema: qep-device/1\nname: [\n", encoding="utf-8")
+    status, _, err = _run(capsys, ["device", "show", "lab2"])
+    assert status == 2 and "found for the name 'lab2' but names device 'fresnel-like'" in err
+    assert qep_analog.read_profile(tmp_path / "devices" / "lab2.yaml").name == "fresnel-like"  # by path
+    status, out, _ = _run(capsys, ["device", "list"])
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert status == 0 and "INVALID" in rows["broken"] and "INVALID" in rows["lab2"]
+    assert "INVALID" not in rows["fresnel-like"] and "aquila-like" in rows
+
+
+def test_search_path_entries_and_quoted_schemas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "devices" / "aquila-like.yaml").read_text(encoding="utf-8")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    quoted = text.replace("schema: qep-device/1", 'schema: "qep-device/1"').replace(
+        "name: aquila-like", "name: quoted"
+    )
+    (flat / "quoted.yaml").write_text(quoted, encoding="utf-8")
+    monkeypatch.setenv("QEP_ANALOG_PATH", f"{tmp_path / 'nowhere'}:{flat}")
+    status, out, err = _run(capsys, ["device", "list"])
+    assert status == 0 and "quoted" in out
+    assert f"$QEP_ANALOG_PATH: {tmp_path / 'nowhere'} is not a folder; it is skipped" in err
+
+
+def test_gradient_from_counts_refuses_options_that_do_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    run = str(ROOT / "examples" / "counts_example")
+    status, _, err = _run(
+        capsys, ["gradient-from-counts", run, "--device", "fresnel-like", "--no-mitigate"]
+    )
+    assert status == 2 and "not with --no-mitigate" in err
+    status, _, err = _run(capsys, ["gradient-from-counts", run, "--nominal"])
+    assert status == 2 and "choose the profile of --device" in err

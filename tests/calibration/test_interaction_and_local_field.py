@@ -204,7 +204,11 @@ def test_records_resolve_into_the_profile() -> None:
     for routine in (PAIR, LOCAL):
         result = fit_sites(routine, routine.acquire(routine.parameters(), backend, profile))
         records += result.records(
-            device=PROFILE.name, profile_version=1, runcard="test", run_id="r1", timestamp="2026-01-01"
+            device=PROFILE.name,
+            profile_version=1,
+            runcard="test",
+            run_id="r1",
+            timestamp="2026-01-01T00:00:00+00:00",
         )
     resolved = resolve(profile, records)
     assert resolved.calibration.interaction_scale == pytest.approx(0.96, abs=0.005)

@@ -218,7 +218,11 @@ def test_sideband_spectroscopy_recovers_the_trap(seed: int) -> None:
     check(result, "axial_frequency", backend.hidden.axial_frequency, 3e-3)
     assert 0.5 < result.reduced_chi2 < 2.0
     records = result.records(
-        device="yb171-chain", profile_version=1, runcard="t", run_id="r", timestamp="now"
+        device="yb171-chain",
+        profile_version=1,
+        runcard="t",
+        run_id="r",
+        timestamp="2026-01-01T00:00:00+00:00",
     )
     assert {(r.field, r.unit, r.site) for r in records} == {
         ("radial_frequency", "rad/µs", None),

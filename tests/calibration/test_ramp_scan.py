@@ -97,9 +97,13 @@ def test_the_scan_finds_the_plateau_and_an_adiabatic_duration(platform: str, see
     assert fidelity(backend, probe_schedule(p, nominal, SITES, recommended.value)) >= MIN_FIDELITY
     assert fidelity(backend, probe_schedule(p, nominal, SITES, float(data.sweep[0]))) < MIN_FIDELITY
     assert (
-        result.records(device=nominal.name, profile_version=1, runcard="test", run_id="r", timestamp="t")[
-            0
-        ].unit
+        result.records(
+            device=nominal.name,
+            profile_version=1,
+            runcard="test",
+            run_id="r",
+            timestamp="2026-01-01T00:00:00+00:00",
+        )[0].unit
         == "µs"
     )
 

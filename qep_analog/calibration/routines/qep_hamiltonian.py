@@ -52,6 +52,7 @@ from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.sampling import bits_of
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
+from qep_analog.qep.scheme import denominator, difference_quotient
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
 from qep_analog.sequences.recipes import load_recipe
 from qep_analog.solvers.equilibrium import Equilibrium
@@ -235,8 +236,8 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         variance = np.zeros(n)
         for k in range(k_count):
             beta = context[f"beta {t} {k}"]
-            gradient += (z[k, 1] - z[k, 2]) / (2 * beta)
-            variance += (sigma[k, 1] ** 2 + sigma[k, 2] ** 2) / (4 * beta**2)
+            gradient += difference_quotient(z[k, 1], z[k, 2], beta, "symmetric")
+            variance += (sigma[k, 1] ** 2 + sigma[k, 2] ** 2) / denominator(beta, "symmetric") ** 2
         chi = susceptibilities(model, inputs, theta)
         # the free phases enter through ε = 2r/K: g ≈ (2/K) Σ χᵀ r
         free_cov = sum(
