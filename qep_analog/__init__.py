@@ -22,6 +22,10 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
+    from qep_analog.backends.bundle import BundlePending
+    from qep_analog.backends.estimate import sample_gradients
+    from qep_analog.backends.jobs import PhaseJob, phase_jobs
+    from qep_analog.backends.registry import BACKENDS, make_backend
     from qep_analog.backends.sampled import measure_phases
     from qep_analog.calibration.fakes.ion_lab import FakeIonLab
     from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
@@ -150,6 +154,13 @@ _HOMES: dict[str, str] = {
     "measure_phases": "qep_analog.backends.sampled",
     "read_counts_run": "qep_analog.measurement.counts_file",
     "write_counts_run": "qep_analog.measurement.counts_file",
+    # Backends
+    "BACKENDS": "qep_analog.backends.registry",
+    "make_backend": "qep_analog.backends.registry",
+    "PhaseJob": "qep_analog.backends.jobs",
+    "phase_jobs": "qep_analog.backends.jobs",
+    "sample_gradients": "qep_analog.backends.estimate",
+    "BundlePending": "qep_analog.backends.bundle",
     # Calibration
     "CalibrationRecord": "qep_analog.calibration.records",
     "FIELDS": "qep_analog.calibration.records",

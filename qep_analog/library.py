@@ -103,13 +103,15 @@ def library_entries(kind: str) -> dict[str, LibraryEntry]:
 def locate_file(kind: str, name_or_path: str | Path, error: type[Exception] = ConfigError) -> Path:
     """The file of a name on the search path, or ``name_or_path`` itself when it is a file path."""
     text = str(name_or_path)
+    what = {"devices": "device", "sequences": "recipe", "calibration": "runcard"}[kind]
+    if not text.strip():
+        raise error(f"{what}: an empty name")
     known = library_entries(kind)
     if text in known:
         return known[text].path
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    what = {"devices": "device", "sequences": "recipe", "calibration": "runcard"}[kind]
     raise error(f"{what} {text!r}: not a known name (known: {', '.join(sorted(known))}) nor a file")
 
 
