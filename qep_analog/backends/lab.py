@@ -9,17 +9,29 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
+
+from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
 from qep_analog.backends.schedules import job_schedules
-from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
+from qep_analog.sequences.schedule import Schedule
+
+
+class ScheduleLab(Protocol):
+    """A lab that runs whole schedules: counts per outcome (2^n,) of each schedule in its readout
+    basis (the calibration fake labs are such labs)."""
+
+    @property
+    def n_sites(self) -> int: ...
+
+    def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]: ...
 
 
 class LabBackend:
@@ -29,7 +41,7 @@ class LabBackend:
     name = "fake-lab"
 
     def __init__(
-        self, model: QEPModel, profile: DeviceProfile, recipe: Recipe, *, lab: ScheduleBackend
+        self, model: QEPModel, profile: DeviceProfile, recipe: Recipe, *, lab: ScheduleLab
     ) -> None:
         self.model = realised_model(model, profile)
         if self.model.n_qubits > lab.n_sites:
