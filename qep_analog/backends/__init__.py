@@ -4,7 +4,9 @@ The contract (``jobs``): phase jobs in — one preparation of a QEP experiment e
 (x, θ, ν), with readout bases and shots — and counts or exact expectation values out, with what a
 run records (backend, version, profile snapshot and calibration records, seeds, wall and device
 time). ``registry`` names the backends and imports one only when it is asked for: ``exact``
-(``exact``: ground states of the realised model) and ``qutip`` (``emulated``: the recipe's adiabatic
+and ``mps`` (``exact``: ground states of the realised model, as vectors or as matrix-product
+states), ``fake-lab`` (``lab``: a lab that runs whole schedules), ``bundle`` (``bundle``: files for a
+lab's own control system, counts back) and ``qutip`` (``emulated``: the recipe's adiabatic
 schedules on our QuTiP emulator, with the profile's noise when asked). ``estimate`` turns a batch's
 results into per-sample gradients with error bars.
 

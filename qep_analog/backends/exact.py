@@ -48,8 +48,14 @@ class ExactBackend:
         self.profile = profile
         self.seed = seed
         self.readout = readout
-        self.equilibrium = Equilibrium(model, temperature=temperature, tol=tol)
+        self.equilibrium = self.make_equilibrium(model, temperature, tol)
         self._rng = np.random.default_rng(seed)
+
+    #: whether the states are vectors that counts can be sampled from
+    samples_counts = True
+
+    def make_equilibrium(self, model: QEPModel, temperature: float | None, tol: float) -> Any:
+        return Equilibrium(model, temperature=temperature, tol=tol)
 
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
@@ -58,10 +64,13 @@ class ExactBackend:
         xs = np.array([job.x for job in jobs]).reshape(len(jobs), -1)
         thetas = np.array([job.theta for job in jobs])
         nus = np.array([job.nu for job in jobs]).reshape(len(jobs), -1)
-        counted = any(job.shots is not None for job in jobs)
-        if counted and self.equilibrium.thermal:
-            raise ConfigError("backend exact: counts are sampled from state vectors (T = 0) only")
-        prepared = self.equilibrium.prepare(xs, thetas, nus, keep_states=counted)
+        counted = [job.key for job in jobs if job.shots is not None]
+        if counted and (self.equilibrium.thermal or not self.samples_counts):
+            raise ConfigError(
+                f"backend {self.name}: job {counted[0]!r} asks for counts; they are sampled from state "
+                "vectors at T = 0 only (use shots None for exact values)"
+            )
+        prepared = self.equilibrium.prepare(xs, thetas, nus, keep_states=bool(counted))
         compiled = self.equilibrium.compiled
         generators = compiled.generator_values(prepared.strings)
         outputs = compiled.output_values(prepared.strings)
@@ -91,3 +100,27 @@ class ExactBackend:
             "wall_time_s": seconds,
             "device_time_s": None,
         }
+
+
+class MPSBackend(ExactBackend):
+    """Ground states of the (realised) model as matrix-product states (TeNPy DMRG): chains beyond the
+    state-vector limit, exact expectation values only."""
+
+    name = "mps"
+    samples_counts = False
+
+    def __init__(
+        self,
+        model: QEPModel,
+        profile: DeviceProfile | None = None,
+        *,
+        options: Any = None,
+        seed: int = 0,
+    ) -> None:
+        self.options = options
+        super().__init__(model, profile, seed=seed)
+
+    def make_equilibrium(self, model: QEPModel, temperature: float | None, tol: float) -> Any:
+        from qep_analog.solvers.mps import MPSEquilibrium, MPSOptions
+
+        return MPSEquilibrium(model, self.options or MPSOptions())

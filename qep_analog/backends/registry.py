@@ -11,6 +11,7 @@ from qep_analog.errors import ConfigError
 #: backend name -> "module:class"
 BACKENDS: dict[str, str] = {
     "exact": "qep_analog.backends.exact:ExactBackend",
+    "mps": "qep_analog.backends.exact:MPSBackend",
     "qutip": "qep_analog.backends.emulated:QutipBackend",
     "fake-lab": "qep_analog.backends.lab:LabBackend",
     "bundle": "qep_analog.backends.bundle:BundleBackend",

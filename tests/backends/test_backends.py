@@ -239,3 +239,18 @@ def test_bundle_round_trip_and_its_errors(tmp_path: Path) -> None:
     with pytest.raises(MeasurementError, match="holds other jobs than this step's"):
         backend.run(other)
     assert backend.run(jobs).results  # nothing in the bundle was lost
+
+
+def test_mps_backend_agrees_with_exact_and_refuses_counts() -> None:
+    model, profile, theta = _chain()
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", [], None)
+    exact = make_backend("exact", model, profile)
+    mps = make_backend("mps", model, profile)
+    g_exact = sample_gradients(exact.model, jobs, exact.run(jobs), BETA, "symmetric")[0]
+    g_mps = sample_gradients(mps.model, jobs, mps.run(jobs), BETA, "symmetric")[0]
+    np.testing.assert_allclose(g_mps.values, g_exact.values, rtol=0, atol=1e-5)
+    assert g_mps.outputs is not None and g_exact.outputs is not None
+    np.testing.assert_allclose(g_mps.outputs, g_exact.outputs, rtol=0, atol=1e-6)
+    counted = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", ["Z" * 6], 100)
+    with pytest.raises(ConfigError, match=r"backend mps: job '0/plus' asks for counts"):
+        mps.run(counted)
