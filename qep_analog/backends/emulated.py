@@ -1,6 +1,7 @@
-"""The ``qutip`` backend: each job runs as the device would run it — the model's (x, θ, ν) translated
-through the (calibrated) profile into controls, an adiabatic schedule from the recipe, our QuTiP
-emulator — and is read in each basis with shots, or exactly.
+"""The ``qutip`` and ``pulser`` backends: each job runs as the device would run it — the model's
+(x, θ, ν) translated through the (calibrated) profile into controls, an adiabatic schedule from the
+recipe, our QuTiP emulator or pulser-simulation on the compiled Pulser sequence — and is read in
+each basis with shots, or exactly.
 
 With ``noise`` the profile's dephasing, amplitude jitter and readout errors act, and each basis is a run
 of its own (its readout rotation ends the schedule); without it one evolution serves every basis.
@@ -18,7 +19,7 @@ import numpy as np
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
 from qep_analog.backends.schedules import job_schedules
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.emulation.qutip_emulator import QutipEmulator
+from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.sampling import index_of, sample_counts
 from qep_analog.model.qep_model import QEPModel
@@ -69,14 +70,18 @@ class QutipBackend:
             device_time += schedule.duration * 1e-6 * job.shots * len(job.bases)
         return BatchResult(tuple(results), self.metadata(time.perf_counter() - started, device_time))
 
-    def _exact(self, schedule: Schedule, job: PhaseJob) -> JobResult:
-        result = self.emulator.run(
+    def _evolve(self, schedule: Schedule, observables: dict[str, Any] | None = None) -> EmulationResult:
+        """The final state of ``schedule`` (a density matrix with noise) and ``observables`` in it."""
+        return self.emulator.run(
             schedule,
-            self._observables,
+            observables,
             noise=self.noise,
             seed=self._next_seed(),
             realisations=self.realisations,
         )
+
+    def _exact(self, schedule: Schedule, job: PhaseJob) -> JobResult:
+        result = self._evolve(schedule, self._observables)
         values = np.array([result.expectations[name] for name in self._observables])
         n_generators = len(self.model.trainable)
         return JobResult(job.key, generators=values[:n_generators], outputs=values[n_generators:])
@@ -84,7 +89,7 @@ class QutipBackend:
     def _counts(self, schedule: Schedule, job: PhaseJob) -> dict[str, SettingCounts]:
         assert job.shots is not None
         if not self.noise:
-            state = self.emulator.run(schedule, seed=self._next_seed()).state
+            state = self._evolve(schedule).state
             return {
                 basis: SettingCounts.from_dense(basis, sample_counts(state, basis, job.shots, self._rng))
                 for basis in job.bases
@@ -117,3 +122,18 @@ class QutipBackend:
             "wall_time_s": seconds,
             "device_time_s": device_time,
         }
+
+
+class PulserBackend(QutipBackend):
+    """The same jobs through Pulser: each schedule compiled to a Pulser sequence on the profile's
+    device and run by pulser-simulation (noiseless)."""
+
+    name = "pulser"
+
+    def __init__(self, model: QEPModel, profile: DeviceProfile, recipe: Recipe, *, seed: int = 0) -> None:
+        super().__init__(model, profile, recipe, noise=False, seed=seed)
+
+    def _evolve(self, schedule: Schedule, observables: dict[str, Any] | None = None) -> EmulationResult:
+        from qep_analog.emulation.pulser_backend import run_pulser
+
+        return run_pulser(schedule, self.profile, observables)

@@ -13,6 +13,7 @@ BACKENDS: dict[str, str] = {
     "exact": "qep_analog.backends.exact:ExactBackend",
     "mps": "qep_analog.backends.exact:MPSBackend",
     "qutip": "qep_analog.backends.emulated:QutipBackend",
+    "pulser": "qep_analog.backends.emulated:PulserBackend",
     "fake-lab": "qep_analog.backends.lab:LabBackend",
     "bundle": "qep_analog.backends.bundle:BundleBackend",
 }
