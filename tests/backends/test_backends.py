@@ -271,3 +271,18 @@ def test_pulser_backend_agrees_with_qutip_on_the_same_schedules() -> None:
     batch = pulser.run(counted)
     assert all(r.counts is not None and r.counts["Z" * 6].shots == 50 for r in batch.results)
     assert batch.metadata["backend"] == "pulser"
+
+
+def test_an_ion_bundle_holds_ion_schedules(tmp_path: Path) -> None:
+    from qep_analog.backends.bundle import BundlePending
+    from qep_analog.sequences.ion_export import read_ion_json
+
+    model, profile, theta = _ions()
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], 0.005, "symmetric", ["ZZZZ"], 200)
+    backend = make_backend("bundle", model, profile, qa.load_recipe("ion-exponential"), directory=tmp_path)
+    with pytest.raises(BundlePending, match="3 sequences written"):
+        backend.run(jobs)
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["metadata"]["device"]["name"] == "yb171-chain"
+    document = read_ion_json(tmp_path / manifest["files"]["0/minus"]["ZZZZ"])
+    assert document["n_ions"] == 4 and document["readout_basis"] == "ZZZZ"
