@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
+from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, require_counts
 from qep_analog.backends.schedules import job_schedules
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import ConfigError, MeasurementError, QEPError, StorageError
+from qep_analog.errors import MeasurementError, QEPError, StorageError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import realised_model
@@ -80,11 +80,7 @@ class BundleBackend:
 
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
-        exact = [job.key for job in jobs if job.shots is None]
-        if exact:
-            raise ConfigError(
-                f"backend bundle: a lab returns counts; job {exact[0]!r} asks for exact values"
-            )
+        require_counts(self.name, jobs)
         if not self.manifest_path.exists():
             self.write(jobs)
             raise BundlePending(

@@ -88,6 +88,13 @@ class Backend(Protocol):
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult: ...
 
 
+def require_counts(backend: str, jobs: Sequence[PhaseJob]) -> None:
+    """A lab returns counts: a job that asks for exact values is a one-line error."""
+    exact = [job.key for job in jobs if job.shots is None]
+    if exact:
+        raise ConfigError(f"backend {backend}: a lab returns counts; job {exact[0]!r} asks for exact values")
+
+
 def phase_jobs(
     x: ArrayLike,
     theta: ArrayLike,

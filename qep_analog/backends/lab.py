@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from numpy.typing import NDArray
 
-from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
+from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, require_counts
 from qep_analog.backends.schedules import job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
@@ -55,11 +55,7 @@ class LabBackend:
 
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
-        exact = [job.key for job in jobs if job.shots is None]
-        if exact:
-            raise ConfigError(
-                f"backend {self.name}: a lab returns counts; job {exact[0]!r} asks for exact values"
-            )
+        require_counts(self.name, jobs)
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         results = []
         device_time = 0.0
