@@ -92,7 +92,9 @@ def require_counts(backend: str, jobs: Sequence[PhaseJob]) -> None:
     """A lab returns counts: a job that asks for exact values is a one-line error."""
     exact = [job.key for job in jobs if job.shots is None]
     if exact:
-        raise ConfigError(f"backend {backend}: a lab returns counts; job {exact[0]!r} asks for exact values")
+        raise ConfigError(
+            f"backend {backend}: a lab returns counts; job {exact[0]!r} asks for exact values"
+        )
 
 
 def phase_jobs(
