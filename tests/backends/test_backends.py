@@ -128,7 +128,10 @@ def test_qutip_backend_with_noise_is_reproducible() -> None:
 
 
 def test_registry_is_lazy_and_names_the_known_backends() -> None:
-    with pytest.raises(ConfigError, match=r"backend 'hardware': unknown \(known: exact, mps, qutip, pulser, fake-lab, bundle\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"backend 'hardware': unknown \(known: exact, mps, qutip, pulser, fake-lab, bundle\)",
+    ):
         make_backend("hardware")
     assert set(BACKENDS) >= {"exact", "qutip"}
     code = "import sys; import qep_analog.backends.registry; print('qutip' in sys.modules)"
