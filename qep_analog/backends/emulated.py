@@ -3,13 +3,13 @@
 recipe, our QuTiP emulator or pulser-simulation on the compiled Pulser sequence — and is read in
 each basis with shots, or exactly.
 
-With ``noise`` the profile's dephasing, amplitude jitter and readout errors act, and each basis is a run
-of its own (its readout rotation ends the schedule); without it one evolution serves every basis.
+One evolution serves every readout basis of a job (an ideal rotation before the read); with
+``noise`` the profile's dephasing and amplitude jitter act on the evolution and its readout errors on
+the read.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,9 +19,9 @@ import numpy as np
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
 from qep_analog.backends.schedules import job_schedules
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator
+from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
 from qep_analog.measurement.estimators import SettingCounts
-from qep_analog.measurement.sampling import index_of, sample_counts
+from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
@@ -87,22 +87,20 @@ class QutipBackend:
         return JobResult(job.key, generators=values[:n_generators], outputs=values[n_generators:])
 
     def _counts(self, schedule: Schedule, job: PhaseJob) -> dict[str, SettingCounts]:
+        """One evolution per job; each basis is read from its final state by an ideal rotation, with
+        the profile's readout errors when the noise is on."""
         assert job.shots is not None
-        if not self.noise:
-            state = self._evolve(schedule).state
-            return {
-                basis: SettingCounts.from_dense(basis, sample_counts(state, basis, job.shots, self._rng))
-                for basis in job.bases
-            }
+        state = self._evolve(schedule).state
+        n = schedule.n_qubits
+        readout = ReadoutErrors.from_profile(self.profile, n) if self.noise else None
         counts = {}
         for basis in job.bases:
-            read = dataclasses.replace(schedule, readout=basis)
-            result = self.emulator.run(
-                read, noise=True, shots=job.shots, seed=self._next_seed(), realisations=self.realisations
-            )
-            assert result.counts is not None
-            outcomes = index_of(np.array([[int(c) for c in bits] for bits in result.counts]))
-            counts[basis] = SettingCounts(basis, outcomes, np.array(list(result.counts.values())))
+            rotated = rotate_to_basis(state, basis)
+            p = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
+            if readout is not None:
+                p = readout.apply_to_distribution(p)
+            p = np.clip(p, 0.0, None)
+            counts[basis] = SettingCounts.from_dense(basis, self._rng.multinomial(job.shots, p / p.sum()))
         return counts
 
     def _next_seed(self) -> int:
