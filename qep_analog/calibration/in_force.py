@@ -17,7 +17,7 @@ from typing import Any
 
 from qep_analog.calibration.history import PLAIN_NAME, CalibrationHistory, history_directory
 from qep_analog.calibration.records import CalibrationRecord
-from qep_analog.calibration.resolve import records_in_force, resolve
+from qep_analog.calibration.resolve import field_value, records_in_force, resolve
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import QEPWarning
 
@@ -104,13 +104,10 @@ def calibration_report(
     for name, used in records_in_force(profile, records).items():
         oldest = min(used, key=lambda r: r.time)
         age = (now - oldest.time).total_seconds() * US_PER_SECOND
-        value: float | tuple[float, ...] = (
-            used[0].value if used[0].site is None else tuple(r.value for r in used)
-        )
         fields.append(
             CalibratedField(
                 field=name,
-                value=value,
+                value=field_value(used),
                 uncertainty=max(r.uncertainty for r in used),
                 record_ids=tuple(r.record_id for r in used),
                 timestamp=oldest.timestamp,

@@ -54,11 +54,16 @@ def records_in_force(
     return in_force
 
 
+def field_value(used: tuple[CalibrationRecord, ...]) -> float | tuple[float, ...]:
+    """The value the records in force of one field give it: one number, or one per site."""
+    return used[0].value if used[0].site is None else tuple(r.value for r in used)
+
+
 def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> dict[str, Any]:
     """Field → value (a float, or a tuple over sites for per-site fields) of the last usable records
     of ``profile``'s device."""
     return {
-        name: used[0].value if used[0].site is None else tuple(r.value for r in used)
+        name: field_value(used)
         for name, used in records_in_force(profile, records).items()
     }
 
@@ -85,7 +90,7 @@ def resolve(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> Dev
     sections: dict[str, dict[str, Any]] = {"calibration": {}, "noise": {}, "capabilities": {}}
     for name, used in in_force.items():
         section = FIELDS[name].section if name in FIELDS else _SITE_FIELDS[name]
-        value = used[0].value if used[0].site is None else tuple(r.value for r in used)
+        value = field_value(used)
         _check_value(profile, section, name, value, used)
         sections[section][name] = value
     capabilities = sections["capabilities"]
