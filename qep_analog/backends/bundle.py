@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, require_counts
-from qep_analog.backends.schedules import job_schedules
+from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata, require_counts
+from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import MeasurementError, QEPError, StorageError
 from qep_analog.measurement.estimators import SettingCounts
@@ -105,27 +105,21 @@ class BundleBackend:
 
     def write(self, jobs: Sequence[PhaseJob]) -> None:
         """The sequence files and the manifest (last, atomically: a bundle with a manifest is whole)."""
-        from qep_analog import __version__
-
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         files: dict[str, dict[str, str]] = {}
-        device_time = 0.0
         for job in jobs:
             files[job.key] = {}
             for basis in job.bases:
                 schedule = dataclasses.replace(schedules[job.key], readout=basis)
                 files[job.key][basis] = self._export(schedule, file_stem(job, basis))
-            assert job.shots is not None
-            device_time += schedules[job.key].duration * 1e-6 * job.shots * len(job.bases)
         (self.directory / "counts").mkdir(parents=True, exist_ok=True)
-        metadata = {
-            "backend": self.name,
-            "version": __version__,
-            "device": self.profile.provenance(),
-            "recipe": self.recipe.name,
-            "written": dt.datetime.now(dt.UTC).isoformat(),
-            "device_time_s": device_time,
-        }
+        metadata = batch_metadata(
+            self.name,
+            self.profile,
+            recipe=self.recipe.name,
+            written=dt.datetime.now(dt.UTC).isoformat(),
+            device_time_s=device_time(schedules, jobs),
+        )
         manifest = {"metadata": metadata, "jobs": [job_document(job) for job in jobs], "files": files}
         write_json(self.manifest_path, manifest, BUNDLE_SCHEMA)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
-from qep_analog.backends.schedules import job_schedules
+from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
+from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
 from qep_analog.measurement.estimators import SettingCounts
@@ -60,15 +60,22 @@ class QutipBackend:
         started = time.perf_counter()
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         results = []
-        device_time = 0.0
         for job in jobs:
             schedule = schedules[job.key]
             if job.shots is None:
                 results.append(self._exact(schedule, job))
-                continue
-            results.append(JobResult(job.key, counts=self._counts(schedule, job)))
-            device_time += schedule.duration * 1e-6 * job.shots * len(job.bases)
-        return BatchResult(tuple(results), self.metadata(time.perf_counter() - started, device_time))
+            else:
+                results.append(JobResult(job.key, counts=self._counts(schedule, job)))
+        metadata = batch_metadata(
+            self.name,
+            self.profile,
+            recipe=self.recipe.name,
+            noise=self.noise,
+            seed=self.seed,
+            wall_time_s=time.perf_counter() - started,
+            device_time_s=device_time(schedules, jobs),
+        )
+        return BatchResult(tuple(results), metadata)
 
     def _evolve(self, schedule: Schedule, observables: dict[str, Any] | None = None) -> EmulationResult:
         """The final state of ``schedule`` (a density matrix with noise) and ``observables`` in it."""
@@ -106,20 +113,6 @@ class QutipBackend:
     def _next_seed(self) -> int:
         self._runs += 1
         return self.seed * 1_000_003 + self._runs
-
-    def metadata(self, seconds: float, device_time: float) -> dict[str, Any]:
-        from qep_analog import __version__
-
-        return {
-            "backend": self.name,
-            "version": __version__,
-            "device": self.profile.provenance(),
-            "recipe": self.recipe.name,
-            "noise": self.noise,
-            "seed": self.seed,
-            "wall_time_s": seconds,
-            "device_time_s": device_time,
-        }
 
 
 class PulserBackend(QutipBackend):

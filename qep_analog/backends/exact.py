@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob
+from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
@@ -90,16 +90,9 @@ class ExactBackend:
         return BatchResult(tuple(results), self.metadata(time.perf_counter() - started))
 
     def metadata(self, seconds: float) -> dict[str, Any]:
-        from qep_analog import __version__
-
-        return {
-            "backend": self.name,
-            "version": __version__,
-            "device": None if self.profile is None else self.profile.provenance(),
-            "seed": self.seed,
-            "wall_time_s": seconds,
-            "device_time_s": None,
-        }
+        return batch_metadata(
+            self.name, self.profile, seed=self.seed, wall_time_s=seconds, device_time_s=None
+        )
 
 
 class MPSBackend(ExactBackend):

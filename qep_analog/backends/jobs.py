@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.qep.names import SCHEMES
@@ -77,6 +78,15 @@ class BatchResult:
 
     def by_key(self) -> dict[str, JobResult]:
         return {r.key: r for r in self.results}
+
+
+def batch_metadata(backend: str, profile: DeviceProfile | None, **details: Any) -> dict[str, Any]:
+    """What every batch records: the backend and package version, the profile used (its provenance:
+    snapshot hash and calibration records in force), and the backend's own ``details``."""
+    from qep_analog import __version__
+
+    device = None if profile is None else profile.provenance()
+    return {"backend": backend, "version": __version__, "device": device, **details}
 
 
 class Backend(Protocol):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from numpy.typing import NDArray
 
-from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, require_counts
-from qep_analog.backends.schedules import job_schedules
+from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata, require_counts
+from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
@@ -58,7 +58,6 @@ class LabBackend:
         require_counts(self.name, jobs)
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         results = []
-        device_time = 0.0
         for job in jobs:
             assert job.shots is not None
             read = [dataclasses.replace(schedules[job.key], readout=basis) for basis in job.bases]
@@ -67,18 +66,12 @@ class LabBackend:
                 basis: SettingCounts.from_dense(basis, c) for basis, c in zip(job.bases, dense, strict=True)
             }
             results.append(JobResult(job.key, counts=counts))
-            device_time += schedules[job.key].duration * 1e-6 * job.shots * len(job.bases)
-        return BatchResult(tuple(results), self.metadata(time.perf_counter() - started, device_time))
-
-    def metadata(self, seconds: float, device_time: float) -> dict[str, Any]:
-        from qep_analog import __version__
-
-        return {
-            "backend": self.name,
-            "version": __version__,
-            "device": self.profile.provenance(),
-            "lab": getattr(self.lab, "name", type(self.lab).__name__),
-            "recipe": self.recipe.name,
-            "wall_time_s": seconds,
-            "device_time_s": device_time,
-        }
+        metadata = batch_metadata(
+            self.name,
+            self.profile,
+            lab=getattr(self.lab, "name", type(self.lab).__name__),
+            recipe=self.recipe.name,
+            wall_time_s=time.perf_counter() - started,
+            device_time_s=device_time(schedules, jobs),
+        )
+        return BatchResult(tuple(results), metadata)

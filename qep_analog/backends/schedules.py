@@ -4,7 +4,7 @@ register of its free phase (a nudge changes no positions)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qep_analog.backends.jobs import PhaseJob
@@ -30,3 +30,8 @@ def job_schedules(
         target = target_controls(model, profile, job.x, job.theta, job.nu, like=like)
         out[job.key] = build_schedule(recipe, profile, target, job.phase)
     return out
+
+
+def device_time(schedules: Mapping[str, Schedule], jobs: Sequence[PhaseJob]) -> float:
+    """Seconds the device spends on the counted jobs: each schedule's duration × shots × bases."""
+    return sum(schedules[job.key].duration * 1e-6 * job.shots * len(job.bases) for job in jobs if job.shots)
