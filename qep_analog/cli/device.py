@@ -118,16 +118,15 @@ def _lines(section: dict[str, Any], indent: str = "  ") -> list[str]:
 def run_show(args: argparse.Namespace) -> int:
     import sys
 
-    from qep_analog import calibration_report, history_records, load_profile, read_profile
+    from qep_analog import calibration_report, history_records, read_profile, resolve
 
-    profile = load_profile(args.name, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
+    # the file and the history read once: the values shown and the report come from the same records
+    nominal = read_profile(args.name)
+    records = () if args.nominal else history_records(nominal, args.history)
+    profile = resolve(nominal, records)
+    profile = profile.relaxed() if args.relaxed else profile
     document = profile.to_document()
-    in_force = []
-    if not args.nominal:
-        nominal = read_profile(args.name)
-        in_force = [
-            f.to_document() for f in calibration_report(nominal, history_records(nominal, args.history))
-        ]
+    in_force = [f.to_document() for f in calibration_report(nominal, records)]
     stale = [f for f in in_force if f["stale"]]
     for field in stale:
         if field["age_s"] < 0:
