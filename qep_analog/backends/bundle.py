@@ -16,6 +16,7 @@ against the manifest and returned.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import time
@@ -30,6 +31,7 @@ from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import MeasurementError, QEPError, StorageError
 from qep_analog.measurement.estimators import SettingCounts
+from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
@@ -73,6 +75,14 @@ class BundleBackend:
         self.profile = profile
         self.recipe = recipe
         self.directory = Path(directory)
+        #: the readout errors the profile believes in, inverted by the estimates
+        self.mitigation = ReadoutErrors.from_profile(profile, self.model.n_qubits)
+
+    def for_round(self, name: str) -> BundleBackend:
+        """The same backend writing into the sub-folder ``name`` (one per round of a run)."""
+        moved = copy.copy(self)
+        moved.directory = self.directory / name
+        return moved
 
     @property
     def manifest_path(self) -> Path:

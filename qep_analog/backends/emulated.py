@@ -51,6 +51,8 @@ class QutipBackend:
         self.noise = noise
         self.seed = seed
         self.realisations = realisations
+        #: the readout errors the counts carry (with the noise on), inverted by the estimates
+        self.mitigation = ReadoutErrors.from_profile(profile, self.model.n_qubits) if noise else None
         self.emulator = QutipEmulator(profile)
         self._observables = {**self.model.trainable, **self.model.outputs}
         self._rng = np.random.default_rng(seed)

@@ -48,6 +48,8 @@ class ExactBackend:
         self.profile = profile
         self.seed = seed
         self.readout = readout
+        #: the readout errors the counts carry, inverted by the estimates
+        self.mitigation = readout
         self.equilibrium = self.make_equilibrium(model, temperature, tol)
         self._rng = np.random.default_rng(seed)
 

@@ -18,6 +18,7 @@ from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
+from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
@@ -52,6 +53,8 @@ class LabBackend:
         self.profile = profile
         self.recipe = recipe
         self.lab = lab
+        #: the readout errors the profile believes in, inverted by the estimates
+        self.mitigation = ReadoutErrors.from_profile(profile, self.model.n_qubits)
 
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()

@@ -227,6 +227,13 @@ def _rydberg_couplings(
     except ConstraintError:
         pass
     chain = all(j == i + 1 for i, j in parts.zz) and len(parts.zz) == n - 1
+    complete = bool(np.all(upper != 0))
+    if not chain and not complete:
+        # Some pairs are left to the model's other terms (e.g. a sensor's couplings beside a
+        # fixed chain): only the whole pattern of a preparation is a register.
+        term.keep(operator, strings)
+        term.notes.append("with the model's other couplings: each preparation's register is checked")
+        return
     if not chain:
         term.levels[-1] = "none"
         term.drop(strings, "no register realises this ZZ pattern")

@@ -190,6 +190,21 @@ class TrainingState:
 StepCallback = Callable[[int, dict[str, Any]], None]
 
 
+class Parameterisation(Protocol):
+    """What a task trains when it is not the model's coefficients (e.g. atom positions): the
+    coefficients θ(φ), their Jacobian dθ/dφ (coefficients × parameters) and the device's limits
+    (``project`` returns φ moved inside them and the names of the parameters moved)."""
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    def coefficients(self, parameters: NDArray) -> NDArray: ...
+
+    def jacobian(self, parameters: NDArray) -> NDArray: ...
+
+    def project(self, parameters: NDArray) -> tuple[NDArray, list[str]]: ...
+
+
 class Trainer:
     """Trains ``task.model`` on ``task`` with ``config``, writing into ``run_dir``."""
 
@@ -203,17 +218,44 @@ class Trainer:
         callback: StepCallback | None = None,
         equilibrium: Any | None = None,
         device: dict[str, Any] | None = None,
+        backend: Any | None = None,
     ) -> None:
         """``equilibrium``: what prepares the states (anything with ``Equilibrium``'s ``prepare``
         contract and ``compiled`` strings, e.g. an executed or MPS one); by default an exact
         :class:`Equilibrium` of the task's model. ``device``: the provenance of the device profile the
-        run uses (``DeviceProfile.provenance()``), recorded in ``result.json``."""
+        run uses (``DeviceProfile.provenance()``), recorded in ``result.json``. ``backend``: every
+        step runs as phase jobs on it (:mod:`qep_analog.backends`) and the gradient comes from what
+        it returns; test metrics are measured on it too, except on a bundle (the model's states).
+
+        A task with a ``parameterisation`` (e.g. atom positions, see :class:`Parameterisation`) is
+        trained in those parameters: θ(φ) sets the model, dL/dφ = (dθ/dφ)ᵀ dL/dθ, and every step is
+        moved back inside the device's limits (the moved parameters are counted per step)."""
         self.task = task
         self.config = config
         self.run_dir = Path(run_dir)
         self.penalty = penalty
         self.callback = callback
         self.device = device
+        self.backend = backend
+        self.parameters: Parameterisation | None = getattr(task, "parameterisation", None)
+        if self.parameters is not None and penalty is not None:
+            raise ConfigError(
+                "training: a penalty acts on model coefficients; this task trains device parameters"
+            )
+        self.bases: list[str] = []
+        if backend is not None:
+            from qep_analog.backends.step import backend_model
+            from qep_analog.sequences.phases import readout_bases
+
+            if config.estimator != "qep":
+                raise ConfigError(
+                    f"training: a backend measures QEP gradients, not estimator {config.estimator!r}"
+                )
+            if config.measurement != "gaussian" or config.temperature is not None:
+                raise ConfigError(
+                    "training: on a backend the counts are the measurement (no measurement or temperature)"
+                )
+            self.bases = readout_bases(backend_model(backend, task.model))
         if equilibrium is None:
             equilibrium = Equilibrium(task.model, temperature=config.temperature, tol=config.solver_tol)
         self.equilibrium = equilibrium
@@ -241,6 +283,19 @@ class Trainer:
 
     # -- state -------------------------------------------------------------------------------
 
+    @property
+    def parameter_names(self) -> list[str]:
+        """The names of what the optimizer moves: the model's coefficients or the task's parameters."""
+        if self.parameters is not None:
+            return list(self.parameters.names)
+        return list(self.task.model.parameter_names)
+
+    def coefficients(self, parameters: NDArray) -> NDArray:
+        """The model's coefficients θ for the trained parameters."""
+        if self.parameters is None:
+            return parameters
+        return np.asarray(self.parameters.coefficients(parameters))
+
     def initial_state(self) -> TrainingState:
         rng = np.random.default_rng(self.config.seed)
         theta = self.task.initial_parameters(rng)
@@ -254,7 +309,7 @@ class Trainer:
                 "step": state.step,
                 "seed": self.config.seed,
                 "run": self._fingerprint(),
-                "parameters": self.task.model.parameter_names,
+                "parameters": self.parameter_names,
                 "theta": state.theta.tolist(),
                 "optimizer": state.optimizer,
                 "rng": state.rng,
@@ -271,7 +326,7 @@ class Trainer:
             "config": config,
             "task": self.task.describe(),
             "n_qubits": self.task.model.n_qubits,
-            "parameters": self.task.model.parameter_names,
+            "parameters": self.parameter_names,
             "penalty": None
             if self.penalty is None
             else [self.penalty.strength, self.penalty.threshold, self.penalty.mask.tolist()],
@@ -293,7 +348,7 @@ class Trainer:
                 f"{self.checkpoint_path}: checkpoint belongs to another model or configuration "
                 f"({detail}); resume only the run that wrote it"
             )
-        names = self.task.model.parameter_names
+        names = self.parameter_names
         step, theta = document.get("step"), document.get("theta")
         if (
             isinstance(step, bool)
@@ -335,11 +390,51 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------------
 
-    @single_blas_thread
     def gradient(
+        self,
+        parameters: NDArray,
+        inputs: NDArray,
+        targets: NDArray,
+        rng: np.random.Generator,
+        step: int = 0,
+    ) -> tuple[NDArray, dict[str, Any]]:
+        """Mean loss gradient over a batch in the trained parameters, and the step's records."""
+        theta = self.coefficients(parameters)
+        if self.backend is not None:
+            gradient, record = self._backend_gradient(theta, inputs, targets, step)
+        else:
+            gradient, record = self._model_gradient(theta, inputs, targets, rng)
+        if self.parameters is not None:
+            gradient = self.parameters.jacobian(parameters).T @ gradient
+        return gradient, record
+
+    def _backend_gradient(
+        self, theta: NDArray, inputs: NDArray, targets: NDArray, step: int
+    ) -> tuple[NDArray, dict[str, Any]]:
+        """The step as phase jobs on the backend: free round, nudged round, gradient from counts."""
+        from qep_analog.backends.step import measured_step
+
+        cfg = self.config
+        measured = measured_step(
+            self.backend, self.task.model, inputs, theta, targets, self.task.loss,
+            beta=cfg.beta, scheme=cfg.scheme, bases=self.bases, shots=cfg.shots,
+            round_prefix=f"step-{step:05d}/",
+        )  # fmt: skip
+        device = measured.rounds[0].get("device") or {}
+        record: dict[str, Any] = {
+            "loss": float(self.task.loss.value(measured.outputs, targets).mean()),
+            "shots": measured.shots,
+            "device_time_s": measured.device_time_s,
+            "gradient_errors": measured.mean_gradient_errors.tolist(),
+            "snapshot": device.get("snapshot_hash"),
+        }
+        return measured.mean_gradient, record
+
+    @single_blas_thread
+    def _model_gradient(
         self, theta: NDArray, inputs: NDArray, targets: NDArray, rng: np.random.Generator
     ) -> tuple[NDArray, dict[str, Any]]:
-        """Mean loss gradient over a batch, and the step's records (loss, warnings)."""
+        """Mean loss gradient over a batch from the model's states (exact, or emulated noise)."""
         cfg = self.config
         eq = self.equilibrium
         if cfg.shots is None and cfg.estimator == "qep":
@@ -405,9 +500,23 @@ class Trainer:
                 record["small_gap"] = small_gap
         return gradient, record
 
+    def evaluate(self, parameters: NDArray) -> dict[str, float]:
+        """Test-set metrics: measured on the backend with the training's shots, or with the model's
+        exact expectation values (infinitely many shots; always on a bundle)."""
+        theta = self.coefficients(parameters)
+        if self.backend is not None and not hasattr(self.backend, "for_round"):
+            from qep_analog.backends.step import measure_outputs
+
+            measured = measure_outputs(
+                self.backend, self.task.model, self.test_inputs, theta, self.bases, self.config.shots
+            )
+            metrics = self.task.metrics(measured.values, self.test_targets)
+            metrics["test_loss"] = float(self.task.loss.value(measured.values, self.test_targets).mean())
+            return metrics
+        return self._model_metrics(theta)
+
     @single_blas_thread
-    def evaluate(self, theta: NDArray) -> dict[str, float]:
-        """Test-set metrics with exact expectation values (infinitely many shots)."""
+    def _model_metrics(self, theta: NDArray) -> dict[str, float]:
         free = self.equilibrium.prepare(self.test_inputs, theta, keep_states=False)
         outputs = self.compiled.output_values(free.strings)
         metrics = self.task.metrics(outputs, self.test_targets)
@@ -450,12 +559,15 @@ class Trainer:
                 log.write(json.dumps(first, allow_nan=False) + "\n")
             for step in range(state.step + 1, cfg.steps + 1):
                 inputs, targets = self.task.sample_batch(rng, cfg.batch_size)
-                gradient, record = self.gradient(theta, inputs, targets, rng)
+                gradient, record = self.gradient(theta, inputs, targets, rng, step)
                 if not (np.isfinite(gradient).all() and np.isfinite(record["loss"])):
                     raise SolverError(f"training: non-finite loss or gradient at step {step}")
                 theta = optimizer.step(theta, gradient)
                 if cfg.bounds is not None:
                     theta = np.clip(theta, *cfg.bounds)
+                if self.parameters is not None:
+                    theta, clipped = self.parameters.project(theta)
+                    record["clipped"] = clipped
                 record = {"step": step, **record}
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     record.update(self.evaluate(theta))
@@ -484,10 +596,24 @@ class Trainer:
             "gaps": gaps,
             "seed": cfg.seed,
             "config": asdict(cfg),
-            "parameters": dict(zip(self.task.model.parameter_names, theta.tolist(), strict=True)),
+            "parameters": dict(zip(self.parameter_names, theta.tolist(), strict=True)),
             "final": final,
             "seconds_per_step": elapsed / max(cfg.steps - start_step, 1),
         }
+        if self.parameters is not None:
+            coefficients = self.coefficients(theta).tolist()
+            result["coefficients"] = dict(zip(self.task.model.parameter_names, coefficients, strict=True))
+        counted = [r for r in history if "shots" in r]
+        if counted:
+            result["device_usage"] = {
+                "shots": sum(r["shots"] for r in counted),
+                "device_time_s": None
+                if any(r["device_time_s"] is None for r in counted)
+                else sum(r["device_time_s"] for r in counted),
+                "clipped_steps": sum(bool(r.get("clipped")) for r in counted),
+            }
+        if self.backend is not None:
+            result["backend"] = self.backend.name
         if self.device is not None:
             result["device"] = self.device
         write_json(self.run_dir / "result.json", result, RESULT_SCHEMA)
