@@ -23,6 +23,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 if TYPE_CHECKING:
     from qep_analog.backends.bundle import BundlePending
+    from qep_analog.backends.configure import backend_for_run
     from qep_analog.backends.estimate import sample_gradients
     from qep_analog.backends.jobs import PhaseJob, phase_jobs
     from qep_analog.backends.registry import BACKENDS, make_backend
@@ -88,7 +89,12 @@ if TYPE_CHECKING:
     from qep_analog.tasks.explore_config import load_explore_config, run_exploration
     from qep_analog.tasks.phase_sensor import PhaseSensorTask
     from qep_analog.tasks.plots import plot_training_curve
-    from qep_analog.tasks.reporting import ExploreProgress, TrainingProgress, write_report
+    from qep_analog.tasks.reporting import (
+        ExploreProgress,
+        TrainingProgress,
+        write_report,
+        write_sensor_report,
+    )
     from qep_analog.units import with_unit
 
 #: public name -> the module that defines it
@@ -161,6 +167,7 @@ _HOMES: dict[str, str] = {
     "phase_jobs": "qep_analog.backends.jobs",
     "sample_gradients": "qep_analog.backends.estimate",
     "BundlePending": "qep_analog.backends.bundle",
+    "backend_for_run": "qep_analog.backends.configure",
     # Calibration
     "CalibrationRecord": "qep_analog.calibration.records",
     "FIELDS": "qep_analog.calibration.records",
@@ -183,6 +190,7 @@ _HOMES: dict[str, str] = {
     "TrainingProgress": "qep_analog.tasks.reporting",
     "ExploreProgress": "qep_analog.tasks.reporting",
     "write_report": "qep_analog.tasks.reporting",
+    "write_sensor_report": "qep_analog.tasks.reporting",
     "plot_training_curve": "qep_analog.tasks.plots",
     "LazyProgress": "qep_analog.progress",
     # Errors

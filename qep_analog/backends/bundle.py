@@ -128,7 +128,7 @@ class BundleBackend:
             self.profile,
             recipe=self.recipe.name,
             written=dt.datetime.now(dt.UTC).isoformat(),
-            device_time_s=device_time(schedules, jobs),
+            device_time_s=device_time(schedules, jobs, self.profile),
         )
         manifest = {"metadata": metadata, "jobs": [job_document(job) for job in jobs], "files": files}
         write_json(self.manifest_path, manifest, BUNDLE_SCHEMA)

@@ -57,6 +57,13 @@ class QutipBackend:
         self._observables = {**self.model.trainable, **self.model.outputs}
         self._rng = np.random.default_rng(seed)
         self._runs = 0
+        self._entropy: tuple[int, ...] = ()
+
+    def reseed(self, entropy: Sequence[int]) -> None:
+        """Draw the next shots and noise from ``entropy`` (a resumed run draws what the first drew)."""
+        self._rng = np.random.default_rng(list(entropy))
+        self._runs = 0
+        self._entropy = tuple(entropy)
 
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
@@ -75,7 +82,7 @@ class QutipBackend:
             noise=self.noise,
             seed=self.seed,
             wall_time_s=time.perf_counter() - started,
-            device_time_s=device_time(schedules, jobs),
+            device_time_s=device_time(schedules, jobs, self.profile),
         )
         return BatchResult(tuple(results), metadata)
 
@@ -114,6 +121,8 @@ class QutipBackend:
 
     def _next_seed(self) -> int:
         self._runs += 1
+        if self._entropy:
+            return int(np.random.SeedSequence([*self._entropy, self._runs]).generate_state(1)[0])
         return self.seed * 1_000_003 + self._runs
 
 

@@ -56,6 +56,10 @@ class ExactBackend:
     #: whether the states are vectors that counts can be sampled from
     samples_counts = True
 
+    def reseed(self, entropy: Sequence[int]) -> None:
+        """Draw the next shots from ``entropy`` (a resumed run draws what the first run drew)."""
+        self._rng = np.random.default_rng(list(entropy))
+
     def make_equilibrium(self, model: QEPModel, temperature: float | None, tol: float) -> Any:
         return Equilibrium(model, temperature=temperature, tol=tol)
 

@@ -56,6 +56,11 @@ class LabBackend:
         #: the readout errors the profile believes in, inverted by the estimates
         self.mitigation = ReadoutErrors.from_profile(profile, self.model.n_qubits)
 
+    def reseed(self, entropy: Sequence[int]) -> None:
+        """Restart the lab's shot noise from ``entropy``, where the lab allows it."""
+        if hasattr(self.lab, "reseed"):
+            self.lab.reseed(entropy)
+
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
         require_counts(self.name, jobs)
@@ -75,6 +80,6 @@ class LabBackend:
             lab=getattr(self.lab, "name", type(self.lab).__name__),
             recipe=self.recipe.name,
             wall_time_s=time.perf_counter() - started,
-            device_time_s=device_time(schedules, jobs),
+            device_time_s=device_time(schedules, jobs, self.profile),
         )
         return BatchResult(tuple(results), metadata)

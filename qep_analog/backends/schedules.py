@@ -32,6 +32,14 @@ def job_schedules(
     return out
 
 
-def device_time(schedules: Mapping[str, Schedule], jobs: Sequence[PhaseJob]) -> float:
-    """Seconds the device spends on the counted jobs: each schedule's duration × shots × bases."""
-    return sum(schedules[job.key].duration * 1e-6 * job.shots * len(job.bases) for job in jobs if job.shots)
+def device_time(
+    schedules: Mapping[str, Schedule], jobs: Sequence[PhaseJob], profile: DeviceProfile
+) -> float:
+    """Seconds the device spends on the counted jobs: (each schedule's duration + the profile's
+    per-shot overhead) × shots × bases."""
+    overhead = profile.capabilities.shot_overhead
+    return sum(
+        (schedules[job.key].duration + overhead) * 1e-6 * job.shots * len(job.bases)
+        for job in jobs
+        if job.shots
+    )

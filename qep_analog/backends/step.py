@@ -68,7 +68,11 @@ def mitigation_of(backend: Any) -> ReadoutErrors | None:
     return getattr(backend, "mitigation", None)
 
 
-def in_round(backend: Any, name: str) -> Any:
+def in_round(backend: Any, name: str, entropy: Sequence[int] | None = None) -> Any:
+    """The backend for the round ``name``: its own folder (a bundle), its own random stream
+    (``entropy``: a resumed run draws what the first run drew)."""
+    if entropy is not None and hasattr(backend, "reseed"):
+        backend.reseed(entropy)
     return backend.for_round(name) if hasattr(backend, "for_round") else backend
 
 
@@ -84,6 +88,7 @@ def measure_outputs(
     bases: Sequence[str],
     shots: int | None,
     round_name: str = "free",
+    entropy: Sequence[int] | None = None,
 ) -> MeasuredOutputs:
     """The free phase of every input: ⟨O⟩ with standard errors."""
     model = backend_model(backend, model)
@@ -93,7 +98,7 @@ def measure_outputs(
         PhaseJob(b, "free", tuple(map(float, x)), theta_t, zeros, tuple(bases), shots)
         for b, x in enumerate(np.atleast_2d(inputs))
     )
-    batch = in_round(backend, round_name).run(jobs)
+    batch = in_round(backend, round_name, entropy).run(jobs)
     found = batch.by_key()
     mitigation = mitigation_of(backend)
     plan = None
@@ -125,17 +130,20 @@ def measured_step(
     bases: Sequence[str],
     shots: int | None,
     round_prefix: str = "",
+    entropy: Sequence[int] | None = None,
 ) -> MeasuredStep:
-    """The free round (outputs → ε), then the nudged round, then each sample's gradient."""
+    """The free round (outputs → ε), then the nudged round, then each sample's gradient. With
+    ``entropy`` the rounds draw their shots from ``(*entropy, 0)`` and ``(*entropy, 1)``."""
     model = backend_model(backend, model)
-    free = measure_outputs(backend, model, inputs, theta, bases, shots, f"{round_prefix}free")
+    first, second_entropy = (None, None) if entropy is None else ((*entropy, 0), (*entropy, 1))
+    free = measure_outputs(backend, model, inputs, theta, bases, shots, f"{round_prefix}free", first)
     error_signal = loss.error_signal(free.values, targets)
     nudged = [
         job
         for job in phase_jobs(inputs, theta, error_signal, beta, scheme, bases, shots, free_phase=False)
         if job.phase != "free"
     ]
-    second = in_round(backend, f"{round_prefix}nudged").run(nudged)
+    second = in_round(backend, f"{round_prefix}nudged", second_entropy).run(nudged)
     jobs = [*free.jobs, *nudged]
     merged = BatchResult((*free.batch.results, *second.results), {})
     per_sample = sample_gradients(model, jobs, merged, beta, scheme, mitigation_of(backend))

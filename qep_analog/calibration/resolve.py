@@ -62,10 +62,7 @@ def field_value(used: tuple[CalibrationRecord, ...]) -> float | tuple[float, ...
 def latest_values(profile: DeviceProfile, records: Iterable[CalibrationRecord]) -> dict[str, Any]:
     """Field → value (a float, or a tuple over sites for per-site fields) of the last usable records
     of ``profile``'s device."""
-    return {
-        name: field_value(used)
-        for name, used in records_in_force(profile, records).items()
-    }
+    return {name: field_value(used) for name, used in records_in_force(profile, records).items()}
 
 
 def _check_value(

@@ -1,7 +1,8 @@
 """The ``qep-analog`` command.
 
 Exit status: 0 success, 2 bad input (one line on stderr, no traceback), 3 a violated precondition
-of the method (e.g. a degenerate ground state), 4 a solver that did not converge.
+of the method (e.g. a degenerate ground state), 4 a solver that did not converge, 5 a job bundle
+waits for the lab's counts.
 """
 
 from __future__ import annotations
@@ -13,16 +14,24 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from qep_analog import PreconditionError, QEPError, QEPWarning, SolverError, __version__
+from qep_analog import (
+    BundlePending,
+    PreconditionError,
+    QEPError,
+    QEPWarning,
+    SolverError,
+    __version__,
+)
 from qep_analog.cli import calibrate, counts, device, explore, gradient, sequence, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
+    EXIT_PENDING,
     EXIT_PRECONDITION,
     EXIT_SOLVER,
     Parser,
 )
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_PRECONDITION", "EXIT_SOLVER", "build_parser", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_PENDING", "EXIT_PRECONDITION", "EXIT_SOLVER", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qep-analog",
         description="Train and check analog quantum simulators with Quantum Equilibrium Propagation.",
         epilog="Exit status: 0 success, 2 bad input, 3 violated precondition (degenerate ground "
-        "state), 4 solver did not converge.",
+        "state), 4 solver did not converge, 5 a job bundle waits for the lab's counts.",
     )
     parser.add_argument("--version", action="version", version=f"qep-analog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -62,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
+    except BundlePending as exc:
+        print(f"qep-analog: waiting for the lab: {exc}", file=sys.stderr)
+        return EXIT_PENDING
     except PreconditionError as exc:
         print(f"qep-analog: precondition violated: {exc}", file=sys.stderr)
         return EXIT_PRECONDITION

@@ -12,6 +12,8 @@ from qep_analog import ConfigError
 EXIT_BAD_INPUT = 2
 EXIT_PRECONDITION = 3
 EXIT_SOLVER = 4
+#: a job bundle was written (or is incomplete) and waits for the lab's counts: run again with them
+EXIT_PENDING = 5
 
 
 class Parser(argparse.ArgumentParser):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qep_analog import ESTIMATORS
+from qep_analog import BACKENDS, ESTIMATORS
 from qep_analog.cli.common import add_calibration_options, positive_int
 
 
@@ -27,13 +27,22 @@ def register(commands: Any) -> None:
         help="where preparations run: serial | processes[:N] | dask-local[:N] | dask://HOST:PORT "
         "(overrides execution.executor; default: in this process)",
     )
-    train.add_argument("--backend", choices=("exact", "mps"), help="override execution.backend")
+    train.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="where each step runs (overrides backend.name): exact | mps | qutip | pulser | fake-lab "
+        "| bundle | pasqal-cloud; without a device, exact and mps set execution.backend",
+    )
+    train.add_argument("--device", help="device profile the run uses (overrides device:)")
+    train.add_argument(
+        "--recipe", help="schedules of each phase for a device backend (overrides backend.recipe)"
+    )
     add_calibration_options(train)
     train.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from qep_analog import Trainer, load_experiment
+    from qep_analog import ConfigError, Trainer, backend_for_run, load_experiment
 
     overrides: dict[str, Any] = {}
     for key in ("steps", "seed", "estimator"):
@@ -41,14 +50,50 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     if args.shots is not None:
         overrides["shots"] = None if args.shots == "exact" else positive_int(args.shots, "--shots")
-    experiment = load_experiment(args.config, overrides, nominal=args.nominal, history=args.history)
+    experiment = load_experiment(
+        args.config, overrides, nominal=args.nominal, history=args.history, device_name=args.device
+    )
     output = Path(args.output) if args.output else experiment.output
     execution = dict(experiment.execution)
-    for key in ("executor", "backend"):
-        if getattr(args, key) is not None:
-            execution[key] = getattr(args, key)
+    backend = dict(experiment.backend or {})
+    for key in ("backend", "recipe"):
+        value = getattr(args, key)
+        if value is not None:
+            backend["name" if key == "backend" else key] = value
+    lab_loop = (
+        experiment.backend is not None
+        or experiment.profile is not None
+        or (backend.get("name") not in (None, "exact", "mps"))
+    )
+    if not lab_loop and args.backend is not None:
+        execution["backend"] = backend.pop("name")
+    if args.executor is not None:
+        execution["executor"] = args.executor
     executor = None
-    if execution:
+    if lab_loop and backend:
+        if "name" not in backend:
+            raise ConfigError("train: --recipe needs a backend (backend.name or --backend)")
+        if execution:
+            raise ConfigError(
+                "train: execution: runs the model's states; a backend runs the steps, not both"
+            )
+        trainer = Trainer(
+            experiment.task,
+            experiment.training,
+            output,
+            penalty=experiment.penalty,
+            device=experiment.device,
+            backend=backend_for_run(
+                backend.pop("name"),
+                experiment.task.model,
+                experiment.profile,
+                run_dir=output,
+                seed=experiment.training.seed,
+                recipe=backend.pop("recipe", None),
+                options=backend,
+            ),
+        )
+    elif execution:
         trainer, executor = executed_trainer(experiment, execution, output)
     else:
         trainer = Trainer(
@@ -116,7 +161,13 @@ def _train(args: argparse.Namespace, experiment: Any, trainer: Any, output: Path
     show = not (args.quiet or args.json)
     with TrainingProgress(experiment.training.steps, enabled=show) as progress:
         result = trainer.run(resume=args.resume, progress=progress.update)
-    if getattr(trainer.equilibrium, "spec", None) is not None and trainer.equilibrium.spec.backend == "mps":
+    if hasattr(experiment.task, "phase_points"):
+        from qep_analog import write_sensor_report
+
+        report = write_sensor_report(trainer, result)
+    elif (
+        getattr(trainer.equilibrium, "spec", None) is not None and trainer.equilibrium.spec.backend == "mps"
+    ):
         # the 210-point grid would be 210 more DMRG runs: only the training curve
         from qep_analog import plot_training_curve
 
@@ -131,8 +182,17 @@ def _train(args: argparse.Namespace, experiment: Any, trainer: Any, output: Path
         print(
             f"{experiment.name}: step {final['step']}  test max-choice accuracy "
             f"{final['max_choice_accuracy']:.4f}  single-shot {final['single_shot_accuracy']:.4f}"
+            + (f" ({result['evaluated_on']})" if "evaluated_on" in result else "")
             + (f"  grid max-choice {report['grid']['max_choice_accuracy']:.4f}" if "grid" in report else "")
         )
+        usage = result.get("device_usage")
+        if usage is not None:
+            seconds = usage["device_time_s"]
+            print(
+                f"backend {result['backend']}: {usage['shots']} shots"
+                + ("" if seconds is None else f", device time {seconds:.4g} s")
+                + f"; {usage['clipped_steps']} steps clipped to the device's limits"
+            )
         gaps = result["gaps"]
         if gaps["samples_checked"]:
             print(

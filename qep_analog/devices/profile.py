@@ -42,6 +42,7 @@ _FREQ = "angular_frequency"
 _POSITIVE: dict[str, Any] = {"low": 0.0, "open_low": True}
 _PROBABILITY: dict[str, Any] = {"low": 0.0, "high": 0.5, "open_high": True}
 
+_OVERHEAD = "time per shot beyond the sequence (loading, cooling, imaging)"
 _LOCAL_DETUNING = (
     Field("sign", "text", choices=("negative", "positive", "any"), help="allowed sign of the local term"),
     Field("max_per_site", dimension=_FREQ, **_POSITIVE, help="largest |local detuning| on one site"),
@@ -63,6 +64,7 @@ _RYDBERG = (
     Field("min_pulse", dimension="time", low=0.0, required=False),
     Field("max_rabi_slew", dimension="slew_rate", **_POSITIVE, required=False),
     Field("max_detuning_slew", dimension="slew_rate", **_POSITIVE, required=False),
+    Field("shot_overhead", dimension="time", low=0.0, required=False, help=_OVERHEAD),
 )
 _ION = (
     Field("species", "text"),
@@ -80,6 +82,7 @@ _ION = (
     Field("max_duration", dimension="time", **_POSITIVE),
     Field("clock", dimension="time", **_POSITIVE),
     Field("spin_only_limit", low=0.0, high=1.0, open_low=True, required=False),
+    Field("shot_overhead", dimension="time", low=0.0, required=False, help=_OVERHEAD),
 )
 _NOISE = (
     Field("readout_false_positive", **_PROBABILITY, help="P(read 1 | prepared 0), epsilon"),
@@ -143,6 +146,7 @@ class RydbergCapabilities:
     min_pulse: float = 0.0
     max_rabi_slew: float = math.inf
     max_detuning_slew: float = math.inf
+    shot_overhead: float = 0.0
 
     FIELDS: ClassVar[tuple[Field, ...]] = _RYDBERG
 
@@ -202,6 +206,7 @@ class IonCapabilities:
     max_duration: float
     clock: float
     spin_only_limit: float = 0.1
+    shot_overhead: float = 0.0
 
     FIELDS: ClassVar[tuple[Field, ...]] = _ION
 

@@ -423,5 +423,3 @@ class BitstringSampler:
             counts = sample_counts(psi, self.plan.settings[k].bases, self.shots, rng, self.readout)
             out[:, self._columns[k]] = counts @ self._values[k] / self.shots
         return out
-
-

@@ -122,5 +122,3 @@ def reciprocity_from_counts(
     return ReciprocityResult(
         pair[0], pair[1], float(left), float(left_error), float(right), float(right_error), threshold
     )
-
-

@@ -22,6 +22,7 @@ PHASES: dict[str, tuple[str, str]] = {"symmetric": ("plus", "minus"), "one-sided
 #: the sign of the nudge β ε in each phase
 SIGNS: dict[str, float] = {"plus": 1.0, "minus": -1.0, "free": 0.0}
 
+
 def nudge_signs(scheme: str) -> tuple[float, ...]:
     """The signs of the nudged phases a scheme prepares besides the free one: (+1, −1) or (+1,)."""
     return tuple(SIGNS[p] for p in PHASES[scheme] if SIGNS[p] != 0.0)

@@ -418,7 +418,7 @@ class Trainer:
         measured = measured_step(
             self.backend, self.task.model, inputs, theta, targets, self.task.loss,
             beta=cfg.beta, scheme=cfg.scheme, bases=self.bases, shots=cfg.shots,
-            round_prefix=f"step-{step:05d}/",
+            round_prefix=f"step-{step:05d}/", entropy=(cfg.seed, step),
         )  # fmt: skip
         device = measured.rounds[0].get("device") or {}
         record: dict[str, Any] = {
@@ -500,7 +500,7 @@ class Trainer:
                 record["small_gap"] = small_gap
         return gradient, record
 
-    def evaluate(self, parameters: NDArray) -> dict[str, float]:
+    def evaluate(self, parameters: NDArray, step: int = 0) -> dict[str, float]:
         """Test-set metrics: measured on the backend with the training's shots, or with the model's
         exact expectation values (infinitely many shots; always on a bundle)."""
         theta = self.coefficients(parameters)
@@ -508,8 +508,9 @@ class Trainer:
             from qep_analog.backends.step import measure_outputs
 
             measured = measure_outputs(
-                self.backend, self.task.model, self.test_inputs, theta, self.bases, self.config.shots
-            )
+                self.backend, self.task.model, self.test_inputs, theta, self.bases, self.config.shots,
+                entropy=(self.config.seed, step, 2),
+            )  # fmt: skip
             metrics = self.task.metrics(measured.values, self.test_targets)
             metrics["test_loss"] = float(self.task.loss.value(measured.values, self.test_targets).mean())
             return metrics
@@ -554,7 +555,7 @@ class Trainer:
         start_step = state.step
         with self.metrics_path.open("a", encoding="utf-8") as log:
             if state.step == 0:
-                first = {"step": 0, **self.evaluate(theta)}
+                first = {"step": 0, **self.evaluate(theta, 0)}
                 history.append(first)
                 log.write(json.dumps(first, allow_nan=False) + "\n")
             for step in range(state.step + 1, cfg.steps + 1):
@@ -570,7 +571,7 @@ class Trainer:
                     record["clipped"] = clipped
                 record = {"step": step, **record}
                 if step % cfg.eval_every == 0 or step == cfg.steps:
-                    record.update(self.evaluate(theta))
+                    record.update(self.evaluate(theta, step))
                 history.append(record)
                 log.write(json.dumps(record, allow_nan=False) + "\n")
                 log.flush()

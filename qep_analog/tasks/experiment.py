@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qep_analog.backends.configure import FIELDS as BACKEND_FIELDS
+from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.qep.losses import LOSSES, loss_by_name
 from qep_analog.qep.trainer import Penalty, TrainingConfig
@@ -14,9 +16,10 @@ from qep_analog.schema import OMIT, Field, optional, parse_section
 from qep_analog.solvers.mps import MPSOptions
 from qep_analog.storage import read_yaml
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
+from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
 
 SCHEMA = "qep-experiment/1"
-TASKS = ("phase_sensor",)
+TASKS = ("phase_sensor", "rydberg_sensor")
 
 
 def _rule(fields: tuple[Field, ...], name: str, key: str, default: Any = OMIT) -> Field:
@@ -40,7 +43,11 @@ _TRAINING = (
     Field("loss", "text", choices=tuple(LOSSES), required=False, default="squared_error"),
     Field("readout", "section", fields=_READOUT, required=False, nullable=True),
 )
-_MODEL = optional([f for f in PhaseSensorTask.FIELDS if f.name not in ("test_size", "seed")])
+#: a task's ``model`` section: its settings but the test set's size and seed
+_MODEL = {
+    task: optional([f for f in cls.FIELDS if f.name not in ("test_size", "seed")])
+    for task, cls in (("phase_sensor", PhaseSensorTask), ("rydberg_sensor", RydbergSensorTask))
+}
 _EVALUATION = (
     _rule(PhaseSensorTask.FIELDS, "test_size", "test_size"),
     _rule(TrainingConfig.FIELDS, "eval_every", "every"),
@@ -58,7 +65,9 @@ _TOP = (
     Field("schema", "text", choices=(SCHEMA,)),
     Field("name", "text", required=False),
     Field("task", "text", choices=TASKS),
-    Field("model", "section", fields=_MODEL, required=False, nullable=True),
+    Field("model", "any", required=False, nullable=True),
+    Field("device", "text", required=False),
+    Field("backend", "section", fields=BACKEND_FIELDS, required=False, nullable=True),
     Field("training", "section", fields=_TRAINING, required=False, nullable=True),
     Field("evaluation", "section", fields=_EVALUATION, required=False, nullable=True),
     Field("output", "text", required=False),
@@ -98,12 +107,16 @@ class Experiment:
     """A parsed experiment: the task, the training configuration, the penalty, the run folder."""
 
     name: str
-    task: PhaseSensorTask
+    task: PhaseSensorTask | RydbergSensorTask
     training: TrainingConfig
     penalty: Penalty | None
     output: Path
     execution: dict[str, Any] = field(default_factory=dict)
     device: dict[str, Any] | None = None
+    #: the device profile the run uses (``device:``), with the calibration in force unless nominal
+    profile: DeviceProfile | None = None
+    #: the ``backend:`` section (name, recipe, options), if any
+    backend: dict[str, Any] | None = None
 
 
 def load_experiment(
@@ -112,16 +125,27 @@ def load_experiment(
     *,
     nominal: bool = False,
     history: str | Path | None = None,
+    device_name: str | None = None,
 ) -> Experiment:
-    """Read an experiment file; ``overrides`` replace keys of its ``training`` section. A device named
-    in ``training.readout`` is loaded with the calibration in force (``history`` folder), or as its file
-    says with ``nominal``."""
+    """Read an experiment file; ``overrides`` replace keys of its ``training`` section and
+    ``device_name`` its ``device``. A device (``device:``, or named in ``training.readout``) is
+    loaded with the calibration in force (``history`` folder), or as its file says with ``nominal``."""
     document = read_yaml(path, ConfigError)
     where = str(path)
     if overrides and isinstance(document, dict) and isinstance(document.get("training") or {}, dict):
         document = {**document, "training": {**(document.get("training") or {}), **overrides}}
     top = parse_section(document, _TOP, where, ConfigError)
-    model = top["model"] or {}
+    model = parse_section(top["model"] or {}, _MODEL[top["task"]], f"{where}: model", ConfigError)
+    profile = None
+    device_name = device_name or top["device"]
+    if device_name is not None:
+        from qep_analog.calibration.in_force import load_profile
+        from qep_analog.errors import ProfileError
+
+        try:
+            profile = load_profile(device_name, nominal=nominal, history=history)
+        except ProfileError as exc:
+            raise ConfigError(f"{where}: device: {exc}") from None
     training = top["training"] or {}
     evaluation = top["evaluation"] or {}
     penalty_cfg = training.pop("penalty")
@@ -137,14 +161,31 @@ def load_experiment(
         training["bounds"] = tuple(training["bounds"])
     if "every" in evaluation:
         training["eval_every"] = evaluation.pop("every")
+    task: PhaseSensorTask | RydbergSensorTask
     try:
         config = TrainingConfig(**training)
-        task = PhaseSensorTask(**model, **evaluation, seed=config.seed, loss=loss)
+        if top["task"] == "rydberg_sensor":
+            if profile is None:
+                raise ConfigError("task rydberg_sensor needs a device (device: NAME or --device)")
+            for key in ("delta_over_omega", "rb_over_a"):
+                if key in model:
+                    model[key] = tuple(model[key])
+            task = RydbergSensorTask(profile=profile, **model, **evaluation, seed=config.seed, loss=loss)
+        else:
+            task = PhaseSensorTask(**model, **evaluation, seed=config.seed, loss=loss)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     penalty = None
     if penalty_cfg:
+        if not isinstance(task, PhaseSensorTask):
+            raise ConfigError(
+                f"{where}: training.penalty: task {top['task']} trains device parameters, no penalty"
+            )
         penalty = task.penalty(float(penalty_cfg["strength"]), float(penalty_cfg["threshold"]))
     name = top["name"] or Path(path).stem
     output = Path(top["output"] or Path("runs") / name)
-    return Experiment(name, task, config, penalty, output, top["execution"] or {}, device)
+    if profile is not None:
+        device = profile.provenance()
+    return Experiment(
+        name, task, config, penalty, output, top["execution"] or {}, device, profile, top["backend"]
+    )

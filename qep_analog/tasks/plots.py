@@ -43,3 +43,23 @@ def plot_phase_diagram(inputs: NDArray, outputs: NDArray, path: str | Path, titl
     ax.set(xlabel="g_x + g_zz / 2", ylabel="g_zz", title=title, aspect="equal")
     ax.legend(loc="upper right", fontsize=8)
     save_figure(fig, path)
+
+
+def plot_sensor_predictions(
+    points: NDArray,
+    predicted: NDArray,
+    truth: NDArray,
+    path: str | Path,
+    title: str,
+    names: tuple[str, ...],
+) -> None:
+    """Predicted phase of each point (δ/Ω, R_b/a): filled by the prediction, ringed where it is wrong."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for phase, (name, colour) in enumerate(zip(names, PHASE_COLOURS, strict=False)):
+        mask = predicted == phase
+        ax.scatter(points[mask, 1], points[mask, 0], c=colour, s=30, label=name, edgecolors="none")
+    wrong = predicted != truth
+    ax.scatter(points[wrong, 1], points[wrong, 0], s=70, facecolors="none", edgecolors="k", label="wrong")
+    ax.set(xlabel="R_b / a", ylabel="δ / Ω", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    save_figure(fig, path)

@@ -58,6 +58,30 @@ def write_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
+def write_sensor_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
+    """The training curve, and the test set's predicted phases over the phase diagram of a task with
+    ``phase_points`` (from the model's exact states: the device's own are in ``metrics.jsonl``)."""
+    from qep_analog.tasks.plots import plot_sensor_predictions
+
+    task: Any = trainer.task
+    theta = trainer.coefficients(np.array(list(result["parameters"].values())))
+    free = trainer.equilibrium.prepare(trainer.test_inputs, theta, keep_states=False)
+    outputs = trainer.compiled.output_values(free.strings)
+    metrics = task.metrics(outputs, trainer.test_targets)
+    plot_training_curve(trainer.read_metrics(), trainer.run_dir / "training_curve.png")
+    plot_sensor_predictions(
+        task.phase_points(trainer.test_inputs),
+        task.predicted_phases(outputs),
+        task.predicted_phases(trainer.test_targets),
+        trainer.run_dir / "phase_diagram.png",
+        f"test set on the model's states: max-choice {metrics['max_choice_accuracy']:.3f}",
+        task.phases,
+    )
+    report = {**result, "model_states": metrics}
+    write_json(trainer.run_dir / "result.json", report, RESULT_SCHEMA)
+    return report
+
+
 class ExploreProgress(LazyProgress):
     """A progress bar over the iterations (boundary: the theta_zz points), then the phase diagram."""
 

@@ -59,6 +59,10 @@ class FakeScheduleLab:
         """The state the device prepares at the end of ``schedule`` (before readout)."""
         return prepared_state(schedule, self.true_profile, self.preparation, self.n_sites)
 
+    def reseed(self, entropy: Sequence[int]) -> None:
+        """Restart the shot noise from ``entropy`` (a resumed run draws what the first run drew)."""
+        self._rng = np.random.default_rng(list(entropy))
+
     def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
         return emulate_counts(
             schedules, self.true_profile, shots, self._rng, self.readout, self.preparation
@@ -111,6 +115,10 @@ class RunsSchedulesOnTrueProfile:
 
     def true_profile(self) -> DeviceProfile:
         raise NotImplementedError
+
+    def reseed(self, entropy: Sequence[int]) -> None:
+        """Restart the shot noise from ``entropy`` (a resumed run draws what the first run drew)."""
+        self._rng = np.random.default_rng(list(entropy))
 
     def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
         readout = ReadoutErrors(

@@ -1,0 +1,100 @@
+"""A backend for a run: the registry name, the model, the profile the run believes in (nominal or with
+the calibration in force) and the backend's options, as an experiment file's ``backend:`` section or
+the command line give them.
+
+    backend:
+      name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
+      recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps)
+      noise: true              # qutip: the profile's dephasing, amplitude jitter and readout errors
+      realisations: 16         # qutip with noise: draws of the amplitude jitter
+      seed: 0                  # shots and noise (default: the training seed)
+
+``fake-lab`` runs the schedules on a fake device made from the profile's *file* (its hidden truth is
+the same whatever the history says); the run programs it with the profile it believes in, so the
+calibration in force shows in the results. ``bundle`` writes the jobs under ``RUN/bundles/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qep_analog.backends.registry import BACKENDS, backend_class
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import ConfigError
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.schema import OMIT, Field
+
+#: the backends that prepare the model's states directly (no schedules, no recipe)
+STATE_BACKENDS = ("exact", "mps")
+#: the keys of an experiment file's ``backend:`` section
+FIELDS = (
+    Field("name", "text", choices=tuple(BACKENDS)),
+    Field("recipe", "text", required=False, default=None),
+    Field("noise", "flag", required=False, default=OMIT),
+    Field("realisations", "integer", low=1, required=False, default=OMIT),
+    Field("seed", "integer", low=0, required=False, default=OMIT),
+)
+#: which options each backend takes
+_OPTIONS: dict[str, set[str]] = {
+    "qutip": {"noise", "realisations", "seed"},
+    "pulser": {"seed"},
+    "exact": {"seed"},
+    "mps": {"seed"},
+}
+
+
+def backend_for_run(
+    name: str,
+    model: QEPModel,
+    profile: DeviceProfile | None,
+    *,
+    run_dir: str | Path,
+    seed: int,
+    recipe: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """The backend ``name`` for a run in ``run_dir`` (see the module doc)."""
+    cls = backend_class(name)
+    options = dict(options or {})
+    unknown = sorted(set(options) - _OPTIONS.get(name, set()))
+    if unknown:
+        raise ConfigError(f"backend {name}: takes no option {unknown[0]!r}")
+    if "seed" in _OPTIONS.get(name, set()):
+        options.setdefault("seed", seed)
+    if name in STATE_BACKENDS:
+        if recipe is not None:
+            raise ConfigError(f"backend {name}: prepares ground states; it takes no recipe ({recipe!r})")
+        return cls(model, profile, **options)
+    if profile is None:
+        raise ConfigError(f"backend {name}: runs schedules on a device; name one (device: or --device)")
+    if recipe is None:
+        raise ConfigError(
+            f"backend {name}: needs a recipe (backend.recipe or --recipe), the schedules of each phase"
+        )
+    from qep_analog.sequences.recipes import load_recipe
+
+    loaded = load_recipe(recipe)
+    if loaded.platform != profile.platform:
+        raise ConfigError(
+            f"backend {name}: recipe {loaded.name!r} is for {loaded.platform}, device "
+            f"{profile.label!r} is {profile.platform}"
+        )
+    if name == "fake-lab":
+        options["lab"] = fake_lab(profile, model.n_qubits, seed)
+    elif name == "bundle":
+        options["directory"] = Path(run_dir) / "bundles"
+    return cls(model, profile, loaded, **options)
+
+
+def fake_lab(profile: DeviceProfile, n_sites: int, seed: int) -> Any:
+    """The fake device of ``profile``'s platform, mis-calibrated from the profile's file (so the same
+    whatever calibration the run believes in), with ``n_sites`` sites."""
+    from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+    from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
+    from qep_analog.devices.platform import ION, RYDBERG
+    from qep_analog.devices.profile import read_profile
+
+    labs: dict[Any, Any] = {RYDBERG: FakeRydbergLab, ION: FakeIonLab}
+    nominal = read_profile(profile.source if Path(profile.source).is_file() else profile.name)
+    return labs[profile.platform_spec].for_profile(nominal, n_sites=n_sites, seed=seed)
