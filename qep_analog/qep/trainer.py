@@ -554,10 +554,13 @@ class Trainer:
         started = time.perf_counter()
         start_step = state.step
         with self.metrics_path.open("a", encoding="utf-8") as log:
-            if state.step == 0:
+            if state.step == 0 and not history:
                 first = {"step": 0, **self.evaluate(theta, 0)}
                 history.append(first)
                 log.write(json.dumps(first, allow_nan=False) + "\n")
+                log.flush()
+                # a run stopped in its first step (a bundle waiting for counts) resumes from here
+                self.save_checkpoint(state)
             for step in range(state.step + 1, cfg.steps + 1):
                 inputs, targets = self.task.sample_batch(rng, cfg.batch_size)
                 gradient, record = self.gradient(theta, inputs, targets, rng, step)

@@ -46,6 +46,9 @@ CODEWORDS: dict[str, tuple[float, float]] = {"disordered": (0.0, 0.0), "Z2": (1.
 SPACING_MARGIN = 1.02
 #: sensors stay within this fraction of the field's radius (the register is re-centred on its atoms)
 RADIUS_FRACTION = 0.8
+#: the local detunings use this fraction of the map's range and of the room |δ| leaves: the rest is
+#: for the nudges and for calibrated map gains below 1
+LOCAL_FRACTION = 0.8
 
 
 def number(i: int) -> PauliSum:
@@ -233,8 +236,8 @@ class RydbergSensorTask:
             caps.c6,
             caps.min_spacing,
             caps.max_radius,
-            caps.local_detuning.max_per_site,
-            headroom,
+            LOCAL_FRACTION * caps.local_detuning.max_per_site,
+            LOCAL_FRACTION * headroom,
         )
         self.model = self._build_model(chain)
         self._test_points = self._sample_points(np.random.default_rng([self.seed, 1]), self.test_size)

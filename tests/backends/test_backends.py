@@ -109,8 +109,9 @@ def test_qutip_backend_on_the_rydberg_chain() -> None:
     batch = backend.run(counted)
     g = sample_gradients(backend.model, counted, batch, BETA, "symmetric")[0]
     assert np.abs(g.values - truth).max() < 4 * g.standard_errors.max() + 0.02 * np.abs(truth).max()
-    # device time: 3 phases × 2 bases × 20 000 shots of a 20 µs schedule
-    assert batch.metadata["device_time_s"] == pytest.approx(3 * 2 * 20_000 * 20e-6, rel=1e-3)
+    # device time: 3 phases × 2 bases × 20 000 shots of a 20 µs schedule and the per-shot overhead
+    per_shot = 20.0 + profile.capabilities.shot_overhead
+    assert batch.metadata["device_time_s"] == pytest.approx(3 * 2 * 20_000 * per_shot * 1e-6, rel=1e-3)
     assert batch.metadata["device"]["snapshot_hash"] == profile.snapshot_hash
 
 
@@ -219,7 +220,8 @@ def test_bundle_round_trip_and_its_errors(tmp_path: Path) -> None:
             np.testing.assert_array_equal(a.counts[basis].outcomes, b.counts[basis].outcomes)
             np.testing.assert_array_equal(a.counts[basis].counts, b.counts[basis].counts)
     assert batch.metadata["device"]["snapshot_hash"] == profile.snapshot_hash
-    assert batch.metadata["device_time_s"] == pytest.approx(3 * 2 * 500 * 4e-6)
+    overhead = profile.capabilities.shot_overhead  # µs per shot beyond the sequence
+    assert batch.metadata["device_time_s"] == pytest.approx(3 * 2 * 500 * (4.0 + overhead) * 1e-6)
 
     counts_file = folder / "counts" / "0-minus-XXXXXX.json"
     good = counts_file.read_text()

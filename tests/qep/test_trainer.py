@@ -240,7 +240,9 @@ def test_fresh_run_removes_a_stale_checkpoint(
     shutil.copytree(run_a, tmp_path / "old")
     with pytest.raises(Interrupt):
         Trainer(tiny_task(), tiny_config(), tmp_path / "old", callback=interrupt_at(1)).run()
-    assert not (tmp_path / "old" / "checkpoint.json").exists()
+    # the old run's checkpoint is gone: the one there is the new run's start (step 0)
+    checkpoint = json.loads((tmp_path / "old" / "checkpoint.json").read_text(encoding="utf-8"))
+    assert checkpoint["step"] == 0
     assert not (tmp_path / "old" / "result.json").exists()
 
 

@@ -1,0 +1,335 @@
+"""Training through a backend: every step as phase jobs, the gradient from counts; the device's
+parameters (sensor positions, detuning map) kept inside its limits; a bundle played by a lab and
+resumed ends where the same lab run in process ends; a run killed mid-step resumes to the same θ."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import qep_analog as qa
+from qep_analog.backends.bundle import BundlePending, dense_to_bitstrings, file_stem, write_counts_file
+from qep_analog.backends.configure import backend_for_run, fake_lab
+from qep_analog.backends.jobs import PhaseJob
+from qep_analog.backends.schedules import job_schedules
+from qep_analog.backends.step import measured_step
+from qep_analog.errors import ConfigError
+from qep_analog.qep.gradients import exact_gradient
+from qep_analog.solvers.equilibrium import Equilibrium
+from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = "rydberg-smooth"
+
+
+def _task(device: str = "aquila-like", **options: Any) -> RydbergSensorTask:
+    profile = qa.read_profile(device)
+    if device == "fresnel-like":  # C6 of n = 60 and Ω ≤ 2π·2 MHz at 5 µm: R_b/a ≥ 1.28, no Z3
+        options = {"phases": ("disordered", "Z2"), "rb_over_a": (1.3, 2.0), **options}
+    return RydbergSensorTask(profile=profile, n_chain=3, test_size=4, **options)
+
+
+def _config(**options: Any) -> qa.TrainingConfig:
+    values: dict[str, Any] = dict(
+        steps=3, batch_size=2, shots=400, beta=0.3, learning_rate=0.2, eval_every=100, seed=3
+    )
+    return qa.TrainingConfig(**{**values, **options})
+
+
+def test_sensor_parameters_map_to_the_model_and_stay_inside_the_device() -> None:
+    """dθ/dφ matches central differences; a step out of the field, onto another atom or beyond the
+    detuning map's window is moved back and named."""
+    task = _task()
+    geometry = task.parameterisation
+    phi = task.initial_parameters(np.random.default_rng(0))
+    numeric = np.array(
+        [
+            (geometry.coefficients(phi + 1e-6 * e) - geometry.coefficients(phi - 1e-6 * e)) / 2e-6
+            for e in np.eye(len(phi))
+        ]
+    ).T
+    np.testing.assert_allclose(geometry.jacobian(phi), numeric, rtol=1e-6, atol=1e-9)
+    caps = task.profile.rydberg
+    bad = phi.copy()
+    names = list(geometry.names)
+    bad[names.index("x_A")], bad[names.index("y_A")] = 5.0, 0.5  # onto chain atom 2
+    bad[names.index("x_B")], bad[names.index("y_B")] = 300.0, 0.0  # out of the field
+    bad[names.index("delta_0")] = caps.local_detuning.max_per_site  # type: ignore[union-attr]
+    bad[names.index("delta_1")] = -caps.local_detuning.max_per_site  # type: ignore[union-attr]
+    moved, clipped = geometry.project(bad)
+    assert {"y_A", "x_B", "delta_0", "delta_1"} <= set(clipped)  # A pushed straight off the atom
+    positions = geometry.positions(moved)
+    distances = np.linalg.norm(positions[:, None] - positions[None], axis=2)[np.triu_indices(5, 1)]
+    assert distances.min() >= caps.min_spacing - 1e-9
+    assert np.linalg.norm(positions[-1]) <= caps.max_radius
+    local = moved[: geometry.n_atoms]
+    assert np.ptp(local) <= caps.local_detuning.max_per_site + 1e-9  # type: ignore[union-attr]
+    # the moved register is one the device realises: the sequence of every phase builds
+    backend = backend_for_run("qutip", task.model, task.profile, run_dir=".", seed=0, recipe=RECIPE)
+    x, _ = task.test_set()
+    job = PhaseJob(0, "free", tuple(x[0]), tuple(geometry.coefficients(moved)), (0.0, 0.0), ("ZZZZZ",), 10)
+    assert job_schedules(backend.model, task.profile, backend.recipe, [job])["0/free"].duration == 4.0
+
+
+def test_exact_backend_gives_the_exact_gradient_of_the_device_parameters() -> None:
+    """QEP on the exact backend (exact values, small β) against the linear-response gradient of the
+    model chained through dθ/dφ: agree to the O(β²) bias of the symmetric scheme."""
+    task = _task()
+    trainer = qa.Trainer(
+        task,
+        _config(shots=None, beta=1e-3),
+        ".",
+        backend=backend_for_run("exact", task.model, None, run_dir=".", seed=0),
+    )
+    phi = task.initial_parameters(np.random.default_rng(1))
+    x, y = task.test_set()
+    measured, record = trainer.gradient(phi, x, y, np.random.default_rng(0), step=1)
+    equilibrium = Equilibrium(task.model, tol=1e-10)
+    theta = task.parameterisation.coefficients(phi)
+    free = equilibrium.prepare(x, theta)
+    eps = task.loss.error_signal(equilibrium.compiled.output_values(free.strings), y)
+    reference = exact_gradient(equilibrium, x, theta, eps, free=free).mean(axis=0)
+    expected = task.parameterisation.jacobian(phi).T @ reference
+    np.testing.assert_allclose(measured, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+    assert record["shots"] == 0 and record["device_time_s"] is None
+
+
+@pytest.mark.parametrize("name", ["exact", "fake-lab", "qutip"])
+def test_counted_steps_agree_with_the_exact_step_within_error_bars(name: str) -> None:
+    """One step of the same batch on each backend: the gradient from counts is within its error bars
+    of the exact backend's (fake-lab programmed with its true calibration, prepared as ground states;
+    qutip's adiabatic ramp is not perfect, so its tolerance is looser)."""
+    task = _task()
+    phi = task.initial_parameters(np.random.default_rng(2))
+    theta = task.parameterisation.coefficients(phi)
+    x, y = task.test_set()
+    exact = backend_for_run("exact", task.model, None, run_dir=".", seed=0)
+    kwargs = dict(beta=0.3, scheme="symmetric", bases=["ZZZZZ"])
+    reference = measured_step(exact, task.model, x[:2], theta, y[:2], task.loss, shots=None, **kwargs)
+    profile = task.profile
+    if name == "fake-lab":
+        profile = dataclasses.replace(
+            profile, calibration=fake_lab(profile, 5, 0).true_profile().calibration
+        )
+    backend = backend_for_run(
+        name, task.model, profile, run_dir=".", seed=5, recipe=None if name == "exact" else RECIPE
+    )
+    step = measured_step(
+        backend, task.model, x[:2], theta, y[:2], task.loss, shots=20_000, entropy=(5, 1), **kwargs
+    )
+    z = (step.gradients - reference.gradients) / np.maximum(step.errors, 1e-12)
+    limit = 5.0 if name != "qutip" else 40.0
+    assert np.abs(z).max() < limit, (name, np.abs(z).max())
+    assert step.shots == 2 * 3 * 20_000
+    if name != "exact":
+        overhead = profile.capabilities.shot_overhead
+        assert step.device_time_s == pytest.approx(step.shots * (4.0 + overhead) * 1e-6)
+
+
+def test_training_on_a_backend_records_what_a_lab_needs(tmp_path: Path) -> None:
+    """metrics.jsonl: per step shots, device time, gradient error bars, clipped parameters and the
+    profile snapshot; result.json: the device usage and the coefficients."""
+    task = _task()
+    backend = backend_for_run("fake-lab", task.model, task.profile, run_dir=tmp_path, seed=3, recipe=RECIPE)
+    result = qa.Trainer(task, _config(learning_rate=40.0), tmp_path, backend=backend).run()
+    steps = [
+        r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()[1:]) if r["step"]
+    ]
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    for record in steps:
+        assert record["shots"] == 2 * 3 * 400
+        assert record["snapshot"] == task.profile.snapshot_hash
+        assert len(record["gradient_errors"]) == len(task.model.parameter_names)
+        assert all(e > 0 for e in record["gradient_errors"][:2])
+    assert any(record["clipped"] for record in steps)  # a step of 40 µm or 40 rad/µs leaves the limits
+    usage = result["device_usage"]
+    assert usage["shots"] == 3 * 2400 and usage["clipped_steps"] >= 1
+    assert usage["device_time_s"] == pytest.approx(
+        3 * 2400 * (4.0 + task.profile.capabilities.shot_overhead) * 1e-6
+    )
+    assert result["backend"] == "fake-lab" and set(result["coefficients"]) == set(
+        task.model.parameter_names
+    )
+
+
+def _play_bundle(run_dir: Path, seed: int, lab: Any, task: RydbergSensorTask) -> int:
+    """A lab's side: play every bundle round still without counts, as the fake-lab backend would in
+    process (same lab, same stream per round), after checking each sequence file with Pulser."""
+    from pulser import Sequence as PulserSequence
+
+    played = 0
+    recipe = qa.load_recipe(RECIPE)
+    for manifest_path in sorted(run_dir.glob("bundles/step-*/*/manifest.json")):
+        folder = manifest_path.parent
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if any(folder.glob("counts/*.json")):
+            continue
+        step = int(folder.parent.name.split("-")[1])
+        lab.reseed((seed, step, 0 if folder.name == "free" else 1))
+        jobs = [
+            PhaseJob(
+                j["sample"],
+                j["phase"],
+                tuple(j["x"]),
+                tuple(j["theta"]),
+                tuple(j["nu"]),
+                tuple(j["bases"]),
+                j["shots"],
+            )
+            for j in manifest["jobs"]
+        ]
+        schedules = job_schedules(task.model, task.profile, recipe, jobs)
+        for job in jobs:
+            sequence_file = folder / manifest["files"][job.key][job.bases[0]]
+            sequence = PulserSequence.from_abstract_repr(sequence_file.read_text(encoding="utf-8"))
+            assert len(sequence.register.qubits) == task.model.n_qubits
+            read = [dataclasses.replace(schedules[job.key], readout=b) for b in job.bases]
+            for basis, dense in zip(job.bases, lab.run_schedules(read, job.shots), strict=True):
+                counts = dense_to_bitstrings(dense, task.model.n_qubits)
+                write_counts_file(folder / "counts" / f"{file_stem(job, basis)}.json", job, basis, counts)
+        played += 1
+    return played
+
+
+def test_bundle_round_trip_ends_where_the_fake_lab_run_ends(tmp_path: Path) -> None:
+    """Write a round → a lab plays it through the fake lab → drop counts → resume, until the run
+    ends: the parameters equal those of the same fake lab run in process with the same seeds (on
+    fresnel-like, whose negative detuning map Pulser's sequences carry)."""
+    task = _task("fresnel-like")
+    config = _config(checkpoint_every=1)
+    direct = backend_for_run(
+        "fake-lab", task.model, task.profile, run_dir=tmp_path / "a", seed=3, recipe=RECIPE
+    )
+    expected = qa.Trainer(task, config, tmp_path / "a", backend=direct).run()["parameters"]
+
+    run_dir = tmp_path / "b"
+    lab = fake_lab(task.profile, task.model.n_qubits, 3)
+    bundle = backend_for_run("bundle", task.model, task.profile, run_dir=run_dir, seed=3, recipe=RECIPE)
+    rounds = 0
+    with pytest.raises(BundlePending, match="sequences written"):
+        qa.Trainer(task, config, run_dir, backend=bundle).run()
+    while True:
+        rounds += _play_bundle(run_dir, 3, lab, task)
+        try:
+            result = qa.Trainer(task, config, run_dir, backend=bundle).run(
+                resume=(run_dir / "checkpoint.json").exists()
+            )
+            break
+        except BundlePending:
+            continue
+    assert rounds == 2 * config.steps
+    assert result["parameters"] == expected
+
+
+def test_a_bad_counts_file_is_one_line_and_loses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the command line: exit 5 while the bundle waits, exit 2 with one line for counts of the
+    wrong length, and the run folder (checkpoint, metrics, bundle) is as it was."""
+    experiment = tmp_path / "sensor.yaml"
+    experiment.write_text(
+        textwrap.dedent(
+            f"""\
+            schema: qep-experiment/1
+            task: rydberg_sensor
+            device: fresnel-like
+            model: {{n_chain: 3, phases: [disordered, Z2], rb_over_a: [1.3, 2.0]}}
+            training: {{steps: 2, batch_size: 2, shots: 50, beta: 0.3, learning_rate: 0.2, seed: 1,
+                        checkpoint_every: 1}}
+            evaluation: {{test_size: 4, every: 10}}
+            backend: {{name: bundle, recipe: {RECIPE}}}
+            output: {tmp_path / "run"}
+            """
+        )
+    )
+    from qep_analog.cli import main
+
+    command = ["train", str(experiment), "--quiet", "--nominal", "--history", str(tmp_path / "history")]
+    assert main(command) == 5
+    stderr = capsys.readouterr().err
+    assert "waiting for the lab" in stderr and len(stderr.strip().splitlines()) == 1
+    folder = tmp_path / "run" / "bundles" / "step-00001" / "free"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    basis = manifest["jobs"][0]["bases"][0]
+    (folder / "counts" / f"0-free-{basis}.json").write_text(
+        json.dumps({"schema": "qep-bundle-counts/1", "job": "0/free", "bases": basis, "counts": {"01": 50}})
+    )
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert main([*command, "--resume"]) == 2
+    stderr = capsys.readouterr().err
+    assert "bitstring '01' is not 5 characters" in stderr and len(stderr.strip().splitlines()) == 1
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert after == before
+
+
+KILLED_RUN = """
+import os, signal, sys
+import qep_analog as qa
+from qep_analog.backends.configure import backend_for_run
+from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
+
+task = RydbergSensorTask(profile=qa.read_profile("aquila-like"), n_chain=3, test_size=4)
+config = qa.TrainingConfig(steps=4, batch_size=2, shots=400, beta=0.3, learning_rate=0.2,
+                           eval_every=100, seed=3, checkpoint_every=1)
+backend = backend_for_run("fake-lab", task.model, task.profile, run_dir=sys.argv[1], seed=3,
+                          recipe="rydberg-smooth")
+run = backend.run
+calls = []
+
+def run_then_die(jobs):
+    calls.append(1)
+    if len(calls) == 6:  # step 3, nudged round: killed in the middle of the step
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run(jobs)
+
+backend.run = run_then_die
+qa.Trainer(task, config, sys.argv[1], backend=backend).run()
+"""
+
+
+def test_a_run_killed_mid_step_resumes_to_the_same_parameters(tmp_path: Path) -> None:
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_RUN)
+    killed = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], cwd=ROOT)
+    assert killed.returncode == -9
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 2
+    task = _task()
+    config = _config(steps=4, checkpoint_every=1)
+
+    def backend(run_dir: Path) -> Any:
+        return backend_for_run("fake-lab", task.model, task.profile, run_dir=run_dir, seed=3, recipe=RECIPE)
+
+    resumed = qa.Trainer(task, config, tmp_path / "run", backend=backend(tmp_path / "run")).run(resume=True)
+    whole = qa.Trainer(task, config, tmp_path / "whole", backend=backend(tmp_path / "whole")).run()
+    assert resumed["parameters"] == whole["parameters"]
+
+
+def test_backend_configuration_errors_are_one_line() -> None:
+    task = _task()
+    with pytest.raises(ConfigError, match=r"backend 'warp': unknown \(known: exact, mps, qutip"):
+        backend_for_run("warp", task.model, task.profile, run_dir=".", seed=0)
+    with pytest.raises(ConfigError, match="backend qutip: needs a recipe"):
+        backend_for_run("qutip", task.model, task.profile, run_dir=".", seed=0)
+    with pytest.raises(ConfigError, match="backend fake-lab: runs schedules on a device; name one"):
+        backend_for_run("fake-lab", task.model, None, run_dir=".", seed=0, recipe=RECIPE)
+    with pytest.raises(ConfigError, match="recipe 'ion-exponential' is for ion"):
+        backend_for_run("qutip", task.model, task.profile, run_dir=".", seed=0, recipe="ion-exponential")
+    with pytest.raises(ConfigError, match="backend pulser: takes no option 'noise'"):
+        backend_for_run(
+            "pulser", task.model, task.profile, run_dir=".", seed=0, recipe=RECIPE, options={"noise": True}
+        )
+    with pytest.raises(ConfigError, match="a backend measures QEP gradients, not estimator 'exact'"):
+        qa.Trainer(
+            task,
+            _config(estimator="exact"),
+            ".",
+            backend=backend_for_run("exact", task.model, None, run_dir=".", seed=0),
+        )
