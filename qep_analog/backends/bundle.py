@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata, require_counts
+from qep_analog.backends.jobs import (
+    BatchResult,
+    JobResult,
+    PhaseJob,
+    batch_metadata,
+    bitstring_counts,
+    require_counts,
+)
 from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import MeasurementError, QEPError, StorageError
@@ -162,21 +169,10 @@ class BundleBackend:
             if document.get("job") != job.key or document.get("bases") != basis:
                 said = f"job {document.get('job')!r}, bases {document.get('bases')!r}"
                 raise MeasurementError(f"{where}: {path.name} says {said}")
-            counts = document.get("counts")
-            if not isinstance(counts, dict) or not counts:
-                raise MeasurementError(f"{where}: 'counts' must be a non-empty mapping bitstring -> shots")
-            outcomes, numbers = [], []
-            for bits, number in counts.items():
-                if len(bits) != n or set(bits) - {"0", "1"}:
-                    raise MeasurementError(f"{where}: bitstring {bits!r} is not {n} characters of 0 and 1")
-                if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-                    raise MeasurementError(f"{where}: count {number!r} of {bits} is not a count")
-                outcomes.append(int(bits, 2))
-                numbers.append(number)
-            total = sum(numbers)
-            if total != job.shots:
-                raise MeasurementError(f"{where}: {total} shots, the manifest asks for {job.shots}")
-            out[basis] = SettingCounts(basis, np.array(outcomes), np.array(numbers, dtype=np.int64))
+            counts = bitstring_counts(basis, document.get("counts"), n, where)
+            if counts.shots != job.shots:
+                raise MeasurementError(f"{where}: {counts.shots} shots, the manifest asks for {job.shots}")
+            out[basis] = counts
         return out
 
     def _refuse_strays(self, jobs: Sequence[PhaseJob]) -> None:

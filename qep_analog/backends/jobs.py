@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, MeasurementError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import PHASES, SIGNS
@@ -105,6 +105,23 @@ def require_counts(backend: str, jobs: Sequence[PhaseJob]) -> None:
         raise ConfigError(
             f"backend {backend}: a lab returns counts; job {exact[0]!r} asks for exact values"
         )
+
+
+def bitstring_counts(basis: str, counts: object, n: int, where: str) -> SettingCounts:
+    """Counts a lab returns as bitstring -> shots (qubit 0 the leftmost character, 1 the excited
+    state) as the :class:`SettingCounts` of ``basis``; anything else is a one-line error naming
+    ``where``."""
+    if not isinstance(counts, Mapping) or not counts:
+        raise MeasurementError(f"{where}: 'counts' must be a non-empty mapping bitstring -> shots")
+    outcomes, numbers = [], []
+    for bits, number in counts.items():
+        if not isinstance(bits, str) or len(bits) != n or set(bits) - {"0", "1"}:
+            raise MeasurementError(f"{where}: bitstring {bits!r} is not {n} characters of 0 and 1")
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise MeasurementError(f"{where}: count {number!r} of {bits} is not a count")
+        outcomes.append(int(bits, 2))
+        numbers.append(number)
+    return SettingCounts(basis, np.array(outcomes), np.array(numbers, dtype=np.int64))
 
 
 def phase_jobs(

@@ -16,9 +16,10 @@ BACKENDS: dict[str, str] = {
     "pulser": "qep_analog.backends.emulated:PulserBackend",
     "fake-lab": "qep_analog.backends.lab:LabBackend",
     "bundle": "qep_analog.backends.bundle:BundleBackend",
+    "pasqal-cloud": "qep_analog.backends.cloud:PasqalCloudBackend",
 }
 #: the Python package a backend needs beyond the core, and the extra that installs it
-EXTRAS: dict[str, tuple[str, str]] = {}
+EXTRAS: dict[str, tuple[str, str]] = {"pasqal-cloud": ("pasqal_cloud", "cloud")}
 
 
 def backend_class(name: str) -> Any:
@@ -29,9 +30,15 @@ def backend_class(name: str) -> Any:
     try:
         return getattr(import_module(module), attribute)
     except ModuleNotFoundError as exc:
-        package, extra = EXTRAS.get(name, (exc.name or "", ""))
-        hint = f": pip install 'qep-analog[{extra}]'" if extra else ""
-        raise ConfigError(f"backend {name!r}: needs the package {package!r}, not installed{hint}") from None
+        raise missing_package(name, exc.name or "") from None
+
+
+def missing_package(name: str, package: str = "") -> ConfigError:
+    """The error for backend ``name`` when its package is not installed (``package``: the one that
+    was not found, if the backend has no entry in :data:`EXTRAS`)."""
+    package, extra = EXTRAS.get(name, (package, ""))
+    hint = f": pip install 'qep-analog[{extra}]'" if extra else ""
+    return ConfigError(f"backend {name!r}: needs the package {package!r}, not installed{hint}")
 
 
 def make_backend(name: str, *args: Any, **options: Any) -> Any:

@@ -131,7 +131,8 @@ def test_qutip_backend_with_noise_is_reproducible() -> None:
 def test_registry_is_lazy_and_names_the_known_backends() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"backend 'hardware': unknown \(known: exact, mps, qutip, pulser, fake-lab, bundle\)",
+        match=r"backend 'hardware': unknown "
+        r"\(known: exact, mps, qutip, pulser, fake-lab, bundle, pasqal-cloud\)",
     ):
         make_backend("hardware")
     assert set(BACKENDS) >= {"exact", "qutip"}

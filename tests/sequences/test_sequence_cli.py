@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -67,28 +68,39 @@ def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
 class RecordingConnection:
     def __init__(self) -> None:
-        self.calls: list[tuple[Any, dict[str, Any]]] = []
+        self.calls: list[dict[str, Any]] = []
 
-    def submit(self, sequence: Any, **kwargs: Any) -> str:
-        self.calls.append((sequence, kwargs))
+    def create_batch(self, serialized_sequence: str, jobs: list[dict[str, Any]], **kwargs: Any) -> str:
+        self.calls.append({"serialized_sequence": serialized_sequence, "jobs": jobs, **kwargs})
         return f"batch-{len(self.calls)}"
 
+    def get_batch(self, id: str) -> Any:
+        raise AssertionError("submission does not wait")
 
-def test_cloud_submission_up_to_the_network(chain_model: QEPModel) -> None:
+
+def test_cloud_submission_up_to_the_network(chain_model: QEPModel, monkeypatch: pytest.MonkeyPatch) -> None:
     profile = read_profile("fresnel-like")
     schedules = qep_phase_schedules(chain_model, profile, smooth(4.0), [], THETA, [1.0], 0.1, "Z" * 6)
     connection = RecordingConnection()
     handles = submit_schedules(schedules, profile, connection, shots=200)
     assert handles == ["batch-1", "batch-2", "batch-3"]
-    sequence, kwargs = connection.calls[0]
-    assert isinstance(sequence, Sequence) and kwargs == {"job_params": [{"runs": 200}], "wait": False}
-    assert np.isclose(sequence.get_duration(), 4000)
+    call = connection.calls[0]
+    assert call["jobs"] == [{"runs": 200}] and call["device_type"] is None and call["wait"] is False
+    sequence = Sequence.from_abstract_repr(call["serialized_sequence"])
+    assert (
+        np.isclose(sequence.get_duration(), 4000) and sequence.get_measurement_basis() == "ground-rydberg"
+    )
+    submit_schedules(schedules[:1], profile, connection, shots=10, emulator="EMU_FREE", wait=True)
+    assert connection.calls[-1]["device_type"] == "EMU_FREE" and connection.calls[-1]["wait"] is True
     with pytest.raises(ConfigError, match="emulation variant"):
         submit_schedules(schedules, profile.relaxed(), connection, shots=200)
     with pytest.raises(ConfigError, match="shots = 0"):
         submit_schedules(schedules, profile, connection, shots=0)
-    try:
-        import pulser_pasqal  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigError, match="pulser-pasqal is not installed"):
-            pasqal_connection("project", "user")
+    x_read = [dataclasses.replace(schedules[0], readout="X" * 6)]
+    with pytest.raises(ConfigError, match="reads in XXXXXX; the cloud reads Z only"):
+        submit_schedules(x_read, profile, connection, shots=200)
+    assert len(connection.calls) == 4
+    for variable in ("PASQAL_PROJECT_ID", "PASQAL_USERNAME", "PASQAL_PASSWORD"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(ConfigError, match=r"no password: pass password=\.\.\. or set PASQAL_PASSWORD"):
+        pasqal_connection("project", "user")
