@@ -8,6 +8,9 @@ the command line give them.
       noise: true              # qutip: the profile's dephasing, amplitude jitter and readout errors
       realisations: 16         # qutip with noise: draws of the amplitude jitter
       seed: 0                  # shots and noise (default: the training seed)
+      emulator: EMU_MPS        # pasqal-cloud: a cloud emulator instead of the QPU (and
+      poll_interval_s: 10      #   how often and how long to wait for the batches;
+      timeout_s: 3600          #   credentials from PASQAL_PROJECT_ID, PASQAL_USERNAME, PASQAL_PASSWORD)
 
 ``fake-lab`` runs the schedules on a fake device made from the profile's *file* (its hidden truth is
 the same whatever the history says); the run programs it with the profile it believes in, so the
@@ -34,6 +37,9 @@ FIELDS = (
     Field("noise", "flag", required=False, default=OMIT),
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     Field("seed", "integer", low=0, required=False, default=OMIT),
+    Field("emulator", "text", required=False, default=OMIT),
+    Field("poll_interval_s", low=0.0, required=False, default=OMIT),
+    Field("timeout_s", low=0.0, open_low=True, required=False, default=OMIT),
 )
 #: which options each backend takes
 _OPTIONS: dict[str, set[str]] = {
@@ -41,6 +47,7 @@ _OPTIONS: dict[str, set[str]] = {
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},
+    "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s"},
 }
 
 
