@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from qep_analog.backends.bundle import BundlePending
     from qep_analog.backends.configure import backend_for_run
     from qep_analog.backends.estimate import sample_gradients
+    from qep_analog.backends.hardware_step import HardwareStep, plan_hardware_step, run_hardware_step
     from qep_analog.backends.jobs import PhaseJob, phase_jobs
     from qep_analog.backends.registry import BACKENDS, make_backend
     from qep_analog.backends.sampled import measure_phases
@@ -168,6 +169,9 @@ _HOMES: dict[str, str] = {
     "sample_gradients": "qep_analog.backends.estimate",
     "BundlePending": "qep_analog.backends.bundle",
     "backend_for_run": "qep_analog.backends.configure",
+    "HardwareStep": "qep_analog.backends.hardware_step",
+    "plan_hardware_step": "qep_analog.backends.hardware_step",
+    "run_hardware_step": "qep_analog.backends.hardware_step",
     # Calibration
     "CalibrationRecord": "qep_analog.calibration.records",
     "FIELDS": "qep_analog.calibration.records",

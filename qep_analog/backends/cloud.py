@@ -148,7 +148,7 @@ class PasqalCloudBackend:
             emulator=self.emulator,
             batches=batch_ids,
             wall_time_s=time.perf_counter() - started,
-            device_time_s=device_time(schedules, jobs),
+            device_time_s=device_time(schedules, jobs, self.profile),
         )
         return BatchResult(tuple(results), metadata)
 

@@ -22,7 +22,7 @@ from qep_analog import (
     SolverError,
     __version__,
 )
-from qep_analog.cli import calibrate, counts, device, explore, gradient, sequence, train
+from qep_analog.cli import calibrate, counts, device, explore, gradient, sequence, step, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_PENDING,
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"qep-analog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (train, gradient, explore, device, counts, sequence, calibrate):
+    for module in (train, step, gradient, explore, device, counts, sequence, calibrate):
         module.register(commands)
     return parser
 

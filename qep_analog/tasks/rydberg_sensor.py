@@ -211,10 +211,10 @@ class RydbergSensorTask:
                 f"rydberg sensor: device {self.profile.label!r} has no detuning map (local detunings "
                 "are trainable)"
             )
-        if self.spacing_um < caps.min_spacing:
+        if self.spacing_um < SPACING_MARGIN * caps.min_spacing:
             raise ConfigError(
-                f"rydberg sensor: spacing {self.spacing_um:g} µm is below device {self.profile.label!r}'s "
-                f"minimum {caps.min_spacing:g} µm"
+                f"rydberg sensor: spacing {self.spacing_um:g} µm is below {SPACING_MARGIN:g} × device "
+                f"{self.profile.label!r}'s minimum {caps.min_spacing:g} µm (a calibrated C6 moves the atoms)"
             )
         self.codewords = np.array([CODEWORDS[p] for p in self.phases])
         chain = chain_positions(self.n_chain, self.spacing_um)

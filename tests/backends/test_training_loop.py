@@ -33,7 +33,7 @@ RECIPE = "rydberg-smooth"
 def _task(device: str = "aquila-like", **options: Any) -> RydbergSensorTask:
     profile = qa.read_profile(device)
     if device == "fresnel-like":  # C6 of n = 60 and Ω ≤ 2π·2 MHz at 5 µm: R_b/a ≥ 1.28, no Z3
-        options = {"phases": ("disordered", "Z2"), "rb_over_a": (1.3, 2.0), **options}
+        options = {"phases": ("disordered", "Z2"), "rb_over_a": (1.3, 2.0), "spacing_um": 5.5, **options}
     return RydbergSensorTask(profile=profile, n_chain=3, test_size=4, **options)
 
 
@@ -241,7 +241,7 @@ def test_a_bad_counts_file_is_one_line_and_loses_nothing(
             schema: qep-experiment/1
             task: rydberg_sensor
             device: fresnel-like
-            model: {{n_chain: 3, phases: [disordered, Z2], rb_over_a: [1.3, 2.0]}}
+            model: {{n_chain: 3, spacing_um: 5.5, phases: [disordered, Z2], rb_over_a: [1.3, 2.0]}}
             training: {{steps: 2, batch_size: 2, shots: 50, beta: 0.3, learning_rate: 0.2, seed: 1,
                         checkpoint_every: 1}}
             evaluation: {{test_size: 4, every: 10}}

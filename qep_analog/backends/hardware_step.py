@@ -1,0 +1,429 @@
+"""One QEP step ready for hardware: the shot budget and β from the measurement module's planner, the
+cost, and the step written as job bundles with the pair of preparations of a reciprocity check.
+
+The planner works on the model as the device realises it, with the profile's readout errors: the
+bias of the symmetric (one-sided) difference grows as κ β² (κ β), fitted from exact gradients at a
+few β; the shot noise of the batch-mean gradient is c2 / (M β²) for M shots per phase and basis;
+:func:`~qep_analog.measurement.gradient.choose_beta` gives the β of least error for each M, and the
+plan takes the smallest M on the grid whose predicted error ‖δg‖/‖g‖ meets the target.
+
+    OUT/plan.json            qep-step-plan/1: β, shots, predicted error, cost, the reciprocity pair
+    OUT/free/                the free phases (bundle): their outputs give ε
+    OUT/nudged/              written once free/ has its counts: the ±βε phases
+    OUT/reciprocity/         θ_j ± d and ν_k ± d at the batch's first input
+    OUT/gradient.json        qep-step-gradient/1, once every bundle has its counts
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.backends.bundle import BundleBackend
+from qep_analog.backends.exact import ExactBackend
+from qep_analog.backends.jobs import PhaseJob
+from qep_analog.backends.schedules import job_schedules
+from qep_analog.backends.step import measured_step
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import ConfigError
+from qep_analog.measurement.counts_file import plan_from_settings
+from qep_analog.measurement.gradient import bias_coefficients, choose_beta, setting_variances
+from qep_analog.measurement.reciprocity import PREPARATIONS, reciprocity_from_counts
+from qep_analog.model.qep_model import QEPModel
+from qep_analog.qep.losses import Loss
+from qep_analog.qep.scheme import PHASES, SIGNS
+from qep_analog.sequences.recipes import Recipe
+from qep_analog.storage import write_json
+
+PLAN_SCHEMA = "qep-step-plan/1"
+GRADIENT_SCHEMA = "qep-step-gradient/1"
+#: the shots per phase and basis the planner considers
+SHOT_GRID = (50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000)
+#: the β at which the bias is fitted
+BIAS_BETAS = (0.05, 0.1, 0.2, 0.3)
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """β and shots per phase and basis, and the predicted relative error of the batch-mean gradient
+    (its bias and shot-noise parts), against the target; ``met`` is False when even the largest
+    budget of the grid misses it."""
+
+    beta: float
+    shots: int
+    relative_error: float
+    relative_bias: float
+    relative_noise: float
+    target: float
+    met: bool
+
+
+def _states(
+    model: QEPModel,
+    profile: DeviceProfile,
+    inputs: NDArray,
+    theta: NDArray,
+    eps: NDArray,
+    beta: float,
+    scheme: str,
+) -> list[dict[str, NDArray]]:
+    from qep_analog.solvers.equilibrium import Equilibrium
+
+    equilibrium = Equilibrium(model, tol=1e-10)
+    out: list[dict[str, NDArray]] = [{} for _ in inputs]
+    for phase in PHASES[scheme]:
+        nu = SIGNS[phase] * beta * eps
+        prepared = equilibrium.prepare(inputs, np.repeat(theta[None], len(inputs), 0), nu)
+        for b, state in enumerate(np.asarray(prepared.states)):
+            out[b][phase] = state
+    return out
+
+
+def plan_step(
+    backend: ExactBackend,
+    inputs: NDArray,
+    theta: NDArray,
+    targets: NDArray,
+    loss: Loss,
+    bases: Sequence[str],
+    scheme: str,
+    target: float,
+) -> StepPlan:
+    """The smallest shot budget of :data:`SHOT_GRID` whose predicted relative error meets ``target``,
+    with its β (see the module doc). ``backend``: the exact backend of the realised model."""
+    assert backend.profile is not None
+    model = backend.model
+    gradients = [
+        measured_step(
+            backend, model, inputs, theta, targets, loss, beta=b, scheme=scheme, bases=bases, shots=None
+        )
+        for b in BIAS_BETAS
+    ]
+    means = np.array([g.mean_gradient for g in gradients])
+    norm = float(np.linalg.norm(means[0]))
+    if not norm > 0:
+        raise ConfigError("step: the gradient of this batch is zero; nothing to measure")
+    kappa = bias_coefficients(BIAS_BETAS, means, scheme)
+    plan = plan_from_settings(model, list(bases), outputs=False)
+    probe = BIAS_BETAS[1]
+    eps = loss.error_signal(gradients[1].outputs, targets)
+    per_sample = [
+        setting_variances(model, plan, states, probe, scheme, backend.readout).sum()
+        for states in _states(model, backend.profile, inputs, theta, eps, probe, scheme)
+    ]
+    c2 = float(np.sum(per_sample)) * probe**2 / len(inputs) ** 2
+    choice = None
+    for shots in SHOT_GRID:
+        choice = choose_beta(kappa, c2, shots, scheme)
+        if np.sqrt(choice.mse) / norm <= target:
+            break
+    assert choice is not None
+    error = float(np.sqrt(choice.mse) / norm)
+    return StepPlan(
+        choice.beta,
+        choice.shots,
+        error,
+        float(np.sqrt(choice.bias_term) / norm),
+        float(np.sqrt(choice.variance_term) / norm),
+        target,
+        error <= target,
+    )
+
+
+def reciprocity_jobs(
+    model: QEPModel,
+    x: NDArray,
+    theta: NDArray,
+    pair: tuple[int, int],
+    shift: float,
+    bases: Sequence[str],
+    shots: int,
+) -> list[PhaseJob]:
+    """The four preparations of :data:`~qep_analog.measurement.reciprocity.PREPARATIONS` for the pair
+    (parameter j, output k): θ_j ± d with ν = 0, then ν_k ± d; keys ``0/free`` … ``3/free``."""
+    j, k = pair
+    out = []
+    for index, name in enumerate(PREPARATIONS):
+        sign = 1.0 if name.endswith("plus") else -1.0
+        shifted, nu = theta.copy(), np.zeros(len(model.outputs))
+        if name.startswith("theta"):
+            shifted[j] += sign * shift
+        else:
+            nu[k] = sign * shift
+        out.append(
+            PhaseJob(
+                index,
+                "free",
+                tuple(map(float, x)),
+                tuple(map(float, shifted)),
+                tuple(nu),
+                tuple(bases),
+                shots,
+            )
+        )
+    return out
+
+
+def strongest_pair(backend: ExactBackend, x: NDArray, theta: NDArray, shift: float) -> tuple[int, int]:
+    """The (parameter, output) pair with the largest response ∂⟨O_k⟩/∂θ_j at ``x`` (exact)."""
+    model = backend.model
+    jobs: list[PhaseJob] = []
+    for j in range(len(theta)):
+        for sign in (1.0, -1.0):
+            shifted = theta.copy()
+            shifted[j] += sign * shift
+            jobs.append(
+                PhaseJob(
+                    len(jobs),
+                    "free",
+                    tuple(map(float, x)),
+                    tuple(map(float, shifted)),
+                    tuple(0.0 for _ in model.outputs),
+                    (),
+                    None,
+                )
+            )
+    outputs = np.array([r.outputs for r in backend.run(jobs).results])
+    response = np.abs(outputs[0::2] - outputs[1::2])
+    flat = int(np.argmax(response))
+    return flat // response.shape[1], flat % response.shape[1]
+
+
+def step_cost(
+    model: QEPModel, profile: DeviceProfile, recipe: Recipe, jobs: Sequence[PhaseJob]
+) -> dict[str, Any]:
+    """Sequences, shots and device time (durations and the per-shot overhead) of ``jobs``."""
+    schedules = job_schedules(model, profile, recipe, jobs)
+    overhead = profile.capabilities.shot_overhead
+    seconds = sum(
+        (schedules[j.key].duration + overhead) * 1e-6 * (j.shots or 0) * len(j.bases) for j in jobs
+    )
+    return {
+        "sequences": sum(len(j.bases) for j in jobs),
+        "shots": sum((j.shots or 0) * len(j.bases) for j in jobs),
+        "device_time_s": seconds,
+    }
+
+
+def write_plan(out: str | Path, document: dict[str, Any]) -> None:
+    write_json(Path(out) / "plan.json", document, PLAN_SCHEMA)
+
+
+def finish_step(
+    out: str | Path,
+    bundle: BundleBackend,
+    model: QEPModel,
+    inputs: NDArray,
+    theta: NDArray,
+    targets: NDArray,
+    loss: Loss,
+    plan: StepPlan,
+    scheme: str,
+    bases: Sequence[str],
+    pair: tuple[int, int],
+    shift: float,
+) -> dict[str, Any]:
+    """Run the step's rounds on ``bundle`` (each writes its bundle and stops until its counts are
+    there), then the reciprocity check; write and return ``gradient.json``."""
+    step = measured_step(
+        bundle,
+        model,
+        inputs,
+        theta,
+        targets,
+        loss,
+        beta=plan.beta,
+        scheme=scheme,
+        bases=bases,
+        shots=plan.shots,
+    )
+    jobs = reciprocity_jobs(model, inputs[0], theta, pair, shift, bases, plan.shots)
+    checked = bundle.for_round("reciprocity").run(jobs)
+    settings = plan_from_settings(model, list(bases), outputs=True)
+    data = {
+        name: [(r.counts or {})[b] for b in bases]
+        for name, r in zip(PREPARATIONS, checked.results, strict=True)
+    }
+    names = (model.parameter_names[pair[0]], model.output_names[pair[1]])
+    reciprocity = reciprocity_from_counts(
+        model, settings, names, data, shift, shift, mitigation=bundle.mitigation
+    )
+    document = {
+        "parameters": model.parameter_names,
+        "gradient": step.mean_gradient.tolist(),
+        "standard_errors": step.mean_gradient_errors.tolist(),
+        "outputs": step.outputs.tolist(),
+        "output_errors": step.output_errors.tolist(),
+        "shots": step.shots,
+        "device_time_s": step.device_time_s,
+        "plan": asdict(plan),
+        "reciprocity": reciprocity.describe(),
+    }
+    write_json(Path(out) / "gradient.json", document, GRADIENT_SCHEMA)
+    return document
+
+
+@dataclass(frozen=True)
+class HardwareStep:
+    """What one hardware step works on: the experiment's model and device, the batch, the
+    coefficients θ, the recipe and the folder."""
+
+    model: QEPModel
+    profile: DeviceProfile
+    recipe: Recipe
+    inputs: NDArray
+    targets: NDArray
+    theta: NDArray
+    loss: Loss
+    scheme: str
+    bases: tuple[str, ...]
+    out: Path
+
+    @classmethod
+    def of(
+        cls,
+        experiment: Any,
+        out: str | Path,
+        recipe: str | None,
+        parameters: dict[str, float] | str | Path | None = None,
+    ) -> HardwareStep:
+        """The step of an experiment (:func:`~qep_analog.tasks.experiment.load_experiment`): its
+        first batch (training seed), at ``parameters`` (by name, or a finished run's ``result.json``;
+        default: the task's initial ones)."""
+        if isinstance(parameters, str | Path):
+            from qep_analog.qep.trainer import RESULT_SCHEMA
+            from qep_analog.storage import read_json
+
+            found = read_json(parameters, RESULT_SCHEMA).get("parameters")
+            if not isinstance(found, dict):
+                raise ConfigError(f"step: {parameters} has no parameters")
+            parameters = found
+        from qep_analog.sequences.phases import readout_bases, realised_model
+        from qep_analog.sequences.recipes import load_recipe
+
+        profile = experiment.profile
+        if profile is None:
+            raise ConfigError("step: name the device (device: in the experiment, or --device)")
+        recipe = recipe or (experiment.backend or {}).get("recipe")
+        if recipe is None:
+            raise ConfigError("step: name the recipe of the phases (backend.recipe, or --recipe)")
+        loaded = load_recipe(recipe)
+        if loaded.platform != profile.platform:
+            raise ConfigError(
+                f"step: recipe {loaded.name!r} is for {loaded.platform}, the device is {profile.platform}"
+            )
+        task, config = experiment.task, experiment.training
+        rng = np.random.default_rng(config.seed)
+        start = task.initial_parameters(rng)
+        inputs, targets = task.sample_batch(rng, config.batch_size)
+        geometry = getattr(task, "parameterisation", None)
+        names = list(geometry.names) if geometry is not None else task.model.parameter_names
+        if parameters is not None:
+            missing = [n for n in names if n not in parameters]
+            if missing:
+                raise ConfigError(f"step: the parameters given lack {missing[:3]}")
+            start = np.array([float(parameters[n]) for n in names])
+        theta = np.asarray(geometry.coefficients(start)) if geometry is not None else start
+        model = realised_model(task.model, profile)
+        return cls(
+            model,
+            profile,
+            loaded,
+            inputs,
+            targets,
+            theta,
+            task.loss,
+            config.scheme,
+            tuple(readout_bases(model)),
+            Path(out),
+        )
+
+
+def plan_hardware_step(step: HardwareStep, target: float) -> dict[str, Any]:
+    """The step's plan (``plan.json``): read when the folder has one, else made and written."""
+    from qep_analog.storage import read_json
+
+    path = step.out / "plan.json"
+    if path.exists():
+        return read_json(path, PLAN_SCHEMA)
+    if not 0 < target < 1:
+        raise ConfigError(f"step: target relative error {target!r} must be in (0, 1)")
+    exact = ExactBackend(step.model, step.profile)
+    plan = plan_step(
+        exact, step.inputs, step.theta, step.targets, step.loss, step.bases, step.scheme, target
+    )
+    shift = plan.beta
+    pair = strongest_pair(exact, step.inputs[0], step.theta, shift)
+    free = measured_step(
+        exact,
+        step.model,
+        step.inputs,
+        step.theta,
+        step.targets,
+        step.loss,
+        beta=plan.beta,
+        scheme=step.scheme,
+        bases=step.bases,
+        shots=None,
+    )
+    eps = step.loss.error_signal(free.outputs, step.targets)
+    from qep_analog.backends.jobs import phase_jobs
+
+    jobs = phase_jobs(step.inputs, step.theta, eps, plan.beta, step.scheme, step.bases, plan.shots)
+    checks = reciprocity_jobs(step.model, step.inputs[0], step.theta, pair, shift, step.bases, plan.shots)
+    document = {
+        "device": step.profile.provenance(),
+        "recipe": step.recipe.name,
+        "scheme": step.scheme,
+        "bases": list(step.bases),
+        "plan": asdict(plan),
+        "cost": {
+            "step": step_cost(step.model, step.profile, step.recipe, jobs),
+            "reciprocity": step_cost(step.model, step.profile, step.recipe, checks),
+        },
+        "reciprocity_pair": [step.model.parameter_names[pair[0]], step.model.output_names[pair[1]]],
+        "reciprocity_shift": shift,
+        "theta": step.theta.tolist(),
+        "inputs": step.inputs.tolist(),
+    }
+    step.out.mkdir(parents=True, exist_ok=True)
+    write_plan(step.out, document)
+    return document
+
+
+def run_hardware_step(step: HardwareStep, document: dict[str, Any]) -> dict[str, Any]:
+    """The step's bundles in order (free, nudged, reciprocity; each raises
+    :class:`~qep_analog.backends.bundle.BundlePending` until its counts are there), then
+    ``gradient.json``."""
+    plan = StepPlan(**document["plan"])
+    if not np.allclose(document["theta"], step.theta, rtol=0, atol=0) or not np.allclose(
+        document["inputs"], step.inputs, rtol=0, atol=0
+    ):
+        raise ConfigError(
+            f"step: {step.out / 'plan.json'} was made for other parameters or inputs; use a fresh --out"
+        )
+    bundle = BundleBackend(step.model, step.profile, step.recipe, directory=step.out)
+    names = step.model.parameter_names, step.model.output_names
+    pair = (
+        names[0].index(document["reciprocity_pair"][0]),
+        names[1].index(document["reciprocity_pair"][1]),
+    )
+    return finish_step(
+        step.out,
+        bundle,
+        step.model,
+        step.inputs,
+        step.theta,
+        step.targets,
+        step.loss,
+        plan,
+        step.scheme,
+        step.bases,
+        pair,
+        float(document["reciprocity_shift"]),
+    )

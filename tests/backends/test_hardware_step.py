@@ -1,0 +1,140 @@
+"""``qep-analog step``: one QEP step planned (β, shots, cost), written as bundles round by round,
+played by a lab, and ending in a gradient with error bars and a reciprocity check."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import qep_analog as qa
+from qep_analog.backends.bundle import dense_to_bitstrings, file_stem, write_counts_file
+from qep_analog.backends.configure import fake_lab
+from qep_analog.backends.exact import ExactBackend
+from qep_analog.backends.jobs import PhaseJob
+from qep_analog.backends.schedules import job_schedules
+from qep_analog.backends.step import measured_step
+from qep_analog.cli import main
+
+
+def play(folder: Path, lab: Any, step: qa.HardwareStep) -> int:
+    """A lab's side: every bundle under ``folder`` without counts is run and its counts dropped."""
+    played = 0
+    for manifest_path in sorted(folder.rglob("manifest.json")):
+        bundle = manifest_path.parent
+        if any(bundle.glob("counts/*.json")):
+            continue
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        jobs = [
+            PhaseJob(
+                j["sample"],
+                j["phase"],
+                tuple(j["x"]),
+                tuple(j["theta"]),
+                tuple(j["nu"]),
+                tuple(j["bases"]),
+                j["shots"],
+            )
+            for j in manifest["jobs"]
+        ]
+        schedules = job_schedules(step.model, step.profile, step.recipe, jobs)
+        for job in jobs:
+            read = [dataclasses.replace(schedules[job.key], readout=b) for b in job.bases]
+            for basis, dense in zip(job.bases, lab.run_schedules(read, job.shots), strict=True):
+                counts = dense_to_bitstrings(dense, step.model.n_qubits)
+                write_counts_file(bundle / "counts" / f"{file_stem(job, basis)}.json", job, basis, counts)
+        played += 1
+    return played
+
+
+@pytest.fixture
+def experiment_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sensor.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            schema: qep-experiment/1
+            task: rydberg_sensor
+            device: fresnel-like
+            model: {n_chain: 3, spacing_um: 5.5, phases: [disordered, Z2], rb_over_a: [1.3, 2.0]}
+            training: {batch_size: 3, seed: 2}
+            backend: {name: bundle, recipe: rydberg-smooth}
+            """
+        )
+    )
+    return path
+
+
+def test_a_step_is_planned_played_and_measured(
+    tmp_path: Path, experiment_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three runs of the command, each after the lab played the last bundle: plan and free round,
+    nudged round and reciprocity pair, then gradient.json. With the device's true calibration the
+    measured gradient agrees with the exact QEP gradient at the planned β within its error bars, and
+    the reciprocity check holds (ground-state preparation)."""
+    history = tmp_path / "history"
+    out = tmp_path / "step"
+    command = [
+        "step",
+        str(experiment_file),
+        "--out",
+        str(out),
+        "--history",
+        str(history),
+        "--target-error",
+        "0.2",
+    ]
+    experiment = qa.load_experiment(experiment_file, history=history)
+    lab = fake_lab(experiment.profile, 5, 4)
+    true = lab.true_profile()
+    # the lab's history says what the fake lab's truth is (as a daily runcard would have found)
+    experiment = dataclasses.replace(
+        experiment, profile=dataclasses.replace(experiment.profile, calibration=true.calibration)
+    )
+    step = qa.HardwareStep.of(experiment, out, None)
+    document = qa.plan_hardware_step(step, 0.2)  # the command reads this plan.json from now on
+    assert main(command) == 5
+    printed = capsys.readouterr()
+    assert "waiting for the lab" in printed.err and "sequences written" in printed.err
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["plan"] == document["plan"] and plan["plan"]["met"]
+    cost = plan["cost"]["step"]
+    assert cost["sequences"] == 3 * 3 and cost["shots"] == 9 * plan["plan"]["shots"]
+    overhead = experiment.profile.capabilities.shot_overhead
+    assert cost["device_time_s"] == pytest.approx(cost["shots"] * (4.0 + overhead) * 1e-6)
+    rounds = 0
+    while True:
+        rounds += play(out, lab, step)
+        try:
+            gradient = qa.run_hardware_step(step, plan)
+            break
+        except qa.BundlePending:
+            continue
+    assert rounds == 3  # free, nudged, reciprocity
+    exact = measured_step(
+        ExactBackend(step.model), step.model, step.inputs, step.theta, step.targets, step.loss,
+        beta=plan["plan"]["beta"], scheme="symmetric", bases=step.bases, shots=None,
+    )  # fmt: skip
+    z = (np.array(gradient["gradient"]) - exact.mean_gradient) / np.array(gradient["standard_errors"])
+    assert np.abs(z).max() < 5.0
+    assert gradient["reciprocity"]["consistent"]
+    assert main(command) == 0  # the command reads the counts and writes the same gradient.json
+    assert "reciprocity" in capsys.readouterr().out
+    assert json.loads((out / "gradient.json").read_text())["gradient"] == gradient["gradient"]
+
+
+def test_step_errors_are_one_line(
+    tmp_path: Path, experiment_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["step", str(experiment_file), "--out", str(tmp_path / "s"), "--history", str(tmp_path / "h")]
+    assert main([*base, "--target-error", "1.5"]) == 2
+    assert "target relative error 1.5 must be in (0, 1)" in capsys.readouterr().err
+    assert main([*base, "--recipe", "ion-exponential"]) == 2
+    assert "recipe 'ion-exponential' is for ion" in capsys.readouterr().err
+    assert main([*base, "--parameters", str(experiment_file)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
