@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.platform import RYDBERG
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, StorageError
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
@@ -177,6 +177,7 @@ class RydbergSensorTask:
     rb_over_a: tuple[float, float] = (1.7, 2.8)
     sensor_start: tuple[tuple[float, float], tuple[float, float]] = ((20.0, 0.0), (0.0, 20.0))
     init_spread: float = 0.5
+    init: str | None = None
     test_size: int = 200
     seed: int = 0
     loss: Loss = field(default_factory=SquaredError)
@@ -191,6 +192,7 @@ class RydbergSensorTask:
         Field("rb_over_a", "range"),
         Field("sensor_start", "rows", length=2, min_length=2),
         Field("init_spread", low=0.0),
+        Field("init", "text", nullable=True),
         Field("test_size", "integer", low=1),
         Field("seed", "integer", low=0),
     )
@@ -333,12 +335,29 @@ class RydbergSensorTask:
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Local detunings N(0, ``init_spread``) rad/µs; sensors at ``sensor_start`` ± ``init_spread``
-        µm; moved inside the device's limits."""
+        µm; moved inside the device's limits. With ``init`` (a finished run's ``result.json``): its
+        parameters, to fine-tune them (e.g. on a device after training on exact states)."""
         geometry = self.parameterisation
+        if self.init is not None:
+            return geometry.project(self._parameters_from(self.init))[0]
         local = rng.normal(0.0, self.init_spread, geometry.n_atoms)
         sensors = np.asarray(self.sensor_start, dtype=float).ravel()
         sensors = sensors + rng.uniform(-self.init_spread, self.init_spread, sensors.size)
         return geometry.project(np.concatenate([local, sensors]))[0]
+
+    def _parameters_from(self, path: str) -> NDArray:
+        from qep_analog.qep.trainer import RESULT_SCHEMA
+        from qep_analog.storage import read_json
+
+        try:
+            values = read_json(path, RESULT_SCHEMA).get("parameters")
+        except StorageError as exc:
+            raise ConfigError(f"rydberg sensor: init: {exc}") from None
+        names = self.parameterisation.names
+        if not isinstance(values, dict) or set(names) - set(values):
+            missing = sorted(set(names) - set(values or {}))[:3]
+            raise ConfigError(f"rydberg sensor: init {path!r} lacks the parameters {missing}")
+        return np.array([float(values[name]) for name in names])
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -351,6 +370,7 @@ class RydbergSensorTask:
             "rb_over_a": list(self.rb_over_a),
             "sensor_start": [list(s) for s in self.sensor_start],
             "init_spread": self.init_spread,
+            "init": self.init,
             "test_size": self.test_size,
             "loss": self.loss.name,
         }
