@@ -333,3 +333,24 @@ def test_backend_configuration_errors_are_one_line() -> None:
             ".",
             backend=backend_for_run("exact", task.model, None, run_dir=".", seed=0),
         )
+
+
+@pytest.mark.parametrize("example", ["rydberg_sensor.yaml", "rydberg_sensor_fresnel.yaml"])
+def test_the_example_sensors_fit_their_devices(example: str) -> None:
+    """Every corner of the input window, at the initial parameters and with the largest nudge a step
+    of the example takes, translates into controls inside the device's limits (translate checks
+    them), and the device realises every term of the model."""
+    from qep_analog.devices.mapping import map_model
+    from qep_analog.sequences.phases import target_controls
+
+    experiment = qa.load_experiment(ROOT / "examples" / example, nominal=True)
+    task = experiment.task
+    assert isinstance(task, RydbergSensorTask)
+    assert map_model(task.model, task.profile, rotate=False).fully_realisable
+    theta = task.parameterisation.coefficients(task.initial_parameters(np.random.default_rng(0)))
+    corners = np.array([[d, r] for d in task.delta_over_omega for r in task.rb_over_a])
+    nudge = 2 * experiment.training.beta * np.ones(2)  # |ε| ≤ 2 for the squared error on [0, 1]
+    for x in task.model_inputs(corners):
+        free = target_controls(task.model, task.profile, x, theta)
+        for sign in (1.0, -1.0):
+            target_controls(task.model, task.profile, x, theta, sign * nudge, like=free)
