@@ -20,6 +20,7 @@ def register(commands: Any) -> None:
     train.add_argument("--shots", help="shots per expectation value, or 'exact'")
     train.add_argument("--output", help="run folder (default: the file's output, or runs/NAME)")
     train.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    train.add_argument("--init", help="start from a finished run's result.json (overrides model.init)")
     train.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     train.add_argument("--json", action="store_true", help="print the final report as JSON")
     train.add_argument(
@@ -51,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     if args.shots is not None:
         overrides["shots"] = None if args.shots == "exact" else positive_int(args.shots, "--shots")
     experiment = load_experiment(
-        args.config, overrides, nominal=args.nominal, history=args.history, device_name=args.device
+        args.config,
+        overrides,
+        nominal=args.nominal,
+        history=args.history,
+        device_name=args.device,
+        init=args.init,
     )
     output = Path(args.output) if args.output else experiment.output
     execution = dict(experiment.execution)

@@ -126,9 +126,11 @@ def load_experiment(
     nominal: bool = False,
     history: str | Path | None = None,
     device_name: str | None = None,
+    init: str | None = None,
 ) -> Experiment:
     """Read an experiment file; ``overrides`` replace keys of its ``training`` section and
-    ``device_name`` its ``device``. A device (``device:``, or named in ``training.readout``) is
+    ``device_name`` its ``device``, ``init`` its ``model.init`` (a run's ``result.json`` to start
+    from). A device (``device:``, or named in ``training.readout``) is
     loaded with the calibration in force (``history`` folder), or as its file says with ``nominal``."""
     document = read_yaml(path, ConfigError)
     where = str(path)
@@ -136,6 +138,8 @@ def load_experiment(
         document = {**document, "training": {**(document.get("training") or {}), **overrides}}
     top = parse_section(document, _TOP, where, ConfigError)
     model = parse_section(top["model"] or {}, _MODEL[top["task"]], f"{where}: model", ConfigError)
+    if init is not None:
+        model["init"] = init
     profile = None
     device_name = device_name or top["device"]
     if device_name is not None:
