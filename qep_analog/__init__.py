@@ -78,6 +78,8 @@ if TYPE_CHECKING:
     )
     from qep_analog.qep.names import ESTIMATORS, SCHEMES
     from qep_analog.qep.trainer import Trainer, TrainingConfig
+    from qep_analog.sequences.braket_export import export_ahs_json
+    from qep_analog.sequences.export import export_schedule, exporter_of, unsupported_readout
     from qep_analog.sequences.ion_export import export_ion_json
     from qep_analog.sequences.phases import qep_phase_schedules, realised_model
     from qep_analog.sequences.plots import plot_schedules
@@ -149,6 +151,10 @@ _HOMES: dict[str, str] = {
     "load_schedules": "qep_analog.sequences.schedule",
     "export_abstract_json": "qep_analog.sequences.pulser_export",
     "export_ion_json": "qep_analog.sequences.ion_export",
+    "export_ahs_json": "qep_analog.sequences.braket_export",
+    "export_schedule": "qep_analog.sequences.export",
+    "exporter_of": "qep_analog.sequences.export",
+    "unsupported_readout": "qep_analog.sequences.export",
     "plot_schedules": "qep_analog.sequences.plots",
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",

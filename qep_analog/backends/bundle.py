@@ -1,14 +1,16 @@
 """The ``bundle`` backend: the offline lab path. A batch of jobs is written as a job bundle — one file
-per sequence (Pulser's abstract JSON for a Rydberg array, our ion schedule JSON for an ion chain) and
-a manifest saying what each is for and how many shots it needs — and the run stops
+per sequence in the profile's export format (``Platform.exporter_for``: Pulser's abstract JSON for a
+Rydberg array, a Braket AHS program for one with a positive detuning map such as Aquila, our ion
+schedule JSON for an ion chain) and a manifest saying what each is for, which file holds it and how
+many shots it needs — and the run stops
 (:class:`BundlePending`). The lab plays the sequences with its own control system and drops one
 counts file per sequence into the bundle's ``counts/`` folder; run again, and the counts are checked
 against the manifest and returned.
 
     BUNDLE/
-      manifest.json                 qep-bundle/1: device, recipe, and per job its phase, (x, θ, ν),
-                                    bases, shots and the sequence file of each basis
-      sequences/S-PHASE-BASES.pulser.json  (or .ion.json)
+      manifest.json                 qep-bundle/1: device, recipe, export format, and per job its
+                                    phase, (x, θ, ν), bases, shots and the sequence file of each basis
+      sequences/S-PHASE-BASES.pulser.json  (or .ahs.json, .ion.json)
       counts/S-PHASE-BASES.json     qep-bundle-counts/1, written by the lab:
                                     {"schema": "qep-bundle-counts/1", "job": "S/PHASE", "bases": BASES,
                                      "counts": {"0101": 12, ...}}   (qubit 0 the leftmost character)
@@ -36,10 +38,11 @@ from qep_analog.backends.jobs import (
 )
 from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import MeasurementError, QEPError, StorageError
+from qep_analog.errors import ConfigError, MeasurementError, QEPError, StorageError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
+from qep_analog.sequences.export import export_schedule, exporter_of, unsupported_readout
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
 from qep_analog.storage import read_json, write_json
@@ -122,13 +125,21 @@ class BundleBackend:
 
     def write(self, jobs: Sequence[PhaseJob]) -> None:
         """The sequence files and the manifest (last, atomically: a bundle with a manifest is whole)."""
+        exporter = exporter_of(self.profile)
+        refused = [(job.key, b) for job in jobs for b in job.bases if unsupported_readout(exporter, b)]
+        if refused:
+            key, basis = refused[0]
+            raise ConfigError(
+                f"bundle {self.directory}: job {key!r} reads in basis {basis}, which {exporter} files "
+                f"cannot express ({self.profile.label!r} exports {exporter}, read in Z only)"
+            )
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         files: dict[str, dict[str, str]] = {}
         for job in jobs:
             files[job.key] = {}
             for basis in job.bases:
                 schedule = dataclasses.replace(schedules[job.key], readout=basis)
-                files[job.key][basis] = self._export(schedule, file_stem(job, basis))
+                files[job.key][basis] = self._export(schedule, file_stem(job, basis), exporter)
         (self.directory / "counts").mkdir(parents=True, exist_ok=True)
         metadata = batch_metadata(
             self.name,
@@ -137,22 +148,19 @@ class BundleBackend:
             written=dt.datetime.now(dt.UTC).isoformat(),
             device_time_s=device_time(schedules, jobs, self.profile),
         )
-        manifest = {"metadata": metadata, "jobs": [job_document(job) for job in jobs], "files": files}
+        manifest = {
+            "metadata": metadata,
+            "jobs": [job_document(job) for job in jobs],
+            "format": exporter,
+            "files": files,
+        }
         write_json(self.manifest_path, manifest, BUNDLE_SCHEMA)
 
-    def _export(self, schedule: Any, stem: str) -> str:
-        from qep_analog.sequences.ion_export import export_ion_json
-        from qep_analog.sequences.pulser_export import export_abstract_json
-
+    def _export(self, schedule: Any, stem: str, exporter: str) -> str:
         folder = self.directory / "sequences"
         folder.mkdir(parents=True, exist_ok=True)
-        if self.profile.platform_spec.exporter == "pulser":
-            name = f"{stem}.pulser.json"
-            export_abstract_json(schedule, self.profile, folder / name)
-        else:
-            name = f"{stem}.ion.json"
-            export_ion_json(schedule, self.profile.capabilities.clock, folder / name)
-        return f"sequences/{name}"
+        path = export_schedule(schedule, self.profile, folder / stem, exporter)
+        return f"sequences/{path.name}"
 
     def _read_counts(self, job: PhaseJob) -> dict[str, SettingCounts]:
         out = {}

@@ -12,7 +12,8 @@ from typing import Any
 from qep_analog import ConfigError, QEPWarning
 from qep_analog.cli.common import Parser, add_calibration_options, assignments
 
-EXPORTS = ("pulser", "ion")
+#: export formats (``auto``: the profile's own, ``Platform.exporter_for``)
+EXPORTS = ("auto", "pulser", "braket-ahs", "ion")
 
 
 def register(commands: Any) -> None:
@@ -29,7 +30,11 @@ def register(commands: Any) -> None:
         build.add_argument(flag, nargs="*", action="extend", metavar="NAME=VALUE", help=what)
     build.add_argument("--beta", type=float, default=0.05, help="nudge strength (default 0.05)")
     build.add_argument("--out", required=True, help="schedule file to write (qep-schedule/1 JSON)")
-    build.add_argument("--export", choices=EXPORTS, help="also write the hardware files next to it")
+    build.add_argument(
+        "--export", nargs="?", const="auto", choices=EXPORTS,
+        help="also write the hardware files next to it (default format: the device's own — Pulser JSON, "
+        "Braket AHS for a positive detuning map, ion schedule JSON)",
+    )  # fmt: skip
     build.set_defaults(handler=run_build)
 
     plot = actions.add_parser("plot", help="PNG of a schedule file's waveforms")
@@ -77,16 +82,18 @@ def _warn(message: str) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from qep_analog import (
-        export_abstract_json,
-        export_ion_json,
+        export_schedule,
+        exporter_of,
         load_model,
         load_profile,
         load_recipe,
         qep_phase_schedules,
         save_schedules,
+        unsupported_readout,
     )
 
     profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
+    exporter = exporter_of(profile, args.export) if args.export else None
     model = load_model(args.model)
     recipe = load_recipe(args.recipe)
     x = model.vector("inputs", assignments(args.x, "--x"), 0.0)
@@ -105,15 +112,15 @@ def run_build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     save_schedules(out, schedules)
     written = [str(out)]
-    if args.export:
+    if exporter:
+        skipped = [s for s in schedules if unsupported_readout(exporter, s.readout)]
+        if skipped:
+            names = ", ".join(f"{s.label}/{s.readout[0]}" for s in skipped)
+            _warn(f"{names} not exported: {exporter} files read in Z only (the schedules are in {out})")
         for schedule in schedules:
-            stem = out.with_suffix("")
-            target = Path(f"{stem}.{schedule.label}.{schedule.readout[0]}.{args.export}.json")
-            if args.export == "pulser":
-                export_abstract_json(schedule, profile, target)
-            else:
-                export_ion_json(schedule, profile.capabilities.clock, target)
-            written.append(str(target))
+            if schedule not in skipped:
+                stem = f"{out.with_suffix('')}.{schedule.label}.{schedule.readout[0]}"
+                written.append(str(export_schedule(schedule, profile, stem, exporter)))
     first = schedules[0]
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip

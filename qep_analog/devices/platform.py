@@ -6,7 +6,7 @@ files and records store; :func:`platform_of` (or ``DeviceProfile.platform_spec``
 object instead of comparing names: the controls (translated, realised and checked by
 :mod:`~qep_analog.devices.rydberg` and :mod:`~qep_analog.devices.ions`, to which it delegates), the
 readout basis, the ramp a recipe drives to a target, the units of the detuning offset, the local
-field and the exporter of its schedules.
+field and the exporter of its schedules (per profile: :meth:`Platform.exporter_for`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from qep_analog.model.pauli import PauliSum
 
 Controls = rydberg.RydbergControls | ions.IonControls
 SpinModel = rydberg.IsingModel | ions.IonSpinModel
+
+#: every export format of schedules and the file suffix it writes (``qep sequence build --export``,
+#: the bundle backend): Pulser's abstract JSON, our ion schedule JSON, Braket's AHS program IR
+EXPORT_SUFFIXES: dict[str, str] = {"pulser": ".pulser.json", "ion": ".ion.json", "braket-ahs": ".ahs.json"}
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,10 @@ class Platform(ABC):
     #: the type of its shot controls and of its hard limits
     controls_type: ClassVar[type[rydberg.RydbergControls] | type[ions.IonControls]]
     capabilities_type: ClassVar[type[RydbergCapabilities] | type[IonCapabilities]]
-    #: the export format of its schedules (``qep sequence build --export``)
+    #: the export format of its schedules by default (``exporter_for`` picks it per profile)
     exporter: ClassVar[str]
+    #: every export format that can carry its schedules
+    exporters: ClassVar[tuple[str, ...]]
     #: the qubit detuning one unit of the profile's ``detuning_offset`` makes
     detuning_per_offset: ClassVar[float]
     #: the basis the device reads out in without a rotation
@@ -75,6 +81,10 @@ class Platform(ABC):
     #: the recipe field a ramp starts from, and what a recipe without it is told
     recipe_start: ClassVar[str]
     recipe_start_rule: ClassVar[str]
+
+    def exporter_for(self, profile: DeviceProfile) -> str:
+        """The export format of ``profile``'s schedules (a key of :data:`EXPORT_SUFFIXES`)."""
+        return self.exporter
 
     def needs_rotation(self, basis: str) -> bool:
         """Whether reading ``basis`` (one letter per qubit) needs a rotation before readout."""
@@ -129,12 +139,19 @@ class RydbergPlatform(Platform):
     controls_type = rydberg.RydbergControls
     capabilities_type = RydbergCapabilities
     exporter = "pulser"
+    exporters = ("pulser", "braket-ahs")
     detuning_per_offset = 1.0  # δ → δ + offset
     rotation_biased = True
     represents_crosstalk = False
     drive_control = "rabi"
     recipe_start = "initial_detuning"
     recipe_start_rule = "a Rydberg recipe needs initial_detuning (negative) to start from |0…0⟩"
+
+    def exporter_for(self, profile: DeviceProfile) -> str:
+        """Pulser, unless the detuning map is positive (Aquila-like): Pulser's DMM takes negative
+        detunings only, Braket's AHS local detuning (−Δ_local Σ h_k n_k, Δ_local ≥ 0) positive ones."""
+        local = profile.rydberg.local_detuning
+        return "braket-ahs" if local is not None and local.sign == "positive" else "pulser"
 
     def spin_model(self, hamiltonian: PauliSum, n: int) -> rydberg.IsingModel:
         return rydberg.IsingModel.from_pauli_sum(hamiltonian, n)
@@ -191,6 +208,7 @@ class IonPlatform(Platform):
     controls_type = ions.IonControls
     capabilities_type = IonCapabilities
     exporter = "ion"
+    exporters = ("ion",)
     detuning_per_offset = 2.0  # h → h + B_0 moves the qubit frequency by 2·B_0
     rotation_biased = False
     represents_crosstalk = True

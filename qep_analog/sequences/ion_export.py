@@ -21,7 +21,7 @@ from qep_analog.sequences.schedule import Schedule
 from qep_analog.storage import atomic_write_text
 
 SCHEMA = "qep-ion-schedule/1"
-#: the export format this module writes (``Platform.exporter``)
+#: the export format this module writes (``Platform.exporter_for``)
 EXPORTER = "ion"
 
 

@@ -29,7 +29,7 @@ from qep_analog.sequences.schedule import Schedule
 from qep_analog.sequences.waveforms import Waveform
 from qep_analog.storage import atomic_write_text
 
-#: the export format this module writes (``Platform.exporter``)
+#: the export format this module writes (``Platform.exporter_for``)
 EXPORTER = "pulser"
 
 
@@ -56,6 +56,12 @@ def to_pulser_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
     local = schedule.controls.get("local_amplitude")
     weights = np.asarray(schedule.static.get("local_weights", []), dtype=float)
     if local is not None and weights.size and weights.max() > 0:
+        sign = profile.rydberg.local_detuning
+        if sign is not None and sign.sign == "positive" and np.any(local.values != 0):
+            raise ConfigError(
+                f"schedule {schedule.label!r} on {profile.label!r}: a positive detuning map, which "
+                "Pulser's DMM (negative detunings only) cannot play: export it as Braket AHS (braket-ahs)"
+            )
         detuning_map = register.define_detuning_map({f"q{i}": float(w) for i, w in enumerate(weights)})
         sequence.config_detuning_map(detuning_map, DMM_CHANNEL)
         sequence.add_dmm_detuning(_pulser_waveform(local, duration), DMM_CHANNEL)

@@ -1,0 +1,53 @@
+"""One entry point for the hardware files of a schedule: the profile picks the format
+(:meth:`~qep_analog.devices.platform.Platform.exporter_for`: Pulser's abstract JSON for a Rydberg array
+with a negative or no detuning map, a Braket AHS program for a positive map (Aquila-like), our ion
+schedule JSON for an ion chain), or the caller names one of the platform's formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qep_analog.devices.platform import EXPORT_SUFFIXES
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.errors import ConfigError
+from qep_analog.sequences.schedule import Schedule
+
+
+def exporter_of(profile: DeviceProfile, exporter: str | None = None) -> str:
+    """``exporter`` if the profile's platform can write it (else a one-line ConfigError), or the
+    profile's own format when it is None or ``"auto"``."""
+    platform = profile.platform_spec
+    if exporter in (None, "auto"):
+        return platform.exporter_for(profile)
+    if exporter not in platform.exporters:
+        raise ConfigError(
+            f"export {exporter!r}: {platform.name} schedules export as {', '.join(platform.exporters)}"
+        )
+    return exporter
+
+
+def unsupported_readout(exporter: str, basis: str) -> bool:
+    """Whether ``exporter``'s files cannot carry a readout in ``basis`` (Braket AHS reads in Z only)."""
+    return exporter == "braket-ahs" and bool(set(basis) - {"Z"})
+
+
+def export_schedule(
+    schedule: Schedule, profile: DeviceProfile, stem: str | Path, exporter: str | None = None
+) -> Path:
+    """Write the schedule's hardware file ``STEM`` + the format's suffix (``.pulser.json``,
+    ``.ahs.json``, ``.ion.json``) in ``exporter``'s format (default: the profile's); returns its path."""
+    chosen = exporter_of(profile, exporter)
+    path = Path(f"{stem}{EXPORT_SUFFIXES[chosen]}")
+    if chosen == "pulser":
+        from qep_analog.sequences.pulser_export import export_abstract_json
+
+        export_abstract_json(schedule, profile, path)
+    elif chosen == "braket-ahs":
+        from qep_analog.sequences.braket_export import export_ahs_json
+
+        export_ahs_json(schedule, profile, path)
+    else:
+        from qep_analog.sequences.ion_export import export_ion_json
+
+        export_ion_json(schedule, profile.capabilities.clock, path)
+    return path
