@@ -22,7 +22,6 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
-    from qep_analog.backends.bundle import BundlePending
     from qep_analog.backends.configure import backend_for_run
     from qep_analog.backends.estimate import sample_gradients
     from qep_analog.backends.hardware_step import HardwareStep, plan_hardware_step, run_hardware_step
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
     from qep_analog.errors import (
+        BundlePending,
         CalibrationError,
         ConfigError,
         ConstraintError,
@@ -173,7 +173,7 @@ _HOMES: dict[str, str] = {
     "PhaseJob": "qep_analog.backends.jobs",
     "phase_jobs": "qep_analog.backends.jobs",
     "sample_gradients": "qep_analog.backends.estimate",
-    "BundlePending": "qep_analog.backends.bundle",
+    "BundlePending": "qep_analog.errors",
     "backend_for_run": "qep_analog.backends.configure",
     "HardwareStep": "qep_analog.backends.hardware_step",
     "plan_hardware_step": "qep_analog.backends.hardware_step",

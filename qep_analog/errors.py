@@ -47,6 +47,10 @@ class CalibrationError(QEPError, ValueError):
     """A runcard, calibration data, a record or a calibration history is malformed or inconsistent."""
 
 
+class BundlePending(QEPError):
+    """A job bundle was written (or is still incomplete) and waits for the lab's counts."""
+
+
 class QEPWarning(UserWarning):
     """Base class of warnings qep-analog emits."""
 

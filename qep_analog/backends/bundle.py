@@ -38,7 +38,7 @@ from qep_analog.backends.jobs import (
 )
 from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import ConfigError, MeasurementError, QEPError, StorageError
+from qep_analog.errors import BundlePending, ConfigError, MeasurementError, StorageError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
@@ -49,10 +49,6 @@ from qep_analog.storage import read_json, write_json
 
 BUNDLE_SCHEMA = "qep-bundle/1"
 COUNTS_SCHEMA = "qep-bundle-counts/1"
-
-
-class BundlePending(QEPError):
-    """A bundle was written (or is still incomplete) and waits for the lab's counts."""
 
 
 def file_stem(job: PhaseJob, basis: str) -> str:

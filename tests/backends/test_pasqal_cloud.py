@@ -149,7 +149,8 @@ def test_each_job_is_one_batch_of_its_pulser_sequence() -> None:
     assert [job.key for job in jobs] == ["0/plus", "0/minus", "0/free"]
     assert metadata["batches"] == {job.key: {"ZZZZ": f"batch-{k + 1}"} for k, job in enumerate(jobs)}
     assert metadata["device"]["snapshot_hash"] == profile.snapshot_hash
-    assert metadata["device_time_s"] == pytest.approx(3 * 500 * 4e-6)
+    per_shot = 4.0 + backend.profile.capabilities.shot_overhead  # µs: the sequence and the overhead
+    assert metadata["device_time_s"] == pytest.approx(3 * 500 * per_shot * 1e-6)
     assert cloud.looks == {"batch-1": 2, "batch-2": 2, "batch-3": 2}  # polled until done
 
 
