@@ -23,7 +23,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "qep_analog"
 FAKES = "qep_analog.calibration.fakes"
 #: the only modules outside the fake labs that may import them
 #: (the front door names them for type checkers only; at run time they resolve on first use)
-FAKE_IMPORTERS = {PACKAGE / "cli" / "calibrate.py", PACKAGE / "__init__.py"}
+#: the places that may import the fake labs: `calibrate --backend fake-lab`, the lazy public API, and
+#: the `fake-lab` training backend (built only when named)
+FAKE_IMPORTERS = {
+    PACKAGE / "cli" / "calibrate.py",
+    PACKAGE / "__init__.py",
+    PACKAGE / "backends" / "configure.py",
+}
 RUNCARDS_DIR = builtin_directory("calibration")
 
 
