@@ -27,7 +27,7 @@ from qep_analog.devices.geometry import chain_positions, positions_for_couplings
 from qep_analog.devices.platform import ION, RYDBERG, Platform
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConstraintError
-from qep_analog.model.pauli import PauliString, PauliSum
+from qep_analog.model.pauli import IDENTITY, PauliString, PauliSum
 from qep_analog.model.qep_model import QEPModel
 
 LEVELS = ("shot", "sequence", "register", "none")
@@ -369,6 +369,9 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
         if not operator:
             continue
         term = _TERM_MAPPERS[platform](operator, n, profile, local)
+        constant = dict(operator.items()).get(IDENTITY, 0.0)
+        if constant:  # a constant needs no control; an output keeps it (⟨n⟩ = ⟨(1 − Z)/2⟩)
+            term.realised[IDENTITY] = constant
         level = _worst(term.levels)
         terms.append(
             TermMapping(section, name, level, ", ".join(term.controls) or "-", "; ".join(term.notes))

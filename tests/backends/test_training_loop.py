@@ -354,3 +354,21 @@ def test_the_example_sensors_fit_their_devices(example: str) -> None:
         free = target_controls(task.model, task.profile, x, theta)
         for sign in (1.0, -1.0):
             target_controls(task.model, task.profile, x, theta, sign * nudge, like=free)
+
+
+def test_the_realised_model_keeps_the_constants_of_its_outputs() -> None:
+    """⟨n_A⟩ = ⟨(1 − Z_A)/2⟩: on the device (exact backend with the profile) the outputs equal the
+    model's own (the constant ½ is not a control, but it is part of the output)."""
+    from qep_analog.sequences.phases import realised_model
+
+    task = _task()
+    realised = realised_model(task.model, task.profile)
+    assert realised.outputs == task.model.outputs
+    theta = task.parameterisation.coefficients(task.initial_parameters(np.random.default_rng(0)))
+    x, _ = task.test_set()
+    on_device = backend_for_run("exact", task.model, task.profile, run_dir=".", seed=0)
+    plain = backend_for_run("exact", task.model, None, run_dir=".", seed=0)
+    jobs = [PhaseJob(0, "free", tuple(x[0]), tuple(theta), (0.0, 0.0), (), None)]
+    device_outputs = on_device.run(jobs).results[0].outputs
+    np.testing.assert_allclose(device_outputs, plain.run(jobs).results[0].outputs, atol=1e-8)
+    assert np.all((device_outputs >= 0) & (device_outputs <= 1))
