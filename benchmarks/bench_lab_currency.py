@@ -42,12 +42,9 @@ from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import SmallGapWarning
 from qep_analog.measurement.estimators import SettingCounts, estimate_plan
 from qep_analog.measurement.gradient import generator_estimates
-from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.sampling import sample_counts
 from qep_analog.measurement.settings import MeasurementPlan, MeasurementSetting, model_strings
-from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import exact_gradient, qep_gradient
-from qep_analog.sequences.phases import realised_model
 from qep_analog.solvers.equilibrium import Prepared
 from qep_analog.storage import write_json
 from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
@@ -65,14 +62,8 @@ RECIPE = "rydberg-aquila"  # its duration is the sequence's in the device time
 
 def sensor_backend(task: RydbergSensorTask, profile: DeviceProfile, seed: int) -> ExactBackend:
     """The exact backend of the sensor on ``profile``: the realised model (van der Waals couplings)
-    read with the profile's readout errors, mitigated. Its outputs are the task's n = (1 − Z)/2: the
-    realised model keeps the device's terms only and drops their constant 1/2, which the squared
-    error against the codewords needs."""
-    realised = realised_model(task.model, profile)
-    model = QEPModel(
-        realised.n_qubits, realised.trainable, task.model.outputs, realised.fixed, realised.inputs
-    )
-    return ExactBackend(model, seed=seed, readout=ReadoutErrors.from_profile(profile, model.n_qubits))
+    read with the profile's readout errors, mitigated."""
+    return ExactBackend(task.model, profile, seed=seed)
 
 
 @dataclass
