@@ -322,7 +322,7 @@ class Trainer:
         config = {k: v for k, v in asdict(self.config).items() if k != "steps"}
         if config["bounds"] is not None:
             config["bounds"] = list(config["bounds"])
-        return {
+        fingerprint = {
             "config": config,
             "task": self.task.describe(),
             "n_qubits": self.task.model.n_qubits,
@@ -331,6 +331,9 @@ class Trainer:
             if self.penalty is None
             else [self.penalty.strength, self.penalty.threshold, self.penalty.mask.tolist()],
         }
+        if self.backend is not None:  # (absent without one: older checkpoints keep resuming)
+            fingerprint["backend"] = self.backend.name
+        return fingerprint
 
     def load_checkpoint(self) -> TrainingState:
         document = migrate_checkpoint(
