@@ -38,6 +38,11 @@ def main() -> None:
                 "gaps": result.get("gaps"),
                 "seconds_per_step": result["seconds_per_step"],
                 "evaluations": evaluations,
+                **{
+                    k: result[k]
+                    for k in ("backend", "device", "device_usage", "model_states")
+                    if k in result
+                },
             },
             SUMMARY_SCHEMA,
         )
@@ -59,7 +64,7 @@ def main() -> None:
         f"  ({len(finals)} seeds)"
     )
     steps = sorted(set.intersection(*(set(c) for c in curves)))
-    marks = [s for s in steps if s in (0, 500, 1000, 2000, 3000, 4000, 5000)]
+    marks = steps if len(steps) <= 10 else [s for s in steps if s in (0, 500, 1000, 2000, 3000, 4000, 5000)]
     print("mean curve: " + ", ".join(f"{s}: {np.mean([c[s] for c in curves]):.3f}" for s in marks))
     write_json(
         args.into / "summary.json",
