@@ -36,6 +36,9 @@ def register(commands: Any) -> None:
     )
     train.add_argument("--device", help="device profile the run uses (overrides device:)")
     train.add_argument(
+        "--noise", action="store_true", help="qutip backend: the profile's noise (sets backend.noise)"
+    )
+    train.add_argument(
         "--recipe", help="schedules of each phase for a device backend (overrides backend.recipe)"
     )
     add_calibration_options(train)
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             backend["name" if key == "backend" else key] = value
+    if args.noise:
+        backend["noise"] = True
     lab_loop = (
         experiment.backend is not None
         or experiment.profile is not None
