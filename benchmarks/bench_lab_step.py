@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -157,13 +158,14 @@ def make(task: RydbergSensorTask, backend: str, options: dict[str, Any], run_dir
 
 def step(
     backend: Any, task: RydbergSensorTask, inputs: np.ndarray, targets: np.ndarray, theta: np.ndarray
-) -> float:
-    started = time.perf_counter()
+) -> tuple[float, float]:
+    """(wall, CPU) seconds of one step (CPU: all the process's threads)."""
+    started, cpu = time.perf_counter(), time.process_time()
     measured_step(
         backend, task.model, inputs, theta, targets, task.loss, beta=BETA, scheme="symmetric",
         bases=["Z" * task.model.n_qubits], shots=SHOTS, entropy=(0, 0),
     )  # fmt: skip
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def old_noise(task: RydbergSensorTask, inputs: np.ndarray, theta: np.ndarray, draws: int) -> float:
@@ -193,28 +195,37 @@ def main() -> None:
     task, labelled = sensor_task()
     inputs, targets, theta = batch(task, labelled)
     times: dict[str, list[float]] = {name: [] for name, _, _ in BACKENDS}
+    cpu_times: dict[str, list[float]] = {name: [] for name, _, _ in BACKENDS}
     with tempfile.TemporaryDirectory() as run_dir:
         backends = {name: make(task, backend, options, run_dir) for name, backend, options in BACKENDS}
         for backend in backends.values():  # warm up: compiled kernels, imports
             step(backend, task, inputs[:1], targets[:1], theta)
         for _ in range(args.rounds):
             for name, backend in backends.items():
-                times[name].append(step(backend, task, inputs, targets, theta))
+                wall, cpu = step(backend, task, inputs, targets, theta)
+                times[name].append(wall)
+                cpu_times[name].append(cpu)
     medians = {name: statistics.median(values) for name, values in times.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu_times.items()}
     print(
         f"Rydberg sensor, {task.model.n_qubits} qubits on aquila-like: {BATCH} samples x 3 phases = "
         f"{3 * BATCH} jobs, Z x {SHOTS} shots, {RECIPE}; medians of {args.rounds} rounds"
         + ("" if labelled else " (phase labels unavailable: targets cycle the codewords)")
+        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    print(f"{'backend':<22} {'step (s)':>9} {'/ pulser':>9} {'/ qutip method=qutip':>21}")
+    print(
+        f"{'backend':<20} {'wall (s)':>9} {'CPU (s)':>8} {'wall / pulser':>14} "
+        f"{'wall / qutip method=qutip':>26}"
+    )
     for name, median in medians.items():
         print(
-            f"{name:<22} {median:9.2f} {median / medians['pulser']:9.3f} "
-            f"{median / medians['qutip method=qutip']:21.3f}"
+            f"{name:<20} {median:9.2f} {cpu_medians[name]:8.2f} {median / medians['pulser']:14.3f} "
+            f"{median / medians['qutip method=qutip']:26.3f}"
         )
     print(
         f"pulser / qutip = {medians['pulser'] / medians['qutip']:.1f}x; "
-        f"pulser / (qutip + noise) = {medians['pulser'] / medians['qutip + noise']:.1f}x"
+        f"pulser / (qutip + noise) = {medians['pulser'] / medians['qutip + noise']:.1f}x; "
+        f"(qutip method=qutip) / qutip = {medians['qutip method=qutip'] / medians['qutip']:.1f}x"
     )
     result: dict[str, Any] = {
         "benchmark": "lab_step",
@@ -225,6 +236,7 @@ def main() -> None:
         "labelled": labelled,
         "times_s": times,
         "medians_s": medians,
+        "cpu_s": cpu_times,
         "machine": {"python": platform.python_version(), "processor": platform.processor()},
     }
     if args.old_noise_draws:

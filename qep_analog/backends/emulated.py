@@ -34,9 +34,10 @@ class QutipBackend:
     """Adiabatic schedules of ``recipe`` on ``profile``, emulated by :class:`QutipEmulator` with
     ``method`` (``magnus``: exact propagation; ``qutip``: QuTiP's solvers). ``noise``: the profile's
     noise model — with ``magnus`` the mean over ``realisations`` trajectories (each its own jitter
-    draw and dephasing kicks; 16 by default: the statistical error of a probability p is about
-    s/4, s ≈ 0.1–0.15 the spread of p over trajectories on the Rydberg sensor, comparable to 1000
-    shots' √(p(1 − p)/1000)), with ``qutip`` Lindblad solutions for ``realisations`` jitter draws.
+    draw and dephasing kicks; 16 by default: the statistical error of a probability p is then
+    about s/4 with s ≈ 0.1–0.15 the spread of p over trajectories on the Rydberg sensor, twice the
+    shot noise √(p(1 − p)/1000) of 1000 shots), with ``qutip`` Lindblad solutions for
+    ``realisations`` jitter draws.
     ``seed`` draws the shots and the noise. With ``magnus`` the jobs of a batch evolve in
     ``threads`` threads (default: the cores this process may use, at most 4); the results do not
     depend on it."""
