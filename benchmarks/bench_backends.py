@@ -46,6 +46,7 @@ def main() -> None:
     backends = {
         "exact": qa.make_backend("exact", model, profile),
         "qutip": qa.make_backend("qutip", model, profile, recipe),
+        "qutip (QuTiP)": qa.make_backend("qutip", model, profile, recipe, method="qutip"),
         "qutip + noise": qa.make_backend("qutip", model, profile, recipe, noise=True),
         "pulser": qa.make_backend("pulser", model, profile, recipe),
     }
@@ -60,7 +61,7 @@ def main() -> None:
     qutip = statistics.median(times["qutip"])
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:<14} {median:8.2f} s   ({median / qutip:5.2f} x qutip)")
+        print(f"{name:<14} {median:8.2f} s   ({median / qutip:6.2f} x qutip)")
 
 
 if __name__ == "__main__":

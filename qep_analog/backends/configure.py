@@ -5,8 +5,9 @@ the command line give them.
     backend:
       name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
       recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps)
+      method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
       noise: true              # qutip: the profile's dephasing, amplitude jitter and readout errors
-      realisations: 16         # qutip with noise: draws of the amplitude jitter
+      realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
       seed: 0                  # shots and noise (default: the training seed)
       emulator: EMU_MPS        # pasqal-cloud: a cloud emulator instead of the QPU (and
       poll_interval_s: 10      #   how often and how long to wait for the batches;
@@ -34,6 +35,7 @@ STATE_BACKENDS = ("exact", "mps")
 FIELDS = (
     Field("name", "text", choices=tuple(BACKENDS)),
     Field("recipe", "text", required=False, default=None),
+    Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
     Field("noise", "flag", required=False, default=OMIT),
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     Field("seed", "integer", low=0, required=False, default=OMIT),
@@ -43,7 +45,7 @@ FIELDS = (
 )
 #: which options each backend takes
 _OPTIONS: dict[str, set[str]] = {
-    "qutip": {"noise", "realisations", "seed"},
+    "qutip": {"method", "noise", "realisations", "seed"},
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},
