@@ -104,16 +104,16 @@ def test_exact_backend_gives_the_exact_gradient_of_the_device_parameters() -> No
 
 @pytest.mark.parametrize("name", ["exact", "fake-lab", "qutip"])
 def test_counted_steps_agree_with_the_exact_step_within_error_bars(name: str) -> None:
-    """One step of the same batch on each backend: the gradient from counts is within its error bars
-    of the exact backend's (fake-lab programmed with its true calibration, prepared as ground states;
-    qutip's adiabatic ramp is not perfect, so its tolerance is looser)."""
+    """One step of the same batch on each backend: the gradient from counts is within 5 standard
+    errors of the backend's own exact values — the ground states for exact and fake-lab (programmed
+    with its true calibration, prepared as ground states); for qutip the emulated final states of
+    the same schedules (a 4 µs ramp is not adiabatic for this sensor: how far those lie from the
+    ground states is the preparation's bias, not the estimator's)."""
     task = _task()
     phi = task.initial_parameters(np.random.default_rng(2))
     theta = task.parameterisation.coefficients(phi)
     x, y = task.test_set()
-    exact = backend_for_run("exact", task.model, None, run_dir=".", seed=0)
     kwargs = dict(beta=0.3, scheme="symmetric", bases=["ZZZZZ"])
-    reference = measured_step(exact, task.model, x[:2], theta, y[:2], task.loss, shots=None, **kwargs)
     profile = task.profile
     if name == "fake-lab":
         profile = dataclasses.replace(
@@ -122,12 +122,13 @@ def test_counted_steps_agree_with_the_exact_step_within_error_bars(name: str) ->
     backend = backend_for_run(
         name, task.model, profile, run_dir=".", seed=5, recipe=None if name == "exact" else RECIPE
     )
+    truth = backend if name == "qutip" else backend_for_run("exact", task.model, None, run_dir=".", seed=0)
+    reference = measured_step(truth, task.model, x[:2], theta, y[:2], task.loss, shots=None, **kwargs)
     step = measured_step(
         backend, task.model, x[:2], theta, y[:2], task.loss, shots=20_000, entropy=(5, 1), **kwargs
     )
     z = (step.gradients - reference.gradients) / np.maximum(step.errors, 1e-12)
-    limit = 5.0 if name != "qutip" else 40.0
-    assert np.abs(z).max() < limit, (name, np.abs(z).max())
+    assert np.abs(z).max() < 5.0, (name, np.abs(z).max())
     assert step.shots == 2 * 3 * 20_000
     if name != "exact":
         overhead = profile.capabilities.shot_overhead
