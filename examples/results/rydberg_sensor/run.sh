@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The runs of examples/results/rydberg_sensor/, from the repository's root (QEP_ANALOG_HISTORY points
+# at a fresh folder: the nominal runs ignore it, the calibrated ones read the daily runcard's records).
+set -euo pipefail
+RUNS=${RUNS:-runs}
+export QEP_ANALOG_HISTORY=$RUNS/history
+# 1. the sensor trained on exact states (the exact backend), three seeds
+for s in 0 1 2; do
+  qep-analog train examples/rydberg_sensor.yaml --seed $s --output $RUNS/rs_exact_$s --nominal --quiet
+done
+python benchmarks/summarize_runs.py $RUNS/rs_exact_{0,1,2} --into examples/results/rydberg_sensor/exact \
+  --command "qep-analog train examples/rydberg_sensor.yaml --seed S --nominal"
+# 2. seed 0 on a mis-calibrated fake Aquila-like device, programmed with the profile's file values:
+#    step 0 is the exact-state sensor measured on the device; 200 steps fine-tune it there
+qep-analog train examples/rydberg_sensor_device.yaml --init $RUNS/rs_exact_0/result.json \
+  --output $RUNS/rs_fakelab_nominal --nominal --quiet
+# 3. the daily runcard on the same fake device, then the same fine-tuning with the calibration in force
+qep-analog calibrate calibration/rydberg-daily.yaml --device aquila-like --backend fake-lab --sites 9 \
+  --seed 0 --out $RUNS/calibration --history $QEP_ANALOG_HISTORY
+qep-analog train examples/rydberg_sensor_device.yaml --init $RUNS/rs_exact_0/result.json \
+  --output $RUNS/rs_fakelab_calibrated --quiet
+# 4. our emulator with the profile's noise (dephasing, amplitude jitter, readout errors), 1000 shots
+qep-analog train examples/rydberg_sensor_device.yaml --init $RUNS/rs_exact_0/result.json \
+  --backend qutip --noise --output $RUNS/rs_qutip_noise --nominal --quiet
+for run in rs_fakelab_nominal rs_fakelab_calibrated rs_qutip_noise; do
+  python benchmarks/summarize_runs.py $RUNS/$run --into examples/results/rydberg_sensor/$run \
+    --command "see run.sh"
+done
