@@ -19,10 +19,16 @@ qep-analog calibrate calibration/rydberg-daily.yaml --device aquila-like --backe
   --seed 0 --out $RUNS/calibration --history $QEP_ANALOG_HISTORY
 qep-analog train examples/rydberg_sensor_device.yaml --init $RUNS/rs_exact_0/result.json \
   --output $RUNS/rs_fakelab_calibrated --quiet
-# 4. our emulator with the profile's noise (dephasing, amplitude jitter, readout errors), 1000 shots
+# 4. our emulator with the profile's noise (dephasing, amplitude jitter, readout errors), 1000 shots, 100 steps
 qep-analog train examples/rydberg_sensor_device.yaml --init $RUNS/rs_exact_0/result.json \
-  --backend qutip --noise --output $RUNS/rs_qutip_noise --nominal --quiet
+  --backend qutip --noise --steps 100 --output $RUNS/rs_qutip_noise --nominal --quiet
 for run in rs_fakelab_nominal rs_fakelab_calibrated rs_qutip_noise; do
   python benchmarks/summarize_runs.py $RUNS/$run --into examples/results/rydberg_sensor/$run \
     --command "see run.sh"
 done
+# 5. the two-phase sensor on fresnel-like, three seeds
+for s in 0 1 2; do
+  qep-analog train examples/rydberg_sensor_fresnel.yaml --seed $s --output $RUNS/rsf_exact_$s --nominal --quiet
+done
+python benchmarks/summarize_runs.py $RUNS/rsf_exact_{0,1,2} --into examples/results/rydberg_sensor/fresnel_exact \
+  --command "qep-analog train examples/rydberg_sensor_fresnel.yaml --seed S --nominal"
