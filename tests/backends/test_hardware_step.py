@@ -7,49 +7,16 @@ import dataclasses
 import json
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from lab_side import play_bundles
 
 import qep_analog as qa
-from qep_analog.backends.bundle import dense_to_bitstrings, file_stem, write_counts_file
 from qep_analog.backends.configure import fake_lab
 from qep_analog.backends.exact import ExactBackend
-from qep_analog.backends.jobs import PhaseJob
-from qep_analog.backends.schedules import job_schedules
 from qep_analog.backends.step import measured_step
 from qep_analog.cli import main
-
-
-def play(folder: Path, lab: Any, step: qa.HardwareStep) -> int:
-    """A lab's side: every bundle under ``folder`` without counts is run and its counts dropped."""
-    played = 0
-    for manifest_path in sorted(folder.rglob("manifest.json")):
-        bundle = manifest_path.parent
-        if any(bundle.glob("counts/*.json")):
-            continue
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        jobs = [
-            PhaseJob(
-                j["sample"],
-                j["phase"],
-                tuple(j["x"]),
-                tuple(j["theta"]),
-                tuple(j["nu"]),
-                tuple(j["bases"]),
-                j["shots"],
-            )
-            for j in manifest["jobs"]
-        ]
-        schedules = job_schedules(step.model, step.profile, step.recipe, jobs)
-        for job in jobs:
-            read = [dataclasses.replace(schedules[job.key], readout=b) for b in job.bases]
-            for basis, dense in zip(job.bases, lab.run_schedules(read, job.shots), strict=True):
-                counts = dense_to_bitstrings(dense, step.model.n_qubits)
-                write_counts_file(bundle / "counts" / f"{file_stem(job, basis)}.json", job, basis, counts)
-        played += 1
-    return played
 
 
 @pytest.fixture
@@ -109,7 +76,7 @@ def test_a_step_is_planned_played_and_measured(
     assert cost["device_time_s"] == pytest.approx(cost["shots"] * (4.0 + overhead) * 1e-6)
     rounds = 0
     while True:
-        rounds += play(out, lab, step)
+        rounds += play_bundles(out, lab, step.model, step.profile, step.recipe)
         try:
             gradient = qa.run_hardware_step(step, plan)
             break

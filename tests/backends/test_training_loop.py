@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from lab_side import play_bundles
 
 import qep_analog as qa
-from qep_analog.backends.bundle import BundlePending, dense_to_bitstrings, file_stem, write_counts_file
+from qep_analog.backends.bundle import BundlePending
 from qep_analog.backends.configure import backend_for_run, fake_lab
 from qep_analog.backends.jobs import PhaseJob
 from qep_analog.backends.schedules import job_schedules
@@ -161,45 +162,6 @@ def test_training_on_a_backend_records_what_a_lab_needs(tmp_path: Path) -> None:
     )
 
 
-def _play_bundle(run_dir: Path, seed: int, lab: Any, task: RydbergSensorTask) -> int:
-    """A lab's side: play every bundle round still without counts, as the fake-lab backend would in
-    process (same lab, same stream per round), after checking each sequence file with Pulser."""
-    from pulser import Sequence as PulserSequence
-
-    played = 0
-    recipe = qa.load_recipe(RECIPE)
-    for manifest_path in sorted(run_dir.glob("bundles/step-*/*/manifest.json")):
-        folder = manifest_path.parent
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if any(folder.glob("counts/*.json")):
-            continue
-        step = int(folder.parent.name.split("-")[1])
-        lab.reseed((seed, step, 0 if folder.name == "free" else 1))
-        jobs = [
-            PhaseJob(
-                j["sample"],
-                j["phase"],
-                tuple(j["x"]),
-                tuple(j["theta"]),
-                tuple(j["nu"]),
-                tuple(j["bases"]),
-                j["shots"],
-            )
-            for j in manifest["jobs"]
-        ]
-        schedules = job_schedules(task.model, task.profile, recipe, jobs)
-        for job in jobs:
-            sequence_file = folder / manifest["files"][job.key][job.bases[0]]
-            sequence = PulserSequence.from_abstract_repr(sequence_file.read_text(encoding="utf-8"))
-            assert len(sequence.register.qubits) == task.model.n_qubits
-            read = [dataclasses.replace(schedules[job.key], readout=b) for b in job.bases]
-            for basis, dense in zip(job.bases, lab.run_schedules(read, job.shots), strict=True):
-                counts = dense_to_bitstrings(dense, task.model.n_qubits)
-                write_counts_file(folder / "counts" / f"{file_stem(job, basis)}.json", job, basis, counts)
-        played += 1
-    return played
-
-
 def test_bundle_round_trip_ends_where_the_fake_lab_run_ends(tmp_path: Path) -> None:
     """Write a round → a lab plays it through the fake lab → drop counts → resume, until the run
     ends: the parameters equal those of the same fake lab run in process with the same seeds (on
@@ -218,7 +180,9 @@ def test_bundle_round_trip_ends_where_the_fake_lab_run_ends(tmp_path: Path) -> N
     with pytest.raises(BundlePending, match="sequences written"):
         qa.Trainer(task, config, run_dir, backend=bundle).run()
     while True:
-        rounds += _play_bundle(run_dir, 3, lab, task)
+        rounds += play_bundles(
+            run_dir / "bundles", lab, task.model, task.profile, qa.load_recipe(RECIPE), seed=3
+        )
         try:
             result = qa.Trainer(task, config, run_dir, backend=bundle).run(
                 resume=(run_dir / "checkpoint.json").exists()
