@@ -48,17 +48,23 @@ def write_json(path: str | Path, document: dict[str, Any], schema: str) -> None:
     atomic_write_text(path, text + "\n")
 
 
-def read_json(path: str | Path, schema: str | tuple[str, ...]) -> dict[str, Any]:
-    """Read a JSON document written by :func:`write_json` and check its schema (one of ``schema``
-    when a tuple: a reader of several versions dispatches on ``document["schema"]``)."""
+def load_json(path: str | Path) -> Any:
+    """The parsed JSON of a file; a missing, unreadable or malformed file is a one-line
+    :class:`StorageError`."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StorageError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
     except json.JSONDecodeError as exc:
         raise StorageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def read_json(path: str | Path, schema: str | tuple[str, ...]) -> dict[str, Any]:
+    """Read a JSON document written by :func:`write_json` and check its schema (one of ``schema``
+    when a tuple: a reader of several versions dispatches on ``document["schema"]``)."""
+    document = load_json(path)
     accepted = (schema,) if isinstance(schema, str) else schema
     if not isinstance(document, dict) or document.get("schema") not in accepted:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__

@@ -48,7 +48,7 @@ from qep_analog.devices.platform import RYDBERG
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError, StorageError
 from qep_analog.sequences.schedule import Schedule
-from qep_analog.storage import atomic_write_text
+from qep_analog.storage import atomic_write_text, load_json
 
 #: the export format this module writes (``Platform.exporter_for``)
 EXPORTER = "braket-ahs"
@@ -234,11 +234,6 @@ def export_ahs_json(schedule: Schedule, profile: DeviceProfile, path: str | Path
 
 def read_ahs_json(path: str | Path) -> dict[str, Any]:
     """Read a Braket AHS program file and check it against the schema (one-line StorageError)."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise StorageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    document = load_json(path)
     validate_ahs_program(document, str(path))
     return dict(document)

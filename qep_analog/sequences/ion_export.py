@@ -18,7 +18,7 @@ import numpy as np
 
 from qep_analog.errors import StorageError
 from qep_analog.sequences.schedule import Schedule
-from qep_analog.storage import atomic_write_text
+from qep_analog.storage import atomic_write_text, load_json
 
 SCHEMA = "qep-ion-schedule/1"
 #: the export format this module writes (``Platform.exporter_for``)
@@ -90,11 +90,6 @@ def export_ion_json(schedule: Schedule, clock: float, path: str | Path) -> dict[
 
 
 def read_ion_json(path: str | Path) -> dict[str, Any]:
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise StorageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    document = load_json(path)
     validate_ion_document(document, str(path))
     return dict(document)
