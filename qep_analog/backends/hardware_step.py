@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from qep_analog.backends.bundle import BundleBackend
 from qep_analog.backends.exact import ExactBackend
 from qep_analog.backends.jobs import PhaseJob
-from qep_analog.backends.schedules import job_schedules
-from qep_analog.backends.step import measured_step
+from qep_analog.backends.schedules import device_time, job_schedules
+from qep_analog.backends.step import measured_step, shots_of
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.counts_file import plan_from_settings
@@ -199,14 +199,10 @@ def step_cost(
 ) -> dict[str, Any]:
     """Sequences, shots and device time (durations and the per-shot overhead) of ``jobs``."""
     schedules = job_schedules(model, profile, recipe, jobs)
-    overhead = profile.capabilities.shot_overhead
-    seconds = sum(
-        (schedules[j.key].duration + overhead) * 1e-6 * (j.shots or 0) * len(j.bases) for j in jobs
-    )
     return {
         "sequences": sum(len(j.bases) for j in jobs),
-        "shots": sum((j.shots or 0) * len(j.bases) for j in jobs),
-        "device_time_s": seconds,
+        "shots": shots_of(jobs),
+        "device_time_s": device_time(schedules, jobs, profile),
     }
 
 
