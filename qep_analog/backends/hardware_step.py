@@ -28,7 +28,7 @@ from qep_analog.backends.bundle import BundleBackend
 from qep_analog.backends.exact import ExactBackend
 from qep_analog.backends.jobs import PhaseJob
 from qep_analog.backends.schedules import device_time, job_schedules
-from qep_analog.backends.step import measured_step, shots_of
+from qep_analog.backends.step import measure_outputs, measured_step, shots_of
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.counts_file import plan_from_settings
@@ -64,21 +64,13 @@ class StepPlan:
 
 
 def _states(
-    model: QEPModel,
-    profile: DeviceProfile,
-    inputs: NDArray,
-    theta: NDArray,
-    eps: NDArray,
-    beta: float,
-    scheme: str,
+    backend: ExactBackend, inputs: NDArray, theta: NDArray, eps: NDArray, beta: float, scheme: str
 ) -> list[dict[str, NDArray]]:
-    from qep_analog.solvers.equilibrium import Equilibrium
-
-    equilibrium = Equilibrium(model, tol=1e-10)
+    """Per input, the state of each phase of the scheme (the backend's ground states)."""
     out: list[dict[str, NDArray]] = [{} for _ in inputs]
     for phase in PHASES[scheme]:
         nu = SIGNS[phase] * beta * eps
-        prepared = equilibrium.prepare(inputs, np.repeat(theta[None], len(inputs), 0), nu)
+        prepared = backend.equilibrium.prepare(inputs, np.repeat(theta[None], len(inputs), 0), nu)
         for b, state in enumerate(np.asarray(prepared.states)):
             out[b][phase] = state
     return out
@@ -114,7 +106,7 @@ def plan_step(
     eps = loss.error_signal(gradients[1].outputs, targets)
     per_sample = [
         setting_variances(model, plan, states, probe, scheme, backend.readout).sum()
-        for states in _states(model, backend.profile, inputs, theta, eps, probe, scheme)
+        for states in _states(backend, inputs, theta, eps, probe, scheme)
     ]
     c2 = float(np.sum(per_sample)) * probe**2 / len(inputs) ** 2
     choice = None
@@ -355,19 +347,8 @@ def plan_hardware_step(step: HardwareStep, target: float) -> dict[str, Any]:
     )
     shift = plan.beta
     pair = strongest_pair(exact, step.inputs[0], step.theta, shift)
-    free = measured_step(
-        exact,
-        step.model,
-        step.inputs,
-        step.theta,
-        step.targets,
-        step.loss,
-        beta=plan.beta,
-        scheme=step.scheme,
-        bases=step.bases,
-        shots=None,
-    )
-    eps = step.loss.error_signal(free.outputs, step.targets)
+    free = measure_outputs(exact, step.model, step.inputs, step.theta, step.bases, None)
+    eps = step.loss.error_signal(free.values, step.targets)
     from qep_analog.backends.jobs import phase_jobs
 
     jobs = phase_jobs(step.inputs, step.theta, eps, plan.beta, step.scheme, step.bases, plan.shots)
