@@ -283,14 +283,6 @@ class HardwareStep:
         """The step of an experiment (:func:`~qep_analog.tasks.experiment.load_experiment`): its
         first batch (training seed), at ``parameters`` (by name, or a finished run's ``result.json``;
         default: the task's initial ones)."""
-        if isinstance(parameters, str | Path):
-            from qep_analog.qep.trainer import RESULT_SCHEMA
-            from qep_analog.storage import read_json
-
-            found = read_json(parameters, RESULT_SCHEMA).get("parameters")
-            if not isinstance(found, dict):
-                raise ConfigError(f"step: {parameters} has no parameters")
-            parameters = found
         from qep_analog.sequences.phases import readout_bases, realised_model
         from qep_analog.sequences.recipes import load_recipe
 
@@ -311,7 +303,11 @@ class HardwareStep:
         inputs, targets = task.sample_batch(rng, config.batch_size)
         geometry = getattr(task, "parameterisation", None)
         names = list(geometry.names) if geometry is not None else task.model.parameter_names
-        if parameters is not None:
+        if isinstance(parameters, str | Path):
+            from qep_analog.qep.trainer import parameters_from_result
+
+            start = parameters_from_result(parameters, names, "step: parameters")
+        elif parameters is not None:
             missing = [n for n in names if n not in parameters]
             if missing:
                 raise ConfigError(f"step: the parameters given lack {missing[:3]}")

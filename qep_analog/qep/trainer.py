@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -63,6 +63,19 @@ _ADDED_IN_V2 = {
     "readout_false_negative": 0.0,
     "mitigate_readout": True,
 }
+
+
+def parameters_from_result(path: str | Path, names: Sequence[str], where: str) -> NDArray:
+    """The parameters ``names`` of a finished run (its ``result.json``), in that order; an unreadable
+    file or a missing parameter is a one-line :class:`ConfigError` starting with ``where``."""
+    try:
+        values = read_json(path, RESULT_SCHEMA).get("parameters")
+    except StorageError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if not isinstance(values, dict) or set(names) - set(values):
+        missing = sorted(set(names) - set(values or {}))[:3]
+        raise ConfigError(f"{where} {str(path)!r} lacks the parameters {missing}")
+    return np.array([float(values[name]) for name in names])
 
 
 def migrate_checkpoint(document: dict[str, Any]) -> dict[str, Any]:

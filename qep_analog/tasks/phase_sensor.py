@@ -15,13 +15,12 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.errors import ConfigError, StorageError
+from qep_analog.errors import ConfigError
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import is_coupling, phase_sensor
 from qep_analog.qep.losses import Loss, SquaredError
-from qep_analog.qep.trainer import RESULT_SCHEMA, Penalty
+from qep_analog.qep.trainer import Penalty, parameters_from_result
 from qep_analog.schema import Field, check_attributes
-from qep_analog.storage import read_json
 
 SIMPLEX_TOTAL = 4.0
 PHASE_NAMES = ("cluster (SPT)", "ZZ-ordered", "paramagnet")
@@ -156,16 +155,7 @@ class PhaseSensorTask:
             raise ConfigError(
                 f"phase sensor: init {path!r} is neither {' nor '.join(INITIALISATIONS)} nor a run result"
             )
-        try:
-            document = read_json(path, RESULT_SCHEMA)
-        except StorageError as exc:
-            raise ConfigError(f"phase sensor: init: {exc}") from None
-        values = document.get("parameters")
-        names = self.model.parameter_names
-        if not isinstance(values, dict) or set(names) - set(values):
-            missing = sorted(set(names) - set(values or {}))[:3]
-            raise ConfigError(f"phase sensor: init {path!r} lacks the parameters {missing}")
-        return np.array([float(values[name]) for name in names])
+        return parameters_from_result(path, self.model.parameter_names, "phase sensor: init")
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Couplings uniform in [-range, range] and sensor terms standard normal ("bounded"), every

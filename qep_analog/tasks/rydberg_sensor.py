@@ -33,10 +33,11 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.platform import RYDBERG
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import ConfigError, StorageError
+from qep_analog.errors import ConfigError
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
+from qep_analog.qep.trainer import parameters_from_result
 from qep_analog.schema import Field, check_attributes
 
 SENSORS = ("A", "B")
@@ -339,25 +340,12 @@ class RydbergSensorTask:
         parameters, to fine-tune them (e.g. on a device after training on exact states)."""
         geometry = self.parameterisation
         if self.init is not None:
-            return geometry.project(self._parameters_from(self.init))[0]
+            start = parameters_from_result(self.init, geometry.names, "rydberg sensor: init")
+            return geometry.project(start)[0]
         local = rng.normal(0.0, self.init_spread, geometry.n_atoms)
         sensors = np.asarray(self.sensor_start, dtype=float).ravel()
         sensors = sensors + rng.uniform(-self.init_spread, self.init_spread, sensors.size)
         return geometry.project(np.concatenate([local, sensors]))[0]
-
-    def _parameters_from(self, path: str) -> NDArray:
-        from qep_analog.qep.trainer import RESULT_SCHEMA
-        from qep_analog.storage import read_json
-
-        try:
-            values = read_json(path, RESULT_SCHEMA).get("parameters")
-        except StorageError as exc:
-            raise ConfigError(f"rydberg sensor: init: {exc}") from None
-        names = self.parameterisation.names
-        if not isinstance(values, dict) or set(names) - set(values):
-            missing = sorted(set(names) - set(values or {}))[:3]
-            raise ConfigError(f"rydberg sensor: init {path!r} lacks the parameters {missing}")
-        return np.array([float(values[name]) for name in names])
 
     def describe(self) -> dict[str, Any]:
         return {
