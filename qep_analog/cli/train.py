@@ -193,7 +193,6 @@ def _train(args: argparse.Namespace, experiment: Any, trainer: Any, output: Path
         print(
             f"{experiment.name}: step {final['step']}  test max-choice accuracy "
             f"{final['max_choice_accuracy']:.4f}  single-shot {final['single_shot_accuracy']:.4f}"
-            + (f" ({result['evaluated_on']})" if "evaluated_on" in result else "")
             + (f"  grid max-choice {report['grid']['max_choice_accuracy']:.4f}" if "grid" in report else "")
         )
         usage = result.get("device_usage")
