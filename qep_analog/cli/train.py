@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.executor is not None:
         execution["executor"] = args.executor
     executor = None
+    run_backend = None
     if lab_loop and backend:
         if "name" not in backend:
             raise ConfigError("train: --recipe needs a backend (backend.name or --backend)")
@@ -88,23 +89,16 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "train: execution: runs the model's states; a backend runs the steps, not both"
             )
-        trainer = Trainer(
-            experiment.task,
-            experiment.training,
-            output,
-            penalty=experiment.penalty,
-            device=experiment.device,
-            backend=backend_for_run(
-                backend.pop("name"),
-                experiment.task.model,
-                experiment.profile,
-                run_dir=output,
-                seed=experiment.training.seed,
-                recipe=backend.pop("recipe", None),
-                options=backend,
-            ),
+        run_backend = backend_for_run(
+            backend.pop("name"),
+            experiment.task.model,
+            experiment.profile,
+            run_dir=output,
+            seed=experiment.training.seed,
+            recipe=backend.pop("recipe", None),
+            options=backend,
         )
-    elif execution:
+    if execution:
         trainer, executor = executed_trainer(experiment, execution, output)
     else:
         trainer = Trainer(
@@ -113,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             output,
             penalty=experiment.penalty,
             device=experiment.device,
+            backend=run_backend,
         )
     try:
         return _train(args, experiment, trainer, output)
