@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from cli_run import run_cli
 
 import qep_analog
 from qep_analog.calibration.history import CalibrationHistory
@@ -51,15 +52,6 @@ def record(
         runcard="test",
         site=site,
     )
-
-
-def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
-    try:
-        status = main(argv)
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def test_load_profile_applies_records_far_from_the_defaults(tmp_path: Path) -> None:
@@ -123,13 +115,13 @@ def test_stale_fields_warn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert fields["rabi_scale"].age == pytest.approx(72 * 3.6e9)
     assert fields["rabi_scale"].record_ids == ("run-a:rabi_scale",)
 
-    status, out, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
+    status, out, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
     assert status == 0
     assert "warning: device 'fresnel-like': calibrated rabi_scale is" in err and "older than" in err
     assert "interaction_scale" not in err
     line = next(x for x in out.splitlines() if x.startswith("  rabi_scale: 0.95 ±"))
     assert "record run-a:rabi_scale, 3 d old  STALE" in line
-    status, out, err = _run(
+    status, out, err = run_cli(
         capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path), "--json"]
     )
     document = json.loads(out)
@@ -138,7 +130,7 @@ def test_stale_fields_warn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         "rabi_scale": True,
         "interaction_scale": False,
     }
-    status, out, err = _run(
+    status, out, err = run_cli(
         capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path), "--nominal"]
     )
     assert "rabi_scale: 1.0" in out and "calibration in force: none (--nominal" in out and err == ""
@@ -174,7 +166,7 @@ def test_sequence_build_and_emulate_use_the_calibration(
     for variant, extra in (("calibrated", []), ("nominal", ["--nominal"])):
         out = tmp_path / f"{variant}.json"
         argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
-        status, stdout, _ = _run(
+        status, stdout, _ = run_cli(
             capsys, [*argv, "--out", str(out), "--history", str(calibrated_history), *extra]
         )
         assert status == 0, stdout
@@ -191,12 +183,12 @@ def test_sequence_build_and_emulate_use_the_calibration(
     assert rabi[0] * calibrated.calibration.rabi_scale == pytest.approx(rabi[1], rel=1e-9)
 
     history = ["--history", str(calibrated_history)]
-    status, stdout, stderr = _run(
+    status, stdout, stderr = run_cli(
         capsys, ["emulate", str(tmp_path / "calibrated.json"), "--json", *history]
     )
     assert status == 0 and stderr == ""
     assert json.loads(stdout)["device"]["snapshot_hash"] == calibrated.snapshot_hash
-    status, stdout, stderr = _run(
+    status, stdout, stderr = run_cli(
         capsys, ["emulate", str(tmp_path / "calibrated.json"), "--json", *history, "--nominal"]
     )
     assert status == 0 and "the schedules were built on profile snapshot" in stderr
@@ -234,10 +226,10 @@ def test_counts_and_exploration_reports_name_the_profile(
     calibrated = qep_analog.load_profile("fresnel-like", history=calibrated_history)
     run = str(ROOT / "examples" / "counts_example")
     argv = ["gradient-from-counts", run, "--device", "fresnel-like", "--history", str(calibrated_history)]
-    status, stdout, _ = _run(capsys, [*argv, "--json"])
+    status, stdout, _ = run_cli(capsys, [*argv, "--json"])
     assert status == 0
     assert json.loads(stdout)["device"] == calibrated.provenance()
-    status, plain, _ = _run(capsys, ["gradient-from-counts", run, "--json"])
+    status, plain, _ = run_cli(capsys, ["gradient-from-counts", run, "--json"])
     values = (json.loads(stdout)["gradient"], json.loads(plain)["gradient"])
     assert values[0] != values[1]  # mitigated with the calibrated readout errors instead of the run's
     reports = device_reports(("fresnel-like",), history=calibrated_history)
@@ -267,7 +259,7 @@ def test_emulate_uses_the_profile_file_and_choice_of_the_build(
     argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
     history = ["--history", str(tmp_path / "h")]
     for name, extra in (("calibrated", []), ("nominal", ["--nominal"])):
-        assert _run(capsys, [*argv, *history, *extra, "--out", str(tmp_path / f"{name}.json")])[0] == 0
+        assert run_cli(capsys, [*argv, *history, *extra, "--out", str(tmp_path / f"{name}.json")])[0] == 0
     built = {
         name: json.loads((tmp_path / f"{name}.json").read_text())["schedules"][0]["metadata"]["device"]
         for name in ("calibrated", "nominal")
@@ -276,7 +268,7 @@ def test_emulate_uses_the_profile_file_and_choice_of_the_build(
     assert built["nominal"]["calibration_records"] == []
     monkeypatch.delenv("QEP_ANALOG_PATH")
     for name in ("calibrated", "nominal"):
-        status, out, err = _run(capsys, ["emulate", str(tmp_path / f"{name}.json"), "--json", *history])
+        status, out, err = run_cli(capsys, ["emulate", str(tmp_path / f"{name}.json"), "--json", *history])
         assert status == 0 and err == "", err
         assert json.loads(out)["device"] == built[name]
 
@@ -329,15 +321,15 @@ def test_damaged_histories_are_one_line_errors_or_warnings(
     history.append([record("rabi_scale", 0.95), record("interaction_scale", 0.98)])
     lines = history.path.read_text().splitlines()
     history.path.write_text("\n".join([lines[0], "xx garbage", *lines[1:]]) + "\n")
-    status, _, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
+    status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
     assert status == 0 and "warning: calibration history" in err and "line(s) 2 do not parse" in err
     afile = tmp_path / "afile"
     afile.write_text("")
-    status, _, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(afile)])
+    status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(afile)])
     assert status == 2 and "is a file, not a folder" in err and err.count("\n") == 1
     folder = tmp_path / "dir-history"
     (folder / "fresnel-like.jsonl").mkdir(parents=True)
-    status, _, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(folder)])
+    status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(folder)])
     assert status == 2 and "cannot be read" in err and err.count("\n") == 1
 
 
@@ -353,7 +345,7 @@ def test_record_times_are_checked_and_future_ones_are_stale(
             {**record("rabi_scale", 1.0).to_document(), "timestamp": "2026-01-01T00:00:00"}
         )
     CalibrationHistory(tmp_path, "fresnel-like").append([record("rabi_scale", 0.97, hours_ago=-48.0)])
-    status, out, err = _run(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
+    status, out, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
     assert status == 0 and "rabi_scale is dated 2 d in the future" in err
     assert "dated in the future  STALE" in out
 
@@ -367,13 +359,13 @@ def test_dry_run_history_and_name_checks(
     (tmp_path / "dry.yaml").write_text(yaml.safe_dump(card), encoding="utf-8")
     history = ["--history", str(tmp_path / "h")]
     argv = ["calibrate", str(tmp_path / "dry.yaml"), "--device", "fresnel-like", "--backend", "fake-lab"]
-    status, out, _ = _run(capsys, [*argv, "--out", str(tmp_path / "run"), *history])
+    status, out, _ = run_cli(capsys, [*argv, "--out", str(tmp_path / "run"), *history])
     assert status == 0 and "profile if applied (dry run: not in force)" in out
     run = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
     assert "profile_after" not in run and run["profile_if_applied"]["calibration_records"]
     assert qep_analog.load_profile("fresnel-like", history=tmp_path / "h").calibration_records == ()
 
-    status, _, err = _run(capsys, ["calibrate", "history", "fresnel-lik", *history])
+    status, _, err = run_cli(capsys, ["calibrate", "history", "fresnel-lik", *history])
     assert status == 2 and "neither a known profile nor a device with a history" in err
 
     monkeypatch.chdir(tmp_path)
@@ -381,10 +373,10 @@ def test_dry_run_history_and_name_checks(
     (tmp_path / "devices").mkdir()
     (tmp_path / "devices" / "lab2.yaml").write_text(text, encoding="utf-8")  # copied, not renamed
     (tmp_path / "devices" / "broken.yaml").write_text("schema: qep-device/1\nname: [\n", encoding="utf-8")
-    status, _, err = _run(capsys, ["device", "show", "lab2"])
+    status, _, err = run_cli(capsys, ["device", "show", "lab2"])
     assert status == 2 and "found for the name 'lab2' but names device 'fresnel-like'" in err
     assert qep_analog.read_profile(tmp_path / "devices" / "lab2.yaml").name == "fresnel-like"  # by path
-    status, out, _ = _run(capsys, ["device", "list"])
+    status, out, _ = run_cli(capsys, ["device", "list"])
     rows = {line.split()[0]: line for line in out.splitlines()}
     assert status == 0 and "INVALID" in rows["broken"] and "INVALID" in rows["lab2"]
     assert "INVALID" not in rows["fresnel-like"] and "aquila-like" in rows
@@ -402,16 +394,16 @@ def test_search_path_entries_and_quoted_schemas(
     )
     (flat / "quoted.yaml").write_text(quoted, encoding="utf-8")
     monkeypatch.setenv("QEP_ANALOG_PATH", f"{tmp_path / 'nowhere'}:{flat}")
-    status, out, err = _run(capsys, ["device", "list"])
+    status, out, err = run_cli(capsys, ["device", "list"])
     assert status == 0 and "quoted" in out
     assert f"$QEP_ANALOG_PATH: {tmp_path / 'nowhere'} is not a folder; it is skipped" in err
 
 
 def test_gradient_from_counts_refuses_options_that_do_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     run = str(ROOT / "examples" / "counts_example")
-    status, _, err = _run(
+    status, _, err = run_cli(
         capsys, ["gradient-from-counts", run, "--device", "fresnel-like", "--no-mitigate"]
     )
     assert status == 2 and "not with --no-mitigate" in err
-    status, _, err = _run(capsys, ["gradient-from-counts", run, "--nominal"])
+    status, _, err = run_cli(capsys, ["gradient-from-counts", run, "--nominal"])
     assert status == 2 and "choose the profile of --device" in err

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import scipy.linalg
 from braket.ir.ahs import Program
+from cli_run import run_cli
 from conftest import ROOT, THETA, smooth
 
 from qep_analog.backends.bundle import BundlePending
 from qep_analog.backends.jobs import phase_jobs
 from qep_analog.backends.registry import make_backend
-from qep_analog.cli import EXIT_BAD_INPUT, main
+from qep_analog.cli import EXIT_BAD_INPUT
 from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
 from qep_analog.devices.rydberg import RydbergControls, realize
 from qep_analog.errors import ConfigError
@@ -268,15 +269,6 @@ def test_the_aquila_bundle_writes_ahs_programs(
     assert not other.exists()
 
 
-def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
-    try:
-        status = main(argv)
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 def test_sequence_build_exports_ahs_for_aquila(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     recipe = tmp_path / "aquila-smooth.yaml"
     text = (ROOT / "sequences" / "rydberg-smooth.yaml").read_text(encoding="utf-8")
@@ -287,15 +279,15 @@ def test_sequence_build_exports_ahs_for_aquila(capsys: pytest.CaptureFixture[str
     out = tmp_path / "chain.json"
     argv = ["sequence", "build", str(recipe), "--device", "aquila-like", "--model", model,
             "--theta", "h=4", "delta=3", "s=0.5", "J=1.5", "--beta", "0.1", "--out", str(out)]  # fmt: skip
-    status, stdout, stderr = _run(capsys, [*argv, "--export"])
+    status, stdout, stderr = run_cli(capsys, [*argv, "--export"])
     assert status == 0 and "chain.free.Z.ahs.json" in stdout, stderr
     exported = sorted(p.name for p in tmp_path.glob("chain.*.ahs.json"))
     assert exported == ["chain.free.Z.ahs.json", "chain.minus.Z.ahs.json", "chain.plus.Z.ahs.json"]
     assert "free/X, plus/X, minus/X not exported: braket-ahs files read in Z only" in stderr
     for name in exported:
         read_ahs_json(tmp_path / name)
-    status, _, stderr = _run(capsys, [*argv, "--export", "braket-ahs"])
+    status, _, stderr = run_cli(capsys, [*argv, "--export", "braket-ahs"])
     assert status == 0 and len(list(tmp_path.glob("chain.*.ahs.json"))) == 3
-    status, _, stderr = _run(capsys, [*argv, "--export", "pulser"])
+    status, _, stderr = run_cli(capsys, [*argv, "--export", "pulser"])
     error = stderr.splitlines()[-1]  # after the warning about the X readout's rotation
     assert status == EXIT_BAD_INPUT and error.endswith("export it as Braket AHS (braket-ahs)")

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_run import run_cli
 from conftest import ROOT, THETA, smooth
 from pulser import Sequence
 
-from qep_analog.cli import EXIT_BAD_INPUT, main
+from qep_analog.cli import EXIT_BAD_INPUT
 from qep_analog.devices.profile import read_profile
 from qep_analog.errors import ConfigError
 from qep_analog.model.qep_model import QEPModel
@@ -23,46 +24,37 @@ MODEL = str(ROOT / "examples" / "models" / "rydberg_chain.yaml")
 POINT = ["--theta", "h=4", "delta=3", "s=0.5", "J=1.5", "--beta", "0.1"]
 
 
-def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
-    try:
-        status = main(argv)
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 def test_build_plot_emulate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "chain.json"
     argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
-    status, stdout, stderr = _run(capsys, [*argv, "--out", str(out), "--export", "pulser"])
+    status, stdout, stderr = run_cli(capsys, [*argv, "--out", str(out), "--export", "pulser"])
     assert status == 0 and "6 schedules" in stdout and "warning" in stderr  # the X generator's readout
     exported = sorted(tmp_path.glob("chain.*.pulser.json"))
     assert len(exported) == 6
     Sequence.from_abstract_repr(exported[0].read_text(encoding="utf-8"))
-    status, stdout, _ = _run(capsys, ["sequence", "plot", str(out)])
+    status, stdout, _ = run_cli(capsys, ["sequence", "plot", str(out)])
     assert status == 0 and (tmp_path / "chain.png").stat().st_size > 1000
-    status, stdout, _ = _run(capsys, ["emulate", str(out), "--shots", "50", "--json"])
+    status, stdout, _ = run_cli(capsys, ["emulate", str(out), "--shots", "50", "--json"])
     report = json.loads(stdout)
     assert status == 0 and len(report["schedules"]) == 6
     first = report["schedules"][0]
     assert sum(first["counts"].values()) == 50 and 0 < first["diagnostics"]["fidelity"] <= 1
-    status, stdout, _ = _run(capsys, ["emulate", str(out), "--backend", "pulser"])
+    status, stdout, _ = run_cli(capsys, ["emulate", str(out), "--backend", "pulser"])
     assert status == 0 and stdout.count("fidelity") == 6
 
 
 def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     argv = ["sequence", "build", "no-such-recipe", "--device", "fresnel-like", "--model", MODEL]
-    status, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "x.json")])
+    status, _, err = run_cli(capsys, [*argv, "--out", str(tmp_path / "x.json")])
     assert status == EXIT_BAD_INPUT and err.count("\n") == 1 and "not a known name" in err
     long = tmp_path / "long.yaml"
     text = (ROOT / "sequences" / "rydberg-smooth.yaml").read_text(encoding="utf-8")
     long.write_text(text.replace("duration_us: 4.0", "duration_us: 8.0"), encoding="utf-8")
     argv = ["sequence", "build", str(long), "--device", "fresnel-like", "--model", MODEL, *POINT]
-    status, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "y.json")])
+    status, _, err = run_cli(capsys, [*argv, "--out", str(tmp_path / "y.json")])
     assert status == EXIT_BAD_INPUT and "duration 8 µs exceeds the limit 6 µs" in err
     assert not (tmp_path / "y.json").exists()  # refused before anything is written
-    status, _, err = _run(capsys, ["emulate", str(tmp_path / "missing.json")])
+    status, _, err = run_cli(capsys, ["emulate", str(tmp_path / "missing.json")])
     assert status == EXIT_BAD_INPUT and "no such file" in err
 
 
