@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qep_analog import ConfigError, QEPWarning
 from qep_analog.cli.common import Parser, add_calibration_options, assignments
 
@@ -124,8 +126,30 @@ def run_build(args: argparse.Namespace) -> int:
     first = schedules[0]
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
+    for line in _platform_lines(first, profile):
+        print(line)
     print(_calibration_line(profile))
     return 0
+
+
+def _platform_lines(schedule: Any, profile: Any) -> list[str]:
+    """What a lab checks before it runs the schedules: for ions the beat note, J0 and α, and the
+    ramp against the coherence time."""
+    from qep_analog.devices import ions
+
+    lines = []
+    static = schedule.static
+    if "beat_note" in static:
+        controls = ions.IonControls(np.asarray(static["rabi"], dtype=float), float(static["beat_note"]))
+        lines.append(ions.coupling_summary(controls, profile))
+    t2 = profile.noise.dephasing_time
+    if schedule.duration > t2:
+        _warn(
+            f"the ramp ({schedule.duration:g} µs) is longer than the T2* of device {profile.label!r} "
+            f"({t2:g} µs): expect dephasing to lower the preparation's fidelity (emulate --noise shows "
+            "by how much)"
+        )
+    return lines
 
 
 def _calibration_line(profile: Any) -> str:

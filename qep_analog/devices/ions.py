@@ -17,6 +17,7 @@ that form are realisable; :func:`translate` finds the Ω_i (and :func:`choose_be
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -31,6 +32,7 @@ from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.units import with_unit
 
 FREQ = "angular_frequency"
+TWO_PI = 2 * math.pi
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,18 +145,25 @@ def realize(controls: IonControls, profile: DeviceProfile) -> IonSpinModel:
     return IonSpinModel(fields, couplings)
 
 
-def _rabi_for(couplings: NDArray, kernel: NDArray, profile: DeviceProfile, rtol: float) -> NDArray:
-    """Ω_i > 0 with Ω_i Ω_j K_ij = J_ij: linear least squares on log J_ij/K_ij = a_i + a_j."""
+@dataclass(frozen=True)
+class RankOneFit:
+    """Ω_i > 0 with Ω_i Ω_j K_ij ≈ J_ij (least squares on log J_ij/K_ij = a_i + a_j) and the largest
+    miss relative to the largest |J|: ``error`` is inf when some J_ij/K_ij is not positive (``pair``:
+    the first such pair, else the worst-fitting one)."""
+
+    rabi: NDArray
+    error: float
+    pair: tuple[int, int]
+
+
+def rank_one_fit(couplings: NDArray, kernel: NDArray) -> RankOneFit:
+    """The Rabi frequencies that rescale ``kernel`` closest to ``couplings`` (see :class:`RankOneFit`)."""
     n = len(couplings)
     rows, cols = np.triu_indices(n, 1)
     ratio = couplings[rows, cols] / kernel[rows, cols]
     if np.any(~(ratio > 0)):
         k = int(np.argmax(~(ratio > 0)))
-        raise ConstraintError(
-            f"device {profile.label!r}: coupling J[{rows[k]},{cols[k]}] = "
-            f"{couplings[rows[k], cols[k]]:.6g} rad/µs has the wrong sign for this beat note "
-            f"(kernel {kernel[rows[k], cols[k]]:.3g})"
-        )
+        return RankOneFit(np.zeros(n), math.inf, (int(rows[k]), int(cols[k])))
     design = np.zeros((len(rows), n))
     design[np.arange(len(rows)), rows] = 1.0
     design[np.arange(len(rows)), cols] = 1.0
@@ -162,26 +171,65 @@ def _rabi_for(couplings: NDArray, kernel: NDArray, profile: DeviceProfile, rtol:
     rabi = np.exp(logs)
     achieved = rabi[:, None] * rabi[None, :] * kernel
     error = np.abs(achieved - couplings)[rows, cols] / np.abs(couplings[rows, cols]).max()
-    if error.max() > rtol:
-        k = int(np.argmax(error))
+    k = int(np.argmax(error))
+    return RankOneFit(rabi, float(error[k]), (int(rows[k]), int(cols[k])))
+
+
+def _rabi_for(couplings: NDArray, kernel: NDArray, profile: DeviceProfile, rtol: float) -> NDArray:
+    """Ω_i > 0 with Ω_i Ω_j K_ij = J_ij within ``rtol`` (relative to the largest |J|), else an error."""
+    fit = rank_one_fit(couplings, kernel)
+    i, j = fit.pair
+    if math.isinf(fit.error):
+        raise ConstraintError(
+            f"device {profile.label!r}: coupling J[{i},{j}] = {couplings[i, j]:.6g} rad/µs has the wrong "
+            f"sign for this beat note (kernel {kernel[i, j]:.3g})"
+        )
+    if fit.error > rtol:
         raise ConstraintError(
             f"device {profile.label!r}: no choice of Rabi frequencies realises the coupling pattern at "
-            f"this beat note: J[{rows[k]},{cols[k]}] misses by {error[k]:.2e} (relative) > {rtol:.0e}"
+            f"this beat note: J[{i},{j}] misses by {fit.error:.2e} (relative) > {rtol:.0e}"
         )
-    return rabi
+    return fit.rabi
 
 
-def choose_beat_note(couplings: NDArray, profile: DeviceProfile) -> float:
-    """The beat note μ in the profile's range above the transverse modes whose kernel, rescaled by the
-    best Ω_i, comes closest to ``couplings`` (least squares in log J)."""
-    n = len(couplings)
-    modes = chain_modes(profile, n)
+#: beat notes tried per decade of μ − ω_COM when several realise a pattern (e.g. two or three ions)
+GRID_PER_DECADE = 60
+#: with no upper bound (a relaxed profile), μ is sought up to this multiple of the COM frequency
+UNBOUNDED_MU = 2.0
+
+
+def beat_note_range(profile: DeviceProfile, n: int) -> tuple[float, float]:
+    """The beat notes above the transverse modes within the profile's range (rad/µs); a relaxed
+    profile's unbounded range ends at ``UNBOUNDED_MU`` × the COM frequency."""
+    com = float(chain_modes(profile, n).frequencies.max())
     low, high = profile.ions.beat_note_detuning
-    low = max(low, float(modes.frequencies.max()) * (1 + 1e-4))
+    low = max(low, com * (1 + 1e-4))
+    high = min(high, UNBOUNDED_MU * com)
     if not low < high:
         raise ConstraintError(
             f"device {profile.label!r}: no beat note in range lies above the transverse modes"
         )
+    return low, high
+
+
+def _headroom(rabi: NDArray, mu: float, profile: DeviceProfile, n: int) -> float:
+    """log of the smallest ratio limit/value over the Rabi limit and the spin-only limit (< 0: a limit
+    is broken)."""
+    caps, modes = profile.ions, chain_modes(profile, n)
+    scaled = rabi * profile.calibration.rabi_scale
+    spin = ion_chain.spin_only_parameter(scaled, modes.lamb_dicke, mu, modes.frequencies, modes.vectors)
+    return float(min(np.log(caps.max_rabi / rabi.max()), np.log(caps.spin_only_limit / spin)))
+
+
+def choose_beat_note(couplings: NDArray, profile: DeviceProfile, rtol: float = 1e-9) -> float:
+    """The beat note μ above the transverse modes, in the profile's range, for the pattern and the
+    strength of ``couplings``: among the μ whose kernel, rescaled by the best Ω_i, realises the pattern
+    within ``rtol``, the one with the most room below the Rabi and spin-only limits (two or three ions
+    fit every μ, so the strength decides); where none does, the μ that comes closest (least squares
+    in log J) — :func:`translate` then says by how much it misses."""
+    n = len(couplings)
+    com = float(chain_modes(profile, n).frequencies.max())
+    low, high = beat_note_range(profile, n)
     rows, cols = np.triu_indices(n, 1)
     target = np.log(np.abs(couplings[rows, cols]))
     design = np.zeros((len(rows), n))
@@ -189,18 +237,57 @@ def choose_beat_note(couplings: NDArray, profile: DeviceProfile) -> float:
     design[np.arange(len(rows)), cols] = 1.0
 
     def misfit(log_detuning: float) -> float:
-        mu = float(modes.frequencies.max() + np.exp(log_detuning))
+        mu = float(com + np.exp(log_detuning))
         kernel = np.abs(coupling_kernel(profile, n, mu)[rows, cols])
         residual = target - np.log(kernel)
         fitted = design @ np.linalg.lstsq(design, residual, rcond=None)[0]
         return float(np.sum((residual - fitted) ** 2))
 
-    com = float(modes.frequencies.max())
     bounds = (np.log(low - com), np.log(high - com))
     best = minimize_scalar(misfit, bounds=bounds, method="bounded", options={"xatol": 1e-12})
     # a bounded search never lands exactly on a bound: patterns made at an end of the range end there
-    candidates = [float(best.x), *bounds]
-    return float(com + np.exp(min(candidates, key=misfit)))
+    closest = min([float(best.x), *bounds], key=misfit)
+    decades = (bounds[1] - bounds[0]) / np.log(10)
+    grid = np.linspace(*bounds, max(2, int(np.ceil(decades * GRID_PER_DECADE)) + 1))
+    candidates = []
+    for log_detuning in [closest, *grid]:
+        mu = float(com + np.exp(log_detuning))
+        fit = rank_one_fit(couplings, coupling_kernel(profile, n, mu))
+        if fit.error <= rtol:
+            candidates.append((_headroom(fit.rabi, mu, profile, n), mu))
+    if not candidates:
+        return float(com + np.exp(closest))
+    return max(candidates)[1]
+
+
+def coupling_summary(controls: IonControls, profile: DeviceProfile) -> str:
+    """What the controls make of the chain, for a lab: μ and its distance to the COM mode, J0 and α of
+    the realised couplings, the largest Rabi frequency and the spin-only parameter."""
+    n = controls.n_ions
+    modes = chain_modes(profile, n)
+    com = float(modes.frequencies.max())
+    rabi = np.asarray(controls.rabi, dtype=float) * profile.calibration.rabi_scale
+    spin = ion_chain.spin_only_parameter(rabi, modes.lamb_dicke, controls.beat_note, modes.frequencies,
+                                         modes.vectors)  # fmt: skip
+    text = (
+        f"beat note μ = 2π·{controls.beat_note / TWO_PI:.6g} MHz (μ − ω_COM = "
+        f"2π·{(controls.beat_note - com) / TWO_PI * 1e3:.4g} kHz), Rabi ≤ 2π·"
+        f"{float(np.max(controls.rabi)) / TWO_PI * 1e3:.4g} kHz, spin-only parameter {spin:.2g}"
+    )
+    couplings = realize(controls, profile).couplings
+    if n < 2 or not np.any(couplings):
+        return text
+    j0, alpha = coupling_scale(couplings)
+    power = "" if math.isnan(alpha) else f", α = {round(alpha, 3) + 0.0:g}"
+    return f"{text}; J0 = 2π·{j0 / TWO_PI * 1e3:.4g} kHz{power}"
+
+
+def coupling_scale(couplings: NDArray) -> tuple[float, float]:
+    """(J0, α) of J_ij ≈ J0/|i − j|^α (rad/µs; see :func:`ion_chain.fit_power_law`); for two ions J0 is
+    their coupling and α is nan."""
+    if len(couplings) == 2:
+        return float(couplings[0, 1]), math.nan
+    return ion_chain.fit_power_law(couplings)
 
 
 def translate(
@@ -210,7 +297,7 @@ def translate(
     n = model.n_qubits
     couplings = np.asarray(model.couplings, dtype=float)
     if n > 1 and np.any(couplings[np.triu_indices(n, 1)] != 0):
-        mu = choose_beat_note(couplings, profile) if beat_note is None else beat_note
+        mu = choose_beat_note(couplings, profile, rtol) if beat_note is None else beat_note
         rabi = _rabi_for(couplings, coupling_kernel(profile, n, mu), profile, rtol)
     else:
         chain_modes(profile, n)  # the chain must still be a valid linear chain
@@ -220,7 +307,16 @@ def translate(
     global_field = float(fields.max() + fields.min()) / 2  # the smallest Stark shifts
     local = np.linalg.solve(crosstalk_matrix(profile, n), 2 * (fields - global_field))
     controls = IonControls(rabi, float(mu), global_field, local / profile.local_gains(n))
-    check_controls(controls, profile)
+    try:
+        check_controls(controls, profile)
+    except ConstraintError as exc:
+        if beat_note is not None or not np.any(rabi):
+            raise
+        j0 = float(np.abs(couplings[np.triu_indices(n, 1)]).max())
+        raise ConstraintError(
+            f"{exc} — at the beat note with the most room, μ = {with_unit(float(mu), FREQ)}: no beat "
+            f"note in range realises couplings up to {with_unit(j0, FREQ)} within the limits"
+        ) from None
     return controls
 
 

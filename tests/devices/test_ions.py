@@ -15,6 +15,7 @@ from qep_analog.devices.ions import (
     check_controls,
     choose_beat_note,
     coupling_kernel,
+    coupling_summary,
     realize,
     translate,
 )
@@ -176,3 +177,91 @@ def test_a_pattern_made_at_the_end_of_the_beat_note_range_is_found_there() -> No
     assert choose_beat_note(pattern, profile) == pytest.approx(high, rel=1e-12)
     controls = translate(IonSpinModel(np.zeros(5), pattern), profile)  # realised within 1e-9
     assert controls.beat_note == pytest.approx(high, rel=1e-12)
+
+
+# -- the beat note for the strength as well as the pattern ---------------------------------------
+
+
+def _uniform(n: int, j_kHz: float) -> np.ndarray:
+    couplings = np.full((n, n), TWO_PI * j_kHz * 1e-3)
+    np.fill_diagonal(couplings, 0.0)
+    return couplings
+
+
+def _within_limits_somewhere(profile, couplings: np.ndarray, points: int = 4000) -> bool:
+    """Brute force, independent of choose_beat_note: does any μ on a fine grid above the modes realise
+    the couplings of three ions (Ω_i in closed form) within the Rabi and spin-only limits?"""
+    n = len(couplings)
+    assert n == 3
+    modes = chain_modes(profile, n)
+    com = modes.frequencies.max()
+    low, high = profile.ions.beat_note_detuning
+    for mu in com + np.geomspace(max(low - com, com * 1e-4), high - com, points):
+        k = coupling_kernel(profile, n, mu)
+        ratio = couplings / np.where(k == 0, 1.0, k)
+        rabi = np.sqrt([ratio[0, 1] * ratio[0, 2] / ratio[1, 2], ratio[0, 1] * ratio[1, 2] / ratio[0, 2],
+                        ratio[0, 2] * ratio[1, 2] / ratio[0, 1]])  # fmt: skip
+        spin = ion_chain.spin_only_parameter(rabi, modes.lamb_dicke, mu, modes.frequencies, modes.vectors)
+        if rabi.max() <= profile.ions.max_rabi and spin <= profile.ions.spin_only_limit:
+            return True
+    return False
+
+
+LAB_STRENGTH = [
+    ("yb171-chain", 2, 0.3),
+    ("yb171-chain", 3, 0.2),
+    ("yb171-chain", 3, 0.05),
+    ("ca40-chain", 3, 0.1),
+]
+REACH = [
+    ("yb171-chain", 0.2, True),
+    ("yb171-chain", 0.3, False),
+    ("ca40-chain", 0.1, True),
+    ("ca40-chain", 0.2, False),
+]
+
+
+@pytest.mark.parametrize(("name", "n", "j_kHz"), LAB_STRENGTH)
+def test_lab_strength_couplings_are_realised_within_the_limits(name: str, n: int, j_kHz: float) -> None:
+    """Couplings of 2π·0.05–0.3 kHz, as ion labs run: a μ close enough to the modes for the strength
+    (the pattern alone fits any μ for two or three ions) and far enough for the spin-only limit."""
+    profile = read_profile(name)
+    couplings = _uniform(n, j_kHz)
+    controls = translate(IonSpinModel(np.zeros(n), couplings), profile)
+    check_controls(controls, profile)
+    assert _relative(realize(controls, profile).couplings, couplings) <= 1e-9
+    modes = chain_modes(profile, n)
+    spin = ion_chain.spin_only_parameter(
+        controls.rabi, modes.lamb_dicke, controls.beat_note, modes.frequencies, modes.vectors
+    )
+    assert spin <= profile.ions.spin_only_limit and controls.rabi.max() <= profile.ions.max_rabi
+
+
+@pytest.mark.parametrize(("name", "j_kHz", "possible"), REACH)
+def test_only_what_no_beat_note_can_do_is_refused(name: str, j_kHz: float, possible: bool) -> None:
+    profile = read_profile(name)
+    couplings = _uniform(3, j_kHz)
+    assert _within_limits_somewhere(profile, couplings) is possible
+    if possible:
+        translate(IonSpinModel(np.zeros(3), couplings), profile)
+    else:
+        with pytest.raises(ConstraintError, match="no beat note in range realises couplings up to"):
+            translate(IonSpinModel(np.zeros(3), couplings), profile)
+
+
+def test_a_relaxed_profile_translates_with_its_unbounded_beat_note_range() -> None:
+    relaxed = read_profile("yb171-chain", relaxed=True)
+    couplings = _uniform(3, 0.2)
+    controls = translate(IonSpinModel(np.zeros(3), couplings), relaxed)
+    assert _relative(realize(controls, relaxed).couplings, couplings) <= 1e-9
+    assert np.isfinite(controls.beat_note)
+
+
+def test_the_coupling_summary_reports_j0_and_alpha() -> None:
+    profile = read_profile("yb171-chain")
+    controls = _random_controls("yb171-chain", 1)
+    couplings = realize(controls, profile).couplings
+    j0, alpha = ion_chain.fit_power_law(couplings)
+    text = coupling_summary(controls, profile)
+    assert f"J0 = 2π·{j0 / TWO_PI * 1e3:.4g} kHz" in text
+    assert f"α = {round(alpha, 3) + 0.0:g}" in text

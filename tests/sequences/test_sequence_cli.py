@@ -96,3 +96,30 @@ def test_cloud_submission_up_to_the_network(chain_model: QEPModel, monkeypatch: 
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(ConfigError, match=r"no password: pass password=\.\.\. or set PASQAL_PASSWORD"):
         pasqal_connection("project", "user")
+
+
+ION_MODEL = """schema: qep-model/1
+n_qubits: 3
+fixed: [[0.00126, "X0 X1"], [0.00126, "X1 X2"], [0.00126, "X0 X2"]]
+trainable:
+  b: [[1.0, "Z0"], [1.0, "Z1"]]
+outputs:
+  m: [[1.0, "Z2"]]
+"""
+
+
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_ion_build_at_lab_strength_reports_the_chain(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, relaxed: bool
+) -> None:
+    """Couplings of 2π·0.2 kHz (0.00126 rad/µs) on yb171-chain, strict and relaxed: built, with the beat
+    note, J0 and α printed, and the ramp longer than T2* said so."""
+    model = tmp_path / "ions.yaml"
+    model.write_text(ION_MODEL, encoding="utf-8")
+    argv = ["sequence", "build", "ion-exponential", "--device", "yb171-chain", "--model", str(model),
+            "--theta", "b=0.002", "--out", str(tmp_path / "ions.json")]  # fmt: skip
+    argv += ["--relaxed"] if relaxed else []
+    status, stdout, stderr = run_cli(capsys, argv)
+    assert status == 0, stderr
+    assert "J0 = 2π·0.2005 kHz, α = 0" in stdout and "spin-only parameter" in stdout
+    assert "longer than the T2* of device" in stderr
