@@ -198,23 +198,23 @@ def slow_identity(task: tuple[int, str]) -> tuple[int, int]:
     return index, os.getpid()
 
 
-def kill_one_worker_soon(pids: list[int], delay: float) -> None:
-    import threading
-
-    def kill() -> None:
-        time.sleep(delay)
-        os.kill(pids[0], signal.SIGKILL)
-
-    threading.Thread(target=kill, daemon=True).start()
+def dying_identity(task: tuple[int, str]) -> tuple[int, int]:
+    """``slow_identity``, except that the worker running task 5 kills itself once (right after logging
+    it, in the middle of its chunk): a kill at a fixed point of the work, not at a time."""
+    index, log = task
+    result = slow_identity(task)
+    flag = Path(log).with_suffix(".killed")
+    if index == 5 and not flag.exists():
+        flag.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
 
 
 def test_dask_retries_the_tasks_of_a_killed_worker(dask_executor: DaskExecutor, tmp_path: Path) -> None:
     log = tmp_path / "runs.txt"
-    pids = sorted(dask_executor.client.run(os.getpid).values())
     dask_executor.chunks_per_worker = 4
     try:
-        kill_one_worker_soon(pids, 0.5)
-        results = dask_executor.map(slow_identity, [(i, str(log)) for i in range(24)])
+        results = dask_executor.map(dying_identity, [(i, str(log)) for i in range(24)])
     finally:
         dask_executor.chunks_per_worker = 1
     assert [r[0] for r in results] == list(range(24))  # nothing lost, nothing duplicated
@@ -227,11 +227,9 @@ def test_dask_retries_the_tasks_of_a_killed_worker(dask_executor: DaskExecutor, 
 def test_processes_retry_after_a_killed_worker(process_executor: ProcessExecutor, tmp_path: Path) -> None:
     log = tmp_path / "runs.txt"
     process_executor.warm_up()
-    pids = sorted(process_executor.pool._processes)
     process_executor.chunks_per_worker = 4
     try:
-        kill_one_worker_soon(pids, 0.5)
-        results = process_executor.map(slow_identity, [(i, str(log)) for i in range(24)])
+        results = process_executor.map(dying_identity, [(i, str(log)) for i in range(24)])
     finally:
         process_executor.chunks_per_worker = 1
     assert [r[0] for r in results] == list(range(24))

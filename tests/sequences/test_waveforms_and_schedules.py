@@ -78,7 +78,7 @@ def test_check_refuses_hand_made_schedules_off_the_clock() -> None:
 def test_recipes_load_and_bad_ones_are_one_line_errors() -> None:
     for name in ("rydberg-linear", "rydberg-smooth", "rydberg-gap-aware", "ion-exponential"):
         assert load_recipe(name).name == name
-    assert load_recipe("ion-exponential").duration == pytest.approx(5000.0)  # 5 ms in µs
+    assert load_recipe("ion-exponential").duration == pytest.approx(2400.0)  # 2.4 ms in µs
     document = {
         "schema": "qep-recipe/1",
         "name": "x",
