@@ -148,7 +148,7 @@ def phase_jobs(
         eps = np.repeat(eps, len(x_arr), axis=0)
     if len(eps) != len(x_arr):
         raise ConfigError(f"phase jobs: {len(x_arr)} inputs but {len(eps)} error signals")
-    theta_t = tuple(float(v) for v in np.asarray(theta, dtype=float).ravel())
+    thetas = sample_coefficients(theta, len(x_arr))
     phases = list(PHASES[scheme])
     if free_phase and "free" not in phases:
         phases.append("free")
@@ -156,5 +156,15 @@ def phase_jobs(
     for b, (row, e) in enumerate(zip(x_arr, eps, strict=True)):
         for phase in phases:
             nu = tuple(float(v) for v in SIGNS[phase] * beta * e)
-            jobs.append(PhaseJob(b, phase, tuple(map(float, row)), theta_t, nu, tuple(bases), shots))
+            jobs.append(PhaseJob(b, phase, tuple(map(float, row)), thetas[b], nu, tuple(bases), shots))
     return jobs
+
+
+def sample_coefficients(theta: ArrayLike, batch: int) -> list[tuple[float, ...]]:
+    """θ of each of ``batch`` samples: one vector for all, or one row per sample."""
+    th = np.asarray(theta, dtype=float)
+    if th.ndim == 1:
+        return [tuple(float(v) for v in th)] * batch
+    if th.ndim != 2 or len(th) != batch:
+        raise ConfigError(f"phase jobs: coefficients of shape {th.shape} for {batch} samples")
+    return [tuple(float(v) for v in row) for row in th]

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.backends.estimate import sample_gradients
-from qep_analog.backends.jobs import BatchResult, PhaseJob, phase_jobs
+from qep_analog.backends.jobs import BatchResult, PhaseJob, phase_jobs, sample_coefficients
 from qep_analog.measurement.counts_file import plan_from_settings
 from qep_analog.measurement.estimators import estimate_plan
 from qep_analog.measurement.gradient import generator_estimates
@@ -93,10 +93,11 @@ def measure_outputs(
     """The free phase of every input: ⟨O⟩ with standard errors."""
     model = backend_model(backend, model)
     zeros = tuple(0.0 for _ in model.outputs)
-    theta_t = tuple(float(v) for v in theta)
+    rows = np.atleast_2d(inputs)
+    thetas = sample_coefficients(theta, len(rows))
     jobs = tuple(
-        PhaseJob(b, "free", tuple(map(float, x)), theta_t, zeros, tuple(bases), shots)
-        for b, x in enumerate(np.atleast_2d(inputs))
+        PhaseJob(b, "free", tuple(map(float, x)), thetas[b], zeros, tuple(bases), shots)
+        for b, x in enumerate(rows)
     )
     batch = in_round(backend, round_name, entropy).run(jobs)
     found = batch.by_key()

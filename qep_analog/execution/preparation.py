@@ -190,7 +190,7 @@ class ExecutedEquilibrium:
                 self._key,
                 self.spec,
                 x_arr[b],
-                theta_arr,
+                theta_arr[b] if theta_arr.ndim == 2 else theta_arr,
                 None if nu_arr is None else nu_arr[b],
                 None if start is None else start[b],
                 with_gap,
@@ -229,7 +229,10 @@ class ExecutedEquilibrium:
             return two_round_qep_step(self, x_arr, theta, y_arr, loss, beta, scheme, with_gap=with_gap)
         theta_arr = np.asarray(theta, dtype=float)
         tasks = [
-            QEPSampleTask(self._key, self.spec, x_arr[b], theta_arr, y_arr[b], loss, beta, scheme, with_gap)
+            QEPSampleTask(
+                self._key, self.spec, x_arr[b], theta_arr[b] if theta_arr.ndim == 2 else theta_arr,
+                y_arr[b], loss, beta, scheme, with_gap,
+            )  # fmt: skip
             for b in range(len(x_arr))
         ]
         steps = self.executor.map(qep_sample, tasks, label="samples")

@@ -142,7 +142,9 @@ def qep_gradient(
     if not eq.thermal:
         rows = list(free.states)
         starts = [rows[b] for b in range(len(rows)) for _ in signs]
-    nudged = eq.prepare(nudged_x, theta, nudges, start=starts, keep_states=False)
+    # coefficients per sample (a sample-dependent parameterisation) follow their sample's nudges
+    nudged_theta = np.repeat(theta, len(signs), axis=0) if np.ndim(theta) == 2 else theta
+    nudged = eq.prepare(nudged_x, nudged_theta, nudges, start=starts, keep_states=False)
     generators = eq.compiled.generator_values(measure(nudged.strings))
     if scheme == "symmetric":
         return difference_quotient(generators[0::2], generators[1::2], beta, scheme)

@@ -218,6 +218,21 @@ class Parameterisation(Protocol):
     def project(self, parameters: NDArray) -> tuple[NDArray, list[str]]: ...
 
 
+class SampleParameterisation(Protocol):
+    """A parameterisation whose coefficients depend on the sample as well (e.g. the settings a device
+    uses for one class of inputs): θ_b = θ(φ, x_b) for each row x_b of the inputs, and the Jacobians
+    dθ_b/dφ (samples × coefficients × parameters); dL/dφ = mean_b (dθ_b/dφ)ᵀ dL_b/dθ_b."""
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    def sample_coefficients(self, parameters: NDArray, inputs: NDArray) -> NDArray: ...
+
+    def sample_jacobians(self, parameters: NDArray, inputs: NDArray) -> NDArray: ...
+
+    def project(self, parameters: NDArray) -> tuple[NDArray, list[str]]: ...
+
+
 class Trainer:
     """Trains ``task.model`` on ``task`` with ``config``, writing into ``run_dir``."""
 
@@ -250,7 +265,9 @@ class Trainer:
         self.callback = callback
         self.device = device
         self.backend = backend
-        self.parameters: Parameterisation | None = getattr(task, "parameterisation", None)
+        self.parameters: Parameterisation | SampleParameterisation | None = getattr(
+            task, "parameterisation", None
+        )
         if self.parameters is not None and penalty is not None:
             raise ConfigError(
                 "training: a penalty acts on model coefficients; this task trains device parameters"
@@ -303,11 +320,30 @@ class Trainer:
             return list(self.parameters.names)
         return list(self.task.model.parameter_names)
 
-    def coefficients(self, parameters: NDArray) -> NDArray:
-        """The model's coefficients θ for the trained parameters."""
+    @property
+    def per_sample(self) -> bool:
+        """Whether the coefficients depend on the sample (:class:`SampleParameterisation`)."""
+        return hasattr(self.parameters, "sample_coefficients")
+
+    def coefficients(self, parameters: NDArray, inputs: NDArray | None = None) -> NDArray:
+        """The model's coefficients θ for the trained parameters: one row per row of ``inputs`` for a
+        per-sample parameterisation, else one vector."""
         if self.parameters is None:
             return parameters
+        if hasattr(self.parameters, "sample_coefficients"):
+            if inputs is None:
+                raise ConfigError("training: this task's coefficients depend on the inputs")
+            return np.asarray(self.parameters.sample_coefficients(parameters, np.atleast_2d(inputs)))
         return np.asarray(self.parameters.coefficients(parameters))
+
+    def _chain_rule(self, parameters: NDArray, inputs: NDArray, per_sample: NDArray) -> NDArray:
+        """The mean loss gradient in the trained parameters from each sample's dL/dθ."""
+        if self.parameters is None:
+            return per_sample.mean(axis=0)
+        if hasattr(self.parameters, "sample_jacobians"):
+            jacobians = np.asarray(self.parameters.sample_jacobians(parameters, np.atleast_2d(inputs)))
+            return np.einsum("bp,bpf->f", per_sample, jacobians) / len(per_sample)
+        return np.asarray(self.parameters.jacobian(parameters)).T @ per_sample.mean(axis=0)
 
     def initial_state(self) -> TrainingState:
         rng = np.random.default_rng(self.config.seed)
@@ -415,19 +451,22 @@ class Trainer:
         step: int = 0,
     ) -> tuple[NDArray, dict[str, Any]]:
         """Mean loss gradient over a batch in the trained parameters, and the step's records."""
-        theta = self.coefficients(parameters)
+        theta = self.coefficients(parameters, inputs)
         if self.backend is not None:
-            gradient, record = self._backend_gradient(theta, inputs, targets, step)
+            per_sample, record = self._backend_gradient(theta, inputs, targets, step)
         else:
-            gradient, record = self._model_gradient(theta, inputs, targets, rng)
-        if self.parameters is not None:
-            gradient = self.parameters.jacobian(parameters).T @ gradient
+            per_sample, record = self._model_gradient(theta, inputs, targets, rng)
+        gradient = self._chain_rule(parameters, inputs, per_sample)
+        if self.penalty is not None:
+            gradient = gradient + self.penalty.gradient(theta)
+            record["penalty"] = self.penalty.value(theta)
         return gradient, record
 
     def _backend_gradient(
         self, theta: NDArray, inputs: NDArray, targets: NDArray, step: int
     ) -> tuple[NDArray, dict[str, Any]]:
-        """The step as phase jobs on the backend: free round, nudged round, gradient from counts."""
+        """The step as phase jobs on the backend: free round, nudged round, each sample's gradient
+        from counts."""
         from qep_analog.backends.step import measured_step
 
         cfg = self.config
@@ -444,13 +483,13 @@ class Trainer:
             "gradient_errors": measured.mean_gradient_errors.tolist(),
             "snapshot": device.get("snapshot_hash"),
         }
-        return measured.mean_gradient, record
+        return measured.gradients, record
 
     @single_blas_thread
     def _model_gradient(
         self, theta: NDArray, inputs: NDArray, targets: NDArray, rng: np.random.Generator
     ) -> tuple[NDArray, dict[str, Any]]:
-        """Mean loss gradient over a batch from the model's states (exact, or emulated noise)."""
+        """Each sample's loss gradient from the model's states (exact, or emulated noise)."""
         cfg = self.config
         eq = self.equilibrium
         if cfg.shots is None and cfg.estimator == "qep":
@@ -478,7 +517,7 @@ class Trainer:
         small_gap = None
         if free.gaps is not None and cfg.estimator == "qep":
             small_gap = len(small_gap_samples(eq, free, error_signal, cfg.beta)[0])
-        return self._step_result(theta, per_sample, free, exact_outputs, targets, small_gap)
+        return self._step_result(per_sample, free, exact_outputs, targets, small_gap)
 
     def _exact_qep_gradient(
         self, theta: NDArray, inputs: NDArray, targets: NDArray
@@ -492,34 +531,29 @@ class Trainer:
         )  # fmt: skip
         outputs = self.compiled.output_values(step.free.strings)
         small_gap = None if step.nudge is None else step.small_gap_count()
-        return self._step_result(theta, step.gradient, step.free, outputs, targets, small_gap)
+        return self._step_result(step.gradient, step.free, outputs, targets, small_gap)
 
     def _step_result(
         self,
-        theta: NDArray,
         per_sample: NDArray,
         free: Prepared,
         outputs: NDArray,
         targets: NDArray,
         small_gap: int | None,
     ) -> tuple[NDArray, dict[str, Any]]:
-        """The step's mean gradient (with the penalty) and its records."""
-        gradient = per_sample.mean(axis=0)
+        """Each sample's gradient and the step's records."""
         record: dict[str, Any] = {"loss": float(self.task.loss.value(outputs, targets).mean())}
-        if self.penalty is not None:
-            gradient = gradient + self.penalty.gradient(theta)
-            record["penalty"] = self.penalty.value(theta)
         if free.gaps is not None:
             record["min_gap"] = float(free.gaps.min())
             record["degenerate"] = int((free.gaps < self.equilibrium.solver.degeneracy_tol).sum())
             if small_gap is not None:
                 record["small_gap"] = small_gap
-        return gradient, record
+        return per_sample, record
 
     def evaluate(self, parameters: NDArray, step: int = 0) -> dict[str, float]:
         """Test-set metrics: measured on the backend with the training's shots, or with the model's
         exact expectation values (infinitely many shots; always on a bundle)."""
-        theta = self.coefficients(parameters)
+        theta = self.coefficients(parameters, self.test_inputs)
         if self.backend is not None and not hasattr(self.backend, "for_round"):
             from qep_analog.backends.step import measure_outputs
 
@@ -620,7 +654,7 @@ class Trainer:
             "final": final,
             "seconds_per_step": elapsed / max(cfg.steps - start_step, 1),
         }
-        if self.parameters is not None:
+        if self.parameters is not None and not self.per_sample:
             coefficients = self.coefficients(theta).tolist()
             result["coefficients"] = dict(zip(self.task.model.parameter_names, coefficients, strict=True))
         counted = [r for r in history if "shots" in r]
