@@ -235,6 +235,7 @@ class ExecutedEquilibrium:
         steps = self.executor.map(qep_sample, tasks, label="samples")
         gaps = np.concatenate([s.free.gaps for s in steps]) if with_gap else None
         nudges = [s.nudge for s in steps]
+        crossings = [s.crossed for s in steps]
         free = Prepared(
             np.concatenate([s.free.strings for s in steps]),
             np.concatenate([s.free.energies for s in steps]),
@@ -246,4 +247,5 @@ class ExecutedEquilibrium:
             np.concatenate([s.error_signal for s in steps]),
             np.concatenate([s.gradient for s in steps]),
             None if any(n is None for n in nudges) else np.concatenate(nudges),  # type: ignore[arg-type]
+            None if any(c is None for c in crossings) else np.concatenate(crossings),  # type: ignore[arg-type]
         )
