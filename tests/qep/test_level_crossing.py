@@ -214,3 +214,20 @@ def test_the_gradient_command_warns_of_a_crossing(
     assert "moved another level below the free ground state" in err
     status, _, err = run_cli(capsys, ["gradient", str(path), "--theta", "a=0.2", "--beta", "1e-4"])
     assert status == 0 and "warning" not in err
+
+
+def test_the_gradient_command_refuses_a_parameter_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ab.yaml"
+    text = (
+        'schema: qep-model/1\nn_qubits: 2\nfixed: [[-1.0, "Z0 Z1"]]\n'
+        'trainable: {a: [[1.0, "X0"]], b: [[1.0, "Z1"]]}\noutputs: {m: [[1.0, "Z0"]]}\n'
+    )
+    path.write_text(text, encoding="utf-8")
+    status, _, err = run_cli(capsys, ["gradient", str(path), "--theta", "a=0.3"])
+    assert status == 2
+    assert "--theta: b not given and without a default in the model" in err
+    path.write_text(text + "defaults: {b: 0.0}\n", encoding="utf-8")
+    status, _, err = run_cli(capsys, ["gradient", str(path), "--theta", "a=0.3"])
+    assert status == 0, err
