@@ -228,6 +228,6 @@ def test_the_gradient_command_refuses_a_parameter_left_out(
     status, _, err = run_cli(capsys, ["gradient", str(path), "--theta", "a=0.3"])
     assert status == 2
     assert "--theta: b not given and without a default in the model" in err
-    path.write_text(text + "defaults: {b: 0.0}\n", encoding="utf-8")
+    path.write_text(text + "defaults: {b: 0.2}\n", encoding="utf-8")  # (b = 0: degenerate)
     status, _, err = run_cli(capsys, ["gradient", str(path), "--theta", "a=0.3"])
     assert status == 0, err
