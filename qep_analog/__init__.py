@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         CalibrationError,
         ConfigError,
         ConstraintError,
+        LevelCrossingWarning,
         MeasurementError,
         ModelFileError,
         PreconditionError,
@@ -216,6 +217,7 @@ _HOMES: dict[str, str] = {
     "SolverError": "qep_analog.errors",
     "QEPWarning": "qep_analog.errors",
     "SmallGapWarning": "qep_analog.errors",
+    "LevelCrossingWarning": "qep_analog.errors",
 }
 
 __all__ = ["__version__", *_HOMES]

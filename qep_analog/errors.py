@@ -57,3 +57,7 @@ class QEPWarning(UserWarning):
 
 class SmallGapWarning(QEPWarning):
     """A nudge is not small against the spectral gap: the linear-response estimate is biased."""
+
+
+class LevelCrossingWarning(SmallGapWarning):
+    """A nudge moved another level below the free ground state: the QEP estimate is wrong."""

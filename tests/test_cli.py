@@ -29,6 +29,7 @@ trainable:
 outputs:
   m: [[1.0, "Z0"]]
   n: [[1.0, "X2 Z1"]]
+defaults: {g: 0.0, a: 0.0, b: 0.0}
 """
 
 DEGENERATE = """\

@@ -55,6 +55,14 @@ class FitResult:
     criteria: tuple[str, ...]
     curves: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """The verdict is the criteria's: "bad" exactly when a criterion failed (has a reason)."""
+        if self.quality != ("bad" if self.reasons else "good"):
+            raise CalibrationError(
+                f"{self.routine}: quality {self.quality!r} with {len(self.reasons)} failed criteria "
+                f"({'; '.join(self.reasons) or 'none'}); the verdict must be 'bad' exactly when one fails"
+            )
+
     def estimate(self, field: str, site: int | None = None) -> Estimate:
         for estimate in self.estimates:
             if estimate.field == field and estimate.site == site:

@@ -16,8 +16,8 @@ def register(commands: Any) -> None:
     gradient = commands.add_parser("gradient", help="QEP gradient of a model file, with checks")
     gradient.add_argument("model", help="model file (qep-model/1)")
     for flag, what in (
-        ("--x", "inputs (default 0)"),
-        ("--theta", "parameters (default 0)"),
+        ("--x", "inputs (each required unless the model states a default)"),
+        ("--theta", "parameters (each required unless the model states a default)"),
         ("--error-signal", "eps per output (default 1)"),
     ):
         gradient.add_argument(flag, nargs="*", action="extend", metavar="NAME=VALUE", help=what)
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     model = load_model(args.model)
-    x = model.vector("inputs", assignments(args.x, "--x"), 0.0)
-    theta = model.vector("trainable", assignments(args.theta, "--theta"), 0.0)
+    x = model.values("inputs", assignments(args.x, "--x"), "--x")
+    theta = model.values("trainable", assignments(args.theta, "--theta"), "--theta")
     eps = model.vector("outputs", assignments(args.error_signal, "--error-signal"), 1.0)
     methods = [m for m in (args.compare or "").split(",") if m]
     for method in methods:

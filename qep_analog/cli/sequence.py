@@ -27,7 +27,8 @@ def register(commands: Any) -> None:
     build.add_argument("--relaxed", action="store_true", help="the emulation variant of the profile")
     add_calibration_options(build)
     build.add_argument("--model", required=True, help="model file (qep-model/1)")
-    for flag, what in (("--x", "inputs (default 0)"), ("--theta", "parameters (default 0)"),
+    required = "each required unless the model states a default"
+    for flag, what in (("--x", f"inputs ({required})"), ("--theta", f"parameters ({required})"),
                        ("--error-signal", "eps per output (default 1)")):  # fmt: skip
         build.add_argument(flag, nargs="*", action="extend", metavar="NAME=VALUE", help=what)
     build.add_argument("--beta", type=float, default=0.05, help="nudge strength (default 0.05)")
@@ -98,8 +99,8 @@ def run_build(args: argparse.Namespace) -> int:
     exporter = exporter_of(profile, args.export) if args.export else None
     model = load_model(args.model)
     recipe = load_recipe(args.recipe)
-    x = model.vector("inputs", assignments(args.x, "--x"), 0.0)
-    theta = model.vector("trainable", assignments(args.theta, "--theta"), 0.0)
+    x = model.values("inputs", assignments(args.x, "--x"), "--x")
+    theta = model.values("trainable", assignments(args.theta, "--theta"), "--theta")
     eps = model.vector("outputs", assignments(args.error_signal, "--error-signal"), 1.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", QEPWarning)

@@ -230,14 +230,22 @@ class ExecutedEquilibrium:
         theta_arr = np.asarray(theta, dtype=float)
         tasks = [
             QEPSampleTask(
-                self._key, self.spec, x_arr[b], theta_arr[b] if theta_arr.ndim == 2 else theta_arr,
-                y_arr[b], loss, beta, scheme, with_gap,
-            )  # fmt: skip
+                self._key,
+                self.spec,
+                x_arr[b],
+                theta_arr[b] if theta_arr.ndim == 2 else theta_arr,
+                y_arr[b],
+                loss,
+                beta,
+                scheme,
+                with_gap,
+            )
             for b in range(len(x_arr))
         ]
         steps = self.executor.map(qep_sample, tasks, label="samples")
         gaps = np.concatenate([s.free.gaps for s in steps]) if with_gap else None
         nudges = [s.nudge for s in steps]
+        crossings = [s.crossed for s in steps]
         free = Prepared(
             np.concatenate([s.free.strings for s in steps]),
             np.concatenate([s.free.energies for s in steps]),
@@ -249,4 +257,5 @@ class ExecutedEquilibrium:
             np.concatenate([s.error_signal for s in steps]),
             np.concatenate([s.gradient for s in steps]),
             None if any(n is None for n in nudges) else np.concatenate(nudges),  # type: ignore[arg-type]
+            None if any(c is None for c in crossings) else np.concatenate(crossings),  # type: ignore[arg-type]
         )

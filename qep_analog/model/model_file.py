@@ -12,6 +12,8 @@
       a: [[1.0, "Z1 Z2"]]
     outputs:                      # O_name: its nudge nu_name multiplies these terms
       m: [[1.0, "Z3"]]
+    defaults:                     # optional: values an input or parameter takes when not given
+      a: 0.0
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ _FIELDS = (
     Field("inputs", "mapping", value=_TERMS, required=False, nullable=True),
     Field("trainable", "mapping", value=_TERMS, min_length=1),
     Field("outputs", "mapping", value=_TERMS, min_length=1),
+    Field("defaults", "mapping", value=Field("default"), required=False, nullable=True),
 )
 
 
@@ -65,6 +68,7 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
             inputs=sections["inputs"],
             trainable=sections["trainable"],
             outputs=sections["outputs"],
+            defaults=values["defaults"] or {},
         )
     except ModelFileError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
@@ -83,7 +87,7 @@ def model_to_document(model: QEPModel) -> dict[str, Any]:
     def terms(operator: PauliSum) -> list[list[Any]]:
         return [[c, s.label] for s, c in operator.items()]
 
-    return {
+    document: dict[str, Any] = {
         "schema": SCHEMA,
         "n_qubits": model.n_qubits,
         "fixed": terms(model.fixed),
@@ -91,6 +95,9 @@ def model_to_document(model: QEPModel) -> dict[str, Any]:
         "trainable": {k: terms(v) for k, v in model.trainable.items()},
         "outputs": {k: terms(v) for k, v in model.outputs.items()},
     }
+    if model.defaults:
+        document["defaults"] = dict(model.defaults)
+    return document
 
 
 def save_model(model: QEPModel, path: str | Path) -> None:

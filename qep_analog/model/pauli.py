@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from qep_analog.errors import ModelFileError
 
 PAULI_LETTERS = frozenset("XYZ")
-_FACTOR = re.compile(r"^([A-Za-z])(\d+)$")
+#: a factor: one letter and a qubit index in ASCII digits without leading zeros ("Z01" and "Z１" are
+#: not "Z1")
+_FACTOR = re.compile(r"([A-Za-z])(0|[1-9][0-9]*)", re.ASCII)
 
 
 @dataclass(frozen=True, order=True)
@@ -174,9 +176,12 @@ def parse_operator(text: str, n_qubits: int | None = None, where: str = "operato
     result: dict[PauliString, float] = {IDENTITY: 1.0}
     seen: set[int] = set()
     for token in tokens:
-        match = _FACTOR.match(token)
+        match = _FACTOR.fullmatch(token)
         if not match:
-            raise ModelFileError(f"{where}: operator factor {token!r} in {text!r} is not LETTER+INDEX")
+            raise ModelFileError(
+                f"{where}: operator factor {token!r} in {text!r} is not LETTER+INDEX (index in ASCII "
+                "digits, no leading zero)"
+            )
         letter, qubit = match.group(1), int(match.group(2))
         if letter not in "XYZN":
             raise ModelFileError(

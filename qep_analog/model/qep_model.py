@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import ConfigError, ModelFileError
 from qep_analog.model.operators import OperatorTable
-from qep_analog.model.pauli import PauliString, PauliSum
+from qep_analog.model.pauli import IDENTITY, PauliString, PauliSum
 from qep_analog.schema import Field, parse_value
 
 #: The number of qubits of a model (a model file's ``n_qubits``).
@@ -35,12 +35,15 @@ class QEPModel:
     outputs: Mapping[str, PauliSum]
     fixed: PauliSum = field(default_factory=PauliSum)
     inputs: Mapping[str, PauliSum] = field(default_factory=dict)
+    #: values of inputs and parameters that a caller may leave out (a model file's ``defaults``)
+    defaults: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         parse_value(self.n_qubits, N_QUBITS, "QEPModel", ModelFileError)
         object.__setattr__(self, "inputs", dict(self.inputs))
         object.__setattr__(self, "trainable", dict(self.trainable))
         object.__setattr__(self, "outputs", dict(self.outputs))
+        object.__setattr__(self, "defaults", {k: float(v) for k, v in self.defaults.items()})
         seen: dict[str, str] = {}
         for section in ("inputs", "trainable", "outputs"):
             for name, operator in getattr(self, section).items():
@@ -51,6 +54,19 @@ class QEPModel:
                 seen[name] = section
                 self._check_operator(f"{section}.{name}", operator)
         self._check_operator("fixed", self.fixed)
+        for name, value in self.defaults.items():
+            if name not in self.inputs and name not in self.trainable:
+                known = ", ".join([*self.inputs, *self.trainable])
+                raise ModelFileError(f"QEPModel: default for {name!r}, not an input or parameter ({known})")
+            if not np.isfinite(value):
+                raise ModelFileError(f"QEPModel: default {name} = {value} is not finite")
+        for name, operator in self.outputs.items():
+            if all(string == IDENTITY for string in operator):
+                raise ModelFileError(
+                    f"QEPModel: outputs.{name} is {'the identity' if operator else 'empty'}: its "
+                    "expectation value is a constant, every gradient of it 0 (an output needs a "
+                    "non-identity Pauli string)"
+                )
         if not self.trainable:
             raise ModelFileError("QEPModel: trainable has no terms (at least one is required)")
         if not self.outputs:
@@ -99,6 +115,26 @@ class QEPModel:
             if name not in names:
                 raise ConfigError(f"{section}: unknown name {name!r} (valid: {', '.join(names) or 'none'})")
             out[names.index(name)] = float(value)
+        return out
+
+    def values(self, section: str, given: Mapping[str, float] | None, what: str) -> NDArray:
+        """Every input or parameter of ``section`` from ``given``, else from :attr:`defaults`.
+
+        A name in neither raises :class:`ConfigError` (``what`` names the option that gives them);
+        unknown names raise as in :meth:`vector`.
+        """
+        given = dict(given or {})
+        names = list(getattr(self, section))
+        out = self.vector(section, given, 0.0)
+        missing = [name for name in names if name not in given and name not in self.defaults]
+        if missing:
+            raise ConfigError(
+                f"{what}: {', '.join(missing)} not given and without a default in the model "
+                f"(give NAME=VALUE, or state it under defaults: in the model file)"
+            )
+        for j, name in enumerate(names):
+            if name not in given:
+                out[j] = self.defaults[name]
         return out
 
 

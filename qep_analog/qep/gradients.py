@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from qep_analog.errors import ConfigError, SmallGapWarning
+from qep_analog.errors import ConfigError, LevelCrossingWarning, SmallGapWarning
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import difference_quotient, nudge_signs
@@ -26,6 +26,11 @@ from qep_analog.solvers.threads import single_blas_thread
 
 #: A nudge with beta ||(V - <V>) psi0|| above this fraction of the gap is "not small": it warns.
 GAP_FRACTION = 0.25
+#: A nudged ground energy may lie below the free level's tangent E0 + s beta <V> by at most this
+#: multiple of the second-order bound beta^2 ||(V - <V>) psi0||^2 / gap (and <V> move by this
+#: multiple of twice that over beta); beyond, a level has crossed. Generic models at the largest
+#: nudge the gap check accepts reach 1.9 (energy) and 2.8 (<V>) (tests/qep/test_level_crossing.py).
+CROSSING_FACTOR = 4.0
 
 
 def _batch(eq: Equilibrium, x: ArrayLike, error_signal: ArrayLike) -> tuple[NDArray, NDArray]:
@@ -103,6 +108,121 @@ def check_nudge(eq: Equilibrium, free: Prepared, error_signal: NDArray, beta: fl
     return len(bad)
 
 
+def crossed_levels(
+    eq: Any, free: Prepared, error_signal: NDArray, beta: float, signs: tuple[float, ...], nudged: Prepared
+) -> NDArray | None:
+    """Which samples' nudged ground states are not on the free level's branch (B,) bool.
+
+    ``nudged`` holds the nudged preparations in sample-major order (``signs`` per sample). On the
+    free level's branch, with V = sum eps_k O_k, the ground energy drops below the tangent
+    E0 + s beta <V>_0 by the second-order shift, at most beta^2 ||(V - <V>) psi0||^2 / gap, and
+    <V> moves by at most twice that over beta. A nudge that brings another level below the free one
+    (an output that commutes with H and differs on the two levels has ||(V - <V>) psi0|| = 0, so
+    the small-gap check sees nothing) breaks one of the two: flagged above ``CROSSING_FACTOR`` x
+    the bound plus the solver's tolerance. None where the gap check does not apply.
+    """
+    nudge = nudge_sizes(eq, free, error_signal, beta)
+    if nudge is None or free.gaps is None:
+        return None
+    gaps = free.gaps
+    second_order = np.divide(nudge**2, gaps, out=np.full(len(nudge), np.inf), where=gaps > 0)
+    free_level = _level(eq, free.strings, error_signal)
+    nudged_level = _level(eq, nudged.strings, np.repeat(error_signal, len(signs), axis=0))
+    nudged_level = nudged_level.reshape(len(gaps), len(signs))
+    # energy: below the tangent by more than the second-order shift
+    tangent = free.energies[:, None] + beta * np.outer(free_level, signs)
+    drop = tangent - np.asarray(nudged.energies).reshape(len(gaps), len(signs))
+    energy_tol = 4.0 * eq.solver.tol + 1e-12 * (np.abs(free.energies) + abs(beta) * np.abs(free_level))
+    energy_bound = CROSSING_FACTOR * second_order + energy_tol
+    # <V>: moved by more than linear response allows (a state within the solver's residual of
+    # an eigenvector errs by about ||V|| residual / gap)
+    spread = np.abs(error_signal @ eq.compiled.outputs).sum(axis=1)
+    state_error = np.divide(4.0 * eq.solver.tol, gaps, out=np.ones(len(gaps)), where=gaps > 0)
+    level_tol = spread * np.minimum(state_error, 1.0) + 1e-12 * spread
+    level_bound = CROSSING_FACTOR * 2.0 * second_order / abs(beta) + level_tol
+    shift = np.abs(nudged_level - free_level[:, None])
+    crossed = (drop > energy_bound[:, None]) | (shift > level_bound[:, None])
+    return np.asarray(crossed.any(axis=1))
+
+
+def _level(eq: Any, strings: NDArray, error_signal: NDArray) -> NDArray:
+    """<V> = sum_k eps_k <O_k> per sample, from the string expectation values."""
+    return np.asarray(np.einsum("bk,bk->b", error_signal, eq.compiled.output_values(strings)))
+
+
+def warn_crossed(crossed: NDArray | None, free: Prepared, beta: float) -> int:
+    """Warn (:class:`LevelCrossingWarning`) for samples whose nudge crossed levels; their number."""
+    if crossed is None or not crossed.any() or free.gaps is None:
+        return 0
+    bad = np.flatnonzero(crossed)
+    k = int(bad[0])
+    warnings.warn(
+        LevelCrossingWarning(
+            f"nudge of sample {k}: beta = {beta:.3g} moved another level below the free ground "
+            f"state (gap {free.gaps[k]:.3g}); the QEP estimate is wrong ({len(bad)} of "
+            f"{len(crossed)} samples): beta must stay below the gap over the outputs' spread"
+        ),
+        stacklevel=3,
+    )
+    return len(bad)
+
+
+@dataclass(frozen=True)
+class QEPEstimate:
+    """The QEP gradients of a batch (B, n_parameters) and, where gaps were computed at T = 0 on
+    exact states, which samples' nudges crossed levels (B,) bool (None elsewhere)."""
+
+    gradient: NDArray
+    crossed: NDArray | None
+
+
+@single_blas_thread
+def qep_estimate(
+    eq: Equilibrium,
+    x: ArrayLike,
+    theta: ArrayLike,
+    error_signal: ArrayLike,
+    beta: float,
+    scheme: str = "symmetric",
+    *,
+    free: Prepared | None = None,
+    noise: ShotNoise | None = None,
+) -> QEPEstimate:
+    """:func:`qep_gradient` without warnings, with its level-crossing flags (:func:`crossed_levels`)."""
+    _check_nudge_settings(beta, scheme)
+    x_arr, eps = _batch(eq, x, error_signal)
+    if free is None:
+        free = eq.prepare(x_arr, theta, with_gap=True)
+    measure = noise if noise is not None else (lambda s: s)
+    signs = nudge_signs(scheme)
+    # sample-major order (+βε_0, −βε_0, +βε_1, …): both nudges of a sample share one warm-start
+    # object, which an executor then ships once per chunk
+    nudged_x = np.repeat(x_arr, len(signs), axis=0)
+    nudges = np.stack([sign * beta * eps for sign in signs], axis=1).reshape(-1, eps.shape[1])
+    starts = None
+    if not eq.thermal:
+        rows = list(free.states)
+        starts = [rows[b] for b in range(len(rows)) for _ in signs]
+    # coefficients per sample (a sample-dependent parameterisation) follow their sample's nudges
+    nudged_theta = np.repeat(theta, len(signs), axis=0) if np.ndim(theta) == 2 else theta
+    nudged = eq.prepare(nudged_x, nudged_theta, nudges, start=starts, keep_states=False)
+    crossed = crossed_levels(eq, free, eps, beta, signs, nudged)
+    generators = eq.compiled.generator_values(measure(nudged.strings))
+    if scheme == "symmetric":
+        gradient = difference_quotient(generators[0::2], generators[1::2], beta, scheme)
+    else:
+        free_generators = eq.compiled.generator_values(measure(free.strings))
+        gradient = difference_quotient(generators, free_generators, beta, scheme)
+    return QEPEstimate(gradient, crossed)
+
+
+def _check_nudge_settings(beta: float, scheme: str) -> None:
+    if scheme not in SCHEMES:
+        raise ConfigError(f"gradient: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
+    if not (np.isfinite(beta) and beta != 0):
+        raise ConfigError(f"gradient: beta = {beta!r} must be finite and non-zero")
+
+
 @single_blas_thread
 def qep_gradient(
     eq: Equilibrium,
@@ -121,53 +241,48 @@ def qep_gradient(
     One-sided: (<A>_{+beta eps} - <A>_0)/beta, bias O(beta); symmetric:
     (<A>_{+beta eps} - <A>_{-beta eps})/(2 beta), bias O(beta^2). Nudged ground states are
     warm-started from the free ones. ``noise`` adds shot noise to every measured string. With
-    ``warn_small_gap`` (and gaps in ``free``), nudges not small against the gap warn.
+    ``warn_small_gap`` (and gaps in ``free``), nudges not small against the gap warn
+    (:class:`SmallGapWarning`), and so do nudges that cross levels (:class:`LevelCrossingWarning`).
     """
-    if scheme not in SCHEMES:
-        raise ConfigError(f"gradient: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
-    if not (np.isfinite(beta) and beta != 0):
-        raise ConfigError(f"gradient: beta = {beta!r} must be finite and non-zero")
+    _check_nudge_settings(beta, scheme)
     x_arr, eps = _batch(eq, x, error_signal)
     if free is None:
         free = eq.prepare(x_arr, theta, with_gap=True)
     if warn_small_gap:
         check_nudge(eq, free, eps, beta)
-    measure = noise if noise is not None else (lambda s: s)
-    signs = nudge_signs(scheme)
-    # sample-major order (+βε_0, −βε_0, +βε_1, …): both nudges of a sample share one warm-start
-    # object, which an executor then ships once per chunk
-    nudged_x = np.repeat(x_arr, len(signs), axis=0)
-    nudges = np.stack([sign * beta * eps for sign in signs], axis=1).reshape(-1, eps.shape[1])
-    starts = None
-    if not eq.thermal:
-        rows = list(free.states)
-        starts = [rows[b] for b in range(len(rows)) for _ in signs]
-    # coefficients per sample (a sample-dependent parameterisation) follow their sample's nudges
-    nudged_theta = np.repeat(theta, len(signs), axis=0) if np.ndim(theta) == 2 else theta
-    nudged = eq.prepare(nudged_x, nudged_theta, nudges, start=starts, keep_states=False)
-    generators = eq.compiled.generator_values(measure(nudged.strings))
-    if scheme == "symmetric":
-        return difference_quotient(generators[0::2], generators[1::2], beta, scheme)
-    free_generators = eq.compiled.generator_values(measure(free.strings))
-    return difference_quotient(generators, free_generators, beta, scheme)
+    estimate = qep_estimate(eq, x_arr, theta, eps, beta, scheme, free=free, noise=noise)
+    if warn_small_gap:
+        warn_crossed(estimate.crossed, free, beta)
+    return estimate.gradient
 
 
 @dataclass(frozen=True)
 class QEPStep:
     """One QEP step on a batch: the free preparations (without their states), the error signals
     eps = dL/d<O> of the free outputs, the per-sample QEP gradients (B, n_parameters), and, where
-    gaps were computed at T = 0 on exact states, the nudge sizes beta ||(V - <V>) psi0|| (B,)."""
+    gaps were computed at T = 0 on exact states, the nudge sizes beta ||(V - <V>) psi0|| (B,) and
+    which samples' nudges crossed levels (B,) bool (:func:`crossed_levels`)."""
 
     free: Prepared
     error_signal: NDArray
     gradient: NDArray
     nudge: NDArray | None
+    crossed: NDArray | None
 
     def small_gap_count(self) -> int:
-        """How many samples have a nudge not small against their gap (``GAP_FRACTION``)."""
+        """How many samples have a nudge not small against their gap (``GAP_FRACTION``) or one
+        that crossed levels."""
         if self.nudge is None or self.free.gaps is None:
             return 0
-        return int(not_small(self.nudge, self.free.gaps).sum())
+        return small_gap_count(self.nudge, self.free.gaps, self.crossed)
+
+
+def small_gap_count(nudge: NDArray, gaps: NDArray, crossed: NDArray | None) -> int:
+    """Samples whose nudge is not small against the gap or crossed levels."""
+    flagged = not_small(nudge, gaps)
+    if crossed is not None:
+        flagged = flagged | crossed
+    return int(flagged.sum())
 
 
 def qep_step(
@@ -218,9 +333,15 @@ def two_round_qep_step(
     free = eq.prepare(x_arr, theta, with_gap=with_gap, check_degeneracy=False)
     outputs = eq.compiled.output_values(free.strings)
     error_signal = np.asarray(loss.error_signal(outputs, y_arr))
-    gradient = qep_gradient(eq, x_arr, theta, error_signal, beta, scheme, free=free, warn_small_gap=False)
+    estimate = qep_estimate(eq, x_arr, theta, error_signal, beta, scheme, free=free)
     nudge = nudge_sizes(eq, free, error_signal, beta)
-    return QEPStep(Prepared(free.strings, free.energies, free.gaps, []), error_signal, gradient, nudge)
+    return QEPStep(
+        Prepared(free.strings, free.energies, free.gaps, []),
+        error_signal,
+        estimate.gradient,
+        nudge,
+        estimate.crossed,
+    )
 
 
 @single_blas_thread

@@ -33,9 +33,10 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import (
     SCHEMES,
     exact_gradient,
-    qep_gradient,
+    nudge_sizes,
+    qep_estimate,
     qep_step,
-    small_gap_samples,
+    small_gap_count,
 )
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import ESTIMATORS
@@ -503,6 +504,7 @@ class Trainer:
         else:
             measured = self.compiled.output_values(noise(free.strings)) if noise else exact_outputs
         error_signal = self.task.loss.error_signal(measured, targets)
+        crossed = None
         if self.sampler is not None:
             per_sample = sampled_qep_gradient(
                 eq, inputs, theta, error_signal, cfg.beta, self.sampler, rng, scheme=cfg.scheme, free=free
@@ -510,13 +512,14 @@ class Trainer:
         elif cfg.estimator == "exact":
             per_sample = exact_gradient(eq, inputs, theta, error_signal, free=free)
         else:
-            per_sample = qep_gradient(
-                eq, inputs, theta, error_signal, cfg.beta, cfg.scheme,
-                free=free, noise=noise, warn_small_gap=False,
+            estimate = qep_estimate(
+                eq, inputs, theta, error_signal, cfg.beta, cfg.scheme, free=free, noise=noise
             )  # fmt: skip
+            per_sample, crossed = estimate.gradient, estimate.crossed
         small_gap = None
-        if free.gaps is not None and cfg.estimator == "qep":
-            small_gap = len(small_gap_samples(eq, free, error_signal, cfg.beta)[0])
+        nudge = nudge_sizes(eq, free, error_signal, cfg.beta) if cfg.estimator == "qep" else None
+        if nudge is not None and free.gaps is not None:
+            small_gap = small_gap_count(nudge, free.gaps, crossed)
         return self._step_result(per_sample, free, exact_outputs, targets, small_gap)
 
     def _exact_qep_gradient(

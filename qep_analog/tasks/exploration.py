@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from qep_analog.errors import ConfigError
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.qep.gradients import qep_gradient, small_gap_samples
+from qep_analog.qep.gradients import qep_estimate, small_gap_samples
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 
 CHAIN_LENGTH = 10
@@ -170,13 +170,13 @@ def _prepare(eq: Equilibrium, thetas: NDArray, with_gap: bool) -> Prepared:
 def _gradient(
     eq: Equilibrium, thetas: NDArray, error_signal: NDArray, nudge: float, free: Prepared
 ) -> tuple[NDArray, bool]:
-    """One-sided QEP dL/dtheta at each point, and whether a nudge was not small against a gap."""
+    """One-sided QEP dL/dtheta at each point, and whether a nudge was not small against a gap
+    (or crossed levels)."""
     no_inputs = np.zeros((len(thetas), 0))
-    gradient = qep_gradient(
-        eq, no_inputs, thetas, error_signal, nudge, "one-sided", free=free, warn_small_gap=False
-    )
-    small = len(small_gap_samples(eq, free, error_signal, nudge)[0]) > 0
-    return gradient, small
+    estimate = qep_estimate(eq, no_inputs, thetas, error_signal, nudge, "one-sided", free=free)
+    crossed = estimate.crossed is not None and bool(estimate.crossed.any())
+    small = crossed or len(small_gap_samples(eq, free, error_signal, nudge)[0]) > 0
+    return estimate.gradient, small
 
 
 def _min_gap(free: Prepared) -> float | None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qep_analog.calibration.data import read_data
 from qep_analog.calibration.fakes.ion_lab import FakeIonLab
 from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, default_hidden
 from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.registry import all_routines
 from qep_analog.calibration.resolve import resolve
+from qep_analog.calibration.routine import FitResult
 from qep_analog.calibration.routines.qep_gradient_check import QEPGradientCheck
+from qep_analog.calibration.routines.scans import MAX_REDUCED_CHI2
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
 from qep_analog.devices.profile import DeviceProfile, read_profile
@@ -48,11 +52,16 @@ def test_daily_runcard_brings_the_device_back(make_lab: object, seed: int, tmp_p
     assert before.curves["cosine"][0] < 0.7 or before.curves["relative_error"][0] > 0.9
     history = CalibrationHistory(tmp_path / "history", profile.name)
     outcome = run_runcard(card, profile, lab, tmp_path / "run", history)
-    assert [s.result.quality for s in outcome.steps] == ["good"] * len(card.steps), [
-        (s.routine, s.result.reasons) for s in outcome.steps
+    calibrations = outcome.steps[:-1]
+    assert [s.result.quality for s in calibrations] == ["good"] * len(calibrations), [
+        (s.routine, s.result.reasons) for s in calibrations
     ]
     after = outcome.steps[-1].result
     assert after.curves["cosine"][0] >= 0.98 and after.curves["relative_error"][0] <= 0.25
+    # the check's verdict applies its chi2 criterion too: on the Rydberg lab of seed 0 the gradient
+    # stays 16 % off with chi2/dof 6.5 against the exact one, a disagreement its errors do not cover
+    assert after.quality == ("good" if after.reduced_chi2 < MAX_REDUCED_CHI2 else "bad")
+    assert (after.quality == "bad") == (profile.platform == "rydberg" and seed == 0)
     assert resolve(profile, history.read().records) == outcome.profile
     true = lab.true_profile()
     assert outcome.profile.calibration.rabi_scale == pytest.approx(true.calibration.rabi_scale, abs=0.005)
@@ -78,3 +87,37 @@ def test_check_parameters_follow_the_platform() -> None:
         CHECK.acquire(CHECK.parameters({"transverse_rad_per_us": 0.0}), rlab, profile)
     with pytest.raises(CalibrationError, match="min_cosine"):
         CHECK.parameters({"min_cosine": 1.5})
+
+
+def test_the_check_grades_a_gradient_its_errors_do_not_cover_bad() -> None:
+    """The same measured probabilities with 100 times the shots: the gradient, its cosine and its
+    relative error are unchanged, chi2/dof grows 100-fold past the limit, so the verdict turns bad
+    (it was graded on cosine and relative error alone)."""
+    _, lab = ion_lab(1)
+    true = lab.true_profile()
+    parameters = load_runcard("ion-daily").steps[-1].parameters
+    data = CHECK.acquire(parameters, lab, true)
+    good = CHECK.fit(data)
+    assert good.quality == "good", good.reasons
+    assert good.reduced_chi2 < MAX_REDUCED_CHI2
+    factor = int(np.ceil(2 * MAX_REDUCED_CHI2 / good.reduced_chi2))
+    louder = dataclasses.replace(data, counts=data.counts * factor, shots=data.shots * factor)
+    bad = CHECK.fit(louder)
+    np.testing.assert_allclose(bad.curves["measured"], good.curves["measured"], rtol=1e-12)
+    assert bad.curves["cosine"] == pytest.approx(good.curves["cosine"], rel=1e-12)
+    # (the standard errors regularise p to (k + 1/2)/(n + 1): equal to 1e-5, not exactly)
+    assert bad.reduced_chi2 == pytest.approx(factor * good.reduced_chi2, rel=1e-4)
+    assert bad.quality == "bad"
+    assert bad.reasons == (f"reduced chi2 {bad.reduced_chi2:.3g} not < {MAX_REDUCED_CHI2}",)
+
+
+def test_a_verdict_must_follow_its_failed_criteria() -> None:
+    with pytest.raises(CalibrationError, match="quality 'good' with 1 failed criteria"):
+        FitResult("r", (), 5.8, "good", ("reduced chi2 5.8 not < 3.0",), ("reduced chi2 < 3.0",))
+    with pytest.raises(CalibrationError, match="quality 'bad' with 0 failed criteria"):
+        FitResult("r", (), 1.0, "bad", (), ("reduced chi2 < 3.0",))
+
+
+def test_every_routine_states_a_chi2_criterion() -> None:
+    for name, routine in all_routines().items():
+        assert any("chi2" in criterion for criterion in routine.criteria), name

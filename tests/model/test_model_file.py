@@ -324,3 +324,31 @@ def test_pickled_models_leave_their_compiled_operators_behind() -> None:
     copy = pickle.loads(pickle.dumps(model))
     assert len(pickle.dumps(model)) == before
     assert copy.compiled.dim == dim and copy.parameter_names == model.parameter_names
+
+
+def test_an_identity_or_empty_output_is_refused() -> None:
+    with pytest.raises(
+        ModelFileError, match=r"outputs.m is the identity: its expectation value is a constant"
+    ):
+        small_model(outputs={"m": pauli_sum([(2.0, "I")])})
+    with pytest.raises(ModelFileError, match=r"outputs.m is empty"):
+        small_model(outputs={"m": pauli_sum([(0.0, "Z0")])})
+    assert small_model(outputs={"p": pauli_sum([(0.5, "I"), (0.5, "Z0")])}).output_names == ["p"]
+
+
+def test_values_not_given_need_a_default(tmp_path: Path) -> None:
+    model = small_model()
+    with pytest.raises(ConfigError, match=r"^--theta: a not given and without a default"):
+        model.values("trainable", {}, "--theta")
+    np.testing.assert_array_equal(model.values("trainable", {"a": 0.5}, "--theta"), [0.5])
+    stated = QEPModel(
+        n_qubits=model.n_qubits, fixed=model.fixed, inputs=model.inputs, trainable=model.trainable,
+        outputs=model.outputs, defaults={"a": 0.25},
+    )  # fmt: skip
+    np.testing.assert_array_equal(stated.values("trainable", {}, "--theta"), [0.25])
+    np.testing.assert_array_equal(stated.values("trainable", {"a": -1.0}, "--theta"), [-1.0])
+    path = tmp_path / "m.yaml"
+    save_model(stated, path)
+    assert load_model(path).defaults == {"a": 0.25}
+    with pytest.raises(ModelFileError, match=r"default for 'zz', not an input or parameter"):
+        QEPModel(n_qubits=2, trainable=model.trainable, outputs=model.outputs, defaults={"zz": 1.0})

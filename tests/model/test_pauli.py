@@ -78,6 +78,11 @@ def test_parse_identity() -> None:
         ("Z-1", "not LETTER+INDEX"),
         ("Z0*Z1", "not LETTER+INDEX"),
         ("I Z0", "not LETTER+INDEX"),
+        ("Z01", "no leading zero"),  # not Z1
+        ("Z00", "no leading zero"),
+        ("Z\uff11", "ASCII digits"),  # fullwidth one
+        ("Z\u0661", "ASCII digits"),  # Arabic-Indic one
+        ("X0 Z\u0967", "ASCII digits"),  # Devanagari one
     ],
 )
 def test_parse_errors(text: str, fragment: str) -> None:

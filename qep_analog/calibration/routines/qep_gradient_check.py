@@ -24,9 +24,8 @@ import numpy as np
 
 from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import FitResult, Routine, stored_parameters
-from qep_analog.calibration.routines.scans import FREQ
+from qep_analog.calibration.routines.scans import FREQ, MAX_REDUCED_CHI2, verdict
 from qep_analog.calibration.stored_model import (
     model_context,
     model_from_context,
@@ -125,6 +124,8 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
     criteria = (
         "cosine similarity of the measured and the exact gradient ≥ min_cosine (a parameter)",
         "relative error of the measured gradient ≤ max_relative_error (a parameter)",
+        f"reduced chi2 of the measured gradient (its standard errors) against the exact one "
+        f"< {MAX_REDUCED_CHI2}",
     )
 
     def acquire(
@@ -189,7 +190,9 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
         reasons = [] if cosine >= p.min_cosine else [f"cosine {cosine:.4f} < {p.min_cosine}"]
         if not relative <= p.max_relative_error:
             reasons.append(f"relative error {relative:.3g} > {p.max_relative_error}")
-        quality: Quality = "bad" if reasons else "good"
+        if not chi2 < MAX_REDUCED_CHI2:
+            reasons.append(f"reduced chi2 {chi2:.3g} not < {MAX_REDUCED_CHI2}")
+        quality = verdict(reasons)
         curves = {
             "measured": measured.values.tolist(),
             "standard_error": errors.tolist(),
