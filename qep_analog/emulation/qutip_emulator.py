@@ -213,13 +213,16 @@ class QutipEmulator:
         psi0 = magnus.basis_state(schedule)
         if rates is None:
             return magnus.evolve(hamiltonian, psi0, self.tol).state
+        if not rates.stochastic:  # readout errors alone: the closed evolution, as a density matrix
+            psi = magnus.evolve(hamiltonian, psi0, self.tol).state
+            return np.outer(psi, psi.conj())
         if self.tol is None:
             steps = magnus.step_grid(hamiltonian, magnus.TRAJECTORY_STRENGTH)
             tolerance = magnus.TRAJECTORY_TOLERANCE
         else:
             steps = magnus.evolve(hamiltonian, psi0, self.tol).step_ends
             tolerance = magnus.SERIES_TOLERANCE
-        count = realisations if rates.stochastic else 1
+        count = realisations
         draws = magnus.draw_trajectories(
             count, schedule.n_qubits, schedule.duration, rates.dephasing_rate, rates.amplitude_jitter,
             rng, rates.detuning_rms,
