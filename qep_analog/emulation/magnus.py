@@ -46,8 +46,9 @@ L†L ∝ 1, so the jumps are Z_i kicks at the times of independent Poisson proc
 qubit whatever the state, and between them the evolution is the closed one. A kick flips the sign of
 the qubit's coherences, so on average they decay as E[(−1)^N] = e^(−γt): the mean of |ψ⟩⟨ψ| over
 trajectories is the Lindblad density matrix. Each trajectory has its own kicks and its own draw of
-the amplitude jitter; blocks of :data:`BLOCK` trajectories evolve side by side on the step grid
-refined by all their kick times. The emulator runs them at looser settings
+the amplitude jitter and of the quasi-static frequency offsets δ_q (a static diagonal
+Σ_q (δ_q/2)·Z_q of the trajectory's own); blocks of :data:`BLOCK` trajectories evolve side by side
+on the step grid refined by all their kick times. The emulator runs them at looser settings
 (:data:`TRAJECTORY_STRENGTH`, :data:`TRAJECTORY_TOLERANCE`) than a closed evolution: their numerical
 error stays far below the statistical error of the mean.
 """
