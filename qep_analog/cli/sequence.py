@@ -149,8 +149,7 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from qep_analog import QutipEmulator, adiabaticity, load_schedules, pauli_sum, run_pulser
-    from qep_analog.devices.noise_sources import noise_sources
+    from qep_analog import QutipEmulator, adiabaticity, load_schedules, noise_sources, pauli_sum, run_pulser
 
     if args.shots is not None and args.shots < 1:
         raise ConfigError(f"--shots: {args.shots} must be positive")

@@ -9,7 +9,6 @@ from typing import Any
 
 from qep_analog import BACKENDS, ESTIMATORS
 from qep_analog.cli.common import add_calibration_options, positive_int
-from qep_analog.devices.noise_sources import noise_sources
 
 
 def register(commands: Any) -> None:
@@ -73,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             backend["name" if key == "backend" else key] = value
     if args.noise is not None:
+        from qep_analog import noise_sources
+
         backend["noise"] = sorted(noise_sources(args.noise, "--noise"))
     lab_loop = (
         experiment.backend is not None
