@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from qep_analog.calibration.runcard import load_runcard
     from qep_analog.calibration.runner import read_results, read_run, run_runcard
     from qep_analog.devices.mapping import map_model, mapping_table
+    from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.emulation.diagnostics import adiabaticity
@@ -132,6 +133,8 @@ _HOMES: dict[str, str] = {
     "history_records": "qep_analog.calibration.in_force",
     "DeviceProfile": "qep_analog.devices.profile",
     "read_profile": "qep_analog.devices.profile",
+    "noise_sources": "qep_analog.devices.noise_sources",
+    "NOISE_SOURCES": "qep_analog.devices.noise_sources",
     "list_profiles": "qep_analog.devices.profile",
     "library_entries": "qep_analog.library",
     "locate_file": "qep_analog.library",

@@ -667,3 +667,11 @@ def test_explore_subprocess_bad_config(tmp_path: Path) -> None:
         "qep-analog: error: " + completed.stderr.split("error: ", 1)[1].strip()
     ]
     assert "iterations = -3" in completed.stderr
+
+
+def test_train_noise_names_its_sources(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = str(Path(__file__).resolve().parents[1] / "examples" / "rydberg_sensor.yaml")
+    argv = ["train", config, "--noise", "detuning,doppler", "--output", str(tmp_path / "run")]
+    status, _, err = run_main(capsys, argv)
+    assert status == EXIT_BAD_INPUT and err.count("\n") == 1
+    assert "--noise: noise = 'detuning,doppler' names an unknown source 'doppler' (known: detuning" in err

@@ -6,7 +6,8 @@ the command line give them.
       name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
       recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps)
       method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
-      noise: true              # qutip: the profile's dephasing, amplitude jitter and readout errors
+      noise: true              # qutip: the profile's noise sources — true: all; or some by name:
+                               #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
       seed: 0                  # shots and noise (default: the training seed)
       emulator: EMU_MPS        # pasqal-cloud: a cloud emulator instead of the QPU (and
@@ -36,7 +37,7 @@ FIELDS = (
     Field("name", "text", choices=tuple(BACKENDS)),
     Field("recipe", "text", required=False, default=None),
     Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
-    Field("noise", "flag", required=False, default=OMIT),
+    Field("noise", "any", required=False, default=OMIT),  # checked by noise_sources
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     Field("seed", "integer", low=0, required=False, default=OMIT),
     Field("emulator", "text", required=False, default=OMIT),

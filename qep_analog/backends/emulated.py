@@ -4,15 +4,16 @@ recipe, our emulator (exact propagation by default, QuTiP with ``method="qutip"`
 pulser-simulation on the compiled Pulser sequence — and is read in each basis with shots, or exactly.
 
 One evolution serves every readout basis of a job (an ideal rotation before the read); with
-``noise`` the profile's dephasing and amplitude jitter act on the evolution and its readout errors on
-the read.
+``noise`` the profile's noise sources (all, or those named: quasi-static detuning offsets, Markovian
+dephasing, amplitude jitter — :mod:`qep_analog.devices.noise_sources`) act on the evolution and its
+readout errors (source ``readout``) on the read.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
 from qep_analog.backends.schedules import device_time, job_schedules
+from qep_analog.devices.noise_sources import noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
 from qep_analog.measurement.estimators import SettingCounts
@@ -33,11 +35,11 @@ from qep_analog.sequences.schedule import Schedule
 class QutipBackend:
     """Adiabatic schedules of ``recipe`` on ``profile``, emulated by :class:`QutipEmulator` with
     ``method`` (``magnus``: exact propagation; ``qutip``: QuTiP's solvers). ``noise``: the profile's
-    noise model — with ``magnus`` the mean over ``realisations`` trajectories (each its own jitter
-    draw and dephasing kicks; 16 by default: the statistical error of a probability p is then
-    about s/4 with s ≈ 0.1–0.15 the spread of p over trajectories on the Rydberg sensor, twice the
-    shot noise √(p(1 − p)/1000) of 1000 shots), with ``qutip`` Lindblad solutions for
-    ``realisations`` jitter draws.
+    noise sources, ``True`` for all or their names — with ``magnus`` the mean over ``realisations``
+    trajectories (each its own jitter and offset draws and dephasing kicks; 16 by default: the
+    statistical error of a probability p is then about s/4 with s ≈ 0.1–0.15 the spread of p over
+    trajectories on the Rydberg sensor, twice the shot noise √(p(1 − p)/1000) of 1000 shots), with
+    ``qutip`` Lindblad solutions for ``realisations`` draws.
     ``seed`` draws the shots and the noise. With ``magnus`` the jobs of a batch evolve in
     ``threads`` threads (default: the cores this process may use, at most 4); the results do not
     depend on it."""
@@ -50,7 +52,7 @@ class QutipBackend:
         profile: DeviceProfile,
         recipe: Recipe,
         *,
-        noise: bool = False,
+        noise: bool | str | Collection[str] = False,
         seed: int = 0,
         realisations: int = 16,
         method: str = "magnus",
@@ -59,11 +61,14 @@ class QutipBackend:
         self.model = realised_model(model, profile)
         self.profile = profile
         self.recipe = recipe
-        self.noise = noise
+        #: the noise sources switched on (:mod:`qep_analog.devices.noise_sources`)
+        self.noise = noise_sources(noise, f"backend {self.name}")
         self.seed = seed
         self.realisations = realisations
-        #: the readout errors the counts carry (with the noise on), inverted by the estimates
-        self.mitigation = ReadoutErrors.from_profile(profile, self.model.n_qubits) if noise else None
+        #: the readout errors the counts carry (source ``readout``), inverted by the estimates
+        self.mitigation = (
+            ReadoutErrors.from_profile(profile, self.model.n_qubits) if "readout" in self.noise else None
+        )
         self.method = method
         self.threads = threads or min(4, _cores())
         self.emulator = QutipEmulator(profile, method=method)
@@ -98,7 +103,7 @@ class QutipBackend:
             self.name,
             self.profile,
             recipe=self.recipe.name,
-            noise=self.noise,
+            noise=sorted(self.noise),
             **({"method": self.method} if self.name == "qutip" else {}),
             seed=self.seed,
             wall_time_s=time.perf_counter() - started,
@@ -126,9 +131,9 @@ class QutipBackend:
 
     def _counts(self, state: Any, n: int, job: PhaseJob) -> dict[str, SettingCounts]:
         """Each basis read from the job's final state by an ideal rotation, with the profile's
-        readout errors when the noise is on."""
+        readout errors when that source is on."""
         assert job.shots is not None
-        readout = ReadoutErrors.from_profile(self.profile, n) if self.noise else None
+        readout = self.mitigation
         counts = {}
         for basis in job.bases:
             rotated = rotate_to_basis(state, basis)

@@ -49,7 +49,11 @@ def register(commands: Any) -> None:
     emulate.add_argument("file", help="schedule file (qep-schedule/1)")
     emulate.add_argument("--backend", choices=("qutip", "pulser"), default="qutip")
     emulate.add_argument("--shots", type=int, help="sample this many bitstrings per schedule")
-    emulate.add_argument("--noise", action="store_true", help="dephasing, amplitude jitter, readout errors")
+    emulate.add_argument(
+        "--noise", nargs="?", const=True, default=False, metavar="SOURCES",
+        help="the profile's noise: all sources, or those named (comma-separated: detuning, dephasing, "
+        "amplitude_jitter, readout)",
+    )  # fmt: skip
     emulate.add_argument("--seed", type=int, default=0, help="random seed for noise and shots")
     add_calibration_options(emulate)
     emulate.add_argument("--json", action="store_true", help="print JSON")
@@ -170,10 +174,11 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from qep_analog import QutipEmulator, adiabaticity, load_schedules, pauli_sum, run_pulser
+    from qep_analog import QutipEmulator, adiabaticity, load_schedules, noise_sources, pauli_sum, run_pulser
 
     if args.shots is not None and args.shots < 1:
         raise ConfigError(f"--shots: {args.shots} must be positive")
+    noise = noise_sources(args.noise, "--noise")
     schedules = load_schedules(args.file)
     if not schedules:
         raise ConfigError(f"{args.file}: holds no schedule")
@@ -184,13 +189,13 @@ def run_emulate(args: argparse.Namespace) -> int:
         n = schedule.n_qubits
         observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(n)}
         if args.backend == "pulser":
-            if args.noise or args.shots:
+            if noise or args.shots:
                 raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
             result = run_pulser(schedule, profile, observables)
         else:
             emulator = QutipEmulator(profile)
             seed = args.seed + k
-            result = emulator.run(schedule, observables, noise=args.noise, shots=args.shots, seed=seed)
+            result = emulator.run(schedule, observables, noise=noise, shots=args.shots, seed=seed)
         diagnostics = adiabaticity(schedule, profile, result).to_document()
         rows.append(
             {

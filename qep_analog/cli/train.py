@@ -36,8 +36,10 @@ def register(commands: Any) -> None:
     )
     train.add_argument("--device", help="device profile the run uses (overrides device:)")
     train.add_argument(
-        "--noise", action="store_true", help="qutip backend: the profile's noise (sets backend.noise)"
-    )
+        "--noise", nargs="?", const=True, default=None, metavar="SOURCES",
+        help="qutip backend: the profile's noise, all sources or those named (comma-separated: "
+        "detuning, dephasing, amplitude_jitter, readout; sets backend.noise)",
+    )  # fmt: skip
     train.add_argument(
         "--recipe", help="schedules of each phase for a device backend (overrides backend.recipe)"
     )
@@ -69,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             backend["name" if key == "backend" else key] = value
-    if args.noise:
-        backend["noise"] = True
+    if args.noise is not None:
+        from qep_analog import noise_sources
+
+        backend["noise"] = sorted(noise_sources(args.noise, "--noise"))
     lab_loop = (
         experiment.backend is not None
         or experiment.profile is not None

@@ -88,7 +88,8 @@ _NOISE = (
     Field("readout_false_positive", **_PROBABILITY, help="P(read 1 | prepared 0), epsilon"),
     Field("readout_false_negative", **_PROBABILITY, help="P(read 0 | prepared 1), epsilon'"),
     Field("state_prep_error", low=0.0, high=1.0, open_high=True, required=False),
-    Field("dephasing_time", dimension="time", **_POSITIVE, required=False, help="T2*"),
+    Field("dephasing_time", dimension="time", **_POSITIVE, required=False, help="T2*: quasi-static"),
+    Field("markovian_dephasing_time", dimension="time", **_POSITIVE, required=False, help="1/γ"),
     Field("amplitude_jitter", low=0.0, high=1.0, required=False, help="relative shot-to-shot rms"),
     Field("site_false_positive", "numbers", low=0.0, high=1.0, open_high=True, required=False),
     Field("site_false_negative", "numbers", low=0.0, high=1.0, open_high=True, required=False),
@@ -260,8 +261,10 @@ CAPABILITIES: dict[str, type[RydbergCapabilities] | type[IonCapabilities]] = {
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Readout errors (ε = P(1|0), ε′ = P(0|1)), preparation error, T2* (µs), relative amplitude jitter;
-    ``site_false_positive``/``site_false_negative``: ε, ε′ of each site when calibrated per site."""
+    """Readout errors (ε = P(1|0), ε′ = P(0|1)), preparation error, T2* (µs; emulated as quasi-static
+    detuning noise, :mod:`qep_analog.devices.noise_sources`), relative amplitude jitter;
+    ``site_false_positive``/``site_false_negative``: ε, ε′ of each site when calibrated per site;
+    ``markovian_dephasing_time``: 1/γ (µs) of Markovian dephasing (inf: none)."""
 
     readout_false_positive: float
     readout_false_negative: float
@@ -270,6 +273,7 @@ class NoiseModel:
     amplitude_jitter: float = 0.0
     site_false_positive: tuple[float, ...] = ()
     site_false_negative: tuple[float, ...] = ()
+    markovian_dephasing_time: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -366,6 +370,8 @@ class DeviceProfile:
         document = self.to_document()
         del document["source"], document["calibration_records"], document["description"]
         del document["calibration"]["max_age_us"]
+        if document["noise"]["markovian_dephasing_time_us"] is None:  # hashes from before the field
+            del document["noise"]["markovian_dephasing_time_us"]
         text = json.dumps(_as_floats(document), sort_keys=True, allow_nan=False, ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -46,8 +46,9 @@ L†L ∝ 1, so the jumps are Z_i kicks at the times of independent Poisson proc
 qubit whatever the state, and between them the evolution is the closed one. A kick flips the sign of
 the qubit's coherences, so on average they decay as E[(−1)^N] = e^(−γt): the mean of |ψ⟩⟨ψ| over
 trajectories is the Lindblad density matrix. Each trajectory has its own kicks and its own draw of
-the amplitude jitter; blocks of :data:`BLOCK` trajectories evolve side by side on the step grid
-refined by all their kick times. The emulator runs them at looser settings
+the amplitude jitter and of the quasi-static frequency offsets δ_q (a static diagonal
+Σ_q (δ_q/2)·Z_q of the trajectory's own); blocks of :data:`BLOCK` trajectories evolve side by side
+on the step grid refined by all their kick times. The emulator runs them at looser settings
 (:data:`TRAJECTORY_STRENGTH`, :data:`TRAJECTORY_TOLERANCE`) than a closed evolution: their numerical
 error stays far below the statistical error of the mean.
 """
@@ -511,19 +512,19 @@ def _adaptive(
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _block_product(
     base_diagonal: NDArray, jit_diagonal: NDArray, base: NDArray, jit: NDArray, uniform: NDArray,
-    masks: NDArray, scales: NDArray, coefficients: NDArray, imaginary: NDArray, middle: float,
-    factor: float, v: NDArray, out: NDArray,
+    masks: NDArray, scales: NDArray, static: NDArray, coefficients: NDArray, imaginary: NDArray,
+    middle: float, factor: float, v: NDArray, out: NDArray,
 ) -> None:  # fmt: skip
-    """out ← factor·(H_r − middle)·v_r − out for every column r; ``coefficients[g]``: the uniform
-    group g's elements of the H_r (real parts, then imaginary parts), ``imaginary[g]``: some of
-    those are not real."""
+    """out ← factor·(H_r − middle)·v_r − out for every column r; ``static[c, r]``: a diagonal of
+    column r's own (the quasi-static offsets), ``coefficients[g]``: the uniform group g's elements
+    of the H_r (real parts, then imaginary parts), ``imaginary[g]``: some of those are not real."""
     dim, width = v.shape
     count = width // 2
     x = np.empty(width)
     y = np.empty(count)
     for c in range(dim):
         for r in range(count):
-            x[r] = factor * (base_diagonal[c] + scales[r] * jit_diagonal[c] - middle)
+            x[r] = factor * (base_diagonal[c] + scales[r] * jit_diagonal[c] + static[c, r] - middle)
             x[count + r] = x[r]
         vc, oc = v[c], out[c]
         for r in range(width):
@@ -574,7 +575,8 @@ def _block_accumulate(coefficient: float, quarter: int, v: NDArray, result: NDAr
 @numba.njit(cache=True, nogil=True)
 def _block_expm_action(
     base_diagonal: NDArray, jit_diagonal: NDArray, base: NDArray, jit: NDArray, uniform: NDArray,
-    masks: NDArray, scales: NDArray, tau: float, psi: NDArray, work: NDArray, tolerance: float,
+    masks: NDArray, scales: NDArray, static: NDArray, tau: float, psi: NDArray, work: NDArray,
+    tolerance: float,
 ) -> int:  # fmt: skip
     """ψ_r ← exp(−iτH_r)ψ_r for every column, one Chebyshev series on the union of the H_r's
     Gershgorin bounds; ``work`` is (3, dim, 2R) scratch."""
@@ -601,7 +603,7 @@ def _block_expm_action(
                     radius += math.hypot(
                         base[0, g, c] + scales[r] * jit[0, g, c], base[1, g, c] + scales[r] * jit[1, g, c]
                     )
-            centre = base_diagonal[c] + scales[r] * jit_diagonal[c]
+            centre = base_diagonal[c] + scales[r] * jit_diagonal[c] + static[c, r]
             low = min(low, centre - radius)
             high = max(high, centre + radius)
     middle = 0.5 * (high + low)
@@ -624,6 +626,7 @@ def _block_expm_action(
             uniform,
             masks,
             scales,
+            static,
             coefficients,
             imaginary,
         )
@@ -646,11 +649,11 @@ def _block_expm_action(
 @numba.njit(cache=True, nogil=True)
 def _block_evolve(
     diagonals: NDArray, rows: NDArray, uniform: NDArray, masks: NDArray, jittered: int,
-    scales: NDArray, grid: NDArray, weights: NDArray, psi: NDArray, kick_index: NDArray,
-    kick_column: NDArray, kick_bits: NDArray, tolerance: float,
+    scales: NDArray, static: NDArray, grid: NDArray, weights: NDArray, psi: NDArray,
+    kick_index: NDArray, kick_column: NDArray, kick_bits: NDArray, tolerance: float,
 ) -> int:  # fmt: skip
-    """Columns ψ_r evolved in place under H_r(t) = Σ_k w_k(t) part_k with the part ``jittered``
-    scaled by ``scales[r]``, one CF4 step per interval of ``grid``; before the step from
+    """Columns ψ_r evolved in place under H_r(t) = Σ_k w_k(t) part_k + diag(static[:, r]) with the
+    part ``jittered`` scaled by ``scales[r]``, one CF4 step per interval of ``grid``; before the step from
     grid[kick_index[j]] (after the last step for the last index) Z on the qubit of kick_bits[j] of
     column kick_column[j] (ascending index). Returns the number of block products."""
     dim, width = psi.shape
@@ -688,6 +691,7 @@ def _block_evolve(
                 uniform,
                 masks,
                 scales,
+                static,
                 0.5 * h,
                 psi,
                 work,
@@ -741,18 +745,27 @@ def evolve(hamiltonian: SplitHamiltonian, psi0: NDArray, tol: float | None = Non
 
 @dataclass(frozen=True)
 class Trajectory:
-    """One unravelling: the relative amplitude (1 + σξ) of the jittered control and the Z kicks as
-    (time, qubit), by time."""
+    """One unravelling: the relative amplitude (1 + σξ) of the jittered control, the Z kicks as
+    (time, qubit), by time, and each qubit's quasi-static frequency offset δ_q (rad/µs; H gains
+    Σ_q (δ_q/2)·Z_q; empty: none)."""
 
     amplitude: float = 1.0
     kicks: tuple[tuple[float, int], ...] = ()
+    offsets: tuple[float, ...] = ()
 
 
 def draw_trajectories(
-    count: int, n_qubits: int, duration: float, gamma: float, jitter: float, rng: np.random.Generator
+    count: int,
+    n_qubits: int,
+    duration: float,
+    gamma: float,
+    jitter: float,
+    rng: np.random.Generator,
+    detuning_rms: float = 0.0,
 ) -> list[Trajectory]:
-    """``count`` trajectories: amplitude 1 + ``jitter``·ξ, ξ ~ N(0, 1), and on every qubit Z kicks
-    at the times of a Poisson process of rate γ/2 on [0, ``duration``]."""
+    """``count`` trajectories: amplitude 1 + ``jitter``·ξ, ξ ~ N(0, 1), on every qubit Z kicks at
+    the times of a Poisson process of rate γ/2 on [0, ``duration``] and a static frequency offset
+    δ_q ~ N(0, ``detuning_rms``²) (rad/µs)."""
     out = []
     for _ in range(count):
         amplitude = 1.0 + jitter * rng.standard_normal() if jitter > 0 else 1.0
@@ -761,7 +774,19 @@ def draw_trajectories(
             for q in range(n_qubits):
                 times = rng.uniform(0.0, duration, rng.poisson(0.5 * gamma * duration))
                 kicks += [(float(t), q) for t in times]
-        out.append(Trajectory(amplitude, tuple(sorted(kicks))))
+        offsets = tuple(detuning_rms * rng.standard_normal(n_qubits)) if detuning_rms > 0 else ()
+        out.append(Trajectory(amplitude, tuple(sorted(kicks)), tuple(map(float, offsets))))
+    return out
+
+
+def static_diagonals(draws: Sequence[Trajectory], n_qubits: int) -> NDArray:
+    """``out[c, r]`` = Σ_q (δ_q/2)·⟨c|Z_q|c⟩ of draw r (qubit 0 the most significant bit)."""
+    out = np.zeros((1 << n_qubits, len(draws)))
+    basis = np.arange(1 << n_qubits)
+    signs = 1.0 - 2.0 * ((basis[:, None] >> np.arange(n_qubits - 1, -1, -1)[None, :]) & 1)
+    for r, draw in enumerate(draws):
+        if draw.offsets:
+            out[:, r] = signs @ (0.5 * np.asarray(draw.offsets))
     return out
 
 
@@ -774,10 +799,10 @@ def run_trajectories(
     tolerance: float = SERIES_TOLERANCE,
 ) -> Evolution:
     """The final states of ``draws`` (one row each): ``jittered``'s waveform scaled by the draw's
-    amplitude, Z kicks at their times, one CF4 step per interval of ``steps`` (default
-    :func:`step_grid`). Blocks of up to :data:`BLOCK` trajectories evolve side by side on ``steps``
-    refined by the block's kick times (one Chebyshev series per exponential for the block, on the
-    union of its spectral bounds)."""
+    amplitude, its static offsets added, Z kicks at their times, one CF4 step per interval of
+    ``steps`` (default :func:`step_grid`). Blocks of up to :data:`BLOCK` trajectories evolve side
+    by side on ``steps`` refined by the block's kick times (one Chebyshev series per exponential for
+    the block, on the union of its spectral bounds)."""
     steps = step_grid(hamiltonian) if steps is None else np.asarray(steps, dtype=float)
     states, products = [], 0
     for first in range(0, len(draws), BLOCK):
@@ -802,7 +827,8 @@ def _block(
     grid = np.unique(np.concatenate([steps, times]))
     psi = np.ascontiguousarray(np.repeat(_split(psi0).T, len(draws), axis=1))
     products = _block_evolve(
-        *hamiltonian.parts, column, np.array([draw.amplitude for draw in draws], dtype=float), grid,
+        *hamiltonian.parts, column, np.array([draw.amplitude for draw in draws], dtype=float),
+        np.ascontiguousarray(static_diagonals(draws, n)), grid,
         hamiltonian.sampled(grid), psi, np.searchsorted(grid, times).astype(np.int64),
         np.array([r for _, r, _ in kicks], dtype=np.int64),
         np.array([1 << (n - 1 - q) for _, _, q in kicks], dtype=np.int64), tolerance,

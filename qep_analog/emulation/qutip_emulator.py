@@ -7,17 +7,21 @@ series in compiled kernels; ``method="qutip"`` evolves the same H with QuTiP (``
 the reference): each operator one sparse matrix, each waveform one linearly interpolated QuTiP
 coefficient on its own breakpoints.
 
-Open evolution: dephasing with Lindblad operators √(γ/2)·Z_i, γ = 1/T2* (coherences decay as
-e^(−t/T2*)), and the shot-to-shot amplitude jitter (Ω or the couplings scaled by 1 + σ·ξ). The default
-method averages |ψ⟩⟨ψ| over ``realisations`` trajectories, each with its own jitter draw and Z_i kicks
-at Poisson times of rate γ/2 per qubit (an exact unravelling of that dephasing); QuTiP's averages the
-Lindblad solution over ``realisations`` jitter draws. Readout errors ε, ε′ flip sampled bits
-independently. States are in our basis (qubit 0 the most significant bit, |0⟩ = ground / dark).
+Noise: the profile's sources (:mod:`qep_analog.devices.noise_sources`), all or those named —
+quasi-static detuning offsets δ_i ~ N(0, (√2/T2*)²) per qubit and shot, acting as (δ_i/2)·Z_i
+(``detuning``: the mean free coherence decays as exp(−(t/T2*)²)); Markovian dephasing with Lindblad
+operators √(γ/2)·Z_i, γ = 1/``markovian_dephasing_time`` (``dephasing``: coherences decay as
+e^(−γt)); the shot-to-shot amplitude jitter (``amplitude_jitter``: Ω or the couplings scaled by
+1 + σ·ξ); readout errors ε, ε′ that flip sampled bits independently (``readout``). The default method
+averages |ψ⟩⟨ψ| over ``realisations`` trajectories, each with its own jitter and offset draws and Z_i
+kicks at Poisson times of rate γ/2 per qubit (an exact unravelling of that dephasing); QuTiP's
+averages the Lindblad solution over ``realisations`` draws of jitter and offsets. States are in our
+basis (qubit 0 the most significant bit, |0⟩ = ground / dark).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +29,7 @@ import qutip
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from qep_analog.devices.noise_sources import NoiseRates, noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation import magnus
 from qep_analog.errors import ConfigError, SolverError
@@ -144,9 +149,16 @@ class QutipEmulator:
             "store_final_state": True,
         }
 
-    def _hamiltonian(self, schedule: Schedule, jitter: float = 0.0) -> qutip.QobjEvo:
+    def _hamiltonian(
+        self, schedule: Schedule, jitter: float = 0.0, offsets: NDArray | None = None
+    ) -> qutip.QobjEvo:
+        """H(t) with the drive scaled by 1 + ``jitter`` and Σ_q (offsets_q/2)·Z_q added."""
         n = schedule.n_qubits
         static, terms = hamiltonian_terms(schedule, self.profile)
+        if offsets is not None:
+            static = static + PauliSum(
+                {PauliString(((q, "Z"),)): 0.5 * float(d) for q, d in enumerate(offsets)}
+            )
         jittered = schedule.platform_spec.drive_control
         parts: list[object] = [_qobj(pauli_matrix(static, n), n)]
         for name, operator in terms:
@@ -163,22 +175,26 @@ class QutipEmulator:
         schedule: Schedule,
         observables: Mapping[str, PauliSum] | None = None,
         *,
-        noise: bool = False,
+        noise: bool | str | Collection[str] = False,
         shots: int | None = None,
         seed: int | None = None,
         realisations: int = 16,
     ) -> EmulationResult:
-        """Evolve from the schedule's initial basis state; ``noise`` adds dephasing, amplitude jitter
-        (``realisations`` trajectories, or QuTiP's Lindblad solutions for as many jitter draws) and
-        readout errors from the profile's noise model; the state is then a density matrix."""
+        """Evolve from the schedule's initial basis state; ``noise`` (``True``: every source, or the
+        names of some, :func:`~qep_analog.devices.noise_sources.noise_sources`) adds the profile's
+        quasi-static detuning offsets, Markovian dephasing, amplitude jitter (``realisations``
+        trajectories, or QuTiP's Lindblad solutions for as many draws) and readout errors; the
+        state is then a density matrix."""
         n = schedule.n_qubits
         if n > MAX_EMULATED_QUBITS:
             raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
+        sources = noise_sources(noise, "emulator")
+        rates = NoiseRates.of(self.profile.noise, sources)
         rng = np.random.default_rng(seed)
         if self.method == "magnus":
-            state = self._magnus(schedule, noise, realisations, rng)
+            state = self._magnus(schedule, rates if sources else None, realisations, rng)
         else:
-            state = self._qutip(schedule, noise, realisations, rng)
+            state = self._qutip(schedule, rates if sources else None, realisations, rng)
         if not np.all(np.isfinite(state)):
             raise SolverError(f"emulator: the evolution of schedule {schedule.label!r} did not stay finite")
         expectations = {name: expectation(state, op, n) for name, op in (observables or {}).items()}
@@ -186,46 +202,44 @@ class QutipEmulator:
         if shots:
             rotated = rotate_to_basis(state, schedule.readout)
             probabilities = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
-            readout = self.profile.noise
-            flips = (readout.readout_false_positive, readout.readout_false_negative) if noise else (0, 0)
-            counts = sample_counts(probabilities, n, shots, rng, flips)
+            counts = sample_counts(probabilities, n, shots, rng, rates.flips)
         return EmulationResult(schedule.label, state, expectations, counts)
 
-    def _rates(self) -> tuple[float, float]:
-        """(γ = 1/T2*, relative amplitude jitter σ) of the profile."""
-        noise = self.profile.noise
-        return 0.0 if np.isinf(noise.dephasing_time) else 1.0 / noise.dephasing_time, noise.amplitude_jitter
-
     def _magnus(
-        self, schedule: Schedule, noise: bool, realisations: int, rng: np.random.Generator
+        self, schedule: Schedule, rates: NoiseRates | None, realisations: int, rng: np.random.Generator
     ) -> NDArray:
-        """The final ket, or with ``noise`` the mean of |ψ⟩⟨ψ| over the trajectories."""
+        """The final ket, or with noise (``rates``) the mean of |ψ⟩⟨ψ| over the trajectories."""
         hamiltonian = magnus.SplitHamiltonian.of(schedule, self.profile)
         psi0 = magnus.basis_state(schedule)
-        gamma, jitter = self._rates()
-        if not noise:
+        if rates is None:
             return magnus.evolve(hamiltonian, psi0, self.tol).state
+        if not rates.stochastic:  # readout errors alone: the closed evolution, as a density matrix
+            psi = magnus.evolve(hamiltonian, psi0, self.tol).state
+            return np.outer(psi, psi.conj())
         if self.tol is None:
             steps = magnus.step_grid(hamiltonian, magnus.TRAJECTORY_STRENGTH)
             tolerance = magnus.TRAJECTORY_TOLERANCE
         else:
             steps = magnus.evolve(hamiltonian, psi0, self.tol).step_ends
             tolerance = magnus.SERIES_TOLERANCE
-        count = realisations if gamma > 0 or jitter > 0 else 1
-        draws = magnus.draw_trajectories(count, schedule.n_qubits, schedule.duration, gamma, jitter, rng)
+        count = realisations
+        draws = magnus.draw_trajectories(
+            count, schedule.n_qubits, schedule.duration, rates.dephasing_rate, rates.amplitude_jitter,
+            rng, rates.detuning_rms,
+        )  # fmt: skip
         jittered = schedule.platform_spec.drive_control
         states = magnus.run_trajectories(hamiltonian, psi0, draws, jittered, steps, tolerance).state
         states /= np.linalg.norm(states, axis=1, keepdims=True)  # unitary: only the cut series' drift
         return np.asarray(states.T @ states.conj() / count)
 
     def _qutip(
-        self, schedule: Schedule, noise: bool, realisations: int, rng: np.random.Generator
+        self, schedule: Schedule, rates: NoiseRates | None, realisations: int, rng: np.random.Generator
     ) -> NDArray:
         n = schedule.n_qubits
         psi0 = qutip.basis([2] * n, [int(b) for b in format(initial_state_index(schedule), f"0{n}b")])
         times = [0.0, schedule.duration]
-        if noise:
-            return self._open(schedule, psi0, times, realisations, rng)
+        if rates is not None:
+            return self._open(schedule, psi0, times, rates, realisations, rng)
         result = qutip.sesolve(self._hamiltonian(schedule), psi0, times, options=self.options)
         return _vector(result.final_state)
 
@@ -234,19 +248,22 @@ class QutipEmulator:
         schedule: Schedule,
         psi0: qutip.Qobj,
         times: list[float],
+        rates: NoiseRates,
         realisations: int,
         rng: np.random.Generator,
     ) -> NDArray:
-        """The density matrix under dephasing, averaged over amplitude-jitter draws (QuTiP)."""
+        """The density matrix under Markovian dephasing, averaged over draws of the amplitude jitter
+        and the quasi-static offsets (QuTiP)."""
         n = schedule.n_qubits
-        gamma, jitter_rms = self._rates()
+        gamma, jitter_rms, detuning_rms = rates.dephasing_rate, rates.amplitude_jitter, rates.detuning_rms
         z = [_qobj(pauli_matrix(PauliSum({PauliString(((q, "Z"),)): 1.0}), n), n) for q in range(n)]
         collapse = [np.sqrt(gamma / 2) * op for op in z]
-        draws = realisations if jitter_rms > 0 else 1
+        draws = realisations if jitter_rms > 0 or detuning_rms > 0 else 1
         state = np.zeros((1 << n, 1 << n), dtype=complex)
         for _ in range(draws):
-            jitter = jitter_rms * rng.standard_normal() if draws > 1 else 0.0
-            h = self._hamiltonian(schedule, jitter)
+            jitter = jitter_rms * rng.standard_normal() if jitter_rms > 0 else 0.0
+            offsets = detuning_rms * rng.standard_normal(n) if detuning_rms > 0 else None
+            h = self._hamiltonian(schedule, jitter, offsets)
             if gamma > 0:
                 rho0 = qutip.ket2dm(psi0)
                 state += qutip.mesolve(

@@ -292,3 +292,47 @@ def test_an_ion_bundle_holds_ion_schedules(tmp_path: Path) -> None:
     assert manifest["metadata"]["device"]["name"] == "yb171-chain"
     document = read_ion_json(tmp_path / manifest["files"]["0/minus"]["ZZZZ"])
     assert document["n_ions"] == 4 and document["readout_basis"] == "ZZZZ"
+
+
+@pytest.mark.parametrize(
+    ("value", "sources", "mitigated"),
+    [
+        (True, ["amplitude_jitter", "dephasing", "detuning", "readout"], True),
+        (["detuning"], ["detuning"], False),
+        ("readout,amplitude_jitter", ["amplitude_jitter", "readout"], True),
+        (False, [], False),
+    ],
+)
+def test_qutip_backend_noise_sources_from_a_backend_section(
+    value: object, sources: list[str], mitigated: bool
+) -> None:
+    """``backend.noise``: true for every source, a list or a comma-separated text for some; the
+    readout mitigation only when ``readout`` is on; the batch metadata names the sources."""
+    model, profile, theta = _chain()
+    backend = qa.backend_for_run(
+        "qutip", model, profile, run_dir=".", seed=0, recipe="rydberg-smooth", options={"noise": value}
+    )
+    assert sorted(backend.noise) == sources and (backend.mitigation is not None) == mitigated
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "one-sided", ["Z" * 6], 10)[:1]
+    if not backend.noise:
+        assert backend.run(jobs).metadata["noise"] == []
+
+
+def test_bad_backend_noise_is_one_line() -> None:
+    model, profile, _ = _chain()
+    for value, fragment in (
+        ("doppler", "names an unknown source 'doppler' (known: detuning, dephasing, amplitude_jitter"),
+        (1, "noise = 1 is not true, false or source names"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            qa.backend_for_run(
+                "qutip",
+                model,
+                profile,
+                run_dir=".",
+                seed=0,
+                recipe="rydberg-smooth",
+                options={"noise": value},
+            )
+        assert str(caught.value).startswith("backend qutip: noise = ") and fragment in str(caught.value)
+        assert "\n" not in str(caught.value)

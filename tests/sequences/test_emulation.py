@@ -86,10 +86,11 @@ def test_pulser_basis_is_converted() -> None:
 
 
 def test_dephasing_matches_the_lindblad_solution() -> None:
-    """One atom driven at Ω with dephasing √(γ/2) Z, γ = 1/T2*: compare with exp(L t) of the Liouvillian
+    """One atom driven at Ω with Markovian dephasing √(γ/2) Z, γ = 1/T (the profile's
+    ``markovian_dephasing_time``, source ``dephasing``): compare with exp(L t) of the Liouvillian
     — QuTiP's mesolve to 1e-6, the mean over 4000 trajectories within its statistical error."""
     base = read_profile("fresnel-like")
-    noise = NoiseModel(0.0, 0.0, dephasing_time=2.0, amplitude_jitter=0.0)
+    noise = NoiseModel(0.0, 0.0, markovian_dephasing_time=2.0, amplitude_jitter=0.0)
     profile = dataclasses.replace(base, noise=noise)
     rabi = 3.0
     recipe = dataclasses.replace(load_recipe("rydberg-linear"), duration=2.0, initial_detuning=-1e-9)

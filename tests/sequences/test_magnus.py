@@ -196,12 +196,12 @@ def test_a_kicked_trajectory_is_exact(chain_model: QEPModel) -> None:
 
 
 def test_trajectories_converge_to_the_lindblad_solution() -> None:
-    """Three atoms on aquila-like (T2* = 5 µs) with a short T2* = 1 µs: the mean of |ψ⟩⟨ψ| over 400
+    """Three atoms on aquila-like with Markovian dephasing at γ = 1/µs: the mean of |ψ⟩⟨ψ| over 400
     trajectories (Z kicks at rate γ/2 per qubit) against mesolve with √(γ/2) Z_i, within 4 standard
     errors on every probability and ⟨X_i⟩; the noiseless probabilities are far off."""
     base = read_profile("aquila-like")
     profile = dataclasses.replace(
-        base, noise=NoiseModel(0.0, 0.0, dephasing_time=1.0, amplitude_jitter=0.0)
+        base, noise=NoiseModel(0.0, 0.0, markovian_dephasing_time=1.0, amplitude_jitter=0.0)
     )
     positions = np.array([[0.0, 0.0], [6.0, 0.0], [12.0, 0.0]])
     recipe = dataclasses.replace(load_recipe("rydberg-smooth"), duration=2.0, segments=40)

@@ -136,3 +136,25 @@ def test_an_ion_ramp_longer_than_t2_is_said_so(capsys: pytest.CaptureFixture[str
     status, _, stderr = run_cli(capsys, argv)
     assert status == 0
     assert "the ramp (5000 µs) is longer than the T2* of device 'yb171-chain' (2500 µs)" in stderr
+
+
+def test_emulate_noise_sources(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--noise SOURCES`` names the sources (readout alone: pure states, flipped bits); an unknown
+    name is one line listing the known ones."""
+    out = tmp_path / "chain.json"
+    argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
+    assert run_cli(capsys, [*argv, "--out", str(out)])[0] == 0
+    status, stdout, _ = run_cli(
+        capsys, ["emulate", str(out), "--noise", "readout", "--shots", "400", "--json"]
+    )
+    assert status == 0
+    clean = json.loads(run_cli(capsys, ["emulate", str(out), "--shots", "400", "--json"])[1])
+    noisy = json.loads(stdout)
+    first, reference = noisy["schedules"][0], clean["schedules"][0]
+    assert first["expectations"] == pytest.approx(
+        reference["expectations"], abs=1e-9
+    )  # evolution untouched
+    assert first["counts"] != reference["counts"]
+    status, _, err = run_cli(capsys, ["emulate", str(out), "--noise", "doppler"])
+    assert status == EXIT_BAD_INPUT and err.count("\n") == 1
+    assert "--noise: noise = 'doppler' names an unknown source 'doppler' (known: detuning, dephasing" in err
