@@ -198,18 +198,48 @@ GRID_PER_DECADE = 60
 UNBOUNDED_MU = 2.0
 
 
-def beat_note_range(profile: DeviceProfile, n: int) -> tuple[float, float]:
-    """The beat notes above the transverse modes within the profile's range (rad/µs); a relaxed
-    profile's unbounded range ends at ``UNBOUNDED_MU`` × the COM frequency."""
-    com = float(chain_modes(profile, n).frequencies.max())
+@dataclass(frozen=True)
+class BeatNoteWindow:
+    """Beat notes μ = ``anchor`` + ``side``·e^t for t in ``bounds``: above the transverse modes
+    (``side`` = +1, the anchor the COM mode: couplings of one sign, antiferromagnetic) or between the
+    COM mode and the next one below it (``side`` = −1: the COM mode dominates, ferromagnetic)."""
+
+    anchor: float
+    side: float
+    bounds: tuple[float, float]
+
+    def mu(self, t: float) -> float:
+        return float(self.anchor + self.side * np.exp(t))
+
+
+#: a beat note keeps this fraction of a mode's frequency away from it (the couplings diverge there)
+MODE_CLEARANCE = 1e-4
+
+
+def beat_note_windows(profile: DeviceProfile, n: int) -> list[BeatNoteWindow]:
+    """The windows of beat notes within the profile's range: above the transverse modes, and (for
+    two ions or more) between the COM mode and the next; a relaxed profile's unbounded range ends at
+    ``UNBOUNDED_MU`` × the COM frequency."""
+    frequencies = np.sort(chain_modes(profile, n).frequencies)
+    com = float(frequencies[-1])
     low, high = profile.ions.beat_note_detuning
-    low = max(low, com * (1 + 1e-4))
     high = min(high, UNBOUNDED_MU * com)
-    if not low < high:
-        raise ConstraintError(
-            f"device {profile.label!r}: no beat note in range lies above the transverse modes"
+    windows = []
+    above = (max(low, com * (1 + MODE_CLEARANCE)), high)
+    if above[0] < above[1]:
+        windows.append(BeatNoteWindow(com, 1.0, (np.log(above[0] - com), np.log(above[1] - com))))
+    if n > 1:
+        below = (
+            max(low, float(frequencies[-2]) * (1 + MODE_CLEARANCE)),
+            min(high, com * (1 - MODE_CLEARANCE)),
         )
-    return low, high
+        if below[0] < below[1]:
+            windows.append(BeatNoteWindow(com, -1.0, (np.log(com - below[1]), np.log(com - below[0]))))
+    if not windows:
+        raise ConstraintError(
+            f"device {profile.label!r}: no beat note in range clears the transverse modes"
+        )
+    return windows
 
 
 def _headroom(rabi: NDArray, mu: float, profile: DeviceProfile, n: int) -> float:
@@ -222,41 +252,65 @@ def _headroom(rabi: NDArray, mu: float, profile: DeviceProfile, n: int) -> float
 
 
 def choose_beat_note(couplings: NDArray, profile: DeviceProfile, rtol: float = 1e-9) -> float:
-    """The beat note μ above the transverse modes, in the profile's range, for the pattern and the
-    strength of ``couplings``: among the μ whose kernel, rescaled by the best Ω_i, realises the pattern
-    within ``rtol``, the one with the most room below the Rabi and spin-only limits (two or three ions
-    fit every μ, so the strength decides); where none does, the μ that comes closest (least squares
-    in log J) — :func:`translate` then says by how much it misses."""
+    """The beat note μ for the pattern and the strength of ``couplings``, in the profile's range, above
+    the transverse modes or between the COM mode and the next (:func:`beat_note_windows`): among the μ
+    whose kernel, rescaled by the best Ω_i, realises the pattern (signs included) within ``rtol``, the
+    one with the most room below the Rabi and spin-only limits (two or three ions of one sign fit
+    every μ of a window, so the strength decides); where none does, the μ that comes closest (least
+    squares in log J) — :func:`translate` then says by how much it misses."""
     n = len(couplings)
-    com = float(chain_modes(profile, n).frequencies.max())
-    low, high = beat_note_range(profile, n)
     rows, cols = np.triu_indices(n, 1)
-    target = np.log(np.abs(couplings[rows, cols]))
+    wanted = couplings[rows, cols]
+    target = np.log(np.abs(wanted))
     design = np.zeros((len(rows), n))
     design[np.arange(len(rows)), rows] = 1.0
     design[np.arange(len(rows)), cols] = 1.0
 
-    def misfit(log_detuning: float) -> float:
-        mu = float(com + np.exp(log_detuning))
-        kernel = np.abs(coupling_kernel(profile, n, mu)[rows, cols])
-        residual = target - np.log(kernel)
-        fitted = design @ np.linalg.lstsq(design, residual, rcond=None)[0]
-        return float(np.sum((residual - fitted) ** 2))
+    def residuals(mu: float) -> NDArray | None:
+        """log J − log(Ω_i Ω_j |K_ij|) at the best Ω (None: a sign differs)."""
+        kernel = coupling_kernel(profile, n, mu)[rows, cols]
+        if np.any(np.sign(kernel) != np.sign(wanted)):
+            return None
+        residual = target - np.log(np.abs(kernel))
+        return np.asarray(residual - design @ np.linalg.lstsq(design, residual, rcond=None)[0])
 
-    bounds = (np.log(low - com), np.log(high - com))
-    best = minimize_scalar(misfit, bounds=bounds, method="bounded", options={"xatol": 1e-12})
-    # a bounded search never lands exactly on a bound: patterns made at an end of the range end there
-    closest = min([float(best.x), *bounds], key=misfit)
-    decades = (bounds[1] - bounds[0]) / np.log(10)
-    grid = np.linspace(*bounds, max(2, int(np.ceil(decades * GRID_PER_DECADE)) + 1))
-    candidates = []
-    for log_detuning in [closest, *grid]:
-        mu = float(com + np.exp(log_detuning))
-        fit = rank_one_fit(couplings, coupling_kernel(profile, n, mu))
-        if fit.error <= rtol:
-            candidates.append((_headroom(fit.rabi, mu, profile, n), mu))
+    def misfit(mu: float) -> float:
+        r = residuals(mu)
+        return math.inf if r is None else float(r @ r)
+
+    def polish(window: BeatNoteWindow, t: float) -> float:
+        """Gauss–Newton steps on the residuals: the minimum of their square to machine precision."""
+        for _ in range(6):
+            r, r_step = residuals(window.mu(t)), residuals(window.mu(t + 1e-7))
+            if r is None or r_step is None:
+                break
+            slope = (r_step - r) / 1e-7
+            if not slope @ slope > 0:
+                break
+            t_new = float(np.clip(t - (r @ slope) / (slope @ slope), *window.bounds))
+            if misfit(window.mu(t_new)) > misfit(window.mu(t)):
+                break
+            t = t_new
+        return t
+
+    closest: list[tuple[float, float]] = []
+    candidates: list[tuple[float, float]] = []
+    for window in beat_note_windows(profile, n):
+        best = minimize_scalar(
+            lambda t, w=window: min(misfit(w.mu(t)), 1e300),
+            bounds=window.bounds, method="bounded", options={"xatol": 1e-12},
+        )  # fmt: skip
+        # a bounded search never lands exactly on a bound: patterns made at an end of the range end there
+        ends = [window.mu(t) for t in (polish(window, float(best.x)), *window.bounds)]
+        closest += [(misfit(mu), mu) for mu in ends]
+        decades = (window.bounds[1] - window.bounds[0]) / np.log(10)
+        grid = np.linspace(*window.bounds, max(2, int(np.ceil(decades * GRID_PER_DECADE)) + 1))
+        for mu in [*ends, *(window.mu(t) for t in grid)]:
+            fit = rank_one_fit(couplings, coupling_kernel(profile, n, mu))
+            if fit.error <= rtol:
+                candidates.append((_headroom(fit.rabi, mu, profile, n), mu))
     if not candidates:
-        return float(com + np.exp(closest))
+        return min(closest)[1]
     return max(candidates)[1]
 
 

@@ -261,6 +261,10 @@ def _ion_term(operator: PauliSum, n: int, profile: DeviceProfile, local: str) ->
     return term
 
 
+#: a coupling pattern is realised by Ω_i Ω_j K_ij(μ) when it misses by at most this (relative)
+PATTERN_RTOL = 1e-6
+
+
 def _ion_couplings(operator: PauliSum, parts: _Parts, n: int, profile: DeviceProfile, term: _Term) -> None:
     """XX couplings J_ij = Ω_i Ω_j K_ij(μ): θ times a pattern is the same pattern at √θ·Ω. A pattern of
     that form is realised exactly; a nearest-neighbour chain approximately, with the drive's tails."""
@@ -272,15 +276,26 @@ def _ion_couplings(operator: PauliSum, parts: _Parts, n: int, profile: DevicePro
         term.drop(strings, "XX couplings of both signs")
         return
     sign = float(np.sign(nonzero[0]))
-    if sign < 0:
-        term.notes.append("its parameter must stay negative (J > 0 with μ above the transverse modes)")
     if np.all(upper != 0):
-        try:
-            beat_note = ions.choose_beat_note(sign * pattern, profile)
-            ions.translate(ions.IonSpinModel(np.zeros(n), sign * pattern), profile, beat_note, rtol=1e-6)
-        except ConstraintError as exc:
-            term.drop(strings, f"XX pattern is not Ω_i Ω_j K_ij(μ) ({exc})")
+        # θ·pattern is realised with μ above the transverse modes when θ·pattern > 0, and between the
+        # COM mode and the next when the COM-dominated kernel matches it
+        found: dict[float, float] = {}
+        errors = []
+        for parameter_sign in (1.0, -1.0):
+            couplings = parameter_sign * pattern
+            mu = ions.choose_beat_note(couplings, profile)
+            fit = ions.rank_one_fit(couplings, ions.coupling_kernel(profile, n, mu))
+            if fit.error <= PATTERN_RTOL:
+                found[parameter_sign] = mu
+            else:
+                errors.append(f"J[{fit.pair[0]},{fit.pair[1]}] misses by {fit.error:.2e} (relative)")
+        if not found:
+            term.drop(strings, f"XX pattern is not Ω_i Ω_j K_ij(μ) ({errors[0]})")
             return
+        if len(found) == 1:
+            which = "positive" if 1.0 in found else "negative"
+            term.notes.append(f"its parameter must stay {which} (the sign the chain's kernel gives)")
+        beat_note = found.get(1.0, found.get(-1.0, 0.0))
         term.levels.append("shot")
         term.controls.append(f"Rabi frequencies Ω_i, μ = 2π·{beat_note / (2 * np.pi):.4g} MHz")
         term.keep(operator, strings)
