@@ -106,7 +106,7 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         backend.preparation = args.preparation
     else:
         raise CalibrationError(f"calibrate: --backend {args.backend!r} is not one of {', '.join(BACKENDS)}")
-    from qep_analog.progress import StageProgress
+    from qep_analog import StageProgress
 
     history = CalibrationHistory(history_directory(args.history), profile.name)
     with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as bar:

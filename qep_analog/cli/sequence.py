@@ -97,6 +97,9 @@ def _warn(message: str) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from qep_analog import (
+        DurationChoice,
+        choose_duration,
+        duration_metadata,
         export_schedule,
         exporter_of,
         load_model,
@@ -104,9 +107,9 @@ def run_build(args: argparse.Namespace) -> int:
         load_recipe,
         qep_phase_schedules,
         save_schedules,
+        stretched_recipe,
         unsupported_readout,
     )
-    from qep_analog.sequences.recipes import DURATION_SOURCE, DurationChoice, choose_duration, stretched
 
     profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
     exporter = exporter_of(profile, args.export) if args.export else None
@@ -115,7 +118,7 @@ def run_build(args: argparse.Namespace) -> int:
     choice = choose_duration(
         profile, args.duration, DurationChoice(recipe.duration, f"recipe {recipe.name!r}")
     )
-    recipe = stretched(recipe, choice.duration)
+    recipe = stretched_recipe(recipe, choice.duration)
     x = model.vector("inputs", assignments(args.x, "--x"), 0.0)
     theta = model.vector("trainable", assignments(args.theta, "--theta"), 0.0)
     eps = model.vector("outputs", assignments(args.error_signal, "--error-signal"), 1.0)
@@ -126,7 +129,7 @@ def run_build(args: argparse.Namespace) -> int:
         _warn(str(warning.message))
     provenance = {"profile": str(Path(profile.source).resolve()), "relaxed": not profile.strict,
                   "nominal": args.nominal, "model": str(Path(args.model).resolve()),
-                  "device": profile.provenance(), DURATION_SOURCE: choice.source}  # fmt: skip
+                  "device": profile.provenance(), **duration_metadata(choice)}  # fmt: skip
     for schedule in schedules:
         schedule.metadata.update(provenance)
     out = Path(args.out)
@@ -166,9 +169,13 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from qep_analog import adiabaticity, load_schedules
-    from qep_analog.emulation.diagnostics import recommended_duration
-    from qep_analog.progress import StageProgress
+    from qep_analog import (
+        StageProgress,
+        adiabaticity,
+        load_schedules,
+        recommended_duration,
+        schedule_duration,
+    )
 
     if args.shots is not None and args.shots < 2:
         raise ConfigError(f"--shots: {args.shots} must be at least 2 (a standard error needs two)")
@@ -180,7 +187,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     profile = _profile_of(schedules[0].metadata, args)  # one build: one profile for every schedule
     _warn_if_changed(schedules[0].metadata, profile)
-    choice = _emulated_duration(schedules, profile, args.duration)
+    choice = schedule_duration(schedules[0], profile, args.duration)
     schedules = [_at_duration(s, choice, profile) for s in schedules]
     with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as progress:
         for k, schedule in enumerate(schedules):
@@ -233,34 +240,25 @@ def _emulated_row(args: argparse.Namespace, schedule: Any, profile: Any, index: 
     }
 
 
-def _emulated_duration(schedules: list[Any], profile: Any, requested: float | None) -> Any:
-    """``--duration``, else the calibrated ramp duration in force (unless the file's duration was
-    itself asked for with ``--duration``), else the file's."""
-    from qep_analog.sequences.recipes import DURATION_SOURCE, REQUESTED, DurationChoice, choose_duration
-
-    built = schedules[0].metadata.get(DURATION_SOURCE, "not recorded")
-    fallback = DurationChoice(schedules[0].duration, f"the schedule file's; built from {built}")
-    if requested is None and built == REQUESTED:
-        return fallback
-    return choose_duration(profile, requested, fallback)
-
-
 def _at_duration(schedule: Any, choice: Any, profile: Any) -> Any:
-    from qep_analog.sequences.recipes import DURATION_SOURCE
-    from qep_analog.sequences.schedule import stretch_schedule
+    from qep_analog import duration_metadata, stretch_schedule
 
     if abs(schedule.duration - choice.duration) <= 1e-9:
         return schedule
-    return stretch_schedule(schedule, choice.duration, profile, {DURATION_SOURCE: choice.source})
+    return stretch_schedule(schedule, choice.duration, profile, duration_metadata(choice))
 
 
 def _write_counts(
     args: argparse.Namespace, schedules: list[Any], rows: list[dict[str, Any]], profile: Any
 ) -> Path:
     """The sampled counts as a ``qep-counts/1`` run of the model the schedules realise."""
-    from qep_analog import ReadoutErrors, load_model
-    from qep_analog.measurement.counts_file import counts_run_from_phases, write_counts_run
-    from qep_analog.sequences.phases import realised_model
+    from qep_analog import (
+        ReadoutErrors,
+        counts_run_from_phases,
+        load_model,
+        realised_model,
+        write_counts_run,
+    )
 
     metadata = schedules[0].metadata
     source = metadata.get("model")

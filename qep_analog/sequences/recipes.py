@@ -81,7 +81,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     return parse_recipe(document, str(path))
 
 
-def stretched(recipe: Recipe, duration: float) -> Recipe:
+def stretched_recipe(recipe: Recipe, duration: float) -> Recipe:
     """The recipe's ramp at ``duration`` (µs), its shape kept (an exponential ramp keeps τ/T)."""
     changes: dict[str, Any] = {"duration": duration}
     if recipe.time_constant is not None:
@@ -129,6 +129,23 @@ def choose_duration(
         return DurationChoice(realised_duration(profile, choice.duration), choice.source)
     except ConstraintError as exc:
         raise ConstraintError(f"ramp duration ({choice.source}): {exc}") from None
+
+
+def duration_metadata(choice: DurationChoice) -> dict[str, str]:
+    """What a schedule records of where its duration came from."""
+    return {DURATION_SOURCE: choice.source}
+
+
+def schedule_duration(
+    schedule: Schedule, profile: DeviceProfile, requested: float | None
+) -> DurationChoice:
+    """The duration to play a built schedule in: ``requested`` (``--duration``), else the calibrated
+    ramp duration in force (unless the schedule's own duration was itself requested), else its own."""
+    built = schedule.metadata.get(DURATION_SOURCE, "not recorded")
+    own = DurationChoice(schedule.duration, f"the schedule file's; built from {built}")
+    if requested is None and built == REQUESTED:
+        return own
+    return choose_duration(profile, requested, own)
 
 
 def progress(

@@ -108,7 +108,7 @@ def test_duration_option_is_checked_against_the_profile(
     assert not (tmp_path / "long.json").exists()
     status, _, err = run_cli(capsys, ["emulate", str(out), "--duration", "7", "--quiet"])
     assert status == EXIT_BAD_INPUT and "duration 7 µs exceeds the limit 6 µs" in err
-    report = _emulate(capsys, out, "--duration", "4")  # the file's ramp, stretched
+    report = _emulate(capsys, out, "--duration", "4")  # the file's ramp, stretched_recipe
     assert report["duration_us"] == 4.0 and report["duration_source"] == "--duration"
     assert {row["diagnostics"]["duration"] for row in report["schedules"]} == {4.0}
 
