@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
-    from qep_analog.emulation.diagnostics import adiabaticity
+    from qep_analog.emulation.diagnostics import adiabaticity, recommended_duration
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
     from qep_analog.errors import (
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from qep_analog.execution.executors import make_executor
     from qep_analog.execution.preparation import EquilibriumSpec, ExecutedEquilibrium
     from qep_analog.library import library_entries, locate_file
-    from qep_analog.measurement.counts_file import read_counts_run, write_counts_run
+    from qep_analog.measurement.counts_file import counts_run_from_phases, read_counts_run, write_counts_run
     from qep_analog.measurement.gradient import gradient_from_counts
     from qep_analog.measurement.readout import ReadoutErrors
     from qep_analog.measurement.settings import measurement_plan
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from qep_analog.model.pauli import PauliSum, pauli_sum
     from qep_analog.model.qep_model import QEPModel
     from qep_analog.model.standard import phase_sensor
-    from qep_analog.progress import LazyProgress
+    from qep_analog.progress import LazyProgress, StageProgress
     from qep_analog.qep.gradients import (
         exact_gradient,
         finite_difference_gradient,
@@ -86,8 +86,16 @@ if TYPE_CHECKING:
     from qep_analog.sequences.phases import qep_phase_schedules, realised_model
     from qep_analog.sequences.plots import plot_schedules
     from qep_analog.sequences.pulser_export import export_abstract_json
-    from qep_analog.sequences.recipes import build_schedule, load_recipe
-    from qep_analog.sequences.schedule import Schedule, load_schedules, save_schedules
+    from qep_analog.sequences.recipes import (
+        DurationChoice,
+        build_schedule,
+        choose_duration,
+        duration_metadata,
+        load_recipe,
+        schedule_duration,
+        stretched_recipe,
+    )
+    from qep_analog.sequences.schedule import Schedule, load_schedules, save_schedules, stretch_schedule
     from qep_analog.solvers.equilibrium import Equilibrium
     from qep_analog.solvers.mps import MPSOptions
     from qep_analog.tasks.experiment import load_experiment
@@ -160,10 +168,17 @@ _HOMES: dict[str, str] = {
     "exporter_of": "qep_analog.sequences.export",
     "unsupported_readout": "qep_analog.sequences.export",
     "plot_schedules": "qep_analog.sequences.plots",
+    "stretch_schedule": "qep_analog.sequences.schedule",
+    "DurationChoice": "qep_analog.sequences.recipes",
+    "choose_duration": "qep_analog.sequences.recipes",
+    "duration_metadata": "qep_analog.sequences.recipes",
+    "schedule_duration": "qep_analog.sequences.recipes",
+    "stretched_recipe": "qep_analog.sequences.recipes",
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
     "run_pulser": "qep_analog.emulation.pulser_backend",
     "adiabaticity": "qep_analog.emulation.diagnostics",
+    "recommended_duration": "qep_analog.emulation.diagnostics",
     # Measurement
     "measurement_plan": "qep_analog.measurement.settings",
     "ReadoutErrors": "qep_analog.measurement.readout",
@@ -171,6 +186,7 @@ _HOMES: dict[str, str] = {
     "measure_phases": "qep_analog.backends.sampled",
     "read_counts_run": "qep_analog.measurement.counts_file",
     "write_counts_run": "qep_analog.measurement.counts_file",
+    "counts_run_from_phases": "qep_analog.measurement.counts_file",
     # Backends
     "BACKENDS": "qep_analog.backends.registry",
     "make_backend": "qep_analog.backends.registry",
@@ -207,6 +223,7 @@ _HOMES: dict[str, str] = {
     "write_sensor_report": "qep_analog.tasks.reporting",
     "plot_training_curve": "qep_analog.tasks.plots",
     "LazyProgress": "qep_analog.progress",
+    "StageProgress": "qep_analog.progress",
     # Errors
     "QEPError": "qep_analog.errors",
     "ConfigError": "qep_analog.errors",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.storage import read_json, write_json
 
 RUN_SCHEMA = "qep-calibration-run/1"
+#: ``progress(done, total, routine)``: how far a run is (steps done of the runcard's total)
+StepReport = Callable[[int, int, str], None]
 RECORDS_SCHEMA = "qep-calibration-records/1"
 
 
@@ -63,8 +66,10 @@ def run_runcard(
     out_dir: str | Path,
     history: CalibrationHistory | None = None,
     run_id: str | None = None,
+    progress: StepReport | None = None,
 ) -> RunOutcome:
-    """Run every routine of ``runcard`` on ``backend`` against ``profile`` (the human-written one)."""
+    """Run every routine of ``runcard`` on ``backend`` against ``profile`` (the human-written one).
+    ``progress(done, total, routine)`` is called before each step and once at the end."""
     if history is not None and history.device != profile.name:
         raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
     if runcard.platform != profile.platform:
@@ -90,8 +95,11 @@ def run_runcard(
     }
     write_json(out / "run.json", summary, RUN_SCHEMA)
     steps = []
+    total = len(runcard.steps)
     for index, step in enumerate(runcard.steps, start=1):
         routine = routine_named(step.routine, profile.platform)
+        if progress is not None:
+            progress(index - 1, total, routine.name)
         folder = out / f"{index:02d}-{routine.name}"
         data = routine.acquire(step.parameters, backend, effective)
         if runcard.targets and routine.site_columns and data.n_sites == backend.n_sites:
@@ -124,6 +132,8 @@ def run_runcard(
         key = "profile_after" if runcard.update == "append" else "profile_if_applied"
         summary[key] = effective.provenance()
         write_json(out / "run.json", summary, RUN_SCHEMA)
+    if progress is not None:
+        progress(total, total, "done")
     return RunOutcome(run_id, tuple(steps), effective)
 
 

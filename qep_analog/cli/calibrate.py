@@ -44,6 +44,7 @@ def register(commands: Any) -> None:
         help="fake lab: many-body schedules reach the exact ground state, or are emulated (QuTiP)",
     )
     command.add_argument("--json", action="store_true", help="print JSON")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
     command.add_argument("--no-plot", action="store_true", help="report: do not draw report.png")
     command.set_defaults(handler=run)
 
@@ -105,8 +106,15 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         backend.preparation = args.preparation
     else:
         raise CalibrationError(f"calibrate: --backend {args.backend!r} is not one of {', '.join(BACKENDS)}")
+    from qep_analog import StageProgress
+
     history = CalibrationHistory(history_directory(args.history), profile.name)
-    outcome = run_runcard(runcard, profile, backend, out, history)
+    with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as bar:
+
+        def report(done: int, total: int, routine: str) -> None:
+            bar.update("calibrate", done, total, routine)
+
+        outcome = run_runcard(runcard, profile, backend, out, history, progress=report)
     if args.json:
         print(
             json.dumps(
@@ -160,6 +168,23 @@ def _print_steps(results: list[dict[str, Any]]) -> None:
                 print(f"{'':<41}  {key:<24} {_number(result['curves'][key][0]):>12}")
         for reason in result["reasons"]:
             print(f"    bad: {reason}")
+    checks = _gradient_checks(results)
+    if checks:
+        print("QEP gradient check: " + "; ".join(checks))
+
+
+def _gradient_checks(results: list[dict[str, Any]]) -> list[str]:
+    """The QEP gradient checks of a run, the first named 'before' and the last 'after' when the
+    runcard checks before and after calibrating."""
+    checks = [r for r in results if "cosine" in r["curves"]]
+    names = ["before", "after"] if len(checks) == 2 else [f"step {k + 1}" for k in range(len(checks))]
+    if len(checks) == 1:
+        names = [""]
+    return [
+        f"{name + ': ' if name else ''}cosine {_number(r['curves']['cosine'][0])}, relative error "
+        f"{_number(r['curves']['relative_error'][0])} ({r['quality']})"
+        for name, r in zip(names, checks, strict=True)
+    ]
 
 
 def run_history(args: argparse.Namespace) -> int:
@@ -193,14 +218,15 @@ def run_history(args: argparse.Namespace) -> int:
     for number in read.torn:
         print(f"  line {number} is torn (a writer was interrupted) and skipped")
     print(
-        f"{'timestamp':<26} {'run':<24} {'routine':<22} {'field':<24} {'site':>4} {'value':>12} "
+        f"{'timestamp':<25} {'run':<24} {'routine':<22} {'field':<24} {'site':>4} {'value':>12} "
         f"{'error':>10} {'unit':<6} {'quality':<7} valid"
     )
     for r in read.records:
         site = "-" if r.site is None else str(r.site)
         valid = "yes" if r.valid else "no"
+        when = r.time.isoformat(timespec="seconds")  # ISO 8601 with the record's time zone
         print(
-            f"{r.timestamp[:26]:<26} {r.run_id:<24} {r.routine:<22} {r.field:<24} {site:>4} "
+            f"{when:<25} {r.run_id:<24} {r.routine:<22} {r.field:<24} {site:>4} "
             f"{r.value:>12.6g} {r.uncertainty:>10.3g} {r.unit:<6} {r.quality:<7} {valid}"
         )
     for field, value in effective.items():

@@ -14,6 +14,10 @@ import numpy as np
 from qep_analog import ConfigError, QEPWarning
 from qep_analog.cli.common import Parser, add_calibration_options, assignments
 
+DURATION_HELP = (
+    "ramp duration in µs, checked against the profile (default: the calibrated ramp_duration in force, "
+    "else the recipe's, or for emulate the schedule file's)"
+)
 #: export formats (``auto``: the profile's own, ``Platform.exporter_for``)
 EXPORTS = ("auto", "pulser", "braket-ahs", "ion")
 
@@ -32,6 +36,7 @@ def register(commands: Any) -> None:
                        ("--error-signal", "eps per output (default 1)")):  # fmt: skip
         build.add_argument(flag, nargs="*", action="extend", metavar="NAME=VALUE", help=what)
     build.add_argument("--beta", type=float, default=0.05, help="nudge strength (default 0.05)")
+    build.add_argument("--duration", type=float, metavar="US", help=DURATION_HELP)
     build.add_argument("--out", required=True, help="schedule file to write (qep-schedule/1 JSON)")
     build.add_argument(
         "--export", nargs="?", const="auto", choices=EXPORTS,
@@ -48,7 +53,16 @@ def register(commands: Any) -> None:
     emulate = commands.add_parser("emulate", help="emulate a schedule file; fidelity and adiabaticity")
     emulate.add_argument("file", help="schedule file (qep-schedule/1)")
     emulate.add_argument("--backend", choices=("qutip", "pulser"), default="qutip")
-    emulate.add_argument("--shots", type=int, help="sample this many bitstrings per schedule")
+    emulate.add_argument(
+        "--shots", type=int,
+        help="sample this many bitstrings per schedule and write them as a qep-counts/1 run (--counts)",
+    )  # fmt: skip
+    emulate.add_argument(
+        "--counts", metavar="DIR",
+        help="run folder for the counts of --shots (default: the schedule file without .json, plus "
+        "'.counts'); read it with 'qep-analog gradient-from-counts DIR'",
+    )  # fmt: skip
+    emulate.add_argument("--duration", type=float, metavar="US", help=DURATION_HELP)
     emulate.add_argument(
         "--noise", nargs="?", const=True, default=False, metavar="SOURCES",
         help="the profile's noise: all sources, or those named (comma-separated: detuning, dephasing, "
@@ -57,6 +71,7 @@ def register(commands: Any) -> None:
     emulate.add_argument("--seed", type=int, default=0, help="random seed for noise and shots")
     add_calibration_options(emulate)
     emulate.add_argument("--json", action="store_true", help="print JSON")
+    emulate.add_argument("--quiet", action="store_true", help="no progress bar")
     emulate.set_defaults(handler=run_emulate)
 
 
@@ -89,6 +104,9 @@ def _warn(message: str) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from qep_analog import (
+        DurationChoice,
+        choose_duration,
+        duration_metadata,
         export_schedule,
         exporter_of,
         load_model,
@@ -96,6 +114,7 @@ def run_build(args: argparse.Namespace) -> int:
         load_recipe,
         qep_phase_schedules,
         save_schedules,
+        stretched_recipe,
         unsupported_readout,
     )
 
@@ -103,6 +122,10 @@ def run_build(args: argparse.Namespace) -> int:
     exporter = exporter_of(profile, args.export) if args.export else None
     model = load_model(args.model)
     recipe = load_recipe(args.recipe)
+    choice = choose_duration(
+        profile, args.duration, DurationChoice(recipe.duration, f"recipe {recipe.name!r}")
+    )
+    recipe = stretched_recipe(recipe, choice.duration)
     x = model.values("inputs", assignments(args.x, "--x"), "--x")
     theta = model.values("trainable", assignments(args.theta, "--theta"), "--theta")
     eps = model.vector("outputs", assignments(args.error_signal, "--error-signal"), 1.0)
@@ -112,8 +135,8 @@ def run_build(args: argparse.Namespace) -> int:
     for warning in caught:
         _warn(str(warning.message))
     provenance = {"profile": str(Path(profile.source).resolve()), "relaxed": not profile.strict,
-                  "nominal": args.nominal, "model": str(args.model),
-                  "device": profile.provenance()}  # fmt: skip
+                  "nominal": args.nominal, "model": str(Path(args.model).resolve()),
+                  "device": profile.provenance(), **duration_metadata(choice)}  # fmt: skip
     for schedule in schedules:
         schedule.metadata.update(provenance)
     out = Path(args.out)
@@ -131,6 +154,7 @@ def run_build(args: argparse.Namespace) -> int:
     first = schedules[0]
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
+    print(f"duration {choice.describe()}")
     for line in _platform_lines(first, profile):
         print(line)
     print(_calibration_line(profile))
@@ -174,49 +198,112 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from qep_analog import QutipEmulator, adiabaticity, load_schedules, noise_sources, pauli_sum, run_pulser
+    from qep_analog import (
+        StageProgress,
+        adiabaticity,
+        load_schedules,
+        noise_sources,
+        recommended_duration,
+        schedule_duration,
+    )
 
-    if args.shots is not None and args.shots < 1:
-        raise ConfigError(f"--shots: {args.shots} must be positive")
-    noise = noise_sources(args.noise, "--noise")
+    if args.shots is not None and args.shots < 2:
+        raise ConfigError(f"--shots: {args.shots} must be at least 2 (a standard error needs two)")
+    if args.counts is not None and args.shots is None:
+        raise ConfigError("--counts: the counts come from --shots; give --shots N")
+    args.noise = noise_sources(args.noise, "--noise")
     schedules = load_schedules(args.file)
     if not schedules:
         raise ConfigError(f"{args.file}: holds no schedule")
     rows: list[dict[str, Any]] = []
     profile = _profile_of(schedules[0].metadata, args)  # one build: one profile for every schedule
     _warn_if_changed(schedules[0].metadata, profile)
-    for k, schedule in enumerate(schedules):
-        n = schedule.n_qubits
-        observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(n)}
-        if args.backend == "pulser":
-            if noise or args.shots:
-                raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
-            result = run_pulser(schedule, profile, observables)
-        else:
-            emulator = QutipEmulator(profile)
-            seed = args.seed + k
-            result = emulator.run(schedule, observables, noise=noise, shots=args.shots, seed=seed)
-        diagnostics = adiabaticity(schedule, profile, result).to_document()
-        rows.append(
-            {
-                "label": schedule.label,
-                "readout": schedule.readout,
-                "expectations": result.expectations,
-                "counts": result.counts,
-                "diagnostics": diagnostics,
-            }
-        )
+    choice = schedule_duration(schedules[0], profile, args.duration)
+    schedules = [_at_duration(s, choice, profile) for s in schedules]
+    with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as progress:
+        for k, schedule in enumerate(schedules):
+            progress.update("emulate", k, len(schedules), f"{schedule.label}/{schedule.readout[0]}")
+            rows.append(_emulated_row(args, schedule, profile, k))
+        progress.update("emulate", len(schedules), len(schedules), "done")
+    for row, schedule in zip(rows, schedules, strict=True):
+        d = adiabaticity(schedule, profile, row.pop("result"))
+        row["diagnostics"] = {
+            **d.to_document(),
+            "recommended_duration": recommended_duration(d, profile),
+            "max_duration": profile.capabilities.max_duration,
+        }
+    counts_file = _write_counts(args, schedules, rows, profile) if args.shots else None
+    duration = {"duration_us": choice.duration, "duration_source": choice.source}
     if args.json:
-        print(
-            json.dumps(
-                {"backend": args.backend, "device": profile.provenance(), "schedules": rows}, indent=2
-            )
-        )
+        document = {"backend": args.backend, "device": profile.provenance(), **duration, "schedules": rows}
+        if counts_file is not None:
+            document["counts_file"] = str(counts_file)
+        print(json.dumps(document, indent=2))
         return 0
+    print(f"duration {choice.describe()}")
     for row in rows:
         _print_row(row)
+    if counts_file is not None:
+        print(f"counts: {counts_file} (qep-analog gradient-from-counts {counts_file.parent})")
     print(_calibration_line(profile))
     return 0
+
+
+def _emulated_row(args: argparse.Namespace, schedule: Any, profile: Any, index: int) -> dict[str, Any]:
+    """One schedule emulated: its expectation values of Z_i, counts (with ``--shots``) and result."""
+    from qep_analog import QutipEmulator, pauli_sum, run_pulser
+
+    observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(schedule.n_qubits)}
+    if args.backend == "pulser":
+        if args.noise or args.shots:
+            raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
+        result = run_pulser(schedule, profile, observables)
+    else:
+        emulator = QutipEmulator(profile)
+        seed = args.seed + index
+        result = emulator.run(schedule, observables, noise=args.noise, shots=args.shots, seed=seed)
+    return {
+        "label": schedule.label,
+        "readout": schedule.readout,
+        "expectations": result.expectations,
+        "counts": result.counts,
+        "result": result,
+    }
+
+
+def _at_duration(schedule: Any, choice: Any, profile: Any) -> Any:
+    from qep_analog import duration_metadata, stretch_schedule
+
+    if abs(schedule.duration - choice.duration) <= 1e-9:
+        return schedule
+    return stretch_schedule(schedule, choice.duration, profile, duration_metadata(choice))
+
+
+def _write_counts(
+    args: argparse.Namespace, schedules: list[Any], rows: list[dict[str, Any]], profile: Any
+) -> Path:
+    """The sampled counts as a ``qep-counts/1`` run of the model the schedules realise."""
+    from qep_analog import (
+        ReadoutErrors,
+        counts_run_from_phases,
+        load_model,
+        realised_model,
+        write_counts_run,
+    )
+
+    metadata = schedules[0].metadata
+    source = metadata.get("model")
+    if not source or not Path(source).is_file():
+        raise ConfigError(f"{args.file}: the model file {source!r} the schedules were built from is gone")
+    if "beta" not in metadata:
+        raise ConfigError(f"{args.file}: the schedules record no beta; they are not a QEP step")
+    model = realised_model(load_model(source), profile)
+    readout = ReadoutErrors.from_profile(profile, model.n_qubits) if "readout" in args.noise else None
+    sampled = [(row["label"], row["readout"], row["counts"]) for row in rows]
+    point = {key: metadata.get(key, []) for key in ("x", "theta", "error_signal")}
+    run = counts_run_from_phases(model, point, float(metadata["beta"]), sampled, readout)
+    folder = Path(args.counts) if args.counts else Path(args.file).with_suffix(".counts")
+    return write_counts_run(folder, run)
 
 
 def _warn_if_changed(metadata: dict[str, Any], profile: Any) -> None:
@@ -229,13 +316,23 @@ def _warn_if_changed(metadata: dict[str, Any], profile: Any) -> None:
         )
 
 
+def _verdict(d: dict[str, Any]) -> str:
+    """Slow enough; or the duration to use, only if the device allows it; or that none does."""
+    if d["slow_enough"]:
+        return "slow enough"
+    if d["recommended_duration"] is not None:
+        return f"too fast: recommended {d['recommended_duration']:.4g} µs"
+    return (
+        f"too fast, and no duration the device allows is slow enough: it needs about "
+        f"{d['required_duration']:.3g} µs, the limit is {d['max_duration']:.4g} µs"
+    )
+
+
 def _print_row(row: dict[str, Any]) -> None:
     d = row["diagnostics"]
-    recommended = f"too fast: recommended {d['recommended_duration']:.3g} µs"
-    verdict = "slow enough" if d["slow_enough"] else recommended
     print(
         f"{row['label']:<6} {row['readout']}: fidelity {d['fidelity']:.6f}, energy above ground "
-        f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {verdict}"
+        f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {_verdict(d)}"
     )
     import numpy as np
 

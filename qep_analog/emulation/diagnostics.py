@@ -1,11 +1,12 @@
 """Adiabaticity of an emulated preparation: fidelity with the exact ground state of the final
-Hamiltonian, energy above it, the gap along the schedule's path, and a recommended duration.
+Hamiltonian, energy above it, the gap along the schedule's path, and the duration it needs.
 
-The recommended duration comes from the local adiabatic condition max_t |⟨1|∂_t H|0⟩| / Δ(t)² ≤ ε:
-∂_t H scales as 1/T when the schedule is stretched, so T_rec = T · max_t(...) / ε (ε = 0.05 by
-default). The lowest levels along the path come from a sparse eigensolver (small N); the gap reported is
-to the lowest level the ramp couples to the ground state (levels of another symmetry sector may
-cross it without harm).
+The required duration comes from the local adiabatic condition max_t |⟨1|∂_t H|0⟩| / Δ(t)² ≤ ε:
+∂_t H scales as 1/T when the schedule is stretched, so T_req = T · max_t(...) / ε (ε = 0.05 by
+default). A duration is recommended only when the device can run it (:func:`recommended_duration`:
+T_req on the clock, not beyond the profile's ``max_duration``). The lowest levels along the path
+come from a sparse eigensolver (small N); the gap reported is to the lowest level the ramp couples
+to the ground state (levels of another symmetry sector may cross it without harm).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
 
-from qep_analog.devices.profile import DeviceProfile
+from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.emulation.qutip_emulator import EmulationResult, pauli_matrix
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
 from qep_analog.sequences.waveforms import Waveform
 
@@ -37,7 +38,7 @@ class Adiabaticity:
     min_gap: float
     min_gap_time: float
     adiabatic_parameter: float
-    recommended_duration: float
+    required_duration: float
     duration: float
 
     @property
@@ -120,9 +121,18 @@ def adiabaticity(
         min_gap=float(gaps.min()),
         min_gap_time=float(times[np.argmin(gaps)]),
         adiabatic_parameter=parameter,
-        recommended_duration=duration * parameter / tolerance,
+        required_duration=duration * parameter / tolerance,
         duration=duration,
     )
+
+
+def recommended_duration(diagnosis: Adiabaticity, profile: DeviceProfile) -> float | None:
+    """The required duration (µs) rounded up to the device clock, or ``None`` when it is longer than
+    the longest sequence the profile allows (no allowed duration is adiabatic enough)."""
+    try:
+        return realised_duration(profile, max(diagnosis.required_duration, diagnosis.duration))
+    except ConstraintError:
+        return None
 
 
 def _slope(waveform: Waveform, t: float) -> float:

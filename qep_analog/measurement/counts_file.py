@@ -255,6 +255,45 @@ def write_counts_run(run_dir: str | Path, run: CountsRun) -> Path:
     return path
 
 
+def counts_run_from_phases(
+    model: QEPModel,
+    point: Mapping[str, Sequence[float]],
+    beta: float,
+    sampled: Sequence[tuple[str, str, Mapping[str, int]]],
+    readout: ReadoutErrors | None = None,
+) -> CountsRun:
+    """A symmetric run from sampled counts, one ``(phase, bases, counts)`` per preparation (phases
+    ``plus``, ``minus`` and optionally ``free``; others are left out). ``point`` gives ``x``,
+    ``theta`` and ``error_signal`` as values in the model's order; ``readout``: the errors the counts
+    carry (mitigated by the gradient), ``None`` for ideal readout."""
+    names = {"x": model.input_names, "theta": model.parameter_names, "error_signal": model.output_names}
+    values = {}
+    for key, valid in names.items():
+        given = list(point.get(key, []))
+        if given and len(given) != len(valid):
+            raise MeasurementError(f"counts run: {len(given)} values of {key} for {len(valid)} names")
+        values[key] = {name: float(v) for name, v in zip(valid, given, strict=False)}
+    phases: dict[str, list[SettingCounts]] = {}
+    for phase, bases, counts in sampled:
+        if phase in ("plus", "minus", "free"):
+            where = f"counts run: phase {phase!r}, bases {bases}"
+            phases.setdefault(phase, []).append(SettingCounts.from_bitstrings(bases, counts, where))
+    for phase in PHASES["symmetric"]:
+        if phase not in phases:
+            raise MeasurementError(f"counts run: no {phase!r} phase among the sampled preparations")
+    return CountsRun(
+        model=model,
+        beta=beta,
+        scheme="symmetric",
+        phases=phases,
+        readout=readout,
+        mitigate=readout is not None,
+        x=values["x"],
+        theta=values["theta"],
+        error_signal=values["error_signal"],
+    )
+
+
 def counts_from_pulser(
     counts: Mapping[str, int],
     atom_order: Sequence[Hashable],

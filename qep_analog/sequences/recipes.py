@@ -11,6 +11,8 @@ path from the exact solver).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.platform import PLATFORMS, Controls, platform_of
 from qep_analog.devices.profile import DeviceProfile, realised_duration
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.library import locate_file
 from qep_analog.schema import Field, parse_section
 from qep_analog.sequences.schedule import Schedule, check_schedule
@@ -77,6 +79,73 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     path = locate_file("sequences", name_or_path)
     document = read_yaml(path, ConfigError)
     return parse_recipe(document, str(path))
+
+
+def stretched_recipe(recipe: Recipe, duration: float) -> Recipe:
+    """The recipe's ramp at ``duration`` (µs), its shape kept (an exponential ramp keeps τ/T)."""
+    changes: dict[str, Any] = {"duration": duration}
+    if recipe.time_constant is not None:
+        changes["time_constant"] = recipe.time_constant * duration / recipe.duration
+    return dataclasses.replace(recipe, **changes)
+
+
+@dataclass(frozen=True)
+class DurationChoice:
+    """The ramp duration a command uses (µs, on the device clock) and where it came from."""
+
+    duration: float
+    source: str
+
+    def describe(self) -> str:
+        return f"{self.duration:g} µs ({self.source})"
+
+
+#: the metadata key of a schedule that records where its duration came from
+DURATION_SOURCE = "duration_source"
+REQUESTED = "--duration"
+
+
+def calibrated_ramp_duration(profile: DeviceProfile) -> DurationChoice | None:
+    """The calibration's ``ramp_duration`` in force (a record's, else the profile file's), if any."""
+    value = profile.calibration.ramp_duration
+    if not math.isfinite(value):
+        return None
+    records = [r for r in profile.calibration_records if r.split(":", 1)[-1] == "ramp_duration"]
+    where = f"record {records[-1]}" if records else f"profile {profile.name!r}"
+    return DurationChoice(value, f"calibrated ramp_duration, {where}")
+
+
+def choose_duration(
+    profile: DeviceProfile, requested: float | None, fallback: DurationChoice
+) -> DurationChoice:
+    """``requested`` (``--duration``), else the calibrated ramp duration in force, else ``fallback``,
+    rounded up to the device clock; one that the device cannot run is a one-line
+    :class:`ConstraintError` naming the value, its source and the limit."""
+    if requested is not None:
+        choice = DurationChoice(requested, REQUESTED)
+    else:
+        choice = calibrated_ramp_duration(profile) or fallback
+    try:
+        return DurationChoice(realised_duration(profile, choice.duration), choice.source)
+    except ConstraintError as exc:
+        raise ConstraintError(f"ramp duration ({choice.source}): {exc}") from None
+
+
+def duration_metadata(choice: DurationChoice) -> dict[str, str]:
+    """What a schedule records of where its duration came from."""
+    return {DURATION_SOURCE: choice.source}
+
+
+def schedule_duration(
+    schedule: Schedule, profile: DeviceProfile, requested: float | None
+) -> DurationChoice:
+    """The duration to play a built schedule in: ``requested`` (``--duration``), else the calibrated
+    ramp duration in force (unless the schedule's own duration was itself requested), else its own."""
+    built = schedule.metadata.get(DURATION_SOURCE, "not recorded")
+    own = DurationChoice(schedule.duration, f"the schedule file's; built from {built}")
+    if requested is None and built == REQUESTED:
+        return own
+    return choose_duration(profile, requested, own)
 
 
 def progress(

@@ -10,6 +10,7 @@ map's shared waveform) on static ``positions``, ``local_weights`` and ``phase``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from qep_analog.devices.platform import ION, RYDBERG, Platform, platform_of
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.errors import ConstraintError, StorageError
 from qep_analog.model.pauli import PauliSum, pauli_sum
-from qep_analog.sequences.waveforms import Waveform
+from qep_analog.sequences.waveforms import Waveform, on_clock
 from qep_analog.storage import read_json, write_json
 
 SCHEMA = "qep-schedule/1"
@@ -239,6 +240,25 @@ def _check_ion(schedule: Schedule, profile: DeviceProfile) -> None:
 
 #: the limits of each platform's controls, checked over a schedule
 _CHECKS = {RYDBERG: _check_rydberg, ION: _check_ion}
+
+
+def stretch_schedule(
+    schedule: Schedule, duration: float, profile: DeviceProfile, metadata: dict[str, Any] | None = None
+) -> Schedule:
+    """The schedule played in ``duration`` µs: every breakpoint's time scaled by one factor and put on
+    the device clock, each control taking its value at the scaled-back time; checked against the
+    profile (a faster ramp may break a slew limit). ``metadata`` is added to the schedule's."""
+    factor = duration / schedule.duration
+    clock = profile.capabilities.clock
+    controls = {}
+    for name, waveform in schedule.controls.items():
+        times = on_clock(waveform.times * factor, clock)
+        controls[name] = Waveform(times, waveform(times / factor))
+    stretched = dataclasses.replace(
+        schedule, controls=controls, metadata={**schedule.metadata, **(metadata or {})}
+    )
+    check_schedule(stretched, profile)
+    return stretched
 
 
 def initial_state_index(schedule: Schedule) -> int:

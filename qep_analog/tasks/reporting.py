@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-from qep_analog.progress import LazyProgress
+from qep_analog.progress import LazyProgress, StageProgress
 from qep_analog.qep.trainer import RESULT_SCHEMA, Trainer
 from qep_analog.storage import write_json
 from qep_analog.tasks.phase_sensor import accuracy_metrics, phase_grid, phase_labels
@@ -82,22 +82,5 @@ def write_sensor_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, A
     return report
 
 
-class ExploreProgress(LazyProgress):
+class ExploreProgress(StageProgress):
     """A progress bar over the iterations (boundary: the theta_zz points), then the phase diagram."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        super().__init__(
-            TextColumn("{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[text]}"),
-            TimeRemainingColumn(),
-            enabled=enabled,
-        )
-        self._tasks: dict[str, Any] = {}
-
-    def update(self, stage: str, done: int, total: int, text: str) -> None:
-        self._start()
-        if stage not in self._tasks:
-            self._tasks[stage] = self._progress.add_task(stage, total=total, text="")
-        self._progress.update(self._tasks[stage], completed=done, total=total, text=text)

@@ -131,6 +131,15 @@ def test_a_bad_step_changes_nothing(tmp_path: Path) -> None:
     assert outcome.profile == PROFILE and resolve(PROFILE, history.read().records) == PROFILE
 
 
+def test_the_runner_reports_its_progress(tmp_path: Path) -> None:
+    card = yaml.safe_load((RUNCARDS_DIR / "rydberg-basic.yaml").read_text())
+    card["routines"] = [{"routine": "ramsey", "parameters": {"stop_us": 0.5, "points": 21}}] * 2
+    reports: list[tuple[int, int, str]] = []
+    lab = FakeRydbergLab.for_profile(PROFILE, seed=1)
+    run_runcard(parse_runcard(card), PROFILE, lab, tmp_path / "run", progress=lambda *r: reports.append(r))
+    assert reports == [(0, 2, "ramsey"), (1, 2, "ramsey"), (2, 2, "done")]
+
+
 def test_dry_run_keeps_the_history_untouched(tmp_path: Path) -> None:
     card = dataclasses.replace(load_runcard("rydberg-basic"), update="dry-run")
     history = CalibrationHistory(tmp_path / "h", PROFILE.name)

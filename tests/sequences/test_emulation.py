@@ -209,7 +209,7 @@ def test_diagnostics_flag_a_fast_ramp(chain_model: QEPModel) -> None:
         diagnostics = adiabaticity(schedule, profile, result)
         assert diagnostics.slow_enough is slow
         if not slow:
-            assert diagnostics.recommended_duration > duration and diagnostics.fidelity < 0.999
+            assert diagnostics.required_duration > duration and diagnostics.fidelity < 0.999
         else:
             assert diagnostics.fidelity > 1 - 1e-6
 

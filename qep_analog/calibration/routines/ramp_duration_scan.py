@@ -80,7 +80,7 @@ from qep_analog.devices.platform import ION, RYDBERG, Controls, Platform, platfo
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.errors import CalibrationError, ConfigError, ConstraintError
 from qep_analog.measurement.sampling import bits_of
-from qep_analog.sequences.recipes import Recipe, build_schedule, load_recipe
+from qep_analog.sequences.recipes import Recipe, build_schedule, load_recipe, stretched_recipe
 from qep_analog.sequences.schedule import Schedule
 
 #: the recipe whose ramp shape the scan uses on each platform
@@ -211,10 +211,7 @@ def ramp_schedule(
     duration: float,
 ) -> Schedule:
     """The recipe's ramp stretched to ``duration`` (µs; an exponential ramp keeps τ/T)."""
-    changes: dict[str, Any] = {"duration": duration}
-    if recipe.time_constant is not None:
-        changes["time_constant"] = recipe.time_constant * duration / recipe.duration
-    return build_schedule(dataclasses.replace(recipe, **changes), profile, target, label="ramp_scan")
+    return build_schedule(stretched_recipe(recipe, duration), profile, target, label="ramp_scan")
 
 
 def probe_schedule(
