@@ -302,7 +302,12 @@ def _ion_couplings(operator: PauliSum, parts: _Parts, n: int, profile: DevicePro
         return
     chain = all(j == i + 1 for i, j in parts.xx) and len(parts.xx) == n - 1
     if not chain:
-        term.drop(strings, "no Mølmer–Sørensen drive couples only these pairs")
+        # Some pairs are left to the model's other terms (e.g. a sensor ion's couplings beside a
+        # driven chain): only the whole pattern of a preparation is a set of Rabi frequencies.
+        term.levels.append("shot")
+        term.controls.append("Rabi frequencies Ω_i and the beat note")
+        term.keep(operator, strings)
+        term.notes.append("with the model's other couplings: each preparation's drive is checked")
         return
     # The shortest-range couplings the profile allows: μ at the top of its range.
     beat_note = profile.ions.beat_note_detuning[1]

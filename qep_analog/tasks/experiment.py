@@ -15,11 +15,17 @@ from qep_analog.qep.trainer import Penalty, TrainingConfig
 from qep_analog.schema import OMIT, Field, optional, parse_section
 from qep_analog.solvers.mps import MPSOptions
 from qep_analog.storage import read_yaml
+from qep_analog.tasks.ion_sensor import IonSensorTask
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
 
 SCHEMA = "qep-experiment/1"
-TASKS = ("phase_sensor", "rydberg_sensor")
+TASKS = ("phase_sensor", "rydberg_sensor", "ion_sensor")
+#: the tasks on a device's own Hamiltonian, with the model keys that are ranges
+DEVICE_TASKS: dict[str, tuple[type[RydbergSensorTask] | type[IonSensorTask], tuple[str, ...]]] = {
+    "rydberg_sensor": (RydbergSensorTask, ("delta_over_omega", "rb_over_a")),
+    "ion_sensor": (IonSensorTask, ("field_over_j",)),
+}
 
 
 def _rule(fields: tuple[Field, ...], name: str, key: str, default: Any = OMIT) -> Field:
@@ -46,7 +52,7 @@ _TRAINING = (
 #: a task's ``model`` section: its settings but the test set's size and seed
 _MODEL = {
     task: optional([f for f in cls.FIELDS if f.name not in ("test_size", "seed")])
-    for task, cls in (("phase_sensor", PhaseSensorTask), ("rydberg_sensor", RydbergSensorTask))
+    for task, cls in (("phase_sensor", PhaseSensorTask), *((t, c) for t, (c, _) in DEVICE_TASKS.items()))
 }
 _EVALUATION = (
     _rule(PhaseSensorTask.FIELDS, "test_size", "test_size"),
@@ -107,7 +113,7 @@ class Experiment:
     """A parsed experiment: the task, the training configuration, the penalty, the run folder."""
 
     name: str
-    task: PhaseSensorTask | RydbergSensorTask
+    task: PhaseSensorTask | RydbergSensorTask | IonSensorTask
     training: TrainingConfig
     penalty: Penalty | None
     output: Path
@@ -165,16 +171,17 @@ def load_experiment(
         training["bounds"] = tuple(training["bounds"])
     if "every" in evaluation:
         training["eval_every"] = evaluation.pop("every")
-    task: PhaseSensorTask | RydbergSensorTask
+    task: PhaseSensorTask | RydbergSensorTask | IonSensorTask
     try:
         config = TrainingConfig(**training)
-        if top["task"] == "rydberg_sensor":
+        if top["task"] in DEVICE_TASKS:
+            cls, ranges = DEVICE_TASKS[top["task"]]
             if profile is None:
-                raise ConfigError("task rydberg_sensor needs a device (device: NAME or --device)")
-            for key in ("delta_over_omega", "rb_over_a"):
+                raise ConfigError(f"task {top['task']} needs a device (device: NAME or --device)")
+            for key in ranges:
                 if key in model:
                     model[key] = tuple(model[key])
-            task = RydbergSensorTask(profile=profile, **model, **evaluation, seed=config.seed, loss=loss)
+            task = cls(profile=profile, **model, **evaluation, seed=config.seed, loss=loss)
         else:
             task = PhaseSensorTask(**model, **evaluation, seed=config.seed, loss=loss)
     except ConfigError as exc:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.figures import plt, save_figure
+from qep_analog.tasks.codewords import SensorAxes
 from qep_analog.tasks.phase_sensor import PHASE_NAMES, triangle_coordinates
 
 PHASE_COLOURS = ("tab:blue", "tab:orange", "tab:green")
@@ -52,14 +54,17 @@ def plot_sensor_predictions(
     path: str | Path,
     title: str,
     names: tuple[str, ...],
+    axes: SensorAxes,
 ) -> None:
-    """Predicted phase of each point (δ/Ω, R_b/a): filled by the prediction, ringed where it is wrong."""
+    """Predicted phase of each point: filled by the prediction, ringed where it is wrong."""
     fig, ax = plt.subplots(figsize=(6, 5))
+    x = points[:, axes.columns[0]]
+    y = points[:, axes.columns[1]] + axes.spread * np.random.default_rng(0).uniform(-1, 1, len(points))
     for phase, (name, colour) in enumerate(zip(names, PHASE_COLOURS, strict=False)):
         mask = predicted == phase
-        ax.scatter(points[mask, 1], points[mask, 0], c=colour, s=30, label=name, edgecolors="none")
+        ax.scatter(x[mask], y[mask], c=colour, s=30, label=name, edgecolors="none")
     wrong = predicted != truth
-    ax.scatter(points[wrong, 1], points[wrong, 0], s=70, facecolors="none", edgecolors="k", label="wrong")
-    ax.set(xlabel="R_b / a", ylabel="δ / Ω", title=title)
+    ax.scatter(x[wrong], y[wrong], s=70, facecolors="none", edgecolors="k", label="wrong")
+    ax.set(xlabel=axes.labels[0], ylabel=axes.labels[1], xscale=axes.xscale, title=title)
     ax.legend(loc="upper left", fontsize=8)
     save_figure(fig, path)

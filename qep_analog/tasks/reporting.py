@@ -64,7 +64,7 @@ def write_sensor_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, A
     from qep_analog.tasks.plots import plot_sensor_predictions
 
     task: Any = trainer.task
-    theta = trainer.coefficients(np.array(list(result["parameters"].values())))
+    theta = trainer.coefficients(np.array(list(result["parameters"].values())), trainer.test_inputs)
     free = trainer.equilibrium.prepare(trainer.test_inputs, theta, keep_states=False)
     outputs = trainer.compiled.output_values(free.strings)
     metrics = task.metrics(outputs, trainer.test_targets)
@@ -76,6 +76,7 @@ def write_sensor_report(trainer: Trainer, result: dict[str, Any]) -> dict[str, A
         trainer.run_dir / "phase_diagram.png",
         f"test set on the model's states: max-choice {metrics['max_choice_accuracy']:.3f}",
         task.phases,
+        task.plot_axes,
     )
     report = {**result, "model_states": metrics}
     write_json(trainer.run_dir / "result.json", report, RESULT_SCHEMA)

@@ -39,6 +39,7 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
 from qep_analog.qep.trainer import parameters_from_result
 from qep_analog.schema import Field, check_attributes
+from qep_analog.tasks.codewords import CodewordSensor, SensorAxes
 
 SENSORS = ("A", "B")
 #: the sensors' excitations (n_A, n_B) that name each phase
@@ -164,7 +165,7 @@ class SensorGeometry:
 
 
 @dataclass(kw_only=True)
-class RydbergSensorTask:
+class RydbergSensorTask(CodewordSensor):
     """Two sensor atoms learn the phase of a Rydberg chain on ``profile``'s device (see the module
     doc). ``phases``: the classes (``disordered``, ``Z2`` and, where the device reaches it, ``Z3``);
     ``delta_over_omega`` and ``rb_over_a``: the input window; ``sensor_start``: the initial sensor
@@ -184,6 +185,8 @@ class RydbergSensorTask:
     loss: Loss = field(default_factory=SquaredError)
     model: QEPModel = field(init=False)
     parameterisation: SensorGeometry = field(init=False)
+    #: the test set's points (δ/Ω, R_b/a) drawn with R_b/a across
+    plot_axes: ClassVar[SensorAxes] = SensorAxes((1, 0), ("R_b / a", "δ / Ω"))
 
     FIELDS: ClassVar[tuple[Field, ...]] = (
         Field("n_chain", "integer", low=3),
@@ -305,8 +308,7 @@ class RydbergSensorTask:
         return np.array(out[:size])
 
     def targets(self, points: NDArray) -> NDArray:
-        index = {p: k for k, p in enumerate(self.phases)}
-        return np.array([self.codewords[index[str(label)]] for label in self.label(points)])
+        return self.codewords_of(self.label(points))
 
     def sample_batch(self, rng: np.random.Generator, size: int) -> tuple[NDArray, NDArray]:
         points = self._sample_points(rng, size)
@@ -314,25 +316,6 @@ class RydbergSensorTask:
 
     def test_set(self) -> tuple[NDArray, NDArray]:
         return self.model_inputs(self._test_points), self.targets(self._test_points)
-
-    def predicted_phases(self, outputs: NDArray) -> NDArray:
-        """The index in ``phases`` of the codeword nearest to each row of outputs (or targets)."""
-        outputs = np.atleast_2d(outputs)
-        return np.asarray(
-            ((outputs[:, None, :] - self.codewords[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-        )
-
-    def metrics(self, outputs: NDArray, targets: NDArray) -> dict[str, float]:
-        """Max-choice accuracy (the nearest codeword is the target's) and the single-shot accuracy:
-        the mean probability that one shot reads a sensor's codeword bit."""
-        outputs = np.atleast_2d(outputs)
-        bits = np.where(targets > 0.5, outputs, 1.0 - outputs)
-        return {
-            "max_choice_accuracy": float(
-                np.mean(self.predicted_phases(outputs) == self.predicted_phases(targets))
-            ),
-            "single_shot_accuracy": float(np.clip(bits, 0.0, 1.0).mean()),
-        }
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Local detunings N(0, ``init_spread``) rad/µs; sensors at ``sensor_start`` ± ``init_spread``

@@ -1,0 +1,54 @@
+"""What the device-native sensors share: two sensor outputs in [0, 1] name a class by the nearest of
+the classes' codewords (the P00, P11 and P01 of the paper's sensor); the loss is the squared distance
+to the target's codeword."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class SensorAxes:
+    """How a sensor task's points are drawn: the columns on x and y, their labels, the x scale and
+    a vertical spread for a y that takes a few values only (e.g. a beat-note side)."""
+
+    columns: tuple[int, int]
+    labels: tuple[str, str]
+    xscale: str = "linear"
+    spread: float = 0.0
+
+
+class CodewordSensor:
+    """Targets, predictions and metrics of a sensor whose classes ``phases`` have the codewords
+    ``codewords`` (one row per class)."""
+
+    phases: tuple[str, ...]
+    codewords: NDArray
+
+    def codewords_of(self, labels: Sequence[str | None]) -> NDArray:
+        """The codeword of each label (each must be one of ``phases``)."""
+        index = {p: k for k, p in enumerate(self.phases)}
+        return np.array([self.codewords[index[str(label)]] for label in labels])
+
+    def predicted_phases(self, outputs: NDArray) -> NDArray:
+        """The index in ``phases`` of the codeword nearest to each row of outputs (or targets)."""
+        outputs = np.atleast_2d(outputs)
+        return np.asarray(
+            ((outputs[:, None, :] - self.codewords[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+        )
+
+    def metrics(self, outputs: NDArray, targets: NDArray) -> dict[str, float]:
+        """Max-choice accuracy (the nearest codeword is the target's) and the single-shot accuracy:
+        the mean probability that one shot reads a sensor's codeword bit."""
+        outputs = np.atleast_2d(outputs)
+        bits = np.where(targets > 0.5, outputs, 1.0 - outputs)
+        return {
+            "max_choice_accuracy": float(
+                np.mean(self.predicted_phases(outputs) == self.predicted_phases(targets))
+            ),
+            "single_shot_accuracy": float(np.clip(bits, 0.0, 1.0).mean()),
+        }
