@@ -110,13 +110,14 @@ def run_build(args: argparse.Namespace) -> int:
     for schedule in schedules:
         schedule.metadata.update(provenance)
     out = Path(args.out)
+    skipped = [s for s in schedules if exporter and unsupported_readout(exporter, s.readout)]
+    rotations = _readout_rotations(schedules, profile) if exporter == "pulser" else []
     save_schedules(out, schedules)
     written = [str(out)]
     if exporter:
-        skipped = [s for s in schedules if unsupported_readout(exporter, s.readout)]
         if skipped:
-            names = ", ".join(f"{s.label}/{s.readout[0]}" for s in skipped)
-            _warn(f"{names} not exported: {exporter} files read in Z only (the schedules are in {out})")
+            names = ", ".join(f"{s.label}/{s.readout}" for s in skipped)
+            _warn(f"{names} not exported: {exporter} files cannot read these bases (schedules in {out})")
         for schedule in schedules:
             if schedule not in skipped:
                 stem = f"{out.with_suffix('')}.{schedule.label}.{schedule.readout[0]}"
@@ -124,8 +125,27 @@ def run_build(args: argparse.Namespace) -> int:
     first = schedules[0]
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
+    for line in rotations:
+        print(line)
     print(_calibration_line(profile))
     return 0
+
+
+def _readout_rotations(schedules: list[Any], profile: Any) -> list[str]:
+    """The readout rotation each X or Y schedule's Pulser export plays and its bias under the
+    interactions (emulated), stored in the schedule's metadata (``readout_rotation``); one line each."""
+    from qep_analog.emulation.readout_bias import readout_bias
+    from qep_analog.sequences.export import unsupported_readout
+
+    lines = []
+    for schedule in schedules:
+        if unsupported_readout("pulser", schedule.readout):
+            continue
+        bias = readout_bias(schedule, profile)
+        if bias is not None:
+            schedule.metadata["readout_rotation"] = bias.to_document()
+            lines.append(bias.summary(schedule.label))
+    return lines
 
 
 def _calibration_line(profile: Any) -> str:
