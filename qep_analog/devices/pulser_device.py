@@ -152,19 +152,17 @@ def _looser(profile: DeviceProfile, device: Device) -> list[str]:
     if caps.dimensions > device.dimensions:
         out.append(f"dimensions {caps.dimensions} exceed its {device.dimensions}")
     pairs = [
-        ("max_rabi", caps.max_rabi, channel.max_amp, "rad/µs", f"{name}.max_amp"),
-        ("max_abs_detuning", caps.max_abs_detuning, channel.max_abs_detuning, "rad/µs",
+        ("max_rabi", caps.max_rabi, channel.max_amp, " rad/µs", f"{name}.max_amp"),
+        ("max_abs_detuning", caps.max_abs_detuning, channel.max_abs_detuning, " rad/µs",
          f"{name}.max_abs_detuning"),
         ("max_atoms", caps.max_atoms, device.max_atom_num, "", "max_atom_num"),
-        ("max_radius", caps.max_radius, device.max_radial_distance, "µm", "max_radial_distance"),
-        ("max_duration", caps.max_duration * 1000, device.max_sequence_duration, "ns",
+        ("max_radius", caps.max_radius, device.max_radial_distance, " µm", "max_radial_distance"),
+        ("max_duration", caps.max_duration * 1000, device.max_sequence_duration, " ns",
          "max_sequence_duration"),
     ]  # fmt: skip
     for field, ours, theirs, unit, their_name in pairs:
         if theirs is not None and ours > theirs * (1 + 1e-9):
-            out.append(
-                f"{field} {ours:g} {unit} exceeds its {their_name} {theirs:g} {unit}".replace("  ", " ")
-            )
+            out.append(f"{field} {ours:g}{unit} exceeds its {their_name} {theirs:g}{unit}")
     if caps.min_spacing < device.min_atom_distance * (1 - 1e-9):
         out.append(f"min_spacing {caps.min_spacing:g} µm is below its min_atom_distance "
                    f"{device.min_atom_distance:g} µm")  # fmt: skip
@@ -234,7 +232,7 @@ def device_register(positions: NDArray, device: Device | VirtualDevice) -> BaseR
     x = ", ".join(f"{c:g}" for c in positions[atom])
     raise ConfigError(
         f"register on Pulser's {device.name}: atom q{atom} at ({x}) µm is {distance:.3g} µm from the "
-        f"nearest trap of its calibrated layout {layout!r} (the device requires atoms on its traps)"
+        f"nearest trap of its calibrated layout {layout} (the device requires atoms on its traps)"
     )
 
 

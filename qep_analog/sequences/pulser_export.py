@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,15 +174,20 @@ def readout_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
     rotation = schedule_rotation(schedule, profile)
     if rotation is not None:
         ticks = round(rotation.duration * 1000)
+        prepared = sequence.get_duration()
         limit = sequence.device.max_sequence_duration
-        total = sequence.get_duration() + ticks
-        if limit is not None and total > limit:
-            raise ConstraintError(
-                f"schedule {schedule.label!r} on {profile.label!r}: {sequence.get_duration()} ns and the "
-                f"{rotation.basis} readout rotation ({ticks} ns) exceed the limit {limit} ns"
-            )
-        pulse = Pulse.ConstantPulse(ticks, rotation.amplitude, 0.0, rotation.phase)
-        sequence.add(pulse, DRIVE)
+        too_long = ConstraintError(
+            f"schedule {schedule.label!r} on {profile.label!r}: {prepared} ns and the {rotation.basis} "
+            f"readout rotation ({ticks} ns) exceed the limit {limit} ns"
+        )
+        with warnings.catch_warnings():  # Pulser warns or raises past the device's longest sequence
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                sequence.add(Pulse.ConstantPulse(ticks, rotation.amplitude, 0.0, rotation.phase), DRIVE)
+            except RuntimeError:
+                raise too_long from None
+        if limit is not None and sequence.get_duration() > limit:
+            raise too_long
     sequence.measure(MEASUREMENT_BASIS)
     return sequence
 
