@@ -45,7 +45,12 @@ from qep_analog.errors import BundlePending, ConfigError, MeasurementError, Stor
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.sequences.export import export_schedule, exporter_of, unsupported_readout
+from qep_analog.sequences.export import (
+    READOUT_LIMITS,
+    export_schedule,
+    exporter_of,
+    unsupported_readout,
+)
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
 from qep_analog.storage import read_json, write_json
@@ -130,7 +135,7 @@ class BundleBackend:
             key, basis = refused[0]
             raise ConfigError(
                 f"bundle {self.directory}: job {key!r} reads in basis {basis}, which {exporter} files "
-                f"cannot express ({self.profile.label!r} exports {exporter}, read in Z only)"
+                f"cannot express ({self.profile.label!r} exports {exporter}: {READOUT_LIMITS[exporter]})"
             )
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         files: dict[str, dict[str, str]] = {}

@@ -116,8 +116,12 @@ def run_build(args: argparse.Namespace) -> int:
     written = [str(out)]
     if exporter:
         if skipped:
-            names = ", ".join(f"{s.label}/{s.readout}" for s in skipped)
-            _warn(f"{names} not exported: {exporter} files cannot read these bases (schedules in {out})")
+            from qep_analog.sequences.export import READOUT_LIMITS
+
+            names = ", ".join(f"{s.label}/{s.readout if len(set(s.readout)) > 1 else s.readout[0]}"
+                              for s in skipped)  # fmt: skip
+            limit = READOUT_LIMITS[exporter]
+            _warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
         for schedule in schedules:
             if schedule not in skipped:
                 stem = f"{out.with_suffix('')}.{schedule.label}.{schedule.readout[0]}"

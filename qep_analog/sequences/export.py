@@ -32,6 +32,10 @@ def exporter_of(profile: DeviceProfile, exporter: str | None = None) -> str:
     return exporter
 
 
+#: what each format's files can read, for the messages about the bases they cannot
+READOUT_LIMITS = {"braket-ahs": "read in Z only", "pulser": "read all atoms in one basis"}
+
+
 def unsupported_readout(exporter: str, basis: str) -> bool:
     """Whether ``exporter``'s files cannot carry a readout in ``basis``: Braket AHS reads in Z only;
     a Pulser file turns every atom by one global rotation, so its basis is one letter for all."""
