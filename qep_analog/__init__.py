@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from qep_analog.emulation.diagnostics import adiabaticity
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
+    from qep_analog.emulation.readout_bias import readout_bias
     from qep_analog.errors import (
         BundlePending,
         CalibrationError,
@@ -79,7 +80,12 @@ if TYPE_CHECKING:
     from qep_analog.qep.names import ESTIMATORS, SCHEMES
     from qep_analog.qep.trainer import Trainer, TrainingConfig
     from qep_analog.sequences.braket_export import export_ahs_json
-    from qep_analog.sequences.export import export_schedule, exporter_of, unsupported_readout
+    from qep_analog.sequences.export import (
+        READOUT_LIMITS,
+        export_schedule,
+        exporter_of,
+        unsupported_readout,
+    )
     from qep_analog.sequences.ion_export import export_ion_json
     from qep_analog.sequences.phases import qep_phase_schedules, realised_model
     from qep_analog.sequences.plots import plot_schedules
@@ -155,10 +161,12 @@ _HOMES: dict[str, str] = {
     "export_schedule": "qep_analog.sequences.export",
     "exporter_of": "qep_analog.sequences.export",
     "unsupported_readout": "qep_analog.sequences.export",
+    "READOUT_LIMITS": "qep_analog.sequences.export",
     "plot_schedules": "qep_analog.sequences.plots",
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
     "run_pulser": "qep_analog.emulation.pulser_backend",
+    "readout_bias": "qep_analog.emulation.readout_bias",
     "adiabaticity": "qep_analog.emulation.diagnostics",
     # Measurement
     "measurement_plan": "qep_analog.measurement.settings",

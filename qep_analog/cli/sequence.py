@@ -116,7 +116,7 @@ def run_build(args: argparse.Namespace) -> int:
     written = [str(out)]
     if exporter:
         if skipped:
-            from qep_analog.sequences.export import READOUT_LIMITS
+            from qep_analog import READOUT_LIMITS
 
             names = ", ".join(f"{s.label}/{s.readout if len(set(s.readout)) > 1 else s.readout[0]}"
                               for s in skipped)  # fmt: skip
@@ -138,8 +138,7 @@ def run_build(args: argparse.Namespace) -> int:
 def _readout_rotations(schedules: list[Any], profile: Any) -> list[str]:
     """The readout rotation each X or Y schedule's Pulser export plays and its bias under the
     interactions (emulated), stored in the schedule's metadata (``readout_rotation``); one line each."""
-    from qep_analog.emulation.readout_bias import readout_bias
-    from qep_analog.sequences.export import unsupported_readout
+    from qep_analog import readout_bias, unsupported_readout
 
     lines = []
     for schedule in schedules:

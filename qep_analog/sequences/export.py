@@ -27,7 +27,7 @@ def exporter_of(profile: DeviceProfile, exporter: str | None = None) -> str:
     if exporter == "pulser" and own == "braket-ahs":
         raise ConfigError(
             f"export 'pulser': device {profile.label!r} has a positive detuning map, which Pulser's DMM "
-            "(negative detunings only) cannot play; it exports as Braket AHS (--export braket-ahs)"
+            "(negative detunings only) cannot play: export it as Braket AHS (braket-ahs)"
         )
     return exporter
 
