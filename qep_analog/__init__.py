@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from qep_analog.devices.mapping import map_model, mapping_table
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
+    from qep_analog.devices.pulser_device import to_pulser_device
     from qep_analog.emulation.diagnostics import adiabaticity
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
@@ -166,6 +167,7 @@ _HOMES: dict[str, str] = {
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
     "run_pulser": "qep_analog.emulation.pulser_backend",
+    "to_pulser_device": "qep_analog.devices.pulser_device",
     "readout_bias": "qep_analog.emulation.readout_bias",
     "adiabaticity": "qep_analog.emulation.diagnostics",
     # Measurement

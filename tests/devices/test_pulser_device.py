@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_cli
 from pulser.devices import AnalogDevice, Device, VirtualDevice
 
+from qep_analog.cli import EXIT_BAD_INPUT
 from qep_analog.devices.geometry import lattice_positions
 from qep_analog.devices.profile import read_profile, realised_duration
 from qep_analog.devices.pulser_device import constant_sequence, to_pulser_device
@@ -189,3 +191,17 @@ def test_a_profile_looser_than_its_device_is_a_one_line_error(
     with pytest.raises(ProfileError, match=message) as caught:
         to_pulser_device(read_profile(path))
     assert "\n" not in str(caught.value) and "analog-like" in str(caught.value)
+
+
+def test_device_validate_checks_the_mirrored_device(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _analog_like(tmp_path)
+    status, out, _ = run_cli(capsys, ["device", "validate", str(path)])
+    assert status == 0 and out.rstrip().endswith("within the limits of Pulser's AnalogDevice")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("max_atoms: 80 ", "max_atoms: 81 "), encoding="utf-8"
+    )
+    status, out, err = run_cli(capsys, ["device", "validate", str(path)])
+    assert status == EXIT_BAD_INPUT and out == "" and err.count("\n") == 1
+    assert "mirrors Pulser's AnalogDevice: max_atoms 81 exceeds its max_atom_num 80" in err
