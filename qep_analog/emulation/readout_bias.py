@@ -1,9 +1,11 @@
 """The bias of an X or Y readout on a Rydberg array: the export's π/2 rotation pulse runs while the
 atoms interact (and feel any calibrated site offsets), so what is read is not the prepared state's
-X or Y. The prepared state (our emulator) is turned once by the pulse as the device plays it — the
-constant resonant drive with the van der Waals couplings on — and once by the ideal instantaneous
-rotation (:func:`~qep_analog.emulation.qutip_emulator.rotate_to_basis`); the bias is the difference
-of each atom's read ⟨Z_i⟩, i.e. of the ⟨X_i⟩ (or ⟨Y_i⟩) that the counts estimate.
+X or Y. The prepared state (our emulator) is turned once by the pulse as the device plays it — any
+undriven delay Pulser puts before it, then the constant resonant drive, the van der Waals couplings
+on throughout — and once by the ideal instantaneous rotation
+(:func:`~qep_analog.emulation.qutip_emulator.rotate_to_basis`); the bias is the difference of each
+atom's read ⟨Z_i⟩, i.e. of the ⟨X_i⟩ (or ⟨Y_i⟩) that the counts estimate. The channel's modulation
+(a finite bandwidth rounding the pulse on hardware) is not modelled.
 """
 
 from __future__ import annotations
@@ -80,10 +82,15 @@ def _read_z(state: NDArray, n: int) -> NDArray:
 def rotated_reads(
     state: NDArray, schedule: Schedule, profile: DeviceProfile, rotation: ReadoutRotation
 ) -> tuple[NDArray, NDArray]:
-    """(read ⟨Z_i⟩ after the pulse as played, after the ideal rotation) of a prepared ket."""
+    """(read ⟨Z_i⟩ after the delay and the pulse as played, after the ideal rotation) of a prepared
+    ket."""
     n = schedule.n_qubits
+    played = np.asarray(state, dtype=complex)
+    if rotation.delay > 0:  # undriven, interacting
+        static = pauli_matrix(hamiltonian_terms(schedule, profile)[0], n).astype(complex)
+        played = expm_multiply(-1j * rotation.delay * static, played)
     hamiltonian = pauli_matrix(pulse_hamiltonian(schedule, profile, rotation), n).astype(complex)
-    played = expm_multiply(-1j * rotation.duration * hamiltonian, np.asarray(state, dtype=complex))
+    played = expm_multiply(-1j * rotation.duration * hamiltonian, played)
     ideal = rotate_to_basis(np.asarray(state), rotation.basis * n)
     return _read_z(played, n), _read_z(ideal, n)
 

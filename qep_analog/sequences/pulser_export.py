@@ -14,6 +14,7 @@ readout that mixes bases cannot be exported.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -63,6 +64,9 @@ class ReadoutRotation:
     amplitude: float
     #: rad
     phase: float
+    #: µs the atoms wait, undriven but interacting, between the preparation's end and the pulse
+    #: (Pulser inserts it where the channel's modulation needs the previous pulse to fall)
+    delay: float = 0.0
 
     def to_document(self) -> dict[str, float | str]:
         return {
@@ -70,6 +74,7 @@ class ReadoutRotation:
             "duration_us": self.duration,
             "amplitude_rad_per_us": self.amplitude,
             "phase_rad": self.phase,
+            "delay_us": self.delay,
         }
 
 
@@ -160,18 +165,18 @@ def to_pulser_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
     return sequence
 
 
-def schedule_rotation(schedule: Schedule, profile: DeviceProfile) -> ReadoutRotation | None:
-    """The readout rotation the schedule's export plays on the profile's device (None for Z)."""
+def _rotation_on(schedule: Schedule, profile: DeviceProfile) -> ReadoutRotation | None:
+    """The readout rotation for the schedule on the profile's device, before it is scheduled."""
     peak = float(np.max(np.abs(schedule.controls["rabi"].values)))
     limit = min(profile.rydberg.max_rabi, peak or math.inf)
     return readout_rotation(schedule, to_pulser_device(profile), limit, profile.calibration.rabi_scale)
 
 
-def readout_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
-    """The schedule as it runs on the device: the preparation, the basis rotation of an X or Y
-    readout, and the measurement in the ground-rydberg basis."""
+def _measured(schedule: Schedule, profile: DeviceProfile) -> tuple[Sequence, ReadoutRotation | None]:
+    """The measured sequence, and its readout rotation as scheduled (with the delay Pulser put
+    before it)."""
     sequence = to_pulser_sequence(schedule, profile)
-    rotation = schedule_rotation(schedule, profile)
+    rotation = _rotation_on(schedule, profile)
     if rotation is not None:
         ticks = round(rotation.duration * 1000)
         prepared = sequence.get_duration()
@@ -188,8 +193,22 @@ def readout_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
                 raise too_long from None
         if limit is not None and sequence.get_duration() > limit:
             raise too_long
+        delay = sequence.get_duration(DRIVE) - ticks - prepared
+        rotation = dataclasses.replace(rotation, delay=delay / 1000)
     sequence.measure(MEASUREMENT_BASIS)
-    return sequence
+    return sequence, rotation
+
+
+def schedule_rotation(schedule: Schedule, profile: DeviceProfile) -> ReadoutRotation | None:
+    """The readout rotation the schedule's export plays on the profile's device, with the delay
+    before it (None for Z)."""
+    return _measured(schedule, profile)[1]
+
+
+def readout_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
+    """The schedule as it runs on the device: the preparation, the basis rotation of an X or Y
+    readout, and the measurement in the ground-rydberg basis."""
+    return _measured(schedule, profile)[0]
 
 
 def export_abstract_json(schedule: Schedule, profile: DeviceProfile, path: str | Path) -> str:

@@ -205,3 +205,44 @@ def test_device_validate_checks_the_mirrored_device(
     status, out, err = run_cli(capsys, ["device", "validate", str(path)])
     assert status == EXIT_BAD_INPUT and out == "" and err.count("\n") == 1
     assert "mirrors Pulser's AnalogDevice: max_atoms 81 exceeds its max_atom_num 80" in err
+
+
+@pytest.mark.parametrize(("modulation", "tolerance"), [(False, 3e-3), (True, 7e-3)])
+def test_an_x_export_on_analog_device_reads_what_the_bias_estimate_says(
+    tmp_path: Path, modulation: bool, tolerance: float
+) -> None:
+    """On AnalogDevice Pulser puts 340 ns between the ramp and the π/2 pulse (its channel's rise
+    time): the atoms (10 µm apart, U = 0.87 rad/µs) interact meanwhile, and the bias estimate
+    includes it. pulser-simulation's final state of the export matches the estimated read to 1.4e-3
+    (the 1 ns sampling, as on a custom device) and, with the channel's modulation, which the estimate
+    does not model, to 3.5e-3 (measured; tolerances twice that)."""
+    from pulser.backend import StateResult
+    from pulser_simulation import QutipBackendV2, QutipConfig
+
+    from qep_analog.emulation.pulser_backend import from_pulser_basis
+    from qep_analog.emulation.qutip_emulator import QutipEmulator
+    from qep_analog.emulation.readout_bias import readout_bias, rotated_reads
+    from qep_analog.sequences.pulser_export import readout_sequence
+    from qep_analog.sequences.schedule import Schedule
+    from qep_analog.sequences.waveforms import Waveform
+
+    profile = read_profile(_analog_like(tmp_path))
+    t = np.linspace(0.0, 1.2, 13)
+    controls = {
+        "rabi": Waveform(t, TWO_PI * np.sin(np.pi * t / 2.4) ** 2),
+        "detuning": Waveform(t, TWO_PI * (-3 + 2 * t / 1.2)),
+    }
+    static = {"positions": [[-10.0, 0.0], [0.0, 0.0], [10.0, 0.0]], "phase": 0.0}
+    schedule = Schedule("rydberg", "analog-like", controls, static, "XXX")
+    prepared = QutipEmulator(profile).run(schedule).state
+    bias = readout_bias(schedule, profile, prepared)
+    assert bias is not None and bias.rotation.delay == pytest.approx(0.34)
+    played, _ = rotated_reads(prepared, schedule, profile, bias.rotation)
+    config = QutipConfig(
+        observables=[StateResult(evaluation_times=[1.0])], sampling_rate=1.0, with_modulation=modulation
+    )
+    final = QutipBackendV2(readout_sequence(schedule, profile), config=config).run().final_state
+    state = from_pulser_basis(final.to_qobj().full())
+    bits = (np.arange(8)[:, None] >> np.arange(2, -1, -1)[None, :]) & 1
+    read = np.abs(state) ** 2 @ (1 - 2 * bits)
+    assert np.abs(read - played).max() < tolerance
