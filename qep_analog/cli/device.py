@@ -199,7 +199,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     profile = read_profile(args.file)
     mirrored = ""
-    if profile.platform == "rydberg" and profile.rydberg.pulser_device is not None:
+    if getattr(profile.capabilities, "pulser_device", None) is not None:  # a Rydberg array's field
         from qep_analog import to_pulser_device
 
         mirrored = f", within the limits of Pulser's {to_pulser_device(profile).name}"
