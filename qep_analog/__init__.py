@@ -41,9 +41,11 @@ if TYPE_CHECKING:
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
+    from qep_analog.devices.pulser_device import to_pulser_device
     from qep_analog.emulation.diagnostics import adiabaticity, recommended_duration
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
+    from qep_analog.emulation.readout_bias import readout_bias
     from qep_analog.errors import (
         BundlePending,
         CalibrationError,
@@ -81,7 +83,12 @@ if TYPE_CHECKING:
     from qep_analog.qep.names import ESTIMATORS, SCHEMES
     from qep_analog.qep.trainer import Trainer, TrainingConfig
     from qep_analog.sequences.braket_export import export_ahs_json
-    from qep_analog.sequences.export import export_schedule, exporter_of, unsupported_readout
+    from qep_analog.sequences.export import (
+        READOUT_LIMITS,
+        export_schedule,
+        exporter_of,
+        unsupported_readout,
+    )
     from qep_analog.sequences.ion_export import export_ion_json
     from qep_analog.sequences.phases import qep_phase_schedules, realised_model
     from qep_analog.sequences.plots import plot_schedules
@@ -167,6 +174,7 @@ _HOMES: dict[str, str] = {
     "export_schedule": "qep_analog.sequences.export",
     "exporter_of": "qep_analog.sequences.export",
     "unsupported_readout": "qep_analog.sequences.export",
+    "READOUT_LIMITS": "qep_analog.sequences.export",
     "plot_schedules": "qep_analog.sequences.plots",
     "stretch_schedule": "qep_analog.sequences.schedule",
     "DurationChoice": "qep_analog.sequences.recipes",
@@ -177,6 +185,8 @@ _HOMES: dict[str, str] = {
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
     "run_pulser": "qep_analog.emulation.pulser_backend",
+    "to_pulser_device": "qep_analog.devices.pulser_device",
+    "readout_bias": "qep_analog.emulation.readout_bias",
     "adiabaticity": "qep_analog.emulation.diagnostics",
     "recommended_duration": "qep_analog.emulation.diagnostics",
     # Measurement

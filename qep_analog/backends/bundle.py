@@ -9,7 +9,9 @@ against the manifest and returned.
 
     BUNDLE/
       manifest.json                 qep-bundle/1: device, recipe, export format, and per job its
-                                    phase, (x, θ, ν), bases, shots and the sequence file of each basis
+                                    phase, (x, θ, ν), bases, shots and the sequence file of each basis;
+                                    for Pulser files read in X or Y, the rotation pulse each plays and
+                                    its bias under the interactions (``readout_rotations``)
       sequences/S-PHASE-BASES.pulser.json  (or .ahs.json, .ion.json)
       counts/S-PHASE-BASES.json     qep-bundle-counts/1, written by the lab:
                                     {"schema": "qep-bundle-counts/1", "job": "S/PHASE", "bases": BASES,
@@ -38,11 +40,17 @@ from qep_analog.backends.jobs import (
 )
 from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
+from qep_analog.emulation.readout_bias import readout_bias
 from qep_analog.errors import BundlePending, ConfigError, MeasurementError, StorageError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.sequences.export import export_schedule, exporter_of, unsupported_readout
+from qep_analog.sequences.export import (
+    READOUT_LIMITS,
+    export_schedule,
+    exporter_of,
+    unsupported_readout,
+)
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
 from qep_analog.storage import read_json, write_json
@@ -127,15 +135,19 @@ class BundleBackend:
             key, basis = refused[0]
             raise ConfigError(
                 f"bundle {self.directory}: job {key!r} reads in basis {basis}, which {exporter} files "
-                f"cannot express ({self.profile.label!r} exports {exporter}, read in Z only)"
+                f"cannot express ({self.profile.label!r} exports {exporter}: {READOUT_LIMITS[exporter]})"
             )
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         files: dict[str, dict[str, str]] = {}
+        rotations: dict[str, dict[str, Any]] = {}
         for job in jobs:
             files[job.key] = {}
             for basis in job.bases:
                 schedule = dataclasses.replace(schedules[job.key], readout=basis)
                 files[job.key][basis] = self._export(schedule, file_stem(job, basis), exporter)
+                bias = readout_bias(schedule, self.profile) if exporter == "pulser" else None
+                if bias is not None:
+                    rotations.setdefault(job.key, {})[basis] = bias.to_document()
         (self.directory / "counts").mkdir(parents=True, exist_ok=True)
         metadata = batch_metadata(
             self.name,
@@ -150,6 +162,8 @@ class BundleBackend:
             "format": exporter,
             "files": files,
         }
+        if rotations:  # per job and basis: the rotation pulse an X or Y file plays, and its bias
+            manifest["readout_rotations"] = rotations
         write_json(self.manifest_path, manifest, BUNDLE_SCHEMA)
 
     def _export(self, schedule: Any, stem: str, exporter: str) -> str:

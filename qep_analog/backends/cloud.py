@@ -113,7 +113,8 @@ class PasqalCloudBackend:
                 if set(basis) != {"Z"}:
                     raise ConfigError(
                         f"backend {self.name}: job {job.key!r} asks for basis {basis}; the cloud reads "
-                        "Z only (an X or Y readout needs a rotation the Pulser export does not add)"
+                        "Z only (an X or Y readout is a rotation under interactions: export it to see "
+                        "its bias)"
                     )
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         # every sequence compiled and validated before the first is submitted

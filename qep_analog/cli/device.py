@@ -198,7 +198,13 @@ def run_validate(args: argparse.Namespace) -> int:
     from qep_analog import read_profile
 
     profile = read_profile(args.file)
-    print(f"{args.file}: valid {profile.platform} profile {profile.name!r}, version {profile.version}")
+    mirrored = ""
+    if getattr(profile.capabilities, "pulser_device", None) is not None:  # a Rydberg array's field
+        from qep_analog import to_pulser_device
+
+        mirrored = f", within the limits of Pulser's {to_pulser_device(profile).name}"
+    valid = f"valid {profile.platform} profile {profile.name!r}, version {profile.version}"
+    print(f"{args.file}: {valid}{mirrored}")
     return 0
 
 

@@ -140,13 +140,18 @@ def run_build(args: argparse.Namespace) -> int:
     for schedule in schedules:
         schedule.metadata.update(provenance)
     out = Path(args.out)
+    skipped = [s for s in schedules if exporter and unsupported_readout(exporter, s.readout)]
+    rotations = _readout_rotations(schedules, profile) if exporter == "pulser" else []
     save_schedules(out, schedules)
     written = [str(out)]
     if exporter:
-        skipped = [s for s in schedules if unsupported_readout(exporter, s.readout)]
         if skipped:
-            names = ", ".join(f"{s.label}/{s.readout[0]}" for s in skipped)
-            _warn(f"{names} not exported: {exporter} files read in Z only (the schedules are in {out})")
+            from qep_analog import READOUT_LIMITS
+
+            names = ", ".join(f"{s.label}/{s.readout if len(set(s.readout)) > 1 else s.readout[0]}"
+                              for s in skipped)  # fmt: skip
+            limit = READOUT_LIMITS[exporter]
+            _warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
         for schedule in schedules:
             if schedule not in skipped:
                 stem = f"{out.with_suffix('')}.{schedule.label}.{schedule.readout[0]}"
@@ -155,7 +160,7 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
     print(f"duration {choice.describe()}")
-    for line in _platform_lines(first, profile):
+    for line in [*rotations, *_platform_lines(first, profile)]:
         print(line)
     print(_calibration_line(profile))
     return 0
@@ -178,6 +183,22 @@ def _platform_lines(schedule: Any, profile: Any) -> list[str]:
             f"({t2:g} µs): expect dephasing to lower the preparation's fidelity (emulate --noise shows "
             "by how much)"
         )
+    return lines
+
+
+def _readout_rotations(schedules: list[Any], profile: Any) -> list[str]:
+    """The readout rotation each X or Y schedule's Pulser export plays and its bias under the
+    interactions (emulated), stored in the schedule's metadata (``readout_rotation``); one line each."""
+    from qep_analog import readout_bias, unsupported_readout
+
+    lines = []
+    for schedule in schedules:
+        if unsupported_readout("pulser", schedule.readout):
+            continue
+        bias = readout_bias(schedule, profile)
+        if bias is not None:
+            schedule.metadata["readout_rotation"] = bias.to_document()
+            lines.append(bias.summary(schedule.label))
     return lines
 
 

@@ -43,6 +43,9 @@ _POSITIVE: dict[str, Any] = {"low": 0.0, "open_low": True}
 _PROBABILITY: dict[str, Any] = {"low": 0.0, "high": 0.5, "open_high": True}
 
 _OVERHEAD = "time per shot beyond the sequence (loading, cooling, imaging)"
+_PULSER_DEVICE = (
+    "the real device the strict profile mirrors: a name in pulser.devices or a device-specs JSON file"
+)
 _LOCAL_DETUNING = (
     Field("sign", "text", choices=("negative", "positive", "any"), help="allowed sign of the local term"),
     Field("max_per_site", dimension=_FREQ, **_POSITIVE, help="largest |local detuning| on one site"),
@@ -65,6 +68,7 @@ _RYDBERG = (
     Field("max_rabi_slew", dimension="slew_rate", **_POSITIVE, required=False),
     Field("max_detuning_slew", dimension="slew_rate", **_POSITIVE, required=False),
     Field("shot_overhead", dimension="time", low=0.0, required=False, help=_OVERHEAD),
+    Field("pulser_device", "text", required=False, help=_PULSER_DEVICE),
 )
 _ION = (
     Field("species", "text"),
@@ -148,6 +152,9 @@ class RydbergCapabilities:
     max_rabi_slew: float = math.inf
     max_detuning_slew: float = math.inf
     shot_overhead: float = 0.0
+    #: the Pulser device a strict profile's exports are built on (a name in ``pulser.devices`` or a
+    #: device-specs JSON file, relative to the profile); None: a custom device named after the profile
+    pulser_device: str | None = None
 
     FIELDS: ClassVar[tuple[Field, ...]] = _RYDBERG
 
@@ -452,6 +459,8 @@ def _document_section(values: Any, fields: tuple[Field, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in fields:
         value = getattr(values, field.name)
+        if field.kind == "text" and value is None:
+            continue  # an optional name not given (the profile's hash stays what it was without it)
         suffix = _INTERNAL_SUFFIX.get(field.dimension)
         key = f"{field.name}_{suffix}" if suffix else field.name
         if field.kind == "section":

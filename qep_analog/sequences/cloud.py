@@ -8,7 +8,8 @@ Each schedule is compiled to a Pulser sequence (validated by Pulser for the prof
 measured in the ground-rydberg basis, serialized with Pulser's abstract representation and submitted
 as one batch of one job: ``create_batch(serialized_sequence=..., jobs=[{"runs": shots}])``. The
 cloud reads every atom in Z (1: Rydberg, qubit 0 the leftmost character, as our bitstrings); an X or
-Y readout needs a rotation the Pulser export does not add, and is refused. The connection is anything
+Y readout, which the Pulser export plays as a rotation under interactions (biased), is refused here.
+The connection is anything
 with pasqal-cloud's ``create_batch`` and ``get_batch`` (:class:`CloudConnection`); pasqal-cloud is
 imported only when :func:`pasqal_connection` builds the real one, its ``PasqalCloudClient``.
 """
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
-from qep_analog.sequences.pulser_export import EXPORTER, to_pulser_sequence
+from qep_analog.sequences.pulser_export import EXPORTER, readout_sequence
 from qep_analog.sequences.schedule import Schedule
 
 #: keyword of :func:`pasqal_connection` -> the environment variable it falls back to
@@ -138,11 +139,9 @@ def serialized_sequence(schedule: Schedule, profile: DeviceProfile) -> str:
     if set(schedule.readout) != {"Z"}:
         raise ConfigError(
             f"Pasqal cloud: schedule {schedule.label!r} reads in {schedule.readout}; the cloud reads Z "
-            "only (an X or Y readout needs a rotation the Pulser export does not add)"
+            "only (an X or Y readout is a rotation under interactions: export it to see its bias)"
         )
-    sequence = to_pulser_sequence(schedule, profile)
-    sequence.measure("ground-rydberg")
-    text: str = sequence.to_abstract_repr()
+    text: str = readout_sequence(schedule, profile).to_abstract_repr()
     return text
 
 

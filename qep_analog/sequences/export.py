@@ -23,12 +23,25 @@ def exporter_of(profile: DeviceProfile, exporter: str | None = None) -> str:
         raise ConfigError(
             f"export {exporter!r}: {platform.name} schedules export as {', '.join(platform.exporters)}"
         )
+    own = platform.exporter_for(profile)
+    if exporter == "pulser" and own == "braket-ahs":
+        raise ConfigError(
+            f"export 'pulser': device {profile.label!r} has a positive detuning map, which Pulser's DMM "
+            "(negative detunings only) cannot play: export it as Braket AHS (braket-ahs)"
+        )
     return exporter
 
 
+#: what each format's files can read, for the messages about the bases they cannot
+READOUT_LIMITS = {"braket-ahs": "read in Z only", "pulser": "read all atoms in one basis"}
+
+
 def unsupported_readout(exporter: str, basis: str) -> bool:
-    """Whether ``exporter``'s files cannot carry a readout in ``basis`` (Braket AHS reads in Z only)."""
-    return exporter == "braket-ahs" and bool(set(basis) - {"Z"})
+    """Whether ``exporter``'s files cannot carry a readout in ``basis``: Braket AHS reads in Z only;
+    a Pulser file turns every atom by one global rotation, so its basis is one letter for all."""
+    if exporter == "braket-ahs":
+        return bool(set(basis) - {"Z"})
+    return exporter == "pulser" and len(set(basis)) > 1
 
 
 def export_schedule(

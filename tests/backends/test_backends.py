@@ -207,6 +207,15 @@ def test_bundle_round_trip_and_its_errors(tmp_path: Path) -> None:
         (folder / "sequences" / "0-plus-ZZZZZZ.pulser.json").read_text()
     )
     assert sequence.get_duration() == 4000 and len(sequence.register.qubits) == 6
+    assert sequence.is_measured()
+    x_sequence = PulserSequence.from_abstract_repr(
+        (folder / "sequences" / "0-plus-XXXXXX.pulser.json").read_text()
+    )
+    assert x_sequence.get_duration() == 4128  # the X file plays its π/2 rotation after the ramp
+    rotations = json.loads((folder / "manifest.json").read_text())["readout_rotations"]
+    assert sorted(rotations) == ["0/free", "0/minus", "0/plus"] and list(rotations["0/plus"]) == ["XXXXXX"]
+    assert rotations["0/plus"]["XXXXXX"]["rotation"]["duration_us"] == 0.128
+    assert rotations["0/plus"]["XXXXXX"]["max_abs_bias"] > 0
     with pytest.raises(BundlePending, match=r"counts of job '0/plus' in basis ZZZZZZ: no file"):
         backend.run(jobs)
     _play(folder, jobs, FakeRydbergLab.for_profile(profile, n_sites=6, seed=7), backend)

@@ -32,6 +32,13 @@ def test_build_plot_emulate(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     exported = sorted(tmp_path.glob("chain.*.pulser.json"))
     assert len(exported) == 6
     Sequence.from_abstract_repr(exported[0].read_text(encoding="utf-8"))
+    # the X files carry their rotation (not copies of the Z files); its bias is printed and stored
+    x_file, z_file = tmp_path / "chain.free.X.pulser.json", tmp_path / "chain.free.Z.pulser.json"
+    assert x_file.read_bytes() != z_file.read_bytes()
+    assert stdout.count("readout rotation 128 ns") == 3 and "bias under interactions max |Δ<X_i>|" in stdout
+    stored = [s["metadata"].get("readout_rotation") for s in json.loads(out.read_text())["schedules"]]
+    assert [r is not None for r in stored] == [False, True] * 3
+    assert all(0 < r["max_abs_bias"] == max(map(abs, r["bias_per_atom"])) for r in stored if r)
     status, stdout, _ = run_cli(capsys, ["sequence", "plot", str(out)])
     assert status == 0 and (tmp_path / "chain.png").stat().st_size > 1000
     status, stdout, _ = run_cli(capsys, ["emulate", str(out), "--shots", "50", "--json"])
@@ -56,6 +63,36 @@ def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert not (tmp_path / "y.json").exists()  # refused before anything is written
     status, _, err = run_cli(capsys, ["emulate", str(tmp_path / "missing.json")])
     assert status == EXIT_BAD_INPUT and "no such file" in err
+
+
+def test_aquila_in_pulser_is_one_line_or_works(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """aquila-like exports as Braket AHS: --export pulser is refused before anything is written; its
+    schedules emulate in pulser-simulation where Pulser can play them (no positive map played)."""
+    out = tmp_path / "aquila.json"
+    argv = ["sequence", "build", "rydberg-smooth", "--device", "aquila-like", "--model", MODEL, *POINT]
+    status, _, err = run_cli(capsys, [*argv, "--out", str(out), "--export", "pulser"])
+    assert status == EXIT_BAD_INPUT and err.count("\n") == 1
+    assert "device 'aquila-like' has a positive detuning map" in err
+    assert err.endswith("export it as Braket AHS (braket-ahs)\n")
+    assert not out.exists()
+    status, _, _ = run_cli(capsys, [*argv, "--out", str(out)])
+    assert status == 0
+    status, _, err = run_cli(capsys, ["emulate", str(out), "--backend", "pulser"])
+    assert status == EXIT_BAD_INPUT and err.count("\n") == 1 and "a positive detuning map" in err
+    document = json.loads(out.read_text(encoding="utf-8"))
+    for schedule in document["schedules"][:1]:  # the detuning map's waveform zero throughout
+        local = schedule["controls"]["local_amplitude"]
+        local["values_rad_per_us"] = [0.0] * len(local["values_rad_per_us"])
+    document["schedules"] = document["schedules"][:1]
+    unmapped = tmp_path / "unmapped.json"
+    unmapped.write_text(json.dumps(document), encoding="utf-8")
+    reports = {}
+    for backend in ("pulser", "qutip"):
+        status, stdout, _ = run_cli(capsys, ["emulate", str(unmapped), "--backend", backend, "--json"])
+        assert status == 0
+        reports[backend] = json.loads(stdout)["schedules"][0]["expectations"]
+    # the same schedule in pulser-simulation and our emulator: <Z_i> within 2e-3
+    assert reports["pulser"] == pytest.approx(reports["qutip"], abs=2e-3)
 
 
 class RecordingConnection:

@@ -68,7 +68,10 @@ def test_per_sample_jacobians_match_central_differences(task: IonSensorTask) -> 
     inputs = task.model_inputs(np.array([[0.1, 0.0], [3.0, 1.0], [8.0, 0.0]]))
     numeric = np.stack(
         [
-            (geometry.sample_coefficients(phi + 1e-6 * e, inputs) - geometry.sample_coefficients(phi - 1e-6 * e, inputs))
+            (
+                geometry.sample_coefficients(phi + 1e-6 * e, inputs)
+                - geometry.sample_coefficients(phi - 1e-6 * e, inputs)
+            )
             / 2e-6
             for e in np.eye(len(phi))
         ],
@@ -89,15 +92,15 @@ def test_labels_follow_the_order_parameter_of_the_chain(task: IonSensorTask) -> 
         couplings = task._chain_couplings(side)
         m = len(couplings)
         signs = np.ones(m) if side.name == "below" else (-1.0) ** np.arange(m)
-        fixed = qa.pauli_sum(
-            (couplings[i, j], f"X{i} X{j}") for i in range(m) for j in range(i + 1, m)
-        )
+        fixed = qa.pauli_sum((couplings[i, j], f"X{i} X{j}") for i in range(m) for j in range(i + 1, m))
         order2 = qa.pauli_sum(
             (signs[i] * signs[j] / m**2 * (1 if i == j else 2), f"X{i} X{j}" if i != j else "I")
             for i in range(m)
             for j in range(i, m)
         )
-        model = qa.QEPModel(m, {"B": qa.pauli_sum((side.j0, f"Z{i}") for i in range(m))}, {"m2": order2}, fixed)
+        model = qa.QEPModel(
+            m, {"B": qa.pauli_sum((side.j0, f"Z{i}") for i in range(m))}, {"m2": order2}, fixed
+        )
         equilibrium = Equilibrium(model, tol=1e-12)
         critical = task.critical[side.name]
         grid = critical * np.exp(np.linspace(-0.5, 0.5, 41))
@@ -107,7 +110,9 @@ def test_labels_follow_the_order_parameter_of_the_chain(task: IonSensorTask) -> 
         assert grid[int(np.argmin(slope))] == pytest.approx(critical, rel=0.05)
         order = "ferromagnet" if side.name == "below" else "antiferromagnet"
         wide = np.exp(task.margin * 1.01)
-        points = np.array([[critical * wide, k], [critical / wide, k], [critical * np.exp(task.margin / 2), k]])
+        points = np.array(
+            [[critical * wide, k], [critical / wide, k], [critical * np.exp(task.margin / 2), k]]
+        )
         assert task.label(points) == ["paramagnet", order, None]
 
 
@@ -137,7 +142,9 @@ def test_the_exact_backend_gives_the_exact_gradient_of_the_device_parameters(tas
     """QEP through the exact backend, per-sample coefficients and Jacobians, against the exact
     linear-response gradient chained sample by sample."""
     config = qa.TrainingConfig(steps=1, batch_size=4, shots=None, beta=1e-6, eval_every=100, seed=0)
-    trainer = qa.Trainer(task, config, ".", backend=backend_for_run("exact", task.model, None, run_dir=".", seed=0))
+    trainer = qa.Trainer(
+        task, config, ".", backend=backend_for_run("exact", task.model, None, run_dir=".", seed=0)
+    )
     phi = _phi(task, 2)
     x, y = task.test_set()
     x, y = x[:6], y[:6]
