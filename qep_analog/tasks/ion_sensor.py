@@ -323,14 +323,21 @@ class IonSensorTask(CodewordSensor):
         signs = np.ones(m) if side.name == "below" else (-1.0) ** np.arange(m)
         order = reduce(np.add, (s * xi for s, xi in zip(signs, x, strict=True))) / m
         order2 = order @ order
-        grid = np.linspace(self.field_over_j[0] / 2, 2 * self.field_over_j[1], LABEL_GRID)
-        values = []
-        for b in grid:
-            _, vectors = np.linalg.eigh(ising + b * side.j0 * field_sum)
-            ground = vectors[:, 0]
-            values.append(float(ground @ order2 @ ground))
-        slope = np.gradient(np.array(values), grid)
-        return float(grid[int(np.argmin(slope))])
+        hamiltonian = ising
+        polarising = side.j0 * field_sum
+
+        def steepest(grid: NDArray) -> float:
+            values = []
+            for b in grid:
+                _, vectors = np.linalg.eigh(hamiltonian + b * polarising)
+                ground = vectors[:, 0]
+                values.append(float(ground @ order2 @ ground))
+            return float(grid[int(np.argmin(np.gradient(np.array(values), grid)))])
+
+        coarse = np.geomspace(self.field_over_j[0] / 2, 2 * self.field_over_j[1], LABEL_GRID)
+        step = float(coarse[1] / coarse[0])
+        first = steepest(coarse)
+        return steepest(np.geomspace(first / step**2, first * step**2, LABEL_GRID // 4))
 
     def label(self, points: NDArray) -> list[str | None]:
         """The phase of each point (B/J0, side index); None within the margin of the boundary or for a

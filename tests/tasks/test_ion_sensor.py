@@ -14,7 +14,7 @@ from qep_analog.backends.configure import backend_for_run
 from qep_analog.devices import ions
 from qep_analog.devices.mapping import map_model
 from qep_analog.qep.gradients import exact_gradient
-from qep_analog.sequences.phases import target_controls
+from qep_analog.sequences.phases import model_hamiltonian, target_controls
 from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.tasks.ion_sensor import SIDES, IonSensorTask
 
@@ -52,7 +52,7 @@ def test_each_sample_is_the_chain_the_device_drives_at_its_side(task: IonSensorT
         own = phi[k * geometry.per_side : (k + 1) * geometry.per_side]
         rabi[[0, n - 1]] = own[:2] * side.rabi
         realised = ions.realize(ions.IonControls(rabi, side.beat_note), task.profile)
-        model = ions.IonSpinModel.from_pauli_sum(task.model.hamiltonian(inputs[k], theta[k]), n)
+        model = ions.IonSpinModel.from_pauli_sum(model_hamiltonian(task.model, inputs[k], theta[k]), n)
         np.testing.assert_allclose(model.couplings, realised.couplings, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(model.fields, 0.5 * side.j0 + own[2:] * side.j0, rtol=1e-12)
         controls = ions.translate(model, task.profile)
