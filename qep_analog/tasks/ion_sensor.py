@@ -5,12 +5,10 @@ ferromagnet or antiferromagnet — from what the device sets.
 The device (a Mølmer–Sørensen drive at beat note μ on the transverse modes, see
 :mod:`qep_analog.devices.ions`) realises
 
-    H = Σ_{i<j} Ω_i Ω_j K_ij(μ) X_i X_j + B Σ_{i ∈ chain} Z_i + Σ_i h_i Z_i
+    H = Σ_{i<j} Ω_i Ω_j K_ij(μ) X_i X_j + B Σ_i Z_i + Σ_i h_i Z_i
 
 on ``n_chain + 2`` ions: sensor A (ion 0), the chain (ions 1 … n_chain), sensor B (the last ion).
-The input is the chain's point of the phase diagram (B/J0, side); the field B acts on the chain's ions
-only (the global field with the sensors' Stark shifts cancelling it), so the sensors learn the phase
-from their couplings to the chain and cannot read the field itself. The *side* of the beat note sets
+The input is the chain's point of the phase diagram (B/J0, side). The *side* of the beat note sets
 the sign and range of the couplings: above the transverse modes (``above``) they are all positive —
 antiferromagnetic, falling off with distance; between the COM mode and the next mode below it
 (``below``) the COM mode dominates and they are all negative — ferromagnetic, of long range. The
@@ -279,16 +277,8 @@ class IonSensorTask(CodewordSensor):
                 f"2π·{field_high / TWO_PI_KHZ:.4g} kHz ({name}), above device {profile.label!r}'s "
                 f"2π·{caps.max_global_field / TWO_PI_KHZ:.4g} kHz"
             )
-        # the fields' spread is the Stark shifts' (the global field sits in its middle): the chain's
-        # B beside the sensors' fields leaves each field ±(stark − B/2)
         stark = LIMIT_FRACTION * caps.max_stark_shift / 2 * (1 - 2 * caps.stark_crosstalk)
-        room = stark - field_high / 2
-        if room <= 0:
-            raise ConfigError(
-                f"ion sensor: B/J0 up to {self.field_over_j[1]:g} ({name}) leaves the sensors no Stark "
-                f"shift on device {profile.label!r}: lower field_over_j"
-            )
-        return Side(name, mu, kernel, rabi, j0, largest / rabi, room / j0)
+        return Side(name, mu, kernel, rabi, j0, largest / rabi, stark / j0)
 
     def _chain_couplings(self, side: Side) -> NDArray:
         chain = list(self.parameterisation.chain)
@@ -304,7 +294,7 @@ class IonSensorTask(CodewordSensor):
         geometry = self.parameterisation
         n = geometry.n_ions
         chain = list(geometry.chain)
-        inputs = {"B": pauli_sum((1.0, f"Z{i}") for i in chain)}
+        inputs = {"B": pauli_sum((1.0, f"Z{i}") for i in range(n))}
         for side in geometry.sides:
             couplings = side.rabi**2 * side.kernel
             inputs[f"chain_{side.name}"] = pauli_sum(

@@ -54,8 +54,7 @@ def test_each_sample_is_the_chain_the_device_drives_at_its_side(task: IonSensorT
         realised = ions.realize(ions.IonControls(rabi, side.beat_note), task.profile)
         model = ions.IonSpinModel.from_pauli_sum(model_hamiltonian(task.model, inputs[k], theta[k]), n)
         np.testing.assert_allclose(model.couplings, realised.couplings, rtol=1e-12, atol=1e-15)
-        on_chain = np.r_[0.0, np.ones(n - 2), 0.0]  # B = 0.5 J0 on the chain's ions, not the sensors
-        np.testing.assert_allclose(model.fields, 0.5 * side.j0 * on_chain + own[2:] * side.j0, rtol=1e-12)
+        np.testing.assert_allclose(model.fields, 0.5 * side.j0 + own[2:] * side.j0, rtol=1e-12)
         controls = ions.translate(model, task.profile)
         assert controls.beat_note == pytest.approx(side.beat_note, rel=1e-10)
         np.testing.assert_allclose(controls.rabi, rabi, rtol=1e-7)
@@ -161,11 +160,11 @@ def test_the_exact_backend_gives_the_exact_gradient_of_the_device_parameters(tas
 
 
 def test_a_short_training_on_exact_states_learns(tmp_path: Path, task: IonSensorTask) -> None:
-    """Twenty steps lower the test loss by more than 10 % (0.30 → 0.25 at seed 0)."""
+    """Twenty steps lower the test loss (the example reaches max-choice ≥ 0.9, examples/results)."""
     config = qa.TrainingConfig(
         steps=20, batch_size=8, shots=None, beta=1e-5, learning_rate=0.1, eval_every=20, seed=0
     )
     result = qa.Trainer(task, config, tmp_path).run()
     history = [r for r in qa.Trainer(task, config, tmp_path).read_metrics() if "test_loss" in r]
-    assert history[-1]["test_loss"] < 0.9 * history[0]["test_loss"]
+    assert history[-1]["test_loss"] < 0.8 * history[0]["test_loss"]
     assert "coefficients" not in result  # per-sample coefficients: the parameters are the record
