@@ -141,7 +141,7 @@ def test_parameters_are_closed_and_carry_units() -> None:
     assert routine.parameters({"rabi_MHz": 0.5}).rabi == pytest.approx(math.pi)  # type: ignore[attr-defined]
     with pytest.raises(CalibrationError, match=r"unknown key 'rabi'.*rabi_MHz"):
         routine.parameters({"rabi": 1.0})
-    with pytest.raises(CalibrationError, match="points = 2.5 is not an integer"):
+    with pytest.raises(CalibrationError, match=r"points = 2\.5 is not an integer"):
         routine.parameters({"points": 2.5})
     with pytest.raises(CalibrationError, match="scan start 2 µs is not below stop 1 µs"):
         routine.parameters({"start_us": 2, "stop_us": 1})

@@ -82,7 +82,7 @@ def test_every_dimensional_parameter_of_every_routine_has_a_physical_range() -> 
 
 def test_parameters_made_in_code_obey_the_same_rules() -> None:
     with pytest.raises(
-        CalibrationError, match="RabiParameters: stop_us = -1.0 breaks the rule stop_us >= 0"
+        CalibrationError, match=r"RabiParameters: stop_us = -1\.0 breaks the rule stop_us >= 0"
     ):
         RabiParameters(stop=-1.0)
     assert RabiParameters(stop=1.0).stop == 1.0
