@@ -74,7 +74,8 @@ OMIT: Any = _Omit()
 class Field:
     """One key of a section: its kind, dimension, allowed values and whether it must be given.
 
-    ``low``/``high`` bound every number (``open_low``/``open_high`` exclude the end point);
+    ``low``/``high`` bound every number in internal units (``open_low``/``open_high`` exclude the end
+    point; a file's ``max_rabi_MHz`` is compared after its conversion to rad/µs);
     ``choices`` restricts texts (and the names of a mapping); ``nullable`` accepts null (None);
     ``default`` is what an absent optional key parses to (:data:`OMIT`: left out); ``fields`` are the
     keys of a section or the items of a tuple; ``value`` describes the items of a list or the values
@@ -100,12 +101,15 @@ class Field:
     distinct: bool = False
     help: str = ""
 
-    def rule(self) -> str:
+    def rule(self, factor: float = 1.0) -> str:
+        """The bounds in words, in the unit whose factor to internal units is ``factor`` (the bounds
+        are held in internal units: ``max_rabi_MHz <= 1000`` and ``max_rabi_rad_per_us <= 6283.19``
+        state one ceiling)."""
         parts = []
         if self.low is not None:
-            parts.append(f"{'>' if self.open_low else '>='} {self.low:g}")
+            parts.append(f"{'>' if self.open_low else '>='} {self.low / factor:g}")
         if self.high is not None:
-            parts.append(f"{'<' if self.open_high else '<='} {self.high:g}")
+            parts.append(f"{'<' if self.open_high else '<='} {self.high / factor:g}")
         return " and ".join(parts)
 
 
@@ -233,11 +237,16 @@ def _number(value: Any, field: Field, fail: Any, path: str, factor: float) -> fl
         raise fail("is not finite") from None
     if not math.isfinite(number):
         raise fail("is not finite")
-    too_low = field.low is not None and (number <= field.low if field.open_low else number < field.low)
-    too_high = field.high is not None and (number >= field.high if field.open_high else number > field.high)
+    if field.kind == "integer":
+        factor = 1.0
+    scaled = number * factor  # bounds hold in internal units, whatever the key's unit
+    too_low = field.low is not None and (scaled <= field.low if field.open_low else scaled < field.low)
+    too_high = field.high is not None and (scaled >= field.high if field.open_high else scaled > field.high)
     if too_low or too_high:
-        raise fail(f"breaks the rule {path} {field.rule()}")
-    return int(value) if field.kind == "integer" else number * factor
+        raise fail(f"breaks the rule {path} {field.rule(factor)}")
+    if not math.isfinite(scaled):
+        raise fail("is not finite in internal units")
+    return int(value) if field.kind == "integer" else scaled
 
 
 def _mapping(

@@ -24,6 +24,14 @@ SUFFIXES: dict[str, dict[str, float]] = {
     "slew_rate": {"rad_per_us2": 1.0, "MHz_per_us": 2 * math.pi},
 }
 
+# Physical ceilings of the values files state (internal units). A stored value beyond its ceiling is a
+# slip (an exponent, a unit), not a device: profiles and runcards refuse it with the ceiling named.
+# Limits lifted in code (a relaxed profile's inf) are not read from files and keep no ceiling.
+MAX_RABI = 2 * math.pi * 1e3  # rad/µs: 2π·1 GHz, any Rabi frequency (drive amplitude)
+MAX_FREQUENCY = 2 * math.pi * 1e4  # rad/µs: 2π·10 GHz, detunings, shifts, fields, couplings, traps
+MAX_DURATION = 1e6  # µs: 1 s, a pulse, a sequence, a scanned delay, a clock tick
+MAX_LENGTH = 1e6  # µm: 1 m, a distance between atoms, a register's radius
+
 # The internal unit each dimension is expressed in, for messages and ``device show``.
 INTERNAL_UNIT: dict[str, str] = {
     "angular_frequency": "rad/µs",

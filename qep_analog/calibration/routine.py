@@ -19,6 +19,7 @@ from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.records import FIELDS, CalibrationRecord, Quality
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
+from qep_analog.schema import OMIT, Field, parse_section
 from qep_analog.units import keys_for
 
 RESULT_SCHEMA = "qep-calibration-result/1"
@@ -112,38 +113,30 @@ class FitResult:
         ]
 
 
-def parse_parameters(cls: type[Any], document: Any, where: str) -> Any:
-    """A Parameters dataclass from a stored mapping with closed, unit-suffixed keys.
+def parameter_fields(cls: type[Any]) -> tuple[Field, ...]:
+    """The schema fields of a Parameters dataclass, every key optional (absent: the class's default).
 
-    A field with ``metadata={"dimension": ...}`` is written with one of that dimension's suffixes
-    (``rabi`` as ``rabi_MHz`` or ``rabi_rad_per_us``); unknown keys raise and list the valid ones.
+    A parameter states its rule as ``metadata={"rule": Field(...)}`` (kind, dimension and bounds; see
+    :mod:`qep_analog.calibration.routines.scans`); an integer without one counts things (≥ 1).
     """
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise CalibrationError(f"{where}: parameters must be a mapping, not {type(document).__name__}")
-    accepted: dict[str, tuple[str, float]] = {}
+    out = []
     for f in dataclasses.fields(cls):
-        for key, factor in keys_for(f.name, f.metadata.get("dimension", "dimensionless")).items():
-            accepted[key] = (f.name, factor)
-    values: dict[str, Any] = {}
-    for key, raw in document.items():
-        if key not in accepted:
-            raise CalibrationError(f"{where}: unknown parameter {key!r} (valid: {', '.join(accepted)})")
-        name, factor = accepted[key]
-        if name in values:
-            raise CalibrationError(f"{where}: parameter {name!r} given twice")
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise CalibrationError(f"{where}: {key} = {raw!r} is not a number")
-        if not math.isfinite(raw):
-            raise CalibrationError(f"{where}: {key} = {raw!r} is not finite")
-        kind = {f.name: f.type for f in dataclasses.fields(cls)}[name]
-        if kind in ("int", int):
-            if not isinstance(raw, int) or raw < 1:
-                raise CalibrationError(f"{where}: {key} = {raw!r} is not a positive integer")
-            values[name] = raw
-        else:
-            values[name] = float(raw) * factor
+        rule = f.metadata.get("rule")
+        if rule is None:
+            if f.type not in ("int", int):
+                raise CalibrationError(f"{cls.__name__}.{f.name}: the parameter states no rule")
+            rule = Field(f.name, "integer", low=1)
+        out.append(dataclasses.replace(rule, name=f.name, required=False, default=OMIT))
+    return tuple(out)
+
+
+def parse_parameters(cls: type[Any], document: Any, where: str) -> Any:
+    """A Parameters dataclass from a stored mapping with closed, unit-suffixed keys, each value within
+    its parameter's rule (:func:`parameter_fields`); a dimensional parameter is written with one of
+    its dimension's suffixes (``rabi`` as ``rabi_MHz`` or ``rabi_rad_per_us``)."""
+    values = parse_section(
+        {} if document is None else document, parameter_fields(cls), where, CalibrationError
+    )
     try:
         return cls(**values)
     except ValueError as exc:
@@ -153,11 +146,19 @@ def parse_parameters(cls: type[Any], document: Any, where: str) -> Any:
 def stored_parameters(parameters: Any) -> dict[str, Any]:
     """Parameters in their stored form: internal units, keys with the internal unit's suffix."""
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(parameters):
-        dimension = f.metadata.get("dimension", "dimensionless")
-        key = next(k for k, factor in keys_for(f.name, dimension).items() if factor == 1.0)
+    for f in parameter_fields(type(parameters)):
+        key = next(k for k, factor in keys_for(f.name, f.dimension).items() if factor == 1.0)
         out[key] = getattr(parameters, f.name)
     return out
+
+
+class RoutineParameters:
+    """Base of the routines' Parameters dataclasses: a value object checks every value against its
+    parameter's rule when it is made (by a runcard or in code), with the messages of a runcard's."""
+
+    def __post_init__(self) -> None:
+        where = type(self).__name__
+        parse_section(stored_parameters(self), parameter_fields(type(self)), where, CalibrationError)
 
 
 P = TypeVar("P")

@@ -31,6 +31,7 @@ from qep_analog.errors import ConstraintError, ProfileError, QEPWarning
 from qep_analog.library import library_entries, locate_file
 from qep_analog.schema import Field, parse_section
 from qep_analog.storage import read_yaml
+from qep_analog.units import MAX_DURATION, MAX_FREQUENCY, MAX_LENGTH, MAX_RABI
 
 if TYPE_CHECKING:
     from qep_analog.devices.platform import Platform
@@ -42,70 +43,106 @@ _FREQ = "angular_frequency"
 _POSITIVE: dict[str, Any] = {"low": 0.0, "open_low": True}
 _PROBABILITY: dict[str, Any] = {"low": 0.0, "high": 0.5, "open_high": True}
 
-_OVERHEAD = "time per shot beyond the sequence (loading, cooling, imaging)"
+# Ceilings of the values a profile file states (internal units; the shared ones in
+# :mod:`qep_analog.units`). A value beyond its ceiling is refused, never taken as "no limit"; the
+# relaxed variant lifts limits in code (inf), past any file.
+MAX_C6 = 1e10  # rad/µs·µm⁶: beyond Rydberg levels n ≈ 140 (n = 70: 5.4e6)
+MAX_SLEW = MAX_FREQUENCY / 1e-3  # rad/µs²: 2π·10 GHz within 1 ns
+MAX_SHOT_OVERHEAD = 6e7  # µs: one minute per shot
+MAX_COHERENCE = 8.64e10  # µs: one day (T2*, 1/γ)
+MAX_AGE = 3.15576e13  # µs: one year
+MAX_ATOMS = 10_000
+MAX_IONS = 1_000
+MAX_MASS = 1e4  # amu
+MAX_WAVELENGTH = 1e5  # nm: 100 µm
+_RABI: dict[str, Any] = {**_POSITIVE, "high": MAX_RABI, "dimension": _FREQ}
+_FREQUENCY: dict[str, Any] = {**_POSITIVE, "high": MAX_FREQUENCY, "dimension": _FREQ}
+_OFFSET: dict[str, Any] = {"low": -MAX_FREQUENCY, "high": MAX_FREQUENCY, "dimension": _FREQ}
+_DURATION: dict[str, Any] = {**_POSITIVE, "high": MAX_DURATION, "dimension": "time"}
+_LENGTH: dict[str, Any] = {**_POSITIVE, "high": MAX_LENGTH, "dimension": "length"}
+_SLEW: dict[str, Any] = {**_POSITIVE, "high": MAX_SLEW, "dimension": "slew_rate"}
+_COHERENCE: dict[str, Any] = {**_POSITIVE, "high": MAX_COHERENCE, "dimension": "time"}
+_OVERHEAD: dict[str, Any] = {"low": 0.0, "high": MAX_SHOT_OVERHEAD, "dimension": "time"}
+
+_RABI_HELP = "≤ 2π·1 GHz"
+_FREQUENCY_HELP = "≤ 2π·10 GHz"
+_DURATION_HELP = "≤ 1 s"
+_LENGTH_HELP = "≤ 1 m"
+_OVERHEAD_HELP = "time per shot beyond the sequence (loading, cooling, imaging), ≤ 1 min"
 _PULSER_DEVICE = (
     "the real device the strict profile mirrors: a name in pulser.devices or a device-specs JSON file"
 )
 _LOCAL_DETUNING = (
     Field("sign", "text", choices=("negative", "positive", "any"), help="allowed sign of the local term"),
-    Field("max_per_site", dimension=_FREQ, **_POSITIVE, help="largest |local detuning| on one site"),
-    Field("max_total", dimension=_FREQ, **_POSITIVE, required=False, help="largest sum over sites"),
+    Field("max_per_site", **_FREQUENCY, help=f"largest |local detuning| on one site, {_FREQUENCY_HELP}"),
+    Field("max_total", **_FREQUENCY, required=False, help=f"largest sum over sites, {_FREQUENCY_HELP}"),
 )
 _RYDBERG = (
     Field("atom", "text"),
     Field("rydberg_level", "integer", low=1),
     Field("dimensions", "integer", low=1, high=3, required=False),
-    Field("c6", dimension="c6", **_POSITIVE),
-    Field("max_rabi", dimension=_FREQ, **_POSITIVE),
-    Field("max_abs_detuning", dimension=_FREQ, **_POSITIVE),
+    Field("c6", dimension="c6", **_POSITIVE, high=MAX_C6, help="C6 coefficient, ≤ 1e10 rad/µs·µm⁶"),
+    Field("max_rabi", **_RABI, help=f"largest Rabi frequency, {_RABI_HELP}"),
+    Field("max_abs_detuning", **_FREQUENCY, help=f"largest |global detuning|, {_FREQUENCY_HELP}"),
     Field("local_detuning", "section", fields=_LOCAL_DETUNING, required=False),
-    Field("min_spacing", dimension="length", **_POSITIVE),
-    Field("max_atoms", "integer", low=1),
-    Field("max_radius", dimension="length", **_POSITIVE, required=False),
-    Field("max_duration", dimension="time", **_POSITIVE),
-    Field("clock", dimension="time", **_POSITIVE),
-    Field("min_pulse", dimension="time", low=0.0, required=False),
-    Field("max_rabi_slew", dimension="slew_rate", **_POSITIVE, required=False),
-    Field("max_detuning_slew", dimension="slew_rate", **_POSITIVE, required=False),
-    Field("shot_overhead", dimension="time", low=0.0, required=False, help=_OVERHEAD),
+    Field("min_spacing", **_LENGTH, help=f"closest distance of two atoms, {_LENGTH_HELP}"),
+    Field("max_atoms", "integer", low=1, high=MAX_ATOMS, help=f"≤ {MAX_ATOMS}"),
+    Field(
+        "max_radius", **_LENGTH, required=False, help=f"farthest distance from the centre, {_LENGTH_HELP}"
+    ),
+    Field("max_duration", **_DURATION, help=f"longest sequence, {_DURATION_HELP}"),
+    Field("clock", **_DURATION, help=f"time step of the waveforms, {_DURATION_HELP}"),
+    Field("min_pulse", **{**_DURATION, "open_low": False}, required=False, help=_DURATION_HELP),
+    Field("max_rabi_slew", **_SLEW, required=False, help="≤ 2π·10 GHz per ns"),
+    Field("max_detuning_slew", **_SLEW, required=False, help="≤ 2π·10 GHz per ns"),
+    Field("shot_overhead", **_OVERHEAD, required=False, help=_OVERHEAD_HELP),
     Field("pulser_device", "text", required=False, help=_PULSER_DEVICE),
 )
 _ION = (
     Field("species", "text"),
-    Field("mass", dimension="mass", **_POSITIVE),
-    Field("axial_frequency", dimension=_FREQ, **_POSITIVE),
-    Field("radial_frequencies", "pair", dimension=_FREQ, **_POSITIVE),
-    Field("raman_wavelength", dimension="wavelength", **_POSITIVE),
+    Field("mass", dimension="mass", **_POSITIVE, high=MAX_MASS, help="≤ 10⁴ amu"),
+    Field("axial_frequency", **_FREQUENCY, help=f"axial trap frequency, {_FREQUENCY_HELP}"),
+    Field("radial_frequencies", "pair", **_FREQUENCY, help=f"radial trap frequencies, {_FREQUENCY_HELP}"),
+    Field("raman_wavelength", dimension="wavelength", **_POSITIVE, high=MAX_WAVELENGTH, help="≤ 10⁵ nm"),
     Field("raman_angle", dimension="angle", low=0.0, high=180.0, open_low=True),
-    Field("max_rabi", dimension=_FREQ, **_POSITIVE),
-    Field("beat_note_detuning", "range", dimension=_FREQ, **_POSITIVE),
-    Field("max_stark_shift", dimension=_FREQ, **_POSITIVE),
+    Field("max_rabi", **_RABI, help=f"largest carrier Rabi frequency, {_RABI_HELP}"),
+    Field("beat_note_detuning", "range", **_FREQUENCY, help=f"range of the beat note μ, {_FREQUENCY_HELP}"),
+    Field("max_stark_shift", **_FREQUENCY, help=f"largest local AC-Stark shift, {_FREQUENCY_HELP}"),
     Field("stark_crosstalk", low=0.0, high=1.0, open_high=True),
-    Field("max_global_field", dimension=_FREQ, **_POSITIVE),
-    Field("max_ions", "integer", low=1),
-    Field("max_duration", dimension="time", **_POSITIVE),
-    Field("clock", dimension="time", **_POSITIVE),
+    Field("max_global_field", **_FREQUENCY, help=f"largest global field, {_FREQUENCY_HELP}"),
+    Field("max_ions", "integer", low=1, high=MAX_IONS, help=f"≤ {MAX_IONS}"),
+    Field("max_duration", **_DURATION, help=f"longest sequence, {_DURATION_HELP}"),
+    Field("clock", **_DURATION, help=f"time step of the waveforms, {_DURATION_HELP}"),
     Field("spin_only_limit", low=0.0, high=1.0, open_low=True, required=False),
-    Field("shot_overhead", dimension="time", low=0.0, required=False, help=_OVERHEAD),
+    Field("shot_overhead", **_OVERHEAD, required=False, help=_OVERHEAD_HELP),
 )
 _NOISE = (
     Field("readout_false_positive", **_PROBABILITY, help="P(read 1 | prepared 0), epsilon"),
     Field("readout_false_negative", **_PROBABILITY, help="P(read 0 | prepared 1), epsilon'"),
     Field("state_prep_error", low=0.0, high=1.0, open_high=True, required=False),
-    Field("dephasing_time", dimension="time", **_POSITIVE, required=False, help="T2*: quasi-static"),
-    Field("markovian_dephasing_time", dimension="time", **_POSITIVE, required=False, help="1/γ"),
+    Field("dephasing_time", **_COHERENCE, required=False, help="T2*: quasi-static, ≤ 1 day"),
+    Field("markovian_dephasing_time", **_COHERENCE, required=False, help="1/γ, ≤ 1 day"),
     Field("amplitude_jitter", low=0.0, high=1.0, required=False, help="relative shot-to-shot rms"),
     Field("site_false_positive", "numbers", low=0.0, high=1.0, open_high=True, required=False),
     Field("site_false_negative", "numbers", low=0.0, high=1.0, open_high=True, required=False),
 )
 _CALIBRATION = (
     Field("rabi_scale", **_POSITIVE, required=False),
-    Field("detuning_offset", dimension=_FREQ, required=False),
+    Field("detuning_offset", **_OFFSET, required=False, help=f"|offset| {_FREQUENCY_HELP}"),
     Field("interaction_scale", **_POSITIVE, required=False),
     Field("local_gains", "numbers", low=0.0, required=False),
-    Field("site_detuning_offsets", "numbers", dimension=_FREQ, required=False),
-    Field("ramp_duration", dimension="time", **_POSITIVE, required=False),
-    Field("max_age", dimension="time", **_POSITIVE, required=False, help="older values are stale"),
+    Field(
+        "site_detuning_offsets", "numbers", **_OFFSET, required=False, help=f"|offset| {_FREQUENCY_HELP}"
+    ),
+    Field("ramp_duration", **_DURATION, required=False, help=_DURATION_HELP),
+    Field(
+        "max_age",
+        dimension="time",
+        **_POSITIVE,
+        high=MAX_AGE,
+        required=False,
+        help="older values are stale, ≤ 1 year",
+    ),
 )
 _TOP = (
     Field("schema", "text", choices=(SCHEMA,)),

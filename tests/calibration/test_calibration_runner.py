@@ -81,7 +81,7 @@ def test_shipped_runcards_parse() -> None:
         ({"platform": "superconducting"}, "platform"),
         ({"routines": []}, r"routines = \[\] is empty"),
         ({"routines": [{"routine": "nope"}]}, "unknown"),
-        ({"routines": [{"routine": "rabi", "parameters": {"speed": 1}}]}, "unknown parameter"),
+        ({"routines": [{"routine": "rabi", "parameters": {"speed": 1}}]}, "unknown key 'speed'"),
         ({"routines": [{"routine": "rabi", "target": 1}]}, r"routines\[0\]: unknown key 'target'"),
     ],
 )

@@ -57,9 +57,11 @@ def test_daily_runcard_brings_the_device_back(make_lab: object, seed: int, tmp_p
         (s.routine, s.result.reasons) for s in calibrations
     ]
     assert after.curves["cosine"][0] >= 0.98 and after.curves["relative_error"][0] <= 0.25
-    # the check's verdict applies its chi2 criterion too: on the Rydberg lab of seed 0 the gradient
-    # stays 16 % off with chi2/dof 6.5 against the exact one, a disagreement its errors do not cover
-    assert after.quality == ("good" if after.reduced_chi2 < MAX_REDUCED_CHI2 else "bad")
+    # the verdict applies the chi2 criterion too. The check resolves field errors of ≈ 0.01 rad/µs:
+    # with the Rydberg site offsets from a 4000-shot QEP Hamiltonian step (±0.065 rad/µs) the seed-0
+    # lab ended 16 % off with chi2/dof 6.5; from the runcard's 64000 shots (±0.016) it agrees
+    assert after.reduced_chi2 < MAX_REDUCED_CHI2, after.reasons
+    assert after.quality == "good", after.reasons
     assert resolve(profile, history.read().records) == outcome.profile
     true = lab.true_profile()
     assert outcome.profile.calibration.rabi_scale == pytest.approx(true.calibration.rabi_scale, abs=0.005)

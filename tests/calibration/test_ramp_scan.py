@@ -186,7 +186,7 @@ def test_the_order_parameter_counts_the_crystal_configurations() -> None:
 def test_parameters_are_closed_and_carry_units() -> None:
     p = ROUTINE.parameters({"rabi_MHz": 1.5, "stop_ms": 3.0, "spacing_um": 6.0})
     assert p.rabi == pytest.approx(TWO_PI * 1.5) and p.stop == pytest.approx(3000.0)
-    with pytest.raises(CalibrationError, match=r"unknown parameter 'rabi'"):
+    with pytest.raises(CalibrationError, match=r"unknown key 'rabi'"):
         ROUTINE.parameters({"rabi": 1.0})
     with pytest.raises(CalibrationError, match="tolerance"):
         ROUTINE.parameters({"tolerance": 0.7})

@@ -259,7 +259,7 @@ def test_bad_noise_values_are_one_line_errors(value: object, fragment: str) -> N
 @pytest.mark.parametrize(
     ("value", "rule"),
     [
-        (-1.0, "-1.0 breaks the rule noise.markovian_dephasing_time_us > 0"),
+        (-1.0, "-1.0 breaks the rule noise.markovian_dephasing_time_us > 0 and <= 8.64e+10"),
         ("long", "'long' is not a number"),
     ],
 )

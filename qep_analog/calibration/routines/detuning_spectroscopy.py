@@ -11,13 +11,22 @@ from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
 from qep_analog.calibration.lineshapes import driven_population
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.scans import (
-    FREQ,
+    DETUNING,
+    DURATION,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
-    TIME,
+    POINTS,
+    RABI,
     TWO_PI,
+    check_scan,
     model_curves,
     scan_grid,
 )
@@ -32,15 +41,19 @@ _SPECTROSCOPY = ("offset", "rabi", "contrast", "floor")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SpectroscopyParameters:
+class SpectroscopyParameters(RoutineParameters):
     """A square pulse of ``duration`` (µs) at ``rabi`` (rad/µs, programmed), detuning scanned."""
 
-    rabi: float = field(default=TWO_PI * 0.5, metadata=FREQ)
-    duration: float = field(default=1.0, metadata=TIME)
-    start: float = field(default=-TWO_PI * 1.5, metadata=FREQ)
-    stop: float = field(default=TWO_PI * 1.5, metadata=FREQ)
-    points: int = 41
+    rabi: float = field(default=TWO_PI * 0.5, metadata=RABI)
+    duration: float = field(default=1.0, metadata=DURATION)
+    start: float = field(default=-TWO_PI * 1.5, metadata=DETUNING)
+    stop: float = field(default=TWO_PI * 1.5, metadata=DETUNING)
+    points: int = field(default=41, metadata=POINTS)
     shots: int = 400
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_scan(self.start, self.stop, "angular_frequency")
 
 
 def _spectroscopy_model(duration: float) -> object:

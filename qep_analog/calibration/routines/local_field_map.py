@@ -37,14 +37,23 @@ from scipy.optimize import least_squares
 from qep_analog.calibration.backend import LocalRamseyBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.fringes import fit_fringe
 from qep_analog.calibration.routines.scans import (
-    FREQ,
+    DELAY,
+    DETUNING,
+    FREQUENCY,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
-    TIME,
+    POINTS,
     TWO_PI,
+    check_scan,
     scan_grid,
     verdict,
 )
@@ -59,17 +68,21 @@ MAX_CROSSTALK_ERROR = 0.01
 
 
 @dataclass(frozen=True, kw_only=True)
-class LocalFieldParameters:
+class LocalFieldParameters(RoutineParameters):
     """Ramsey delays scanned (µs) at a programmed ``detuning`` (rad/µs); the local field at
     ``amplitude`` (rad/µs; 0: −min(0.4·detuning, the profile's per-site limit), positive for a
     positive detuning map)."""
 
-    detuning: float = field(default=TWO_PI * 1.0, metadata=FREQ)
-    amplitude: float = field(default=0.0, metadata=FREQ)
-    start: float = field(default=0.0, metadata=TIME)
-    stop: float = field(default=4.0, metadata=TIME)
-    points: int = 81
+    detuning: float = field(default=TWO_PI * 1.0, metadata=FREQUENCY)
+    amplitude: float = field(default=0.0, metadata=DETUNING)
+    start: float = field(default=0.0, metadata=DELAY)
+    stop: float = field(default=4.0, metadata=DELAY)
+    points: int = field(default=81, metadata=POINTS)
     shots: int = 400
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_scan(self.start, self.stop, "time")
 
 
 def local_amplitude(parameters: LocalFieldParameters, profile: DeviceProfile) -> float:

@@ -33,14 +33,23 @@ from qep_analog.calibration.backend import PairPulseBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, fit_probabilities
 from qep_analog.calibration.lineshapes import pair_populations
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.scans import (
-    FREQ,
-    LENGTH,
+    DETUNING,
+    DISTANCE,
+    DURATION,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
-    TIME,
+    POINTS,
+    RABI,
     TWO_PI,
+    check_scan,
     model_curves,
     scan_grid,
     verdict,
@@ -57,18 +66,22 @@ MIN_LINE = 0.2
 
 
 @dataclass(frozen=True, kw_only=True)
-class PairSpectroscopyParameters:
+class PairSpectroscopyParameters(RoutineParameters):
     """Two atoms ``distance`` µm apart, a pulse of ``duration`` (µs) at programmed ``rabi``
     (rad/µs), programmed detuning scanned from ``start`` to ``stop`` (rad/µs). The defaults suit a
     Fresnel-like array: V ≈ 2π·2.8 MHz at 6 µm, the |rr⟩ line near δ = 2π·1.3 MHz."""
 
-    distance: float = field(default=6.0, metadata=LENGTH)
-    rabi: float = field(default=TWO_PI * 0.6, metadata=FREQ)
-    duration: float = field(default=2.0, metadata=TIME)
-    start: float = field(default=TWO_PI * 0.8, metadata=FREQ)
-    stop: float = field(default=TWO_PI * 1.8, metadata=FREQ)
-    points: int = 41
+    distance: float = field(default=6.0, metadata=DISTANCE)
+    rabi: float = field(default=TWO_PI * 0.6, metadata=RABI)
+    duration: float = field(default=2.0, metadata=DURATION)
+    start: float = field(default=TWO_PI * 0.8, metadata=DETUNING)
+    stop: float = field(default=TWO_PI * 1.8, metadata=DETUNING)
+    points: int = field(default=41, metadata=POINTS)
     shots: int = 400
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_scan(self.start, self.stop, "angular_frequency")
 
 
 def _pair_model(context: dict[str, float]) -> Any:

@@ -24,8 +24,15 @@ import numpy as np
 
 from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.routine import FitResult, Routine, stored_parameters
-from qep_analog.calibration.routines.scans import FREQ, MAX_REDUCED_CHI2, verdict
+from qep_analog.calibration.routine import FitResult, Routine, RoutineParameters, stored_parameters
+from qep_analog.calibration.routines.scans import (
+    DRIVE,
+    FIELD_SIZE,
+    FREQUENCY,
+    MAX_REDUCED_CHI2,
+    parameter_rule,
+    verdict,
+)
 from qep_analog.calibration.stored_model import (
     model_context,
     model_from_context,
@@ -56,24 +63,17 @@ EXACT_BETA = 1e-4
 
 
 @dataclass(frozen=True, kw_only=True)
-class GradientCheckParameters:
-    """The check point (rad/µs) and the experiment."""
+class GradientCheckParameters(RoutineParameters):
+    """The check point (rad/µs) and the experiment; ``max_relative_error`` bounds
+    ‖g − g_exact‖/‖g_exact‖ (the size counts as well as the direction)."""
 
-    transverse: float = field(default=1.0, metadata=FREQ)
-    coupling: float = field(default=1.25, metadata=FREQ)
-    fields: float = field(default=0.3, metadata=FREQ)
-    beta: float = field(default=0.6, metadata=FREQ)  # nudge on m per unit error signal
+    transverse: float = field(default=1.0, metadata=DRIVE)
+    coupling: float = field(default=1.25, metadata=FREQUENCY)
+    fields: float = field(default=0.3, metadata=FIELD_SIZE)
+    beta: float = field(default=0.6, metadata=FREQUENCY)  # nudge on m per unit error signal
     shots: int = 200_000
-    min_cosine: float = 0.98
-    max_relative_error: float = 0.25  # ‖g − g_exact‖/‖g_exact‖: the size counts as well as the direction
-
-    def __post_init__(self) -> None:
-        if not (self.transverse >= 0 and self.coupling > 0 and self.beta > 0):
-            raise ValueError("coupling and beta must be positive, transverse ≥ 0")
-        if not 0 < self.min_cosine <= 1:
-            raise ValueError(f"min_cosine = {self.min_cosine} is not in (0, 1]")
-        if not self.max_relative_error > 0:
-            raise ValueError(f"max_relative_error = {self.max_relative_error} is not positive")
+    min_cosine: float = field(default=0.98, metadata=parameter_rule(low=0.0, open_low=True, high=1.0))
+    max_relative_error: float = field(default=0.25, metadata=parameter_rule(low=0.0, open_low=True))
 
 
 def _rydberg_coupling(

@@ -38,8 +38,18 @@ from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.records import Quality
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.routines.scans import FREQ
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
+from qep_analog.calibration.routines.scans import (
+    FREQUENCY,
+    RABI,
+    parameter_rule,
+)
 from qep_analog.calibration.stored_model import (
     model_context,
     model_from_context,
@@ -67,22 +77,16 @@ TRUST = 0.25
 
 
 @dataclass(frozen=True, kw_only=True)
-class QEPHamiltonianParameters:
+class QEPHamiltonianParameters(RoutineParameters):
     """The probe chain and the experiment (rad/µs)."""
 
-    coupling: float = field(default=1.25, metadata=FREQ)  # nearest-neighbour coupling of the probe
-    transverse: float = field(default=2.0, metadata=FREQ)  # h_x (Rydberg: Ω/2)
-    inputs: float = field(default=2.0, metadata=FREQ)  # largest input field (see input_fields)
-    nudge: float = field(default=0.5, metadata=FREQ)  # largest nudge field β·max|ε|
-    patterns: int = 3
+    coupling: float = field(default=1.25, metadata=FREQUENCY)  # nearest-neighbour coupling of the probe
+    transverse: float = field(default=2.0, metadata=RABI)  # h_x (Rydberg: Ω/2)
+    inputs: float = field(default=2.0, metadata=FREQUENCY)  # largest input field (see input_fields)
+    nudge: float = field(default=0.5, metadata=FREQUENCY)  # largest nudge field β·max|ε|
+    patterns: int = field(default=3, metadata=parameter_rule(kind="integer", low=2))
     iterations: int = 4
     shots: int = 4000
-
-    def __post_init__(self) -> None:
-        if not (self.coupling > 0 and self.inputs > 0 and self.nudge > 0 and self.transverse > 0):
-            raise ValueError("coupling, transverse, inputs and nudge must be positive")
-        if self.patterns < 2:
-            raise ValueError(f"patterns = {self.patterns}: need ≥ 2 input fields")
 
 
 def input_fields(p: QEPHamiltonianParameters) -> NDArray:

@@ -12,13 +12,21 @@ from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
 from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.scans import (
-    FREQ,
+    DELAY,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
-    TIME,
+    POINTS,
+    RABI,
     TWO_PI,
+    check_scan,
     frequency_guess,
     model_curves,
     scan_grid,
@@ -34,15 +42,19 @@ _RABI = ("rabi", "contrast", "floor")
 
 
 @dataclass(frozen=True, kw_only=True)
-class RabiParameters:
+class RabiParameters(RoutineParameters):
     """Pulse durations scanned (µs) at a programmed ``rabi`` (rad/µs), on resonance as far as the
     profile knows (programmed detuning = −detuning_offset)."""
 
-    rabi: float = field(default=TWO_PI * 1.0, metadata=FREQ)
-    start: float = field(default=0.0, metadata=TIME)
-    stop: float = field(default=2.5, metadata=TIME)
-    points: int = 51
+    rabi: float = field(default=TWO_PI * 1.0, metadata=RABI)
+    start: float = field(default=0.0, metadata=DELAY)
+    stop: float = field(default=2.5, metadata=DELAY)
+    points: int = field(default=51, metadata=POINTS)
     shots: int = 400
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_scan(self.start, self.stop, "time")
 
 
 def _rabi_model(detuning_rms: float) -> object:

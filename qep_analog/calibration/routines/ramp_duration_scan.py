@@ -72,8 +72,24 @@ from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_probabilities
 from qep_analog.calibration.ground_state import final_ground_state
 from qep_analog.calibration.records import Quality
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.routines.scans import FREQ, LENGTH, MAX_REDUCED_CHI2, TIME, TWO_PI
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
+from qep_analog.calibration.routines.scans import (
+    DELAY,
+    DETUNING,
+    DISTANCE,
+    FREQUENCY,
+    MAX_REDUCED_CHI2,
+    POINTS,
+    RABI,
+    TWO_PI,
+    parameter_rule,
+)
 from qep_analog.devices import ions, rydberg
 from qep_analog.devices.geometry import zz_couplings
 from qep_analog.devices.platform import ION, RYDBERG, Controls, Platform, platform_of
@@ -100,7 +116,7 @@ BELIEVED_LIMIT = 12
 
 
 @dataclass(frozen=True, kw_only=True)
-class RampScanParameters:
+class RampScanParameters(RoutineParameters):
     """Ramp durations from ``start`` to ``stop`` (µs; 0: the platform's default, 0.5–2 µs for
     Rydberg arrays, 0.2–3 ms for ions) at ``points`` durations, ``shots`` each, on ``sites`` sites
     (the first ``sites``; 0: all the backend's), acceptance ``tolerance`` (fraction of the swing).
@@ -113,28 +129,22 @@ class RampScanParameters:
     (rad/µs), beat note ``beat_detuning`` above the highest transverse mode (rad/µs), final
     ``final_field`` B_f (rad/µs)."""
 
-    start: float = field(default=0.0, metadata=TIME)
-    stop: float = field(default=0.0, metadata=TIME)
-    points: int = 13
+    start: float = field(default=0.0, metadata=DELAY)
+    stop: float = field(default=0.0, metadata=DELAY)
+    points: int = field(default=13, metadata=POINTS)
     shots: int = 300
-    dither: float = 0.15
+    dither: float = field(default=0.15, metadata=parameter_rule(low=0.0, high=0.5, open_high=True))
     dither_points: int = 3
-    sites: int = 4
-    tolerance: float = 0.02
-    spacing: float = field(default=5.0, metadata=LENGTH)
-    rabi: float = field(default=TWO_PI * 2.0, metadata=FREQ)
-    detuning: float = field(default=TWO_PI * 3.0, metadata=FREQ)
-    coupling: float = field(default=TWO_PI * 0.8e-3, metadata=FREQ)
-    beat_detuning: float = field(default=TWO_PI * 0.1, metadata=FREQ)
-    final_field: float = field(default=TWO_PI * 0.5e-3, metadata=FREQ)
-
-    def __post_init__(self) -> None:
-        if not 0 < self.tolerance < 0.5:
-            raise ValueError(f"tolerance = {self.tolerance} is not in (0, 0.5)")
-        if not 0 <= self.dither < 0.5:
-            raise ValueError(f"dither = {self.dither} is not in [0, 0.5)")
-        if self.start < 0 or self.stop < 0:
-            raise ValueError(f"scan [{self.start:g}, {self.stop:g}] µs has a negative duration")
+    sites: int = field(default=4, metadata=parameter_rule(kind="integer", low=0))
+    tolerance: float = field(
+        default=0.02, metadata=parameter_rule(low=0.0, open_low=True, high=0.5, open_high=True)
+    )
+    spacing: float = field(default=5.0, metadata=DISTANCE)
+    rabi: float = field(default=TWO_PI * 2.0, metadata=RABI)
+    detuning: float = field(default=TWO_PI * 3.0, metadata=DETUNING)
+    coupling: float = field(default=TWO_PI * 0.8e-3, metadata=FREQUENCY)
+    beat_detuning: float = field(default=TWO_PI * 0.1, metadata=FREQUENCY)
+    final_field: float = field(default=TWO_PI * 0.5e-3, metadata=DETUNING)
 
 
 # -------------------------------------------------------------------------------- the probes

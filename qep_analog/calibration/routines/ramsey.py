@@ -10,14 +10,22 @@ from numpy.typing import NDArray
 
 from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.fringes import fit_fringe, ramsey_model
 from qep_analog.calibration.routines.scans import (
-    FREQ,
+    DELAY,
+    FREQUENCY,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
-    TIME,
+    POINTS,
     TWO_PI,
+    check_scan,
     model_curves,
     scan_grid,
 )
@@ -32,14 +40,18 @@ _RAMSEY = ("frequency", "dephasing_time", "contrast", "floor")
 
 
 @dataclass(frozen=True, kw_only=True)
-class RamseyParameters:
+class RamseyParameters(RoutineParameters):
     """Free-evolution delays scanned (µs) at a programmed ``detuning`` (rad/µs) well above the offset."""
 
-    detuning: float = field(default=TWO_PI * 1.0, metadata=FREQ)
-    start: float = field(default=0.0, metadata=TIME)
-    stop: float = field(default=4.0, metadata=TIME)
-    points: int = 81
+    detuning: float = field(default=TWO_PI * 1.0, metadata=FREQUENCY)
+    start: float = field(default=0.0, metadata=DELAY)
+    stop: float = field(default=4.0, metadata=DELAY)
+    points: int = field(default=81, metadata=POINTS)
     shots: int = 400
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_scan(self.start, self.stop, "time")
 
 
 class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):

@@ -10,14 +10,23 @@ import numpy as np
 from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
-from qep_analog.calibration.routines.scans import MAX_REDUCED_CHI2, verdict
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
+from qep_analog.calibration.routines.scans import (
+    MAX_REDUCED_CHI2,
+    verdict,
+)
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReadoutParameters:
+class ReadoutParameters(RoutineParameters):
     """``repeats`` blocks of |0⟩ and |1⟩ preparations, ``shots`` each."""
 
     repeats: int = 4

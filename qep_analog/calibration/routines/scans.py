@@ -13,15 +13,41 @@ from numpy.typing import NDArray
 from qep_analog.calibration.fitting import CurveFit
 from qep_analog.calibration.records import Quality
 from qep_analog.errors import CalibrationError
+from qep_analog.schema import Field, Kind
+from qep_analog.units import MAX_DURATION, MAX_FREQUENCY, MAX_LENGTH, MAX_RABI, with_unit
 
-#: field metadata of routine parameters (their dimension gives the runcard's unit suffixes)
-FREQ = {"dimension": "angular_frequency"}
-TIME = {"dimension": "time"}
-LENGTH = {"dimension": "length"}
+
+def parameter_rule(
+    dimension: str = "dimensionless", kind: Kind = "number", **bounds: Any
+) -> dict[str, Field]:
+    """Field metadata of a routine parameter: its schema rule (the name is the parameter's)."""
+    return {"rule": Field("", kind, dimension=dimension, **bounds)}
+
+
+_FREQ = "angular_frequency"
+#: The rules of routine parameters (``field(default=..., metadata=RABI)``): the dimension gives the
+#: runcard's unit suffixes, the bounds the physical range (ceilings in :mod:`qep_analog.units`).
+RABI = parameter_rule(_FREQ, low=0.0, open_low=True, high=MAX_RABI)  # a Rabi frequency, > 0
+DRIVE = parameter_rule(_FREQ, low=0.0, high=MAX_RABI)  # a transverse drive h_x = Ω/2, ≥ 0
+FREQUENCY = parameter_rule(_FREQ, low=0.0, open_low=True, high=MAX_FREQUENCY)  # a positive frequency
+FIELD_SIZE = parameter_rule(_FREQ, low=0.0, high=MAX_FREQUENCY)  # the size of a field pattern, ≥ 0
+DETUNING = parameter_rule(_FREQ, low=-MAX_FREQUENCY, high=MAX_FREQUENCY)  # a signed detuning or field
+DURATION = parameter_rule("time", low=0.0, open_low=True, high=MAX_DURATION)  # a pulse, > 0
+DELAY = parameter_rule("time", low=0.0, high=MAX_DURATION)  # a scanned duration or delay, ≥ 0
+DISTANCE = parameter_rule("length", low=0.0, open_low=True, high=MAX_LENGTH)  # between atoms, > 0
+POINTS = parameter_rule(kind="integer", low=5)  # points of a scan
 
 TWO_PI = 2 * math.pi
 MAX_REDUCED_CHI2 = 3.0
 MIN_CONTRAST = 0.3
+
+
+def check_scan(start: float, stop: float, dimension: str) -> None:
+    """A scan's ``start`` and ``stop`` (internal units) in order, or ValueError (a parameter error)."""
+    if not stop > start:
+        raise ValueError(
+            f"scan start {with_unit(start, dimension)} is not below stop {with_unit(stop, dimension)}"
+        )
 
 
 def scan_grid(start: float, stop: float, points: int, what: str) -> NDArray:

@@ -21,14 +21,23 @@ from qep_analog.calibration.backend import SidebandBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
 from qep_analog.calibration.lineshapes import driven_population
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.scans import (
-    FREQ,
+    DETUNING,
+    DURATION,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
-    TIME,
+    POINTS,
+    RABI,
     TWO_PI,
     check_fits,
+    check_scan,
     scan_grid,
     verdict,
 )
@@ -39,17 +48,21 @@ from qep_analog.errors import ConfigError, ConstraintError
 
 
 @dataclass(frozen=True, kw_only=True)
-class SidebandParameters:
+class SidebandParameters(RoutineParameters):
     """A blue-sideband probe of ``duration`` (µs) at programmed carrier Rabi frequency ``rabi``
     (rad/µs), its detuning from the calibrated carrier scanned over [ω_x + start, ω_x + stop] with ω_x
     the profile's first radial frequency (the centre-of-mass mode)."""
 
-    rabi: float = field(default=TWO_PI * 0.1, metadata=FREQ)
-    duration: float = field(default=150.0, metadata=TIME)
-    start: float = field(default=-TWO_PI * 0.08, metadata=FREQ)
-    stop: float = field(default=TWO_PI * 0.025, metadata=FREQ)
-    points: int = 131
+    rabi: float = field(default=TWO_PI * 0.1, metadata=RABI)
+    duration: float = field(default=150.0, metadata=DURATION)
+    start: float = field(default=-TWO_PI * 0.08, metadata=DETUNING)
+    stop: float = field(default=TWO_PI * 0.025, metadata=DETUNING)
+    points: int = field(default=131, metadata=POINTS)
     shots: int = 200
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_scan(self.start, self.stop, "angular_frequency")
 
 
 _SIDEBAND = ("radial_frequency", "axial_frequency", "rabi", "contrast", "floor")

@@ -17,14 +17,23 @@ from numpy.typing import NDArray
 from qep_analog.calibration.backend import MSPairBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import combine, fit_probabilities
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import (
+    Estimate,
+    FitResult,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.scans import (
-    FREQ,
+    FREQUENCY,
     MAX_REDUCED_CHI2,
     MIN_CONTRAST,
+    POINTS,
+    RABI,
     TWO_PI,
     check_fits,
     frequency_guess,
+    parameter_rule,
     scan_grid,
     verdict,
 )
@@ -34,17 +43,17 @@ from qep_analog.errors import CalibrationError, ConstraintError
 
 
 @dataclass(frozen=True, kw_only=True)
-class PairParameters:
+class PairParameters(RoutineParameters):
     """Mølmer–Sørensen drive of two ions at a time at programmed Rabi frequency ``rabi`` (rad/µs) and
     beat note μ = ω_x + ``mode_detuning`` (ω_x the profile's first radial frequency, the centre-of-mass
     mode); pairs at distance 1 … ``max_distance``; each pair's durations scanned from 0 over
     ``periods`` periods π/J of its predicted coupling, ``points`` points per pair."""
 
-    rabi: float = field(default=TWO_PI * 0.7, metadata=FREQ)
-    mode_detuning: float = field(default=TWO_PI * 0.1, metadata=FREQ)
-    periods: float = 2.5
+    rabi: float = field(default=TWO_PI * 0.7, metadata=RABI)
+    mode_detuning: float = field(default=TWO_PI * 0.1, metadata=FREQUENCY)
+    periods: float = field(default=2.5, metadata=parameter_rule(low=0.0, open_low=True))
     max_distance: int = 2
-    points: int = 41
+    points: int = field(default=41, metadata=POINTS)
     shots: int = 400
 
 

@@ -1,0 +1,107 @@
+"""Runcard values outside their physical range are refused when the runcard is read: every duration,
+time, length and frequency parameter of every routine has a rule, and a breach is one line naming the
+runcard, the step, the key, the value and the rule (exit 2 through ``qep-analog calibrate``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qep_analog.calibration.registry import all_routines
+from qep_analog.calibration.routine import parameter_fields
+from qep_analog.calibration.routines.rabi import RabiParameters
+from qep_analog.calibration.runcard import parse_runcard
+from qep_analog.cli import main
+from qep_analog.errors import CalibrationError
+from qep_analog.library import builtin_directory
+from qep_analog.units import keys_for
+
+RUNCARDS = builtin_directory("calibration")
+
+
+def daily(change: dict[str, object], step: int) -> dict[str, object]:
+    """The Rydberg daily runcard with ``change`` merged into the parameters of step ``step``."""
+    document = yaml.safe_load((RUNCARDS / "rydberg-daily.yaml").read_text())
+    document["routines"][step]["parameters"].update(change)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("step", "change", "message"),
+    [
+        (1, {"duration_us": -1.0}, "duration_us = -1.0 breaks the rule duration_us > 0 and <= 1e+06"),
+        (1, {"duration_us": 0.0}, "duration_us = 0.0 breaks the rule duration_us > 0"),
+        (1, {"duration_us": math.nan}, "duration_us = nan is not finite"),
+        (1, {"duration_us": math.inf}, "duration_us = inf is not finite"),
+        (1, {"duration_us": 2e6}, "duration_us = 2000000.0 breaks the rule duration_us > 0 and <= 1e+06"),
+        (1, {"rabi_MHz": 1e308}, "rabi_MHz = 1e+308 breaks the rule rabi_MHz > 0 and <= 1000"),
+        (1, {"start_MHz": -2e4}, r"start_MHz = -20000.0 breaks the rule start_MHz >= -10000 and <= 10000"),
+        (2, {"stop_us": -4.0}, "stop_us = -4.0 breaks the rule stop_us >= 0"),
+        (2, {"start_us": -1.0}, "start_us = -1.0 breaks the rule start_us >= 0"),
+        (2, {"detuning_MHz": -1.0}, "detuning_MHz = -1.0 breaks the rule detuning_MHz > 0"),
+        (3, {"start_us": 3.0}, "scan start 3 µs is not below stop 2.5 µs"),
+        (3, {"points": 2}, "points = 2 breaks the rule points >= 5"),
+        (3, {"shots": 0}, "shots = 0 breaks the rule shots >= 1"),
+        (4, {"distance_um": -6.0}, "distance_um = -6.0 breaks the rule distance_um > 0"),
+        (5, {"stop_us": 0.0}, r"scan start 0 µs is not below stop 0 µs"),
+        (6, {"nudge_rad_per_us": 0.0}, "nudge_rad_per_us = 0.0 breaks the rule nudge_rad_per_us > 0"),
+        (7, {"beta_rad_per_us": -0.6}, "beta_rad_per_us = -0.6 breaks the rule beta_rad_per_us > 0"),
+        (7, {"min_cosine": 1.5}, "min_cosine = 1.5 breaks the rule min_cosine > 0 and <= 1"),
+    ],
+)
+def test_out_of_range_runcard_values_are_one_line_errors(
+    step: int, change: dict[str, object], message: str
+) -> None:
+    document = daily(change, step)
+    routine = document["routines"][step]["routine"]  # type: ignore[index]
+    with pytest.raises(CalibrationError) as info:
+        parse_runcard(document, "card.yaml")
+    text = str(info.value)
+    assert text.startswith(f"card.yaml: routines[{step}]: routine '{routine}': "), text
+    assert message in text or pytest.fail(f"{message!r} not in {text!r}")
+    assert "\n" not in text
+
+
+def test_every_dimensional_parameter_of_every_routine_has_a_physical_range() -> None:
+    """Each duration, time, length or frequency parameter has both bounds; values at NaN, ±inf, far
+    beyond the ceiling or (for lengths, times and drive amplitudes) below zero are refused."""
+    for name, routine in all_routines().items():
+        for field in parameter_fields(routine.parameters_type):
+            if field.dimension == "dimensionless":
+                continue
+            assert field.low is not None and field.high is not None, (name, field.name)
+            key = next(iter(keys_for(field.name, field.dimension)))
+            bad = [math.nan, math.inf, -math.inf, 1e300, -1e300] + ([-1.0] if field.low >= 0 else [])
+            for value in bad:
+                with pytest.raises(CalibrationError, match=f"routine {name!r}: {key} = "):
+                    routine.parameters({key: value})
+
+
+def test_parameters_made_in_code_obey_the_same_rules() -> None:
+    with pytest.raises(
+        CalibrationError, match=r"RabiParameters: stop_us = -1\.0 breaks the rule stop_us >= 0"
+    ):
+        RabiParameters(stop=-1.0)
+    assert RabiParameters(stop=1.0).stop == 1.0
+
+
+def test_a_negative_duration_exits_2_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before its rule, duration_us: -1 gave the spectroscopy a 'good' record (sin² is even in t)."""
+    document = yaml.safe_load((RUNCARDS / "rydberg-basic.yaml").read_text())
+    document["routines"][1]["parameters"]["duration_us"] = -1.0
+    card = tmp_path / "negative.yaml"
+    card.write_text(yaml.safe_dump(document))
+    history, out = tmp_path / "history", tmp_path / "run"
+    argv = ["calibrate", str(card), "--device", "fresnel-like", "--backend", "fake-lab"]
+    assert main([*argv, "--out", str(out), "--history", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert (
+        f"{card}: routines[1]: routine 'detuning_spectroscopy': duration_us = -1.0 breaks the rule" in err
+    )
+    assert not out.exists() and not history.exists()
