@@ -2,7 +2,8 @@
 
 Run folder layout (``OUT``)::
 
-    run.json                         qep-calibration-run/1: run id, device, runcard, steps and verdicts
+    run.json                         qep-calibration-run/1: run id, device, runcard, steps, verdicts
+                                     and the units each step is shown in (lab_units)
     01-readout/data.json             qep-calibration-data/1, written before the fit
     01-readout/result.json           qep-calibration-result/1
     01-readout/records.json          qep-calibration-records/1: the proposed records
@@ -17,13 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qep_analog.calibration.backend import CalibrationBackend
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.lab_units import profile_keys, step_units
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.resolve import resolve
@@ -50,6 +52,8 @@ class StepOutcome:
     folder: Path
     result: FitResult
     records: tuple[CalibrationRecord, ...]
+    #: the unit suffix each quantity is shown in (:mod:`qep_analog.calibration.lab_units`)
+    units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ def run_runcard(
     write_json(out / "run.json", summary, RUN_SCHEMA)
     steps = []
     total = len(runcard.steps)
+    runcard_keys = [key for step in runcard.steps for key in step.keys]
+    written = profile_keys(profile)
     for index, step in enumerate(runcard.steps, start=1):
         routine = routine_named(step.routine, profile.platform)
         if progress is not None:
@@ -119,13 +125,16 @@ def run_runcard(
             history.append(records)
         known.extend(records)
         effective = resolve(profile, known)
-        steps.append(StepOutcome(routine.name, folder, result, tuple(records)))
+        fields = dict.fromkeys(e.field for e in result.estimates)
+        units = step_units(step.keys, runcard_keys, written, data.sweep_unit, fields)
+        steps.append(StepOutcome(routine.name, folder, result, tuple(records), units))
         summary["steps"].append(
             {
                 "routine": routine.name,
                 "folder": folder.name,
                 "quality": result.quality,
                 "reasons": list(result.reasons),
+                "units": units,
             }
         )
         # dry run: the records stay in the run folder, so the profile in force does not change
@@ -142,6 +151,12 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         return read_json(Path(run_dir) / "run.json", RUN_SCHEMA)
     except StorageError as exc:
         raise CalibrationError(str(exc)) from None
+
+
+def shown_units(run: dict[str, Any]) -> list[dict[str, str]]:
+    """The display units of each step of a run document (empty for runs stored without them: those
+    are shown in internal units)."""
+    return [dict(step.get("units", {})) for step in run["steps"]]
 
 
 def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
