@@ -19,6 +19,7 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ from qep_analog.storage import read_json, write_json
 RUN_SCHEMA = "qep-calibration-run/1"
 #: ``progress(done, total, routine)``: how far a run is (steps done of the runcard's total)
 StepReport = Callable[[int, int, str], None]
+#: ``scan_progress(routine, done, total)``: how far the running routine's acquisition is
+ScanReport = Callable[[str, int, int], None]
 RECORDS_SCHEMA = "qep-calibration-records/1"
 
 
@@ -71,9 +74,11 @@ def run_runcard(
     history: CalibrationHistory | None = None,
     run_id: str | None = None,
     progress: StepReport | None = None,
+    scan_progress: ScanReport | None = None,
 ) -> RunOutcome:
     """Run every routine of ``runcard`` on ``backend`` against ``profile`` (the human-written one).
-    ``progress(done, total, routine)`` is called before each step and once at the end."""
+    ``progress(done, total, routine)`` is called before each step and once at the end;
+    ``scan_progress(routine, done, total)`` within a routine that acquires in several parts."""
     if history is not None and history.device != profile.name:
         raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
     if runcard.platform != profile.platform:
@@ -107,7 +112,8 @@ def run_runcard(
         if progress is not None:
             progress(index - 1, total, routine.name)
         folder = out / f"{index:02d}-{routine.name}"
-        data = routine.acquire(step.parameters, backend, effective)
+        within = None if scan_progress is None else partial(scan_progress, routine.name)
+        data = routine.acquire(step.parameters, backend, effective, within)
         if runcard.targets and routine.site_columns and data.n_sites == backend.n_sites:
             data = data.select(runcard.targets)
         write_data(folder / "data.json", data)  # saved before any fit

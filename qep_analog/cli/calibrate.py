@@ -113,8 +113,15 @@ def run_runcard_command(args: argparse.Namespace) -> int:
 
         def report(done: int, total: int, routine: str) -> None:
             bar.update("calibrate", done, total, routine)
+            finished = done == total  # a new step starts its scan bar at 0 (one part until told more)
+            bar.update("scan", int(finished), 1, "done" if finished else routine)
 
-        outcome = run_runcard(runcard, profile, backend, out, history, progress=report)
+        def report_scan(routine: str, done: int, total: int) -> None:
+            bar.update("scan", done, total, routine)
+
+        outcome = run_runcard(
+            runcard, profile, backend, out, history, progress=report, scan_progress=report_scan
+        )
     if args.json:
         print(
             json.dumps(

@@ -11,7 +11,7 @@ from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
 from qep_analog.calibration.lineshapes import driven_population
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import Estimate, FitResult, ItemReport, Routine, stored_parameters
 from qep_analog.calibration.routines.scans import (
     FREQ,
     MAX_REDUCED_CHI2,
@@ -66,7 +66,11 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
     )
 
     def acquire(
-        self, parameters: SpectroscopyParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: SpectroscopyParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         detunings = scan_grid(p.start, p.stop, p.points, self.name)

@@ -33,7 +33,7 @@ from qep_analog.calibration.backend import PairPulseBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, fit_probabilities
 from qep_analog.calibration.lineshapes import pair_populations
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import Estimate, FitResult, ItemReport, Routine, stored_parameters
 from qep_analog.calibration.routines.scans import (
     FREQ,
     LENGTH,
@@ -143,7 +143,11 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
     )
 
     def acquire(
-        self, parameters: PairSpectroscopyParameters, backend: PairPulseBackend, profile: DeviceProfile
+        self,
+        parameters: PairSpectroscopyParameters,
+        backend: PairPulseBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         detunings = scan_grid(p.start, p.stop, p.points, self.name)

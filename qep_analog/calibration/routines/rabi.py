@@ -12,7 +12,7 @@ from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
 from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import Estimate, FitResult, ItemReport, Routine, stored_parameters
 from qep_analog.calibration.routines.scans import (
     FREQ,
     MAX_REDUCED_CHI2,
@@ -76,7 +76,11 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
     )
 
     def acquire(
-        self, parameters: RabiParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: RabiParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         durations = scan_grid(p.start, p.stop, p.points, self.name)

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import Estimate, FitResult, ItemReport, Routine, stored_parameters
 from qep_analog.calibration.routines.fringes import fit_fringe, ramsey_model
 from qep_analog.calibration.routines.scans import (
     FREQ,
@@ -60,7 +60,11 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
     )
 
     def acquire(
-        self, parameters: RamseyParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: RamseyParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         delays = scan_grid(p.start, p.stop, p.points, self.name)

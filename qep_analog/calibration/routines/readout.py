@@ -10,7 +10,7 @@ import numpy as np
 from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import Estimate, FitResult, ItemReport, Routine, stored_parameters
 from qep_analog.calibration.routines.scans import MAX_REDUCED_CHI2, verdict
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
@@ -39,7 +39,11 @@ class ReadoutCalibration(Routine[ReadoutParameters, RydbergCalibrationBackend]):
     )
 
     def acquire(
-        self, parameters: ReadoutParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: ReadoutParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         prepared = np.tile([0.0, 1.0], p.repeats)

@@ -21,7 +21,7 @@ from qep_analog.calibration.backend import SidebandBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
 from qep_analog.calibration.lineshapes import driven_population
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import Estimate, FitResult, ItemReport, Routine, stored_parameters
 from qep_analog.calibration.routines.scans import (
     FREQ,
     MAX_REDUCED_CHI2,
@@ -142,7 +142,11 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
     )
 
     def acquire(
-        self, parameters: SidebandParameters, backend: SidebandBackend, profile: DeviceProfile
+        self,
+        parameters: SidebandParameters,
+        backend: SidebandBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         caps = profile.ions

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from qep_analog.calibration.backend import MSPairBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import combine, fit_probabilities
-from qep_analog.calibration.routine import Estimate, FitResult, Routine, stored_parameters
+from qep_analog.calibration.routine import Estimate, FitResult, ItemReport, Routine, stored_parameters
 from qep_analog.calibration.routines.scans import (
     FREQ,
     MAX_REDUCED_CHI2,
@@ -99,7 +99,11 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
     )
 
     def acquire(
-        self, parameters: PairParameters, backend: MSPairBackend, profile: DeviceProfile
+        self,
+        parameters: PairParameters,
+        backend: MSPairBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         n = backend.n_sites
@@ -137,6 +141,8 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
                 )
             sweeps.append(durations)
             counts.append(backend.ms_pair((i, j), durations, p.rabi, beat_note, p.shots))
+            if progress is not None:
+                progress(k + 1, len(pairs))
             context.update(
                 {f"pair{k}_i": float(i), f"pair{k}_j": float(j), f"pair{k}_predicted": predicted}
             )
