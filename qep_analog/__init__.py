@@ -32,13 +32,15 @@ if TYPE_CHECKING:
     from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
     from qep_analog.calibration.history import CalibrationHistory, history_directory
     from qep_analog.calibration.in_force import calibration_report, history_records, load_profile
+    from qep_analog.calibration.lab_units import shown_in, unit_label
     from qep_analog.calibration.plots import plot_run
     from qep_analog.calibration.records import FIELDS, CalibrationRecord
     from qep_analog.calibration.resolve import latest_values, resolve
     from qep_analog.calibration.runcard import load_runcard
-    from qep_analog.calibration.runner import read_results, read_run, run_runcard
+    from qep_analog.calibration.runner import read_results, read_run, run_runcard, shown_units
     from qep_analog.devices.mapping import map_model, mapping_table
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
+    from qep_analog.devices.ions import IonControls, coupling_summary
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.devices.pulser_device import to_pulser_device
@@ -157,6 +159,8 @@ _HOMES: dict[str, str] = {
     "Platform": "qep_analog.devices.platform",
     "translate": "qep_analog.devices.platform",
     "realize": "qep_analog.devices.platform",
+    "IonControls": "qep_analog.devices.ions",
+    "coupling_summary": "qep_analog.devices.ions",
     "map_model": "qep_analog.devices.mapping",
     "mapping_table": "qep_analog.devices.mapping",
     "with_unit": "qep_analog.units",
@@ -219,6 +223,9 @@ _HOMES: dict[str, str] = {
     "run_runcard": "qep_analog.calibration.runner",
     "read_run": "qep_analog.calibration.runner",
     "read_results": "qep_analog.calibration.runner",
+    "shown_units": "qep_analog.calibration.runner",
+    "shown_in": "qep_analog.calibration.lab_units",
+    "unit_label": "qep_analog.calibration.lab_units",
     "plot_run": "qep_analog.calibration.plots",
     "FakeRydbergLab": "qep_analog.calibration.fakes.rydberg_lab",
     "FakeIonLab": "qep_analog.calibration.fakes.ion_lab",

@@ -60,3 +60,41 @@ def with_unit(value: float, dimension: str) -> str:
     if dimension == "angular_frequency":
         text += f" (2π·{value / (2 * math.pi):.6g} MHz)"
     return text
+
+
+#: how each suffix is written for people (cyclic frequencies are f = ω/2π)
+SUFFIX_LABEL: dict[str, str] = {"rad_per_us": "rad/µs", "us": "µs", "um": "µm", "rad_per_us2": "rad/µs²"}
+
+
+def suffix_label(suffix: str) -> str:
+    """The unit a suffix names, as people write it: ``us`` is ``µs``, ``MHz`` stays ``MHz``."""
+    return SUFFIX_LABEL.get(suffix, suffix)
+
+
+def dimension_of(unit: str) -> str:
+    """The dimension whose internal unit is ``unit`` (``rad/µs``: angular_frequency; ``""``:
+    dimensionless)."""
+    for dimension, internal in INTERNAL_UNIT.items():
+        if internal == unit:
+            return dimension
+    raise ValueError(f"unit {unit!r} is not an internal unit (known: {', '.join(INTERNAL_UNIT.values())})")
+
+
+def split_key(key: str) -> tuple[str, str, str] | None:
+    """A stored key as (quantity, dimension, suffix): ``stop_us`` is ``("stop", "time", "us")``;
+    None for a key without a unit suffix. The longest suffix wins (``_rad_per_us`` before ``_us``)."""
+    matches = [
+        (suffix, dimension)
+        for dimension, suffixes in SUFFIXES.items()
+        for suffix in suffixes
+        if key.endswith(f"_{suffix}") and len(key) > len(suffix) + 1
+    ]
+    if not matches:
+        return None
+    suffix, dimension = max(matches, key=lambda match: len(match[0]))
+    return key[: -len(suffix) - 1], dimension, suffix
+
+
+def from_internal(value: float, dimension: str, suffix: str) -> float:
+    """A value in internal units expressed in the unit of ``suffix`` (rad/µs in MHz: ω/2π/1 MHz)."""
+    return value / SUFFIXES[dimension][suffix]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -23,6 +24,8 @@ from qep_analog.schema import OMIT, Field, parse_section
 from qep_analog.units import keys_for
 
 RESULT_SCHEMA = "qep-calibration-result/1"
+#: ``progress(done, total)``: how far a routine's acquisition is (points or preparations of its scan)
+ItemReport = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,12 @@ class Routine(ABC, Generic[P, B]):
         return parsed
 
     @abstractmethod
-    def acquire(self, parameters: P, backend: B, profile: DeviceProfile) -> CalibrationData:
-        """Run the experiment on ``backend``; ``profile`` is the current effective profile."""
+    def acquire(
+        self, parameters: P, backend: B, profile: DeviceProfile, progress: ItemReport | None = None
+    ) -> CalibrationData:
+        """Run the experiment on ``backend``; ``profile`` is the current effective profile. Routines
+        that acquire in several backend calls report ``progress(done, total)`` after each (the last
+        with done = total); one-call scans report nothing."""
 
     @abstractmethod
     def fit(self, data: CalibrationData) -> FitResult:

@@ -47,6 +47,7 @@ class RunStep:
 
     routine: str
     parameters: Any
+    keys: tuple[str, ...] = ()  # the parameter keys as written (their suffixes: the units shown)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def parse_runcard(document: Any, source: str = "<runcard>") -> Runcard:
             parameters = routine.parameters(raw["parameters"])
         except CalibrationError as exc:
             raise CalibrationError(f"{source}: routines[{index}]: {exc}") from None
-        steps.append(RunStep(routine.name, parameters))
+        written = raw["parameters"] if isinstance(raw["parameters"], dict) else {}
+        steps.append(RunStep(routine.name, parameters, tuple(str(key) for key in written)))
     return Runcard(
         values["name"],
         cast(Literal["rydberg", "ion"], platform),

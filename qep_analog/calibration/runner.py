@@ -2,7 +2,8 @@
 
 Run folder layout (``OUT``)::
 
-    run.json                         qep-calibration-run/1: run id, device, runcard, steps and verdicts
+    run.json                         qep-calibration-run/1: run id, device, runcard, steps, verdicts
+                                     and the units each step is shown in (lab_units)
     01-readout/data.json             qep-calibration-data/1, written before the fit
     01-readout/result.json           qep-calibration-result/1
     01-readout/records.json          qep-calibration-records/1: the proposed records
@@ -17,13 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from qep_analog.calibration.backend import CalibrationBackend
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.lab_units import profile_keys, step_units
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.resolve import resolve
@@ -36,6 +39,8 @@ from qep_analog.storage import read_json, write_json
 RUN_SCHEMA = "qep-calibration-run/1"
 #: ``progress(done, total, routine)``: how far a run is (steps done of the runcard's total)
 StepReport = Callable[[int, int, str], None]
+#: ``scan_progress(routine, done, total)``: how far the running routine's acquisition is
+ScanReport = Callable[[str, int, int], None]
 RECORDS_SCHEMA = "qep-calibration-records/1"
 
 
@@ -50,6 +55,8 @@ class StepOutcome:
     folder: Path
     result: FitResult
     records: tuple[CalibrationRecord, ...]
+    #: the unit suffix each quantity is shown in (:mod:`qep_analog.calibration.lab_units`)
+    units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,9 +74,11 @@ def run_runcard(
     history: CalibrationHistory | None = None,
     run_id: str | None = None,
     progress: StepReport | None = None,
+    scan_progress: ScanReport | None = None,
 ) -> RunOutcome:
     """Run every routine of ``runcard`` on ``backend`` against ``profile`` (the human-written one).
-    ``progress(done, total, routine)`` is called before each step and once at the end."""
+    ``progress(done, total, routine)`` is called before each step and once at the end;
+    ``scan_progress(routine, done, total)`` within a routine that acquires in several parts."""
     if history is not None and history.device != profile.name:
         raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
     if runcard.platform != profile.platform:
@@ -96,12 +105,15 @@ def run_runcard(
     write_json(out / "run.json", summary, RUN_SCHEMA)
     steps = []
     total = len(runcard.steps)
+    runcard_keys = [key for step in runcard.steps for key in step.keys]
+    written = profile_keys(profile)
     for index, step in enumerate(runcard.steps, start=1):
         routine = routine_named(step.routine, profile.platform)
         if progress is not None:
             progress(index - 1, total, routine.name)
         folder = out / f"{index:02d}-{routine.name}"
-        data = routine.acquire(step.parameters, backend, effective)
+        within = None if scan_progress is None else partial(scan_progress, routine.name)
+        data = routine.acquire(step.parameters, backend, effective, within)
         if runcard.targets and routine.site_columns and data.n_sites == backend.n_sites:
             data = data.select(runcard.targets)
         write_data(folder / "data.json", data)  # saved before any fit
@@ -119,13 +131,16 @@ def run_runcard(
             history.append(records)
         known.extend(records)
         effective = resolve(profile, known)
-        steps.append(StepOutcome(routine.name, folder, result, tuple(records)))
+        fields = dict.fromkeys(e.field for e in result.estimates)
+        units = step_units(step.keys, runcard_keys, written, data.sweep_unit, fields)
+        steps.append(StepOutcome(routine.name, folder, result, tuple(records), units))
         summary["steps"].append(
             {
                 "routine": routine.name,
                 "folder": folder.name,
                 "quality": result.quality,
                 "reasons": list(result.reasons),
+                "units": units,
             }
         )
         # dry run: the records stay in the run folder, so the profile in force does not change
@@ -142,6 +157,12 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         return read_json(Path(run_dir) / "run.json", RUN_SCHEMA)
     except StorageError as exc:
         raise CalibrationError(str(exc)) from None
+
+
+def shown_units(run: dict[str, Any]) -> list[dict[str, str]]:
+    """The display units of each step of a run document (empty for runs stored without them: those
+    are shown in internal units)."""
+    return [dict(step.get("units", {})) for step in run["steps"]]
 
 
 def read_results(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -113,8 +113,15 @@ def run_runcard_command(args: argparse.Namespace) -> int:
 
         def report(done: int, total: int, routine: str) -> None:
             bar.update("calibrate", done, total, routine)
+            finished = done == total  # a new step starts its scan bar at 0 (one part until told more)
+            bar.update("scan", int(finished), 1, "done" if finished else routine)
 
-        outcome = run_runcard(runcard, profile, backend, out, history, progress=report)
+        def report_scan(routine: str, done: int, total: int) -> None:
+            bar.update("scan", done, total, routine)
+
+        outcome = run_runcard(
+            runcard, profile, backend, out, history, progress=report, scan_progress=report_scan
+        )
     if args.json:
         print(
             json.dumps(
@@ -129,7 +136,7 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         return 0
     where = "dry run, history untouched" if runcard.update == "dry-run" else f"history {history.path}"
     print(f"run {outcome.run_id}: {runcard.name} on {profile.name} ({backend.name}); {where}")
-    _print_steps([s.result.to_document() for s in outcome.steps])
+    _print_steps([s.result.to_document() for s in outcome.steps], [s.units for s in outcome.steps])
     after = outcome.profile
     state = "in force now" if runcard.update == "append" else "if applied (dry run: not in force)"
     records = len(after.calibration_records)
@@ -138,13 +145,14 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_steps(results: list[dict[str, Any]]) -> None:
-    from qep_analog import FIELDS
+def _print_steps(results: list[dict[str, Any]], units: list[dict[str, str]]) -> None:
+    """The summary table: values and errors in each step's display units (``units``, per field)."""
+    from qep_analog import FIELDS, shown_in, unit_label
 
     print(
         f"{'routine':<22} {'quality':<8} {'chi2/dof':>9}  {'field':<24} {'value':>12} {'error':>10}  unit"
     )
-    for result in results:
+    for result, shown in zip(results, units, strict=True):
         first = True
         for estimate in result["estimates"]:
             per_site = FIELDS[estimate["field"]].per_site
@@ -156,9 +164,11 @@ def _print_steps(results: list[dict[str, Any]]) -> None:
                 if first
                 else " " * 41
             )
+            unit, suffix = FIELDS[estimate["field"]].unit, shown.get(estimate["field"])
+            value = shown_in(estimate["value"], unit, suffix)
+            error = shown_in(estimate["uncertainty"], unit, suffix)
             print(
-                f"{head}  {name:<24} {_number(estimate['value']):>12} "
-                f"{_number(estimate['uncertainty']):>10}  {FIELDS[estimate['field']].unit}"
+                f"{head}  {name:<24} {_number(value):>12} {_number(error):>10}  {unit_label(unit, suffix)}"
             )
             first = False
         if first:
@@ -236,7 +246,7 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from qep_analog import read_results, read_run
+    from qep_analog import read_results, read_run, shown_units
 
     run = read_run(args.argument)
     results = read_results(args.argument)
@@ -247,7 +257,7 @@ def run_report(args: argparse.Namespace) -> int:
         f"run {run['run_id']}: runcard {run['runcard']} on {run['device']} (profile version "
         f"{run['profile_version']}, backend {run['backend']}, update {run['update']})"
     )
-    _print_steps(results)
+    _print_steps(results, shown_units(run))
     if not args.no_plot:
         from qep_analog import plot_run
 

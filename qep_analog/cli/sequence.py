@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +170,13 @@ def run_build(args: argparse.Namespace) -> int:
 def _platform_lines(schedule: Any, profile: Any) -> list[str]:
     """What a lab checks before it runs the schedules: for ions the beat note, J0 and α, and the
     ramp against the coherence time."""
-    from qep_analog.devices import ions
+    from qep_analog import IonControls, coupling_summary
 
     lines = []
     static = schedule.static
     if "beat_note" in static:
-        controls = ions.IonControls(np.asarray(static["rabi"], dtype=float), float(static["beat_note"]))
-        lines.append(ions.coupling_summary(controls, profile))
+        controls = IonControls(np.asarray(static["rabi"], dtype=float), float(static["beat_note"]))
+        lines.append(coupling_summary(controls, profile))
     t2 = profile.noise.dephasing_time
     if schedule.duration > t2:
         _warn(
@@ -243,8 +244,13 @@ def run_emulate(args: argparse.Namespace) -> int:
     schedules = [_at_duration(s, choice, profile) for s in schedules]
     with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as progress:
         for k, schedule in enumerate(schedules):
-            progress.update("emulate", k, len(schedules), f"{schedule.label}/{schedule.readout[0]}")
-            rows.append(_emulated_row(args, schedule, profile, k))
+            name = f"{schedule.label}/{schedule.readout[0]}"
+            progress.update("emulate", k, len(schedules), name)
+
+            def trajectories(done: int, total: int, name: str = name) -> None:
+                progress.update("noise", done, total, f"{name} trajectories")
+
+            rows.append(_emulated_row(args, schedule, profile, k, trajectories))
         progress.update("emulate", len(schedules), len(schedules), "done")
     for row, schedule in zip(rows, schedules, strict=True):
         d = adiabaticity(schedule, profile, row.pop("result"))
@@ -270,8 +276,15 @@ def run_emulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _emulated_row(args: argparse.Namespace, schedule: Any, profile: Any, index: int) -> dict[str, Any]:
-    """One schedule emulated: its expectation values of Z_i, counts (with ``--shots``) and result."""
+def _emulated_row(
+    args: argparse.Namespace,
+    schedule: Any,
+    profile: Any,
+    index: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """One schedule emulated: its expectation values of Z_i, counts (with ``--shots``) and result;
+    ``progress(done, total)`` over the trajectories of a noisy emulation."""
     from qep_analog import QutipEmulator, pauli_sum, run_pulser
 
     observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(schedule.n_qubits)}
@@ -282,7 +295,9 @@ def _emulated_row(args: argparse.Namespace, schedule: Any, profile: Any, index: 
     else:
         emulator = QutipEmulator(profile)
         seed = args.seed + index
-        result = emulator.run(schedule, observables, noise=args.noise, shots=args.shots, seed=seed)
+        result = emulator.run(
+            schedule, observables, noise=args.noise, shots=args.shots, seed=seed, progress=progress
+        )
     return {
         "label": schedule.label,
         "readout": schedule.readout,

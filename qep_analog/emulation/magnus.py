@@ -56,7 +56,7 @@ error stays far below the statistical error of the mean.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -797,18 +797,21 @@ def run_trajectories(
     jittered: str | None,
     steps: NDArray | None = None,
     tolerance: float = SERIES_TOLERANCE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Evolution:
     """The final states of ``draws`` (one row each): ``jittered``'s waveform scaled by the draw's
     amplitude, its static offsets added, Z kicks at their times, one CF4 step per interval of
     ``steps`` (default :func:`step_grid`). Blocks of up to :data:`BLOCK` trajectories evolve side
     by side on ``steps`` refined by the block's kick times (one Chebyshev series per exponential for
-    the block, on the union of its spectral bounds)."""
+    the block, on the union of its spectral bounds); ``progress(done, len(draws))`` after each block."""
     steps = step_grid(hamiltonian) if steps is None else np.asarray(steps, dtype=float)
     states, products = [], 0
     for first in range(0, len(draws), BLOCK):
         block, count = _block(hamiltonian, psi0, draws[first : first + BLOCK], jittered, steps, tolerance)
         states.append(block)
         products += count
+        if progress is not None:
+            progress(first + len(block), len(draws))
     return Evolution(np.concatenate(states), steps, products)
 
 

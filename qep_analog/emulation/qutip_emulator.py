@@ -21,7 +21,7 @@ basis (qubit 0 the most significant bit, |0⟩ = ground / dark).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -179,12 +179,14 @@ class QutipEmulator:
         shots: int | None = None,
         seed: int | None = None,
         realisations: int = 16,
+        progress: Callable[[int, int], None] | None = None,
     ) -> EmulationResult:
         """Evolve from the schedule's initial basis state; ``noise`` (``True``: every source, or the
         names of some, :func:`~qep_analog.devices.noise_sources.noise_sources`) adds the profile's
         quasi-static detuning offsets, Markovian dephasing, amplitude jitter (``realisations``
         trajectories, or QuTiP's Lindblad solutions for as many draws) and readout errors; the
-        state is then a density matrix."""
+        state is then a density matrix. ``progress(done, total)``: trajectories (or draws) done, after
+        each block of them."""
         n = schedule.n_qubits
         if n > MAX_EMULATED_QUBITS:
             raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
@@ -192,9 +194,9 @@ class QutipEmulator:
         rates = NoiseRates.of(self.profile.noise, sources)
         rng = np.random.default_rng(seed)
         if self.method == "magnus":
-            state = self._magnus(schedule, rates if sources else None, realisations, rng)
+            state = self._magnus(schedule, rates if sources else None, realisations, rng, progress)
         else:
-            state = self._qutip(schedule, rates if sources else None, realisations, rng)
+            state = self._qutip(schedule, rates if sources else None, realisations, rng, progress)
         if not np.all(np.isfinite(state)):
             raise SolverError(f"emulator: the evolution of schedule {schedule.label!r} did not stay finite")
         expectations = {name: expectation(state, op, n) for name, op in (observables or {}).items()}
@@ -206,7 +208,12 @@ class QutipEmulator:
         return EmulationResult(schedule.label, state, expectations, counts)
 
     def _magnus(
-        self, schedule: Schedule, rates: NoiseRates | None, realisations: int, rng: np.random.Generator
+        self,
+        schedule: Schedule,
+        rates: NoiseRates | None,
+        realisations: int,
+        rng: np.random.Generator,
+        progress: Callable[[int, int], None] | None = None,
     ) -> NDArray:
         """The final ket, or with noise (``rates``) the mean of |ψ⟩⟨ψ| over the trajectories."""
         hamiltonian = magnus.SplitHamiltonian.of(schedule, self.profile)
@@ -228,18 +235,24 @@ class QutipEmulator:
             rng, rates.detuning_rms,
         )  # fmt: skip
         jittered = schedule.platform_spec.drive_control
-        states = magnus.run_trajectories(hamiltonian, psi0, draws, jittered, steps, tolerance).state
+        evolution = magnus.run_trajectories(hamiltonian, psi0, draws, jittered, steps, tolerance, progress)
+        states = evolution.state
         states /= np.linalg.norm(states, axis=1, keepdims=True)  # unitary: only the cut series' drift
         return np.asarray(states.T @ states.conj() / count)
 
     def _qutip(
-        self, schedule: Schedule, rates: NoiseRates | None, realisations: int, rng: np.random.Generator
+        self,
+        schedule: Schedule,
+        rates: NoiseRates | None,
+        realisations: int,
+        rng: np.random.Generator,
+        progress: Callable[[int, int], None] | None = None,
     ) -> NDArray:
         n = schedule.n_qubits
         psi0 = qutip.basis([2] * n, [int(b) for b in format(initial_state_index(schedule), f"0{n}b")])
         times = [0.0, schedule.duration]
         if rates is not None:
-            return self._open(schedule, psi0, times, rates, realisations, rng)
+            return self._open(schedule, psi0, times, rates, realisations, rng, progress)
         result = qutip.sesolve(self._hamiltonian(schedule), psi0, times, options=self.options)
         return _vector(result.final_state)
 
@@ -251,6 +264,7 @@ class QutipEmulator:
         rates: NoiseRates,
         realisations: int,
         rng: np.random.Generator,
+        progress: Callable[[int, int], None] | None = None,
     ) -> NDArray:
         """The density matrix under Markovian dephasing, averaged over draws of the amplitude jitter
         and the quasi-static offsets (QuTiP)."""
@@ -260,7 +274,7 @@ class QutipEmulator:
         collapse = [np.sqrt(gamma / 2) * op for op in z]
         draws = realisations if jitter_rms > 0 or detuning_rms > 0 else 1
         state = np.zeros((1 << n, 1 << n), dtype=complex)
-        for _ in range(draws):
+        for done in range(1, draws + 1):
             jitter = jitter_rms * rng.standard_normal() if jitter_rms > 0 else 0.0
             offsets = detuning_rms * rng.standard_normal(n) if detuning_rms > 0 else None
             h = self._hamiltonian(schedule, jitter, offsets)
@@ -272,6 +286,8 @@ class QutipEmulator:
             else:
                 ket = _vector(qutip.sesolve(h, psi0, times, options=self.options).final_state)
                 state += np.outer(ket, ket.conj())
+            if progress is not None:
+                progress(done, draws)
         return state / draws
 
 

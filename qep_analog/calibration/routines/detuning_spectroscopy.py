@@ -14,6 +14,7 @@ from qep_analog.calibration.lineshapes import driven_population
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -79,7 +80,11 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
     )
 
     def acquire(
-        self, parameters: SpectroscopyParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: SpectroscopyParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         detunings = scan_grid(p.start, p.stop, p.points, self.name)

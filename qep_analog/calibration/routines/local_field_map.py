@@ -40,6 +40,7 @@ from qep_analog.calibration.fitting import CurveFit
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -181,7 +182,11 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
     )
 
     def acquire(
-        self, parameters: LocalFieldParameters, backend: LocalRamseyBackend, profile: DeviceProfile
+        self,
+        parameters: LocalFieldParameters,
+        backend: LocalRamseyBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         delays = scan_grid(p.start, p.stop, p.points, self.name)
@@ -190,10 +195,11 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         amplitude = local_amplitude(p, profile)
         gains = profile.calibration.local_gains
         expected = gains if len(gains) == backend.n_sites else (1.0,) * backend.n_sites
-        blocks = [backend.local_ramsey(delays, p.detuning, -1, amplitude, p.shots)]
-        blocks += [
-            backend.local_ramsey(delays, p.detuning, k, amplitude, p.shots) for k in range(backend.n_sites)
-        ]
+        blocks = []
+        for k in range(-1, backend.n_sites):  # without the local field, then aimed at each site
+            blocks.append(backend.local_ramsey(delays, p.detuning, k, amplitude, p.shots))
+            if progress is not None:
+                progress(k + 2, backend.n_sites + 1)
         return CalibrationData(
             routine=self.name,
             parameters=stored_parameters(p),

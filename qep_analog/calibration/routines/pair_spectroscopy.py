@@ -36,6 +36,7 @@ from qep_analog.calibration.lineshapes import pair_populations
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -156,7 +157,11 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
     )
 
     def acquire(
-        self, parameters: PairSpectroscopyParameters, backend: PairPulseBackend, profile: DeviceProfile
+        self,
+        parameters: PairSpectroscopyParameters,
+        backend: PairPulseBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         detunings = scan_grid(p.start, p.stop, p.points, self.name)

@@ -24,13 +24,20 @@ import numpy as np
 
 from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.routine import FitResult, Routine, RoutineParameters, stored_parameters
+from qep_analog.calibration.routine import (
+    FitResult,
+    ItemReport,
+    Routine,
+    RoutineParameters,
+    stored_parameters,
+)
 from qep_analog.calibration.routines.scans import (
     DRIVE,
     FIELD_SIZE,
     FREQUENCY,
     MAX_REDUCED_CHI2,
     parameter_rule,
+    run_in_parts,
     verdict,
 )
 from qep_analog.calibration.stored_model import (
@@ -129,7 +136,11 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
     )
 
     def acquire(
-        self, parameters: GradientCheckParameters, backend: ScheduleBackend, profile: DeviceProfile
+        self,
+        parameters: GradientCheckParameters,
+        backend: ScheduleBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         n = backend.n_sites
@@ -143,8 +154,8 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
         missing = [b for b in settings if ("free", b) not in by_key]
         if missing:
             raise CalibrationError(f"{self.name}: no schedule reads the setting {missing[0]}")
-        ordered = [by_key[(label, bases)] for label in PHASES for bases in settings]
-        counts = np.array(backend.run_schedules(ordered, p.shots), dtype=np.int64)
+        phases = [[by_key[(label, bases)] for bases in settings] for label in PHASES]
+        counts = np.array(run_in_parts(backend, phases, p.shots, progress), dtype=np.int64)
         return CalibrationData(
             routine=self.name,
             parameters=stored_parameters(p),

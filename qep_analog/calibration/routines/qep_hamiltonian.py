@@ -41,6 +41,7 @@ from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -167,7 +168,11 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
     )
 
     def acquire(
-        self, parameters: QEPHamiltonianParameters, backend: ScheduleBackend, profile: DeviceProfile
+        self,
+        parameters: QEPHamiltonianParameters,
+        backend: ScheduleBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         n = backend.n_sites
@@ -207,6 +212,8 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
             step = self._step(model, inputs, targets, theta, block, context, t, p.shots)
             change = -np.linalg.solve(_hessian(step.chi), step.gradient)
             theta = theta + change * min(1.0, TRUST * p.inputs / float(np.abs(change).max()))
+            if progress is not None:
+                progress(t + 1, p.iterations)
         counts = np.array(rows, dtype=np.int64)
         return CalibrationData(
             routine=self.name,

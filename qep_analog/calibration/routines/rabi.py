@@ -15,6 +15,7 @@ from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -88,7 +89,11 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
     )
 
     def acquire(
-        self, parameters: RabiParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: RabiParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         durations = scan_grid(p.start, p.stop, p.points, self.name)

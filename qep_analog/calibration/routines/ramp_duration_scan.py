@@ -75,6 +75,7 @@ from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -89,6 +90,7 @@ from qep_analog.calibration.routines.scans import (
     RABI,
     TWO_PI,
     parameter_rule,
+    run_in_parts,
 )
 from qep_analog.devices import ions, rydberg
 from qep_analog.devices.geometry import zz_couplings
@@ -336,7 +338,11 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
     )
 
     def acquire(
-        self, parameters: RampScanParameters, backend: ScheduleBackend, profile: DeviceProfile
+        self,
+        parameters: RampScanParameters,
+        backend: ScheduleBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         platform = profile.platform
@@ -361,16 +367,16 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
             recipe = scan_recipe(profile)
             offsets = dither_offsets(p.dither, p.dither_points)
             pooled = [[realised_duration(profile, t * (1 + u)) for u in offsets] for t in durations]
-            schedules = [ramp_schedule(recipe, profile, target, t) for row in pooled for t in row]
+            points = [[ramp_schedule(recipe, profile, target, t) for t in row] for row in pooled]
         except (ConstraintError, ConfigError) as exc:
             raise CalibrationError(f"routine {self.name!r}: {exc}") from None
         if durations.size < 5:
             raise CalibrationError(
                 f"routine {self.name!r}: {durations.size} distinct durations on the clock, need >= 5"
             )
-        start_state = schedules[0].initial_state or "0" * n
+        start_state = points[0][0].initial_state or "0" * n
         members = crystal_set(platform, n, start_state)
-        outcomes = backend.run_schedules(schedules, p.shots)
+        outcomes = run_in_parts(backend, points, p.shots, progress)
         crystal = np.array([int(np.asarray(k)[members].sum()) for k in outcomes], dtype=np.int64)
         counts = crystal.reshape(durations.size, offsets.size).sum(axis=1, keepdims=True)
         initial = float(members[int(start_state, 2)])
@@ -382,7 +388,7 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
             "n_sites": float(n),
         }
         if n <= BELIEVED_LIMIT:
-            believed = np.abs(final_ground_state(schedules[-1], profile)) ** 2 @ members
+            believed = np.abs(final_ground_state(points[-1][-1], profile)) ** 2 @ members
             context["believed_value"] = float(believed)
         return CalibrationData(
             routine=self.name,

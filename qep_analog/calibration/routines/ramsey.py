@@ -13,6 +13,7 @@ from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -72,7 +73,11 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
     )
 
     def acquire(
-        self, parameters: RamseyParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: RamseyParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         delays = scan_grid(p.start, p.stop, p.points, self.name)

@@ -13,6 +13,7 @@ from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -48,7 +49,11 @@ class ReadoutCalibration(Routine[ReadoutParameters, RydbergCalibrationBackend]):
     )
 
     def acquire(
-        self, parameters: ReadoutParameters, backend: RydbergCalibrationBackend, profile: DeviceProfile
+        self,
+        parameters: ReadoutParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         prepared = np.tile([0.0, 1.0], p.repeats)

@@ -1,19 +1,23 @@
-"""What the scanning routines share: parameter metadata, quality thresholds, the scan grid, the
-verdict, fitted curves per site, the frequency guess of oscillating data and the checks of a list of
-fits."""
+"""What the scanning routines share: parameter metadata, quality thresholds, the scan grid, running
+schedules point by point with progress, the verdict, fitted curves per site, the frequency guess of
+oscillating data and the checks of a list of fits."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.fitting import CurveFit
 from qep_analog.calibration.records import Quality
+from qep_analog.calibration.routine import ItemReport
 from qep_analog.errors import CalibrationError
 from qep_analog.schema import Field, Kind
+from qep_analog.sequences.schedule import Schedule
 from qep_analog.units import MAX_DURATION, MAX_FREQUENCY, MAX_LENGTH, MAX_RABI, with_unit
 
 
@@ -56,6 +60,22 @@ def scan_grid(start: float, stop: float, points: int, what: str) -> NDArray:
             f"{what}: scan [{start:g}, {stop:g}] with {points} points (need stop > start, ≥ 5)"
         )
     return np.linspace(start, stop, points)
+
+
+def run_in_parts(
+    backend: ScheduleBackend,
+    parts: Sequence[Sequence[Schedule]],
+    shots: int,
+    progress: ItemReport | None = None,
+) -> list[NDArray]:
+    """The counts of every schedule of ``parts``, in order: one backend call per part (a scan point,
+    a phase), ``progress(k, len(parts))`` after the k-th."""
+    counts: list[NDArray] = []
+    for k, part in enumerate(parts, start=1):
+        counts.extend(backend.run_schedules(part, shots))
+        if progress is not None:
+            progress(k, len(parts))
+    return counts
 
 
 def verdict(reasons: list[str]) -> Quality:

@@ -24,6 +24,7 @@ from qep_analog.calibration.lineshapes import driven_population
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -155,7 +156,11 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
     )
 
     def acquire(
-        self, parameters: SidebandParameters, backend: SidebandBackend, profile: DeviceProfile
+        self,
+        parameters: SidebandParameters,
+        backend: SidebandBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         caps = profile.ions

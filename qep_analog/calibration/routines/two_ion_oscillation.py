@@ -20,6 +20,7 @@ from qep_analog.calibration.fitting import combine, fit_probabilities
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
+    ItemReport,
     Routine,
     RoutineParameters,
     stored_parameters,
@@ -108,7 +109,11 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
     )
 
     def acquire(
-        self, parameters: PairParameters, backend: MSPairBackend, profile: DeviceProfile
+        self,
+        parameters: PairParameters,
+        backend: MSPairBackend,
+        profile: DeviceProfile,
+        progress: ItemReport | None = None,
     ) -> CalibrationData:
         p = parameters
         n = backend.n_sites
@@ -146,6 +151,8 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
                 )
             sweeps.append(durations)
             counts.append(backend.ms_pair((i, j), durations, p.rabi, beat_note, p.shots))
+            if progress is not None:
+                progress(k + 1, len(pairs))
             context.update(
                 {f"pair{k}_i": float(i), f"pair{k}_j": float(j), f"pair{k}_predicted": predicted}
             )
