@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from qep_analog.calibration.resolve import latest_values, resolve
     from qep_analog.calibration.runcard import load_runcard
     from qep_analog.calibration.runner import read_results, read_run, run_runcard, shown_units
+    from qep_analog.devices.ions import IonControls, coupling_summary
     from qep_analog.devices.mapping import map_model, mapping_table
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
-    from qep_analog.devices.ions import IonControls, coupling_summary
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.devices.pulser_device import to_pulser_device
