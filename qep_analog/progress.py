@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,8 +28,22 @@ class LazyProgress:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._started:
+        if not self._started:
+            return
+        if kind is None:
             self._progress.stop()
+            return
+        # a failed run ends with its error alone: the bar is cleared from a terminal, and elsewhere
+        # (where it is drawn only when it stops) not drawn at all
+        console = self._progress.console
+        self._progress.live.transient = True
+        drawn_to = console.file
+        if not console.is_terminal:
+            console.file = io.StringIO()
+        try:
+            self._progress.stop()
+        finally:
+            console.file = drawn_to
 
     def _start(self) -> None:
         if not self._started:
