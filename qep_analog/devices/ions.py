@@ -156,10 +156,25 @@ class RankOneFit:
     pair: tuple[int, int]
 
 
-def rank_one_fit(couplings: NDArray, kernel: NDArray) -> RankOneFit:
-    """The Rabi frequencies that rescale ``kernel`` closest to ``couplings`` (see :class:`RankOneFit`)."""
+def driven_pairs(couplings: NDArray) -> tuple[NDArray, NDArray]:
+    """The pairs (i < j) of ions that are driven — those with a coupling to some ion; an ion without
+    any coupling is left undriven (Ω_i = 0) rather than fitted."""
     n = len(couplings)
+    driven = np.flatnonzero(np.any(couplings != 0, axis=1))
+    if len(driven) < 2:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
     rows, cols = np.triu_indices(n, 1)
+    keep = np.isin(rows, driven) & np.isin(cols, driven)
+    return rows[keep], cols[keep]
+
+
+def rank_one_fit(couplings: NDArray, kernel: NDArray) -> RankOneFit:
+    """The Rabi frequencies that rescale ``kernel`` closest to ``couplings`` (see :class:`RankOneFit`);
+    ions without any coupling get Ω = 0."""
+    n = len(couplings)
+    rows, cols = driven_pairs(couplings)
+    if len(rows) == 0:
+        return RankOneFit(np.zeros(n), 0.0, (0, 1))
     ratio = couplings[rows, cols] / kernel[rows, cols]
     if np.any(~(ratio > 0)):
         k = int(np.argmax(~(ratio > 0)))
@@ -168,7 +183,7 @@ def rank_one_fit(couplings: NDArray, kernel: NDArray) -> RankOneFit:
     design[np.arange(len(rows)), rows] = 1.0
     design[np.arange(len(rows)), cols] = 1.0
     logs, *_ = np.linalg.lstsq(design, np.log(ratio), rcond=None)
-    rabi = np.exp(logs)
+    rabi = np.where(np.any(design, axis=0), np.exp(logs), 0.0)
     achieved = rabi[:, None] * rabi[None, :] * kernel
     error = np.abs(achieved - couplings)[rows, cols] / np.abs(couplings[rows, cols]).max()
     k = int(np.argmax(error))
@@ -259,7 +274,7 @@ def choose_beat_note(couplings: NDArray, profile: DeviceProfile, rtol: float = 1
     every μ of a window, so the strength decides); where none does, the μ that comes closest (least
     squares in log J) — :func:`translate` then says by how much it misses."""
     n = len(couplings)
-    rows, cols = np.triu_indices(n, 1)
+    rows, cols = driven_pairs(couplings)
     wanted = couplings[rows, cols]
     target = np.log(np.abs(wanted))
     design = np.zeros((len(rows), n))

@@ -265,3 +265,20 @@ def test_the_coupling_summary_reports_j0_and_alpha() -> None:
     text = coupling_summary(controls, profile)
     assert f"J0 = 2π·{j0 / TWO_PI * 1e3:.4g} kHz" in text
     assert f"α = {round(alpha, 3) + 0.0:g}" in text
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_an_undriven_ion_is_translated_with_no_rabi_frequency(below: bool) -> None:
+    """A sensor ion switched off (Ω = 0: no coupling to any ion) is not a pattern the fit must match:
+    the others' Rabi frequencies and the beat note come back, the undriven ion's Ω is 0."""
+    profile = read_profile("yb171-chain")
+    n = 6
+    com = chain_modes(profile, n).frequencies.max()
+    mu = com + TWO_PI * (-0.002 if below else 0.02)
+    rabi = np.full(n, TWO_PI * (0.015 if below else 0.15))
+    rabi[0] = 0.0
+    model = realize(IonControls(rabi, float(mu)), profile)
+    assert not np.any(model.couplings[0])
+    controls = translate(model, profile)
+    assert controls.beat_note == pytest.approx(mu, rel=1e-10)
+    np.testing.assert_allclose(controls.rabi, rabi, rtol=1e-7, atol=0.0)
