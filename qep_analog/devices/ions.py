@@ -159,13 +159,11 @@ class RankOneFit:
 def driven_pairs(couplings: NDArray) -> tuple[NDArray, NDArray]:
     """The pairs (i < j) of ions that are driven — those with a coupling to some ion; an ion without
     any coupling is left undriven (Ω_i = 0) rather than fitted."""
-    n = len(couplings)
     driven = np.flatnonzero(np.any(couplings != 0, axis=1))
     if len(driven) < 2:
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    rows, cols = np.triu_indices(n, 1)
-    keep = np.isin(rows, driven) & np.isin(cols, driven)
-    return rows[keep], cols[keep]
+    rows, cols = np.triu_indices(len(driven), 1)
+    return driven[rows], driven[cols]
 
 
 def rank_one_fit(couplings: NDArray, kernel: NDArray) -> RankOneFit:
@@ -173,7 +171,7 @@ def rank_one_fit(couplings: NDArray, kernel: NDArray) -> RankOneFit:
     ions without any coupling get Ω = 0."""
     n = len(couplings)
     rows, cols = driven_pairs(couplings)
-    if len(rows) == 0:
+    if not len(rows):
         return RankOneFit(np.zeros(n), 0.0, (0, 1))
     ratio = couplings[rows, cols] / kernel[rows, cols]
     if np.any(~(ratio > 0)):
@@ -318,9 +316,13 @@ def choose_beat_note(couplings: NDArray, profile: DeviceProfile, rtol: float = 1
         # a bounded search never lands exactly on a bound: patterns made at an end of the range end there
         ends = [window.mu(t) for t in (polish(window, float(best.x)), *window.bounds)]
         closest += [(misfit(mu), mu) for mu in ends]
-        decades = (window.bounds[1] - window.bounds[0]) / np.log(10)
-        grid = np.linspace(*window.bounds, max(2, int(np.ceil(decades * GRID_PER_DECADE)) + 1))
-        for mu in [*ends, *(window.mu(t) for t in grid)]:
+        grid: list[float] = []
+        if len(rows) <= len(np.unique(np.concatenate([rows, cols]))):
+            # no more pairs than driven ions: every μ of the window fits, the strength decides
+            decades = (window.bounds[1] - window.bounds[0]) / np.log(10)
+            steps = max(2, int(np.ceil(decades * GRID_PER_DECADE)) + 1)
+            grid = [window.mu(t) for t in np.linspace(*window.bounds, steps)]
+        for mu in [*ends, *grid]:
             fit = rank_one_fit(couplings, coupling_kernel(profile, n, mu))
             if fit.error <= rtol:
                 candidates.append((_headroom(fit.rabi, mu, profile, n), mu))
