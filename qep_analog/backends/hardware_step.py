@@ -16,6 +16,7 @@ plan takes the smallest M on the grid whose predicted error ‖δg‖/‖g‖ me
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,9 +31,14 @@ from qep_analog.backends.jobs import PhaseJob
 from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.backends.step import measure_outputs, measured_step, shots_of
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import ConfigError
+from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.measurement.counts_file import plan_from_settings
-from qep_analog.measurement.gradient import bias_coefficients, choose_beta, setting_variances
+from qep_analog.measurement.gradient import (
+    BetaChoice,
+    bias_coefficients,
+    choose_beta,
+    setting_variances,
+)
 from qep_analog.measurement.reciprocity import PREPARATIONS, reciprocity_from_counts
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.losses import Loss
@@ -44,8 +50,9 @@ PLAN_SCHEMA = "qep-step-plan/1"
 GRADIENT_SCHEMA = "qep-step-gradient/1"
 #: the shots per phase and basis the planner considers
 SHOT_GRID = (50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000)
-#: the β at which the bias is fitted
-BIAS_BETAS = (0.05, 0.1, 0.2, 0.3)
+#: the β at which the bias is fitted, in units of the experiment's β (its energy scale: 0.2 rad/µs
+#: for the Rydberg sensor, 1e-4 rad/µs for the ion sensor)
+BIAS_BETAS = (0.25, 0.5, 1.0, 1.5)
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,21 @@ def _states(
     out: list[dict[str, NDArray]] = [{} for _ in inputs]
     for phase in PHASES[scheme]:
         nu = SIGNS[phase] * beta * eps
-        prepared = backend.equilibrium.prepare(inputs, np.repeat(theta[None], len(inputs), 0), nu)
+        thetas = theta if theta.ndim == 2 else np.repeat(theta[None], len(inputs), 0)
+        prepared = backend.equilibrium.prepare(inputs, thetas, nu)
         for b, state in enumerate(np.asarray(prepared.states)):
             out[b][phase] = state
     return out
+
+
+def within_fit(choice: BetaChoice, largest: float) -> BetaChoice:
+    """``choice``, or the same budget at ``largest`` β when it chose more: the bias κβ² is fitted at
+    β up to half of that and says nothing far beyond it (nor does a nudge that large stay on the
+    device)."""
+    if choice.beta <= largest:
+        return choice
+    bias, variance = choice.terms(largest)
+    return dataclasses.replace(choice, beta=largest, bias_term=bias, variance_term=variance)
 
 
 def plan_step(
@@ -85,24 +103,27 @@ def plan_step(
     bases: Sequence[str],
     scheme: str,
     target: float,
+    beta_scale: float = 0.2,
 ) -> StepPlan:
     """The smallest shot budget of :data:`SHOT_GRID` whose predicted relative error meets ``target``,
-    with its β (see the module doc). ``backend``: the exact backend of the realised model."""
+    with its β (see the module doc). ``backend``: the exact backend of the realised model;
+    ``beta_scale``: the experiment's β, which sets the β at which the bias is fitted."""
     assert backend.profile is not None
     model = backend.model
+    betas = tuple(beta_scale * b for b in BIAS_BETAS)
     gradients = [
         measured_step(
             backend, model, inputs, theta, targets, loss, beta=b, scheme=scheme, bases=bases, shots=None
         )
-        for b in BIAS_BETAS
+        for b in betas
     ]
     means = np.array([g.mean_gradient for g in gradients])
     norm = float(np.linalg.norm(means[0]))
     if not norm > 0:
         raise ConfigError("step: the gradient of this batch is zero; nothing to measure")
-    kappa = bias_coefficients(BIAS_BETAS, means, scheme)
+    kappa = bias_coefficients(betas, means, scheme)
     plan = plan_from_settings(model, list(bases), outputs=False)
-    probe = BIAS_BETAS[1]
+    probe = betas[1]
     eps = loss.error_signal(gradients[1].outputs, targets)
     per_sample = [
         setting_variances(model, plan, states, probe, scheme, backend.readout).sum()
@@ -111,7 +132,7 @@ def plan_step(
     c2 = float(np.sum(per_sample)) * probe**2 / len(inputs) ** 2
     choice = None
     for shots in SHOT_GRID:
-        choice = choose_beta(kappa, c2, shots, scheme)
+        choice = within_fit(choose_beta(kappa, c2, shots, scheme), 2 * betas[-1])
         if np.sqrt(choice.mse) / norm <= target:
             break
     assert choice is not None
@@ -182,8 +203,27 @@ def strongest_pair(backend: ExactBackend, x: NDArray, theta: NDArray, shift: flo
             )
     outputs = np.array([r.outputs for r in backend.run(jobs).results])
     response = np.abs(outputs[0::2] - outputs[1::2])
+    # only a parameter whose shift the device plays (an ion's single coupling is not: the Rabi
+    # frequencies set every coupling of an ion at once)
+    playable = [_realisable(backend, x, np.asarray(jobs[2 * j].theta)) for j in range(len(theta))]
+    if not any(playable):
+        raise ConfigError(
+            "step: the device realises no shift of a single coefficient for the reciprocity pair"
+        )
+    response[~np.array(playable)] = -1.0
     flat = int(np.argmax(response))
     return flat // response.shape[1], flat % response.shape[1]
+
+
+def _realisable(backend: ExactBackend, x: NDArray, theta: NDArray) -> bool:
+    from qep_analog.sequences.phases import target_controls
+
+    assert backend.profile is not None
+    try:
+        target_controls(backend.model, backend.profile, x, theta)
+    except ConstraintError:
+        return False
+    return True
 
 
 def step_cost(
@@ -271,6 +311,12 @@ class HardwareStep:
     scheme: str
     bases: tuple[str, ...]
     out: Path
+    beta: float = 0.2
+
+    @property
+    def first_theta(self) -> NDArray:
+        """θ of the first input (where the reciprocity pair is measured)."""
+        return self.theta[0] if self.theta.ndim == 2 else self.theta
 
     @classmethod
     def of(
@@ -301,7 +347,7 @@ class HardwareStep:
         rng = np.random.default_rng(config.seed)
         start = task.initial_parameters(rng)
         inputs, targets = task.sample_batch(rng, config.batch_size)
-        geometry = getattr(task, "parameterisation", None)
+        geometry: Any = getattr(task, "parameterisation", None)
         names = list(geometry.names) if geometry is not None else task.model.parameter_names
         if isinstance(parameters, str | Path):
             from qep_analog.qep.trainer import parameters_from_result
@@ -312,7 +358,10 @@ class HardwareStep:
             if missing:
                 raise ConfigError(f"step: the parameters given lack {missing[:3]}")
             start = np.array([float(parameters[n]) for n in names])
-        theta = np.asarray(geometry.coefficients(start)) if geometry is not None else start
+        if hasattr(geometry, "sample_coefficients"):  # coefficients per sample (e.g. per beat note)
+            theta = np.asarray(geometry.sample_coefficients(start, inputs))
+        else:
+            theta = np.asarray(geometry.coefficients(start)) if geometry is not None else start
         model = realised_model(task.model, profile)
         return cls(
             model,
@@ -325,6 +374,7 @@ class HardwareStep:
             config.scheme,
             tuple(readout_bases(model)),
             Path(out),
+            config.beta,
         )
 
 
@@ -339,16 +389,19 @@ def plan_hardware_step(step: HardwareStep, target: float) -> dict[str, Any]:
         raise ConfigError(f"step: target relative error {target!r} must be in (0, 1)")
     exact = ExactBackend(step.model, step.profile)
     plan = plan_step(
-        exact, step.inputs, step.theta, step.targets, step.loss, step.bases, step.scheme, target
-    )
+        exact, step.inputs, step.theta, step.targets, step.loss, step.bases, step.scheme, target,
+        step.beta,
+    )  # fmt: skip
     shift = plan.beta
-    pair = strongest_pair(exact, step.inputs[0], step.theta, shift)
+    pair = strongest_pair(exact, step.inputs[0], step.first_theta, shift)
     free = measure_outputs(exact, step.model, step.inputs, step.theta, step.bases, None)
     eps = step.loss.error_signal(free.values, step.targets)
     from qep_analog.backends.jobs import phase_jobs
 
     jobs = phase_jobs(step.inputs, step.theta, eps, plan.beta, step.scheme, step.bases, plan.shots)
-    checks = reciprocity_jobs(step.model, step.inputs[0], step.theta, pair, shift, step.bases, plan.shots)
+    checks = reciprocity_jobs(
+        step.model, step.inputs[0], step.first_theta, pair, shift, step.bases, plan.shots
+    )
     document = {
         "device": step.profile.provenance(),
         "recipe": step.recipe.name,

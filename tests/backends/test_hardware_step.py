@@ -18,6 +18,8 @@ from qep_analog.backends.exact import ExactBackend
 from qep_analog.backends.step import measured_step
 from qep_analog.cli import main
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def experiment_file(tmp_path: Path) -> Path:
@@ -105,3 +107,32 @@ def test_step_errors_are_one_line(
     assert "recipe 'ion-exponential' is for ion" in capsys.readouterr().err
     assert main([*base, "--parameters", str(experiment_file)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_an_ion_sensor_step_plans_at_its_own_scale_and_shifts_only_what_the_chain_plays(
+    tmp_path: Path,
+) -> None:
+    """The ion sensor (coefficients per beat-note side, energies ~1e-3 rad/µs): the bias is fitted at
+    β around the experiment's 1e-4, the planned β stays within twice the largest fitted one, the
+    reciprocity pair shifts a field (an ion's single coupling is not a setting of the chain), and
+    the free round is written as ion schedules read in Z and in X."""
+    from qep_analog.backends.hardware_step import BIAS_BETAS, HardwareStep, plan_hardware_step
+
+    experiment = qa.load_experiment(ROOT / "examples" / "ion_sensor_device.yaml", nominal=True)
+    experiment = dataclasses.replace(
+        experiment, training=dataclasses.replace(experiment.training, batch_size=2)
+    )
+    step = HardwareStep.of(experiment, tmp_path / "step", "ion-exponential")
+    assert step.theta.ndim == 2 and step.beta == pytest.approx(1e-4)
+    document = plan_hardware_step(step, 0.5)
+    assert document["plan"]["beta"] <= 2 * BIAS_BETAS[-1] * 1e-4 * (1 + 1e-12)
+    assert document["reciprocity_pair"][0].startswith("h_")
+    with pytest.raises(qa.BundlePending):
+        qa.run_hardware_step(step, document)
+    written = sorted(p.name for p in (tmp_path / "step" / "free" / "sequences").glob("*.ion.json"))
+    assert written == [
+        "0-free-XXXXXXXX.ion.json",
+        "0-free-ZZZZZZZZ.ion.json",
+        "1-free-XXXXXXXX.ion.json",
+        "1-free-ZZZZZZZZ.ion.json",
+    ]
