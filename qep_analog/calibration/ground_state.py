@@ -13,11 +13,13 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.sequences.schedule import Schedule, hamiltonian_at
+from qep_analog.solvers.threads import single_blas_thread
 
 #: above this many qubits the ground state comes from a sparse eigensolver
 DENSE_LIMIT = 8
 
 
+@single_blas_thread  # a small dense eigh: threads only contend (12x slower on a busy machine)
 def final_ground_state(schedule: Schedule, profile: DeviceProfile) -> NDArray:
     """The ground state of the Hamiltonian ``profile``'s device has at the end of ``schedule``."""
     from qep_analog.emulation.qutip_emulator import pauli_matrix
