@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The runs of examples/results/ion_sensor/, from the repository's root (QEP_ANALOG_HISTORY points at a
+# fresh folder: the nominal runs ignore it, the calibrated one reads the runcard's records).
+set -euo pipefail
+RUNS=${RUNS:-runs}
+export QEP_ANALOG_HISTORY=$RUNS/ion_history
+# 1. the sensor trained on exact states (the exact backend), three seeds
+for s in 0 1 2; do
+  qep-analog train examples/ion_sensor.yaml --seed $s --output $RUNS/ion_exact_$s --nominal --quiet
+done
+python benchmarks/summarize_runs.py $RUNS/ion_exact_{0,1,2} --into examples/results/ion_sensor/exact \
+  --command "qep-analog train examples/ion_sensor.yaml --seed S --nominal"
+# 2. seed 0 on a mis-calibrated fake yb171-like chain, programmed with the profile's file values:
+#    step 0 is the exact-state sensor measured on the device; then it is fine-tuned there
+qep-analog train examples/ion_sensor_device.yaml --init $RUNS/ion_exact_0/result.json \
+  --output $RUNS/ion_fakelab_nominal --nominal --quiet
+# 3. the daily runcard for the 8-ion chain on the same fake device, then the same fine-tuning with
+#    the calibration in force
+qep-analog calibrate examples/results/ion_sensor/ion-daily-8.yaml --device yb171-chain --backend fake-lab \
+  --sites 8 --seed 0 --out $RUNS/ion_calibration --history $QEP_ANALOG_HISTORY
+qep-analog train examples/ion_sensor_device.yaml --init $RUNS/ion_exact_0/result.json \
+  --output $RUNS/ion_fakelab_calibrated --quiet
+for run in ion_fakelab_nominal ion_fakelab_calibrated; do
+  python benchmarks/summarize_runs.py $RUNS/$run --into examples/results/ion_sensor/$run --command "see run.sh"
+done
