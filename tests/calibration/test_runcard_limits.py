@@ -23,7 +23,8 @@ RUNCARDS = builtin_directory("calibration")
 
 
 def daily(change: dict[str, object], step: int) -> dict[str, object]:
-    """The Rydberg daily runcard with ``change`` merged into the parameters of step ``step``."""
+    """The Rydberg daily runcard with ``change`` merged into the parameters of step ``step`` (step 0 is
+    the QEP gradient check before calibrating)."""
     document = yaml.safe_load((RUNCARDS / "rydberg-daily.yaml").read_text())
     document["routines"][step]["parameters"].update(change)
     return document
@@ -32,24 +33,24 @@ def daily(change: dict[str, object], step: int) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("step", "change", "message"),
     [
-        (1, {"duration_us": -1.0}, "duration_us = -1.0 breaks the rule duration_us > 0 and <= 1e+06"),
-        (1, {"duration_us": 0.0}, "duration_us = 0.0 breaks the rule duration_us > 0"),
-        (1, {"duration_us": math.nan}, "duration_us = nan is not finite"),
-        (1, {"duration_us": math.inf}, "duration_us = inf is not finite"),
-        (1, {"duration_us": 2e6}, "duration_us = 2000000.0 breaks the rule duration_us > 0 and <= 1e+06"),
-        (1, {"rabi_MHz": 1e308}, "rabi_MHz = 1e+308 breaks the rule rabi_MHz > 0 and <= 1000"),
-        (1, {"start_MHz": -2e4}, r"start_MHz = -20000.0 breaks the rule start_MHz >= -10000 and <= 10000"),
-        (2, {"stop_us": -4.0}, "stop_us = -4.0 breaks the rule stop_us >= 0"),
-        (2, {"start_us": -1.0}, "start_us = -1.0 breaks the rule start_us >= 0"),
-        (2, {"detuning_MHz": -1.0}, "detuning_MHz = -1.0 breaks the rule detuning_MHz > 0"),
-        (3, {"start_us": 3.0}, "scan start 3 µs is not below stop 2.5 µs"),
-        (3, {"points": 2}, "points = 2 breaks the rule points >= 5"),
-        (3, {"shots": 0}, "shots = 0 breaks the rule shots >= 1"),
-        (4, {"distance_um": -6.0}, "distance_um = -6.0 breaks the rule distance_um > 0"),
-        (5, {"stop_us": 0.0}, r"scan start 0 µs is not below stop 0 µs"),
-        (6, {"nudge_rad_per_us": 0.0}, "nudge_rad_per_us = 0.0 breaks the rule nudge_rad_per_us > 0"),
-        (7, {"beta_rad_per_us": -0.6}, "beta_rad_per_us = -0.6 breaks the rule beta_rad_per_us > 0"),
-        (7, {"min_cosine": 1.5}, "min_cosine = 1.5 breaks the rule min_cosine > 0 and <= 1"),
+        (2, {"duration_us": -1.0}, "duration_us = -1.0 breaks the rule duration_us > 0 and <= 1e+06"),
+        (2, {"duration_us": 0.0}, "duration_us = 0.0 breaks the rule duration_us > 0"),
+        (2, {"duration_us": math.nan}, "duration_us = nan is not finite"),
+        (2, {"duration_us": math.inf}, "duration_us = inf is not finite"),
+        (2, {"duration_us": 2e6}, "duration_us = 2000000.0 breaks the rule duration_us > 0 and <= 1e+06"),
+        (2, {"rabi_MHz": 1e308}, "rabi_MHz = 1e+308 breaks the rule rabi_MHz > 0 and <= 1000"),
+        (2, {"start_MHz": -2e4}, r"start_MHz = -20000.0 breaks the rule start_MHz >= -10000 and <= 10000"),
+        (3, {"stop_us": -4.0}, "stop_us = -4.0 breaks the rule stop_us >= 0"),
+        (3, {"start_us": -1.0}, "start_us = -1.0 breaks the rule start_us >= 0"),
+        (3, {"detuning_MHz": -1.0}, "detuning_MHz = -1.0 breaks the rule detuning_MHz > 0"),
+        (4, {"start_us": 3.0}, "scan start 3 µs is not below stop 2.5 µs"),
+        (4, {"points": 2}, "points = 2 breaks the rule points >= 5"),
+        (4, {"shots": 0}, "shots = 0 breaks the rule shots >= 1"),
+        (5, {"distance_um": -6.0}, "distance_um = -6.0 breaks the rule distance_um > 0"),
+        (6, {"stop_us": 0.0}, r"scan start 0 µs is not below stop 0 µs"),
+        (7, {"nudge_rad_per_us": 0.0}, "nudge_rad_per_us = 0.0 breaks the rule nudge_rad_per_us > 0"),
+        (8, {"beta_rad_per_us": -0.6}, "beta_rad_per_us = -0.6 breaks the rule beta_rad_per_us > 0"),
+        (8, {"min_cosine": 1.5}, "min_cosine = 1.5 breaks the rule min_cosine > 0 and <= 1"),
     ],
 )
 def test_out_of_range_runcard_values_are_one_line_errors(
