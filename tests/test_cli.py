@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -675,3 +676,14 @@ def test_train_noise_names_its_sources(capsys: pytest.CaptureFixture[str], tmp_p
     status, _, err = run_main(capsys, argv)
     assert status == EXIT_BAD_INPUT and err.count("\n") == 1
     assert "--noise: noise = 'detuning,doppler' names an unknown source 'doppler' (known: detuning" in err
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    """``python -m qep_analog.cli`` is the same command as the ``qep-analog`` script."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    completed = subprocess.run(
+        [sys.executable, "-m", "qep_analog.cli", "--version"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert completed.returncode == 0 and completed.stdout.startswith("qep-analog "), completed.stderr

@@ -27,6 +27,7 @@ def test_list_names_the_shipped_profiles(capsys: pytest.CaptureFixture[str]) -> 
 def test_show_prints_internal_units(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run_cli(capsys, ["device", "show", "fresnel-like"])
     assert status == 0 and "max_rabi: 12.5664 rad/µs (2π·2 MHz)" in out
+    assert "markovian_dephasing_time: none (no Markovian dephasing)" in out  # absent: none, not a limit
     status, out, _ = run_cli(capsys, ["device", "show", "fresnel-like", "--relaxed", "--json"])
     document = json.loads(out)
     assert document["variant"] == "relaxed" and document["capabilities"]["max_rabi_rad_per_us"] is None
