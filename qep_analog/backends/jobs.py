@@ -103,7 +103,8 @@ def require_counts(backend: str, jobs: Sequence[PhaseJob]) -> None:
     exact = [job.key for job in jobs if job.shots is None]
     if exact:
         raise ConfigError(
-            f"backend {backend}: a lab returns counts; job {exact[0]!r} asks for exact values"
+            f"backend {backend}: a lab returns counts; job {exact[0]!r} asks for exact values "
+            "(give the shots: training.shots, or --shots N)"
         )
 
 
