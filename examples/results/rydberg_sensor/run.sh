@@ -32,3 +32,6 @@ for s in 0 1 2; do
 done
 python benchmarks/summarize_runs.py $RUNS/rsf_exact_{0,1,2} --into examples/results/rydberg_sensor/fresnel_exact \
   --command "qep-analog train examples/rydberg_sensor_fresnel.yaml --seed S --nominal"
+# 6. the same through our emulator with T2* as quasi-static detuning noise (stopped at step 50)
+qep-analog train examples/rydberg_sensor_device.yaml --init $RUNS/rs_exact_0/result.json \
+  --backend qutip --noise --steps 200 --output $RUNS/rs_qutip_qs --nominal --quiet
