@@ -4,6 +4,7 @@ to the target's codeword."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,12 +23,33 @@ class SensorAxes:
     spread: float = 0.0
 
 
-class CodewordSensor:
-    """Targets, predictions and metrics of a sensor whose classes ``phases`` have the codewords
-    ``codewords`` (one row per class)."""
+class CodewordSensor(ABC):
+    """Targets, batches, predictions and metrics of a sensor whose classes ``phases`` have the
+    codewords ``codewords`` (one row per class); a task gives its points' labels, its model inputs
+    and how it draws points."""
 
     phases: tuple[str, ...]
     codewords: NDArray
+    _test_points: NDArray
+
+    @abstractmethod
+    def label(self, points: NDArray) -> list[str | None]: ...
+
+    @abstractmethod
+    def model_inputs(self, points: NDArray) -> NDArray: ...
+
+    @abstractmethod
+    def _sample_points(self, rng: np.random.Generator, size: int) -> NDArray: ...
+
+    def targets(self, points: NDArray) -> NDArray:
+        return self.codewords_of(self.label(points))
+
+    def sample_batch(self, rng: np.random.Generator, size: int) -> tuple[NDArray, NDArray]:
+        points = self._sample_points(rng, size)
+        return self.model_inputs(points), self.targets(points)
+
+    def test_set(self) -> tuple[NDArray, NDArray]:
+        return self.model_inputs(self._test_points), self.targets(self._test_points)
 
     def codewords_of(self, labels: Sequence[str | None]) -> NDArray:
         """The codeword of each label (each must be one of ``phases``)."""

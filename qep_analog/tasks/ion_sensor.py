@@ -378,16 +378,6 @@ class IonSensorTask(CodewordSensor):
             out += [p for p, label in zip(draw, self.label(draw), strict=True) if label is not None]
         return np.array(out[:size])
 
-    def targets(self, points: NDArray) -> NDArray:
-        return self.codewords_of(self.label(points))
-
-    def sample_batch(self, rng: np.random.Generator, size: int) -> tuple[NDArray, NDArray]:
-        points = self._sample_points(rng, size)
-        return self.model_inputs(points), self.targets(points)
-
-    def test_set(self) -> tuple[NDArray, NDArray]:
-        return self.model_inputs(self._test_points), self.targets(self._test_points)
-
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Sensors driven like the chain (r = 1), fields N(0, ``init_spread``) J0; with ``init`` (a
         finished run's ``result.json``) its parameters."""

@@ -307,16 +307,6 @@ class RydbergSensorTask(CodewordSensor):
             out += [p for p, label in zip(draw, self.label(draw), strict=True) if label is not None]
         return np.array(out[:size])
 
-    def targets(self, points: NDArray) -> NDArray:
-        return self.codewords_of(self.label(points))
-
-    def sample_batch(self, rng: np.random.Generator, size: int) -> tuple[NDArray, NDArray]:
-        points = self._sample_points(rng, size)
-        return self.model_inputs(points), self.targets(points)
-
-    def test_set(self) -> tuple[NDArray, NDArray]:
-        return self.model_inputs(self._test_points), self.targets(self._test_points)
-
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Local detunings N(0, ``init_spread``) rad/µs; sensors at ``sensor_start`` ± ``init_spread``
         µm; moved inside the device's limits. With ``init`` (a finished run's ``result.json``): its
