@@ -82,7 +82,7 @@ class SameHamiltonianPulser(PulserBackend):
         virtual = device.to_virtual() if isinstance(device, Device) else device
         device = dataclasses.replace(virtual, dmm_objects=(dmm,))
         positions = np.asarray(schedule.static["positions"], dtype=float)
-        register = qa_register(positions)
+        register = qa_register(positions, device)
         sequence = Sequence(register, device)
         sequence.declare_channel("rydberg", RYDBERG_CHANNEL)
         duration = round(schedule.duration * 1000)
@@ -109,11 +109,10 @@ class SameHamiltonianPulser(PulserBackend):
         return EmulationResult(schedule.label, state, values)
 
 
-def qa_register(positions: np.ndarray) -> Any:
-    from qep_analog.devices.pulser_device import to_pulser_register
-    from qep_analog.devices.rydberg import RydbergControls
+def qa_register(positions: np.ndarray, device: Any) -> Any:
+    from qep_analog.devices.pulser_device import device_register
 
-    return to_pulser_register(RydbergControls(positions, 0.0, 0.0))
+    return device_register(np.asarray(positions, dtype=float), device)
 
 
 def sensor_task() -> tuple[RydbergSensorTask, bool]:
