@@ -117,6 +117,8 @@ def locate_file(kind: str, name_or_path: str | Path, error: type[Exception] = Co
 
 def _has_schema(path: Path, prefix: str) -> bool:
     try:
+        if not path.is_file():  # a FIFO or device named *.yaml would block or never end
+            return False
         with open(path, encoding="utf-8", errors="replace") as handle:
             head = handle.read(_SCHEMA_PROBE_BYTES)
     except OSError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -58,6 +59,19 @@ _WHAT = {
     "list": "a list",
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+#: The longest value printed in an error message (characters); longer ones end in "...".
+MAX_SHOWN = 120
+_SHORT = reprlib.Repr()  # (attributes set one by one: Python 3.11 takes no keywords)
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict, _SHORT.maxset = 3, 6, 6, 4, 6
+_SHORT.maxstring = _SHORT.maxother = MAX_SHOWN
+
+
+def shown(value: Any) -> str:
+    """The repr of ``value`` for an error message, at most :data:`MAX_SHOWN` characters whatever its
+    size or depth (a file's value may be a huge or aliased structure: its full repr is never built)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 class _Omit:
@@ -141,7 +155,7 @@ def parse_section(
             accepted[key] = (field, factor)
     unknown = sorted((k for k in data if k not in accepted), key=str)
     if unknown:
-        raise error(f"{at}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(accepted))})")
+        raise error(f"{at}: unknown key {shown(unknown[0])} (valid: {', '.join(sorted(accepted))})")
     out: dict[str, Any] = {}
     for field in fields:
         given = [k for k in keys_for(field.name, field.dimension) if k in data]
@@ -175,7 +189,7 @@ def parse_value(
         return None
 
     def fail(rule: str) -> Exception:
-        return error(f"{where}: {path} = {value!r} {rule}")
+        return error(f"{where}: {path} = {shown(value)} {rule}")
 
     kind = field.kind
     if kind == "any":
@@ -259,8 +273,10 @@ def _mapping(
     for name, item in value.items():
         if field.choices and name not in field.choices:
             valid = ", ".join(field.choices) or "none"
-            raise error(f"{where}: {path}: unknown name {name!r} (valid: {valid})")
+            raise error(f"{where}: {path}: unknown name {shown(name)} (valid: {valid})")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise error(f"{where}: {path}: name {name!r} is not an identifier (letters, digits, _ . -)")
+            raise error(
+                f"{where}: {path}: name {shown(name)} is not an identifier (letters, digits, _ . -)"
+            )
         out[name] = parse_value(item, field.value, where, error, f"{path}.{name}")
     return out

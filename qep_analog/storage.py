@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,88 @@ from typing import Any
 import yaml
 
 from qep_analog.errors import QEPError, StorageError
+
+#: The largest input file read (bytes): a bigger file, like ``/dev/zero``, is refused, not read.
+MAX_FILE_BYTES = 64 * 2**20
+#: The deepest nesting of lists and mappings in a YAML or JSON file.
+MAX_DEPTH = 100
+#: The most nodes a YAML document may hold once its aliases (``*name``) are expanded.
+MAX_NODES = 1_000_000
+
+
+def read_input_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them: a directory, FIFO or device,
+    or a bigger file, is a one-line :class:`StorageError` (nothing is read from it); a missing or
+    unreadable file too."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise StorageError(f"{path}: is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise StorageError(f"{path}: is not a regular file (a FIFO, device or socket)")
+    if info.st_size > limit:
+        raise StorageError(f"{path}: {info.st_size} bytes, more than the limit of {limit} bytes")
+    try:
+        # O_NONBLOCK: a file swapped for a FIFO after the check does not block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StorageError(f"{path}: is not a regular file (a FIFO, device or socket)")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise StorageError(f"{path}: more than the limit of {limit} bytes")
+    return data
+
+
+def read_input_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of the regular file ``path`` (see :func:`read_input_bytes`)."""
+    try:
+        return read_input_bytes(path, limit).decode("utf-8")
+    except UnicodeDecodeError:
+        raise StorageError(f"{path}: cannot be read (UnicodeDecodeError)") from None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of brackets outside strings (checked before parsing: ``json`` recurses)."""
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_text(text: str, where: str) -> Any:
+    """Parse JSON ``text`` (named ``where`` in messages): nesting beyond :data:`MAX_DEPTH` and the
+    non-standard ``NaN``/``Infinity`` are a one-line :class:`StorageError`, as is malformed JSON."""
+    if _json_depth(text) > MAX_DEPTH:
+        raise StorageError(f"{where}: nesting deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise StorageError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValueError as exc:
+        raise StorageError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise StorageError(f"{where}: nesting deeper than {MAX_DEPTH} levels") from None
 
 
 def temporary_sibling(target: Path, suffix: str = ".tmp") -> str:
@@ -49,16 +132,9 @@ def write_json(path: str | Path, document: dict[str, Any], schema: str) -> None:
 
 
 def load_json(path: str | Path) -> Any:
-    """The parsed JSON of a file; a missing, unreadable or malformed file is a one-line
-    :class:`StorageError`."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StorageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise StorageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    """The parsed JSON of a file; a missing, unreadable, oversized (:data:`MAX_FILE_BYTES`), too deeply
+    nested (:data:`MAX_DEPTH`) or malformed file is a one-line :class:`StorageError`."""
+    return parse_json_text(read_input_text(path), str(path))
 
 
 def read_json(path: str | Path, schema: str | tuple[str, ...]) -> dict[str, Any]:
@@ -74,7 +150,55 @@ def read_json(path: str | Path, schema: str | tuple[str, ...]) -> dict[str, Any]
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A safe YAML loader that rejects duplicate keys instead of keeping the last one."""
+    """A safe YAML loader that rejects duplicate keys instead of keeping the last one, nesting deeper
+    than :data:`MAX_DEPTH` (PyYAML composes recursively) and documents whose aliases expand to more
+    than :data:`MAX_NODES` nodes (a "billion laughs" file is a small graph that any printing or
+    copying would expand)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise StorageError(f"nesting deeper than {MAX_DEPTH} levels at line {line}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: Any) -> Any:
+        nodes = _expanded_nodes(node)
+        if nodes > MAX_NODES:
+            raise StorageError(f"aliases expand the document to more than {MAX_NODES} nodes")
+        return super().construct_document(node)
+
+
+def _expanded_nodes(root: yaml.Node) -> int:
+    """The number of nodes of ``root`` with every alias expanded (more than :data:`MAX_NODES` for a
+    recursive alias); each distinct node is visited once, so this costs the size of the file."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:  # an alias inside the node it names: no finite expansion
+            return MAX_NODES + 1
+        in_progress.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total = min(total + size(child), MAX_NODES + 1)
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                total = min(total + size(key_node) + size(value_node), MAX_NODES + 1)
+        in_progress.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -109,8 +233,10 @@ _StrictLoader.add_implicit_resolver(
 
 
 def read_yaml(path: str | Path, error: type[QEPError] = StorageError) -> Any:
-    """Read a YAML file; a missing or unreadable file, duplicate keys and syntax errors raise a
-    one-line ``error`` (:class:`StorageError`, or the caller's own kind, e.g. ``ConfigError``)."""
+    """Read a YAML file; a missing, unreadable or oversized file (not a regular file, or over
+    :data:`MAX_FILE_BYTES`), duplicate keys, nesting beyond :data:`MAX_DEPTH`, aliases expanding
+    beyond :data:`MAX_NODES` nodes and syntax errors raise a one-line ``error``
+    (:class:`StorageError`, or the caller's own kind, e.g. ``ConfigError``)."""
     try:
         return _read_yaml(path)
     except StorageError as exc:
@@ -120,14 +246,7 @@ def read_yaml(path: str | Path, error: type[QEPError] = StorageError) -> Any:
 
 
 def _read_yaml(path: str | Path) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StorageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise StorageError(f"{path}: is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    text = read_input_text(path)
     try:
         return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except StorageError as exc:
@@ -137,3 +256,5 @@ def _read_yaml(path: str | Path) -> Any:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise StorageError(f"{path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:  # (a nesting bound below MAX_DEPTH leaves Python's stack to spare)
+        raise StorageError(f"{path}: nesting deeper than {MAX_DEPTH} levels") from None

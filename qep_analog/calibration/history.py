@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qep_analog.calibration.records import CalibrationRecord
-from qep_analog.errors import CalibrationError
+from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.storage import read_input_bytes
 
 SCHEMA = "qep-calibration-history/1"
 HISTORY_VARIABLE = "QEP_ANALOG_HISTORY"
@@ -111,11 +112,9 @@ class CalibrationHistory:
         if not self.path.exists():
             return HistoryRead((), ())
         try:
-            raw = self.path.read_bytes().split(b"\n")
-        except OSError as exc:
-            raise CalibrationError(
-                f"calibration history {self.path}: cannot be read ({type(exc).__name__}: {exc.strerror})"
-            ) from None
+            raw = read_input_bytes(self.path).split(b"\n")
+        except StorageError as exc:
+            raise CalibrationError(f"calibration history {exc}") from None
         if raw and raw[-1] == b"":
             raw.pop()
         if not raw:

@@ -31,7 +31,8 @@ from pulser.waveforms import ConstantWaveform
 
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.devices.rydberg import RydbergControls
-from qep_analog.errors import ConfigError, ProfileError
+from qep_analog.errors import ConfigError, ProfileError, StorageError
+from qep_analog.storage import read_input_text
 
 RYDBERG_CHANNEL = "rydberg_global"
 DMM_CHANNEL = "dmm_0"
@@ -127,9 +128,11 @@ def named_device(profile: DeviceProfile) -> Device:
         )
     path = Path(name) if Path(name).is_absolute() else Path(profile.source).parent / name
     try:
-        return Device.from_abstract_repr(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(f"{where}: cannot read {path} ({exc.strerror})") from None
+        text = read_input_text(path)
+    except StorageError as exc:
+        raise ProfileError(f"{where}: {exc}") from None
+    try:
+        return Device.from_abstract_repr(text)
     except Exception as exc:  # Pulser raises several types for a bad specification
         raise ProfileError(f"{where}: {path} is not a Pulser device specification ({exc})") from None
 

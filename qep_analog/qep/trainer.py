@@ -45,7 +45,7 @@ from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.schema import Field, check_attributes
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
-from qep_analog.storage import atomic_write_text, read_json, write_json
+from qep_analog.storage import atomic_write_text, read_input_text, read_json, write_json
 
 CHECKPOINT_SCHEMA = "qep-checkpoint/2"
 #: the first checkpoint format, still read: its run fingerprint leaves out the configuration keys
@@ -426,7 +426,7 @@ class Trainer:
         """The step records of ``metrics.jsonl`` (a line cut by a kill ends the list)."""
         if not self.metrics_path.exists():
             return []
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        lines = read_input_text(self.metrics_path).splitlines()
         try:
             header = json.loads(lines[0]) if lines else None
         except json.JSONDecodeError:

@@ -20,7 +20,7 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import is_coupling, phase_sensor
 from qep_analog.qep.losses import Loss, SquaredError
 from qep_analog.qep.trainer import Penalty, parameters_from_result
-from qep_analog.schema import Field, check_attributes
+from qep_analog.schema import Field, check_attributes, shown
 
 SIMPLEX_TOTAL = 4.0
 PHASE_NAMES = ("cluster (SPT)", "ZZ-ordered", "paramagnet")
@@ -39,13 +39,21 @@ def sample_simplex(rng: np.random.Generator, size: int) -> NDArray:
     return np.asarray(SIMPLEX_TOTAL * rng.dirichlet(np.ones(3), size=size))
 
 
+#: The rounds of ``size`` draws :func:`sample_patches` makes before it gives up (a patch is at
+#: least 1/8 on the simplex, so a round fills a batch in expectation; only a degenerate patch fails).
+MAX_PATCH_ROUNDS = 1000
+
+
 def sample_patches(rng: np.random.Generator, size: int, centres: NDArray, side: float) -> NDArray:
     """Points uniform in square patches of ``side`` around ``centres`` (g_x, g_zz), kept on the
     simplex (g_zxz = 4 - g_x - g_zz >= 0, all >= 0). Points are drawn in a uniformly chosen patch
-    and rejected off the simplex, so a patch weighs as much as its area on the simplex."""
+    and rejected off the simplex, so a patch weighs as much as its area on the simplex; patches that
+    yield too few points (:data:`MAX_PATCH_ROUNDS` rounds) are a :class:`ConfigError`."""
     out = np.empty((size, 3))
     filled = 0
-    while filled < size:
+    for _ in range(MAX_PATCH_ROUNDS):
+        if filled == size:
+            break
         which = rng.integers(len(centres), size=size)
         g_x, g_zz = (centres[which] + rng.uniform(-side / 2, side / 2, size=(size, 2))).T
         g_zxz = SIMPLEX_TOTAL - g_x - g_zz
@@ -53,6 +61,11 @@ def sample_patches(rng: np.random.Generator, size: int, centres: NDArray, side: 
         points = np.stack([g_zxz, g_zz, g_x], axis=1)[ok][: size - filled]
         out[filled : filled + len(points)] = points
         filled += len(points)
+    if filled < size:
+        raise ConfigError(
+            f"phase sensor: patches {shown(np.asarray(centres).tolist())} with patch_side = {side:g}: "
+            f"{filled} of {size} points on the simplex after {MAX_PATCH_ROUNDS} rounds of draws"
+        )
     return out
 
 
@@ -110,7 +123,7 @@ class PhaseSensorTask:
         Field("test_size", "integer", low=1),
         Field("seed", "integer", low=0),
         Field("patches", "rows", length=2, min_length=1, nullable=True),
-        Field("patch_side", low=0.0, open_low=True),
+        Field("patch_side", low=0.0, open_low=True, high=SIMPLEX_TOTAL),
     )
 
     def __post_init__(self) -> None:
@@ -127,6 +140,8 @@ class PhaseSensorTask:
                     f"lies outside the simplex g_x, g_zz >= 0, g_x + g_zz <= {SIMPLEX_TOTAL:g}"
                 )
             self.patches = centres
+            # a degenerate patch (a corner with a side below float resolution) fails here, not in training
+            sample_patches(np.random.default_rng(0), 16, centres, self.patch_side)
         self.model = phase_sensor(self.n_chain, self.sites, self.system_operators, self.periodic)
         self.coupling_mask = np.array([is_coupling(n) for n in self.model.parameter_names])
         self._trained: NDArray | None = None
