@@ -123,7 +123,7 @@ class PhaseSensorTask:
         Field("test_size", "integer", low=1),
         Field("seed", "integer", low=0),
         Field("patches", "rows", length=2, min_length=1, nullable=True),
-        Field("patch_side", low=0.0, open_low=True, high=SIMPLEX_TOTAL),
+        Field("patch_side", low=0.0, open_low=True, high=SIMPLEX_TOTAL, help="side of each square patch"),
     )
 
     def __post_init__(self) -> None:
