@@ -330,7 +330,7 @@ def test_damaged_histories_are_one_line_errors_or_warnings(
     folder = tmp_path / "dir-history"
     (folder / "fresnel-like.jsonl").mkdir(parents=True)
     status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(folder)])
-    assert status == 2 and "cannot be read" in err and err.count("\n") == 1
+    assert status == 2 and "is a directory, not a file" in err and err.count("\n") == 1
 
 
 def test_record_times_are_checked_and_future_ones_are_stale(
