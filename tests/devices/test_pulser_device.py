@@ -178,7 +178,7 @@ def test_the_register_sits_on_the_devices_calibrated_layout(tmp_path: Path) -> N
             ("pulser_device: AnalogDevice", "pulser_device: NoSuchDevice"),
             "neither a device of pulser.devices",
         ),
-        (("pulser_device: AnalogDevice", "pulser_device: gone.json"), "cannot read"),
+        (("pulser_device: AnalogDevice", "pulser_device: gone.json"), "gone.json: no such file"),
     ],
 )
 def test_a_profile_looser_than_its_device_is_a_one_line_error(
