@@ -16,7 +16,6 @@ import yaml
 
 from qep_analog.errors import QEPError, StorageError
 
-
 #: a name that may become a file or folder name: letters, digits and ``-_.``, not ``.`` or ``..``
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 #: the lock file of a run folder (held while a process writes the folder)
@@ -46,6 +45,20 @@ def confined_path(
     path = base / reference
     if not path.resolve().is_relative_to(base.resolve()):
         raise error(f"{what} {str(reference)!r} leaves its folder {base}; paths in a file stay inside it")
+    return path
+
+
+def file_output(value: str, where: str, error: type[QEPError] = StorageError) -> Path:
+    """The run folder ``output:`` of a configuration file, relative to the working directory as
+    always; one that is absolute or leaves the working directory is a one-line ``error`` (a shared
+    file must not write elsewhere; ``--output`` on the command line may)."""
+    path = Path(value)
+    cwd = Path.cwd()
+    if path.is_absolute() or not (cwd / path).resolve().is_relative_to(cwd.resolve()):
+        raise error(
+            f"{where}: output {value!r} is outside the working directory {cwd}; an output from a file "
+            "stays inside it (give --output on the command line to write elsewhere)"
+        )
     return path
 
 

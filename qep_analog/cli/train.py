@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         history=args.history,
         device_name=args.device,
         init=args.init,
+        output=args.output,
     )
-    output = Path(args.output) if args.output else experiment.output
+    output = experiment.output
     execution = dict(experiment.execution)
     backend = dict(experiment.backend or {})
     for key in ("backend", "recipe"):
