@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         CalibrationError,
         ConfigError,
         ConstraintError,
+        DamagedLogWarning,
         LevelCrossingWarning,
         MeasurementError,
         ModelFileError,
@@ -254,6 +255,7 @@ _HOMES: dict[str, str] = {
     "SolverError": "qep_analog.errors",
     "QEPWarning": "qep_analog.errors",
     "SmallGapWarning": "qep_analog.errors",
+    "DamagedLogWarning": "qep_analog.errors",
     "LevelCrossingWarning": "qep_analog.errors",
 }
 

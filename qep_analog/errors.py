@@ -55,6 +55,10 @@ class QEPWarning(UserWarning):
     """Base class of warnings qep-analog emits."""
 
 
+class DamagedLogWarning(QEPWarning):
+    """A line of a run's log (``metrics.jsonl``) is damaged and was skipped."""
+
+
 class SmallGapWarning(QEPWarning):
     """A nudge is not small against the spectral gap: the linear-response estimate is biased."""
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +98,77 @@ def parse_json_text(text: str, where: str) -> Any:
         raise StorageError(f"{where}: not valid JSON ({exc})") from None
     except RecursionError:
         raise StorageError(f"{where}: nesting deeper than {MAX_DEPTH} levels") from None
+
+
+#: a name that may become a file or folder name: letters, digits and ``-_.``, not ``.`` or ``..``
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: the lock file of a run folder (held while a process writes the folder)
+LOCK_FILE = ".lock"
+
+
+def plain_name(value: str, what: str, error: type[QEPError] = StorageError) -> str:
+    """``value`` if it is a plain name (letters, digits, ``-_.``; no path separator; not ``.`` or
+    ``..``), else a one-line ``error`` naming ``what``."""
+    if not PLAIN_NAME.match(value) or value in (".", ".."):
+        raise error(
+            f"{what} {value!r} is not a plain name (letters, digits, '-', '_', '.'; "
+            "no path separators; not '.' or '..')"
+        )
+    return value
+
+
+def confined_path(
+    reference: str | Path, folder: str | Path, what: str, error: type[QEPError] = StorageError
+) -> Path:
+    """The path ``reference`` read from a file in ``folder``, taken relative to ``folder`` and kept
+    inside it: an absolute path or one that leaves ``folder`` (``..``, a symbolic link) is a one-line
+    ``error`` naming ``what``."""
+    if Path(reference).is_absolute():
+        raise error(f"{what} {str(reference)!r} is absolute; a path in a file is relative to {folder}")
+    base = Path(folder)
+    path = base / reference
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise error(f"{what} {str(reference)!r} leaves its folder {base}; paths in a file stay inside it")
+    return path
+
+
+def file_output(value: str, where: str, error: type[QEPError] = StorageError) -> Path:
+    """The run folder ``output:`` of a configuration file, relative to the working directory as
+    always; one that is absolute or leaves the working directory is a one-line ``error`` (a shared
+    file must not write elsewhere; ``--output`` on the command line may)."""
+    path = Path(value)
+    cwd = Path.cwd()
+    if path.is_absolute() or not (cwd / path).resolve().is_relative_to(cwd.resolve()):
+        raise error(
+            f"{where}: output {value!r} is outside the working directory {cwd}; an output from a file "
+            "stays inside it (give --output on the command line to write elsewhere)"
+        )
+    return path
+
+
+@contextmanager
+def folder_lock(folder: str | Path, what: str = "run folder") -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``folder/.lock`` (created with the folder) while the
+    block runs; a folder another process holds is a one-line :class:`StorageError` at once (the lock
+    dies with its process, so a killed run leaves nothing to clean)."""
+    directory = Path(folder)
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = directory / LOCK_FILE
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StorageError(
+                f"{what} {directory}: another process is writing it (it holds {lock}); wait for it "
+                "to finish or choose another folder"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def temporary_sibling(target: Path, suffix: str = ".tmp") -> str:

@@ -687,3 +687,20 @@ def test_module_entry_point(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert completed.returncode == 0 and completed.stdout.startswith("qep-analog "), completed.stderr
+
+
+def test_train_refuses_a_folder_with_a_run_unless_overwrite(
+    capsys: pytest.CaptureFixture[str], experiment_file: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    base = ["train", str(experiment_file), "--quiet", "--steps", "2", "--output", str(run_dir)]
+    assert run_main(capsys, base)[0] == 0
+    result = (run_dir / "result.json").read_bytes()
+    status, _, err = run_main(capsys, [*base, "--seed", "5"])
+    assert_one_line_error(status, err)
+    assert "already holds a run" in err and "--overwrite" in err
+    assert (run_dir / "result.json").read_bytes() == result  # nothing of the first run is gone
+    assert run_main(capsys, [*base, "--seed", "5", "--overwrite"])[0] == 0
+    assert json.loads((run_dir / "result.json").read_text())["seed"] == 5
+    status, _, err = run_main(capsys, [*base, "--resume", "--overwrite"])
+    assert_one_line_error(status, err)

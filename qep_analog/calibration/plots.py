@@ -13,7 +13,7 @@ from qep_analog.calibration.data import read_data
 from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.lab_units import SWEEP, axis_label, shown_in
 from qep_analog.calibration.registry import routine_named
-from qep_analog.calibration.runner import read_results, read_run, shown_units
+from qep_analog.calibration.runner import read_results, read_run, shown_units, step_folder
 from qep_analog.figures import plt, save_figure
 
 
@@ -31,7 +31,7 @@ def run_figure(run_dir: str | Path) -> Any:
     steps = run["steps"]
     fig, axes = plt.subplots(len(steps), 1, figsize=(7, 2.8 * max(len(steps), 1)), squeeze=False)
     for ax, step, result, units in zip(axes[:, 0], steps, results, shown_units(run), strict=True):
-        data = read_data(Path(run_dir) / step["folder"] / "data.json")
+        data = read_data(step_folder(run_dir, step) / "data.json")
         _panel(ax, data, result, units.get(SWEEP))
     return fig
 

@@ -34,7 +34,7 @@ from qep_analog.calibration.routine import RESULT_SCHEMA, FitResult, fit_sites
 from qep_analog.calibration.runcard import Runcard
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, StorageError
-from qep_analog.storage import read_json, write_json
+from qep_analog.storage import confined_path, read_json, write_json
 
 RUN_SCHEMA = "qep-calibration-run/1"
 #: ``progress(done, total, routine)``: how far a run is (steps done of the runcard's total)
@@ -159,6 +159,16 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise CalibrationError(str(exc)) from None
 
 
+def step_folder(run_dir: str | Path, step: dict[str, Any]) -> Path:
+    """The folder of one step of a run document: ``steps[k].folder``, inside the run folder (a name
+    that leaves it, or an absolute path, is a one-line :class:`CalibrationError`)."""
+    folder = step.get("folder") if isinstance(step, dict) else None
+    where = f"{Path(run_dir) / 'run.json'}: step folder"
+    if not isinstance(folder, str):
+        raise CalibrationError(f"{where} {folder!r} is not a folder name")
+    return confined_path(folder, run_dir, where, CalibrationError)
+
+
 def shown_units(run: dict[str, Any]) -> list[dict[str, str]]:
     """The display units of each step of a run document (empty for runs stored without them: those
     are shown in internal units)."""
@@ -171,7 +181,7 @@ def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
     out = []
     for step in run["steps"]:
         try:
-            out.append(read_json(Path(run_dir) / step["folder"] / "result.json", RESULT_SCHEMA))
+            out.append(read_json(step_folder(run_dir, step) / "result.json", RESULT_SCHEMA))
         except StorageError as exc:
             raise CalibrationError(str(exc)) from None
     return out
@@ -182,6 +192,6 @@ def refit(run_dir: str | Path) -> list[FitResult]:
     run = read_run(run_dir)
     results = []
     for step in run["steps"]:
-        data = read_data(Path(run_dir) / step["folder"] / "data.json")
+        data = read_data(step_folder(run_dir, step) / "data.json")
         results.append(fit_sites(routine_named(data.routine), data))
     return results

@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         if args.iterations < 1:
             raise ConfigError(f"--iterations: {args.iterations} must be positive")
         overrides["iterations"] = args.iterations
+    if args.output:
+        overrides["output"] = args.output
     config = load_explore_config(args.config, overrides)
     output = Path(args.output) if args.output else config.output
     show = not (args.quiet or args.json)

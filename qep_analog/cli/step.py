@@ -40,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     import qep_analog as qa
 
     experiment = qa.load_experiment(
-        args.config, nominal=args.nominal, history=args.history, device_name=args.device
+        args.config,
+        nominal=args.nominal,
+        history=args.history,
+        device_name=args.device,
+        output=args.out,
     )
     step = qa.HardwareStep.of(experiment, args.out, args.recipe, args.parameters)
     document = qa.plan_hardware_step(step, args.target_error)

@@ -20,6 +20,9 @@ def register(commands: Any) -> None:
     train.add_argument("--shots", help="shots per expectation value, or 'exact'")
     train.add_argument("--output", help="run folder (default: the file's output, or runs/NAME)")
     train.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace the run the folder holds (default: refuse)"
+    )
     train.add_argument("--init", help="start from a finished run's result.json (overrides model.init)")
     train.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     train.add_argument("--json", action="store_true", help="print the final report as JSON")
@@ -63,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         history=args.history,
         device_name=args.device,
         init=args.init,
+        output=args.output,
     )
-    output = Path(args.output) if args.output else experiment.output
+    output = experiment.output
     execution = dict(experiment.execution)
     backend = dict(experiment.backend or {})
     for key in ("backend", "recipe"):
@@ -170,7 +174,7 @@ def _train(args: argparse.Namespace, experiment: Any, trainer: Any, output: Path
 
     show = not (args.quiet or args.json)
     with TrainingProgress(experiment.training.steps, enabled=show) as progress:
-        result = trainer.run(resume=args.resume, progress=progress.update)
+        result = trainer.run(resume=args.resume, overwrite=args.overwrite, progress=progress.update)
     if hasattr(experiment.task, "phase_points"):
         from qep_analog import write_sensor_report
 

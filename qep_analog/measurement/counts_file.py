@@ -34,7 +34,7 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import PHASES
 from qep_analog.schema import OMIT, Field, parse_section, parse_value
-from qep_analog.storage import read_json, write_json
+from qep_analog.storage import confined_path, read_json, write_json
 
 SCHEMA = "qep-counts/1"
 RUN_FILE = "run.json"
@@ -191,9 +191,7 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
     model_file = None
     try:
         if isinstance(reference, str):
-            model_path = Path(reference)
-            if not model_path.is_absolute():
-                model_path = path.parent / model_path
+            model_path = confined_path(reference, path.parent, f"{where}: model", MeasurementError)
             try:
                 model = load_model(model_path)
             except ModelFileError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.backends.sampled import sampled_qep_gradient
-from qep_analog.errors import ConfigError, SolverError, StorageError
+from qep_analog.errors import ConfigError, DamagedLogWarning, SolverError, StorageError
 from qep_analog.measurement.gradient import BitstringSampler
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
@@ -45,7 +46,7 @@ from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.schema import Field, check_attributes
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
-from qep_analog.storage import atomic_write_text, read_input_text, read_json, write_json
+from qep_analog.storage import atomic_write_text, folder_lock, read_input_text, read_json, write_json
 
 CHECKPOINT_SCHEMA = "qep-checkpoint/2"
 #: the first checkpoint format, still read: its run fingerprint leaves out the configuration keys
@@ -264,6 +265,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.penalty = penalty
         self.callback = callback
+        #: the line numbers of ``metrics.jsonl`` the last :meth:`read_metrics` skipped as damaged
+        self.damaged_lines: list[int] = []
         self.device = device
         self.backend = backend
         self.parameters: Parameterisation | SampleParameterisation | None = getattr(
@@ -423,7 +426,10 @@ class Trainer:
         )
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """The step records of ``metrics.jsonl`` (a line cut by a kill ends the list)."""
+        """The step records of ``metrics.jsonl``. A damaged line (cut by a kill, or edited) is
+        skipped with a :class:`DamagedLogWarning` naming it; every valid record, before and after
+        it, is kept. The numbers of the skipped lines are left in ``damaged_lines``."""
+        self.damaged_lines = []
         if not self.metrics_path.exists():
             return []
         lines = read_input_text(self.metrics_path).splitlines()
@@ -434,11 +440,26 @@ class Trainer:
         if header != {"schema": METRICS_SCHEMA}:
             raise StorageError(f"{self.metrics_path}: first line is not the {METRICS_SCHEMA} header")
         records = []
-        for line in lines[1:]:
+        for number, line in enumerate(lines[1:], start=2):
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
-                break  # a line cut by a kill: everything after it is lost anyway
+                record = None
+            step = record.get("step") if isinstance(record, dict) else None
+            if isinstance(step, bool) or not isinstance(step, int):
+                self.damaged_lines.append(number)
+                continue
+            records.append(record)
+        if self.damaged_lines:
+            shown = ", ".join(str(n) for n in self.damaged_lines[:5])
+            more = "" if len(self.damaged_lines) <= 5 else f" and {len(self.damaged_lines) - 5} more"
+            warnings.warn(
+                DamagedLogWarning(
+                    f"{self.metrics_path}: line {shown}{more} is not a step record (damaged); "
+                    f"skipped, the other {len(records)} records kept"
+                ),
+                stacklevel=2,
+            )
         return records
 
     # -- one step ----------------------------------------------------------------------------
@@ -580,21 +601,49 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(
-        self, *, resume: bool = False, progress: Callable[[int, dict], None] | None = None
+        self,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        progress: Callable[[int, dict], None] | None = None,
     ) -> dict[str, Any]:
-        """Train until ``config.steps``; with ``resume``, continue from the checkpoint."""
+        """Train until ``config.steps``; with ``resume``, continue from the checkpoint. The run folder
+        is locked while the run writes it (a second writer is refused at once); a folder that holds a
+        run is refused unless ``resume`` or ``overwrite`` (which replaces that run)."""
+        if resume and overwrite:
+            raise ConfigError("training: resume and overwrite exclude each other (continue or replace)")
+        with folder_lock(self.run_dir):
+            return self._run(resume, overwrite, progress)
+
+    def _run(
+        self, resume: bool, overwrite: bool, progress: Callable[[int, dict], None] | None
+    ) -> dict[str, Any]:
         cfg = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        result_path = self.run_dir / "result.json"
         if resume:
             if not self.checkpoint_path.exists():
                 raise StorageError(f"{self.checkpoint_path}: no checkpoint to resume from")
+            if not self.metrics_path.exists():
+                raise StorageError(
+                    f"{self.metrics_path}: missing while {self.checkpoint_path.name} exists; the run's "
+                    "history is gone: restore the file, or start again with --overwrite"
+                )
             state = self.load_checkpoint()
             if state.step > cfg.steps:
                 raise ConfigError(
                     f"training: steps = {cfg.steps} is below the checkpoint's step {state.step}"
                 )
+            if self.damaged_lines:  # keep the file as it was before the rewrite drops those lines
+                damaged = self.run_dir / "metrics.jsonl.damaged"
+                atomic_write_text(damaged, self.metrics_path.read_text(encoding="utf-8"))
         else:
-            for stale in (self.checkpoint_path, self.run_dir / "result.json"):
+            held = [p.name for p in (self.checkpoint_path, result_path, self.metrics_path) if p.exists()]
+            if held and not overwrite:
+                raise StorageError(
+                    f"{self.run_dir}: already holds a run ({', '.join(held)}); pass --resume to "
+                    "continue it or --overwrite to replace it"
+                )
+            for stale in (self.checkpoint_path, result_path):
                 stale.unlink(missing_ok=True)
             state = self.initial_state()
         self._rewrite_metrics(state.history)

@@ -14,7 +14,7 @@ from qep_analog.qep.losses import LOSSES, loss_by_name
 from qep_analog.qep.trainer import Penalty, TrainingConfig
 from qep_analog.schema import OMIT, Field, optional, parse_section
 from qep_analog.solvers.mps import MPSOptions
-from qep_analog.storage import read_yaml
+from qep_analog.storage import file_output, plain_name, read_yaml
 from qep_analog.tasks.ion_sensor import IonSensorTask
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
@@ -133,10 +133,13 @@ def load_experiment(
     history: str | Path | None = None,
     device_name: str | None = None,
     init: str | None = None,
+    output: str | Path | None = None,
 ) -> Experiment:
     """Read an experiment file; ``overrides`` replace keys of its ``training`` section and
     ``device_name`` its ``device``, ``init`` its ``model.init`` (a run's ``result.json`` to start
-    from). A device (``device:``, or named in ``training.readout``) is
+    from), ``output`` (a run folder given on the command line) its ``output``. A ``name:`` must be a
+    plain name and the file's own ``output:`` must stay inside the working directory (one-line errors).
+    A device (``device:``, or named in ``training.readout``) is
     loaded with the calibration in force (``history`` folder), or as its file says with ``nominal``."""
     document = read_yaml(path, ConfigError)
     where = str(path)
@@ -193,10 +196,17 @@ def load_experiment(
                 f"{where}: training.penalty: task {top['task']} trains device parameters, no penalty"
             )
         penalty = task.penalty(float(penalty_cfg["strength"]), float(penalty_cfg["threshold"]))
-    name = top["name"] or Path(path).stem
-    output = Path(top["output"] or Path("runs") / name)
+    name = plain_name(top["name"], f"{where}: name", ConfigError) if top["name"] else Path(path).stem
+    if output is not None:
+        run_dir = Path(output)
+    elif top["output"]:
+        run_dir = file_output(top["output"], where, ConfigError)
+    else:
+        run_dir = Path("runs") / plain_name(
+            name, f"{where}: name (from the file name; set name: or --output)", ConfigError
+        )
     if profile is not None:
         device = profile.provenance()
     return Experiment(
-        name, task, config, penalty, output, top["execution"] or {}, device, profile, top["backend"]
+        name, task, config, penalty, run_dir, top["execution"] or {}, device, profile, top["backend"]
     )

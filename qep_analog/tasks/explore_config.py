@@ -37,7 +37,7 @@ import numpy as np
 from qep_analog.errors import ConfigError
 from qep_analog.schema import OMIT, Field, parse_section, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium
-from qep_analog.storage import atomic_write_text, read_yaml, write_json
+from qep_analog.storage import atomic_write_text, file_output, plain_name, read_yaml, write_json
 from qep_analog.tasks.exploration import (
     BOUNDARY_PARAMETERS,
     PHASE_PARAMETERS,
@@ -189,7 +189,15 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
             )
     elif top["boundary"] is not None:
         raise ConfigError(f"{where}: boundary section is only for task boundary, not {task}")
-    name = top["name"] or Path(path).stem
+    name = plain_name(top["name"], f"{where}: name", ConfigError) if top["name"] else Path(path).stem
+    if (overrides or {}).get("output") is not None:
+        output = Path(top["output"])  # from the command line: the user's choice
+    elif top["output"]:
+        output = file_output(top["output"], where, ConfigError)
+    else:
+        output = Path("runs") / plain_name(
+            name, f"{where}: name (from the file name; set name: or --output)", ConfigError
+        )
     return ExploreConfig(
         name=name,
         task=task,
@@ -198,7 +206,7 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
         nudge=top["nudge"],
         step_size=top["step_size"],
         solver_tol=top["solver_tol"],
-        output=Path(top["output"] or Path("runs") / name),
+        output=output,
         diagram=diagram,
         devices=tuple(top["devices"]),
         **extra,

@@ -211,13 +211,15 @@ def test_a_bad_counts_file_is_one_line_and_loses_nothing(
                         checkpoint_every: 1}}
             evaluation: {{test_size: 4, every: 10}}
             backend: {{name: bundle, recipe: {RECIPE}}}
-            output: {tmp_path / "run"}
             """
         )
     )
     from qep_analog.cli import main
 
-    command = ["train", str(experiment), "--quiet", "--nominal", "--history", str(tmp_path / "history")]
+    command = [
+        "train", str(experiment), "--quiet", "--nominal", "--history", str(tmp_path / "history"),
+        "--output", str(tmp_path / "run"),
+    ]  # fmt: skip
     assert main(command) == 5
     stderr = capsys.readouterr().err
     assert "waiting for the lab" in stderr and len(stderr.strip().splitlines()) == 1

@@ -15,11 +15,12 @@ from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.runcard import load_runcard, parse_runcard
-from qep_analog.calibration.runner import read_results, refit, run_runcard
+from qep_analog.calibration.runner import RUN_SCHEMA, read_results, refit, run_runcard
 from qep_analog.devices.profile import read_profile
 from qep_analog.errors import CalibrationError
 from qep_analog.library import builtin_directory
 from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.storage import write_json
 
 PROFILE = read_profile("fresnel-like")
 
@@ -220,3 +221,13 @@ def test_targets_restrict_the_fitted_sites(tmp_path: Path) -> None:
     card["targets"] = [1, 1]
     with pytest.raises(CalibrationError, match=r"targets = \[1, 1\] lists an item twice"):
         parse_runcard(card)
+
+
+@pytest.mark.parametrize("folder", ["../elsewhere", "/tmp"])
+def test_a_step_folder_outside_the_run_folder_is_refused(tmp_path: Path, folder: str) -> None:
+    run_dir = tmp_path / "run"
+    (tmp_path / "elsewhere").mkdir()
+    write_json(run_dir / "run.json", {"steps": [{"folder": folder}]}, RUN_SCHEMA)
+    for read in (read_results, refit):
+        with pytest.raises(CalibrationError, match=r"run\.json: step folder"):
+            read(run_dir)

@@ -33,10 +33,10 @@ def test_executor_and_backend_give_the_same_run(tmp_path: Path, capsys: pytest.C
     status, out = run(tmp_path, capsys, "")
     assert status == 0, out
     plain = json.loads(out)["parameters"]
-    status, out = run(tmp_path, capsys, "", "--executor", "serial")
+    status, out = run(tmp_path, capsys, "", "--executor", "serial", "--overwrite")
     assert status == 0, out
     assert json.loads(out)["parameters"] == plain  # bitwise: the exact backend on an executor
-    status, out = run(tmp_path, capsys, "execution: {backend: mps, mps: {chi_max: 64}}\n")
+    status, out = run(tmp_path, capsys, "execution: {backend: mps, mps: {chi_max: 64}}\n", "--overwrite")
     assert status == 0, out
     report = json.loads(out)
     assert report["execution"] == "serial (1 worker)"

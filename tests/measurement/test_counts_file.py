@@ -4,6 +4,7 @@ Pulser's bitstrings converted at the edge."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -176,3 +177,17 @@ def test_pulser_emulator_bitstrings_follow_our_convention() -> None:
     data = SettingCounts.from_bitstrings("ZZZ", ours)
     z = estimate(data, [PauliString(((0, "Z"),)), PauliString(((2, "Z"),))]).means
     assert z.tolist() == [1.0, -1.0]
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute"])
+def test_a_model_file_outside_the_run_folder_is_refused(
+    tmp_path: Path, where: str, make_run: MakeRun
+) -> None:
+    run_dir, _ = make_run(tmp_path / "run", embed=False)
+    document = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    outside = tmp_path / "outside.yaml"
+    shutil.copy(run_dir / document["model"], outside)
+    document["model"] = "../outside.yaml" if where == "parent" else str(outside)
+    (run_dir / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(MeasurementError, match=r"run.json: model .* (leaves its folder|is absolute)"):
+        read_counts_run(run_dir)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qep_analog.errors import ConfigError, QEPError, StorageError
+from qep_analog.errors import ConfigError, DamagedLogWarning, QEPError, StorageError
 from qep_analog.qep.trainer import (
     CHECKPOINT_SCHEMA,
     CHECKPOINT_SCHEMA_V1,
@@ -29,6 +29,7 @@ from qep_analog.qep.trainer import (
     Trainer,
     TrainingConfig,
 )
+from qep_analog.storage import folder_lock
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 
 N_CHAIN = 3
@@ -209,9 +210,59 @@ def test_resume_ignores_a_line_cut_by_a_kill(
         Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(5)).run()
     with (tmp_path / "metrics.jsonl").open("a", encoding="utf-8") as log:
         log.write('{"step": 6, "loss": 0.')  # half a line, as a kill mid-write leaves it
-    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    with pytest.warns(DamagedLogWarning, match="line 8 is not a step record"):
+        Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
     np.testing.assert_allclose(final_theta(tmp_path), final_theta(run_a), rtol=0, atol=1e-12)
     assert_one_record_per_step(tmp_path, STEPS)
+
+
+def test_resume_keeps_every_record_after_a_damaged_line(tmp_path: Path) -> None:
+    steps = 24
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(steps=steps), tmp_path, callback=interrupt_at(22)).run()
+    metrics = tmp_path / "metrics.jsonl"
+    lines = metrics.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2][:10]  # step 1's record damaged, 21 good records after it (steps 2-22)
+    original = "\n".join(lines) + "\n"
+    metrics.write_text(original, encoding="utf-8")
+    with pytest.warns(DamagedLogWarning, match=r"metrics.jsonl: line 3 is not a step record"):
+        Trainer(tiny_task(), tiny_config(steps=steps), tmp_path).run(resume=True)
+    steps_kept = [r["step"] for r in read_metrics(tmp_path)]
+    assert steps_kept == [0, *range(2, steps + 1)]  # only the damaged record is missing
+    assert (tmp_path / "metrics.jsonl.damaged").read_text(encoding="utf-8") == original
+
+
+def test_resume_without_metrics_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(5)).run()
+    (tmp_path / "metrics.jsonl").unlink()
+    with pytest.raises(StorageError, match=r"metrics.jsonl: missing while checkpoint.json exists"):
+        Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_training_into_a_folder_with_a_run_is_refused(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    run_a, _ = reference_run
+    shutil.copytree(run_a, tmp_path / "copy")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "copy").iterdir() if p.is_file()}
+    with pytest.raises(StorageError, match=r"already holds a run \(checkpoint.json, result.json"):
+        Trainer(tiny_task(), tiny_config(seed=4), tmp_path / "copy").run()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "copy").iterdir() if p.is_file()} == before
+    with pytest.raises(ConfigError, match="resume and overwrite"):
+        Trainer(tiny_task(), tiny_config(), tmp_path / "copy").run(resume=True, overwrite=True)
+    result = Trainer(tiny_task(), tiny_config(seed=4), tmp_path / "copy").run(overwrite=True)
+    assert result["seed"] == 4
+    assert_one_record_per_step(tmp_path / "copy", STEPS)
+
+
+def test_a_second_writer_of_a_run_folder_is_refused(tmp_path: Path) -> None:
+    with folder_lock(tmp_path):  # as another process training into the folder holds it
+        with pytest.raises(StorageError, match="another process is writing it"):
+            Trainer(tiny_task(), tiny_config(), tmp_path).run()
+    assert not (tmp_path / "metrics.jsonl").exists()
+    Trainer(tiny_task(), tiny_config(steps=1), tmp_path).run()  # the lock went with its holder
 
 
 def test_resume_of_a_finished_run_changes_nothing(
@@ -233,13 +284,14 @@ def test_resume_without_checkpoint_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "metrics.jsonl").read_text(encoding="utf-8") == metrics
 
 
-def test_fresh_run_removes_a_stale_checkpoint(
+def test_overwrite_removes_a_stale_checkpoint(
     tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
 ) -> None:
     run_a, _ = reference_run
     shutil.copytree(run_a, tmp_path / "old")
     with pytest.raises(Interrupt):
-        Trainer(tiny_task(), tiny_config(), tmp_path / "old", callback=interrupt_at(1)).run()
+        trainer = Trainer(tiny_task(), tiny_config(), tmp_path / "old", callback=interrupt_at(1))
+        trainer.run(overwrite=True)
     # the old run's checkpoint is gone: the one there is the new run's start (step 0)
     checkpoint = json.loads((tmp_path / "old" / "checkpoint.json").read_text(encoding="utf-8"))
     assert checkpoint["step"] == 0

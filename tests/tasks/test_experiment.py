@@ -234,3 +234,34 @@ def test_readout_without_bitstrings_is_refused(tmp_path: Path) -> None:
     text = TINY.replace("  shots: null\n", "  shots: 5\n  readout: {device: fresnel-like}\n")
     with pytest.raises(ConfigError, match="need measurement 'bitstrings'"):
         load_experiment(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("name: ../../x", "is not a plain name"),
+        ("name: a/b", "is not a plain name"),
+        ("name: ..", "is not a plain name"),
+        ("output: ../elsewhere", "outside the working directory"),
+        ("output: /tmp/elsewhere", "outside the working directory"),
+    ],
+)
+def test_a_file_cannot_write_outside_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, fragment: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, TINY.replace("name: tiny", line))
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load_experiment(path)
+    assert "\n" not in str(info.value) and "experiment.yaml" in str(info.value)
+    if line.startswith("output"):  # the command line may choose any folder
+        assert load_experiment(path, output=tmp_path.parent / "x").output == tmp_path.parent / "x"
+
+
+def test_a_file_output_inside_the_working_directory_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, TINY + "output: results/./tiny\n")
+    assert load_experiment(path).output == Path("results/./tiny")
+    assert load_experiment(write(tmp_path, TINY)).output == Path("runs/tiny")

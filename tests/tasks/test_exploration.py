@@ -266,3 +266,19 @@ def test_device_reports_name_what_each_device_cannot_do(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="devices = 'fresnel-like' is not a list of texts"):
         load_explore_config(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [("name: ../../x", "is not a plain name"), ("output: /tmp/x", "outside the working directory")],
+)
+def test_an_exploration_file_cannot_write_outside_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, fragment: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "bad.yaml"
+    path.write_text(VALID + line + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=fragment):
+        load_explore_config(path)
+    if line.startswith("output"):
+        assert load_explore_config(path, {"output": "/tmp/y"}).output == Path("/tmp/y")
