@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         ProfileError,
         QEPError,
         QEPWarning,
+        RoundOffWarning,
         SmallGapWarning,
         SolverError,
         StorageError,
@@ -257,6 +258,7 @@ _HOMES: dict[str, str] = {
     "SmallGapWarning": "qep_analog.errors",
     "DamagedLogWarning": "qep_analog.errors",
     "LevelCrossingWarning": "qep_analog.errors",
+    "RoundOffWarning": "qep_analog.errors",
 }
 
 __all__ = ["__version__", *_HOMES]

@@ -65,3 +65,7 @@ class SmallGapWarning(QEPWarning):
 
 class LevelCrossingWarning(SmallGapWarning):
     """A nudge moved another level below the free ground state: the QEP estimate is wrong."""
+
+
+class RoundOffWarning(QEPWarning):
+    """A nudge so small that floating-point round-off of the Hamiltonian eats part of its response."""

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from qep_analog import CalibrationError
+from qep_analog.cli.common import seed
 
 BACKENDS = ("fake-lab",)
 
@@ -35,7 +36,9 @@ def register(commands: Any) -> None:
         metavar="DIR",
         help="calibration history folder (default $QEP_ANALOG_HISTORY, else the per-user data folder)",
     )
-    command.add_argument("--seed", type=int, default=0, help="fake lab: seed of the shot noise")
+    command.add_argument(
+        "--seed", type=seed, default=0, help="fake lab: seed of the shot noise, in [0, 2**32)"
+    )
     command.add_argument("--sites", type=int, default=4, help="fake lab: number of atoms or ions")
     command.add_argument(
         "--preparation",

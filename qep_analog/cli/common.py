@@ -39,6 +39,21 @@ def assignments(items: Sequence[str] | None, what: str) -> dict[str, float]:
     return out
 
 
+#: Seeds are integers in [0, SEED_LIMIT) (numpy's seeds are non-negative; 32 bits are portable).
+SEED_LIMIT = 2**32
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed, an integer in [0, 2**32) (a bad one is a one-line exit-2 error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"seed {value} is outside [0, 2**32)")
+    return value
+
+
 def positive_int(text: str, what: str) -> int:
     try:
         value = int(text)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from qep_analog import ConfigError, QEPWarning
-from qep_analog.cli.common import Parser, add_calibration_options, assignments
+from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed
 
 DURATION_HELP = (
     "ramp duration in µs, checked against the profile (default: the calibrated ramp_duration in force, "
@@ -69,7 +69,9 @@ def register(commands: Any) -> None:
         help="the profile's noise: all sources, or those named (comma-separated: detuning, dephasing, "
         "amplitude_jitter, readout)",
     )  # fmt: skip
-    emulate.add_argument("--seed", type=int, default=0, help="random seed for noise and shots")
+    emulate.add_argument(
+        "--seed", type=seed, default=0, help="random seed for noise and shots, in [0, 2**32)"
+    )
     add_calibration_options(emulate)
     emulate.add_argument("--json", action="store_true", help="print JSON")
     emulate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -294,9 +296,13 @@ def _emulated_row(
         result = run_pulser(schedule, profile, observables)
     else:
         emulator = QutipEmulator(profile)
-        seed = args.seed + index
         result = emulator.run(
-            schedule, observables, noise=args.noise, shots=args.shots, seed=seed, progress=progress
+            schedule,
+            observables,
+            noise=args.noise,
+            shots=args.shots,
+            seed=(args.seed + index) % SEED_LIMIT,
+            progress=progress,
         )
     return {
         "label": schedule.label,

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from qep_analog import BACKENDS, ESTIMATORS
-from qep_analog.cli.common import add_calibration_options, positive_int
+from qep_analog.cli.common import add_calibration_options, positive_int, seed
 
 
 def register(commands: Any) -> None:
     train = commands.add_parser("train", help="train a model from an experiment file")
     train.add_argument("config", help="experiment file (qep-experiment/1), e.g. examples/phase_sensor.yaml")
     train.add_argument("--steps", type=int, help="override training.steps")
-    train.add_argument("--seed", type=int, help="override training.seed")
+    train.add_argument("--seed", type=seed, help="override training.seed, in [0, 2**32)")
     train.add_argument("--estimator", choices=ESTIMATORS, help="override training.estimator")
     train.add_argument("--shots", help="shots per expectation value, or 'exact'")
     train.add_argument("--output", help="run folder (default: the file's output, or runs/NAME)")

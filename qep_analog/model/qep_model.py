@@ -20,6 +20,9 @@ from qep_analog.schema import Field, parse_value
 N_QUBITS = Field("n_qubits", "integer", low=1)
 #: Largest number of qubits whose operators are compiled for state vectors (2^30 amplitudes).
 MAX_STATE_VECTOR_QUBITS = 30
+#: Largest magnitude of a coefficient, an input, a parameter or a nudge, and of the norm bound
+#: Σ_s |c_s| of a Hamiltonian: squares (norms, energies², residuals) of larger numbers overflow.
+MAX_MAGNITUDE = 1e150
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +63,10 @@ class QEPModel:
                 raise ModelFileError(f"QEPModel: default for {name!r}, not an input or parameter ({known})")
             if not np.isfinite(value):
                 raise ModelFileError(f"QEPModel: default {name} = {value} is not finite")
+            if abs(value) > MAX_MAGNITUDE:
+                raise ModelFileError(
+                    f"QEPModel: default {name} = {value:g} is beyond the bound |value| <= {MAX_MAGNITUDE:g}"
+                )
         for name, operator in self.outputs.items():
             if all(string == IDENTITY for string in operator):
                 raise ModelFileError(
@@ -79,6 +86,13 @@ class QEPModel:
             raise ModelFileError(
                 f"QEPModel: {where} acts on qubit {operator.max_qubit} but n_qubits = {self.n_qubits}"
             )
+        for string, coefficient in operator.items():
+            if not abs(coefficient) <= MAX_MAGNITUDE:
+                raise ModelFileError(
+                    f"QEPModel: {where} coefficient {coefficient:g} of {string.label!r} is "
+                    f"{'beyond the bound' if np.isfinite(coefficient) else 'not finite, bound'} "
+                    f"|c| <= {MAX_MAGNITUDE:g} (larger numbers overflow when squared)"
+                )
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the compiled operators (megabytes; rebuilt on first use where needed)."""
@@ -174,12 +188,35 @@ class ModelStrings:
         ):
             if arr.shape[-1:] != (width,) and not (width == 0 and arr.size == 0):
                 raise ConfigError(f"model: {name} has shape {arr.shape}, expected (..., {width})")
+        self._check_magnitudes(x_arr, th, nu_arr)
         total = self.fixed + th @ self.trainable + nu_arr @ self.outputs
         if self.inputs.shape[0]:
             total = total + x_arr @ self.inputs
         else:  # no inputs: the batch axes of x (e.g. shape (B, 0)) still count
             total = total + np.zeros((*x_arr.shape[:-1], 1))
+        _check_norm(np.asarray(total))
         return np.asarray(total)
+
+    def _check_magnitudes(self, x: NDArray, theta: NDArray, nu: NDArray) -> None:
+        """Every input, parameter and nudge finite and within ``MAX_MAGNITUDE`` (one-line error)."""
+        model = self.model
+        for label, arr, names in (
+            ("x", x, model.input_names),
+            ("theta", theta, model.parameter_names),
+            ("nu", nu, model.output_names),
+        ):
+            if arr.size == 0:
+                continue
+            bad = ~(np.abs(arr) <= MAX_MAGNITUDE)
+            if bad.any():
+                column = int(np.argwhere(bad)[0][-1])
+                value = float(arr[np.nonzero(bad)][0])
+                name = names[column] if column < len(names) else str(column)
+                kind = "beyond the bound" if np.isfinite(value) else "not finite, bound"
+                raise ConfigError(
+                    f"model: {label} {name} = {value:g} is {kind} |value| <= {MAX_MAGNITUDE:g} "
+                    "(larger numbers overflow the Hamiltonian's norm)"
+                )
 
     def generator_values(self, string_values: NDArray) -> NDArray:
         """<A_j> from string expectation values (..., n_strings)."""
@@ -188,6 +225,18 @@ class ModelStrings:
     def output_values(self, string_values: NDArray) -> NDArray:
         """<O_k> from string expectation values (..., n_strings)."""
         return np.asarray(string_values @ self.outputs.T)
+
+
+def _check_norm(coefficients: NDArray) -> None:
+    """The norm bound Σ_s |c_s| of each Hamiltonian within ``MAX_MAGNITUDE`` (one-line error)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.abs(coefficients).sum(axis=-1)
+    worst = float(np.max(norms)) if norms.size else 0.0
+    if not worst <= MAX_MAGNITUDE:
+        raise ConfigError(
+            f"model: the Hamiltonian's norm bound sum|c| = {worst:g} is beyond the bound "
+            f"{MAX_MAGNITUDE:g} (coefficients times inputs, parameters and nudges overflow when squared)"
+        )
 
 
 class CompiledModel(ModelStrings):

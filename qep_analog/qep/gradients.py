@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from qep_analog.errors import ConfigError, LevelCrossingWarning, SmallGapWarning
+from qep_analog.errors import ConfigError, LevelCrossingWarning, RoundOffWarning, SmallGapWarning
+from qep_analog.model.qep_model import MAX_MAGNITUDE
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import difference_quotient, nudge_signs
@@ -31,6 +32,8 @@ GAP_FRACTION = 0.25
 #: multiple of twice that over beta); beyond, a level has crossed. Generic models at the largest
 #: nudge the gap check accepts reach 1.9 (energy) and 2.8 (<V>) (tests/qep/test_level_crossing.py).
 CROSSING_FACTOR = 4.0
+#: A nudge whose response round-off may spoil by more than this fraction warns (RoundOffWarning).
+ROUND_OFF_FRACTION = 1e-4
 
 
 def _batch(eq: Equilibrium, x: ArrayLike, error_signal: ArrayLike) -> tuple[NDArray, NDArray]:
@@ -221,6 +224,43 @@ def _check_nudge_settings(beta: float, scheme: str) -> None:
         raise ConfigError(f"gradient: scheme {scheme!r} is unknown (valid: {', '.join(SCHEMES)})")
     if not (np.isfinite(beta) and beta != 0):
         raise ConfigError(f"gradient: beta = {beta!r} must be finite and non-zero")
+    if abs(beta) > MAX_MAGNITUDE:
+        raise ConfigError(
+            f"gradient: beta = {beta:g} is beyond the bound |beta| <= {MAX_MAGNITUDE:g} "
+            "(larger nudges overflow the Hamiltonian's norm)"
+        )
+
+
+def round_off_fraction(
+    eq: Any, x: NDArray, theta: ArrayLike, error_signal: NDArray, beta: float
+) -> NDArray:
+    """Per sample, the fraction of the nudge's response that round-off may spoil:
+    u ||H|| / (|beta| ||V||), with u the float64 unit round-off, ||.|| the norm bound sum_s |c_s|
+    and V = sum_k eps_k O_k. Round-off perturbs H by about u ||H||; the nudge by |beta| ||V||."""
+    h = np.abs(np.atleast_2d(eq.compiled.coefficients(x, theta))).sum(axis=-1)
+    v = np.abs(error_signal @ eq.compiled.outputs).sum(axis=-1)
+    unit = float(np.finfo(float).eps) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v > 0, unit * h / (abs(beta) * v), 0.0)
+
+
+def check_round_off(eq: Any, x: NDArray, theta: ArrayLike, error_signal: NDArray, beta: float) -> int:
+    """Warn (:class:`RoundOffWarning`) where round-off may spoil more than ``ROUND_OFF_FRACTION`` of
+    the nudge's response; returns the number of such samples."""
+    fraction = round_off_fraction(eq, x, theta, error_signal, beta)
+    bad = np.flatnonzero(fraction > ROUND_OFF_FRACTION)
+    if not len(bad):
+        return 0
+    k = int(bad[np.argmax(fraction[bad])])
+    warnings.warn(
+        RoundOffWarning(
+            f"beta = {beta:g} is so small that round-off may spoil about {100 * fraction[k]:.2g} % of "
+            f"the response (sample {k}: 1.1e-16 x ||H|| / (|beta| ||V||), limit "
+            f"{100 * ROUND_OFF_FRACTION:g} %; {len(bad)} of {len(fraction)} samples); use a larger beta"
+        ),
+        stacklevel=3,
+    )
+    return len(bad)
 
 
 @single_blas_thread
@@ -248,6 +288,7 @@ def qep_gradient(
     x_arr, eps = _batch(eq, x, error_signal)
     if free is None:
         free = eq.prepare(x_arr, theta, with_gap=True)
+    check_round_off(eq, x_arr, theta, eps, beta)
     if warn_small_gap:
         check_nudge(eq, free, eps, beta)
     estimate = qep_estimate(eq, x_arr, theta, eps, beta, scheme, free=free, noise=noise)
