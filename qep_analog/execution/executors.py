@@ -17,7 +17,10 @@ import ctypes
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -111,7 +114,38 @@ def run_chunk(function: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
     return [function(task) for task in chunk]
 
 
-def _init_worker() -> None:
+#: How often a worker's watchdog checks that the process that started it is still its parent.
+PARENT_POLL_SECONDS = 0.5
+
+
+def exit_with_parent(parent_pid: int, *, parent_is_main_thread: bool = True) -> None:
+    """Make this (worker) process end when ``parent_pid``, the process that started it, dies.
+
+    On Linux the kernel sends SIGKILL when the parent goes (``prctl(PR_SET_PDEATHSIG)``, through
+    libc); that signal comes when the parent's *thread* that spawned the worker ends, so it is asked
+    for only where that thread is the main one. Everywhere, a daemon thread polls ``os.getppid()``
+    (a dead parent's orphans are re-parented) and exits at once when it changes; and a parent that
+    died before this ran (its death signal lost) is caught by the same check here, at once.
+    """
+    if parent_is_main_thread and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="qep-exit-with-parent", daemon=True).start()
+
+
+def _init_worker(parent_pid: int | None = None, parent_is_main_thread: bool = True) -> None:
+    if parent_pid is not None:
+        exit_with_parent(parent_pid, parent_is_main_thread=parent_is_main_thread)
     single_threaded()
 
 
@@ -258,6 +292,8 @@ class ProcessExecutor(Executor):
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
+                # workers end with this process, even killed (SIGKILL leaves no time to stop them)
+                initargs=(os.getpid(), threading.current_thread() is threading.main_thread()),
             )
             with _worker_environment():  # the pool spawns its workers on these first calls
                 wait([pool.submit(os.getpid) for _ in range(self.workers)])
