@@ -1,8 +1,9 @@
 """Spin model ↔ controls of a Rydberg array, and the hardware limits of those controls.
 
-The device Hamiltonian (Pulser's convention, rad/µs, φ the laser phase):
+The device Hamiltonian (Pulser's convention written on our basis |0⟩ = |g⟩, |1⟩ = |r⟩; rad/µs,
+φ the laser phase):
 
-    H = Σ_i Ω/2 (cos φ X_i − sin φ Y_i) − Σ_i δ_i n_i + Σ_{i<j} C6/r_ij⁶ n_i n_j,
+    H = Σ_i Ω/2 (cos φ X_i + sin φ Y_i) − Σ_i δ_i n_i + Σ_{i<j} C6/r_ij⁶ n_i n_j,
     δ_i = δ + g_i w_i Δ  (global detuning δ, detuning-map weights w_i ∈ [0, 1], shared amplitude Δ),
 
 with the calibration applied: Ω → rabi_scale·Ω, δ → δ + detuning_offset, C6 → interaction_scale·C6,

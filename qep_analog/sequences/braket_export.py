@@ -7,9 +7,10 @@ Braket's Hamiltonian (rad/s, metres; |g⟩ = our |0⟩, |r⟩ = our |1⟩, n_k =
     H(t) = Σ_k Ω/2 (e^{iφ} |g⟩⟨r|_k + e^{−iφ} |r⟩⟨g|_k) − Δ_global Σ_k n_k − Δ_local Σ_k h_k n_k
            + Σ_{k<l} C6/d_kl⁶ n_k n_l,
 
-and ours (:mod:`qep_analog.devices.rydberg`, rad/µs, µm) is
-Σ Ω/2 (cos φ X − sin φ Y) − Σ (δ + w_i Δ) n_i + Σ C6/r⁶ n n with cos φ X − sin φ Y =
-e^{iφ}|0⟩⟨1| + e^{−iφ}|1⟩⟨0|. So, term by term: amplitude = Ω, detuning = δ, local detuning
+and ours (:mod:`qep_analog.devices.rydberg`, rad/µs, µm, Pulser's phase convention) is
+Σ Ω/2 (cos φ X + sin φ Y) − Σ (δ + w_i Δ) n_i + Σ C6/r⁶ n n, while Braket's drive is
+e^{iφ}|0⟩⟨1| + e^{−iφ}|1⟩⟨0| = cos φ X − sin φ Y: the two phases have opposite signs, which the
+program never shows (it carries φ = 0, below). So, term by term: amplitude = Ω, detuning = δ, local detuning
 magnitude = Δ with pattern h_k = w_k, sites = positions — the programmed values, as Pulser gets them;
 the device applies its calibration (gains, offsets, scales) itself. The local term takes Δ ≥ 0 only
 (Aquila's map is positive); a negative map exports to Pulser.

@@ -123,7 +123,8 @@ def _rydberg_terms(schedule: Schedule, profile: DeviceProfile, n: int) -> Terms:
     offsets = profile.site_offsets(n)
     static_terms += [(-float(offsets[i]), f"N{i}") for i in range(n)]
     drive = [(cal.rabi_scale * math.cos(phase) / 2, f"X{i}") for i in range(n)]
-    drive += [(-cal.rabi_scale * math.sin(phase) / 2, f"Y{i}") for i in range(n)]
+    # Pulser's Ω/2 (cos φ σx − sin φ σy) on (|r⟩, |g⟩) is Ω/2 (cos φ X + sin φ Y) on our |0⟩ = g
+    drive += [(cal.rabi_scale * math.sin(phase) / 2, f"Y{i}") for i in range(n)]
     terms = [("rabi", pauli_sum(drive)), ("detuning", pauli_sum((-1.0, f"N{i}") for i in range(n)))]
     if "local_amplitude" in schedule.controls:
         weights = np.asarray(schedule.static["local_weights"], dtype=float)
