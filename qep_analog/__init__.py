@@ -89,8 +89,10 @@ if TYPE_CHECKING:
     from qep_analog.sequences.braket_export import export_ahs_json
     from qep_analog.sequences.export import (
         READOUT_LIMITS,
+        HardwareFile,
         export_schedule,
         exporter_of,
+        hardware_file,
         unsupported_readout,
     )
     from qep_analog.sequences.ion_export import export_ion_json
@@ -178,6 +180,8 @@ _HOMES: dict[str, str] = {
     "export_ion_json": "qep_analog.sequences.ion_export",
     "export_ahs_json": "qep_analog.sequences.braket_export",
     "export_schedule": "qep_analog.sequences.export",
+    "hardware_file": "qep_analog.sequences.export",
+    "HardwareFile": "qep_analog.sequences.export",
     "exporter_of": "qep_analog.sequences.export",
     "unsupported_readout": "qep_analog.sequences.export",
     "READOUT_LIMITS": "qep_analog.sequences.export",
