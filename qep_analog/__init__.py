@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from qep_analog.calibration.records import FIELDS, CalibrationRecord
     from qep_analog.calibration.resolve import latest_values, resolve
     from qep_analog.calibration.runcard import load_runcard
-    from qep_analog.calibration.runner import read_results, read_run, run_runcard, shown_units
+    from qep_analog.calibration.runner import (
+        read_results,
+        read_run,
+        run_runcard,
+        run_state,
+        shown_units,
+    )
     from qep_analog.devices.ions import IonControls, coupling_summary
     from qep_analog.devices.mapping import map_model, mapping_table
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
@@ -228,6 +234,7 @@ _HOMES: dict[str, str] = {
     "load_runcard": "qep_analog.calibration.runcard",
     "run_runcard": "qep_analog.calibration.runner",
     "read_run": "qep_analog.calibration.runner",
+    "run_state": "qep_analog.calibration.runner",
     "read_results": "qep_analog.calibration.runner",
     "shown_units": "qep_analog.calibration.runner",
     "shown_in": "qep_analog.calibration.lab_units",

@@ -670,7 +670,6 @@ def test_explore_subprocess_bad_config(tmp_path: Path) -> None:
     assert "iterations = -3" in completed.stderr
 
 
-
 def test_explore_checks_its_devices_before_it_computes(
     capsys: pytest.CaptureFixture[str], explore_file: Path, tmp_path: Path
 ) -> None:

@@ -50,7 +50,6 @@ def test_build_plot_emulate(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert status == 0 and stdout.count("fidelity") == 6
 
 
-
 def test_a_refused_export_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Braket AHS switches the drive off after the ramp: a 4 µs ramp on the 4 µs Aquila-like device
     cannot be exported, and the refusal comes before the schedule file is written."""
@@ -62,7 +61,7 @@ def test_a_refused_export_writes_nothing(capsys: pytest.CaptureFixture[str], tmp
     assert err.splitlines()[-1].startswith("qep-analog: error: schedule 'free' on 'aquila-like'")
     assert "build it at most 3.9 µs long" in err
     assert list(out.parent.iterdir()) == []
-    status, stdout, _ = run_cli(capsys, [*argv, "--duration", "3.9", "--out", str(out), "--export"])
+    status, _, _ = run_cli(capsys, [*argv, "--duration", "3.9", "--out", str(out), "--export"])
     assert status == 0 and out.is_file() and len(list(out.parent.glob("chain.*.ahs.json"))) == 3
 
 
