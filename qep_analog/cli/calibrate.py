@@ -274,7 +274,7 @@ def run_report(args: argparse.Namespace) -> int:
         f"{run['profile_version']}, backend {run['backend']}, update {run['update']}): {state}"
     )
     _print_steps(results, shown_units(run))
-    if not args.no_plot:
+    if not args.no_plot and run["steps"]:  # a run stopped in its first step has nothing to draw
         from qep_analog import plot_run
 
         print(f"plots in {plot_run(args.argument)}")

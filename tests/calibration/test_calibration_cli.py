@@ -214,3 +214,22 @@ def test_a_stopped_run_reports_incomplete_and_resumes(
     assert report["state"] == "complete" and len(report["results"]) == 4
     assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path / "h"), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["records"]) == 30  # each step's records once
+
+
+def test_report_of_a_run_stopped_in_its_first_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qep_analog.calibration.registry import routine_named
+
+    def crash(data: object) -> None:
+        raise RuntimeError("fit crashed")
+
+    monkeypatch.setattr(routine_named("readout"), "fit", crash)
+    out = tmp_path / "run"
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab", "--quiet"]
+    with pytest.raises(RuntimeError, match="fit crashed"):
+        main([*argv, "--out", str(out), "--history", str(tmp_path / "h")])
+    assert main(["calibrate", "report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "incomplete: 0 of 4 steps done; stopped by RuntimeError: fit crashed" in text.splitlines()[0]
+    assert not (out / "report.png").exists()
