@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from qep_analog.calibration.records import FIELDS, CalibrationRecord
     from qep_analog.calibration.resolve import latest_values, resolve
     from qep_analog.calibration.runcard import load_runcard
-    from qep_analog.calibration.runner import read_results, read_run, run_runcard, shown_units
+    from qep_analog.calibration.runner import (
+        read_results,
+        read_run,
+        run_runcard,
+        run_state,
+        shown_units,
+    )
     from qep_analog.devices.ions import IonControls, coupling_summary
     from qep_analog.devices.mapping import map_model, mapping_table
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
@@ -89,8 +95,10 @@ if TYPE_CHECKING:
     from qep_analog.sequences.braket_export import export_ahs_json
     from qep_analog.sequences.export import (
         READOUT_LIMITS,
+        HardwareFile,
         export_schedule,
         exporter_of,
+        hardware_file,
         unsupported_readout,
     )
     from qep_analog.sequences.ion_export import export_ion_json
@@ -178,6 +186,8 @@ _HOMES: dict[str, str] = {
     "export_ion_json": "qep_analog.sequences.ion_export",
     "export_ahs_json": "qep_analog.sequences.braket_export",
     "export_schedule": "qep_analog.sequences.export",
+    "hardware_file": "qep_analog.sequences.export",
+    "HardwareFile": "qep_analog.sequences.export",
     "exporter_of": "qep_analog.sequences.export",
     "unsupported_readout": "qep_analog.sequences.export",
     "READOUT_LIMITS": "qep_analog.sequences.export",
@@ -224,6 +234,7 @@ _HOMES: dict[str, str] = {
     "load_runcard": "qep_analog.calibration.runcard",
     "run_runcard": "qep_analog.calibration.runner",
     "read_run": "qep_analog.calibration.runner",
+    "run_state": "qep_analog.calibration.runner",
     "read_results": "qep_analog.calibration.runner",
     "shown_units": "qep_analog.calibration.runner",
     "shown_in": "qep_analog.calibration.lab_units",

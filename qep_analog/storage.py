@@ -8,7 +8,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -150,25 +150,72 @@ def file_output(value: str, where: str, error: type[QEPError] = StorageError) ->
 def folder_lock(folder: str | Path, what: str = "run folder") -> Iterator[None]:
     """Hold an exclusive ``fcntl.flock`` on ``folder/.lock`` (created with the folder) while the
     block runs; a folder another process holds is a one-line :class:`StorageError` at once (the lock
-    dies with its process, so a killed run leaves nothing to clean)."""
+    dies with its process, so a killed run leaves nothing to clean). A folder this call created and
+    the block left empty is removed again, so a run that fails before it writes leaves no trace."""
     directory = Path(folder)
-    directory.mkdir(parents=True, exist_ok=True)
-    lock = directory / LOCK_FILE
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    if directory.exists() and not directory.is_dir():
+        raise StorageError(f"{what} {directory}: is a file, not a folder")
+    created = [p for p in (directory, *directory.parents) if not p.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = directory / LOCK_FILE
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise StorageError(f"{what} {directory}: cannot be created ({type(exc).__name__})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = _same_file(fd, lock)
         except BlockingIOError:
+            held = False
+        if not held:
             raise StorageError(
                 f"{what} {directory}: another process is writing it (it holds {lock}); wait for it "
                 "to finish or choose another folder"
-            ) from None
+            )
         try:
             yield
         finally:
+            if created:
+                _remove_if_empty(created)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open ``fd`` is still the file at ``path`` (a lock file removed by a run that
+    tidied its empty folder is not the lock of the folder any more)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    """Remove the folders ``created`` (innermost first) if the run left nothing but its lock file in
+    them (called under the lock)."""
+    folder = created[0]
+    try:
+        if [p.name for p in folder.iterdir()] != [LOCK_FILE]:
+            return
+        (folder / LOCK_FILE).unlink()
+        for directory in created:
+            directory.rmdir()
+    except OSError:
+        pass  # something appeared meanwhile: the folder stays
+
+
+def present_files(folder: str | Path, names: Sequence[str]) -> list[str]:
+    """The names of ``names`` that exist in ``folder``, in that order."""
+    return [name for name in names if (Path(folder) / name).exists()]
+
+
+def refuse_held_run(folder: str | Path, held: Sequence[str], remedy: str) -> None:
+    """A one-line :class:`StorageError` when ``held`` (the files of a run found in ``folder``) is not
+    empty: ``FOLDER: already holds a run (FILES); REMEDY``."""
+    if held:
+        raise StorageError(f"{folder}: already holds a run ({', '.join(held)}); {remedy}")
 
 
 def temporary_sibling(target: Path, suffix: str = ".tmp") -> str:

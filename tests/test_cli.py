@@ -570,7 +570,7 @@ def test_explore_writes_run_files(
     assert result["diagram"]["theta_x"][2] == 5 and result["diagram"]["theta_zz"][2] == 4
     for name in ("phase_diagram.png", "objective.png"):
         assert (output / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(output.glob(".*"))  # no temporary files left
+    assert [p.name for p in output.glob(".*")] == [".lock"]  # no temporary files left
 
 
 def test_explore_phase_json_and_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -668,6 +668,66 @@ def test_explore_subprocess_bad_config(tmp_path: Path) -> None:
         "qep-analog: error: " + completed.stderr.split("error: ", 1)[1].strip()
     ]
     assert "iterations = -3" in completed.stderr
+
+
+def test_explore_checks_its_devices_before_it_computes(
+    capsys: pytest.CaptureFixture[str], explore_file: Path, tmp_path: Path
+) -> None:
+    """An unknown device in ``devices:`` is refused before any iteration: no folder, no files."""
+    explore_file.write_text(EXPLORE + "devices: [fresnel-like, nowhere-like]\n", encoding="utf-8")
+    output = tmp_path / "run"
+    status, _, err = run_main(capsys, ["explore", str(explore_file), "--output", str(output), "--quiet"])
+    assert_one_line_error(status, err)
+    assert "'nowhere-like'" in err
+    assert not output.exists()
+
+
+def test_explore_refuses_a_folder_with_a_run_unless_overwrite(
+    capsys: pytest.CaptureFixture[str], explore_file: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    base = ["explore", str(explore_file), "--output", str(output), "--quiet", "--iterations", "2"]
+    assert run_main(capsys, base)[0] == 0
+    result = (output / "result.json").read_bytes()
+    status, _, err = run_main(capsys, [*base[:-1], "3"])
+    assert_one_line_error(status, err)
+    assert f"{output}: already holds a run (result.json, metrics.jsonl); pass --overwrite" in err
+    assert (output / "result.json").read_bytes() == result  # nothing of the first run is gone
+    assert run_main(capsys, [*base[:-1], "3", "--overwrite"])[0] == 0
+    assert json.loads((output / "result.json").read_text())["config"]["iterations"] == 3
+
+
+def test_explore_refuses_a_folder_another_process_writes(
+    capsys: pytest.CaptureFixture[str], explore_file: Path, tmp_path: Path
+) -> None:
+    from qep_analog.storage import folder_lock
+
+    output = tmp_path / "run"
+    with folder_lock(output):  # as another exploration writing into the folder holds it
+        status, _, err = run_main(capsys, ["explore", str(explore_file), "--output", str(output)])
+    assert_one_line_error(status, err)
+    assert f"exploration folder {output}: another process is writing it" in err
+    assert not output.exists()  # the holder created it and left it empty
+
+
+def test_explore_reruns_over_what_a_killed_exploration_left(
+    capsys: pytest.CaptureFixture[str], explore_file: Path, tmp_path: Path
+) -> None:
+    """An exploration killed while it wrote its files leaves its metrics without a result: a rerun
+    writes them again; a training's metrics alone are a run, kept unless --overwrite."""
+    output = tmp_path / "run"
+    base = ["explore", str(explore_file), "--output", str(output), "--quiet", "--iterations", "2"]
+    output.mkdir()
+    (output / "metrics.jsonl").write_text('{"schema": "qep-explore-metrics/1"}\n{"start": 0}\n')
+    assert run_main(capsys, base)[0] == 0
+    assert len((output / "metrics.jsonl").read_text().splitlines()) == 1 + 2 * 2
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "metrics.jsonl").write_text('{"step": 0, "loss": 0.5}\n')
+    status, _, err = run_main(capsys, [*base[:3], str(trained), *base[4:]])
+    assert_one_line_error(status, err)
+    assert "already holds a run (metrics.jsonl)" in err
+    assert (trained / "metrics.jsonl").read_text() == '{"step": 0, "loss": 0.5}\n'
 
 
 def test_train_noise_names_its_sources(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ the seeded fake labs emulate them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from numpy.typing import NDArray
 
@@ -92,4 +92,18 @@ class ScheduleBackend(CalibrationBackend, Protocol):
 
     def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
         """Counts per outcome (2^n) of ``shots`` reads of each schedule in its readout basis."""
+        ...
+
+
+@runtime_checkable
+class ResumableNoise(Protocol):
+    """A backend whose random draws can be saved and restored (the seeded fake labs): a resumed run
+    restores what the interrupted one had drawn, and draws what it would have drawn next."""
+
+    def noise_state(self) -> dict[str, Any]:
+        """The state of the random draws, as JSON-ready values."""
+        ...
+
+    def restore_noise_state(self, state: dict[str, Any]) -> None:
+        """Continue from a state :meth:`noise_state` returned."""
         ...

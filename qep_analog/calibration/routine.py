@@ -91,6 +91,37 @@ class FitResult:
             "curves": {k: [finite(v) for v in vs] for k, vs in self.curves.items()},
         }
 
+    @classmethod
+    def from_document(cls, document: Any, source: str = "<result>") -> FitResult:
+        """A result from :meth:`to_document` (a missing value, ``null``, is NaN); a malformed one is
+        a one-line :class:`CalibrationError` naming ``source``."""
+
+        def number(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        try:
+            return cls(
+                routine=str(document["routine"]),
+                estimates=tuple(
+                    Estimate(
+                        field=str(e["field"]),
+                        value=number(e["value"]),
+                        uncertainty=number(e["uncertainty"]),
+                        site=None if e["site"] is None else int(e["site"]),
+                    )
+                    for e in document["estimates"]
+                ),
+                reduced_chi2=number(document["reduced_chi2"]),
+                quality=document["quality"],
+                reasons=tuple(str(r) for r in document["reasons"]),
+                criteria=tuple(str(c) for c in document["criteria"]),
+                curves={str(k): [number(v) for v in vs] for k, vs in document["curves"].items()},
+            )
+        except CalibrationError as exc:
+            raise CalibrationError(f"{source}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CalibrationError(f"{source}: malformed result ({type(exc).__name__}: {exc})") from None
+
     def records(
         self, *, device: str, profile_version: int, runcard: str, run_id: str, timestamp: str
     ) -> list[CalibrationRecord]:
@@ -179,6 +210,9 @@ class Routine(ABC, Generic[P, B]):
     site_columns: ClassVar[bool] = True
     #: the quality criteria, in words (also stored with every result)
     criteria: ClassVar[tuple[str, ...]]
+    #: whether the acquisition chooses its next experiments from what it measured (a rehearsal,
+    #: :mod:`qep_analog.calibration.rehearsal`, then checks it up to its first experiment only)
+    adaptive: ClassVar[bool] = False
 
     def parameters(self, document: Any = None) -> P:
         parsed: P = parse_parameters(self.parameters_type, document, f"routine {self.name!r}")

@@ -11,11 +11,19 @@ Run folder layout (``OUT``)::
 After each routine the effective profile is re-resolved, so later routines use what earlier ones
 found (e.g. Rabi is driven at the detuning offset Ramsey just measured). With ``update: append`` the
 records (good and bad: bad ones never change the effective profile) are appended to the history.
+
+Every step is rehearsed before the folder is made (:mod:`qep_analog.calibration.rehearsal`).
+``run.json`` is written with the first data and says what the run planned (``planned``: routines
+and parameters), with which backend ``settings``, and its ``status``: ``running`` (or killed),
+``stopped`` (by the error in ``stopped``) or ``complete``. A step is done once ``run.json`` lists it
+(with the backend's draws so far, ``noise_state``, when they can be restored); its records then go
+to the history. A run that is not complete is continued by ``resume`` from its first unfinished step.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,18 +31,32 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from qep_analog.calibration.backend import CalibrationBackend
+from qep_analog.calibration.backend import CalibrationBackend, ResumableNoise
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.lab_units import profile_keys, step_units
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.registry import routine_named
+from qep_analog.calibration.rehearsal import rehearse, selected
 from qep_analog.calibration.resolve import resolve
-from qep_analog.calibration.routine import RESULT_SCHEMA, FitResult, fit_sites
-from qep_analog.calibration.runcard import Runcard
+from qep_analog.calibration.routine import (
+    RESULT_SCHEMA,
+    FitResult,
+    ItemReport,
+    fit_sites,
+    stored_parameters,
+)
+from qep_analog.calibration.runcard import Runcard, RunStep
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, StorageError
-from qep_analog.storage import confined_path, read_json, write_json
+from qep_analog.storage import (
+    confined_path,
+    folder_lock,
+    present_files,
+    read_json,
+    refuse_held_run,
+    write_json,
+)
 
 RUN_SCHEMA = "qep-calibration-run/1"
 #: ``progress(done, total, routine)``: how far a run is (steps done of the runcard's total)
@@ -75,10 +97,22 @@ def run_runcard(
     run_id: str | None = None,
     progress: StepReport | None = None,
     scan_progress: ScanReport | None = None,
+    *,
+    resume: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Run every routine of ``runcard`` on ``backend`` against ``profile`` (the human-written one).
     ``progress(done, total, routine)`` is called before each step and once at the end;
-    ``scan_progress(routine, done, total)`` within a routine that acquires in several parts."""
+    ``scan_progress(routine, done, total)`` within a routine that acquires in several parts.
+
+    Every step is rehearsed first (:func:`~qep_analog.calibration.rehearsal.rehearse`): a mistake
+    it finds leaves ``out_dir`` as it was. The folder is locked while the run writes it (a second
+    writer is refused at once); one that holds a run (``run.json``) is refused unless ``resume``,
+    which continues an interrupted or stopped run of the same runcard, device, backend and
+    ``settings`` (what else chose the backend's draws, e.g. its seed) from its first unfinished
+    step: the records of the finished steps are in the history once, and a backend whose draws can
+    be restored (:class:`~qep_analog.calibration.backend.ResumableNoise`) draws what the
+    uninterrupted run would have drawn."""
     if history is not None and history.device != profile.name:
         raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
     if runcard.platform != profile.platform:
@@ -87,69 +121,270 @@ def run_runcard(
             f"({profile.platform})"
         )
     out = Path(out_dir)
-    run_id = run_id or new_run_id()
-    known = list(history.read().records) if history is not None else []
-    effective = resolve(profile, known)
+    if not resume:  # before the folder is made: a mistake leaves it as it was
+        rehearse(runcard, runcard.steps, resolve(profile, _history_records(history)), backend)
+    with folder_lock(out, "calibration run folder"):
+        if resume:
+            run = _resumable_run(out, runcard, profile, backend, settings or {})
+        else:
+            refuse_held_run(
+                out,
+                present_files(out, ("run.json",)),
+                "pass --resume to continue it if it is unfinished, or choose another --out",
+            )
+            run = _new_run(run_id or new_run_id(), runcard, profile, backend, settings or {})
+        return _run_steps(run, out, history, progress, scan_progress)
+
+
+def _history_records(history: CalibrationHistory | None) -> list[CalibrationRecord]:
+    return list(history.read().records) if history is not None else []
+
+
+@dataclass
+class _Run:
+    """A run in progress: its inputs, its ``run.json`` document and the steps done so far."""
+
+    runcard: Runcard
+    profile: DeviceProfile
+    backend: CalibrationBackend
+    summary: dict[str, Any]
+    done: list[StepOutcome] = field(default_factory=list)
+    resumed: bool = False
+
+    @property
+    def run_id(self) -> str:
+        return str(self.summary["run_id"])
+
+
+def _new_run(
+    run_id: str,
+    runcard: Runcard,
+    profile: DeviceProfile,
+    backend: CalibrationBackend,
+    settings: dict[str, Any],
+) -> _Run:
     summary: dict[str, Any] = {
         "run_id": run_id,
+        "status": "running",
         "device": profile.name,
         "profile_version": profile.version,
         "runcard": runcard.name,
         "targets": list(runcard.targets),
         "update": runcard.update,
         "backend": backend.name,
+        "settings": json_ready(settings),
+        "planned": _planned(runcard),
         "started": dt.datetime.now(dt.UTC).isoformat(),
-        "profile_in_force": effective.provenance(),
         "steps": [],
     }
-    write_json(out / "run.json", summary, RUN_SCHEMA)
-    steps = []
-    total = len(runcard.steps)
-    runcard_keys = [key for step in runcard.steps for key in step.keys]
-    written = profile_keys(profile)
-    for index, step in enumerate(runcard.steps, start=1):
-        routine = routine_named(step.routine, profile.platform)
-        if progress is not None:
-            progress(index - 1, total, routine.name)
-        folder = out / f"{index:02d}-{routine.name}"
-        within = None if scan_progress is None else partial(scan_progress, routine.name)
-        data = routine.acquire(step.parameters, backend, effective, within)
-        if runcard.targets and routine.site_columns and data.n_sites == backend.n_sites:
-            data = data.select(runcard.targets)
-        write_data(folder / "data.json", data)  # saved before any fit
-        result = fit_sites(routine, data)
-        write_json(folder / "result.json", result.to_document(), RESULT_SCHEMA)
-        records = result.records(
-            device=profile.name,
-            profile_version=profile.version,
-            runcard=runcard.name,
-            run_id=run_id,
-            timestamp=dt.datetime.now(dt.UTC).isoformat(),
+    return _Run(runcard, profile, backend, summary)
+
+
+def _planned(runcard: Runcard) -> list[dict[str, Any]]:
+    """Each step's routine and parameters as stored (what a resumed run must repeat)."""
+    return [
+        {"routine": step.routine, "parameters": stored_parameters(step.parameters)}
+        for step in runcard.steps
+    ]
+
+
+def _resumable_run(
+    out: Path,
+    runcard: Runcard,
+    profile: DeviceProfile,
+    backend: CalibrationBackend,
+    settings: dict[str, Any],
+) -> _Run:
+    """The run stored in ``out``, checked to be the one asked for, with its finished steps."""
+    if not (out / "run.json").exists():
+        raise CalibrationError(f"{out}: holds no run to resume (no run.json)")
+    summary = read_run(out)
+    if "planned" not in summary:
+        raise CalibrationError(f"{out / 'run.json'}: written by an earlier version; it cannot be resumed")
+    asked = {
+        "device": profile.name,
+        "runcard": runcard.name,
+        "targets": list(runcard.targets),
+        "update": runcard.update,
+        "backend": backend.name,
+        "settings": json_ready(settings),
+        "planned": json_ready(_planned(runcard)),
+    }
+    for key, value in asked.items():
+        if summary.get(key) != value:
+            raise CalibrationError(
+                f"{out / 'run.json'}: {key} {_shown(summary.get(key))} differs from this command's "
+                f"{_shown(value)}; resume with the command that started the run"
+            )
+    run = _Run(runcard, profile, backend, summary, resumed=True)
+    for index, stored in enumerate(summary["steps"], start=1):
+        run.done.append(_stored_step(out, runcard.steps[index - 1], stored))
+    if "noise_state" in summary and isinstance(backend, ResumableNoise):
+        backend.restore_noise_state(summary["noise_state"])
+    summary["status"] = "running"
+    summary.pop("stopped", None)
+    summary.setdefault("resumed", []).append(dt.datetime.now(dt.UTC).isoformat())
+    return run
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _stored_step(out: Path, step: RunStep, stored: dict[str, Any]) -> StepOutcome:
+    """A finished step of a stored run, from its folder."""
+    folder = step_folder(out, stored)
+    try:
+        result = FitResult.from_document(
+            read_json(folder / "result.json", RESULT_SCHEMA), str(folder / "result.json")
         )
-        write_json(folder / "records.json", {"records": [r.to_document() for r in records]}, RECORDS_SCHEMA)
-        if history is not None and runcard.update == "append":
-            history.append(records)
-        known.extend(records)
-        effective = resolve(profile, known)
-        fields = dict.fromkeys(e.field for e in result.estimates)
-        units = step_units(step.keys, runcard_keys, written, data.sweep_unit, fields)
-        steps.append(StepOutcome(routine.name, folder, result, tuple(records), units))
-        summary["steps"].append(
-            {
-                "routine": routine.name,
-                "folder": folder.name,
-                "quality": result.quality,
-                "reasons": list(result.reasons),
-                "units": units,
-            }
-        )
-        # dry run: the records stay in the run folder, so the profile in force does not change
-        key = "profile_after" if runcard.update == "append" else "profile_if_applied"
-        summary[key] = effective.provenance()
+        documents = read_json(folder / "records.json", RECORDS_SCHEMA)["records"]
+        records = tuple(CalibrationRecord.from_document(d) for d in documents)
+    except StorageError as exc:
+        raise CalibrationError(str(exc)) from None
+    return StepOutcome(step.routine, folder, result, records, dict(stored.get("units", {})))
+
+
+def _run_steps(
+    run: _Run,
+    out: Path,
+    history: CalibrationHistory | None,
+    progress: StepReport | None,
+    scan_progress: ScanReport | None,
+) -> RunOutcome:
+    """Run the steps ``run`` has not done (rehearsed first when it resumes), marking each done in
+    ``run.json`` before its records go to the history; a step that fails marks the run stopped."""
+    runcard, profile, summary = run.runcard, run.profile, run.summary
+    append = history is not None and runcard.update == "append"
+    finished = [r for step in run.done for r in step.records]
+    if append:
+        _complete_history(history, run.run_id, finished)
+    known = _history_records(history) + ([] if append else finished)
+    effective = resolve(profile, known)
+    summary.setdefault("profile_in_force", effective.provenance())
+    remaining = runcard.steps[len(run.done) :]
+    if run.resumed:
+        rehearse(runcard, remaining, effective, run.backend)
         write_json(out / "run.json", summary, RUN_SCHEMA)
+    steps = list(run.done)
+    total = len(runcard.steps)
+    try:
+        for index, step in enumerate(remaining, start=len(run.done) + 1):
+            if progress is not None:
+                progress(index - 1, total, step.routine)
+            within = None if scan_progress is None else partial(scan_progress, step.routine)
+            outcome = _run_step(run, index, step, effective, out, within)
+            steps.append(outcome)
+            known.extend(outcome.records)
+            effective = resolve(profile, known)
+            _mark_done(run, outcome, effective, out)
+            if append and history is not None:
+                history.append(outcome.records)
+        summary["status"] = "complete"
+        write_json(out / "run.json", summary, RUN_SCHEMA)
+    except BaseException as exc:
+        _mark_stopped(summary, exc, out)
+        raise
     if progress is not None:
         progress(total, total, "done")
-    return RunOutcome(run_id, tuple(steps), effective)
+    return RunOutcome(run.run_id, tuple(steps), effective)
+
+
+def _run_step(
+    run: _Run,
+    index: int,
+    step: RunStep,
+    effective: DeviceProfile,
+    out: Path,
+    within: ItemReport | None,
+) -> StepOutcome:
+    """Acquire, save the data (the first data of a run write its ``run.json``), fit, and save the
+    result and the proposed records of step ``index``."""
+    runcard, profile = run.runcard, run.profile
+    routine = routine_named(step.routine, profile.platform)
+    folder = out / f"{index:02d}-{routine.name}"
+    data = selected(
+        runcard, routine, routine.acquire(step.parameters, run.backend, effective, within), run.backend
+    )
+    if not (out / "run.json").exists():
+        write_json(out / "run.json", run.summary, RUN_SCHEMA)  # from its first data on, a run is held
+    write_data(folder / "data.json", data)  # saved before any fit
+    result = fit_sites(routine, data)
+    write_json(folder / "result.json", result.to_document(), RESULT_SCHEMA)
+    records = result.records(
+        device=profile.name,
+        profile_version=profile.version,
+        runcard=runcard.name,
+        run_id=run.run_id,
+        timestamp=dt.datetime.now(dt.UTC).isoformat(),
+    )
+    write_json(folder / "records.json", {"records": [r.to_document() for r in records]}, RECORDS_SCHEMA)
+    runcard_keys = [key for s in runcard.steps for key in s.keys]
+    fields = dict.fromkeys(e.field for e in result.estimates)
+    units = step_units(step.keys, runcard_keys, profile_keys(profile), data.sweep_unit, fields)
+    return StepOutcome(routine.name, folder, result, tuple(records), units)
+
+
+def _mark_done(run: _Run, step: StepOutcome, effective: DeviceProfile, out: Path) -> None:
+    """Add ``step`` to ``run.json`` with the profile after it and the backend's draws so far: a resume
+    skips it from now on."""
+    summary = run.summary
+    summary["steps"].append(
+        {
+            "routine": step.routine,
+            "folder": step.folder.name,
+            "quality": step.result.quality,
+            "reasons": list(step.result.reasons),
+            "units": step.units,
+        }
+    )
+    # dry run: the records stay in the run folder, so the profile in force does not change
+    key = "profile_after" if run.runcard.update == "append" else "profile_if_applied"
+    summary[key] = effective.provenance()
+    if isinstance(run.backend, ResumableNoise):
+        summary["noise_state"] = run.backend.noise_state()
+    write_json(out / "run.json", summary, RUN_SCHEMA)
+
+
+def _mark_stopped(summary: dict[str, Any], exc: BaseException, out: Path) -> None:
+    """Record in ``run.json`` (if the run wrote one) that an error stopped the run, and which."""
+    if (out / "run.json").exists():
+        summary["status"] = "stopped"
+        summary["stopped"] = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0]
+        write_json(out / "run.json", summary, RUN_SCHEMA)
+
+
+def _complete_history(
+    history: CalibrationHistory | None, run_id: str, finished: list[CalibrationRecord]
+) -> None:
+    """Append the records of a run's finished steps that its history misses (a run killed between
+    marking a step done and appending its records)."""
+    if history is None:
+        return
+    present = {r for r in history.read().records if r.run_id == run_id}
+    missing = [r for r in finished if r not in present]
+    if missing:
+        history.append(missing)
+
+
+def run_state(run: dict[str, Any]) -> str:
+    """``complete``, or what is missing from a run document and why (a run without ``status`` was
+    written before runs recorded it: it is taken as complete)."""
+    status = run.get("status", "complete")
+    if status == "complete":
+        return "complete"
+    planned = run.get("planned")
+    of = f" of {len(planned)}" if isinstance(planned, list) else ""
+    done = f"{len(run.get('steps', []))}{of} steps done"
+    if status == "stopped":
+        return f"incomplete: {done}; stopped by {run.get('stopped', 'an error')}; --resume continues it"
+    return f"incomplete: {done}; the run was interrupted (or is still running); --resume continues it"
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:

@@ -32,6 +32,12 @@ def register(commands: Any) -> None:
     command.add_argument("--backend", choices=BACKENDS, help="where to run (only the fake lab so far)")
     command.add_argument("--out", help="run folder to create")
     command.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run in --out (same runcard, device and options) from its "
+        "first unfinished step",
+    )
+    command.add_argument(
         "--history",
         metavar="DIR",
         help="calibration history folder (default $QEP_ANALOG_HISTORY, else the per-user data folder)",
@@ -94,8 +100,6 @@ def run_runcard_command(args: argparse.Namespace) -> int:
             f"is {profile.platform}"
         )
     out = Path(args.out)
-    if (out / "run.json").exists():
-        raise CalibrationError(f"calibrate: {out} already holds a run; choose another --out")
     if args.backend == "fake-lab":
         from qep_analog import FakeIonLab, FakeRydbergLab  # the fakes are imported only here
 
@@ -123,7 +127,15 @@ def run_runcard_command(args: argparse.Namespace) -> int:
             bar.update("scan", done, total, routine)
 
         outcome = run_runcard(
-            runcard, profile, backend, out, history, progress=report, scan_progress=report_scan
+            runcard,
+            profile,
+            backend,
+            out,
+            history,
+            progress=report,
+            scan_progress=report_scan,
+            resume=args.resume,
+            settings={"seed": args.seed, "sites": args.sites, "preparation": args.preparation},
         )
     if args.json:
         print(
@@ -249,19 +261,20 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from qep_analog import read_results, read_run, shown_units
+    from qep_analog import read_results, read_run, run_state, shown_units
 
     run = read_run(args.argument)
     results = read_results(args.argument)
+    state = run_state(run)
     if args.json:
-        print(json.dumps({"run": run, "results": results}, indent=2))
+        print(json.dumps({"run": run, "state": state, "results": results}, indent=2))
         return 0
     print(
         f"run {run['run_id']}: runcard {run['runcard']} on {run['device']} (profile version "
-        f"{run['profile_version']}, backend {run['backend']}, update {run['update']})"
+        f"{run['profile_version']}, backend {run['backend']}, update {run['update']}): {state}"
     )
     _print_steps(results, shown_units(run))
-    if not args.no_plot:
+    if not args.no_plot and run["steps"]:  # a run stopped in its first step has nothing to draw
         from qep_analog import plot_run
 
         print(f"plots in {plot_run(args.argument)}")

@@ -21,6 +21,9 @@ def register(commands: Any) -> None:
         "--iterations", type=int, help="override iterations (boundary: the most per theta_zz)"
     )
     explore.add_argument("--output", help="run folder (default: the file's output, or runs/NAME)")
+    explore.add_argument(
+        "--overwrite", action="store_true", help="replace the run the folder holds (default: refuse)"
+    )
     explore.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_calibration_options(explore)
     explore.add_argument("--json", action="store_true", help="print result.json to stdout")
@@ -81,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
     show = not (args.quiet or args.json)
     with ExploreProgress(enabled=show) as progress:
         result = run_exploration(
-            config, output, progress=progress.update, nominal=args.nominal, history=args.history
+            config,
+            output,
+            progress=progress.update,
+            nominal=args.nominal,
+            history=args.history,
+            overwrite=args.overwrite,
         )
     if args.json:
         print(json.dumps(result, indent=2))

@@ -110,8 +110,8 @@ def run_build(args: argparse.Namespace) -> int:
         DurationChoice,
         choose_duration,
         duration_metadata,
-        export_schedule,
         exporter_of,
+        hardware_file,
         load_model,
         load_profile,
         load_recipe,
@@ -145,20 +145,20 @@ def run_build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     skipped = [s for s in schedules if exporter and unsupported_readout(exporter, s.readout)]
     rotations = _readout_rotations(schedules, profile) if exporter == "pulser" else []
+    files = [  # every hardware file made and checked before anything is written
+        hardware_file(schedule, profile, f"{out.with_suffix('')}.{schedule.label}.{schedule.readout[0]}",
+                      exporter)
+        for schedule in schedules if exporter and schedule not in skipped
+    ]  # fmt: skip
     save_schedules(out, schedules)
-    written = [str(out)]
-    if exporter:
-        if skipped:
-            from qep_analog import READOUT_LIMITS
+    written = [str(out), *(str(file.write()) for file in files)]
+    if skipped:
+        from qep_analog import READOUT_LIMITS
 
-            names = ", ".join(f"{s.label}/{s.readout if len(set(s.readout)) > 1 else s.readout[0]}"
-                              for s in skipped)  # fmt: skip
-            limit = READOUT_LIMITS[exporter]
-            _warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
-        for schedule in schedules:
-            if schedule not in skipped:
-                stem = f"{out.with_suffix('')}.{schedule.label}.{schedule.readout[0]}"
-                written.append(str(export_schedule(schedule, profile, stem, exporter)))
+        names = ", ".join(f"{s.label}/{s.readout if len(set(s.readout)) > 1 else s.readout[0]}"
+                          for s in skipped)  # fmt: skip
+        limit = READOUT_LIMITS[str(exporter)]
+        _warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
     first = schedules[0]
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip

@@ -46,7 +46,15 @@ from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.schema import Field, check_attributes
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
-from qep_analog.storage import atomic_write_text, folder_lock, read_input_text, read_json, write_json
+from qep_analog.storage import (
+    atomic_write_text,
+    folder_lock,
+    present_files,
+    read_input_text,
+    read_json,
+    refuse_held_run,
+    write_json,
+)
 
 CHECKPOINT_SCHEMA = "qep-checkpoint/2"
 #: the first checkpoint format, still read: its run fingerprint leaves out the configuration keys
@@ -637,11 +645,12 @@ class Trainer:
                 damaged = self.run_dir / "metrics.jsonl.damaged"
                 atomic_write_text(damaged, self.metrics_path.read_text(encoding="utf-8"))
         else:
-            held = [p.name for p in (self.checkpoint_path, result_path, self.metrics_path) if p.exists()]
-            if held and not overwrite:
-                raise StorageError(
-                    f"{self.run_dir}: already holds a run ({', '.join(held)}); pass --resume to "
-                    "continue it or --overwrite to replace it"
+            if not overwrite:
+                names = (self.checkpoint_path.name, result_path.name, self.metrics_path.name)
+                refuse_held_run(
+                    self.run_dir,
+                    present_files(self.run_dir, names),
+                    "pass --resume to continue it or --overwrite to replace it",
                 )
             for stale in (self.checkpoint_path, result_path):
                 stale.unlink(missing_ok=True)

@@ -229,8 +229,13 @@ def export_ahs_json(schedule: Schedule, profile: DeviceProfile, path: str | Path
     """Write the schedule's Braket AHS program (:func:`to_ahs_program`) as JSON, atomically; returns
     the document. It loads with ``braket.ir.ahs.Program.parse_raw``."""
     document = to_ahs_program(schedule, profile)
-    atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False))
+    atomic_write_text(path, ahs_json_text(document))
     return document
+
+
+def ahs_json_text(document: dict[str, Any]) -> str:
+    """The file text of a Braket AHS program (:func:`to_ahs_program`)."""
+    return json.dumps(document, indent=1, allow_nan=False)
 
 
 def read_ahs_json(path: str | Path) -> dict[str, Any]:

@@ -5,12 +5,14 @@ schedule JSON for an ion chain), or the caller names one of the platform's forma
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from qep_analog.devices.platform import EXPORT_SUFFIXES
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.sequences.schedule import Schedule
+from qep_analog.storage import atomic_write_text
 
 
 def exporter_of(profile: DeviceProfile, exporter: str | None = None) -> str:
@@ -44,23 +46,43 @@ def unsupported_readout(exporter: str, basis: str) -> bool:
     return exporter == "pulser" and len(set(basis)) > 1
 
 
-def export_schedule(
+@dataclass(frozen=True)
+class HardwareFile:
+    """A schedule's hardware file, made and checked in memory; :meth:`write` writes it atomically."""
+
+    path: Path
+    text: str
+
+    def write(self) -> Path:
+        atomic_write_text(self.path, self.text)
+        return self.path
+
+
+def hardware_file(
     schedule: Schedule, profile: DeviceProfile, stem: str | Path, exporter: str | None = None
-) -> Path:
-    """Write the schedule's hardware file ``STEM`` + the format's suffix (``.pulser.json``,
-    ``.ahs.json``, ``.ion.json``) in ``exporter``'s format (default: the profile's); returns its path."""
+) -> HardwareFile:
+    """The schedule's hardware file ``STEM`` + the format's suffix (``.pulser.json``, ``.ahs.json``,
+    ``.ion.json``) in ``exporter``'s format (default: the profile's), checked but not written: a
+    refusal (one line) comes before anything is on disk."""
     chosen = exporter_of(profile, exporter)
     path = Path(f"{stem}{EXPORT_SUFFIXES[chosen]}")
     if chosen == "pulser":
-        from qep_analog.sequences.pulser_export import export_abstract_json
+        from qep_analog.sequences.pulser_export import abstract_json, abstract_json_file_text
 
-        export_abstract_json(schedule, profile, path)
+        text = abstract_json_file_text(abstract_json(schedule, profile, str(path)))
     elif chosen == "braket-ahs":
-        from qep_analog.sequences.braket_export import export_ahs_json
+        from qep_analog.sequences.braket_export import ahs_json_text, to_ahs_program
 
-        export_ahs_json(schedule, profile, path)
+        text = ahs_json_text(to_ahs_program(schedule, profile))
     else:
-        from qep_analog.sequences.ion_export import export_ion_json
+        from qep_analog.sequences.ion_export import ion_json_text
 
-        export_ion_json(schedule, profile.capabilities.clock, path)
-    return path
+        text = ion_json_text(schedule, profile.capabilities.clock, str(path))
+    return HardwareFile(path, text)
+
+
+def export_schedule(
+    schedule: Schedule, profile: DeviceProfile, stem: str | Path, exporter: str | None = None
+) -> Path:
+    """Write the schedule's hardware file (:func:`hardware_file`) atomically; returns its path."""
+    return hardware_file(schedule, profile, stem, exporter).write()

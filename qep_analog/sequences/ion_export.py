@@ -82,11 +82,19 @@ def validate_ion_document(document: Any, where: str = "ion schedule") -> None:
         raise StorageError(f"{where}: a breakpoint is off the {document['clock_us']} µs clock")
 
 
-def export_ion_json(schedule: Schedule, clock: float, path: str | Path) -> dict[str, Any]:
+def ion_json_text(schedule: Schedule, clock: float, where: str) -> str:
+    """The checked ``qep-ion-schedule/1`` file of ``schedule`` (named ``where`` in messages)."""
     document = ion_document(schedule, clock)
-    validate_ion_document(document, str(path))
-    atomic_write_text(path, json.dumps(document, indent=1))
-    return document
+    validate_ion_document(document, where)
+    try:
+        return json.dumps(document, indent=1, allow_nan=False)
+    except ValueError:
+        raise StorageError(f"{where}: a value is not finite") from None
+
+
+def export_ion_json(schedule: Schedule, clock: float, path: str | Path) -> dict[str, Any]:
+    atomic_write_text(path, ion_json_text(schedule, clock, str(path)))
+    return ion_document(schedule, clock)
 
 
 def read_ion_json(path: str | Path) -> dict[str, Any]:

@@ -211,13 +211,25 @@ def readout_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
     return _measured(schedule, profile)[0]
 
 
-def export_abstract_json(schedule: Schedule, profile: DeviceProfile, path: str | Path) -> str:
-    """Write Pulser's abstract representation of the measured sequence (validated by Pulser on the
-    way out and on reading back); returns the JSON text."""
+def abstract_json(schedule: Schedule, profile: DeviceProfile, where: str) -> str:
+    """Pulser's abstract representation of the measured sequence, validated by Pulser on the way out
+    and on reading back (a failed round trip is a one-line StorageError naming ``where``)."""
     text: str = readout_sequence(schedule, profile).to_abstract_repr()
     try:
         Sequence.from_abstract_repr(text)
     except Exception as exc:  # Pulser raises several types; any is a failed round trip
-        raise StorageError(f"{path}: Pulser cannot read back the exported sequence ({exc})") from None
-    atomic_write_text(path, json.dumps(json.loads(text), indent=1))
+        raise StorageError(f"{where}: Pulser cannot read back the exported sequence ({exc})") from None
+    return text
+
+
+def abstract_json_file_text(text: str) -> str:
+    """The file text of an abstract representation (indented)."""
+    return json.dumps(json.loads(text), indent=1)
+
+
+def export_abstract_json(schedule: Schedule, profile: DeviceProfile, path: str | Path) -> str:
+    """Write Pulser's abstract representation of the measured sequence (:func:`abstract_json`);
+    returns the JSON text."""
+    text = abstract_json(schedule, profile, str(path))
+    atomic_write_text(path, abstract_json_file_text(text))
     return text

@@ -19,8 +19,8 @@ needs a ``boundary`` section (``theta_zz`` list, ``separation``, ``tolerance``);
 [low, high], ``points`` as [n_x, n_zz]) sets the phase-diagram grid; by default it covers the
 trajectories. ``devices`` (profile names) adds to ``result.json`` how each device realises the
 chain and what it cannot (``qep-analog device map``). :func:`run_exploration` runs a loaded file
-and writes ``metrics.jsonl``,
-``result.json`` and the PNGs, all atomically.
+and writes ``metrics.jsonl``, the PNGs and ``result.json``, all atomically and only once everything
+is computed; a folder that holds a run is refused unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,16 @@ import numpy as np
 from qep_analog.errors import ConfigError
 from qep_analog.schema import OMIT, Field, parse_section, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium
-from qep_analog.storage import atomic_write_text, file_output, plain_name, read_yaml, write_json
+from qep_analog.storage import (
+    atomic_write_text,
+    file_output,
+    folder_lock,
+    plain_name,
+    present_files,
+    read_yaml,
+    refuse_held_run,
+    write_json,
+)
 from qep_analog.tasks.exploration import (
     BOUNDARY_PARAMETERS,
     PHASE_PARAMETERS,
@@ -287,6 +296,31 @@ def _extent(
     return float(np.floor((low - pad) * 4) / 4), float(np.ceil((high + pad) * 4) / 4)
 
 
+#: the files of a run an exploration would replace (a training's checkpoint among them)
+RUN_FILES = ("checkpoint.json", "result.json", "metrics.jsonl")
+
+
+def held_run_files(folder: Path) -> list[str]:
+    """The files of a run in ``folder`` (:data:`RUN_FILES`), except the ``metrics.jsonl`` alone of an
+    exploration killed while it wrote its files: an exploration has no resume, so a rerun writes
+    that one again (a training's metrics, or any beside a result, count)."""
+    held = present_files(folder, RUN_FILES)
+    if held == ["metrics.jsonl"] and _exploration_metrics(folder / "metrics.jsonl"):
+        return []
+    return held
+
+
+def _exploration_metrics(path: Path) -> bool:
+    """Whether ``path`` starts with the header line of an exploration's metrics."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(4096)
+        header = json.loads(first)
+    except (OSError, ValueError):
+        return False
+    return isinstance(header, dict) and header.get("schema") == METRICS_SCHEMA
+
+
 def run_exploration(
     config: ExploreConfig,
     output: str | Path | None = None,
@@ -294,11 +328,31 @@ def run_exploration(
     *,
     nominal: bool = False,
     history: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run every start of ``config``, compute the phase diagram, write the run folder; returns the
     ``result.json`` document. ``nominal`` and ``history`` choose the calibration of the device
-    reports' profiles (see :func:`device_reports`)."""
+    reports' profiles (see :func:`device_reports`), made before anything runs so that an unknown
+    device costs nothing. The folder is locked while the exploration runs (a second writer is
+    refused at once); one that holds a run (:func:`held_run_files`) is refused unless ``overwrite``.
+    Every file is written atomically once everything is computed, ``result.json`` last."""
     folder = Path(output) if output is not None else config.output
+    devices = device_reports(config.devices, nominal=nominal, history=history) if config.devices else {}
+    with folder_lock(folder, "exploration folder"):
+        if not overwrite:
+            refuse_held_run(folder, held_run_files(folder), "pass --overwrite to replace it")
+        result = _explore(config, folder, progress)
+        if devices:
+            result["devices"] = devices
+        write_json(folder / "result.json", result, RESULT_SCHEMA)
+        if overwrite:  # a training's checkpoint would resume with this exploration's metrics
+            (folder / "checkpoint.json").unlink(missing_ok=True)
+    return {"schema": RESULT_SCHEMA, **result}
+
+
+def _explore(config: ExploreConfig, folder: Path, progress: ProgressCallback | None) -> dict[str, Any]:
+    """The trajectories and the phase diagram of ``config``; writes ``metrics.jsonl`` and the plots
+    to ``folder`` and returns the ``result.json`` document (without devices)."""
     eq = Equilibrium(open_cluster_ising(), tol=config.solver_tol)
     records: list[dict[str, Any]] = []
     trajectories: list[Trajectory] = []
@@ -380,7 +434,6 @@ def run_exploration(
     )
     diagram_seconds = time.perf_counter() - began
 
-    folder.mkdir(parents=True, exist_ok=True)
     header = {"schema": METRICS_SCHEMA, "name": config.name, "task": config.task}
     lines = [json.dumps(header, allow_nan=False)] + [json.dumps(r, allow_nan=False) for r in records]
     atomic_write_text(folder / "metrics.jsonl", "\n".join(lines) + "\n")
@@ -405,7 +458,4 @@ def run_exploration(
         },
         "seconds": {"iterations": round(run_seconds, 3), "diagram": round(diagram_seconds, 3)},
     }
-    if config.devices:
-        result["devices"] = device_reports(config.devices, nominal=nominal, history=history)
-    write_json(folder / "result.json", result, RESULT_SCHEMA)
-    return {"schema": RESULT_SCHEMA, **result}
+    return result

@@ -135,3 +135,101 @@ def test_ion_daily_runcard_on_the_fake_chain(tmp_path: Path, capsys: pytest.Capt
     effective = json.loads(capsys.readouterr().out)["effective"]
     assert effective["interaction_scale"] == pytest.approx(0.95, abs=0.005)
     assert len(effective["local_gains"]) == 4
+
+
+BAD_SCAN = """\
+schema: qep-runcard/1
+name: bad-scan
+platform: rydberg
+routines:
+  - routine: readout
+    parameters: {repeats: 2, shots: 100}
+  - routine: ramp_duration_scan
+    parameters: {start_us: 2.5, points: 6, shots: 100}
+"""
+
+
+@pytest.mark.parametrize(
+    ("runcard", "device", "message"),
+    [
+        ("bad-scan.yaml", "fresnel-like", "scan [2.5, 2] µs with 6 points"),
+        ("ion-daily", "ca40-chain", "exceeds the limit 0.628319 rad/µs"),  # its first QEP check
+    ],
+)
+def test_a_runcard_refused_leaves_no_run_folder_and_no_record(
+    runcard: str, device: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad-scan.yaml").write_text(BAD_SCAN, encoding="utf-8")
+    out, history = tmp_path / "run", tmp_path / "h"
+    argv = ["calibrate", str(tmp_path / runcard) if runcard.endswith(".yaml") else runcard]
+    argv += ["--device", device, "--backend", "fake-lab", "--out", str(out), "--history", str(history)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists() and not history.exists()
+
+
+def test_a_run_folder_another_calibration_writes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qep_analog.storage import folder_lock
+
+    out = tmp_path / "run"
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab"]
+    with folder_lock(out):  # as another calibration writing into it holds it
+        assert main([*argv, "--out", str(out), "--history", str(tmp_path / "h"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"calibration run folder {out}: another process is writing it" in err and err.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "h").exists()
+
+
+def test_a_stopped_run_reports_incomplete_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qep_analog import CalibrationError as Failure
+    from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
+
+    def lost(*arguments: object) -> None:
+        raise Failure("the laser lost its lock")
+
+    out = tmp_path / "run"
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab", "--quiet"]
+    argv += ["--out", str(out), "--history", str(tmp_path / "h")]
+    monkeypatch.setattr(FakeRydbergLab, "ramsey", lost)  # the third step's experiment
+    assert main(argv) == 2
+    assert "the laser lost its lock" in capsys.readouterr().err
+    assert main(["calibrate", "report", str(out), "--no-plot"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(
+        ": incomplete: 2 of 4 steps done; stopped by CalibrationError: the laser lost its lock; "
+        "--resume continues it"
+    )
+    assert main(argv) == 2
+    assert "already holds a run (run.json); pass --resume" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", "report", str(out), "--no-plot", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["state"] == "complete" and len(report["results"]) == 4
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path / "h"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["records"]) == 30  # each step's records once
+
+
+def test_report_of_a_run_stopped_in_its_first_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qep_analog.calibration.registry import routine_named
+
+    def crash(data: object) -> None:
+        raise RuntimeError("fit crashed")
+
+    monkeypatch.setattr(routine_named("readout"), "fit", crash)
+    out = tmp_path / "run"
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab", "--quiet"]
+    with pytest.raises(RuntimeError, match="fit crashed"):
+        main([*argv, "--out", str(out), "--history", str(tmp_path / "h")])
+    assert main(["calibrate", "report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "incomplete: 0 of 4 steps done; stopped by RuntimeError: fit crashed" in text.splitlines()[0]
+    assert not (out / "report.png").exists()

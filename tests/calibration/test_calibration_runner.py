@@ -17,7 +17,7 @@ from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.runcard import load_runcard, parse_runcard
 from qep_analog.calibration.runner import RUN_SCHEMA, read_results, refit, run_runcard
 from qep_analog.devices.profile import read_profile
-from qep_analog.errors import CalibrationError
+from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.library import builtin_directory
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.storage import write_json
@@ -231,3 +231,116 @@ def test_a_step_folder_outside_the_run_folder_is_refused(tmp_path: Path, folder:
     for read in (read_results, refit):
         with pytest.raises(CalibrationError, match=r"run\.json: step folder"):
             read(run_dir)
+
+
+def comparable(records: tuple[CalibrationRecord, ...]) -> list[dict[str, object]]:
+    """Records without what differs between two runs of one runcard (run id, time)."""
+    return [{k: v for k, v in r.to_document().items() if k not in ("run_id", "timestamp")} for r in records]
+
+
+def step_files(run_dir: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(run_dir)): path.read_bytes()
+        for path in sorted(run_dir.glob("*/*.json"))
+        if path.name in ("data.json", "result.json")
+    }
+
+
+def test_a_run_stopped_by_an_error_resumes_to_the_uninterrupted_run(tmp_path: Path) -> None:
+    """A lab that fails in the third step stops the run: run.json says where and why, the history
+    holds the two finished steps, a new run into the folder is refused, and a resume (a new lab
+    object, as a new process makes) finishes with the data, fits and records of an uninterrupted
+    run, bit for bit (the lab's draws after each step are restored)."""
+    from qep_analog.calibration.runner import read_run, run_state
+
+    card = load_runcard("rydberg-basic")
+    reference = CalibrationHistory(tmp_path / "reference-history", PROFILE.name)
+    lab = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=11)
+    expected = run_runcard(card, PROFILE, lab, tmp_path / "reference", reference)
+
+    history = CalibrationHistory(tmp_path / "history", PROFILE.name)
+    failing = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=11)
+
+    def lost(*arguments: object) -> None:
+        raise CalibrationError("the laser lost its lock")
+
+    failing.ramsey = lost  # type: ignore[method-assign]
+    run_dir = tmp_path / "run"
+    with pytest.raises(CalibrationError, match="the laser lost its lock"):
+        run_runcard(card, PROFILE, failing, run_dir, history, settings={"seed": 11})
+    stopped = read_run(run_dir)
+    assert stopped["status"] == "stopped" and [s["routine"] for s in stopped["steps"]] == [
+        "readout",
+        "detuning_spectroscopy",
+    ]
+    assert run_state(stopped) == (
+        "incomplete: 2 of 4 steps done; stopped by CalibrationError: the laser lost its lock; "
+        "--resume continues it"
+    )
+    assert {r.routine for r in history.read().records} == {"readout", "detuning_spectroscopy"}
+    with pytest.raises(StorageError, match=r"already holds a run \(run.json\); pass --resume"):
+        run_runcard(card, PROFILE, lab, run_dir, history, settings={"seed": 11})
+    other = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=11)
+    with pytest.raises(
+        CalibrationError, match=r"settings \{\"seed\": 11\} differs from .*\{\"seed\": 12\}"
+    ):
+        run_runcard(card, PROFILE, other, run_dir, history, resume=True, settings={"seed": 12})
+
+    resumed = run_runcard(card, PROFILE, other, run_dir, history, resume=True, settings={"seed": 11})
+    assert read_run(run_dir)["status"] == "complete" and run_state(read_run(run_dir)) == "complete"
+    assert step_files(run_dir) == step_files(tmp_path / "reference")
+    assert comparable(history.read().records) == comparable(reference.read().records)
+    unnamed = {"calibration_records": ()}  # the records' ids name their runs
+    assert dataclasses.replace(resumed.profile, **unnamed) == dataclasses.replace(
+        expected.profile, **unnamed
+    )
+    assert [s.result for s in resumed.steps] == [s.result for s in expected.steps]
+    again = run_runcard(card, PROFILE, other, run_dir, history, resume=True, settings={"seed": 11})
+    assert len(again.steps) == 4 and len(history.read().records) == len(reference.read().records)
+
+
+def test_a_resume_appends_the_records_a_kill_kept_from_the_history(tmp_path: Path) -> None:
+    """Killed after a step was marked done and before its records reached the history: the resume
+    appends them (once)."""
+    card = dataclasses.replace(load_runcard("rydberg-basic"), steps=load_runcard("rydberg-basic").steps[:2])
+    history = CalibrationHistory(tmp_path / "history", PROFILE.name)
+    lab = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=3)
+    run_runcard(card, PROFILE, lab, tmp_path / "run", history)
+    lines = history.path.read_text().splitlines(keepends=True)
+    second = [line for line in lines if '"detuning_spectroscopy"' in line]
+    history.path.write_text("".join(line for line in lines if line not in second))
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    run["status"] = "running"  # as the kill left it
+    (tmp_path / "run" / "run.json").write_text(json.dumps(run))
+    run_runcard(card, PROFILE, lab, tmp_path / "run", history, resume=True)
+    assert history.path.read_text().splitlines(keepends=True)[-len(second) :] == second
+    assert len(history.read().records) == len(lines) - 1
+
+
+def test_a_rehearsal_refuses_a_runcard_before_anything_runs(tmp_path: Path) -> None:
+    """A ramp scan whose start (2.5 µs) lies beyond its default stop (2 µs): refused before the
+    readout step measures, with no run folder and no record."""
+    card = yaml.safe_load((RUNCARDS_DIR / "rydberg-basic.yaml").read_text())
+    card["routines"] = [
+        {"routine": "readout", "parameters": {"repeats": 2, "shots": 100}},
+        {"routine": "ramp_duration_scan", "parameters": {"start_us": 2.5, "points": 6, "shots": 100}},
+    ]
+    history = CalibrationHistory(tmp_path / "history", PROFILE.name)
+    lab = FakeRydbergLab.for_profile(PROFILE, seed=1)
+    with pytest.raises(CalibrationError, match=r"scan \[2.5, 2\] µs with 6 points"):
+        run_runcard(parse_runcard(card), PROFILE, lab, tmp_path / "run", history)
+    assert not (tmp_path / "run").exists() and not history.path.exists()
+
+
+def test_fit_results_round_trip_through_their_documents() -> None:
+    from qep_analog.calibration.routine import Estimate, FitResult
+
+    result = FitResult(
+        routine="rabi", estimates=(Estimate("rabi_scale", 1.02, float("nan"), site=2),),
+        reduced_chi2=float("inf"), quality="bad", reasons=("no fit",), criteria=("a fit",),
+        curves={"rabi": [1.0, float("nan")]},
+    )  # fmt: skip
+    document = json.loads(json.dumps(result.to_document()))
+    assert FitResult.from_document(document).to_document() == result.to_document()
+    with pytest.raises(CalibrationError, match=r"r.json: malformed result \(KeyError: 'estimates'\)"):
+        FitResult.from_document({"routine": "rabi"}, "r.json")

@@ -50,6 +50,21 @@ def test_build_plot_emulate(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert status == 0 and stdout.count("fidelity") == 6
 
 
+def test_a_refused_export_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Braket AHS switches the drive off after the ramp: a 4 µs ramp on the 4 µs Aquila-like device
+    cannot be exported, and the refusal comes before the schedule file is written."""
+    out = tmp_path / "built" / "chain.json"
+    out.parent.mkdir()
+    argv = ["sequence", "build", "rydberg-aquila", "--device", "aquila-like", "--model", MODEL, *POINT]
+    status, _, err = run_cli(capsys, [*argv, "--duration", "4.0", "--out", str(out), "--export"])
+    assert status == EXIT_BAD_INPUT and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("qep-analog: error: schedule 'free' on 'aquila-like'")
+    assert "build it at most 3.9 µs long" in err
+    assert list(out.parent.iterdir()) == []
+    status, _, _ = run_cli(capsys, [*argv, "--duration", "3.9", "--out", str(out), "--export"])
+    assert status == 0 and out.is_file() and len(list(out.parent.glob("chain.*.ahs.json"))) == 3
+
+
 def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     argv = ["sequence", "build", "no-such-recipe", "--device", "fresnel-like", "--model", MODEL]
     status, _, err = run_cli(capsys, [*argv, "--out", str(tmp_path / "x.json")])

@@ -63,10 +63,29 @@ class FakeScheduleLab:
         """Restart the shot noise from ``entropy`` (a resumed run draws what the first run drew)."""
         self._rng = np.random.default_rng(list(entropy))
 
+    def noise_state(self) -> dict[str, Any]:
+        """The shot-noise generator's state (a calibration run stores it after each step)."""
+        return dict(self._rng.bit_generator.state)
+
+    def restore_noise_state(self, state: dict[str, Any]) -> None:
+        """Continue the shot noise from a state :meth:`noise_state` returned."""
+        restore_generator(self._rng, state)
+
     def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
         return emulate_counts(
             schedules, self.true_profile, shots, self._rng, self.readout, self.preparation
         )
+
+
+def restore_generator(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    """Set ``rng`` to a stored ``state`` of its bit generator; a state of another generator or a
+    malformed one is a one-line ConfigError."""
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"fake lab: stored noise state not usable ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def prepared_state(
@@ -119,6 +138,14 @@ class RunsSchedulesOnTrueProfile:
     def reseed(self, entropy: Sequence[int]) -> None:
         """Restart the shot noise from ``entropy`` (a resumed run draws what the first run drew)."""
         self._rng = np.random.default_rng(list(entropy))
+
+    def noise_state(self) -> dict[str, Any]:
+        """The shot-noise generator's state (a calibration run stores it after each step)."""
+        return dict(self._rng.bit_generator.state)
+
+    def restore_noise_state(self, state: dict[str, Any]) -> None:
+        """Continue the shot noise from a state :meth:`noise_state` returned."""
+        restore_generator(self._rng, state)
 
     def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]:
         readout = ReadoutErrors(

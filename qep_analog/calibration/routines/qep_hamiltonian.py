@@ -161,6 +161,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
     parameters_type = QEPHamiltonianParameters
     platforms = ("rydberg",)
     site_columns = False  # the probe couples the sites
+    adaptive = True  # each iteration steps from what the previous one measured
     criteria = (
         f"reduced chi2 of the last free phases after the step < {MAX_REDUCED_CHI2}",
         "the last step is within 4 standard errors of zero on every site (converged)",
