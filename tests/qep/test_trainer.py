@@ -276,6 +276,42 @@ def test_resume_of_a_finished_run_changes_nothing(
     assert_one_record_per_step(tmp_path / "copy", STEPS)
 
 
+def test_a_run_stopped_in_its_first_evaluation_resumes(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped while it evaluates its starting point (the metrics header written, no record yet): the
+    start was checkpointed first, so --resume continues, and ends where run A ends."""
+    run_a, _ = reference_run
+    evaluate = Trainer.evaluate
+
+    def stopped_at_the_start(self: Trainer, parameters: np.ndarray, step: int = 0) -> dict[str, float]:
+        if step == 0:
+            raise Interrupt
+        return evaluate(self, parameters, step)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "evaluate", stopped_at_the_start)
+        with pytest.raises(Interrupt):
+            Trainer(tiny_task(), tiny_config(), tmp_path).run()
+    assert read_metrics(tmp_path) == [] and checkpoint_step(tmp_path) == 0
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
+    assert read_metrics(tmp_path) == read_metrics(run_a)
+
+
+def test_a_run_stopped_before_its_metrics_file_resumes(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """A checkpoint at step 0 without metrics.jsonl (stopped between the two first writes) has lost
+    nothing: --resume starts the history afresh."""
+    run_a, _ = reference_run
+    trainer = Trainer(tiny_task(), tiny_config(), tmp_path)
+    trainer.save_checkpoint(trainer.initial_state())
+    trainer.run(resume=True)
+    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
+    assert read_metrics(tmp_path) == read_metrics(run_a)
+
+
 def test_resume_without_checkpoint_is_refused(tmp_path: Path) -> None:
     metrics = '{"schema": "qep-metrics/1"}\n{"step": 0}\n{"step": 99}\n'
     (tmp_path / "metrics.jsonl").write_text(metrics, encoding="utf-8")
