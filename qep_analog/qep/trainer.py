@@ -47,7 +47,14 @@ from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.schema import Field, check_attributes
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
-from qep_analog.storage import atomic_write_text, folder_lock, read_input_text, read_json, write_json
+from qep_analog.storage import (
+    atomic_write_text,
+    folder_lock,
+    read_input_text,
+    read_json,
+    remove_stale_temporaries,
+    write_json,
+)
 
 CHECKPOINT_SCHEMA = "qep-checkpoint/2"
 #: the first checkpoint format, still read: its run fingerprint leaves out the configuration keys
@@ -650,6 +657,7 @@ class Trainer:
             # the start is saved before anything else is written or computed: a run stopped at any
             # later moment (a kill in its first evaluation, a bundle waiting for counts) resumes
             self.save_checkpoint(state)
+        remove_stale_temporaries(self.run_dir)  # of a run killed mid-write (this process holds the lock)
         self._rewrite_metrics(state.history)
         optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
         optimizer.load_state(state.optimizer)

@@ -29,7 +29,7 @@ from qep_analog.qep.trainer import (
     Trainer,
     TrainingConfig,
 )
-from qep_analog.storage import folder_lock
+from qep_analog.storage import folder_lock, temporary_sibling
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 
 N_CHAIN = 3
@@ -310,6 +310,26 @@ def test_a_run_stopped_before_its_metrics_file_resumes(
     trainer.run(resume=True)
     np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
     assert read_metrics(tmp_path) == read_metrics(run_a)
+
+
+def test_resume_removes_the_temporary_files_a_kill_left_mid_write(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """A kill between writing a file's temporary copy and renaming it leaves the copy; the next run
+    into the folder (which holds its lock) removes it, and leaves the other hidden files alone."""
+    run_a, _ = reference_run
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(6)).run()
+    stale = [
+        Path(temporary_sibling(tmp_path / "checkpoint.json")),
+        Path(temporary_sibling(tmp_path / "training_curve.png", suffix=".png")),
+    ]
+    stale[0].write_text('{"schema": "qep-checkpoint/2", "step": 8, "th', encoding="utf-8")
+    (tmp_path / ".notes.tmp").write_text("mine", encoding="utf-8")
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    assert not any(path.exists() for path in stale)
+    assert (tmp_path / ".notes.tmp").read_text(encoding="utf-8") == "mine"
+    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path: Path) -> None:
