@@ -6,11 +6,12 @@ run's; ``train --resume`` then ends with the uninterrupted run's result.json and
 The kill moments are the run's writes (a kill can only leave behind what was written before it) and
 the executor's rounds between them: each killed run is held still at its moment by ``train_until.py``
 (see there), so that the kill lands there whatever the machine's load. The moments of a run are
-drawn from a seeded generator over the run's steps and killed one after the other, each in the
-run resumed after the previous kill. An executor with workers is killed at least once in a round,
-and there only the ``train`` process is killed (``kill -9 PID``: the workers, computing, must end by
-themselves); elsewhere the whole process group is. The fake lab is killed at least once in the
-middle of a step (its nudged round about to run).
+drawn from a seeded generator over the run's steps and killed one after the other, each in the run
+resumed after the previous kill (or run again, when the kill came before its first checkpoint). An
+executor with workers is killed at least once in a round, and there only the ``train`` process is
+killed (``kill -9 PID``: the workers, computing, must end by themselves); elsewhere the whole
+process group is. The fake lab is killed at least once in the middle of a step (its nudged round
+about to run).
 
 Equality is bitwise, and across executors: the runs are single-threaded (``ONE_THREAD``: on one
 thread the arithmetic is deterministic), each step's samples are computed whole by one worker from
@@ -92,6 +93,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "options": ["--backend", "exact"],
         "kinds": ("record", "torn", "checkpoint", "evaluation"),
         "count": 1,
+        "first": ["before:checkpoint.json:1"],  # its first write cut: nothing to resume, rerun
     },
     "fake-lab": {
         "options": ["--backend", "fake-lab", "--recipe", "rydberg-smooth", "--shots", "100"],
@@ -228,13 +230,17 @@ class Runs:
 def assert_intact(run_dir: Path, reference: Path, point: str) -> None:
     """After a kill: the folder's lock is free; the checkpoint reads; metrics.jsonl is its header and
     one record per step from 0, each line the uninterrupted run's, up to the checkpoint's step at
-    least (only a last line cut by the kill may be partial)."""
+    least (only a last line cut by the kill may be partial). A run killed before its checkpoint's
+    first write has written nothing else (so that it can be run again without --resume)."""
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if a process still holds it
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+    if not (run_dir / "checkpoint.json").exists():  # killed before its first write: rerun it
+        assert not {"metrics.jsonl", "result.json"} & {p.name for p in run_dir.iterdir()}, point
+        return
     saved = read_json(run_dir / "checkpoint.json", CHECKPOINT_SCHEMA)["step"]
     expected = (reference / "metrics.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
@@ -273,18 +279,22 @@ def references(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return reference
 
 
+def resumed(run_dir: Path) -> list[str]:
+    """How a killed run goes on: ``--resume`` from its checkpoint, or run again if it has none."""
+    return ["--resume"] if (run_dir / "checkpoint.json").exists() else []
+
+
 def kill_and_resume(name: str, seed: int, tmp_path: Path, references: Any, more: int = 0) -> None:
     config = CONFIGS[name]
     reference = references(config.get("reference", config["options"]))
     runs = Runs(tmp_path)
     run_dir = tmp_path / "run"
-    for k, point in enumerate(moments(name, seed, more)):
-        resume = ["--resume"] if k else []
+    for point in moments(name, seed, more):
         # in a round, only the train process (its workers must end by themselves), else the group
         group = not (point.startswith("round:") and name in WORKERS)
-        runs.kill_at(point, run_dir, [*config["options"], *resume], group=group)
+        runs.kill_at(point, run_dir, [*config["options"], *resumed(run_dir)], group=group)
         assert_intact(run_dir, reference, point)
-    finished = runs.train(run_dir, [*config["options"], "--resume"])
+    finished = runs.train(run_dir, [*config["options"], *resumed(run_dir)])
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "Traceback" not in finished.stderr
     assert outcome(run_dir) == outcome(reference)
