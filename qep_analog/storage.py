@@ -218,8 +218,18 @@ def refuse_held_run(folder: str | Path, held: Sequence[str], remedy: str) -> Non
         raise StorageError(f"{folder}: already holds a run ({', '.join(held)}); {remedy}")
 
 
+#: the suffixes of the temporary files :func:`temporary_sibling` makes (``.tmp``; figures ``.png``)
+TEMPORARY_SUFFIXES = (".tmp", ".png")
+#: the name of such a file: ``.TARGET.`` + the 8 random characters of :func:`tempfile.mkstemp` + suffix
+_TEMPORARY_NAME = re.compile(
+    r"^\..+\.[a-z0-9_]{8}(?:" + "|".join(map(re.escape, TEMPORARY_SUFFIXES)) + ")$"
+)
+
+
 def temporary_sibling(target: Path, suffix: str = ".tmp") -> str:
     """A new empty file next to ``target`` with the permissions a plain ``open`` would give."""
+    if suffix not in TEMPORARY_SUFFIXES:
+        raise ValueError(f"temporary file suffix {suffix!r} is not one of {TEMPORARY_SUFFIXES}")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     os.close(fd)
@@ -227,6 +237,23 @@ def temporary_sibling(target: Path, suffix: str = ".tmp") -> str:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return tmp
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[str]:
+    """Remove the temporary files of atomic writes into ``folder`` (not its sub-folders) that a killed
+    process left behind, written but never renamed; the names removed. Call it only where no other
+    process writes the folder: the holder of its lock (:func:`folder_lock`), or the writer of a job
+    bundle that has no manifest yet."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    removed = []
+    for entry in entries:
+        if _TEMPORARY_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(entry.name)
+    return sorted(removed)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

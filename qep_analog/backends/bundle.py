@@ -53,7 +53,7 @@ from qep_analog.sequences.export import (
 )
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
-from qep_analog.storage import read_json, write_json
+from qep_analog.storage import read_json, remove_stale_temporaries, write_json
 
 BUNDLE_SCHEMA = "qep-bundle/1"
 COUNTS_SCHEMA = "qep-bundle-counts/1"
@@ -137,6 +137,9 @@ class BundleBackend:
                 f"bundle {self.directory}: job {key!r} reads in basis {basis}, which {exporter} files "
                 f"cannot express ({self.profile.label!r} exports {exporter}: {READOUT_LIMITS[exporter]})"
             )
+        # the temporary files of a run killed while it wrote this bundle (its manifest is not there)
+        for folder in (self.directory, self.directory / "sequences"):
+            remove_stale_temporaries(folder)
         schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
         files: dict[str, dict[str, str]] = {}
         rotations: dict[str, dict[str, Any]] = {}

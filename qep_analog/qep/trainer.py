@@ -3,7 +3,8 @@
 A run lives in a folder:
 
 - ``checkpoint.json`` (schema ``qep-checkpoint/2``; ``/1`` files are read and migrated): parameters,
-  optimizer and random-generator state every ``checkpoint_every`` steps, written atomically;
+  optimizer and random-generator state at the start (before the first file of the run is written)
+  and every ``checkpoint_every`` steps, written atomically;
 - ``metrics.jsonl``: a header line ``{"schema": "qep-metrics/1"}``, then one JSON line per step
   (batch loss, and test metrics at evaluation steps);
 - ``result.json`` (schema ``qep-run/1``): the final parameters and metrics.
@@ -53,6 +54,7 @@ from qep_analog.storage import (
     read_input_text,
     read_json,
     refuse_held_run,
+    remove_stale_temporaries,
     write_json,
 )
 
@@ -631,12 +633,12 @@ class Trainer:
         if resume:
             if not self.checkpoint_path.exists():
                 raise StorageError(f"{self.checkpoint_path}: no checkpoint to resume from")
-            if not self.metrics_path.exists():
+            state = self.load_checkpoint()
+            if state.step > 0 and not self.metrics_path.exists():  # (at step 0 there is none yet)
                 raise StorageError(
                     f"{self.metrics_path}: missing while {self.checkpoint_path.name} exists; the run's "
                     "history is gone: restore the file, or start again with --overwrite"
                 )
-            state = self.load_checkpoint()
             if state.step > cfg.steps:
                 raise ConfigError(
                     f"training: steps = {cfg.steps} is below the checkpoint's step {state.step}"
@@ -652,9 +654,13 @@ class Trainer:
                     present_files(self.run_dir, names),
                     "pass --resume to continue it or --overwrite to replace it",
                 )
-            for stale in (self.checkpoint_path, result_path):
+            for stale in (self.checkpoint_path, result_path, self.metrics_path):
                 stale.unlink(missing_ok=True)
             state = self.initial_state()
+            # the start is saved before anything else is written or computed: a run stopped at any
+            # later moment (a kill in its first evaluation, a bundle waiting for counts) resumes
+            self.save_checkpoint(state)
+        remove_stale_temporaries(self.run_dir)  # of a run killed mid-write (this process holds the lock)
         self._rewrite_metrics(state.history)
         optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
         optimizer.load_state(state.optimizer)
@@ -670,8 +676,6 @@ class Trainer:
                 history.append(first)
                 log.write(json.dumps(first, allow_nan=False) + "\n")
                 log.flush()
-                # a run stopped in its first step (a bundle waiting for counts) resumes from here
-                self.save_checkpoint(state)
             for step in range(state.step + 1, cfg.steps + 1):
                 inputs, targets = self.task.sample_batch(rng, cfg.batch_size)
                 gradient, record = self.gradient(theta, inputs, targets, rng, step)

@@ -1,13 +1,12 @@
 """Training through a backend: every step as phase jobs, the gradient from counts; the device's
 parameters (sensor positions, detuning map) kept inside its limits; a bundle played by a lab and
-resumed ends where the same lab run in process ends; a run killed mid-step resumes to the same θ."""
+resumed ends where the same lab run in process ends. Runs killed mid-step (and at other moments)
+and resumed: tests/execution/test_kill_train.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -235,48 +234,6 @@ def test_a_bad_counts_file_is_one_line_and_loses_nothing(
     assert "bitstring '01' is not 5 characters" in stderr and len(stderr.strip().splitlines()) == 1
     after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
     assert after == before
-
-
-KILLED_RUN = """
-import os, signal, sys
-import qep_analog as qa
-from qep_analog.backends.configure import backend_for_run
-from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
-
-task = RydbergSensorTask(profile=qa.read_profile("aquila-like"), n_chain=3, test_size=4)
-config = qa.TrainingConfig(steps=4, batch_size=2, shots=400, beta=0.3, learning_rate=0.2,
-                           eval_every=100, seed=3, checkpoint_every=1)
-backend = backend_for_run("fake-lab", task.model, task.profile, run_dir=sys.argv[1], seed=3,
-                          recipe="rydberg-smooth")
-run = backend.run
-calls = []
-
-def run_then_die(jobs):
-    calls.append(1)
-    if len(calls) == 6:  # step 3, nudged round: killed in the middle of the step
-        os.kill(os.getpid(), signal.SIGKILL)
-    return run(jobs)
-
-backend.run = run_then_die
-qa.Trainer(task, config, sys.argv[1], backend=backend).run()
-"""
-
-
-def test_a_run_killed_mid_step_resumes_to_the_same_parameters(tmp_path: Path) -> None:
-    script = tmp_path / "killed.py"
-    script.write_text(KILLED_RUN)
-    killed = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], cwd=ROOT)
-    assert killed.returncode == -9
-    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 2
-    task = _task()
-    config = _config(steps=4, checkpoint_every=1)
-
-    def backend(run_dir: Path) -> Any:
-        return backend_for_run("fake-lab", task.model, task.profile, run_dir=run_dir, seed=3, recipe=RECIPE)
-
-    resumed = qa.Trainer(task, config, tmp_path / "run", backend=backend(tmp_path / "run")).run(resume=True)
-    whole = qa.Trainer(task, config, tmp_path / "whole", backend=backend(tmp_path / "whole")).run()
-    assert resumed["parameters"] == whole["parameters"]
 
 
 def test_backend_configuration_errors_are_one_line() -> None:

@@ -29,7 +29,7 @@ from qep_analog.qep.trainer import (
     Trainer,
     TrainingConfig,
 )
-from qep_analog.storage import folder_lock
+from qep_analog.storage import folder_lock, temporary_sibling
 from qep_analog.tasks.phase_sensor import PhaseSensorTask
 
 N_CHAIN = 3
@@ -274,6 +274,62 @@ def test_resume_of_a_finished_run_changes_nothing(
     np.testing.assert_array_equal(final_theta(tmp_path / "copy"), final_theta(run_a))
     assert result["final"]["step"] == STEPS
     assert_one_record_per_step(tmp_path / "copy", STEPS)
+
+
+def test_a_run_stopped_in_its_first_evaluation_resumes(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped while it evaluates its starting point (the metrics header written, no record yet): the
+    start was checkpointed first, so --resume continues, and ends where run A ends."""
+    run_a, _ = reference_run
+    evaluate = Trainer.evaluate
+
+    def stopped_at_the_start(self: Trainer, parameters: np.ndarray, step: int = 0) -> dict[str, float]:
+        if step == 0:
+            raise Interrupt
+        return evaluate(self, parameters, step)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "evaluate", stopped_at_the_start)
+        with pytest.raises(Interrupt):
+            Trainer(tiny_task(), tiny_config(), tmp_path).run()
+    assert read_metrics(tmp_path) == [] and checkpoint_step(tmp_path) == 0
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
+    assert read_metrics(tmp_path) == read_metrics(run_a)
+
+
+def test_a_run_stopped_before_its_metrics_file_resumes(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """A checkpoint at step 0 without metrics.jsonl (stopped between the two first writes) has lost
+    nothing: --resume starts the history afresh."""
+    run_a, _ = reference_run
+    trainer = Trainer(tiny_task(), tiny_config(), tmp_path)
+    trainer.save_checkpoint(trainer.initial_state())
+    trainer.run(resume=True)
+    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
+    assert read_metrics(tmp_path) == read_metrics(run_a)
+
+
+def test_resume_removes_the_temporary_files_a_kill_left_mid_write(
+    tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """A kill between writing a file's temporary copy and renaming it leaves the copy; the next run
+    into the folder (which holds its lock) removes it, and leaves the other hidden files alone."""
+    run_a, _ = reference_run
+    with pytest.raises(Interrupt):
+        Trainer(tiny_task(), tiny_config(), tmp_path, callback=interrupt_at(6)).run()
+    stale = [
+        Path(temporary_sibling(tmp_path / "checkpoint.json")),
+        Path(temporary_sibling(tmp_path / "training_curve.png", suffix=".png")),
+    ]
+    stale[0].write_text('{"schema": "qep-checkpoint/2", "step": 8, "th', encoding="utf-8")
+    (tmp_path / ".notes.tmp").write_text("mine", encoding="utf-8")
+    Trainer(tiny_task(), tiny_config(), tmp_path).run(resume=True)
+    assert not any(path.exists() for path in stale)
+    assert (tmp_path / ".notes.tmp").read_text(encoding="utf-8") == "mine"
+    np.testing.assert_array_equal(final_theta(tmp_path), final_theta(run_a))
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path: Path) -> None:
