@@ -372,11 +372,11 @@ class IonSensorTask(CodewordSensor):
     def _sample_points(self, rng: np.random.Generator, size: int) -> NDArray:
         """Points log-uniform in B/J0, either side with probability 1/2, those without a class redrawn."""
         low, high = np.log(self.field_over_j)
-        out: list[NDArray] = []
-        while len(out) < size:
-            draw = np.column_stack([np.exp(rng.uniform(low, high, size)), rng.integers(0, 2, size)])
-            out += [p for p, label in zip(draw, self.label(draw), strict=True) if label is not None]
-        return np.array(out[:size])
+
+        def draw(n: int) -> NDArray:
+            return np.column_stack([np.exp(rng.uniform(low, high, n)), rng.integers(0, 2, n)])
+
+        return self.labelled_points(rng, size, draw, f"ion sensor: field_over_j {list(self.field_over_j)}")
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Sensors driven like the chain (r = 1), fields N(0, ``init_spread``) J0; with ``init`` (a

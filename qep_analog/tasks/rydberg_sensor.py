@@ -299,13 +299,17 @@ class RydbergSensorTask(CodewordSensor):
 
     def _sample_points(self, rng: np.random.Generator, size: int) -> NDArray:
         """Points uniform in the input window, those without a class redrawn."""
-        out: list[NDArray] = []
-        while len(out) < size:
-            draw = np.column_stack(
-                [rng.uniform(*self.delta_over_omega, size), rng.uniform(*self.rb_over_a, size)]
+
+        def draw(n: int) -> NDArray:
+            return np.column_stack(
+                [rng.uniform(*self.delta_over_omega, n), rng.uniform(*self.rb_over_a, n)]
             )
-            out += [p for p, label in zip(draw, self.label(draw), strict=True) if label is not None]
-        return np.array(out[:size])
+
+        window = (
+            f"rydberg sensor: delta_over_omega {list(self.delta_over_omega)}, "
+            f"rb_over_a {list(self.rb_over_a)}"
+        )
+        return self.labelled_points(rng, size, draw, window)
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Local detunings N(0, ``init_spread``) rad/µs; sensors at ``sensor_start`` ± ``init_spread``
