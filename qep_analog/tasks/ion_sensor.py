@@ -251,6 +251,7 @@ class IonSensorTask(CodewordSensor):
                 f"ion sensor: beat note 2π·{mu / (2 * math.pi):.6g} MHz ({name}) is outside device "
                 f"{profile.label!r}'s range 2π·[{low / (2 * math.pi):g}, {high / (2 * math.pi):g}] MHz"
             )
+        kernel = ions.coupling_kernel(profile, n, mu)  # (refuses a beat note on a mode's resonance)
         scale = profile.calibration.rabi_scale
         per_ion = np.abs(modes.lamb_dicke[None, :] * modes.vectors / (mu - modes.frequencies[None, :]))
         # the spin-only parameter of ion i at Rabi frequency Ω is (Ω · scale · max_m per_ion[i, m])²
@@ -261,7 +262,6 @@ class IonSensorTask(CodewordSensor):
         largest = min(
             math.sqrt(LIMIT_FRACTION * limit) / float(reach[sensors].max()), LIMIT_FRACTION * caps.max_rabi
         )
-        kernel = ions.coupling_kernel(profile, n, mu)
         chain = range(1, n - 1)
         j0 = float(np.mean([abs(rabi**2 * kernel[i, i + 1]) for i in chain if i + 1 in chain]))
         signs = np.sign(kernel[np.triu_indices(n, 1)])
