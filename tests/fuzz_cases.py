@@ -67,7 +67,9 @@ class Target:
 
     @property
     def fmt(self) -> str:
-        return "json" if self.file_name.endswith(".json") else "yaml"
+        """``json``, ``jsonl`` (one JSON document a line: a calibration history) or ``yaml``."""
+        suffix = Path(self.file_name).suffix
+        return suffix[1:] if suffix in (".json", ".jsonl") else "yaml"
 
 
 MODELS = "{root}/examples/models"
@@ -252,13 +254,72 @@ TARGETS: tuple[Target, ...] = (
         )
         for platform in ("rydberg", "ion")
     ),
+    Target(
+        "history.fresnel-like",
+        "history",
+        "generated:history.fresnel-like",
+        "history/fresnel-like.jsonl",  # (the calibration history folder of a case: work/history)
+        (
+            ("calibrate", "history", "fresnel-like"),
+            ("device", "show", "fresnel-like"),
+            (*RYDBERG_BUILD, "--device", "fresnel-like"),
+        ),
+    ),
 )
 BY_NAME = {t.name: t for t in TARGETS}
 KINDS = tuple(dict.fromkeys(t.kind for t in TARGETS))
-#: how the generated sources are made: ``qep-analog ARGV`` writes ``out/schedules.json``
-GENERATED = {
-    "schedule.rydberg": (*RYDBERG_BUILD, "--device", "aquila-like"),
-    "schedule.ion": (*ION_BUILD, "--device", "yb171-chain"),
+
+
+def _schedules(argv: tuple[str, ...]) -> Callable[[Path], bytes]:
+    """The schedule file ``qep-analog ARGV`` writes (run in ``folder``)."""
+
+    def make(folder: Path) -> bytes:
+        from qep_analog.cli import main
+
+        previous = Path.cwd()
+        os.chdir(folder)
+        try:
+            assert main([part.format(root=ROOT) for part in argv]) == 0, argv
+        finally:
+            os.chdir(previous)
+        return (folder / "out" / "schedules.json").read_bytes()
+
+    return make
+
+
+def _history(folder: Path) -> bytes:
+    """A calibration history of fresnel-like: device-wide and per-site records, good and bad."""
+    from qep_analog.calibration.history import CalibrationHistory
+    from qep_analog.calibration.records import CalibrationRecord
+
+    def record(field: str, value: float, unit: str, site: int | None = None) -> CalibrationRecord:
+        quality = "bad" if field == "dephasing_time" else "good"
+        return CalibrationRecord(
+            field=field, value=value, uncertainty=0.01 * abs(value), unit=unit,
+            timestamp="2025-01-02T03:04:05+00:00", run_id="20250102-030405-a1b2", routine="ramsey",
+            quality=quality, valid=True, device="fresnel-like", profile_version=1,
+            runcard="rydberg-basic", site=site,
+        )  # fmt: skip
+
+    history = CalibrationHistory(folder, "fresnel-like")
+    history.append(
+        [
+            record("rabi_scale", 0.97, ""),
+            record("detuning_offset", 0.12, "rad/µs"),
+            record("readout_false_positive", 0.03, ""),
+            record("readout_false_negative", 0.09, "", site=2),
+            record("local_gains", 0.95, "", site=1),
+            record("dephasing_time", 4.0, "µs"),
+        ]
+    )
+    return history.path.read_bytes()
+
+
+#: how the generated sources are made (in an empty folder)
+GENERATED: dict[str, Callable[[Path], bytes]] = {
+    "schedule.rydberg": _schedules((*RYDBERG_BUILD, "--device", "aquila-like")),
+    "schedule.ion": _schedules((*ION_BUILD, "--device", "yb171-chain")),
+    "history.fresnel-like": _history,
 }
 
 
@@ -272,6 +333,8 @@ Path_ = tuple[Any, ...]
 
 
 def parse(text: bytes, fmt: str) -> Any:
+    if fmt == "jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
     return json.loads(text) if fmt == "json" else yaml.safe_load(text)
 
 
@@ -279,6 +342,10 @@ def render(document: Any, fmt: str, slot: str | None = None) -> bytes:
     """The text of ``document``; the string :data:`SLOT` in it becomes the raw ``slot`` snippet."""
     if fmt == "json":
         text = json.dumps(document, indent=2, allow_nan=True)
+        marker = f'"{SLOT}"'
+    elif fmt == "jsonl":
+        lines = document if isinstance(document, list) else [document]
+        text = "".join(json.dumps(line, allow_nan=True, ensure_ascii=False) + "\n" for line in lines)
         marker = f'"{SLOT}"'
     else:
         text = yaml.safe_dump(
@@ -416,7 +483,7 @@ def _structure_op(op: str, text: bytes, target: Target, rng: np.random.Generator
     except (ValueError, yaml.YAMLError):
         return text
     if op == "second_document":
-        return text + (b"\n" if target.fmt == "json" else b"\n---\n") + text
+        return text + (b"\n" if target.fmt != "yaml" else b"\n---\n") + text
     if op == "wrap_list":
         return render([document], target.fmt)
     if op == "scalar_root":
@@ -511,7 +578,7 @@ def numbers(text: bytes, target: Target, rng: np.random.Generator) -> tuple[byte
         candidates = [(p, v) for p, v in nodes(document) if p and not isinstance(v, dict | list)]
     path, _ = pick(rng, candidates)
     if rng.random() < 0.3:
-        raw = pick(rng, RAW_JSON if target.fmt == "json" else RAW_YAML)
+        raw = pick(rng, RAW_JSON if target.fmt != "yaml" else RAW_YAML)
         return render(replaced(document, path, SLOT), target.fmt, slot=raw), f"{path!r} -> {raw}"
     new = pick(rng, EXTREMES)
     return render(replaced(document, path, new), target.fmt), f"{path!r} -> {new!r}"
@@ -591,10 +658,10 @@ def nesting(text: bytes, target: Target, rng: np.random.Generator) -> tuple[byte
     if style == 0:
         snippet = "[" * depth + "]" * depth
     elif style == 1:
-        key = '"a": ' if target.fmt == "json" else "a: "
+        key = '"a": ' if target.fmt != "yaml" else "a: "
         snippet = ("{" + key) * depth + "1" + "}" * depth
     else:
-        key = '"a": ' if target.fmt == "json" else "a: "
+        key = '"a": ' if target.fmt != "yaml" else "a: "
         snippet = ("[{" + key) * (depth // 2) + "0" + "}]" * (depth // 2)
     return render(
         replaced(document, path, SLOT), target.fmt, slot=snippet
@@ -650,6 +717,8 @@ def _qubit_slots(document: Any) -> list[tuple[Path_, str]]:
             found.append((path, "letters"))
         elif key == "initial_state" and isinstance(value, str):
             found.append((path, "bitstring"))
+        elif key == "site" and isinstance(value, int):
+            found.append((path, "site"))
         elif (
             key in ("positions", "local_weights", "rabi", "stark_shifts")
             and isinstance(value, list)
@@ -690,6 +759,8 @@ def qubits(text: bytes, target: Target, rng: np.random.Generator) -> tuple[bytes
         new = pick(
             rng, [value[:-1], value + "Z", value.replace(value[0], "Q", 1), value.lower(), "", value * 40]
         )
+    elif what == "site":
+        new = pick(rng, [n, 99, 10**4, 10**9, -1, 2**63, 10**30, 1.5, True])
     elif what == "bitstring":
         new = pick(rng, [value[:-1], value + "0", "2" * len(value), "", "1" * 200])
     else:
@@ -751,7 +822,7 @@ def special(
     elif variant == "CRLF":
         files[name] = b"\r\n".join(lines)
     elif variant == "two documents":
-        files[name] = text + (b"\n" if target.fmt == "json" else b"\n---\n") + text
+        files[name] = text + (b"\n" if target.fmt != "yaml" else b"\n---\n") + text
     elif variant == "directory":
         files[name] = lambda path: path.mkdir()
     elif variant == "dangling link":
@@ -777,7 +848,7 @@ def special(
     elif variant == "unreadable":
         files[name] = lambda path: (path.write_bytes(text), path.chmod(0))
     elif variant == "long line":
-        files[name] = text + (b" " * 2 * 10**6 if target.fmt == "json" else b"\n# " + b"x" * 2 * 10**6)
+        files[name] = text + (b" " * 2 * 10**6 if target.fmt != "yaml" else b"\n# " + b"x" * 2 * 10**6)
     elif variant == "FIFO":
         files[name] = lambda path: os.mkfifo(path)
     elif variant in ("/dev/zero", "/dev/urandom"):
@@ -885,6 +956,7 @@ FAST_SPECIAL = {
     "counts": ["missing", "whitespace"],
     "result": ["list", "link to a directory"],
     "schedule": ["comment", "/dev/zero"],
+    "history": ["NUL byte", "two documents"],
 }
 FAST_SIZES = (0, 5, 17, 22)
 SPECIAL_VARIANTS = SPECIAL_IN_PROCESS + SPECIAL_SUBPROCESS
