@@ -2,10 +2,11 @@
 
 A case is named ``CLASS-TARGET-INDEX`` (``numbers-model.ion_chain-0003``) and everything in it comes
 from that name: a NumPy generator seeded with :data:`SEED` and the name writes the same files and runs
-the same command every time, so ``pytest tests/test_fuzz.py -k NAME`` repeats one case exactly.
+the same command every time, so ``pytest tests/test_fuzz.py -m "slow or not slow" -k NAME`` repeats
+one case exactly.
 
-A *target* is one shipped file (or one generated like it: the schedule files) and the commands that
-read it in full; a *class* is one kind of damage:
+A *target* is one shipped file (or one generated like it: schedule files, a calibration history) and
+the commands that read it in full; a *class* is one kind of damage:
 
 - ``structure``: malformed YAML and JSON: truncation, flipped bytes, deleted, duplicated and swapped
   lines, broken indentation, keys deleted, added, renamed and duplicated, extra documents;

@@ -11,9 +11,10 @@ Each case (tests/fuzz_cases.py: classes, targets, the deterministic generation) 
   calibration history) and the checkout unmodified (checked once the module's cases ran);
 - no ``!!python`` tag executed (it would create a sentinel file).
 
-The fast variant runs in the default suite, almost all in process; the slow one (``-m slow``) has ten
-times the cases. One case: ``pytest tests/test_fuzz.py -m "slow or not slow" -k NAME``; the counts per
-class: ``python tests/fuzz_cases.py``.
+The fast variant runs in the default suite, almost all in process; the slow one (``-m slow``) has seven
+times as many cases, and more of them in subprocesses. One case:
+``pytest tests/test_fuzz.py -m "slow or not slow" -k NAME``; the counts per class:
+``python tests/fuzz_cases.py``.
 """
 
 from __future__ import annotations
@@ -113,16 +114,16 @@ def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "qep-analog"
 
 
-CHECKOUT_SKIP = (".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "runs")
+CHECKOUT_SKIP = (".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _checkout_unmodified() -> Iterator[None]:
     """The checkout and the user's data folder are the same after the module's cases as before."""
-    before = _tree(ROOT, CHECKOUT_SKIP), _tree(ROOT / "runs"), _tree(_data_home())
+    before = _tree(ROOT, CHECKOUT_SKIP), _tree(_data_home())
     yield
-    after = _tree(ROOT, CHECKOUT_SKIP), _tree(ROOT / "runs"), _tree(_data_home())
-    for was, now, where in zip(before, after, (ROOT, ROOT / "runs", _data_home()), strict=True):
+    after = _tree(ROOT, CHECKOUT_SKIP), _tree(_data_home())
+    for was, now, where in zip(before, after, (ROOT, _data_home()), strict=True):
         changed = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
         assert not changed, f"the fuzz cases changed {where}: {changed[:20]}"
 
