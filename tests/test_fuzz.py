@@ -33,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
+import yaml
 from cli_run import ROOT, ProcessTimeout, run_process
 from fuzz_cases import (
     GENERATED,
@@ -315,3 +316,30 @@ def test_catalogue_sizes() -> None:
         assert {name.split("-", 1)[0] for name in names} == {
             "structure", "types", "numbers", "tags", "aliases", "nesting", "qubits", "sizes", "special",
         }  # fmt: skip
+
+
+def test_the_checks_catch_what_they_should(tmp_path: Path) -> None:
+    """The outcome check refuses a traceback, a hang, exit 1, two lines, a long line, a foreign warning;
+    the in-process ceiling stops an allocation of 2 GiB; an unsafe YAML load of a tag case runs it."""
+    made = Made(argv=["gradient", "model.yaml"], note="check")
+    error = "qep-analog: error: model.yaml: n_qubits = 'x' is not an integer\n"
+    check_outcome("ok", made, 2, "qep-analog: warning: stale calibration\n" + error)
+    check_outcome("ok", made, 0, "qep-analog: warning: stale calibration\n")
+    bad = [
+        ("traceback", "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n"),
+        ("hang", "did not end within 60 s"),
+        (1, error),
+        (2, error + error),
+        (2, "qep-analog: error: " + "x" * MAX_MESSAGE + "\n"),
+        (2, ""),
+        (0, "model.py:3: RuntimeWarning: divide by zero\n  x = 1 / y\n"),
+    ]
+    for status, stderr in bad:
+        with pytest.raises(AssertionError):
+            check_outcome("bad", made, status, stderr)
+    with pytest.raises(MemoryError), _bounded(MEMORY, 60):
+        bytearray(2 * MEMORY)
+    sentinel = tmp_path / "executed"
+    text = f'a: !!python/object/apply:os.system ["touch {sentinel}"]\n'
+    yaml.unsafe_load(text)  # (what the harness's sentinel would see if a reader loaded unsafely)
+    assert sentinel.exists()
