@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_cli_process as run_cli
 
-import qep_analog
 from qep_analog.errors import ConfigError, StorageError
 from qep_analog.schema import MAX_SHOWN, Field, parse_value, shown
 from qep_analog.storage import MAX_DEPTH, load_json, read_input_bytes, read_yaml
 from qep_analog.tasks.experiment import load_experiment
 from qep_analog.tasks.phase_sensor import PhaseSensorTask, sample_patches
 
-ROOT = Path(qep_analog.__file__).resolve().parent.parent
 HEAD = "schema: qep-experiment/1\ntask: phase_sensor\n"
 #: nine levels of nine aliases: 9**9 strings once expanded (a 3 GB repr), 600 bytes on disk
 LAUGHS = '  n_chain: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
@@ -34,31 +32,6 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``qep-analog ARGV`` in a subprocess of this checkout, bounded in time and memory."""
-
-    def limit_memory() -> None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    env["QEP_ANALOG_HISTORY"] = str(cwd / "history")
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "qep_analog.cli", *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=cwd,
-            env=env,
-            preexec_fn=limit_memory,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"qep-analog {' '.join(argv)} did not end within 60 s")
 
 
 def assert_refused(completed: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.errors import CalibrationError, StorageError
-from qep_analog.storage import read_input_bytes
+from qep_analog.storage import parse_json_text, read_input_bytes
 
 SCHEMA = "qep-calibration-history/1"
 HISTORY_VARIABLE = "QEP_ANALOG_HISTORY"
@@ -120,8 +120,8 @@ class CalibrationHistory:
         if not raw:
             return HistoryRead((), ())
         try:
-            header = json.loads(raw[0])
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            header = self._parse(raw[0], 1)
+        except (StorageError, UnicodeDecodeError):
             header = None
         if not isinstance(header, dict) or header.get("schema") != SCHEMA:
             raise CalibrationError(f"calibration history {self.path}: first line is not a {SCHEMA} header")
@@ -133,7 +133,11 @@ class CalibrationHistory:
         torn: list[int] = []
         for number, line in enumerate(raw[1:], start=2):
             try:
-                records.append(CalibrationRecord.from_document(json.loads(line)))
-            except (json.JSONDecodeError, UnicodeDecodeError, CalibrationError):
+                records.append(CalibrationRecord.from_document(self._parse(line, number)))
+            except (StorageError, UnicodeDecodeError, CalibrationError):
                 torn.append(number)
         return HistoryRead(tuple(records), tuple(torn))
+
+    def _parse(self, line: bytes, number: int) -> object:
+        """One line's JSON (nesting bounded: ``json`` recurses; NaN refused), else a StorageError."""
+        return parse_json_text(line.decode("utf-8"), f"{self.path}, line {number}")

@@ -386,7 +386,8 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
     terms, dropped = [], []
     kept: dict[str, dict[str, PauliSum]] = {"fixed": {}, "inputs": {}, "trainable": {}, "outputs": {}}
     for section, name, operator in operators:
-        if not operator:
+        if not operator:  # a zero operator needs no control; its name stays (vectors keep their order)
+            kept[section][name] = PauliSum()
             continue
         term = _TERM_MAPPERS[platform](operator, n, profile, local)
         constant = dict(operator.items()).get(IDENTITY, 0.0)
@@ -400,7 +401,8 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
         kept[section][name] = PauliSum(term.realised)
     readout = [_readout(name, op, platform) for name, op in mapped.outputs.items()]
     realised = None
-    trainable = {k: v for k, v in kept["trainable"].items() if v}
+    # a parameter is kept when realised, or when its operator is zero as written (no control needed)
+    trainable = {k: v for k, v in kept["trainable"].items() if v or not mapped.trainable[k]}
     outputs = {k: v for k, v in kept["outputs"].items() if v}
     if trainable and outputs and not problems:
         realised = QEPModel(n, trainable, outputs, kept["fixed"].get("H0", PauliSum()), kept["inputs"])

@@ -456,10 +456,13 @@ def realised_duration(profile: DeviceProfile, duration: float) -> float:
     """``duration`` (µs) rounded up to the device clock, or :class:`ConstraintError` when it is shorter
     than the shortest pulse or longer than the longest sequence the device runs."""
     caps = profile.capabilities
-    ticks = math.ceil(duration / caps.clock - 1e-9)
-    realised = ticks * caps.clock
+    if not math.isfinite(duration):
+        raise ConstraintError(f"device {profile.label!r}: duration {duration} µs is not finite")
+    ticks = duration / caps.clock - 1e-9
+    # (a duration of more than 2**52 ticks is far beyond any limit: not rounded, its count overflows)
+    realised = math.ceil(ticks) * caps.clock if abs(ticks) < 2**52 else duration
     shortest = caps.shortest_pulse
-    if not math.isfinite(duration) or realised < shortest:
+    if realised < shortest:
         raise ConstraintError(
             f"device {profile.label!r}: duration {duration:.6g} µs is shorter than the minimum "
             f"{shortest:.6g} µs"

@@ -33,7 +33,7 @@ from qep_analog.model.model_file import load_model, model_from_document, model_t
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import PHASES
-from qep_analog.schema import OMIT, Field, parse_section, parse_value
+from qep_analog.schema import OMIT, Field, parse_section, parse_value, shown
 from qep_analog.storage import confined_path, read_json, write_json
 
 SCHEMA = "qep-counts/1"
@@ -157,7 +157,7 @@ def _phases(
             spot = f"{place}[{k}]"
             bases = item["bases"]
             if len(bases) != n_qubits or set(bases) - set("XYZ"):
-                raise MeasurementError(f"{spot}.bases: {bases!r} is not {n_qubits} letters of X, Y, Z")
+                raise MeasurementError(f"{spot}.bases: {shown(bases)} is not {n_qubits} letters of X, Y, Z")
             data = SettingCounts.from_bitstrings(bases, item["counts"], f"{spot}.counts")
             if data.shots < 2:
                 raise MeasurementError(f"{spot}.counts: {data.shots} shots, at least 2 are needed")

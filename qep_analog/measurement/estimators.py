@@ -22,9 +22,13 @@ from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.sampling import bits_of, index_of
 from qep_analog.measurement.settings import MeasurementPlan, MeasurementSetting
 from qep_analog.model.pauli import PauliString, PauliSum
+from qep_analog.schema import shown
 
 Observable = PauliString | PauliSum
 _BITSTRING = re.compile(r"^[01]+$")
+#: The most shots one setting's counts may hold (a count beyond it, a million shots a second for
+#: thirty years, is a damaged file; the int64 sums of counts stay exact below it).
+MAX_SHOTS = 10**15
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,12 +97,19 @@ class SettingCounts:
         for key, value in counts.items():
             if not isinstance(key, str) or not _BITSTRING.match(key) or len(key) != len(bases):
                 raise MeasurementError(
-                    f"{where}: bitstring {key!r} is not {len(bases)} characters of 0/1 (setting {bases})"
+                    f"{where}: bitstring {shown(key)} is not {len(bases)} characters of 0/1 "
+                    f"(setting {shown(bases)})"
                 )
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise MeasurementError(f"{where}: count {value!r} of {key} is not a non-negative integer")
+                raise MeasurementError(
+                    f"{where}: count {shown(value)} of {key} is not a non-negative integer"
+                )
+            if value > MAX_SHOTS:
+                raise MeasurementError(f"{where}: count {value} of {key} is beyond {MAX_SHOTS:.0e} shots")
             outcomes.append(int(key, 2))
             values.append(int(value))
+        if sum(values) > MAX_SHOTS:
+            raise MeasurementError(f"{where}: {sum(values)} shots in all, beyond {MAX_SHOTS:.0e}")
         return cls(bases, np.array(outcomes, dtype=np.int64), np.array(values, dtype=np.int64))
 
     def to_bitstrings(self) -> dict[str, int]:

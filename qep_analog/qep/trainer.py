@@ -31,7 +31,7 @@ from qep_analog.errors import ConfigError, DamagedLogWarning, SolverError, Stora
 from qep_analog.measurement.gradient import BitstringSampler
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
-from qep_analog.model.qep_model import QEPModel
+from qep_analog.model.qep_model import MAX_MAGNITUDE, QEPModel
 from qep_analog.qep.gradients import (
     SCHEMES,
     exact_gradient,
@@ -44,7 +44,7 @@ from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import ESTIMATORS
 from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
-from qep_analog.schema import Field, check_attributes
+from qep_analog.schema import Field, check_attributes, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import (
@@ -85,9 +85,17 @@ def parameters_from_result(path: str | Path, names: Sequence[str], where: str) -
     except StorageError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if not isinstance(values, dict) or set(names) - set(values):
-        missing = sorted(set(names) - set(values or {}))[:3]
+        missing = sorted(set(names) - set(values if isinstance(values, dict) else {}))[:3]
         raise ConfigError(f"{where} {str(path)!r} lacks the parameters {missing}")
-    return np.array([float(values[name]) for name in names])
+    # each a finite number within the model's bound (a list, text or 1e308 is a one-line error)
+    rule = Field("parameter", low=-MAX_MAGNITUDE, high=MAX_MAGNITUDE)
+    return np.array(
+        [
+            parse_value(values[name], rule, f"{where} {str(path)!r}", ConfigError, f"parameters.{name}")
+            for name in names
+        ],
+        dtype=float,
+    )
 
 
 def migrate_checkpoint(document: dict[str, Any]) -> dict[str, Any]:

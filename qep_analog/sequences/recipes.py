@@ -29,6 +29,7 @@ from qep_analog.schema import Field, parse_section
 from qep_analog.sequences.schedule import Schedule, check_schedule
 from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
 from qep_analog.storage import read_yaml
+from qep_analog.units import MAX_DURATION, MAX_FREQUENCY
 
 SCHEMA = "qep-recipe/1"
 SHAPES = ("linear", "smooth", "exponential", "gap_aware")
@@ -38,10 +39,23 @@ _FIELDS = (
     Field("platform", "text", choices=tuple(PLATFORMS)),
     Field("description", "text", required=False),
     Field("shape", "text", choices=SHAPES),
-    Field("duration", dimension="time", low=0.0, open_low=True),
-    Field("initial_detuning", dimension="angular_frequency", high=0.0, open_high=True, required=False),
-    Field("initial_field", dimension="angular_frequency", required=False),
-    Field("time_constant", dimension="time", low=0.0, open_low=True, required=False),
+    Field("duration", dimension="time", low=0.0, open_low=True, high=MAX_DURATION),
+    Field(
+        "initial_detuning",
+        dimension="angular_frequency",
+        low=-MAX_FREQUENCY,
+        high=0.0,
+        open_high=True,
+        required=False,
+    ),
+    Field(
+        "initial_field",
+        dimension="angular_frequency",
+        low=-MAX_FREQUENCY,
+        high=MAX_FREQUENCY,
+        required=False,
+    ),
+    Field("time_constant", dimension="time", low=0.0, open_low=True, high=MAX_DURATION, required=False),
     Field("segments", "integer", low=1, high=10_000, required=False),
     Field("gap_points", "integer", low=3, high=1000, required=False),
 )

@@ -5,11 +5,18 @@ to the target's codeword."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from qep_analog.errors import ConfigError
+
+#: The rounds of ``size`` draws :meth:`CodewordSensor.labelled_points` makes before it gives up: a
+#: window where fewer than 1 in 1000 points carries a class (e.g. one beyond the known phase diagram)
+#: is a :class:`ConfigError`, not an endless loop.
+MAX_SAMPLE_ROUNDS = 1000
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,24 @@ class CodewordSensor(ABC):
 
     @abstractmethod
     def _sample_points(self, rng: np.random.Generator, size: int) -> NDArray: ...
+
+    def labelled_points(
+        self, rng: np.random.Generator, size: int, draw: Callable[[int], NDArray], window: str
+    ) -> NDArray:
+        """``size`` points of ``draw(size)`` (rows) that carry a class, those without one redrawn for
+        at most :data:`MAX_SAMPLE_ROUNDS` rounds; ``window`` names the input window in the error."""
+        out: list[NDArray] = []
+        for _ in range(MAX_SAMPLE_ROUNDS):
+            if len(out) >= size:
+                break
+            drawn = draw(size)
+            out += [p for p, label in zip(drawn, self.label(drawn), strict=True) if label is not None]
+        if len(out) < size:
+            raise ConfigError(
+                f"{window}: {len(out)} of {size} points carry a class of {', '.join(self.phases)} after "
+                f"{MAX_SAMPLE_ROUNDS} rounds of draws (narrow the window to the phases)"
+            )
+        return np.array(out[:size])
 
     def targets(self, points: NDArray) -> NDArray:
         return self.codewords_of(self.label(points))

@@ -159,8 +159,9 @@ def load_experiment(
             profile = load_profile(device_name, nominal=nominal, history=history)
         except ProfileError as exc:
             raise ConfigError(f"{where}: device: {exc}") from None
-    training = top["training"] or {}
-    evaluation = top["evaluation"] or {}
+    # an omitted (or empty) section is an empty one: every key takes its default
+    training = top["training"] or parse_section({}, _TRAINING, f"{where}: training", ConfigError)
+    evaluation = top["evaluation"] or parse_section({}, _EVALUATION, f"{where}: evaluation", ConfigError)
     penalty_cfg = training.pop("penalty")
     readout_cfg = training.pop("readout")
     device = None

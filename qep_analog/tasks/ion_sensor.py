@@ -251,6 +251,7 @@ class IonSensorTask(CodewordSensor):
                 f"ion sensor: beat note 2π·{mu / (2 * math.pi):.6g} MHz ({name}) is outside device "
                 f"{profile.label!r}'s range 2π·[{low / (2 * math.pi):g}, {high / (2 * math.pi):g}] MHz"
             )
+        kernel = ions.coupling_kernel(profile, n, mu)  # (refuses a beat note on a mode's resonance)
         scale = profile.calibration.rabi_scale
         per_ion = np.abs(modes.lamb_dicke[None, :] * modes.vectors / (mu - modes.frequencies[None, :]))
         # the spin-only parameter of ion i at Rabi frequency Ω is (Ω · scale · max_m per_ion[i, m])²
@@ -261,7 +262,6 @@ class IonSensorTask(CodewordSensor):
         largest = min(
             math.sqrt(LIMIT_FRACTION * limit) / float(reach[sensors].max()), LIMIT_FRACTION * caps.max_rabi
         )
-        kernel = ions.coupling_kernel(profile, n, mu)
         chain = range(1, n - 1)
         j0 = float(np.mean([abs(rabi**2 * kernel[i, i + 1]) for i in chain if i + 1 in chain]))
         signs = np.sign(kernel[np.triu_indices(n, 1)])
@@ -372,11 +372,11 @@ class IonSensorTask(CodewordSensor):
     def _sample_points(self, rng: np.random.Generator, size: int) -> NDArray:
         """Points log-uniform in B/J0, either side with probability 1/2, those without a class redrawn."""
         low, high = np.log(self.field_over_j)
-        out: list[NDArray] = []
-        while len(out) < size:
-            draw = np.column_stack([np.exp(rng.uniform(low, high, size)), rng.integers(0, 2, size)])
-            out += [p for p, label in zip(draw, self.label(draw), strict=True) if label is not None]
-        return np.array(out[:size])
+
+        def draw(n: int) -> NDArray:
+            return np.column_stack([np.exp(rng.uniform(low, high, n)), rng.integers(0, 2, n)])
+
+        return self.labelled_points(rng, size, draw, f"ion sensor: field_over_j {list(self.field_over_j)}")
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Sensors driven like the chain (r = 1), fields N(0, ``init_spread``) J0; with ``init`` (a

@@ -35,11 +35,12 @@ from qep_analog.devices.platform import RYDBERG
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.model.pauli import PauliSum, pauli_sum
-from qep_analog.model.qep_model import QEPModel
+from qep_analog.model.qep_model import MAX_MAGNITUDE, QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
 from qep_analog.qep.trainer import parameters_from_result
 from qep_analog.schema import Field, check_attributes
 from qep_analog.tasks.codewords import CodewordSensor, SensorAxes
+from qep_analog.units import MAX_LENGTH
 
 SENSORS = ("A", "B")
 #: the sensors' excitations (n_A, n_B) that name each phase
@@ -190,10 +191,11 @@ class RydbergSensorTask(CodewordSensor):
 
     FIELDS: ClassVar[tuple[Field, ...]] = (
         Field("n_chain", "integer", low=3),
-        Field("spacing_um", low=0.0, open_low=True),
+        Field("spacing_um", low=0.0, open_low=True, high=MAX_LENGTH),
         Field("phases", "texts", choices=tuple(CODEWORDS), min_length=2, distinct=True),
-        Field("delta_over_omega", "range"),
-        Field("rb_over_a", "range"),
+        Field("delta_over_omega", "range", low=-MAX_MAGNITUDE, high=MAX_MAGNITUDE),
+        # (Ω = C6 / (a R_b/a)⁶: within these bounds the sixth power neither overflows nor vanishes)
+        Field("rb_over_a", "range", low=1e-3, high=1e3),
         Field("sensor_start", "rows", length=2, min_length=2),
         Field("init_spread", low=0.0),
         Field("init", "text", nullable=True),
@@ -299,13 +301,17 @@ class RydbergSensorTask(CodewordSensor):
 
     def _sample_points(self, rng: np.random.Generator, size: int) -> NDArray:
         """Points uniform in the input window, those without a class redrawn."""
-        out: list[NDArray] = []
-        while len(out) < size:
-            draw = np.column_stack(
-                [rng.uniform(*self.delta_over_omega, size), rng.uniform(*self.rb_over_a, size)]
+
+        def draw(n: int) -> NDArray:
+            return np.column_stack(
+                [rng.uniform(*self.delta_over_omega, n), rng.uniform(*self.rb_over_a, n)]
             )
-            out += [p for p, label in zip(draw, self.label(draw), strict=True) if label is not None]
-        return np.array(out[:size])
+
+        window = (
+            f"rydberg sensor: delta_over_omega {list(self.delta_over_omega)}, "
+            f"rb_over_a {list(self.rb_over_a)}"
+        )
+        return self.labelled_points(rng, size, draw, window)
 
     def initial_parameters(self, rng: np.random.Generator) -> NDArray:
         """Local detunings N(0, ``init_spread``) rad/µs; sensors at ``sensor_start`` ± ``init_spread``

@@ -109,3 +109,19 @@ def test_too_many_qubits_is_a_problem() -> None:
     report = map_model(_rydberg_chain(n=5, local=False), small)
     assert report.problems == ["5 qubits exceed the device's 4 ions"] and report.realised is None
     assert not report.fully_realisable
+
+
+def test_a_zero_operator_keeps_its_name_in_the_realised_model() -> None:
+    """A parameter or input written with coefficient 0 needs no control, but the realised model keeps
+    its name, so that x and θ vectors of the model line up with it (they were one name short)."""
+    model = QEPModel(
+        3,
+        {"b": pauli_sum((1.0, f"Z{i}") for i in range(3)), "c": pauli_sum([(0.0, "Z0")])},
+        {"m": pauli_sum([(1.0, "Z2")])},
+        pauli_sum((0.00126, f"X{i} X{j}") for i, j in ((0, 1), (1, 2), (0, 2))),
+        {"g": pauli_sum([(0.0, "Z1")])},
+    )
+    realised = map_model(model, read_profile("yb171-chain"), rotate=False).realised
+    assert realised is not None
+    assert realised.parameter_names == ["b", "c"] and realised.input_names == ["g"]
+    assert not realised.trainable["c"] and not realised.inputs["g"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,17 @@ def test_durations_round_up_to_the_clock() -> None:
     with pytest.raises(ConstraintError, match=r"duration 6\.004 µs exceeds the limit 6 µs"):
         realised_duration(profile, 6.001)
     assert realised_duration(read_profile("yb171-chain"), 2500.005) == pytest.approx(2500.01, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("duration", "rule"),
+    [(1e308, "duration 1e\\+308 µs exceeds the limit 6 µs"), (math.inf, "inf µs is not finite"),
+     (math.nan, "nan µs is not finite")],
+)  # fmt: skip
+def test_durations_beyond_any_clock_are_one_line(duration: float, rule: str) -> None:
+    """A duration whose tick count overflows (or is not a number) is refused, not an OverflowError."""
+    with pytest.raises(ConstraintError, match=rule):
+        realised_duration(read_profile("fresnel-like"), duration)
 
 
 def _analog_like(folder: Path, pulser_device: str = "AnalogDevice") -> Path:

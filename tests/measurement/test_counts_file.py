@@ -90,6 +90,14 @@ def corrupt(document: dict[str, Any], case: str) -> dict[str, Any] | str:
         phases["plus"][0]["counts"] = {"000": 1}
     elif case == "not_json":
         return '{"schema": "qep-counts/1", '
+    elif case in ("huge_count", "huge_total"):
+        counts = phases["plus"][0]["counts"]
+        for key in list(counts)[: 1 if case == "huge_count" else 2]:
+            counts[key] = 2**64 if case == "huge_count" else 6 * 10**14
+    elif case == "huge_bitstring":
+        phases["plus"][0]["counts"]["01" * 500_000] = 3
+    elif case == "huge_bases":
+        phases["plus"][0]["bases"] = "Z" * 10**6
     return document
 
 
@@ -102,7 +110,9 @@ CASES = [
     ("scheme", "three-sided"), ("readout", "not in [0, 0.5)"),
     ("readout_per_qubit", "2 values for 3 qubits"),
     ("theta_name", "unknown name 'zz'"), ("model", "missing.yaml"), ("one_shot", "at least 2"),
-    ("not_json", "not valid JSON"),
+    ("not_json", "not valid JSON"), ("huge_count", "count 18446744073709551616 of "),
+    ("huge_total", "shots in all, beyond 1e+15"),
+    ("huge_bitstring", "bitstring '010101"), ("huge_bases", "'ZZZZZZ"),
 ]  # fmt: skip
 
 
@@ -118,6 +128,7 @@ def test_corrupt_or_inconsistent_files_are_refused_in_one_line(
         read_counts_run(run_dir)
     message = str(caught.value)
     assert word in message and "\n" not in message and str(path) in message
+    assert len(message) < len(str(path)) + 400  # values are shown cut (a bitstring of a million)
 
 
 def test_per_qubit_readout_errors_round_trip(tmp_path: Path, make_run: MakeRun) -> None:

@@ -92,6 +92,14 @@ def test_recipes_load_and_bad_ones_are_one_line_errors() -> None:
         parse_recipe({**document, "speed": 3})
     with pytest.raises(ConfigError, match="initial_detuning_MHz = 1"):
         parse_recipe({**document, "initial_detuning_MHz": 1})
+    for key, value, limit in (
+        ("duration_us", 1.7976931348623157e308, "1e\\+06"),
+        ("time_constant_ms", 1e9, "1000"),
+    ):
+        with pytest.raises(ConfigError, match=f"{key} = .* breaks the rule {key} > 0 and <= {limit}$"):
+            parse_recipe({**document, key: value})
+    with pytest.raises(ConfigError, match="initial_detuning_MHz = -1e\\+300 breaks the rule"):
+        parse_recipe({**document, "initial_detuning_MHz": -1e300})
 
 
 @pytest.mark.parametrize("calibrated", [False, True])

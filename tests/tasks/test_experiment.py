@@ -88,6 +88,15 @@ def test_optional_sections(tmp_path: Path) -> None:
     np.testing.assert_array_equal(experiment.task.patches, [[1.0, 0.5], [2.5, 0.5]])
 
 
+@pytest.mark.parametrize("sections", ["", "training:\nevaluation:\n"])
+def test_omitted_or_empty_sections_take_the_defaults(tmp_path: Path, sections: str) -> None:
+    text = "schema: qep-experiment/1\ntask: phase_sensor\nmodel: {n_chain: 3}\n" + sections
+    experiment = load_experiment(write(tmp_path, text))
+    assert experiment.training.steps == 1000 and experiment.training.batch_size == 10
+    assert experiment.penalty is None and isinstance(experiment.task.loss, SquaredError)
+    assert experiment.task.test_size == 200
+
+
 BAD_FILES = {
     "unknown top-level key": (TINY + "colour: blue\n", ["'colour'"]),
     "unknown training key": (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -210,6 +211,22 @@ def test_initialisation_from_a_finished_run_on_another_chain(tmp_path: Path) -> 
         PhaseSensorTask(n_chain=3, test_size=5, init=str(path))
     write_json(path, {"parameters": parameters}, "qep-other/1")
     with pytest.raises(ConfigError, match="schema 'qep-other/1'"):
+        PhaseSensorTask(n_chain=3, test_size=5, init=str(path))
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [([0.5], "not a number"), ("0.5", "not a number"), (1e300, "<= 1e\\+150"), (None, "not a number")],
+)
+def test_initialisation_from_a_damaged_run(tmp_path: Path, value: Any, rule: str) -> None:
+    """A parameter of another type or beyond the model's bound in a run's result is one line."""
+    names = PhaseSensorTask(n_chain=3, test_size=5).model.parameter_names
+    path = tmp_path / "result.json"
+    write_json(path, {"parameters": {**dict.fromkeys(names, 0.1), names[4]: value}}, RESULT_SCHEMA)
+    with pytest.raises(ConfigError, match=f"phase sensor: init .*parameters.{names[4]} = .* {rule}"):
+        PhaseSensorTask(n_chain=3, test_size=5, init=str(path))
+    write_json(path, {"parameters": [[0.1]]}, RESULT_SCHEMA)
+    with pytest.raises(ConfigError, match="lacks the parameters"):
         PhaseSensorTask(n_chain=3, test_size=5, init=str(path))
 
 
