@@ -7,13 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -145,61 +139,6 @@ def test_resume_after_in_process_interrupt(
         assert mine["loss" if "loss" in mine else "step"] == pytest.approx(
             theirs["loss" if "loss" in theirs else "step"], abs=1e-12
         )
-
-
-_RUN_B = textwrap.dedent(
-    """
-    import sys, time
-    from qep_analog.qep.trainer import Trainer, TrainingConfig
-    from qep_analog.tasks.phase_sensor import PhaseSensorTask
-
-    def slow(step, record):
-        time.sleep(0.25)  # only slows the loop down so that the parent can kill it mid-run
-
-    task = PhaseSensorTask(n_chain={n_chain}, test_size={test_size})
-    config = TrainingConfig(steps={steps}, batch_size=4, checkpoint_every={every}, eval_every={every},
-                            shots=10, seed=3)
-    Trainer(task, config, sys.argv[1], callback=slow).run()
-    """
-)
-
-
-def test_resume_after_sigkill(tmp_path: Path, reference_run: tuple[Path, dict[str, Any]]) -> None:
-    """Run B in a subprocess, SIGKILLed after its first checkpoint, then resumed in-process."""
-    run_a, _ = reference_run
-    run_b = tmp_path / "run_b"
-    script = tmp_path / "run_b.py"
-    script.write_text(
-        _RUN_B.format(n_chain=N_CHAIN, test_size=TEST_SIZE, steps=STEPS, every=EVERY), encoding="utf-8"
-    )
-    process = subprocess.Popen([sys.executable, str(script), str(run_b)], stderr=subprocess.PIPE)
-    killed_at = None
-    deadline = time.monotonic() + 120
-    try:
-        while process.poll() is None and time.monotonic() < deadline:
-            saved = checkpoint_step(run_b)
-            logged = last_metrics_step(run_b)
-            # kill once a checkpoint exists and at least one step after it has been logged
-            if saved is not None and EVERY <= saved < STEPS and logged > saved:
-                os.kill(process.pid, signal.SIGKILL)
-                killed_at = logged
-                break
-            time.sleep(0.01)
-    finally:
-        if process.poll() is None and killed_at is None:
-            process.kill()
-        process.wait(timeout=30)
-    if killed_at is None:
-        pytest.fail(f"run B ended before it could be killed (exit {process.returncode})")
-    assert process.returncode == -signal.SIGKILL
-    saved = checkpoint_step(run_b)
-    assert saved is not None and saved < STEPS
-    assert not (run_b / "result.json").exists()
-    # at most checkpoint_every steps are lost
-    assert killed_at - saved <= EVERY
-    Trainer(tiny_task(), tiny_config(), run_b).run(resume=True)
-    np.testing.assert_allclose(final_theta(run_b), final_theta(run_a), rtol=0, atol=1e-12)
-    assert_one_record_per_step(run_b, STEPS)
 
 
 def test_resume_ignores_a_line_cut_by_a_kill(
