@@ -296,6 +296,7 @@ class Trainer:
         self.compiled = self.equilibrium.compiled
         self._identity = np.array([not s.factors for s in self.compiled.table.strings])
         self.test_inputs, self.test_targets = task.test_set()
+        self._check_memory()
         self.sampler: BitstringSampler | None = None
         if config.measurement == "bitstrings":
             assert config.shots is not None
@@ -306,6 +307,23 @@ class Trainer:
             self.sampler = BitstringSampler(
                 task.model, plan, config.shots, readout, config.mitigate_readout
             )
+
+    def _check_memory(self) -> None:
+        """Refuse, before the first step, a batch or a test set whose states would exceed the memory
+        limit (the exact and MPS solvers estimate their own; a backend's states are its own)."""
+        solver = getattr(self.equilibrium, "solver", None)
+        check = getattr(solver, "check_memory", None)
+        if check is None or self.equilibrium.thermal:
+            return
+        cfg = self.config
+        if self.backend is None:
+            # the free states stay while the nudged ones (two per sample) or, for finite
+            # differences, one sample's shifted parameters (two per parameter) are prepared
+            finite = cfg.estimator == "finite_difference"
+            extra = 2 * len(self.parameter_names) if finite else 2 * cfg.batch_size
+            check(cfg.batch_size + extra, f"training: batch_size {cfg.batch_size}")
+        if self.backend is None or hasattr(self.backend, "for_round"):
+            check(len(self.test_inputs), f"training: a test set of {len(self.test_inputs)} points")
 
     @property
     def checkpoint_path(self) -> Path:
