@@ -29,6 +29,7 @@ from qep_analog.backends.sampled import sampled_qep_gradient
 from qep_analog.errors import ConfigError, DamagedLogWarning, SolverError, StorageError
 from qep_analog.measurement.gradient import BitstringSampler
 from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.measurement.sampling import MAX_SHOTS
 from qep_analog.measurement.settings import measurement_plan
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import (
@@ -158,7 +159,7 @@ class TrainingConfig:
         Field("estimator", "text", choices=ESTIMATORS),
         Field("scheme", "text", choices=SCHEMES),
         Field("beta", low=0.0, open_low=True),
-        Field("shots", "integer", low=1, nullable=True),
+        Field("shots", "integer", low=1, high=MAX_SHOTS, nullable=True),
         Field("optimizer", "text", choices=OPTIMIZERS),
         Field("learning_rate", low=0.0, open_low=True),
         Field("seed", "integer", low=0),
