@@ -34,6 +34,7 @@ from qep_analog.calibration.routine import RESULT_SCHEMA, FitResult, fit_sites
 from qep_analog.calibration.runcard import Runcard
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.memory import require_memory
 from qep_analog.storage import confined_path, read_json, write_json
 
 RUN_SCHEMA = "qep-calibration-run/1"
@@ -66,6 +67,19 @@ class RunOutcome:
     profile: DeviceProfile  # the effective profile after the run
 
 
+def check_memory(runcard: Runcard, n_sites: int) -> None:
+    """Refuse, before anything runs or is written, a runcard one of whose routines would exceed the
+    memory limit on ``n_sites`` sites (:meth:`~qep_analog.calibration.routine.Routine.memory_bytes`)."""
+    for index, step in enumerate(runcard.steps):
+        routine = routine_named(step.routine, runcard.platform)
+        rows, columns = routine.data_shape(step.parameters, n_sites)
+        require_memory(
+            f"runcard {runcard.name!r}: routines[{index}] {routine.name} ({rows} x {columns} data on "
+            f"{n_sites} sites)",
+            routine.memory_bytes(step.parameters, n_sites),
+        )
+
+
 def run_runcard(
     runcard: Runcard,
     profile: DeviceProfile,
@@ -86,6 +100,7 @@ def run_runcard(
             f"runcard {runcard.name!r}: for {runcard.platform} devices, not {profile.name!r} "
             f"({profile.platform})"
         )
+    check_memory(runcard, backend.n_sites)
     out = Path(out_dir)
     run_id = run_id or new_run_id()
     known = list(history.read().records) if history is not None else []
