@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 
 from qep_analog.devices import ions
-from qep_analog.devices.geometry import chain_positions, positions_for_couplings, zz_couplings
+from qep_analog.devices.geometry import (
+    chain_positions,
+    positions_for_couplings,
+    register_fit_bytes,
+    zz_couplings,
+)
 from qep_analog.devices.platform import ION, RYDBERG, Platform
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConstraintError
@@ -39,10 +44,6 @@ DENSE_MATRICES = 8
 #: bytes per pair of a chain's realised couplings (tails added): its Pauli string, float and the
 #: entries of the term's and the realised model's dicts (measured with tracemalloc: about 560)
 REALISED_PAIR_BYTES = 640
-#: float64 arrays of the least-squares Jacobian's size (pairs x coordinates) alive while a register
-#: is fitted to a complete ZZ pattern: SciPy's finite-difference Jacobian, the previous one, its
-#: scaled copy and its SVD (measured with tracemalloc: about nine at 30 and 40 atoms)
-JACOBIAN_COPIES = 10
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def mapping_bytes(model: QEPModel, profile: DeviceProfile, rotate: bool | None =
     """The bytes :func:`map_model` allocates at its peak, from the model's size and coupling patterns:
     n x n matrices for every operator's pairs; for a chain of nearest-neighbour couplings the n(n-1)/2
     realised pairs (the device adds tails to every pair); for a pattern coupling every pair, the
-    least-squares problem over all pairs (a Rydberg register's Jacobian, an ion drive's design)."""
+    least-squares problem over all pairs (a Rydberg register's fit, an ion drive's design)."""
     n = model.n_qubits
     pairs = n * (n - 1) // 2
     platform = profile.platform_spec
@@ -390,10 +391,10 @@ def mapping_bytes(model: QEPModel, profile: DeviceProfile, rotate: bool | None =
             pattern = getattr(parts, letter)
             if len(pattern) == n - 1 and all(j == i + 1 for i, j in pattern):
                 peak += REALISED_PAIR_BYTES * pairs
+            elif len(pattern) == pairs and n > 2 and platform == RYDBERG:
+                peak += register_fit_bytes(n, profile.rydberg.dimensions)
             elif len(pattern) == pairs and n > 2:
-                width = n * profile.rydberg.dimensions if platform == RYDBERG else n
-                copies = JACOBIAN_COPIES if platform == RYDBERG else 2
-                peak += copies * FLOAT_BYTES * pairs * width
+                peak += 2 * FLOAT_BYTES * pairs * n  # the drive's rank-one fit: its design, copied
     return peak
 
 
@@ -405,7 +406,7 @@ def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = Non
     What it would allocate is checked against the memory limit first (:func:`mapping_bytes`).
     """
     require_memory(
-        f"device map: a model of {model.n_qubits} qubits on {profile.label}",
+        f"mapping a model of {model.n_qubits} qubits onto {profile.label}",
         mapping_bytes(model, profile, rotate),
     )
     if rotate is None:
