@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -46,6 +47,7 @@ from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.schema import Field, check_attributes
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
+from qep_analog.solvers.thermal import check_gibbs_memory
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import atomic_write_text, folder_lock, read_input_text, read_json, write_json
 
@@ -314,7 +316,9 @@ class Trainer:
         limit (the exact and MPS solvers estimate their own; a backend's states are its own)."""
         solver = getattr(self.equilibrium, "solver", None)
         check = getattr(solver, "check_memory", None)
-        if check is None or self.equilibrium.thermal:
+        if self.equilibrium.thermal:
+            check = partial(check_gibbs_memory, self.compiled)
+        if check is None:
             return
         cfg = self.config
         if self.backend is None:
