@@ -297,6 +297,8 @@ def test_training_refuses_a_test_set_beyond_the_limit(tmp_path: Path) -> None:
     refusal(lambda: Trainer(task, TrainingConfig(steps=1), run), "training: a test set of 200000 points")
     task = PhaseSensorTask(n_chain=8, test_size=10)
     refusal(lambda: Trainer(task, TrainingConfig(steps=1, batch_size=100_000), run), "batch_size 100000")
+    steps = TrainingConfig(steps=10**8)
+    refusal(lambda: Trainer(task, steps, run), "training: the records of 100000000 steps")
     assert not run.exists()
     with pytest.raises(ConfigError, match="shots = 100000000000000000 breaks the rule"):
         TrainingConfig(shots=10**17)

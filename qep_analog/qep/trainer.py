@@ -32,6 +32,7 @@ from qep_analog.measurement.gradient import BitstringSampler
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.sampling import MAX_SHOTS
 from qep_analog.measurement.settings import measurement_plan
+from qep_analog.memory import require_memory
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import (
     SCHEMES,
@@ -128,6 +129,12 @@ class Penalty:
     def gradient(self, theta: NDArray) -> NDArray:
         active = (np.abs(theta) > self.threshold) & self.mask
         return np.asarray(self.strength * np.sign(theta) * active)
+
+
+#: bytes per step of the records a run keeps (a record and its metrics line; tracemalloc: 400 and 130)
+RECORD_BYTES = 640
+#: bytes per parameter of a step's record on a backend (its gradient's standard errors)
+RECORD_ITEM_BYTES = 56
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,15 +319,19 @@ class Trainer:
             )
 
     def _check_memory(self) -> None:
-        """Refuse, before the first step, a batch or a test set whose states would exceed the memory
-        limit (the exact and MPS solvers estimate their own; a backend's states are its own)."""
+        """Refuse, before the first step, a run whose records (kept for the whole run), batch or test
+        set would exceed the memory limit (the exact, thermal and MPS solvers estimate their states; a
+        backend's states are its own)."""
+        cfg = self.config
+        backend = self.backend is not None
+        per_step = RECORD_BYTES + (RECORD_ITEM_BYTES * len(self.parameter_names) if backend else 0)
+        require_memory(f"training: the records of {cfg.steps} steps", per_step * cfg.steps)
         solver = getattr(self.equilibrium, "solver", None)
         check = getattr(solver, "check_memory", None)
         if self.equilibrium.thermal:
             check = partial(check_gibbs_memory, self.compiled)
         if check is None:
             return
-        cfg = self.config
         if self.backend is None:
             # the free states stay while the nudged ones (two per sample) or, for finite
             # differences, one sample's shifted parameters (two per parameter) are prepared
