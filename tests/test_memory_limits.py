@@ -46,7 +46,8 @@ from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import ModelStrings, QEPModel
 from qep_analog.model.standard import phase_sensor
 from qep_analog.qep.trainer import Trainer, TrainingConfig
-from qep_analog.sequences.schedule import load_schedules
+from qep_analog.sequences.pulser_export import to_pulser_sequence
+from qep_analog.sequences.schedule import load_schedules, stretch_schedule
 from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.solvers.mps import MPSEquilibrium, MPSOptions
 from qep_analog.solvers.thermal import check_gibbs_memory
@@ -364,6 +365,8 @@ def test_emulation_beyond_the_limit_is_refused(
         lambda: QutipEmulator(profile).run(schedules[1], noise=True),
         "emulator: schedule 'free' of 14 qubits with noise (16 trajectories, a density matrix)",
     )
+    long = stretch_schedule(schedules[0], 1e7, profile)  # 10 s: one Pulser sample per ns
+    refusal(lambda: to_pulser_sequence(long, profile), "Pulser sequence of 'free': 10000000000 ns")
     hamiltonian = magnus.SplitHamiltonian.of(schedules[0], profile)
     monkeypatch.setenv("QEP_ANALOG_MEMORY_LIMIT", "1KiB")
     with pytest.raises(ConfigError, match=r"emulator: .* time steps would need"):
