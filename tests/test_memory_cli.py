@@ -144,6 +144,6 @@ def test_shots_beyond_2_to_the_53_are_refused(tmp_path: Path, schedules: Path) -
     completed, seconds = run_cli("emulate", str(schedules), "--shots", str(10**20), "--quiet", cwd=tmp_path)
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert completed.stderr.strip() == (
-        f"qep-analog: error: --shots: {10**20} is more than the limit of {2**53} (2^53)"
+        f"qep-analog: error: emulator: shots = {10**20} is not in [0, {2**53}]"
     )
     assert seconds < QUICK

@@ -230,12 +230,9 @@ def run_emulate(args: argparse.Namespace) -> int:
         recommended_duration,
         schedule_duration,
     )
-    from qep_analog.measurement.estimators import MAX_SHOTS
 
     if args.shots is not None and args.shots < 2:
         raise ConfigError(f"--shots: {args.shots} must be at least 2 (a standard error needs two)")
-    if args.shots is not None and args.shots > MAX_SHOTS:
-        raise ConfigError(f"--shots: {args.shots} is more than the limit of {MAX_SHOTS} (2^53)")
     if args.counts is not None and args.shots is None:
         raise ConfigError("--counts: the counts come from --shots; give --shots N")
     args.noise = noise_sources(args.noise, "--noise")
