@@ -214,6 +214,22 @@ class Routine(ABC, Generic[P, B]):
     #: :mod:`qep_analog.calibration.rehearsal`, then checks it up to its first experiment only)
     adaptive: ClassVar[bool] = False
 
+    #: bytes per data cell (scan point x column) at the peak of acquiring, saving and fitting the
+    #: data: the backend's arrays per point, the counts and their JSON text, the fit's residuals
+    #: (measured with tracemalloc on the fake labs; see each routine)
+    cell_bytes: ClassVar[int] = 256
+
+    def data_shape(self, parameters: P, n_sites: int) -> tuple[int, int]:
+        """(rows, columns) of the data :meth:`acquire` returns on a backend of ``n_sites`` sites: by
+        default a row per scan point (``parameters.points``) and a column per site."""
+        return int(getattr(parameters, "points", 1)), n_sites
+
+    def memory_bytes(self, parameters: P, n_sites: int) -> int:
+        """The bytes a run of this routine allocates at its peak on ``n_sites`` sites:
+        :attr:`cell_bytes` per cell of its data (:meth:`data_shape`)."""
+        rows, columns = self.data_shape(parameters, n_sites)
+        return self.cell_bytes * rows * columns
+
     def parameters(self, document: Any = None) -> P:
         parsed: P = parse_parameters(self.parameters_type, document, f"routine {self.name!r}")
         return parsed

@@ -49,6 +49,7 @@ from qep_analog.calibration.routine import (
 from qep_analog.calibration.runcard import Runcard, RunStep
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.memory import require_memory
 from qep_analog.storage import (
     confined_path,
     folder_lock,
@@ -88,6 +89,19 @@ class RunOutcome:
     profile: DeviceProfile  # the effective profile after the run
 
 
+def check_memory(runcard: Runcard, n_sites: int) -> None:
+    """Refuse, before anything runs or is written, a runcard one of whose routines would exceed the
+    memory limit on ``n_sites`` sites (:meth:`~qep_analog.calibration.routine.Routine.memory_bytes`)."""
+    for index, step in enumerate(runcard.steps):
+        routine = routine_named(step.routine, runcard.platform)
+        rows, columns = routine.data_shape(step.parameters, n_sites)
+        require_memory(
+            f"runcard {runcard.name!r}: routines[{index}] {routine.name} ({rows} x {columns} data on "
+            f"{n_sites} sites)",
+            routine.memory_bytes(step.parameters, n_sites),
+        )
+
+
 def run_runcard(
     runcard: Runcard,
     profile: DeviceProfile,
@@ -120,6 +134,7 @@ def run_runcard(
             f"runcard {runcard.name!r}: for {runcard.platform} devices, not {profile.name!r} "
             f"({profile.platform})"
         )
+    check_memory(runcard, backend.n_sites)
     out = Path(out_dir)
     if not resume:  # before the folder is made: a mistake leaves it as it was
         rehearse(runcard, runcard.steps, resolve(profile, _history_records(history)), backend)

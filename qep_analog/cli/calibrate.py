@@ -94,6 +94,11 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         raise CalibrationError(f"calibrate: --sites {args.sites} must be positive")
     runcard = load_runcard(args.target)
     profile = read_profile(args.device)  # the runner applies the history itself
+    if args.sites > profile.capabilities.max_sites:
+        raise CalibrationError(
+            f"calibrate: --sites {args.sites} is more than the {profile.capabilities.max_sites} "
+            f"{profile.platform_spec.particles} of {profile.name}"
+        )
     if profile.platform != runcard.platform:
         raise CalibrationError(
             f"calibrate: runcard {runcard.name!r} is for {runcard.platform}, device {profile.name!r} "

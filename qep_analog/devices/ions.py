@@ -28,6 +28,7 @@ from scipy.optimize import minimize_scalar
 from qep_analog.devices import ion_chain
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConstraintError
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.units import with_unit
 
@@ -101,6 +102,12 @@ def _modes(n: int, mass: float, axial: float, radial: float, wavelength: float, 
     return ChainModes(frequencies, vectors, recoil, eta)
 
 
+#: n x n float64 matrices of the normal modes and the couplings derived from them (the Hessian and
+#: its eigenvectors, eigh's copy, the coupling kernel and its products; tracemalloc at 200 and 400
+#: ions: 5)
+MODE_MATRICES = 8
+
+
 def chain_modes(profile: DeviceProfile, n: int) -> ChainModes:
     """Transverse modes of ``n`` ions in the profile's trap (zig-zag and ion count checked)."""
     caps = profile.ions
@@ -108,6 +115,7 @@ def chain_modes(profile: DeviceProfile, n: int) -> ChainModes:
         raise ConstraintError(
             f"device {profile.label!r}: number of ions {n} exceeds the limit {caps.max_ions}"
         )
+    require_memory(f"device {profile.label!r}: normal modes of {n} ions", 8 * MODE_MATRICES * n * n)
     return _modes(
         n,
         caps.mass,

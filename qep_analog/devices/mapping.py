@@ -23,15 +23,27 @@ from typing import Any
 import numpy as np
 
 from qep_analog.devices import ions
-from qep_analog.devices.geometry import chain_positions, positions_for_couplings, zz_couplings
+from qep_analog.devices.geometry import (
+    chain_positions,
+    positions_for_couplings,
+    register_fit_bytes,
+    zz_couplings,
+)
 from qep_analog.devices.platform import ION, RYDBERG, Platform
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConstraintError
+from qep_analog.memory import FLOAT_BYTES, require_memory
 from qep_analog.model.pauli import IDENTITY, PauliString, PauliSum
 from qep_analog.model.qep_model import QEPModel
 
 LEVELS = ("shot", "sequence", "register", "none")
 PATTERN_TOL = 1e-9
+#: n x n float64 matrices alive at once while an operator's pair couplings are classified (the
+#: pattern, its upper triangle and indices, the symmetry check's temporaries, the geometry's target)
+DENSE_MATRICES = 8
+#: bytes per pair of a chain's realised couplings (tails added): its Pauli string, float and the
+#: entries of the term's and the realised model's dicts (measured with tracemalloc: about 560)
+REALISED_PAIR_BYTES = 640
 
 
 @dataclass(frozen=True)
@@ -361,12 +373,42 @@ def _readout(name: str, operator: PauliSum, platform: Platform) -> ReadoutMappin
     return ReadoutMapping(name, "rotation", "individual rotations before readout (addressed beams)")
 
 
+def mapping_bytes(model: QEPModel, profile: DeviceProfile, rotate: bool | None = None) -> int:
+    """The bytes :func:`map_model` allocates at its peak, from the model's size and coupling patterns:
+    n x n matrices for every operator's pairs; for a chain of nearest-neighbour couplings the n(n-1)/2
+    realised pairs (the device adds tails to every pair); for a pattern coupling every pair, the
+    least-squares problem over all pairs (a Rydberg register's fit, an ion drive's design)."""
+    n = model.n_qubits
+    pairs = n * (n - 1) // 2
+    platform = profile.platform_spec
+    native = "zz" if platform == RYDBERG else "xx"
+    letters = {None: ("zz", "xx"), False: (native,), True: ("xx" if native == "zz" else "zz",)}[rotate]
+    operators = [model.fixed, *model.inputs.values(), *model.trainable.values(), *model.outputs.values()]
+    peak = DENSE_MATRICES * FLOAT_BYTES * n * n + 3 * FLOAT_BYTES * len(operators) * n
+    for operator in operators:
+        parts = _split(operator)
+        for letter in letters:
+            pattern = getattr(parts, letter)
+            if len(pattern) == n - 1 and all(j == i + 1 for i, j in pattern):
+                peak += REALISED_PAIR_BYTES * pairs
+            elif len(pattern) == pairs and n > 2 and platform == RYDBERG:
+                peak += register_fit_bytes(n, profile.rydberg.dimensions)
+            elif len(pattern) == pairs and n > 2:
+                peak += 2 * FLOAT_BYTES * pairs * n  # the drive's rank-one fit: its design, copied
+    return peak
+
+
 def map_model(model: QEPModel, profile: DeviceProfile, rotate: bool | None = None) -> ModelMapping:
     """Sort every operator of ``model`` by how ``profile``'s device realises it (see the module doc).
 
     ``rotate``: map the Hadamard-rotated model (X ↔ Z). ``None`` tries both and keeps the one that
     drops fewer terms; an ion chain's native XX + Z model is a Rydberg array's ZZ + X one rotated.
+    What it would allocate is checked against the memory limit first (:func:`mapping_bytes`).
     """
+    require_memory(
+        f"mapping a model of {model.n_qubits} qubits onto {profile.label}",
+        mapping_bytes(model, profile, rotate),
+    )
     if rotate is None:
         plain, rotated = map_model(model, profile, False), map_model(model, profile, True)
         return rotated if len(rotated.dropped) < len(plain.dropped) else plain

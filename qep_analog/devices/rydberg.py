@@ -30,6 +30,7 @@ from scipy.spatial.distance import pdist
 from qep_analog.devices.geometry import COORD_PRECISION_UM, positions_for_couplings, zz_couplings
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConstraintError
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.units import with_unit
 
@@ -210,6 +211,7 @@ def check_controls(controls: RydbergControls, profile: DeviceProfile) -> None:
     if n > caps.max_atoms:
         raise _limit_error(profile, "number of atoms", n, caps.max_atoms)
     if n > 1:
+        require_memory(f"device {profile.label!r}: distances of {n} atoms", 4 * n * (n - 1))
         distances = pdist(pos)
         closest = float(distances.min())
         if closest - caps.min_spacing < -COORD_PRECISION_UM:

@@ -33,6 +33,8 @@ from qep_analog.devices.noise_sources import NoiseRates, noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation import magnus
 from qep_analog.errors import ConfigError, SolverError
+from qep_analog.measurement.estimators import MAX_SHOTS
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_state_index
 
@@ -55,12 +57,27 @@ class EmulationResult:
         return self.state.ndim == 1
 
 
+#: bytes per stored element (basis state x flip mask) while :func:`pauli_matrix` builds it: the
+#: row elements, the column indices and the CSR arrays (tracemalloc at 10 to 14 qubits: 58 to 80)
+SPARSE_ENTRY_BYTES = 80
+
+
+def pauli_matrix_bytes(n: int, flip_masks: int) -> int:
+    """The bytes :func:`pauli_matrix` allocates for a Pauli sum on ``n`` qubits with ``flip_masks``
+    distinct flip masks (the diagonal counted)."""
+    return SPARSE_ENTRY_BYTES * (1 << n) * flip_masks
+
+
 def pauli_matrix(operator: PauliSum, n: int) -> sp.csr_matrix:
     """A Pauli sum as a sparse matrix in our basis (from its strings' bit masks, one cached vector
-    per string)."""
+    per string); its size is checked against the memory limit first."""
     dim = 1 << n
     if not operator:
         return sp.csr_matrix((dim, dim))
+    flips = len(magnus.flip_masks([operator], n))
+    require_memory(
+        f"sparse matrix of a Pauli sum on {n} qubits with {flips} flip masks", pauli_matrix_bytes(n, flips)
+    )
     masks, elements = magnus.row_elements(operator, n)
     if not np.any(elements.imag):
         elements = elements.real
@@ -84,18 +101,44 @@ def expectation(state: NDArray, operator: PauliSum, n: int) -> float:
     return float(np.real((matrix @ state).trace()))
 
 
+_GATES = {
+    "X": np.array([[1, 1], [1, -1]]) / np.sqrt(2),
+    "Y": np.array([[1, 1], [1, -1]]) / np.sqrt(2) @ np.diag([1, -1j]),
+}
+
+
+def _apply_gate(state: NDArray, gate: NDArray, axis: int) -> NDArray:
+    """``gate`` on tensor axis ``axis`` of ``state`` (shape (2,) * k)."""
+    return np.moveaxis(np.tensordot(gate, state, axes=([1], [axis])), 0, axis)
+
+
 def rotate_to_basis(state: NDArray, basis: str) -> NDArray:
-    """Apply the ideal single-qubit rotation that maps the X (H) or Y (H·S†) eigenbasis onto Z."""
-    hadamard = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
-    gates = {"Z": np.eye(2), "X": hadamard, "Y": hadamard @ np.diag([1, -1j])}
+    """Apply the ideal single-qubit rotation that maps the X (H) or Y (H·S†) eigenbasis onto Z, qubit
+    by qubit (no 2^n x 2^n unitary is built: a ket stays a vector, a density matrix one matrix)."""
     if set(basis) <= {"Z"}:
         return state
-    unitary = np.array([[1.0]])
-    for letter in basis:
-        unitary = np.kron(unitary, gates[letter])
-    if state.ndim == 1:
-        return unitary @ state
-    return unitary @ state @ unitary.conj().T
+    n = len(basis)
+    tensor = np.asarray(state, dtype=complex).reshape((2,) * (n * state.ndim))
+    for q, letter in enumerate(basis):
+        if letter in _GATES:
+            tensor = _apply_gate(tensor, _GATES[letter], q)
+            if state.ndim == 2:  # ρ → U ρ U†: the column index takes the conjugate gate
+                tensor = _apply_gate(tensor, _GATES[letter].conj(), n + q)
+    return np.ascontiguousarray(tensor).reshape(state.shape)
+
+
+def read_distribution(probabilities: NDArray, n: int, flips: tuple[float, float]) -> NDArray:
+    """The distribution of read bitstrings when each bit of an outcome drawn from ``probabilities``
+    flips independently (ε = P(1|0), ε′ = P(0|1)): the channel [[1 − ε, ε′], [ε, 1 − ε′]] on every
+    qubit's axis."""
+    false_positive, false_negative = flips
+    if not (false_positive or false_negative):
+        return probabilities
+    channel = np.array([[1 - false_positive, false_negative], [false_positive, 1 - false_negative]])
+    tensor = probabilities.reshape((2,) * n)
+    for q in range(n):
+        tensor = _apply_gate(tensor, channel, q)
+    return np.asarray(tensor).reshape(-1)
 
 
 def sample_counts(
@@ -106,16 +149,60 @@ def sample_counts(
     flips: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, int]:
     """Bitstring counts (qubit 0 leftmost) of ``shots`` draws, with independent readout flips
-    (ε = P(1|0), ε′ = P(0|1))."""
+    (ε = P(1|0), ε′ = P(0|1)).
+
+    Each shot's read bitstring is an independent draw from the flipped distribution
+    (:func:`read_distribution`), so the counts are one multinomial draw: the same distribution of
+    counts as drawing and flipping shot by shot, in memory of the number of outcomes (2^n), not of
+    shots (at most :data:`MAX_SHOTS`)."""
+    if not 0 <= shots <= MAX_SHOTS:
+        raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
     p = np.clip(np.real(probabilities), 0.0, None)
-    outcomes = rng.choice(len(p), size=shots, p=p / p.sum())
-    bits = ((outcomes[:, None] >> np.arange(n - 1, -1, -1)[None, :]) & 1).astype(bool)
-    false_positive, false_negative = flips
-    if false_positive or false_negative:
-        draw = rng.random(bits.shape)
-        bits = np.where(bits, draw >= false_negative, draw < false_positive)
-    keys, numbers = np.unique(bits.astype(np.uint8), axis=0, return_counts=True)
-    return {"".join(map(str, key)): int(c) for key, c in zip(keys, numbers, strict=True)}
+    p = np.clip(read_distribution(p / p.sum(), n, flips), 0.0, None)
+    counts = rng.multinomial(shots, p / p.sum())
+    return {format(int(k), f"0{n}b"): int(counts[k]) for k in np.flatnonzero(counts)}
+
+
+#: complex 2^n x 2^n matrices alive at once when the state is a density matrix: the mean over
+#: trajectories and an observable times it (its expectation value); an X or Y readout's rotation
+#: adds its copies (tracemalloc at 10 qubits: 2 with a Z readout, 4 with an X readout)
+DENSITY_MATRICES = 2
+ROTATION_MATRICES = 3
+#: complex 2^n x 2^n matrices of QuTiP's open evolution: the summed and the final density matrix and
+#: the integrator's (peak RSS at 10 qubits: about 4)
+QUTIP_DENSITY_MATRICES = 6
+#: complex vectors per part of the Hamiltonian and flip mask: its row elements as built, stacked
+#: and split into real and imaginary parts (tracemalloc at 10 and 14 qubits: about 3)
+OPERATOR_VECTORS = 4
+#: complex state vectors per trajectory (its split real and imaginary parts, its row of the states,
+#: the normalised copy)
+TRAJECTORY_VECTORS = 4
+
+
+def emulation_bytes(
+    schedule: Schedule,
+    profile: DeviceProfile,
+    *,
+    density: bool,
+    trajectories: int = 1,
+    method: str = "magnus",
+) -> int:
+    """The bytes :meth:`QutipEmulator.run` allocates at its peak for ``schedule``: the row elements
+    of the Hamiltonian's parts (:data:`OPERATOR_VECTORS` per part and flip mask), the trajectories'
+    state vectors, and with ``density`` the 2^n x 2^n complex density matrices
+    (:data:`DENSITY_MATRICES`, or QuTiP's :data:`QUTIP_DENSITY_MATRICES`, and
+    :data:`ROTATION_MATRICES` for an X or Y readout)."""
+    n = schedule.n_qubits
+    dim = 1 << n
+    static, terms = hamiltonian_terms(schedule, profile)
+    operators = [static, *(op for _, op in terms)]
+    masks = len(magnus.flip_masks(operators, n))
+    vectors = OPERATOR_VECTORS * len(operators) * masks + TRAJECTORY_VECTORS * max(1, trajectories)
+    matrices = 0
+    if density:
+        matrices = QUTIP_DENSITY_MATRICES if method == "qutip" else DENSITY_MATRICES
+        matrices += 0 if set(schedule.readout) <= {"Z"} else ROTATION_MATRICES
+    return 16 * dim * (vectors + matrices * dim)
 
 
 class QutipEmulator:
@@ -192,6 +279,17 @@ class QutipEmulator:
             raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
         sources = noise_sources(noise, "emulator")
         rates = NoiseRates.of(self.profile.noise, sources)
+        if shots is not None and not 0 <= shots <= MAX_SHOTS:
+            raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
+        trajectories = realisations if sources and rates.stochastic else 1
+        require_memory(
+            f"emulator: schedule {schedule.label!r} of {n} qubits"
+            + (f" with noise ({trajectories} trajectories, a density matrix)" if sources else ""),
+            emulation_bytes(
+                schedule, self.profile, density=bool(sources), trajectories=trajectories,
+                method=self.method,
+            ),
+        )  # fmt: skip
         rng = np.random.default_rng(seed)
         if self.method == "magnus":
             state = self._magnus(schedule, rates if sources else None, realisations, rng, progress)

@@ -19,16 +19,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import MeasurementError
 from qep_analog.measurement.readout import ReadoutErrors
-from qep_analog.measurement.sampling import bits_of, index_of
+from qep_analog.measurement.sampling import MAX_SHOTS, bits_of, index_of
 from qep_analog.measurement.settings import MeasurementPlan, MeasurementSetting
 from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.schema import shown
 
 Observable = PauliString | PauliSum
 _BITSTRING = re.compile(r"^[01]+$")
-#: The most shots one setting's counts may hold (a count beyond it, a million shots a second for
-#: thirty years, is a damaged file; the int64 sums of counts stay exact below it).
-MAX_SHOTS = 10**15
+#: The most qubits of a counted setting: outcomes are basis indices in int64.
+MAX_COUNTED_QUBITS = 62
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +92,10 @@ class SettingCounts:
         """From ``{"0110": 12, ...}`` (qubit 0 the leftmost character, '1' excited)."""
         if not isinstance(counts, Mapping) or not counts:
             raise MeasurementError(f"{where}: expected a non-empty mapping of bitstrings to counts")
+        if len(bases) > MAX_COUNTED_QUBITS:
+            raise MeasurementError(
+                f"{where}: setting of {len(bases)} qubits, more than the limit of {MAX_COUNTED_QUBITS}"
+            )
         outcomes, values = [], []
         for key, value in counts.items():
             if not isinstance(key, str) or not _BITSTRING.match(key) or len(key) != len(bases):
@@ -105,11 +108,15 @@ class SettingCounts:
                     f"{where}: count {shown(value)} of {key} is not a non-negative integer"
                 )
             if value > MAX_SHOTS:
-                raise MeasurementError(f"{where}: count {value} of {key} is beyond {MAX_SHOTS:.0e} shots")
+                raise MeasurementError(
+                    f"{where}: count {shown(value)} of {key} beyond the limit of {MAX_SHOTS} (2^53)"
+                )
             outcomes.append(int(key, 2))
             values.append(int(value))
         if sum(values) > MAX_SHOTS:
-            raise MeasurementError(f"{where}: {sum(values)} shots in all, beyond {MAX_SHOTS:.0e}")
+            raise MeasurementError(
+                f"{where}: {sum(values)} shots, more than the limit of {MAX_SHOTS} (2^53) per setting"
+            )
         return cls(bases, np.array(outcomes, dtype=np.int64), np.array(values, dtype=np.int64))
 
     def to_bitstrings(self) -> dict[str, int]:

@@ -31,8 +31,9 @@ from qep_analog.measurement.estimators import (
     outcome_values,
 )
 from qep_analog.measurement.readout import ReadoutErrors
-from qep_analog.measurement.sampling import outcome_probabilities, sample_counts
+from qep_analog.measurement.sampling import MAX_SHOTS, outcome_probabilities, sample_counts
 from qep_analog.measurement.settings import MeasurementPlan
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import IDENTITY
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.names import SCHEMES
@@ -371,6 +372,11 @@ def choose_beta(kappa: ArrayLike, c2: float, shots: int, scheme: str = "symmetri
 # -- batched sampling for training -------------------------------------------------------------
 
 
+#: float64 (or int64) vectors over the outcomes besides the tabulated values: the outcome indices,
+#: their bits (per qubit, in the largest setting: counted as 4 + n)
+OUTCOME_VECTORS = 4
+
+
 class BitstringSampler:
     """Reads batches of states in the settings of a plan and estimates the model's strings.
 
@@ -386,8 +392,14 @@ class BitstringSampler:
         readout: ReadoutErrors | None = None,
         mitigate: bool = True,
     ) -> None:
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-            raise MeasurementError(f"sampler: shots = {shots!r} must be a positive integer")
+        if isinstance(shots, bool) or not isinstance(shots, int) or not 1 <= shots <= MAX_SHOTS:
+            raise MeasurementError(f"sampler: shots = {shots!r} must be an integer in [1, {MAX_SHOTS}]")
+        dim = 1 << model.n_qubits
+        tabulated = sum(len(st.strings) for st in plan.settings)
+        require_memory(
+            f"sampler: outcome values of {len(plan.settings)} settings of {model.n_qubits} qubits",
+            8 * dim * (tabulated + OUTCOME_VECTORS + model.n_qubits),
+        )
         self.model = model
         self.plan = plan
         self.shots = shots

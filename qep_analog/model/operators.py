@@ -136,6 +136,15 @@ def _expectations_on_demand(
     out[:] = partial.sum(axis=0)
 
 
+def table_bytes(n_qubits: int, n_strings: int) -> int:
+    """The bytes an :class:`OperatorTable` allocates: the basis indices (int64 per amplitude) and,
+    when at most ``TABLE_ENTRY_LIMIT`` entries, the strings' matrix elements (complex128 per
+    string and amplitude at most)."""
+    dim = 1 << n_qubits
+    entries = n_strings * dim
+    return 8 * dim + (16 * entries if entries <= TABLE_ENTRY_LIMIT else 0)
+
+
 class OperatorTable:
     """A fixed list of Pauli strings on ``n_qubits``, grouped by flip mask.
 

@@ -12,7 +12,8 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import ConfigError, ModelFileError
-from qep_analog.model.operators import OperatorTable
+from qep_analog.memory import FLOAT_BYTES, require_memory
+from qep_analog.model.operators import OperatorTable, table_bytes
 from qep_analog.model.pauli import IDENTITY, PauliString, PauliSum
 from qep_analog.schema import Field, parse_value
 
@@ -162,6 +163,11 @@ class ModelStrings:
         for section in (model.inputs, model.trainable, model.outputs):
             for operator in section.values():
                 strings.update(operator)
+        operators = 1 + len(model.inputs) + len(model.trainable) + len(model.outputs)
+        require_memory(
+            f"model: coefficient matrices of {operators} operators x {len(strings)} Pauli strings",
+            FLOAT_BYTES * operators * len(strings),
+        )
         self.strings = sorted(strings)
         self.index = {s: k for k, s in enumerate(self.strings)}
         self.fixed = self._matrix([model.fixed])[0]
@@ -249,6 +255,10 @@ class CompiledModel(ModelStrings):
                 f"{MAX_STATE_VECTOR_QUBITS} (use the MPS backend, qep_analog.solvers.mps)"
             )
         super().__init__(model)
+        require_memory(
+            f"compiled model: operators of {model.n_qubits} qubits and {len(self.strings)} Pauli strings",
+            table_bytes(model.n_qubits, len(self.strings)),
+        )
         self.table = OperatorTable(model.n_qubits, self.strings)
 
     @property

@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -30,7 +31,9 @@ from qep_analog.backends.sampled import sampled_qep_gradient
 from qep_analog.errors import ConfigError, DamagedLogWarning, SolverError, StorageError
 from qep_analog.measurement.gradient import BitstringSampler
 from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.measurement.sampling import MAX_SHOTS
 from qep_analog.measurement.settings import measurement_plan
+from qep_analog.memory import require_memory
 from qep_analog.model.qep_model import MAX_MAGNITUDE, QEPModel
 from qep_analog.qep.gradients import (
     SCHEMES,
@@ -46,6 +49,7 @@ from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
 from qep_analog.schema import Field, check_attributes, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
+from qep_analog.solvers.thermal import check_gibbs_memory
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import (
     atomic_write_text,
@@ -145,6 +149,12 @@ class Penalty:
         return np.asarray(self.strength * np.sign(theta) * active)
 
 
+#: bytes per step of the records a run keeps (a record and its metrics line; tracemalloc: 400 and 130)
+RECORD_BYTES = 640
+#: bytes per parameter of a step's record on a backend (its gradient's standard errors)
+RECORD_ITEM_BYTES = 56
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainingConfig:
     """Hyper-parameters of a run (keyword-only; see ``examples/phase_sensor.yaml``)."""
@@ -176,7 +186,7 @@ class TrainingConfig:
         Field("estimator", "text", choices=ESTIMATORS),
         Field("scheme", "text", choices=SCHEMES),
         Field("beta", low=0.0, open_low=True),
-        Field("shots", "integer", low=1, nullable=True),
+        Field("shots", "integer", low=1, high=MAX_SHOTS, nullable=True),
         Field("optimizer", "text", choices=OPTIMIZERS),
         Field("learning_rate", low=0.0, open_low=True),
         Field("seed", "integer", low=0),
@@ -314,6 +324,7 @@ class Trainer:
         self.compiled = self.equilibrium.compiled
         self._identity = np.array([not s.factors for s in self.compiled.table.strings])
         self.test_inputs, self.test_targets = task.test_set()
+        self._check_memory()
         self.sampler: BitstringSampler | None = None
         if config.measurement == "bitstrings":
             assert config.shots is not None
@@ -324,6 +335,29 @@ class Trainer:
             self.sampler = BitstringSampler(
                 task.model, plan, config.shots, readout, config.mitigate_readout
             )
+
+    def _check_memory(self) -> None:
+        """Refuse, before the first step, a run whose records (kept for the whole run), batch or test
+        set would exceed the memory limit (the exact, thermal and MPS solvers estimate their states; a
+        backend's states are its own)."""
+        cfg = self.config
+        backend = self.backend is not None
+        per_step = RECORD_BYTES + (RECORD_ITEM_BYTES * len(self.parameter_names) if backend else 0)
+        require_memory(f"training: the records of {cfg.steps} steps", per_step * cfg.steps)
+        solver = getattr(self.equilibrium, "solver", None)
+        check = getattr(solver, "check_memory", None)
+        if self.equilibrium.thermal:
+            check = partial(check_gibbs_memory, self.compiled)
+        if check is None:
+            return
+        if self.backend is None:
+            # the free states stay while the nudged ones (two per sample) or, for finite
+            # differences, one sample's shifted parameters (two per parameter) are prepared
+            finite = cfg.estimator == "finite_difference"
+            extra = 2 * len(self.parameter_names) if finite else 2 * cfg.batch_size
+            check(cfg.batch_size + extra, f"training: batch_size {cfg.batch_size}")
+        if self.backend is None or hasattr(self.backend, "for_round"):
+            check(len(self.test_inputs), f"training: a test set of {len(self.test_inputs)} points")
 
     @property
     def checkpoint_path(self) -> Path:

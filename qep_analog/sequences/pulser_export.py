@@ -35,6 +35,7 @@ from qep_analog.devices.pulser_device import (
     to_pulser_device,
 )
 from qep_analog.errors import ConfigError, ConstraintError, StorageError
+from qep_analog.memory import require_memory
 from qep_analog.sequences.schedule import Schedule
 from qep_analog.sequences.waveforms import Waveform
 from qep_analog.storage import atomic_write_text
@@ -76,6 +77,11 @@ class ReadoutRotation:
             "phase_rad": self.phase,
             "delay_us": self.delay,
         }
+
+
+#: bytes per nanosecond of a Pulser sequence (one sample per ns of each waveform) and of its abstract
+#: JSON export (tracemalloc: 48 for the sequence, 480 with the export)
+NANOSECOND_BYTES = 600
 
 
 def _pulser_waveform(waveform: Waveform, duration_ns: int) -> PulserWaveform:
@@ -147,10 +153,11 @@ def to_pulser_sequence(schedule: Schedule, profile: DeviceProfile) -> Sequence:
     device = to_pulser_device(profile)
     positions = np.asarray(schedule.static["positions"], dtype=float)
     register = device_register(positions, device)
+    duration = round(schedule.duration * 1000)
+    require_memory(f"Pulser sequence of {schedule.label!r}: {duration} ns", NANOSECOND_BYTES * duration)
     sequence = Sequence(register, device)
     channel, _ = global_rydberg_channel(device)
     sequence.declare_channel(DRIVE, channel)
-    duration = round(schedule.duration * 1000)
     amplitude = _pulser_waveform(schedule.controls["rabi"], duration)
     detuning = _pulser_waveform(schedule.controls["detuning"], duration)
     phase = float(schedule.static.get("phase", 0.0))

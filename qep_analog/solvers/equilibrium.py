@@ -17,6 +17,7 @@ from qep_analog.solvers.exact import MAX_EXACT_QUBITS, ExactSolver, GroundStates
 from qep_analog.solvers.thermal import (
     MAX_THERMAL_QUBITS,
     GibbsState,
+    check_gibbs_memory,
     gibbs_state,
     thermal_strings,
 )
@@ -91,6 +92,7 @@ class Equilibrium:
             )
             states: NDArray | list[GibbsState] = ground.states if keep_states else []
             return Prepared(ground.strings, ground.energies, ground.gaps, states)
+        check_gibbs_memory(self.compiled, len(coeffs))
         gibbs = [gibbs_state(self.compiled, c, self.temperature) for c in coeffs]
         strings = np.array([thermal_strings(self.compiled, g) for g in gibbs])
         energies = np.array([g.free_energy for g in gibbs])

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
+from qep_analog.memory import require_memory
 from qep_analog.model.operators import PARALLEL_DIM
 from qep_analog.model.qep_model import CompiledModel
 from qep_analog.solvers.conjugate_gradient import batched_response
-from qep_analog.solvers.lanczos import batched_lanczos
+from qep_analog.solvers.lanczos import MAX_GROWTH, batched_lanczos
 from qep_analog.solvers.threads import single_blas_thread
 
 #: Large systems: the Krylov basis of one cycle may take this many bytes ...
@@ -29,6 +31,12 @@ REFINE_BELOW = 1e3
 WARM_START_MIXING = 1e-3
 #: Largest number of qubits for exact state vectors (2^24 amplitudes, a few GB with the solver).
 MAX_EXACT_QUBITS = 24
+#: State vectors per batch member besides its operator's row elements: the start, the state, the gap
+#: solve's start, deflation vector and excited state, and the expectation values' copy (peak RSS
+#: measured at 10 and 12 qubits: 2.4 and 6 vectors)
+BATCH_VECTORS = 6
+#: Lanczos work vectors beside the Krylov basis (the product, the iterate, the Ritz vector)
+WORK_VECTORS = 3
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class ExactSolver:
         self.large_krylov = max(krylov, min(LARGE_KRYLOV_MAX, affordable))
         self.max_cycles = max_cycles
         self.degeneracy_tol = degeneracy_tol
+        require_memory(f"exact solver: states of {n_qubits} qubits", self.memory_bytes(1))
         rng = np.random.default_rng(20_240_601)
         start = rng.normal(size=compiled.dim)
         if not compiled.table.real:
@@ -100,6 +109,30 @@ class ExactSolver:
         if not compiled.table.real:
             other = other + 1j * rng.normal(size=compiled.dim)
         self._gap_start = other / np.linalg.norm(other)
+
+    def memory_bytes(self, batch: int, operators: int = 1) -> int:
+        """The bytes a solve of ``batch`` Hamiltonians allocates at its peak (``operators`` = 2: a
+        linear response, which holds H's and V's row elements): each member's row elements
+        (dim x flip masks) and :data:`BATCH_VECTORS` state vectors, and the Krylov bases being built
+        (one per thread side by side; one at a time from ``PARALLEL_DIM`` on, when the members are
+        solved one after the other)."""
+        table = self.compiled.table
+        itemsize = 8 if table.real else 16
+        dim = table.dim
+        if dim >= PARALLEL_DIM:
+            active, bases, rows = 1, 1, self.large_krylov + 1 + WORK_VECTORS
+        else:
+            active, bases = batch, min(batch, numba.get_num_threads())
+            rows = min(dim, MAX_GROWTH * self.krylov) + 1 + WORK_VECTORS
+        vectors = active * operators * table.n_groups + BATCH_VECTORS * batch + bases * rows
+        return itemsize * dim * vectors
+
+    def check_memory(self, batch: int, what: str = "ground states", operators: int = 1) -> None:
+        """Refuse (one-line :class:`ConfigError`) a batch whose solve would exceed the memory limit."""
+        n = self.compiled.model.n_qubits
+        require_memory(
+            f"{what}: a batch of {batch} states of {n} qubits", self.memory_bytes(batch, operators)
+        )
 
     @single_blas_thread
     def solve(
@@ -120,6 +153,7 @@ class ExactSolver:
         table = self.compiled.table
         coeffs = np.atleast_2d(coefficients)
         batch = coeffs.shape[0]
+        self.check_memory(batch)
         if batch > 1 and table.dim >= PARALLEL_DIM:
             parts = [
                 _renumbered(
@@ -241,6 +275,7 @@ class ExactSolver:
         conjugate-gradient solve each, in parallel. Arrays: (B, n_strings), (B, dim), (B,),
         (B, n_strings)."""
         table = self.compiled.table
+        self.check_memory(len(states), "linear responses", operators=2)
         if len(states) > 1 and table.dim >= PARALLEL_DIM:
             return np.concatenate(
                 [

@@ -20,6 +20,7 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliString
 from qep_analog.model.qep_model import ModelStrings, QEPModel
 from qep_analog.schema import Field, check_attributes, optional, parse_section
@@ -36,6 +38,9 @@ from qep_analog.solvers.exact import DEGENERACY_TOL
 from qep_analog.solvers.threads import single_blas_thread
 
 _OPERATORS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
+#: two-site tensors (chi² d² amplitudes) a DMRG update holds besides the effective Hamiltonian:
+#: TeNPy's Lanczos vectors (at most 20) and the SVD's factors
+DMRG_VECTORS = 24
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +156,33 @@ class MPSEquilibrium:
             factors = sorted((int(self.position[q]), _OPERATORS[letter]) for q, letter in string.factors)
             self._terms.append(([p for p, _ in factors], [o for _, o in factors]))
         self.range = max((t[0][-1] - t[0][0] for t in self._terms if t[0]), default=0)
+        self.check_memory(1)
+
+    @cached_property
+    def mpo_bond(self) -> int:
+        """The largest bond dimension of the Hamiltonian's MPO (built once with every string on)."""
+        return int(max(self.hamiltonian(np.ones(len(self._terms))).H_MPO.chi))
+
+    def memory_bytes(self, batch: int) -> int:
+        """The bytes a batch of ``batch`` DMRG solves allocates at its peak, every bond as large as
+        ``chi_max`` allows (chi_i = min(2^i, 2^(n-i), chi_max)): the MPS (d chi_i² per site), the
+        environments of every bond (D chi_i², D the MPO's bond), the two-site update's Lanczos
+        vectors, SVD factors and effective Hamiltonian ((DMRG_VECTORS + 2 D) d² chi_max²), twice
+        over for the gap's second DMRG, plus the kept MPS of every member of the batch."""
+        n, chi, d = self.model.n_qubits, self.options.chi_max, 2
+        bond = self.mpo_bond
+        bonds = sum(min(2 ** min(i, n - i, 62), chi) ** 2 for i in range(n + 1))
+        itemsize = 16 if any("Sigmay" in names for _, names in self._terms) else 8
+        solve = (d + bond) * bonds + (DMRG_VECTORS + 2 * bond) * d * d * chi * chi
+        return itemsize * (2 * solve + batch * d * bonds)
+
+    def check_memory(self, batch: int, what: str = "MPS ground states") -> None:
+        """Refuse (one-line :class:`ConfigError`) a batch whose DMRG would exceed the memory limit."""
+        require_memory(
+            f"{what}: a batch of {batch} MPS of {self.model.n_qubits} qubits at chi_max "
+            f"{self.options.chi_max}",
+            self.memory_bytes(batch),
+        )
 
     @property
     def solver(self) -> MPSEquilibrium:
@@ -287,6 +319,7 @@ class MPSEquilibrium:
         ``degeneracy_tol`` raises :class:`PreconditionError` unless ``check_degeneracy`` is False;
         without ``keep_states`` the result's ``states`` is empty."""
         coeffs = self.coefficients(x, theta, nu)
+        self.check_memory(len(coeffs))
         if start is not None and len(start) != len(coeffs):
             raise ConfigError(f"MPS equilibrium: {len(start)} warm starts for a batch of {len(coeffs)}")
         states = [

@@ -8,10 +8,30 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError
+from qep_analog.memory import require_memory
 from qep_analog.model.qep_model import CompiledModel
 
 #: Largest number of qubits for dense thermal states.
 MAX_THERMAL_QUBITS = 12
+#: dense 2^n x 2^n matrices of one Gibbs state's computation beside the kept eigenvectors: the
+#: Hamiltonian, eigh's workspace, the density matrix and its trace's elements, the exact response's
+#: kernels and products (float64 for a real model, else complex128; tracemalloc at 10 qubits: 4,
+#: and 10.6 with the exact response)
+THERMAL_MATRICES = 11
+
+
+def gibbs_bytes(compiled: CompiledModel, batch: int) -> int:
+    """The bytes of preparing ``batch`` Gibbs states: each keeps its eigenvectors (one matrix), and
+    one state at a time needs :data:`THERMAL_MATRICES` more."""
+    dim = compiled.dim
+    itemsize = 8 if compiled.table.real else 16
+    return itemsize * dim * dim * (batch + THERMAL_MATRICES)
+
+
+def check_gibbs_memory(compiled: CompiledModel, batch: int, what: str = "Gibbs states") -> None:
+    """Refuse (one-line :class:`ConfigError`) a batch of Gibbs states beyond the memory limit."""
+    n = compiled.model.n_qubits
+    require_memory(f"{what}: a batch of {batch} Gibbs states of {n} qubits", gibbs_bytes(compiled, batch))
 
 
 @dataclass(frozen=True)

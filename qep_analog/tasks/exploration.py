@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.errors import ConfigError
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import qep_estimate, small_gap_samples
@@ -468,6 +469,17 @@ class CorrelationGrid:
         return np.asarray(self.gaps < self.degeneracy_tol)
 
 
+#: bytes per point of :func:`correlation_grid`: the two meshgrid arrays, the (points, 2) parameters
+#: and the correlation and gap values, float64 each
+GRID_POINT_BYTES = 6 * 8
+
+
+def grid_bytes(n_x: int, n_zz: int) -> int:
+    """The bytes :func:`correlation_grid` allocates for an ``n_x`` x ``n_zz`` grid (its batches of
+    ground states aside: a batch's size does not grow with the grid)."""
+    return GRID_POINT_BYTES * n_x * n_zz
+
+
 def correlation_grid(
     theta_x: ArrayLike,
     theta_zz: ArrayLike,
@@ -488,6 +500,7 @@ def correlation_grid(
         raise ConfigError("phase diagram: theta_x and theta_zz must be non-empty and finite")
     if batch_size < 1:
         raise ConfigError(f"phase diagram: batch_size = {batch_size} must be positive")
+    require_memory(f"phase diagram: {len(xs)} x {len(zs)} points", grid_bytes(len(xs), len(zs)))
     grid_x, grid_z = np.meshgrid(xs, zs)
     thetas = np.stack([grid_x.ravel(), grid_z.ravel()], axis=1)
     correlation = np.empty(len(thetas))

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from qep_analog.errors import ConfigError
+from qep_analog.memory import require_memory
 from qep_analog.schema import OMIT, Field, parse_section, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.storage import (
@@ -57,10 +58,16 @@ from qep_analog.tasks.exploration import (
     correlation_grid,
     explore_phase,
     follow_boundary,
+    grid_bytes,
     open_cluster_ising,
     optimise_sensitivity,
 )
-from qep_analog.tasks.exploration_plots import plot_boundary, plot_objective, plot_phase_diagram
+from qep_analog.tasks.exploration_plots import (
+    PLOT_POINT_BYTES,
+    plot_boundary,
+    plot_objective,
+    plot_phase_diagram,
+)
 
 SCHEMA = "qep-explore/1"
 METRICS_SCHEMA = "qep-explore-metrics/1"
@@ -207,7 +214,7 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
         output = Path("runs") / plain_name(
             name, f"{where}: name (from the file name; set name: or --output)", ConfigError
         )
-    return ExploreConfig(
+    config = ExploreConfig(
         name=name,
         task=task,
         starts=starts,
@@ -219,6 +226,32 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
         diagram=diagram,
         devices=tuple(top["devices"]),
         **extra,
+    )
+    check_memory(config, where)
+    return config
+
+
+#: bytes kept per iteration (a step of a trajectory or boundary and its metrics record; measured
+#: with tracemalloc: about 0.9 KB)
+STEP_BYTES = 1024
+
+
+def exploration_bytes(config: ExploreConfig) -> int:
+    """The bytes :func:`run_exploration` keeps at its peak: the phase diagram (values and plot per
+    grid point) and every iteration's step and record (at most ``iterations`` per start, and per
+    theta_zz of a boundary)."""
+    n_x, n_zz = config.diagram.points
+    steps = len(config.starts) * config.iterations * max(1, len(config.theta_zz))
+    return (grid_bytes(n_x, n_zz) + PLOT_POINT_BYTES * n_x * n_zz) + STEP_BYTES * steps
+
+
+def check_memory(config: ExploreConfig, where: str = "explore") -> None:
+    """Refuse a configuration whose run would exceed the memory limit, before anything runs."""
+    n_x, n_zz = config.diagram.points
+    require_memory(
+        f"{where}: a phase diagram of {n_x} x {n_zz} points and {config.iterations} iterations per "
+        f"start{' and theta_zz' if config.task == 'boundary' else ''}",
+        exploration_bytes(config),
     )
 
 
@@ -336,6 +369,7 @@ def run_exploration(
     device costs nothing. The folder is locked while the exploration runs (a second writer is
     refused at once); one that holds a run (:func:`held_run_files`) is refused unless ``overwrite``.
     Every file is written atomically once everything is computed, ``result.json`` last."""
+    check_memory(config)
     folder = Path(output) if output is not None else config.output
     devices = device_reports(config.devices, nominal=nominal, history=history) if config.devices else {}
     with folder_lock(folder, "exploration folder"):

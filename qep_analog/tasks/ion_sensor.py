@@ -44,6 +44,7 @@ from qep_analog.devices import ion_chain, ions
 from qep_analog.devices.platform import ION
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
@@ -51,6 +52,15 @@ from qep_analog.qep.trainer import parameters_from_result
 from qep_analog.schema import Field, check_attributes
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.tasks.codewords import CodewordSensor, SensorAxes
+
+#: bytes per Pauli string of the model (as the Rydberg sensor's): one per pair of ions (XX), the
+#: fields about two per ion
+MODEL_STRING_BYTES = 640
+#: bytes per test point (its inputs, phase point and label; tracemalloc: 310)
+TEST_POINT_BYTES = 384
+#: dense 2^m x 2^m float64 matrices of the chain's exact diagonalisation besides X_i and Z_i of each
+#: of its m ions (sums, products, eigh's copies; tracemalloc at 6 to 9 ions: 2m + 8 to 2m + 12)
+CRITICAL_MATRICES = 14
 
 SENSORS = ("A", "B")
 #: the beat-note sides and the order each gives the chain
@@ -215,6 +225,16 @@ class IonSensorTask(CodewordSensor):
 
     def __post_init__(self) -> None:
         check_attributes(self, self.FIELDS, "ion sensor", ConfigError)
+        n_ions = self.n_chain + len(SENSORS)
+        strings = n_ions * (n_ions - 1) // 2 + 2 * n_ions
+        require_memory(
+            f"ion sensor: a chain of {self.n_chain} and a test set of {self.test_size} points",
+            MODEL_STRING_BYTES * strings + TEST_POINT_BYTES * self.test_size,
+        )
+        require_memory(
+            f"ion sensor: the exact diagonalisation of a chain of {self.n_chain} ions (its phase boundary)",
+            8 * 4**self.n_chain * (2 * self.n_chain + CRITICAL_MATRICES),
+        )
         self.phases = tuple(self.phases)
         self.field_over_j = (float(self.field_over_j[0]), float(self.field_over_j[1]))
         if self.profile.platform_spec is not ION:

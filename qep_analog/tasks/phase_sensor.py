@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError
+from qep_analog.memory import require_memory
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import is_coupling, phase_sensor
 from qep_analog.qep.losses import Loss, SquaredError
@@ -23,6 +24,11 @@ from qep_analog.qep.trainer import Penalty, parameters_from_result
 from qep_analog.schema import Field, check_attributes, shown
 
 SIMPLEX_TOTAL = 4.0
+#: bytes per Pauli string of the model (its string and the operators' entries; tracemalloc: 280);
+#: the model has 3 per chain site (ZXZ, ZZ, X) and 52 of the sensor
+MODEL_STRING_BYTES = 320
+#: bytes per test point (its inputs and labels; tracemalloc: 56)
+TEST_POINT_BYTES = 64
 PHASE_NAMES = ("cluster (SPT)", "ZZ-ordered", "paramagnet")
 INITIALISATIONS = ("bounded", "normal")
 
@@ -130,6 +136,10 @@ class PhaseSensorTask:
         if isinstance(self.patches, np.ndarray):
             self.patches = self.patches.tolist()
         check_attributes(self, self.FIELDS, "phase sensor", ConfigError)
+        require_memory(
+            f"phase sensor: a chain of {self.n_chain} and a test set of {self.test_size} points",
+            MODEL_STRING_BYTES * (3 * self.n_chain + 52) + TEST_POINT_BYTES * self.test_size,
+        )
         if self.patches is not None:
             centres = np.asarray(self.patches, dtype=float)
             g_x, g_zz = centres.T

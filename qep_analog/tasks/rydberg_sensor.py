@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from qep_analog.devices.platform import RYDBERG
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import MAX_MAGNITUDE, QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
@@ -41,6 +42,12 @@ from qep_analog.qep.trainer import parameters_from_result
 from qep_analog.schema import Field, check_attributes
 from qep_analog.tasks.codewords import CodewordSensor, SensorAxes
 from qep_analog.units import MAX_LENGTH
+
+#: bytes per Pauli string of the model (tracemalloc: 575); the van der Waals couplings make one per
+#: pair of atoms, the fields about two per atom
+MODEL_STRING_BYTES = 640
+#: bytes per test point (its inputs, phase point and label; tracemalloc: 300)
+TEST_POINT_BYTES = 384
 
 SENSORS = ("A", "B")
 #: the sensors' excitations (n_A, n_B) that name each phase
@@ -205,6 +212,11 @@ class RydbergSensorTask(CodewordSensor):
 
     def __post_init__(self) -> None:
         check_attributes(self, self.FIELDS, "rydberg sensor", ConfigError)
+        atoms = self.n_chain + len(SENSORS)
+        require_memory(
+            f"rydberg sensor: a chain of {self.n_chain} and a test set of {self.test_size} points",
+            MODEL_STRING_BYTES * (atoms * (atoms - 1) // 2 + 2 * atoms) + TEST_POINT_BYTES * self.test_size,
+        )
         self.phases = tuple(self.phases)
         self.sensor_start = tuple(tuple(float(v) for v in row) for row in self.sensor_start)  # type: ignore[assignment]
         if len(self.sensor_start) != len(SENSORS):

@@ -170,6 +170,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
     name = "local_field_map"
     platforms = ("rydberg", "ion")
     parameters_type = LocalFieldParameters
+    cell_bytes = 256  # the counts' JSON text (tracemalloc: 180)
     criteria = (
         f"reduced chi2 of the fringes < {MAX_REDUCED_CHI2} and of the frequency model < {MAX_REDUCED_CHI2}",
         f"contrast a > {MIN_CONTRAST} on every fringe",
@@ -180,6 +181,10 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         f"ions: stark_crosstalk error < {MAX_CROSSTALK_ERROR}; Rydberg (no profile field for leakage): "
         f"leakage not both > 3 σ and > {MAX_IGNORED_LEAKAGE:.0%}",
     )
+
+    def data_shape(self, parameters: LocalFieldParameters, n_sites: int) -> tuple[int, int]:
+        """The scan once without the local field and once aimed at each site, a column per site."""
+        return parameters.points * (n_sites + 1), n_sites
 
     def acquire(
         self,

@@ -146,6 +146,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
     shot noise, else the profile's interaction_scale·C6/R⁶; Ω = programmed Ω × rabi_scale."""
 
     name = "pair_spectroscopy"
+    cell_bytes = 240_000  # the two atoms' 4-level evolution on 21² noise nodes (tracemalloc: 205 kB)
     platforms = ("rydberg",)
     parameters_type = PairSpectroscopyParameters
     criteria = (
@@ -155,6 +156,10 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
         "resonance V/2 − offset inside the scan, one line width (Ω²/V + √2/T2*) from each edge",
         f"relative error of interaction_scale < {MAX_RELATIVE_ERROR:.0%}",
     )
+
+    def data_shape(self, parameters: PairSpectroscopyParameters, n_sites: int) -> tuple[int, int]:
+        """A row per scan point, one column (both atoms read '1')."""
+        return parameters.points, 1
 
     def acquire(
         self,

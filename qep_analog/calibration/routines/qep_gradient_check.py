@@ -24,6 +24,7 @@ import numpy as np
 
 from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
+from qep_analog.calibration.ground_state import final_state_bytes
 from qep_analog.calibration.routine import (
     FitResult,
     ItemReport,
@@ -134,6 +135,15 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
         f"reduced chi2 of the measured gradient (its standard errors) against the exact one "
         f"< {MAX_REDUCED_CHI2}",
     )
+
+    def data_shape(self, parameters: GradientCheckParameters, n_sites: int) -> tuple[int, int]:
+        """A row per phase (free, plus, minus) and setting (at most two: Z, and X for a transverse
+        field), a column per outcome (2^n)."""
+        return 3 * 2, 1 << n_sites
+
+    def memory_bytes(self, parameters: GradientCheckParameters, n_sites: int) -> int:
+        """The data's cells and the preparation of each phase's state on every site."""
+        return super().memory_bytes(parameters, n_sites) + final_state_bytes(n_sites)
 
     def acquire(
         self,

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
+from qep_analog.calibration.ground_state import final_state_bytes
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import (
     Estimate,
@@ -167,6 +168,14 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         "the last step is within 4 standard errors of zero on every site (converged)",
         f"the preconditioner is well conditioned (condition number < {MAX_CONDITION:g})",
     )
+
+    def data_shape(self, parameters: QEPHamiltonianParameters, n_sites: int) -> tuple[int, int]:
+        """Per iteration and pattern three rows (free, plus, minus), a column per site."""
+        return 3 * parameters.patterns * parameters.iterations, n_sites
+
+    def memory_bytes(self, parameters: QEPHamiltonianParameters, n_sites: int) -> int:
+        """The data's cells and the preparation of each phase's state on every site."""
+        return super().memory_bytes(parameters, n_sites) + final_state_bytes(n_sites)
 
     def acquire(
         self,

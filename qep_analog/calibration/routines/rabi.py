@@ -79,6 +79,7 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
     Guess: the Ω in [0.3, 3] × programmed with the least residual of a linear fit of sin²(Ωt/2)."""
 
     name = "rabi"
+    cell_bytes = 1300  # the driven pulse's quadrature over the noise (tracemalloc: 1050)
     parameters_type = RabiParameters
     criteria = (
         f"reduced chi2 < {MAX_REDUCED_CHI2}",

@@ -70,7 +70,7 @@ from numpy.typing import NDArray
 from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_probabilities
-from qep_analog.calibration.ground_state import final_ground_state
+from qep_analog.calibration.ground_state import final_ground_state, final_state_bytes
 from qep_analog.calibration.records import Quality
 from qep_analog.calibration.routine import (
     Estimate,
@@ -336,6 +336,15 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
         f"{MAX_OVERSHOOT_SIGMAS:g} standard errors",
         f"the swing |O_inf - O(0)| is resolved: >= {MIN_SWING_SIGMAS:g} standard errors",
     )
+
+    def data_shape(self, parameters: RampScanParameters, n_sites: int) -> tuple[int, int]:
+        """A row per duration, one column (the crystal's count)."""
+        return parameters.points, 1
+
+    def memory_bytes(self, parameters: RampScanParameters, n_sites: int) -> int:
+        """The data's cells and the preparation of a ramp's state on the probed sites."""
+        sites = parameters.sites or n_sites
+        return super().memory_bytes(parameters, n_sites) + final_state_bytes(sites)
 
     def acquire(
         self,

@@ -63,6 +63,7 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
     residual linear fit over [0.2, 2] × programmed detuning (below Nyquist), T2* = half the scan."""
 
     name = "ramsey"
+    cell_bytes = 256  # the counts' JSON text (tracemalloc: 180)
     parameters_type = RamseyParameters
     criteria = (
         f"reduced chi2 < {MAX_REDUCED_CHI2}",

@@ -47,6 +47,11 @@ class ReadoutCalibration(Routine[ReadoutParameters, RydbergCalibrationBackend]):
         f"reduced chi2 of the repeated blocks < {MAX_REDUCED_CHI2}",
         "ε < 0.25 and ε′ < 0.25 on every site (contrast 1 − ε − ε′ > 0.5: not saturated, not noise)",
     )
+    cell_bytes = 256  # the counts' JSON text (tracemalloc: 180)
+
+    def data_shape(self, parameters: ReadoutParameters, n_sites: int) -> tuple[int, int]:
+        """A row per preparation (|0⟩ and |1⟩, ``repeats`` times), a column per site."""
+        return 2 * parameters.repeats, n_sites
 
     def acquire(
         self,

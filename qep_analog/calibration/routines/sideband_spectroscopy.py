@@ -145,6 +145,7 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
     [0.7, 1.3] × the profile's, Ω = programmed × the profile's rabi_scale."""
 
     name = "sideband_spectroscopy"
+    cell_bytes = 4400  # the sideband lineshapes per point and ion (tracemalloc: 3600)
     platforms = ("ion",)
     parameters_type = SidebandParameters
     criteria = (

@@ -99,6 +99,7 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
     name = "two_ion_oscillation"
     platforms = ("ion",)
     parameters_type = PairParameters
+    cell_bytes = 512  # the counts' and sweep's JSON text (tracemalloc: 410)
     criteria = (
         f"reduced chi2 < {MAX_REDUCED_CHI2}",
         f"contrast a > {MIN_CONTRAST} for every pair",
@@ -107,6 +108,11 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
         f"relative error of every J < {MAX_COUPLING_ERROR:g}",
         f"the pairs agree: χ²/dof of their scales around the mean < {MAX_PAIR_SCATTER:g}",
     )
+
+    def data_shape(self, parameters: PairParameters, n_sites: int) -> tuple[int, int]:
+        """The scans of every pair at distance up to ``max_distance`` one after the other, one column."""
+        distances = range(1, min(parameters.max_distance, n_sites - 1) + 1)
+        return parameters.points * sum(n_sites - d for d in distances), 1
 
     def acquire(
         self,
