@@ -93,7 +93,7 @@ def corrupt(document: dict[str, Any], case: str) -> dict[str, Any] | str:
     elif case in ("huge_count", "huge_total"):
         counts = phases["plus"][0]["counts"]
         for key in list(counts)[: 1 if case == "huge_count" else 2]:
-            counts[key] = 2**64 if case == "huge_count" else 6 * 10**14
+            counts[key] = 2**64 if case == "huge_count" else 5 * 10**15
     elif case == "huge_bitstring":
         phases["plus"][0]["counts"]["01" * 500_000] = 3
     elif case == "huge_bases":
@@ -111,7 +111,7 @@ CASES = [
     ("readout_per_qubit", "2 values for 3 qubits"),
     ("theta_name", "unknown name 'zz'"), ("model", "missing.yaml"), ("one_shot", "at least 2"),
     ("not_json", "not valid JSON"), ("huge_count", "count 18446744073709551616 of "),
-    ("huge_total", "shots in all, beyond 1e+15"),
+    ("huge_total", "shots, more than the limit of 9007199254740992 (2^53)"),
     ("huge_bitstring", "bitstring '010101"), ("huge_bases", "'ZZZZZZ"),
 ]  # fmt: skip
 
