@@ -221,6 +221,7 @@ def run_history(args: argparse.Namespace) -> int:
                     "path": str(history.path),
                     "records": [r.to_document() for r in read.records],
                     "torn_lines": list(read.torn),
+                    "damaged_lines": [{"line": d.number, "reason": d.reason} for d in read.damaged],
                     "effective": effective,
                 },
                 indent=2,
@@ -230,6 +231,8 @@ def run_history(args: argparse.Namespace) -> int:
     print(f"{history.path}: {len(read.records)} records")
     for number in read.torn:
         print(f"  line {number} is torn (a writer was interrupted) and skipped")
+    for damaged in read.damaged:
+        print(f"  line {damaged.number} is damaged and skipped: {damaged.reason}")
     print(
         f"{'timestamp':<25} {'run':<24} {'routine':<22} {'field':<24} {'site':>4} {'value':>12} "
         f"{'error':>10} {'unit':<6} {'quality':<7} valid"

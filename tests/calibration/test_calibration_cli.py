@@ -46,6 +46,34 @@ def test_history_shows_timestamps_with_their_time_zone(
     assert "2026-11-23T16:00:00+01:00 r1" in capsys.readouterr().out
 
 
+def test_history_names_damaged_and_torn_lines_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qep_analog.calibration.history import CalibrationHistory
+    from qep_analog.calibration.records import CalibrationRecord
+
+    def record(value: float) -> CalibrationRecord:
+        return CalibrationRecord(
+            field="rabi_scale", value=value, uncertainty=0.001, unit="", run_id="r1", routine="rabi",
+            timestamp="2026-11-23T16:00:00+00:00", quality="good", valid=True,
+            device="fresnel-like", profile_version=1, runcard="rydberg-basic",
+        )  # fmt: skip
+
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.append([record(1.01), record(1.02), record(1.03)])
+    lines = history.path.read_text(encoding="utf-8").splitlines()
+    lines[2] = "#" + lines[2][1:]  # line 3 damaged in the middle
+    history.path.write_text("\n".join([*lines, lines[3][:20]]), encoding="utf-8")  # line 5 torn
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "line 3 is damaged and skipped: not valid JSON" in text
+    assert "line 5 is torn" in text and "line 3 is torn" not in text
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [r["value"] for r in document["records"]] == [1.01, 1.03]
+    assert document["torn_lines"] == [5] and [d["line"] for d in document["damaged_lines"]] == [3]
+
+
 def test_history_from_the_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

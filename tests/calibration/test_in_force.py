@@ -322,7 +322,8 @@ def test_damaged_histories_are_one_line_errors_or_warnings(
     lines = history.path.read_text().splitlines()
     history.path.write_text("\n".join([lines[0], "xx garbage", *lines[1:]]) + "\n")
     status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
-    assert status == 0 and "warning: calibration history" in err and "line(s) 2 do not parse" in err
+    assert status == 0 and "warning: calibration history" in err and "damaged line(s) 2 (" in err
+    assert "torn" not in err and err.count("\n") == 1
     afile = tmp_path / "afile"
     afile.write_text("")
     status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(afile)])
