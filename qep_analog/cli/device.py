@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from qep_analog.cli.common import Parser, add_calibration_options
@@ -45,19 +47,14 @@ def run_list(args: argparse.Namespace) -> int:
 
     rows: list[dict[str, Any]] = []
     for name, entry in library_entries("devices").items():
-        row = {
-            "name": name,
-            "file": str(entry.path),
-            "origin": entry.origin,
-            "shadows": list(entry.shadows),
-        }
         try:
             profile = read_profile(name)
-        except QEPError as exc:  # one broken file: list the others, mark this one
-            rows.append({**row, "platform": "-", "version": "-", "description": f"INVALID: {exc}"})
+        except QEPError as exc:  # one broken file: list the others, skip this one with a warning
+            _warn_skipped(entry.path, str(exc), entry.shadows)
             continue
-        rows.append({**row, "platform": profile.platform, "version": profile.version,
-                     "description": profile.description})  # fmt: skip
+        rows.append({"name": name, "file": str(entry.path), "origin": entry.origin,
+                     "shadows": list(entry.shadows), "platform": profile.platform,
+                     "version": profile.version, "description": profile.description})  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -69,6 +66,13 @@ def run_list(args: argparse.Namespace) -> int:
             f"{row['description']}"
         )
     return 0
+
+
+def _warn_skipped(path: Path, reason: str, shadows: tuple[str, ...]) -> None:
+    """One line on stderr: the profile file ``path`` is not listed, and why."""
+    reason = " ".join(reason.removeprefix(f"{path}: ").split())  # the path is named once, one line
+    hidden = f"; it hides the {' and '.join(shadows)} profile of that name" if shadows else ""
+    print(f"qep-analog: warning: device list: skipped {path}: {reason}{hidden}", file=sys.stderr)
 
 
 _SUFFIX_UNITS = {
