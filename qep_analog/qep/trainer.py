@@ -43,7 +43,7 @@ from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import ESTIMATORS
 from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
-from qep_analog.schema import Field, check_attributes
+from qep_analog.schema import Field, check_attributes, seed_field
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import atomic_write_text, folder_lock, read_input_text, read_json, write_json
@@ -161,7 +161,7 @@ class TrainingConfig:
         Field("shots", "integer", low=1, nullable=True),
         Field("optimizer", "text", choices=OPTIMIZERS),
         Field("learning_rate", low=0.0, open_low=True),
-        Field("seed", "integer", low=0),
+        seed_field(),
         Field("checkpoint_every", "integer", low=1),
         Field("eval_every", "integer", low=1),
         Field("solver_tol", low=0.0, open_low=True),
