@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from qep_analog.errors import ConfigError
+from qep_analog.library import reference_from_file
 from qep_analog.schema import OMIT, Field, parse_section, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium
 from qep_analog.storage import atomic_write_text, file_output, plain_name, read_yaml, write_json
@@ -208,7 +209,7 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
         solver_tol=top["solver_tol"],
         output=output,
         diagram=diagram,
-        devices=tuple(top["devices"]),
+        devices=tuple(reference_from_file("devices", name, path) for name in top["devices"]),
         **extra,
     )
 
