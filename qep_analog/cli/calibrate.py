@@ -259,13 +259,16 @@ def run_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run": run, "results": results}, indent=2))
         return 0
+    plots = None
+    if not args.no_plot:  # drawn first: it reads the stored data, so a damaged file stops it early
+        from qep_analog import plot_run
+
+        plots = plot_run(args.argument)
     print(
         f"run {run['run_id']}: runcard {run['runcard']} on {run['device']} (profile version "
         f"{run['profile_version']}, backend {run['backend']}, update {run['update']})"
     )
     _print_steps(results, shown_units(run))
-    if not args.no_plot:
-        from qep_analog import plot_run
-
-        print(f"plots in {plot_run(args.argument)}")
+    if plots is not None:
+        print(f"plots in {plots}")
     return 0

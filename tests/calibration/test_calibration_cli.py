@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,80 @@ def test_ion_daily_runcard_on_the_fake_chain(tmp_path: Path, capsys: pytest.Capt
     effective = json.loads(capsys.readouterr().out)["effective"]
     assert effective["interaction_scale"] == pytest.approx(0.95, abs=0.005)
     assert len(effective["local_gains"]) == 4
+
+
+@pytest.fixture(scope="module")
+def calibrated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of rydberg-basic on the fake lab (copy it before damaging it)."""
+    folder = tmp_path_factory.mktemp("calibrated")
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab", "--quiet"]
+    assert main([*argv, "--out", str(folder / "run"), "--history", str(folder / "history")]) == 0
+    return folder / "run"
+
+
+def _damaged(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """``document`` with the value at ``path`` (keys and indices split by '/') replaced, or deleted
+    when ``value`` is ``DELETE``."""
+    *parents, last = [int(k) if k.isdigit() else k for k in path.split("/")]
+    inner: Any = document
+    for key in parents:
+        inner = inner[key]
+    if value is DELETE:
+        del inner[last]
+    else:
+        inner[last] = value
+    return document
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("file", "path", "value", "words"),
+    [
+        ("run.json", "steps", DELETE, ["missing key steps"]),
+        ("run.json", "steps", 5, ["steps = 5 is not a list"]),
+        ("run.json", "steps/0", 1, ["steps[0]: expected a mapping"]),
+        ("run.json", "run_id", ["a"], ["run_id"]),
+        ("run.json", "steps/1/units/sweep", "furlong", ["steps[1].units.sweep: unit 'furlong'"]),
+        ("run.json", "steps/1/units/detuning_offset", "us", ["units.detuning_offset: unit 'us'"]),
+        ("02-detuning_spectroscopy/result.json", "estimates", None, ["estimates = None"]),
+        ("02-detuning_spectroscopy/result.json", "estimates/0/value", "x", ["estimates[0].value"]),
+        ("02-detuning_spectroscopy/result.json", "estimates/0/site", DELETE, ["missing key"]),
+        ("02-detuning_spectroscopy/result.json", "reduced_chi2", "x", ["reduced_chi2 = 'x'"]),
+        ("02-detuning_spectroscopy/result.json", "curves", None, ["curves = None"]),
+        ("02-detuning_spectroscopy/result.json", "routine", "rabi", ["result of routine 'rabi'"]),
+        ("02-detuning_spectroscopy/data.json", "sweep_unit", "x", ["sweep unit 'x'"]),
+        ("02-detuning_spectroscopy/data.json", "context", {}, ["the data lack 'duration'"]),
+    ],
+)
+def test_a_damaged_run_folder_is_one_line_in_report(
+    calibrated_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], file: str, path: str,
+    value: Any, words: list[str],
+) -> None:  # fmt: skip
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(calibrated_run, run)
+    target = run / file
+    document = json.loads(target.read_text(encoding="utf-8"))
+    target.write_text(json.dumps(_damaged(document, path, value)), encoding="utf-8")
+    status = main(["calibrate", "report", str(run)])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "", err
+    assert err.count("\n") == 1 and err.startswith(f"qep-analog: error: {target}"), err
+    for word in words:
+        assert word in err
+
+
+def test_a_run_stopped_before_its_first_step_reports_without_a_traceback(
+    calibrated_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(calibrated_run, run)
+    document = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    (run / "run.json").write_text(json.dumps({**document, "steps": []}), encoding="utf-8")
+    assert main(["calibrate", "report", str(run)]) == 0
+    assert (run / "report.png").is_file() and capsys.readouterr().err == ""

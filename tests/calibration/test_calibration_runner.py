@@ -223,11 +223,23 @@ def test_targets_restrict_the_fitted_sites(tmp_path: Path) -> None:
         parse_runcard(card)
 
 
+#: the keys of a ``run.json`` before its steps
+RUN_HEAD = {
+    "run_id": "r1",
+    "device": "fresnel-like",
+    "profile_version": 1,
+    "runcard": "rydberg-basic",
+    "update": "append",
+    "backend": "fake-lab",
+}
+
+
 @pytest.mark.parametrize("folder", ["../elsewhere", "/tmp"])
 def test_a_step_folder_outside_the_run_folder_is_refused(tmp_path: Path, folder: str) -> None:
     run_dir = tmp_path / "run"
     (tmp_path / "elsewhere").mkdir()
-    write_json(run_dir / "run.json", {"steps": [{"folder": folder}]}, RUN_SCHEMA)
+    step = {"routine": "rabi", "folder": folder, "quality": "good", "reasons": []}
+    write_json(run_dir / "run.json", {**RUN_HEAD, "steps": [step]}, RUN_SCHEMA)
     for read in (read_results, refit):
         with pytest.raises(CalibrationError, match=r"run\.json: step folder"):
             read(run_dir)
