@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog import ConfigError, QEPWarning
+from qep_analog import ConfigError, ConstraintError, QEPWarning
 from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed
 
 DURATION_HELP = (
@@ -241,9 +241,17 @@ def run_emulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.file}: holds no schedule")
     rows: list[dict[str, Any]] = []
     profile = _profile_of(schedules[0].metadata, args)  # one build: one profile for every schedule
+    if profile.platform != schedules[0].platform:
+        raise ConfigError(
+            f"{args.file}: {schedules[0].platform} schedules, but their profile {profile.label!r} is "
+            f"{profile.platform}"
+        )
     _warn_if_changed(schedules[0].metadata, profile)
     choice = schedule_duration(schedules[0], profile, args.duration)
-    schedules = [_at_duration(s, choice, profile) for s in schedules]
+    try:
+        schedules = [_at_duration(s, choice, profile) for s in schedules]
+    except ConstraintError as exc:  # the file's schedules (or --duration) break a limit of the device
+        raise ConstraintError(f"{args.file}: {exc}") from None
     with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as progress:
         for k, schedule in enumerate(schedules):
             name = f"{schedule.label}/{schedule.readout[0]}"
@@ -314,9 +322,12 @@ def _emulated_row(
 
 
 def _at_duration(schedule: Any, choice: Any, profile: Any) -> Any:
-    from qep_analog import duration_metadata, stretch_schedule
+    """The schedule played in the chosen duration, checked against the profile's limits either way
+    (a schedule file may have been edited since it was built)."""
+    from qep_analog import check_schedule, duration_metadata, stretch_schedule
 
     if abs(schedule.duration - choice.duration) <= 1e-9:
+        check_schedule(schedule, profile)
         return schedule
     return stretch_schedule(schedule, choice.duration, profile, duration_metadata(choice))
 

@@ -456,7 +456,12 @@ def realised_duration(profile: DeviceProfile, duration: float) -> float:
     """``duration`` (µs) rounded up to the device clock, or :class:`ConstraintError` when it is shorter
     than the shortest pulse or longer than the longest sequence the device runs."""
     caps = profile.capabilities
-    ticks = math.ceil(duration / caps.clock - 1e-9)
+    if math.isfinite(duration) and not math.isfinite(duration / caps.clock):  # 1e308 µs: no tick count
+        raise ConstraintError(
+            f"device {profile.label!r}: duration {duration:.6g} µs is beyond counting in clock ticks of "
+            f"{caps.clock:.6g} µs"
+        )
+    ticks = math.ceil(duration / caps.clock - 1e-9) if math.isfinite(duration) else 0
     realised = ticks * caps.clock
     shortest = caps.shortest_pulse
     if not math.isfinite(duration) or realised < shortest:
