@@ -704,3 +704,59 @@ def test_train_refuses_a_folder_with_a_run_unless_overwrite(
     assert json.loads((run_dir / "result.json").read_text())["seed"] == 5
     status, _, err = run_main(capsys, [*base, "--resume", "--overwrite"])
     assert_one_line_error(status, err)
+
+
+LINE_BREAK = "a\nb.yaml"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", LINE_BREAK],
+        ["gradient", LINE_BREAK],
+        ["explore", LINE_BREAK],
+        ["device", "validate", LINE_BREAK],
+        ["emulate", LINE_BREAK],
+        ["sequence", "plot", LINE_BREAK],
+        ["gradient-from-counts", LINE_BREAK],
+        ["calibrate", "report", LINE_BREAK],
+        ["calibrate", "rydberg-basic", "--device", LINE_BREAK, "--backend", "fake-lab", "--out", "c"],
+    ],
+)
+def test_a_line_break_in_an_argument_stays_inside_the_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a\\nb.yaml" in err, err
+
+
+def test_a_warning_before_an_error_is_carried_in_the_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QEP_ANALOG_PATH", str(tmp_path / "nowhere"))
+    assert main(["device", "show", "no-such-device"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qep-analog: error: device 'no-such-device'"), err
+    assert f"(after the warning: $QEP_ANALOG_PATH: {tmp_path / 'nowhere'} is not a folder" in err
+    # a command that ends well prints its warnings, one line each
+    assert main(["device", "show", "fresnel-like"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"qep-analog: warning: $QEP_ANALOG_PATH: {tmp_path / 'nowhere'} is not a folder; it is skipped\n"
+    )
+
+
+def test_other_warnings_are_one_line_too(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    """A warning of a library (numpy's RuntimeWarning here) is one line with its kind, not Python's
+    two (message and source line)."""
+    from qep_analog.cli import _show_warning
+    from qep_analog.cli.common import deferred_warnings
+
+    with deferred_warnings():
+        _show_warning(RuntimeWarning("overflow encountered in divide"), RuntimeWarning, "x.py", 1)
+    assert (
+        capsys.readouterr().err == "qep-analog: warning: RuntimeWarning: overflow encountered in divide\n"
+    )

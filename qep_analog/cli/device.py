@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from qep_analog.cli.common import Parser, add_calibration_options
+from qep_analog.cli.common import Parser, add_calibration_options, warn
 
 BASES = {"auto": None, "as-written": False, "rotated": True}
 
@@ -72,7 +71,7 @@ def _warn_skipped(path: Path, reason: str, shadows: tuple[str, ...]) -> None:
     """One line on stderr: the profile file ``path`` is not listed, and why."""
     reason = " ".join(reason.removeprefix(f"{path}: ").split())  # the path is named once, one line
     hidden = f"; it hides the {' and '.join(shadows)} profile of that name" if shadows else ""
-    print(f"qep-analog: warning: device list: skipped {path}: {reason}{hidden}", file=sys.stderr)
+    warn(f"device list: skipped {path}: {reason}{hidden}")
 
 
 _SUFFIX_UNITS = {
@@ -122,7 +121,6 @@ def _lines(section: dict[str, Any], indent: str = "  ") -> list[str]:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    import sys
 
     from qep_analog import calibration_report, history_records, read_profile, resolve
 
@@ -140,10 +138,7 @@ def run_show(args: argparse.Namespace) -> int:
         else:
             limit = _age(profile.calibration.max_age / 1e6)
             why = f"is {_age(field['age_s'])} old, older than the profile's max_age {limit}"
-        print(
-            f"qep-analog: warning: device {profile.name!r}: calibrated {field['field']} {why}",
-            file=sys.stderr,
-        )
+        warn(f"device {profile.name!r}: calibrated {field['field']} {why}")
     if args.json:
         document["snapshot_hash"] = profile.snapshot_hash
         document["calibration_in_force"] = None if args.nominal else in_force

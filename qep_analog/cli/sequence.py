@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from qep_analog import ConfigError, ConstraintError, QEPWarning
-from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed
+from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed, warn
 
 DURATION_HELP = (
     "ramp duration in µs, checked against the profile (default: the calibrated ramp_duration in force, "
@@ -91,7 +90,7 @@ def _profile_of(metadata: dict[str, Any], args: argparse.Namespace) -> Any:
         name = metadata.get("device", {}).get("name")
         if not name:
             raise ConfigError(f"schedule file: its profile file {source} is gone and it names no device")
-        _warn(f"the profile file {source} the schedules were built with is gone; using {name!r}")
+        warn(f"the profile file {source} the schedules were built with is gone; using {name!r}")
         source = name
     return load_profile(
         source,
@@ -99,10 +98,6 @@ def _profile_of(metadata: dict[str, Any], args: argparse.Namespace) -> Any:
         nominal=args.nominal or bool(metadata.get("nominal", False)),
         history=args.history,
     )
-
-
-def _warn(message: str) -> None:
-    print(f"qep-analog: warning: {message}", file=sys.stderr)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -136,7 +131,7 @@ def run_build(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", QEPWarning)
         schedules = qep_phase_schedules(model, profile, recipe, x, theta, eps, args.beta)
     for warning in caught:
-        _warn(str(warning.message))
+        warn(str(warning.message))
     provenance = {"profile": str(Path(profile.source).resolve()), "relaxed": not profile.strict,
                   "nominal": args.nominal, "model": str(Path(args.model).resolve()),
                   "device": profile.provenance(), **duration_metadata(choice)}  # fmt: skip
@@ -154,7 +149,7 @@ def run_build(args: argparse.Namespace) -> int:
             names = ", ".join(f"{s.label}/{s.readout if len(set(s.readout)) > 1 else s.readout[0]}"
                               for s in skipped)  # fmt: skip
             limit = READOUT_LIMITS[exporter]
-            _warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
+            warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
         for schedule in schedules:
             if schedule not in skipped:
                 stem = f"{out.with_suffix('')}.{schedule.label}.{schedule.readout[0]}"
@@ -181,7 +176,7 @@ def _platform_lines(schedule: Any, profile: Any) -> list[str]:
         lines.append(coupling_summary(controls, profile))
     t2 = profile.noise.dephasing_time
     if schedule.duration > t2:
-        _warn(
+        warn(
             f"the ramp ({schedule.duration:g} µs) is longer than the T2* of device {profile.label!r} "
             f"({t2:g} µs): expect dephasing to lower the preparation's fidelity (emulate --noise shows "
             "by how much)"
@@ -363,7 +358,7 @@ def _warn_if_changed(metadata: dict[str, Any], profile: Any) -> None:
     """Warn when the profile used now differs from the one the schedules were built with."""
     built = metadata.get("device", {}).get("snapshot_hash")
     if built is not None and built != profile.snapshot_hash:
-        _warn(
+        warn(
             f"the schedules were built on profile snapshot {built}; emulating on {profile.snapshot_hash} "
             "(the profile file or its calibration in force changed since, or --nominal)"
         )
