@@ -760,3 +760,79 @@ def test_other_warnings_are_one_line_too(capsys: pytest.CaptureFixture[str], mod
     assert (
         capsys.readouterr().err == "qep-analog: warning: RuntimeWarning: overflow encountered in divide\n"
     )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny experiment file and a 2-step run of it (copy the run before damaging it)."""
+    folder = tmp_path_factory.mktemp("finished")
+    experiment = folder / "tiny.yaml"
+    experiment.write_text(EXPERIMENT, encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "2", "--output", str(folder / "run"), "--quiet"]
+    assert main(argv) == 0
+    return experiment, folder / "run"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        ("run", "x", ["run = 'x'"]),
+        pytest.param("theta/0", 2**1100, ["theta[0] = ", "is not finite"], id="theta/0-huge"),
+        ("theta/0", "x", ["theta[0] = 'x' is not a number"]),
+        ("optimizer", {}, ["missing key optimizer.t"]),
+        ("optimizer/t", "x", ["optimizer.t = 'x' is not an integer"]),
+        ("optimizer/t", 0, ["t = 0, but the moments m and v must be null at t = 0"]),
+        ("optimizer/m/0", 1e308, ["optimizer.m[0] = 1e+308 breaks the rule"]),
+        ("optimizer/v/0", -1.0, ["optimizer.v[0] = -1.0 breaks the rule"]),
+        ("optimizer/v", [1.0], ["optimizer.v = [1.0] is not a list of"]),
+        ("rng", {}, ["rng is not a random generator state"]),
+        ("rng", "x", ["rng = 'x' is not a random generator state"]),
+        ("rng/state/state", "x", ["rng is not a random generator state"]),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_on_resume(
+    capsys: pytest.CaptureFixture[str], finished_run: tuple[Path, Path], tmp_path: Path, path: str,
+    value: object, words: list[str],
+) -> None:  # fmt: skip
+    experiment, run = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    document = json.loads((copy / "checkpoint.json").read_text(encoding="utf-8"))
+    *parents, last = [int(k) if k.isdigit() else k for k in path.split("/")]
+    inner = document
+    for key in parents:
+        inner = inner[key]
+    inner[last] = value
+    (copy / "checkpoint.json").write_text(json.dumps(document), encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "3", "--output", str(copy), "--resume", "--quiet"]
+    status, _, err = run_main(capsys, argv)
+    assert_one_line_error(status, err)
+    assert f"{copy / 'checkpoint.json'}: " in err
+    for word in words:
+        assert word in err, err
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("x", ["= 'x' is not a number"]),
+        (None, ["= None is not a number"]),
+        pytest.param(2**1100, ["is not finite"], id="huge"),
+    ],
+)
+def test_a_damaged_result_is_one_line_as_init(
+    capsys: pytest.CaptureFixture[str], finished_run: tuple[Path, Path], tmp_path: Path, value: object,
+    words: list[str],
+) -> None:  # fmt: skip
+    experiment, run = finished_run
+    document = json.loads((run / "result.json").read_text(encoding="utf-8"))
+    first = next(iter(document["parameters"]))
+    document["parameters"][first] = value
+    damaged = tmp_path / "result.json"
+    damaged.write_text(json.dumps(document), encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "1", "--output", str(tmp_path / "new"), "--quiet"]
+    status, _, err = run_main(capsys, [*argv, "--init", str(damaged)])
+    assert_one_line_error(status, err)
+    assert f"init {damaged}: {first}" in err and not (tmp_path / "new").exists()
+    for word in words:
+        assert word in err, err

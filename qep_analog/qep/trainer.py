@@ -30,7 +30,7 @@ from qep_analog.errors import ConfigError, DamagedLogWarning, SolverError, Stora
 from qep_analog.measurement.gradient import BitstringSampler
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.settings import measurement_plan
-from qep_analog.model.qep_model import QEPModel
+from qep_analog.model.qep_model import MAX_MAGNITUDE, QEPModel
 from qep_analog.qep.gradients import (
     SCHEMES,
     exact_gradient,
@@ -41,9 +41,9 @@ from qep_analog.qep.gradients import (
 )
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import ESTIMATORS
-from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
+from qep_analog.qep.optimizers import OPTIMIZERS, check_state, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
-from qep_analog.schema import Field, check_attributes, seed_field
+from qep_analog.schema import Field, check_attributes, parse_section, parse_value, seed_field, shown
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.storage import atomic_write_text, folder_lock, read_input_text, read_json, write_json
@@ -75,16 +75,17 @@ def parameters_from_result(path: str | Path, names: Sequence[str], where: str) -
     except StorageError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if not isinstance(values, dict) or set(names) - set(values):
-        missing = sorted(set(names) - set(values or {}))[:3]
+        missing = sorted(set(names) - set(values if isinstance(values, dict) else {}))[:3]
         raise ConfigError(f"{where} {str(path)!r} lacks the parameters {missing}")
-    return np.array([float(values[name]) for name in names])
+    field = Field("parameter", low=-MAX_MAGNITUDE, high=MAX_MAGNITUDE)
+    return np.array([parse_value(values[n], field, f"{where} {path}", ConfigError, n) for n in names])
 
 
 def migrate_checkpoint(document: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint document in the current format (``qep-checkpoint/2``) from any version read."""
     if document["schema"] == CHECKPOINT_SCHEMA:
         return document
-    run = dict(document.get("run") or {})
+    run = dict(document.get("run") or {}) if isinstance(document.get("run"), dict) else {}
     if isinstance(run.get("config"), dict):
         run["config"] = {
             **run["config"],
@@ -392,7 +393,9 @@ class Trainer:
         document = migrate_checkpoint(
             read_json(self.checkpoint_path, (CHECKPOINT_SCHEMA, CHECKPOINT_SCHEMA_V1))
         )
-        stored = document.get("run", {})
+        stored = document.get("run")
+        if not isinstance(stored, dict):
+            raise StorageError(f"{self.checkpoint_path}: run = {shown(stored)} is not a run's description")
         for key, value in self._fingerprint().items():
             if stored.get(key) == value:
                 continue
@@ -405,21 +408,24 @@ class Trainer:
                 f"({detail}); resume only the run that wrote it"
             )
         names = self.parameter_names
-        step, theta = document.get("step"), document.get("theta")
-        if (
-            isinstance(step, bool)
-            or not isinstance(step, int)
-            or step < 0
-            or not isinstance(theta, list)
-            or len(theta) != len(names)
-            or not all(isinstance(v, int | float) and np.isfinite(v) for v in theta)
-            or not isinstance(document.get("optimizer"), dict)
-            or not isinstance(document.get("rng"), dict)
-        ):
+        where = str(self.checkpoint_path)
+        fields = (
+            Field("step", "integer", low=0),
+            Field("theta", "numbers", length=len(names), low=-MAX_MAGNITUDE, high=MAX_MAGNITUDE),
+            Field("optimizer", "any"),
+            Field("rng", "any"),
+        )
+        values = parse_section({f.name: document.get(f.name) for f in fields}, fields, where, StorageError)
+        step, theta = values["step"], values["theta"]
+        check_state(self.config.optimizer, document["optimizer"], len(names), where, StorageError)
+        if not isinstance(document["rng"], dict):
+            raise StorageError(f"{where}: rng = {shown(document['rng'])} is not a random generator state")
+        try:  # numpy checks a generator state when it is set
+            np.random.default_rng().bit_generator.state = document["rng"]
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise StorageError(
-                f"{self.checkpoint_path}: malformed checkpoint (needs step >= 0, theta of "
-                f"{len(names)} finite numbers, optimizer and rng states)"
-            )
+                f"{where}: rng is not a random generator state ({type(exc).__name__})"
+            ) from None
         history = [r for r in self.read_metrics() if r["step"] <= step]
         return TrainingState(
             step, np.array(theta, dtype=float), document["optimizer"], document["rng"], history
