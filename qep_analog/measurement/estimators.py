@@ -27,6 +27,11 @@ Observable = PauliString | PauliSum
 _BITSTRING = re.compile(r"^[01]+$")
 
 
+#: The most shots one setting's counts may hold: every count and their sum stay exact as float64
+#: (and far inside int64), so estimates from them are exact in the count.
+MAX_SHOTS = 2**53
+
+
 @dataclass(frozen=True, eq=False)
 class SettingCounts:
     """Counts of the outcomes of one setting: distinct basis indices (qubit 0 the most significant
@@ -99,6 +104,10 @@ class SettingCounts:
                 raise MeasurementError(f"{where}: count {value!r} of {key} is not a non-negative integer")
             outcomes.append(int(key, 2))
             values.append(int(value))
+        if sum(values) > MAX_SHOTS:
+            raise MeasurementError(
+                f"{where}: {sum(values)} shots in setting {bases}, more than the limit {MAX_SHOTS} (2**53)"
+            )
         return cls(bases, np.array(outcomes, dtype=np.int64), np.array(values, dtype=np.int64))
 
     def to_bitstrings(self) -> dict[str, int]:
