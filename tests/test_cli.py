@@ -836,3 +836,28 @@ def test_a_damaged_result_is_one_line_as_init(
     assert f"init {damaged}: {first}" in err and not (tmp_path / "new").exists()
     for word in words:
         assert word in err, err
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"min_gap": "x"}, {"degenerate": None}, {"test_loss": [1.0]}, {"step": -1}],
+    ids=["min_gap-text", "degenerate-null", "test_loss-list", "negative-step"],
+)
+def test_a_damaged_metrics_record_is_skipped_and_named_on_resume(
+    capsys: pytest.CaptureFixture[str], finished_run: tuple[Path, Path], tmp_path: Path,
+    damage: dict[str, object],
+) -> None:  # fmt: skip
+    """A step record with a field no trainer writes (text, null, a list) is a damaged line: resume
+    names it, keeps every other record and finishes (it was a traceback in the summary or a plot)."""
+    experiment, run = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    lines = (copy / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[2] = json.dumps({**json.loads(lines[2]), **damage})  # the record of step 1
+    (copy / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "3", "--output", str(copy), "--resume", "--quiet"]
+    status, _, err = run_main(capsys, argv)
+    assert status == 0, err
+    assert err.count("\n") == 1 and "metrics.jsonl: line 3 is not a step record (damaged)" in err
+    steps = [json.loads(x)["step"] for x in (copy / "metrics.jsonl").read_text().splitlines()[1:]]
+    assert steps == [0, 2, 3]

@@ -94,6 +94,16 @@ def migrate_checkpoint(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema": CHECKPOINT_SCHEMA, "run": run}
 
 
+def _is_step_record(record: Any) -> bool:
+    """Whether ``record`` is a line of ``metrics.jsonl`` as the trainer writes it: a step (an integer
+    >= 0) and numbers, nothing else (a hand edit can leave anything)."""
+    if not isinstance(record, dict):
+        return False
+    step = record.get("step")
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in record.values())
+    return numbers and isinstance(step, int) and step >= 0
+
+
 class SupervisedTask(Protocol):
     """What the trainer needs from a task."""
 
@@ -449,10 +459,9 @@ class Trainer:
         for number, line in enumerate(lines[1:], start=2):
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON (bad syntax, an integer beyond Python's digit limit)
                 record = None
-            step = record.get("step") if isinstance(record, dict) else None
-            if isinstance(step, bool) or not isinstance(step, int):
+            if not _is_step_record(record):
                 self.damaged_lines.append(number)
                 continue
             records.append(record)
@@ -700,7 +709,7 @@ class Trainer:
         gaps = {
             "samples_checked": len(checked) * cfg.batch_size,
             "min_gap": min((r["min_gap"] for r in checked), default=None),
-            "degenerate": sum(r["degenerate"] for r in checked),
+            "degenerate": sum(r.get("degenerate", 0) for r in checked),
             "small_gap": sum(r.get("small_gap", 0) for r in checked),
         }
         result = {
