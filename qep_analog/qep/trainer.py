@@ -94,14 +94,36 @@ def migrate_checkpoint(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "schema": CHECKPOINT_SCHEMA, "run": run}
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+#: what the readers of ``metrics.jsonl`` (the run's summary, its training curve) take from a record
+_RECORD_KEYS: dict[str, Callable[[Any], bool]] = {
+    "step": _count,
+    "loss": _number,
+    "test_loss": _number,
+    "max_choice_accuracy": _number,
+    "single_shot_accuracy": _number,
+    "min_gap": _number,
+    "degenerate": _count,
+    "small_gap": _count,
+    "shots": _count,
+    "device_time_s": lambda value: value is None or _number(value),
+}
+
+
 def _is_step_record(record: Any) -> bool:
     """Whether ``record`` is a line of ``metrics.jsonl`` as the trainer writes it: a step (an integer
-    >= 0) and numbers, nothing else (a hand edit can leave anything)."""
-    if not isinstance(record, dict):
+    >= 0) and, of the keys its readers use, values of the kind they read (a hand edit can leave
+    anything)."""
+    if not isinstance(record, dict) or "step" not in record:
         return False
-    step = record.get("step")
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in record.values())
-    return numbers and isinstance(step, int) and step >= 0
+    return all(check(record[key]) for key, check in _RECORD_KEYS.items() if key in record)
 
 
 class SupervisedTask(Protocol):
