@@ -114,7 +114,13 @@ if TYPE_CHECKING:
         schedule_duration,
         stretched_recipe,
     )
-    from qep_analog.sequences.schedule import Schedule, load_schedules, save_schedules, stretch_schedule
+    from qep_analog.sequences.schedule import (
+        Schedule,
+        check_schedule,
+        load_schedules,
+        save_schedules,
+        stretch_schedule,
+    )
     from qep_analog.solvers.equilibrium import Equilibrium
     from qep_analog.solvers.mps import MPSOptions
     from qep_analog.tasks.experiment import load_experiment
@@ -193,6 +199,7 @@ _HOMES: dict[str, str] = {
     "READOUT_LIMITS": "qep_analog.sequences.export",
     "plot_schedules": "qep_analog.sequences.plots",
     "stretch_schedule": "qep_analog.sequences.schedule",
+    "check_schedule": "qep_analog.sequences.schedule",
     "DurationChoice": "qep_analog.sequences.recipes",
     "choose_duration": "qep_analog.sequences.recipes",
     "duration_metadata": "qep_analog.sequences.recipes",

@@ -115,6 +115,29 @@ def locate_file(kind: str, name_or_path: str | Path, error: type[Exception] = Co
     raise error(f"{what} {text!r}: not a known name (known: {', '.join(sorted(known))}) nor a file")
 
 
+def beside_file(value: str, source: str | Path) -> str:
+    """A path ``value`` read from the file ``source``: a relative one is taken relative to that file's
+    folder (the file names it as it sees it, wherever the command runs); an absolute one as it is.
+    Paths given on the command line stay relative to the working directory."""
+    if Path(value).is_absolute():
+        return value
+    return str(Path(source).parent / value)
+
+
+def reference_from_file(kind: str, value: str, source: str | Path) -> str:
+    """A name or a file path of ``kind`` read from the file ``source`` (``device: NAME`` or
+    ``device: my-array.yaml`` in an experiment): a name on the search path stays a name; a path (a
+    ``.yaml``/``.yml`` name, one with a folder, or a file next to ``source``) is taken relative to
+    the folder of ``source`` (:func:`beside_file`)."""
+    if value in library_entries(kind):
+        return value
+    path = Path(value)
+    beside = Path(beside_file(value, source))
+    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1 or path.is_absolute() or beside.exists():
+        return str(beside)
+    return value
+
+
 def _has_schema(path: Path, prefix: str) -> bool:
     try:
         if not path.is_file():  # a FIFO or device named *.yaml would block or never end

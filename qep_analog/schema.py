@@ -121,10 +121,29 @@ class Field:
         state one ceiling)."""
         parts = []
         if self.low is not None:
-            parts.append(f"{'>' if self.open_low else '>='} {self.low / factor:g}")
+            parts.append(f"{'>' if self.open_low else '>='} {self._bound(self.low / factor)}")
         if self.high is not None:
-            parts.append(f"{'<' if self.open_high else '<='} {self.high / factor:g}")
+            parts.append(f"{'<' if self.open_high else '<='} {self._bound(self.high / factor)}")
         return " and ".join(parts)
+
+    def _bound(self, value: float) -> str:
+        """A bound as written in a message: an integer field's in full (``< 4294967296``)."""
+        return str(int(value)) if self.kind in ("integer", "integers") else f"{value:g}"
+
+
+#: Seeds are integers in [0, SEED_LIMIT), in files as on the command line (``--seed``): numpy's seeds
+#: are non-negative, and 32 bits are portable.
+SEED_LIMIT = 2**32
+
+
+def seed_field(name: str = "seed", **options: Any) -> Field:
+    """The rule of a seed read from a file or checked on a configuration: an integer in [0, 2**32)."""
+    return Field(name, "integer", low=0, high=SEED_LIMIT, open_high=True, **options)
+
+
+def check_seed(value: Any, where: str, error: type[Exception]) -> int:
+    """``value`` if it is a seed (see :func:`seed_field`), else a one-line ``error`` naming ``where``."""
+    return int(parse_value(value, seed_field(), where, error))
 
 
 def optional(fields: Sequence[Field]) -> tuple[Field, ...]:

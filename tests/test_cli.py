@@ -764,3 +764,160 @@ def test_train_refuses_a_folder_with_a_run_unless_overwrite(
     assert json.loads((run_dir / "result.json").read_text())["seed"] == 5
     status, _, err = run_main(capsys, [*base, "--resume", "--overwrite"])
     assert_one_line_error(status, err)
+
+
+LINE_BREAK = "a\nb.yaml"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", LINE_BREAK],
+        ["gradient", LINE_BREAK],
+        ["explore", LINE_BREAK],
+        ["device", "validate", LINE_BREAK],
+        ["emulate", LINE_BREAK],
+        ["sequence", "plot", LINE_BREAK],
+        ["gradient-from-counts", LINE_BREAK],
+        ["calibrate", "report", LINE_BREAK],
+        ["calibrate", "rydberg-basic", "--device", LINE_BREAK, "--backend", "fake-lab", "--out", "c"],
+    ],
+)
+def test_a_line_break_in_an_argument_stays_inside_the_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a\\nb.yaml" in err, err
+
+
+def test_a_warning_before_an_error_is_carried_in_the_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QEP_ANALOG_PATH", str(tmp_path / "nowhere"))
+    assert main(["device", "show", "no-such-device"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qep-analog: error: device 'no-such-device'"), err
+    assert f"(after the warning: $QEP_ANALOG_PATH: {tmp_path / 'nowhere'} is not a folder" in err
+    # a command that ends well prints its warnings, one line each
+    assert main(["device", "show", "fresnel-like"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"qep-analog: warning: $QEP_ANALOG_PATH: {tmp_path / 'nowhere'} is not a folder; it is skipped\n"
+    )
+
+
+def test_other_warnings_are_one_line_too(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    """A warning of a library (numpy's RuntimeWarning here) is one line with its kind, not Python's
+    two (message and source line)."""
+    from qep_analog.cli import _show_warning
+    from qep_analog.cli.common import deferred_warnings
+
+    with deferred_warnings():
+        _show_warning(RuntimeWarning("overflow encountered in divide"), RuntimeWarning, "x.py", 1)
+    assert (
+        capsys.readouterr().err == "qep-analog: warning: RuntimeWarning: overflow encountered in divide\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny experiment file and a 2-step run of it (copy the run before damaging it)."""
+    folder = tmp_path_factory.mktemp("finished")
+    experiment = folder / "tiny.yaml"
+    experiment.write_text(EXPERIMENT, encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "2", "--output", str(folder / "run"), "--quiet"]
+    assert main(argv) == 0
+    return experiment, folder / "run"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        ("run", "x", ["run = 'x'"]),
+        pytest.param("theta/0", 2**1100, ["theta[0] = ", "is not finite"], id="theta/0-huge"),
+        ("theta/0", "x", ["theta[0] = 'x' is not a number"]),
+        ("optimizer", {}, ["missing key optimizer.t"]),
+        ("optimizer/t", "x", ["optimizer.t = 'x' is not an integer"]),
+        ("optimizer/t", 0, ["t = 0, but the moments m and v must be null at t = 0"]),
+        ("optimizer/m/0", 1e308, ["optimizer.m[0] = 1e+308 breaks the rule"]),
+        ("optimizer/v/0", -1.0, ["optimizer.v[0] = -1.0 breaks the rule"]),
+        ("optimizer/v", [1.0], ["optimizer.v = [1.0] is not a list of"]),
+        ("rng", {}, ["rng is not a random generator state"]),
+        ("rng", "x", ["rng = 'x' is not a random generator state"]),
+        ("rng/state/state", "x", ["rng is not a random generator state"]),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_on_resume(
+    capsys: pytest.CaptureFixture[str], finished_run: tuple[Path, Path], tmp_path: Path, path: str,
+    value: object, words: list[str],
+) -> None:  # fmt: skip
+    experiment, run = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    document = json.loads((copy / "checkpoint.json").read_text(encoding="utf-8"))
+    *parents, last = [int(k) if k.isdigit() else k for k in path.split("/")]
+    inner = document
+    for key in parents:
+        inner = inner[key]
+    inner[last] = value
+    (copy / "checkpoint.json").write_text(json.dumps(document), encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "3", "--output", str(copy), "--resume", "--quiet"]
+    status, _, err = run_main(capsys, argv)
+    assert_one_line_error(status, err)
+    assert f"{copy / 'checkpoint.json'}: " in err
+    for word in words:
+        assert word in err, err
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("x", ["= 'x' is not a number"]),
+        (None, ["= None is not a number"]),
+        pytest.param(2**1100, ["is not finite"], id="huge"),
+    ],
+)
+def test_a_damaged_result_is_one_line_as_init(
+    capsys: pytest.CaptureFixture[str], finished_run: tuple[Path, Path], tmp_path: Path, value: object,
+    words: list[str],
+) -> None:  # fmt: skip
+    experiment, run = finished_run
+    document = json.loads((run / "result.json").read_text(encoding="utf-8"))
+    first = next(iter(document["parameters"]))
+    document["parameters"][first] = value
+    damaged = tmp_path / "result.json"
+    damaged.write_text(json.dumps(document), encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "1", "--output", str(tmp_path / "new"), "--quiet"]
+    status, _, err = run_main(capsys, [*argv, "--init", str(damaged)])
+    assert_one_line_error(status, err)
+    assert f"init {damaged}: {first}" in err and not (tmp_path / "new").exists()
+    for word in words:
+        assert word in err, err
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"min_gap": "x"}, {"degenerate": None}, {"test_loss": [1.0]}, {"step": -1}],
+    ids=["min_gap-text", "degenerate-null", "test_loss-list", "negative-step"],
+)
+def test_a_damaged_metrics_record_is_skipped_and_named_on_resume(
+    capsys: pytest.CaptureFixture[str], finished_run: tuple[Path, Path], tmp_path: Path,
+    damage: dict[str, object],
+) -> None:  # fmt: skip
+    """A step record with a field no trainer writes (text, null, a list) is a damaged line: resume
+    names it, keeps every other record and finishes (it was a traceback in the summary or a plot)."""
+    experiment, run = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    lines = (copy / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[2] = json.dumps({**json.loads(lines[2]), **damage})  # the record of step 1
+    (copy / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["train", str(experiment), "--steps", "3", "--output", str(copy), "--resume", "--quiet"]
+    status, _, err = run_main(capsys, argv)
+    assert status == 0, err
+    assert err.count("\n") == 1 and "metrics.jsonl: line 3 is not a step record (damaged)" in err
+    steps = [json.loads(x)["step"] for x in (copy / "metrics.jsonl").read_text().splitlines()[1:]]
+    assert steps == [0, 2, 3]

@@ -90,3 +90,46 @@ def test_bad_seed_is_one_line(capsys: pytest.CaptureFixture[str], command: list[
     status, _, err = run_cli(capsys, [*command, "--seed", value])
     err = _one_line_error(status, err)
     assert "seed" in err and value in err
+
+
+EXPERIMENT = (Path(__file__).resolve().parents[1] / "examples" / "phase_sensor.yaml").read_text()
+
+
+@pytest.mark.parametrize("value", ["-1", "4294967296", "1208925819614629174706176"])
+@pytest.mark.parametrize("path", ["training.seed", "backend.seed"])
+def test_seed_in_an_experiment_file_has_the_range_of_seed_option(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    value: str,
+) -> None:
+    if path == "training.seed":
+        text = EXPERIMENT.replace("  seed: 0\n", f"  seed: {value}\n")
+    else:
+        text = EXPERIMENT.replace("training:\n", f"backend: {{name: exact, seed: {value}}}\ntraining:\n")
+    assert f"seed: {value}" in text
+    (tmp_path / "seeded.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    err = _one_line_error(*run_cli(capsys, ["train", "seeded.yaml", "--steps", "1", "--quiet"])[::2])
+    assert f"{path} = {value} breaks the rule {path} >= 0 and < 4294967296" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_seeds_of_configurations_and_fake_labs_are_range_checked() -> None:
+    from qep_analog import ConfigError, FakeIonLab, FakeRydbergLab, TrainingConfig, read_profile
+    from qep_analog.calibration.fakes.schedule_lab import FakeScheduleLab
+    from qep_analog.measurement.readout import ReadoutErrors
+
+    assert TrainingConfig(seed=2**32 - 1).seed == 2**32 - 1
+    with pytest.raises(ConfigError, match=r"seed = 4294967296 breaks the rule seed >= 0 and < 4294967296"):
+        TrainingConfig(seed=2**32)
+    rydberg, ion = read_profile("fresnel-like"), read_profile("yb171-chain")
+    for make in (
+        lambda seed: FakeRydbergLab.for_profile(rydberg, seed=seed),
+        lambda seed: FakeIonLab.for_profile(ion, seed=seed),
+        lambda seed: FakeScheduleLab(rydberg, ReadoutErrors.none(2), seed=seed),
+    ):
+        for seed in (-1, 2**32, 2**70):
+            with pytest.raises(ConfigError, match=rf"fake .*lab: seed = {seed} breaks the rule"):
+                make(seed)

@@ -45,6 +45,7 @@ from qep_analog.errors import BundlePending, ConfigError, MeasurementError, Stor
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
+from qep_analog.schema import shown
 from qep_analog.sequences.export import (
     READOUT_LIMITS,
     export_schedule,
@@ -113,6 +114,11 @@ class BundleBackend:
                 "(qep-bundle-counts/1), then run again"
             )
         manifest = read_json(self.manifest_path, BUNDLE_SCHEMA)
+        if not isinstance(manifest.get("metadata"), dict):
+            raise MeasurementError(
+                f"{self.manifest_path}: metadata = {shown(manifest.get('metadata'))} is not the batch's "
+                "metadata (a mapping)"
+            )
         if manifest.get("jobs") != [job_document(job) for job in jobs]:
             raise MeasurementError(
                 f"bundle {self.directory}: its manifest holds other jobs than this step's "

@@ -28,7 +28,7 @@ from qep_analog.backends.registry import BACKENDS, backend_class
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.schema import OMIT, Field
+from qep_analog.schema import OMIT, Field, seed_field
 
 #: the backends that prepare the model's states directly (no schedules, no recipe)
 STATE_BACKENDS = ("exact", "mps")
@@ -39,7 +39,7 @@ FIELDS = (
     Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
     Field("noise", "any", required=False, default=OMIT),  # checked by noise_sources
     Field("realisations", "integer", low=1, required=False, default=OMIT),
-    Field("seed", "integer", low=0, required=False, default=OMIT),
+    seed_field(required=False, default=OMIT),
     Field("emulator", "text", required=False, default=OMIT),
     Field("poll_interval_s", low=0.0, required=False, default=OMIT),
     Field("timeout_s", low=0.0, open_low=True, required=False, default=OMIT),

@@ -31,8 +31,9 @@ from qep_analog.backends.jobs import PhaseJob
 from qep_analog.backends.schedules import device_time, job_schedules
 from qep_analog.backends.step import measure_outputs, measured_step, shots_of
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import ConfigError, ConstraintError
+from qep_analog.errors import ConfigError, ConstraintError, StorageError
 from qep_analog.measurement.counts_file import plan_from_settings
+from qep_analog.measurement.estimators import MAX_SHOTS
 from qep_analog.measurement.gradient import (
     BetaChoice,
     bias_coefficients,
@@ -40,11 +41,13 @@ from qep_analog.measurement.gradient import (
     setting_variances,
 )
 from qep_analog.measurement.reciprocity import PREPARATIONS, reciprocity_from_counts
-from qep_analog.model.qep_model import QEPModel
+from qep_analog.model.qep_model import MAX_MAGNITUDE, QEPModel
 from qep_analog.qep.losses import Loss
+from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import PHASES, SIGNS
+from qep_analog.schema import Field, parse_section, shown
 from qep_analog.sequences.recipes import Recipe
-from qep_analog.storage import write_json
+from qep_analog.storage import read_json, write_json
 
 PLAN_SCHEMA = "qep-step-plan/1"
 GRADIENT_SCHEMA = "qep-step-gradient/1"
@@ -378,13 +381,53 @@ class HardwareStep:
         )
 
 
+_BOUNDED: dict[str, Any] = {"low": 0.0, "high": MAX_MAGNITUDE}
+_COST = (
+    Field("sequences", "integer", low=0),
+    Field("shots", "integer", low=0),
+    Field("device_time_s", **_BOUNDED),
+)
+#: the keys of ``plan.json`` its readers use (the profile's provenance is kept as it is)
+_PLAN_FIELDS = (
+    Field("schema", "text", choices=(PLAN_SCHEMA,)),
+    Field("device", "any"),
+    Field("recipe", "text"),
+    Field("scheme", "text", choices=SCHEMES),
+    Field("bases", "texts", min_length=1),
+    Field("plan", "section", fields=(
+        Field("beta", open_low=True, **_BOUNDED),
+        Field("shots", "integer", low=1, high=MAX_SHOTS),
+        Field("relative_error", **_BOUNDED),
+        Field("relative_bias", **_BOUNDED),
+        Field("relative_noise", **_BOUNDED),
+        Field("target", low=0.0, high=1.0, open_low=True, open_high=True),
+        Field("met", "flag"),
+    )),
+    Field("cost", "section", fields=(
+        Field("step", "section", fields=_COST), Field("reciprocity", "section", fields=_COST),
+    )),
+    Field("reciprocity_pair", "tuple", fields=(Field("parameter", "text"), Field("output", "text"))),
+    Field("reciprocity_shift", open_low=True, **_BOUNDED),
+    Field("theta", "any"),
+    Field("inputs", "any"),
+)  # fmt: skip
+
+
+def read_plan(path: Path) -> dict[str, Any]:
+    """A step's ``plan.json``, every key its readers use checked: a hand-damaged one is a one-line
+    :class:`ConfigError` naming it."""
+    try:
+        document = read_json(path, PLAN_SCHEMA)
+    except StorageError as exc:
+        raise ConfigError(str(exc)) from None
+    return {**document, **parse_section(document, _PLAN_FIELDS, str(path), ConfigError)}
+
+
 def plan_hardware_step(step: HardwareStep, target: float) -> dict[str, Any]:
     """The step's plan (``plan.json``): read when the folder has one, else made and written."""
-    from qep_analog.storage import read_json
-
     path = step.out / "plan.json"
     if path.exists():
-        return read_json(path, PLAN_SCHEMA)
+        return read_plan(path)
     if not 0 < target < 1:
         raise ConfigError(f"step: target relative error {target!r} must be in (0, 1)")
     exact = ExactBackend(step.model, step.profile)
@@ -422,23 +465,32 @@ def plan_hardware_step(step: HardwareStep, target: float) -> dict[str, Any]:
     return document
 
 
+def _same(stored: Any, values: NDArray) -> bool:
+    """Whether ``stored`` (read from a file) holds exactly ``values``."""
+    try:
+        array = np.asarray(stored, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return array.shape == values.shape and bool(np.array_equal(array, values))
+
+
 def run_hardware_step(step: HardwareStep, document: dict[str, Any]) -> dict[str, Any]:
     """The step's bundles in order (free, nudged, reciprocity; each raises
     :class:`~qep_analog.backends.bundle.BundlePending` until its counts are there), then
     ``gradient.json``."""
     plan = StepPlan(**document["plan"])
-    if not np.allclose(document["theta"], step.theta, rtol=0, atol=0) or not np.allclose(
-        document["inputs"], step.inputs, rtol=0, atol=0
-    ):
-        raise ConfigError(
-            f"step: {step.out / 'plan.json'} was made for other parameters or inputs; use a fresh --out"
-        )
+    path = step.out / "plan.json"
+    if not (_same(document["theta"], step.theta) and _same(document["inputs"], step.inputs)):
+        raise ConfigError(f"step: {path} was made for other parameters or inputs; use a fresh --out")
     bundle = BundleBackend(step.model, step.profile, step.recipe, directory=step.out)
     names = step.model.parameter_names, step.model.output_names
-    pair = (
-        names[0].index(document["reciprocity_pair"][0]),
-        names[1].index(document["reciprocity_pair"][1]),
-    )
+    parameter, output = document["reciprocity_pair"]
+    if parameter not in names[0] or output not in names[1]:
+        raise ConfigError(
+            f"{path}: reciprocity_pair [{shown(parameter)}, {shown(output)}] is not a parameter and an "
+            "output of this step's model"
+        )
+    pair = (names[0].index(parameter), names[1].index(output))
     return finish_step(
         step.out,
         bundle,
@@ -451,5 +503,5 @@ def run_hardware_step(step: HardwareStep, document: dict[str, Any]) -> dict[str,
         step.scheme,
         step.bases,
         pair,
-        float(document["reciprocity_shift"]),
+        document["reciprocity_shift"],
     )

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError, MeasurementError
-from qep_analog.measurement.estimators import SettingCounts
+from qep_analog.measurement.estimators import MAX_SHOTS, SettingCounts
 from qep_analog.qep.names import SCHEMES
 from qep_analog.qep.scheme import PHASES, SIGNS
 
@@ -122,6 +122,8 @@ def bitstring_counts(basis: str, counts: object, n: int, where: str) -> SettingC
             raise MeasurementError(f"{where}: count {number!r} of {bits} is not a count")
         outcomes.append(int(bits, 2))
         numbers.append(number)
+    if sum(numbers) > MAX_SHOTS:
+        raise MeasurementError(f"{where}: {sum(numbers)} shots, more than the limit {MAX_SHOTS} (2**53)")
     return SettingCounts(basis, np.array(outcomes), np.array(numbers, dtype=np.int64))
 
 

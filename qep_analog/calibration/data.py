@@ -16,7 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.errors import CalibrationError, StorageError
+from qep_analog.schema import shown
 from qep_analog.storage import read_json, write_json
+from qep_analog.units import INTERNAL_UNIT
 
 SCHEMA = "qep-calibration-data/1"
 _KEYS = ("schema", "routine", "parameters", "sweep_name", "sweep_unit", "sweep", "shots", "counts")
@@ -59,6 +61,11 @@ class CalibrationData:
             raise CalibrationError(f"{where}: shots = {self.shots!r} is not a positive integer")
         if counts.min() < 0 or counts.max() > self.shots:
             raise CalibrationError(f"{where}: counts outside [0, {self.shots}]")
+        if self.sweep_unit not in INTERNAL_UNIT.values():
+            raise CalibrationError(
+                f"{where}: sweep unit {shown(self.sweep_unit)} is not an internal unit "
+                f"({', '.join(repr(u) for u in INTERNAL_UNIT.values())})"
+            )
         for key, value in self.context.items():
             if not math.isfinite(value):
                 raise CalibrationError(f"{where}: context {key} = {value} is not finite")

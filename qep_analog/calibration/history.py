@@ -3,8 +3,11 @@
 File ``DIR/<device>.jsonl``: first line ``{"schema": "qep-calibration-history/1", "device": NAME}``,
 then one :class:`CalibrationRecord` per line. Writers take an exclusive ``fcntl.flock`` on
 ``DIR/<device>.jsonl.lock``, write each batch of lines with a single ``os.write`` on an ``O_APPEND``
-descriptor and ``fsync`` it. A writer killed mid-write can leave at most one torn last line: the next
-writer starts a fresh line after it, and readers skip it and report it in ``HistoryRead.torn``.
+descriptor and ``fsync`` it. A writer killed mid-write can leave at most one torn last line, a line
+cut short (a prefix of a record): the next writer starts a fresh line after it, and readers skip it
+and report it in ``HistoryRead.torn``. Any other line that is not a record (a damaged file: changed
+bytes, an edited line) is skipped too and reported, with its number and why, in
+``HistoryRead.damaged``; every valid record is read, and nothing is rewritten.
 
 The directory is ``--history DIR`` on the command line, else ``$QEP_ANALOG_HISTORY``, else the
 per-user data directory ``$XDG_DATA_HOME/qep-analog/history`` (``~/.local/share/qep-analog/history``).
@@ -16,7 +19,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +48,64 @@ def history_directory(explicit: str | Path | None = None) -> Path:
 
 
 @dataclass(frozen=True)
+class DamagedLine:
+    """A line of a history that is not a record and not a write cut short: its 1-based number, why."""
+
+    number: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class HistoryRead:
-    """The records of a history in file order and the 1-based numbers of lines that were skipped."""
+    """The records of a history in file order and the lines that were skipped: ``torn``, the 1-based
+    numbers of lines cut short by an interrupted write; ``damaged``, every other line that is not a
+    record (corruption), with the reason."""
 
     records: tuple[CalibrationRecord, ...]
     torn: tuple[int, ...]
+    damaged: tuple[DamagedLine, ...] = ()
+
+    def skipped_summary(self, limit: int = 5) -> str:
+        """One line naming the skipped lines (at most ``limit`` of each kind), or ``""``."""
+        parts = []
+        if self.torn:
+            parts.append(f"torn (a write cut short) line(s) {_first(map(str, self.torn), limit)}")
+        if self.damaged:
+            shown = (f"{d.number} ({d.reason})" for d in self.damaged)
+            parts.append(f"damaged line(s) {_first(shown, limit)}")
+        return "; ".join(parts)
+
+
+def _first(items: Iterable[str], limit: int) -> str:
+    shown = list(items)
+    return ", ".join(shown[:limit]) + (f", … ({len(shown) - limit} more)" if len(shown) > limit else "")
+
+
+#: a record cut short ends within this many characters of the point where JSON parsing fails
+#: (a literal such as ``false`` or a number's exponent cut in the middle)
+_CUT_TOKEN = 5
+
+
+def _line_fault(line: bytes) -> tuple[bool, str]:
+    """Why ``line`` is no record: (True, why) if it is a record cut short (a torn write, which always
+    begins like a record and fails only at its end), else (False, why) for a damaged line."""
+    if not line.strip():
+        return False, "an empty line"
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        cut = exc.reason == "unexpected end of data" and line.startswith(b"{")
+        return cut, f"not UTF-8 at byte {exc.start + 1}"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        at_end = exc.msg.startswith("Unterminated string") or len(text) - exc.pos <= _CUT_TOKEN
+        return text.startswith("{") and at_end, f"not valid JSON: {exc.msg} at column {exc.colno}"
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        return False, f"not valid JSON: {str(exc).splitlines()[0][:80]}"
+    except RecursionError:
+        return False, "nested too deeply"
+    return False, "not valid JSON, or beyond the reader's bounds (nesting, NaN)"
 
 
 class CalibrationHistory:
@@ -108,7 +164,8 @@ class CalibrationHistory:
             return handle.read(1) == b"\n"
 
     def read(self) -> HistoryRead:
-        """All records; lines that do not parse (a torn write) are skipped and listed in ``torn``."""
+        """All valid records; a line cut short by an interrupted write is skipped and listed in
+        ``torn``, any other line that is not a record in ``damaged`` (number and reason)."""
         if not self.path.exists():
             return HistoryRead((), ())
         try:
@@ -131,12 +188,22 @@ class CalibrationHistory:
             )
         records: list[CalibrationRecord] = []
         torn: list[int] = []
+        damaged: list[DamagedLine] = []
         for number, line in enumerate(raw[1:], start=2):
             try:
-                records.append(CalibrationRecord.from_document(self._parse(line, number)))
-            except (StorageError, UnicodeDecodeError, CalibrationError):
-                torn.append(number)
-        return HistoryRead(tuple(records), tuple(torn))
+                document = self._parse(line, number)
+            except (StorageError, UnicodeDecodeError):  # not JSON, or beyond the reader's bounds
+                cut, reason = _line_fault(line)
+                if cut:
+                    torn.append(number)
+                else:
+                    damaged.append(DamagedLine(number, reason))
+                continue
+            try:
+                records.append(CalibrationRecord.from_document(document))
+            except CalibrationError as exc:  # JSON, but not a valid record
+                damaged.append(DamagedLine(number, f"not a valid record: {exc}"))
+        return HistoryRead(tuple(records), tuple(torn), tuple(damaged))
 
     def _parse(self, line: bytes, number: int) -> object:
         """One line's JSON (nesting bounded: ``json`` recurses; NaN refused), else a StorageError."""

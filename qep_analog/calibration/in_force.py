@@ -49,13 +49,10 @@ def history_records(
         return ()
     store = CalibrationHistory(history_directory(history), profile.name)
     read = store.read()
-    if read.torn:
-        lines = ", ".join(str(n) for n in read.torn[:5]) + (" …" if len(read.torn) > 5 else "")
+    skipped = read.skipped_summary()
+    if skipped:
         warnings.warn(
-            CalibrationHistoryWarning(
-                f"calibration history {store.path}: line(s) {lines} do not parse and are skipped "
-                "(a write cut short, or a damaged file)"
-            ),
+            CalibrationHistoryWarning(f"calibration history {store.path}: skipped {skipped}"),
             stacklevel=2,
         )
     return read.records

@@ -14,7 +14,10 @@ from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.lab_units import SWEEP, axis_label, shown_in
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.runner import read_results, read_run, shown_units, step_folder
+from qep_analog.errors import CalibrationError
 from qep_analog.figures import plt, save_figure
+from qep_analog.schema import shown
+from qep_analog.units import SUFFIXES, dimension_of
 
 
 def plot_run(run_dir: str | Path, path: str | Path | None = None) -> Path:
@@ -29,11 +32,38 @@ def run_figure(run_dir: str | Path) -> Any:
     run = read_run(run_dir)
     results = read_results(run_dir)
     steps = run["steps"]
-    fig, axes = plt.subplots(len(steps), 1, figsize=(7, 2.8 * max(len(steps), 1)), squeeze=False)
-    for ax, step, result, units in zip(axes[:, 0], steps, results, shown_units(run), strict=True):
-        data = read_data(step_folder(run_dir, step) / "data.json")
-        _panel(ax, data, result, units.get(SWEEP))
+    fig, axes = plt.subplots(max(len(steps), 1), 1, figsize=(7, 2.8 * max(len(steps), 1)), squeeze=False)
+    if not steps:  # a run stopped before its first step ended
+        axes[0, 0].text(0.5, 0.5, "no finished step", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    panels = zip(axes[: len(steps), 0], steps, results, shown_units(run), strict=True)
+    for ax, step, result, units in panels:
+        path = step_folder(run_dir, step) / "data.json"
+        data = read_data(path)
+        suffix = _sweep_suffix(data, step, units.get(SWEEP), path)
+        try:
+            _panel(ax, data, result, suffix)
+        except KeyError as exc:  # stored data a hand edit left without what its routine reads
+            raise CalibrationError(
+                f"{path}: the data lack {shown(exc.args[0])}, which routine {data.routine!r} needs"
+            ) from None
     return fig
+
+
+def _sweep_suffix(data: Any, step: dict[str, Any], suffix: str | None, path: Path) -> str | None:
+    """The unit suffix the sweep of ``data`` is shown in, checked against the data (their routine and
+    the dimension of their sweep) before anything is drawn."""
+    if data.routine != step["routine"]:
+        raise CalibrationError(
+            f"{path}: data of routine {data.routine!r}, run.json names {step['routine']!r}"
+        )
+    known = SUFFIXES.get(dimension_of(data.sweep_unit), {})
+    if suffix is not None and suffix not in known:
+        raise CalibrationError(
+            f"{path}: its run shows the sweep in {suffix!r}, not a unit of {data.sweep_unit!r} "
+            f"({', '.join(known) or 'none'})"
+        )
+    return suffix
 
 
 def _panel(ax: Any, data: Any, result: dict[str, Any], suffix: str | None) -> None:

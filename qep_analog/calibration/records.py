@@ -145,6 +145,9 @@ class CalibrationRecord:
             if not isinstance(value, types) or bad_bool:
                 raise CalibrationError(f"calibration record: {key} = {value!r} has the wrong type")
         values = dict(document)
-        values["value"] = float(values["value"])
-        values["uncertainty"] = float(values["uncertainty"])
+        for key in ("value", "uncertainty"):
+            try:
+                values[key] = float(values[key])
+            except OverflowError:  # an integer beyond the range of a float
+                raise CalibrationError(f"calibration record: {key} is beyond the float range") from None
         return cls(**values)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from numpy.typing import NDArray
 
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.records import FIELDS, CalibrationRecord, Quality
+from qep_analog.calibration.records import FIELDS, QUALITIES, CalibrationRecord, Quality
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 from qep_analog.schema import OMIT, Field, parse_section
@@ -40,6 +40,27 @@ class Estimate:
     @property
     def unit(self) -> str:
         return FIELDS[self.field].unit
+
+
+#: a stored value: null where it was not finite
+_MAYBE_NUMBER: dict[str, Any] = {"kind": "number", "nullable": True}
+_ESTIMATE_FIELDS = (
+    Field("field", "text", choices=tuple(FIELDS)),
+    Field("value", **_MAYBE_NUMBER),
+    Field("uncertainty", **_MAYBE_NUMBER),
+    Field("site", "integer", low=0, nullable=True),
+)
+#: a stored :class:`FitResult` (``result.json`` of a calibration step, ``qep-calibration-result/1``)
+_RESULT_FIELDS = (
+    Field("schema", "text", choices=(RESULT_SCHEMA,)),
+    Field("routine", "text"),
+    Field("estimates", "list", value=Field("estimate", "section", fields=_ESTIMATE_FIELDS)),
+    Field("reduced_chi2", **_MAYBE_NUMBER),
+    Field("quality", "text", choices=QUALITIES),
+    Field("reasons", "texts"),
+    Field("criteria", "texts"),
+    Field("curves", "mapping", value=Field("curve", "list", value=Field("point", **_MAYBE_NUMBER))),
+)
 
 
 @dataclass(frozen=True)
@@ -93,34 +114,25 @@ class FitResult:
 
     @classmethod
     def from_document(cls, document: Any, source: str = "<result>") -> FitResult:
-        """A result from :meth:`to_document` (a missing value, ``null``, is NaN); a malformed one is
-        a one-line :class:`CalibrationError` naming ``source``."""
+        """A result from its stored form (:meth:`to_document`; null for a value that was not finite);
+        any mistake is a one-line :class:`CalibrationError` naming ``source``."""
+        values = parse_section(document, _RESULT_FIELDS, source, CalibrationError)
 
-        def number(x: Any) -> float:
-            return math.nan if x is None else float(x)
+        def real(value: float | None) -> float:
+            return math.nan if value is None else float(value)
 
+        estimates = tuple(
+            Estimate(e["field"], real(e["value"]), real(e["uncertainty"]), e["site"])
+            for e in values["estimates"]
+        )
+        curves = {name: [real(v) for v in curve] for name, curve in values["curves"].items()}
         try:
             return cls(
-                routine=str(document["routine"]),
-                estimates=tuple(
-                    Estimate(
-                        field=str(e["field"]),
-                        value=number(e["value"]),
-                        uncertainty=number(e["uncertainty"]),
-                        site=None if e["site"] is None else int(e["site"]),
-                    )
-                    for e in document["estimates"]
-                ),
-                reduced_chi2=number(document["reduced_chi2"]),
-                quality=document["quality"],
-                reasons=tuple(str(r) for r in document["reasons"]),
-                criteria=tuple(str(c) for c in document["criteria"]),
-                curves={str(k): [number(v) for v in vs] for k, vs in document["curves"].items()},
-            )
+                values["routine"], estimates, real(values["reduced_chi2"]), values["quality"],
+                tuple(values["reasons"]), tuple(values["criteria"]), curves,
+            )  # fmt: skip
         except CalibrationError as exc:
             raise CalibrationError(f"{source}: {exc}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CalibrationError(f"{source}: malformed result ({type(exc).__name__}: {exc})") from None
 
     def records(
         self, *, device: str, profile_version: int, runcard: str, run_id: str, timestamp: str

@@ -34,8 +34,8 @@ from typing import Any
 from qep_analog.calibration.backend import CalibrationBackend, ResumableNoise
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
-from qep_analog.calibration.lab_units import profile_keys, step_units
-from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.lab_units import SWEEP, profile_keys, step_units
+from qep_analog.calibration.records import FIELDS, QUALITIES, CalibrationRecord
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.rehearsal import rehearse, selected
 from qep_analog.calibration.resolve import resolve
@@ -46,10 +46,11 @@ from qep_analog.calibration.routine import (
     fit_sites,
     stored_parameters,
 )
-from qep_analog.calibration.runcard import Runcard, RunStep
+from qep_analog.calibration.runcard import POLICIES, Runcard, RunStep
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.memory import require_memory
+from qep_analog.schema import Field, parse_section, shown
 from qep_analog.storage import (
     confined_path,
     folder_lock,
@@ -58,6 +59,7 @@ from qep_analog.storage import (
     refuse_held_run,
     write_json,
 )
+from qep_analog.units import SUFFIXES, dimension_of
 
 RUN_SCHEMA = "qep-calibration-run/1"
 #: ``progress(done, total, routine)``: how far a run is (steps done of the runcard's total)
@@ -402,11 +404,57 @@ def run_state(run: dict[str, Any]) -> str:
     return f"incomplete: {done}; the run was interrupted (or is still running); --resume continues it"
 
 
+_STEP_FIELDS = (
+    Field("routine", "text"),
+    Field("folder", "text"),
+    Field("quality", "text", choices=QUALITIES),
+    Field("reasons", "texts"),
+    Field("units", "mapping", value=Field("suffix", "text"), required=False, default={}),
+)
+#: the keys of ``run.json`` its readers use; keys a later ``/1`` writer adds are kept, not checked
+_RUN_FIELDS = (
+    Field("schema", "text", choices=(RUN_SCHEMA,)),
+    Field("run_id", "text"),
+    Field("device", "text"),
+    Field("profile_version", "integer", low=1),
+    Field("runcard", "text"),
+    Field("targets", "integers", low=0, required=False, default=[]),
+    Field("update", "text", choices=POLICIES),
+    Field("backend", "text"),
+    Field("steps", "list", value=Field("step", "section", fields=_STEP_FIELDS)),
+)
+
+
 def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """The run document ``RUN_DIR/run.json``, checked: a missing, malformed or hand-damaged file is a
+    one-line :class:`CalibrationError` naming it."""
+    path = Path(run_dir) / "run.json"
     try:
-        return read_json(Path(run_dir) / "run.json", RUN_SCHEMA)
+        document = read_json(path, RUN_SCHEMA)
     except StorageError as exc:
         raise CalibrationError(str(exc)) from None
+    checked = {f.name for f in _RUN_FIELDS}
+    values = parse_section(
+        {k: v for k, v in document.items() if k in checked}, _RUN_FIELDS, str(path), CalibrationError
+    )
+    for index, step in enumerate(values["steps"]):
+        _check_units(step["units"], f"{path}: steps[{index}].units")
+    return {**document, **values}
+
+
+def _check_units(units: dict[str, str], where: str) -> None:
+    """Each quantity's display suffix is one of its dimension's (a sweep's: of any dimension)."""
+    for quantity, suffix in units.items():
+        if quantity == SWEEP:
+            known = [s for suffixes in SUFFIXES.values() for s in suffixes]
+        elif quantity in FIELDS:
+            known = list(SUFFIXES.get(dimension_of(FIELDS[quantity].unit), {}))
+        else:
+            raise CalibrationError(f"{where}: {shown(quantity)} is not {SWEEP!r} nor a calibrated field")
+        if suffix not in known:
+            raise CalibrationError(
+                f"{where}.{quantity}: unit {shown(suffix)} is not one of {', '.join(known) or 'none'}"
+            )
 
 
 def step_folder(run_dir: str | Path, step: dict[str, Any]) -> Path:
@@ -426,14 +474,22 @@ def shown_units(run: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The stored result documents of a run, in run order."""
+    """The stored result documents of a run, in run order, each checked (:meth:`FitResult.from_document`:
+    a hand-damaged ``result.json`` is a one-line :class:`CalibrationError` naming it)."""
     run = read_run(run_dir)
     out = []
     for step in run["steps"]:
+        path = step_folder(run_dir, step) / "result.json"
         try:
-            out.append(read_json(step_folder(run_dir, step) / "result.json", RESULT_SCHEMA))
+            document = read_json(path, RESULT_SCHEMA)
         except StorageError as exc:
             raise CalibrationError(str(exc)) from None
+        result = FitResult.from_document(document, str(path))
+        if result.routine != step["routine"]:
+            raise CalibrationError(
+                f"{path}: result of routine {shown(result.routine)}, its run names {shown(step['routine'])}"
+            )
+        out.append(result.to_document())
     return out
 
 
@@ -442,6 +498,12 @@ def refit(run_dir: str | Path) -> list[FitResult]:
     run = read_run(run_dir)
     results = []
     for step in run["steps"]:
-        data = read_data(step_folder(run_dir, step) / "data.json")
-        results.append(fit_sites(routine_named(data.routine), data))
+        path = step_folder(run_dir, step) / "data.json"
+        data = read_data(path)
+        try:
+            results.append(fit_sites(routine_named(data.routine), data))
+        except KeyError as exc:  # stored data a hand edit left without what its routine reads
+            raise CalibrationError(
+                f"{path}: the data lack {shown(exc.args[0])}, which routine {data.routine!r} needs"
+            ) from None
     return results

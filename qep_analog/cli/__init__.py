@@ -29,6 +29,11 @@ from qep_analog.cli.common import (
     EXIT_PRECONDITION,
     EXIT_SOLVER,
     Parser,
+    deferred_warnings,
+    flush_warnings,
+    folded_warnings,
+    one_line,
+    warn,
 )
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_PENDING", "EXIT_PRECONDITION", "EXIT_SOLVER", "build_parser", "main"]
@@ -49,14 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message: Any, category: type[Warning], *rest: Any, **options: Any) -> None:
-    """Our warnings as one line on stderr; others as Python prints them."""
-    if issubclass(category, QEPWarning):
-        print(f"qep-analog: warning: {message}", file=sys.stderr)
-    else:
-        _PYTHON_SHOWWARNING(message, category, *rest, **options)
-
-
-_PYTHON_SHOWWARNING = warnings.showwarning
+    """Every warning as one line: ours as their message, others with their kind (held until the
+    command ends, see :func:`qep_analog.cli.common.warn`)."""
+    warn(str(message) if issubclass(category, QEPWarning) else f"{category.__name__}: {message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,27 +65,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("default", QEPWarning)  # the command line shows them, once each
         warnings.showwarning = _show_warning
-        return _run(args)
+        with deferred_warnings():
+            return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
+    """The command's status; a failure is one line on stderr, carrying the warnings before it."""
     try:
-        return int(args.handler(args))
+        status = int(args.handler(args))
     except BundlePending as exc:
-        print(f"qep-analog: waiting for the lab: {exc}", file=sys.stderr)
+        flush_warnings()
+        print(f"qep-analog: waiting for the lab: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_PENDING
     except PreconditionError as exc:
-        print(f"qep-analog: precondition violated: {exc}", file=sys.stderr)
-        return EXIT_PRECONDITION
+        return _fail("precondition violated", exc, EXIT_PRECONDITION)
     except SolverError as exc:
-        print(f"qep-analog: solver failed: {exc}", file=sys.stderr)
-        return EXIT_SOLVER
+        return _fail("solver failed", exc, EXIT_SOLVER)
     except QEPError as exc:
-        print(f"qep-analog: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail("error", exc, EXIT_BAD_INPUT)
     except BrokenPipeError:  # the reader of our output stopped early (e.g. `| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    flush_warnings()
+    return status
+
+
+def _fail(kind: str, exc: Exception, status: int) -> int:
+    print(f"qep-analog: {kind}: {one_line(str(exc))}{folded_warnings()}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

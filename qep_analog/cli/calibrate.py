@@ -238,6 +238,7 @@ def run_history(args: argparse.Namespace) -> int:
                     "path": str(history.path),
                     "records": [r.to_document() for r in read.records],
                     "torn_lines": list(read.torn),
+                    "damaged_lines": [{"line": d.number, "reason": d.reason} for d in read.damaged],
                     "effective": effective,
                 },
                 indent=2,
@@ -247,6 +248,8 @@ def run_history(args: argparse.Namespace) -> int:
     print(f"{history.path}: {len(read.records)} records")
     for number in read.torn:
         print(f"  line {number} is torn (a writer was interrupted) and skipped")
+    for damaged in read.damaged:
+        print(f"  line {damaged.number} is damaged and skipped: {damaged.reason}")
     print(
         f"{'timestamp':<25} {'run':<24} {'routine':<22} {'field':<24} {'site':>4} {'value':>12} "
         f"{'error':>10} {'unit':<6} {'quality':<7} valid"
@@ -274,13 +277,18 @@ def run_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run": run, "state": state, "results": results}, indent=2))
         return 0
+    plots = None
+    # drawn first (it reads the stored data, so a damaged file stops it early); a run stopped in its
+    # first step has nothing to draw
+    if not args.no_plot and run["steps"]:
+        from qep_analog import plot_run
+
+        plots = plot_run(args.argument)
     print(
         f"run {run['run_id']}: runcard {run['runcard']} on {run['device']} (profile version "
         f"{run['profile_version']}, backend {run['backend']}, update {run['update']}): {state}"
     )
     _print_steps(results, shown_units(run))
-    if not args.no_plot and run["steps"]:  # a run stopped in its first step has nothing to draw
-        from qep_analog import plot_run
-
-        print(f"plots in {plot_run(args.argument)}")
+    if plots is not None:
+        print(f"plots in {plots}")
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
 from qep_analog import ConfigError
@@ -16,11 +18,69 @@ EXIT_SOLVER = 4
 EXIT_PENDING = 5
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: a line break inside it (a value from a file, an argument) is shown as
+    ``\\n``, so that every message the command prints is exactly one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)}\n")
+
+
+#: warnings of the running command not yet printed (None: print each at once)
+_pending: list[str] | None = None
+#: the most warnings an error line carries along (the rest are counted)
+FOLDED_WARNINGS = 2
+
+
+def warn(message: str) -> None:
+    """A warning of the command: one line on stderr when the command ends well; folded into the
+    error line when it fails (so that a failed command prints exactly one line)."""
+    text = one_line(message)
+    if _pending is None:
+        _print_warning(text)
+    elif text not in _pending:
+        _pending.append(text)
+
+
+def _print_warning(text: str) -> None:
+    print(f"qep-analog: warning: {text}", file=sys.stderr)
+
+
+@contextmanager
+def deferred_warnings() -> Iterator[None]:
+    """Hold the warnings of the block until :func:`flush_warnings` or :func:`folded_warnings`; any
+    still held at its end (after a traceback) are printed then."""
+    global _pending
+    _pending = []
+    try:
+        yield
+    finally:
+        flush_warnings()
+        _pending = None
+
+
+def flush_warnings() -> None:
+    """Print the held warnings, one line each (the command ended well)."""
+    for text in _pending or []:
+        _print_warning(text)
+    if _pending:
+        _pending.clear()
+
+
+def folded_warnings() -> str:
+    """The held warnings as the end of an error line (the command failed), and forget them."""
+    if not _pending:
+        return ""
+    held = list(_pending)
+    _pending.clear()
+    shown = "; ".join(held[:FOLDED_WARNINGS])
+    more = f"; and {len(held) - FOLDED_WARNINGS} more" if len(held) > FOLDED_WARNINGS else ""
+    return f" (after the warning{'s' if len(held) > 1 else ''}: {shown}{more})"
 
 
 def assignments(items: Sequence[str] | None, what: str) -> dict[str, float]:

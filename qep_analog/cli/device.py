@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from qep_analog.cli.common import Parser, add_calibration_options
+from qep_analog.cli.common import Parser, add_calibration_options, warn
 
 BASES = {"auto": None, "as-written": False, "rotated": True}
 
@@ -45,19 +46,14 @@ def run_list(args: argparse.Namespace) -> int:
 
     rows: list[dict[str, Any]] = []
     for name, entry in library_entries("devices").items():
-        row = {
-            "name": name,
-            "file": str(entry.path),
-            "origin": entry.origin,
-            "shadows": list(entry.shadows),
-        }
         try:
             profile = read_profile(name)
-        except QEPError as exc:  # one broken file: list the others, mark this one
-            rows.append({**row, "platform": "-", "version": "-", "description": f"INVALID: {exc}"})
+        except QEPError as exc:  # one broken file: list the others, skip this one with a warning
+            _warn_skipped(entry.path, str(exc), entry.shadows)
             continue
-        rows.append({**row, "platform": profile.platform, "version": profile.version,
-                     "description": profile.description})  # fmt: skip
+        rows.append({"name": name, "file": str(entry.path), "origin": entry.origin,
+                     "shadows": list(entry.shadows), "platform": profile.platform,
+                     "version": profile.version, "description": profile.description})  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -69,6 +65,13 @@ def run_list(args: argparse.Namespace) -> int:
             f"{row['description']}"
         )
     return 0
+
+
+def _warn_skipped(path: Path, reason: str, shadows: tuple[str, ...]) -> None:
+    """One line on stderr: the profile file ``path`` is not listed, and why."""
+    reason = " ".join(reason.removeprefix(f"{path}: ").split())  # the path is named once, one line
+    hidden = f"; it hides the {' and '.join(shadows)} profile of that name" if shadows else ""
+    warn(f"device list: skipped {path}: {reason}{hidden}")
 
 
 _SUFFIX_UNITS = {
@@ -118,7 +121,6 @@ def _lines(section: dict[str, Any], indent: str = "  ") -> list[str]:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    import sys
 
     from qep_analog import calibration_report, history_records, read_profile, resolve
 
@@ -136,10 +138,7 @@ def run_show(args: argparse.Namespace) -> int:
         else:
             limit = _age(profile.calibration.max_age / 1e6)
             why = f"is {_age(field['age_s'])} old, older than the profile's max_age {limit}"
-        print(
-            f"qep-analog: warning: device {profile.name!r}: calibrated {field['field']} {why}",
-            file=sys.stderr,
-        )
+        warn(f"device {profile.name!r}: calibrated {field['field']} {why}")
     if args.json:
         document["snapshot_hash"] = profile.snapshot_hash
         document["calibration_in_force"] = None if args.nominal else in_force

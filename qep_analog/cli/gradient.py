@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from typing import Any
 
 from qep_analog import SCHEMES, ConfigError, QEPWarning
-from qep_analog.cli.common import assignments
+from qep_analog.cli.common import assignments, warn
 
 
 def register(commands: Any) -> None:
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", QEPWarning)
         qep = qep_gradient(eq, x, theta, eps, args.beta, args.scheme, free=free)[0]
     for warning in caught:
-        print(f"qep-analog: warning: {warning.message}", file=sys.stderr)
+        warn(str(warning.message))
     result: dict[str, Any] = {"parameters": model.parameter_names, "qep": qep.tolist()}
     if "exact" in methods:
         result["exact"] = exact_gradient(eq, x, theta, eps, free=free)[0].tolist()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog import ConfigError, QEPWarning
-from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed
+from qep_analog import ConfigError, ConstraintError, QEPWarning
+from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed, warn
 
 DURATION_HELP = (
     "ramp duration in µs, checked against the profile (default: the calibrated ramp_duration in force, "
@@ -91,7 +90,7 @@ def _profile_of(metadata: dict[str, Any], args: argparse.Namespace) -> Any:
         name = metadata.get("device", {}).get("name")
         if not name:
             raise ConfigError(f"schedule file: its profile file {source} is gone and it names no device")
-        _warn(f"the profile file {source} the schedules were built with is gone; using {name!r}")
+        warn(f"the profile file {source} the schedules were built with is gone; using {name!r}")
         source = name
     return load_profile(
         source,
@@ -99,10 +98,6 @@ def _profile_of(metadata: dict[str, Any], args: argparse.Namespace) -> Any:
         nominal=args.nominal or bool(metadata.get("nominal", False)),
         history=args.history,
     )
-
-
-def _warn(message: str) -> None:
-    print(f"qep-analog: warning: {message}", file=sys.stderr)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -136,7 +131,7 @@ def run_build(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", QEPWarning)
         schedules = qep_phase_schedules(model, profile, recipe, x, theta, eps, args.beta)
     for warning in caught:
-        _warn(str(warning.message))
+        warn(str(warning.message))
     provenance = {"profile": str(Path(profile.source).resolve()), "relaxed": not profile.strict,
                   "nominal": args.nominal, "model": str(Path(args.model).resolve()),
                   "device": profile.provenance(), **duration_metadata(choice)}  # fmt: skip
@@ -158,7 +153,7 @@ def run_build(args: argparse.Namespace) -> int:
         names = ", ".join(f"{s.label}/{s.readout if len(set(s.readout)) > 1 else s.readout[0]}"
                           for s in skipped)  # fmt: skip
         limit = READOUT_LIMITS[str(exporter)]
-        _warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
+        warn(f"{names} not exported: {exporter} files {limit} (the schedules are in {out})")
     first = schedules[0]
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
@@ -181,7 +176,7 @@ def _platform_lines(schedule: Any, profile: Any) -> list[str]:
         lines.append(coupling_summary(controls, profile))
     t2 = profile.noise.dephasing_time
     if schedule.duration > t2:
-        _warn(
+        warn(
             f"the ramp ({schedule.duration:g} µs) is longer than the T2* of device {profile.label!r} "
             f"({t2:g} µs): expect dephasing to lower the preparation's fidelity (emulate --noise shows "
             "by how much)"
@@ -241,9 +236,17 @@ def run_emulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.file}: holds no schedule")
     rows: list[dict[str, Any]] = []
     profile = _profile_of(schedules[0].metadata, args)  # one build: one profile for every schedule
+    if profile.platform != schedules[0].platform:
+        raise ConfigError(
+            f"{args.file}: {schedules[0].platform} schedules, but their profile {profile.label!r} is "
+            f"{profile.platform}"
+        )
     _warn_if_changed(schedules[0].metadata, profile)
     choice = schedule_duration(schedules[0], profile, args.duration)
-    schedules = [_at_duration(s, choice, profile) for s in schedules]
+    try:
+        schedules = [_at_duration(s, choice, profile) for s in schedules]
+    except ConstraintError as exc:  # the file's schedules (or --duration) break a limit of the device
+        raise ConstraintError(f"{args.file}: {exc}") from None
     with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as progress:
         for k, schedule in enumerate(schedules):
             name = f"{schedule.label}/{schedule.readout[0]}"
@@ -314,9 +317,12 @@ def _emulated_row(
 
 
 def _at_duration(schedule: Any, choice: Any, profile: Any) -> Any:
-    from qep_analog import duration_metadata, stretch_schedule
+    """The schedule played in the chosen duration, checked against the profile's limits either way
+    (a schedule file may have been edited since it was built)."""
+    from qep_analog import check_schedule, duration_metadata, stretch_schedule
 
     if abs(schedule.duration - choice.duration) <= 1e-9:
+        check_schedule(schedule, profile)
         return schedule
     return stretch_schedule(schedule, choice.duration, profile, duration_metadata(choice))
 
@@ -352,7 +358,7 @@ def _warn_if_changed(metadata: dict[str, Any], profile: Any) -> None:
     """Warn when the profile used now differs from the one the schedules were built with."""
     built = metadata.get("device", {}).get("snapshot_hash")
     if built is not None and built != profile.snapshot_hash:
-        _warn(
+        warn(
             f"the schedules were built on profile snapshot {built}; emulating on {profile.snapshot_hash} "
             "(the profile file or its calibration in force changed since, or --nominal)"
         )

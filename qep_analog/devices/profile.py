@@ -458,6 +458,11 @@ def realised_duration(profile: DeviceProfile, duration: float) -> float:
     caps = profile.capabilities
     if not math.isfinite(duration):
         raise ConstraintError(f"device {profile.label!r}: duration {duration} µs is not finite")
+    if not math.isfinite(duration / caps.clock):  # 1e308 µs: no tick count
+        raise ConstraintError(
+            f"device {profile.label!r}: duration {duration:.6g} µs is beyond counting in clock ticks of "
+            f"{caps.clock:.6g} µs"
+        )
     ticks = duration / caps.clock - 1e-9
     # (a duration of more than 2**52 ticks is far beyond any limit: not rounded, its count overflows)
     realised = math.ceil(ticks) * caps.clock if abs(ticks) < 2**52 else duration

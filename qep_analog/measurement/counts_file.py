@@ -214,13 +214,15 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
         or {}
         for key, valid in names.items()
     }
+    # the phases first: their bitstrings check the model's qubit count before anything is sized by it
+    phases = _phases(values["phases"], model.n_qubits, values["scheme"], where)
     readout = None if values["readout"] is None else _readout(values["readout"], model.n_qubits, where)
     run = CountsRun(
         model=model,
         **point,
         beta=values["beta"],
         scheme=values["scheme"],
-        phases=_phases(values["phases"], model.n_qubits, values["scheme"], where),
+        phases=phases,
         readout=readout,
         mitigate=readout is not None and values["readout"]["mitigate"],
         model_file=model_file,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.errors import ConfigError
+from qep_analog.schema import Field, parse_section
 
 
 class Optimizer(Protocol):
@@ -85,6 +87,35 @@ class Adam:
         self.t = int(state["t"])
         self.m = None if state["m"] is None else np.array(state["m"], dtype=float)
         self.v = None if state["v"] is None else np.array(state["v"], dtype=float)
+
+
+#: the largest moment an optimizer state may store (larger ones overflow in a step)
+MAX_MOMENT = 1e150
+#: the stored state of each optimizer (``state()``), per parameter where it is a list
+_STATE_FIELDS = {
+    "adam": (
+        Field("t", "integer", low=0),
+        Field("m", "numbers", nullable=True, low=-MAX_MOMENT, high=MAX_MOMENT),
+        Field("v", "numbers", nullable=True, low=0.0, high=MAX_MOMENT),
+    ),
+    "sgd": (),
+}
+
+
+def check_state(name: str, state: Any, size: int, where: str, error: type[Exception]) -> None:
+    """A stored state of optimizer ``name`` for ``size`` parameters: its keys, kinds, bounds and
+    lengths (one entry per parameter in each list; Adam's moments both absent before its first step,
+    both present after it), else a one-line ``error`` naming ``where``."""
+    fields = tuple(
+        dataclasses.replace(f, length=size) if f.kind == "numbers" else f for f in _STATE_FIELDS[name]
+    )
+    values = parse_section(state, fields, where, error, "optimizer")
+    started = name == "adam" and values["t"] > 0
+    if name == "adam" and any((values[key] is None) == started for key in ("m", "v")):
+        raise error(
+            f"{where}: optimizer: t = {values['t']}, but the moments m and v must be null at t = 0 and "
+            "lists after it"
+        )
 
 
 _MAKERS: dict[str, type[Adam] | type[SGD]] = {"adam": Adam, "sgd": SGD}

@@ -45,9 +45,9 @@ from qep_analog.qep.gradients import (
 )
 from qep_analog.qep.losses import Loss
 from qep_analog.qep.names import ESTIMATORS
-from qep_analog.qep.optimizers import OPTIMIZERS, make_optimizer
+from qep_analog.qep.optimizers import OPTIMIZERS, check_state, make_optimizer
 from qep_analog.qep.shot_noise import ShotNoise
-from qep_analog.schema import Field, check_attributes, parse_value
+from qep_analog.schema import Field, check_attributes, parse_section, parse_value, seed_field, shown
 from qep_analog.solvers.equilibrium import Equilibrium, Prepared
 from qep_analog.solvers.thermal import check_gibbs_memory
 from qep_analog.solvers.threads import single_blas_thread
@@ -106,13 +106,45 @@ def migrate_checkpoint(document: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint document in the current format (``qep-checkpoint/2``) from any version read."""
     if document["schema"] == CHECKPOINT_SCHEMA:
         return document
-    run = dict(document.get("run") or {})
+    run = dict(document.get("run") or {}) if isinstance(document.get("run"), dict) else {}
     if isinstance(run.get("config"), dict):
         run["config"] = {
             **run["config"],
             **{k: v for k, v in _ADDED_IN_V2.items() if k not in run["config"]},
         }
     return {**document, "schema": CHECKPOINT_SCHEMA, "run": run}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+#: what the readers of ``metrics.jsonl`` (the run's summary, its training curve) take from a record
+_RECORD_KEYS: dict[str, Callable[[Any], bool]] = {
+    "step": _count,
+    "loss": _number,
+    "test_loss": _number,
+    "max_choice_accuracy": _number,
+    "single_shot_accuracy": _number,
+    "min_gap": _number,
+    "degenerate": _count,
+    "small_gap": _count,
+    "shots": _count,
+    "device_time_s": lambda value: value is None or _number(value),
+}
+
+
+def _is_step_record(record: Any) -> bool:
+    """Whether ``record`` is a line of ``metrics.jsonl`` as the trainer writes it: a step (an integer
+    >= 0) and, of the keys its readers use, values of the kind they read (a hand edit can leave
+    anything)."""
+    if not isinstance(record, dict) or "step" not in record:
+        return False
+    return all(check(record[key]) for key, check in _RECORD_KEYS.items() if key in record)
 
 
 class SupervisedTask(Protocol):
@@ -189,7 +221,7 @@ class TrainingConfig:
         Field("shots", "integer", low=1, high=MAX_SHOTS, nullable=True),
         Field("optimizer", "text", choices=OPTIMIZERS),
         Field("learning_rate", low=0.0, open_low=True),
-        Field("seed", "integer", low=0),
+        seed_field(),
         Field("checkpoint_every", "integer", low=1),
         Field("eval_every", "integer", low=1),
         Field("solver_tol", low=0.0, open_low=True),
@@ -444,7 +476,9 @@ class Trainer:
         document = migrate_checkpoint(
             read_json(self.checkpoint_path, (CHECKPOINT_SCHEMA, CHECKPOINT_SCHEMA_V1))
         )
-        stored = document.get("run", {})
+        stored = document.get("run")
+        if not isinstance(stored, dict):
+            raise StorageError(f"{self.checkpoint_path}: run = {shown(stored)} is not a run's description")
         for key, value in self._fingerprint().items():
             if stored.get(key) == value:
                 continue
@@ -457,21 +491,24 @@ class Trainer:
                 f"({detail}); resume only the run that wrote it"
             )
         names = self.parameter_names
-        step, theta = document.get("step"), document.get("theta")
-        if (
-            isinstance(step, bool)
-            or not isinstance(step, int)
-            or step < 0
-            or not isinstance(theta, list)
-            or len(theta) != len(names)
-            or not all(isinstance(v, int | float) and np.isfinite(v) for v in theta)
-            or not isinstance(document.get("optimizer"), dict)
-            or not isinstance(document.get("rng"), dict)
-        ):
+        where = str(self.checkpoint_path)
+        fields = (
+            Field("step", "integer", low=0),
+            Field("theta", "numbers", length=len(names), low=-MAX_MAGNITUDE, high=MAX_MAGNITUDE),
+            Field("optimizer", "any"),
+            Field("rng", "any"),
+        )
+        values = parse_section({f.name: document.get(f.name) for f in fields}, fields, where, StorageError)
+        step, theta = values["step"], values["theta"]
+        check_state(self.config.optimizer, document["optimizer"], len(names), where, StorageError)
+        if not isinstance(document["rng"], dict):
+            raise StorageError(f"{where}: rng = {shown(document['rng'])} is not a random generator state")
+        try:  # numpy checks a generator state when it is set
+            np.random.default_rng().bit_generator.state = document["rng"]
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise StorageError(
-                f"{self.checkpoint_path}: malformed checkpoint (needs step >= 0, theta of "
-                f"{len(names)} finite numbers, optimizer and rng states)"
-            )
+                f"{where}: rng is not a random generator state ({type(exc).__name__})"
+            ) from None
         history = [r for r in self.read_metrics() if r["step"] <= step]
         return TrainingState(
             step, np.array(theta, dtype=float), document["optimizer"], document["rng"], history
@@ -495,10 +532,9 @@ class Trainer:
         for number, line in enumerate(lines[1:], start=2):
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON (bad syntax, an integer beyond Python's digit limit)
                 record = None
-            step = record.get("step") if isinstance(record, dict) else None
-            if isinstance(step, bool) or not isinstance(step, int):
+            if not _is_step_record(record):
                 self.damaged_lines.append(number)
                 continue
             records.append(record)
@@ -749,7 +785,7 @@ class Trainer:
         gaps = {
             "samples_checked": len(checked) * cfg.batch_size,
             "min_gap": min((r["min_gap"] for r in checked), default=None),
-            "degenerate": sum(r["degenerate"] for r in checked),
+            "degenerate": sum(r.get("degenerate", 0) for r in checked),
             "small_gap": sum(r.get("small_gap", 0) for r in checked),
         }
         result = {

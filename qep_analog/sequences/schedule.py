@@ -23,6 +23,8 @@ from qep_analog.devices.platform import ION, RYDBERG, Platform, platform_of
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.errors import ConstraintError, StorageError
 from qep_analog.model.pauli import PauliSum, pauli_sum
+from qep_analog.model.qep_model import MAX_MAGNITUDE
+from qep_analog.schema import OMIT, Field, parse_section, shown
 from qep_analog.sequences.waveforms import Waveform, on_clock
 from qep_analog.storage import read_json, write_json
 
@@ -82,28 +84,149 @@ def save_schedules(path: str | Path, schedules: list[Schedule]) -> None:
     write_json(path, {"schema": SCHEMA, "schedules": [s.to_document() for s in schedules]}, SCHEMA)
 
 
+#: every stored number within |value| <= MAX_MAGNITUDE (larger ones overflow in slews and distances)
+_BOUNDED: dict[str, Any] = {"low": -MAX_MAGNITUDE, "high": MAX_MAGNITUDE}
+_WAVEFORM = (
+    Field("times_us", "numbers", min_length=2, **_BOUNDED),
+    Field("values_rad_per_us", "numbers", min_length=2, **_BOUNDED),
+)
+#: the static settings of each platform's schedules (lists of numbers: one per qubit)
+_STATIC: dict[str, tuple[Field, ...]] = {
+    "rydberg": (
+        Field("positions", "rows", min_length=1, **_BOUNDED),
+        Field("local_weights", "numbers", required=False, default=OMIT, **_BOUNDED),
+        Field("phase", required=False, default=OMIT, **_BOUNDED),
+    ),
+    "ion": (
+        Field("rabi", "numbers", **_BOUNDED),
+        Field("beat_note", **_BOUNDED),
+        Field("stark_shifts", "numbers", **_BOUNDED),
+    ),
+}
+_PER_QUBIT = ("positions", "local_weights", "rabi", "stark_shifts")
+#: the controls each platform's schedules must drive (a Rydberg ``local_amplitude`` is optional)
+_REQUIRED_CONTROLS = {"rydberg": ("rabi", "detuning"), "ion": ION_CONTROLS}
+_CONTROLS = {"rydberg": RYDBERG_CONTROLS, "ion": ION_CONTROLS}
+#: what readers take from a schedule's metadata (its other keys are kept as they are)
+_METADATA = (
+    Field("profile", "text", required=False, default=OMIT),
+    Field("model", "text", required=False, default=OMIT),
+    Field("relaxed", "flag", required=False, default=OMIT),
+    Field("nominal", "flag", required=False, default=OMIT),
+    Field("beta", required=False, default=OMIT, **_BOUNDED),
+    Field("x", "numbers", required=False, default=OMIT, **_BOUNDED),
+    Field("theta", "numbers", required=False, default=OMIT, **_BOUNDED),
+    Field("error_signal", "numbers", required=False, default=OMIT, **_BOUNDED),
+    Field("duration_source", "text", required=False, default=OMIT),
+    Field("recipe", "text", required=False, default=OMIT),
+    Field("device", "any", required=False, default=OMIT),  # the profile's provenance
+)
+#: what readers take from ``metadata.device``
+_PROVENANCE = (
+    Field("name", "text", required=False, default=OMIT),
+    Field("snapshot_hash", "text", required=False, default=OMIT),
+)
+_FIELDS = (
+    Field("platform", "text", choices=tuple(_STATIC)),
+    Field("device", "text"),
+    Field("label", "text"),
+    Field("duration_us", low=0.0, high=MAX_MAGNITUDE, required=False),
+    Field("readout", "text"),
+    Field("initial_state", "any", required=False, default=""),
+    Field("controls", "mapping", value=Field("waveform", "section", fields=_WAVEFORM), min_length=1),
+    Field("static", "any"),
+    Field("metadata", "any", required=False, default={}),
+)
+
+
 def load_schedules(path: str | Path) -> list[Schedule]:
-    """Read a ``qep-schedule/1`` file; a malformed one raises :class:`StorageError` (one line)."""
+    """Read a ``qep-schedule/1`` file, every field checked (kinds, lengths per qubit, waveforms, the
+    platform's controls and static settings); a malformed or hand-damaged one raises
+    :class:`StorageError` in one line naming the file and the value at fault."""
     document = read_json(path, SCHEMA)
-    try:
-        out = []
-        for item in document["schedules"]:
-            controls = {
-                name: Waveform(np.array(w["times_us"]), np.array(w["values_rad_per_us"]))
-                for name, w in item["controls"].items()
-            }
-            static = {k: np.array(v) if isinstance(v, list) else v for k, v in item["static"].items()}
-            out.append(
-                Schedule(
-                    item["platform"], item["device"], controls, static, item["readout"], item["label"],
-                    item.get("initial_state", ""), item.get("metadata", {}),
-                )
-            )  # fmt: skip
-    except (KeyError, TypeError, ValueError, ConstraintError) as exc:
-        raise StorageError(f"{path}: not a valid schedule file ({type(exc).__name__}: {exc})") from None
-    if not out:
-        raise StorageError(f"{path}: holds no schedule")
+    items = parse_section(
+        {"schedules": document.get("schedules")},
+        (Field("schedules", "list", value=Field("schedule", "any"), min_length=1),),
+        str(path),
+        StorageError,
+    )["schedules"]
+    out = [schedule_from_document(item, f"{path}: schedules[{k}]") for k, item in enumerate(items)]
+    first = out[0]
+    for k, schedule in enumerate(out):
+        if (schedule.platform, schedule.device) != (first.platform, first.device):
+            raise StorageError(
+                f"{path}: schedules[{k}] is for {schedule.platform} device {shown(schedule.device)}, "
+                f"schedules[0] for {first.platform} device {shown(first.device)}; a file holds one build"
+            )
     return out
+
+
+def schedule_from_document(item: Any, where: str) -> Schedule:
+    """One schedule of a ``qep-schedule/1`` file, checked (see :func:`load_schedules`)."""
+    values = parse_section(item, _FIELDS, where, StorageError)
+    platform = values["platform"]
+    n = _qubits(values["readout"], values["initial_state"], where)
+    controls = values["controls"]
+    unknown = sorted(set(controls) - set(_CONTROLS[platform]))
+    missing = [name for name in _REQUIRED_CONTROLS[platform] if name not in controls]
+    if unknown or missing:
+        raise StorageError(
+            f"{where}: controls {sorted(controls)} of a {platform} schedule: "
+            + (f"unknown {unknown}" if unknown else f"missing {missing}")
+            + f" (valid: {', '.join(_CONTROLS[platform])})"
+        )
+    static = parse_section(values["static"], _STATIC[platform], where, StorageError, "static")
+    _check_static(static, n, "local_amplitude" in controls, where)
+    metadata = values["metadata"]
+    _check_read_keys(metadata, _METADATA, where, "metadata")
+    if "device" in metadata:
+        _check_read_keys(metadata["device"], _PROVENANCE, where, "metadata.device")
+    try:
+        waveforms = {
+            name: Waveform(np.array(w["times_us"]), np.array(w["values_rad_per_us"]))
+            for name, w in controls.items()
+        }
+    except ConstraintError as exc:
+        raise StorageError(f"{where}: controls: {exc}") from None
+    arrays = {k: np.array(v) if isinstance(v, list) else v for k, v in static.items()}
+    return Schedule(
+        platform, values["device"], waveforms, arrays, values["readout"], values["label"],
+        values["initial_state"], metadata,
+    )  # fmt: skip
+
+
+def _check_read_keys(section: Any, fields: tuple[Field, ...], where: str, path: str) -> None:
+    """``section`` is a mapping whose keys named by ``fields`` follow them (others are not read)."""
+    if not isinstance(section, dict):
+        raise StorageError(f"{where}: {path} = {shown(section)} is not a mapping")
+    names = {f.name for f in fields}
+    parse_section({k: v for k, v in section.items() if k in names}, fields, where, StorageError, path)
+
+
+def _qubits(readout: str, initial_state: Any, where: str) -> int:
+    """The number of qubits of a stored schedule: its readout bases, matched by its initial state."""
+    if set(readout) - set("XYZ"):
+        raise StorageError(f"{where}: readout = {shown(readout)} is not a string of X, Y, Z")
+    n = len(readout)
+    if not isinstance(initial_state, str) or (
+        initial_state and (len(initial_state) != n or set(initial_state) - set("01"))
+    ):
+        raise StorageError(
+            f"{where}: initial_state = {shown(initial_state)} is not {n} bits of 0 and 1 (or empty)"
+        )
+    return n
+
+
+def _check_static(static: dict[str, Any], n: int, local: bool, where: str) -> None:
+    """One entry per qubit in each per-qubit setting; positions with one to three coordinates."""
+    for key in _PER_QUBIT:
+        if key in static and len(static[key]) != n:
+            raise StorageError(f"{where}: static.{key} holds {len(static[key])} entries for {n} qubits")
+    dims = {len(row) for row in static.get("positions", [])}
+    if len(dims) > 1 or not dims <= {1, 2, 3}:
+        raise StorageError(f"{where}: static.positions are not rows of one, two or three coordinates")
+    if local and "local_weights" not in static:
+        raise StorageError(f"{where}: a local_amplitude control needs static.local_weights")
 
 
 Terms = tuple[PauliSum, list[tuple[str, PauliSum]]]

@@ -10,13 +10,14 @@ from typing import Any
 from qep_analog.backends.configure import FIELDS as BACKEND_FIELDS
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
+from qep_analog.library import beside_file, reference_from_file
 from qep_analog.qep.losses import LOSSES, loss_by_name
 from qep_analog.qep.trainer import Penalty, TrainingConfig
 from qep_analog.schema import OMIT, Field, optional, parse_section
 from qep_analog.solvers.mps import MPSOptions
 from qep_analog.storage import file_output, plain_name, read_yaml
 from qep_analog.tasks.ion_sensor import IonSensorTask
-from qep_analog.tasks.phase_sensor import PhaseSensorTask
+from qep_analog.tasks.phase_sensor import INITIALISATIONS, PhaseSensorTask
 from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
 
 SCHEMA = "qep-experiment/1"
@@ -108,6 +109,22 @@ def _readout(
     return out, device
 
 
+def _paths_beside_file(top: dict[str, Any], model: dict[str, Any], path: str | Path) -> None:
+    """Take the paths the file names relative to its own folder: ``model.init`` (a run's
+    ``result.json``; not the ``bounded``/``normal`` keywords), ``device``, ``training.readout.device``
+    and ``backend.recipe`` (each a name on the search path, or a file). ``output`` stays relative to
+    the working directory, like the default ``runs/NAME``."""
+    if isinstance(model.get("init"), str) and model["init"] not in INITIALISATIONS:
+        model["init"] = beside_file(model["init"], path)
+    if top["device"] is not None:
+        top["device"] = reference_from_file("devices", top["device"], path)
+    readout = (top["training"] or {}).get("readout")
+    if readout is not None and "device" in readout:
+        readout["device"] = reference_from_file("devices", readout["device"], path)
+    if top["backend"] is not None and top["backend"].get("recipe") is not None:
+        top["backend"]["recipe"] = reference_from_file("sequences", top["backend"]["recipe"], path)
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A parsed experiment: the task, the training configuration, the penalty, the run folder."""
@@ -147,6 +164,7 @@ def load_experiment(
         document = {**document, "training": {**(document.get("training") or {}), **overrides}}
     top = parse_section(document, _TOP, where, ConfigError)
     model = parse_section(top["model"] or {}, _MODEL[top["task"]], f"{where}: model", ConfigError)
+    _paths_beside_file(top, model, path)
     if init is not None:
         model["init"] = init
     profile = None

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from qep_analog.errors import ConfigError
+from qep_analog.library import reference_from_file
 from qep_analog.memory import require_memory
 from qep_analog.schema import OMIT, Field, parse_section, parse_value
 from qep_analog.solvers.equilibrium import Equilibrium
@@ -224,7 +225,7 @@ def load_explore_config(path: str | Path, overrides: dict[str, Any] | None = Non
         solver_tol=top["solver_tol"],
         output=output,
         diagram=diagram,
-        devices=tuple(top["devices"]),
+        devices=tuple(reference_from_file("devices", name, path) for name in top["devices"]),
         **extra,
     )
     check_memory(config, where)

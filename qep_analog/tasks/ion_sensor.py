@@ -49,7 +49,7 @@ from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
 from qep_analog.qep.trainer import parameters_from_result
-from qep_analog.schema import Field, check_attributes
+from qep_analog.schema import Field, check_attributes, seed_field
 from qep_analog.solvers.threads import single_blas_thread
 from qep_analog.tasks.codewords import CodewordSensor, SensorAxes
 
@@ -220,7 +220,7 @@ class IonSensorTask(CodewordSensor):
         Field("init_spread", low=0.0),
         Field("init", "text", nullable=True),
         Field("test_size", "integer", low=1),
-        Field("seed", "integer", low=0),
+        seed_field(),
     )
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.model.standard import is_coupling, phase_sensor
 from qep_analog.qep.losses import Loss, SquaredError
 from qep_analog.qep.trainer import Penalty, parameters_from_result
-from qep_analog.schema import Field, check_attributes, shown
+from qep_analog.schema import Field, check_attributes, seed_field, shown
 
 SIMPLEX_TOTAL = 4.0
 #: bytes per Pauli string of the model (its string and the operators' entries; tracemalloc: 280);
@@ -127,7 +127,7 @@ class PhaseSensorTask:
         Field("init", "text"),
         Field("coupling_range", low=0.0, open_low=True),
         Field("test_size", "integer", low=1),
-        Field("seed", "integer", low=0),
+        seed_field(),
         Field("patches", "rows", length=2, min_length=1, nullable=True),
         Field("patch_side", low=0.0, open_low=True, high=SIMPLEX_TOTAL, help="side of each square patch"),
     )

@@ -20,7 +20,8 @@ def plot_training_curve(history: list[dict[str, Any]], path: str | Path) -> None
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     steps = [r["step"] for r in history if "loss" in r]
     ax_loss.plot(steps, [r["loss"] for r in history if "loss" in r], lw=0.6, alpha=0.6, label="batch")
-    evals = [r for r in history if "max_choice_accuracy" in r]
+    evaluated = ("test_loss", "max_choice_accuracy", "single_shot_accuracy")
+    evals = [r for r in history if all(key in r for key in evaluated)]
     ax_loss.plot([r["step"] for r in evals], [r["test_loss"] for r in evals], "k-", label="test")
     ax_loss.set(xlabel="step", ylabel="loss", yscale="log", title="Loss")
     ax_loss.legend()

@@ -39,7 +39,7 @@ from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import MAX_MAGNITUDE, QEPModel
 from qep_analog.qep.losses import Loss, SquaredError
 from qep_analog.qep.trainer import parameters_from_result
-from qep_analog.schema import Field, check_attributes
+from qep_analog.schema import Field, check_attributes, seed_field
 from qep_analog.tasks.codewords import CodewordSensor, SensorAxes
 from qep_analog.units import MAX_LENGTH
 
@@ -207,7 +207,7 @@ class RydbergSensorTask(CodewordSensor):
         Field("init_spread", low=0.0),
         Field("init", "text", nullable=True),
         Field("test_size", "integer", low=1),
-        Field("seed", "integer", low=0),
+        seed_field(),
     )
 
     def __post_init__(self) -> None:

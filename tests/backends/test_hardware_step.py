@@ -136,3 +136,71 @@ def test_an_ion_sensor_step_plans_at_its_own_scale_and_shifts_only_what_the_chai
         "1-free-XXXXXXXX.ion.json",
         "1-free-ZZZZZZZZ.ion.json",
     ]
+
+
+@pytest.fixture(scope="module")
+def planned_step(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The experiment file and the folder of a step whose free round the lab has played."""
+    folder = tmp_path_factory.mktemp("planned")
+    experiment_file = folder / "sensor.yaml"
+    experiment_file.write_text(
+        textwrap.dedent(
+            """\
+            schema: qep-experiment/1
+            task: rydberg_sensor
+            device: fresnel-like
+            model: {n_chain: 3, spacing_um: 5.5, phases: [disordered, Z2], rb_over_a: [1.3, 2.0]}
+            training: {batch_size: 3, seed: 2}
+            backend: {name: bundle, recipe: rydberg-smooth}
+            """
+        )
+    )
+    out, history = folder / "step", folder / "history"
+    argv = ["step", str(experiment_file), "--out", str(out), "--history", str(history)]
+    assert main([*argv, "--target-error", "0.2"]) == 5
+    experiment = qa.load_experiment(experiment_file, history=history)
+    step = qa.HardwareStep.of(experiment, out, None)
+    assert play_bundles(out, fake_lab(experiment.profile, 5, 4), step.model, step.profile, step.recipe) == 1
+    return experiment_file, out
+
+
+@pytest.mark.parametrize(
+    ("file", "path", "value", "words"),
+    [
+        ("plan.json", "plan", "x", ["plan.json: plan: expected a mapping"]),
+        ("plan.json", "plan/beta", "x", ["plan.beta = 'x' is not a number"]),
+        ("plan.json", "plan/shots", 0, ["plan.shots = 0 breaks the rule"]),
+        ("plan.json", "cost", {}, ["missing key cost.step"]),
+        ("plan.json", "reciprocity_pair", ["nope", "n_A"], ["reciprocity_pair ['nope', 'n_A']"]),
+        ("plan.json", "reciprocity_pair", None, ["reciprocity_pair = None"]),
+        ("plan.json", "reciprocity_shift", "x", ["reciprocity_shift = 'x'"]),
+        ("plan.json", "theta", [], ["was made for other parameters or inputs"]),
+        ("plan.json", "inputs", "x", ["was made for other parameters or inputs"]),
+        ("free/manifest.json", "metadata", None, ["metadata = None is not"]),
+        ("free/counts/0-free-ZZZZZ.json", "counts/*", 2**70, ["more than the limit 9007199254740992"]),
+    ],
+)
+def test_a_damaged_step_folder_is_one_line(
+    planned_step: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], file: str,
+    path: str, value: object, words: list[str],
+) -> None:  # fmt: skip
+    import shutil
+
+    experiment_file, planned = planned_step
+    out = tmp_path / "step"
+    shutil.copytree(planned, out)
+    target = out / file
+    document = json.loads(target.read_text(encoding="utf-8"))
+    *parents, last = path.split("/")
+    inner = document
+    for key in parents:
+        inner = inner[key]
+    inner[next(iter(inner)) if last == "*" else last] = value  # "*": the first key
+    history = planned.parent / "history"
+    target.write_text(json.dumps(document), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["step", str(experiment_file), "--out", str(out), "--history", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qep-analog: error: ") and "Traceback" not in err
+    for word in words:
+        assert word in err, err

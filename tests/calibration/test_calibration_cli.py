@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,34 @@ def test_history_shows_timestamps_with_their_time_zone(
     CalibrationHistory(tmp_path, "fresnel-like").append([record])
     assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path)]) == 0
     assert "2026-11-23T16:00:00+01:00 r1" in capsys.readouterr().out
+
+
+def test_history_names_damaged_and_torn_lines_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qep_analog.calibration.history import CalibrationHistory
+    from qep_analog.calibration.records import CalibrationRecord
+
+    def record(value: float) -> CalibrationRecord:
+        return CalibrationRecord(
+            field="rabi_scale", value=value, uncertainty=0.001, unit="", run_id="r1", routine="rabi",
+            timestamp="2026-11-23T16:00:00+00:00", quality="good", valid=True,
+            device="fresnel-like", profile_version=1, runcard="rydberg-basic",
+        )  # fmt: skip
+
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.append([record(1.01), record(1.02), record(1.03)])
+    lines = history.path.read_text(encoding="utf-8").splitlines()
+    lines[2] = "#" + lines[2][1:]  # line 3 damaged in the middle
+    history.path.write_text("\n".join([*lines, lines[3][:20]]), encoding="utf-8")  # line 5 torn
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "line 3 is damaged and skipped: not valid JSON" in text
+    assert "line 5 is torn" in text and "line 3 is torn" not in text
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [r["value"] for r in document["records"]] == [1.01, 1.03]
+    assert document["torn_lines"] == [5] and [d["line"] for d in document["damaged_lines"]] == [3]
 
 
 def test_history_from_the_environment(
@@ -233,3 +262,80 @@ def test_report_of_a_run_stopped_in_its_first_step(
     text = capsys.readouterr().out
     assert "incomplete: 0 of 4 steps done; stopped by RuntimeError: fit crashed" in text.splitlines()[0]
     assert not (out / "report.png").exists()
+
+
+@pytest.fixture(scope="module")
+def calibrated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of rydberg-basic on the fake lab (copy it before damaging it)."""
+    folder = tmp_path_factory.mktemp("calibrated")
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab", "--quiet"]
+    assert main([*argv, "--out", str(folder / "run"), "--history", str(folder / "history")]) == 0
+    return folder / "run"
+
+
+def _damaged(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """``document`` with the value at ``path`` (keys and indices split by '/') replaced, or deleted
+    when ``value`` is ``DELETE``."""
+    *parents, last = [int(k) if k.isdigit() else k for k in path.split("/")]
+    inner: Any = document
+    for key in parents:
+        inner = inner[key]
+    if value is DELETE:
+        del inner[last]
+    else:
+        inner[last] = value
+    return document
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("file", "path", "value", "words"),
+    [
+        ("run.json", "steps", DELETE, ["missing key steps"]),
+        ("run.json", "steps", 5, ["steps = 5 is not a list"]),
+        ("run.json", "steps/0", 1, ["steps[0]: expected a mapping"]),
+        ("run.json", "run_id", ["a"], ["run_id"]),
+        ("run.json", "steps/1/units/sweep", "furlong", ["steps[1].units.sweep: unit 'furlong'"]),
+        ("run.json", "steps/1/units/detuning_offset", "us", ["units.detuning_offset: unit 'us'"]),
+        ("02-detuning_spectroscopy/result.json", "estimates", None, ["estimates = None"]),
+        ("02-detuning_spectroscopy/result.json", "estimates/0/value", "x", ["estimates[0].value"]),
+        ("02-detuning_spectroscopy/result.json", "estimates/0/site", DELETE, ["missing key"]),
+        ("02-detuning_spectroscopy/result.json", "reduced_chi2", "x", ["reduced_chi2 = 'x'"]),
+        ("02-detuning_spectroscopy/result.json", "curves", None, ["curves = None"]),
+        ("02-detuning_spectroscopy/result.json", "routine", "rabi", ["result of routine 'rabi'"]),
+        ("02-detuning_spectroscopy/data.json", "sweep_unit", "x", ["sweep unit 'x'"]),
+        ("02-detuning_spectroscopy/data.json", "context", {}, ["the data lack 'duration'"]),
+    ],
+)
+def test_a_damaged_run_folder_is_one_line_in_report(
+    calibrated_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], file: str, path: str,
+    value: Any, words: list[str],
+) -> None:  # fmt: skip
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(calibrated_run, run)
+    target = run / file
+    document = json.loads(target.read_text(encoding="utf-8"))
+    target.write_text(json.dumps(_damaged(document, path, value)), encoding="utf-8")
+    status = main(["calibrate", "report", str(run)])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "", err
+    assert err.count("\n") == 1 and err.startswith(f"qep-analog: error: {target}"), err
+    for word in words:
+        assert word in err
+
+
+def test_a_run_stopped_before_its_first_step_reports_without_a_traceback(
+    calibrated_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(calibrated_run, run)
+    document = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    (run / "run.json").write_text(json.dumps({**document, "steps": []}), encoding="utf-8")
+    assert main(["calibrate", "report", str(run)]) == 0
+    assert (run / "report.png").is_file() and capsys.readouterr().err == ""

@@ -1,4 +1,5 @@
-"""Records and the per-device history: round trips, torn lines, a writer killed mid-write, two writers."""
+"""Records and the per-device history: round trips, torn and damaged lines, a writer killed mid-write,
+two writers."""
 
 from __future__ import annotations
 
@@ -64,6 +65,59 @@ def test_history_round_trip_with_header(tmp_path: Path) -> None:
         history.append([record(device="aquila-like")])
     with pytest.raises(CalibrationError, match="plain name"):
         CalibrationHistory(tmp_path, "../escape")
+
+
+def test_damage_in_the_middle_is_named_corruption_not_a_torn_write(tmp_path: Path) -> None:
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.append([record(float(k)) for k in range(1, 7)])
+    lines = history.path.read_text(encoding="utf-8").splitlines()  # header, then records 1.0 .. 6.0
+    flipped = lines[2].replace('"value": 2.0', '"value"; 2.0')  # a changed byte in line 3
+    assert flipped != lines[2]
+    alien = json.dumps({**record(4.0).to_document(), "value": "four"})  # JSON, not a record (line 5)
+    torn = lines[6][: len(lines[6]) // 2]  # the last record cut short: a killed write (line 7)
+    damaged = [lines[0], lines[1], flipped, lines[3], alien, lines[5], torn]
+    original = "\n".join(damaged)  # no newline after the torn line, as a killed writer leaves it
+    history.path.write_text(original, encoding="utf-8")
+    read = history.read()
+    assert [r.value for r in read.records] == [1.0, 3.0, 5.0]  # every valid record
+    assert read.torn == (7,)
+    assert [d.number for d in read.damaged] == [3, 5]
+    assert "not valid JSON" in read.damaged[0].reason and "wrong type" in read.damaged[1].reason
+    summary = read.skipped_summary()
+    assert "torn (a write cut short) line(s) 7" in summary and "damaged line(s) 3 (" in summary
+    assert "\n" not in summary
+    assert history.path.read_text(encoding="utf-8") == original  # reading rewrites nothing
+    history.append([record(8.0)])  # a fresh line after the torn one; the damaged lines stay
+    after = history.read()
+    assert [r.value for r in after.records] == [1.0, 3.0, 5.0, 8.0]
+    assert after.torn == (7,) and [d.number for d in after.damaged] == [3, 5]
+    assert history.path.read_text(encoding="utf-8").startswith(original + "\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "torn"),
+    [
+        (b"", False),
+        (b"garbage", False),
+        (b"[1, 2]", False),
+        (b'{"value": 1.0, "x"', True),
+        (b'{"value": 1.0, "valid": fals', True),
+        (b'{"device": "fresnel', True),
+        ('{"device": "é'.encode()[:-1], True),  # cut inside a two-byte character
+        (b'{"value": 1.0, XX "valid": true}', False),
+        (b'{"value": \xff 1.0}', False),
+        (b'{"value": ' + b"1" * 5000 + b"}", False),  # beyond Python's digit limit: ValueError
+    ],
+)
+def test_a_line_is_torn_only_when_cut_short(tmp_path: Path, line: bytes, torn: bool) -> None:
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.append([record(1.0)])
+    with open(history.path, "ab") as handle:
+        handle.write(line + b"\n")
+    history.append([record(2.0)])
+    read = history.read()
+    assert [r.value for r in read.records] == [1.0, 2.0]
+    assert (read.torn, [d.number for d in read.damaged]) == (((3,), []) if torn else ((), [3]))
 
 
 def test_history_refuses_a_foreign_file(tmp_path: Path) -> None:

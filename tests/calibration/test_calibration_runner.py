@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -223,11 +224,23 @@ def test_targets_restrict_the_fitted_sites(tmp_path: Path) -> None:
         parse_runcard(card)
 
 
+#: the keys of a ``run.json`` before its steps
+RUN_HEAD = {
+    "run_id": "r1",
+    "device": "fresnel-like",
+    "profile_version": 1,
+    "runcard": "rydberg-basic",
+    "update": "append",
+    "backend": "fake-lab",
+}
+
+
 @pytest.mark.parametrize("folder", ["../elsewhere", "/tmp"])
 def test_a_step_folder_outside_the_run_folder_is_refused(tmp_path: Path, folder: str) -> None:
     run_dir = tmp_path / "run"
     (tmp_path / "elsewhere").mkdir()
-    write_json(run_dir / "run.json", {"steps": [{"folder": folder}]}, RUN_SCHEMA)
+    step = {"routine": "rabi", "folder": folder, "quality": "good", "reasons": []}
+    write_json(run_dir / "run.json", {**RUN_HEAD, "steps": [step]}, RUN_SCHEMA)
     for read in (read_results, refit):
         with pytest.raises(CalibrationError, match=r"run\.json: step folder"):
             read(run_dir)
@@ -344,3 +357,27 @@ def test_fit_results_round_trip_through_their_documents() -> None:
     assert FitResult.from_document(document).to_document() == result.to_document()
     with pytest.raises(CalibrationError, match=r"r.json: malformed result \(KeyError: 'estimates'\)"):
         FitResult.from_document({"routine": "rabi"}, "r.json")
+
+
+def test_fit_result_round_trip_and_refusals() -> None:
+    from qep_analog.calibration.routine import Estimate, FitResult
+
+    result = FitResult(
+        "rabi",
+        (Estimate("rabi_scale", 1.02, 0.003), Estimate("rabi_scale", math.nan, math.inf, site=1)),
+        math.nan,
+        "bad",
+        ("reduced chi2 is not finite",),
+        ("reduced chi2 < 3.0",),
+        {"frequency": [1.0, math.nan]},
+    )
+    document = json.loads(json.dumps(result.to_document()))
+    again = FitResult.from_document(document, "result.json")
+    assert again.to_document() == result.to_document()
+    assert math.isnan(again.estimates[1].value) and math.isnan(again.reduced_chi2)
+    with pytest.raises(CalibrationError, match=r"result.json: rabi: quality 'good' with 1 failed"):
+        FitResult.from_document({**document, "quality": "good"}, "result.json")
+    with pytest.raises(CalibrationError, match=r"result.json: estimates\[0\].field = 'speed'"):
+        FitResult.from_document(
+            {**document, "estimates": [{**document["estimates"][0], "field": "speed"}]}, "result.json"
+        )

@@ -322,7 +322,8 @@ def test_damaged_histories_are_one_line_errors_or_warnings(
     lines = history.path.read_text().splitlines()
     history.path.write_text("\n".join([lines[0], "xx garbage", *lines[1:]]) + "\n")
     status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(tmp_path)])
-    assert status == 0 and "warning: calibration history" in err and "line(s) 2 do not parse" in err
+    assert status == 0 and "warning: calibration history" in err and "damaged line(s) 2 (" in err
+    assert "torn" not in err and err.count("\n") == 1
     afile = tmp_path / "afile"
     afile.write_text("")
     status, _, err = run_cli(capsys, ["device", "show", "fresnel-like", "--history", str(afile)])
@@ -376,10 +377,12 @@ def test_dry_run_history_and_name_checks(
     status, _, err = run_cli(capsys, ["device", "show", "lab2"])
     assert status == 2 and "found for the name 'lab2' but names device 'fresnel-like'" in err
     assert qep_analog.read_profile(tmp_path / "devices" / "lab2.yaml").name == "fresnel-like"  # by path
-    status, out, _ = run_cli(capsys, ["device", "list"])
+    status, out, err = run_cli(capsys, ["device", "list"])
     rows = {line.split()[0]: line for line in out.splitlines()}
-    assert status == 0 and "INVALID" in rows["broken"] and "INVALID" in rows["lab2"]
-    assert "INVALID" not in rows["fresnel-like"] and "aquila-like" in rows
+    assert status == 0 and "broken" not in rows and "lab2" not in rows  # skipped, with a warning each
+    assert f"skipped {tmp_path / 'devices' / 'broken.yaml'}: invalid YAML" in err
+    assert "found for the name 'lab2' but names device 'fresnel-like'" in err and err.count("\n") == 2
+    assert "fresnel-like" in rows and "aquila-like" in rows
 
 
 def test_search_path_entries_and_quoted_schemas(

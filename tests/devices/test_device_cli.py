@@ -24,6 +24,44 @@ def test_list_names_the_shipped_profiles(capsys: pytest.CaptureFixture[str]) -> 
     assert rows["yb171-chain"]["platform"] == "ion"
 
 
+def test_list_skips_a_bad_file_on_the_search_path_with_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = tmp_path / "lab" / "devices"
+    lab.mkdir(parents=True)
+    good = (DEVICES_DIR / "aquila-like.yaml").read_text(encoding="utf-8")
+    (lab / "ours.yaml").write_text(good.replace("name: aquila-like", "name: ours"), encoding="utf-8")
+    (lab / "syntax.yaml").write_text("schema: qep-device/1\nname: [\n", encoding="utf-8")
+    (lab / "fresnel-like.yaml").write_text("schema: qep-device/1\nname: fresnel-like\n", encoding="utf-8")
+    (lab / "folder.yaml").mkdir()
+    (lab / "binary.yaml").write_bytes(b"\xff\xfe\x00")
+    monkeypatch.setenv("QEP_ANALOG_PATH", str(tmp_path / "lab"))
+    for json_flag in ([], ["--json"]):
+        status, out, err = run_cli(capsys, ["device", "list", *json_flag])
+        assert status == 0
+        listed = (
+            [row["name"] for row in json.loads(out)]
+            if json_flag
+            else [x.split()[0] for x in out.splitlines()]
+        )
+        assert sorted(listed) == ["aquila-like", "ca40-chain", "ours", "yb171-chain"]
+        warnings = err.splitlines()
+        assert len(warnings) == 4 and all(
+            w.startswith("qep-analog: warning: device list: skipped ") for w in warnings
+        )
+        for name, reason in [
+            ("syntax", "invalid YAML at line 3"),
+            ("fresnel-like", "missing key platform; it hides the built-in profile of that name"),
+            ("folder", "is a directory, not a file"),
+            ("binary", "cannot be read (UnicodeDecodeError)"),
+        ]:
+            assert any(f"skipped {lab / name}.yaml: {reason}" in w for w in warnings), (name, err)
+    for name in ("syntax", "fresnel-like"):  # shown by name, the bad profile is still an error
+        status, out, err = run_cli(capsys, ["device", "show", name])
+        assert status == EXIT_BAD_INPUT and out == "" and err.count("\n") == 1
+        assert err.startswith(f"qep-analog: error: {lab / name}.yaml: ")
+
+
 def test_show_prints_internal_units(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run_cli(capsys, ["device", "show", "fresnel-like"])
     assert status == 0 and "max_rabi: 12.5664 rad/µs (2π·2 MHz)" in out

@@ -46,6 +46,33 @@ def test_bad_file_exits_2_with_one_line(
     assert "no such file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("count", ["shots in setting", "more than the limit 9007199254740992 (2**53)"]),
+        ("n_qubits", ["is not 1180591620717411303424 letters"]),
+    ],
+)
+def test_oversized_numbers_in_a_counts_file_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_run: Callable[..., tuple[Path, Any]],
+    damage: str, words: list[str],
+) -> None:  # fmt: skip
+    run_dir, _ = make_run(tmp_path, shots=20)
+    path = run_dir / "run.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if damage == "count":
+        counts = document["phases"]["plus"][0]["counts"]
+        counts[next(iter(counts))] = 2**70
+    else:
+        document["model"]["n_qubits"] = 2**70
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["gradient-from-counts", str(run_dir), "--compare-exact"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"qep-analog: error: {path}"), err
+    for word in words:
+        assert word in err, err
+
+
 def test_committed_example_run(capsys: pytest.CaptureFixture[str]) -> None:
     """examples/counts_example (the README's numbers): a within 4 standard errors of the exact
     gradient; unmitigated, a shrinks by about (1 - eps - eps')^2."""

@@ -210,3 +210,104 @@ def test_emulate_noise_sources(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     status, _, err = run_cli(capsys, ["emulate", str(out), "--noise", "doppler"])
     assert status == EXIT_BAD_INPUT and err.count("\n") == 1
     assert "--noise: noise = 'doppler' names an unknown source 'doppler' (known: detuning, dephasing" in err
+
+
+TWO_ATOMS = """schema: qep-model/1
+n_qubits: 2
+trainable:
+  h: [[1.0, "X0"], [1.0, "X1"]]
+  delta: [[1.0, "Z0"], [1.0, "Z1"]]
+  J: [[1.0, "Z0 Z1"]]
+outputs:
+  m: [[0.5, "Z0"], [0.5, "Z1"]]
+"""
+TWO_IONS = """schema: qep-model/1
+n_qubits: 2
+trainable:
+  b: [[1.0, "Z0"], [1.0, "Z1"]]
+  c: [[1.0, "X0 X1"]]
+outputs:
+  m: [[0.5, "Z0"], [0.5, "Z1"]]
+"""
+
+
+@pytest.fixture(scope="module")
+def small_schedules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Schedule files of a two-atom and a two-ion model, as ``sequence build`` writes them."""
+    from qep_analog.cli import main
+
+    folder = tmp_path_factory.mktemp("schedules")
+    builds = {
+        "rydberg": ("rydberg-smooth", "fresnel-like", TWO_ATOMS, ["h=4", "delta=3", "J=1.5"], "0.1"),
+        "ion": ("ion-exponential", "yb171-chain", TWO_IONS, ["b=0.0015", "c=0.0005"], "0.0002"),
+    }
+    files = {}
+    for platform, (recipe, device, model, theta, beta) in builds.items():
+        (folder / f"{platform}.yaml").write_text(model, encoding="utf-8")
+        argv = [
+            "sequence",
+            "build",
+            recipe,
+            "--device",
+            device,
+            "--model",
+            str(folder / f"{platform}.yaml"),
+        ]
+        out = folder / f"{platform}.json"
+        assert main([*argv, "--theta", *theta, "--beta", beta, "--out", str(out)]) == 0
+        files[platform] = out
+    return files
+
+
+_GONE = object()
+
+
+@pytest.mark.parametrize(
+    ("platform", "path", "value", "words"),
+    [
+        ("rydberg", "label", [], ["schedules[0]: label = []"]),
+        ("rydberg", "readout", "", ["readout = ''"]),
+        ("rydberg", "readout", "ZQ", ["readout = 'ZQ' is not a string of X, Y, Z"]),
+        ("rydberg", "readout", "ZZZ", ["initial_state = '00' is not 3 bits"]),
+        ("rydberg", "initial_state", "x", ["initial_state = 'x' is not 2 bits"]),
+        ("rydberg", "controls", "x", ["controls = 'x' is not a mapping"]),
+        ("rydberg", "controls", {}, ["controls = {} is empty"]),
+        ("rydberg", "controls/rabi", _GONE, ["missing ['rabi']"]),
+        ("rydberg", "controls/rabi/times_us/1", -1.0, ["times must start at 0 and increase"]),
+        ("rydberg", "controls/rabi/times_us/-1", 1e308, ["breaks the rule"]),
+        ("rydberg", "controls/rabi/values_rad_per_us/-1", 1e120, ["Rabi frequency 1e+120 rad/µs"]),
+        ("rydberg", "static/positions", [[0.0, 0.0]], ["static.positions holds 1 entries for 2 qubits"]),
+        ("rydberg", "static/positions/0/0", 1e300, ["breaks the rule"]),
+        ("rydberg", "metadata", [], ["metadata = [] is not a mapping"]),
+        ("rydberg", "metadata/device", "x", ["metadata.device = 'x' is not a mapping"]),
+        ("rydberg", "platform", "ion", ["controls"]),
+        ("ion", "static/rabi", {}, ["static.rabi = {} is not a list of numbers"]),
+        ("ion", "static/rabi", None, ["static.rabi = None"]),
+        ("ion", "static/rabi", [[1.0], [1.0]], ["static.rabi"]),
+        ("ion", "static/beat_note", _GONE, ["missing key static.beat_note"]),
+        ("ion", "controls/stark_scale", _GONE, ["missing ['stark_scale']"]),
+    ],
+)
+def test_a_damaged_schedule_file_is_one_line(
+    small_schedules: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: str,
+    path: str, value: Any, words: list[str],
+) -> None:  # fmt: skip
+    document = json.loads(small_schedules[platform].read_text(encoding="utf-8"))
+    *parents, last = [int(k) if k.lstrip("-").isdigit() else k for k in path.split("/")]
+    inner: Any = document["schedules"][0]
+    for key in parents:
+        inner = inner[key]
+    if value is _GONE:
+        del inner[last]
+    else:
+        inner[last] = value
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(document), encoding="utf-8")
+    for argv in (["emulate", str(damaged), "--quiet"], ["sequence", "plot", str(damaged)]):
+        status, out, err = run_cli(capsys, argv)
+        if argv[0] == "sequence" and "Rabi frequency" in words[0]:
+            continue  # a plot draws what the file holds; only emulate checks the device's limits
+        assert status == EXIT_BAD_INPUT and out == "" and err.count("\n") == 1, (argv, err)
+        assert err.startswith(f"qep-analog: error: {damaged}: ")
+        for word in words:
+            assert word in err, err

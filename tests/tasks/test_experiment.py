@@ -135,7 +135,10 @@ BAD_FILES = {
     "bad model value": (TINY.replace("n_chain: 3", "n_chain: 2"), ["n = 2"]),
     "bad model type": (TINY.replace("n_chain: 3", "n_chain: three"), ["experiment.yaml"]),
     "unknown loss": (TINY.replace("  steps: 4\n", "  steps: 4\n  loss: hinge\n"), ["'hinge'"]),
-    "unknown init": (TINY.replace("  n_chain: 3\n", "  n_chain: 3\n  init: zeros\n"), ["'zeros'"]),
+    "unknown init": (
+        TINY.replace("  n_chain: 3\n", "  n_chain: 3\n  init: zeros\n"),
+        ["zeros'", "neither"],
+    ),
     "bad test size": (TINY.replace("test_size: 10", "test_size: 0"), ["test_size"]),
 }
 
@@ -274,3 +277,67 @@ def test_a_file_output_inside_the_working_directory_is_kept(
     path = write(tmp_path, TINY + "output: results/./tiny\n")
     assert load_experiment(path).output == Path("results/./tiny")
     assert load_experiment(write(tmp_path, TINY)).output == Path("runs/tiny")
+
+
+def _finished_run(folder: Path, value: float) -> Path:
+    """A ``result.json`` whose parameters are all ``value`` (for the 3-spin chain of TINY)."""
+    from qep_analog.qep.trainer import RESULT_SCHEMA
+    from qep_analog.storage import write_json
+    from qep_analog.tasks.phase_sensor import PhaseSensorTask
+
+    names = PhaseSensorTask(n_chain=3, test_size=5).model.parameter_names
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "result.json", {"parameters": dict.fromkeys(names, value)}, RESULT_SCHEMA)
+    return folder / "result.json"
+
+
+def test_init_in_a_file_is_relative_to_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = tmp_path / "lab"
+    _finished_run(lab / "results", 0.25)  # next to the file
+    _finished_run(tmp_path / "results", -0.5)  # the same relative path from the working directory
+    path = write(lab, TINY.replace("  n_chain: 3\n", "  n_chain: 3\n  init: results/result.json\n"))
+    monkeypatch.chdir(tmp_path)
+    for given in (path, path.relative_to(tmp_path)):  # absolute, or relative to the working directory
+        experiment = load_experiment(given)
+        theta = experiment.task.initial_parameters(np.random.default_rng(0))
+        assert np.all(theta == 0.25), "init: read beside the file, not in the working directory"
+    # a path given on the command line (--init) stays relative to the working directory
+    experiment = load_experiment(path, init="results/result.json")
+    assert np.all(experiment.task.initial_parameters(np.random.default_rng(0)) == -0.5)
+    missing = TINY.replace("  n_chain: 3\n", "  n_chain: 3\n  init: nowhere/result.json\n")
+    with pytest.raises(ConfigError, match=f"init '{lab / 'nowhere' / 'result.json'}' is neither"):
+        load_experiment(write(lab, missing, "m.yaml"))
+
+
+def test_device_files_named_in_a_file_are_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = tmp_path / "lab"
+    profile = (Path(__file__).resolve().parents[2] / "devices" / "fresnel-like.yaml").read_text()
+    (lab / "profiles").mkdir(parents=True)
+    (lab / "profiles" / "ours.yaml").write_text(profile.replace("name: fresnel-like", "name: ours"))
+    monkeypatch.chdir(tmp_path)
+    readout = "  shots: 5\n  measurement: bitstrings\n  readout: {device: profiles/ours.yaml}\n"
+    experiment = load_experiment(write(lab, TINY.replace("  shots: null\n", readout)))
+    assert experiment.device is not None and experiment.device["name"] == "ours"
+    device = load_experiment(write(lab, TINY + "device: profiles/ours.yaml\n", "d.yaml")).profile
+    assert device is not None and device.name == "ours"
+    named = load_experiment(write(lab, TINY + "device: aquila-like\n", "n.yaml")).profile
+    assert named is not None and named.name == "aquila-like"  # a name stays a name
+
+
+def test_backend_recipe_in_a_file_is_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = tmp_path / "lab"
+    (lab / "recipes").mkdir(parents=True)
+    recipe = (Path(__file__).resolve().parents[2] / "sequences" / "rydberg-aquila.yaml").read_text()
+    (lab / "recipes" / "ramp.yaml").write_text(recipe)
+    text = (EXAMPLES / "rydberg_sensor_device.yaml").read_text(encoding="utf-8")
+    assert "recipe: rydberg-aquila" in text
+    path = write(lab, text.replace("recipe: rydberg-aquila", "recipe: recipes/ramp.yaml"))
+    monkeypatch.chdir(tmp_path)
+    experiment = load_experiment(path.relative_to(tmp_path))
+    assert experiment.backend is not None
+    assert Path(experiment.backend["recipe"]) == Path("lab") / "recipes" / "ramp.yaml"
+    assert load_experiment(EXAMPLES / "rydberg_sensor_device.yaml").backend["recipe"] == "rydberg-aquila"  # type: ignore[index]

@@ -282,3 +282,21 @@ def test_an_exploration_file_cannot_write_outside_the_working_directory(
         load_explore_config(path)
     if line.startswith("output"):
         assert load_explore_config(path, {"output": "/tmp/y"}).output == Path("/tmp/y")
+
+
+def test_device_files_in_an_exploration_file_are_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qep_analog.tasks.explore_config import device_reports
+
+    lab = tmp_path / "lab"
+    (lab / "profiles").mkdir(parents=True)
+    profile = (Path(__file__).resolve().parents[2] / "devices" / "yb171-chain.yaml").read_text()
+    (lab / "profiles" / "ours.yaml").write_text(profile.replace("name: yb171-chain", "name: ours"))
+    path = lab / "explore.yaml"
+    path.write_text(VALID + "devices: [profiles/ours.yaml, fresnel-like]\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = load_explore_config(Path("lab") / "explore.yaml")
+    assert config.devices == (str(Path("lab") / "profiles" / "ours.yaml"), "fresnel-like")
+    reports = device_reports(config.devices)
+    assert reports[config.devices[0]]["profile"]["name"] == "ours"

@@ -35,6 +35,7 @@ from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population,
 from qep_analog.devices import ion_chain, ions
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
+from qep_analog.schema import check_seed
 
 TWO_PI = 2 * math.pi
 #: Stark-gain pattern of the default mis-calibration, repeated along the chain
@@ -137,6 +138,7 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
     _true: DeviceProfile = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "fake ion lab", ConfigError)
         caps = self.profile.ions  # a Rydberg profile raises here
         if self.n_sites > caps.max_ions:
             raise ConfigError(f"fake ion lab: {self.n_sites} ions exceed the limit {caps.max_ions}")

@@ -34,6 +34,7 @@ from qep_analog.calibration.lineshapes import (
 )
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
+from qep_analog.schema import check_seed
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class FakeRydbergLab(RunsSchedulesOnTrueProfile):
     _rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "fake Rydberg lab", ConfigError)
         self._rng = np.random.default_rng(self.seed)
 
     @classmethod

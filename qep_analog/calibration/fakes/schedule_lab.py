@@ -26,6 +26,7 @@ from qep_analog.emulation.qutip_emulator import QutipEmulator
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.sampling import sample_counts
+from qep_analog.schema import check_seed
 from qep_analog.sequences.schedule import Schedule
 
 Preparation = Literal["adiabatic", "ground"]
@@ -45,6 +46,7 @@ class FakeScheduleLab:
     _rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "fake lab", ConfigError)
         if self.preparation not in PREPARATIONS:
             raise ConfigError(
                 f"fake lab: preparation {self.preparation!r} is not one of {', '.join(PREPARATIONS)}"
