@@ -893,7 +893,7 @@ def test_a_damaged_result_is_one_line_as_init(
     argv = ["train", str(experiment), "--steps", "1", "--output", str(tmp_path / "new"), "--quiet"]
     status, _, err = run_main(capsys, [*argv, "--init", str(damaged)])
     assert_one_line_error(status, err)
-    assert f"init {damaged}: {first}" in err and not (tmp_path / "new").exists()
+    assert f"init '{damaged}': parameters.{first}" in err and not (tmp_path / "new").exists()
     for word in words:
         assert word in err, err
 

@@ -127,7 +127,7 @@ def test_history_refuses_a_foreign_file(tmp_path: Path) -> None:
 
 
 def test_deeply_nested_lines_are_unreadable_lines_not_a_recursion_error(tmp_path: Path) -> None:
-    """A line of 20 000 nested brackets (``json`` recurses) is skipped like a torn one; a header of
+    """A line of 20 000 nested brackets (``json`` recurses) is skipped as a damaged line; a header of
     them is not a header."""
     history = CalibrationHistory(tmp_path, "fresnel-like")
     history.append([record(1.0)])
@@ -136,7 +136,8 @@ def test_deeply_nested_lines_are_unreadable_lines_not_a_recursion_error(tmp_path
         handle.write(deep + "\n" + '{"value": ' * 20_000 + "1" + "}" * 20_000 + "\n")
     history.append([record(1.1)])
     read = history.read()
-    assert [r.value for r in read.records] == [1.0, 1.1] and read.torn == (3, 4)
+    assert [r.value for r in read.records] == [1.0, 1.1] and read.torn == ()
+    assert [d.number for d in read.damaged] == [3, 4]
     history.path.write_text(deep + "\n")
     with pytest.raises(CalibrationError, match="header"):
         history.read()

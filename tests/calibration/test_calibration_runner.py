@@ -345,20 +345,6 @@ def test_a_rehearsal_refuses_a_runcard_before_anything_runs(tmp_path: Path) -> N
     assert not (tmp_path / "run").exists() and not history.path.exists()
 
 
-def test_fit_results_round_trip_through_their_documents() -> None:
-    from qep_analog.calibration.routine import Estimate, FitResult
-
-    result = FitResult(
-        routine="rabi", estimates=(Estimate("rabi_scale", 1.02, float("nan"), site=2),),
-        reduced_chi2=float("inf"), quality="bad", reasons=("no fit",), criteria=("a fit",),
-        curves={"rabi": [1.0, float("nan")]},
-    )  # fmt: skip
-    document = json.loads(json.dumps(result.to_document()))
-    assert FitResult.from_document(document).to_document() == result.to_document()
-    with pytest.raises(CalibrationError, match=r"r.json: malformed result \(KeyError: 'estimates'\)"):
-        FitResult.from_document({"routine": "rabi"}, "r.json")
-
-
 def test_fit_result_round_trip_and_refusals() -> None:
     from qep_analog.calibration.routine import Estimate, FitResult
 

@@ -49,7 +49,7 @@ def test_bad_file_exits_2_with_one_line(
 @pytest.mark.parametrize(
     ("damage", "words"),
     [
-        ("count", ["shots in setting", "more than the limit 9007199254740992 (2**53)"]),
+        ("count", ["count 1180591620717411303424 of", "beyond the limit of 9007199254740992 (2^53)"]),
         ("n_qubits", ["is not 1180591620717411303424 letters"]),
     ],
 )
