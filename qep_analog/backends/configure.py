@@ -4,7 +4,9 @@ the command line give them.
 
     backend:
       name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
-      recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps)
+      recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps;
+                               #   default: the platform's quintic-ended recipe, rydberg-quintic or
+                               #   ion-exponential-smooth)
       method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
@@ -78,13 +80,9 @@ def backend_for_run(
         return cls(model, profile, **options)
     if profile is None:
         raise ConfigError(f"backend {name}: runs schedules on a device; name one (device: or --device)")
-    if recipe is None:
-        raise ConfigError(
-            f"backend {name}: needs a recipe (backend.recipe or --recipe), the schedules of each phase"
-        )
-    from qep_analog.sequences.recipes import load_recipe
+    from qep_analog.sequences.recipes import default_recipe, load_recipe
 
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe if recipe is not None else default_recipe(profile.platform))
     if loaded.platform != profile.platform:
         raise ConfigError(
             f"backend {name}: recipe {loaded.name!r} is for {loaded.platform}, device "

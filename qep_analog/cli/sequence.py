@@ -27,7 +27,11 @@ def register(commands: Any) -> None:
     sequence = commands.add_parser("sequence", help="adiabatic sequences for the free and nudged phases")
     actions = sequence.add_subparsers(dest="action", required=True, parser_class=Parser)
     build = actions.add_parser("build", help="free, +βε and −βε schedules of a model on a device")
-    build.add_argument("recipe", help="recipe (qep-recipe/1): a file or a name in sequences/")
+    build.add_argument(
+        "recipe", nargs="?",
+        help="recipe (qep-recipe/1): a file or a name in sequences/ (default: the platform's "
+        "quintic-ended recipe, rydberg-quintic or ion-exponential-smooth)",
+    )  # fmt: skip
     build.add_argument("--device", required=True, help="built-in profile name or profile file")
     build.add_argument("--relaxed", action="store_true", help="the emulation variant of the profile")
     add_calibration_options(build)
@@ -109,6 +113,7 @@ def run_build(args: argparse.Namespace) -> int:
     from qep_analog import (
         DurationChoice,
         choose_duration,
+        default_recipe,
         duration_metadata,
         export_schedule,
         exporter_of,
@@ -124,7 +129,7 @@ def run_build(args: argparse.Namespace) -> int:
     profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
     exporter = exporter_of(profile, args.export) if args.export else None
     model = load_model(args.model)
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe or default_recipe(profile.platform))
     choice = choose_duration(
         profile, args.duration, DurationChoice(recipe.duration, f"recipe {recipe.name!r}")
     )
