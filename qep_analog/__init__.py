@@ -45,7 +45,13 @@ if TYPE_CHECKING:
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.devices.pulser_device import to_pulser_device
     from qep_analog.emulation.diagnostics import adiabaticity, path_spectrum, recommended_duration
-    from qep_analog.emulation.preparation_bias import PathBudget, duration_for_bias, path_budget
+    from qep_analog.emulation.preparation_bias import (
+        GradientBias,
+        PathBudget,
+        duration_for_bias,
+        gradient_bias,
+        path_budget,
+    )
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
     from qep_analog.emulation.readout_bias import readout_bias
@@ -204,6 +210,8 @@ _HOMES: dict[str, str] = {
     "PathBudget": "qep_analog.emulation.preparation_bias",
     "path_budget": "qep_analog.emulation.preparation_bias",
     "duration_for_bias": "qep_analog.emulation.preparation_bias",
+    "GradientBias": "qep_analog.emulation.preparation_bias",
+    "gradient_bias": "qep_analog.emulation.preparation_bias",
     # Measurement
     "measurement_plan": "qep_analog.measurement.settings",
     "ReadoutErrors": "qep_analog.measurement.readout",

@@ -11,6 +11,7 @@ the command line give them.
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
+      bias_budget: true        # qutip: each gradient carries its ramp's bias estimate (up to 14 qubits)
       seed: 0                  # shots and noise (default: the training seed)
       emulator: EMU_MPS        # pasqal-cloud: a cloud emulator instead of the QPU (and
       poll_interval_s: 10      #   how often and how long to wait for the batches;
@@ -40,6 +41,7 @@ FIELDS = (
     Field("recipe", "text", required=False, default=None),
     Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
     Field("noise", "any", required=False, default=OMIT),  # checked by noise_sources
+    Field("bias_budget", "flag", required=False, default=OMIT),
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     Field("seed", "integer", low=0, required=False, default=OMIT),
     Field("emulator", "text", required=False, default=OMIT),
@@ -48,7 +50,7 @@ FIELDS = (
 )
 #: which options each backend takes
 _OPTIONS: dict[str, set[str]] = {
-    "qutip": {"method", "noise", "realisations", "seed"},
+    "qutip": {"method", "noise", "realisations", "seed", "bias_budget"},
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},

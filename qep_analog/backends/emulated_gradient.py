@@ -12,10 +12,10 @@ from numpy.typing import ArrayLike, NDArray
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.diagnostics import Adiabaticity, adiabaticity, path_spectrum
 from qep_analog.emulation.preparation_bias import (
+    GradientBias,
     PathBudget,
-    generator_spreads,
-    nudge_spread,
-    path_budget,
+    gradient_bias,
+    nudge_operator,
 )
 from qep_analog.emulation.qutip_emulator import QutipEmulator
 from qep_analog.model.qep_model import QEPModel
@@ -36,8 +36,16 @@ class EmulatedGradient:
     emulated: NDArray
     exact: NDArray
     phases: dict[str, Adiabaticity]
-    bias: NDArray
-    budget: PathBudget
+    estimate: GradientBias
+
+    @property
+    def bias(self) -> NDArray:
+        """The bias estimate b_j per parameter."""
+        return self.estimate.bias
+
+    @property
+    def budget(self) -> PathBudget:
+        return self.estimate.budget
 
     @property
     def measured_bias(self) -> NDArray:
@@ -82,11 +90,12 @@ def emulated_qep_gradient(
     schedules = qep_phase_schedules(
         realised, profile, recipe, x, theta, error_signal, beta, readout="Z" * model.n_qubits
     )
+    nudge = nudge_operator(list(realised.outputs.values()), error_signal)
     values, phases, spectra = {}, {}, {}
     for schedule in schedules:
         result = emulator.run(schedule, realised.trainable)
         values[schedule.label] = np.array([result.expectations[name] for name in realised.trainable])
-        spectra[schedule.label] = path_spectrum(schedule, profile)
+        spectra[schedule.label] = path_spectrum(schedule, profile, nudge=nudge)
         phases[schedule.label] = adiabaticity(schedule, profile, result, spectrum=spectra[schedule.label])
     emulated = quotient_of_phases(values, beta, "symmetric")
     equilibrium = Equilibrium(realised, tol=1e-10)
@@ -94,10 +103,5 @@ def emulated_qep_gradient(
     theta_row = np.atleast_2d(np.asarray(theta, dtype=float))
     eps_row = np.atleast_2d(np.asarray(error_signal, dtype=float))
     exact = qep_gradient(equilibrium, x_row, theta_row, eps_row, beta, "symmetric")[0]
-    free = spectra["free"]
-    n = model.n_qubits
-    budget = path_budget(schedules[0], free)
-    spreads = generator_spreads(free.ground, list(realised.trainable.values()), n)
-    spread = nudge_spread(list(realised.outputs.values()), error_signal, n)
-    bias = budget.bias(spreads, spread, beta)
-    return EmulatedGradient(list(realised.trainable), emulated, exact, phases, bias, budget)
+    estimate = gradient_bias(schedules[0], profile, realised, error_signal, beta, spectra["free"])
+    return EmulatedGradient(list(realised.trainable), emulated, exact, phases, estimate)

@@ -285,6 +285,7 @@ def finish_step(
         "parameters": model.parameter_names,
         "gradient": step.mean_gradient.tolist(),
         "standard_errors": step.mean_gradient_errors.tolist(),
+        **({} if step.mean_gradient_bias is None else {"bias": step.mean_gradient_bias.tolist()}),
         "outputs": step.outputs.tolist(),
         "output_errors": step.output_errors.tolist(),
         "shots": step.shots,

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.emulation.qutip_emulator import EmulationResult, pauli_matrix
 from qep_analog.errors import ConfigError, ConstraintError
+from qep_analog.model.pauli import PauliSum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
 from qep_analog.sequences.waveforms import Waveform
 
@@ -93,6 +94,7 @@ class PathSpectrum:
     rates: NDArray
     path_gaps: NDArray
     responses: NDArray
+    shifts: NDArray
     ground: NDArray
     ground_energy: float
     final_hamiltonian: sp.csr_matrix
@@ -102,8 +104,12 @@ class PathSpectrum:
         return float(self.gaps.min())
 
 
-def path_spectrum(schedule: Schedule, profile: DeviceProfile, points: int = 41) -> PathSpectrum:
-    """The lowest levels of H(t) at ``points`` times along ``schedule`` (exact, small N)."""
+def path_spectrum(
+    schedule: Schedule, profile: DeviceProfile, points: int = 41, nudge: PauliSum | None = None
+) -> PathSpectrum:
+    """The lowest levels of H(t) at ``points`` times along ``schedule`` (exact, small N); with a
+    ``nudge`` V, also how far V moves the lowest coupled level from the ground state,
+    |⟨m|V|m⟩ − ⟨0|V|0⟩| (``shifts``; NaN without one)."""
     n = schedule.n_qubits
     if n > MAX_DIAGNOSED_QUBITS:
         raise ConfigError(f"diagnostics: {n} qubits exceed the limit of {MAX_DIAGNOSED_QUBITS}")
@@ -112,35 +118,43 @@ def path_spectrum(schedule: Schedule, profile: DeviceProfile, points: int = 41) 
         (schedule.controls[name], pauli_matrix(op, n)) for name, op in terms if name in schedule.controls
     ]
     base = pauli_matrix(static, n)
+    moved = None if nudge is None else pauli_matrix(nudge, n)
     along = sum((float(w.values[-1] - w.values[0]) * m for w, m in matrices), start=0 * base)  # ∂_s H
     times = np.linspace(0.0, schedule.duration, points)
     levels = min(LEVELS, 1 << n)  # dense below DENSE_DIM: all levels of a small system
     gaps, rates, path_gaps, responses = (np.empty(points) for _ in range(4))
+    shifts = np.full(points, np.nan)
     for k, t in enumerate(times):
         hamiltonian = base + sum((float(w(t)) * m for w, m in matrices), start=0 * base)
         values, vectors = _lowest(hamiltonian, levels)
         derivative = sum((_slope(w, t) * m for w, m in matrices), start=0 * base)
         gaps[k], rates[k] = _coupled_gap_and_rate(values[:levels], vectors[:, :levels], derivative)
-        path_gaps[k], responses[k] = _path_response(values, vectors, along)
+        path_gaps[k], responses[k], level = _path_response(values, vectors, along)
+        if moved is not None:
+            shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, vectors[:, 0]))
         if k == points - 1:
             ground, energy0, final = vectors[:, 0], float(values[0]), hamiltonian
-    return PathSpectrum(times, gaps, rates, path_gaps, responses, ground, energy0, final)
+    return PathSpectrum(times, gaps, rates, path_gaps, responses, shifts, ground, energy0, final)
 
 
-def _path_response(values: NDArray, vectors: NDArray, along: sp.csr_matrix) -> tuple[float, float]:
+def _diagonal(matrix: sp.csr_matrix, vector: NDArray) -> float:
+    return float(np.real(np.vdot(vector, matrix @ vector)))
+
+
+def _path_response(values: NDArray, vectors: NDArray, along: sp.csr_matrix) -> tuple[float, float, int]:
     """The gap to the lowest level ∂_s H couples to the ground state (the highest level computed
-    when none of them is coupled: a lower bound) and ‖∂_s|0⟩‖, the part beyond the levels computed
-    bounded by ‖Q ∂_s H|0⟩‖ (Q = 1 − |0⟩⟨0|) over the highest gap computed."""
+    when none of them is coupled: a lower bound), ‖∂_s|0⟩‖ (the part beyond the levels computed
+    bounded by ‖Q ∂_s H|0⟩‖ (Q = 1 − |0⟩⟨0|) over the highest gap computed) and that level's index."""
     ground = vectors[:, 0]
     pushed = along @ ground
     total = float(np.linalg.norm(pushed - np.vdot(ground, pushed) * ground)) ** 2
     elements = np.abs(vectors[:, 1:].conj().T @ pushed)
     gaps = np.maximum(values[1:] - values[0], 1e-12)
     coupled = elements > 1e-9 * max(math.sqrt(total), 1e-300)
-    gap = float(gaps[coupled].min() if np.any(coupled) else gaps[-1])
+    level = int(np.argmax(coupled)) + 1 if np.any(coupled) else len(values) - 1
     within = float(np.sum(elements**2))
     rest = max(total - within, 0.0) / gaps[-1] ** 2
-    return gap, math.sqrt(float(np.sum((elements / gaps) ** 2)) + rest)
+    return float(gaps[level - 1]), math.sqrt(float(np.sum((elements / gaps) ** 2)) + rest), level
 
 
 def adiabaticity(
@@ -176,11 +190,17 @@ def adiabaticity(
     )
 
 
-def recommended_duration(diagnosis: Adiabaticity, profile: DeviceProfile) -> float | None:
-    """The required duration (µs) rounded up to the device clock, or ``None`` when it is longer than
-    the longest sequence the profile allows (no allowed duration is adiabatic enough)."""
+def recommended_duration(
+    diagnosis: Adiabaticity, profile: DeviceProfile, at_least: float | None = None
+) -> float | None:
+    """The required duration (µs) — the adiabatic condition's, and at least ``at_least`` (e.g. the
+    duration that brings the gradient's bias estimate under a fraction of it,
+    :meth:`~qep_analog.emulation.preparation_bias.GradientBias.duration_for`) — rounded up to the
+    device clock, or ``None`` when it is longer than the longest sequence the profile allows (no
+    allowed duration is slow enough)."""
+    wanted = max(diagnosis.required_duration, diagnosis.duration, at_least or 0.0)
     try:
-        return realised_duration(profile, max(diagnosis.required_duration, diagnosis.duration))
+        return realised_duration(profile, wanted)
     except ConstraintError:
         return None
 

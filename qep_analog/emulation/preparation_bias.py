@@ -19,11 +19,13 @@ Integrating by parts k + 1 times for a ramp of boundary order k (s', …, s^(k) 
 smallest (Landau–Zener-like, beyond every power of 1/T for a smooth ramp); the integral keeps both.
 
 In the symmetric quotient (⟨A_j⟩₊ − ⟨A_j⟩₋)/2β an excitation made at τ carries the dynamical phase
-from τ to the end, which the nudge ±βV (it follows s) moves by ±β T Λ Ψ(τ), Ψ(τ) = ∫_τ^1 s, Λ the
-spread of the eigenvalues of V = Σ ε_k O_k (≥ |V_mm − V_00|); and the amplitude itself moves with the
-levels at a relative rate ≈ 2Λ s/Δ. With σ_j = ‖Q A_j|0⟩‖ in the final ground state:
+from τ to the end, which the nudge ±βV (it follows s) moves by ±β T Ψ(τ), Ψ(τ) = ∫_τ^1 s δ dτ' with
+δ = |⟨m|V|m⟩ − ⟨0|V|0⟩| the shift of the lowest coupled level m (along the path, from the spectrum;
+without it δ is bounded by Λ, the spread of the eigenvalues of V = Σ ε_k O_k); and the amplitude
+itself moves with the levels at a relative rate ≈ 2Λ s/Δ. With σ_j = ‖Q A_j|0⟩‖ in the final ground
+state:
 
-    b_j = C · 2σ_j · ( |∫ s' r e^(iTθ) sin(β T Λ Ψ)/β dτ| + |∫ s' r e^(iTθ) 2Λ s/Δ dτ| ),
+    b_j = C · 2σ_j · ( |∫ s' r e^(iTθ) sin(β T Ψ)/β dτ| + |∫ s' r e^(iTθ) 2Λ s/Δ dτ| ),
 
 capped where |a| > 1 (both integrals scaled by 1/|a|). Against the gradient (≈ 2σ_j Λ/Δ) this is
 ≈ TΔ·|a| from the start and the interior: O(1) for a linear ramp until β T Λ ≳ 1, then ~1/(βT);
@@ -41,28 +43,31 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.interpolate import PchipInterpolator
+from scipy.interpolate import CubicSpline, PchipInterpolator
 
-from qep_analog.emulation.diagnostics import PathSpectrum
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.emulation.diagnostics import PathSpectrum, path_spectrum
 from qep_analog.emulation.qutip_emulator import pauli_matrix
 from qep_analog.model.pauli import PauliSum
+from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.schedule import Schedule
 from qep_analog.sequences.shapes import boundary_order, canonical_shape
 
 #: C of the module doc (see :mod:`qep_analog.emulation.preparation_bias`)
-BIAS_CONSTANT = 1.0
-#: the default fraction of the gradient the recommended duration brings the bias under
-BIAS_FRACTION = 0.05
+BIAS_CONSTANT = 1.5
 #: nodes of the uniform part of the integration grid (the waveform's breakpoints are added)
 _NODES = 4000
 #: the durations tried for a recommendation: this many per factor of 10, up to the limit
 _GRID_PER_DECADE = 100
+#: a recommended duration T keeps the bias under its target all over [T, WINDOW·T]
+WINDOW = 1.3
 
 
 @dataclass(frozen=True, eq=False)
 class PathBudget:
     """A ramp's path as the bias integrals need it, on nodes τ ∈ [0, 1]: s, the gap Δ (rad/µs), r,
-    θ = ∫Δ dτ (rad/µs) and Ψ = ∫_τ^1 s; with the duration (µs) the spectrum was taken at, the
+    θ = ∫Δ dτ (rad/µs) and Ψ = ∫_τ^1 s (``shifted``: ∫_τ^1 s·δ, δ the nudge's shift of the lowest
+    coupled level per unit V, in place of Λ); with the duration (µs) the spectrum was taken at, the
     boundary order and the smallest gap."""
 
     duration: float
@@ -74,6 +79,7 @@ class PathBudget:
     response: NDArray
     phase: NDArray
     remaining: NDArray
+    shifted: bool = False
 
     def _integral(self, factor: NDArray, duration: float) -> complex:
         """∫ s' r factor e^(i T θ) dτ, exact for s' constant and r·factor linear between
@@ -98,7 +104,8 @@ class PathBudget:
     ) -> NDArray:
         """b_j of the module doc (``spreads``: σ_j; ``nudge_spread``: Λ; ``beta``: β)."""
         t = self.duration if duration is None else duration
-        phase_part = abs(self._integral(np.sin(beta * t * nudge_spread * self.remaining) / beta, t))
+        moved = self.remaining if self.shifted else nudge_spread * self.remaining
+        phase_part = abs(self._integral(np.sin(beta * t * moved) / beta, t))
         level_part = abs(self._integral(2 * nudge_spread * self.progress / self.gap, t))
         scale = 1.0 / max(1.0, self.amplitude(t))
         return np.asarray(
@@ -125,16 +132,26 @@ def _filon_weights(x: NDArray) -> tuple[NDArray, NDArray]:
 
 
 def path_budget(schedule: Schedule, spectrum: PathSpectrum) -> PathBudget:
-    """The budget of ``schedule`` from its path's ``spectrum`` (:func:`path_spectrum`)."""
-    tau_s = spectrum.times / schedule.duration
-    gap_of = PchipInterpolator(tau_s, np.maximum(spectrum.path_gaps, 1e-12))
-    response_of = PchipInterpolator(tau_s, spectrum.responses)
+    """The budget of ``schedule`` from its path's ``spectrum`` (:func:`path_spectrum`). The gap and
+    the response are interpolated as functions of s (a cubic spline: smooth along a smooth path, so
+    the integral keeps the cancellations of a smooth ramp; piecewise cubic in τ for a path whose s
+    does not increase), the waveform's own s(τ) taken at its breakpoints."""
     breaks, s_breaks = path_progress(schedule)
+    tau_s = spectrum.times / schedule.duration
+    at_samples = np.interp(tau_s, breaks, s_breaks)
     tau = np.unique(np.concatenate([breaks, tau_s, np.linspace(0.0, 1.0, _NODES + 1)]))
     progress = np.interp(tau, breaks, s_breaks)
-    gap = np.maximum(gap_of(tau), 1e-12)
-    phase = gap_of.antiderivative()(tau)
-    cumulative = np.concatenate([[0.0], np.cumsum((progress[1:] + progress[:-1]) / 2 * np.diff(tau))])
+    if np.all(np.diff(at_samples) > 0):
+        gap_of, response_of = (CubicSpline(at_samples, v) for v in (spectrum.path_gaps, spectrum.responses))
+        gap, response = gap_of(progress), response_of(progress)
+    else:
+        gap = PchipInterpolator(tau_s, spectrum.path_gaps)(tau)
+        response = PchipInterpolator(tau_s, spectrum.responses)(tau)
+    gap = np.maximum(gap, 1e-12)
+    phase = np.concatenate([[0.0], np.cumsum((gap[1:] + gap[:-1]) / 2 * np.diff(tau))])
+    shifted = bool(np.all(np.isfinite(spectrum.shifts)))
+    weight = progress * (PchipInterpolator(tau_s, spectrum.shifts)(tau) if shifted else 1.0)
+    cumulative = np.concatenate([[0.0], np.cumsum((weight[1:] + weight[:-1]) / 2 * np.diff(tau))])
     return PathBudget(
         duration=schedule.duration,
         boundary_order=_order(schedule),
@@ -142,9 +159,10 @@ def path_budget(schedule: Schedule, spectrum: PathSpectrum) -> PathBudget:
         tau=tau,
         progress=progress,
         gap=gap,
-        response=np.maximum(response_of(tau), 0.0),
-        phase=np.asarray(phase - phase[0]),
+        response=np.maximum(response, 0.0),
+        phase=phase,
         remaining=cumulative[-1] - cumulative,
+        shifted=shifted,
     )
 
 
@@ -174,20 +192,23 @@ def duration_for_bias(
     target: float,
     longest: float,
 ) -> float | None:
-    """The shortest duration (µs), from the budget's own up to ``longest``, from which on the bias
-    ‖b‖ stays at most ``target`` (on a grid of 100 durations per decade), or None when none does."""
+    """The shortest duration T (µs), from the budget's own up to ``longest``, with ‖b‖ ≤ ``target``
+    all over [T, 1.3 T] (on a grid of 100 durations per decade: a lucky zero of an oscillating bias
+    is not a recommendation), or None when there is none. The path's breakpoints are kept: a much
+    longer ramp may need more of them (the kinks then count in ‖b‖)."""
     shortest = budget.duration
     if not (target > 0 and math.isfinite(longest)) or longest < shortest:
         return None
     count = max(2, int(_GRID_PER_DECADE * math.log10(max(longest / shortest, 1.0))) + 1)
-    grid = np.geomspace(shortest, longest, count)
-    norms = np.array([np.linalg.norm(budget.bias(spreads, nudge_spread, beta, t)) for t in grid])
-    above = np.nonzero(norms > target)[0]
-    if len(above) == 0:
-        return float(grid[0])
-    if above[-1] == len(grid) - 1:
-        return None
-    return float(grid[above[-1] + 1])
+    extra = int(_GRID_PER_DECADE * math.log10(WINDOW)) + 1
+    grid = np.geomspace(shortest, WINDOW * longest, count + extra)
+    under = np.array([np.linalg.norm(budget.bias(spreads, nudge_spread, beta, t)) <= target for t in grid])
+    for k, t in enumerate(grid):
+        if t > longest:
+            return None
+        if np.all(under[k:][grid[k:] <= WINDOW * t]):
+            return float(t)
+    return None
 
 
 def generator_spreads(ground: NDArray, operators: list[PauliSum], n: int) -> NDArray:
@@ -199,12 +220,73 @@ def generator_spreads(ground: NDArray, operators: list[PauliSum], n: int) -> NDA
     return out
 
 
+def nudge_operator(outputs: list[PauliSum], error_signal: ArrayLike) -> PauliSum:
+    """V = Σ ε_k O_k."""
+    eps = np.atleast_1d(np.asarray(error_signal, dtype=float))
+    return PauliSum.from_terms(list(zip(eps.tolist(), outputs, strict=True)))
+
+
 def nudge_spread(outputs: list[PauliSum], error_signal: ArrayLike, n: int) -> float:
     """Λ: the spread of the eigenvalues of V = Σ ε_k O_k (exact when V is diagonal, else the bound
     2 Σ |c| over its Pauli strings)."""
-    eps = np.atleast_1d(np.asarray(error_signal, dtype=float))
-    nudge = PauliSum.from_terms(list(zip(eps.tolist(), outputs, strict=True)))
+    nudge = nudge_operator(outputs, error_signal)
     if all(letter in "ZN" for string in nudge for _, letter in string.factors):
         diagonal = pauli_matrix(nudge, n).diagonal().real
         return float(diagonal.max() - diagonal.min())
     return 2.0 * float(sum(abs(c) for string, c in nudge.items() if string.factors))
+
+
+@dataclass(frozen=True, eq=False)
+class GradientBias:
+    """The bias estimate of a QEP gradient prepared along ``budget``'s path: per parameter of the
+    model (σ_j in ``spreads``), for the nudge β·V (Λ = ``nudge_spread``)."""
+
+    parameters: list[str]
+    budget: PathBudget
+    spreads: NDArray
+    nudge_spread: float
+    beta: float
+
+    @property
+    def bias(self) -> NDArray:
+        """b_j at the ramp's own duration."""
+        return self.at(self.budget.duration)
+
+    def at(self, duration: float) -> NDArray:
+        """b_j after ``duration`` µs along the same path."""
+        return self.budget.bias(self.spreads, self.nudge_spread, self.beta, duration)
+
+    def duration_for(self, target: float, longest: float) -> float | None:
+        """The shortest duration up to ``longest`` µs with ‖b‖ ≤ ``target`` over [T, 1.3 T] (None: none)."""
+        return duration_for_bias(self.budget, self.spreads, self.nudge_spread, self.beta, target, longest)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            **self.budget.to_document(),
+            "bias": dict(zip(self.parameters, self.bias.tolist(), strict=True)),
+            "beta": self.beta,
+            "nudge_spread": self.nudge_spread,
+        }
+
+
+def gradient_bias(
+    schedule: Schedule,
+    profile: DeviceProfile,
+    model: QEPModel,
+    error_signal: ArrayLike,
+    beta: float,
+    spectrum: PathSpectrum | None = None,
+) -> GradientBias:
+    """The bias estimate of the gradient whose free phase ``schedule`` prepares (``model``: as the
+    device realises it; ``spectrum``: the schedule's path, when already computed — with the nudge
+    V = Σ ε_k O_k, :func:`nudge_operator`, for the level shifts; else Λ stands for them)."""
+    nudge = nudge_operator(list(model.outputs.values()), error_signal)
+    spectrum = spectrum or path_spectrum(schedule, profile, nudge=nudge)
+    n = model.n_qubits
+    return GradientBias(
+        list(model.trainable),
+        path_budget(schedule, spectrum),
+        generator_spreads(spectrum.ground, list(model.trainable.values()), n),
+        nudge_spread(list(model.outputs.values()), error_signal, n),
+        beta,
+    )
