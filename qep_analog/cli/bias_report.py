@@ -138,7 +138,7 @@ def gradient_report(
         "measured_bias": (emulated - exact).tolist(),
         "bias": estimate.bias.tolist(),
         "relative_bias": float(np.linalg.norm(estimate.bias) / norm) if norm > 0 else math.inf,
-        "shape": schedules[free].metadata.get("shape", "unknown"),
+        **ramp_of(schedules[free]),
         **budget.to_document(),
         "duration_times_min_gap": budget.duration * budget.min_gap,
         "bias_fraction": fraction,
@@ -163,8 +163,10 @@ def print_gradient_report(report: dict[str, Any], noise: bool) -> None:
 def budget_line(report: dict[str, Any]) -> str:
     """One line: the ramp, T·Δ_min, the excitation, ‖b‖/‖g‖ and the duration advice."""
     percent = 100 * report["bias_fraction"]
+    ends = report.get("ends", "sharp")
+    ramp = f"{report['shape']} ramp" + ("" if ends == "sharp" else f" with {ends} ends")
     line = (
-        f"bias budget: {report['shape']} ramp (boundary order {report['boundary_order']}), "
+        f"bias budget: {ramp} (boundary order {report['boundary_order']}), "
         f"{report['duration_us']:g} µs, T·Δ_min = {report['duration_times_min_gap']:.3g}, excitation "
         f"|a| = {report['excitation_amplitude']:.2g}; bias bound ‖b‖ = {report['relative_bias']:.2g} × ‖g‖"
     )
@@ -178,6 +180,12 @@ def budget_line(report: dict[str, Any]) -> str:
     needs = report.get("needs_duration_us")
     about = f"it needs about {needs:.3g} µs" if needs is not None else "not even 1000 × longer"
     return f"{line}; no duration the device allows brings it under {percent:g} % ({about})"
+
+
+def ramp_of(schedule: Any) -> dict[str, str]:
+    """The ramp's ``shape`` and ``ends`` as the schedule records them."""
+    meta = schedule.metadata
+    return {"shape": str(meta.get("shape", "unknown")), "ends": str(meta.get("ends", "sharp"))}
 
 
 def build_report(schedules: list[Any], profile: Any, step: QEPStep, fraction: float) -> dict[str, Any]:
@@ -195,7 +203,7 @@ def build_report(schedules: list[Any], profile: Any, step: QEPStep, fraction: fl
         "exact": exact.tolist(),
         "bias": estimate.bias.tolist(),
         "relative_bias": float(np.linalg.norm(estimate.bias) / norm) if norm > 0 else math.inf,
-        "shape": free.metadata.get("shape", "unknown"),
+        **ramp_of(free),
         **budget.to_document(),
         "duration_times_min_gap": budget.duration * budget.min_gap,
         "bias_fraction": fraction,
