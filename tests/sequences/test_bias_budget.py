@@ -133,11 +133,14 @@ def _covered(models: int, seed: int) -> float:
     return float(np.mean(bounded))
 
 
+# a random β may be large against a random gap: the comparison holds at the same β all the same
+@pytest.mark.filterwarnings("ignore::qep_analog.errors.SmallGapWarning")
 def test_bias_estimate_bounds_the_measured_bias_on_random_small_models() -> None:
     assert _covered(24, seed=2026) >= COVERAGE
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::qep_analog.errors.SmallGapWarning")
 def test_bias_estimate_bounds_the_measured_bias_on_many_random_small_models() -> None:
     assert _covered(150, seed=11) >= COVERAGE
 
