@@ -50,7 +50,14 @@ if TYPE_CHECKING:
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.devices.pulser_device import to_pulser_device
-    from qep_analog.emulation.diagnostics import adiabaticity, recommended_duration
+    from qep_analog.emulation.diagnostics import adiabaticity, path_spectrum, recommended_duration
+    from qep_analog.emulation.preparation_bias import (
+        GradientBias,
+        PathBudget,
+        duration_for_bias,
+        gradient_bias,
+        path_budget,
+    )
     from qep_analog.emulation.pulser_backend import run_pulser
     from qep_analog.emulation.qutip_emulator import QutipEmulator
     from qep_analog.emulation.readout_bias import readout_bias
@@ -109,6 +116,7 @@ if TYPE_CHECKING:
         DurationChoice,
         build_schedule,
         choose_duration,
+        default_recipe,
         duration_metadata,
         load_recipe,
         schedule_duration,
@@ -121,6 +129,7 @@ if TYPE_CHECKING:
         save_schedules,
         stretch_schedule,
     )
+    from qep_analog.sequences.switch_on import check_switch_on
     from qep_analog.solvers.equilibrium import Equilibrium
     from qep_analog.solvers.mps import MPSOptions
     from qep_analog.tasks.experiment import load_experiment
@@ -205,6 +214,8 @@ _HOMES: dict[str, str] = {
     "duration_metadata": "qep_analog.sequences.recipes",
     "schedule_duration": "qep_analog.sequences.recipes",
     "stretched_recipe": "qep_analog.sequences.recipes",
+    "default_recipe": "qep_analog.sequences.recipes",
+    "check_switch_on": "qep_analog.sequences.switch_on",
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
     "run_pulser": "qep_analog.emulation.pulser_backend",
@@ -212,6 +223,12 @@ _HOMES: dict[str, str] = {
     "readout_bias": "qep_analog.emulation.readout_bias",
     "adiabaticity": "qep_analog.emulation.diagnostics",
     "recommended_duration": "qep_analog.emulation.diagnostics",
+    "path_spectrum": "qep_analog.emulation.diagnostics",
+    "PathBudget": "qep_analog.emulation.preparation_bias",
+    "path_budget": "qep_analog.emulation.preparation_bias",
+    "duration_for_bias": "qep_analog.emulation.preparation_bias",
+    "GradientBias": "qep_analog.emulation.preparation_bias",
+    "gradient_bias": "qep_analog.emulation.preparation_bias",
     # Measurement
     "measurement_plan": "qep_analog.measurement.settings",
     "ReadoutErrors": "qep_analog.measurement.readout",

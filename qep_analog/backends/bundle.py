@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import (
     BatchResult,
@@ -38,7 +39,7 @@ from qep_analog.backends.jobs import (
     bitstring_counts,
     require_counts,
 )
-from qep_analog.backends.schedules import device_time, job_schedules
+from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.readout_bias import readout_bias
 from qep_analog.errors import BundlePending, ConfigError, MeasurementError, StorageError
@@ -92,6 +93,13 @@ class BundleBackend:
         self.directory = Path(directory)
         #: the readout errors the profile believes in, inverted by the estimates
         self.mitigation = ReadoutErrors.from_profile(profile, self.model.n_qubits)
+
+    def preparation_bias(
+        self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
+    ) -> NDArray | None:
+        """The bias estimate of the lab's ramps per sample and parameter
+        (:func:`~qep_analog.backends.schedules.ramp_bias`)."""
+        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
 
     def for_round(self, name: str) -> BundleBackend:
         """The same backend writing into the sub-folder ``name`` (one per round of a run)."""

@@ -4,11 +4,14 @@ the command line give them.
 
     backend:
       name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
-      recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps)
+      recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps;
+                               #   default: the platform's quintic-ended recipe, rydberg-quintic or
+                               #   ion-exponential-smooth)
       method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
+      bias_budget: true        # qutip: each gradient carries its ramp's bias estimate (up to 14 qubits)
       seed: 0                  # shots and noise (default: the training seed)
       emulator: EMU_MPS        # pasqal-cloud: a cloud emulator instead of the QPU (and
       poll_interval_s: 10      #   how often and how long to wait for the batches;
@@ -38,6 +41,7 @@ FIELDS = (
     Field("recipe", "text", required=False, default=None),
     Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
     Field("noise", "any", required=False, default=OMIT),  # checked by noise_sources
+    Field("bias_budget", "flag", required=False, default=OMIT),
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     seed_field(required=False, default=OMIT),
     Field("emulator", "text", required=False, default=OMIT),
@@ -46,7 +50,7 @@ FIELDS = (
 )
 #: which options each backend takes
 _OPTIONS: dict[str, set[str]] = {
-    "qutip": {"method", "noise", "realisations", "seed"},
+    "qutip": {"method", "noise", "realisations", "seed", "bias_budget"},
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},
@@ -78,13 +82,9 @@ def backend_for_run(
         return cls(model, profile, **options)
     if profile is None:
         raise ConfigError(f"backend {name}: runs schedules on a device; name one (device: or --device)")
-    if recipe is None:
-        raise ConfigError(
-            f"backend {name}: needs a recipe (backend.recipe or --recipe), the schedules of each phase"
-        )
-    from qep_analog.sequences.recipes import load_recipe
+    from qep_analog.sequences.recipes import default_recipe, load_recipe
 
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe if recipe is not None else default_recipe(profile.platform))
     if loaded.platform != profile.platform:
         raise ConfigError(
             f"backend {name}: recipe {loaded.name!r} is for {loaded.platform}, device "

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
-from qep_analog.backends.schedules import device_time, job_schedules
+from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
 from qep_analog.devices.noise_sources import noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
@@ -42,7 +43,9 @@ class QutipBackend:
     ``qutip`` Lindblad solutions for ``realisations`` draws.
     ``seed`` draws the shots and the noise. With ``magnus`` the jobs of a batch evolve in
     ``threads`` threads (default: the cores this process may use, at most 4); the results do not
-    depend on it."""
+    depend on it. With ``bias_budget`` (the default) :meth:`preparation_bias` gives each sample's
+    gradient the bias estimate of its ramp (the free phase's path spectrum, exact: up to 14 qubits,
+    about 17 diagonalisations of the Hamiltonian per sample and step)."""
 
     name = "qutip"
 
@@ -57,6 +60,7 @@ class QutipBackend:
         realisations: int = 16,
         method: str = "magnus",
         threads: int | None = None,
+        bias_budget: bool = True,
     ) -> None:
         self.model = realised_model(model, profile)
         self.profile = profile
@@ -71,6 +75,8 @@ class QutipBackend:
         )
         self.method = method
         self.threads = threads or min(4, _cores())
+        #: whether a step's gradients carry the bias estimate of their preparations
+        self.bias_budget = bias_budget
         self.emulator = QutipEmulator(profile, method=method)
         self._observables = {**self.model.trainable, **self.model.outputs}
         self._rng = np.random.default_rng(seed)
@@ -143,6 +149,15 @@ class QutipBackend:
             p = np.clip(p, 0.0, None)
             counts[basis] = SettingCounts.from_dense(basis, self._rng.multinomial(job.shots, p / p.sum()))
         return counts
+
+    def preparation_bias(
+        self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
+    ) -> NDArray | None:
+        """Per sample and parameter, the bias estimate of the gradient this backend's ramps prepare
+        (:func:`~qep_analog.backends.schedules.ramp_bias`); None when ``bias_budget`` is off."""
+        if not self.bias_budget:
+            return None
+        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
 
     def _next_seed(self) -> int:
         self._runs += 1

@@ -1,5 +1,6 @@
 """QEP through emulated preparation: the gradient from the final states of the free, +βε and −βε
-schedules, next to the exact QEP gradient of the Hamiltonian the device realises."""
+schedules, next to the exact QEP gradient of the Hamiltonian the device realises and the bias
+estimate of the ramp (:mod:`qep_analog.emulation.preparation_bias`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.emulation.diagnostics import Adiabaticity, adiabaticity
+from qep_analog.emulation.diagnostics import Adiabaticity, adiabaticity, path_spectrum
+from qep_analog.emulation.preparation_bias import (
+    GradientBias,
+    PathBudget,
+    gradient_bias,
+    nudge_operator,
+)
 from qep_analog.emulation.qutip_emulator import QutipEmulator
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import qep_gradient
@@ -21,13 +28,29 @@ from qep_analog.solvers.equilibrium import Equilibrium
 
 @dataclass(frozen=True)
 class EmulatedGradient:
-    """The emulated QEP gradient, the exact QEP gradient of the realised model, their agreement and
-    the adiabaticity of each phase's preparation."""
+    """The emulated QEP gradient, the exact QEP gradient of the realised model (same β), their
+    agreement, the adiabaticity of each phase's preparation and the bias estimate of the ramp
+    (per parameter, from the free phase's path)."""
 
     parameters: list[str]
     emulated: NDArray
     exact: NDArray
     phases: dict[str, Adiabaticity]
+    estimate: GradientBias
+
+    @property
+    def bias(self) -> NDArray:
+        """The bias estimate b_j per parameter."""
+        return self.estimate.bias
+
+    @property
+    def budget(self) -> PathBudget:
+        return self.estimate.budget
+
+    @property
+    def measured_bias(self) -> NDArray:
+        """emulated − exact, per parameter."""
+        return np.asarray(self.emulated - self.exact)
 
     @property
     def cosine(self) -> float:
@@ -38,6 +61,11 @@ class EmulatedGradient:
     @property
     def relative_error(self) -> float:
         return float(np.linalg.norm(self.emulated - self.exact) / np.linalg.norm(self.exact))
+
+    @property
+    def relative_bias(self) -> float:
+        """‖b‖ / ‖g_exact‖: the estimate of :attr:`relative_error`'s bound."""
+        return float(np.linalg.norm(self.bias) / np.linalg.norm(self.exact))
 
     @property
     def slow_enough(self) -> bool:
@@ -62,15 +90,18 @@ def emulated_qep_gradient(
     schedules = qep_phase_schedules(
         realised, profile, recipe, x, theta, error_signal, beta, readout="Z" * model.n_qubits
     )
-    values, phases = {}, {}
+    nudge = nudge_operator(list(realised.outputs.values()), error_signal)
+    values, phases, spectra = {}, {}, {}
     for schedule in schedules:
         result = emulator.run(schedule, realised.trainable)
         values[schedule.label] = np.array([result.expectations[name] for name in realised.trainable])
-        phases[schedule.label] = adiabaticity(schedule, profile, result)
+        spectra[schedule.label] = path_spectrum(schedule, profile, nudge=nudge)
+        phases[schedule.label] = adiabaticity(schedule, profile, result, spectrum=spectra[schedule.label])
     emulated = quotient_of_phases(values, beta, "symmetric")
     equilibrium = Equilibrium(realised, tol=1e-10)
     x_row = np.atleast_2d(np.asarray(x, dtype=float).reshape(1, -1))
     theta_row = np.atleast_2d(np.asarray(theta, dtype=float))
     eps_row = np.atleast_2d(np.asarray(error_signal, dtype=float))
     exact = qep_gradient(equilibrium, x_row, theta_row, eps_row, beta, "symmetric")[0]
-    return EmulatedGradient(list(realised.trainable), emulated, exact, phases)
+    estimate = gradient_bias(schedules[0], profile, realised, error_signal, beta, spectra["free"])
+    return EmulatedGradient(list(realised.trainable), emulated, exact, phases, estimate)

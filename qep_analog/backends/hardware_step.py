@@ -288,6 +288,7 @@ def finish_step(
         "parameters": model.parameter_names,
         "gradient": step.mean_gradient.tolist(),
         "standard_errors": step.mean_gradient_errors.tolist(),
+        **({} if step.mean_gradient_bias is None else {"bias": step.mean_gradient_bias.tolist()}),
         "outputs": step.outputs.tolist(),
         "output_errors": step.output_errors.tolist(),
         "shots": step.shots,
@@ -333,14 +334,12 @@ class HardwareStep:
         first batch (training seed), at ``parameters`` (by name, or a finished run's ``result.json``;
         default: the task's initial ones)."""
         from qep_analog.sequences.phases import readout_bases, realised_model
-        from qep_analog.sequences.recipes import load_recipe
+        from qep_analog.sequences.recipes import default_recipe, load_recipe
 
         profile = experiment.profile
         if profile is None:
             raise ConfigError("step: name the device (device: in the experiment, or --device)")
-        recipe = recipe or (experiment.backend or {}).get("recipe")
-        if recipe is None:
-            raise ConfigError("step: name the recipe of the phases (backend.recipe, or --recipe)")
+        recipe = recipe or (experiment.backend or {}).get("recipe") or default_recipe(profile.platform)
         loaded = load_recipe(recipe)
         if loaded.platform != profile.platform:
             raise ConfigError(

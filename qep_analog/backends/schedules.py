@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from qep_analog.backends.jobs import PhaseJob
 from qep_analog.devices.profile import DeviceProfile
+from qep_analog.emulation.diagnostics import MAX_DIAGNOSED_QUBITS, path_spectrum
+from qep_analog.emulation.preparation_bias import gradient_bias, nudge_operator
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import target_controls
 from qep_analog.sequences.recipes import Recipe, build_schedule
@@ -43,3 +48,31 @@ def device_time(
         for job in jobs
         if job.shots
     )
+
+
+#: times along a ramp at which a step's bias estimate takes the spectrum
+BUDGET_POINTS = 17
+
+
+def ramp_bias(
+    model: QEPModel,
+    profile: DeviceProfile,
+    recipe: Recipe,
+    free_jobs: Sequence[PhaseJob],
+    beta: float,
+    error_signals: NDArray,
+) -> NDArray | None:
+    """Per sample (row) and parameter, the bias estimate of the gradient the recipe's ramps prepare
+    (:mod:`qep_analog.emulation.preparation_bias`), from each sample's free phase (``model``: as the
+    device realises it; one row of ``error_signals`` per job); None beyond the exact solver's reach
+    (14 qubits). Costs about 17 diagonalisations of the Hamiltonian per sample."""
+    if model.n_qubits > MAX_DIAGNOSED_QUBITS:
+        return None
+    schedules = job_schedules(model, profile, recipe, free_jobs)
+    rows = []
+    for job, eps in zip(free_jobs, np.atleast_2d(error_signals), strict=True):
+        schedule = schedules[job.key]
+        nudge = nudge_operator(list(model.outputs.values()), eps)
+        spectrum = path_spectrum(schedule, profile, BUDGET_POINTS, nudge)
+        rows.append(gradient_bias(schedule, profile, model, eps, beta, spectrum).bias)
+    return np.array(rows)

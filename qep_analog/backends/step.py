@@ -47,10 +47,17 @@ class MeasuredStep:
     shots: int
     device_time_s: float | None
     rounds: tuple[dict[str, Any], ...]
+    #: per sample the bias estimate of the preparations (``None``: the backend gives none)
+    bias: NDArray | None = None
 
     @property
     def mean_gradient(self) -> NDArray:
         return np.asarray(self.gradients.mean(axis=0))
+
+    @property
+    def mean_gradient_bias(self) -> NDArray | None:
+        """The bias bound of the batch-mean gradient (the mean of the samples' bounds)."""
+        return None if self.bias is None else np.asarray(self.bias.mean(axis=0))
 
     @property
     def mean_gradient_errors(self) -> NDArray:
@@ -148,6 +155,9 @@ def measured_step(
     jobs = [*free.jobs, *nudged]
     merged = BatchResult((*free.batch.results, *second.results), {})
     per_sample = sample_gradients(model, jobs, merged, beta, scheme, mitigation_of(backend))
+    bias = None
+    if hasattr(backend, "preparation_bias"):
+        bias = backend.preparation_bias(free.jobs, beta, error_signal)
     times = [b.metadata.get("device_time_s") for b in (free.batch, second)]
     return MeasuredStep(
         np.array([g.values for g in per_sample]),
@@ -157,4 +167,5 @@ def measured_step(
         shots_of(jobs),
         None if any(t is None for t in times) else float(sum(times)),  # type: ignore[arg-type]
         (free.batch.metadata, second.metadata),
+        bias,
     )

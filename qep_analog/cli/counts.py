@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if device is not None:
         report["device"] = device
     report["settings"] = [s.describe() for s in plan.settings]
+    preparation = counts.preparation
+    if preparation is not None:
+        report["preparation"] = preparation
     if args.compare_exact:
         from qep_analog import Equilibrium, exact_gradient
 
@@ -93,10 +96,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"<{label}> = {mean:.6g} ± {error:.2g}")
     width = max(len("parameter"), *(len(n) for n in result.parameters))
     header = f"{'parameter':<{width}}  {'gradient':>14}  {'std. error':>12}"
+    if preparation is not None:
+        header += f"  {'prep. bias':>10}" + (
+            f"  {'measured':>10}" if preparation.get("measured_bias") else ""
+        )
     print(header + (f"  {'exact':>14}" if "exact" in report else ""))
     for j, name in enumerate(result.parameters):
         line = f"{name:<{width}}  {result.values[j]:>14.6g}  {result.standard_errors[j]:>12.3g}"
+        if preparation is not None:
+            line += f"  {preparation['bias'].get(name, float('nan')):>10.3g}"
+            if preparation.get("measured_bias"):
+                line += f"  {preparation['measured_bias'].get(name, float('nan')):>10.3g}"
         if "exact" in report:
             line += f"  {report['exact'][j]:>14.6g}"
         print(line)
+    if preparation is not None:
+        print(
+            f"prep. bias: the bound on the bias the {preparation['shape']} ramp (boundary order "
+            f"{preparation['boundary_order']}, {preparation['duration']:g} µs, smallest gap "
+            f"{preparation['min_gap']:.3g} rad/µs) leaves in each component; measured: emulated − exact"
+        )
     return 0

@@ -12,7 +12,19 @@ from typing import Any
 import numpy as np
 
 from qep_analog import ConfigError, ConstraintError, QEPWarning
+from qep_analog.cli.bias_report import (
+    QEPStep,
+    bias_fraction,
+    budget_line,
+    build_report,
+    gradient_report,
+    print_gradient_report,
+    qep_step_of,
+)
 from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed, warn
+
+#: the default fraction of the gradient ``emulate`` brings the bias bound under
+BIAS_FRACTION = 0.05
 
 DURATION_HELP = (
     "ramp duration in µs, checked against the profile (default: the calibrated ramp_duration in force, "
@@ -26,7 +38,11 @@ def register(commands: Any) -> None:
     sequence = commands.add_parser("sequence", help="adiabatic sequences for the free and nudged phases")
     actions = sequence.add_subparsers(dest="action", required=True, parser_class=Parser)
     build = actions.add_parser("build", help="free, +βε and −βε schedules of a model on a device")
-    build.add_argument("recipe", help="recipe (qep-recipe/1): a file or a name in sequences/")
+    build.add_argument(
+        "recipe", nargs="?",
+        help="recipe (qep-recipe/1): a file or a name in sequences/ (default: the platform's "
+        "quintic-ended recipe, rydberg-quintic or ion-exponential-smooth)",
+    )  # fmt: skip
     build.add_argument("--device", required=True, help="built-in profile name or profile file")
     build.add_argument("--relaxed", action="store_true", help="the emulation variant of the profile")
     add_calibration_options(build)
@@ -37,6 +53,11 @@ def register(commands: Any) -> None:
         build.add_argument(flag, nargs="*", action="extend", metavar="NAME=VALUE", help=what)
     build.add_argument("--beta", type=float, default=0.05, help="nudge strength (default 0.05)")
     build.add_argument("--duration", type=float, metavar="US", help=DURATION_HELP)
+    build.add_argument(
+        "--bias-fraction", type=bias_fraction, metavar="F",
+        help="also estimate the gradient's bias from the path's exact spectrum (up to 14 qubits) and "
+        "recommend the duration that brings it under this fraction of the exact gradient (e.g. 0.05)",
+    )  # fmt: skip
     build.add_argument("--out", required=True, help="schedule file to write (qep-schedule/1 JSON)")
     build.add_argument(
         "--export", nargs="?", const="auto", choices=EXPORTS,
@@ -71,6 +92,11 @@ def register(commands: Any) -> None:
     emulate.add_argument(
         "--seed", type=seed, default=0, help="random seed for noise and shots, in [0, 2**32)"
     )
+    emulate.add_argument(
+        "--bias-fraction", type=bias_fraction, default=BIAS_FRACTION, metavar="F",
+        help="for a QEP step: recommend the duration that brings the gradient's bias bound under this "
+        f"fraction of the exact gradient's norm (default {BIAS_FRACTION:g})",
+    )  # fmt: skip
     add_calibration_options(emulate)
     emulate.add_argument("--json", action="store_true", help="print JSON")
     emulate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -104,6 +130,7 @@ def run_build(args: argparse.Namespace) -> int:
     from qep_analog import (
         DurationChoice,
         choose_duration,
+        default_recipe,
         duration_metadata,
         exporter_of,
         hardware_file,
@@ -111,6 +138,7 @@ def run_build(args: argparse.Namespace) -> int:
         load_profile,
         load_recipe,
         qep_phase_schedules,
+        realised_model,
         save_schedules,
         stretched_recipe,
         unsupported_readout,
@@ -119,7 +147,7 @@ def run_build(args: argparse.Namespace) -> int:
     profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
     exporter = exporter_of(profile, args.export) if args.export else None
     model = load_model(args.model)
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe or default_recipe(profile.platform))
     choice = choose_duration(
         profile, args.duration, DurationChoice(recipe.duration, f"recipe {recipe.name!r}")
     )
@@ -137,6 +165,12 @@ def run_build(args: argparse.Namespace) -> int:
                   "device": profile.provenance(), **duration_metadata(choice)}  # fmt: skip
     for schedule in schedules:
         schedule.metadata.update(provenance)
+    bias = None
+    if args.bias_fraction is not None:
+        step = QEPStep(realised_model(model, profile), x, theta, eps, args.beta)
+        bias = build_report(schedules, profile, step, args.bias_fraction)
+        for schedule in schedules:
+            schedule.metadata["bias_budget"] = bias
     out = Path(args.out)
     skipped = [s for s in schedules if exporter and unsupported_readout(exporter, s.readout)]
     rotations = _readout_rotations(schedules, profile) if exporter == "pulser" else []
@@ -158,6 +192,8 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"{len(schedules)} schedules ({', '.join(f'{s.label}/{s.readout[0]}' for s in schedules)}), "
           f"{first.duration:g} µs on {profile.label}: {', '.join(written)}")  # fmt: skip
     print(f"duration {choice.describe()}")
+    if bias is not None:
+        print(budget_line(bias))
     for line in [*rotations, *_platform_lines(first, profile)]:
         print(line)
     print(_calibration_line(profile))
@@ -220,8 +256,10 @@ def run_emulate(args: argparse.Namespace) -> int:
     from qep_analog import (
         StageProgress,
         adiabaticity,
+        check_switch_on,
         load_schedules,
         noise_sources,
+        path_spectrum,
         recommended_duration,
         schedule_duration,
     )
@@ -242,11 +280,14 @@ def run_emulate(args: argparse.Namespace) -> int:
             f"{profile.platform}"
         )
     _warn_if_changed(schedules[0].metadata, profile)
+    for schedule in schedules:
+        check_switch_on(schedule, profile)
     choice = schedule_duration(schedules[0], profile, args.duration)
     try:
         schedules = [_at_duration(s, choice, profile) for s in schedules]
     except ConstraintError as exc:  # the file's schedules (or --duration) break a limit of the device
         raise ConstraintError(f"{args.file}: {exc}") from None
+    step = qep_step_of(schedules, profile)
     with StageProgress(enabled=not (args.json or args.quiet), stderr=True) as progress:
         for k, schedule in enumerate(schedules):
             name = f"{schedule.label}/{schedule.readout[0]}"
@@ -255,19 +296,30 @@ def run_emulate(args: argparse.Namespace) -> int:
             def trajectories(done: int, total: int, name: str = name) -> None:
                 progress.update("noise", done, total, f"{name} trajectories")
 
-            rows.append(_emulated_row(args, schedule, profile, k, trajectories))
+            rows.append(_emulated_row(args, schedule, profile, k, trajectories, step))
         progress.update("emulate", len(schedules), len(schedules), "done")
-    for row, schedule in zip(rows, schedules, strict=True):
-        d = adiabaticity(schedule, profile, row.pop("result"))
+    spectra = {}
+    for k, (row, schedule) in enumerate(zip(rows, schedules, strict=True)):
+        spectra[k] = path_spectrum(schedule, profile, nudge=None if step is None else step.nudge)
+        d = adiabaticity(schedule, profile, row.pop("result"), spectrum=spectra[k])
+        row["diagnosis"] = d
         row["diagnostics"] = {
             **d.to_document(),
             "recommended_duration": recommended_duration(d, profile),
             "max_duration": profile.capabilities.max_duration,
         }
-    counts_file = _write_counts(args, schedules, rows, profile) if args.shots else None
+    report = None
+    if step is not None:
+        report = gradient_report(schedules, rows, profile, step, args.bias_fraction, spectra)
+    for row in rows:
+        row.pop("diagnosis")
+        row.pop("generators", None)
+    counts_file = _write_counts(args, schedules, rows, profile, report) if args.shots else None
     duration = {"duration_us": choice.duration, "duration_source": choice.source}
     if args.json:
         document = {"backend": args.backend, "device": profile.provenance(), **duration, "schedules": rows}
+        if report is not None:
+            document["gradient"] = report
         if counts_file is not None:
             document["counts_file"] = str(counts_file)
         print(json.dumps(document, indent=2))
@@ -275,6 +327,8 @@ def run_emulate(args: argparse.Namespace) -> int:
     print(f"duration {choice.describe()}")
     for row in rows:
         _print_row(row)
+    if report is not None:
+        print_gradient_report(report, bool(args.noise))
     if counts_file is not None:
         print(f"counts: {counts_file} (qep-analog gradient-from-counts {counts_file.parent})")
     print(_calibration_line(profile))
@@ -287,12 +341,16 @@ def _emulated_row(
     profile: Any,
     index: int,
     progress: Callable[[int, int], None] | None = None,
+    step: Any = None,
 ) -> dict[str, Any]:
-    """One schedule emulated: its expectation values of Z_i, counts (with ``--shots``) and result;
-    ``progress(done, total)`` over the trajectories of a noisy emulation."""
+    """One schedule emulated: its expectation values of Z_i (and of the QEP step's generators),
+    counts (with ``--shots``) and result; ``progress(done, total)`` over the trajectories of a noisy
+    emulation."""
     from qep_analog import QutipEmulator, pauli_sum, run_pulser
 
     observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(schedule.n_qubits)}
+    generators = {} if step is None else {f"A:{name}": op for name, op in step.model.trainable.items()}
+    observables = {**observables, **generators}
     if args.backend == "pulser":
         if args.noise or args.shots:
             raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
@@ -307,10 +365,12 @@ def _emulated_row(
             seed=(args.seed + index) % SEED_LIMIT,
             progress=progress,
         )
+    expectations = {k: v for k, v in result.expectations.items() if k not in generators}
     return {
         "label": schedule.label,
         "readout": schedule.readout,
-        "expectations": result.expectations,
+        "expectations": expectations,
+        "generators": [result.expectations[k] for k in generators],
         "counts": result.counts,
         "result": result,
     }
@@ -328,9 +388,15 @@ def _at_duration(schedule: Any, choice: Any, profile: Any) -> Any:
 
 
 def _write_counts(
-    args: argparse.Namespace, schedules: list[Any], rows: list[dict[str, Any]], profile: Any
+    args: argparse.Namespace,
+    schedules: list[Any],
+    rows: list[dict[str, Any]],
+    profile: Any,
+    report: dict[str, Any] | None = None,
 ) -> Path:
     """The sampled counts as a ``qep-counts/1`` run of the model the schedules realise."""
+    import dataclasses
+
     from qep_analog import (
         ReadoutErrors,
         counts_run_from_phases,
@@ -338,6 +404,7 @@ def _write_counts(
         realised_model,
         write_counts_run,
     )
+    from qep_analog.cli.bias_report import preparation_of
 
     metadata = schedules[0].metadata
     source = metadata.get("model")
@@ -350,6 +417,8 @@ def _write_counts(
     sampled = [(row["label"], row["readout"], row["counts"]) for row in rows]
     point = {key: metadata.get(key, []) for key in ("x", "theta", "error_signal")}
     run = counts_run_from_phases(model, point, float(metadata["beta"]), sampled, readout)
+    if report is not None:
+        run = dataclasses.replace(run, preparation=preparation_of(report))
     folder = Path(args.counts) if args.counts else Path(args.file).with_suffix(".counts")
     return write_counts_run(folder, run)
 

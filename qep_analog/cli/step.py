@@ -21,7 +21,11 @@ def register(commands: Any) -> None:
     step.add_argument("config", help="experiment file (qep-experiment/1)")
     step.add_argument("--out", required=True, help="folder of the step's plan, bundles and gradient")
     step.add_argument("--device", help="device profile (overrides the experiment's device:)")
-    step.add_argument("--recipe", help="schedules of the phases (overrides backend.recipe)")
+    step.add_argument(
+        "--recipe",
+        help="schedules of the phases (overrides backend.recipe; default: rydberg-quintic or "
+        "ion-exponential-smooth)",
+    )
     step.add_argument(
         "--parameters", help="a finished run's result.json: its parameters (default: the task's start)"
     )

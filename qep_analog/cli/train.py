@@ -44,7 +44,9 @@ def register(commands: Any) -> None:
         "detuning, dephasing, amplitude_jitter, readout; sets backend.noise)",
     )  # fmt: skip
     train.add_argument(
-        "--recipe", help="schedules of each phase for a device backend (overrides backend.recipe)"
+        "--recipe",
+        help="schedules of each phase for a device backend (overrides backend.recipe; default: the "
+        "platform's quintic-ended recipe, rydberg-quintic or ion-exponential-smooth)",
     )
     add_calibration_options(train)
     train.set_defaults(handler=run)

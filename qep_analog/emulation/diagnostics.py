@@ -11,6 +11,7 @@ to the ground state (levels of another symmetry sector may cross it without harm
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from numpy.typing import NDArray
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.emulation.qutip_emulator import EmulationResult, pauli_matrix
 from qep_analog.errors import ConfigError, ConstraintError
+from qep_analog.model.pauli import PauliSum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
 from qep_analog.sequences.waveforms import Waveform
 
@@ -56,9 +58,9 @@ DENSE_DIM = 2048  # below this, dense diagonalisation (ARPACK can miss a level i
 
 
 def _lowest(matrix: sp.csr_matrix, k: int) -> tuple[NDArray, NDArray]:
+    """The k lowest levels (all of them when the matrix is small enough to diagonalise densely)."""
     if matrix.shape[0] <= DENSE_DIM:
-        values, vectors = np.linalg.eigh(matrix.toarray())
-        return values[:k], vectors[:, :k]
+        return np.linalg.eigh(matrix.toarray())
     start = np.random.default_rng(0).normal(size=matrix.shape[0])
     values, vectors = sla.eigsh(matrix, k=k, which="SA", tol=1e-12, v0=start, ncv=max(20, 4 * k))
     order = np.argsort(values)
@@ -78,14 +80,36 @@ def _coupled_gap_and_rate(values: NDArray, vectors: NDArray, derivative: object)
     )
 
 
-def adiabaticity(
-    schedule: Schedule,
-    profile: DeviceProfile,
-    result: EmulationResult,
-    points: int = 41,
-    tolerance: float = ADIABATIC_TOLERANCE,
-) -> Adiabaticity:
-    """Diagnose ``result`` (the emulated final state of ``schedule``)."""
+@dataclass(frozen=True, eq=False)
+class PathSpectrum:
+    """The spectrum along a schedule's path (rad/µs; times in µs), at ``times``: the gap to the
+    lowest level the ramp couples to the ground state, the local adiabatic rate
+    max_m |⟨m|∂_t H|0⟩|/Δ_m², and along the path's direction ∂_s H = H(T) − H(0) (controls on one
+    path s) the gap to the lowest level it couples and the response ‖∂_s|0⟩‖ =
+    (Σ_m |⟨m|∂_s H|0⟩|²/Δ_m²)^(1/2) (beyond the levels computed, bounded with the highest of them);
+    the final ground state, its energy and the final Hamiltonian."""
+
+    times: NDArray
+    gaps: NDArray
+    rates: NDArray
+    path_gaps: NDArray
+    responses: NDArray
+    shifts: NDArray
+    ground: NDArray
+    ground_energy: float
+    final_hamiltonian: sp.csr_matrix
+
+    @property
+    def min_gap(self) -> float:
+        return float(self.gaps.min())
+
+
+def path_spectrum(
+    schedule: Schedule, profile: DeviceProfile, points: int = 41, nudge: PauliSum | None = None
+) -> PathSpectrum:
+    """The lowest levels of H(t) at ``points`` times along ``schedule`` (exact, small N); with a
+    ``nudge`` V, also how far V moves the lowest coupled level from the ground state,
+    |⟨m|V|m⟩ − ⟨0|V|0⟩| (``shifts``; NaN without one)."""
     n = schedule.n_qubits
     if n > MAX_DIAGNOSED_QUBITS:
         raise ConfigError(f"diagnostics: {n} qubits exceed the limit of {MAX_DIAGNOSED_QUBITS}")
@@ -94,18 +118,57 @@ def adiabaticity(
         (schedule.controls[name], pauli_matrix(op, n)) for name, op in terms if name in schedule.controls
     ]
     base = pauli_matrix(static, n)
-    duration = schedule.duration
-    times = np.linspace(0.0, duration, points)
-    levels = min(LEVELS, (1 << n) - 1)
-    gaps, rates = np.empty(points), np.empty(points)
+    moved = None if nudge is None else pauli_matrix(nudge, n)
+    along = sum((float(w.values[-1] - w.values[0]) * m for w, m in matrices), start=0 * base)  # ∂_s H
+    times = np.linspace(0.0, schedule.duration, points)
+    levels = min(LEVELS, 1 << n)  # dense below DENSE_DIM: all levels of a small system
+    gaps, rates, path_gaps, responses = (np.empty(points) for _ in range(4))
+    shifts = np.full(points, np.nan)
     for k, t in enumerate(times):
         hamiltonian = base + sum((float(w(t)) * m for w, m in matrices), start=0 * base)
         values, vectors = _lowest(hamiltonian, levels)
         derivative = sum((_slope(w, t) * m for w, m in matrices), start=0 * base)
-        gaps[k], rates[k] = _coupled_gap_and_rate(values, vectors, derivative)
+        gaps[k], rates[k] = _coupled_gap_and_rate(values[:levels], vectors[:, :levels], derivative)
+        path_gaps[k], responses[k], level = _path_response(values, vectors, along)
+        if moved is not None:
+            shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, vectors[:, 0]))
         if k == points - 1:
-            ground, energy0 = vectors[:, 0], values[0]
-            final = hamiltonian
+            ground, energy0, final = vectors[:, 0], float(values[0]), hamiltonian
+    return PathSpectrum(times, gaps, rates, path_gaps, responses, shifts, ground, energy0, final)
+
+
+def _diagonal(matrix: sp.csr_matrix, vector: NDArray) -> float:
+    return float(np.real(np.vdot(vector, matrix @ vector)))
+
+
+def _path_response(values: NDArray, vectors: NDArray, along: sp.csr_matrix) -> tuple[float, float, int]:
+    """The gap to the lowest level ∂_s H couples to the ground state (the highest level computed
+    when none of them is coupled: a lower bound), ‖∂_s|0⟩‖ (the part beyond the levels computed
+    bounded by ‖Q ∂_s H|0⟩‖ (Q = 1 − |0⟩⟨0|) over the highest gap computed) and that level's index."""
+    ground = vectors[:, 0]
+    pushed = along @ ground
+    total = float(np.linalg.norm(pushed - np.vdot(ground, pushed) * ground)) ** 2
+    elements = np.abs(vectors[:, 1:].conj().T @ pushed)
+    gaps = np.maximum(values[1:] - values[0], 1e-12)
+    coupled = elements > 1e-9 * max(math.sqrt(total), 1e-300)
+    level = int(np.argmax(coupled)) + 1 if np.any(coupled) else len(values) - 1
+    within = float(np.sum(elements**2))
+    rest = max(total - within, 0.0) / gaps[-1] ** 2
+    return float(gaps[level - 1]), math.sqrt(float(np.sum((elements / gaps) ** 2)) + rest), level
+
+
+def adiabaticity(
+    schedule: Schedule,
+    profile: DeviceProfile,
+    result: EmulationResult,
+    points: int = 41,
+    tolerance: float = ADIABATIC_TOLERANCE,
+    spectrum: PathSpectrum | None = None,
+) -> Adiabaticity:
+    """Diagnose ``result`` (the emulated final state of ``schedule``); ``spectrum``: its path's, when
+    already computed (:func:`path_spectrum`)."""
+    spectrum = spectrum or path_spectrum(schedule, profile, points)
+    ground, final = spectrum.ground, spectrum.final_hamiltonian
     state = result.state
     if state.ndim == 1:
         fidelity = abs(np.vdot(ground, state)) ** 2
@@ -113,24 +176,31 @@ def adiabaticity(
     else:
         fidelity = np.real(np.vdot(ground, state @ ground))
         energy = np.real((final @ state).trace())
-    parameter = float(rates.max())
+    parameter = float(spectrum.rates.max())
+    duration = schedule.duration
     return Adiabaticity(
         fidelity=float(fidelity),
-        energy_above_ground=float(energy - energy0),
-        final_gap=float(gaps[-1]),
-        min_gap=float(gaps.min()),
-        min_gap_time=float(times[np.argmin(gaps)]),
+        energy_above_ground=float(energy - spectrum.ground_energy),
+        final_gap=float(spectrum.gaps[-1]),
+        min_gap=spectrum.min_gap,
+        min_gap_time=float(spectrum.times[np.argmin(spectrum.gaps)]),
         adiabatic_parameter=parameter,
         required_duration=duration * parameter / tolerance,
         duration=duration,
     )
 
 
-def recommended_duration(diagnosis: Adiabaticity, profile: DeviceProfile) -> float | None:
-    """The required duration (µs) rounded up to the device clock, or ``None`` when it is longer than
-    the longest sequence the profile allows (no allowed duration is adiabatic enough)."""
+def recommended_duration(
+    diagnosis: Adiabaticity, profile: DeviceProfile, at_least: float | None = None
+) -> float | None:
+    """The required duration (µs) — the adiabatic condition's, and at least ``at_least`` (e.g. the
+    duration that brings the gradient's bias estimate under a fraction of it,
+    :meth:`~qep_analog.emulation.preparation_bias.GradientBias.duration_for`) — rounded up to the
+    device clock, or ``None`` when it is longer than the longest sequence the profile allows (no
+    allowed duration is slow enough)."""
+    wanted = max(diagnosis.required_duration, diagnosis.duration, at_least or 0.0)
     try:
-        return realised_duration(profile, max(diagnosis.required_duration, diagnosis.duration))
+        return realised_duration(profile, wanted)
     except ConstraintError:
         return None
 

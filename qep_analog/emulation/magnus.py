@@ -31,7 +31,9 @@ the global error (they largely cancel) and the error does not fall monotonically
 ``tol`` (:func:`evolve`) the steps are controlled instead by step doubling: each step is also taken
 as two half steps, ‖ψ_halves − e^(iφ)ψ_one‖/15 (the Richardson estimate of a 4th-order step's local
 error, the global phase removed) must be ≤ tol·h/T, so that the local errors of a schedule of
-duration T add up to at most ``tol`` (a state norm); the halves are kept. ``tol = 1e-4`` brings every
+duration T add up to at most ``tol`` (a state norm); the halves are kept. An estimate below
+:data:`ERROR_FLOOR` (the series' cut, where round-off makes it noise) is accepted: without that floor a
+tight ``tol`` could shrink h without end. ``tol = 1e-4`` brings every
 sensor input of the tests to ~1e-11, at 2–3.5× the products of the default.
 
 **Exponentials.** exp(−iτH)ψ = e^(−iτa) Σ_k (2 − δ_k0)(−i)^k J_k(τr) T_k((H − a)/r) ψ with
@@ -463,6 +465,11 @@ def _distance(a: NDArray, b: NDArray) -> float:
     return math.sqrt(total)
 
 
+#: the local error estimate's floor: the Chebyshev series' cut (SERIES_TOLERANCE per exponential)
+#: and round-off make it noisy below this; a step whose estimate is under it is accepted
+ERROR_FLOOR = SERIES_TOLERANCE
+
+
 @numba.njit(cache=True, nogil=True)
 def _adaptive(
     diagonals: NDArray, rows: NDArray, uniform: NDArray, masks: NDArray, grid: NDArray,
@@ -494,7 +501,8 @@ def _adaptive(
                     combined, work,
                 )  # fmt: skip
             error = _distance(halves, one) / 15.0
-            allowed = tol * h / duration
+            # below the series cut and round-off the estimate says nothing: accept (else h shrinks forever)
+            allowed = max(tol * h / duration, ERROR_FLOOR)
             factor = 4.0 if error == 0.0 else min(4.0, 0.9 * (allowed / error) ** 0.2)
             if error <= allowed:
                 psi[:] = halves

@@ -69,6 +69,21 @@ _FIELDS = (
         fields=tuple(dataclasses.replace(_SETTINGS, name=phase) for phase in ("plus", "minus", "free")),
     ),
     Field("notes", "any", required=False),
+    # the bias of the preparations the counts come from (``emulate --shots``; docs/counts-format.md)
+    Field(
+        "preparation",
+        "section",
+        required=False,
+        nullable=True,
+        fields=(
+            Field("bias", "mapping", value=Field("value", low=0.0)),
+            Field("measured_bias", "mapping", value=Field("value"), required=False, nullable=True),
+            Field("shape", "text"),
+            Field("boundary_order", "integer", low=0),
+            Field("duration", dimension="time", low=0.0, open_low=True),
+            Field("min_gap", dimension="angular_frequency", low=0.0),
+        ),
+    ),
 )
 PULSER_BASES = ("ground-rydberg", "digital")
 
@@ -87,6 +102,10 @@ class CountsRun:
     readout: ReadoutErrors | None = None
     mitigate: bool = True
     model_file: str | None = None
+    #: the preparation's bias estimate per parameter (``bias``), the measured emulated − exact
+    #: difference (``measured_bias``), its ramp (``shape``, ``boundary_order``, ``duration`` in µs) and
+    #: the smallest gap (``min_gap``, rad/µs); None when the run does not say
+    preparation: dict[str, Any] | None = None
 
     def plan(self) -> MeasurementPlan:
         """The settings of the run, each string of the generators (and of the outputs, with a free
@@ -217,6 +236,11 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
     # the phases first: their bitstrings check the model's qubit count before anything is sized by it
     phases = _phases(values["phases"], model.n_qubits, values["scheme"], where)
     readout = None if values["readout"] is None else _readout(values["readout"], model.n_qubits, where)
+    preparation = values.get("preparation")
+    if preparation is not None:
+        unknown = sorted(set(preparation["bias"]) - set(model.parameter_names))
+        if unknown:
+            raise MeasurementError(f"{where}: preparation.bias names {unknown[0]!r}, not a parameter")
     run = CountsRun(
         model=model,
         **point,
@@ -226,6 +250,7 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
         readout=readout,
         mitigate=readout is not None and values["readout"]["mitigate"],
         model_file=model_file,
+        preparation=preparation,
     )
     try:
         run.plan()
@@ -247,12 +272,22 @@ def write_counts_run(run_dir: str | Path, run: CountsRun) -> Path:
     }
     if run.readout is not None:
         document["readout"] = {**run.readout.describe(), "mitigate": run.mitigate}
+    if run.preparation is not None:
+        document["preparation"] = _preparation_document(run.preparation)
     document["phases"] = {
         name: [{"bases": c.bases, "counts": c.to_bitstrings()} for c in settings]
         for name, settings in run.phases.items()
     }
     write_json(path, document, SCHEMA)
     return path
+
+
+def _preparation_document(preparation: dict[str, Any]) -> dict[str, Any]:
+    """The ``preparation`` section in file units (µs, rad/µs in the key suffixes)."""
+    out = {k: v for k, v in preparation.items() if k not in ("duration", "min_gap")}
+    out["duration_us"] = preparation["duration"]
+    out["min_gap_rad_per_us"] = preparation["min_gap"]
+    return out
 
 
 def counts_run_from_phases(

@@ -593,6 +593,8 @@ class Trainer:
             "gradient_errors": measured.mean_gradient_errors.tolist(),
             "snapshot": device.get("snapshot_hash"),
         }
+        if measured.mean_gradient_bias is not None:
+            record["gradient_bias"] = measured.mean_gradient_bias.tolist()
         return measured.gradients, record
 
     @single_blas_thread

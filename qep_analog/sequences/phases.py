@@ -23,6 +23,7 @@ from qep_analog.model.pauli import PauliSum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.recipes import Recipe, build_schedule
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
+from qep_analog.sequences.shapes import canonical_shape
 from qep_analog.solvers.equilibrium import Equilibrium
 
 
@@ -149,7 +150,7 @@ def qep_phase_schedules(
         metadata = {"beta": beta, "error_signal": eps.tolist(), "x": np.atleast_1d(x).tolist(),
                     "theta": np.atleast_1d(theta).tolist()}  # fmt: skip
         for basis in bases:
-            if recipe.shape == "gap_aware" and gap is None:
+            if canonical_shape(recipe.shape) == "gap_aware" and gap is None:
                 provisional = build_schedule(dataclasses.replace(recipe, shape="linear"), profile, target)
                 gap = path_gap(provisional, profile)
             schedules.append(build_schedule(recipe, profile, target, label, basis, gap, metadata))

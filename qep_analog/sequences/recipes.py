@@ -4,9 +4,11 @@ Every control follows one path parameter s(t) from the initial Hamiltonian (s = 
 (s = 1), the ramp of the platform (``Platform.ramp``). Rydberg: Ω = s·Ω_f, δ = δ_0 + s(δ_f − δ_0),
 Δ = s·Δ_f from the product state |0…0⟩, the ground state of −δ_0 Σ n_i for δ_0 < 0. Ions:
 B = B_0 + s(B_f − B_0) and couplings and Stark shifts scaled by s, from the state polarised along B_0.
-Shapes of s(t): ``linear``, ``smooth`` (sin²), ``exponential``
-(the ions' field ramp, time constant τ) and ``gap_aware`` (ds/dt ∝ Δ(s)², with the gap Δ(s) of the
-path from the exact solver).
+The nudge is part of the target, so it follows the same s(t) as every other term. Shapes of s(t)
+(:mod:`qep_analog.sequences.shapes`, each with its boundary order): ``linear`` (0), ``cosine``
+(sin², 1; ``smooth`` reads as ``cosine``), ``quintic`` (10s³ − 15s⁴ + 6s⁵, 2), ``exponential`` (the
+ions' field ramp, time constant τ) and ``gap_aware`` (ds/dt ∝ Δ(s)², with the gap Δ(s) of the path
+from the exact solver); the last two take ``ends: cosine | quintic`` for smooth ends.
 """
 
 from __future__ import annotations
@@ -27,18 +29,32 @@ from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.library import locate_file
 from qep_analog.schema import Field, parse_section
 from qep_analog.sequences.schedule import Schedule, check_schedule
+from qep_analog.sequences.shapes import (
+    ALIASES,
+    ENDS,
+    PROFILES,
+    SHAPES,
+    WARPED,
+    WARPS,
+    boundary_derivatives,
+    boundary_order,
+    canonical_shape,
+    exponential,
+    exponential_speeds,
+)
+from qep_analog.sequences.switch_on import check_switch_on
 from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
 from qep_analog.storage import read_yaml
 from qep_analog.units import MAX_DURATION, MAX_FREQUENCY
 
 SCHEMA = "qep-recipe/1"
-SHAPES = ("linear", "smooth", "exponential", "gap_aware")
 _FIELDS = (
     Field("schema", "text", choices=(SCHEMA,)),
     Field("name", "text"),
     Field("platform", "text", choices=tuple(PLATFORMS)),
     Field("description", "text", required=False),
-    Field("shape", "text", choices=SHAPES),
+    Field("shape", "text", choices=(*SHAPES, *ALIASES)),
+    Field("ends", "text", choices=ENDS, required=False),
     Field("duration", dimension="time", low=0.0, open_low=True, high=MAX_DURATION),
     Field(
         "initial_detuning",
@@ -75,17 +91,38 @@ class Recipe:
     segments: int = 64
     gap_points: int = 25
     description: str = ""
+    ends: str = "sharp"
+
+    @property
+    def boundary_order(self) -> int:
+        """k: the ramp's first k derivatives vanish at both ends (:mod:`~qep_analog.sequences.shapes`)."""
+        return boundary_order(self.shape, self.ends)
 
 
 def parse_recipe(document: Any, source: str = "<recipe>") -> Recipe:
     """A recipe from a parsed YAML document; mistakes are one-line :class:`ConfigError`s."""
     values = parse_section(document, _FIELDS, source, ConfigError)
     values.pop("schema")
+    values["shape"] = canonical_shape(values["shape"])
+    if values.get("ends") is not None and values["shape"] not in WARPED:
+        raise ConfigError(
+            f"{source}: ends = {values['ends']!r}: only {' and '.join(WARPED)} ramps take ends "
+            f"({values['shape']} has its own)"
+        )
     recipe = Recipe(**{k: v for k, v in values.items() if v is not None})
     platform = platform_of(recipe.platform)
     if not getattr(recipe, platform.recipe_start):  # None, or a zero field that polarises nothing
         raise ConfigError(f"{source}: {platform.recipe_start_rule}")
     return recipe
+
+
+#: the recipe QEP phases use on each platform unless one is named: boundary order 2 (quintic ends)
+DEFAULT_RECIPES = {"rydberg": "rydberg-quintic", "ion": "ion-exponential-smooth"}
+
+
+def default_recipe(platform: str) -> str:
+    """The name of the recipe QEP phases use on ``platform`` unless one is named."""
+    return DEFAULT_RECIPES[platform_of(platform).name]
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
@@ -166,22 +203,54 @@ def progress(
     recipe: Recipe, duration: float, clock: float, gap: Callable[[NDArray], NDArray] | None
 ) -> tuple[NDArray, NDArray]:
     """Breakpoint times (on the clock) and path parameters s at them."""
-    if recipe.shape == "linear":
-        return np.array([0.0, duration]), np.array([0.0, 1.0])
-    if recipe.shape == "gap_aware":
-        if gap is None:
-            raise ConfigError(f"recipe {recipe.name!r}: a gap-aware ramp needs the gap along the path")
-        s = np.linspace(0.0, 1.0, recipe.gap_points)
-        times = gap_aware_times(duration, gap(s))
-    else:
-        times = np.linspace(0.0, duration, recipe.segments + 1)
-        if recipe.shape == "smooth":
-            s = np.sin(np.pi * times / (2 * duration)) ** 2
-        else:
-            tau = recipe.time_constant or duration / 5
-            s = (1 - np.exp(-times / tau)) / (1 - np.exp(-duration / tau))
+    times, s, _ = _profile(recipe, duration, gap)
     ticks = on_clock(times, clock)
     return ticks, np.interp(ticks, times, s)
+
+
+def _profile(
+    recipe: Recipe, duration: float, gap: Callable[[NDArray], NDArray] | None
+) -> tuple[NDArray, NDArray, tuple[float, float]]:
+    """Times, s at them, and ds/dτ at both ends of the unwarped profile (for the boundary terms)."""
+    shape = canonical_shape(recipe.shape)
+    if shape == "linear":
+        return np.array([0.0, duration]), np.array([0.0, 1.0]), (1.0, 1.0)
+    if shape not in SHAPES:
+        raise ConfigError(
+            f"recipe {recipe.name!r}: shape {recipe.shape!r} is unknown ({', '.join(SHAPES)})"
+        )
+    if shape == "gap_aware":
+        if gap is None:
+            raise ConfigError(f"recipe {recipe.name!r}: a gap-aware ramp needs the gap along the path")
+        grid = np.linspace(0.0, 1.0, recipe.gap_points)
+        gaps = np.asarray(gap(grid), dtype=float)
+        reached = gap_aware_times(1.0, gaps)  # τ(s) at the grid's s
+        mean = float(np.trapezoid(gaps**-2.0, grid))  # ds/dτ = Δ(s)² · ∫Δ⁻² ds
+        speeds = (float(gaps[0] ** 2 * mean), float(gaps[-1] ** 2 * mean))
+        if recipe.ends == "sharp":
+            return duration * reached, grid, speeds
+        times = np.linspace(0.0, duration, recipe.segments + 1)
+        return times, np.interp(WARPS[recipe.ends](times / duration), reached, grid), speeds
+    times = np.linspace(0.0, duration, recipe.segments + 1)
+    if shape == "exponential":
+        rate = duration / (recipe.time_constant or duration / 5)
+        tau = WARPS[recipe.ends](times / duration)
+        return times, exponential(tau, rate), exponential_speeds(rate)
+    return times, PROFILES[shape](times / duration), (1.0, 1.0)
+
+
+def ramp_metadata(recipe: Recipe, speeds: tuple[float, float] = (1.0, 1.0)) -> dict[str, Any]:
+    """What a schedule records of its ramp: recipe, shape, ends, boundary order k and
+    |d^(k+1)s/dτ^(k+1)| at both ends (``speeds``: ds/dτ of an unwarped exponential or gap-aware
+    profile at its ends)."""
+    shape = canonical_shape(recipe.shape)
+    return {
+        "recipe": recipe.name,
+        "shape": shape,
+        "ends": recipe.ends,
+        "boundary_order": boundary_order(shape, recipe.ends),
+        "boundary_derivatives": list(boundary_derivatives(shape, recipe.ends, speeds)),
+    }
 
 
 def _path(times: NDArray, s: NDArray, start: float, stop: float) -> Waveform:
@@ -205,8 +274,10 @@ def build_schedule(
         )
     clock = profile.capabilities.clock
     duration = realised_duration(profile, recipe.duration)
-    times, s = progress(recipe, duration, clock, gap)
-    meta = {"recipe": recipe.name, "shape": recipe.shape, **(metadata or {})}
+    times, s, speeds = _profile(recipe, duration, gap)
+    ticks = on_clock(times, clock)
+    times, s = ticks, np.interp(ticks, times, s)
+    meta = {**ramp_metadata(recipe, speeds), **(metadata or {})}
     start = getattr(recipe, profile.platform_spec.recipe_start)
     assert start is not None  # parse_recipe demands it
     ramp = profile.platform_spec.ramp(target, start)
@@ -217,4 +288,5 @@ def build_schedule(
         ramp.initial_state, meta,
     )  # fmt: skip
     check_schedule(schedule, profile)
+    check_switch_on(schedule, profile)
     return schedule

@@ -79,6 +79,19 @@ def test_sensor_parameters_map_to_the_model_and_stay_inside_the_device() -> None
     assert job_schedules(backend.model, task.profile, backend.recipe, [job])["0/free"].duration == 4.0
 
 
+def test_a_step_on_the_emulated_backend_records_its_bias_bound() -> None:
+    """The metrics record of a step through the qutip backend holds the batch-mean bias bound of the
+    ramps (one value ≥ 0 per model coefficient) next to the gradient's error bars."""
+    task = _task()
+    backend = backend_for_run("qutip", task.model, task.profile, run_dir=".", seed=0, recipe=RECIPE)
+    trainer = qa.Trainer(task, _config(shots=None), ".", backend=backend)
+    phi = task.initial_parameters(np.random.default_rng(1))
+    x, y = task.test_set()
+    _, record = trainer.gradient(phi, x[:2], y[:2], np.random.default_rng(0), step=1)
+    assert len(record["gradient_bias"]) == len(record["gradient_errors"]) == len(backend.model.trainable)
+    assert all(b >= 0 for b in record["gradient_bias"]) and max(record["gradient_bias"]) > 0
+
+
 def test_exact_backend_gives_the_exact_gradient_of_the_device_parameters() -> None:
     """QEP on the exact backend (exact values, small β) against the linear-response gradient of the
     model chained through dθ/dφ: agree to the O(β²) bias of the symmetric scheme."""
@@ -240,8 +253,10 @@ def test_backend_configuration_errors_are_one_line() -> None:
     task = _task()
     with pytest.raises(ConfigError, match=r"backend 'warp': unknown \(known: exact, mps, qutip"):
         backend_for_run("warp", task.model, task.profile, run_dir=".", seed=0)
-    with pytest.raises(ConfigError, match="backend qutip: needs a recipe"):
-        backend_for_run("qutip", task.model, task.profile, run_dir=".", seed=0)
+    # no recipe named: the platform's default, quintic-ended (it was an error before boundary orders)
+    assert backend_for_run("qutip", task.model, task.profile, run_dir=".", seed=0).recipe.name == (
+        "rydberg-quintic"
+    )
     with pytest.raises(ConfigError, match="backend fake-lab: runs schedules on a device; name one"):
         backend_for_run("fake-lab", task.model, None, run_dir=".", seed=0, recipe=RECIPE)
     with pytest.raises(ConfigError, match="recipe 'ion-exponential' is for ion"):

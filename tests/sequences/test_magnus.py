@@ -231,3 +231,22 @@ def test_trajectories_converge_to_the_lindblad_solution() -> None:
     assert np.abs(closed - expected[:8]).max() > 10 * error[:8].max()
     rho = QutipEmulator(profile).run(schedule, noise=True, seed=7, realisations=400).state
     np.testing.assert_allclose(np.real(np.diag(rho)), mean[:8], atol=1e-12)  # the same draws
+
+
+def test_a_tight_tolerance_ends_and_agrees_with_qutip() -> None:
+    """Step doubling at tol = 1e-8 on a one-atom ramp whose error estimates hit the series' cut (it
+    used to shrink h without end) finishes and agrees with QuTiP, as on a 53 µs linear ramp of the same
+    atom (where the default step rule leaves about 2e-4: the bias benchmark and tests set tol)."""
+    profile = read_profile("fresnel-like", relaxed=True)
+    model = QEPModel(
+        1, {"h": pauli_sum([(1.0, "X0")]), "d": pauli_sum([(1.0, "Z0")])}, {"m": pauli_sum([(1.0, "Z0")])}
+    )
+    base = dataclasses.replace(load_recipe("rydberg-quintic"), initial_detuning=-3.0)
+    cosine = dataclasses.replace(base, shape="cosine", duration=13.332, segments=200)
+    plus = qep_phase_schedules(model, profile, cosine, [], [1.0, -2.0], [1.0], 0.01, "Z")[1]
+    tight = QutipEmulator(profile, tol=1e-8).run(plus).state
+    assert _infidelity(tight, _reference(plus, profile)) < 1e-8
+    linear = dataclasses.replace(base, shape="linear", duration=53.332)
+    free = qep_phase_schedules(model, profile, linear, [], [1.0, -2.0], [1.0], 0.01, "Z")[0]
+    reference = _reference(free, profile)
+    assert _infidelity(QutipEmulator(profile, tol=1e-8).run(free).state, reference) < 1e-8

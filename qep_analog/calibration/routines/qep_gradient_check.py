@@ -59,12 +59,11 @@ from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.gradients import qep_gradient
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
-from qep_analog.sequences.recipes import load_recipe
+from qep_analog.sequences.recipes import default_recipe, load_recipe
 from qep_analog.solvers.equilibrium import Equilibrium
 
 #: the field pattern of the check point (times ``fields``), repeated along the chain
 FIELD_PATTERN = (1.0, -2 / 3, 1 / 3, -1.0)
-RECIPES = {"rydberg": "rydberg-linear", "ion": "ion-exponential"}
 ION_BEAT_NOTE_OFFSET = 2 * np.pi * 0.02  # rad/µs
 PHASES = ("free", "plus", "minus")
 EXACT_BETA = 1e-4
@@ -158,7 +157,7 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
         realised = realised_model(model, profile)
         settings = [setting.bases for setting in measurement_plan(realised).settings]
         schedules = qep_phase_schedules(
-            model, profile, load_recipe(RECIPES[profile.platform]), [], theta, [1.0], p.beta
+            model, profile, load_recipe(default_recipe(profile.platform)), [], theta, [1.0], p.beta
         )
         by_key = {(s.label, s.readout): s for s in schedules}
         missing = [b for b in settings if ("free", b) not in by_key]

@@ -66,14 +66,13 @@ from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.scheme import denominator, difference_quotient
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
-from qep_analog.sequences.recipes import load_recipe
+from qep_analog.sequences.recipes import default_recipe, load_recipe
 from qep_analog.solvers.equilibrium import Equilibrium
 
 MAX_REDUCED_CHI2 = 3.0
 FIELD_PER_OFFSET = 0.5  # a detuning offset b moves the Z field by b/2 (h = δ/2)
 MAX_CONDITION = 1e4
 MAX_STEP = 4  # the last step, in standard errors, above which the iteration has not converged
-RECIPE = "rydberg-linear"  # how a lab prepares the probe's ground states (the fake lab may skip it)
 #: no step moves a correction by more than this fraction of the largest input field
 TRUST = 0.25
 
@@ -188,7 +187,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         n = backend.n_sites
         probe = probe_model(profile, n, p)
         model = realised_model(probe, profile)  # what the profile predicts the device does
-        recipe = load_recipe(RECIPE)
+        recipe = load_recipe(default_recipe(profile.platform))  # the fake lab may skip the ramp
         inputs = input_fields(p)
         targets = _z_values(model, inputs[:, None], np.zeros((p.patterns, n)))
         readout_errors = ReadoutErrors.from_profile(profile, n)  # per site once calibrated per site
