@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import pytest
 import yaml
@@ -56,37 +55,6 @@ MEMORY = 2**30
 IN_PROCESS_SECONDS = 60
 #: the longest error line (the file's path, a value cut at 120 characters, the valid keys)
 MAX_MESSAGE = 2000
-_SIZE = "size and memory limits (issue 16, point 9) are being added on another branch: "
-_SCHEDULE = "malformed schedule files (issue 16, point 10) are being validated on another branch: "
-#: cases that fail today because of problems being fixed on other branches: name -> reason
-XFAIL: dict[str, str] = {
-    "sizes-model.rydberg_chain-0003": _SIZE + "device map at 10 000 qubits allocates n x n matrices",
-    "sizes-model.ion_chain-0004": _SIZE + "device map at 10**9 qubits allocates per-qubit arrays",
-    "sizes-experiment.phase_sensor-0006": _SIZE + "evaluation.test_size 10**9 allocates the test set",
-    "sizes-experiment.phase_sensor-0007": _SIZE + "training.batch_size 10**9 allocates a batch",
-    "sizes-experiment.rydberg_sensor-0009": _SIZE + "a Rydberg sensor of 10 000 atoms builds for minutes",
-    "sizes-exploration.explore_phase-0011": _SIZE + "a 100 000 x 100 000 exploration diagram",
-    "sizes-exploration.explore_boundary-0013": _SIZE + "100 000 boundary points run for hours",
-    "sizes-runcard.rydberg-basic-0014": _SIZE + "10**8 calibration scan points",
-    "sizes-runcard.rydberg-basic-0015": _SIZE + "10**9 readout repeats",
-    "sizes-schedule.rydberg-0021": _SIZE + "emulate --shots 10**13",
-    "sizes-model.cluster_ising_open-0002": _SIZE + "an exact ground state of 24 qubits takes 1.5 GiB",
-    "numbers-experiment.phase_sensor_paper-0008": _SIZE + "evaluation.test_size 10**16 + 1",
-    "numbers-experiment.scale_phase_sensor_14-0010": _SIZE + "evaluation.test_size 2**31",
-    "types-schedule.rydberg-0003": _SCHEDULE + "a position {} reaches the plot as a TypeError",
-    "special-schedule.ion-0021": _SCHEDULE + "a million-character text as a time makes a huge array",
-}
-
-
-def _params(names: list[str]) -> list[Any]:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=XFAIL[name]))
-        if name in XFAIL
-        else name
-        for name in names
-    ]
-
-
 FAST = catalogue(slow=False)
 SLOW = catalogue(slow=True)
 
@@ -285,7 +253,7 @@ def run_case(
     assert _entries(base) == around, f"{name} [{made.note}]: wrote {_entries(base) ^ around} into {base}"
 
 
-@pytest.mark.parametrize("name", _params(FAST))
+@pytest.mark.parametrize("name", FAST)
 def test_fuzz(
     name: str,
     tmp_path: Path,
@@ -297,7 +265,7 @@ def test_fuzz(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", _params(SLOW))
+@pytest.mark.parametrize("name", SLOW)
 def test_fuzz_long(
     name: str,
     tmp_path: Path,
