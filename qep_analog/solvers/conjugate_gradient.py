@@ -54,7 +54,10 @@ def response_one(elements, perturbation, masks, state, energy, rtol, max_iter, o
         for k in range(dim):
             product[k] -= energy * direction[k]
         _project(state, product)
-        alpha = rs / inner(direction, product).real
+        curvature = inner(direction, product).real
+        if not curvature > 0.0:  # H − E0 not positive along the direction (degenerate, or round-off
+            break  # at extreme coefficients): stop, the residual tells the caller it failed
+        alpha = rs / curvature
         for k in range(dim):
             out[k] += alpha * direction[k]
             residual[k] -= alpha * product[k]
