@@ -163,10 +163,10 @@ def _history_holds(history: CalibrationHistory, count: int) -> Callable[[], bool
     return lambda: history.path.stat().st_size > 0 and len(history.read().records) >= count
 
 
-CALIBRATE_MOMENTS = [
-    ("run.json", 0),  # the first data are on disk
+CALIBRATE_MOMENTS = [  # the first in the default suite, the others in the slow one
     ("data.json", MOMENTS.randint(2, 4)),  # a step's data are saved, its fit not yet
-    ("records", MOMENTS.randint(1, RECORDS - 1)),  # some steps' records are in the history
+    pytest.param("run.json", 0, marks=pytest.mark.slow),  # the first data are on disk
+    pytest.param("records", MOMENTS.randint(1, RECORDS - 1), marks=pytest.mark.slow),  # some records
 ]
 
 
@@ -224,7 +224,11 @@ def explored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "run"
 
 
-@pytest.mark.parametrize("moment", [".lock", "metrics.jsonl", "phase_diagram.png"])
+@pytest.mark.parametrize(
+    "moment",
+    ["metrics.jsonl", pytest.param(".lock", marks=pytest.mark.slow),
+     pytest.param("phase_diagram.png", marks=pytest.mark.slow)],
+)  # fmt: skip
 def test_a_killed_exploration_reruns_to_the_uninterrupted_result(
     moment: str, tmp_path: Path, explored: Path
 ) -> None:

@@ -164,6 +164,7 @@ def test_emulator_estimate_bounds_its_peak(
         assert_bound(emulation_bytes(schedule, profile, density=True, trajectories=16), peak)
 
 
+@pytest.mark.slow  # 11 s; the other estimates stay in the default suite
 def test_mps_estimate_bounds_its_peak() -> None:
     eq = MPSEquilibrium(phase_sensor(10), MPSOptions(chi_max=16, max_sweeps=4))
     rng = np.random.default_rng(0)

@@ -300,7 +300,16 @@ def kill_and_resume(name: str, seed: int, tmp_path: Path, references: Any, more:
     assert outcome(run_dir) == outcome(reference)
 
 
-@pytest.mark.parametrize("name", list(CONFIGS), ids=lambda name: f"{name}-{'-'.join(moments(name, 16))}")
+#: configurations whose default-suite kills the others cover (the exact backend's path is the serial
+#: run's with the backend contract around it; it runs in the slow variant and test_training_loop)
+SLOW_ONLY = ("exact-backend",)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_ONLY else name for name in CONFIGS],
+    ids=lambda name: f"{name}-{'-'.join(moments(name, 16))}",
+)
 def test_a_killed_run_resumes_to_the_uninterrupted_run(name: str, tmp_path: Path, references: Any) -> None:
     kill_and_resume(name, 16, tmp_path, references)
 
