@@ -164,6 +164,7 @@ def test_data_round_trip_and_offline_refit(tmp_path: object) -> None:
         CalibrationData.from_document(document)
 
 
+@pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_stated_errors_are_honest_over_seeds() -> None:
     """Over 20 seeds the pulls (estimate − hidden) / error have mean ≈ 0 and spread ≈ 1, and no
     good data set is judged bad."""

@@ -39,7 +39,7 @@ def ion_lab(seed: int) -> tuple[DeviceProfile, FakeIonLab]:
 
 
 @pytest.mark.parametrize("make_lab", [rydberg_lab, ion_lab], ids=["rydberg", "ion"])
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_daily_runcard_brings_the_device_back(make_lab: object, seed: int, tmp_path: Path) -> None:
     profile, lab = make_lab(seed)  # type: ignore[operator]
     card = load_runcard(f"{profile.platform}-daily")

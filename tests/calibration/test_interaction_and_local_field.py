@@ -224,6 +224,7 @@ def test_local_field_map_on_target_sites_labels_them() -> None:
         check(result, "local_gains", float(backend.hidden.gains[site]), tolerance=0.012, site=site)
 
 
+@pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_local_field_gains_are_honest_over_seeds() -> None:
     pulls = []
     for seed in range(100, 110):

@@ -29,6 +29,7 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, *argv: s
     return status, captured.out + captured.err
 
 
+@pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_executor_and_backend_give_the_same_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out = run(tmp_path, capsys, "")
     assert status == 0, out

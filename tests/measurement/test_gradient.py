@@ -159,6 +159,7 @@ def test_allocation_hand_example() -> None:
         allocate_shots(np.ones(3), 5)
 
 
+@pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_allocation_lowers_the_measured_variance(sensor: tuple) -> None:
     """Predicted sum_j Var(g_j) of the allocated and of the uniform split agree with 300 repetitions
     (15 %), and the allocation is the better one."""

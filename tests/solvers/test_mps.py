@@ -55,6 +55,7 @@ def test_open_cluster_ising_chain_14_sites() -> None:
     compare(cluster_ising(14, periodic=False), np.array([[0.5, 0.6, 2.0]]), np.array([0.2]))
 
 
+@pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_long_range_couplings_12_sites() -> None:
     compare(long_range_model(12), np.array([[0.7], [1.5]]), np.array([0.4, -0.3]))
 

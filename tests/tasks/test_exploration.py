@@ -147,6 +147,7 @@ def _dense_argmax(chain, theta_zz: float, window: tuple[float, float], separatio
     return centres[k], slopes[k], spline
 
 
+@pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_boundary_follow_against_dense(equilibrium, dense_chain) -> None:
     """Warm-started from theta_zz = 1 to 1.5 on the g > 0 branch. Tolerance: |c - c_dense| <= 0.015
     (measured 0.008: the O(nudge) bias of one-sided QEP at nudge 0.1, plus the 1e-3 step
