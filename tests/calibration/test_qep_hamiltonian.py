@@ -101,3 +101,12 @@ def test_parameters_and_platform_are_checked() -> None:
         ROUTINE.parameters({"patterns": 1})
     with pytest.raises(CalibrationError, match="runs on Rydberg arrays"):
         probe_model(read_profile("yb171-chain"), 4, ROUTINE.parameters())
+
+
+def test_a_zero_step_is_kept_and_a_long_one_shortened_to_the_trust_limit() -> None:
+    from qep_analog.calibration.routines.qep_hamiltonian import _trust_scale
+
+    assert _trust_scale(np.zeros(3), 0.5) == 1.0  # a converged iteration: no division by zero
+    assert _trust_scale(np.array([0.1, -0.2]), 0.5) == 1.0
+    change = np.array([0.3, -2.0])
+    assert np.max(np.abs(change * _trust_scale(change, 0.5))) == pytest.approx(0.5, rel=1e-15)

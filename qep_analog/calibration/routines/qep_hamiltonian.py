@@ -220,7 +220,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
             block = np.array(rows[-3 * p.patterns :])
             step = self._step(model, inputs, targets, theta, block, context, t, p.shots)
             change = -np.linalg.solve(_hessian(step.chi), step.gradient)
-            theta = theta + change * min(1.0, TRUST * p.inputs / float(np.abs(change).max()))
+            theta = theta + change * _trust_scale(change, TRUST * p.inputs)
             if progress is not None:
                 progress(t + 1, p.iterations)
         counts = np.array(rows, dtype=np.int64)
@@ -313,6 +313,13 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         }
         quality: Quality = "bad" if reasons else "good"
         return FitResult(self.name, estimates, reduced, quality, tuple(reasons), self.criteria, curves)
+
+
+def _trust_scale(change: NDArray, limit: float) -> float:
+    """The factor that shortens ``change`` to at most ``limit`` in its largest entry (1 for a step
+    within it, a zero step included)."""
+    largest = float(np.abs(change).max())
+    return 1.0 if largest <= limit else limit / largest
 
 
 def _hessian(chi: NDArray) -> NDArray:
