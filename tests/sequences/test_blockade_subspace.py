@@ -362,3 +362,38 @@ def test_emulate_bad_blockade_options(
     status, _, err = run_cli(capsys, ["emulate", str(path), *extra])
     assert status == EXIT_BAD_INPUT and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- the qutip backend ---------------------------------------------------------------------------------
+
+
+def test_qutip_backend_in_the_blockade_subspace() -> None:
+    """The qutip backend with ``blockade_radius_um: 6`` runs its jobs in the blockade subspace (the
+    chain's atoms are 7.2 µm apart: nothing is removed, so its exact values are the full space's
+    to round-off), counts in Z and X (X read from the embedded state); bad options in one line."""
+    from qep_analog.backends.configure import backend_for_run
+    from qep_analog.backends.jobs import phase_jobs
+    from qep_analog.model.model_file import load_model
+
+    model = load_model(Path(__file__).resolve().parents[2] / "examples" / "models" / "rydberg_chain.yaml")
+    profile = read_profile("fresnel-like", relaxed=True)
+    theta = model.vector("trainable", {"h": 4, "delta": 3, "s": 0.5, "J": 1.5}, 0.0)
+    options = {"blockade_radius_um": 6.0, "blockade_order": 1}
+    backends = [
+        backend_for_run("qutip", model, profile, run_dir=".", seed=0, recipe="rydberg-smooth", options=o)
+        for o in ({}, options)
+    ]
+    exact = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], 0.1, "one-sided", ["Z" * 6], None)[:1]
+    assert backends[1].emulator.subspace == "blockade" and backends[1].emulator.blockade_order == 1
+    full, sub = (b.run(exact).results[0] for b in backends)
+    assert np.abs(sub.generators - full.generators).max() <= EXACT
+    assert np.abs(sub.outputs - full.outputs).max() <= EXACT
+    sampled = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], 0.1, "one-sided", ["Z" * 6, "X" * 6], 50)[:1]
+    counts = backends[1].run(sampled).results[0].counts
+    assert counts is not None and set(counts) == {"Z" * 6, "X" * 6}
+    for value, fragment in ((-1.0, "blockade radius -1.0 µm"), ("near", "is not 'auto' or a radius")):
+        with pytest.raises(ConfigError, match=fragment):
+            backend_for_run(
+                "qutip", model, profile, run_dir=".", seed=0, recipe="rydberg-smooth",
+                options={"blockade_radius_um": value},
+            )  # fmt: skip
