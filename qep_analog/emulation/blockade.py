@@ -1,5 +1,5 @@
 """The blockade subspace of a Rydberg register: the configurations with no two excited atoms closer
-than a cutoff radius r_c.
+than a cutoff radius r_c (order 0), or with at most K such pairs excited (order K).
 
 **Why it holds.** Two atoms at distance r interact by V(r) = C6/r⁶ when both are excited. When
 V ≫ Ω, the doubly excited state |11⟩ of the pair is reached only virtually: adiabatic elimination
@@ -9,23 +9,31 @@ the amplitude a₁₁ ≈ −(Ω/2)(a₀₁ + a₁₀)/(V − δ), and |a₀₁ 
     p₁₁ ≤ Ω² / (2 (V − δ)²)        (δ > 0 lowers the pair's gap; δ ≤ 0 only raises it).
 
 **The cutoff.** For a tolerance ε on that population, every pair with
-V(r) ≥ V_c = max(δ_max, 0) + Ω_max/√(2ε) — i.e. r < r_c = (C6/V_c)^(1/6) — is blockaded: its
-doubly excited configurations are removed from the basis (with them their interaction, which only
-they carry). Ω_max and δ_max are the schedule's largest Rabi frequency and global detuning. Every
-other pair keeps its full C6/r⁶ interaction (the diagonal). The user may give r_c instead (µm).
+V(r) ≥ V_c = max(δ_max, 0) + Ω_max/√(2ε) — i.e. r < r_c = (C6/V_c)^(1/6) — is blockaded. Ω_max and
+δ_max are the schedule's largest Rabi frequency and global detuning. The user may give r_c instead
+(µm). At order K (default 0) the basis keeps the configurations with at most K excited blockaded
+pairs: order 0 is the blockade subspace proper (no two excited atoms closer than r_c), and the
+doubly excited configurations removed carry with them their interaction; every pair keeps its full
+C6/r⁶ interaction (the diagonal) in the configurations that are kept.
 
-**The error model.** Removing |11⟩ of a blockaded pair drops (i) its population, ≤ ε per pair at
-any time, and (ii) its virtual coupling: the second-order shift −(Ω/2)²/(V − δ) of the pair's
-singly excited states (ε-scaled relative to Ω: (Ω/2)²/(V − δ) ≤ Ω·√(ε/8)). The ⟨n_i⟩ of the
-subspace therefore differ from the full space's by O(ε) from (i) plus the response of the
-adiabatic path to the shift (ii) — measured, not bounded: on the chains and 2D arrays of
+**The error model.** Order 0 drops, per blockaded pair, (i) the population of |11⟩, ≤ ε, and (ii)
+its virtual coupling: the second-order shift (Ω/2)²/(V − δ) of the pair's singly excited states,
+≤ Ω·√(2ε)/4 at V ≥ V_c. An atom with z blockaded neighbours loses up to z such shifts, so the ⟨n_i⟩
+of the subspace differ from the full space's by the path's response to a perturbation of relative
+size z·√(2ε)/4 (0.07 for a chain, 0.14 on a square lattice at ε = 10⁻²): on the sin² ramps of
 ``tests/sequences/test_blockade_subspace.py`` and ``benchmarks/bench_blockade_subspace.py``
-(sin² ramps, R_b/a = 1.5, ε = 10⁻²) max_i |Δ⟨n_i⟩| stays below ε/10.
+(R_b/a = 1.5, ε = 10⁻²) max_i |Δ⟨n_i⟩| is 0.01–0.03 on chains and small arrays, about 0.07 on a
+5 × 5 array (against order 1). Order K moves the cut to processes through K + 1 excited blockaded
+pairs: measured max_i |Δ⟨n_i⟩| ≤ 6·10⁻³ at K = 1, ≤ 1.2·10⁻³ at K = 2, ≤ 2.2·10⁻⁵ at K = 3 on
+chains of 8–16 atoms and arrays of 6–16 (not monotone in K on the smallest arrays). Order 0 is for
+qualitative work and large arrays; for ⟨n_i⟩ to 10⁻³ at R_b/a ≈ 1.5 use K = 2–3.
 
-**Enumeration.** The configurations are the independent sets of the blockade graph (an edge for
-each pair closer than r_c), enumerated by a compiled depth-first search over the qubits in order,
-the unexcited branch first: they come out as ascending basis indices (qubit 0 the most significant
-bit), so a configuration's position is found by binary search.
+**Enumeration.** The configurations are those with at most K edges of the blockade graph (an edge
+for each pair closer than r_c) between excited atoms — at K = 0 its independent sets — enumerated
+by a compiled depth-first search over the qubits in order, the unexcited branch first: they come out
+as ascending basis indices (qubit 0 the most significant bit), so a configuration's position is
+found by binary search. Their number is counted (without storing them) and checked against the
+memory limit before they are stored.
 """
 
 from __future__ import annotations
