@@ -22,7 +22,7 @@ its virtual coupling: the second-order shift (Ω/2)²/(V − δ) of the pair's s
 of the subspace differ from the full space's by the path's response to a perturbation of relative
 size z·√(2ε)/4 (0.07 for a chain, 0.14 on a square lattice at ε = 10⁻²): on the sin² ramps of
 ``tests/sequences/test_blockade_subspace.py`` and ``benchmarks/bench_blockade_subspace.py``
-(R_b/a = 1.5, ε = 10⁻²) max_i |Δ⟨n_i⟩| is 0.01–0.03 on chains and small arrays, about 0.07 on a
+(R_b/a = 1.5, ε = 10⁻²) max_i |Δ⟨n_i⟩| is 0.001–0.03 on chains and small arrays, about 0.07 on a
 5 × 5 array (against order 1). Order K moves the cut to processes through K + 1 excited blockaded
 pairs: measured max_i |Δ⟨n_i⟩| ≤ 6·10⁻³ at K = 1, ≤ 1.2·10⁻³ at K = 2, ≤ 2.2·10⁻⁵ at K = 3 on
 chains of 8–16 atoms and arrays of 6–16 (not monotone in K on the smallest arrays). Order 0 is for
