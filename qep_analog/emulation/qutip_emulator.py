@@ -435,15 +435,24 @@ class QutipEmulator:
         rng: np.random.Generator,
         rates: NoiseRates | None,
     ) -> dict[str, int]:
-        """Counts of a subspace state: Z readout straight from its configurations; X or Y readout,
-        or readout errors (whose flips leave the subspace), in the embedded full space."""
+        """Counts of a subspace state: Z readout from its configurations' probabilities (with readout
+        errors, whose flips leave the subspace, from those probabilities over all 2^n outcomes); X or
+        Y readout from the state embedded in the full space."""
         n = schedule.n_qubits
         flips = (0.0, 0.0) if rates is None else rates.flips
-        if set(schedule.readout) <= {"Z"} and not any(flips):
-            assert result.subspace is not None
+        assert result.subspace is not None
+        configurations = result.subspace.configurations
+        if set(schedule.readout) <= {"Z"}:
             p = np.clip(subspace_evolution.probabilities(result.state), 0.0, None)
+            if any(flips):  # the flipped bits leave the subspace: the distribution over all 2^n
+                require_memory(
+                    f"emulator: readout errors on the 2^{n} outcomes of schedule {schedule.label!r}",
+                    3 * 8 * (1 << n),
+                )
+                full = np.zeros(1 << n)
+                full[configurations] = p
+                return sample_counts(full, n, shots, rng, flips)
             counts = rng.multinomial(shots, p / p.sum())
-            configurations = result.subspace.configurations
             drawn = np.flatnonzero(counts)
             return {format(int(configurations[k]), f"0{n}b"): int(counts[k]) for k in drawn}
         rotated = rotate_to_basis(result.full_state(), schedule.readout)

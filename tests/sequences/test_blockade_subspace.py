@@ -397,3 +397,26 @@ def test_qutip_backend_in_the_blockade_subspace() -> None:
                 "qutip", model, profile, run_dir=".", seed=0, recipe="rydberg-smooth",
                 options={"blockade_radius_um": value},
             )  # fmt: skip
+
+
+def test_noisy_counts_with_readout_errors() -> None:
+    """Readout errors flip bits out of the subspace: the counts of a noisy 4 × 4 subspace run (whose
+    2^16 x 2^16 density matrix would not fit) are drawn over all 2^16 outcomes; their mean occupation
+    is the flipped one, ε + (1 − ε − ε′)⟨n_i⟩, within 5σ."""
+    schedule, profile = array_schedule(4, 4)
+    emulator = QutipEmulator(profile, subspace="blockade")
+    shots = 4000
+    result = emulator.run(
+        schedule, occupations(16), noise=["readout", "detuning"], shots=shots, seed=4, realisations=2
+    )
+    assert result.counts is not None and sum(result.counts.values()) == shots
+    assert result.subspace is not None
+    allowed = {format(int(c), "016b") for c in result.subspace.configurations}
+    assert set(result.counts) - allowed  # flipped outside the subspace
+    bits = np.array([[int(b) for b in k] for k in result.counts], dtype=float)
+    weights = np.array(list(result.counts.values()), dtype=float)
+    measured = weights @ bits / shots
+    fp, fn = profile.noise.readout_false_positive, profile.noise.readout_false_negative
+    expected = fp + (1 - fp - fn) * _values(result, 16)
+    sigma = np.sqrt(expected * (1 - expected) / shots)
+    assert np.all(np.abs(measured - expected) <= 5 * sigma)
