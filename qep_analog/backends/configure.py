@@ -12,6 +12,9 @@ the command line give them.
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
       bias_budget: true        # qutip: each gradient carries its ramp's bias estimate (up to 14 qubits)
+      blockade_radius_um: auto # qutip (magnus): evolve in the blockade subspace, cutoff in µm or auto
+      blockade_tolerance: 0.01 #   (auto: a blockaded pair's doubly excited population at most this)
+      blockade_order: 0        #   and configurations with up to this many excited blockaded pairs
       seed: 0                  # shots and noise (default: the training seed)
       emulator: EMU_MPS        # pasqal-cloud: a cloud emulator instead of the QPU (and
       poll_interval_s: 10      #   how often and how long to wait for the batches;
@@ -42,6 +45,11 @@ FIELDS = (
     Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
     Field("noise", "any", required=False, default=OMIT),  # checked by noise_sources
     Field("bias_budget", "flag", required=False, default=OMIT),
+    Field("blockade_radius_um", "any", required=False, default=OMIT),  # checked by the emulator
+    Field(
+        "blockade_tolerance", low=0.0, high=1.0, open_low=True, open_high=True, required=False, default=OMIT
+    ),
+    Field("blockade_order", "integer", low=0, required=False, default=OMIT),
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     seed_field(required=False, default=OMIT),
     Field("emulator", "text", required=False, default=OMIT),
@@ -50,7 +58,16 @@ FIELDS = (
 )
 #: which options each backend takes
 _OPTIONS: dict[str, set[str]] = {
-    "qutip": {"method", "noise", "realisations", "seed", "bias_budget"},
+    "qutip": {
+        "method",
+        "noise",
+        "realisations",
+        "seed",
+        "bias_budget",
+        "blockade_radius_um",
+        "blockade_tolerance",
+        "blockade_order",
+    },
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},

@@ -25,6 +25,7 @@ from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
 from qep_analog.devices.noise_sources import noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
+from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
@@ -45,7 +46,10 @@ class QutipBackend:
     ``threads`` threads (default: the cores this process may use, at most 4); the results do not
     depend on it. With ``bias_budget`` (the default) :meth:`preparation_bias` gives each sample's
     gradient the bias estimate of its ramp (the free phase's path spectrum, exact: up to 14 qubits,
-    about 17 diagonalisations of the Hamiltonian per sample and step)."""
+    about 17 diagonalisations of the Hamiltonian per sample and step). With ``blockade_radius_um``
+    (µm, or ``"auto"``: the radius of ``blockade_tolerance``) the ``magnus`` evolutions keep the
+    blockade subspace of ``blockade_order`` (:mod:`qep_analog.emulation.blockade`); X and Y bases are
+    read from the state embedded in the full space."""
 
     name = "qutip"
 
@@ -61,6 +65,9 @@ class QutipBackend:
         method: str = "magnus",
         threads: int | None = None,
         bias_budget: bool = True,
+        blockade_radius_um: float | str | None = None,
+        blockade_tolerance: float | None = None,
+        blockade_order: int = 0,
     ) -> None:
         self.model = realised_model(model, profile)
         self.profile = profile
@@ -77,7 +84,9 @@ class QutipBackend:
         self.threads = threads or min(4, _cores())
         #: whether a step's gradients carry the bias estimate of their preparations
         self.bias_budget = bias_budget
-        self.emulator = QutipEmulator(profile, method=method)
+        self.emulator = QutipEmulator(
+            profile, method=method, **_blockade(blockade_radius_um, blockade_tolerance, blockade_order)
+        )
         self._observables = {**self.model.trainable, **self.model.outputs}
         self._rng = np.random.default_rng(seed)
         self._runs = 0
@@ -103,7 +112,7 @@ class QutipBackend:
                 results.append(self._exact(result, job))
             else:
                 results.append(
-                    JobResult(job.key, counts=self._counts(result.state, schedule.n_qubits, job))
+                    JobResult(job.key, counts=self._counts(result.full_state(), schedule.n_qubits, job))
                 )
         metadata = batch_metadata(
             self.name,
@@ -179,6 +188,25 @@ class PulserBackend(QutipBackend):
         from qep_analog.emulation.pulser_backend import run_pulser
 
         return run_pulser(schedule, self.profile, observables)
+
+
+def _blockade(radius: float | str | None, tolerance: float | None, order: int) -> dict[str, Any]:
+    """The emulator's blockade-subspace options (none without a radius)."""
+    if radius is None:
+        if tolerance is not None or order:
+            raise ConfigError("backend qutip: blockade_tolerance, blockade_order need blockade_radius_um")
+        return {}
+    options: dict[str, Any] = {"subspace": "blockade", "blockade_order": order}
+    if tolerance is not None:
+        options["blockade_tolerance"] = tolerance
+    if radius != "auto":
+        if isinstance(radius, str) or tolerance is not None:
+            raise ConfigError(
+                f"backend qutip: blockade_radius_um {radius!r} is not 'auto' or a radius in µm "
+                "(blockade_tolerance sets the radius of 'auto')"
+            )
+        options["blockade_radius"] = radius
+    return options
 
 
 def _cores() -> int:

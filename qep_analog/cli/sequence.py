@@ -97,10 +97,61 @@ def register(commands: Any) -> None:
         help="for a QEP step: recommend the duration that brings the gradient's bias bound under this "
         f"fraction of the exact gradient's norm (default {BIAS_FRACTION:g})",
     )  # fmt: skip
+    emulate.add_argument(
+        "--blockade-radius", type=blockade_radius, metavar="auto|UM",
+        help="qutip backend: evolve in the blockade subspace (no two excited atoms closer than this "
+        "radius in µm; auto: the radius of --blockade-tolerance); lifts the 16-qubit limit",
+    )  # fmt: skip
+    emulate.add_argument(
+        "--blockade-tolerance", type=float, default=None, metavar="EPS",
+        help="with --blockade-radius auto: the largest doubly excited population of a blockaded pair "
+        "(default 0.01)",
+    )  # fmt: skip
+    emulate.add_argument(
+        "--blockade-order", type=int, default=0, metavar="K",
+        help="with --blockade-radius: keep the configurations with up to K excited blockaded pairs "
+        "(0: none; each order shrinks the subspace's error, see the README)",
+    )  # fmt: skip
     add_calibration_options(emulate)
     emulate.add_argument("--json", action="store_true", help="print JSON")
     emulate.add_argument("--quiet", action="store_true", help="no progress bar")
     emulate.set_defaults(handler=run_emulate)
+
+
+def blockade_radius(text: str) -> str | float:
+    """``--blockade-radius``: ``auto`` or a radius in µm (finite, ≥ 0)."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a radius in µm") from None
+    if not (np.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(f"{text!r} µm is not a finite radius ≥ 0")
+    return value
+
+
+def _blockade_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The emulator's subspace options of ``--blockade-radius`` (none without it)."""
+    if args.blockade_radius is None:
+        if args.blockade_tolerance is not None or args.blockade_order:
+            raise ConfigError("--blockade-tolerance, --blockade-order: give --blockade-radius auto|UM")
+        return {}
+    if args.backend != "qutip":
+        raise ConfigError(
+            f"--blockade-radius: the {args.backend} backend evolves the full space (use qutip)"
+        )
+    options: dict[str, Any] = {"subspace": "blockade", "blockade_order": args.blockade_order}
+    if args.blockade_radius == "auto":
+        if args.blockade_tolerance is not None:
+            options["blockade_tolerance"] = args.blockade_tolerance
+    elif args.blockade_tolerance is not None:
+        raise ConfigError(
+            "--blockade-tolerance: sets the radius of --blockade-radius auto, not of a given one"
+        )
+    else:
+        options["blockade_radius"] = args.blockade_radius
+    return options
 
 
 def _profile_of(metadata: dict[str, Any], args: argparse.Namespace) -> Any:
@@ -269,6 +320,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.counts is not None and args.shots is None:
         raise ConfigError("--counts: the counts come from --shots; give --shots N")
     args.noise = noise_sources(args.noise, "--noise")
+    args.blockade = _blockade_options(args)
     schedules = load_schedules(args.file)
     if not schedules:
         raise ConfigError(f"{args.file}: holds no schedule")
@@ -298,10 +350,18 @@ def run_emulate(args: argparse.Namespace) -> int:
 
             rows.append(_emulated_row(args, schedule, profile, k, trajectories, step))
         progress.update("emulate", len(schedules), len(schedules), "done")
+    from qep_analog.emulation.diagnostics import MAX_DIAGNOSED_QUBITS
+
     spectra = {}
+    # the exact spectra stop at MAX_DIAGNOSED_QUBITS: a larger blockade-subspace run goes without
+    diagnosed = not args.blockade or schedules[0].n_qubits <= MAX_DIAGNOSED_QUBITS
     for k, (row, schedule) in enumerate(zip(rows, schedules, strict=True)):
+        result = row.pop("result")
+        if not diagnosed:
+            row["diagnosis"], row["diagnostics"] = None, None
+            continue
         spectra[k] = path_spectrum(schedule, profile, nudge=None if step is None else step.nudge)
-        d = adiabaticity(schedule, profile, row.pop("result"), spectrum=spectra[k])
+        d = adiabaticity(schedule, profile, result, spectrum=spectra[k])
         row["diagnosis"] = d
         row["diagnostics"] = {
             **d.to_document(),
@@ -309,7 +369,12 @@ def run_emulate(args: argparse.Namespace) -> int:
             "max_duration": profile.capabilities.max_duration,
         }
     report = None
-    if step is not None:
+    if not diagnosed:
+        warn(
+            f"{schedules[0].n_qubits} atoms: no adiabaticity diagnostics or bias budget (exact spectra "
+            f"stop at {MAX_DIAGNOSED_QUBITS} qubits)"
+        )
+    elif step is not None:
         report = gradient_report(schedules, rows, profile, step, args.bias_fraction, spectra)
     for row in rows:
         row.pop("diagnosis")
@@ -356,7 +421,7 @@ def _emulated_row(
             raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
         result = run_pulser(schedule, profile, observables)
     else:
-        emulator = QutipEmulator(profile)
+        emulator = QutipEmulator(profile, **getattr(args, "blockade", {}))
         result = emulator.run(
             schedule,
             observables,
@@ -366,9 +431,19 @@ def _emulated_row(
             progress=progress,
         )
     expectations = {k: v for k, v in result.expectations.items() if k not in generators}
+    subspace = {}
+    if result.subspace is not None:
+        subspace = {
+            "blockade": {
+                "radius_um": result.subspace.radius,
+                "order": result.subspace.order,
+                "dimension": result.subspace.dimension,
+            }
+        }
     return {
         "label": schedule.label,
         "readout": schedule.readout,
+        **subspace,
         "expectations": expectations,
         "generators": [result.expectations[k] for k in generators],
         "counts": result.counts,
@@ -447,11 +522,21 @@ def _verdict(d: dict[str, Any]) -> str:
 
 def _print_row(row: dict[str, Any]) -> None:
     d = row["diagnostics"]
-    print(
-        f"{row['label']:<6} {row['readout']}: fidelity {d['fidelity']:.6f}, energy above ground "
-        f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {_verdict(d)}"
+    blockade = row.get("blockade")
+    where = (
+        ""
+        if blockade is None
+        else f" [blockade subspace r_c {blockade['radius_um']:.3g} µm, order {blockade['order']}, "
+        f"{blockade['dimension']} configurations]"
     )
-    import numpy as np
+    if d is None:
+        print(f"{row['label']:<6} {row['readout']}:{where}")
+    else:
+        print(
+            f"{row['label']:<6} {row['readout']}: fidelity {d['fidelity']:.6f}, energy above ground "
+            f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {_verdict(d)}"
+            + where
+        )
 
     z = np.array(list(row["expectations"].values()))
     print(f"       <Z_i> = {np.array2string(z, precision=4)}")

@@ -169,7 +169,7 @@ def adiabaticity(
     already computed (:func:`path_spectrum`)."""
     spectrum = spectrum or path_spectrum(schedule, profile, points)
     ground, final = spectrum.ground, spectrum.final_hamiltonian
-    state = result.state
+    state = result.full_state()  # a blockade-subspace state embedded
     if state.ndim == 1:
         fidelity = abs(np.vdot(ground, state)) ** 2
         energy = np.real(np.vdot(state, final @ state))

@@ -61,6 +61,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numba
 import numpy as np
@@ -145,21 +146,14 @@ class SplitHamiltonian:
     @classmethod
     def of(cls, schedule: Schedule, profile: DeviceProfile) -> SplitHamiltonian:
         n = schedule.n_qubits
-        static, terms = hamiltonian_terms(schedule, profile)
-        used = [(name, op) for name, op in terms if op and name in schedule.controls]
-        operators = [static, *(op for _, op in used)]
-        masks = flip_masks(operators, n)
-        elements = np.array([row_elements(op, n, masks)[1] for op in operators])
+        parts = ScheduleParts.of(schedule, profile)
+        masks = flip_masks(parts.operators, n)
+        elements = np.array([row_elements(op, n, masks)[1] for op in parts.operators])
         rows = np.ascontiguousarray(np.stack([elements[:, 1:].real, elements[:, 1:].imag], axis=1))
         uniform = np.all(rows == rows[..., :1], axis=(0, 1, 3))
-        grid = np.unique(np.concatenate([w.times for w in schedule.controls.values()]))
-        values = np.zeros((len(grid), len(used)))
-        for k, (name, _) in enumerate(used):
-            values[:, k] = schedule.controls[name](grid)
-        norms = np.array([sum(abs(c) for c in op.values()) for _, op in used], dtype=float)
         return cls(
             n, np.ascontiguousarray(masks[1:]), np.ascontiguousarray(elements[:, 0].real), rows,
-            uniform, norms, tuple(name for name, _ in used), grid, values,
+            uniform, parts.norms, parts.names, parts.grid, parts.values,
         )  # fmt: skip
 
     @property
@@ -169,15 +163,60 @@ class SplitHamiltonian:
 
     def sampled(self, times: NDArray, scales: NDArray | None = None) -> NDArray:
         """Weights (1, w_1(t), …) at ``times``, the controls scaled by ``scales``."""
-        out = np.ones((len(times), 1 + len(self.names)))
-        for k in range(len(self.names)):
-            out[:, k + 1] = np.interp(times, self.grid, self.values[:, k])
-        if scales is not None:
-            out[:, 1:] *= scales
-        return out
+        return sampled_weights(self, times, scales)
 
 
-def step_grid(hamiltonian: SplitHamiltonian, strength: float = STEP_STRENGTH) -> NDArray:
+class Waveforms(Protocol):
+    """The controls' piecewise-linear waveforms of a split Hamiltonian (full space or a subspace):
+    ``values[i, k]`` = w_k(grid[i]) of the control ``names[k]``, ``norms[k]`` = ‖O_k‖₁."""
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+    @property
+    def grid(self) -> NDArray: ...
+    @property
+    def values(self) -> NDArray: ...
+    @property
+    def norms(self) -> NDArray: ...
+
+
+@dataclass(frozen=True)
+class ScheduleParts:
+    """A schedule's Hamiltonian as parts: ``operators[0]`` the static part, ``operators[k]`` the
+    control ``names[k − 1]``'s operator (controls without one, or absent from the schedule, left
+    out), their waveforms sampled at the union of the breakpoints (``grid``, ``values``) and
+    ``norms[k − 1]`` = ‖O_k‖₁ (the sum of the |coefficients|)."""
+
+    operators: tuple[PauliSum, ...]
+    names: tuple[str, ...]
+    grid: NDArray
+    values: NDArray
+    norms: NDArray
+
+    @classmethod
+    def of(cls, schedule: Schedule, profile: DeviceProfile) -> ScheduleParts:
+        static, terms = hamiltonian_terms(schedule, profile)
+        used = [(name, op) for name, op in terms if op and name in schedule.controls]
+        grid = np.unique(np.concatenate([w.times for w in schedule.controls.values()]))
+        values = np.zeros((len(grid), len(used)))
+        for k, (name, _) in enumerate(used):
+            values[:, k] = schedule.controls[name](grid)
+        norms = np.array([sum(abs(c) for c in op.values()) for _, op in used], dtype=float)
+        operators = (static, *(op for _, op in used))
+        return cls(operators, tuple(name for name, _ in used), grid, values, norms)
+
+
+def sampled_weights(waveforms: Waveforms, times: NDArray, scales: NDArray | None = None) -> NDArray:
+    """Weights (1, w_1(t), …) at ``times``, the controls scaled by ``scales``."""
+    out = np.ones((len(times), 1 + len(waveforms.names)))
+    for k in range(len(waveforms.names)):
+        out[:, k + 1] = np.interp(times, waveforms.grid, waveforms.values[:, k])
+    if scales is not None:
+        out[:, 1:] *= scales
+    return out
+
+
+def step_grid(hamiltonian: Waveforms, strength: float = STEP_STRENGTH) -> NDArray:
     """The default step ends: the breakpoints, each segment cut into ⌈L/h_max⌉ equal steps with
     h_max = √(κ / max_t ‖Ḣ(t)‖₁), ‖Ḣ‖₁ = Σ_k |ẇ_k|·‖O_k‖₁ (see the module doc). Their number is
     checked against the memory limit first: per step, its end (float64, built in pieces and joined)

@@ -31,7 +31,16 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.noise_sources import NoiseRates, noise_sources
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.emulation import magnus
+from qep_analog.emulation import magnus, subspace_evolution
+from qep_analog.emulation.blockade import (
+    DEFAULT_TOLERANCE,
+    BlockadeSubspace,
+    check_order,
+    check_radius,
+    cutoff_interaction,
+    schedule_blockade_radius,
+)
+from qep_analog.emulation.subspace_evolution import SubspaceHamiltonian, embed
 from qep_analog.errors import ConfigError, SolverError
 from qep_analog.measurement.estimators import MAX_SHOTS
 from qep_analog.memory import require_memory
@@ -41,20 +50,42 @@ from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_s
 MAX_EMULATED_QUBITS = 16
 #: the ways :class:`QutipEmulator` evolves a schedule
 METHODS = ("magnus", "qutip")
+#: the subspaces :class:`QutipEmulator` can evolve in (None: the full space)
+SUBSPACES = ("blockade",)
 
 
 @dataclass
 class EmulationResult:
-    """The final state (ket, or density matrix for open evolution), expectation values, counts."""
+    """The final state (ket, or density matrix for open evolution), expectation values, counts.
+
+    In a blockade subspace (``QutipEmulator(..., subspace="blockade")``, ``subspace`` set) the
+    state's entries are those of the subspace's configurations (ascending basis indices, qubit 0 the
+    most significant bit); :meth:`full_state` embeds it in the 2^n space."""
 
     label: str
     state: NDArray
     expectations: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] | None = None
+    subspace: BlockadeSubspace | None = None
 
     @property
     def is_pure(self) -> bool:
         return self.state.ndim == 1
+
+    @property
+    def configurations(self) -> NDArray | None:
+        """The basis indices of the state's entries (None: all 2^n)."""
+        return None if self.subspace is None else self.subspace.configurations
+
+    @property
+    def blockade_radius(self) -> float | None:
+        """The blockade subspace's cutoff radius (µm; None: the full space)."""
+        return None if self.subspace is None else self.subspace.radius
+
+    def full_state(self) -> NDArray:
+        """The state in the full 2^n space: itself, or a subspace state embedded (its size checked
+        against the memory limit)."""
+        return self.state if self.subspace is None else embed(self.state, self.subspace)
 
 
 #: bytes per stored element (basis state x flip mask) while :func:`pauli_matrix` builds it: the
@@ -217,17 +248,44 @@ class QutipEmulator:
         *,
         integrator: str = "vern7",
         tol: float | None = None,
+        subspace: str | None = None,
+        blockade_tolerance: float = DEFAULT_TOLERANCE,
+        blockade_radius: float | None = None,
+        blockade_order: int = 0,
     ) -> None:
         """``method="magnus"``: the default steps of :func:`~qep_analog.emulation.magnus.step_grid`,
         or with ``tol`` step doubling that keeps the summed local errors below it (a state-vector
         norm). ``method="qutip"``: QuTiP's ``integrator`` (Verner 7(6) by default) at ``atol`` and
         ``rtol`` (QuTiP's defaults, those pulser-simulation runs at: on a 12-atom chain the final state
-        is within 1e-10 in infidelity of a reference solved at atol 1e-12)."""
+        is within 1e-10 in infidelity of a reference solved at atol 1e-12).
+
+        ``subspace="blockade"`` (Rydberg schedules, ``magnus`` steps): evolve only the configurations
+        with no two excited atoms closer than ``blockade_radius`` (µm), by default the radius at which
+        a pair's doubly excited population is at most ``blockade_tolerance``
+        (:mod:`qep_analog.emulation.blockade`); the qubit limit is then the memory limit on the
+        subspace's dimension. Results are those of the subspace (:class:`EmulationResult`); an X or Y
+        readout embeds the state in the full space (refused when that exceeds the memory limit)."""
         if method not in METHODS:
             raise ConfigError(f"emulator: method {method!r} is not one of {', '.join(METHODS)}")
+        if subspace is not None:
+            if subspace not in SUBSPACES:
+                raise ConfigError(f"emulator: subspace {subspace!r} is not one of {', '.join(SUBSPACES)}")
+            if method != "magnus" or tol is not None:
+                raise ConfigError(
+                    f"emulator: the {subspace} subspace evolves on the default magnus steps (method "
+                    f"{method!r}, tol {tol!r} given)"
+                )
+            cutoff_interaction(1.0, 0.0, blockade_tolerance)  # checks the tolerance
+            if blockade_radius is not None:
+                check_radius(blockade_radius)
+            check_order(blockade_order)
         self.profile = profile
         self.method = method
         self.tol = tol
+        self.subspace = subspace
+        self.blockade_tolerance = blockade_tolerance
+        self.blockade_radius = blockade_radius
+        self.blockade_order = blockade_order
         self.options = {
             "method": integrator,
             "atol": atol,
@@ -275,12 +333,15 @@ class QutipEmulator:
         state is then a density matrix. ``progress(done, total)``: trajectories (or draws) done, after
         each block of them."""
         n = schedule.n_qubits
-        if n > MAX_EMULATED_QUBITS:
-            raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
         sources = noise_sources(noise, "emulator")
         rates = NoiseRates.of(self.profile.noise, sources)
         if shots is not None and not 0 <= shots <= MAX_SHOTS:
             raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
+        if self.subspace is not None:
+            noisy = rates if sources else None
+            return self._run_subspace(schedule, observables, noisy, shots, seed, realisations, progress)
+        if n > MAX_EMULATED_QUBITS:
+            raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
         trajectories = realisations if sources and rates.stochastic else 1
         require_memory(
             f"emulator: schedule {schedule.label!r} of {n} qubits"
@@ -304,6 +365,99 @@ class QutipEmulator:
             probabilities = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
             counts = sample_counts(probabilities, n, shots, rng, rates.flips)
         return EmulationResult(schedule.label, state, expectations, counts)
+
+    def blockade_radius_of(self, schedule: Schedule) -> float:
+        """The cutoff radius (µm) the blockade subspace of ``schedule`` uses: the one given, else the
+        one of ``blockade_tolerance`` (:func:`~qep_analog.emulation.blockade.schedule_blockade_radius`)."""
+        if self.blockade_radius is not None:
+            return self.blockade_radius
+        return schedule_blockade_radius(schedule, self.profile, self.blockade_tolerance)
+
+    def _run_subspace(
+        self,
+        schedule: Schedule,
+        observables: Mapping[str, PauliSum] | None,
+        rates: NoiseRates | None,
+        shots: int | None,
+        seed: int | None,
+        realisations: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> EmulationResult:
+        """:meth:`run` in the blockade subspace (see :mod:`~qep_analog.emulation.subspace_evolution`)."""
+        if schedule.platform != "rydberg":  # the radius of a given one is not checked otherwise
+            schedule_blockade_radius(schedule, self.profile, self.blockade_tolerance)
+        hamiltonian = SubspaceHamiltonian.of(
+            schedule, self.profile, self.blockade_radius_of(schedule), self.blockade_order
+        )
+        subspace = hamiltonian.subspace
+        psi0 = subspace_evolution.initial_state(schedule, subspace)
+        rng = np.random.default_rng(seed)  # the full space's draws: the same trajectories for a seed
+        if rates is None:
+            state = subspace_evolution.evolve(hamiltonian, psi0)[0]
+        else:
+            count = realisations if rates.stochastic else 1
+            dim = subspace.dimension
+            require_memory(
+                f"emulator: schedule {schedule.label!r} with noise ({count} trajectories, a density "
+                f"matrix of the {dim} configurations of the blockade subspace)",
+                16 * (DENSITY_MATRICES * dim * dim + TRAJECTORY_VECTORS * count * dim),
+            )
+            if not rates.stochastic:
+                psi = subspace_evolution.evolve(hamiltonian, psi0)[0]
+                state = np.outer(psi, psi.conj())
+            else:
+                draws = magnus.draw_trajectories(
+                    count, schedule.n_qubits, schedule.duration, rates.dephasing_rate,
+                    rates.amplitude_jitter, rng, rates.detuning_rms,
+                )  # fmt: skip
+                states = subspace_evolution.run_trajectories(
+                    hamiltonian, psi0, draws, schedule.platform_spec.drive_control,
+                    magnus.step_grid(hamiltonian, magnus.TRAJECTORY_STRENGTH),
+                    magnus.TRAJECTORY_TOLERANCE, progress,
+                )  # fmt: skip
+                state = np.asarray(states.T @ states.conj() / count)
+        if not np.all(np.isfinite(state)):
+            raise SolverError(f"emulator: the evolution of schedule {schedule.label!r} did not stay finite")
+        expectations = {
+            name: subspace_evolution.expectation(state, op, subspace)
+            for name, op in (observables or {}).items()
+        }
+        result = EmulationResult(schedule.label, state, expectations, None, subspace)
+        if shots:
+            result.counts = self._subspace_counts(result, schedule, shots, rng, rates)
+        return result
+
+    @staticmethod
+    def _subspace_counts(
+        result: EmulationResult,
+        schedule: Schedule,
+        shots: int,
+        rng: np.random.Generator,
+        rates: NoiseRates | None,
+    ) -> dict[str, int]:
+        """Counts of a subspace state: Z readout from its configurations' probabilities (with readout
+        errors, whose flips leave the subspace, from those probabilities over all 2^n outcomes); X or
+        Y readout from the state embedded in the full space."""
+        n = schedule.n_qubits
+        flips = (0.0, 0.0) if rates is None else rates.flips
+        assert result.subspace is not None
+        configurations = result.subspace.configurations
+        if set(schedule.readout) <= {"Z"}:
+            p = np.clip(subspace_evolution.probabilities(result.state), 0.0, None)
+            if any(flips):  # the flipped bits leave the subspace: the distribution over all 2^n
+                require_memory(
+                    f"emulator: readout errors on the 2^{n} outcomes of schedule {schedule.label!r}",
+                    3 * 8 * (1 << n),
+                )
+                full = np.zeros(1 << n)
+                full[configurations] = p
+                return sample_counts(full, n, shots, rng, flips)
+            counts = rng.multinomial(shots, p / p.sum())
+            drawn = np.flatnonzero(counts)
+            return {format(int(configurations[k]), f"0{n}b"): int(counts[k]) for k in drawn}
+        rotated = rotate_to_basis(result.full_state(), schedule.readout)
+        probabilities = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
+        return sample_counts(probabilities, n, shots, rng, flips)
 
     def _magnus(
         self,
