@@ -19,17 +19,24 @@ modes of the second radial axis are not driven). ``sideband_scan`` is resolved-s
 low-excitation blue-sideband spectroscopy from the motional ground state; ``ms_pair`` is the ideal
 spin-only Mølmer–Sørensen interaction of two driven ions, J_ij = s_J·(rΩ)²·K_ij(μ) (dephasing and
 phonon admixture neglected).
+
+Drift over days (``drift``, :mod:`qep_analog.calibration.fakes.random_walk`): the fields of
+:data:`DRIFT_FIELDS` can wander as seeded random walks on the lab's simulated clock (:meth:`advance`,
+:meth:`set_day`); :data:`DEFAULT_DRIFT` states a plausible day-to-day wander. Without ``drift`` the lab
+never changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.fakes.random_walk import RandomWalk, SimulatedDays, walked
 from qep_analog.calibration.fakes.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population, pair_read_both
 from qep_analog.devices import ion_chain, ions
@@ -121,10 +128,51 @@ def default_hidden(profile: DeviceProfile, n_sites: int = 4) -> HiddenIonParamet
     )
 
 
+#: the hidden fields that can drift, in the order of their random-walk streams
+DRIFT_FIELDS = (
+    "rabi_scale",
+    "detuning_offset",
+    "interaction_scale",
+    "axial_frequency",
+    "radial_frequency",
+    "stark_gains",
+    "false_positive",
+    "false_negative",
+    "dephasing_time",
+)
+#: a plausible day-to-day wander (rms change per √day, internal units): Ω scale 0.5 %, field offset
+#: B_0 2π·0.2 kHz, coupling scale s_J 0.5 %, axial trap frequency 2π·0.5 kHz, first radial
+#: 2π·1 kHz, Stark gains 0.5 %, ε and ε′ 0.1 % absolute; T2* held
+DEFAULT_DRIFT = {
+    "rabi_scale": 0.005,
+    "detuning_offset": TWO_PI * 0.0002,
+    "interaction_scale": 0.005,
+    "axial_frequency": TWO_PI * 0.0005,
+    "radial_frequency": TWO_PI * 0.001,
+    "stark_gains": 0.005,
+    "false_positive": 0.001,
+    "false_negative": 0.001,
+}
+#: where a drifting field is clipped (a scale or frequency stays positive, a readout error below ½)
+_DRIFT_BOUNDS = {
+    "rabi_scale": (1e-3, math.inf),
+    "interaction_scale": (1e-3, math.inf),
+    "axial_frequency": (1e-3, math.inf),
+    "radial_frequency": (1e-3, math.inf),
+    "stark_gains": (1e-3, math.inf),
+    "dephasing_time": (1e-3, math.inf),
+    "false_positive": (0.0, 0.49),
+    "false_negative": (0.0, 0.49),
+}
+
+
 @dataclass
-class FakeIonLab(RunsSchedulesOnTrueProfile):
+class FakeIonLab(SimulatedDays, RunsSchedulesOnTrueProfile):
     """The fake chain: ``hidden`` parameters of the ions in the trap of the nominal ``profile`` (mass,
-    Raman wavelength and angle), ``seed`` for the shot noise (one generator per lab).
+    Raman wavelength and angle), ``seed`` for the shot noise (one generator per lab). ``drift``: a
+    random walk of fields of :data:`DRIFT_FIELDS` from ``hidden`` (its day-0 values) as the lab's
+    simulated days pass; ``start``: what the lab's clock reads on day 0 (a calibration run then
+    stamps its records with the lab's time).
 
     All controls are programmed values (rad/µs, µs); every experiment returns integer counts of '1'
     per point and ion, shape ``(points, n_sites)`` (``ms_pair``: ``(points, 1)``)."""
@@ -134,24 +182,53 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
     seed: int = 0
     name: str = "fake-lab"
     preparation: Preparation = "ground"
+    drift: RandomWalk | None = None
+    start: dt.datetime | None = None
     _rng: np.random.Generator = field(init=False, repr=False)
     _true: DeviceProfile = field(init=False, repr=False)
+    _day: float = field(default=0.0, init=False, repr=False)
+    _base: HiddenIonParameters = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "fake ion lab", ConfigError)
         caps = self.profile.ions  # a Rydberg profile raises here
         if self.n_sites > caps.max_ions:
             raise ConfigError(f"fake ion lab: {self.n_sites} ions exceed the limit {caps.max_ions}")
+        self._check_clock(DRIFT_FIELDS, "fake ion lab")
         self._rng = np.random.default_rng(self.seed)
+        self._base = self.hidden
         self._true = self._build_true_profile()
 
     @classmethod
-    def for_profile(cls, profile: DeviceProfile, n_sites: int = 4, seed: int = 0) -> FakeIonLab:
+    def for_profile(
+        cls,
+        profile: DeviceProfile,
+        n_sites: int = 4,
+        seed: int = 0,
+        *,
+        drift: RandomWalk | None = None,
+        start: dt.datetime | None = None,
+    ) -> FakeIonLab:
         """A lab with the default mis-calibration of :func:`default_hidden`: Ω 5 % strong,
         B_0 = +2π·2 kHz, T2* at 70 %, per-ion ε and ε′ around nominal, s_J = 0.95 × nominal, axial
         frequency 3 % high, first radial frequency 0.5 % low, Stark gains 1.05, 0.93, 1.1, 0.97, …
-        and cross-talk nominal + 0.01."""
-        return cls(default_hidden(profile, n_sites), profile, seed)
+        and cross-talk nominal + 0.01; ``drift`` and ``start`` as the class says."""
+        return cls(default_hidden(profile, n_sites), profile, seed, drift=drift, start=start)
+
+    @staticmethod
+    def default_drift(seed: int = 0) -> RandomWalk:
+        """The lab's stated day-to-day wander (:data:`DEFAULT_DRIFT`), seeded by ``seed``."""
+        return RandomWalk(DEFAULT_DRIFT, seed)
+
+    def _drift_to(self, day: float) -> None:
+        assert self.drift is not None
+        base = self._base
+        values: dict[str, float | tuple[float, ...]] = {
+            name: getattr(base, name) for name in DRIFT_FIELDS
+        }
+        moved = walked(values, self.drift, DRIFT_FIELDS, day, self.n_sites, _DRIFT_BOUNDS)
+        self.hidden = dataclasses.replace(base, **moved)  # type: ignore[arg-type]
+        self._true = self._build_true_profile()
 
     @property
     def n_sites(self) -> int:
