@@ -57,9 +57,7 @@ def history_figure(
             ax.plot([c.after.time], [c.after.value], "o", ms=10, mfc="none", mec="red", mew=1.5)
         unit = FIELDS[name].unit
         ax.set_ylabel(f"{name} ({unit})" if unit else name, fontsize=8)
-        ax.set_title(
-            f"{name}: {len(marked)} change(s) > {threshold:g}σ of the combined errors", fontsize=9
-        )
+        ax.set_title(f"{name}: {len(marked)} change(s) > {threshold:g}σ of the combined errors", fontsize=9)
         if len(own) <= LEGEND_ENTRIES:
             ax.legend(fontsize=6, loc="best")
         ax.tick_params(axis="x", labelsize=7, rotation=20)

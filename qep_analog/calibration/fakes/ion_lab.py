@@ -223,9 +223,7 @@ class FakeIonLab(SimulatedDays, RunsSchedulesOnTrueProfile):
     def _drift_to(self, day: float) -> None:
         assert self.drift is not None
         base = self._base
-        values: dict[str, float | tuple[float, ...]] = {
-            name: getattr(base, name) for name in DRIFT_FIELDS
-        }
+        values: dict[str, float | tuple[float, ...]] = {name: getattr(base, name) for name in DRIFT_FIELDS}
         moved = walked(values, self.drift, DRIFT_FIELDS, day, self.n_sites, _DRIFT_BOUNDS)
         self.hidden = dataclasses.replace(base, **moved)  # type: ignore[arg-type]
         self._true = self._build_true_profile()

@@ -60,7 +60,7 @@ class RandomWalk:
         at ``day`` on each of ``sites`` sites, shape (sites,)."""
         check_day(day)
         sigma = float(self.rms.get(name, 0.0))
-        steps = int(math.floor(day * STEPS_PER_DAY + 1e-9))
+        steps = math.floor(day * STEPS_PER_DAY + 1e-9)
         if sigma == 0.0 or steps == 0:
             return np.zeros(sites)
         scale = sigma / math.sqrt(STEPS_PER_DAY)
