@@ -34,7 +34,7 @@ def history_figure(
 ) -> Any:
     """One panel per field of ``series``: value ± error against the record time, one colour per
     series; each change of ``changes`` larger than ``threshold`` combined errors is drawn as a red
-    segment between its two records, its later record circled."""
+    segment between its two records, its later record circled. Device-wide series are black."""
     fields = list(dict.fromkeys(s.field for s in series))
     rows = max(len(fields), 1)
     fig, axes = plt.subplots(rows, 1, figsize=(8, 2.6 * rows), squeeze=False)
@@ -48,9 +48,11 @@ def history_figure(
             times = [r.time for r in s.records]
             values = [r.value for r in s.records]
             errors = [r.uncertainty for r in s.records]
+            device_wide = s.site is None  # drawn in black, over the per-site series
             ax.errorbar(
-                times, values, errors, fmt="o-", ms=3, lw=0.8, capsize=2, color=f"C{k % 10}", label=s.label
-            )
+                times, values, errors, fmt="o-", ms=3, lw=1.4 if device_wide else 0.7, capsize=2,
+                color="k" if device_wide else f"C{k % 10}", label=s.label, zorder=3 if device_wide else 2,
+            )  # fmt: skip
         marked = [c for c in flagged if c.series.field == name]
         for c in marked:
             ax.plot([c.before.time, c.after.time], [c.before.value, c.after.value], color="red", lw=2)
