@@ -11,7 +11,9 @@ Carrier experiments (``square_pulse``, ``ramsey``, ``readout``) have exactly the
 Ω = rabi_scale·Ω_programmed and true qubit detuning Δ_i = δ_programmed + 2·B_0 + δ_noise, δ_noise
 quasi-static Gaussian of rms √2/T2* (averaged exactly for Ramsey, by Gauss–Hermite quadrature for
 driven pulses); ideal π/2 pulses and state preparation; readout flips 0 → 1 with ε_i and 1 → 0 with
-ε′_i per ion; binomial counts.
+ε′_i per ion; binomial counts. ``amplitude_jitter`` σ_a (default 0) scales the carrier drive of a
+square pulse by 1 + σ_a·ξ, ξ ~ N(0, 1) per shot (the same for every ion), by Gauss–Hermite
+quadrature; Ramsey's π/2 pulses and the motional experiments do not see it.
 
 Motional experiments use the true trap (axial ω_z and first radial ω_x frequencies): the transverse
 modes of the chain along the first radial axis, along which the Raman wave vector Δk points (the
@@ -68,6 +70,7 @@ class HiddenIonParameters:
     radial_frequency: float
     stark_gains: tuple[float, ...]
     stark_crosstalk: float
+    amplitude_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.false_positive)
@@ -87,6 +90,8 @@ class HiddenIonParameters:
             raise ConfigError(f"fake ion lab: detuning_offset = {self.detuning_offset} is not finite")
         if any(not (math.isfinite(g) and g > 0) for g in self.stark_gains):
             raise ConfigError(f"fake ion lab: stark_gains {self.stark_gains} must be positive")
+        if not 0 <= self.amplitude_jitter < 0.5:
+            raise ConfigError(f"fake ion lab: amplitude_jitter = {self.amplitude_jitter} not in [0, 0.5)")
         if not 0 <= self.stark_crosstalk < 1:
             raise ConfigError(f"fake ion lab: stark_crosstalk = {self.stark_crosstalk} not in [0, 1)")
         threshold = ion_chain.zigzag_threshold(n, self.axial_frequency)
@@ -257,6 +262,7 @@ class FakeIonLab(SimulatedDays, RunsSchedulesOnTrueProfile):
                 readout_false_positive=float(np.mean(h.false_positive)),
                 readout_false_negative=float(np.mean(h.false_negative)),
                 dephasing_time=h.dephasing_time,
+                amplitude_jitter=h.amplitude_jitter,
             ),
         )
 
@@ -301,7 +307,13 @@ class FakeIonLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         )
         true_rabi = np.broadcast_to(rabi[:, None] * self.hidden.rabi_scale, (t.size, NODES.size))
         true_delta = delta[:, None] + self.qubit_offset + self._noise[None, :]
-        population = driven_population(t[:, None], true_rabi, true_delta) @ WEIGHTS
+        jitter = self.hidden.amplitude_jitter
+        if jitter == 0:
+            population = driven_population(t[:, None], true_rabi, true_delta) @ WEIGHTS
+        else:  # a last axis over the jitter's nodes: (points, detuning nodes, jitter nodes)
+            scaled = true_rabi[..., None] * (1 + jitter * NODES)
+            detuned = true_delta[..., None]
+            population = driven_population(t[:, None, None], scaled, detuned) @ WEIGHTS @ WEIGHTS
         return self._read(np.repeat(population[:, None], self.n_sites, axis=1), shots)
 
     def _fringes(self, delays: NDArray, detunings: NDArray, shots: int) -> NDArray:

@@ -6,7 +6,9 @@ Physics per atom (no interactions: calibration arrays are sparse): H = Ω/2 X �
 √2/T2*, so a Ramsey fringe decays as exp(−(τ/T2*)²); it is averaged exactly (Ramsey) or by
 Gauss–Hermite quadrature (driven pulses). The π/2 pulses of the Ramsey sequence and the state
 preparation of the readout experiment are ideal. Readout flips 0 → 1 with ε_i and 1 → 0 with ε′_i
-per site; counts are binomial.
+per site; counts are binomial. ``amplitude_jitter`` σ_a (default 0) scales the drive of a square pulse
+by 1 + σ_a·ξ, ξ ~ N(0, 1) drawn per shot (one laser: the same ξ for every atom), averaged by
+Gauss–Hermite quadrature; the π/2 pulses of Ramsey and the pair experiment do not see it.
 
 Beyond single atoms: :meth:`FakeRydbergLab.local_ramsey` adds a detuning map aimed at one site (gain
 g_k, a fraction ``local_crosstalk`` leaking to the nearest neighbours in array order), and
@@ -58,6 +60,7 @@ class HiddenRydbergParameters:
     site_detuning_offsets: tuple[float, ...] = ()
     site_gains: tuple[float, ...] = ()
     local_crosstalk: float = 0.0
+    amplitude_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.false_positive) != len(self.false_negative) or not self.false_positive:
@@ -81,6 +84,8 @@ class HiddenRydbergParameters:
             raise ConfigError(f"fake lab: local_crosstalk {self.local_crosstalk} must be in [0, 1)")
         if self.interaction_scale <= 0:
             raise ConfigError(f"fake lab: interaction_scale {self.interaction_scale} must be positive")
+        if not 0 <= self.amplitude_jitter < 0.5:
+            raise ConfigError(f"fake lab: amplitude_jitter {self.amplitude_jitter} must be in [0, 0.5)")
 
     @property
     def rabi_scales(self) -> NDArray:
@@ -230,9 +235,9 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
 
     def true_profile(self) -> DeviceProfile:
         """The nominal profile with the hidden calibration (rabi_scale, detuning_offset,
-        interaction_scale, local_gains, site_detuning_offsets) and noise (mean readout errors, T2*)
-        applied. Per-site Ω scales and the map's leakage to neighbours have no profile field: the
-        many-body experiments (:meth:`run_schedules`) do not see them."""
+        interaction_scale, local_gains, site_detuning_offsets) and noise (mean readout errors, T2*,
+        amplitude jitter) applied. Per-site Ω scales and the map's leakage to neighbours have no
+        profile field: the many-body experiments (:meth:`run_schedules`) do not see them."""
         profile = self._nominal("true_profile")
         h = self.hidden
         calibration = dataclasses.replace(
@@ -248,6 +253,7 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
             readout_false_positive=float(np.mean(h.false_positive)),
             readout_false_negative=float(np.mean(h.false_negative)),
             dephasing_time=h.dephasing_time,
+            amplitude_jitter=h.amplitude_jitter,
         )
         return dataclasses.replace(profile, calibration=calibration, noise=noise)
 
@@ -276,7 +282,13 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         true_rabi = rabi[:, None, None] * self.hidden.rabi_scales[None, :, None]  # (points, sites, 1)
         true_delta = delta[:, None, None] + self.hidden.detuning_offsets[None, :, None]
         noise = self._noise_rms * NODES[None, None, :]
-        populations = driven_population(t[:, None, None], true_rabi, true_delta + noise) @ WEIGHTS
+        jitter = self.hidden.amplitude_jitter
+        if jitter == 0:
+            populations = driven_population(t[:, None, None], true_rabi, true_delta + noise) @ WEIGHTS
+        else:  # a last axis over the jitter's nodes: (points, sites, detuning nodes, jitter nodes)
+            scaled = true_rabi[..., None] * (1 + jitter * NODES)
+            detuned = (true_delta + noise)[..., None]
+            populations = driven_population(t[:, None, None, None], scaled, detuned) @ WEIGHTS @ WEIGHTS
         return self._read(populations, shots)
 
     def ramsey(self, delays: NDArray, detuning: float, shots: int) -> NDArray:
