@@ -78,7 +78,9 @@ class TwinParameter:
 
     def to_document(self) -> dict[str, object]:
         """JSON-ready: a value that is not finite (no Markovian dephasing: inf) is null."""
-        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        value: list[float] | float | None = (
+            list(self.value) if isinstance(self.value, tuple) else self.value
+        )
         if isinstance(value, float) and not math.isfinite(value):
             value = None
         return {
