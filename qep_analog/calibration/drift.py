@@ -8,7 +8,7 @@ offset) have their own systematics, and comparing one with the other would flag 
 not a change of the device. Bad or invalidated records are left out (a bad fit measured nothing).
 
 A *change* is the step between two consecutive records of a series: jump = x₂ − x₁, combined error
-σ = √(σ₁² + σ₂²), flagged when |jump| > k·σ (k = :data:`THRESHOLD` = 3 by default). With honest,
+σ = √(σ₁² + σ₂²), flagged when |jump| > k·σ (k = :data:`CHANGE_THRESHOLD` = 3 by default). With honest,
 Gaussian errors and a constant field a change is flagged with probability 2·Φ(−k) = 0.27 % for k = 3
 (:func:`false_alarm_rate`): of N changes of a stable device about N·0.0027 are flagged.
 """
@@ -25,7 +25,7 @@ from qep_analog.calibration.records import FIELDS, CalibrationRecord
 from qep_analog.errors import CalibrationError
 
 #: a change larger than this many combined standard errors is flagged
-THRESHOLD = 3.0
+CHANGE_THRESHOLD = 3.0
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,11 @@ class Change:
             return 0.0
         return abs(self.jump) / self.sigma if self.sigma > 0 else math.inf
 
-    def flagged(self, threshold: float = THRESHOLD) -> bool:
+    def flagged(self, threshold: float = CHANGE_THRESHOLD) -> bool:
         """Whether the change is larger than ``threshold`` combined errors."""
         return self.significance > threshold
 
-    def to_document(self, threshold: float = THRESHOLD) -> dict[str, object]:
+    def to_document(self, threshold: float = CHANGE_THRESHOLD) -> dict[str, object]:
         return {
             "field": self.series.field,
             "site": self.series.site,
@@ -90,7 +90,7 @@ class Change:
         }
 
 
-def false_alarm_rate(threshold: float = THRESHOLD) -> float:
+def false_alarm_rate(threshold: float = CHANGE_THRESHOLD) -> float:
     """P(|jump| > threshold·σ) for a constant field with honest Gaussian errors: 2·Φ(−threshold)."""
     return float(2 * norm.sf(threshold))
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qep_analog.calibration.drift import THRESHOLD, Change, Series
+from qep_analog.calibration.drift import CHANGE_THRESHOLD, Change, Series
 from qep_analog.calibration.records import FIELDS
 from qep_analog.figures import plt, save_figure
 
@@ -21,7 +21,7 @@ def plot_history(
     path: str | Path,
     *,
     title: str = "",
-    threshold: float = THRESHOLD,
+    threshold: float = CHANGE_THRESHOLD,
 ) -> Path:
     """Draw :func:`history_figure` into the PNG ``path``."""
     target = Path(path)
@@ -30,7 +30,11 @@ def plot_history(
 
 
 def history_figure(
-    series: Sequence[Series], changes: Sequence[Change], *, title: str = "", threshold: float = THRESHOLD
+    series: Sequence[Series],
+    changes: Sequence[Change],
+    *,
+    title: str = "",
+    threshold: float = CHANGE_THRESHOLD,
 ) -> Any:
     """One panel per field of ``series``: value ± error against the record time, one colour per
     series; each change of ``changes`` larger than ``threshold`` combined errors is drawn as a red

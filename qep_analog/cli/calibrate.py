@@ -249,11 +249,15 @@ def _gradient_checks(results: list[dict[str, Any]]) -> list[str]:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from qep_analog import CalibrationHistory, history_directory, latest_values, list_profiles, read_profile
-    from qep_analog.calibration.drift import (
-        THRESHOLD,
+    from qep_analog import (
+        CHANGE_THRESHOLD,
+        CalibrationHistory,
         false_alarm_rate,
+        history_directory,
         history_series,
+        latest_values,
+        list_profiles,
+        read_profile,
         series_changes,
     )
 
@@ -274,7 +278,7 @@ def run_history(args: argparse.Namespace) -> int:
             effective = {k: v for k, v in effective.items() if k == args.field}
     plotted = None
     if args.plot is not None:
-        from qep_analog.calibration.drift_plot import plot_history
+        from qep_analog import plot_history
 
         plotted = plot_history(series, changes, args.plot, title=f"calibration history of {args.argument}")
     if args.json:
@@ -287,7 +291,7 @@ def run_history(args: argparse.Namespace) -> int:
                     "torn_lines": list(read.torn),
                     "damaged_lines": [{"line": d.number, "reason": d.reason} for d in read.damaged],
                     "effective": effective,
-                    "threshold_sigma": THRESHOLD,
+                    "threshold_sigma": CHANGE_THRESHOLD,
                     "changes": [c.to_document() for c in changes],
                     **({"plot": str(plotted)} if plotted is not None else {}),
                 },
@@ -315,7 +319,7 @@ def run_history(args: argparse.Namespace) -> int:
     for field, value in effective.items():
         shown = ", ".join(f"{v:.6g}" for v in value) if isinstance(value, tuple) else f"{value:.6g}"
         print(f"effective {field} = {shown}")
-    _print_changes(changes, THRESHOLD, false_alarm_rate(THRESHOLD))
+    _print_changes(changes, CHANGE_THRESHOLD, false_alarm_rate(CHANGE_THRESHOLD))
     if plotted is not None:
         print(f"plot in {plotted}")
     return 0

@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import poisson
 
 from qep_analog.calibration.drift import (
-    THRESHOLD,
+    CHANGE_THRESHOLD,
     Change,
     false_alarm_rate,
     history_series,
@@ -171,7 +171,7 @@ def test_without_drift_the_flags_stay_at_the_false_alarm_rate(tmp_path: Path) ->
     changes, truth = calibrated_days(tmp_path, None, seed=5)
     assert all(t == truth[0] for t in truth)
     expected = len(changes) * false_alarm_rate()
-    assert false_alarm_rate(THRESHOLD) == pytest.approx(0.0026998, rel=1e-4)
+    assert false_alarm_rate(CHANGE_THRESHOLD) == pytest.approx(0.0026998, rel=1e-4)
     assert len(changes) == 7 * 25  # 25 series (fields × sites) of 8 days
     assert sum(c.flagged() for c in changes) <= poisson.ppf(0.999, expected)  # λ ≈ 0.47: ≤ 4
 
