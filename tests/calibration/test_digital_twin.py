@@ -5,7 +5,9 @@ calibration (χ² test), where the nominal profile's prediction fails."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,8 @@ from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
 from qep_analog.calibration.twin import read_one, read_probabilities, twin_parameters
+from qep_analog.cli import main
+from qep_analog.cli.sequence import _noise_lines
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.emulation.qutip_emulator import QutipEmulator, read_distribution, sample_counts
 from qep_analog.sequences.schedule import Schedule
@@ -46,6 +50,7 @@ class Calibrated:
     twin: DeviceProfile  # the profile with the calibration in force
     records: dict[str, CalibrationRecord]  # the run's records by FIELD or FIELD@SITE
     counts: NDArray  # the lab's counts of the new sequence, (durations, sites)
+    history: Path  # the folder of the history the runcard wrote
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Calibrated:
     counts = lab.square_pulse(DURATIONS, np.full(points, RABI), np.full(points, DETUNING), SHOTS)
     twin = load_profile("fresnel-like", history=folder / "history")  # as emulate and train load it
     assert twin.snapshot_hash == outcome.profile.snapshot_hash
-    return Calibrated(hidden, nominal, twin, records, counts)
+    return Calibrated(hidden, nominal, twin, records, counts, folder / "history")
 
 
 def square_pulse(profile: DeviceProfile, duration: float) -> Schedule:
@@ -172,3 +177,27 @@ def test_the_emulator_reads_with_per_site_errors() -> None:
     rng = np.random.default_rng(0)
     uniform = sample_counts(np.array([1.0, 0, 0, 0]), 2, 1000, rng, (0.0, 0.0))
     assert uniform == {"00": 1000}
+
+
+def test_emulate_noise_names_the_twin_it_runs(
+    calibrated: Calibrated, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``emulate --noise`` runs the calibrated profile and lists its noise model with the records."""
+    history = ["--history", str(calibrated.history)]
+    model = str(Path(__file__).parents[2] / "examples" / "models" / "rydberg_chain.yaml")
+    point = ["--theta", "h=4", "delta=3", "s=0.5", "J=1.5", "--beta", "0.1"]
+    build = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", model, *point]
+    assert main([*build, "--out", str(tmp_path / "s.json"), *history]) == 0
+    capsys.readouterr()
+    argv = ["emulate", str(tmp_path / "s.json"), "--noise", "readout", "--quiet", *history]
+    assert main([*argv, "--json"]) == 0
+    model_rows = {row["parameter"]: row for row in json.loads(capsys.readouterr().out)["noise_model"]}
+    jitter = model_rows["noise.amplitude_jitter"]
+    assert jitter["value"] == calibrated.records["amplitude_jitter"].value
+    assert jitter["records"] == [calibrated.records["amplitude_jitter"].record_id]
+    assert len(model_rows["noise.site_false_positive"]["records"]) == 4
+    assert model_rows["noise.markovian_dephasing_time"] == {
+        "parameter": "noise.markovian_dephasing_time", "value": None, "unit": "µs", "records": []
+    }  # fmt: skip
+    line = "; ".join(_noise_lines(calibrated.twin))  # what the text output prints
+    assert "amplitude_jitter = 0.03" in line and "markovian_dephasing_time = inf µs (profile file)" in line
