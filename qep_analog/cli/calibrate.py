@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     for option in ("field", "plot"):
         if getattr(args, option) is not None and args.target != "history":
             raise CalibrationError(f"calibrate: --{option} is an option of 'calibrate history'")
+    if args.day is not None and args.target in ("history", "report"):
+        raise CalibrationError("calibrate: --day is an option of a runcard run on the fake lab")
     if args.target == "history":
         if args.argument is None:
             raise CalibrationError("calibrate history: give the device NAME")

@@ -234,3 +234,24 @@ def test_calibrate_history_names_the_known_fields_of_a_bad_field(
     assert "no good record" in capsys.readouterr().err
     assert main(["calibrate", "report", str(tmp_path), "--field", "rabi_scale"]) == 2
     assert "option of 'calibrate history'" in capsys.readouterr().err
+
+
+def test_calibrate_day_runs_the_fake_lab_on_that_day_of_its_drift(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--day 6``: the lab of the command line at day 6 of its default drift (``--drift-seed``)."""
+    argv = ["calibrate", "rydberg-basic", "--device", "fresnel-like", "--backend", "fake-lab", "--quiet"]
+    history = ["--history", str(tmp_path / "h")]
+    assert main([*argv, "--out", str(tmp_path / "run"), *history, "--day", "6", "--drift-seed", "2"]) == 0
+    capsys.readouterr()
+    lab = FakeRydbergLab.for_profile(read_profile("fresnel-like"), 4, drift=FakeRydbergLab.default_drift(2))
+    lab.set_day(6)
+    start = FakeRydbergLab.for_profile(read_profile("fresnel-like"), 4).hidden
+    records = CalibrationHistory(tmp_path / "h", "fresnel-like").read().records
+    by_id = {r.record_id.split(":", 1)[1]: r for r in records}
+    for key in ("rabi_scale", "detuning_offset"):
+        true, record = getattr(lab.hidden, key), by_id[key]
+        assert abs(true - getattr(start, key)) > 5 * record.uncertainty  # the walk moved it clearly
+        assert abs(record.value - true) < 4 * record.uncertainty, (key, record.value, true)
+    assert main([*argv, "--out", str(tmp_path / "bad"), *history, "--day", "-1"]) == 2
+    assert "simulated day -1.0 is not in [0, 10000]" in capsys.readouterr().err
