@@ -65,27 +65,36 @@ class JitterParameters(RoutineParameters):
 
 def _jitter_model(detuning_rms: float) -> object:
     """b + a ⟨Ω_ξ²/Ω′² sin²(Ω′t/2)⟩ with Ω_ξ = Ω(1 + σξ), averaged over ξ ~ N(0, 1) and Gaussian
-    detuning noise of rms √2/T2* (rad/µs), both by Gauss–Hermite quadrature."""
+    detuning noise of rms √2/T2* (rad/µs), both by Gauss–Hermite quadrature; parameters Ω, the
+    variance v = σ², a, b (the curve is even in σ: in v it has a finite slope at 0)."""
     noise = detuning_rms * NODES
 
-    def model(t: NDArray, rabi: float, jitter: float, contrast: float, floor: float) -> NDArray:
+    def model(t: NDArray, rabi: float, variance: float, contrast: float, floor: float) -> NDArray:
         # axes: (points, detuning nodes, jitter nodes)
-        rabis = rabi * (1 + jitter * NODES)[None, None, :]
+        rabis = rabi * (1 + math.sqrt(max(variance, 0.0)) * NODES)[None, None, :]
         population = driven_population(t[:, None, None], rabis, noise[None, :, None]) @ WEIGHTS @ WEIGHTS
         return floor + contrast * population
 
     return model
 
 
+def jitter_of_variance(variance: float, error: float) -> tuple[float, float]:
+    """σ = √v and its error from the fitted variance v ± δv: half the width of [√max(v − δv, 0),
+    √(v + δv)] (δσ = δv/2σ for σ ≫ √δv; about √δv/2 near σ = 0, where δv/2σ would diverge)."""
+    low, high = math.sqrt(max(variance - error, 0.0)), math.sqrt(max(variance + error, 0.0))
+    return math.sqrt(max(variance, 0.0)), (high - low) / 2
+
+
 class AmplitudeJitter(Routine[JitterParameters, RydbergCalibrationBackend]):
     """Long Rabi oscillation → ``amplitude_jitter`` σ, the relative shot-to-shot rms of the drive.
 
-    Model p(t) = b + a ⟨Ω_ξ²/Ω′² sin²(Ω′t/2)⟩, Ω_ξ = Ω(1 + σξ), free Ω, σ, a, b, averaged over the
-    jitter ξ ~ N(0, 1) and the quasi-static detuning noise of rms √2/T2* of the profile (known: run
-    Ramsey first; its record is in the profile the routine is given), driven at −detuning_offset of
-    the profile. Many periods decay as exp(−(σΩt)²/2): the scan must reach σΩt ≈ 1. The jitter is an
-    even parameter (σ and −σ give one curve), bounded to [0, 0.3]; near σ = 0 its error is large and
-    the result is judged bad (the nominal value then stays in force)."""
+    Model p(t) = b + a ⟨Ω_ξ²/Ω′² sin²(Ω′t/2)⟩, Ω_ξ = Ω(1 + σξ), free Ω, v = σ², a, b, averaged over
+    the jitter ξ ~ N(0, 1) and the quasi-static detuning noise of rms √2/T2* of the profile (known:
+    run Ramsey first; its record is in the profile the routine is given), driven at −detuning_offset
+    of the profile. Many periods decay as exp(−(σΩt)²/2): the scan must reach σΩt ≈ 1. The curve is
+    even in σ, so the fit is in v ∈ [0, 0.3²] (finite slope at 0) and σ = √v is recorded with the
+    half-width of [√(v − δv), √(v + δv)] as its error (:func:`jitter_of_variance`): a device without
+    jitter records σ ≈ 0 with an error of about √δv/2."""
 
     name = "amplitude_jitter"
     cell_bytes = 9000  # the pulse's quadrature over jitter and detuning noise (21 × 21 nodes a point)
@@ -138,8 +147,8 @@ class AmplitudeJitter(Routine[JitterParameters, RydbergCalibrationBackend]):
             k = data.counts[:, site]
             omega = frequency_guess(x, k / data.shots, 0.3 * rabi, min(3 * rabi, math.pi / step), "rabi")
             spread = max(float(k.max() - k.min()) / data.shots, 0.05)
-            guess = [omega, 0.02, spread, float(k.min()) / data.shots]
-            bounds = ([0.0, 0.0, 0.0, 0.0], [10 * rabi, MAX_JITTER, 1.0, 1.0])
+            guess = [omega, 0.02**2, spread, float(k.min()) / data.shots]
+            bounds = ([0.0, 0.0, 0.0, 0.0], [10 * rabi, MAX_JITTER**2, 1.0, 1.0])
             fits.append(fit_probabilities(model, x, k, data.shots, guess, bounds))  # type: ignore[arg-type]
         reasons: list[str] = []
         reduced = common_checks(fits, 2, reasons)
@@ -147,7 +156,8 @@ class AmplitudeJitter(Routine[JitterParameters, RydbergCalibrationBackend]):
         for site, fit in enumerate(fits):
             if not fit.ok:
                 continue
-            omega, jitter, error = float(fit.values[0]), float(fit.values[1]), float(fit.errors[1])
+            omega = float(fit.values[0])
+            jitter, error = jitter_of_variance(float(fit.values[1]), float(fit.errors[1]))
             if omega * 1.5 * step >= math.pi:
                 reasons.append(f"site {site}: undersampled, 1.5·Ω·step = {1.5 * omega * step:.3g} ≥ π")
             if not error < MAX_JITTER_ERROR:
