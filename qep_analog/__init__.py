@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from qep_analog.backends.jobs import PhaseJob, phase_jobs
     from qep_analog.backends.registry import BACKENDS, make_backend
     from qep_analog.backends.sampled import measure_phases
+    from qep_analog.calibration.drift import (
+        CHANGE_THRESHOLD,
+        false_alarm_rate,
+        history_series,
+        series_changes,
+    )
+    from qep_analog.calibration.drift_plot import plot_history
     from qep_analog.calibration.fakes.ion_lab import FakeIonLab
+    from qep_analog.calibration.fakes.random_walk import RandomWalk
     from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
     from qep_analog.calibration.history import CalibrationHistory, history_directory
     from qep_analog.calibration.in_force import calibration_report, history_records, load_profile
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
         run_state,
         shown_units,
     )
+    from qep_analog.calibration.twin import twin_parameters
     from qep_analog.devices.ions import IonControls, coupling_summary
     from qep_analog.devices.mapping import map_model, mapping_table
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
@@ -266,6 +275,13 @@ _HOMES: dict[str, str] = {
     "plot_run": "qep_analog.calibration.plots",
     "FakeRydbergLab": "qep_analog.calibration.fakes.rydberg_lab",
     "FakeIonLab": "qep_analog.calibration.fakes.ion_lab",
+    "RandomWalk": "qep_analog.calibration.fakes.random_walk",
+    "history_series": "qep_analog.calibration.drift",
+    "series_changes": "qep_analog.calibration.drift",
+    "false_alarm_rate": "qep_analog.calibration.drift",
+    "CHANGE_THRESHOLD": "qep_analog.calibration.drift",
+    "plot_history": "qep_analog.calibration.drift_plot",
+    "twin_parameters": "qep_analog.calibration.twin",
     # Tasks
     "load_experiment": "qep_analog.tasks.experiment",
     "PhaseSensorTask": "qep_analog.tasks.phase_sensor",

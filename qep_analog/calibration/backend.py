@@ -15,6 +15,7 @@ the seeded fake labs emulate them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -106,4 +107,14 @@ class ResumableNoise(Protocol):
 
     def restore_noise_state(self, state: dict[str, Any]) -> None:
         """Continue from a state :meth:`noise_state` returned."""
+        ...
+
+
+@runtime_checkable
+class DeviceClock(Protocol):
+    """A backend with a clock of its own (a fake lab's simulated days): a calibration run stamps its
+    records with the time it reads instead of the wall time."""
+
+    def device_now(self) -> dt.datetime | None:
+        """The backend's time (time-zone aware), or None when it follows the wall clock."""
         ...

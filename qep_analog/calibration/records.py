@@ -42,6 +42,7 @@ FIELDS: dict[str, FieldSpec] = {
     "readout_false_positive": FieldSpec("noise", "", site_field="site_false_positive"),
     "readout_false_negative": FieldSpec("noise", "", site_field="site_false_negative"),
     "dephasing_time": FieldSpec("noise", "µs"),
+    "amplitude_jitter": FieldSpec("noise", ""),
     "axial_frequency": FieldSpec("capabilities", "rad/µs", platforms=("ion",)),
     "radial_frequency": FieldSpec("capabilities", "rad/µs", platforms=("ion",)),
     "stark_crosstalk": FieldSpec("capabilities", "", platforms=("ion",)),

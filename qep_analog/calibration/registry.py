@@ -17,6 +17,7 @@ _PACKAGE = "qep_analog.calibration.routines"
 ROUTINE_MODULES: dict[str, str] = {
     "detuning_spectroscopy": f"{_PACKAGE}.detuning_spectroscopy",
     "rabi": f"{_PACKAGE}.rabi",
+    "amplitude_jitter": f"{_PACKAGE}.amplitude_jitter",
     "ramsey": f"{_PACKAGE}.ramsey",
     "readout": f"{_PACKAGE}.readout",
     "pair_spectroscopy": f"{_PACKAGE}.pair_spectroscopy",

@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from qep_analog.calibration.backend import CalibrationBackend, ResumableNoise
+from qep_analog.calibration.backend import CalibrationBackend, DeviceClock, ResumableNoise
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.lab_units import SWEEP, profile_keys, step_units
@@ -69,8 +69,15 @@ ScanReport = Callable[[str, int, int], None]
 RECORDS_SCHEMA = "qep-calibration-records/1"
 
 
+def record_time(backend: CalibrationBackend) -> dt.datetime:
+    """When a record is made: the backend's own clock if it has one (a fake lab's simulated days),
+    else the wall time (UTC)."""
+    moment = backend.device_now() if isinstance(backend, DeviceClock) else None
+    return moment if moment is not None else dt.datetime.now(dt.UTC)
+
+
 def new_run_id(now: dt.datetime | None = None) -> str:
-    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
@@ -149,7 +156,8 @@ def run_runcard(
                 present_files(out, ("run.json",)),
                 "pass --resume to continue it if it is unfinished, or choose another --out",
             )
-            run = _new_run(run_id or new_run_id(), runcard, profile, backend, settings or {})
+            run_id = run_id or new_run_id(record_time(backend))
+            run = _new_run(run_id, runcard, profile, backend, settings or {})
         return _run_steps(run, out, history, progress, scan_progress)
 
 
@@ -339,7 +347,7 @@ def _run_step(
         profile_version=profile.version,
         runcard=runcard.name,
         run_id=run.run_id,
-        timestamp=dt.datetime.now(dt.UTC).isoformat(),
+        timestamp=record_time(run.backend).isoformat(),
     )
     write_json(folder / "records.json", {"records": [r.to_document() for r in records]}, RECORDS_SCHEMA)
     runcard_keys = [key for s in runcard.steps for key in s.keys]

@@ -1,7 +1,7 @@
 """``qep-analog calibrate``: run a runcard, show a device's calibration history, report a run.
 
 qep-analog calibrate RUNCARD --device NAME --backend fake-lab --out DIR [--history DIR]
-qep-analog calibrate history NAME [--history DIR]
+qep-analog calibrate history NAME [--history DIR] [--field FIELD] [--plot FILE]
 qep-analog calibrate report DIR
 """
 
@@ -24,7 +24,9 @@ def register(commands: Any) -> None:
         help="calibration runcards, device histories and run reports",
         description="calibrate RUNCARD --device NAME --backend fake-lab --out DIR runs a runcard "
         "(qep-runcard/1, by path or by name from calibration/); calibrate history NAME lists a "
-        "device's records and its effective calibration; calibrate report DIR summarises a run.",
+        "device's records, its effective calibration and the changes between consecutive records "
+        "larger than 3 sigma (--plot FILE: each field against time); calibrate report DIR "
+        "summarises a run.",
     )
     command.add_argument("target", help="RUNCARD, or 'history' or 'report'")
     command.add_argument("argument", nargs="?", help="NAME after 'history', DIR after 'report'")
@@ -52,6 +54,20 @@ def register(commands: Any) -> None:
         default="ground",
         help="fake lab: many-body schedules reach the exact ground state, or are emulated (QuTiP)",
     )
+    command.add_argument(
+        "--day",
+        type=float,
+        metavar="DAYS",
+        help="fake lab: drift it to this simulated day (its stated default random walk, seeded by "
+        "--drift-seed, not by --seed: the same device every run)",
+    )
+    command.add_argument(
+        "--drift-seed", type=seed, default=0, help="fake lab with --day: seed of its random walk"
+    )
+    command.add_argument("--field", help="history: only this field (e.g. rabi_scale)")
+    command.add_argument(
+        "--plot", metavar="FILE", help="history: draw each field against time (PNG) with its changes"
+    )
     command.add_argument("--json", action="store_true", help="print JSON")
     command.add_argument("--quiet", action="store_true", help="no progress bar")
     command.add_argument("--no-plot", action="store_true", help="report: do not draw report.png")
@@ -59,6 +75,11 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for option in ("field", "plot"):
+        if getattr(args, option) is not None and args.target != "history":
+            raise CalibrationError(f"calibrate: --{option} is an option of 'calibrate history'")
+    if args.day is not None and args.target in ("history", "report"):
+        raise CalibrationError("calibrate: --day is an option of a runcard run on the fake lab")
     if args.target == "history":
         if args.argument is None:
             raise CalibrationError("calibrate history: give the device NAME")
@@ -70,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if args.argument is not None:
         raise CalibrationError(f"calibrate: unexpected argument {args.argument!r} after the runcard")
     return run_runcard_command(args)
+
+
+def _drift(args: argparse.Namespace, lab: Any) -> Any:
+    """The fake lab's default random walk when ``--day`` is given, else None (no drift)."""
+    return None if args.day is None else lab.default_drift(args.drift_seed)
 
 
 def _number(value: float | None) -> str:
@@ -114,8 +140,10 @@ def run_runcard_command(args: argparse.Namespace) -> int:
             "ion": FakeIonLab,
         }
         lab = labs[profile.platform]
-        backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed)
+        backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed, drift=_drift(args, lab))
         backend.preparation = args.preparation
+        if args.day is not None:
+            backend.set_day(args.day)
     else:
         raise CalibrationError(f"calibrate: --backend {args.backend!r} is not one of {', '.join(BACKENDS)}")
     from qep_analog import StageProgress
@@ -140,7 +168,12 @@ def run_runcard_command(args: argparse.Namespace) -> int:
             progress=report,
             scan_progress=report_scan,
             resume=args.resume,
-            settings={"seed": args.seed, "sites": args.sites, "preparation": args.preparation},
+            settings={
+                "seed": args.seed,
+                "sites": args.sites,
+                "preparation": args.preparation,
+                **({} if args.day is None else {"day": args.day, "drift_seed": args.drift_seed}),
+            },
         )
     if args.json:
         print(
@@ -218,7 +251,17 @@ def _gradient_checks(results: list[dict[str, Any]]) -> list[str]:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from qep_analog import CalibrationHistory, history_directory, latest_values, list_profiles, read_profile
+    from qep_analog import (
+        CHANGE_THRESHOLD,
+        CalibrationHistory,
+        false_alarm_rate,
+        history_directory,
+        history_series,
+        latest_values,
+        list_profiles,
+        read_profile,
+        series_changes,
+    )
 
     history = CalibrationHistory(history_directory(args.history), args.argument)
     if args.argument not in list_profiles() and not history.path.exists():
@@ -227,19 +270,32 @@ def run_history(args: argparse.Namespace) -> int:
             f"history in {history.path.parent}"
         )
     read = history.read()
+    series = history_series(read.records, args.field)  # a field without good records: one line
+    changes = series_changes(series)
+    records = [r for r in read.records if args.field is None or r.field == args.field]
     effective: dict[str, Any] = {}
     if args.argument in list_profiles():
         effective = latest_values(read_profile(args.argument), read.records)
+        if args.field is not None:
+            effective = {k: v for k, v in effective.items() if k == args.field}
+    plotted = None
+    if args.plot is not None:
+        from qep_analog import plot_history
+
+        plotted = plot_history(series, changes, args.plot, title=f"calibration history of {args.argument}")
     if args.json:
         print(
             json.dumps(
                 {
                     "device": args.argument,
                     "path": str(history.path),
-                    "records": [r.to_document() for r in read.records],
+                    "records": [r.to_document() for r in records],
                     "torn_lines": list(read.torn),
                     "damaged_lines": [{"line": d.number, "reason": d.reason} for d in read.damaged],
                     "effective": effective,
+                    "threshold_sigma": CHANGE_THRESHOLD,
+                    "changes": [c.to_document() for c in changes],
+                    **({"plot": str(plotted)} if plotted is not None else {}),
                 },
                 indent=2,
             )
@@ -254,7 +310,7 @@ def run_history(args: argparse.Namespace) -> int:
         f"{'timestamp':<25} {'run':<24} {'routine':<22} {'field':<24} {'site':>4} {'value':>12} "
         f"{'error':>10} {'unit':<6} {'quality':<7} valid"
     )
-    for r in read.records:
+    for r in records:
         site = "-" if r.site is None else str(r.site)
         valid = "yes" if r.valid else "no"
         when = r.time.isoformat(timespec="seconds")  # ISO 8601 with the record's time zone
@@ -265,7 +321,34 @@ def run_history(args: argparse.Namespace) -> int:
     for field, value in effective.items():
         shown = ", ".join(f"{v:.6g}" for v in value) if isinstance(value, tuple) else f"{value:.6g}"
         print(f"effective {field} = {shown}")
+    _print_changes(changes, CHANGE_THRESHOLD, false_alarm_rate(CHANGE_THRESHOLD))
+    if plotted is not None:
+        print(f"plot in {plotted}")
     return 0
+
+
+def _print_changes(changes: list[Any], threshold: float, rate: float) -> None:
+    """The changes between consecutive good records larger than ``threshold`` combined errors."""
+    flagged = [c for c in changes if c.flagged(threshold)]
+    print(
+        f"changes between consecutive good records of a field, site and routine: {len(changes)}, "
+        f"{len(flagged)} larger than {threshold:g} sigma (a stable device with honest errors: "
+        f"about {len(changes) * rate:.2g} expected)"
+    )
+    if not flagged:
+        return
+    print(
+        f"{'field':<24} {'site':>4} {'routine':<22} {'from':<25} {'to':<25} {'before':>11} "
+        f"{'after':>11} {'jump':>11} {'sigma':>9} {'jump/sigma':>10}"
+    )
+    for c in flagged:
+        site = "-" if c.series.site is None else str(c.series.site)
+        print(
+            f"{c.series.field:<24} {site:>4} {c.series.routine:<22} "
+            f"{c.before.time.isoformat(timespec='seconds'):<25} "
+            f"{c.after.time.isoformat(timespec='seconds'):<25} {c.before.value:>11.6g} "
+            f"{c.after.value:>11.6g} {c.jump:>+11.4g} {c.sigma:>9.3g} {c.significance:>10.3g}"
+        )
 
 
 def run_report(args: argparse.Namespace) -> int:

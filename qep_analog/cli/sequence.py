@@ -383,6 +383,8 @@ def run_emulate(args: argparse.Namespace) -> int:
     duration = {"duration_us": choice.duration, "duration_source": choice.source}
     if args.json:
         document = {"backend": args.backend, "device": profile.provenance(), **duration, "schedules": rows}
+        if args.noise:
+            document["noise_model"] = [p.to_document() for p in _noise_model(profile)]
         if report is not None:
             document["gradient"] = report
         if counts_file is not None:
@@ -396,8 +398,31 @@ def run_emulate(args: argparse.Namespace) -> int:
         print_gradient_report(report, bool(args.noise))
     if counts_file is not None:
         print(f"counts: {counts_file} (qep-analog gradient-from-counts {counts_file.parent})")
+    if args.noise:
+        print(f"noise model ({', '.join(sorted(args.noise))} on): " + "; ".join(_noise_lines(profile)))
     print(_calibration_line(profile))
     return 0
+
+
+def _noise_model(profile: Any) -> list[Any]:
+    """The noise parameters of the twin the emulator runs (the profile with the calibration in force)."""
+    from qep_analog import twin_parameters
+
+    return [p for p in twin_parameters(profile) if p.section == "noise"]
+
+
+def _noise_lines(profile: Any) -> list[str]:
+    """Each noise parameter, its value and where it comes from (records in force, or the file)."""
+    out = []
+    for p in _noise_model(profile):
+        if isinstance(p.value, tuple):
+            value = "[" + ", ".join(f"{v:.4g}" for v in p.value) + "]"
+        else:
+            value = f"{p.value:.4g}"
+        unit = f" {p.unit}" if p.unit else ""
+        source = f"{len(p.records)} record(s)" if p.records else "profile file"
+        out.append(f"{p.name} = {value}{unit} ({source})")
+    return out
 
 
 def _emulated_row(

@@ -12,9 +12,10 @@ quasi-static detuning offsets δ_i ~ N(0, (√2/T2*)²) per qubit and shot, acti
 (``detuning``: the mean free coherence decays as exp(−(t/T2*)²)); Markovian dephasing with Lindblad
 operators √(γ/2)·Z_i, γ = 1/``markovian_dephasing_time`` (``dephasing``: coherences decay as
 e^(−γt)); the shot-to-shot amplitude jitter (``amplitude_jitter``: Ω or the couplings scaled by
-1 + σ·ξ); readout errors ε, ε′ that flip sampled bits independently (``readout``). The default method
-averages |ψ⟩⟨ψ| over ``realisations`` trajectories, each with its own jitter and offset draws and Z_i
-kicks at Poisson times of rate γ/2 per qubit (an exact unravelling of that dephasing); QuTiP's
+1 + σ·ξ); readout errors ε, ε′ that flip sampled bits independently, per site when the profile
+holds them per site (``readout``). The default method averages |ψ⟩⟨ψ| over ``realisations``
+trajectories, each with its own jitter and offset draws and Z_i kicks at Poisson times of rate γ/2
+per qubit (an exact unravelling of that dephasing); QuTiP's
 averages the Lindblad solution over ``realisations`` draws of jitter and offsets. States are in our
 basis (qubit 0 the most significant bit, |0⟩ = ground / dark).
 """
@@ -43,11 +44,14 @@ from qep_analog.emulation.blockade import (
 from qep_analog.emulation.subspace_evolution import SubspaceHamiltonian, embed
 from qep_analog.errors import ConfigError, SolverError
 from qep_analog.measurement.estimators import MAX_SHOTS
+from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliString, PauliSum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_state_index
 
 MAX_EMULATED_QUBITS = 16
+#: readout flips (ε, ε′): one pair for every qubit, or a value per qubit for each
+Flips = tuple[float, float] | tuple[NDArray, NDArray]
 #: the ways :class:`QutipEmulator` evolves a schedule
 METHODS = ("magnus", "qutip")
 #: the subspaces :class:`QutipEmulator` can evolve in (None: the full space)
@@ -158,18 +162,27 @@ def rotate_to_basis(state: NDArray, basis: str) -> NDArray:
     return np.ascontiguousarray(tensor).reshape(state.shape)
 
 
-def read_distribution(probabilities: NDArray, n: int, flips: tuple[float, float]) -> NDArray:
+def read_distribution(probabilities: NDArray, n: int, flips: Flips) -> NDArray:
     """The distribution of read bitstrings when each bit of an outcome drawn from ``probabilities``
-    flips independently (ε = P(1|0), ε′ = P(0|1)): the channel [[1 − ε, ε′], [ε, 1 − ε′]] on every
-    qubit's axis."""
-    false_positive, false_negative = flips
-    if not (false_positive or false_negative):
+    flips independently (ε = P(1|0), ε′ = P(0|1), one pair for every qubit or one value per qubit
+    each): the channel [[1 − ε_q, ε′_q], [ε_q, 1 − ε′_q]] on qubit q's axis."""
+    false_positive = np.broadcast_to(np.asarray(flips[0], dtype=float), (n,))
+    false_negative = np.broadcast_to(np.asarray(flips[1], dtype=float), (n,))
+    if not (false_positive.any() or false_negative.any()):
         return probabilities
-    channel = np.array([[1 - false_positive, false_negative], [false_positive, 1 - false_negative]])
     tensor = probabilities.reshape((2,) * n)
     for q in range(n):
-        tensor = _apply_gate(tensor, channel, q)
+        e, f = false_positive[q], false_negative[q]
+        tensor = _apply_gate(tensor, np.array([[1 - e, f], [e, 1 - f]]), q)
     return np.asarray(tensor).reshape(-1)
+
+
+def site_flips(profile: DeviceProfile, n: int) -> tuple[NDArray, NDArray]:
+    """(ε_q, ε′_q) of qubits 0 … n−1 as the lab-loop backends and readout mitigation take them
+    (:meth:`~qep_analog.measurement.readout.ReadoutErrors.from_profile`): the profile's per-site
+    readout errors when it holds one per qubit, else its device-wide ones on every qubit."""
+    errors = ReadoutErrors.from_profile(profile, n)
+    return errors.false_positive, errors.false_negative
 
 
 def sample_counts(
@@ -177,10 +190,10 @@ def sample_counts(
     n: int,
     shots: int,
     rng: np.random.Generator,
-    flips: tuple[float, float] = (0.0, 0.0),
+    flips: Flips = (0.0, 0.0),
 ) -> dict[str, int]:
     """Bitstring counts (qubit 0 leftmost) of ``shots`` draws, with independent readout flips
-    (ε = P(1|0), ε′ = P(0|1)).
+    (ε = P(1|0), ε′ = P(0|1); for every qubit, or per qubit).
 
     Each shot's read bitstring is an independent draw from the flipped distribution
     (:func:`read_distribution`), so the counts are one multinomial draw: the same distribution of
@@ -363,7 +376,8 @@ class QutipEmulator:
         if shots:
             rotated = rotate_to_basis(state, schedule.readout)
             probabilities = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
-            counts = sample_counts(probabilities, n, shots, rng, rates.flips)
+            flips = site_flips(self.profile, n) if "readout" in sources else rates.flips
+            counts = sample_counts(probabilities, n, shots, rng, flips)
         return EmulationResult(schedule.label, state, expectations, counts)
 
     def blockade_radius_of(self, schedule: Schedule) -> float:

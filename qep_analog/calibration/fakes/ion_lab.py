@@ -11,7 +11,9 @@ Carrier experiments (``square_pulse``, ``ramsey``, ``readout``) have exactly the
 Ω = rabi_scale·Ω_programmed and true qubit detuning Δ_i = δ_programmed + 2·B_0 + δ_noise, δ_noise
 quasi-static Gaussian of rms √2/T2* (averaged exactly for Ramsey, by Gauss–Hermite quadrature for
 driven pulses); ideal π/2 pulses and state preparation; readout flips 0 → 1 with ε_i and 1 → 0 with
-ε′_i per ion; binomial counts.
+ε′_i per ion; binomial counts. ``amplitude_jitter`` σ_a (default 0) scales the carrier drive of a
+square pulse by 1 + σ_a·ξ, ξ ~ N(0, 1) per shot (the same for every ion), by Gauss–Hermite
+quadrature; Ramsey's π/2 pulses and the motional experiments do not see it.
 
 Motional experiments use the true trap (axial ω_z and first radial ω_x frequencies): the transverse
 modes of the chain along the first radial axis, along which the Raman wave vector Δk points (the
@@ -19,17 +21,24 @@ modes of the second radial axis are not driven). ``sideband_scan`` is resolved-s
 low-excitation blue-sideband spectroscopy from the motional ground state; ``ms_pair`` is the ideal
 spin-only Mølmer–Sørensen interaction of two driven ions, J_ij = s_J·(rΩ)²·K_ij(μ) (dephasing and
 phonon admixture neglected).
+
+Drift over days (``drift``, :mod:`qep_analog.calibration.fakes.random_walk`): the fields of
+:data:`DRIFT_FIELDS` can wander as seeded random walks on the lab's simulated clock (:meth:`advance`,
+:meth:`set_day`); :data:`DEFAULT_DRIFT` states a plausible day-to-day wander. Without ``drift`` the lab
+never changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.fakes.random_walk import RandomWalk, SimulatedDays, walked
 from qep_analog.calibration.fakes.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population, pair_read_both
 from qep_analog.devices import ion_chain, ions
@@ -61,6 +70,7 @@ class HiddenIonParameters:
     radial_frequency: float
     stark_gains: tuple[float, ...]
     stark_crosstalk: float
+    amplitude_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.false_positive)
@@ -80,6 +90,8 @@ class HiddenIonParameters:
             raise ConfigError(f"fake ion lab: detuning_offset = {self.detuning_offset} is not finite")
         if any(not (math.isfinite(g) and g > 0) for g in self.stark_gains):
             raise ConfigError(f"fake ion lab: stark_gains {self.stark_gains} must be positive")
+        if not 0 <= self.amplitude_jitter < 0.5:
+            raise ConfigError(f"fake ion lab: amplitude_jitter = {self.amplitude_jitter} not in [0, 0.5)")
         if not 0 <= self.stark_crosstalk < 1:
             raise ConfigError(f"fake ion lab: stark_crosstalk = {self.stark_crosstalk} not in [0, 1)")
         threshold = ion_chain.zigzag_threshold(n, self.axial_frequency)
@@ -121,10 +133,51 @@ def default_hidden(profile: DeviceProfile, n_sites: int = 4) -> HiddenIonParamet
     )
 
 
+#: the hidden fields that can drift, in the order of their random-walk streams
+DRIFT_FIELDS = (
+    "rabi_scale",
+    "detuning_offset",
+    "interaction_scale",
+    "axial_frequency",
+    "radial_frequency",
+    "stark_gains",
+    "false_positive",
+    "false_negative",
+    "dephasing_time",
+)
+#: a plausible day-to-day wander (rms change per √day, internal units): Ω scale 0.5 %, field offset
+#: B_0 2π·0.2 kHz, coupling scale s_J 0.5 %, axial trap frequency 2π·0.5 kHz, first radial
+#: 2π·1 kHz, Stark gains 0.5 %, ε and ε′ 0.1 % absolute; T2* held
+DEFAULT_DRIFT = {
+    "rabi_scale": 0.005,
+    "detuning_offset": TWO_PI * 0.0002,
+    "interaction_scale": 0.005,
+    "axial_frequency": TWO_PI * 0.0005,
+    "radial_frequency": TWO_PI * 0.001,
+    "stark_gains": 0.005,
+    "false_positive": 0.001,
+    "false_negative": 0.001,
+}
+#: where a drifting field is clipped (a scale or frequency stays positive, a readout error below ½)
+_DRIFT_BOUNDS = {
+    "rabi_scale": (1e-3, math.inf),
+    "interaction_scale": (1e-3, math.inf),
+    "axial_frequency": (1e-3, math.inf),
+    "radial_frequency": (1e-3, math.inf),
+    "stark_gains": (1e-3, math.inf),
+    "dephasing_time": (1e-3, math.inf),
+    "false_positive": (0.0, 0.49),
+    "false_negative": (0.0, 0.49),
+}
+
+
 @dataclass
-class FakeIonLab(RunsSchedulesOnTrueProfile):
+class FakeIonLab(SimulatedDays, RunsSchedulesOnTrueProfile):
     """The fake chain: ``hidden`` parameters of the ions in the trap of the nominal ``profile`` (mass,
-    Raman wavelength and angle), ``seed`` for the shot noise (one generator per lab).
+    Raman wavelength and angle), ``seed`` for the shot noise (one generator per lab). ``drift``: a
+    random walk of fields of :data:`DRIFT_FIELDS` from ``hidden`` (its day-0 values) as the lab's
+    simulated days pass; ``start``: what the lab's clock reads on day 0 (a calibration run then
+    stamps its records with the lab's time).
 
     All controls are programmed values (rad/µs, µs); every experiment returns integer counts of '1'
     per point and ion, shape ``(points, n_sites)`` (``ms_pair``: ``(points, 1)``)."""
@@ -134,24 +187,51 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
     seed: int = 0
     name: str = "fake-lab"
     preparation: Preparation = "ground"
+    drift: RandomWalk | None = None
+    start: dt.datetime | None = None
     _rng: np.random.Generator = field(init=False, repr=False)
     _true: DeviceProfile = field(init=False, repr=False)
+    _day: float = field(default=0.0, init=False, repr=False)
+    _base: HiddenIonParameters = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "fake ion lab", ConfigError)
         caps = self.profile.ions  # a Rydberg profile raises here
         if self.n_sites > caps.max_ions:
             raise ConfigError(f"fake ion lab: {self.n_sites} ions exceed the limit {caps.max_ions}")
+        self._check_clock(DRIFT_FIELDS, "fake ion lab")
         self._rng = np.random.default_rng(self.seed)
+        self._base = self.hidden
         self._true = self._build_true_profile()
 
     @classmethod
-    def for_profile(cls, profile: DeviceProfile, n_sites: int = 4, seed: int = 0) -> FakeIonLab:
+    def for_profile(
+        cls,
+        profile: DeviceProfile,
+        n_sites: int = 4,
+        seed: int = 0,
+        *,
+        drift: RandomWalk | None = None,
+        start: dt.datetime | None = None,
+    ) -> FakeIonLab:
         """A lab with the default mis-calibration of :func:`default_hidden`: Ω 5 % strong,
         B_0 = +2π·2 kHz, T2* at 70 %, per-ion ε and ε′ around nominal, s_J = 0.95 × nominal, axial
         frequency 3 % high, first radial frequency 0.5 % low, Stark gains 1.05, 0.93, 1.1, 0.97, …
-        and cross-talk nominal + 0.01."""
-        return cls(default_hidden(profile, n_sites), profile, seed)
+        and cross-talk nominal + 0.01; ``drift`` and ``start`` as the class says."""
+        return cls(default_hidden(profile, n_sites), profile, seed, drift=drift, start=start)
+
+    @staticmethod
+    def default_drift(seed: int = 0) -> RandomWalk:
+        """The lab's stated day-to-day wander (:data:`DEFAULT_DRIFT`), seeded by ``seed``."""
+        return RandomWalk(DEFAULT_DRIFT, seed)
+
+    def _drift_to(self, day: float) -> None:
+        assert self.drift is not None
+        base = self._base
+        values: dict[str, float | tuple[float, ...]] = {name: getattr(base, name) for name in DRIFT_FIELDS}
+        moved = walked(values, self.drift, DRIFT_FIELDS, day, self.n_sites, _DRIFT_BOUNDS)
+        self.hidden = dataclasses.replace(base, **moved)  # type: ignore[arg-type]
+        self._true = self._build_true_profile()
 
     @property
     def n_sites(self) -> int:
@@ -182,6 +262,7 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
                 readout_false_positive=float(np.mean(h.false_positive)),
                 readout_false_negative=float(np.mean(h.false_negative)),
                 dephasing_time=h.dephasing_time,
+                amplitude_jitter=h.amplitude_jitter,
             ),
         )
 
@@ -226,7 +307,13 @@ class FakeIonLab(RunsSchedulesOnTrueProfile):
         )
         true_rabi = np.broadcast_to(rabi[:, None] * self.hidden.rabi_scale, (t.size, NODES.size))
         true_delta = delta[:, None] + self.qubit_offset + self._noise[None, :]
-        population = driven_population(t[:, None], true_rabi, true_delta) @ WEIGHTS
+        jitter = self.hidden.amplitude_jitter
+        if jitter == 0:
+            population = driven_population(t[:, None], true_rabi, true_delta) @ WEIGHTS
+        else:  # a last axis over the jitter's nodes: (points, detuning nodes, jitter nodes)
+            scaled = true_rabi[..., None] * (1 + jitter * NODES)
+            detuned = true_delta[..., None]
+            population = driven_population(t[:, None, None], scaled, detuned) @ WEIGHTS @ WEIGHTS
         return self._read(np.repeat(population[:, None], self.n_sites, axis=1), shots)
 
     def _fringes(self, delays: NDArray, detunings: NDArray, shots: int) -> NDArray:

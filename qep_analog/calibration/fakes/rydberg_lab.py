@@ -6,7 +6,9 @@ Physics per atom (no interactions: calibration arrays are sparse): H = Ω/2 X �
 √2/T2*, so a Ramsey fringe decays as exp(−(τ/T2*)²); it is averaged exactly (Ramsey) or by
 Gauss–Hermite quadrature (driven pulses). The π/2 pulses of the Ramsey sequence and the state
 preparation of the readout experiment are ideal. Readout flips 0 → 1 with ε_i and 1 → 0 with ε′_i
-per site; counts are binomial.
+per site; counts are binomial. ``amplitude_jitter`` σ_a (default 0) scales the drive of a square pulse
+by 1 + σ_a·ξ, ξ ~ N(0, 1) drawn per shot (one laser: the same ξ for every atom), averaged by
+Gauss–Hermite quadrature; the π/2 pulses of Ramsey and the pair experiment do not see it.
 
 Beyond single atoms: :meth:`FakeRydbergLab.local_ramsey` adds a detuning map aimed at one site (gain
 g_k, a fraction ``local_crosstalk`` leaking to the nearest neighbours in array order), and
@@ -18,12 +20,14 @@ shifts, independent of the other's).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.fakes.random_walk import RandomWalk, SimulatedDays, walked
 from qep_analog.calibration.fakes.schedule_lab import Preparation, RunsSchedulesOnTrueProfile
 from qep_analog.calibration.lineshapes import (
     NODES,
@@ -56,6 +60,7 @@ class HiddenRydbergParameters:
     site_detuning_offsets: tuple[float, ...] = ()
     site_gains: tuple[float, ...] = ()
     local_crosstalk: float = 0.0
+    amplitude_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.false_positive) != len(self.false_negative) or not self.false_positive:
@@ -79,6 +84,8 @@ class HiddenRydbergParameters:
             raise ConfigError(f"fake lab: local_crosstalk {self.local_crosstalk} must be in [0, 1)")
         if self.interaction_scale <= 0:
             raise ConfigError(f"fake lab: interaction_scale {self.interaction_scale} must be positive")
+        if not 0 <= self.amplitude_jitter < 0.5:
+            raise ConfigError(f"fake lab: amplitude_jitter {self.amplitude_jitter} must be in [0, 0.5)")
 
     @property
     def rabi_scales(self) -> NDArray:
@@ -137,26 +144,89 @@ def default_hidden(profile: DeviceProfile, n_sites: int = 4) -> HiddenRydbergPar
     )
 
 
+#: the hidden fields that can drift, in the order of their random-walk streams
+DRIFT_FIELDS = (
+    "rabi_scale",
+    "detuning_offset",
+    "interaction_scale",
+    "site_detuning_offsets",
+    "site_gains",
+    "false_positive",
+    "false_negative",
+    "dephasing_time",
+)
+#: a plausible day-to-day wander (rms change per √day, internal units): Ω scale 1 %, detuning offset
+#: 2π·20 kHz, C6 scale 0.5 %, per-site offsets 0.02 rad/µs, map gains 0.5 %, ε 0.2 % and ε′ 0.3 %
+#: absolute; T2* held
+DEFAULT_DRIFT = {
+    "rabi_scale": 0.01,
+    "detuning_offset": 2 * math.pi * 0.02,
+    "interaction_scale": 0.005,
+    "site_detuning_offsets": 0.02,
+    "site_gains": 0.005,
+    "false_positive": 0.002,
+    "false_negative": 0.003,
+}
+#: where a drifting field is clipped (a scale stays positive, a readout error below ½)
+_DRIFT_BOUNDS = {
+    "rabi_scale": (1e-3, math.inf),
+    "interaction_scale": (1e-3, math.inf),
+    "site_gains": (1e-3, math.inf),
+    "dephasing_time": (1e-3, math.inf),
+    "false_positive": (0.0, 0.49),
+    "false_negative": (0.0, 0.49),
+}
+
+
 @dataclass
-class FakeRydbergLab(RunsSchedulesOnTrueProfile):
+class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
     """The fake lab: ``hidden`` parameters, ``seed`` for the shot noise (one generator per lab), and
     the nominal ``profile`` it was made from (None when constructed directly; the pair experiment
-    and :meth:`true_profile` need it)."""
+    and :meth:`true_profile` need it). ``drift``: a random walk of fields of :data:`DRIFT_FIELDS`
+    from ``hidden`` (its day-0 values) as the lab's simulated days pass; ``start``: what the lab's
+    clock reads on day 0 (a calibration run then stamps its records with the lab's time)."""
 
     hidden: HiddenRydbergParameters
     seed: int = 0
     name: str = "fake-lab"
     profile: DeviceProfile | None = None
     preparation: Preparation = "ground"
+    drift: RandomWalk | None = None
+    start: dt.datetime | None = None
     _rng: np.random.Generator = field(init=False, repr=False)
+    _day: float = field(default=0.0, init=False, repr=False)
+    _base: HiddenRydbergParameters = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "fake Rydberg lab", ConfigError)
+        self._check_clock(DRIFT_FIELDS, "fake Rydberg lab")
         self._rng = np.random.default_rng(self.seed)
+        self._base = self.hidden
 
     @classmethod
-    def for_profile(cls, profile: DeviceProfile, n_sites: int = 4, seed: int = 0) -> FakeRydbergLab:
-        return cls(default_hidden(profile, n_sites), seed, profile=profile)
+    def for_profile(
+        cls,
+        profile: DeviceProfile,
+        n_sites: int = 4,
+        seed: int = 0,
+        *,
+        drift: RandomWalk | None = None,
+        start: dt.datetime | None = None,
+    ) -> FakeRydbergLab:
+        return cls(default_hidden(profile, n_sites), seed, profile=profile, drift=drift, start=start)
+
+    @staticmethod
+    def default_drift(seed: int = 0) -> RandomWalk:
+        """The lab's stated day-to-day wander (:data:`DEFAULT_DRIFT`), seeded by ``seed``."""
+        return RandomWalk(DEFAULT_DRIFT, seed)
+
+    def _drift_to(self, day: float) -> None:
+        assert self.drift is not None
+        base = self._base
+        values: dict[str, float | tuple[float, ...]] = {name: getattr(base, name) for name in DRIFT_FIELDS}
+        values["site_gains"] = tuple(float(g) for g in base.gains)  # empty: 1 on every site
+        moved = walked(values, self.drift, DRIFT_FIELDS, day, self.n_sites, _DRIFT_BOUNDS)
+        self.hidden = dataclasses.replace(base, **moved)  # type: ignore[arg-type]
 
     def _nominal(self, what: str) -> DeviceProfile:
         if self.profile is None:
@@ -165,9 +235,9 @@ class FakeRydbergLab(RunsSchedulesOnTrueProfile):
 
     def true_profile(self) -> DeviceProfile:
         """The nominal profile with the hidden calibration (rabi_scale, detuning_offset,
-        interaction_scale, local_gains, site_detuning_offsets) and noise (mean readout errors, T2*)
-        applied. Per-site Ω scales and the map's leakage to neighbours have no profile field: the
-        many-body experiments (:meth:`run_schedules`) do not see them."""
+        interaction_scale, local_gains, site_detuning_offsets) and noise (mean readout errors, T2*,
+        amplitude jitter) applied. Per-site Ω scales and the map's leakage to neighbours have no
+        profile field: the many-body experiments (:meth:`run_schedules`) do not see them."""
         profile = self._nominal("true_profile")
         h = self.hidden
         calibration = dataclasses.replace(
@@ -183,6 +253,7 @@ class FakeRydbergLab(RunsSchedulesOnTrueProfile):
             readout_false_positive=float(np.mean(h.false_positive)),
             readout_false_negative=float(np.mean(h.false_negative)),
             dephasing_time=h.dephasing_time,
+            amplitude_jitter=h.amplitude_jitter,
         )
         return dataclasses.replace(profile, calibration=calibration, noise=noise)
 
@@ -211,7 +282,13 @@ class FakeRydbergLab(RunsSchedulesOnTrueProfile):
         true_rabi = rabi[:, None, None] * self.hidden.rabi_scales[None, :, None]  # (points, sites, 1)
         true_delta = delta[:, None, None] + self.hidden.detuning_offsets[None, :, None]
         noise = self._noise_rms * NODES[None, None, :]
-        populations = driven_population(t[:, None, None], true_rabi, true_delta + noise) @ WEIGHTS
+        jitter = self.hidden.amplitude_jitter
+        if jitter == 0:
+            populations = driven_population(t[:, None, None], true_rabi, true_delta + noise) @ WEIGHTS
+        else:  # a last axis over the jitter's nodes: (points, sites, detuning nodes, jitter nodes)
+            scaled = true_rabi[..., None] * (1 + jitter * NODES)
+            detuned = (true_delta + noise)[..., None]
+            populations = driven_population(t[:, None, None, None], scaled, detuned) @ WEIGHTS @ WEIGHTS
         return self._read(populations, shots)
 
     def ramsey(self, delays: NDArray, detuning: float, shots: int) -> NDArray:

@@ -1,0 +1,72 @@
+"""The figure of a calibration history: one panel per field, each series (site, routine) against
+time with its error bars, the changes flagged by :mod:`qep_analog.calibration.drift` marked in red."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qep_analog.calibration.drift import CHANGE_THRESHOLD, Change, Series
+from qep_analog.calibration.records import FIELDS
+from qep_analog.figures import plt, save_figure
+
+#: most series drawn with a legend entry each in one panel (more: the legend is left out)
+LEGEND_ENTRIES = 12
+
+
+def plot_history(
+    series: Sequence[Series],
+    changes: Sequence[Change],
+    path: str | Path,
+    *,
+    title: str = "",
+    threshold: float = CHANGE_THRESHOLD,
+) -> Path:
+    """Draw :func:`history_figure` into the PNG ``path``."""
+    target = Path(path)
+    save_figure(history_figure(series, changes, title=title, threshold=threshold), target, dpi=110)
+    return target
+
+
+def history_figure(
+    series: Sequence[Series],
+    changes: Sequence[Change],
+    *,
+    title: str = "",
+    threshold: float = CHANGE_THRESHOLD,
+) -> Any:
+    """One panel per field of ``series``: value ± error against the record time, one colour per
+    series; each change of ``changes`` larger than ``threshold`` combined errors is drawn as a red
+    segment between its two records, its later record circled. Device-wide series are black."""
+    fields = list(dict.fromkeys(s.field for s in series))
+    rows = max(len(fields), 1)
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 2.6 * rows), squeeze=False)
+    if not fields:
+        axes[0, 0].text(0.5, 0.5, "no good records", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    flagged = [c for c in changes if c.flagged(threshold)]
+    for ax, name in zip(axes[:, 0], fields, strict=False):
+        own = [s for s in series if s.field == name]
+        for k, s in enumerate(own):
+            times = [r.time for r in s.records]
+            values = [r.value for r in s.records]
+            errors = [r.uncertainty for r in s.records]
+            device_wide = s.site is None  # drawn in black, over the per-site series
+            ax.errorbar(
+                times, values, errors, fmt="o-", ms=3, lw=1.4 if device_wide else 0.7, capsize=2,
+                color="k" if device_wide else f"C{k % 10}", label=s.label, zorder=3 if device_wide else 2,
+            )  # fmt: skip
+        marked = [c for c in flagged if c.series.field == name]
+        for c in marked:
+            ax.plot([c.before.time, c.after.time], [c.before.value, c.after.value], color="red", lw=2)
+            ax.plot([c.after.time], [c.after.value], "o", ms=10, mfc="none", mec="red", mew=1.5)
+        unit = FIELDS[name].unit
+        ax.set_ylabel(f"{name} ({unit})" if unit else name, fontsize=8)
+        ax.set_title(f"{name}: {len(marked)} change(s) > {threshold:g}σ of the combined errors", fontsize=9)
+        if len(own) <= LEGEND_ENTRIES:
+            ax.legend(fontsize=6, loc="best")
+        ax.tick_params(axis="x", labelsize=7, rotation=20)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -1,0 +1,148 @@
+"""The digital twin of a device: the emulator run on the profile with the calibration in force.
+
+:func:`~qep_analog.calibration.in_force.load_profile` applies the usable records of a device's
+history to its profile; the emulator (:class:`~qep_analog.emulation.qutip_emulator.QutipEmulator`
+with ``noise``), ``emulate --noise`` and the lab-loop ``qutip`` backend read the noise model and the
+controls' calibration from that profile, so they predict what the calibrated device does:
+
+=====================  ======================================  =====================================
+twin parameter         profile field                           measured by (routine)
+=====================  ======================================  =====================================
+readout ε_i, ε′_i      noise.site_false_positive / _negative   ``readout`` (per site; else the
+                       (else readout_false_positive / _neg.)   device-wide record)
+T2* (quasi-static)     noise.dephasing_time                    ``ramsey``
+amplitude jitter       noise.amplitude_jitter                  ``amplitude_jitter`` (long Rabi)
+Ω scale                calibration.rabi_scale                  ``rabi``
+detuning offset        calibration.detuning_offset             ``ramsey``, ``detuning_spectroscopy``
+per-site offsets       calibration.site_detuning_offsets       ``local_field_map``
+local gains            calibration.local_gains                 ``local_field_map``
+C6 / coupling scale    calibration.interaction_scale           ``pair_spectroscopy``,
+                                                               ``two_ion_oscillation``
+Markovian dephasing    noise.markovian_dephasing_time          none: the profile file's value
+=====================  ======================================  =====================================
+
+:func:`twin_parameters` says, for each, its value and the records it comes from (none: the profile
+file's value); :func:`read_probabilities` is the twin's prediction of a schedule's read outcomes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qep_analog.devices.noise_sources import noise_sources
+from qep_analog.devices.profile import DeviceProfile
+from qep_analog.emulation.qutip_emulator import (
+    QutipEmulator,
+    read_distribution,
+    rotate_to_basis,
+    site_flips,
+)
+from qep_analog.sequences.schedule import Schedule
+
+#: the twin's parameters: profile section, profile field, the record field that sets it, unit
+_PARAMETERS = (
+    ("noise", "site_false_positive", "readout_false_positive", ""),
+    ("noise", "site_false_negative", "readout_false_negative", ""),
+    ("noise", "readout_false_positive", "readout_false_positive", ""),
+    ("noise", "readout_false_negative", "readout_false_negative", ""),
+    ("noise", "dephasing_time", "dephasing_time", "µs"),
+    ("noise", "amplitude_jitter", "amplitude_jitter", ""),
+    ("noise", "markovian_dephasing_time", "", "µs"),
+    ("calibration", "rabi_scale", "rabi_scale", ""),
+    ("calibration", "detuning_offset", "detuning_offset", "rad/µs"),
+    ("calibration", "site_detuning_offsets", "site_detuning_offsets", "rad/µs"),
+    ("calibration", "local_gains", "local_gains", ""),
+    ("calibration", "interaction_scale", "interaction_scale", ""),
+)
+
+
+@dataclass(frozen=True)
+class TwinParameter:
+    """One parameter of the twin: ``section.name`` of the profile, its ``value`` (a number, or one per
+    site), ``unit`` and the ids of the ``records`` that set it (empty: the profile file's value)."""
+
+    section: str
+    name: str
+    value: float | tuple[float, ...]
+    unit: str
+    records: tuple[str, ...]
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self.records)
+
+    def to_document(self) -> dict[str, object]:
+        """JSON-ready: a value that is not finite (no Markovian dephasing: inf) is null."""
+        value: list[float] | float | None = (
+            list(self.value) if isinstance(self.value, tuple) else self.value
+        )
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        return {
+            "parameter": f"{self.section}.{self.name}",
+            "value": value,
+            "unit": self.unit,
+            "records": list(self.records),
+        }
+
+
+def _record_ids(profile: DeviceProfile, record_field: str, per_site: bool) -> tuple[str, ...]:
+    """The ids among the profile's records in force that set ``record_field`` (per site or not)."""
+    out = []
+    for record_id in profile.calibration_records:
+        name = record_id.split(":", 1)[-1]
+        field, _, site = name.partition("@")
+        if field == record_field and bool(site) == per_site:
+            out.append(record_id)
+    return tuple(out)
+
+
+def twin_parameters(profile: DeviceProfile) -> list[TwinParameter]:
+    """Each parameter of the twin of ``profile`` (a profile with the calibration in force): its value
+    and the records in force that set it. Per-site fields the profile does not hold are left out."""
+    out = []
+    for section, name, record_field, unit in _PARAMETERS:
+        value = getattr(getattr(profile, section), name)
+        if isinstance(value, tuple):
+            if not value:
+                continue
+            value = tuple(float(v) for v in value)
+        else:
+            value = float(value)
+        # a per-site field is set by per-site records, a device-wide one by device-wide records
+        ids = _record_ids(profile, record_field, isinstance(value, tuple)) if record_field else ()
+        out.append(TwinParameter(section, name, value, unit, ids))
+    return out
+
+
+def read_probabilities(
+    profile: DeviceProfile,
+    schedule: Schedule,
+    *,
+    noise: bool | str | Collection[str] = True,
+    realisations: int = 16,
+    seed: int | None = None,
+) -> NDArray:
+    """The twin's distribution of read outcomes (2^n, qubit 0 the most significant bit) of
+    ``schedule`` in its readout basis: the emulator on ``profile`` with its noise sources (all by
+    default) averaged over ``realisations`` trajectories, read with the profile's per-site readout
+    errors when the ``readout`` source is on."""
+    sources = noise_sources(noise, "digital twin")
+    state = QutipEmulator(profile).run(schedule, noise=sources, realisations=realisations, seed=seed).state
+    rotated = rotate_to_basis(state, schedule.readout)
+    p = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
+    p = np.clip(p, 0.0, None)
+    n = schedule.n_qubits
+    flips = site_flips(profile, n) if "readout" in sources else (0.0, 0.0)
+    return np.asarray(read_distribution(p / p.sum(), n, flips))
+
+
+def read_one(distribution: NDArray, n: int) -> NDArray:
+    """P(qubit q read '1') of each qubit from a distribution over the 2^n outcomes."""
+    tensor = np.asarray(distribution, dtype=float).reshape((2,) * n)
+    return np.array([tensor.sum(axis=tuple(k for k in range(n) if k != q))[1] for q in range(n)])

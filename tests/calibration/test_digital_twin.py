@@ -1,0 +1,203 @@
+"""The digital twin: a fake lab's hidden noise recovered through the ``rydberg-noise`` runcard, and the
+emulator on the calibration in force predicting the lab's counts of a sequence not used in
+calibration (χ² test), where the nominal profile's prediction fails."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from scipy.stats import chi2
+
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, HiddenRydbergParameters, default_hidden
+from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.in_force import load_profile
+from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.runcard import load_runcard
+from qep_analog.calibration.runner import run_runcard
+from qep_analog.calibration.twin import read_one, read_probabilities, twin_parameters
+from qep_analog.cli import main
+from qep_analog.cli.sequence import _noise_lines
+from qep_analog.devices.profile import DeviceProfile, read_profile
+from qep_analog.emulation.qutip_emulator import QutipEmulator, read_distribution, sample_counts
+from qep_analog.sequences.schedule import Schedule
+from qep_analog.sequences.waveforms import Waveform
+
+TWO_PI = 2 * math.pi
+#: the hidden shot-to-shot amplitude jitter of the test lab (the profile file says 5 %)
+JITTER = 0.03
+#: the new sequence: off-resonant square pulses (programmed Ω = 2π·1.2 MHz, δ = 2π·0.3 MHz) of 29
+#: durations up to 7.2 µs, 300 shots each, read on 4 atoms 40 µm apart (V·t < 0.01 rad: independent).
+#: Calibration drove on resonance (Rabi, jitter) or scanned the detuning at 1 µs: none of these.
+RABI, DETUNING, SHOTS = TWO_PI * 1.2, TWO_PI * 0.3, 300
+DURATIONS = np.linspace(0.2, 7.2, 29)
+#: trajectories of the twin's prediction: its statistical error adds a few % to χ² (R = 1000 and 2000
+#: give 107 and 100 on 116 degrees of freedom)
+REALISATIONS = 2000
+#: the twin must pass the χ² test at this p-value, the nominal profile must fail it
+P_PASS = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibrated:
+    hidden: HiddenRydbergParameters
+    nominal: DeviceProfile
+    twin: DeviceProfile  # the profile with the calibration in force
+    records: dict[str, CalibrationRecord]  # the run's records by FIELD or FIELD@SITE
+    counts: NDArray  # the lab's counts of the new sequence, (durations, sites)
+    history: Path  # the folder of the history the runcard wrote
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Calibrated:
+    """The fake lab (default mis-calibration and 3 % jitter) calibrated by ``rydberg-noise``, the
+    profile with the calibration in force, and the lab's counts of the new sequence."""
+    folder = tmp_path_factory.mktemp("twin")
+    nominal = read_profile("fresnel-like")
+    hidden = dataclasses.replace(default_hidden(nominal, 4), amplitude_jitter=JITTER)
+    lab = FakeRydbergLab(hidden, 7, profile=nominal)
+    history = CalibrationHistory(folder / "history", nominal.name)
+    outcome = run_runcard(load_runcard("rydberg-noise"), nominal, lab, folder / "run", history)
+    assert [s.result.quality for s in outcome.steps] == ["good"] * 5
+    records = {r.record_id.split(":", 1)[1]: r for s in outcome.steps for r in s.records}
+    points = DURATIONS.size
+    counts = lab.square_pulse(DURATIONS, np.full(points, RABI), np.full(points, DETUNING), SHOTS)
+    twin = load_profile("fresnel-like", history=folder / "history")  # as emulate and train load it
+    assert twin.snapshot_hash == outcome.profile.snapshot_hash
+    return Calibrated(hidden, nominal, twin, records, counts, folder / "history")
+
+
+def square_pulse(profile: DeviceProfile, duration: float) -> Schedule:
+    """The new sequence's pulse of ``duration`` µs as a schedule (constant programmed Ω and δ)."""
+    ends = np.array([0.0, duration])
+    controls = {"rabi": Waveform(ends, np.full(2, RABI)), "detuning": Waveform(ends, np.full(2, DETUNING))}
+    static = {"positions": [[40.0 * i, 0.0] for i in range(4)]}
+    return Schedule("rydberg", profile.name, controls, static, "ZZZZ", label=f"{duration:g} us")
+
+
+def predicted(profile: DeviceProfile, realisations: int = REALISATIONS) -> NDArray:
+    """P(read '1') per duration and atom: the emulator with every noise source of ``profile``."""
+    rows = []
+    for t in DURATIONS:
+        distribution = read_probabilities(
+            profile, square_pulse(profile, t), realisations=realisations, seed=1
+        )
+        rows.append(read_one(distribution, 4))
+    return np.array(rows)
+
+
+def chi2_test(counts: NDArray, p: NDArray) -> tuple[float, int, float]:
+    """χ² of binomial counts against predicted probabilities, its degrees of freedom, its p-value."""
+    value = float(np.sum((counts - SHOTS * p) ** 2 / (SHOTS * p * (1 - p))))
+    return value, p.size, float(chi2.sf(value, p.size))
+
+
+def test_the_runcard_recovers_the_hidden_noise(calibrated: Calibrated) -> None:
+    h, records = calibrated.hidden, calibrated.records
+    truth = {
+        "amplitude_jitter": JITTER,
+        "dephasing_time": h.dephasing_time,
+        "rabi_scale": h.rabi_scale,
+        "detuning_offset": h.detuning_offset,
+        **{f"readout_false_positive@{i}": e for i, e in enumerate(h.false_positive)},
+        **{f"readout_false_negative@{i}": e for i, e in enumerate(h.false_negative)},
+    }
+    for key, true in truth.items():
+        r = records[key]
+        assert abs(r.value - true) < 4 * r.uncertainty, (
+            f"{key}: {r.value:.5g} ± {r.uncertainty:.2g}, true {true}"
+        )
+    noise = calibrated.twin.noise
+    assert (
+        noise.amplitude_jitter
+        == records["amplitude_jitter"].value
+        != calibrated.nominal.noise.amplitude_jitter
+    )
+    assert noise.site_false_negative == tuple(
+        records[f"readout_false_negative@{i}"].value for i in range(4)
+    )
+    parameters = {p.name: p for p in twin_parameters(calibrated.twin)}
+    assert parameters["amplitude_jitter"].records == (records["amplitude_jitter"].record_id,)
+    assert len(parameters["site_false_positive"].records) == 4
+    assert not parameters["markovian_dephasing_time"].calibrated  # no routine measures it
+    assert parameters["markovian_dephasing_time"].to_document()["value"] is None  # inf: JSON null
+    assert not parameters["interaction_scale"].calibrated  # not in this runcard
+
+
+def test_the_twin_predicts_a_new_sequence_within_shot_noise(calibrated: Calibrated) -> None:
+    value, dof, p = chi2_test(calibrated.counts, predicted(calibrated.twin))
+    assert p > P_PASS, f"twin: chi2 {value:.1f} on {dof} degrees of freedom, p = {p:.3g}"
+    assert dof == 116
+
+
+def test_the_nominal_profile_fails_the_same_test(calibrated: Calibrated) -> None:
+    value, dof, p = chi2_test(calibrated.counts, predicted(calibrated.nominal, 500))
+    assert p < 1e-12 and value > 10 * dof  # offset, Ω scale, T2*, jitter and readout all wrong
+
+
+def test_without_the_jitter_routine_the_twin_fails(calibrated: Calibrated) -> None:
+    """The twin with everything calibrated but the jitter (the profile file's 5 %): the new sequence's
+    long pulses tell 3 % from 5 %, so the jitter routine is needed."""
+    twin, jitter = calibrated.twin, calibrated.nominal.noise.amplitude_jitter
+    file_jitter = dataclasses.replace(twin, noise=dataclasses.replace(twin.noise, amplitude_jitter=jitter))
+    assert chi2_test(calibrated.counts, predicted(file_jitter, 500))[2] < 1e-12
+
+
+def test_the_emulator_reads_with_per_site_errors() -> None:
+    """``QutipEmulator.run(noise="readout", shots=…)`` flips each qubit's bit with that site's ε, ε′:
+    the read distribution of |01⟩ against the product of the per-site channels, and the sampled
+    marginals within 4σ of it."""
+    nominal = read_profile("fresnel-like")
+    errors = dataclasses.replace(
+        nominal.noise, site_false_positive=(0.02, 0.2), site_false_negative=(0.3, 0.05)
+    )
+    profile = dataclasses.replace(nominal, noise=errors)
+    distribution = read_distribution(
+        np.array([0.0, 1.0, 0.0, 0.0]), 2, (np.array([0.02, 0.2]), np.array([0.3, 0.05]))
+    )
+    # qubit 0 in |0⟩ (read 1 with 0.02), qubit 1 in |1⟩ (read 0 with 0.05): outcomes 00, 01, 10, 11
+    expected = np.array([0.98 * 0.05, 0.98 * 0.95, 0.02 * 0.05, 0.02 * 0.95])
+    assert distribution == pytest.approx(expected, abs=1e-15)
+    ends = np.array([0.0, 0.1])
+    controls = {"rabi": Waveform(ends, np.zeros(2)), "detuning": Waveform(ends, np.zeros(2))}
+    static = {"positions": [[0.0, 0.0], [40.0, 0.0]]}
+    schedule = Schedule("rydberg", profile.name, controls, static, "ZZ", label="idle", initial_state="01")
+    shots = 200_000
+    counts = QutipEmulator(profile).run(schedule, noise="readout", shots=shots, seed=3).counts
+    assert counts is not None
+    ones = np.array([sum(v for k, v in counts.items() if k[q] == "1") for q in range(2)]) / shots
+    p = np.array([0.02, 0.95])
+    assert np.all(np.abs(ones - p) < 4 * np.sqrt(p * (1 - p) / shots))
+    assert read_one(expected, 2) == pytest.approx(p)
+    rng = np.random.default_rng(0)
+    uniform = sample_counts(np.array([1.0, 0, 0, 0]), 2, 1000, rng, (0.0, 0.0))
+    assert uniform == {"00": 1000}
+
+
+def test_emulate_noise_names_the_twin_it_runs(
+    calibrated: Calibrated, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``emulate --noise`` runs the calibrated profile and lists its noise model with the records."""
+    history = ["--history", str(calibrated.history)]
+    model = str(Path(__file__).parents[2] / "examples" / "models" / "rydberg_chain.yaml")
+    point = ["--theta", "h=4", "delta=3", "s=0.5", "J=1.5", "--beta", "0.1"]
+    build = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", model, *point]
+    assert main([*build, "--out", str(tmp_path / "s.json"), *history]) == 0
+    capsys.readouterr()
+    argv = ["emulate", str(tmp_path / "s.json"), "--noise", "readout", "--quiet", *history]
+    assert main([*argv, "--json"]) == 0
+    model_rows = {row["parameter"]: row for row in json.loads(capsys.readouterr().out)["noise_model"]}
+    jitter = model_rows["noise.amplitude_jitter"]
+    assert jitter["value"] == calibrated.records["amplitude_jitter"].value
+    assert jitter["records"] == [calibrated.records["amplitude_jitter"].record_id]
+    assert len(model_rows["noise.site_false_positive"]["records"]) == 4
+    assert model_rows["noise.markovian_dephasing_time"] == {
+        "parameter": "noise.markovian_dephasing_time", "value": None, "unit": "µs", "records": []
+    }  # fmt: skip
+    line = "; ".join(_noise_lines(calibrated.twin))  # what the text output prints
+    assert "amplitude_jitter = 0.03" in line and "markovian_dephasing_time = inf µs (profile file)" in line
