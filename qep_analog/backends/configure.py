@@ -84,7 +84,7 @@ def backend_for_run(
         raise ConfigError(f"backend {name}: runs schedules on a device; name one (device: or --device)")
     from qep_analog.sequences.recipes import default_recipe, load_recipe
 
-    loaded = load_recipe(recipe if recipe is not None else default_recipe(profile.platform))
+    loaded = load_recipe(recipe if recipe is not None else default_recipe(profile.platform, model.n_qubits))
     if loaded.platform != profile.platform:
         raise ConfigError(
             f"backend {name}: recipe {loaded.name!r} is for {loaded.platform}, device "

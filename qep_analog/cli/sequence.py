@@ -147,7 +147,7 @@ def run_build(args: argparse.Namespace) -> int:
     profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
     exporter = exporter_of(profile, args.export) if args.export else None
     model = load_model(args.model)
-    recipe = load_recipe(args.recipe or default_recipe(profile.platform))
+    recipe = load_recipe(args.recipe or default_recipe(profile.platform, model.n_qubits))
     choice = choose_duration(
         profile, args.duration, DurationChoice(recipe.duration, f"recipe {recipe.name!r}")
     )
