@@ -11,7 +11,8 @@ the command line give them.
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
-      bias_budget: true        # qutip: each gradient carries its ramp's bias estimate (up to 14 qubits)
+      bias_budget: true        # qutip, fake-lab, pasqal-cloud: each gradient carries its ramp's bias
+                               #   estimate (up to 14 qubits; default true)
       seed: 0                  # shots and noise (default: the training seed)
       emulator: EMU_MPS        # pasqal-cloud: a cloud emulator instead of the QPU (and
       poll_interval_s: 10      #   how often and how long to wait for the batches;
@@ -54,7 +55,8 @@ _OPTIONS: dict[str, set[str]] = {
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},
-    "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s"},
+    "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s", "bias_budget"},
+    "fake-lab": {"bias_budget"},
 }
 
 

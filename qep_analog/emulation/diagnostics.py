@@ -93,8 +93,9 @@ class PathSpectrum:
     lowest level the ramp couples to the ground state, the local adiabatic rate
     max_m |⟨m|∂_t H|0⟩|/Δ_m², and along the path's direction ∂_s H = H(T) − H(0) (controls on one
     path s) the gap to the lowest level it couples and the response ‖∂_s|0⟩‖ =
-    (Σ_m |⟨m|∂_s H|0⟩|²/Δ_m²)^(1/2) (beyond the levels computed, bounded with the highest of them);
-    the final ground state, its energy and the final Hamiltonian."""
+    (Σ_m |⟨m|∂_s H|0⟩|²/Δ_m²)^(1/2) (exact up to :data:`DENSE_DIM` levels; beyond, the levels not
+    computed bounded with the highest of them); the final ground state, its energy and the final
+    Hamiltonian."""
 
     times: NDArray
     gaps: NDArray
