@@ -76,7 +76,7 @@ def register(commands: Any) -> None:
     emulate.add_argument("--backend", choices=("qutip", "pulser"), default="qutip")
     emulate.add_argument(
         "--shots", type=int,
-        help="sample this many bitstrings per schedule and write them as a qep-counts/1 run (--counts)",
+        help="sample this many bitstrings per schedule and write them as a qep-counts run (--counts)",
     )  # fmt: skip
     emulate.add_argument(
         "--counts", metavar="DIR",
@@ -394,7 +394,7 @@ def _write_counts(
     profile: Any,
     report: dict[str, Any] | None = None,
 ) -> Path:
-    """The sampled counts as a ``qep-counts/1`` run of the model the schedules realise."""
+    """The sampled counts as a ``qep-counts`` run of the model the schedules realise."""
     import dataclasses
 
     from qep_analog import (
