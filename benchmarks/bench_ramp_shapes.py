@@ -161,8 +161,8 @@ def measure(system: System, shape: str, product: float, gaps: tuple[float, float
 
 def emulated(system: System, recipe: Recipe) -> EmulatedGradient:
     """The emulated gradient of ``system`` through ``recipe``'s ramps, the propagation's error held
-    below :data:`TOLERANCE` in the state (step doubling): the default step rule is not accurate enough
-    for a quotient divided by a small β on long ramps."""
+    below :data:`TOLERANCE` in the state (step doubling): the quotient divides by β, so an error ε
+    in the state is ~ε/β in the gradient, and the table is to measure the ramps, not the steps."""
     emulator = QutipEmulator(system.profile, tol=TOLERANCE)
     return emulated_qep_gradient(
         system.model, system.profile, recipe, [], system.theta, [1.0], system.beta, emulator

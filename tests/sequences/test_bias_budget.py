@@ -20,8 +20,8 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import qep_phase_schedules
 from qep_analog.sequences.recipes import Recipe, default_recipe, load_recipe
 
-#: the emulator's error budget (step doubling): the default step rule leaves ~1e-2 in the amplitude
-#: of a 53 µs linear ramp, far above the excitations measured here
+#: the emulator's error budget (step doubling): the quotient divides by β, so an error ε in the state
+#: is ~ε/β in the gradient; the default steps leave ~1e-5 in the amplitude of a 53 µs linear ramp
 EMULATOR_TOLERANCE = 1e-8
 #: the first-order excitation against the emulated one (relative), on one qubit
 AMPLITUDE_TOLERANCE = 0.1
