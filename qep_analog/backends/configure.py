@@ -5,8 +5,8 @@ the command line give them.
     backend:
       name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
       recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps;
-                               #   default: the platform's quintic-ended recipe, rydberg-quintic or
-                               #   ion-exponential-smooth)
+                               #   default: the platform's quintic-ended recipe, rydberg-gap-quintic
+                               #   (rydberg-quintic past 14 atoms) or ion-exponential-smooth)
       method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")

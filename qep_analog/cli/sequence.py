@@ -41,7 +41,8 @@ def register(commands: Any) -> None:
     build.add_argument(
         "recipe", nargs="?",
         help="recipe (qep-recipe/1): a file or a name in sequences/ (default: the platform's "
-        "quintic-ended recipe, rydberg-quintic or ion-exponential-smooth)",
+        "quintic-ended recipe, rydberg-gap-quintic (rydberg-quintic past 14 atoms) or "
+        "ion-exponential-smooth)",
     )  # fmt: skip
     build.add_argument("--device", required=True, help="built-in profile name or profile file")
     build.add_argument("--relaxed", action="store_true", help="the emulation variant of the profile")
