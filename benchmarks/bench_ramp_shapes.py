@@ -11,7 +11,8 @@ Systems (relaxed profiles, so that long ramps are allowed):
 - ``qubit``: one Rydberg atom, H = h X + d Z (h = 1, d = −2 rad/µs), from δ_0 = −3 rad/µs, output Z,
   β = 0.01;
 - ``rydberg``: the 6-atom chain of examples/models/rydberg_chain.yaml (θ = 4, 3, 0.5, 1.5), from
-  δ_0 = −12.6 rad/µs, β = 0.1 (``--atoms 8``: the same chain, 8 atoms);
+  δ_0 = −12.6 rad/µs, β = 0.1 (``--atoms 8``: the same chain, 8 atoms); shapes also the gap-aware
+  ramp with quintic ends (the default recipe ``rydberg-gap-quintic``: ds/dτ ∝ Δ(s)², 17 gap points);
 - ``ion``: 6 ions of yb171-chain, Ω_i = 1.5 rad/µs at μ = 30 rad/µs (all-to-all XX couplings, J_max
   ≈ 0.0012 rad/µs), H = J·XX + b Σ Z_i + s Σ (−1)^i Z_i with b = J_max, s = 0.3 J_max, output
   (Z_0 + Z_1)/2, β = 0.05 J_max, from the field B_0 = 2π·40 kHz; shapes also the ions' exponential
@@ -21,6 +22,7 @@ Waveforms are sampled at ``segments`` = max(200, T·Δ_max) breakpoints (at most
 largest coupled gap per segment) so that the table measures the shapes, not the sampling.
 
     python benchmarks/bench_ramp_shapes.py [--systems qubit rydberg ion] [--products 10 20 40 80 160]
+        [--atoms 6] [--shapes quintic gap_aware+quintic]
     python benchmarks/bench_ramp_shapes.py --calibrate [--models 200] [--seed 7]
 
 ``--calibrate`` draws random small models (1–4 Rydberg atoms, 2–4 ions; random couplings, fields,
@@ -58,6 +60,7 @@ from qep_analog.solvers.threads import single_blas_thread
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = ("linear", "cosine", "quintic")
 ION_SHAPES = (*SHAPES, "exponential", "exponential+quintic")
+RYDBERG_SHAPES = (*SHAPES, "gap_aware+quintic")
 #: the emulator's error budget in the final state (its ``tol``)
 TOLERANCE = 1e-8
 
@@ -88,10 +91,10 @@ def rydberg_chain(atoms: int) -> System:
     model = load_model(ROOT / "examples" / "models" / "rydberg_chain.yaml")
     if atoms != model.n_qubits:
         model = chain_model(atoms)
-    recipe = dataclasses.replace(load_recipe("rydberg-quintic"), initial_detuning=-12.6)
+    recipe = dataclasses.replace(load_recipe("rydberg-gap-quintic"), initial_detuning=-12.6)
     profile = read_profile("fresnel-like", relaxed=True)
     theta = np.array([4.0, 3.0, 0.5, 1.5])
-    return System(f"Rydberg chain, {atoms} atoms", model, theta, 0.1, profile, recipe)
+    return System(f"Rydberg chain, {atoms} atoms", model, theta, 0.1, profile, recipe, RYDBERG_SHAPES)
 
 
 def chain_model(n: int) -> QEPModel:
@@ -121,7 +124,8 @@ def ion_chain(n: int = 6) -> System:
 
 
 def shaped(recipe: Recipe, shape: str, duration: float, segments: int) -> Recipe:
-    """``recipe`` with ``shape`` (``exponential+quintic``: exponential with quintic ends)."""
+    """``recipe`` with ``shape`` (``exponential+quintic``: exponential with quintic ends; likewise
+    ``gap_aware+quintic``)."""
     name, _, ends = shape.partition("+")
     time_constant = duration / 4.8 if name == "exponential" else recipe.time_constant
     return dataclasses.replace(
@@ -157,8 +161,8 @@ def measure(system: System, shape: str, product: float, gaps: tuple[float, float
 
 def emulated(system: System, recipe: Recipe) -> EmulatedGradient:
     """The emulated gradient of ``system`` through ``recipe``'s ramps, the propagation's error held
-    below :data:`TOLERANCE` in the state (step doubling): the default step rule is not accurate enough
-    for a quotient divided by a small β on long ramps."""
+    below :data:`TOLERANCE` in the state (step doubling): the quotient divides by β, so an error ε
+    in the state is ~ε/β in the gradient, and the table is to measure the ramps, not the steps."""
     emulator = QutipEmulator(system.profile, tol=TOLERANCE)
     return emulated_qep_gradient(
         system.model, system.profile, recipe, [], system.theta, [1.0], system.beta, emulator
@@ -166,14 +170,14 @@ def emulated(system: System, recipe: Recipe) -> EmulatedGradient:
 
 
 @single_blas_thread
-def table(systems: list[System], products: list[float]) -> None:
+def table(systems: list[System], products: list[float], shapes: list[str] | None = None) -> None:
     header = "| system | shape | " + " | ".join(f"T·Δ_min = {p:g}" for p in products) + " |"
     print(header)
     print("|" + "---|" * (2 + len(products)))
     for system in systems:
         started = time.perf_counter()
         gaps = path_gaps(system)
-        for shape in system.shapes:
+        for shape in [s for s in system.shapes if shapes is None or s in shapes]:
             cells = []
             for product in products:
                 g = measure(system, shape, product, gaps)
@@ -260,6 +264,7 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=["qubit", "rydberg", "ion"])
     parser.add_argument("--products", type=float, nargs="+", default=[10, 20, 40, 80, 160])
     parser.add_argument("--atoms", type=int, default=6)
+    parser.add_argument("--shapes", nargs="+", default=None, help="only these shapes (default: all)")
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
@@ -269,7 +274,7 @@ def main() -> None:
         calibrate(args.models, args.seed)
         return
     makers = {"qubit": qubit, "rydberg": lambda: rydberg_chain(args.atoms), "ion": ion_chain}
-    table([makers[name]() for name in args.systems], args.products)
+    table([makers[name]() for name in args.systems], args.products, args.shapes)
 
 
 if __name__ == "__main__":

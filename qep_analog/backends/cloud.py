@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from importlib.util import find_spec
 from typing import Any
 
+from numpy.typing import NDArray
+
 from qep_analog.backends.jobs import (
     BatchResult,
     JobResult,
@@ -30,7 +32,7 @@ from qep_analog.backends.jobs import (
     bitstring_counts,
     require_counts,
 )
-from qep_analog.backends.schedules import device_time, job_schedules
+from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError, MeasurementError
 from qep_analog.measurement.estimators import SettingCounts
@@ -56,7 +58,8 @@ class PasqalCloudBackend:
     with pasqal-cloud's ``create_batch`` and ``get_batch``; by default a pasqal-cloud client logged
     in with the credentials given or in the environment). ``emulator``: one of the cloud's
     emulators (``"EMU_MPS"``, ...) instead of the QPU. ``clock`` and ``sleep`` (seconds) time the
-    polling."""
+    polling. With ``bias_budget`` (the default) :meth:`preparation_bias` gives each sample's
+    gradient the bias estimate of the ramp its schedules play (up to 14 qubits)."""
 
     name = "pasqal-cloud"
 
@@ -75,6 +78,7 @@ class PasqalCloudBackend:
         timeout_s: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        bias_budget: bool = True,
     ) -> None:
         require_cloud_profile(profile)
         if not poll_interval_s >= 0:
@@ -97,6 +101,17 @@ class PasqalCloudBackend:
         self._connection = connection
         self._clock = clock
         self._sleep = sleep
+        #: whether a step's gradients carry the bias estimate of their preparations
+        self.bias_budget = bias_budget
+
+    def preparation_bias(
+        self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
+    ) -> NDArray | None:
+        """Per sample and parameter, the bias estimate of the gradient the recipe's ramps prepare
+        (:func:`~qep_analog.backends.schedules.ramp_bias`); None when ``bias_budget`` is off."""
+        if not self.bias_budget:
+            return None
+        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
 
     @property
     def connection(self) -> CloudConnection:

@@ -5,13 +5,14 @@ the command line give them.
     backend:
       name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
       recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps;
-                               #   default: the platform's quintic-ended recipe, rydberg-quintic or
-                               #   ion-exponential-smooth)
+                               #   default: the platform's quintic-ended recipe, rydberg-gap-quintic
+                               #   (rydberg-quintic past 14 atoms) or ion-exponential-smooth)
       method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
-      bias_budget: true        # qutip: each gradient carries its ramp's bias estimate (up to 14 qubits)
+      bias_budget: true        # qutip, fake-lab, pasqal-cloud: each gradient carries its ramp's bias
+                               #   estimate (up to 14 qubits; default true)
       blockade_radius_um: auto # qutip (magnus): evolve in the blockade subspace, cutoff in µm or auto
       blockade_tolerance: 0.01 #   (auto: a blockaded pair's doubly excited population at most this)
       blockade_order: 0        #   and configurations with up to this many excited blockaded pairs
@@ -71,7 +72,8 @@ _OPTIONS: dict[str, set[str]] = {
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},
-    "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s"},
+    "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s", "bias_budget"},
+    "fake-lab": {"bias_budget"},
 }
 
 
@@ -101,7 +103,7 @@ def backend_for_run(
         raise ConfigError(f"backend {name}: runs schedules on a device; name one (device: or --device)")
     from qep_analog.sequences.recipes import default_recipe, load_recipe
 
-    loaded = load_recipe(recipe if recipe is not None else default_recipe(profile.platform))
+    loaded = load_recipe(recipe if recipe is not None else default_recipe(profile.platform, model.n_qubits))
     if loaded.platform != profile.platform:
         raise ConfigError(
             f"backend {name}: recipe {loaded.name!r} is for {loaded.platform}, device "

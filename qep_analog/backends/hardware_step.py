@@ -339,7 +339,11 @@ class HardwareStep:
         profile = experiment.profile
         if profile is None:
             raise ConfigError("step: name the device (device: in the experiment, or --device)")
-        recipe = recipe or (experiment.backend or {}).get("recipe") or default_recipe(profile.platform)
+        recipe = (
+            recipe
+            or (experiment.backend or {}).get("recipe")
+            or default_recipe(profile.platform, experiment.task.model.n_qubits)
+        )
         loaded = load_recipe(recipe)
         if loaded.platform != profile.platform:
             raise ConfigError(

@@ -4,7 +4,7 @@ register of its free phase (a nudge changes no positions)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.diagnostics import MAX_DIAGNOSED_QUBITS, path_spectrum
 from qep_analog.emulation.preparation_bias import gradient_bias, nudge_operator
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.sequences.phases import target_controls
+from qep_analog.sequences.phases import ramp_gap, target_controls
 from qep_analog.sequences.recipes import Recipe, build_schedule
 from qep_analog.sequences.schedule import Schedule
 
@@ -25,15 +25,15 @@ def job_schedules(
 ) -> dict[str, Schedule]:
     """The schedule of each job (read in Z; a basis sets its readout), by job key. ``model`` is the
     model as the device realises it (:func:`~qep_analog.sequences.phases.realised_model`)."""
-    registers: dict[int, Any] = {}
+    registers: dict[int, tuple[Any, Callable[[NDArray], NDArray] | None]] = {}
     out = {}
     for job in sorted(jobs, key=lambda j: (j.sample, j.phase != "free")):
-        like = registers.get(job.sample)
-        if like is None:
-            like = target_controls(model, profile, job.x, job.theta)
-            registers[job.sample] = like
+        if job.sample not in registers:
+            free = target_controls(model, profile, job.x, job.theta)
+            registers[job.sample] = free, ramp_gap(recipe, profile, free)
+        like, gap = registers[job.sample]
         target = target_controls(model, profile, job.x, job.theta, job.nu, like=like)
-        out[job.key] = build_schedule(recipe, profile, target, job.phase)
+        out[job.key] = build_schedule(recipe, profile, target, job.phase, gap=gap)
     return out
 
 

@@ -12,8 +12,8 @@ from qep_analog.cli.common import add_calibration_options
 def register(commands: Any) -> None:
     command = commands.add_parser(
         "gradient-from-counts",
-        help="QEP gradient with standard errors from measured counts (qep-counts/1)",
-        description="Read RUN_DIR/run.json (qep-counts/1: counts per setting of the free and nudged "
+        help="QEP gradient with standard errors from measured counts (qep-counts/2 or /1)",
+        description="Read RUN_DIR/run.json (qep-counts/2 or /1: counts per setting of the free and nudged "
         "phases) and print dL/dtheta per parameter with its standard error.",
     )
     command.add_argument("run_dir", help="run directory holding run.json (or the JSON file)")

@@ -41,7 +41,8 @@ def register(commands: Any) -> None:
     build.add_argument(
         "recipe", nargs="?",
         help="recipe (qep-recipe/1): a file or a name in sequences/ (default: the platform's "
-        "quintic-ended recipe, rydberg-quintic or ion-exponential-smooth)",
+        "quintic-ended recipe, rydberg-gap-quintic (rydberg-quintic past 14 atoms) or "
+        "ion-exponential-smooth)",
     )  # fmt: skip
     build.add_argument("--device", required=True, help="built-in profile name or profile file")
     build.add_argument("--relaxed", action="store_true", help="the emulation variant of the profile")
@@ -76,7 +77,7 @@ def register(commands: Any) -> None:
     emulate.add_argument("--backend", choices=("qutip", "pulser"), default="qutip")
     emulate.add_argument(
         "--shots", type=int,
-        help="sample this many bitstrings per schedule and write them as a qep-counts/1 run (--counts)",
+        help="sample this many bitstrings per schedule and write them as a qep-counts run (--counts)",
     )  # fmt: skip
     emulate.add_argument(
         "--counts", metavar="DIR",
@@ -198,7 +199,7 @@ def run_build(args: argparse.Namespace) -> int:
     profile = load_profile(args.device, relaxed=args.relaxed, nominal=args.nominal, history=args.history)
     exporter = exporter_of(profile, args.export) if args.export else None
     model = load_model(args.model)
-    recipe = load_recipe(args.recipe or default_recipe(profile.platform))
+    recipe = load_recipe(args.recipe or default_recipe(profile.platform, model.n_qubits))
     choice = choose_duration(
         profile, args.duration, DurationChoice(recipe.duration, f"recipe {recipe.name!r}")
     )
@@ -494,7 +495,7 @@ def _write_counts(
     profile: Any,
     report: dict[str, Any] | None = None,
 ) -> Path:
-    """The sampled counts as a ``qep-counts/1`` run of the model the schedules realise."""
+    """The sampled counts as a ``qep-counts`` run of the model the schedules realise."""
     import dataclasses
 
     from qep_analog import (

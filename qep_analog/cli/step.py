@@ -23,8 +23,8 @@ def register(commands: Any) -> None:
     step.add_argument("--device", help="device profile (overrides the experiment's device:)")
     step.add_argument(
         "--recipe",
-        help="schedules of the phases (overrides backend.recipe; default: rydberg-quintic or "
-        "ion-exponential-smooth)",
+        help="schedules of the phases (overrides backend.recipe; default: rydberg-gap-quintic "
+        "(rydberg-quintic past 14 atoms) or ion-exponential-smooth)",
     )
     step.add_argument(
         "--parameters", help="a finished run's result.json: its parameters (default: the task's start)"

@@ -46,7 +46,8 @@ def register(commands: Any) -> None:
     train.add_argument(
         "--recipe",
         help="schedules of each phase for a device backend (overrides backend.recipe; default: the "
-        "platform's quintic-ended recipe, rydberg-quintic or ion-exponential-smooth)",
+        "platform's quintic-ended recipe, rydberg-gap-quintic (rydberg-quintic past 14 atoms) or "
+        "ion-exponential-smooth)",
     )
     add_calibration_options(train)
     train.set_defaults(handler=run)

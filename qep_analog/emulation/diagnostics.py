@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as sl
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
@@ -25,6 +26,7 @@ from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.model.pauli import PauliSum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
 from qep_analog.sequences.waveforms import Waveform
+from qep_analog.solvers.threads import single_blas_thread
 
 MAX_DIAGNOSED_QUBITS = 14
 ADIABATIC_TOLERANCE = 0.05
@@ -52,15 +54,20 @@ class Adiabaticity:
 
 
 LEVELS = 4  # lowest levels examined at each time
+#: levels a dense diagonalisation computes (the lowest the path couples is searched among them)
+DENSE_LEVELS = 12
 
 
 DENSE_DIM = 2048  # below this, dense diagonalisation (ARPACK can miss a level in degenerate spectra)
 
 
-def _lowest(matrix: sp.csr_matrix, k: int) -> tuple[NDArray, NDArray]:
-    """The k lowest levels (all of them when the matrix is small enough to diagonalise densely)."""
+def _lowest(matrix: sp.csr_matrix | NDArray, k: int) -> tuple[NDArray, NDArray]:
+    """The k lowest levels (:data:`DENSE_LEVELS` of them when the matrix is small enough to
+    diagonalise densely: LAPACK's subset driver, a third of a full diagonalisation's time)."""
     if matrix.shape[0] <= DENSE_DIM:
-        return np.linalg.eigh(matrix.toarray())
+        dense = matrix if isinstance(matrix, np.ndarray) else matrix.toarray()
+        top = min(max(k, DENSE_LEVELS), dense.shape[0]) - 1
+        return sl.eigh(dense, subset_by_index=[0, top], driver="evr")
     start = np.random.default_rng(0).normal(size=matrix.shape[0])
     values, vectors = sla.eigsh(matrix, k=k, which="SA", tol=1e-12, v0=start, ncv=max(20, 4 * k))
     order = np.argsort(values)
@@ -86,8 +93,9 @@ class PathSpectrum:
     lowest level the ramp couples to the ground state, the local adiabatic rate
     max_m |⟨m|∂_t H|0⟩|/Δ_m², and along the path's direction ∂_s H = H(T) − H(0) (controls on one
     path s) the gap to the lowest level it couples and the response ‖∂_s|0⟩‖ =
-    (Σ_m |⟨m|∂_s H|0⟩|²/Δ_m²)^(1/2) (beyond the levels computed, bounded with the highest of them);
-    the final ground state, its energy and the final Hamiltonian."""
+    (Σ_m |⟨m|∂_s H|0⟩|²/Δ_m²)^(1/2) (exact up to :data:`DENSE_DIM` levels; beyond, the levels not
+    computed bounded with the highest of them); the final ground state, its energy and the final
+    Hamiltonian."""
 
     times: NDArray
     gaps: NDArray
@@ -104,12 +112,14 @@ class PathSpectrum:
         return float(self.gaps.min())
 
 
+@single_blas_thread
 def path_spectrum(
     schedule: Schedule, profile: DeviceProfile, points: int = 41, nudge: PauliSum | None = None
 ) -> PathSpectrum:
     """The lowest levels of H(t) at ``points`` times along ``schedule`` (exact, small N); with a
     ``nudge`` V, also how far V moves the lowest coupled level from the ground state,
-    |⟨m|V|m⟩ − ⟨0|V|0⟩| (``shifts``; NaN without one)."""
+    |⟨m|V|m⟩ − ⟨0|V|0⟩| (``shifts``; NaN without one). One BLAS thread: on a shared machine a
+    threaded diagonalisation of a few hundred levels took 8 times as long."""
     n = schedule.n_qubits
     if n > MAX_DIAGNOSED_QUBITS:
         raise ConfigError(f"diagnostics: {n} qubits exceed the limit of {MAX_DIAGNOSED_QUBITS}")
@@ -126,10 +136,11 @@ def path_spectrum(
     shifts = np.full(points, np.nan)
     for k, t in enumerate(times):
         hamiltonian = base + sum((float(w(t)) * m for w, m in matrices), start=0 * base)
-        values, vectors = _lowest(hamiltonian, levels)
+        dense = hamiltonian.toarray() if hamiltonian.shape[0] <= DENSE_DIM else None
+        values, vectors = _lowest(hamiltonian if dense is None else dense, levels)
         derivative = sum((_slope(w, t) * m for w, m in matrices), start=0 * base)
         gaps[k], rates[k] = _coupled_gap_and_rate(values[:levels], vectors[:, :levels], derivative)
-        path_gaps[k], responses[k], level = _path_response(values, vectors, along)
+        path_gaps[k], responses[k], level = _path_response(values, vectors, along, dense)
         if moved is not None:
             shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, vectors[:, 0]))
         if k == points - 1:
@@ -141,20 +152,41 @@ def _diagonal(matrix: sp.csr_matrix, vector: NDArray) -> float:
     return float(np.real(np.vdot(vector, matrix @ vector)))
 
 
-def _path_response(values: NDArray, vectors: NDArray, along: sp.csr_matrix) -> tuple[float, float, int]:
+def _path_response(
+    values: NDArray, vectors: NDArray, along: sp.csr_matrix, dense: NDArray | None = None
+) -> tuple[float, float, int]:
     """The gap to the lowest level ∂_s H couples to the ground state (the highest level computed
-    when none of them is coupled: a lower bound), ‖∂_s|0⟩‖ (the part beyond the levels computed
-    bounded by ‖Q ∂_s H|0⟩‖ (Q = 1 − |0⟩⟨0|) over the highest gap computed) and that level's index."""
+    when none of them is coupled: a lower bound), ‖∂_s|0⟩‖ and that level's index. With the
+    Hamiltonian's ``dense`` matrix the response is exact, ‖(H − E_0)⁺ Q ∂_s H|0⟩‖ (Q = 1 − |0⟩⟨0|,
+    one Cholesky solve); otherwise the part beyond the levels computed is bounded by ‖Q ∂_s H|0⟩‖
+    over the highest gap computed."""
     ground = vectors[:, 0]
     pushed = along @ ground
-    total = float(np.linalg.norm(pushed - np.vdot(ground, pushed) * ground)) ** 2
+    projected = pushed - np.vdot(ground, pushed) * ground
+    total = float(np.linalg.norm(projected)) ** 2
     elements = np.abs(vectors[:, 1:].conj().T @ pushed)
     gaps = np.maximum(values[1:] - values[0], 1e-12)
     coupled = elements > 1e-9 * max(math.sqrt(total), 1e-300)
     level = int(np.argmax(coupled)) + 1 if np.any(coupled) else len(values) - 1
+    if dense is not None and gaps[0] > 1e-9 * max(1.0, abs(float(values[0]))):
+        try:
+            response = _exact_response(dense, float(values[0]), ground, projected, float(gaps[0]))
+            return float(gaps[level - 1]), response, level
+        except np.linalg.LinAlgError:  # not positive definite in floating point: the bound below
+            pass
     within = float(np.sum(elements**2))
     rest = max(total - within, 0.0) / gaps[-1] ** 2
     return float(gaps[level - 1]), math.sqrt(float(np.sum((elements / gaps) ** 2)) + rest), level
+
+
+def _exact_response(
+    hamiltonian: NDArray, energy: float, ground: NDArray, projected: NDArray, gap: float
+) -> float:
+    """‖(H − E_0)⁺ b‖ for b ⊥ |0⟩: H − E_0 + Δ|0⟩⟨0| is positive definite and acts on the
+    complement of |0⟩ as H − E_0 does."""
+    shifted = hamiltonian - energy * np.eye(len(ground)) + gap * np.outer(ground, ground.conj())
+    solution = sl.cho_solve(sl.cho_factor(shifted, lower=True), projected)
+    return float(np.linalg.norm(solution))
 
 
 def adiabaticity(

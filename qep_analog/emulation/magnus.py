@@ -22,7 +22,15 @@ of order 4, exact when H is constant. Since H is affine in the waveform values, 
 steps no longer than h_max = √(κ / max_t ‖Ḣ(t)‖₁), ‖Ḣ‖₁ = Σ_k |ẇ_k|·‖O_k‖₁ (‖O‖₁ the sum of the
 |coefficients|, a bound on the norm) and κ = :data:`STEP_STRENGTH` = 0.1: every step has h²‖Ḣ‖ ≤ κ,
 a bound on the phase that the change of H within a step carries (CF4 is exact for a constant H: a
-schedule of constant waveforms takes one step per segment). The rule is justified by tests, not by
+schedule of constant waveforms takes one step per segment). In a segment whose controls move, a step
+is also no longer than φ / max_q ‖H_c‖_q, ‖H_c‖_q = Σ_k |w_k|·‖O_k‖_q the controlled part's
+coefficients on strings acting on qubit q (at the segment's ends; the static part — van der Waals
+energies of states a blockade keeps empty — left out) and φ = :data:`STEP_PHASE` = 1.5: CF4's error
+in a step grows as h⁵‖H‖²‖Ḣ‖, so with h²‖Ḣ‖ ≤ κ alone a long, slowly changing segment took steps
+of h‖H‖ ≈ 5 rad and its error grew as T² (a 53 µs linear ramp of one atom: 2.4e-4 in infidelity
+against step doubling at tol 1e-10; 3e-11 with φ; a 40 ms linear field ramp of 4 ions in 2 ms
+segments: 8.5e-7, 6e-14 with φ); ramps sampled finely enough (the shipped recipes) are not changed
+by it (tests/sequences/test_magnus.py). The rule is justified by tests, not by
 an error bound: against QuTiP at atol 1e-12, rtol 1e-10 the final states of the 6-atom Rydberg chain
 (sin², linear and gap-aware ramps) are within 5e-12 in infidelity, of the 9-atom Rydberg sensor on
 aquila-like (τr ≈ 12 per exponential) within 6e-9 at worst over six inputs, of a 4-ion chain within
@@ -81,6 +89,8 @@ _A2 = (3.0 + 2.0 * math.sqrt(3.0)) / 12.0
 SERIES_TOLERANCE = 1e-10
 #: κ of the default step rule: every step has h²·‖Ḣ‖ ≤ κ (see the module doc)
 STEP_STRENGTH = 0.1
+#: φ of the default step rule: a step in which the controls move has h·max_q ‖H_c‖_q ≤ φ
+STEP_PHASE = 1.5
 #: trajectories evolved side by side (the block's kick times refine its step grid)
 BLOCK = 16
 #: κ and series tolerance of noisy trajectories: each trajectory's state is then within ~2e-3 (a
@@ -130,8 +140,9 @@ class SplitHamiltonian:
     """H(t) = Σ_k w_k(t) part_k with w_0 = 1 (the static part) and w_k the k-th control's waveform
     (``names[k − 1]``): ``diagonals[k]`` the diagonal of part k, ``rows[k, 0 / 1, g]`` the real /
     imaginary parts of its row elements on the flip mask ``masks[g]`` (not 0), ``uniform[g]``: those
-    are the same for every basis state in every part. ``norms[k − 1]``: ‖O_k‖₁. The waveforms are
-    sampled at the union of their breakpoints (``grid``; ``values[i, k − 1]`` = w_k(grid[i]))."""
+    are the same for every basis state in every part. ``norms[k − 1]``: ‖O_k‖₁; ``site_norms[k − 1,
+    q]``: the part of it on strings that act on qubit q. The waveforms are sampled at the union of
+    their breakpoints (``grid``; ``values[i, k − 1]`` = w_k(grid[i]))."""
 
     n_qubits: int
     masks: NDArray
@@ -142,6 +153,7 @@ class SplitHamiltonian:
     names: tuple[str, ...]
     grid: NDArray
     values: NDArray
+    site_norms: NDArray
 
     @classmethod
     def of(cls, schedule: Schedule, profile: DeviceProfile) -> SplitHamiltonian:
@@ -153,7 +165,7 @@ class SplitHamiltonian:
         uniform = np.all(rows == rows[..., :1], axis=(0, 1, 3))
         return cls(
             n, np.ascontiguousarray(masks[1:]), np.ascontiguousarray(elements[:, 0].real), rows,
-            uniform, parts.norms, parts.names, parts.grid, parts.values,
+            uniform, parts.norms, parts.names, parts.grid, parts.values, parts.site_norms,
         )  # fmt: skip
 
     @property
@@ -168,7 +180,8 @@ class SplitHamiltonian:
 
 class Waveforms(Protocol):
     """The controls' piecewise-linear waveforms of a split Hamiltonian (full space or a subspace):
-    ``values[i, k]`` = w_k(grid[i]) of the control ``names[k]``, ``norms[k]`` = ‖O_k‖₁."""
+    ``values[i, k]`` = w_k(grid[i]) of the control ``names[k]``, ``norms[k]`` = ‖O_k‖₁,
+    ``site_norms[k, q]`` the part of it on strings that act on qubit q."""
 
     @property
     def names(self) -> tuple[str, ...]: ...
@@ -178,6 +191,8 @@ class Waveforms(Protocol):
     def values(self) -> NDArray: ...
     @property
     def norms(self) -> NDArray: ...
+    @property
+    def site_norms(self) -> NDArray: ...
 
 
 @dataclass(frozen=True)
@@ -185,13 +200,15 @@ class ScheduleParts:
     """A schedule's Hamiltonian as parts: ``operators[0]`` the static part, ``operators[k]`` the
     control ``names[k − 1]``'s operator (controls without one, or absent from the schedule, left
     out), their waveforms sampled at the union of the breakpoints (``grid``, ``values``) and
-    ``norms[k − 1]`` = ‖O_k‖₁ (the sum of the |coefficients|)."""
+    ``norms[k − 1]`` = ‖O_k‖₁ (the sum of the |coefficients|), ``site_norms[k − 1, q]`` the part of
+    it on strings that act on qubit q."""
 
     operators: tuple[PauliSum, ...]
     names: tuple[str, ...]
     grid: NDArray
     values: NDArray
     norms: NDArray
+    site_norms: NDArray
 
     @classmethod
     def of(cls, schedule: Schedule, profile: DeviceProfile) -> ScheduleParts:
@@ -202,8 +219,13 @@ class ScheduleParts:
         for k, (name, _) in enumerate(used):
             values[:, k] = schedule.controls[name](grid)
         norms = np.array([sum(abs(c) for c in op.values()) for _, op in used], dtype=float)
+        site_norms = np.zeros((len(used), schedule.n_qubits))
+        for k, (_, op) in enumerate(used):
+            for string, coefficient in op.items():
+                for q, _letter in string.factors:
+                    site_norms[k, q] += abs(coefficient)
         operators = (static, *(op for _, op in used))
-        return cls(operators, tuple(name for name, _ in used), grid, values, norms)
+        return cls(operators, tuple(name for name, _ in used), grid, values, norms, site_norms)
 
 
 def sampled_weights(waveforms: Waveforms, times: NDArray, scales: NDArray | None = None) -> NDArray:
@@ -216,18 +238,25 @@ def sampled_weights(waveforms: Waveforms, times: NDArray, scales: NDArray | None
     return out
 
 
-def step_grid(hamiltonian: Waveforms, strength: float = STEP_STRENGTH) -> NDArray:
+def step_grid(
+    hamiltonian: Waveforms, strength: float = STEP_STRENGTH, phase: float = STEP_PHASE
+) -> NDArray:
     """The default step ends: the breakpoints, each segment cut into ⌈L/h_max⌉ equal steps with
-    h_max = √(κ / max_t ‖Ḣ(t)‖₁), ‖Ḣ‖₁ = Σ_k |ẇ_k|·‖O_k‖₁ (see the module doc). Their number is
-    checked against the memory limit first: per step, its end (float64, built in pieces and joined)
-    and the weights of the Hamiltonian's parts sampled there."""
+    h_max = √(κ / max_t ‖Ḣ(t)‖₁), ‖Ḣ‖₁ = Σ_k |ẇ_k|·‖O_k‖₁, and, in a segment whose controls move,
+    at most φ / max_q ‖H_c‖_q, ‖H_c‖_q = Σ_k |w_k|·‖O_k‖_q over the segment's ends (see the module
+    doc). Their number is checked against the memory limit first: per step, its end (float64, built
+    in pieces and joined) and the weights of the Hamiltonian's parts sampled there."""
     grid = hamiltonian.grid
     lengths = np.diff(grid)
-    rates = np.abs(np.diff(hamiltonian.values, axis=0)) / lengths[:, None] @ hamiltonian.norms
+    slopes = np.abs(np.diff(hamiltonian.values, axis=0)) / lengths[:, None]
+    rates = slopes @ hamiltonian.norms
     peak = float(rates.max()) if len(rates) else 0.0
     counts = np.ones(len(lengths), dtype=int)
     if peak > 0:
-        wanted = np.maximum(1.0, np.ceil(lengths / math.sqrt(strength / peak) - 1e-9))
+        local = (np.abs(hamiltonian.values) @ hamiltonian.site_norms).max(axis=1)  # at each breakpoint
+        moving = np.maximum(local[:-1], local[1:]) * (rates > 0)
+        longest = np.minimum(math.sqrt(strength / peak), phase / np.maximum(moving, 1e-300))
+        wanted = np.maximum(1.0, np.ceil(lengths / longest - 1e-9))
         steps = float(wanted.sum()) + 1
         require_memory(f"emulator: {steps:.3g} time steps", 8 * (3 + len(hamiltonian.names)) * steps)
         counts = wanted.astype(int)

@@ -114,7 +114,8 @@ class SubspaceHamiltonian:
     """H(t) = Σ_k w_k(t) part_k (w_0 = 1) restricted to ``subspace``: ``diagonals[k]`` the diagonal
     of part k; the flip elements on one CSR pattern (``indptr``, ``indices``) with ``values[j]`` those
     of part ``flipping[j]``; the waveforms as in :class:`~qep_analog.emulation.magnus.ScheduleParts`
-    (``names``, ``grid``, ``values``: w_k at the breakpoints, ``norms``: the full-space ‖O_k‖₁)."""
+    (``names``, ``grid``, ``values``: w_k at the breakpoints, ``norms``: the full-space ‖O_k‖₁,
+    ``site_norms``: its parts per qubit)."""
 
     subspace: BlockadeSubspace
     diagonals: NDArray
@@ -127,6 +128,7 @@ class SubspaceHamiltonian:
     grid: NDArray
     values: NDArray
     norms: NDArray
+    site_norms: NDArray
 
     @classmethod
     def of(
@@ -148,7 +150,7 @@ class SubspaceHamiltonian:
         uniform = bool(np.all(elements == elements[:, :1])) if elements.size else True
         return cls(
             subspace, diagonals, indptr, indices, elements, flips, uniform, parts.names, parts.grid,
-            parts.values, parts.norms,
+            parts.values, parts.norms, parts.site_norms,
         )  # fmt: skip
 
     @property

@@ -1,4 +1,5 @@
-"""Measured QEP runs on disk (``qep-counts/1``) and Pulser results as counts.
+"""Measured QEP runs on disk (``qep-counts/2``; ``qep-counts/1`` read too) and Pulser results as
+counts.
 
 A run directory holds ``run.json`` (see ``docs/counts-format.md``)::
 
@@ -12,6 +13,12 @@ A run directory holds ``run.json`` (see ``docs/counts-format.md``)::
 
 Bitstrings put qubit 0 first, '1' is the excited state; every phase lists the same settings in the
 same order. Every problem is one :class:`~qep_analog.errors.MeasurementError` line naming the file.
+
+Versions: ``/2`` adds the optional ``preparation`` section (the bias of the preparations). A reader
+of ``/1`` refuses unknown keys, so a file that has the section is written as ``/2`` and one without
+it as ``/1``, which every reader of either version reads (as git writes its index version 3 only
+when an entry needs it). Both are read; a ``/1`` file with a ``preparation`` section (written before
+the version existed) is read with it.
 """
 
 from __future__ import annotations
@@ -36,14 +43,16 @@ from qep_analog.qep.scheme import PHASES
 from qep_analog.schema import OMIT, Field, parse_section, parse_value, shown
 from qep_analog.storage import confined_path, read_json, write_json
 
-SCHEMA = "qep-counts/1"
+SCHEMA = "qep-counts/2"
+#: the first version: no ``preparation`` section; still written for a run without one
+SCHEMA_V1 = "qep-counts/1"
 RUN_FILE = "run.json"
 #: the point a run was measured at: x, theta and error_signal name -> value, names of the model
 _NAMES = Field("names", "mapping", value=Field("value"), nullable=True)
 _SETTING = Field("setting", "section", fields=(Field("bases", "text"), Field("counts", "any")))
 _SETTINGS = Field("settings", "list", value=_SETTING, min_length=1, required=False, default=OMIT)
 _FIELDS = (
-    Field("schema", "text", choices=(SCHEMA,)),
+    Field("schema", "text", choices=(SCHEMA, SCHEMA_V1)),
     Field("model", "any"),
     # x, theta and error_signal are read as _NAMES once the model names the valid keys
     Field("x", "any", required=False),
@@ -201,7 +210,7 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
     if path.is_dir():
         path = path / RUN_FILE
     try:
-        document = read_json(path, SCHEMA)
+        document = read_json(path, (SCHEMA, SCHEMA_V1))
     except StorageError as exc:
         raise MeasurementError(str(exc)) from None
     where = str(path)
@@ -260,7 +269,8 @@ def read_counts_run(run_dir: str | Path) -> CountsRun:
 
 
 def write_counts_run(run_dir: str | Path, run: CountsRun) -> Path:
-    """Write ``RUN_DIR/run.json`` atomically (the model embedded unless ``run.model_file`` names it)."""
+    """Write ``RUN_DIR/run.json`` atomically (the model embedded unless ``run.model_file`` names it):
+    ``qep-counts/2`` with a ``preparation`` section, else ``qep-counts/1``."""
     path = Path(run_dir) / RUN_FILE
     document: dict[str, Any] = {
         "model": run.model_file if run.model_file is not None else model_to_document(run.model),
@@ -278,7 +288,7 @@ def write_counts_run(run_dir: str | Path, run: CountsRun) -> Path:
         name: [{"bases": c.bases, "counts": c.to_bitstrings()} for c in settings]
         for name, settings in run.phases.items()
     }
-    write_json(path, document, SCHEMA)
+    write_json(path, document, SCHEMA if run.preparation is not None else SCHEMA_V1)
     return path
 
 

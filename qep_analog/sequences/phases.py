@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -90,23 +92,52 @@ def target_controls(
     return target
 
 
+#: gaps along recent paths, by path and points of s: the free and nudged rounds of a step and its
+#: bias estimate build the same sample's schedules (each asks for the gap of the same path)
+_SOLVED_GAPS: OrderedDict[tuple[Any, ...], NDArray] = OrderedDict()
+_SOLVED_LIMIT = 256
+
+
 def path_gap(schedule: Schedule, profile: DeviceProfile) -> Callable[[NDArray], NDArray]:
-    """Δ(s) along a linear path from the schedule's start to its end (exact solver)."""
+    """Δ(s) along a linear path from the schedule's start to its end (exact solver); the gaps of a
+    path at a set of s are solved once (kept for the last 256 paths)."""
     static, terms = hamiltonian_terms(schedule, profile)
-    model = path_model(static, terms, schedule.n_qubits)
+    n = schedule.n_qubits
     start = np.array([schedule.controls[name].values[0] for name, _ in terms])
     stop = np.array([schedule.controls[name].values[-1] for name, _ in terms])
-    equilibrium = Equilibrium(model, tol=1e-9)
+    path = (n, static, tuple(terms), start.tobytes(), stop.tobytes())
+    solver: list[Equilibrium] = []
 
     def gap(s: NDArray) -> NDArray:
-        values = start[None, :] + np.asarray(s)[:, None] * (stop - start)[None, :]
-        prepared = equilibrium.prepare(
+        points = np.asarray(s, dtype=float)
+        key = (*path, points.tobytes())
+        if key in _SOLVED_GAPS:
+            _SOLVED_GAPS.move_to_end(key)
+            return _SOLVED_GAPS[key]
+        if not solver:
+            solver.append(Equilibrium(path_model(static, terms, n), tol=1e-9))
+        values = start[None, :] + points[:, None] * (stop - start)[None, :]
+        prepared = solver[0].prepare(
             np.zeros((len(values), 0)), values, with_gap=True, check_degeneracy=False
         )
         assert prepared.gaps is not None
-        return np.maximum(prepared.gaps, 1e-6)
+        _SOLVED_GAPS[key] = np.maximum(prepared.gaps, 1e-6)
+        if len(_SOLVED_GAPS) > _SOLVED_LIMIT:
+            _SOLVED_GAPS.popitem(last=False)
+        return _SOLVED_GAPS[key]
 
     return gap
+
+
+def ramp_gap(
+    recipe: Recipe, profile: DeviceProfile, target: Controls
+) -> Callable[[NDArray], NDArray] | None:
+    """The gap along the path to ``target`` that a gap-aware ``recipe`` follows (:func:`path_gap`;
+    the free phase's, so that the nudged phases follow the same s(t)); None for other shapes."""
+    if canonical_shape(recipe.shape) != "gap_aware":
+        return None
+    linear = dataclasses.replace(recipe, shape="linear", ends="sharp")
+    return path_gap(build_schedule(linear, profile, target), profile)
 
 
 def path_model(static: PauliSum, terms: list[tuple[str, PauliSum]], n: int) -> QEPModel:
@@ -144,14 +175,11 @@ def qep_phase_schedules(
     phases = {"free": free}
     for label, sign in (("plus", 1.0), ("minus", -1.0)):
         phases[label] = target_controls(model, profile, x, theta, sign * beta * eps, like=free)
+    gap = ramp_gap(recipe, profile, free)
     schedules = []
-    gap = None
     for label, target in phases.items():
         metadata = {"beta": beta, "error_signal": eps.tolist(), "x": np.atleast_1d(x).tolist(),
                     "theta": np.atleast_1d(theta).tolist()}  # fmt: skip
         for basis in bases:
-            if canonical_shape(recipe.shape) == "gap_aware" and gap is None:
-                provisional = build_schedule(dataclasses.replace(recipe, shape="linear"), profile, target)
-                gap = path_gap(provisional, profile)
             schedules.append(build_schedule(recipe, profile, target, label, basis, gap, metadata))
     return schedules

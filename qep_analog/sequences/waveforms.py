@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.interpolate import CubicSpline
 
 from qep_analog.errors import ConstraintError
 
@@ -58,9 +59,19 @@ def on_clock(times: ArrayLike, clock: float) -> NDArray:
     return ticks * clock
 
 
-def gap_aware_times(duration: float, gaps: NDArray) -> NDArray:
-    """Times t(s_k) at which a ramp whose speed ∝ Δ(s)² reaches s_k (``gaps`` at uniform s_k):
-    t(s) = T ∫_0^s Δ⁻² / ∫_0^1 Δ⁻² (trapezoid rule)."""
-    weights = 1.0 / np.asarray(gaps, dtype=float) ** 2
-    cumulative = np.concatenate([[0.0], np.cumsum((weights[1:] + weights[:-1]) / 2)])
-    return duration * cumulative / cumulative[-1]
+#: points of the fine grid on which a gap-aware ramp's clock τ(s) is integrated and inverted
+GAP_CLOCK_POINTS = 4001
+
+
+def gap_aware_clock(gaps: NDArray) -> tuple[NDArray, NDArray, float]:
+    """The clock of a ramp whose speed ds/dτ ∝ Δ(s)², from ``gaps`` (rad/µs) at uniform s_k ∈ [0, 1]:
+    (s, τ(s)) on a fine grid of :data:`GAP_CLOCK_POINTS` points, τ(s) = ∫₀^s Δ⁻² / ∫₀¹ Δ⁻², and
+    ∫₀¹ Δ⁻² ds (so that ds/dτ = Δ(s)² · ∫₀¹ Δ⁻²). Between the nodes log Δ is a cubic spline: Δ⁻²
+    and so the speed are twice continuously differentiable, with no kink at the nodes (a kink in
+    the speed excites the state like the start of a linear ramp, ~1/(TΔ), however long the ramp)."""
+    values = np.asarray(gaps, dtype=float)
+    nodes = np.linspace(0.0, 1.0, len(values))
+    s = np.linspace(0.0, 1.0, GAP_CLOCK_POINTS)
+    weights = np.exp(-2.0 * CubicSpline(nodes, np.log(values))(s))
+    cumulative = np.concatenate([[0.0], np.cumsum((weights[1:] + weights[:-1]) / 2 * np.diff(s))])
+    return s, cumulative / cumulative[-1], float(cumulative[-1])

@@ -255,7 +255,7 @@ def test_backend_configuration_errors_are_one_line() -> None:
         backend_for_run("warp", task.model, task.profile, run_dir=".", seed=0)
     # no recipe named: the platform's default, quintic-ended (it was an error before boundary orders)
     assert backend_for_run("qutip", task.model, task.profile, run_dir=".", seed=0).recipe.name == (
-        "rydberg-quintic"
+        "rydberg-gap-quintic"
     )
     with pytest.raises(ConfigError, match="backend fake-lab: runs schedules on a device; name one"):
         backend_for_run("fake-lab", task.model, None, run_dir=".", seed=0, recipe=RECIPE)

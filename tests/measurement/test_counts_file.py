@@ -1,8 +1,9 @@
-"""The qep-counts/1 run format: round trip, one-line refusals of corrupt or inconsistent files, and
-Pulser's bitstrings converted at the edge."""
+"""The qep-counts run format (/2, /1 read and written where it suffices): round trip, one-line
+refusals of corrupt or inconsistent files, and Pulser's bitstrings converted at the edge."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import warnings
@@ -47,6 +48,41 @@ def test_round_trip(tmp_path: Path, embed: bool, make_run: MakeRun) -> None:
     text = (run_dir / "run.json").read_text(encoding="utf-8")
     write_counts_run(run_dir, loaded)
     assert (run_dir / "run.json").read_text(encoding="utf-8") == text
+
+
+PREPARATION = {
+    "bias": {"a": 0.01, "b": 0.02},
+    "measured_bias": {"a": -0.004, "b": 0.001},
+    "shape": "gap_aware",
+    "boundary_order": 2,
+    "duration": 4.0,
+    "min_gap": 3.1,
+}
+
+
+def test_versions(tmp_path: Path, make_run: MakeRun) -> None:
+    """A run without a ``preparation`` section is written as qep-counts/1 (what every reader of either
+    version reads); with one, as qep-counts/2, read back the same; a /1 file that carries the
+    section (written before /2 existed) is read with it; a /1 reader's refusal of the section is why
+    the version moved (an unknown key is refused)."""
+    run_dir, run = make_run(tmp_path, embed=True)
+    document = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert document["schema"] == "qep-counts/1" and "preparation" not in document
+    write_counts_run(run_dir, dataclasses.replace(run, preparation=PREPARATION))
+    document = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert document["schema"] == "qep-counts/2"
+    assert document["preparation"]["duration_us"] == 4.0
+    assert document["preparation"]["min_gap_rad_per_us"] == 3.1
+    loaded = read_counts_run(run_dir)
+    assert loaded.preparation == PREPARATION
+    assert loaded.gradient().values == pytest.approx(run.gradient().values, abs=1e-12)
+    document["schema"] = "qep-counts/1"
+    (run_dir / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    assert read_counts_run(run_dir).preparation == PREPARATION
+    document["unknown_section"] = {}
+    (run_dir / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(MeasurementError, match="unknown key 'unknown_section'"):
+        read_counts_run(run_dir)
 
 
 def corrupt(document: dict[str, Any], case: str) -> dict[str, Any] | str:

@@ -57,9 +57,11 @@ def test_build_reports_the_budget_and_the_duration_for_it(
         str(out),
     ]
     status, stdout, _ = run_cli(capsys, [*argv, "--bias-fraction", "0.05"])
-    assert status == 0 and "recipe 'rydberg-quintic'" in stdout
+    assert status == 0 and "recipe 'rydberg-gap-quintic'" in stdout  # the default
     line = next(
-        x for x in stdout.splitlines() if x.startswith("bias budget: quintic ramp (boundary order 2)")
+        x
+        for x in stdout.splitlines()
+        if x.startswith("bias budget: gap_aware ramp with quintic ends (boundary order 2)")
     )
     assert "T·Δ_min" in line and "µs" in line
     budget = json.loads(out.read_text(encoding="utf-8"))["schedules"][0]["metadata"]["bias_budget"]
@@ -91,14 +93,14 @@ def test_emulate_reports_the_gradient_with_its_bias_and_the_counts_carry_it(
     # the same step through the library: the same emulated and exact gradients
     profile = read_profile("fresnel-like")
     library = emulated_qep_gradient(
-        load_model(pair), profile, load_recipe("rydberg-quintic"), [], [3, 1, 1], [1.0], 0.1
+        load_model(pair), profile, load_recipe("rydberg-gap-quintic"), [], [3, 1, 1], [1.0], 0.1
     )
     np.testing.assert_allclose(gradient["exact"], library.exact, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(gradient["emulated"], library.emulated, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(gradient["bias"], library.bias, rtol=1e-6)
     measured = np.array(gradient["emulated"]) - np.array(gradient["exact"])
     np.testing.assert_allclose(gradient["measured_bias"], measured, rtol=1e-12, atol=1e-15)
-    assert gradient["boundary_order"] == 2 and gradient["shape"] == "quintic"
+    assert gradient["boundary_order"] == 2 and gradient["shape"] == "gap_aware"
     assert "recommended_duration_us" in gradient
     # the counts run records the preparation's bias; gradient-from-counts prints it by the error bars
     counts = tmp_path / "pair.counts"
@@ -114,7 +116,8 @@ def test_emulate_reports_the_gradient_with_its_bias_and_the_counts_carry_it(
     # text output: the gradient table and the budget line
     status, stdout, _ = run_cli(capsys, ["emulate", str(out), "--quiet", "--bias-fraction", "0.2"])
     assert status == 0 and "measured bias  bias bound" in stdout
-    assert "bias budget: quintic ramp (boundary order 2)" in stdout and "20 %" in stdout
+    assert "bias budget: gap_aware ramp with quintic ends (boundary order 2)" in stdout
+    assert "20 %" in stdout
 
 
 def test_a_counts_run_with_a_bad_preparation_is_refused(

@@ -16,6 +16,7 @@ from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import qep_phase_schedules
 from qep_analog.sequences.recipes import (
+    BEYOND_GAP_RECIPES,
     DEFAULT_RECIPES,
     build_schedule,
     default_recipe,
@@ -104,10 +105,13 @@ def test_recipes_name_their_shape_and_order() -> None:
         "quintic",
         2,
     )
-    assert (
-        default_recipe("rydberg") == "rydberg-quintic" and default_recipe("ion") == "ion-exponential-smooth"
-    )
-    assert all(load_recipe(name).boundary_order == 2 for name in DEFAULT_RECIPES.values())
+    assert default_recipe("rydberg") == "rydberg-gap-quintic" == default_recipe("rydberg", 14)
+    assert default_recipe("rydberg", 15) == "rydberg-quintic"  # beyond the exact gap's reach
+    assert default_recipe("ion") == default_recipe("ion", 30) == "ion-exponential-smooth"
+    names = [*DEFAULT_RECIPES.values(), *BEYOND_GAP_RECIPES.values()]
+    assert all(load_recipe(name).boundary_order == 2 for name in names)
+    gap_quintic = load_recipe("rydberg-gap-quintic")
+    assert (gap_quintic.shape, gap_quintic.ends, gap_quintic.duration) == ("gap_aware", "quintic", 4.0)
 
 
 def test_sampled_profile_follows_the_shape_and_records_it(chain_model: QEPModel) -> None:
@@ -137,12 +141,21 @@ def _difference(a: object, b: object) -> dict[str, float]:
     return {k.label: a.get(k, 0.0) - b.get(k, 0.0) for k in keys if k.factors}  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("platform", ["rydberg", "ion"])
-@pytest.mark.parametrize("shape", ["linear", "cosine", "quintic", "exponential+quintic"])
+FIXED_SHAPES = ("linear", "cosine", "quintic", "exponential+quintic")
+
+
+@pytest.mark.parametrize(
+    ("platform", "shape"),
+    [
+        *((p, s) for p in ("rydberg", "ion") for s in FIXED_SHAPES),
+        ("rydberg", "gap_aware+quintic"),
+    ],
+)
 def test_every_term_and_the_nudge_follow_one_ramp(chain_model: QEPModel, platform: str, shape: str) -> None:
-    """Each control of each phase is start + s(t)·(stop − start) with the same s(t) (the recipe's);
-    and the nudge — H_nudged(t) − H_free(t), static settings such as detuning-map weights included —
-    is s(t) times its final value at every breakpoint."""
+    """Each control of each phase is start + s(t)·(stop − start) with the same s(t) (the recipe's;
+    a gap-aware ramp's from the free phase's path, for every phase); and the nudge —
+    H_nudged(t) − H_free(t), static settings such as detuning-map weights included — is s(t) times
+    its final value at every breakpoint."""
     if platform == "rydberg":
         model, profile, theta, beta = chain_model, read_profile("fresnel-like"), THETA, 0.1
         recipe = load_recipe("rydberg-quintic")
@@ -152,7 +165,12 @@ def test_every_term_and_the_nudge_follow_one_ramp(chain_model: QEPModel, platfor
     name, _, ends = shape.partition("+")
     recipe = dataclasses.replace(recipe, shape=name, ends=ends or "sharp", segments=50)
     schedules = qep_phase_schedules(model, profile, recipe, [], theta, [1.0], beta, "Z" * model.n_qubits)
-    times, s = progress(recipe, schedules[0].duration, profile.capabilities.clock, None)
+    if name == "gap_aware":  # the free phase's drive gives s(t)
+        times = schedules[0].controls["rabi"].times
+        s = schedules[0].controls["rabi"].values / schedules[0].controls["rabi"].values[-1]
+        assert np.all(np.diff(s) >= 0) and s[0] == 0 and s[-1] == 1
+    else:
+        times, s = progress(recipe, schedules[0].duration, profile.capabilities.clock, None)
     for schedule in schedules:
         for waveform in schedule.controls.values():
             np.testing.assert_array_equal(waveform.times, times)

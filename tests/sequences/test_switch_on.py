@@ -108,7 +108,7 @@ def test_emulate_refuses_an_edited_schedule_file(
     argv = ["sequence", "build", "--device", "fresnel-like", "--model", MODEL,
             "--theta", "h=4", "delta=3", "s=0.5", "J=1.5", "--beta", "0.1", "--out", str(out)]  # fmt: skip
     status, stdout, _ = run_cli(capsys, argv)
-    assert status == 0 and "recipe 'rydberg-quintic'" in stdout  # the default recipe
+    assert status == 0 and "recipe 'rydberg-gap-quintic'" in stdout  # the default recipe
     document = json.loads(out.read_text(encoding="utf-8"))
     rabi = document["schedules"][2]["controls"]["rabi"]
     rabi["values_rad_per_us"] = [rabi["values_rad_per_us"][-1]] * len(rabi["values_rad_per_us"])

@@ -15,7 +15,7 @@ from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import model_hamiltonian, qep_phase_schedules, realised_model
 from qep_analog.sequences.recipes import build_schedule, load_recipe, parse_recipe, progress
 from qep_analog.sequences.schedule import check_schedule, hamiltonian_at, load_schedules, save_schedules
-from qep_analog.sequences.waveforms import Waveform, gap_aware_times, on_clock
+from qep_analog.sequences.waveforms import Waveform, gap_aware_clock, on_clock
 
 PAIR = np.array([[-3.5, 0.0], [3.5, 0.0]])
 
@@ -31,14 +31,23 @@ def test_ramp_shapes_reach_their_end_points() -> None:
     assert on_clock([0.0, 0.0051, 0.0079, 1.0], 0.004) == pytest.approx([0.0, 0.004, 0.008, 1.0])
 
 
-def test_gap_aware_times_slow_down_where_the_gap_closes() -> None:
-    gaps = np.array([2.0, 1.0, 0.5, 1.0, 2.0])
-    times = gap_aware_times(10.0, gaps)
-    steps = np.diff(times)
-    assert times[0] == 0 and times[-1] == pytest.approx(10.0)
-    assert steps[1] > steps[0] and steps[2] > steps[3]  # the middle (small gap) takes longest
-    # dt/ds ∝ Δ⁻²: the trapezoid weights are (1/4 + 1)/2 : (1 + 4)/2 between the first two intervals
-    assert steps[1] / steps[0] == pytest.approx((1 + 4) / (0.25 + 1), rel=1e-12)
+def test_gap_aware_clock_slows_down_where_the_gap_closes_without_kinks() -> None:
+    """τ(s) ∝ ∫Δ⁻²: against the closed form for Δ(s) = e^(a + bs) (log Δ linear, so the spline is
+    exact): τ(s) = (1 − e^(−2bs)) / (1 − e^(−2b)); the speed ds/dτ = Δ² ∫Δ⁻² is smooth (its
+    differences between neighbouring fine-grid points change by far less than at the nodes of a
+    piecewise-linear clock)."""
+    a, b = 0.3, -1.2
+    nodes = np.linspace(0.0, 1.0, 9)
+    s, tau, mean = gap_aware_clock(np.exp(a + b * nodes))
+    exact = np.expm1(-2 * b * s) / np.expm1(-2 * b)
+    assert tau == pytest.approx(exact, abs=1e-7)
+    assert mean == pytest.approx(np.exp(-2 * a) * np.expm1(-2 * b) / (-2 * b), rel=1e-7)
+    gaps = np.array([2.0, 1.0, 0.5, 1.0, 2.0])  # a closing gap: the middle takes longest
+    s, tau, _ = gap_aware_clock(gaps)
+    speed = np.diff(s) / np.diff(tau)
+    assert speed[len(speed) // 2] < speed[0] / 10
+    jumps = np.abs(np.diff(speed)) / speed[1:]
+    assert jumps.max() < 0.02  # no kink (a piecewise-linear clock jumps by ~x4 at s = 0.25)
 
 
 def _schedule(**changes: float) -> object:

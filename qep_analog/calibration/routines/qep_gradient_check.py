@@ -156,9 +156,8 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
         model, theta = check_model(profile, n, p)
         realised = realised_model(model, profile)
         settings = [setting.bases for setting in measurement_plan(realised).settings]
-        schedules = qep_phase_schedules(
-            model, profile, load_recipe(default_recipe(profile.platform)), [], theta, [1.0], p.beta
-        )
+        recipe = load_recipe(default_recipe(profile.platform, model.n_qubits))
+        schedules = qep_phase_schedules(model, profile, recipe, [], theta, [1.0], p.beta)
         by_key = {(s.label, s.readout): s for s in schedules}
         missing = [b for b in settings if ("free", b) not in by_key]
         if missing:

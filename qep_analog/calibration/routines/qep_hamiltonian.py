@@ -187,7 +187,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         n = backend.n_sites
         probe = probe_model(profile, n, p)
         model = realised_model(probe, profile)  # what the profile predicts the device does
-        recipe = load_recipe(default_recipe(profile.platform))  # the fake lab may skip the ramp
+        recipe = load_recipe(default_recipe(profile.platform, n))  # the fake lab may skip the ramp
         inputs = input_fields(p)
         targets = _z_values(model, inputs[:, None], np.zeros((p.patterns, n)))
         readout_errors = ReadoutErrors.from_profile(profile, n)  # per site once calibrated per site
