@@ -417,16 +417,18 @@ class QutipEmulator:
             state_prep=rates.state_prep,
         )  # fmt: skip
         state = np.zeros((1 << n, 1 << n), dtype=complex)
+        solved: dict[magnus.Trajectory, NDArray] = {}  # equal draws (missing atoms alone) solve once
         for done, draw in enumerate(draws, start=1):
-            h = self._hamiltonian(schedule, draw, rates.laser_waist)
-            if collapse:
-                rho0 = qutip.ket2dm(psi0)
-                state += qutip.mesolve(
-                    h, rho0, times, c_ops=collapse, options=self.options
-                ).final_state.full()
-            else:
-                ket = _vector(qutip.sesolve(h, psi0, times, options=self.options).final_state)
-                state += np.outer(ket, ket.conj())
+            if draw not in solved:
+                h = self._hamiltonian(schedule, draw, rates.laser_waist)
+                if collapse:
+                    rho0 = qutip.ket2dm(psi0)
+                    solution = qutip.mesolve(h, rho0, times, c_ops=collapse, options=self.options)
+                    solved[draw] = solution.final_state.full()
+                else:
+                    ket = _vector(qutip.sesolve(h, psi0, times, options=self.options).final_state)
+                    solved[draw] = np.outer(ket, ket.conj())
+            state += solved[draw]
             if progress is not None:
                 progress(done, len(draws))
         return state / len(draws)
