@@ -22,6 +22,7 @@ from qep_analog.cli.bias_report import (
     qep_step_of,
 )
 from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed, warn
+from qep_analog.devices.noise_sources import NOISE_SOURCES
 
 #: the default fraction of the gradient ``emulate`` brings the bias bound under
 BIAS_FRACTION = 0.05
@@ -86,8 +87,8 @@ def register(commands: Any) -> None:
     emulate.add_argument("--duration", type=float, metavar="US", help=DURATION_HELP)
     emulate.add_argument(
         "--noise", nargs="?", const=True, default=False, metavar="SOURCES",
-        help="the profile's noise: all sources, or those named (comma-separated: detuning, dephasing, "
-        "amplitude_jitter, readout)",
+        help="the profile's noise: all sources, or those named (comma-separated: "
+        f"{', '.join(NOISE_SOURCES)})",
     )  # fmt: skip
     emulate.add_argument(
         "--seed", type=seed, default=0, help="random seed for noise and shots, in [0, 2**32)"

@@ -103,7 +103,9 @@ def noise_model_to_pulser(noise: NoiseModel) -> pulser.NoiseModel:
 def pulser_only_channels(model: pulser.NoiseModel) -> list[str]:
     """The channels of ``model`` that our emulator lacks (names of :data:`PULSER_ONLY`)."""
     types = set(model.noise_types)
-    lacking = [name for name in ("register", "eff_noise", "leakage", "dmm_crosstalk") if name in types]
+    lacking: list[str] = [
+        name for name in ("register", "eff_noise", "leakage", "dmm_crosstalk") if name in types
+    ]
     if model.detuning_hf_psd:
         lacking.append("detuning_hf")
     if model.hyperfine_dephasing_rate > 0:

@@ -48,10 +48,13 @@ def run_pulser(
             "starts from all atoms in |g⟩ = our |0…0⟩"
         )
     sequence = to_pulser_sequence(schedule, profile)
-    options: dict[str, object] = {}
-    if noise_model is not None:
-        options = {"noise_model": noise_model, "n_trajectories": trajectories}
-    config = QutipConfig(observables=[StateResult(evaluation_times=[1.0])], sampling_rate=1.0, **options)
+    observed = [StateResult(evaluation_times=[1.0])]
+    if noise_model is None:
+        config = QutipConfig(observables=observed, sampling_rate=1.0)
+    else:
+        config = QutipConfig(
+            observables=observed, sampling_rate=1.0, noise_model=noise_model, n_trajectories=trajectories
+        )
     saved = np.random.get_state()  # noqa: NPY002 - Pulser draws from the global generator
     if seed is not None:
         np.random.seed(seed)  # noqa: NPY002
