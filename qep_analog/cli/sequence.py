@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog import ConfigError, ConstraintError, QEPWarning
+from qep_analog import NOISE_SOURCES, ConfigError, ConstraintError, QEPWarning
 from qep_analog.cli.bias_report import (
     QEPStep,
     bias_fraction,
@@ -22,7 +22,6 @@ from qep_analog.cli.bias_report import (
     qep_step_of,
 )
 from qep_analog.cli.common import SEED_LIMIT, Parser, add_calibration_options, assignments, seed, warn
-from qep_analog.devices.noise_sources import NOISE_SOURCES
 
 #: the default fraction of the gradient ``emulate`` brings the bias bound under
 BIAS_FRACTION = 0.05

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qep_analog import BACKENDS, ESTIMATORS
+from qep_analog import BACKENDS, ESTIMATORS, NOISE_SOURCES
 from qep_analog.cli.common import add_calibration_options, positive_int, seed
-from qep_analog.devices.noise_sources import NOISE_SOURCES
 
 
 def register(commands: Any) -> None:

@@ -194,6 +194,9 @@ def test_laser_waist_agrees_with_pulser() -> None:
 
 #: one atom, resonant, area 2π (noiseless: back in |0⟩), where random areas or detunings show
 RESONANT = {"positions": [[0.0, 0.0]], "rabi": 4.0, "detuning": 0.0, "duration": 2 * math.pi / 4.0}
+#: two atoms far apart, resonant, area π (noiseless: both in |1⟩): a random detuning δ lowers P(1)
+#: to Ω²/(Ω² + δ²)·sin²(√(Ω² + δ²)t/2), on average further as σ grows (σ = 3 rad/µs: 0.67; 2σ: 0.41)
+PI_PAIR = {"positions": [[0.0, 0.0], [30.0, 0.0]], "rabi": 4.0, "detuning": 0.0, "duration": math.pi / 4.0}
 
 
 @pytest.mark.parametrize("runs", [40, pytest.param(400, marks=pytest.mark.slow)])
@@ -208,7 +211,7 @@ def test_detuning_jitter_agrees_with_pulser(runs: int) -> None:
     """Pulser's detuning_sigma: one offset N(0, σ²) of the global channel per run, on every atom
     alike (two atoms far apart see the same offset: P(11) tells it from an offset per atom)."""
     profile = _profile(detuning_jitter=3.0)
-    schedule = _flat(profile, **{**RESONANT, "positions": [[0.0, 0.0], [30.0, 0.0]]})
+    schedule = _flat(profile, **PI_PAIR)
     _compare_stochastic(profile, schedule, "detuning_jitter", runs)
 
 
@@ -228,7 +231,7 @@ def test_doppler_agrees_with_pulser(runs: int) -> None:
     """Pulser's Doppler noise at the temperature whose σ is √2/T2*: our ``detuning`` source (an
     offset per atom and run); two atoms far apart."""
     profile = _profile(dephasing_time=0.5)
-    schedule = _flat(profile, **{**RESONANT, "positions": [[0.0, 0.0], [30.0, 0.0]]})
+    schedule = _flat(profile, **PI_PAIR)
     _compare_stochastic(profile, schedule, "detuning", runs)
 
 
