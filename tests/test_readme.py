@@ -17,9 +17,14 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
+def _python_block(marker: str) -> str:
+    """The README's Python example that holds ``marker``."""
+    return next(block for block in _blocks("python") if marker in block)
+
+
 def test_python_example_runs_and_agrees() -> None:
     namespace: dict[str, object] = {}
-    exec(_blocks("python")[0], namespace)
+    exec(_python_block("g_qep"), namespace)
     g_qep = np.asarray(namespace["g_qep"])
     g_exact = np.asarray(namespace["g_exact"])
     assert g_qep.shape == (1, 51)
@@ -41,6 +46,14 @@ def test_quick_start_names_existing_files() -> None:
 
 def test_device_example_runs() -> None:
     namespace: dict[str, object] = {}
-    exec(_blocks("python")[2], namespace)
+    exec(_python_block("controls ="), namespace)
     controls = namespace["controls"]
     assert len(controls.positions) == 6  # type: ignore[attr-defined]
+
+
+def test_noise_model_example_runs() -> None:
+    """The example of the noise channels: the profile's noise through Pulser and back, and a run with
+    relaxation and amplitude jitter (seeded) giving the printed ⟨n_0⟩."""
+    namespace: dict[str, object] = {}
+    exec(_python_block("noise_model_to_pulser"), namespace)
+    assert round(namespace["result"].expectations["n0"], 3) == 0.554  # type: ignore[attr-defined]
