@@ -306,7 +306,7 @@ class QutipEmulator:
             + (f" with noise ({trajectories} trajectories, a density matrix)" if sources else ""),
             emulation_bytes(
                 schedule, self.profile, density=bool(sources), trajectories=trajectories,
-                method=self.method,
+                method="qutip" if sources and rates.relaxation_rate > 0 else self.method,
             ),
         )  # fmt: skip
         rng = np.random.default_rng(seed)
