@@ -300,6 +300,11 @@ class QutipEmulator:
             rates = dataclasses.replace(rates, state_prep=0.0, laser_waist=math.inf, map_jitter=0.0)
         if shots is not None and not 0 <= shots <= MAX_SHOTS:
             raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
+        if rates.state_prep > 0 and schedule.initial_state.strip("0"):
+            raise ConfigError(
+                f"emulator: schedule {schedule.label!r} starts from {schedule.initial_state}; missing "
+                "atoms (state_prep) are modelled from all atoms in |0⟩ only"
+            )
         trajectories = realisations if sources and rates.stochastic else 1
         require_memory(
             f"emulator: schedule {schedule.label!r} of {n} qubits"

@@ -231,3 +231,14 @@ def test_emulate_takes_the_new_source_names(capsys: pytest.CaptureFixture[str], 
     for noisy, reference in zip(json.loads(stdout)["schedules"], clean["schedules"], strict=True):
         expectations = reference["expectations"]
         assert all(noisy["expectations"][k] > expectations[k] + 0.05 for k in expectations)
+
+
+def test_missing_atoms_need_the_ground_state_start() -> None:
+    schedule, profile = _schedule()
+    lossy = dataclasses.replace(profile, noise=NoiseModel(0.0, 0.0, state_prep_error=0.1))
+    with pytest.raises(ConfigError) as caught:
+        QutipEmulator(lossy).run(dataclasses.replace(schedule, initial_state="10"), noise="state_prep")
+    assert str(caught.value) == (
+        "emulator: schedule 'free' starts from 10; missing atoms (state_prep) are modelled from all "
+        "atoms in |0⟩ only"
+    )
