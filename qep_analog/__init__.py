@@ -59,7 +59,9 @@ if TYPE_CHECKING:
     from qep_analog.devices.platform import Platform, platform_of, realize, translate
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.devices.pulser_device import to_pulser_device
+    from qep_analog.devices.pulser_noise import noise_model_from_pulser, noise_model_to_pulser
     from qep_analog.emulation.diagnostics import adiabaticity, path_spectrum, recommended_duration
+    from qep_analog.emulation.noise_routing import emulate_noise_model
     from qep_analog.emulation.preparation_bias import (
         GradientBias,
         PathBudget,
@@ -228,6 +230,9 @@ _HOMES: dict[str, str] = {
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
     "run_pulser": "qep_analog.emulation.pulser_backend",
+    "noise_model_to_pulser": "qep_analog.devices.pulser_noise",
+    "noise_model_from_pulser": "qep_analog.devices.pulser_noise",
+    "emulate_noise_model": "qep_analog.emulation.noise_routing",
     "to_pulser_device": "qep_analog.devices.pulser_device",
     "readout_bias": "qep_analog.emulation.readout_bias",
     "adiabaticity": "qep_analog.emulation.diagnostics",

@@ -18,9 +18,14 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
+def _python_block(marker: str) -> str:
+    """The README's Python example that holds ``marker``."""
+    return next(block for block in _blocks("python") if marker in block)
+
+
 def test_python_example_runs_and_agrees() -> None:
     namespace: dict[str, object] = {}
-    exec(_blocks("python")[1], namespace)
+    exec(_python_block("g_qep"), namespace)
     g_qep = np.asarray(namespace["g_qep"])
     g_exact = np.asarray(namespace["g_exact"])
     assert g_qep.shape == (1, 51)
@@ -42,7 +47,7 @@ def test_quick_start_names_existing_files() -> None:
 
 def test_device_example_runs() -> None:
     namespace: dict[str, object] = {}
-    exec(_blocks("python")[3], namespace)
+    exec(_python_block("controls ="), namespace)
     controls = namespace["controls"]
     assert len(controls.positions) == 6  # type: ignore[attr-defined]
 
@@ -51,8 +56,16 @@ def test_ramp_shape_example_runs_and_prints_what_it_says(capsys: pytest.CaptureF
     """The bias budget's example: the plain quintic ramp 28 % off at T·Δ_min = 40 on the 6-atom
     chain, the default gap-aware one with quintic ends under 5 % (the printed lines, as the README
     shows them)."""
-    block = next(b for b in _blocks("python") if "rydberg-gap-quintic" in b)
+    block = _python_block("rydberg-gap-quintic")
     exec(block, {})
     printed = capsys.readouterr().out.splitlines()
     shown = [line.removeprefix("# ") for line in block.splitlines() if line.startswith("# rydberg")]
     assert printed == shown
+
+
+def test_noise_model_example_runs() -> None:
+    """The example of the noise channels: the profile's noise through Pulser and back, and a run with
+    relaxation and amplitude jitter (seeded) giving the printed ⟨n_0⟩."""
+    namespace: dict[str, object] = {}
+    exec(_python_block("noise_model_to_pulser"), namespace)
+    assert round(namespace["result"].expectations["n0"], 3) == 0.554  # type: ignore[attr-defined]

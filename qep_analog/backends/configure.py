@@ -9,7 +9,9 @@ the command line give them.
                                #   (rydberg-quintic past 14 atoms) or ion-exponential-smooth)
       method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
-                               #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
+                               #   [detuning, dephasing, amplitude_jitter, readout, relaxation,
+                               #   depolarizing, laser_waist, detuning_jitter, detuning_map_jitter,
+                               #   state_prep] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
       bias_budget: true        # qutip, fake-lab, pasqal-cloud: each gradient carries its ramp's bias
                                #   estimate (up to 14 qubits; default true)

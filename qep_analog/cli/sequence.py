@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from qep_analog import ConfigError, ConstraintError, QEPWarning
+from qep_analog import NOISE_SOURCES, ConfigError, ConstraintError, QEPWarning
 from qep_analog.cli.bias_report import (
     QEPStep,
     bias_fraction,
@@ -87,8 +87,8 @@ def register(commands: Any) -> None:
     emulate.add_argument("--duration", type=float, metavar="US", help=DURATION_HELP)
     emulate.add_argument(
         "--noise", nargs="?", const=True, default=False, metavar="SOURCES",
-        help="the profile's noise: all sources, or those named (comma-separated: detuning, dephasing, "
-        "amplitude_jitter, readout)",
+        help="the profile's noise: all sources, or those named (comma-separated: "
+        f"{', '.join(NOISE_SOURCES)})",
     )  # fmt: skip
     emulate.add_argument(
         "--seed", type=seed, default=0, help="random seed for noise and shots, in [0, 2**32)"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qep_analog import BACKENDS, ESTIMATORS
+from qep_analog import BACKENDS, ESTIMATORS, NOISE_SOURCES
 from qep_analog.cli.common import add_calibration_options, positive_int, seed
 
 
@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
     train.add_argument(
         "--noise", nargs="?", const=True, default=None, metavar="SOURCES",
         help="qutip backend: the profile's noise, all sources or those named (comma-separated: "
-        "detuning, dephasing, amplitude_jitter, readout; sets backend.noise)",
+        f"{', '.join(NOISE_SOURCES)}; sets backend.noise)",
     )  # fmt: skip
     train.add_argument(
         "--recipe",

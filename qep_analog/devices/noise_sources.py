@@ -1,20 +1,34 @@
 """The noise sources of a profile's noise model, switched on one by one by name.
 
 An emulator with noise applies the sources it is given (all of them for ``noise: true`` or a bare
-``--noise``), each only where the profile gives it a value:
+``--noise``), each only where the profile gives it a value. Each is one channel of Pulser 1.9's
+``NoiseModel`` (its name there in brackets; the conversions are in
+:mod:`qep_analog.devices.pulser_noise`):
 
-- ``detuning``: the profile's T2* (``dephasing_time``) as quasi-static detuning noise — each shot
-  (each trajectory) draws a static frequency offset δ_i ~ N(0, σ²) per site, σ = √2/T2*, acting as
-  (δ_i/2)·Z_i (on a Rydberg array a detuning offset: −δ_i n_i up to a constant; on an ion chain a
-  field offset δ_i/2 on σz). A free coherence then decays on average as exp(−(t/T2*)²), the Ramsey
-  contrast the calibration routines fit and the fake labs draw (Doppler shifts, laser phase and
-  field noise from shot to shot; Pulser's ``doppler`` noise);
-- ``dephasing``: Markovian dephasing at the rate 1/``markovian_dephasing_time`` (Lindblad operators
-  √(γ/2)·Z_i, coherences decay as exp(−γt)); absent from the profile: none;
-- ``amplitude_jitter``: the drive (Ω, or the ion couplings) scaled by 1 + σ·ξ, ξ ~ N(0, 1), per shot;
-- ``readout``: the false positive / false negative rates ε, ε′ flip the read bits.
-
-The profile's ``state_prep_error`` is not emulated (no emulator here removes atoms per shot).
+- ``detuning`` [``doppler``]: the profile's T2* (``dephasing_time``) as quasi-static detuning
+  noise — each shot (each trajectory) draws a static frequency offset δ_i ~ N(0, σ²) per site,
+  σ = √2/T2*, acting as (δ_i/2)·Z_i (on a Rydberg array a detuning offset: −δ_i n_i up to a
+  constant; on an ion chain a field offset δ_i/2 on σz). A free coherence then decays on average as
+  exp(−(t/T2*)²), the Ramsey contrast the calibration routines fit and the fake labs draw;
+- ``dephasing`` [``dephasing``]: Markovian dephasing at the rate γ = 1/``markovian_dephasing_time``
+  (Lindblad operators √(γ/2)·Z_i ≡ Pulser's √(2γ)·|r⟩⟨r|: coherences decay as exp(−γt));
+- ``relaxation`` [``relaxation``]: decay |1⟩ → |0⟩ at the rate 1/``relaxation_time`` (T1),
+  Lindblad operators √(1/T1)·|0⟩⟨1| on every site;
+- ``depolarizing`` [``depolarizing``]: at the rate r = 1/``depolarizing_time``, Lindblad operators
+  √(r/4)·X_i, √(r/4)·Y_i, √(r/4)·Z_i;
+- ``amplitude_jitter`` [``amplitude``, ``amp_sigma``]: the drive (Ω, or the ion couplings) scaled
+  by max(0, 1 + σ·ξ), ξ ~ N(0, 1), per shot;
+- ``laser_waist`` [``amplitude``, ``laser_waist``]: Ω on the atom at (x, y, z) scaled by
+  exp(−(x² + z²)/w²), the Gaussian profile of a beam of waist w along y through the origin;
+- ``detuning_jitter`` [``detuning``, ``detuning_sigma``]: one detuning offset δ ~ N(0, σ²) shared
+  by all sites, drawn per shot (H gains −δ Σ_i n_i);
+- ``detuning_map_jitter`` [``dmm_sigma``]: the detuning map's waveform scaled by max(0, 1 + σ·ξ)
+  per shot;
+- ``state_prep`` [``SPAM``, ``state_prep_error``]: each atom of a Rydberg array is missing from a
+  shot with probability ``state_prep_error``: not driven and not interacting, it stays in |0⟩ (read
+  as 0 before the readout errors); ion chains have no such model (the source does nothing there);
+- ``readout`` [``SPAM``, ``p_false_pos``, ``p_false_neg``]: the false positive / false negative
+  rates ε, ε′ flip the read bits.
 """
 
 from __future__ import annotations
@@ -33,6 +47,12 @@ NOISE_SOURCES: dict[str, str] = {
     "dephasing": "Markovian dephasing at 1/markovian_dephasing_time (none when the profile has none)",
     "amplitude_jitter": "drive amplitude scaled by 1 + amplitude_jitter * N(0, 1) per shot",
     "readout": "readout errors readout_false_positive, readout_false_negative",
+    "relaxation": "decay |1> -> |0> at 1/relaxation_time (T1)",
+    "depolarizing": "depolarizing noise at 1/depolarizing_time",
+    "laser_waist": "drive amplitude of each atom scaled by the Gaussian profile of the beam (laser_waist)",
+    "detuning_jitter": "one detuning offset of rms detuning_jitter shared by all sites, per shot",
+    "detuning_map_jitter": "detuning map's waveform scaled by 1 + detuning_map_jitter * N(0, 1) per shot",
+    "state_prep": "each atom missing from a shot with probability state_prep_error (Rydberg arrays)",
 }
 #: every source
 ALL_SOURCES: frozenset[str] = frozenset(NOISE_SOURCES)
@@ -68,18 +88,46 @@ def _known() -> str:
 
 @dataclass(frozen=True)
 class NoiseRates:
-    """The rates of the sources switched on (0 for the others): ``detuning_rms`` σ = √2/T2* (rad/µs),
-    ``dephasing_rate`` γ (1/µs), relative ``amplitude_jitter``, readout ``flips`` (ε, ε′)."""
+    """The rates of the sources switched on (0, or inf for the waist, for the others):
+    ``detuning_rms`` σ = √2/T2* (rad/µs), ``dephasing_rate`` γ (1/µs), relative
+    ``amplitude_jitter``, readout ``flips`` (ε, ε′), ``relaxation_rate`` 1/T1 (1/µs),
+    ``depolarizing_rate`` (1/µs), ``laser_waist`` (µm), ``detuning_jitter`` (rad/µs, rms of the
+    shared offset), relative ``map_jitter``, ``state_prep`` (probability of a missing atom)."""
 
     detuning_rms: float = 0.0
     dephasing_rate: float = 0.0
     amplitude_jitter: float = 0.0
     flips: tuple[float, float] = (0.0, 0.0)
+    relaxation_rate: float = 0.0
+    depolarizing_rate: float = 0.0
+    laser_waist: float = math.inf
+    detuning_jitter: float = 0.0
+    map_jitter: float = 0.0
+    state_prep: float = 0.0
 
     @property
     def stochastic(self) -> bool:
         """Whether a shot differs from the next (trajectories or draws are needed)."""
-        return self.detuning_rms > 0 or self.dephasing_rate > 0 or self.amplitude_jitter > 0
+        return (
+            self.detuning_rms > 0
+            or self.dephasing_rate > 0
+            or self.amplitude_jitter > 0
+            or self.depolarizing_rate > 0
+            or self.detuning_jitter > 0
+            or self.map_jitter > 0
+            or self.state_prep > 0
+        )
+
+    @property
+    def drawn(self) -> bool:
+        """Whether some source draws per shot (a Lindblad solution alone does not average them)."""
+        return (
+            self.detuning_rms > 0
+            or self.amplitude_jitter > 0
+            or self.detuning_jitter > 0
+            or self.map_jitter > 0
+            or self.state_prep > 0
+        )
 
     @classmethod
     def of(cls, noise: NoiseModel, sources: Iterable[str]) -> NoiseRates:
@@ -89,6 +137,12 @@ class NoiseRates:
             dephasing_rate=_rate(noise.markovian_dephasing_time) if "dephasing" in on else 0.0,
             amplitude_jitter=noise.amplitude_jitter if "amplitude_jitter" in on else 0.0,
             flips=_flips(noise) if "readout" in on else (0.0, 0.0),
+            relaxation_rate=_rate(noise.relaxation_time) if "relaxation" in on else 0.0,
+            depolarizing_rate=_rate(noise.depolarizing_time) if "depolarizing" in on else 0.0,
+            laser_waist=noise.laser_waist if "laser_waist" in on else math.inf,
+            detuning_jitter=noise.detuning_jitter if "detuning_jitter" in on else 0.0,
+            map_jitter=noise.detuning_map_jitter if "detuning_map_jitter" in on else 0.0,
+            state_prep=noise.state_prep_error if "state_prep" in on else 0.0,
         )
 
 

@@ -125,7 +125,27 @@ _NOISE = (
     Field("amplitude_jitter", low=0.0, high=1.0, required=False, help="relative shot-to-shot rms"),
     Field("site_false_positive", "numbers", low=0.0, high=1.0, open_high=True, required=False),
     Field("site_false_negative", "numbers", low=0.0, high=1.0, open_high=True, required=False),
-)
+    Field("relaxation_time", **_COHERENCE, required=False, help="T1 of |1⟩ → |0⟩ decay, ≤ 1 day"),
+    Field("depolarizing_time", **_COHERENCE, required=False, help="1/(depolarizing rate), ≤ 1 day"),
+    Field("laser_waist", **_LENGTH, required=False, help=f"waist of the global drive beam, {_LENGTH_HELP}"),
+    Field(
+        "detuning_jitter", low=0.0, high=MAX_FREQUENCY, dimension=_FREQ, required=False,
+        help=f"rms of a global detuning offset drawn per shot, {_FREQUENCY_HELP}",
+    ),
+    Field(
+        "detuning_map_jitter", low=0.0, high=1.0, required=False,
+        help="relative shot-to-shot rms of the detuning map's waveform",
+    ),
+)  # fmt: skip
+#: noise fields added after the first profiles: left out of the snapshot hash at their defaults
+_LATER_NOISE_DEFAULTS: dict[str, Any] = {
+    "markovian_dephasing_time_us": None,
+    "relaxation_time_us": None,
+    "depolarizing_time_us": None,
+    "laser_waist_um": None,
+    "detuning_jitter_rad_per_us": 0.0,
+    "detuning_map_jitter": 0.0,
+}
 _CALIBRATION = (
     Field("rabi_scale", **_POSITIVE, required=False),
     Field("detuning_offset", **_OFFSET, required=False, help=f"|offset| {_FREQUENCY_HELP}"),
@@ -305,10 +325,17 @@ CAPABILITIES: dict[str, type[RydbergCapabilities] | type[IonCapabilities]] = {
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Readout errors (ε = P(1|0), ε′ = P(0|1)), preparation error, T2* (µs; emulated as quasi-static
-    detuning noise, :mod:`qep_analog.devices.noise_sources`), relative amplitude jitter;
+    """Readout errors (ε = P(1|0), ε′ = P(0|1)), preparation error (the probability that an atom is
+    missing from a shot), T2* (µs; emulated as quasi-static per-site detuning noise, Pulser's
+    Doppler noise, :mod:`qep_analog.devices.noise_sources`), relative amplitude jitter;
     ``site_false_positive``/``site_false_negative``: ε, ε′ of each site when calibrated per site;
-    ``markovian_dephasing_time``: 1/γ (µs) of Markovian dephasing (inf: none)."""
+    ``markovian_dephasing_time``: 1/γ (µs) of Markovian dephasing (inf: none);
+    ``relaxation_time``: T1 (µs) of the decay |1⟩ → |0⟩ (inf: none); ``depolarizing_time``: 1/rate
+    (µs) of depolarizing noise (inf: none); ``laser_waist``: the waist (µm) of the global drive's
+    Gaussian beam, which propagates along y through the origin (inf: a flat beam);
+    ``detuning_jitter``: rms (rad/µs) of a detuning offset shared by all sites, drawn per shot;
+    ``detuning_map_jitter``: relative rms of the detuning map's waveform, drawn per shot. The
+    correspondence with Pulser's ``NoiseModel``: :mod:`qep_analog.devices.pulser_noise`."""
 
     readout_false_positive: float
     readout_false_negative: float
@@ -318,6 +345,11 @@ class NoiseModel:
     site_false_positive: tuple[float, ...] = ()
     site_false_negative: tuple[float, ...] = ()
     markovian_dephasing_time: float = math.inf
+    relaxation_time: float = math.inf
+    depolarizing_time: float = math.inf
+    laser_waist: float = math.inf
+    detuning_jitter: float = 0.0
+    detuning_map_jitter: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -414,8 +446,9 @@ class DeviceProfile:
         document = self.to_document()
         del document["source"], document["calibration_records"], document["description"]
         del document["calibration"]["max_age_us"]
-        if document["noise"]["markovian_dephasing_time_us"] is None:  # hashes from before the field
-            del document["noise"]["markovian_dephasing_time_us"]
+        for key, default in _LATER_NOISE_DEFAULTS.items():  # hashes from before these fields
+            if document["noise"][key] == default:
+                del document["noise"][key]
         text = json.dumps(_as_floats(document), sort_keys=True, allow_nan=False, ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

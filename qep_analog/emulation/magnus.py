@@ -55,7 +55,9 @@ energies of multiply excited states).
 L†L ∝ 1, so the jumps are Z_i kicks at the times of independent Poisson processes of rate γ/2 per
 qubit whatever the state, and between them the evolution is the closed one. A kick flips the sign of
 the qubit's coherences, so on average they decay as E[(−1)^N] = e^(−γt): the mean of |ψ⟩⟨ψ| over
-trajectories is the Lindblad density matrix. Each trajectory has its own kicks and its own draw of
+trajectories is the Lindblad density matrix. Depolarizing noise (Lindblad operators √(r/4)·X_i,
+√(r/4)·Y_i, √(r/4)·Z_i, again L†L ∝ 1) is unravelled the same way, X, Y and Z kicks at rate r/4
+each. Each trajectory has its own kicks and its own draw of
 the amplitude jitter and of the quasi-static frequency offsets δ_q (a static diagonal
 Σ_q (δ_q/2)·Z_q of the trajectory's own); blocks of :data:`BLOCK` trajectories evolve side by side
 on the step grid refined by all their kick times. The emulator runs them at looser settings
@@ -78,7 +80,7 @@ from numpy.typing import NDArray
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliString, PauliSum
-from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_state_index
+from qep_analog.sequences.schedule import Schedule, Terms, hamiltonian_terms, initial_state_index
 
 #: Gauss–Legendre nodes and CF4 weights
 _C1 = 0.5 - math.sqrt(3.0) / 6.0
@@ -157,15 +159,20 @@ class SplitHamiltonian:
 
     @classmethod
     def of(cls, schedule: Schedule, profile: DeviceProfile) -> SplitHamiltonian:
+        return cls.of_terms(schedule, hamiltonian_terms(schedule, profile))
+
+    @classmethod
+    def of_terms(cls, schedule: Schedule, parts: Terms) -> SplitHamiltonian:
+        """From the schedule's waveforms and (static part, [(control name, operator)])."""
         n = schedule.n_qubits
-        parts = ScheduleParts.of(schedule, profile)
-        masks = flip_masks(parts.operators, n)
-        elements = np.array([row_elements(op, n, masks)[1] for op in parts.operators])
+        split = ScheduleParts.of_terms(schedule, parts)
+        masks = flip_masks(split.operators, n)
+        elements = np.array([row_elements(op, n, masks)[1] for op in split.operators])
         rows = np.ascontiguousarray(np.stack([elements[:, 1:].real, elements[:, 1:].imag], axis=1))
         uniform = np.all(rows == rows[..., :1], axis=(0, 1, 3))
         return cls(
             n, np.ascontiguousarray(masks[1:]), np.ascontiguousarray(elements[:, 0].real), rows,
-            uniform, parts.norms, parts.names, parts.grid, parts.values, parts.site_norms,
+            uniform, split.norms, split.names, split.grid, split.values, split.site_norms,
         )  # fmt: skip
 
     @property
@@ -212,7 +219,12 @@ class ScheduleParts:
 
     @classmethod
     def of(cls, schedule: Schedule, profile: DeviceProfile) -> ScheduleParts:
-        static, terms = hamiltonian_terms(schedule, profile)
+        return cls.of_terms(schedule, hamiltonian_terms(schedule, profile))
+
+    @classmethod
+    def of_terms(cls, schedule: Schedule, parts: Terms) -> ScheduleParts:
+        """From the schedule's waveforms and (static part, [(control name, operator)])."""
+        static, terms = parts
         used = [(name, op) for name, op in terms if op and name in schedule.controls]
         grid = np.unique(np.concatenate([w.times for w in schedule.controls.values()]))
         values = np.zeros((len(grid), len(used)))
@@ -732,12 +744,14 @@ def _block_expm_action(
 def _block_evolve(
     diagonals: NDArray, rows: NDArray, uniform: NDArray, masks: NDArray, jittered: int,
     scales: NDArray, static: NDArray, grid: NDArray, weights: NDArray, psi: NDArray,
-    kick_index: NDArray, kick_column: NDArray, kick_bits: NDArray, tolerance: float,
+    kick_index: NDArray, kick_column: NDArray, kick_bits: NDArray, kick_kinds: NDArray,
+    tolerance: float,
 ) -> int:  # fmt: skip
     """Columns ψ_r evolved in place under H_r(t) = Σ_k w_k(t) part_k + diag(static[:, r]) with the
     part ``jittered`` scaled by ``scales[r]``, one CF4 step per interval of ``grid``; before the step from
-    grid[kick_index[j]] (after the last step for the last index) Z on the qubit of kick_bits[j] of
-    column kick_column[j] (ascending index). Returns the number of block products."""
+    grid[kick_index[j]] (after the last step for the last index) the Pauli kick_kinds[j] (0: Z,
+    1: X, 2: Y) on the qubit of kick_bits[j] of column kick_column[j] (ascending index). Returns the
+    number of block products."""
     dim, width = psi.shape
     count, groups = width // 2, masks.shape[0]
     base_diagonal, jit_diagonal = np.empty(dim), np.zeros(dim)
@@ -747,11 +761,24 @@ def _block_evolve(
     j = 0
     for i in range(len(grid)):
         while j < kick_index.shape[0] and kick_index[j] == i:
-            r, bit = kick_column[j], kick_bits[j]
-            for c in range(dim):
-                if c & bit:
-                    psi[c, r] = -psi[c, r]
-                    psi[c, count + r] = -psi[c, count + r]
+            r, bit, kind = kick_column[j], kick_bits[j], kick_kinds[j]
+            if kind == 0:  # Z
+                for c in range(dim):
+                    if c & bit:
+                        psi[c, r] = -psi[c, r]
+                        psi[c, count + r] = -psi[c, count + r]
+            else:  # X swaps |0⟩ and |1⟩; Y: |0⟩ → i|1⟩, |1⟩ → −i|0⟩
+                for c in range(dim):
+                    if c & bit:
+                        continue
+                    low_r, low_i = psi[c, r], psi[c, count + r]
+                    high_r, high_i = psi[c | bit, r], psi[c | bit, count + r]
+                    if kind == 1:
+                        psi[c, r], psi[c, count + r] = high_r, high_i
+                        psi[c | bit, r], psi[c | bit, count + r] = low_r, low_i
+                    else:
+                        psi[c, r], psi[c, count + r] = high_i, -high_r
+                        psi[c | bit, r], psi[c | bit, count + r] = -low_i, low_r
             j += 1
         if i == len(grid) - 1:
             break
@@ -833,13 +860,23 @@ KICK_BYTES = 256
 
 @dataclass(frozen=True)
 class Trajectory:
-    """One unravelling: the relative amplitude (1 + σξ) of the jittered control, the Z kicks as
-    (time, qubit), by time, and each qubit's quasi-static frequency offset δ_q (rad/µs; H gains
-    Σ_q (δ_q/2)·Z_q; empty: none)."""
+    """One unravelling: the relative amplitude max(0, 1 + σξ) of the jittered control, the Z kicks
+    as (time, qubit), by time, each qubit's quasi-static frequency offset δ_q (rad/µs; H gains
+    Σ_q (δ_q/2)·Z_q; empty: none), the X and Y kicks as (time, qubit, letter) (depolarizing noise),
+    the atoms missing from the shot and the scale of the detuning map's waveform (the last two
+    change the Hamiltonian's operators: :mod:`qep_analog.emulation.noisy_terms`)."""
 
     amplitude: float = 1.0
     kicks: tuple[tuple[float, int], ...] = ()
     offsets: tuple[float, ...] = ()
+    flips: tuple[tuple[float, int, str], ...] = ()
+    absent: tuple[int, ...] = ()
+    map_scale: float = 1.0
+
+    @property
+    def operators(self) -> tuple[tuple[int, ...], float]:
+        """What the trajectory changes in the Hamiltonian's operators: (missing atoms, map scale)."""
+        return self.absent, self.map_scale
 
 
 def draw_trajectories(
@@ -850,22 +887,53 @@ def draw_trajectories(
     jitter: float,
     rng: np.random.Generator,
     detuning_rms: float = 0.0,
+    *,
+    depolarizing: float = 0.0,
+    detuning_jitter: float = 0.0,
+    map_jitter: float = 0.0,
+    state_prep: float = 0.0,
 ) -> list[Trajectory]:
-    """``count`` trajectories: amplitude 1 + ``jitter``·ξ, ξ ~ N(0, 1), on every qubit Z kicks at
-    the times of a Poisson process of rate γ/2 on [0, ``duration``] and a static frequency offset
-    δ_q ~ N(0, ``detuning_rms``²) (rad/µs)."""
-    expected = count * n_qubits * 0.5 * gamma * duration
+    """``count`` trajectories: amplitude max(0, 1 + ``jitter``·ξ), ξ ~ N(0, 1), on every qubit Z
+    kicks at the times of a Poisson process of rate γ/2 on [0, ``duration``] and a static frequency
+    offset δ_q ~ N(0, ``detuning_rms``²) (rad/µs); then (each only where its rate is not 0) one
+    offset ~ N(0, ``detuning_jitter``²) added on every qubit, X, Y and Z kicks at rate
+    ``depolarizing``/4 each per qubit, each atom missing with probability ``state_prep`` and the
+    detuning map's scale max(0, 1 + ``map_jitter``·ξ). The draws of a source come in the same order
+    whether the later ones are on or not (a seed gives the same draws as before they existed)."""
+    expected = count * n_qubits * (0.5 * gamma + 0.75 * depolarizing) * duration
     require_memory(f"emulator: about {expected:.3g} dephasing kicks", KICK_BYTES * expected)
     out = []
     for _ in range(count):
-        amplitude = 1.0 + jitter * rng.standard_normal() if jitter > 0 else 1.0
+        amplitude = max(0.0, 1.0 + jitter * rng.standard_normal()) if jitter > 0 else 1.0
         kicks: list[tuple[float, int]] = []
         if gamma > 0:
             for q in range(n_qubits):
                 times = rng.uniform(0.0, duration, rng.poisson(0.5 * gamma * duration))
                 kicks += [(float(t), q) for t in times]
-        offsets = tuple(detuning_rms * rng.standard_normal(n_qubits)) if detuning_rms > 0 else ()
-        out.append(Trajectory(amplitude, tuple(sorted(kicks)), tuple(map(float, offsets))))
+        offsets = detuning_rms * rng.standard_normal(n_qubits) if detuning_rms > 0 else np.zeros(0)
+        if detuning_jitter > 0:
+            offsets = (
+                offsets if offsets.size else np.zeros(n_qubits)
+            ) + detuning_jitter * rng.standard_normal()
+        flips: list[tuple[float, int, str]] = []
+        if depolarizing > 0:
+            for q in range(n_qubits):
+                for letter in "XYZ":
+                    times = rng.uniform(0.0, duration, rng.poisson(0.25 * depolarizing * duration))
+                    if letter == "Z":
+                        kicks += [(float(t), q) for t in times]
+                    else:
+                        flips += [(float(t), q, letter) for t in times]
+        absent: tuple[int, ...] = ()
+        if state_prep > 0:
+            absent = tuple(int(q) for q in np.flatnonzero(rng.uniform(size=n_qubits) < state_prep))
+        map_scale = max(0.0, 1.0 + map_jitter * rng.standard_normal()) if map_jitter > 0 else 1.0
+        out.append(
+            Trajectory(
+                amplitude, tuple(sorted(kicks)), tuple(map(float, offsets)), tuple(sorted(flips)),
+                absent, map_scale,
+            )
+        )  # fmt: skip
     return out
 
 
@@ -915,16 +983,21 @@ def _block(
 ) -> tuple[NDArray, int]:
     n = hamiltonian.n_qubits
     column = 1 + hamiltonian.names.index(jittered) if jittered in hamiltonian.names else -1
-    kicks = sorted((t, r, q) for r, draw in enumerate(draws) for t, q in draw.kicks)
-    times = np.array([t for t, _, _ in kicks], dtype=float)
+    kinds = {"Z": 0, "X": 1, "Y": 2}
+    kicks = sorted(
+        [(t, r, q, 0) for r, draw in enumerate(draws) for t, q in draw.kicks]
+        + [(t, r, q, kinds[letter]) for r, draw in enumerate(draws) for t, q, letter in draw.flips]
+    )
+    times = np.array([t for t, _, _, _ in kicks], dtype=float)
     grid = np.unique(np.concatenate([steps, times]))
     psi = np.ascontiguousarray(np.repeat(_split(psi0).T, len(draws), axis=1))
     products = _block_evolve(
         *hamiltonian.parts, column, np.array([draw.amplitude for draw in draws], dtype=float),
         np.ascontiguousarray(static_diagonals(draws, n)), grid,
         hamiltonian.sampled(grid), psi, np.searchsorted(grid, times).astype(np.int64),
-        np.array([r for _, r, _ in kicks], dtype=np.int64),
-        np.array([1 << (n - 1 - q) for _, _, q in kicks], dtype=np.int64), tolerance,
+        np.array([r for _, r, _, _ in kicks], dtype=np.int64),
+        np.array([1 << (n - 1 - q) for _, _, q, _ in kicks], dtype=np.int64),
+        np.array([kind for _, _, _, kind in kicks], dtype=np.int64), tolerance,
     )  # fmt: skip
     count = len(draws)
     return np.ascontiguousarray((psi[:, :count] + 1j * psi[:, count:]).T), products

@@ -7,21 +7,32 @@ series in compiled kernels; ``method="qutip"`` evolves the same H with QuTiP (``
 the reference): each operator one sparse matrix, each waveform one linearly interpolated QuTiP
 coefficient on its own breakpoints.
 
-Noise: the profile's sources (:mod:`qep_analog.devices.noise_sources`), all or those named —
-quasi-static detuning offsets δ_i ~ N(0, (√2/T2*)²) per qubit and shot, acting as (δ_i/2)·Z_i
-(``detuning``: the mean free coherence decays as exp(−(t/T2*)²)); Markovian dephasing with Lindblad
-operators √(γ/2)·Z_i, γ = 1/``markovian_dephasing_time`` (``dephasing``: coherences decay as
-e^(−γt)); the shot-to-shot amplitude jitter (``amplitude_jitter``: Ω or the couplings scaled by
-1 + σ·ξ); readout errors ε, ε′ that flip sampled bits independently, per site when the profile
-holds them per site (``readout``). The default method averages |ψ⟩⟨ψ| over ``realisations``
-trajectories, each with its own jitter and offset draws and Z_i kicks at Poisson times of rate γ/2
-per qubit (an exact unravelling of that dephasing); QuTiP's
-averages the Lindblad solution over ``realisations`` draws of jitter and offsets. States are in our
-basis (qubit 0 the most significant bit, |0⟩ = ground / dark).
+Noise: the profile's sources (:mod:`qep_analog.devices.noise_sources`, each one channel of Pulser's
+``NoiseModel``), all or those named — quasi-static detuning offsets δ_i ~ N(0, (√2/T2*)²) per qubit
+and shot, acting as (δ_i/2)·Z_i (``detuning``: the mean free coherence decays as exp(−(t/T2*)²));
+Markovian dephasing with Lindblad operators √(γ/2)·Z_i, γ = 1/``markovian_dephasing_time``
+(``dephasing``: coherences decay as e^(−γt)); relaxation √(1/T1)·|0⟩⟨1| (``relaxation``);
+depolarizing √(r/4)·{X, Y, Z}_i (``depolarizing``); the shot-to-shot amplitude jitter
+(``amplitude_jitter``: Ω or the couplings scaled by max(0, 1 + σ·ξ)); the beam's profile
+(``laser_waist``); a detuning offset shared by all sites per shot (``detuning_jitter``); the detuning
+map's shot-to-shot scale (``detuning_map_jitter``); atoms missing from a shot (``state_prep``);
+readout errors ε, ε′ that flip sampled bits independently, per site when the profile holds them per
+site (``readout``).
+
+The default method averages |ψ⟩⟨ψ| over ``realisations`` trajectories, each with its own draws and
+Z (X, Y) kicks at Poisson times (an exact unravelling of dephasing and depolarizing noise, whose
+L†L are multiples of 1); trajectories that change the operators (missing atoms, the map's scale)
+evolve in groups that share them. Relaxation's no-jump evolution is not unitary (L†L = n_i/T1), so
+a run with ``relaxation`` on is solved by QuTiP's ``mesolve`` with every Lindblad operator, averaged
+over the draws, whichever the method. QuTiP's method averages the Lindblad solution over
+``realisations`` draws. States are in our basis (qubit 0 the most significant bit, |0⟩ = ground /
+dark).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -41,15 +52,20 @@ from qep_analog.emulation.blockade import (
     cutoff_interaction,
     schedule_blockade_radius,
 )
+from qep_analog.emulation.noisy_terms import drive_scales, noisy_terms
 from qep_analog.emulation.subspace_evolution import SubspaceHamiltonian, embed
 from qep_analog.errors import ConfigError, SolverError
 from qep_analog.measurement.estimators import MAX_SHOTS
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.memory import require_memory
-from qep_analog.model.pauli import PauliString, PauliSum
+from qep_analog.model.pauli import PauliString, PauliSum, pauli_sum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_state_index
 
 MAX_EMULATED_QUBITS = 16
+#: the noise sources the blockade subspace emulates (diagonal, or scaling the drive: they keep a
+#: state in the subspace and its operators as they are); the others are refused where the profile
+#: gives them a value
+SUBSPACE_SOURCES = frozenset({"detuning", "dephasing", "amplitude_jitter", "detuning_jitter", "readout"})
 #: readout flips (ε, ε′): one pair for every qubit, or a value per qubit for each
 Flips = tuple[float, float] | tuple[NDArray, NDArray]
 #: the ways :class:`QutipEmulator` evolves a schedule
@@ -175,6 +191,19 @@ def read_distribution(probabilities: NDArray, n: int, flips: Flips) -> NDArray:
         e, f = false_positive[q], false_negative[q]
         tensor = _apply_gate(tensor, np.array([[1 - e, f], [e, 1 - f]]), q)
     return np.asarray(tensor).reshape(-1)
+
+
+def _active_outside_subspace(rates: NoiseRates) -> list[str]:
+    """The sources switched on, with a value in the profile, that the blockade subspace cannot
+    emulate."""
+    active = {
+        "state_prep": rates.state_prep > 0,
+        "depolarizing": rates.depolarizing_rate > 0,
+        "relaxation": rates.relaxation_rate > 0,
+        "laser_waist": math.isfinite(rates.laser_waist),
+        "detuning_map_jitter": rates.map_jitter > 0,
+    }
+    return sorted(name for name, on in active.items() if on)
 
 
 def site_flips(profile: DeviceProfile, n: int) -> tuple[NDArray, NDArray]:
@@ -308,14 +337,19 @@ class QutipEmulator:
         }
 
     def _hamiltonian(
-        self, schedule: Schedule, jitter: float = 0.0, offsets: NDArray | None = None
+        self, schedule: Schedule, draw: magnus.Trajectory | None = None, waist: float = math.inf
     ) -> qutip.QobjEvo:
-        """H(t) with the drive scaled by 1 + ``jitter`` and Σ_q (offsets_q/2)·Z_q added."""
+        """H(t) of one shot: the drive scaled by the draw's amplitude and, atom by atom, by the beam's
+        profile (``waist``, µm) and the missing atoms, the detuning map by its scale, and
+        Σ_q (offsets_q/2)·Z_q added."""
         n = schedule.n_qubits
-        static, terms = hamiltonian_terms(schedule, self.profile)
-        if offsets is not None:
+        draw = draw or magnus.Trajectory()
+        static, terms = noisy_terms(
+            schedule, self.profile, drive_scales(schedule, waist, draw.absent), draw.map_scale
+        )
+        if draw.offsets:
             static = static + PauliSum(
-                {PauliString(((q, "Z"),)): 0.5 * float(d) for q, d in enumerate(offsets)}
+                {PauliString(((q, "Z"),)): 0.5 * float(d) for q, d in enumerate(draw.offsets)}
             )
         jittered = schedule.platform_spec.drive_control
         parts: list[object] = [_qobj(pauli_matrix(static, n), n)]
@@ -323,7 +357,7 @@ class QutipEmulator:
             waveform = schedule.controls.get(name)
             if waveform is None or not operator:
                 continue
-            values = waveform.values * (1 + jitter if name == jittered else 1.0)
+            values = waveform.values * (draw.amplitude if name == jittered else 1.0)
             coefficient = qutip.coefficient(values.astype(complex), tlist=waveform.times, order=1)
             parts.append([_qobj(pauli_matrix(operator, n), n), coefficient])
         return qutip.QobjEvo(parts)
@@ -348,11 +382,28 @@ class QutipEmulator:
         n = schedule.n_qubits
         sources = noise_sources(noise, "emulator")
         rates = NoiseRates.of(self.profile.noise, sources)
+        if schedule.platform != "rydberg":  # no missing atoms, beam profile or map on an ion chain
+            rates = dataclasses.replace(rates, state_prep=0.0, laser_waist=math.inf, map_jitter=0.0)
         if shots is not None and not 0 <= shots <= MAX_SHOTS:
             raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
+        if rates.state_prep > 0 and schedule.initial_state.strip("0"):
+            raise ConfigError(
+                f"emulator: schedule {schedule.label!r} starts from {schedule.initial_state}; missing "
+                "atoms (state_prep) are modelled from all atoms in |0⟩ only"
+            )
         if self.subspace is not None:
+            outside = _active_outside_subspace(rates)
+            if outside and schedule.platform == "rydberg":
+                raise ConfigError(
+                    "emulator: the blockade subspace cannot emulate the noise sources "
+                    f"{', '.join(outside)} (they leave the subspace or change its operators); it takes "
+                    + ", ".join(sorted(SUBSPACE_SOURCES))
+                )
             noisy = rates if sources else None
-            return self._run_subspace(schedule, observables, noisy, shots, seed, realisations, progress)
+            flips = site_flips(self.profile, n) if "readout" in sources else (0.0, 0.0)
+            return self._run_subspace(
+                schedule, observables, noisy, shots, seed, realisations, progress, flips
+            )
         if n > MAX_EMULATED_QUBITS:
             raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
         trajectories = realisations if sources and rates.stochastic else 1
@@ -361,7 +412,7 @@ class QutipEmulator:
             + (f" with noise ({trajectories} trajectories, a density matrix)" if sources else ""),
             emulation_bytes(
                 schedule, self.profile, density=bool(sources), trajectories=trajectories,
-                method=self.method,
+                method="qutip" if sources and rates.relaxation_rate > 0 else self.method,
             ),
         )  # fmt: skip
         rng = np.random.default_rng(seed)
@@ -396,6 +447,7 @@ class QutipEmulator:
         seed: int | None,
         realisations: int,
         progress: Callable[[int, int], None] | None,
+        flips: Flips = (0.0, 0.0),
     ) -> EmulationResult:
         """:meth:`run` in the blockade subspace (see :mod:`~qep_analog.emulation.subspace_evolution`)."""
         if schedule.platform != "rydberg":  # the radius of a given one is not checked otherwise
@@ -423,6 +475,7 @@ class QutipEmulator:
                 draws = magnus.draw_trajectories(
                     count, schedule.n_qubits, schedule.duration, rates.dephasing_rate,
                     rates.amplitude_jitter, rng, rates.detuning_rms,
+                    detuning_jitter=rates.detuning_jitter,
                 )  # fmt: skip
                 states = subspace_evolution.run_trajectories(
                     hamiltonian, psi0, draws, schedule.platform_spec.drive_control,
@@ -438,7 +491,7 @@ class QutipEmulator:
         }
         result = EmulationResult(schedule.label, state, expectations, None, subspace)
         if shots:
-            result.counts = self._subspace_counts(result, schedule, shots, rng, rates)
+            result.counts = self._subspace_counts(result, schedule, shots, rng, flips)
         return result
 
     @staticmethod
@@ -447,18 +500,18 @@ class QutipEmulator:
         schedule: Schedule,
         shots: int,
         rng: np.random.Generator,
-        rates: NoiseRates | None,
+        flips: Flips,
     ) -> dict[str, int]:
         """Counts of a subspace state: Z readout from its configurations' probabilities (with readout
         errors, whose flips leave the subspace, from those probabilities over all 2^n outcomes); X or
         Y readout from the state embedded in the full space."""
         n = schedule.n_qubits
-        flips = (0.0, 0.0) if rates is None else rates.flips
         assert result.subspace is not None
         configurations = result.subspace.configurations
         if set(schedule.readout) <= {"Z"}:
             p = np.clip(subspace_evolution.probabilities(result.state), 0.0, None)
-            if any(flips):  # the flipped bits leave the subspace: the distribution over all 2^n
+            flipped = np.any(np.asarray(flips[0]) > 0) or np.any(np.asarray(flips[1]) > 0)
+            if flipped:  # the flipped bits leave the subspace: the distribution over all 2^n
                 require_memory(
                     f"emulator: readout errors on the 2^{n} outcomes of schedule {schedule.label!r}",
                     3 * 8 * (1 << n),
@@ -482,29 +535,54 @@ class QutipEmulator:
         progress: Callable[[int, int], None] | None = None,
     ) -> NDArray:
         """The final ket, or with noise (``rates``) the mean of |ψ⟩⟨ψ| over the trajectories."""
-        hamiltonian = magnus.SplitHamiltonian.of(schedule, self.profile)
         psi0 = magnus.basis_state(schedule)
         if rates is None:
-            return magnus.evolve(hamiltonian, psi0, self.tol).state
-        if not rates.stochastic:  # readout errors alone: the closed evolution, as a density matrix
+            return magnus.evolve(magnus.SplitHamiltonian.of(schedule, self.profile), psi0, self.tol).state
+        if rates.relaxation_rate > 0:  # no unitary no-jump evolution: the Lindblad solution
+            return self._open(schedule, rates, realisations, rng, progress)
+        if not rates.stochastic:  # the beam's profile, readout errors: one evolution, a density matrix
+            hamiltonian = self._split(schedule, rates.laser_waist, magnus.Trajectory())
             psi = magnus.evolve(hamiltonian, psi0, self.tol).state
             return np.outer(psi, psi.conj())
-        if self.tol is None:
-            steps = magnus.step_grid(hamiltonian, magnus.TRAJECTORY_STRENGTH)
-            tolerance = magnus.TRAJECTORY_TOLERANCE
-        else:
-            steps = magnus.evolve(hamiltonian, psi0, self.tol).step_ends
-            tolerance = magnus.SERIES_TOLERANCE
         count = realisations
         draws = magnus.draw_trajectories(
             count, schedule.n_qubits, schedule.duration, rates.dephasing_rate, rates.amplitude_jitter,
-            rng, rates.detuning_rms,
+            rng, rates.detuning_rms, depolarizing=rates.depolarizing_rate,
+            detuning_jitter=rates.detuning_jitter, map_jitter=rates.map_jitter, state_prep=rates.state_prep,
         )  # fmt: skip
+        groups: dict[tuple[tuple[int, ...], float], list[magnus.Trajectory]] = {}
+        for draw in draws:
+            groups.setdefault(draw.operators, []).append(draw)
         jittered = schedule.platform_spec.drive_control
-        evolution = magnus.run_trajectories(hamiltonian, psi0, draws, jittered, steps, tolerance, progress)
-        states = evolution.state
-        states /= np.linalg.norm(states, axis=1, keepdims=True)  # unitary: only the cut series' drift
-        return np.asarray(states.T @ states.conj() / count)
+        rho = np.zeros((1 << schedule.n_qubits,) * 2, dtype=complex)
+        done = 0
+        for members in groups.values():
+            hamiltonian = self._split(schedule, rates.laser_waist, members[0])
+            if self.tol is None:
+                steps = magnus.step_grid(hamiltonian, magnus.TRAJECTORY_STRENGTH)
+                tolerance = magnus.TRAJECTORY_TOLERANCE
+            else:
+                steps = magnus.evolve(hamiltonian, psi0, self.tol).step_ends
+                tolerance = magnus.SERIES_TOLERANCE
+            report = None
+            if progress is not None:
+                report = lambda finished, _, before=done: progress(before + finished, count)  # noqa: E731
+            states = magnus.run_trajectories(
+                hamiltonian, psi0, members, jittered, steps, tolerance, report
+            ).state
+            states /= np.linalg.norm(states, axis=1, keepdims=True)  # unitary: only the cut series' drift
+            rho += states.T @ states.conj()
+            done += len(members)
+        return rho / count
+
+    def _split(self, schedule: Schedule, waist: float, draw: magnus.Trajectory) -> magnus.SplitHamiltonian:
+        """The Hamiltonian's parts with the operators of ``draw`` (missing atoms, the map's scale) and
+        the beam's profile (``waist``, µm)."""
+        scales = drive_scales(schedule, waist, draw.absent)
+        if scales is None and draw.map_scale == 1.0:
+            return magnus.SplitHamiltonian.of(schedule, self.profile)
+        terms = noisy_terms(schedule, self.profile, scales, draw.map_scale)
+        return magnus.SplitHamiltonian.of_terms(schedule, terms)
 
     def _qutip(
         self,
@@ -514,47 +592,72 @@ class QutipEmulator:
         rng: np.random.Generator,
         progress: Callable[[int, int], None] | None = None,
     ) -> NDArray:
-        n = schedule.n_qubits
-        psi0 = qutip.basis([2] * n, [int(b) for b in format(initial_state_index(schedule), f"0{n}b")])
-        times = [0.0, schedule.duration]
         if rates is not None:
-            return self._open(schedule, psi0, times, rates, realisations, rng, progress)
-        result = qutip.sesolve(self._hamiltonian(schedule), psi0, times, options=self.options)
+            return self._open(schedule, rates, realisations, rng, progress)
+        result = qutip.sesolve(
+            self._hamiltonian(schedule), _initial(schedule), [0.0, schedule.duration], options=self.options
+        )
         return _vector(result.final_state)
 
     def _open(
         self,
         schedule: Schedule,
-        psi0: qutip.Qobj,
-        times: list[float],
         rates: NoiseRates,
         realisations: int,
         rng: np.random.Generator,
         progress: Callable[[int, int], None] | None = None,
     ) -> NDArray:
-        """The density matrix under Markovian dephasing, averaged over draws of the amplitude jitter
-        and the quasi-static offsets (QuTiP)."""
+        """The density matrix under the Lindblad operators of dephasing, depolarizing and relaxation,
+        averaged over the draws of the other sources (QuTiP)."""
         n = schedule.n_qubits
-        gamma, jitter_rms, detuning_rms = rates.dephasing_rate, rates.amplitude_jitter, rates.detuning_rms
-        z = [_qobj(pauli_matrix(PauliSum({PauliString(((q, "Z"),)): 1.0}), n), n) for q in range(n)]
-        collapse = [np.sqrt(gamma / 2) * op for op in z]
-        draws = realisations if jitter_rms > 0 or detuning_rms > 0 else 1
+        psi0 = _initial(schedule)
+        times = [0.0, schedule.duration]
+        collapse = lindblad_operators(rates, n)
+        draws = magnus.draw_trajectories(
+            realisations if rates.drawn else 1, n, schedule.duration, 0.0, rates.amplitude_jitter, rng,
+            rates.detuning_rms, detuning_jitter=rates.detuning_jitter, map_jitter=rates.map_jitter,
+            state_prep=rates.state_prep,
+        )  # fmt: skip
         state = np.zeros((1 << n, 1 << n), dtype=complex)
-        for done in range(1, draws + 1):
-            jitter = jitter_rms * rng.standard_normal() if jitter_rms > 0 else 0.0
-            offsets = detuning_rms * rng.standard_normal(n) if detuning_rms > 0 else None
-            h = self._hamiltonian(schedule, jitter, offsets)
-            if gamma > 0:
-                rho0 = qutip.ket2dm(psi0)
-                state += qutip.mesolve(
-                    h, rho0, times, c_ops=collapse, options=self.options
-                ).final_state.full()
-            else:
-                ket = _vector(qutip.sesolve(h, psi0, times, options=self.options).final_state)
-                state += np.outer(ket, ket.conj())
+        solved: dict[magnus.Trajectory, NDArray] = {}  # equal draws (missing atoms alone) solve once
+        for done, draw in enumerate(draws, start=1):
+            if draw not in solved:
+                h = self._hamiltonian(schedule, draw, rates.laser_waist)
+                if collapse:
+                    rho0 = qutip.ket2dm(psi0)
+                    solution = qutip.mesolve(h, rho0, times, c_ops=collapse, options=self.options)
+                    solved[draw] = solution.final_state.full()
+                else:
+                    ket = _vector(qutip.sesolve(h, psi0, times, options=self.options).final_state)
+                    solved[draw] = np.outer(ket, ket.conj())
+            state += solved[draw]
             if progress is not None:
-                progress(done, draws)
-        return state / draws
+                progress(done, len(draws))
+        return state / len(draws)
+
+
+def lindblad_operators(rates: NoiseRates, n: int) -> list[qutip.Qobj]:
+    """The Lindblad operators of the Markovian sources on ``n`` qubits (our basis): √(γ/2)·Z_i
+    (dephasing), √(r/4)·X_i, Y_i, Z_i (depolarizing), √(1/T1)·|0⟩⟨1|_i (relaxation)."""
+    out = []
+    for q in range(n):
+        if rates.dephasing_rate > 0:
+            out.append(np.sqrt(rates.dephasing_rate / 2) * _pauli_qobj(f"Z{q}", n))
+        if rates.depolarizing_rate > 0:
+            out += [np.sqrt(rates.depolarizing_rate / 4) * _pauli_qobj(f"{p}{q}", n) for p in "XYZ"]
+        if rates.relaxation_rate > 0:  # |0⟩⟨1| = (X + iY)/2
+            lowering = 0.5 * (_pauli_qobj(f"X{q}", n) + 1j * _pauli_qobj(f"Y{q}", n))
+            out.append(np.sqrt(rates.relaxation_rate) * lowering)
+    return out
+
+
+def _pauli_qobj(label: str, n: int) -> qutip.Qobj:
+    return _qobj(pauli_matrix(pauli_sum([(1.0, label)]), n), n)
+
+
+def _initial(schedule: Schedule) -> qutip.Qobj:
+    n = schedule.n_qubits
+    return qutip.basis([2] * n, [int(b) for b in format(initial_state_index(schedule), f"0{n}b")])
 
 
 def _vector(state: qutip.Qobj) -> NDArray:

@@ -306,7 +306,7 @@ def test_an_ion_bundle_holds_ion_schedules(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "sources", "mitigated"),
     [
-        (True, ["amplitude_jitter", "dephasing", "detuning", "readout"], True),
+        (True, sorted(qa.NOISE_SOURCES), True),
         (["detuning"], ["detuning"], False),
         ("readout,amplitude_jitter", ["amplitude_jitter", "readout"], True),
         (False, [], False),

@@ -28,7 +28,7 @@ from qep_analog.emulation.blockade import (
     independent_sets,
     schedule_blockade_radius,
 )
-from qep_analog.emulation.qutip_emulator import QutipEmulator, rotate_to_basis
+from qep_analog.emulation.qutip_emulator import SUBSPACE_SOURCES, QutipEmulator, rotate_to_basis
 from qep_analog.errors import ConfigError
 from qep_analog.memory import MEMORY_LIMIT_VARIABLE
 from qep_analog.model.pauli import pauli_sum
@@ -163,9 +163,9 @@ def test_noisy_zero_radius_is_the_full_space() -> None:
     schedule, profile = array_schedule(1, 5)
     noise = dataclasses.replace(profile.noise, markovian_dephasing_time=3.0)
     profile = dataclasses.replace(profile, noise=noise)
-    full = QutipEmulator(profile).run(schedule, noise=True, seed=3, realisations=6)
+    full = QutipEmulator(profile).run(schedule, noise=SUBSPACE_SOURCES, seed=3, realisations=6)
     sub = QutipEmulator(profile, subspace="blockade", blockade_radius=0.0).run(
-        schedule, noise=True, seed=3, realisations=6
+        schedule, noise=SUBSPACE_SOURCES, seed=3, realisations=6
     )
     assert sub.state.shape == (32, 32)
     assert np.abs(sub.full_state() - full.state).max() < 1e-5
@@ -190,9 +190,10 @@ def test_noisy_subspace_against_the_full_space() -> None:
     """With the profile's noise (offsets, jitter) and the same seed, the subspace's ⟨n_i⟩ are the
     full space's within the order-3 error."""
     schedule, profile = array_schedule(1, 6)
-    full = QutipEmulator(profile).run(schedule, occupations(6), noise=True, seed=5, realisations=4)
+    noise = SUBSPACE_SOURCES
+    full = QutipEmulator(profile).run(schedule, occupations(6), noise=noise, seed=5, realisations=4)
     sub = QutipEmulator(profile, subspace="blockade", blockade_order=3).run(
-        schedule, occupations(6), noise=True, seed=5, realisations=4
+        schedule, occupations(6), noise=noise, seed=5, realisations=4
     )
     assert np.abs(_values(sub, 6) - _values(full, 6)).max() <= ORDER3_ERROR
 
@@ -420,3 +421,15 @@ def test_noisy_counts_with_readout_errors() -> None:
     expected = fp + (1 - fp - fn) * _values(result, 16)
     sigma = np.sqrt(expected * (1 - expected) / shots)
     assert np.all(np.abs(measured - expected) <= 5 * sigma)
+
+
+@pytest.mark.parametrize("source", ["state_prep", "depolarizing", "relaxation", "laser_waist"])
+def test_noise_that_leaves_the_subspace_is_refused(source: str) -> None:
+    """Missing atoms, X/Y kicks, relaxation's non-unitary evolution and the beam's profile leave the
+    subspace or change its operators: one line naming the source and what the subspace takes."""
+    schedule, profile = array_schedule(1, 4)
+    values = {"relaxation_time": 50.0, "depolarizing_time": 50.0, "laser_waist": 100.0}
+    noise = dataclasses.replace(profile.noise, **values)
+    emulator = QutipEmulator(dataclasses.replace(profile, noise=noise), subspace="blockade")
+    with pytest.raises(ConfigError, match=rf"cannot emulate the noise sources {source} .* it takes"):
+        emulator.run(schedule, noise=[source, "detuning"], seed=1, realisations=2)

@@ -191,6 +191,20 @@ FULL = {
     "dephasing_time": 0.8,
     "markovian_dephasing_time": 1.0,
     "amplitude_jitter": 0.1,
+    "relaxation_time": 2.0,
+    "depolarizing_time": 2.0,
+    "laser_waist": 40.0,
+    "detuning_jitter": 2.0,
+    "detuning_map_jitter": 0.2,
+    "state_prep_error": 0.3,
+}
+#: the profile field of each source
+FIELD = {
+    "detuning": "dephasing_time",
+    "dephasing": "markovian_dephasing_time",
+    "relaxation": "relaxation_time",
+    "depolarizing": "depolarizing_time",
+    "state_prep": "state_prep_error",
 }
 
 
@@ -198,8 +212,9 @@ FULL = {
 def test_each_source_alone(source: str) -> None:
     """A source named alone on a profile with every source is the profile with only that source
     switched on by ``noise=True``: the same state and counts from the same seed; the rates of the
-    other sources are zero."""
-    field = {"detuning": "dephasing_time", "dephasing": "markovian_dephasing_time"}.get(source, source)
+    other sources are zero. The beam's profile alone keeps the state pure (and changes it); the
+    detuning map's jitter does nothing to a schedule without a map."""
+    field = FIELD.get(source, source)
     full = dataclasses.replace(_profile(**FULL), noise=NoiseModel(0.02, 0.05, **FULL))
     only = dataclasses.replace(
         full,
@@ -216,9 +231,15 @@ def test_each_source_alone(source: str) -> None:
     np.testing.assert_allclose(a.state, b.state, atol=1e-12)
     assert a.counts == b.counts
     clean = QutipEmulator(full).run(schedule, seed=2, shots=400)
+    pure = np.outer(clean.state, clean.state.conj())
     if source == "readout":
         assert np.real(np.trace(a.state @ a.state)) == pytest.approx(1.0, abs=1e-9)
         assert a.counts != clean.counts
+    elif source == "laser_waist":
+        assert np.real(np.trace(a.state @ a.state)) == pytest.approx(1.0, abs=1e-9)
+        assert np.max(np.abs(a.state - pure)) > 0.1
+    elif source == "detuning_map_jitter":
+        np.testing.assert_allclose(a.state, pure, atol=1e-5)  # trajectory settings: looser steps
     else:
         assert np.real(np.trace(a.state @ a.state)) < 1 - 1e-3
 
@@ -242,7 +263,8 @@ def test_noise_values_name_their_sources(value: object, expected: set[str]) -> N
     [
         (
             "doppler",
-            "unknown source 'doppler' (known: detuning, dephasing, amplitude_jitter, readout, or all)",
+            "unknown source 'doppler' (known: detuning, dephasing, amplitude_jitter, readout, relaxation, "
+            "depolarizing, laser_waist, detuning_jitter, detuning_map_jitter, state_prep, or all)",
         ),
         ("detuning,,readout", "unknown source ''"),
         (3, "noise = 3 is not true, false or source names"),
