@@ -78,3 +78,62 @@ def combine(values: NDArray, errors: NDArray) -> tuple[float, float]:
         scatter = float(np.sum(weights * (values - mean) ** 2) / (values.size - 1))
         error *= max(1.0, float(np.sqrt(scatter)))
     return mean, error
+
+
+def fit_best(
+    model: Callable[..., NDArray],
+    x: NDArray,
+    counts: NDArray,
+    shots: int,
+    guesses: Sequence[Sequence[float]],
+    bounds: tuple[Sequence[float], Sequence[float]],
+    keep: int | None = None,
+) -> CurveFit:
+    """:func:`fit_probabilities` from several ``guesses``; the fit with the least χ² among those
+    that ran (the first failure when none did). Fits of oscillations and lines have local minima
+    (an alias, a neighbouring fringe, a flank): starting from several guesses finds the global one
+    when any guess lies in its basin. ``keep``: fit from only the ``keep`` guesses whose model is
+    nearest the data (least χ² at the guess) — for costly models."""
+    starts = list(guesses)
+    if keep is not None and len(starts) > keep:
+        y = np.asarray(counts, dtype=float) / shots
+        sigma = binomial_sigma(counts, shots)
+        costs = [float(np.sum(((y - model(x, *guess)) / sigma) ** 2)) for guess in starts]
+        starts = [starts[i] for i in np.argsort(costs)[:keep]]
+    fits = [fit_probabilities(model, x, counts, shots, guess, bounds) for guess in starts]
+    good = [fit for fit in fits if fit.ok]
+    return min(good, key=lambda fit: fit.chi2) if good else fits[0]
+
+
+def propagate(
+    model: Callable[[NDArray, NDArray], NDArray],
+    values: NDArray,
+    sigma: NDArray,
+    known: NDArray,
+    known_errors: NDArray,
+) -> NDArray:
+    """How far the fitted parameters move when each known input moves by its standard error: the
+    linearised refit, d p̂ = −(JᵀWJ)⁻¹ JᵀW (∂f/∂θ) dθ, with J = ∂f/∂p at the fit ``values``,
+    W = 1/``sigma``² (the data's standard errors) and θ the ``known`` inputs of ``model(params,
+    known)`` (the model at the data's sweep). Returns the shifts, shape ``(len(known), len(values))``;
+    they add in quadrature to the statistical errors (the known inputs are independent of the data).
+    Derivatives are central differences (relative step 10⁻⁴)."""
+    values, known = np.asarray(values, dtype=float), np.asarray(known, dtype=float)
+    weights = 1.0 / np.asarray(sigma, dtype=float) ** 2
+
+    def derivative(f: Callable[[NDArray], NDArray], point: NDArray, k: int) -> NDArray:
+        step = 1e-4 * max(abs(float(point[k])), 1e-3)
+        up, down = point.copy(), point.copy()
+        up[k] += step
+        down[k] -= step
+        return (f(up) - f(down)) / (2 * step)
+
+    jac = np.column_stack([derivative(lambda p: model(p, known), values, k) for k in range(values.size)])
+    normal = np.linalg.pinv(jac.T @ (weights[:, None] * jac))
+    shifts = np.zeros((known.size, values.size))
+    for k in range(known.size):
+        if not known_errors[k] > 0:
+            continue
+        moved = derivative(lambda t: model(values, t), known, k) * known_errors[k]
+        shifts[k] = -normal @ (jac.T @ (weights * moved))
+    return shifts
