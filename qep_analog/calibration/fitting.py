@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
 
@@ -15,6 +16,10 @@ def binomial_sigma(counts: NDArray, shots: int) -> NDArray:
     """Standard errors of k/n; p is regularised to (k + 1/2)/(n + 1) so that 0 and n have one."""
     p = (np.asarray(counts, dtype=float) + 0.5) / (shots + 1.0)
     return np.sqrt(p * (1 - p) / shots)
+
+
+#: the quantile of χ² above which per-site values are taken to disagree (:func:`combine`)
+CONSISTENCY_LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,11 @@ def fit_probabilities(
 
 
 def combine(values: NDArray, errors: NDArray) -> tuple[float, float]:
-    """Inverse-variance weighted mean of per-site values and its standard error (inflated by the
-    square root of the consistency χ²/dof when the sites disagree more than their errors say)."""
+    """Inverse-variance weighted mean of per-site values and its standard error, inflated by the
+    square root of the consistency χ²/dof when the sites disagree more than their errors allow (χ²
+    above its 95 % quantile: the sites then differ, and the spread is part of the error); sites that
+    agree within their errors keep the plain error of the mean (inflating by every χ²/dof > 1 would
+    overstate it: with 3 dof, χ²/dof exceeds 1 in 40 % of consistent sets)."""
     values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
     if not (np.all(np.isfinite(values)) and np.all(np.isfinite(errors)) and np.all(errors > 0)):
         return float("nan"), float("nan")
@@ -75,8 +83,10 @@ def combine(values: NDArray, errors: NDArray) -> tuple[float, float]:
     mean = float(np.sum(weights * values) / np.sum(weights))
     error = float(1 / np.sqrt(np.sum(weights)))
     if values.size > 1:
-        scatter = float(np.sum(weights * (values - mean) ** 2) / (values.size - 1))
-        error *= max(1.0, float(np.sqrt(scatter)))
+        chi2 = float(np.sum(weights * (values - mean) ** 2))
+        dof = values.size - 1
+        if chi2 > float(stats.chi2.ppf(CONSISTENCY_LEVEL, dof)):
+            error *= float(np.sqrt(chi2 / dof))
     return mean, error
 
 

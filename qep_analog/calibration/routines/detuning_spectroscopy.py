@@ -71,6 +71,7 @@ class DetuningSpectroscopy(Routine[SpectroscopyParameters, RydbergCalibrationBac
     offset = −δ at the highest count, Ω = programmed Ω × the profile's rabi_scale."""
 
     name = "detuning_spectroscopy"
+    known_fields = ("rabi_scale",)  # the guess of the line width
     parameters_type = SpectroscopyParameters
     cell_bytes = 1300  # the driven pulse's quadrature over the noise (tracemalloc: 1050)
     criteria = (

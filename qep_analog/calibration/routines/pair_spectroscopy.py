@@ -238,7 +238,7 @@ def _fit(
     candidates = [nominal, nominal * (1 - prior), nominal * (1 + prior)]
     if y[peak] - float(np.median(y)) > 6 * sigma:
         candidates.insert(0, 2 * float(x[peak]) + values[0] + values[1])
-    guesses = []
+    guesses: list[list[float]] = []
     for v in candidates:
         if v > 0 and all(abs(v - g[0]) > 0.02 * nominal for g in guesses):
             guesses.append([v, max(float(y.max() - y.min()), 0.05), float(y.min())])
