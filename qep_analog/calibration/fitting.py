@@ -47,8 +47,10 @@ def fit_probabilities(
     shots: int,
     guess: Sequence[float],
     bounds: tuple[Sequence[float], Sequence[float]],
+    jac: Callable[..., NDArray] | None = None,
 ) -> CurveFit:
-    """Fit ``model(x, *params)`` to ``counts / shots`` with binomial errors (``absolute_sigma``)."""
+    """Fit ``model(x, *params)`` to ``counts / shots`` with binomial errors (``absolute_sigma``);
+    ``jac(x, *params)``: the model's Jacobian, shape (points, params) (default: finite differences)."""
     y = np.asarray(counts, dtype=float) / shots
     sigma = binomial_sigma(counts, shots)
     dof = y.size - len(guess)
@@ -58,7 +60,15 @@ def fit_probabilities(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             values, covariance = curve_fit(
-                model, x, y, p0=start, sigma=sigma, absolute_sigma=True, bounds=(low, high), maxfev=20000
+                model,
+                x,
+                y,
+                p0=start,
+                sigma=sigma,
+                absolute_sigma=True,
+                bounds=(low, high),
+                maxfev=20000,
+                jac=jac if jac is not None else "2-point",
             )
     except (RuntimeError, ValueError) as exc:
         nan = np.full(len(guess), np.nan)
@@ -98,19 +108,21 @@ def fit_best(
     guesses: Sequence[Sequence[float]],
     bounds: tuple[Sequence[float], Sequence[float]],
     keep: int | None = None,
+    jac: Callable[..., NDArray] | None = None,
 ) -> CurveFit:
     """:func:`fit_probabilities` from several ``guesses``; the fit with the least χ² among those
     that ran (the first failure when none did). Fits of oscillations and lines have local minima
     (an alias, a neighbouring fringe, a flank): starting from several guesses finds the global one
     when any guess lies in its basin. ``keep``: fit from only the ``keep`` guesses whose model is
-    nearest the data (least χ² at the guess) — for costly models."""
+    nearest the data (least χ² at the guess) — for costly models; ``jac`` as for
+    :func:`fit_probabilities`."""
     starts = list(guesses)
     if keep is not None and len(starts) > keep:
         y = np.asarray(counts, dtype=float) / shots
         sigma = binomial_sigma(counts, shots)
         costs = [float(np.sum(((y - model(x, *guess)) / sigma) ** 2)) for guess in starts]
         starts = [starts[i] for i in np.argsort(costs)[:keep]]
-    fits = [fit_probabilities(model, x, counts, shots, guess, bounds) for guess in starts]
+    fits = [fit_probabilities(model, x, counts, shots, guess, bounds, jac) for guess in starts]
     good = [fit for fit in fits if fit.ok]
     return min(good, key=lambda fit: fit.chi2) if good else fits[0]
 

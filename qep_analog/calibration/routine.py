@@ -35,7 +35,8 @@ class Estimate:
 
     ``budget``: the contributions to ``uncertainty`` as (source, standard error) pairs that add in
     quadrature — "statistical" (the fit's own) and one per upstream calibrated value whose error was
-    propagated (empty: the statistical error only)."""
+    propagated, named by its field (``detuning_offset.0``: of site 0); empty: the statistical error
+    only."""
 
     field: str
     value: float

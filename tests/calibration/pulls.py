@@ -103,31 +103,72 @@ def ion_truth(lab: FakeIonLab) -> dict[tuple[str, int | None], float]:
     return truth
 
 
+#: the fast variants (the default suite): the routines the propagated errors come from, on fewer
+#: sites and points
+FAST_RYDBERG_CARD: dict[str, Any] = {
+    **RYDBERG_CARD,
+    "routines": [
+        {"routine": "readout", "parameters": {"repeats": 2, "shots": 1000}},
+        {
+            "routine": "ramsey",
+            "parameters": {"detuning_MHz": 1.0, "stop_us": 4.0, "points": 61, "shots": 400},
+        },
+        {"routine": "rabi", "parameters": {"rabi_MHz": 1.0, "stop_us": 2.5, "points": 41, "shots": 400}},
+        {"routine": "pair_spectroscopy", "parameters": {"points": 21, "shots": 400}},
+    ],
+}
+FAST_ION_CARD: dict[str, Any] = {
+    **ION_CARD,
+    "routines": [
+        {"routine": "readout", "parameters": {"repeats": 2, "shots": 1000}},
+        {
+            "routine": "ramsey",
+            "parameters": {"detuning_kHz": 15.0, "stop_us": 3000.0, "points": 151, "shots": 400},
+        },
+        {"routine": "rabi", "parameters": {"rabi_kHz": 200.0, "stop_us": 15.0, "points": 41, "shots": 400}},
+        {
+            "routine": "sideband_spectroscopy",
+            "parameters": {
+                "rabi_MHz": 0.1,
+                "duration_us": 150.0,
+                "start_kHz": -80.0,
+                "stop_kHz": 25.0,
+                "points": 81,
+                "shots": 200,
+            },
+        },
+        {"routine": "two_ion_oscillation", "parameters": {"max_distance": 1, "points": 31, "shots": 400}},
+    ],
+}
+
+
 def run_seed(
-    platform: str, seed: int, folder: Path
+    platform: str, seed: int, folder: Path, fast: bool = False
 ) -> tuple[RunOutcome, dict[tuple[str, int | None], float]]:
-    """A device drawn with ``seed`` around the shipped profile, through the reduced runcard."""
+    """A device drawn with ``seed`` around the shipped profile, through the reduced runcard (4 sites;
+    ``fast``: the fast card on 2 atoms or 3 ions, neighbours only)."""
     rng = np.random.default_rng(1000 + seed)
     if platform == "rydberg":
         profile = read_profile("fresnel-like")
-        lab: Any = FakeRydbergLab(draw_rydberg_hidden(profile, 4, rng), seed, profile=profile)
-        card, truth = parse_runcard(RYDBERG_CARD), rydberg_truth(lab)
+        hidden = draw_rydberg_hidden(profile, 2 if fast else 4, rng)
+        lab: Any = FakeRydbergLab(hidden, seed, profile=profile)
+        card, truth = parse_runcard(FAST_RYDBERG_CARD if fast else RYDBERG_CARD), rydberg_truth(lab)
     else:
         profile = read_profile("yb171-chain")
-        lab = FakeIonLab(draw_ion_hidden(profile, 4, rng), profile, seed)
-        card, truth = parse_runcard(ION_CARD), ion_truth(lab)
+        lab = FakeIonLab(draw_ion_hidden(profile, 3 if fast else 4, rng), profile, seed)
+        card, truth = parse_runcard(FAST_ION_CARD if fast else ION_CARD), ion_truth(lab)
     return run_runcard(card, profile, lab, folder), truth
 
 
 def collect(
-    platform: str, seeds: range, folder: Path
+    platform: str, seeds: range, folder: Path, fast: bool = False
 ) -> tuple[dict[str, list[float]], list[tuple[int, str, tuple[str, ...]]]]:
     """Pulls (value − truth)/error by quantity ("field" device-wide, "field@site" pooled over sites)
     and the steps judged bad (seed, routine, reasons)."""
     pulls: dict[str, list[float]] = defaultdict(list)
     bad = []
     for seed in seeds:
-        outcome, truth = run_seed(platform, seed, folder / f"{platform}-{seed}")
+        outcome, truth = run_seed(platform, seed, folder / f"{platform}-{seed}", fast)
         for step in outcome.steps:
             if step.result.quality != "good":
                 bad.append((seed, step.routine, step.result.reasons))

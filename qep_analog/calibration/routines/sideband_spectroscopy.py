@@ -93,9 +93,24 @@ class _Chain:
     def positions(self) -> NDArray:
         return ion_chain.dimensionless_positions(self.n)
 
+    @cached_property
+    def coulomb(self) -> tuple[NDArray, NDArray]:
+        """(c_m, b_im): ω_m² = ω_x² − ω_z² c_m (ascending ω_m) and the mode vectors, which do not
+        depend on the trap frequencies (from one :func:`ion_chain.transverse_modes` at ω_z = 1)."""
+        reference = 1e3  # a radial frequency far above the zig-zag threshold at ω_z = 1
+        frequencies, vectors = ion_chain.transverse_modes(self.positions, 1.0, reference)
+        return reference**2 - frequencies**2, vectors
+
     def modes(self, radial: float, axial: float) -> tuple[NDArray, NDArray, NDArray]:
         """Transverse mode frequencies, vectors and Lamb–Dicke parameters of the trap (ω_x, ω_z)."""
-        frequencies, vectors = ion_chain.transverse_modes(self.positions, axial, radial)
+        coulomb, vectors = self.coulomb
+        squared = radial**2 - axial**2 * coulomb
+        if not (radial > 0 and axial > 0 and np.all(squared > 0)):
+            raise ConstraintError(
+                f"sideband model: radial frequency {radial:.6g} rad/µs is not above the zig-zag "
+                f"threshold of {self.n} ions at axial {axial:.6g} rad/µs"
+            )
+        frequencies = np.sqrt(squared)
         eta = ion_chain.lamb_dicke(self.mass, self.wavelength, self.angle, frequencies)
         return frequencies, vectors, eta
 
