@@ -147,7 +147,8 @@ def run_seed(
 ) -> tuple[RunOutcome, dict[tuple[str, int | None], float]]:
     """A device drawn with ``seed`` around the shipped profile, through the reduced runcard (4 sites;
     ``fast``: the fast card on 2 atoms or 3 ions, neighbours only)."""
-    rng = np.random.default_rng(1000 + seed)
+    base = 1000 if platform == "rydberg" else 2000  # the platforms' draws independent
+    rng = np.random.default_rng(base + seed)
     if platform == "rydberg":
         profile = read_profile("fresnel-like")
         hidden = draw_rydberg_hidden(profile, 2 if fast else 4, rng)
@@ -155,7 +156,7 @@ def run_seed(
         card, truth = parse_runcard(FAST_RYDBERG_CARD if fast else RYDBERG_CARD), rydberg_truth(lab)
     else:
         profile = read_profile("yb171-chain")
-        lab = FakeIonLab(draw_ion_hidden(profile, 3 if fast else 4, rng), profile, seed)
+        lab = FakeIonLab(draw_ion_hidden(profile, 3 if fast else 4, rng), profile, base + seed)
         card, truth = parse_runcard(FAST_ION_CARD if fast else ION_CARD), ion_truth(lab)
     return run_runcard(card, profile, lab, folder), truth
 
