@@ -16,8 +16,11 @@ from scipy import stats
 
 from qep_analog.calibration.data import read_data
 from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, default_hidden
+from qep_analog.calibration.fitting import combine
 from qep_analog.calibration.history import CalibrationHistory
-from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.known import Known, KnownValue
+from qep_analog.calibration.records import FIELDS, CalibrationRecord
+from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routine import FitResult, fit_sites
 from qep_analog.calibration.routines.pair_spectroscopy import ROUTINE as PAIR
 from qep_analog.calibration.runcard import Runcard, load_runcard
@@ -212,3 +215,54 @@ def test_pulls_over_twenty_drawn_devices(platform: str, tmp_path: Path) -> None:
     print(platform, values)
     outside = {name: v for name, v in values.items() if not PULL_RANGE[0] <= v <= PULL_RANGE[1]}
     assert not outside, outside
+
+
+# ------------------------------------------------------------------------------------- known values
+
+
+def record(field: str, value: float, error: float, run: str, site: int | None = None) -> CalibrationRecord:
+    return CalibrationRecord(
+        field=field,
+        value=value,
+        uncertainty=error,
+        unit=FIELDS[field].unit,
+        timestamp="2026-01-01T00:00:00+00:00",
+        run_id=run,
+        routine="test",
+        quality="good",
+        valid=True,
+        device=PROFILE.name,
+        profile_version=1,
+        runcard="test",
+        site=site,
+    )
+
+
+def test_a_sites_known_offset_is_its_newest_measurement() -> None:
+    """Ramsey's per-site offset (with the device-wide mean of the same run) is the site's offset until
+    a later per-site offset record (QEP Hamiltonian) moves it: then device-wide plus per-site, their
+    errors in quadrature."""
+    ramsey = [
+        record("detuning_offset", 1.1, 0.004, "r1", 0),
+        record("detuning_offset", 0.9, 0.004, "r1", 1),
+    ]
+    ramsey.append(record("detuning_offset", 1.0, 0.1, "r1"))
+    profile = resolve(PROFILE, ramsey)
+    known = Known.from_records(PROFILE.name, ramsey)
+    assert known.site_offset(profile, 0) == KnownValue(1.1, 0.004, ("r1:detuning_offset@0",))
+    later = [*ramsey, *(record("site_detuning_offsets", 0.05 * k, 0.02, "r2", k) for k in range(4))]
+    profile, known = resolve(PROFILE, later), Known.from_records(PROFILE.name, later)
+    value = known.site_offset(profile, 1)
+    assert value.value == pytest.approx(1.05) and value.uncertainty == pytest.approx(math.hypot(0.1, 0.02))
+    assert value.record_ids == ("r1:detuning_offset", "r2:site_detuning_offsets@1")
+    assert Known().site_offset(profile, 1) == KnownValue(pytest.approx(1.05))  # the profile's, error 0
+
+
+def test_device_wide_means_inflate_their_error_only_when_the_sites_disagree() -> None:
+    errors = np.full(4, 0.01)
+    agree = np.array([1.0, 1.012, 0.99, 1.005])  # χ² = 2.6 over 3 dof: below its 95 % quantile 7.8
+    mean, error = combine(agree, errors)
+    assert mean == pytest.approx(agree.mean()) and error == pytest.approx(0.005)
+    disagree = np.array([1.0, 1.05, 0.95, 1.02])  # χ² = 53 over 3 dof
+    chi2 = float(np.sum(((disagree - disagree.mean()) / 0.01) ** 2))
+    assert combine(disagree, errors)[1] == pytest.approx(0.005 * math.sqrt(chi2 / 3))
