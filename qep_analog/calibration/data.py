@@ -22,7 +22,7 @@ from qep_analog.units import INTERNAL_UNIT
 
 SCHEMA = "qep-calibration-data/1"
 _KEYS = ("schema", "routine", "parameters", "sweep_name", "sweep_unit", "sweep", "shots", "counts")
-_OPTIONAL = ("context", "sites")
+_OPTIONAL = ("context", "sites", "uses")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -32,7 +32,9 @@ class CalibrationData:
     ``parameters`` are the routine's parameters in their stored (unit-suffixed) form; ``context``
     holds numbers the fit needs besides them, in internal units (e.g. the programmed Rabi frequency).
     ``sites`` names the device site of each column when the data were restricted to a runcard's
-    targets (empty: column k is site k).
+    targets (empty: column k is site k). ``uses`` names the records (``RUN:FIELD[@SITE]``) of the
+    calibrated values the acquisition and the model took as known (their values and errors are in
+    ``context``).
     """
 
     routine: str
@@ -44,6 +46,7 @@ class CalibrationData:
     counts: NDArray
     context: dict[str, float] = field(default_factory=dict)
     sites: tuple[int, ...] = ()
+    uses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"calibration data of {self.routine!r}"
@@ -105,6 +108,7 @@ class CalibrationData:
             "counts": self.counts.tolist(),
             "context": dict(self.context),
             "sites": list(self.sites),
+            "uses": list(self.uses),
         }
 
     @classmethod
@@ -126,6 +130,7 @@ class CalibrationData:
                 counts=np.asarray(document["counts"]),
                 context={str(k): float(v) for k, v in dict(document.get("context", {})).items()},
                 sites=tuple(int(k) for k in document.get("sites", [])),
+                uses=tuple(str(k) for k in document.get("uses", [])),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, CalibrationError):

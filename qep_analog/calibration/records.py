@@ -54,7 +54,11 @@ class CalibrationRecord:
     """One calibrated value (internal units: µs, rad/µs) and where it came from.
 
     ``site`` is ``None`` for a device-wide value, else the index of the atom it was measured on
-    (per-site values are kept in the history; the profile holds device-wide ones).
+    (per-site values are kept in the history; the profile holds device-wide ones). ``uses`` names the
+    records (:attr:`record_id`) of the calibrated values the routine's model took as known;
+    ``budget`` the contributions to ``uncertainty`` as (source, standard error) pairs that add in
+    quadrature ("statistical" for the fit's own, else the field or record an upstream error came
+    from); both are empty in records written before they existed.
     """
 
     field: str
@@ -70,6 +74,8 @@ class CalibrationRecord:
     profile_version: int
     runcard: str
     site: int | None = None
+    uses: tuple[str, ...] = ()
+    budget: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         where = f"calibration record {self.field!r} of run {self.run_id!r}"
@@ -85,6 +91,8 @@ class CalibrationRecord:
             raise CalibrationError(f"{where}: uncertainty {self.uncertainty} is negative")
         if self.site is not None and self.site < 0:
             raise CalibrationError(f"{where}: site {self.site} is negative")
+        if any(not (math.isfinite(error) and error >= 0) for _, error in self.budget):
+            raise CalibrationError(f"{where}: error budget {dict(self.budget)} holds a negative error")
         try:
             moment = dt.datetime.fromisoformat(self.timestamp)
         except (TypeError, ValueError):
@@ -119,7 +127,10 @@ class CalibrationRecord:
         return spec.site_field if self.site is not None and spec.site_field else self.field
 
     def to_document(self) -> dict[str, Any]:
-        return asdict(self)
+        document = asdict(self)
+        document["uses"] = list(self.uses)
+        document["budget"] = dict(self.budget)
+        return document
 
     @classmethod
     def from_document(cls, document: Any) -> CalibrationRecord:
@@ -128,12 +139,14 @@ class CalibrationRecord:
             raise CalibrationError(f"calibration record: a {type(document).__name__}, not an object")
         names = {f for f in cls.__dataclass_fields__}
         unknown = set(document) - names
-        missing = names - set(document) - {"site"}
+        missing = names - set(document) - set(_OPTIONAL)
         if unknown or missing:
             raise CalibrationError(
                 f"calibration record: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
             )
         checks: dict[str, tuple[type, ...]] = {
+            "uses": (list,),
+            "budget": (dict,),
             "value": (int, float),
             "uncertainty": (int, float),
             "valid": (bool,),
@@ -145,10 +158,29 @@ class CalibrationRecord:
             bad_bool = isinstance(value, bool) and bool not in types
             if not isinstance(value, types) or bad_bool:
                 raise CalibrationError(f"calibration record: {key} = {value!r} has the wrong type")
-        values = dict(document)
+        values = {key: value for key, value in document.items() if key not in ("uses", "budget")}
+        values["uses"] = _uses(document.get("uses", []))
+        values["budget"] = _budget(document.get("budget", {}))
         for key in ("value", "uncertainty"):
             try:
                 values[key] = float(values[key])
             except OverflowError:  # an integer beyond the range of a float
                 raise CalibrationError(f"calibration record: {key} is beyond the float range") from None
         return cls(**values)
+
+
+#: keys a record document may leave out (written before they existed)
+_OPTIONAL = ("site", "uses", "budget")
+
+
+def _uses(value: list[Any]) -> tuple[str, ...]:
+    if not all(isinstance(item, str) for item in value):
+        raise CalibrationError(f"calibration record: uses = {value!r} is not a list of record ids")
+    return tuple(value)
+
+
+def _budget(value: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    numbers = (int, float)
+    if not all(isinstance(v, numbers) and not isinstance(v, bool) for v in value.values()):
+        raise CalibrationError(f"calibration record: budget = {value!r} is not a mapping to numbers")
+    return tuple((str(k), float(v)) for k, v in value.items())

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from numpy.typing import NDArray
 
 from qep_analog.calibration.data import CalibrationData
+from qep_analog.calibration.known import Known, record_ids
 from qep_analog.calibration.records import FIELDS, QUALITIES, CalibrationRecord, Quality
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
@@ -30,12 +31,18 @@ ItemReport = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Estimate:
-    """A fitted value of a profile field (internal units) with its standard error; ``site`` or None."""
+    """A fitted value of a profile field (internal units) with its standard error; ``site`` or None.
+
+    ``budget``: the contributions to ``uncertainty`` as (source, standard error) pairs that add in
+    quadrature — "statistical" (the fit's own) and one per upstream calibrated value whose error was
+    propagated, named by its field (``detuning_offset.0``: of site 0); empty: the statistical error
+    only."""
 
     field: str
     value: float
     uncertainty: float
     site: int | None = None
+    budget: tuple[tuple[str, float], ...] = ()
 
     @property
     def unit(self) -> str:
@@ -49,6 +56,7 @@ _ESTIMATE_FIELDS = (
     Field("value", **_MAYBE_NUMBER),
     Field("uncertainty", **_MAYBE_NUMBER),
     Field("site", "integer", low=0, nullable=True),
+    Field("budget", "mapping", value=Field("error", low=0.0), required=False, default={}),
 )
 #: a stored :class:`FitResult` (``result.json`` of a calibration step, ``qep-calibration-result/1``)
 _RESULT_FIELDS = (
@@ -60,6 +68,7 @@ _RESULT_FIELDS = (
     Field("reasons", "texts"),
     Field("criteria", "texts"),
     Field("curves", "mapping", value=Field("curve", "list", value=Field("point", **_MAYBE_NUMBER))),
+    Field("uses", "texts", required=False, default=[]),
 )
 
 
@@ -69,7 +78,8 @@ class FitResult:
 
     ``reduced_chi2`` uses binomial standard errors; ``quality`` is "bad" when any of ``criteria``
     fails, with the failures in ``reasons``; ``curves`` holds the fitted model parameters per site
-    (for reports and plots).
+    (for reports and plots); ``uses`` the ids of the records whose values the model took as known
+    (from the data, :attr:`CalibrationData.uses`).
     """
 
     routine: str
@@ -79,6 +89,7 @@ class FitResult:
     reasons: tuple[str, ...]
     criteria: tuple[str, ...]
     curves: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    uses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """The verdict is the criteria's: "bad" exactly when a criterion failed (has a reason)."""
@@ -102,7 +113,12 @@ class FitResult:
             "schema": RESULT_SCHEMA,
             "routine": self.routine,
             "estimates": [
-                {**dataclasses.asdict(e), "value": finite(e.value), "uncertainty": finite(e.uncertainty)}
+                {
+                    **dataclasses.asdict(e),
+                    "value": finite(e.value),
+                    "uncertainty": finite(e.uncertainty),
+                    "budget": dict(e.budget),
+                }
                 for e in self.estimates
             ],
             "reduced_chi2": finite(self.reduced_chi2),
@@ -110,6 +126,7 @@ class FitResult:
             "reasons": list(self.reasons),
             "criteria": list(self.criteria),
             "curves": {k: [finite(v) for v in vs] for k, vs in self.curves.items()},
+            "uses": list(self.uses),
         }
 
     @classmethod
@@ -122,14 +139,20 @@ class FitResult:
             return math.nan if value is None else float(value)
 
         estimates = tuple(
-            Estimate(e["field"], real(e["value"]), real(e["uncertainty"]), e["site"])
+            Estimate(
+                e["field"],
+                real(e["value"]),
+                real(e["uncertainty"]),
+                e["site"],
+                tuple((str(k), float(v)) for k, v in e["budget"].items()),
+            )
             for e in values["estimates"]
         )
         curves = {name: [real(v) for v in curve] for name, curve in values["curves"].items()}
         try:
             return cls(
                 values["routine"], estimates, real(values["reduced_chi2"]), values["quality"],
-                tuple(values["reasons"]), tuple(values["criteria"]), curves,
+                tuple(values["reasons"]), tuple(values["criteria"]), curves, tuple(values["uses"]),
             )  # fmt: skip
         except CalibrationError as exc:
             raise CalibrationError(f"{source}: {exc}") from None
@@ -153,6 +176,8 @@ class FitResult:
                 profile_version=profile_version,
                 runcard=runcard,
                 site=e.site,
+                uses=self.uses,
+                budget=e.budget,
             )
             for e in self.estimates
             if math.isfinite(e.value) and math.isfinite(e.uncertainty)
@@ -225,6 +250,10 @@ class Routine(ABC, Generic[P, B]):
     #: whether the acquisition chooses its next experiments from what it measured (a rehearsal,
     #: :mod:`qep_analog.calibration.rehearsal`, then checks it up to its first experiment only)
     adaptive: ClassVar[bool] = False
+    #: the calibrated profile fields the acquisition or the model takes as known: the ids of their
+    #: records in force go to the data's ``uses`` (a routine that names them itself, from
+    #: :meth:`acquire_known`, may leave this empty)
+    known_fields: ClassVar[tuple[str, ...]] = ()
 
     #: bytes per data cell (scan point x column) at the peak of acquiring, saving and fitting the
     #: data: the backend's arrays per point, the counts and their JSON text, the fit's residuals
@@ -254,6 +283,23 @@ class Routine(ABC, Generic[P, B]):
         that acquire in several backend calls report ``progress(done, total)`` after each (the last
         with done = total); one-call scans report nothing."""
 
+    def acquire_known(
+        self,
+        parameters: P,
+        backend: B,
+        profile: DeviceProfile,
+        known: Known,
+        progress: ItemReport | None = None,
+    ) -> CalibrationData:
+        """:meth:`acquire` with what is known beyond the profile (the errors and per-site values of
+        the records in force, :class:`~qep_analog.calibration.known.Known`); the data name the
+        records of :attr:`known_fields` in ``uses``. Routines whose scans or models use the errors
+        override it (their :meth:`acquire` then takes the profile's values as exact)."""
+        data = self.acquire(parameters, backend, profile, progress)
+        if data.uses or not self.known_fields:
+            return data
+        return dataclasses.replace(data, uses=record_ids(profile, self.known_fields))
+
     @abstractmethod
     def fit(self, data: CalibrationData) -> FitResult:
         """Fit the model to ``data`` (no side effects) and judge the result by ``criteria``."""
@@ -270,8 +316,8 @@ class Routine(ABC, Generic[P, B]):
 
 def fit_sites(routine: Routine, data: CalibrationData) -> FitResult:
     """``routine.fit(data)`` with per-site estimates labelled by device site (data restricted to a
-    runcard's targets number their columns from 0)."""
-    result = routine.fit(data)
+    runcard's targets number their columns from 0) and the records its model used (``data.uses``)."""
+    result = dataclasses.replace(routine.fit(data), uses=data.uses)
     if not data.sites:
         return result
     estimates = tuple(

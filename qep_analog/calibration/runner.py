@@ -34,6 +34,7 @@ from typing import Any
 from qep_analog.calibration.backend import CalibrationBackend, DeviceClock, ResumableNoise
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.known import Known
 from qep_analog.calibration.lab_units import SWEEP, profile_keys, step_units
 from qep_analog.calibration.records import FIELDS, QUALITIES, CalibrationRecord
 from qep_analog.calibration.registry import routine_named
@@ -304,7 +305,9 @@ def _run_steps(
             if progress is not None:
                 progress(index - 1, total, step.routine)
             within = None if scan_progress is None else partial(scan_progress, step.routine)
-            outcome = _run_step(run, index, step, effective, out, within)
+            outcome = _run_step(
+                run, index, step, effective, Known.from_records(profile.name, known), out, within
+            )
             steps.append(outcome)
             known.extend(outcome.records)
             effective = resolve(profile, known)
@@ -326,17 +329,18 @@ def _run_step(
     index: int,
     step: RunStep,
     effective: DeviceProfile,
+    known: Known,
     out: Path,
     within: ItemReport | None,
 ) -> StepOutcome:
-    """Acquire, save the data (the first data of a run write its ``run.json``), fit, and save the
-    result and the proposed records of step ``index``."""
+    """Acquire (with what is ``known``: the errors and per-site values of the records so far), save
+    the data (the first data of a run write its ``run.json``), fit, and save the result and the
+    proposed records of step ``index`` with the criteria they were judged by."""
     runcard, profile = run.runcard, run.profile
     routine = routine_named(step.routine, profile.platform)
     folder = out / f"{index:02d}-{routine.name}"
-    data = selected(
-        runcard, routine, routine.acquire(step.parameters, run.backend, effective, within), run.backend
-    )
+    acquired = routine.acquire_known(step.parameters, run.backend, effective, known, within)
+    data = selected(runcard, routine, acquired, run.backend)
     if not (out / "run.json").exists():
         write_json(out / "run.json", run.summary, RUN_SCHEMA)  # from its first data on, a run is held
     write_data(folder / "data.json", data)  # saved before any fit
@@ -349,7 +353,16 @@ def _run_step(
         run_id=run.run_id,
         timestamp=record_time(run.backend).isoformat(),
     )
-    write_json(folder / "records.json", {"records": [r.to_document() for r in records]}, RECORDS_SCHEMA)
+    write_json(
+        folder / "records.json",
+        {
+            "records": [r.to_document() for r in records],
+            "quality": result.quality,
+            "criteria": list(result.criteria),
+            "reasons": list(result.reasons),
+        },
+        RECORDS_SCHEMA,
+    )
     runcard_keys = [key for s in runcard.steps for key in s.keys]
     fields = dict.fromkeys(e.field for e in result.estimates)
     units = step_units(step.keys, runcard_keys, profile_keys(profile), data.sweep_unit, fields)

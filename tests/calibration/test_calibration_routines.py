@@ -123,7 +123,8 @@ def test_noise_and_saturated_data_are_bad(name: str, p: float) -> None:
 @pytest.mark.parametrize(
     ("name", "parameters"),
     [
-        ("detuning_spectroscopy", {"start_MHz": 0.5, "stop_MHz": 3.0}),  # the line is at -0.15 MHz
+        # the line is at -0.15 MHz (without the re-scan, which finds it: see the test below)
+        ("detuning_spectroscopy", {"start_MHz": 0.5, "stop_MHz": 3.0, "rescan": False}),
         ("rabi", {"stop_us": 0.3}),  # less than a period
         ("rabi", {"stop_us": 10.0, "points": 21}),  # undersampled
         ("ramsey", {"stop_us": 0.5}),  # less than two fringes, T2* not measured
@@ -134,6 +135,32 @@ def test_wrong_scan_range_is_bad(name: str, parameters: dict[str, float]) -> Non
     backend = lab(0)
     result = run(name, backend, informed(backend.hidden), **parameters)
     assert result.quality == "bad", result
+
+
+def test_a_line_outside_the_spectroscopy_scan_is_scanned_again() -> None:
+    """The line at −0.15 MHz, the scan 0.5–3 MHz: the first scan shows side lobes only (fitted
+    contrast 0.11–0.14), so one scan twice as wide follows at the line the profile predicts, and the
+    step is judged on both: good, offset recovered. A line at the edge: one scan of the same width
+    centred on it."""
+    backend = lab(0)
+    routine = ROUTINES["detuning_spectroscopy"]
+    parameters = routine.parameters({"start_MHz": 0.5, "stop_MHz": 3.0})
+    data = routine.acquire(parameters, backend, informed(backend.hidden))
+    assert data.sweep.size == 82
+    second = data.sweep[41:]
+    assert second[-1] - second[0] == pytest.approx(2 * 2 * np.pi * 2.5)
+    assert second[0] < -backend.hidden.detuning_offset < second[-1]
+    check(routine.fit(data), "detuning_offset", backend.hidden.detuning_offset, 0.1)
+    edge = routine.parameters({"start_MHz": -0.2, "stop_MHz": 2.8})  # the line 0.05 MHz inside
+    nominal = dataclasses.replace(  # a profile that knows no offset yet
+        informed(backend.hidden),
+        calibration=dataclasses.replace(informed(backend.hidden).calibration, detuning_offset=0.0),
+    )
+    data = routine.acquire(edge, backend, nominal)
+    second = data.sweep[41:]
+    assert second[-1] - second[0] == pytest.approx(2 * np.pi * 3.0)
+    assert abs((second[0] + second[-1]) / 2 + backend.hidden.detuning_offset) < 0.1
+    check(routine.fit(data), "detuning_offset", backend.hidden.detuning_offset, 0.1)
 
 
 def test_parameters_are_closed_and_carry_units() -> None:

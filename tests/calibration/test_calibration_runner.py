@@ -269,7 +269,9 @@ def test_a_run_stopped_by_an_error_resumes_to_the_uninterrupted_run(tmp_path: Pa
     card = load_runcard("rydberg-basic")
     reference = CalibrationHistory(tmp_path / "reference-history", PROFILE.name)
     lab = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=11)
-    expected = run_runcard(card, PROFILE, lab, tmp_path / "reference", reference)
+    # one run id for both: the data and results name the records their models used by it
+    run_id = "20260101T000000Z-000001"
+    expected = run_runcard(card, PROFILE, lab, tmp_path / "reference", reference, run_id)
 
     history = CalibrationHistory(tmp_path / "history", PROFILE.name)
     failing = FakeRydbergLab.for_profile(PROFILE, n_sites=4, seed=11)
@@ -280,7 +282,7 @@ def test_a_run_stopped_by_an_error_resumes_to_the_uninterrupted_run(tmp_path: Pa
     failing.ramsey = lost  # type: ignore[method-assign]
     run_dir = tmp_path / "run"
     with pytest.raises(CalibrationError, match="the laser lost its lock"):
-        run_runcard(card, PROFILE, failing, run_dir, history, settings={"seed": 11})
+        run_runcard(card, PROFILE, failing, run_dir, history, run_id, settings={"seed": 11})
     stopped = read_run(run_dir)
     assert stopped["status"] == "stopped" and [s["routine"] for s in stopped["steps"]] == [
         "readout",

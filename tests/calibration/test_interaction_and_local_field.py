@@ -282,13 +282,54 @@ def test_noise_and_saturated_data_are_bad(routine: Routine, p: float) -> None:
     [
         {"start_MHz": 2.0, "stop_MHz": 3.0},  # the |rr⟩ line is at 2π·1.27 MHz
         {"start_MHz": 1.0, "stop_MHz": 1.3},  # on one flank only
-        {"distance_um": 10.0},  # V = 2π·0.13 MHz: the line is far below the scan
+        {"distance_um": 10.0},  # V = 2π·0.13 MHz < Ω: no narrow two-photon line to be seen
     ],
 )
 def test_pair_scan_that_misses_the_resonance_is_bad(parameters: dict[str, float]) -> None:
+    """Without the re-scan, a fixed window that misses the line (or a pair without a line) is bad."""
     backend = lab(0)
-    result = run(PAIR, backend, informed(backend), **parameters)
+    result = run(PAIR, backend, informed(backend), rescan=False, **parameters)
     assert result.quality == "bad", result
+
+
+@pytest.mark.parametrize(
+    "window", [(2.0, 3.0), (1.0, 1.3), (0.2, 1.1)], ids=["above", "flank", "below-edge"]
+)
+def test_a_line_at_the_edge_of_a_given_window_is_scanned_again_around_its_fit(
+    window: tuple[float, float],
+) -> None:
+    """The runcard's window is scanned first; a line at its edge is followed by one re-scan centred on
+    the fit (same width, at least three line widths each side), a window without a line by one at
+    the predicted line, twice as wide; the step is judged on both scans."""
+    backend = lab(0)
+    data = PAIR.acquire(
+        PAIR.parameters({"start_MHz": window[0], "stop_MHz": window[1]}), backend, informed(backend)
+    )
+    first = data.sweep[:41]
+    assert first[0] == pytest.approx(TWO_PI * window[0]) and first[-1] == pytest.approx(TWO_PI * window[1])
+    assert data.sweep.size == 82  # the re-scan
+    second = data.sweep[41:]
+    width = (TWO_PI * 0.6 * 1.06) ** 2 / (0.96 * PROFILE.rydberg.c6 / 6.0**6) + math.sqrt(2) / 3.15
+    expected = 2 * (first[-1] - first[0]) if window == (2.0, 3.0) else max(first[-1] - first[0], 6 * width)
+    assert second[-1] - second[0] == pytest.approx(expected, rel=0.01)
+    resonance = (0.96 * PROFILE.rydberg.c6 / 6.0**6 - 2 * data.context["offset_0"]) / 2  # both atoms alike
+    assert second[0] < resonance < second[-1]
+    result = PAIR.fit(data)
+    check(result, "interaction_scale", backend.hidden.interaction_scale, tolerance=0.005)
+
+
+def test_the_adaptive_window_is_centred_on_the_predicted_line() -> None:
+    """Start and stop left out: (V₀ − o₀ − o₁)/2 ± (prior·V₀/2 + 2 line widths), no re-scan needed."""
+    backend = lab(0)
+    profile = informed(backend)
+    data = PAIR.acquire(PAIR.parameters(), backend, profile)
+    v0 = PROFILE.rydberg.c6 / 6.0**6
+    offset = profile.calibration.detuning_offset
+    rabi = TWO_PI * 0.6 * profile.calibration.rabi_scale
+    half = 0.15 * v0 / 2 + 2 * (rabi**2 / v0 + math.sqrt(2) / profile.noise.dephasing_time)
+    assert data.sweep.size == 41 and data.context["adaptive_window"] == 1.0
+    assert data.sweep[0] == pytest.approx((v0 - 2 * offset) / 2 - half)
+    assert data.sweep[-1] == pytest.approx((v0 - 2 * offset) / 2 + half)
 
 
 def test_strong_leakage_is_bad_on_a_rydberg_profile() -> None:
@@ -314,7 +355,8 @@ def test_local_amplitude_through_zero_is_bad() -> None:
     [
         (PAIR, {"distance_um": 4.0}, "minimum spacing"),
         (PAIR, {"rabi_MHz": 3.0}, "Rabi frequency"),
-        (PAIR, {"stop_MHz": 12.0}, "detuning"),
+        (PAIR, {"start_MHz": 1.0, "stop_MHz": 12.0}, "detuning"),
+        (PAIR, {"stop_MHz": 2.0}, "give both"),
         (PAIR, {"duration_us": 7.0}, "duration"),
         (LOCAL, {"amplitude_MHz": 0.5}, "wrong sign"),
         (LOCAL, {"amplitude_MHz": -12.0}, "exceeds the limit"),

@@ -18,6 +18,18 @@ profile cannot represent leakage, so there c is only reported (curves) and a sig
 (> 3 σ and > 5 %) makes the result bad. When no two of the fitted sites (a runcard's targets) are
 neighbours, c is not measured and no ``stark_crosstalk`` is proposed.
 
+Scan rule (``stop`` left out): the delays run from ``start`` over ``fringes`` periods of the slowest
+fringe the calibration in force predicts, f_i(ref) = δ + o_i and f_i(i) = f_i(ref) + g_i(1 ± ``prior``)A
+with each site's known offset o_i (Ramsey's per-site record, else the profile's), its gain g_i of the
+profile (1 when it has none) and the prior relative uncertainty of the gains; the window is capped
+where the fastest predicted fringe (or 1.5 δ) would alias, and a window that cannot hold the fringes
+with the scan's points is refused before anything is measured. A ``stop`` given in the runcard is
+scanned as given. The model takes no calibrated value as known beyond the window: the reference
+frequencies F_i are measured in the same step (more precisely than by the upstream records), and
+each fringe's contrast and floor absorb the readout errors; ``uses`` names the records of the
+offsets and gains the window was computed from. The error budget is the statistical one of the
+frequency fit (the gains depend on no upstream value).
+
 Data layout (one sweep): configuration j = 0 (reference) then j = k + 1 (field on site k) for every
 site of the backend, each a full delay scan: ``sweep[j·points + m]`` = delay m, ``counts[j·points + m,
 column]``. The context holds ``configurations``, ``points``, the programmed ``detuning`` and
@@ -37,6 +49,7 @@ from scipy.optimize import least_squares
 from qep_analog.calibration.backend import LocalRamseyBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit
+from qep_analog.calibration.known import Known, record_ids
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
@@ -55,9 +68,11 @@ from qep_analog.calibration.routines.scans import (
     POINTS,
     TWO_PI,
     check_scan,
+    parameter_rule,
     scan_grid,
     verdict,
 )
+from qep_analog.calibration.routines.windows import AUTO_DELAY, PRIOR
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError
 from qep_analog.units import with_unit
@@ -70,20 +85,24 @@ MAX_CROSSTALK_ERROR = 0.01
 
 @dataclass(frozen=True, kw_only=True)
 class LocalFieldParameters(RoutineParameters):
-    """Ramsey delays scanned (µs) at a programmed ``detuning`` (rad/µs); the local field at
-    ``amplitude`` (rad/µs; 0: −min(0.4·detuning, the profile's per-site limit), positive for a
-    positive detuning map)."""
+    """Ramsey delays scanned (µs) from ``start`` to ``stop`` at a programmed ``detuning`` (rad/µs);
+    the local field at ``amplitude`` (rad/µs; 0: −min(0.4·detuning, the profile's per-site limit),
+    positive for a positive detuning map). ``stop`` left out: ``fringes`` periods of the slowest
+    predicted fringe, gains known to ±``prior`` (the scan rule of the module docstring)."""
 
     detuning: float = field(default=TWO_PI * 1.0, metadata=FREQUENCY)
     amplitude: float = field(default=0.0, metadata=DETUNING)
     start: float = field(default=0.0, metadata=DELAY)
-    stop: float = field(default=4.0, metadata=DELAY)
+    stop: float | None = field(default=None, metadata=AUTO_DELAY)
+    fringes: float = field(default=2.5, metadata=parameter_rule(low=2.0, high=50.0))
+    prior: float = field(default=0.15, metadata=PRIOR)
     points: int = field(default=81, metadata=POINTS)
     shots: int = 400
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_scan(self.start, self.stop, "time")
+        if self.stop is not None:
+            check_scan(self.start, self.stop, "time")
 
 
 def local_amplitude(parameters: LocalFieldParameters, profile: DeviceProfile) -> float:
@@ -109,6 +128,39 @@ def local_amplitude(parameters: LocalFieldParameters, profile: DeviceProfile) ->
             f"(the map takes {sign} values only)"
         )
     return amplitude
+
+
+def delay_window(
+    parameters: LocalFieldParameters, profile: DeviceProfile, known: Known, n_sites: int
+) -> tuple[float, float, tuple[str, ...]]:
+    """The scanned delays' (start, stop) and the ids of the records the rule used (none for a
+    given ``stop``): see the module docstring."""
+    p = parameters
+    if p.stop is not None:
+        return p.start, p.stop, ()
+    amplitude = local_amplitude(p, profile)
+    per = profile.platform_spec.detuning_per_offset
+    offsets = [known.site_offset(profile, site) for site in range(n_sites)]
+    gains = profile.calibration.local_gains
+    nominal = gains if len(gains) == n_sites else (1.0,) * n_sites
+    references = np.array([p.detuning + per * o.value for o in offsets])
+    predicted = [abs(references)]
+    for factor in (1 - p.prior, 1 + p.prior):
+        predicted.append(abs(references + factor * np.asarray(nominal) * amplitude))
+    slowest, fastest = float(np.min(predicted)), float(np.max(predicted))
+    where = f"routine 'local_field_map' on device {profile.label!r}"
+    if not slowest > 0:
+        raise CalibrationError(f"{where}: a predicted fringe frequency is 0 (choose another detuning)")
+    longest = 0.9 * math.pi / max(fastest, 1.5 * p.detuning) * (p.points - 1)  # below aliasing
+    span = p.fringes * TWO_PI / slowest
+    if span > longest:
+        needed = math.ceil(span / (0.9 * math.pi / max(fastest, 1.5 * p.detuning))) + 1
+        raise CalibrationError(
+            f"{where}: {p.fringes:g} fringes at {slowest:.4g} rad/µs need {span:.4g} µs, which "
+            f"{p.points} points cannot sample below aliasing (need points >= {needed})"
+        )
+    ids = tuple(i for o in offsets for i in o.record_ids) + record_ids(profile, ("local_gains",))
+    return p.start, p.start + span, tuple(dict.fromkeys(ids))
 
 
 @dataclass(frozen=True)
@@ -168,6 +220,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
     ion chains the device-wide ``stark_crosstalk`` (see the module docstring for model and layout)."""
 
     name = "local_field_map"
+    known_fields = ("local_gains",)  # the zero-crossing check (a given window)
     platforms = ("rydberg", "ion")
     parameters_type = LocalFieldParameters
     cell_bytes = 256  # the counts' JSON text (tracemalloc: 180)
@@ -193,8 +246,20 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         profile: DeviceProfile,
         progress: ItemReport | None = None,
     ) -> CalibrationData:
+        """:meth:`acquire_known` with the profile's values."""
+        return self.acquire_known(parameters, backend, profile, Known(), progress)
+
+    def acquire_known(
+        self,
+        parameters: LocalFieldParameters,
+        backend: LocalRamseyBackend,
+        profile: DeviceProfile,
+        known: Known,
+        progress: ItemReport | None = None,
+    ) -> CalibrationData:
         p = parameters
-        delays = scan_grid(p.start, p.stop, p.points, self.name)
+        start, stop, uses = delay_window(p, profile, known, backend.n_sites)
+        delays = scan_grid(start, stop, p.points, self.name)
         if not p.detuning > 0:
             raise CalibrationError(f"routine {self.name!r}: detuning {p.detuning:g} rad/µs is not positive")
         amplitude = local_amplitude(p, profile)
@@ -219,8 +284,10 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
                 "detuning": p.detuning,
                 "amplitude": amplitude,
                 "represents_crosstalk": float(profile.platform_spec.represents_crosstalk),
+                "adaptive_window": float(p.stop is None),
                 **{f"expected_gain_{k}": float(g) for k, g in enumerate(expected)},
             },
+            uses=uses,
         )
 
     def _fringe(self, data: CalibrationData, j: int, column: int) -> CurveFit:

@@ -25,6 +25,7 @@ import numpy as np
 from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.ground_state import final_state_bytes
+from qep_analog.calibration.records import FIELDS
 from qep_analog.calibration.routine import (
     FitResult,
     ItemReport,
@@ -126,6 +127,7 @@ class QEPGradientCheck(Routine[GradientCheckParameters, ScheduleBackend]):
     """One QEP gradient on the device against the exact gradient (see the module)."""
 
     name = "qep_gradient_check"
+    known_fields = tuple(FIELDS)  # its schedules are built with the whole profile in force
     parameters_type = GradientCheckParameters
     site_columns = False  # columns are outcomes
     criteria = (

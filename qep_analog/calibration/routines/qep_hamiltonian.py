@@ -38,7 +38,7 @@ from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.ground_state import final_state_bytes
-from qep_analog.calibration.records import Quality
+from qep_analog.calibration.records import FIELDS, Quality
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
@@ -158,6 +158,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
     """Per-site field offsets → ``site_detuning_offsets`` by QEP on the device (see the module)."""
 
     name = "qep_hamiltonian"
+    known_fields = tuple(FIELDS)  # its schedules are built with the whole profile in force
     parameters_type = QEPHamiltonianParameters
     platforms = ("rydberg",)
     site_columns = False  # the probe couples the sites

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,6 +12,7 @@ from numpy.typing import NDArray
 from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
+from qep_analog.calibration.known import Known, record_ids
 from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population
 from qep_analog.calibration.routine import (
     Estimate,
@@ -29,7 +31,6 @@ from qep_analog.calibration.routines.scans import (
     TWO_PI,
     check_scan,
     frequency_guess,
-    model_curves,
     scan_grid,
 )
 from qep_analog.calibration.routines.single_qubit import (
@@ -58,9 +59,10 @@ class RabiParameters(RoutineParameters):
         check_scan(self.start, self.stop, "time")
 
 
-def _rabi_model(detuning_rms: float) -> object:
-    """b + a ⟨Ω²/Ω′² sin²(Ω′t/2)⟩ averaged over Gaussian detuning noise of rms √2/T2* (rad/µs)."""
-    noise = detuning_rms * NODES
+def _rabi_model(detuning_rms: float, residual: float = 0.0) -> object:
+    """b + a ⟨Ω²/Ω′² sin²(Ω′t/2)⟩ averaged over Gaussian detuning noise of rms √2/T2* (rad/µs), the
+    drive ``residual`` (rad/µs) off the site's known resonance."""
+    noise = residual + detuning_rms * NODES
 
     def model(t: NDArray, rabi: float, contrast: float, floor: float) -> NDArray:
         rabis = np.full((t.size, noise.size), rabi)
@@ -70,15 +72,25 @@ def _rabi_model(detuning_rms: float) -> object:
     return model
 
 
+def _residual(context: dict[str, float], site: int) -> float:
+    """How far the drive is from site ``site``'s known resonance (0 in data without per-site offsets)."""
+    return context.get(f"residual_{site}", 0.0)
+
+
 class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
     """Rabi oscillation → ``rabi_scale`` = fitted Ω / programmed Ω.
 
     Model p(t) = b + a ⟨Ω²/Ω′² sin²(Ω′t/2)⟩, free Ω, a, b, averaged over quasi-static detuning noise
     of rms √2/T2* from the profile (run Ramsey first; Ω′² = Ω² + noise² biases Ω by σ²/2Ω² otherwise),
-    driven at −detuning_offset of the profile (calibrate the offset first: a residual Δ biases Ω′).
+    driven at −detuning_offset of the profile, Ω′² = Ω² + (Δ_i + noise)² with each site's known
+    residual Δ_i = its own offset (Ramsey's per-site record) − the device-wide one (a per-site light
+    shift of 0.4 rad/µs biases Ω by 0.2 % at Ω = 2π·1 MHz otherwise; the offsets' errors move Ω by
+    Δ_i·σ/Ω, far below its statistical error, and are not propagated). Contrast and floor stay free:
+    they absorb the readout errors and any preparation error, which fixing them to ε, ε′ would not.
     Guess: the Ω in [0.3, 3] × programmed with the least residual of a linear fit of sin²(Ωt/2)."""
 
     name = "rabi"
+    known_fields = ("detuning_offset", "dephasing_time", "rabi_scale")
     cell_bytes = 1300  # the driven pulse's quadrature over the noise (tracemalloc: 1050)
     parameters_type = RabiParameters
     criteria = (
@@ -96,6 +108,17 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         profile: DeviceProfile,
         progress: ItemReport | None = None,
     ) -> CalibrationData:
+        """:meth:`acquire_known` with the profile's values (per-site offsets of the profile)."""
+        return self.acquire_known(parameters, backend, profile, Known(), progress)
+
+    def acquire_known(
+        self,
+        parameters: RabiParameters,
+        backend: RydbergCalibrationBackend,
+        profile: DeviceProfile,
+        known: Known,
+        progress: ItemReport | None = None,
+    ) -> CalibrationData:
         p = parameters
         durations = scan_grid(p.start, p.stop, p.points, self.name)
         detuning = -profile.calibration.detuning_offset * detuning_per_offset(profile)
@@ -103,6 +126,12 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         rms = math.sqrt(2.0) / t2 if math.isfinite(t2) else 0.0
         counts = backend.square_pulse(
             durations, np.full_like(durations, p.rabi), np.full_like(durations, detuning), p.shots
+        )
+        per = detuning_per_offset(profile)
+        offsets = [known.site_offset(profile, site) for site in range(backend.n_sites)]
+        residuals = {f"residual_{i}": detuning + per * o.value for i, o in enumerate(offsets)}
+        uses = [i for o in offsets for i in o.record_ids] + list(
+            record_ids(profile, ("detuning_offset", "dephasing_time", "rabi_scale"))
         )
         return CalibrationData(
             routine=self.name,
@@ -117,12 +146,14 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
                 "detuning": detuning,
                 "detuning_rms": rms,
                 "rabi_scale": profile.calibration.rabi_scale,
+                **residuals,
             },
+            uses=tuple(dict.fromkeys(uses)),
         )
 
     def fit(self, data: CalibrationData) -> FitResult:
         rabi = data.context["rabi"]
-        model = _rabi_model(data.context.get("detuning_rms", 0.0))
+        rms = data.context.get("detuning_rms", 0.0)
         expected = rabi * data.context.get("rabi_scale", 1.0)
         x = data.sweep
         step = float(np.min(np.diff(x)))
@@ -132,6 +163,7 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
             omega = frequency_guess(x, k / data.shots, 0.3 * rabi, min(3 * rabi, math.pi / step), "rabi")
             guess = [omega, max(float(k.max() - k.min()) / data.shots, 0.05), float(k.min()) / data.shots]
             bounds = ([0.0, 0.0, 0.0], [10 * rabi, 1.0, 1.0])
+            model = _rabi_model(rms, _residual(data.context, data.site(site)))
             fits.append(fit_probabilities(model, x, k, data.shots, guess, bounds))  # type: ignore[arg-type]
         reasons: list[str] = []
         reduced = common_checks(fits, 1, reasons)
@@ -150,7 +182,12 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         return with_device_means(self.name, estimates, fits, reduced, reasons, self.criteria, _RABI)
 
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
-        return model_curves(_rabi_model(data.context.get("detuning_rms", 0.0)), x, curves, _RABI)
+        rms = data.context.get("detuning_rms", 0.0)
+        columns = []
+        for site in range(len(curves[_RABI[0]])):
+            model: Any = _rabi_model(rms, _residual(data.context, data.site(site)))
+            columns.append(model(x, *(curves[name][site] for name in _RABI)))
+        return np.column_stack(columns)
 
 
 ROUTINE = RabiOscillation()

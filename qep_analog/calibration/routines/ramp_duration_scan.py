@@ -71,7 +71,7 @@ from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_probabilities
 from qep_analog.calibration.ground_state import final_ground_state, final_state_bytes
-from qep_analog.calibration.records import Quality
+from qep_analog.calibration.records import FIELDS, Quality
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
@@ -324,6 +324,7 @@ class RampDurationScan(Routine[RampScanParameters, ScheduleBackend]):
     4; emulated backends should be given at most ~10)."""
 
     name = "ramp_duration_scan"
+    known_fields = tuple(FIELDS)  # its schedules are built with the whole profile in force
     parameters_type = RampScanParameters
     platforms = ("rydberg", "ion")
     criteria = (

@@ -1,10 +1,11 @@
 """Sideband spectroscopy of a trapped-ion chain: the blue sidebands of the transverse modes →
 ``radial_frequency`` and ``axial_frequency``.
 
-The fit is a physics model of the chain (:mod:`qep_analog.devices.ion_chain`) with binomial errors
-and free readout contrast and floor, so it does not depend on the readout calibration. Run it after
-the carrier routines (readout, Ramsey, Rabi): it measures detunings from the calibrated carrier and
-needs the profile's ``detuning_offset``.
+The fit is a physics model of the chain (:mod:`qep_analog.devices.ion_chain`) with binomial errors,
+each ion's calibrated readout errors and one free contrast and floor on top. Run it after the
+carrier routines (readout, Ramsey, Rabi): it measures detunings from the calibrated carrier and
+needs the profile's ``detuning_offset``. The scan window is the runcard's, relative to the profile's
+first radial frequency (the prior of the trap).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from numpy.typing import NDArray
 from qep_analog.calibration.backend import SidebandBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import fit_probabilities
+from qep_analog.calibration.known import Known, record_ids
 from qep_analog.calibration.lineshapes import driven_population
 from qep_analog.calibration.routine import (
     Estimate,
@@ -91,9 +93,24 @@ class _Chain:
     def positions(self) -> NDArray:
         return ion_chain.dimensionless_positions(self.n)
 
+    @cached_property
+    def coulomb(self) -> tuple[NDArray, NDArray]:
+        """(c_m, b_im): ω_m² = ω_x² − ω_z² c_m (ascending ω_m) and the mode vectors, which do not
+        depend on the trap frequencies (from one :func:`ion_chain.transverse_modes` at ω_z = 1)."""
+        reference = 1e3  # a radial frequency far above the zig-zag threshold at ω_z = 1
+        frequencies, vectors = ion_chain.transverse_modes(self.positions, 1.0, reference)
+        return reference**2 - frequencies**2, vectors
+
     def modes(self, radial: float, axial: float) -> tuple[NDArray, NDArray, NDArray]:
         """Transverse mode frequencies, vectors and Lamb–Dicke parameters of the trap (ω_x, ω_z)."""
-        frequencies, vectors = ion_chain.transverse_modes(self.positions, axial, radial)
+        coulomb, vectors = self.coulomb
+        squared = radial**2 - axial**2 * coulomb
+        if not (radial > 0 and axial > 0 and np.all(squared > 0)):
+            raise ConstraintError(
+                f"sideband model: radial frequency {radial:.6g} rad/µs is not above the zig-zag "
+                f"threshold of {self.n} ions at axial {axial:.6g} rad/µs"
+            )
+        frequencies = np.sqrt(squared)
         eta = ion_chain.lamb_dicke(self.mass, self.wavelength, self.angle, frequencies)
         return frequencies, vectors, eta
 
@@ -119,11 +136,28 @@ def _chain(data: CalibrationData) -> _Chain:
     )
 
 
-def _sideband_model(chain: _Chain) -> Callable[..., NDArray]:
+def _readout(data: CalibrationData) -> tuple[NDArray, NDArray]:
+    """Each measured ion's known readout errors ε, ε′ (0 in data stored without them)."""
+    c = data.context
+    sites = [data.site(k) for k in range(data.n_sites)]
+    eps = np.array([c.get(f"false_positive_{s}", 0.0) for s in sites])
+    eps_prime = np.array([c.get(f"false_negative_{s}", 0.0) for s in sites])
+    return eps, eps_prime
+
+
+def _sideband_model(
+    chain: _Chain, eps: NDArray | None = None, eps_prime: NDArray | None = None
+) -> Callable[..., NDArray]:
+    """P(read 1) of every measured ion: ε_i + (1 − ε_i − ε′_i)(b + a·P_i(δ)) with each ion's known
+    readout errors (none: b + a·P_i)."""
+    low = np.zeros(len(chain.rows)) if eps is None else eps
+    span = 1 - low - (np.zeros(len(chain.rows)) if eps_prime is None else eps_prime)
+
     def model(
         delta: NDArray, radial: float, axial: float, rabi: float, contrast: float, floor: float
     ) -> NDArray:
-        return (floor + contrast * chain.populations(delta, radial, axial, rabi)).ravel()
+        populations = floor + contrast * chain.populations(delta, radial, axial, rabi)
+        return (low[None, :] + span[None, :] * populations).ravel()
 
     return model
 
@@ -132,7 +166,9 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
     """Blue-sideband spectrum of the transverse modes → ``radial_frequency`` ω_x (first radial axis)
     and ``axial_frequency`` ω_z (rad/µs, device-wide).
 
-    Model, all ions at once: p_i(δ) = b + a Σ_m Ω_im²/Ω′_im² sin²(Ω′_im t/2) (clipped to 1),
+    Model, all ions at once: p_i(δ) = ε_i + (1 − ε_i − ε′_i)(b + a P_i(δ)) with each ion's calibrated
+    readout errors (their per-site records, else the device-wide ones) and
+    P_i(δ) = Σ_m Ω_im²/Ω′_im² sin²(Ω′_im t/2) (clipped to 1),
     Ω_im = η_m |b_im| Ω, Ω′_im² = Ω_im² + (δ − ω_m)², with the mode frequencies ω_m, vectors b and
     Lamb–Dicke parameters η_m of the chain in the trap (ω_x, ω_z) (``ion_chain.transverse_modes``,
     ``lamb_dicke``: mass, Raman wavelength and angle of the profile); free ω_x, ω_z, the carrier Ω,
@@ -145,6 +181,7 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
     [0.7, 1.3] × the profile's, Ω = programmed × the profile's rabi_scale."""
 
     name = "sideband_spectroscopy"
+    known_fields = ("detuning_offset", "rabi_scale", "radial_frequency", "axial_frequency")
     cell_bytes = 4400  # the sideband lineshapes per point and ion (tracemalloc: 3600)
     platforms = ("ion",)
     parameters_type = SidebandParameters
@@ -163,12 +200,32 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
         profile: DeviceProfile,
         progress: ItemReport | None = None,
     ) -> CalibrationData:
+        """:meth:`acquire_known` with the profile's readout errors."""
+        return self.acquire_known(parameters, backend, profile, Known(), progress)
+
+    def acquire_known(
+        self,
+        parameters: SidebandParameters,
+        backend: SidebandBackend,
+        profile: DeviceProfile,
+        known: Known,
+        progress: ItemReport | None = None,
+    ) -> CalibrationData:
         p = parameters
         caps = profile.ions
         centre = caps.radial_frequencies[0]
         detunings = scan_grid(centre + p.start, centre + p.stop, p.points, self.name)
         shift = detuning_per_offset(profile) * profile.calibration.detuning_offset
         counts = backend.sideband_scan(detunings - shift, p.rabi, p.duration, p.shots)
+        readout = {}
+        uses = list(
+            record_ids(profile, ("detuning_offset", "rabi_scale", "radial_frequency", "axial_frequency"))
+        )
+        for site in range(backend.n_sites):
+            eps, eps_prime = known.site_readout(profile, site)
+            readout[f"false_positive_{site}"] = eps.value
+            readout[f"false_negative_{site}"] = eps_prime.value
+            uses.extend((*eps.record_ids, *eps_prime.record_ids))
         return CalibrationData(
             routine=self.name,
             parameters=stored_parameters(p),
@@ -188,7 +245,9 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
                 "mass": caps.mass,
                 "wavelength": caps.raman_wavelength,
                 "angle": caps.raman_angle,
+                **readout,
             },
+            uses=tuple(dict.fromkeys(uses)),
         )
 
     def _guess(self, data: CalibrationData, chain: _Chain, rabi: float) -> tuple[float, float]:
@@ -229,7 +288,9 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
             [radial0 - span, 0.5 * axial0, 0.1 * rabi0, 0.0, 0.0],
             [radial0 + span, 2.0 * axial0, 10 * rabi0, 1.0, 1.0],
         )
-        fit = fit_probabilities(_sideband_model(chain), x, k.ravel(), data.shots, guess, bounds)
+        fit = fit_probabilities(
+            _sideband_model(chain, *_readout(data)), x, k.ravel(), data.shots, guess, bounds
+        )
         reasons: list[str] = []
         reduced = check_fits([fit], ["spectrum"], 3, reasons)
         estimates: list[Estimate] = []
@@ -272,7 +333,7 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
         values = [curves[name][0] for name in _SIDEBAND]
         if not all(math.isfinite(v) for v in values):
             return np.full((len(x), data.n_sites), np.nan)  # the fit failed: nothing to draw
-        return _sideband_model(_chain(data))(x, *values).reshape(len(x), data.n_sites)
+        return _sideband_model(_chain(data), *_readout(data))(x, *values).reshape(len(x), data.n_sites)
 
 
 ROUTINE = SidebandSpectroscopy()

@@ -4,10 +4,19 @@ The fit (per pair b + a sin²(J t)) has binomial errors and free readout contras
 does not depend on the readout calibration. It predicts the couplings from the profile's
 ``rabi_scale`` and trap: run it after the carrier routines (readout, Ramsey, Rabi) and sideband
 spectroscopy.
+
+Scan rule: each pair's durations run over ``periods`` periods of its predicted coupling (the Rabi
+scale, trap and interaction scale in force). Error budget: the statistical error of the pairs'
+weighted mean, and the errors of the calibrated Rabi scale, axial and first radial trap frequencies
+(their records' uncertainties, taken as independent) propagated through the predicted couplings
+J⁰_ij: d ln s = −Σ_θ ∂ln J⁰_ij/∂θ dθ, the derivatives by central differences of the coupling kernel
+at the programmed beat note; all pairs move together, so the propagated part does not average down
+over pairs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -17,6 +26,7 @@ from numpy.typing import NDArray
 from qep_analog.calibration.backend import MSPairBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import combine, fit_probabilities
+from qep_analog.calibration.known import Known
 from qep_analog.calibration.routine import (
     Estimate,
     FitResult,
@@ -65,6 +75,34 @@ MAX_COUPLING_ERROR = 0.03
 
 
 MAX_PAIR_SCATTER = 8.0
+#: the calibrated values the predicted couplings depend on, whose errors are propagated
+UPSTREAM = ("rabi_scale", "axial_frequency", "radial_frequency")
+
+
+def _shifted(profile: DeviceProfile, name: str, delta: float) -> DeviceProfile:
+    """``profile`` with the calibrated value ``name`` moved by ``delta``."""
+    if name == "rabi_scale":
+        calibration = dataclasses.replace(
+            profile.calibration, rabi_scale=profile.calibration.rabi_scale + delta
+        )
+        return dataclasses.replace(profile, calibration=calibration)
+    caps = profile.ions
+    if name == "axial_frequency":
+        caps = dataclasses.replace(caps, axial_frequency=caps.axial_frequency + delta)
+    else:
+        radial = caps.radial_frequencies
+        caps = dataclasses.replace(caps, radial_frequencies=(radial[0] + delta, radial[1]))
+    return dataclasses.replace(profile, capabilities=caps)
+
+
+def _log_derivatives(profile: DeviceProfile, n: int, beat_note: float, name: str) -> NDArray:
+    """∂ ln K_ij / ∂θ of the coupling kernel at the programmed beat note (central differences)."""
+    value = Known().device_value(profile, name).value
+    step = 1e-5 * abs(value)
+    up = ions.coupling_kernel(_shifted(profile, name, step), n, beat_note)
+    down = ions.coupling_kernel(_shifted(profile, name, -step), n, beat_note)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((np.log(np.abs(up)) - np.log(np.abs(down))) / (2 * step))
 
 
 def _pair_model(t: NDArray, coupling: float, contrast: float, floor: float) -> NDArray:
@@ -121,6 +159,17 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
         profile: DeviceProfile,
         progress: ItemReport | None = None,
     ) -> CalibrationData:
+        """:meth:`acquire_known` with the profile's values taken as exact."""
+        return self.acquire_known(parameters, backend, profile, Known(), progress)
+
+    def acquire_known(
+        self,
+        parameters: PairParameters,
+        backend: MSPairBackend,
+        profile: DeviceProfile,
+        known: Known,
+        progress: ItemReport | None = None,
+    ) -> CalibrationData:
         p = parameters
         n = backend.n_sites
         if p.max_distance >= n or p.mode_detuning <= 0 or p.periods <= 0:
@@ -142,6 +191,13 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
             "interaction_scale": scale,
             "pairs": float(len(pairs)),
         }
+        uses: list[str] = []
+        derivatives = {}
+        for name in UPSTREAM:
+            value = known.device_value(profile, name)
+            context[f"{name}_error"] = value.uncertainty
+            uses.extend(value.record_ids)
+            derivatives[name] = _log_derivatives(profile, n, beat_note, name)
         sweeps, counts = [], []
         for k, (i, j) in enumerate(pairs):
             predicted = p.rabi**2 * float(kernel[i, j])
@@ -162,6 +218,8 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
             context.update(
                 {f"pair{k}_i": float(i), f"pair{k}_j": float(j), f"pair{k}_predicted": predicted}
             )
+            for name in UPSTREAM:
+                context[f"pair{k}_dlnJ_{name}"] = float(derivatives[name][i, j])
         return CalibrationData(
             routine=self.name,
             parameters=stored_parameters(p),
@@ -171,7 +229,25 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
             shots=p.shots,
             counts=np.concatenate(counts),
             context=context,
+            uses=tuple(dict.fromkeys(uses)),
         )
+
+    @staticmethod
+    def _budget(
+        data: CalibrationData, scales: NDArray, errors: NDArray, statistical: float
+    ) -> tuple[tuple[str, float], ...]:
+        """The statistical error of the weighted mean of the pairs' scales and, per upstream value,
+        how far that mean moves when the value moves by its error (all pairs together)."""
+        budget = [("statistical", statistical)]
+        weights = 1 / errors**2
+        for name in UPSTREAM:
+            sigma = data.context.get(f"{name}_error", 0.0)
+            if not sigma > 0:
+                continue
+            slopes = np.array([data.context[f"pair{k}_dlnJ_{name}"] for k in range(scales.size)])
+            shift = float(np.sum(weights * scales * slopes) / np.sum(weights)) * sigma
+            budget.append((name, abs(shift)))
+        return tuple(budget)
 
     def fit(self, data: CalibrationData) -> FitResult:
         pairs = _pairs(data)
@@ -236,7 +312,9 @@ class TwoIonOscillation(Routine[PairParameters, MSPairBackend]):
                         f"pair scales {', '.join(f'{s:.4g}' for s in scales)} disagree "
                         f"(χ²/dof {scatter:.3g} ≥ {MAX_PAIR_SCATTER:g}): the profile's trap or drive is off"
                     )
-            estimates.append(Estimate("interaction_scale", value, error, None))
+            budget = self._budget(data, np.array(scales), np.array(errors), error)
+            total = math.sqrt(sum(part**2 for _, part in budget))
+            estimates.append(Estimate("interaction_scale", value, total, None, budget))
         else:
             reasons.append(f"interaction_scale: no value, {len(pairs) - len(scales)} pair fits failed")
         return FitResult(
