@@ -60,7 +60,12 @@ if TYPE_CHECKING:
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.devices.pulser_device import to_pulser_device
     from qep_analog.devices.pulser_noise import noise_model_from_pulser, noise_model_to_pulser
-    from qep_analog.emulation.diagnostics import adiabaticity, path_spectrum, recommended_duration
+    from qep_analog.emulation.diagnostics import (
+        MAX_DIAGNOSED_QUBITS,
+        adiabaticity,
+        path_spectrum,
+        recommended_duration,
+    )
     from qep_analog.emulation.noise_routing import emulate_noise_model
     from qep_analog.emulation.preparation_bias import (
         GradientBias,
@@ -236,6 +241,7 @@ _HOMES: dict[str, str] = {
     "to_pulser_device": "qep_analog.devices.pulser_device",
     "readout_bias": "qep_analog.emulation.readout_bias",
     "adiabaticity": "qep_analog.emulation.diagnostics",
+    "MAX_DIAGNOSED_QUBITS": "qep_analog.emulation.diagnostics",
     "recommended_duration": "qep_analog.emulation.diagnostics",
     "path_spectrum": "qep_analog.emulation.diagnostics",
     "PathBudget": "qep_analog.emulation.preparation_bias",

@@ -351,7 +351,7 @@ def run_emulate(args: argparse.Namespace) -> int:
 
             rows.append(_emulated_row(args, schedule, profile, k, trajectories, step))
         progress.update("emulate", len(schedules), len(schedules), "done")
-    from qep_analog.emulation.diagnostics import MAX_DIAGNOSED_QUBITS
+    from qep_analog import MAX_DIAGNOSED_QUBITS
 
     spectra = {}
     # the exact spectra stop at MAX_DIAGNOSED_QUBITS: a larger blockade-subspace run goes without

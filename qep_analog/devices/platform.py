@@ -81,6 +81,11 @@ class Platform(ABC):
     #: the recipe field a ramp starts from, and what a recipe without it is told
     recipe_start: ClassVar[str]
     recipe_start_rule: ClassVar[str]
+    #: whether its interactions blockade (a blockade subspace of its configurations exists)
+    blockade: ClassVar[bool]
+    #: whether its sites are atoms loaded into tweezers under one global beam with a detuning map:
+    #: atoms can be missing from a shot, the beam's profile and the map's jitter act (Pulser's noise)
+    tweezer_noise: ClassVar[bool]
 
     def exporter_for(self, profile: DeviceProfile) -> str:
         """The export format of ``profile``'s schedules (a key of :data:`EXPORT_SUFFIXES`)."""
@@ -146,6 +151,8 @@ class RydbergPlatform(Platform):
     drive_control = "rabi"
     recipe_start = "initial_detuning"
     recipe_start_rule = "a Rydberg recipe needs initial_detuning (negative) to start from |0…0⟩"
+    blockade = True
+    tweezer_noise = True
 
     def exporter_for(self, profile: DeviceProfile) -> str:
         """Pulser, unless the detuning map is positive (Aquila-like): Pulser's DMM takes negative
@@ -215,6 +222,8 @@ class IonPlatform(Platform):
     drive_control = "coupling_scale"
     recipe_start = "initial_field"
     recipe_start_rule = "an ion recipe needs a non-zero initial_field to polarise the chain"
+    blockade = False
+    tweezer_noise = False
 
     def spin_model(self, hamiltonian: PauliSum, n: int) -> ions.IonSpinModel:
         return ions.IonSpinModel.from_pauli_sum(hamiltonian, n)

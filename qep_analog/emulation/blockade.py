@@ -78,7 +78,7 @@ def schedule_blockade_radius(schedule: Schedule, profile: DeviceProfile, toleran
     """The cutoff radius (µm) of a Rydberg schedule on ``profile``: Ω_max and δ_max from its ``rabi``
     and ``detuning`` waveforms (Ω scaled by the calibration's Rabi scale, C6 by its interaction
     scale)."""
-    if schedule.platform != "rydberg":
+    if not schedule.platform_spec.blockade:
         raise ConfigError(
             f"blockade subspace: schedule {schedule.label!r} is {schedule.platform}; only Rydberg arrays "
             "have a blockade"

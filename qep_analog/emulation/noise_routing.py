@@ -42,7 +42,7 @@ def emulate_noise_model(
         emulator = QutipEmulator(noisy, method=method)
         sources = sources_of(noise_model)
         return emulator.run(schedule, observables, noise=sources, realisations=realisations, seed=seed)
-    if schedule.platform != "rydberg":
+    if "pulser" not in schedule.platform_spec.exporters:
         raise ConfigError(
             f"schedule {schedule.label!r}: noise {', '.join(lacking)} is not in our emulator and "
             "pulser-simulation runs Rydberg arrays only"

@@ -35,7 +35,7 @@ def waist_factors(schedule: Schedule, waist: float) -> NDArray:
 def drive_scales(schedule: Schedule, waist: float, absent: Collection[int] = ()) -> NDArray | None:
     """The drive's scale on each site of a Rydberg schedule: the beam's profile, 0 on a missing atom
     (None when every scale is 1 or the schedule is not a Rydberg array's)."""
-    if schedule.platform != "rydberg" or (not np.isfinite(waist) and not absent):
+    if not schedule.platform_spec.tweezer_noise or (not np.isfinite(waist) and not absent):
         return None
     scales = waist_factors(schedule, waist)
     scales[list(absent)] = 0.0

@@ -382,7 +382,7 @@ class QutipEmulator:
         n = schedule.n_qubits
         sources = noise_sources(noise, "emulator")
         rates = NoiseRates.of(self.profile.noise, sources)
-        if schedule.platform != "rydberg":  # no missing atoms, beam profile or map on an ion chain
+        if not schedule.platform_spec.tweezer_noise:  # no missing atoms, beam profile or map
             rates = dataclasses.replace(rates, state_prep=0.0, laser_waist=math.inf, map_jitter=0.0)
         if shots is not None and not 0 <= shots <= MAX_SHOTS:
             raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
@@ -393,7 +393,7 @@ class QutipEmulator:
             )
         if self.subspace is not None:
             outside = _active_outside_subspace(rates)
-            if outside and schedule.platform == "rydberg":
+            if outside and schedule.platform_spec.blockade:
                 raise ConfigError(
                     "emulator: the blockade subspace cannot emulate the noise sources "
                     f"{', '.join(outside)} (they leave the subspace or change its operators); it takes "
@@ -450,7 +450,7 @@ class QutipEmulator:
         flips: Flips = (0.0, 0.0),
     ) -> EmulationResult:
         """:meth:`run` in the blockade subspace (see :mod:`~qep_analog.emulation.subspace_evolution`)."""
-        if schedule.platform != "rydberg":  # the radius of a given one is not checked otherwise
+        if not schedule.platform_spec.blockade:  # the radius of a given one is not checked otherwise
             schedule_blockade_radius(schedule, self.profile, self.blockade_tolerance)
         hamiltonian = SubspaceHamiltonian.of(
             schedule, self.profile, self.blockade_radius_of(schedule), self.blockade_order
