@@ -7,7 +7,9 @@ the command line give them.
       recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps;
                                #   default: the platform's quintic-ended recipe, rydberg-quintic or
                                #   ion-exponential-smooth)
-      method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
+      method: magnus           # qutip: exact propagation (magnus, default), QuTiP's solvers (qutip)
+                               #   or matrix product states by TDVP (mps: long chains, 2D arrays)
+      chi_max: 64              # qutip with method mps: the largest bond dimension
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
@@ -39,7 +41,8 @@ STATE_BACKENDS = ("exact", "mps")
 FIELDS = (
     Field("name", "text", choices=tuple(BACKENDS)),
     Field("recipe", "text", required=False, default=None),
-    Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
+    Field("method", "text", choices=("magnus", "qutip", "mps"), required=False, default=OMIT),
+    Field("chi_max", "integer", low=1, high=4096, required=False, default=OMIT),
     Field("noise", "any", required=False, default=OMIT),  # checked by noise_sources
     Field("bias_budget", "flag", required=False, default=OMIT),
     Field("realisations", "integer", low=1, required=False, default=OMIT),
@@ -50,7 +53,7 @@ FIELDS = (
 )
 #: which options each backend takes
 _OPTIONS: dict[str, set[str]] = {
-    "qutip": {"method", "noise", "realisations", "seed", "bias_budget"},
+    "qutip": {"method", "noise", "realisations", "seed", "bias_budget", "chi_max"},
     "pulser": {"seed"},
     "exact": {"seed"},
     "mps": {"seed"},
