@@ -6,12 +6,13 @@ the waveforms linear between breakpoints. The duration is cut into equal steps
 dt = min(``step_phase`` / h_off, duration / ``min_steps``, ``max_step``): h_off is the largest
 per-qubit sum of the |coefficients| of the strings with an X or Y factor over the schedule (the part
 that does not commute with the diagonal: Ω/2 on a Rydberg array, Σ_j |J_ij| on an ion chain), and
-``min_steps`` lets the steps follow the waveforms. Each step evolves under the mean Hamiltonian over
-the step (the waveforms' exact means: the exponential midpoint rule, second order in dt) with one
-symmetric two-site TDVP sweep (left to right and back, dt/2 each: also second order). Two-site
-TDVP throughout: it grows the bond dimension from the initial product state (chi 1) up to
-``chi_max`` and truncates each two-site update by ``chi_max`` and ``svd_min``; the summed discarded
-weight is the reported truncation error.
+``min_steps`` lets the steps follow the waveforms. Each step is CF4, the commutator-free Magnus
+integrator of order 4 of :mod:`~qep_analog.emulation.magnus` (two exponentials of half the step,
+H at combinations of the Gauss nodes), each exponential one symmetric two-site TDVP sweep (left to
+right and back, order 2 for a constant H); ``integrator="midpoint"`` takes one sweep under the
+step's mean Hamiltonian instead (order 2). Two-site TDVP throughout: it grows the bond dimension
+from the initial product state (chi 1) up to ``chi_max`` and truncates each two-site update by
+``chi_max`` and ``svd_min``; the summed discarded weight is the reported truncation error.
 
 Van der Waals tails (Rydberg): the pairs farther apart than ``cutoff`` µm are dropped (U_ij n_i n_j
 removed exactly, not only its ZZ part). Without a ``cutoff`` it is the shortest pair distance at which
@@ -42,6 +43,10 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.platform import RYDBERG
 from qep_analog.devices.profile import DeviceProfile
+from qep_analog.emulation.magnus import _A1 as A1
+from qep_analog.emulation.magnus import _A2 as A2
+from qep_analog.emulation.magnus import _C1 as C1
+from qep_analog.emulation.magnus import _C2 as C2
 from qep_analog.emulation.qutip_emulator import _GATES
 from qep_analog.errors import ConfigError, SolverError
 from qep_analog.measurement.estimators import MAX_SHOTS
@@ -52,6 +57,8 @@ from qep_analog.sequences.waveforms import Waveform
 from qep_analog.solvers.threads import single_blas_thread
 
 _OPERATORS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
+#: how a step's time dependence is integrated (see :meth:`StringTable.exponents`)
+INTEGRATORS = ("cf4", "midpoint")
 #: largest number of qubits an MPS evolution takes
 MAX_MPS_QUBITS = 256
 
@@ -63,16 +70,21 @@ class MPSEvolutionOptions:
     ``chi_max``: largest bond dimension; ``svd_min``: discarded singular values below this;
     ``step_phase``: the time step times the largest per-qubit off-diagonal coefficient sum
     (:func:`off_diagonal_scale`, rad); ``min_steps``: the fewest steps over the duration (they follow
-    the waveforms' own variation); ``max_step``: a cap on the time step (µs); ``cutoff``: van der
-    Waals pairs farther apart are dropped (µm; default: from ``tail_tolerance``, rad/µs, the
-    largest summed dropped coupling per atom); ``order``: MPS position -> qubit (default: the snake path).
+    the waveforms' own variation); ``max_step``: a cap on the time step (µs); ``integrator``: ``cf4``
+    (commutator-free Magnus of order 4, two TDVP sweeps per step) or ``midpoint`` (one sweep under
+    the step's mean Hamiltonian, order 2); ``krylov_tol``: TeNPy's Lanczos tolerance (``P_tol``) of
+    each local exponential; ``cutoff``: van der Waals pairs farther apart are dropped (µm; default:
+    from ``tail_tolerance``, rad/µs, the largest summed dropped coupling per atom); ``order``: MPS
+    position -> qubit (default: the snake path).
     """
 
     chi_max: int = 64
     svd_min: float = 1e-10
-    step_phase: float = 0.15
-    min_steps: int = 100
+    step_phase: float = 0.5
+    min_steps: int = 20
     max_step: float | None = None
+    integrator: str = "cf4"
+    krylov_tol: float = 1e-8
     cutoff: float | None = None
     tail_tolerance: float = 1e-3
     order: tuple[int, ...] | None = None
@@ -83,6 +95,8 @@ class MPSEvolutionOptions:
         Field("step_phase", low=0.0, high=3.0, open_low=True),
         Field("min_steps", "integer", low=1, high=1_000_000),
         Field("max_step", low=0.0, high=1e6, open_low=True, nullable=True),
+        Field("integrator", "text", choices=INTEGRATORS),
+        Field("krylov_tol", low=0.0, high=1.0, open_low=True),
         Field("cutoff", low=0.0, open_low=True, high=1e6, nullable=True),
         Field("tail_tolerance", low=0.0, high=1e6, open_low=True),
         Field("order", "integers", low=0, nullable=True),
@@ -256,6 +270,28 @@ class StringTable:
             out[index[string]] = c
         return out
 
+    def at(self, schedule: Schedule, t: float) -> NDArray:
+        """The coefficients of H(t)."""
+        out = self.static.copy()
+        for name, vector in self.controls:
+            out += float(schedule.controls[name](t)) * vector
+        return out
+
+    def exponents(
+        self, schedule: Schedule, start: float, stop: float, integrator: str
+    ) -> list[tuple[NDArray, float]]:
+        """The (coefficients, duration) of the exponentials of one step, applied in order: the mean
+        Hamiltonian over the step (``midpoint``), or CF4's two exponentials of half the step at
+        combinations of H at the Gauss nodes (``cf4``, :mod:`~qep_analog.emulation.magnus`)."""
+        h = stop - start
+        if integrator == "midpoint":
+            return [(self.coefficients(schedule, start, stop), h)]
+        first, second = self.at(schedule, start + C1 * h), self.at(schedule, start + C2 * h)
+        return [
+            (2.0 * (A2 * first + A1 * second), 0.5 * h),
+            (2.0 * (A1 * first + A2 * second), 0.5 * h),
+        ]
+
     def coefficients(self, schedule: Schedule, start: float, stop: float) -> NDArray:
         """The coefficients of the mean Hamiltonian over [start, stop] (µs)."""
         out = self.static.copy()
@@ -370,6 +406,7 @@ class MPSEmulator:
         settings = {
             "trunc_params": {"chi_max": self.options.chi_max, "svd_min": self.options.svd_min},
             "max_dt": None,
+            "lanczos_params": {"P_tol": self.options.krylov_tol},
         }
         truncation, chi = 0.0, 1
         engine = None
@@ -378,19 +415,21 @@ class MPSEmulator:
             warnings.simplefilter("ignore")
             logging.getLogger("tenpy").setLevel(logging.ERROR)
             for a, b in itertools.pairwise(ends):
-                coefficients = table.coefficients(schedule, float(a), float(b))
-                if previous is None or not np.array_equal(coefficients, previous):
-                    model = table.model(lattice, coefficients)
-                    if engine is None:
-                        engine = TwoSiteTDVPEngine(psi, model, settings)
-                    else:
-                        engine.model = model
-                        engine.init_env(model)
-                    previous = coefficients
-                assert engine is not None
-                error = engine.evolve(1, float(b - a))
-                truncation += float(error.eps)
-                chi = max(chi, int(max(psi.chi)))
+                for coefficients, dt in table.exponents(
+                    schedule, float(a), float(b), self.options.integrator
+                ):
+                    if previous is None or not np.array_equal(coefficients, previous):
+                        model = table.model(lattice, coefficients)
+                        if engine is None:
+                            engine = TwoSiteTDVPEngine(psi, model, settings)
+                        else:
+                            engine.model = model
+                            engine.init_env(model)
+                        previous = coefficients
+                    assert engine is not None
+                    error = engine.evolve(1, dt)
+                    truncation += float(error.eps)
+                    chi = max(chi, int(max(psi.chi)))
             if engine is not None:
                 engine.options.warn_unused(False)
         if not np.all(np.isfinite(psi.entanglement_entropy())):
