@@ -21,19 +21,21 @@ from qep_analog.devices.rydberg import RydbergControls
 from qep_analog.emulation.mps_evolution import (
     MPSEmulator,
     MPSEvolutionOptions,
+    MPSEvolutionResult,
     snake_order,
+    tail_cut,
 )
 from qep_analog.emulation.qutip_emulator import QutipEmulator, rotate_to_basis
 from qep_analog.errors import ConfigError
 from qep_analog.model.pauli import PauliSum, pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.recipes import build_schedule, load_recipe
-from qep_analog.sequences.schedule import Schedule, save_schedules
+from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, save_schedules
 
 #: issue 19: ⟨n_i⟩ of the MPS-evolved state within this of the exact emulator's
 N_TOL = 1e-3
-#: few steps keep the default suite fast; the step rule's own bound (Ω/2·dt ≤ 0.15) holds too
-FAST = MPSEvolutionOptions(min_steps=20)
+#: CF4 steps of 0.1 µs (Ω/2·dt ≤ 0.5 holds too): 1e-4 on these 1 µs ramps, a fast default suite
+FAST = MPSEvolutionOptions(min_steps=10)
 
 
 def rydberg_schedule(positions: np.ndarray, duration: float = 1.0) -> tuple[Schedule, DeviceProfile]:
@@ -51,16 +53,25 @@ def numbers(n: int) -> dict[str, PauliSum]:
     return {f"n{q}": pauli_sum([(0.5, "I"), (-0.5, f"Z{q}")]) for q in range(n)}
 
 
-def max_difference(schedule: Schedule, profile: DeviceProfile, options: MPSEvolutionOptions) -> float:
+def compared(
+    schedule: Schedule, profile: DeviceProfile, options: MPSEvolutionOptions
+) -> tuple[float, MPSEvolutionResult]:
+    """max_i |Δ⟨n_i⟩| between the MPS and the exact emulator, and the MPS result."""
     observables = numbers(schedule.n_qubits)
     exact = QutipEmulator(profile).run(schedule, observables).expectations
-    mps = MPSEmulator(profile, options).run(schedule, observables).expectations
-    return max(abs(exact[k] - mps[k]) for k in observables)
+    mps = MPSEmulator(profile, options).run(schedule, observables)
+    return max(abs(exact[k] - mps.expectations[k]) for k in observables), mps
+
+
+def max_difference(schedule: Schedule, profile: DeviceProfile, options: MPSEvolutionOptions) -> float:
+    return compared(schedule, profile, options)[0]
 
 
 def test_rydberg_chain_matches_the_exact_emulator() -> None:
     schedule, profile = rydberg_schedule(chain(6))
-    assert max_difference(schedule, profile, FAST) < N_TOL
+    difference, result = compared(schedule, profile, FAST)
+    assert difference < N_TOL
+    assert result.chi > 2 and result.truncation_error < 1e-12 and result.steps == 10
 
 
 def test_rydberg_array_in_snake_order_matches_the_exact_emulator() -> None:
@@ -102,30 +113,34 @@ def test_ion_chain_with_all_couplings_matches_the_exact_emulator() -> None:
 
 def test_tail_cut_is_stated_and_bounded() -> None:
     schedule, profile = rydberg_schedule(chain(8))
+    static, _ = hamiltonian_terms(schedule, profile)
     scale = profile.calibration.interaction_scale * profile.rydberg.c6
     distance = 6.0 * np.abs(np.subtract.outer(np.arange(8), np.arange(8)))
     u = np.where(distance > 0, scale / np.where(distance > 0, distance, 1.0) ** 6, 0.0)
-    for options in (FAST, dataclasses.replace(FAST, cutoff=12.5)):
-        result = MPSEmulator(profile, options).run(schedule)
-        assert result.cutoff is not None
-        dropped = np.where(distance > result.cutoff, u, 0.0)
-        assert result.dropped_total == pytest.approx(dropped.sum() / 2, rel=1e-9)
-        assert result.dropped_per_atom == pytest.approx(dropped.sum(axis=1).max(), rel=1e-9)
-    default = MPSEmulator(profile, FAST).run(schedule)
-    assert default.dropped_per_atom <= FAST.tail_tolerance
+    for options in (FAST, dataclasses.replace(FAST, cutoff=12.5), dataclasses.replace(FAST, cutoff=6.5)):
+        cut = tail_cut(schedule, static, options)
+        assert cut.cutoff is not None
+        dropped = np.where(distance > cut.cutoff, u, 0.0)
+        assert cut.total == pytest.approx(dropped.sum() / 2, rel=1e-9)
+        assert cut.per_atom == pytest.approx(dropped.sum(axis=1).max(), rel=1e-9)
+        # the operator dropped is U_ij n_i n_j of those pairs, its ZZ part and its fields alike
+        expected = pauli_sum(
+            (float(u[i, j]), f"N{i} N{j}") for i in range(8) for j in range(i + 1, 8) if dropped[i, j]
+        )
+        assert set(cut.dropped) == set(expected)
+        assert [cut.dropped[s] for s in expected] == pytest.approx(list(expected.values()))
+    default = tail_cut(schedule, static, FAST)
+    assert default.per_atom <= FAST.tail_tolerance
     shorter = np.where(distance > default.cutoff - 6.0, u, 0.0).sum(axis=1).max()
     assert shorter > FAST.tail_tolerance  # the shortest cut within the tolerance
-    cut = MPSEmulator(profile, dataclasses.replace(FAST, cutoff=6.5)).run(schedule)
-    assert cut.cutoff == 6.5 and cut.dropped_per_atom > 1.0  # next-nearest pairs dropped: stated
+    assert tail_cut(schedule, static, dataclasses.replace(FAST, cutoff=6.5)).per_atom > 0.5
 
 
 def test_small_bond_dimension_reports_its_truncation() -> None:
-    schedule, profile = rydberg_schedule(chain(6))
-    small = MPSEmulator(profile, dataclasses.replace(FAST, chi_max=2)).run(schedule, numbers(6))
-    full = MPSEmulator(profile, FAST).run(schedule, numbers(6))
-    assert small.chi == 2 and small.truncation_error > 1e-6
-    assert full.chi > 2 and full.truncation_error < 1e-12
-    assert max(abs(small.expectations[k] - full.expectations[k]) for k in full.expectations) > N_TOL
+    schedule, profile = rydberg_schedule(chain(5, spacing=5.0))
+    difference, small = compared(schedule, profile, dataclasses.replace(FAST, chi_max=1))
+    assert small.chi == 1 and small.truncation_error > 1e-6
+    assert difference > N_TOL  # the truncation shows in the observables
 
 
 def test_counts_in_rotated_bases_follow_the_exact_distribution() -> None:
@@ -166,7 +181,10 @@ def four_atom_model() -> QEPModel:
     n = 4
     return QEPModel(
         n,
-        {"h": pauli_sum((1.0, f"X{i}") for i in range(n)), "d": pauli_sum((1.0, f"Z{i}") for i in range(n))},
+        {
+            "h": pauli_sum((1.0, f"X{i}") for i in range(n)),
+            "d": pauli_sum((1.0, f"Z{i}") for i in range(n)),
+        },
         {"m": pauli_sum([(0.5, "Z0"), (0.5, "Z1")])},
         pauli_sum((1.5, f"Z{i} Z{i + 1}") for i in range(n - 1)),
     )
@@ -194,10 +212,10 @@ def test_emulate_command_with_method_mps(capsys: pytest.CaptureFixture[str], tmp
     path = tmp_path / "chain.json"
     save_schedules(path, [dataclasses.replace(schedule, metadata={"profile": "fresnel-like"})])
     argv = ["emulate", str(path), "--nominal", "--method", "mps"]
-    status, stdout, _ = run_cli(capsys, [*argv, "--chi-max", "4", "--shots", "20", "--json"])
+    status, stdout, _ = run_cli(capsys, [*argv, "--chi-max", "2", "--json"])
     assert status == 0, stdout
     row = json.loads(stdout)["schedules"][0]
-    assert row["diagnostics"]["chi"] <= 4 and sum(row["counts"].values()) == 20
+    assert row["diagnostics"]["chi"] == 2 and row["diagnostics"]["truncation_error"] > 0
     assert row["diagnostics"]["cutoff_um"] is not None
     for extra, word in (
         (["--chi-max", "0"], "--chi-max: 0 is not in"),
