@@ -3,13 +3,13 @@ the calibration in force) and the backend's options, as an experiment file's ``b
 the command line give them.
 
     backend:
-      name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
+      name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud | emu-mps
       recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps;
                                #   default: the platform's quintic-ended recipe, rydberg-quintic or
                                #   ion-exponential-smooth)
       method: magnus           # qutip: exact propagation (magnus, default), QuTiP's solvers (qutip)
                                #   or matrix product states by TDVP (mps: long chains, 2D arrays)
-      chi_max: 64              # qutip with method mps: the largest bond dimension
+      chi_max: 64              # qutip with method mps, emu-mps: the largest bond dimension
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
@@ -58,6 +58,7 @@ _OPTIONS: dict[str, set[str]] = {
     "exact": {"seed"},
     "mps": {"seed"},
     "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s"},
+    "emu-mps": {"seed", "chi_max"},
 }
 
 
