@@ -1,11 +1,12 @@
 """Pasqal's MPS emulator (``emu-mps``, the optional extra ``emu``) on our Rydberg schedules.
 
 The schedule is compiled to the Pulser sequence of
-:func:`~qep_analog.sequences.pulser_export.to_pulser_sequence` (the one pulser-simulation runs) and evolved by ``emu_mps.MPSBackend`` (TDVP in
-torch, time step ``dt_ns``, bond dimension up to ``chi_max``, truncation ``precision``). It reads the
-occupations n_i = ⟨|r⟩⟨r|_i⟩ (our ⟨N_i⟩, |1⟩ = |r⟩), the correlation matrix ⟨n_i n_j⟩ and bitstrings in
-the ground-rydberg basis ('1' = |r⟩, as ours): diagonal observables (strings of Z and N of at most
-two qubits) come from these, anything else is a one-line error. Importing this module imports torch.
+:func:`~qep_analog.sequences.pulser_export.to_pulser_sequence` (the one pulser-simulation runs) and
+evolved by ``emu_mps.MPSBackend`` (TDVP in torch, time step ``dt_ns``, bond dimension up to
+``chi_max``, truncation ``precision``). It reads the occupations n_i = ⟨|r⟩⟨r|_i⟩ (our ⟨N_i⟩,
+|1⟩ = |r⟩), the correlation matrix ⟨n_i n_j⟩ and bitstrings in the ground-rydberg basis ('1' = |r⟩,
+as ours): diagonal observables (strings of Z of at most two qubits) come from these, anything else is
+a one-line error. Importing this module imports torch.
 """
 
 from __future__ import annotations
