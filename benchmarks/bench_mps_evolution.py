@@ -142,13 +142,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="gradient ramp duration (µs)")
     parser.add_argument("--exact-duration", type=float, default=4.0, help="N = 12 ramp duration (µs)")
     parser.add_argument("--chi-max", type=int, default=64)
+    parser.add_argument("--svd-min", type=float, default=1e-6, help="singular values kept above this")
     parser.add_argument("--skip-exact", action="store_true")
     parser.add_argument("--emu-mps", action="store_true", help="also run emu-mps (extra 'emu')")
     parser.add_argument("--emu-sizes", type=int, nargs="*", default=[12, 25])
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     profile = read_profile("fresnel-like", relaxed=True)
-    options = MPSEvolutionOptions(chi_max=args.chi_max)
+    options = MPSEvolutionOptions(chi_max=args.chi_max, svd_min=args.svd_min)
     report: dict[str, Any] = {"load_average": os.getloadavg()}
     if not args.skip_exact:
         row = exact_section(12, args.exact_duration, profile, options)
