@@ -72,7 +72,7 @@ def test_rydberg_chain_matches_the_exact_emulator() -> None:
     schedule, profile = rydberg_schedule(chain(6))
     difference, result = compared(schedule, profile, FAST)
     assert difference < N_TOL
-    assert result.chi > 2 and result.truncation_error < 1e-12 and result.steps == 10
+    assert result.chi > 2 and result.truncation_error < 1e-8 and result.steps == 10
 
 
 def test_rydberg_array_in_snake_order_matches_the_exact_emulator() -> None:
