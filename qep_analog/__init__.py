@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from qep_analog.devices.profile import DeviceProfile, list_profiles, read_profile
     from qep_analog.devices.pulser_device import to_pulser_device
     from qep_analog.emulation.diagnostics import adiabaticity, path_spectrum, recommended_duration
+    from qep_analog.emulation.mps_evolution import MPSEmulator, MPSEvolutionOptions
     from qep_analog.emulation.preparation_bias import (
         GradientBias,
         PathBudget,
@@ -218,6 +219,8 @@ _HOMES: dict[str, str] = {
     "check_switch_on": "qep_analog.sequences.switch_on",
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
+    "MPSEmulator": "qep_analog.emulation.mps_evolution",
+    "MPSEvolutionOptions": "qep_analog.emulation.mps_evolution",
     "run_pulser": "qep_analog.emulation.pulser_backend",
     "to_pulser_device": "qep_analog.devices.pulser_device",
     "readout_bias": "qep_analog.emulation.readout_bias",

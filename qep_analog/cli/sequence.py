@@ -369,7 +369,7 @@ def _emulated_row(
             raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
         result = run_pulser(schedule, profile, observables)
     elif args.method == "mps":
-        from qep_analog.emulation.mps_evolution import MPSEmulator, MPSEvolutionOptions
+        from qep_analog import MPSEmulator, MPSEvolutionOptions
 
         options = MPSEvolutionOptions(**({} if args.chi_max is None else {"chi_max": args.chi_max}))
         result = MPSEmulator(profile, options).run(
