@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from cli_run import run_cli
 
+from qep_analog.backends.configure import backend_for_run
 from qep_analog.backends.emulated import QutipBackend
 from qep_analog.backends.jobs import PhaseJob
 from qep_analog.backends.registry import backend_class
@@ -202,6 +203,13 @@ def test_qutip_backend_method_mps_matches_magnus() -> None:
     assert mps.metadata["chi_max"] == 16
     np.testing.assert_allclose(mps.results[0].generators, exact.results[0].generators, atol=4 * N_TOL)
     assert mps.results[1].counts["ZZZ"].shots == 200
+    configured = backend_for_run(
+        "qutip", model, profile, run_dir=".", seed=0, recipe="rydberg-quintic",
+        options={"method": "mps", "chi_max": 8},
+    )  # fmt: skip
+    assert configured.emulator.options.chi_max == 8
+    with pytest.raises(ConfigError, match="backend exact: takes no option 'chi_max'"):
+        backend_for_run("exact", model, profile, run_dir=".", seed=0, options={"chi_max": 8})
     with pytest.raises(ConfigError, match="chi_max = 8 applies to method mps only"):
         QutipBackend(model, profile, recipe, chi_max=8)
     with pytest.raises(ConfigError, match="method mps evolves closed systems"):
