@@ -241,3 +241,20 @@ def test_emu_mps_backend_without_its_package_is_one_line() -> None:
         return
     with pytest.raises(ConfigError, match=r"needs the package 'emu_mps'.*pip install 'qep-analog\[emu\]'"):
         backend_class("emu-mps")
+
+
+@pytest.mark.slow  # needs the extra 'emu' (torch); about 20 s
+def test_emu_mps_agrees_with_ours_on_the_same_schedule() -> None:
+    pytest.importorskip("emu_mps")
+    from qep_analog.emulation.emu_mps_runner import run_emu_mps
+
+    schedule, profile = rydberg_schedule(chain(4))
+    observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(4)}
+    observables["Z1 Z2"] = pauli_sum([(1.0, "Z1 Z2")])
+    ours = MPSEmulator(profile, FAST).run(schedule, observables)
+    theirs = run_emu_mps(schedule, profile, observables, chi_max=16, shots=100)
+    for name in observables:  # Pulser samples the waveforms per ns: 1e-3 as against pulser-simulation
+        assert theirs.expectations[name] == pytest.approx(ours.expectations[name], abs=2e-3)
+    assert theirs.counts is not None and sum(theirs.counts.values()) == 100
+    with pytest.raises(ConfigError, match="only Z strings"):
+        run_emu_mps(schedule, profile, {"x": pauli_sum([(1.0, "X0")])})
