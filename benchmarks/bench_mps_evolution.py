@@ -3,8 +3,8 @@ emulator at N = 12, and a QEP gradient through MPS-prepared states of a long Ryd
 the DMRG QEP gradient of the model the device realises; Pasqal's emu-mps on the same Pulser
 sequences where the extra ``emu`` is installed.
 
-    PYTHONPATH=. python benchmarks/bench_mps_evolution.py
-    PYTHONPATH=. /work/venv-emu/bin/python benchmarks/bench_mps_evolution.py --emu-mps
+    PYTHONPATH=. python benchmarks/bench_mps_evolution.py --skip-exact --sizes 25   # gradient, ~12 min
+    PYTHONPATH=. /work/venv-emu/bin/python benchmarks/bench_mps_evolution.py --sizes --emu-mps
 
 Sections:
 - ``exact``: a 12-atom chain's quintic ramp (4 µs) by our exact emulator and by TDVP: wall times and
@@ -139,7 +139,7 @@ def emu_section(n: int, duration: float, profile: DeviceProfile, options: MPSEvo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[25], help="gradient chain lengths")
-    parser.add_argument("--duration", type=float, default=8.0, help="gradient ramp duration (µs)")
+    parser.add_argument("--duration", type=float, default=16.0, help="gradient ramp duration (µs)")
     parser.add_argument("--exact-duration", type=float, default=4.0, help="N = 12 ramp duration (µs)")
     parser.add_argument("--chi-max", type=int, default=64)
     parser.add_argument("--svd-min", type=float, default=1e-6, help="singular values kept above this")
