@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         path_spectrum,
         recommended_duration,
     )
+    from qep_analog.emulation.mps_evolution import MPSEmulator, MPSEvolutionOptions
     from qep_analog.emulation.noise_routing import emulate_noise_model
     from qep_analog.emulation.preparation_bias import (
         GradientBias,
@@ -234,6 +235,8 @@ _HOMES: dict[str, str] = {
     "check_switch_on": "qep_analog.sequences.switch_on",
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
+    "MPSEmulator": "qep_analog.emulation.mps_evolution",
+    "MPSEvolutionOptions": "qep_analog.emulation.mps_evolution",
     "run_pulser": "qep_analog.emulation.pulser_backend",
     "noise_model_to_pulser": "qep_analog.devices.pulser_noise",
     "noise_model_from_pulser": "qep_analog.devices.pulser_noise",

@@ -3,11 +3,13 @@ the calibration in force) and the backend's options, as an experiment file's ``b
 the command line give them.
 
     backend:
-      name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud
+      name: qutip              # exact | mps | qutip | pulser | fake-lab | bundle | pasqal-cloud | emu-mps
       recipe: rydberg-smooth   # the schedules that prepare each phase (all but exact and mps;
                                #   default: the platform's quintic-ended recipe, rydberg-gap-quintic
                                #   (rydberg-quintic past 14 atoms) or ion-exponential-smooth)
-      method: magnus           # qutip: exact propagation (magnus, default) or QuTiP's solvers (qutip)
+      method: magnus           # qutip: exact propagation (magnus, default), QuTiP's solvers (qutip)
+                               #   or matrix product states by TDVP (mps: long chains, 2D arrays)
+      chi_max: 64              # qutip with method mps, emu-mps: the largest bond dimension
       noise: true              # qutip: the profile's noise sources — true: all; or some by name:
                                #   [detuning, dephasing, amplitude_jitter, readout, relaxation,
                                #   depolarizing, laser_waist, detuning_jitter, detuning_map_jitter,
@@ -45,7 +47,8 @@ STATE_BACKENDS = ("exact", "mps")
 FIELDS = (
     Field("name", "text", choices=tuple(BACKENDS)),
     Field("recipe", "text", required=False, default=None),
-    Field("method", "text", choices=("magnus", "qutip"), required=False, default=OMIT),
+    Field("method", "text", choices=("magnus", "qutip", "mps"), required=False, default=OMIT),
+    Field("chi_max", "integer", low=1, high=4096, required=False, default=OMIT),
     Field("noise", "any", required=False, default=OMIT),  # checked by noise_sources
     Field("bias_budget", "flag", required=False, default=OMIT),
     Field("blockade_radius_um", "any", required=False, default=OMIT),  # checked by the emulator
@@ -67,6 +70,7 @@ _OPTIONS: dict[str, set[str]] = {
         "realisations",
         "seed",
         "bias_budget",
+        "chi_max",
         "blockade_radius_um",
         "blockade_tolerance",
         "blockade_order",
@@ -76,6 +80,7 @@ _OPTIONS: dict[str, set[str]] = {
     "mps": {"seed"},
     "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s", "bias_budget"},
     "fake-lab": {"bias_budget"},
+    "emu-mps": {"seed", "chi_max"},
 }
 
 

@@ -42,6 +42,9 @@ class QutipBackend:
     statistical error of a probability p is then about s/4 with s ≈ 0.1–0.15 the spread of p over
     trajectories on the Rydberg sensor, twice the shot noise √(p(1 − p)/1000) of 1000 shots), with
     ``qutip`` Lindblad solutions for ``realisations`` draws.
+    With ``method="mps"`` the schedules evolve as matrix product states
+    (:class:`~qep_analog.emulation.mps_evolution.MPSEmulator`, two-site TDVP at bond dimension up
+    to ``chi_max``, 64 by default): chains and arrays beyond the state-vector limit, noiseless.
     ``seed`` draws the shots and the noise. With ``magnus`` the jobs of a batch evolve in
     ``threads`` threads (default: the cores this process may use, at most 4); the results do not
     depend on it. With ``bias_budget`` (the default) :meth:`preparation_bias` gives each sample's
@@ -68,7 +71,12 @@ class QutipBackend:
         blockade_radius_um: float | str | None = None,
         blockade_tolerance: float | None = None,
         blockade_order: int = 0,
+        chi_max: int | None = None,
     ) -> None:
+        if chi_max is not None and method != "mps":
+            raise ConfigError(f"backend {self.name}: chi_max = {chi_max} applies to method mps only")
+        if method == "mps" and noise:
+            raise ConfigError(f"backend {self.name}: noise = {noise!r}; method mps evolves closed systems")
         self.model = realised_model(model, profile)
         self.profile = profile
         self.recipe = recipe
@@ -84,13 +92,25 @@ class QutipBackend:
         self.threads = threads or min(4, _cores())
         #: whether a step's gradients carry the bias estimate of their preparations
         self.bias_budget = bias_budget
-        self.emulator = QutipEmulator(
-            profile, method=method, **_blockade(blockade_radius_um, blockade_tolerance, blockade_order)
-        )
+        blockade = _blockade(blockade_radius_um, blockade_tolerance, blockade_order)
+        self.emulator: Any = self._emulator(profile, method, chi_max, blockade)
         self._observables = {**self.model.trainable, **self.model.outputs}
         self._rng = np.random.default_rng(seed)
         self._runs = 0
         self._entropy: tuple[int, ...] = ()
+
+    @staticmethod
+    def _emulator(
+        profile: DeviceProfile, method: str, chi_max: int | None, blockade: dict[str, Any]
+    ) -> Any:
+        if method != "mps":
+            return QutipEmulator(profile, method=method, **blockade)
+        if blockade:
+            raise ConfigError("backend qutip: the blockade subspace is an option of method magnus, not mps")
+        from qep_analog.emulation.mps_evolution import MPSEmulator, MPSEvolutionOptions
+
+        options = MPSEvolutionOptions() if chi_max is None else MPSEvolutionOptions(chi_max=chi_max)
+        return MPSEmulator(profile, options)
 
     def reseed(self, entropy: Sequence[int]) -> None:
         """Draw the next shots and noise from ``entropy`` (a resumed run draws what the first drew)."""
@@ -107,19 +127,18 @@ class QutipBackend:
             for job in jobs
         ]
         results = []
-        for job, (schedule, _, _), result in zip(jobs, work, self._evolve_all(work), strict=True):
+        for job, result in zip(jobs, self._evolve_all(work), strict=True):
             if job.shots is None:
                 results.append(self._exact(result, job))
             else:
-                results.append(
-                    JobResult(job.key, counts=self._counts(result.full_state(), schedule.n_qubits, job))
-                )
+                results.append(JobResult(job.key, counts=self._counts(result, job)))
         metadata = batch_metadata(
             self.name,
             self.profile,
             recipe=self.recipe.name,
             noise=sorted(self.noise),
             **({"method": self.method} if self.name == "qutip" else {}),
+            **({"chi_max": self.emulator.options.chi_max} if self.method == "mps" else {}),
             seed=self.seed,
             wall_time_s=time.perf_counter() - started,
             device_time_s=device_time(schedules, jobs, self.profile),
@@ -133,25 +152,35 @@ class QutipBackend:
         with ThreadPoolExecutor(min(self.threads, len(work))) as pool:
             return list(pool.map(lambda item: self._evolve(*item), work))
 
-    def _evolve(self, schedule: Schedule, observables: dict[str, Any] | None, seed: int) -> EmulationResult:
-        """The final state of ``schedule`` (a density matrix with noise) and ``observables`` in it."""
+    def _evolve(self, schedule: Schedule, observables: dict[str, Any] | None, seed: int) -> Any:
+        """The final state of ``schedule`` (a density matrix with noise, an MPS with method mps) and
+        ``observables`` in it."""
         return self.emulator.run(
             schedule, observables, noise=self.noise, seed=seed, realisations=self.realisations
         )
 
-    def _exact(self, result: EmulationResult, job: PhaseJob) -> JobResult:
+    def _exact(self, result: Any, job: PhaseJob) -> JobResult:
         values = np.array([result.expectations[name] for name in self._observables])
         n_generators = len(self.model.trainable)
         return JobResult(job.key, generators=values[:n_generators], outputs=values[n_generators:])
 
-    def _counts(self, state: Any, n: int, job: PhaseJob) -> dict[str, SettingCounts]:
+    def _counts(self, result: Any, job: PhaseJob) -> dict[str, SettingCounts]:
         """Each basis read from the job's final state by an ideal rotation, with the profile's
-        readout errors when that source is on."""
+        readout errors when that source is on (an MPS: sampled in each basis)."""
         assert job.shots is not None
+        if self.method == "mps":
+            from qep_analog.emulation.mps_evolution import sample_bits
+
+            return {
+                basis: SettingCounts.from_bits(
+                    basis, sample_bits(result.state, result.order, basis, job.shots, self._rng)
+                )
+                for basis in job.bases
+            }
         readout = self.mitigation
         counts = {}
         for basis in job.bases:
-            rotated = rotate_to_basis(state, basis)
+            rotated = rotate_to_basis(result.full_state(), basis)
             p = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
             if readout is not None:
                 p = readout.apply_to_distribution(p)

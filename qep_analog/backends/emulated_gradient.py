@@ -4,7 +4,9 @@ estimate of the ramp (:mod:`qep_analog.emulation.preparation_bias`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -23,6 +25,7 @@ from qep_analog.qep.gradients import qep_gradient
 from qep_analog.qep.scheme import quotient_of_phases
 from qep_analog.sequences.phases import qep_phase_schedules, realised_model
 from qep_analog.sequences.recipes import Recipe
+from qep_analog.sequences.schedule import Schedule
 from qep_analog.solvers.equilibrium import Equilibrium
 
 
@@ -72,6 +75,19 @@ class EmulatedGradient:
         return all(a.slow_enough for a in self.phases.values())
 
 
+def phase_values(
+    schedules: Sequence[Schedule], emulator: Any, model: QEPModel
+) -> tuple[dict[str, NDArray], dict[str, Any]]:
+    """Per phase label, the generators' expectation values in the final state of its schedule, and
+    the emulator's results (any emulator with ``run(schedule, observables)``: ours, the MPS one)."""
+    values, results = {}, {}
+    for schedule in schedules:
+        result = emulator.run(schedule, model.trainable)
+        values[schedule.label] = np.array([result.expectations[name] for name in model.trainable])
+        results[schedule.label] = result
+    return values, results
+
+
 def emulated_qep_gradient(
     model: QEPModel,
     profile: DeviceProfile,
@@ -91,12 +107,13 @@ def emulated_qep_gradient(
         realised, profile, recipe, x, theta, error_signal, beta, readout="Z" * model.n_qubits
     )
     nudge = nudge_operator(list(realised.outputs.values()), error_signal)
-    values, phases, spectra = {}, {}, {}
+    values, results = phase_values(schedules, emulator, realised)
+    phases, spectra = {}, {}
     for schedule in schedules:
-        result = emulator.run(schedule, realised.trainable)
-        values[schedule.label] = np.array([result.expectations[name] for name in realised.trainable])
         spectra[schedule.label] = path_spectrum(schedule, profile, nudge=nudge)
-        phases[schedule.label] = adiabaticity(schedule, profile, result, spectrum=spectra[schedule.label])
+        phases[schedule.label] = adiabaticity(
+            schedule, profile, results[schedule.label], spectrum=spectra[schedule.label]
+        )
     emulated = quotient_of_phases(values, beta, "symmetric")
     equilibrium = Equilibrium(realised, tol=1e-10)
     x_row = np.atleast_2d(np.asarray(x, dtype=float).reshape(1, -1))

@@ -17,9 +17,13 @@ BACKENDS: dict[str, str] = {
     "fake-lab": "qep_analog.backends.lab:LabBackend",
     "bundle": "qep_analog.backends.bundle:BundleBackend",
     "pasqal-cloud": "qep_analog.backends.cloud:PasqalCloudBackend",
+    "emu-mps": "qep_analog.backends.emu:EmuMPSBackend",
 }
 #: the Python package a backend needs beyond the core, and the extra that installs it
-EXTRAS: dict[str, tuple[str, str]] = {"pasqal-cloud": ("pasqal_cloud", "cloud")}
+EXTRAS: dict[str, tuple[str, str]] = {
+    "pasqal-cloud": ("pasqal_cloud", "cloud"),
+    "emu-mps": ("emu_mps", "emu"),
+}
 
 
 def backend_class(name: str) -> Any:

@@ -76,6 +76,15 @@ def register(commands: Any) -> None:
     emulate.add_argument("file", help="schedule file (qep-schedule/1)")
     emulate.add_argument("--backend", choices=("qutip", "pulser"), default="qutip")
     emulate.add_argument(
+        "--method", choices=("magnus", "qutip", "mps"), default="magnus",
+        help="qutip backend: exact propagation (magnus, default), QuTiP's solvers, or matrix product "
+        "states by TDVP (mps: long chains and 2D arrays, noiseless; no adiabaticity diagnostics)",
+    )  # fmt: skip
+    emulate.add_argument(
+        "--chi-max", type=int, metavar="CHI",
+        help="--method mps: the largest bond dimension (default 64)",
+    )  # fmt: skip
+    emulate.add_argument(
         "--shots", type=int,
         help="sample this many bitstrings per schedule and write them as a qep-counts run (--counts)",
     )  # fmt: skip
@@ -320,6 +329,7 @@ def run_emulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--shots: {args.shots} must be at least 2 (a standard error needs two)")
     if args.counts is not None and args.shots is None:
         raise ConfigError("--counts: the counts come from --shots; give --shots N")
+    _check_method(args)
     args.noise = noise_sources(args.noise, "--noise")
     args.blockade = _blockade_options(args)
     schedules = load_schedules(args.file)
@@ -351,6 +361,8 @@ def run_emulate(args: argparse.Namespace) -> int:
 
             rows.append(_emulated_row(args, schedule, profile, k, trajectories, step))
         progress.update("emulate", len(schedules), len(schedules), "done")
+    if args.method == "mps":
+        return _report_mps(args, schedules, rows, profile, choice, step)
     from qep_analog import MAX_DIAGNOSED_QUBITS
 
     spectra = {}
@@ -442,12 +454,20 @@ def _emulated_row(
     observables = {f"Z{q}": pauli_sum([(1.0, f"Z{q}")]) for q in range(schedule.n_qubits)}
     generators = {} if step is None else {f"A:{name}": op for name, op in step.model.trainable.items()}
     observables = {**observables, **generators}
+    result: Any
     if args.backend == "pulser":
         if args.noise or args.shots:
             raise ConfigError("--backend pulser: noiseless final states only (qutip: noise, shots)")
         result = run_pulser(schedule, profile, observables)
+    elif args.method == "mps":
+        from qep_analog import MPSEmulator, MPSEvolutionOptions
+
+        options = MPSEvolutionOptions(**({} if args.chi_max is None else {"chi_max": args.chi_max}))
+        result = MPSEmulator(profile, options).run(
+            schedule, observables, shots=args.shots, seed=(args.seed + index) % SEED_LIMIT
+        )
     else:
-        emulator = QutipEmulator(profile, **getattr(args, "blockade", {}))
+        emulator = QutipEmulator(profile, method=args.method, **getattr(args, "blockade", {}))
         result = emulator.run(
             schedule,
             observables,
@@ -458,7 +478,7 @@ def _emulated_row(
         )
     expectations = {k: v for k, v in result.expectations.items() if k not in generators}
     subspace = {}
-    if result.subspace is not None:
+    if getattr(result, "subspace", None) is not None:  # an MPS result has none
         subspace = {
             "blockade": {
                 "radius_um": result.subspace.radius,
@@ -475,6 +495,74 @@ def _emulated_row(
         "counts": result.counts,
         "result": result,
     }
+
+
+def _check_method(args: argparse.Namespace) -> None:
+    """--method and --chi-max fit the backend and each other (one-line errors)."""
+    if args.method != "magnus" and args.backend != "qutip":
+        raise ConfigError(f"--method {args.method}: a method of the qutip backend, not {args.backend}")
+    if args.chi_max is not None and args.method != "mps":
+        raise ConfigError(f"--chi-max {args.chi_max}: applies to --method mps only")
+    if args.chi_max is not None and not 1 <= args.chi_max <= 4096:
+        raise ConfigError(f"--chi-max: {args.chi_max} is not in [1, 4096]")
+    if args.method == "mps" and args.noise:
+        raise ConfigError("--method mps: evolves closed systems; drop --noise")
+    if args.method == "mps" and args.blockade_radius is not None:
+        raise ConfigError("--blockade-radius: the blockade subspace is an option of --method magnus")
+
+
+def _report_mps(
+    args: argparse.Namespace,
+    schedules: list[Any],
+    rows: list[dict[str, Any]],
+    profile: Any,
+    choice: Any,
+    step: Any,
+) -> int:
+    """The MPS-evolved schedules: expectation values, counts, bond dimension, truncation error and the
+    van der Waals cutoff of each, and a QEP step's gradient from the phases' generators."""
+    gradient = None
+    if step is not None:
+        index = {schedule.label: k for k, schedule in reversed(list(enumerate(schedules)))}
+        plus, minus = (np.asarray(rows[index[label]]["generators"]) for label in ("plus", "minus"))
+        gradient = dict(zip(step.model.trainable, ((plus - minus) / (2 * step.beta)).tolist(), strict=True))
+    for row in rows:
+        row["diagnostics"] = row.pop("result").diagnostics()
+        row.pop("generators", None)
+    counts_file = _write_counts(args, schedules, rows, profile) if args.shots else None
+    if args.json:
+        document: dict[str, Any] = {
+            "backend": args.backend, "method": "mps", "device": profile.provenance(),
+            "duration_us": choice.duration, "duration_source": choice.source, "schedules": rows,
+        }  # fmt: skip
+        if gradient is not None:
+            document["gradient"] = {"emulated": gradient}
+        if counts_file is not None:
+            document["counts_file"] = str(counts_file)
+        print(json.dumps(document, indent=2))
+        return 0
+    print(f"duration {choice.describe()}")
+    for row in rows:
+        d = row["diagnostics"]
+        cut = "none" if d["cutoff_um"] is None else f"{d['cutoff_um']:.4g} µm"
+        print(
+            f"{row['label']:<6} {row['readout']}: MPS chi {d['chi']}, truncation error "
+            f"{d['truncation_error']:.3g}, {d['steps']} steps, van der Waals cutoff {cut} (dropped "
+            f"≤ {d['dropped_coupling_per_atom']:.3g} rad/µs per atom)"
+        )
+        z = np.array(list(row["expectations"].values()))
+        print(f"       <Z_i> = {np.array2string(z, precision=4)}")
+        if row["counts"]:
+            top = sorted(row["counts"].items(), key=lambda kv: -kv[1])[:3]
+            print(f"       most frequent: {', '.join(f'{b} ({c})' for b, c in top)}")
+    if gradient is not None:
+        print("gradient from the MPS-prepared phases (no bias budget: it needs the exact spectrum)")
+        for name, value in gradient.items():
+            print(f"  {name}: {value:.6g}")
+    if counts_file is not None:
+        print(f"counts: {counts_file} (qep-analog gradient-from-counts {counts_file.parent})")
+    print(_calibration_line(profile))
+    return 0
 
 
 def _at_duration(schedule: Any, choice: Any, profile: Any) -> Any:

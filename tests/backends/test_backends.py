@@ -132,7 +132,7 @@ def test_registry_is_lazy_and_names_the_known_backends() -> None:
     with pytest.raises(
         ConfigError,
         match=r"backend 'hardware': unknown "
-        r"\(known: exact, mps, qutip, pulser, fake-lab, bundle, pasqal-cloud\)",
+        r"\(known: exact, mps, qutip, pulser, fake-lab, bundle, pasqal-cloud, emu-mps\)",
     ):
         make_backend("hardware")
     assert set(BACKENDS) >= {"exact", "qutip"}
