@@ -135,13 +135,22 @@ def history_at(folder: Path) -> CalibrationHistory:
 
 
 def comparable(records: tuple[CalibrationRecord, ...]) -> list[dict[str, Any]]:
-    """Records without what differs between two runs of one runcard (run id, time)."""
-    return [{k: v for k, v in r.to_document().items() if k not in ("run_id", "timestamp")} for r in records]
+    """Records without what differs between two runs of one runcard (run id, time; the run's own id
+    in the records they used)."""
+    out = []
+    for r in records:
+        document = {k: v for k, v in r.to_document().items() if k not in ("run_id", "timestamp")}
+        document["uses"] = [u.replace(r.run_id, "RUN") for u in document.get("uses", [])]
+        out.append(document)
+    return out
 
 
 def step_files(out: Path) -> dict[str, bytes]:
+    """The steps' data and fits, byte for byte, but for the run's own id (the records a step used
+    are named by it: ``uses``)."""
+    run_id = json.loads((out / "run.json").read_text(encoding="utf-8"))["run_id"].encode()
     return {
-        str(path.relative_to(out)): path.read_bytes()
+        str(path.relative_to(out)): path.read_bytes().replace(run_id, b"RUN")
         for path in sorted(out.glob("*/*.json"))
         if path.name in ("data.json", "result.json")
     }
