@@ -22,8 +22,6 @@ from collections.abc import Callable, Sequence
 from importlib.util import find_spec
 from typing import Any
 
-from numpy.typing import NDArray
-
 from qep_analog.backends.jobs import (
     BatchResult,
     JobResult,
@@ -32,7 +30,7 @@ from qep_analog.backends.jobs import (
     bitstring_counts,
     require_counts,
 )
-from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
+from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError, MeasurementError
 from qep_analog.measurement.estimators import SettingCounts
@@ -53,7 +51,7 @@ from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
 
 
-class PasqalCloudBackend:
+class PasqalCloudBackend(RampBiasBudget):
     """Schedules of ``recipe`` on ``profile`` run on Pasqal's cloud through ``connection`` (anything
     with pasqal-cloud's ``create_batch`` and ``get_batch``; by default a pasqal-cloud client logged
     in with the credentials given or in the environment). ``emulator``: one of the cloud's
@@ -103,15 +101,6 @@ class PasqalCloudBackend:
         self._sleep = sleep
         #: whether a step's gradients carry the bias estimate of their preparations
         self.bias_budget = bias_budget
-
-    def preparation_bias(
-        self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
-    ) -> NDArray | None:
-        """Per sample and parameter, the bias estimate of the gradient the recipe's ramps prepare
-        (:func:`~qep_analog.backends.schedules.ramp_bias`); None when ``bias_budget`` is off."""
-        if not self.bias_budget:
-            return None
-        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
 
     @property
     def connection(self) -> CloudConnection:

@@ -18,10 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
-from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
+from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
 from qep_analog.devices.noise_sources import noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
@@ -34,7 +33,7 @@ from qep_analog.sequences.recipes import Recipe
 from qep_analog.sequences.schedule import Schedule
 
 
-class QutipBackend:
+class QutipBackend(RampBiasBudget):
     """Adiabatic schedules of ``recipe`` on ``profile``, emulated by :class:`QutipEmulator` with
     ``method`` (``magnus``: exact propagation; ``qutip``: QuTiP's solvers). ``noise``: the profile's
     noise sources, ``True`` for all or their names — with ``magnus`` the mean over ``realisations``
@@ -187,15 +186,6 @@ class QutipBackend:
             p = np.clip(p, 0.0, None)
             counts[basis] = SettingCounts.from_dense(basis, self._rng.multinomial(job.shots, p / p.sum()))
         return counts
-
-    def preparation_bias(
-        self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
-    ) -> NDArray | None:
-        """Per sample and parameter, the bias estimate of the gradient this backend's ramps prepare
-        (:func:`~qep_analog.backends.schedules.ramp_bias`); None when ``bias_budget`` is off."""
-        if not self.bias_budget:
-            return None
-        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
 
     def _next_seed(self) -> int:
         self._runs += 1

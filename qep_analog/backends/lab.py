@@ -14,7 +14,7 @@ from typing import Protocol
 from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata, require_counts
-from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
+from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
@@ -35,7 +35,7 @@ class ScheduleLab(Protocol):
     def run_schedules(self, schedules: Sequence[Schedule], shots: int) -> list[NDArray]: ...
 
 
-class LabBackend:
+class LabBackend(RampBiasBudget):
     """Schedules of ``recipe`` programmed with ``profile`` and run by ``lab`` (anything with
     ``run_schedules(schedules, shots)``, e.g. a fake lab of :mod:`qep_analog.calibration`). With
     ``bias_budget`` (the default) :meth:`preparation_bias` gives each sample's gradient the bias
@@ -67,15 +67,6 @@ class LabBackend:
         self.bias_budget = bias_budget
         #: the readout errors the profile believes in, inverted by the estimates
         self.mitigation = ReadoutErrors.from_profile(profile, self.model.n_qubits)
-
-    def preparation_bias(
-        self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
-    ) -> NDArray | None:
-        """Per sample and parameter, the bias estimate of the gradient the recipe's ramps prepare
-        (:func:`~qep_analog.backends.schedules.ramp_bias`); None when ``bias_budget`` is off."""
-        if not self.bias_budget:
-            return None
-        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
 
     def reseed(self, entropy: Sequence[int]) -> None:
         """Restart the lab's shot noise from ``entropy``, where the lab allows it."""

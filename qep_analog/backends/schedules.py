@@ -76,3 +76,22 @@ def ramp_bias(
         spectrum = path_spectrum(schedule, profile, BUDGET_POINTS, nudge)
         rows.append(gradient_bias(schedule, profile, model, eps, beta, spectrum).bias)
     return np.array(rows)
+
+
+class RampBiasBudget:
+    """What a backend that plays a recipe's ramps says about their bias: its ``model`` (realised),
+    ``profile``, ``recipe`` and ``bias_budget`` (whether to estimate it)."""
+
+    model: QEPModel
+    profile: DeviceProfile
+    recipe: Recipe
+    bias_budget: bool
+
+    def preparation_bias(
+        self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
+    ) -> NDArray | None:
+        """Per sample and parameter, the bias estimate of the gradient the recipe's ramps prepare
+        (:func:`ramp_bias`); None when ``bias_budget`` is off."""
+        if not self.bias_budget:
+            return None
+        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
