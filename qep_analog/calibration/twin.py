@@ -23,6 +23,8 @@ Markovian dephasing    noise.markovian_dephasing_time          none: the profile
 
 :func:`twin_parameters` says, for each, its value and the records it comes from (none: the profile
 file's value); :func:`read_probabilities` is the twin's prediction of a schedule's read outcomes.
+An ion schedule has no carrier drive: the twin's prediction of single-ion carrier pulses on a chain
+is :func:`~qep_analog.calibration.carrier_twin.carrier_read_one` (runcard ``ion-noise``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
 from qep_analog.calibration.twin import twin_parameters
+from qep_analog.cli import main
 from qep_analog.devices.noise_sources import quasi_static_rms
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.errors import ConfigError
@@ -196,3 +198,47 @@ def test_the_runcard_is_on_the_search_path() -> None:
         "readout", "detuning_spectroscopy", "ramsey", "rabi", "amplitude_jitter"
     ]  # fmt: skip
     assert Path(__file__).parents[2].joinpath("calibration", "ion-noise.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_the_twin_holds_over_lab_seeds(tmp_path: Path) -> None:
+    """Lab seeds 0–11 (≈ 8 s): every step good, the jitter within 4σ, the twin passes the χ² test,
+    the nominal profile and the twin with the file's jitter fail it. (The per-ion readout errors are
+    left out here: at ≈ 25 flips in 4000 shots their stated errors are too small now and then.)"""
+    nominal = read_profile("yb171-chain")
+    hidden = dataclasses.replace(default_hidden(nominal, IONS), amplitude_jitter=JITTER)
+    points = DURATIONS.size
+    for seed in range(12):
+        lab = FakeIonLab(hidden, nominal, seed)
+        folder = tmp_path / f"seed-{seed}"
+        history = CalibrationHistory(folder / "history", nominal.name)
+        outcome = run_runcard(load_runcard("ion-noise"), nominal, lab, folder / "run", history)
+        assert [s.result.quality for s in outcome.steps] == ["good"] * 5, seed
+        jitter = next(
+            r for s in outcome.steps for r in s.records if r.record_id.endswith(":amplitude_jitter")
+        )
+        assert abs(jitter.value - JITTER) < 4 * jitter.uncertainty, (seed, jitter.value)
+        counts = lab.square_pulse(DURATIONS, np.full(points, RABI), np.full(points, DETUNING), SHOTS)
+        twin = outcome.profile
+        file_jitter = dataclasses.replace(
+            twin, noise=dataclasses.replace(twin.noise, amplitude_jitter=nominal.noise.amplitude_jitter)
+        )
+        assert chi2_test(counts, predicted(twin))[2] > P_PASS, seed
+        assert chi2_test(counts, predicted(nominal, 500))[2] < 1e-12, seed
+        assert chi2_test(counts, predicted(file_jitter, 500))[2] < 1e-12, seed
+
+
+def test_the_readme_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's ion-twin example: its command, then its Python block in the same folder."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if "calibrate ion-noise" in line).split()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "carrier_read_one" in b)
+    monkeypatch.chdir(tmp_path)
+    assert command[0] == "qep-analog" and main([*command[1:], "--quiet", "--no-plot"]) == 0
+    namespace: dict[str, object] = {}
+    exec(block, namespace)
+    p = np.asarray(namespace["p"])
+    assert p.shape == (5, 4) and np.all((p > 0) & (p < 1))
+    assert "[[" in capsys.readouterr().out
