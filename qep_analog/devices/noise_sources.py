@@ -16,8 +16,9 @@ An emulator with noise applies the sources it is given (all of them for ``noise:
   Lindblad operators √(1/T1)·|0⟩⟨1| on every site;
 - ``depolarizing`` [``depolarizing``]: at the rate r = 1/``depolarizing_time``, Lindblad operators
   √(r/4)·X_i, √(r/4)·Y_i, √(r/4)·Z_i;
-- ``amplitude_jitter`` [``amplitude``, ``amp_sigma``]: the drive (Ω, or the ion couplings) scaled
-  by max(0, 1 + σ·ξ), ξ ~ N(0, 1), per shot;
+- ``amplitude_jitter`` [``amplitude``, ``amp_sigma``]: the drive Ω scaled by a = max(0, 1 + σ·ξ),
+  ξ ~ N(0, 1), per shot (the ``amplitude_jitter`` routine measures σ on the carrier); the ion
+  couplings, ∝ Ω_i Ω_j, by a²;
 - ``laser_waist`` [``amplitude``, ``laser_waist``]: Ω on the atom at (x, y, z) scaled by
   exp(−(x² + z²)/w²), the Gaussian profile of a beam of waist w along y through the origin;
 - ``detuning_jitter`` [``detuning``, ``detuning_sigma``]: one detuning offset δ ~ N(0, σ²) shared
@@ -45,7 +46,7 @@ from qep_analog.errors import ConfigError
 NOISE_SOURCES: dict[str, str] = {
     "detuning": "quasi-static detuning offsets of rms sqrt(2)/T2* (dephasing_time), per site and shot",
     "dephasing": "Markovian dephasing at 1/markovian_dephasing_time (none when the profile has none)",
-    "amplitude_jitter": "drive amplitude scaled by 1 + amplitude_jitter * N(0, 1) per shot",
+    "amplitude_jitter": "drive amplitude x (1 + amplitude_jitter * N(0, 1)) per shot (ion J: squared)",
     "readout": "readout errors readout_false_positive, readout_false_negative",
     "relaxation": "decay |1> -> |0> at 1/relaxation_time (T1)",
     "depolarizing": "depolarizing noise at 1/depolarizing_time",

@@ -78,6 +78,9 @@ class Platform(ABC):
     represents_crosstalk: ClassVar[bool]
     #: the control whose waveform carries the drive amplitude (the amplitude jitter scales it)
     drive_control: ClassVar[str]
+    #: the power of the drive amplitude that control is: a shot whose Ω is scaled by 1 + σξ scales it
+    #: by (1 + σξ)^power (Ω itself: 1; the ion couplings, ∝ Ω_i Ω_j: 2)
+    drive_power: ClassVar[int]
     #: the recipe field a ramp starts from, and what a recipe without it is told
     recipe_start: ClassVar[str]
     recipe_start_rule: ClassVar[str]
@@ -149,6 +152,7 @@ class RydbergPlatform(Platform):
     rotation_biased = True
     represents_crosstalk = False
     drive_control = "rabi"
+    drive_power = 1
     recipe_start = "initial_detuning"
     recipe_start_rule = "a Rydberg recipe needs initial_detuning (negative) to start from |0…0⟩"
     blockade = True
@@ -220,6 +224,7 @@ class IonPlatform(Platform):
     rotation_biased = False
     represents_crosstalk = True
     drive_control = "coupling_scale"
+    drive_power = 2
     recipe_start = "initial_field"
     recipe_start_rule = "an ion recipe needs a non-zero initial_field to polarise the chain"
     blockade = False

@@ -956,16 +956,20 @@ def run_trajectories(
     steps: NDArray | None = None,
     tolerance: float = SERIES_TOLERANCE,
     progress: Callable[[int, int], None] | None = None,
+    power: int = 1,
 ) -> Evolution:
     """The final states of ``draws`` (one row each): ``jittered``'s waveform scaled by the draw's
-    amplitude, its static offsets added, Z kicks at their times, one CF4 step per interval of
-    ``steps`` (default :func:`step_grid`). Blocks of up to :data:`BLOCK` trajectories evolve side
-    by side on ``steps`` refined by the block's kick times (one Chebyshev series per exponential for
-    the block, on the union of its spectral bounds); ``progress(done, len(draws))`` after each block."""
+    amplitude to the ``power`` (the platform's ``drive_power``), its static offsets added, Z kicks
+    at their times, one CF4 step per interval of ``steps`` (default :func:`step_grid`). Blocks of up
+    to :data:`BLOCK` trajectories evolve side by side on ``steps`` refined by the block's kick times
+    (one Chebyshev series per exponential for the block, on the union of its spectral bounds);
+    ``progress(done, len(draws))`` after each block."""
     steps = step_grid(hamiltonian) if steps is None else np.asarray(steps, dtype=float)
     states, products = [], 0
     for first in range(0, len(draws), BLOCK):
-        block, count = _block(hamiltonian, psi0, draws[first : first + BLOCK], jittered, steps, tolerance)
+        block, count = _block(
+            hamiltonian, psi0, draws[first : first + BLOCK], jittered, steps, tolerance, power
+        )
         states.append(block)
         products += count
         if progress is not None:
@@ -980,6 +984,7 @@ def _block(
     jittered: str | None,
     steps: NDArray,
     tolerance: float,
+    power: int = 1,
 ) -> tuple[NDArray, int]:
     n = hamiltonian.n_qubits
     column = 1 + hamiltonian.names.index(jittered) if jittered in hamiltonian.names else -1
@@ -992,7 +997,7 @@ def _block(
     grid = np.unique(np.concatenate([steps, times]))
     psi = np.ascontiguousarray(np.repeat(_split(psi0).T, len(draws), axis=1))
     products = _block_evolve(
-        *hamiltonian.parts, column, np.array([draw.amplitude for draw in draws], dtype=float),
+        *hamiltonian.parts, column, np.array([draw.amplitude**power for draw in draws], dtype=float),
         np.ascontiguousarray(static_diagonals(draws, n)), grid,
         hamiltonian.sampled(grid), psi, np.searchsorted(grid, times).astype(np.int64),
         np.array([r for _, r, _, _ in kicks], dtype=np.int64),

@@ -13,7 +13,7 @@ and shot, acting as (δ_i/2)·Z_i (``detuning``: the mean free coherence decays 
 Markovian dephasing with Lindblad operators √(γ/2)·Z_i, γ = 1/``markovian_dephasing_time``
 (``dephasing``: coherences decay as e^(−γt)); relaxation √(1/T1)·|0⟩⟨1| (``relaxation``);
 depolarizing √(r/4)·{X, Y, Z}_i (``depolarizing``); the shot-to-shot amplitude jitter
-(``amplitude_jitter``: Ω or the couplings scaled by max(0, 1 + σ·ξ)); the beam's profile
+(``amplitude_jitter``: Ω scaled by a = max(0, 1 + σ·ξ), the ion couplings by a²); the beam's profile
 (``laser_waist``); a detuning offset shared by all sites per shot (``detuning_jitter``); the detuning
 map's shot-to-shot scale (``detuning_map_jitter``); atoms missing from a shot (``state_prep``);
 readout errors ε, ε′ that flip sampled bits independently, per site when the profile holds them per
@@ -357,7 +357,8 @@ class QutipEmulator:
             waveform = schedule.controls.get(name)
             if waveform is None or not operator:
                 continue
-            values = waveform.values * (draw.amplitude if name == jittered else 1.0)
+            power = schedule.platform_spec.drive_power
+            values = waveform.values * (draw.amplitude**power if name == jittered else 1.0)
             coefficient = qutip.coefficient(values.astype(complex), tlist=waveform.times, order=1)
             parts.append([_qobj(pauli_matrix(operator, n), n), coefficient])
         return qutip.QobjEvo(parts)
@@ -568,8 +569,9 @@ class QutipEmulator:
             if progress is not None:
                 report = lambda finished, _, before=done: progress(before + finished, count)  # noqa: E731
             states = magnus.run_trajectories(
-                hamiltonian, psi0, members, jittered, steps, tolerance, report
-            ).state
+                hamiltonian, psi0, members, jittered, steps, tolerance, report,
+                schedule.platform_spec.drive_power,
+            ).state  # fmt: skip
             states /= np.linalg.norm(states, axis=1, keepdims=True)  # unitary: only the cut series' drift
             rho += states.T @ states.conj()
             done += len(members)

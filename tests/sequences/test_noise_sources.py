@@ -304,3 +304,32 @@ def test_markovian_time_reads_in_any_time_unit_and_keeps_old_hashes() -> None:
     profile = parse_profile(document, nominal.source)
     assert profile.noise.markovian_dephasing_time == pytest.approx(20_000.0)
     assert profile.snapshot_hash != nominal.snapshot_hash
+
+
+@pytest.mark.parametrize("method", ["magnus", "qutip"])
+def test_amplitude_jitter_moves_the_ion_couplings_by_its_square(method: str) -> None:
+    """The jitter σ is the carrier's: a shot with Ω scaled by a = 1 + σξ has couplings J ∝ Ω_i Ω_j
+    scaled by a². One trajectory (seeded, its ξ the first normal draw of the seed) against the
+    noiseless evolution with the couplings' waveform scaled by a² (and, so that the test can fail,
+    not against a)."""
+    from qep_analog.devices.ions import IonControls
+
+    nominal = read_profile("yb171-chain")
+    sigma, seed = 0.2, 4  # ξ = −0.65: a = 0.87
+    profile = dataclasses.replace(nominal, noise=dataclasses.replace(nominal.noise, amplitude_jitter=sigma))
+    controls = IonControls(np.full(3, 1.5), 30.0, 0.0, np.array([0.2, -0.15, 0.1]))
+    schedule = build_schedule(load_recipe("ion-exponential-smooth"), nominal, controls)
+    a = 1.0 + sigma * np.random.default_rng(seed).standard_normal()
+    emulator = QutipEmulator(profile, method=method)
+    rho = emulator.run(schedule, noise="amplitude_jitter", seed=seed, realisations=1).state
+
+    def scaled(factor: float) -> np.ndarray:
+        drive = schedule.platform_spec.drive_control
+        wave = schedule.controls[drive]
+        waves = {**schedule.controls, drive: dataclasses.replace(wave, values=wave.values * factor)}
+        psi = QutipEmulator(nominal, method=method).run(dataclasses.replace(schedule, controls=waves)).state
+        return np.outer(psi, psi.conj())
+
+    assert abs(a - 1.0) > 0.05
+    assert np.abs(rho - scaled(a**2)).max() < 1e-4  # the trajectories step at a looser tolerance
+    assert np.abs(rho - scaled(a)).max() > 3e-3
