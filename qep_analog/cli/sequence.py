@@ -34,6 +34,9 @@ DURATION_HELP = (
 EXPORTS = ("auto", "pulser", "braket-ahs", "ion")
 
 
+#: the most trajectories `emulate --trajectories` averages per schedule
+MAX_TRAJECTORIES = 100_000
+
 def register(commands: Any) -> None:
     sequence = commands.add_parser("sequence", help="adiabatic sequences for the free and nudged phases")
     actions = sequence.add_subparsers(dest="action", required=True, parser_class=Parser)
@@ -94,6 +97,11 @@ def register(commands: Any) -> None:
         "'.counts'); read it with 'qep-analog gradient-from-counts DIR'",
     )  # fmt: skip
     emulate.add_argument("--duration", type=float, metavar="US", help=DURATION_HELP)
+    emulate.add_argument(
+        "--trajectories", type=int, default=16, metavar="N",
+        help="--noise: trajectories (QuTiP method: draws) averaged per schedule (default 16; their "
+        "statistical error enters the measured bias, which divides by 2β)",
+    )  # fmt: skip
     emulate.add_argument(
         "--noise", nargs="?", const=True, default=False, metavar="SOURCES",
         help="the profile's noise: all sources, or those named (comma-separated: "
@@ -330,6 +338,8 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.counts is not None and args.shots is None:
         raise ConfigError("--counts: the counts come from --shots; give --shots N")
     _check_method(args)
+    if not 1 <= args.trajectories <= MAX_TRAJECTORIES:
+        raise ConfigError(f"--trajectories: {args.trajectories} is not in [1, {MAX_TRAJECTORIES}]")
     args.noise = noise_sources(args.noise, "--noise")
     args.blockade = _blockade_options(args)
     schedules = load_schedules(args.file)
@@ -474,6 +484,7 @@ def _emulated_row(
             noise=args.noise,
             shots=args.shots,
             seed=(args.seed + index) % SEED_LIMIT,
+            realisations=args.trajectories,
             progress=progress,
         )
     expectations = {k: v for k, v in result.expectations.items() if k not in generators}

@@ -212,6 +212,26 @@ def test_emulate_noise_sources(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "--noise: noise = 'doppler' names an unknown source 'doppler' (known: detuning, dephasing" in err
 
 
+
+def test_emulate_trajectories(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--trajectories N`` sets how many noise trajectories are averaged (one and four give other
+    states); outside [1, 100000] it is one line."""
+    out = tmp_path / "chain.json"
+    argv = ["sequence", "build", "rydberg-smooth", "--device", "fresnel-like", "--model", MODEL, *POINT]
+    assert run_cli(capsys, [*argv, "--out", str(out)])[0] == 0
+    runs = []
+    for count in ("1", "4"):
+        status, stdout, _ = run_cli(
+            capsys, ["emulate", str(out), "--noise", "detuning", "--trajectories", count, "--json"]
+        )
+        assert status == 0
+        runs.append(json.loads(stdout)["schedules"][0]["expectations"])
+    assert runs[0] != pytest.approx(runs[1], abs=1e-6)
+    status, _, err = run_cli(capsys, ["emulate", str(out), "--noise", "--trajectories", "0"])
+    assert status == EXIT_BAD_INPUT and err.count("\n") == 1
+    assert "--trajectories: 0 is not in [1, 100000]" in err
+
+
 TWO_ATOMS = """schema: qep-model/1
 n_qubits: 2
 trainable:
