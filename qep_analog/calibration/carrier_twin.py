@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.devices.noise_sources import NoiseRates, noise_sources
+from qep_analog.devices.platform import platform_of
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.magnus import draw_trajectories
 from qep_analog.emulation.qutip_emulator import site_flips
@@ -57,8 +58,11 @@ def carrier_read_one(
     """P(ion q read '1') after a square carrier pulse from |0…0⟩ of each of ``durations`` (µs) at
     programmed ``rabi`` and ``detuning`` (rad/µs), shape (durations, ``n_sites``): the twin of the ion
     ``profile`` (its calibration and noise model) averaged over ``realisations`` trajectories."""
-    if profile.platform != "ion":
-        raise ConfigError(f"carrier twin: device {profile.name!r} is a {profile.platform} device, not ion")
+    if platform_of(profile).carrier_schedules:
+        raise ConfigError(
+            f"carrier twin: device {profile.name!r} is a {profile.platform} device, whose schedules play "
+            "carrier pulses (use the emulator); the carrier twin is for ion chains"
+        )
     if isinstance(n_sites, bool) or not isinstance(n_sites, int) or n_sites < 1:
         raise ConfigError(f"carrier twin: n_sites = {n_sites!r} is not a positive integer")
     if isinstance(realisations, bool) or not isinstance(realisations, int) or realisations < 1:

@@ -81,6 +81,9 @@ class Platform(ABC):
     #: the power of the drive amplitude that control is: a shot whose Ω is scaled by 1 + σξ scales it
     #: by (1 + σξ)^power (Ω itself: 1; the ion couplings, ∝ Ω_i Ω_j: 2)
     drive_power: ClassVar[int]
+    #: whether its schedules can play a carrier pulse (Rydberg: the drive Ω is a control; ions: their
+    #: schedules drive couplings, so a carrier pulse is modelled outside them)
+    carrier_schedules: ClassVar[bool]
     #: the recipe field a ramp starts from, and what a recipe without it is told
     recipe_start: ClassVar[str]
     recipe_start_rule: ClassVar[str]
@@ -153,6 +156,7 @@ class RydbergPlatform(Platform):
     represents_crosstalk = False
     drive_control = "rabi"
     drive_power = 1
+    carrier_schedules = True
     recipe_start = "initial_detuning"
     recipe_start_rule = "a Rydberg recipe needs initial_detuning (negative) to start from |0…0⟩"
     blockade = True
@@ -225,6 +229,7 @@ class IonPlatform(Platform):
     represents_crosstalk = True
     drive_control = "coupling_scale"
     drive_power = 2
+    carrier_schedules = False
     recipe_start = "initial_field"
     recipe_start_rule = "an ion recipe needs a non-zero initial_field to polarise the chain"
     blockade = False

@@ -185,7 +185,7 @@ def test_the_carrier_twin_refuses_what_it_does_not_model() -> None:
     )
     with pytest.raises(ConfigError, match="dephasing"):
         carrier_read_one(markovian, DURATIONS, RABI, DETUNING, 2)
-    with pytest.raises(ConfigError, match="not ion"):
+    with pytest.raises(ConfigError, match="the carrier twin is for ion chains"):
         carrier_read_one(read_profile("fresnel-like"), DURATIONS, RABI, DETUNING, 2)
     with pytest.raises(ConfigError, match="durations"):
         carrier_read_one(profile, np.array([-1.0]), RABI, DETUNING, 2)
