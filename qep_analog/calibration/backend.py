@@ -4,8 +4,9 @@ Every backend has a ``name`` and a number of sites. The single-qubit experiments
 :class:`RydbergCalibrationBackend` run on every site at once; fake ion chains implement them too
 (carrier transitions), so the single-qubit routines run on both platforms. Routines that need more
 name the protocol they need here: :class:`PairPulseBackend` (two interacting atoms),
-:class:`LocalRamseyBackend` (local fields), :class:`SidebandBackend` and :class:`MSPairBackend`
-(ion motion and Mølmer–Sørensen pairs), :class:`ScheduleBackend` (whole schedules).
+:class:`ParallelPairBackend` (several pairs at once), :class:`LocalRamseyBackend` (local fields),
+:class:`SidebandBackend` and :class:`MSPairBackend` (ion motion and Mølmer–Sørensen pairs),
+:class:`ScheduleBackend` (whole schedules).
 
 All controls are *programmed* values (what the control system is told, before any calibration),
 in internal units; each call returns the number of '1' readouts per sweep point and site, shape
@@ -55,6 +56,18 @@ class PairPulseBackend(CalibrationBackend, Protocol):
     ) -> NDArray:
         """Two atoms ``distance`` µm apart, one square pulse per point from |gg⟩ (programmed
         duration, Ω, δ): counts of shots with both atoms read '1', shape ``(points, 1)``."""
+        ...
+
+
+class ParallelPairBackend(PairPulseBackend, Protocol):
+    """A backend that drives several disjoint pairs in one sequence and reads each."""
+
+    def pair_pulses(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        """Atoms 2k and 2k + 1 (pair k) at rows 2k and 2k + 1 of ``positions`` (µm, shape
+        ``(2·pairs, 2)``), one square pulse per point from the ground state: counts of shots with
+        both atoms of each pair read '1', shape ``(points, pairs)``."""
         ...
 
 

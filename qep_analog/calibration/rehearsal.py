@@ -70,6 +70,12 @@ class StandInBackend:
         points = np.broadcast(np.asarray(durations), np.asarray(rabis), np.asarray(detunings)).size
         return self._zeros("pair_pulse", points, 1)
 
+    def pair_pulses(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        points = np.broadcast(np.asarray(durations), np.asarray(rabis), np.asarray(detunings)).size
+        return self._zeros("pair_pulses", points, len(positions) // 2)
+
     def local_ramsey(
         self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
     ) -> NDArray:

@@ -14,7 +14,8 @@ Beyond single atoms: :meth:`FakeRydbergLab.local_ramsey` adds a detuning map aim
 g_k, a fraction ``local_crosstalk`` leaking to the nearest neighbours in array order), and
 :meth:`FakeRydbergLab.pair_pulse` drives two atoms that interact with V = interaction_scale·C6/R⁶
 (exact four-level evolution; each atom has its own quasi-static detuning noise, as from Doppler
-shifts, independent of the other's).
+shifts, independent of the other's); :meth:`FakeRydbergLab.pair_pulses` drives several such pairs at
+once, coupled to each other by their van der Waals interaction in mean field.
 """
 
 from __future__ import annotations
@@ -342,6 +343,71 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         )
         both = pair_read_both(populations, self.hidden.false_positive[:2], self.hidden.false_negative[:2])
         return self._rng.binomial(shots, np.clip(both, 0.0, 1.0))[:, None]
+
+    def pair_pulses(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        """Disjoint pairs driven by the same pulses at once: atoms 2k and 2k + 1 (pair k) at rows 2k
+        and 2k + 1 of ``positions`` (µm, shape ``(2·pairs, 2)``). Counts of both atoms of each pair
+        read '1' (marginalised over the other pairs), shape ``(points, pairs)``; the model is
+        :meth:`pair_probabilities`."""
+        both = self.pair_probabilities(positions, durations, rabis, detunings)
+        return self._rng.binomial(shots, np.clip(both, 0.0, 1.0))
+
+    def pair_probabilities(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray
+    ) -> NDArray:
+        """P(both atoms of pair k read '1') of :meth:`pair_pulses`, shape ``(points, pairs)``.
+
+        Each pair evolves exactly as in :meth:`pair_pulse` with V = interaction_scale·C6/R⁶ at its own
+        distance R, and feels the other pairs in mean field: atom a's detuning moves by
+        −Σ_b V_ab⟨n_b⟩ over the atoms b of the other pairs, ⟨n_b⟩ from the uncoupled evolution."""
+        profile = self._nominal("pair_pulses")
+        x = np.asarray(positions, dtype=float)
+        count = len(x) // 2
+        if x.ndim != 2 or x.shape[1] != 2 or len(x) % 2 or not 1 <= count <= self.n_sites // 2:
+            raise ConfigError(
+                f"fake lab {self.name!r}: positions of shape {x.shape}, expected (2·pairs, 2) with at "
+                f"most {self.n_sites // 2} pairs"
+            )
+        gaps = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)
+        if not np.all(gaps[~np.eye(len(x), dtype=bool)] > 0):
+            raise ConfigError(f"fake lab {self.name!r}: two atoms of the pairs at the same position")
+        t, rabi, delta = np.broadcast_arrays(
+            np.asarray(durations, float), np.asarray(rabis, float), np.asarray(detunings, float)
+        )
+        t, rabi, delta = t.ravel(), rabi.ravel(), delta.ravel()
+        c6 = self.hidden.interaction_scale * profile.rydberg.c6
+        pair_of = np.arange(len(x)) // 2
+        other = pair_of[:, None] != pair_of[None, :]
+        coupling = np.where(other, c6 / np.where(other, gaps, 1.0) ** 6, 0.0)  # between pairs only
+        scales = self.hidden.rabi_scales[: len(x)]
+        offsets = self.hidden.detuning_offsets[: len(x)]
+
+        def evolve(shift: NDArray) -> list[NDArray]:
+            return [
+                pair_populations(
+                    t,
+                    rabi[:, None] * scales[None, 2 * k : 2 * k + 2],
+                    delta[:, None] + offsets[None, 2 * k : 2 * k + 2] - shift[:, 2 * k : 2 * k + 2],
+                    c6 / gaps[2 * k, 2 * k + 1] ** 6,
+                    self._noise_rms,
+                )
+                for k in range(count)
+            ]
+
+        uncoupled = evolve(np.zeros((t.size, len(x))))
+        rydberg = np.column_stack(
+            [column for p in uncoupled for column in (p[:, 2] + p[:, 3], p[:, 1] + p[:, 3])]
+        )
+        coupled = evolve(rydberg @ coupling) if count > 1 else uncoupled
+        eps, eps_prime = self.hidden.false_positive, self.hidden.false_negative
+        return np.column_stack(
+            [
+                pair_read_both(p, eps[2 * k : 2 * k + 2], eps_prime[2 * k : 2 * k + 2])
+                for k, p in enumerate(coupled)
+            ]
+        )
 
     def readout(self, prepared: NDArray, shots: int) -> NDArray:
         states = np.asarray(prepared, dtype=float)
