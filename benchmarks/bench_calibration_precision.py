@@ -7,8 +7,8 @@ per-site offsets ±0.4 rad/µs, gains ±15 %, readout errors 0.5–8 %; ions: B_
 (:mod:`qep_analog.calibration.fakes.precision`): rms and largest error over seeds (and sites), the
 mean stated error, the goal and a verdict: "holds" when twice the rms error is within the goal (about
 95 % of calibrations then are) and every value was; for a goal missed, the shots per point that would
-meet it if the error is statistical, 200·(2·rms/goal)². Then the shots each run took, and the device time at the profile's
-overhead per shot.
+meet it if the error is statistical, 200·(2·rms/goal)². Then the shots each run took, and the device
+time at the profile's overhead per shot.
 
     python benchmarks/bench_calibration_precision.py [--seeds 5] [--cases rydberg-4,rydberg-20,ion-4,ion-20]
 
@@ -55,7 +55,10 @@ CASES = {
 }
 
 
-def run_case(case: str, seed: int, folder: Path) -> tuple[dict[str, list[tuple[float, float]]], Budget, Any]:
+Errors = dict[str, list[tuple[float, float]]]
+
+
+def run_case(case: str, seed: int, folder: Path) -> tuple[Errors, Budget, Any]:
     """One drawn device through the case's runcard: errors per quantity, the run's budget, outcome."""
     platform, card, sites = CASES[case]
     rng = np.random.default_rng((1000 if platform == "rydberg" else 2000) + seed)

@@ -97,7 +97,7 @@ def _collect(
             continue
         value, error = found[(name, site)]
         unit = goals[name].unit
-        stated = error / abs(true) if unit == "relative" else error / TWO_PI * 1e3 if unit == "kHz" else error
+        stated = abs(_error(value + error, true, unit) - _error(value, true, unit))
         out[name].append((_error(value, true, unit), stated))
     return dict(out)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -117,6 +118,8 @@ class HiddenRydbergParameters:
         return np.eye(n) + self.local_crosstalk * (np.eye(n, k=1) + np.eye(n, k=-1))
 
 
+#: pairs driven at once: the nearest other pairs whose states a pair's evolution is averaged over
+NEAREST_PAIRS = 2
 #: the pattern of hidden detuning-map gains, repeated over the sites
 GAIN_PATTERN = (1.08, 0.95, 1.03, 0.9)
 
@@ -360,8 +363,12 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         """P(both atoms of pair k read '1') of :meth:`pair_pulses`, shape ``(points, pairs)``.
 
         Each pair evolves exactly as in :meth:`pair_pulse` with V = interaction_scale·C6/R⁶ at its own
-        distance R, and feels the other pairs in mean field: atom a's detuning moves by
-        −Σ_b V_ab⟨n_b⟩ over the atoms b of the other pairs, ⟨n_b⟩ from the uncoupled evolution."""
+        distance R; the other pairs shift its atoms' detunings by −Σ_b V_ab n_b. The
+        :data:`NEAREST_PAIRS` nearest other pairs enter by their state: pair k's evolution is averaged
+        over their states gg, gr, rg, rr, weighted by the probabilities of the uncoupled evolution
+        (each pair's line is then a mixture of shifted lines, as when a neighbour is in |rr⟩ or not);
+        the farther pairs in mean field (n_b → ⟨n_b⟩). The back-action of pair k on its neighbours is
+        left out (second order in the coupling between pairs)."""
         profile = self._nominal("pair_pulses")
         x = np.asarray(positions, dtype=float)
         count = len(x) // 2
@@ -378,36 +385,46 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         )
         t, rabi, delta = t.ravel(), rabi.ravel(), delta.ravel()
         c6 = self.hidden.interaction_scale * profile.rydberg.c6
-        pair_of = np.arange(len(x)) // 2
-        other = pair_of[:, None] != pair_of[None, :]
-        coupling = np.where(other, c6 / np.where(other, gaps, 1.0) ** 6, 0.0)  # between pairs only
+        coupling = c6 / np.where(gaps > 0, gaps, np.inf) ** 6
         scales = self.hidden.rabi_scales[: len(x)]
         offsets = self.hidden.detuning_offsets[: len(x)]
 
-        def evolve(shift: NDArray) -> list[NDArray]:
-            return [
-                pair_populations(
-                    t,
-                    rabi[:, None] * scales[None, 2 * k : 2 * k + 2],
-                    delta[:, None] + offsets[None, 2 * k : 2 * k + 2] - shift[:, 2 * k : 2 * k + 2],
-                    c6 / gaps[2 * k, 2 * k + 1] ** 6,
-                    self._noise_rms,
-                )
-                for k in range(count)
-            ]
+        def evolve(k: int, shift: NDArray) -> NDArray:
+            atoms = slice(2 * k, 2 * k + 2)
+            return pair_populations(
+                t,
+                rabi[:, None] * scales[None, atoms],
+                delta[:, None] + offsets[None, atoms] - shift,
+                c6 / gaps[2 * k, 2 * k + 1] ** 6,
+                self._noise_rms,
+            )
 
-        uncoupled = evolve(np.zeros((t.size, len(x))))
+        uncoupled = [evolve(k, np.zeros((t.size, 2))) for k in range(count)]
         rydberg = np.column_stack(
             [column for p in uncoupled for column in (p[:, 2] + p[:, 3], p[:, 1] + p[:, 3])]
         )
-        coupled = evolve(rydberg @ coupling) if count > 1 else uncoupled
+        excited = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])  # atoms 2m, 2m + 1 in gg, gr, rg, rr
         eps, eps_prime = self.hidden.false_positive, self.hidden.false_negative
-        return np.column_stack(
-            [
-                pair_read_both(p, eps[2 * k : 2 * k + 2], eps_prime[2 * k : 2 * k + 2])
-                for k, p in enumerate(coupled)
-            ]
-        )
+        out = []
+        for k in range(count):
+            mine = slice(2 * k, 2 * k + 2)
+            others = sorted(
+                (m for m in range(count) if m != k),
+                key=lambda m: float(gaps[mine, 2 * m : 2 * m + 2].min()),
+            )
+            near, far = others[:NEAREST_PAIRS], others[NEAREST_PAIRS:]
+            far_atoms = [a for m in far for a in (2 * m, 2 * m + 1)]
+            mean_field = rydberg[:, far_atoms] @ coupling[far_atoms, mine]  # (points, 2)
+            populations = np.zeros((t.size, 4))
+            for states in itertools.product(range(4), repeat=len(near)):
+                weight = np.ones(t.size)
+                shift = mean_field.copy()
+                for m, state in zip(near, states, strict=True):
+                    weight = weight * uncoupled[m][:, state]
+                    shift = shift + excited[state] @ coupling[2 * m : 2 * m + 2, mine]
+                populations += weight[:, None] * evolve(k, shift)
+            out.append(pair_read_both(populations, eps[mine], eps_prime[mine]))
+        return np.column_stack(out)
 
     def readout(self, prepared: NDArray, shots: int) -> NDArray:
         states = np.asarray(prepared, dtype=float)
