@@ -82,6 +82,16 @@ class LocalRamseyBackend(CalibrationBackend, Protocol):
         ...
 
 
+class GroupedLocalRamseyBackend(LocalRamseyBackend, Protocol):
+    """A backend that aims the local field at several sites at once."""
+
+    def local_ramsey_sites(
+        self, delays: NDArray, detuning: float, sites: tuple[int, ...], amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey fringes of every site with the local field on every site of ``sites`` at once."""
+        ...
+
+
 class SidebandBackend(CalibrationBackend, Protocol):
     def sideband_scan(self, detunings: NDArray, rabi: float, duration: float, shots: int) -> NDArray:
         """Blue-sideband probe at each programmed detuning from the carrier (rad/µs), programmed

@@ -81,6 +81,11 @@ class StandInBackend:
     ) -> NDArray:
         return self._zeros("local_ramsey", len(delays), self.n_sites)
 
+    def local_ramsey_sites(
+        self, delays: NDArray, detuning: float, sites: tuple[int, ...], amplitude: float, shots: int
+    ) -> NDArray:
+        return self._zeros("local_ramsey_sites", len(delays), self.n_sites)
+
     def sideband_scan(self, detunings: NDArray, rabi: float, duration: float, shots: int) -> NDArray:
         return self._zeros("sideband_scan", len(detunings), self.n_sites)
 

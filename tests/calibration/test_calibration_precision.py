@@ -264,3 +264,71 @@ def test_the_daily_runcards_on_20_sites(platform: str, card: str, goals: Any, tm
     assert budget.shots_per_point == 200
     if platform == "ion":
         assert len(errors["coupling"]) == 190
+
+
+# ------------------------------------------------------------ several sites per local-field configuration
+
+LOCAL = routine_named("local_field_map")
+
+
+def test_the_local_field_aimed_at_several_sites_shifts_each_atom_by_its_neighbours() -> None:
+    """Counts of a fresh lab equal binomial draws of the fringes with shifts computed by hand:
+    Δ_i = δ + o_i + A·(g_i if addressed, else c·g of each addressed neighbour)."""
+    hidden = dataclasses.replace(
+        default_hidden(RYDBERG, 6), site_detuning_offsets=(0.1, -0.2, 0.3, 0.0, 0.2, -0.1)
+    )
+    delays, detuning, amplitude, shots = np.linspace(0.0, 3.0, 17), 5.0, -2.0, 500
+    counts = FakeRydbergLab(hidden, 7, profile=RYDBERG).local_ramsey_sites(
+        delays, detuning, (0, 3), amplitude, shots
+    )
+    g, c = hidden.gains, hidden.local_crosstalk
+    by_hand = [g[0], c * g[0], c * g[3], g[3], c * g[3], 0.0]
+    delta = detuning + hidden.detuning_offsets + amplitude * np.array(by_hand)
+    p = 0.5 * (
+        1
+        + np.exp(-((delays / hidden.dephasing_time) ** 2))[:, None]
+        * np.cos(delta[None, :] * delays[:, None])
+    )
+    eps, eps_prime = np.array(hidden.false_positive), np.array(hidden.false_negative)
+    expected = np.random.default_rng(7).binomial(shots, eps + (1 - eps - eps_prime) * p)
+    np.testing.assert_array_equal(counts, expected)
+    alone = FakeRydbergLab(hidden, 7, profile=RYDBERG).local_ramsey(delays, detuning, 4, amplitude, shots)
+    np.testing.assert_array_equal(
+        alone,
+        FakeRydbergLab(hidden, 7, profile=RYDBERG).local_ramsey_sites(
+            delays, detuning, (4,), amplitude, shots
+        ),
+    )
+
+
+@pytest.mark.parametrize("platform", ["rydberg", "ion"])
+def test_the_local_field_map_addresses_every_third_site_at_once(platform: str) -> None:
+    """groups: 3 on 7 sites: the reference and 3 configurations (not 7); gains within 3σ and 1 %, the
+    ions' cross-talk within 3σ."""
+    if platform == "rydberg":
+        lab: Any = FakeRydbergLab.for_profile(RYDBERG, n_sites=7, seed=2)
+        truth, parameters = lab.hidden.gains, {"detuning_MHz": 2.0, "fringes": 5.0, "shots": 200}
+        profile = lab.true_profile()
+        profile = dataclasses.replace(
+            profile, calibration=dataclasses.replace(profile.calibration, local_gains=())
+        )
+    else:
+        lab = FakeIonLab.for_profile(IONS, n_sites=7, seed=2)
+        truth, parameters = lab.hidden.stark_gains, {"detuning_kHz": 50.0, "stop_us": 200.0, "shots": 200}
+        profile = lab.true_profile()
+    data = LOCAL.acquire(LOCAL.parameters({**parameters, "groups": 3}), lab, profile)
+    assert data.sweep.size == 4 * 81
+    result = LOCAL.fit(data)
+    for site in range(7):
+        check(result, "local_gains", truth[site], tolerance=0.01 * truth[site], site=site)
+    if platform == "ion":
+        check(result, "stark_crosstalk", lab.hidden.stark_crosstalk, tolerance=0.003)
+
+
+def test_grouped_addressing_fits_every_site() -> None:
+    with pytest.raises(CalibrationError, match="groups = 1 would address neighbours together"):
+        LOCAL.parameters({"groups": 1})
+    lab = FakeRydbergLab.for_profile(RYDBERG, n_sites=5, seed=0)
+    data = LOCAL.acquire(LOCAL.parameters({"groups": 2}), lab, lab.true_profile())
+    with pytest.raises(CalibrationError, match="every site is fitted"):
+        LOCAL.fit(data.select((0, 1, 2)))

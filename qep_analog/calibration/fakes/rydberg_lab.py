@@ -319,6 +319,20 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))[:, None]
         return self._read(0.5 * (1 + contrast * np.cos(true_delta[None, :] * tau[:, None])), shots)
 
+    def local_ramsey_sites(
+        self, delays: NDArray, detuning: float, sites: tuple[int, ...], amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey as :meth:`local_ramsey` with the detuning map aimed at every site of ``sites`` at
+        once (weight 1 each): atom i's detuning moves by Σ_k C_ik·g_k·Δ over the addressed k."""
+        chosen = list(sites)
+        if not chosen or len(set(chosen)) != len(chosen) or not all(0 <= k < self.n_sites for k in chosen):
+            raise ConfigError(f"fake lab: addressed sites {sites} are not distinct sites of {self.n_sites}")
+        tau = np.asarray(delays, dtype=float)
+        shift = self.hidden.crosstalk_matrix[:, chosen] @ (self.hidden.gains[chosen] * amplitude)
+        true_delta = detuning + self.hidden.detuning_offsets + shift
+        contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))[:, None]
+        return self._read(0.5 * (1 + contrast * np.cos(true_delta[None, :] * tau[:, None])), shots)
+
     def pair_pulse(
         self, distance: float, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
     ) -> NDArray:
