@@ -30,9 +30,16 @@ each fringe's contrast and floor absorb the readout errors; ``uses`` names the r
 offsets and gains the window was computed from. The error budget is the statistical one of the
 frequency fit (the gains depend on no upstream value).
 
+Several sites at once (``groups`` = g ≥ 2): configuration r + 1 aims the field at every site k with
+k mod g = r (never two neighbours together), so g + 1 configurations instead of n + 1; the frequency
+model is the same with the shifts of every addressed site added, f_i(r) = F_i + Σ_(k addressed) C_ik
+g_k A, and every site of the backend is fitted (a runcard's targets are refused). Needs a
+:class:`~qep_analog.calibration.backend.GroupedLocalRamseyBackend`.
+
 Data layout (one sweep): configuration j = 0 (reference) then j = k + 1 (field on site k) for every
-site of the backend, each a full delay scan: ``sweep[j·points + m]`` = delay m, ``counts[j·points + m,
-column]``. The context holds ``configurations``, ``points``, the programmed ``detuning`` and
+site of the backend (with ``groups``: j = r + 1 for group r), each a full delay scan:
+``sweep[j·points + m]`` = delay m, ``counts[j·points + m, column]``. The context holds
+``configurations``, ``groups``, ``n_sites``, ``points``, the programmed ``detuning`` and
 ``amplitude``, ``represents_crosstalk`` (1 for ion profiles) and ``expected_gain_k`` (the profile's
 current gains, 1 when it has none, used only to tell whether a fringe may have passed through zero).
 """
