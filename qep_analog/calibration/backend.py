@@ -4,8 +4,9 @@ Every backend has a ``name`` and a number of sites. The single-qubit experiments
 :class:`RydbergCalibrationBackend` run on every site at once; fake ion chains implement them too
 (carrier transitions), so the single-qubit routines run on both platforms. Routines that need more
 name the protocol they need here: :class:`PairPulseBackend` (two interacting atoms),
-:class:`LocalRamseyBackend` (local fields), :class:`SidebandBackend` and :class:`MSPairBackend`
-(ion motion and Mølmer–Sørensen pairs), :class:`ScheduleBackend` (whole schedules).
+:class:`ParallelPairBackend` (several pairs at once), :class:`LocalRamseyBackend` (local fields),
+:class:`SidebandBackend` and :class:`MSPairBackend` (ion motion and Mølmer–Sørensen pairs),
+:class:`ScheduleBackend` (whole schedules).
 
 All controls are *programmed* values (what the control system is told, before any calibration),
 in internal units; each call returns the number of '1' readouts per sweep point and site, shape
@@ -58,6 +59,18 @@ class PairPulseBackend(CalibrationBackend, Protocol):
         ...
 
 
+class ParallelPairBackend(PairPulseBackend, Protocol):
+    """A backend that drives several disjoint pairs in one sequence and reads each."""
+
+    def pair_pulses(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        """Atoms 2k and 2k + 1 (pair k) at rows 2k and 2k + 1 of ``positions`` (µm, shape
+        ``(2·pairs, 2)``), one square pulse per point from the ground state: counts of shots with
+        both atoms of each pair read '1', shape ``(points, pairs)``."""
+        ...
+
+
 class LocalRamseyBackend(CalibrationBackend, Protocol):
     """A backend that runs Ramsey sequences with the local field aimed at one site."""
 
@@ -66,6 +79,16 @@ class LocalRamseyBackend(CalibrationBackend, Protocol):
     ) -> NDArray:
         """Ramsey fringes of every site (counts ``(points, n_sites)``) with the local field on
         ``site`` at programmed ``amplitude`` (rad/µs) during the free evolution; site −1: none."""
+        ...
+
+
+class GroupedLocalRamseyBackend(LocalRamseyBackend, Protocol):
+    """A backend that aims the local field at several sites at once."""
+
+    def local_ramsey_sites(
+        self, delays: NDArray, detuning: float, sites: tuple[int, ...], amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey fringes of every site with the local field on every site of ``sites`` at once."""
         ...
 
 

@@ -70,10 +70,21 @@ class StandInBackend:
         points = np.broadcast(np.asarray(durations), np.asarray(rabis), np.asarray(detunings)).size
         return self._zeros("pair_pulse", points, 1)
 
+    def pair_pulses(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        points = np.broadcast(np.asarray(durations), np.asarray(rabis), np.asarray(detunings)).size
+        return self._zeros("pair_pulses", points, len(positions) // 2)
+
     def local_ramsey(
         self, delays: NDArray, detuning: float, site: int, amplitude: float, shots: int
     ) -> NDArray:
         return self._zeros("local_ramsey", len(delays), self.n_sites)
+
+    def local_ramsey_sites(
+        self, delays: NDArray, detuning: float, sites: tuple[int, ...], amplitude: float, shots: int
+    ) -> NDArray:
+        return self._zeros("local_ramsey_sites", len(delays), self.n_sites)
 
     def sideband_scan(self, detunings: NDArray, rabi: float, duration: float, shots: int) -> NDArray:
         return self._zeros("sideband_scan", len(detunings), self.n_sites)

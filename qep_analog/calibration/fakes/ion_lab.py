@@ -353,6 +353,22 @@ class FakeIonLab(SimulatedDays, RunsSchedulesOnTrueProfile):
             shift = crosstalk[:, site] * self.hidden.stark_gains[site] * amplitude
         return self._fringes(delays, detuning + self.qubit_offset + shift, shots)
 
+    def local_ramsey_sites(
+        self, delays: NDArray, detuning: float, sites: tuple[int, ...], amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey as :meth:`local_ramsey` with the Stark field aimed at every ion of ``sites`` at once:
+        the qubit frequency of ion i moves by Σ_k C_ik·g_k·amplitude over the addressed k."""
+        self._check_shots(shots)
+        n = self.n_sites
+        chosen = [int(k) for k in sites]
+        if not chosen or len(set(chosen)) != len(chosen) or not all(0 <= k < n for k in chosen):
+            raise ConfigError(f"fake ion lab: addressed ions {sites} are not distinct ions of {n}")
+        if not math.isfinite(amplitude):
+            raise ConfigError(f"fake ion lab: local-field amplitude {amplitude} is not finite")
+        crosstalk = ions.crosstalk_matrix(self._true, n)
+        shift = crosstalk[:, chosen] @ (np.asarray(self.hidden.stark_gains)[chosen] * amplitude)
+        return self._fringes(delays, detuning + self.qubit_offset + shift, shots)
+
     # ------------------------------------------------------------------ motional experiments
 
     def sideband_scan(self, detunings: NDArray, rabi: float, duration: float, shots: int) -> NDArray:

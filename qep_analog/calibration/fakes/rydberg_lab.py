@@ -14,13 +14,15 @@ Beyond single atoms: :meth:`FakeRydbergLab.local_ramsey` adds a detuning map aim
 g_k, a fraction ``local_crosstalk`` leaking to the nearest neighbours in array order), and
 :meth:`FakeRydbergLab.pair_pulse` drives two atoms that interact with V = interaction_scale·C6/R⁶
 (exact four-level evolution; each atom has its own quasi-static detuning noise, as from Doppler
-shifts, independent of the other's).
+shifts, independent of the other's); :meth:`FakeRydbergLab.pair_pulses` drives several such pairs at
+once, coupled to each other by their van der Waals interaction in mean field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -116,6 +118,8 @@ class HiddenRydbergParameters:
         return np.eye(n) + self.local_crosstalk * (np.eye(n, k=1) + np.eye(n, k=-1))
 
 
+#: pairs driven at once: the nearest other pairs whose states a pair's evolution is averaged over
+NEAREST_PAIRS = 2
 #: the pattern of hidden detuning-map gains, repeated over the sites
 GAIN_PATTERN = (1.08, 0.95, 1.03, 0.9)
 
@@ -315,6 +319,20 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))[:, None]
         return self._read(0.5 * (1 + contrast * np.cos(true_delta[None, :] * tau[:, None])), shots)
 
+    def local_ramsey_sites(
+        self, delays: NDArray, detuning: float, sites: tuple[int, ...], amplitude: float, shots: int
+    ) -> NDArray:
+        """Ramsey as :meth:`local_ramsey` with the detuning map aimed at every site of ``sites`` at
+        once (weight 1 each): atom i's detuning moves by Σ_k C_ik·g_k·Δ over the addressed k."""
+        chosen = list(sites)
+        if not chosen or len(set(chosen)) != len(chosen) or not all(0 <= k < self.n_sites for k in chosen):
+            raise ConfigError(f"fake lab: addressed sites {sites} are not distinct sites of {self.n_sites}")
+        tau = np.asarray(delays, dtype=float)
+        shift = self.hidden.crosstalk_matrix[:, chosen] @ (self.hidden.gains[chosen] * amplitude)
+        true_delta = detuning + self.hidden.detuning_offsets + shift
+        contrast = np.exp(-((tau / self.hidden.dephasing_time) ** 2))[:, None]
+        return self._read(0.5 * (1 + contrast * np.cos(true_delta[None, :] * tau[:, None])), shots)
+
     def pair_pulse(
         self, distance: float, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
     ) -> NDArray:
@@ -342,6 +360,85 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
         )
         both = pair_read_both(populations, self.hidden.false_positive[:2], self.hidden.false_negative[:2])
         return self._rng.binomial(shots, np.clip(both, 0.0, 1.0))[:, None]
+
+    def pair_pulses(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray, shots: int
+    ) -> NDArray:
+        """Disjoint pairs driven by the same pulses at once: atoms 2k and 2k + 1 (pair k) at rows 2k
+        and 2k + 1 of ``positions`` (µm, shape ``(2·pairs, 2)``). Counts of both atoms of each pair
+        read '1' (marginalised over the other pairs), shape ``(points, pairs)``; the model is
+        :meth:`pair_probabilities`."""
+        both = self.pair_probabilities(positions, durations, rabis, detunings)
+        return self._rng.binomial(shots, np.clip(both, 0.0, 1.0))
+
+    def pair_probabilities(
+        self, positions: NDArray, durations: NDArray, rabis: NDArray, detunings: NDArray
+    ) -> NDArray:
+        """P(both atoms of pair k read '1') of :meth:`pair_pulses`, shape ``(points, pairs)``.
+
+        Each pair evolves exactly as in :meth:`pair_pulse` with V = interaction_scale·C6/R⁶ at its own
+        distance R; the other pairs shift its atoms' detunings by −Σ_b V_ab n_b. The
+        :data:`NEAREST_PAIRS` nearest other pairs enter by their state: pair k's evolution is averaged
+        over their states gg, gr, rg, rr, weighted by the probabilities of the uncoupled evolution
+        (each pair's line is then a mixture of shifted lines, as when a neighbour is in |rr⟩ or not);
+        the farther pairs in mean field (n_b → ⟨n_b⟩). The back-action of pair k on its neighbours is
+        left out (second order in the coupling between pairs)."""
+        profile = self._nominal("pair_pulses")
+        x = np.asarray(positions, dtype=float)
+        count = len(x) // 2
+        if x.ndim != 2 or x.shape[1] != 2 or len(x) % 2 or not 1 <= count <= self.n_sites // 2:
+            raise ConfigError(
+                f"fake lab {self.name!r}: positions of shape {x.shape}, expected (2·pairs, 2) with at "
+                f"most {self.n_sites // 2} pairs"
+            )
+        gaps = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)
+        if not np.all(gaps[~np.eye(len(x), dtype=bool)] > 0):
+            raise ConfigError(f"fake lab {self.name!r}: two atoms of the pairs at the same position")
+        t, rabi, delta = np.broadcast_arrays(
+            np.asarray(durations, float), np.asarray(rabis, float), np.asarray(detunings, float)
+        )
+        t, rabi, delta = t.ravel(), rabi.ravel(), delta.ravel()
+        c6 = self.hidden.interaction_scale * profile.rydberg.c6
+        coupling = c6 / np.where(gaps > 0, gaps, np.inf) ** 6
+        scales = self.hidden.rabi_scales[: len(x)]
+        offsets = self.hidden.detuning_offsets[: len(x)]
+
+        def evolve(k: int, shift: NDArray) -> NDArray:
+            atoms = slice(2 * k, 2 * k + 2)
+            return pair_populations(
+                t,
+                rabi[:, None] * scales[None, atoms],
+                delta[:, None] + offsets[None, atoms] - shift,
+                c6 / gaps[2 * k, 2 * k + 1] ** 6,
+                self._noise_rms,
+            )
+
+        uncoupled = [evolve(k, np.zeros((t.size, 2))) for k in range(count)]
+        rydberg = np.column_stack(
+            [column for p in uncoupled for column in (p[:, 2] + p[:, 3], p[:, 1] + p[:, 3])]
+        )
+        excited = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])  # atoms 2m, 2m + 1 in gg, gr, rg, rr
+        eps, eps_prime = self.hidden.false_positive, self.hidden.false_negative
+        out = []
+        for k in range(count):
+            mine = slice(2 * k, 2 * k + 2)
+            others = sorted(
+                (m for m in range(count) if m != k),
+                key=lambda m: float(gaps[mine, 2 * m : 2 * m + 2].min()),
+            )
+            near, far = others[:NEAREST_PAIRS], others[NEAREST_PAIRS:]
+            far_atoms = [a for m in far for a in (2 * m, 2 * m + 1)]
+            mean_field = rydberg[:, far_atoms] @ coupling[far_atoms, mine]  # (points, 2)
+            populations = np.zeros((t.size, 4))
+            for states in itertools.product(range(4), repeat=len(near)):
+                weight = np.ones(t.size)
+                shift = mean_field.copy()
+                for m, state in zip(near, states, strict=True):
+                    weight = weight * uncoupled[m][:, state]
+                    shift = shift + excited[state] @ coupling[2 * m : 2 * m + 2, mine]
+                populations += weight[:, None] * evolve(k, shift)
+            out.append(pair_read_both(populations, eps[mine], eps_prime[mine]))
+        return np.column_stack(out)
 
     def readout(self, prepared: NDArray, shots: int) -> NDArray:
         states = np.asarray(prepared, dtype=float)

@@ -30,9 +30,16 @@ each fringe's contrast and floor absorb the readout errors; ``uses`` names the r
 offsets and gains the window was computed from. The error budget is the statistical one of the
 frequency fit (the gains depend on no upstream value).
 
+Several sites at once (``groups`` = g ≥ 2): configuration r + 1 aims the field at every site k with
+k mod g = r (never two neighbours together), so g + 1 configurations instead of n + 1; the frequency
+model is the same with the shifts of every addressed site added, f_i(r) = F_i + Σ_(k addressed) C_ik
+g_k A, and every site of the backend is fitted (a runcard's targets are refused). Needs a
+:class:`~qep_analog.calibration.backend.GroupedLocalRamseyBackend`.
+
 Data layout (one sweep): configuration j = 0 (reference) then j = k + 1 (field on site k) for every
-site of the backend, each a full delay scan: ``sweep[j·points + m]`` = delay m, ``counts[j·points + m,
-column]``. The context holds ``configurations``, ``points``, the programmed ``detuning`` and
+site of the backend (with ``groups``: j = r + 1 for group r), each a full delay scan:
+``sweep[j·points + m]`` = delay m, ``counts[j·points + m, column]``. The context holds
+``configurations``, ``groups``, ``n_sites``, ``points``, the programmed ``detuning`` and
 ``amplitude``, ``represents_crosstalk`` (1 for ion profiles) and ``expected_gain_k`` (the profile's
 current gains, 1 when it has none, used only to tell whether a fringe may have passed through zero).
 """
@@ -46,7 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares
 
-from qep_analog.calibration.backend import LocalRamseyBackend
+from qep_analog.calibration.backend import GroupedLocalRamseyBackend, LocalRamseyBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import CurveFit
 from qep_analog.calibration.known import Known, record_ids
@@ -81,6 +88,9 @@ from qep_analog.units import with_unit
 MAX_IGNORED_LEAKAGE = 0.05
 MAX_GAIN_ERROR = 0.02
 MAX_CROSSTALK_ERROR = 0.01
+#: sites addressed together: 0, one per configuration; g ≥ 2, every site k with k mod g = r in
+#: configuration r (never two neighbours at once)
+GROUPS = parameter_rule(kind="integer", low=0, high=50)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,11 +108,14 @@ class LocalFieldParameters(RoutineParameters):
     prior: float = field(default=0.15, metadata=PRIOR)
     points: int = field(default=81, metadata=POINTS)
     shots: int = 400
+    groups: int = field(default=0, metadata=GROUPS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.stop is not None:
             check_scan(self.start, self.stop, "time")
+        if self.groups == 1:
+            raise ValueError("groups = 1 would address neighbours together: 0 (one site at a time) or >= 2")
 
 
 def local_amplitude(parameters: LocalFieldParameters, profile: DeviceProfile) -> float:
@@ -176,27 +189,40 @@ class _ShiftFit:
 
 
 def _fit_shifts(
-    frequencies: NDArray, errors: NDArray, sites: list[int], amplitude: float, leakage_free: bool
+    frequencies: NDArray,
+    errors: NDArray,
+    sites: list[int],
+    amplitude: float,
+    leakage_free: bool,
+    addressed: list[tuple[int, ...]] | None = None,
 ) -> _ShiftFit:
-    """Fit f[j, c] = F_c + A·C(s_c, s_j)·g_j (j = 0: reference, j ≥ 1: field on column j − 1's site).
+    """Fit f[j, c] = F_c + A·Σ_(k addressed in row j) C(s_c, k)·g_k (row 0: the reference).
 
-    ``frequencies`` and ``errors`` have shape (1 + columns, columns); ``leakage_free``: c is a free
-    parameter (else 0: no two columns are neighbours, so no frequency depends on it)."""
+    ``addressed``: the sites of each row (default: row j ≥ 1 addresses column j − 1's site alone);
+    every addressed site must be a column. ``frequencies`` and ``errors`` have shape (rows, columns);
+    ``leakage_free``: c is a free parameter (else 0: no two columns are neighbours, so no frequency
+    depends on it)."""
     m = len(sites)
-    coupling = np.zeros((m + 1, m), dtype=int)  # 0: none, 1: addressed, 2: nearest neighbour
-    for j, k in enumerate(sites, start=1):
-        for c, s in enumerate(sites):
-            coupling[j, c] = 1 if s == k else (2 if abs(s - k) == 1 else 0)
+    rows = [(), *((s,) for s in sites)] if addressed is None else addressed
+    column = {s: c for c, s in enumerate(sites)}
+    direct = np.zeros((len(rows), m, m))  # [row, column, addressed column]
+    neighbour = np.zeros((len(rows), m, m))
+    for j, group in enumerate(rows):
+        for k in group:
+            for c, s in enumerate(sites):
+                if s == k:
+                    direct[j, c, column[k]] = 1.0
+                elif abs(s - k) == 1:
+                    neighbour[j, c, column[k]] = 1.0
 
     def model(p: NDArray) -> NDArray:
         refs, gains = p[:m], p[m : 2 * m]
         leak = p[2 * m] if leakage_free else 0.0
-        factor = np.where(coupling == 1, 1.0, np.where(coupling == 2, leak, 0.0))
-        shifts = np.vstack([np.zeros(m), amplitude * factor[1:] * gains[:, None]])
-        return refs[None, :] + shifts
+        return refs[None, :] + amplitude * ((direct + leak * neighbour) @ gains)
 
     refs0 = frequencies[0]
-    gains0 = (np.diag(frequencies[1:]) - refs0) / amplitude
+    own_row = [next(j for j, group in enumerate(rows) if s in group) for s in sites]
+    gains0 = (frequencies[own_row, np.arange(m)] - refs0) / amplitude
     start = [*refs0, *gains0] + ([0.0] if leakage_free else [])
     solution = least_squares(lambda p: ((frequencies - model(p)) / errors).ravel(), start, method="lm")
     jacobian = solution.jac
@@ -213,6 +239,14 @@ def _fit_shifts(
         leakage_error=float(stds[2 * m]) if leakage_free else float("nan"),
         reduced_chi2=chi2 / dof if dof > 0 else float("nan"),
     )
+
+
+def _groups(groups: int, n_sites: int) -> list[tuple[int, ...]]:
+    """The sites of each configuration after the reference: one site each (``groups`` 0), or every
+    site k with k mod ``groups`` = r in configuration r."""
+    if groups == 0:
+        return [(k,) for k in range(n_sites)]
+    return [tuple(range(r, n_sites, groups)) for r in range(min(groups, n_sites))]
 
 
 class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
@@ -236,8 +270,9 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
     )
 
     def data_shape(self, parameters: LocalFieldParameters, n_sites: int) -> tuple[int, int]:
-        """The scan once without the local field and once aimed at each site, a column per site."""
-        return parameters.points * (n_sites + 1), n_sites
+        """The scan once without the local field and once per configuration (each site, or each
+        group of sites), a column per site."""
+        return parameters.points * (len(_groups(parameters.groups, n_sites)) + 1), n_sites
 
     def acquire(
         self,
@@ -265,11 +300,23 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         amplitude = local_amplitude(p, profile)
         gains = profile.calibration.local_gains
         expected = gains if len(gains) == backend.n_sites else (1.0,) * backend.n_sites
-        blocks = []
-        for k in range(-1, backend.n_sites):  # without the local field, then aimed at each site
-            blocks.append(backend.local_ramsey(delays, p.detuning, k, amplitude, p.shots))
+        configurations = _groups(p.groups, backend.n_sites)
+        grouped: GroupedLocalRamseyBackend | None = None
+        if p.groups:
+            if not callable(getattr(backend, "local_ramsey_sites", None)):
+                raise CalibrationError(
+                    f"routine {self.name!r}: groups = {p.groups} needs a backend that aims the local "
+                    f"field at several sites at once ({backend.name!r} cannot)"
+                )
+            grouped = backend  # type: ignore[assignment]  # checked above
+        blocks = [backend.local_ramsey(delays, p.detuning, -1, amplitude, p.shots)]  # the reference
+        for j, sites in enumerate(configurations):
+            if grouped is None:
+                blocks.append(backend.local_ramsey(delays, p.detuning, sites[0], amplitude, p.shots))
+            else:
+                blocks.append(grouped.local_ramsey_sites(delays, p.detuning, sites, amplitude, p.shots))
             if progress is not None:
-                progress(k + 2, backend.n_sites + 1)
+                progress(j + 2, len(configurations) + 1)
         return CalibrationData(
             routine=self.name,
             parameters=stored_parameters(p),
@@ -280,6 +327,8 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
             counts=np.vstack(blocks),
             context={
                 "configurations": float(len(blocks)),
+                "groups": float(p.groups),
+                "n_sites": float(backend.n_sites),
                 "points": float(p.points),
                 "detuning": p.detuning,
                 "amplitude": amplitude,
@@ -306,14 +355,33 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         detuning, amplitude = ctx["detuning"], ctx["amplitude"]
         columns = list(range(data.n_sites))
         sites = [data.site(c) for c in columns]
-        if max(sites) + 1 >= configurations:
-            raise CalibrationError(f"{self.name}: site {max(sites)} was never addressed")
-        rows = [0, *(s + 1 for s in sites)]  # the configurations of the reference and of each column
+        groups = int(ctx.get("groups", 0.0))
+        addressed: list[tuple[int, ...]] | None = None
+        if groups:
+            every = _groups(groups, int(ctx["n_sites"]))
+            if sorted(sites) != list(range(int(ctx["n_sites"]))):
+                raise CalibrationError(
+                    f"{self.name}: with groups = {groups} every site is fitted (no runcard targets), "
+                    f"got sites {sites}"
+                )
+            rows = list(range(configurations))
+            addressed = [(), *every]
+        else:
+            if max(sites) + 1 >= configurations:
+                raise CalibrationError(f"{self.name}: site {max(sites)} was never addressed")
+            rows = [0, *(s + 1 for s in sites)]  # the configurations of the reference and of each column
+        own = [s % groups + 1 if groups else c + 1 for c, s in enumerate(sites)]  # each column's row
         fits = [[self._fringe(data, j, c) for c in columns] for j in rows]
         x = data.sweep[:points]
         step, scan = float(np.min(np.diff(x))), float(x.max() - x.min())
         reasons: list[str] = []
-        labels = ["reference", *(f"field on site {s}" for s in sites)]
+        labels = [
+            "reference",
+            *(
+                f"field on sites {addressed[j]}" if addressed else f"field on site {sites[j - 1]}"
+                for j in range(1, len(rows))
+            ),
+        ]
         for label, row in zip(labels, fits, strict=True):
             for s, fit in zip(sites, row, strict=True):
                 where = f"site {s}, {label}"
@@ -337,7 +405,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         frequencies = np.array([[f.values[0] for f in row] for row in fits])
         errors = np.array([[f.errors[0] for f in row] for row in fits])
         neighbours = any(abs(a - b) == 1 for a in sites for b in sites)
-        shifts = _fit_shifts(frequencies, errors, sites, amplitude, neighbours)
+        shifts = _fit_shifts(frequencies, errors, sites, amplitude, neighbours, addressed)
         if not shifts.reduced_chi2 < MAX_REDUCED_CHI2 and math.isfinite(shifts.reduced_chi2):
             reasons.append(
                 f"frequency model: reduced chi2 {shifts.reduced_chi2:.3g} not < {MAX_REDUCED_CHI2}"
@@ -345,7 +413,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
         estimates = []
         for c, s in enumerate(sites):
             gain, error = float(shifts.gains[c]), float(shifts.gain_errors[c])
-            crossed = (shifts.references[c] + frequencies[c + 1, c]) / abs(amplitude)
+            crossed = (shifts.references[c] + frequencies[own[c], c]) / abs(amplitude)
             expected = ctx.get(f"expected_gain_{s}", 1.0)
             if amplitude < 0 and not crossed > 2 * expected:
                 reasons.append(
@@ -368,7 +436,7 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
             )
         curves: dict[str, list[float]] = {
             "reference_frequency": frequencies[0].tolist(),
-            "addressed_frequency": np.diag(frequencies[1:]).tolist(),
+            "addressed_frequency": [float(frequencies[own[c], c]) for c in columns],
             "gain": shifts.gains.tolist(),
             "gain_error": shifts.gain_errors.tolist(),
             "dephasing_time": [float(f.values[1]) for f in fits[0]],
