@@ -121,6 +121,11 @@ def test_the_runcard_recovers_the_hidden_noise(calibrated: Calibrated) -> None:
     assert noise.site_false_negative == tuple(
         records[f"readout_false_negative@{i}"].value for i in range(4)
     )
+    jitter_uses = records["amplitude_jitter"].uses  # the drive point and noise it was fitted with
+    assert (
+        records["dephasing_time"].record_id in jitter_uses
+        and records["rabi_scale"].record_id in jitter_uses
+    )
     parameters = {p.name: p for p in twin_parameters(calibrated.twin)}
     assert parameters["amplitude_jitter"].records == (records["amplitude_jitter"].record_id,)
     assert len(parameters["site_false_positive"].records) == 4

@@ -97,6 +97,7 @@ class AmplitudeJitter(Routine[JitterParameters, RydbergCalibrationBackend]):
     jitter records σ ≈ 0 with an error of about √δv/2."""
 
     name = "amplitude_jitter"
+    known_fields = ("detuning_offset", "dephasing_time", "rabi_scale")  # the drive point, the noise
     cell_bytes = 9000  # the pulse's quadrature over jitter and detuning noise (21 × 21 nodes a point)
     parameters_type = JitterParameters
     criteria = (

@@ -146,11 +146,11 @@ def local_amplitude(parameters: LocalFieldParameters, profile: DeviceProfile) ->
 def delay_window(
     parameters: LocalFieldParameters, profile: DeviceProfile, known: Known, n_sites: int
 ) -> tuple[float, float, tuple[str, ...]]:
-    """The scanned delays' (start, stop) and the ids of the records the rule used (none for a
-    given ``stop``): see the module docstring."""
+    """The scanned delays' (start, stop) and the ids of the records the rule used (for a given
+    ``stop``, the gains that judge the zero crossings): see the module docstring."""
     p = parameters
-    if p.stop is not None:
-        return p.start, p.stop, ()
+    if p.stop is not None:  # the gains in force still judge the zero crossings
+        return p.start, p.stop, record_ids(profile, ("local_gains",))
     amplitude = local_amplitude(p, profile)
     per = profile.platform_spec.detuning_per_offset
     offsets = [known.site_offset(profile, site) for site in range(n_sites)]

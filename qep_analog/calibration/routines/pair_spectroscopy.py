@@ -520,12 +520,12 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
         """The window of the re-scan, or None when the first scan saw its line inside it."""
         fit = _fit(detunings, counts, p.shots, context, p.prior, quick=True)
         half = (high - low) / 2
-        if not fit.ok:
-            return None
-        v = float(fit.values[0])
-        model = _pair_model(context)
-        line = float(np.max(model(np.linspace(low, high, 201), v, 1.0, 0.0)))
-        if not line > MIN_LINE or fit.values[1] < MIN_CONTRAST:  # no line seen: wider, at the prediction
+        seen = False
+        if fit.ok:
+            v = float(fit.values[0])
+            line = float(np.max(_pair_model(context)(np.linspace(low, high, 201), v, 1.0, 0.0)))
+            seen = line > MIN_LINE and fit.values[1] >= MIN_CONTRAST
+        if not seen:  # no line seen (or no fit): wider, at the prediction
             nominal = context["interaction_scale"] * context["c6"] / context["distance"] ** 6
             centre = _resonance(context, nominal)
             return centre - 2 * half, centre + 2 * half
