@@ -76,7 +76,7 @@ if TYPE_CHECKING:
         path_budget,
     )
     from qep_analog.emulation.pulser_backend import run_pulser
-    from qep_analog.emulation.qutip_emulator import QutipEmulator
+    from qep_analog.emulation.qutip_emulator import MAX_TRAJECTORIES, QutipEmulator
     from qep_analog.emulation.readout_bias import readout_bias
     from qep_analog.errors import (
         BundlePending,
@@ -235,6 +235,7 @@ _HOMES: dict[str, str] = {
     "check_switch_on": "qep_analog.sequences.switch_on",
     # Emulation
     "QutipEmulator": "qep_analog.emulation.qutip_emulator",
+    "MAX_TRAJECTORIES": "qep_analog.emulation.qutip_emulator",
     "MPSEmulator": "qep_analog.emulation.mps_evolution",
     "MPSEvolutionOptions": "qep_analog.emulation.mps_evolution",
     "run_pulser": "qep_analog.emulation.pulser_backend",

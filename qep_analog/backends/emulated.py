@@ -18,15 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
 from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
 from qep_analog.devices.noise_sources import noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
+from qep_analog.emulation.subspace_evolution import probabilities as subspace_probabilities
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
+from qep_analog.memory import require_memory
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
@@ -179,8 +182,7 @@ class QutipBackend(RampBiasBudget):
         readout = self.mitigation
         counts = {}
         for basis in job.bases:
-            rotated = rotate_to_basis(result.full_state(), basis)
-            p = np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
+            p = _read_probabilities(result, basis)
             if readout is not None:
                 p = readout.apply_to_distribution(p)
             p = np.clip(p, 0.0, None)
@@ -207,6 +209,21 @@ class PulserBackend(QutipBackend):
         from qep_analog.emulation.pulser_backend import run_pulser
 
         return run_pulser(schedule, self.profile, observables)
+
+
+def _read_probabilities(result: EmulationResult, basis: str) -> NDArray:
+    """The probabilities of reading ``basis`` (one letter per qubit) from an emulated state: a Z
+    readout of a blockade-subspace state from its configurations (no state embedded in the full
+    space), any other from the state rotated by ideal gates."""
+    subspace = result.subspace
+    if subspace is not None and set(basis) <= {"Z"}:
+        n = len(basis)
+        require_memory(f"backend qutip: the 2^{n} Z-readout probabilities of a subspace state", 16 << n)
+        full = np.zeros(1 << n)
+        full[subspace.configurations] = subspace_probabilities(result.state)
+        return full
+    rotated = rotate_to_basis(result.full_state(), basis)
+    return np.abs(rotated) ** 2 if rotated.ndim == 1 else np.real(np.diag(rotated))
 
 
 def _blockade(radius: float | str | None, tolerance: float | None, order: int) -> dict[str, Any]:

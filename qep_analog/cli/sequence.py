@@ -34,9 +34,6 @@ DURATION_HELP = (
 EXPORTS = ("auto", "pulser", "braket-ahs", "ion")
 
 
-#: the most trajectories `emulate --trajectories` averages per schedule
-MAX_TRAJECTORIES = 100_000
-
 def register(commands: Any) -> None:
     sequence = commands.add_parser("sequence", help="adiabatic sequences for the free and nudged phases")
     actions = sequence.add_subparsers(dest="action", required=True, parser_class=Parser)
@@ -338,6 +335,8 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.counts is not None and args.shots is None:
         raise ConfigError("--counts: the counts come from --shots; give --shots N")
     _check_method(args)
+    from qep_analog import MAX_TRAJECTORIES
+
     if not 1 <= args.trajectories <= MAX_TRAJECTORIES:
         raise ConfigError(f"--trajectories: {args.trajectories} is not in [1, {MAX_TRAJECTORIES}]")
     args.noise = noise_sources(args.noise, "--noise")

@@ -93,7 +93,8 @@ def schedule_blockade_radius(schedule: Schedule, profile: DeviceProfile, toleran
 
 def check_radius(radius: float) -> float:
     """A user's cutoff radius (µm): finite and ≥ 0, else a one-line error."""
-    if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius >= 0.0):
+    valid = isinstance(radius, (int, float)) and not isinstance(radius, bool)
+    if not (valid and math.isfinite(radius) and radius >= 0.0):
         raise ConfigError(f"blockade radius {radius!r} µm is not a finite number ≥ 0")
     return float(radius)
 

@@ -62,6 +62,8 @@ from qep_analog.model.pauli import PauliString, PauliSum, pauli_sum
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms, initial_state_index
 
 MAX_EMULATED_QUBITS = 16
+#: the most trajectories (QuTiP method: draws) a noisy run averages
+MAX_TRAJECTORIES = 100_000
 #: the noise sources the blockade subspace emulates (diagonal, or scaling the drive: they keep a
 #: state in the subspace and its operators as they are); the others are refused where the profile
 #: gives them a value
@@ -387,6 +389,10 @@ class QutipEmulator:
             rates = dataclasses.replace(rates, state_prep=0.0, laser_waist=math.inf, map_jitter=0.0)
         if shots is not None and not 0 <= shots <= MAX_SHOTS:
             raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
+        if isinstance(realisations, bool) or not 1 <= realisations <= MAX_TRAJECTORIES:
+            raise ConfigError(
+                f"emulator: realisations = {realisations!r} is not in [1, {MAX_TRAJECTORIES}]"
+            )
         if rates.state_prep > 0 and schedule.initial_state.strip("0"):
             raise ConfigError(
                 f"emulator: schedule {schedule.label!r} starts from {schedule.initial_state}; missing "

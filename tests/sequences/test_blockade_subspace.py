@@ -433,3 +433,31 @@ def test_noise_that_leaves_the_subspace_is_refused(source: str) -> None:
     emulator = QutipEmulator(dataclasses.replace(profile, noise=noise), subspace="blockade")
     with pytest.raises(ConfigError, match=rf"cannot emulate the noise sources {source} .* it takes"):
         emulator.run(schedule, noise=[source, "detuning"], seed=1, realisations=2)
+
+
+def test_a_radius_of_true_is_refused() -> None:
+    """A YAML ``blockade_radius_um: true`` is not a 1 µm cutoff."""
+    from qep_analog.emulation.blockade import check_radius
+
+    with pytest.raises(ConfigError, match="blockade radius True µm is not a finite number"):
+        check_radius(True)
+
+
+def test_the_backend_reads_z_from_the_subspace_without_embedding() -> None:
+    """A noisy 13-atom subspace state (a density matrix of its configurations) is read in Z from its
+    configurations' probabilities: no 2^13 x 2^13 embedding (4 GiB, over the 2 GiB limit), and the
+    same probabilities as the embedded state's diagonal on a case where that fits."""
+    from qep_analog.backends.emulated import _read_probabilities
+
+    schedule, profile = array_schedule(1, 13)
+    emulator = QutipEmulator(profile, subspace="blockade")
+    result = emulator.run(schedule, noise=["detuning", "readout"], seed=2, realisations=2)
+    assert result.state.ndim == 2 and result.subspace is not None
+    p = _read_probabilities(result, "Z" * 13)
+    assert p.shape == (1 << 13,) and p.sum() == pytest.approx(1.0, abs=1e-9)
+    small, small_profile = array_schedule(1, 6)
+    small_result = QutipEmulator(small_profile, subspace="blockade").run(
+        small, noise=["detuning"], seed=2, realisations=2
+    )
+    embedded = np.real(np.diag(small_result.full_state()))
+    assert np.abs(_read_probabilities(small_result, "Z" * 6) - embedded).max() < 1e-12

@@ -333,3 +333,12 @@ def test_amplitude_jitter_moves_the_ion_couplings_by_its_square(method: str) -> 
     assert abs(a - 1.0) > 0.05
     assert np.abs(rho - scaled(a**2)).max() < 1e-4  # the trajectories step at a looser tolerance
     assert np.abs(rho - scaled(a)).max() > 3e-3
+
+
+@pytest.mark.parametrize("realisations", [0, -1, True])
+def test_realisations_outside_their_range_are_one_line(realisations: object) -> None:
+    """0 or −1 trajectories gave a zero state (or a misleading solver failure): now one line."""
+    profile = read_profile("fresnel-like")
+    schedule = _flat(profile, 0.2, 3.0)
+    with pytest.raises(ConfigError, match=r"realisations = .* is not in \[1, 100000\]"):
+        QutipEmulator(profile).run(schedule, noise="detuning", realisations=realisations)  # type: ignore[arg-type]

@@ -212,7 +212,6 @@ def test_emulate_noise_sources(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "--noise: noise = 'doppler' names an unknown source 'doppler' (known: detuning, dephasing" in err
 
 
-
 def test_emulate_trajectories(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """``--trajectories N`` sets how many noise trajectories are averaged (one and four give other
     states); outside [1, 100000] it is one line."""
