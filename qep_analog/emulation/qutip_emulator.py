@@ -254,6 +254,21 @@ OPERATOR_VECTORS = 4
 TRAJECTORY_VECTORS = 4
 
 
+def collapse_count(rates: NoiseRates, n: int) -> int:
+    """How many Lindblad operators :func:`lindblad_operators` builds on ``n`` qubits."""
+    per_qubit = (rates.dephasing_rate > 0) + 3 * (rates.depolarizing_rate > 0) + (rates.relaxation_rate > 0)
+    return int(per_qubit) * n
+
+
+def liouvillian_bytes(n: int, flip_masks: int, collapse: int) -> int:
+    """The bytes of QuTiP's sparse Liouvillian (complex value and column index per entry) of a
+    Hamiltonian with ``flip_masks`` distinct flip masks (its diagonal counted) and ``collapse``
+    Lindblad operators on ``n`` qubits: per column of the 4^n superoperator about two entries per flip
+    mask (H acting left and right) and one per collapse operator, plus the merged diagonal (within
+    2.5x the entries of the evaluated Liouvillian at 6 and 8 qubits, which QuTiP holds per part)."""
+    return 24 * (1 << (2 * n)) * (2 * flip_masks + collapse + 2)
+
+
 def emulation_bytes(
     schedule: Schedule,
     profile: DeviceProfile,
@@ -261,12 +276,14 @@ def emulation_bytes(
     density: bool,
     trajectories: int = 1,
     method: str = "magnus",
+    collapse: int = 0,
 ) -> int:
     """The bytes :meth:`QutipEmulator.run` allocates at its peak for ``schedule``: the row elements
     of the Hamiltonian's parts (:data:`OPERATOR_VECTORS` per part and flip mask), the trajectories'
     state vectors, and with ``density`` the 2^n x 2^n complex density matrices
     (:data:`DENSITY_MATRICES`, or QuTiP's :data:`QUTIP_DENSITY_MATRICES`, and
-    :data:`ROTATION_MATRICES` for an X or Y readout)."""
+    :data:`ROTATION_MATRICES` for an X or Y readout); with ``collapse`` Lindblad operators (QuTiP's
+    ``mesolve``) its Liouvillian (:func:`liouvillian_bytes`)."""
     n = schedule.n_qubits
     dim = 1 << n
     static, terms = hamiltonian_terms(schedule, profile)
@@ -277,7 +294,8 @@ def emulation_bytes(
     if density:
         matrices = QUTIP_DENSITY_MATRICES if method == "qutip" else DENSITY_MATRICES
         matrices += 0 if set(schedule.readout) <= {"Z"} else ROTATION_MATRICES
-    return 16 * dim * (vectors + matrices * dim)
+    superoperator = liouvillian_bytes(n, masks, collapse) if collapse else 0
+    return 16 * dim * (vectors + matrices * dim) + superoperator
 
 
 class QutipEmulator:
@@ -414,12 +432,14 @@ class QutipEmulator:
         if n > MAX_EMULATED_QUBITS:
             raise ConfigError(f"emulator: {n} qubits exceed the limit of {MAX_EMULATED_QUBITS}")
         trajectories = realisations if sources and rates.stochastic else 1
+        lindblad = bool(sources) and (self.method == "qutip" or rates.relaxation_rate > 0)  # mesolve
         require_memory(
             f"emulator: schedule {schedule.label!r} of {n} qubits"
             + (f" with noise ({trajectories} trajectories, a density matrix)" if sources else ""),
             emulation_bytes(
                 schedule, self.profile, density=bool(sources), trajectories=trajectories,
                 method="qutip" if sources and rates.relaxation_rate > 0 else self.method,
+                collapse=collapse_count(rates, n) if lindblad else 0,
             ),
         )  # fmt: skip
         rng = np.random.default_rng(seed)

@@ -342,3 +342,17 @@ def test_realisations_outside_their_range_are_one_line(realisations: object) -> 
     schedule = _flat(profile, 0.2, 3.0)
     with pytest.raises(ConfigError, match=r"realisations = .* is not in \[1, 100000\]"):
         QutipEmulator(profile).run(schedule, noise="detuning", realisations=realisations)  # type: ignore[arg-type]
+
+
+def test_a_lindblad_run_beyond_memory_is_refused_before_it_starts() -> None:
+    """Relaxation goes to QuTiP's mesolve, whose 4^n Liouvillian the memory check counts: 12 atoms
+    with relaxation and depolarizing noise are refused in one line (tens of GiB), 3 atoms run."""
+    nominal = read_profile("fresnel-like", relaxed=True)
+    noise = dataclasses.replace(nominal.noise, relaxation_time=50.0, depolarizing_time=50.0)
+    profile = dataclasses.replace(nominal, noise=noise)
+    big = _flat(profile, 0.2, 3.0, n_atoms=12)
+    with pytest.raises(ConfigError, match=r"emulator: schedule .* of 12 qubits with noise .* GiB"):
+        QutipEmulator(profile).run(big, noise=["relaxation", "depolarizing"], realisations=1)
+    small = _flat(profile, 0.2, 3.0, n_atoms=3)
+    result = QutipEmulator(profile).run(small, noise=["relaxation", "depolarizing"], realisations=1)
+    assert result.state.shape == (8, 8)
