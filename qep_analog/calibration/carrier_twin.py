@@ -35,13 +35,8 @@ from qep_analog.errors import ConfigError
 CARRIER_SOURCES = frozenset({"detuning", "amplitude_jitter", "detuning_jitter", "readout"})
 
 
-def _unmodelled(rates: NoiseRates) -> list[str]:
-    named = {
-        "dephasing": rates.dephasing_rate > 0,
-        "relaxation": rates.relaxation_rate > 0,
-        "depolarizing": rates.depolarizing_rate > 0,
-    }
-    return [name for name, on in named.items() if on]
+#: the Markovian sources the carrier twin does not model, in the order its error names them
+UNMODELLED = ("dephasing", "relaxation", "depolarizing")
 
 
 def carrier_read_one(
@@ -72,7 +67,7 @@ def carrier_read_one(
         raise ConfigError(f"carrier twin: durations {t.tolist()} must be finite, ≥ 0 µs and not empty")
     sources = noise_sources(noise, "carrier twin")
     rates = NoiseRates.of(profile.noise, sources)
-    skipped = _unmodelled(rates)
+    skipped = [name for name in UNMODELLED if name in rates.active]
     if skipped:
         raise ConfigError(
             f"carrier twin: noise sources {', '.join(skipped)} of {profile.name!r} are not modelled "

@@ -87,6 +87,14 @@ def _known() -> str:
     return f"known: {', '.join(NOISE_SOURCES)}, or {ALL}"
 
 
+#: the sources drawn anew for every shot (trajectories average them)
+DRAWN_SOURCES = frozenset(
+    {"detuning", "amplitude_jitter", "detuning_jitter", "detuning_map_jitter", "state_prep"}
+)
+#: the sources that make one shot differ from the next: the drawn ones and the Markovian kicks
+STOCHASTIC_SOURCES = DRAWN_SOURCES | {"dephasing", "depolarizing"}
+
+
 @dataclass(frozen=True)
 class NoiseRates:
     """The rates of the sources switched on (0, or inf for the waist, for the others):
@@ -107,28 +115,31 @@ class NoiseRates:
     state_prep: float = 0.0
 
     @property
+    def active(self) -> frozenset[str]:
+        """The names of the sources switched on that have a value (a rate, a waist, a flip)."""
+        values = {
+            "detuning": self.detuning_rms > 0,
+            "dephasing": self.dephasing_rate > 0,
+            "amplitude_jitter": self.amplitude_jitter > 0,
+            "readout": any(f > 0 for f in self.flips),
+            "relaxation": self.relaxation_rate > 0,
+            "depolarizing": self.depolarizing_rate > 0,
+            "laser_waist": math.isfinite(self.laser_waist),
+            "detuning_jitter": self.detuning_jitter > 0,
+            "detuning_map_jitter": self.map_jitter > 0,
+            "state_prep": self.state_prep > 0,
+        }
+        return frozenset(name for name, on in values.items() if on)
+
+    @property
     def stochastic(self) -> bool:
         """Whether a shot differs from the next (trajectories or draws are needed)."""
-        return (
-            self.detuning_rms > 0
-            or self.dephasing_rate > 0
-            or self.amplitude_jitter > 0
-            or self.depolarizing_rate > 0
-            or self.detuning_jitter > 0
-            or self.map_jitter > 0
-            or self.state_prep > 0
-        )
+        return bool(self.active & STOCHASTIC_SOURCES)
 
     @property
     def drawn(self) -> bool:
         """Whether some source draws per shot (a Lindblad solution alone does not average them)."""
-        return (
-            self.detuning_rms > 0
-            or self.amplitude_jitter > 0
-            or self.detuning_jitter > 0
-            or self.map_jitter > 0
-            or self.state_prep > 0
-        )
+        return bool(self.active & DRAWN_SOURCES)
 
     @classmethod
     def of(cls, noise: NoiseModel, sources: Iterable[str]) -> NoiseRates:

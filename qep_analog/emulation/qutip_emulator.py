@@ -195,19 +195,6 @@ def read_distribution(probabilities: NDArray, n: int, flips: Flips) -> NDArray:
     return np.asarray(tensor).reshape(-1)
 
 
-def _active_outside_subspace(rates: NoiseRates) -> list[str]:
-    """The sources switched on, with a value in the profile, that the blockade subspace cannot
-    emulate."""
-    active = {
-        "state_prep": rates.state_prep > 0,
-        "depolarizing": rates.depolarizing_rate > 0,
-        "relaxation": rates.relaxation_rate > 0,
-        "laser_waist": math.isfinite(rates.laser_waist),
-        "detuning_map_jitter": rates.map_jitter > 0,
-    }
-    return sorted(name for name, on in active.items() if on)
-
-
 def site_flips(profile: DeviceProfile, n: int) -> tuple[NDArray, NDArray]:
     """(ε_q, ε′_q) of qubits 0 … n−1 as the lab-loop backends and readout mitigation take them
     (:meth:`~qep_analog.measurement.readout.ReadoutErrors.from_profile`): the profile's per-site
@@ -417,7 +404,7 @@ class QutipEmulator:
                 "atoms (state_prep) are modelled from all atoms in |0⟩ only"
             )
         if self.subspace is not None:
-            outside = _active_outside_subspace(rates)
+            outside = sorted(rates.active - SUBSPACE_SOURCES)
             if outside and schedule.platform_spec.blockade:
                 raise ConfigError(
                     "emulator: the blockade subspace cannot emulate the noise sources "
