@@ -99,6 +99,7 @@ from qep_analog.calibration.routines.windows import (
     rule_context,
     window,
 )
+from qep_analog.devices.noise_sources import quasi_static_rms
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.devices.rydberg import RydbergControls, check_controls
 from qep_analog.errors import CalibrationError, ConstraintError
@@ -424,7 +425,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
             context["crosstalk_bound"] = crosstalk_bound(
                 pair_layout(p.pairs, p.distance, p.separation), p.distance
             )
-        context["detuning_rms"] = math.sqrt(2.0) / t2 if math.isfinite(t2) else 0.0
+        context["detuning_rms"] = quasi_static_rms(t2)
         try:
             context["duration"] = realised_duration(profile, p.duration)
         except ConstraintError as exc:

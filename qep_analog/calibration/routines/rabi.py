@@ -38,6 +38,7 @@ from qep_analog.calibration.routines.single_qubit import (
     detuning_per_offset,
     with_device_means,
 )
+from qep_analog.devices.noise_sources import quasi_static_rms
 from qep_analog.devices.profile import DeviceProfile
 
 _RABI = ("rabi", "contrast", "floor")
@@ -123,7 +124,7 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         durations = scan_grid(p.start, p.stop, p.points, self.name)
         detuning = -profile.calibration.detuning_offset * detuning_per_offset(profile)
         t2 = profile.noise.dephasing_time
-        rms = math.sqrt(2.0) / t2 if math.isfinite(t2) else 0.0
+        rms = quasi_static_rms(t2)
         counts = backend.square_pulse(
             durations, np.full_like(durations, p.rabi), np.full_like(durations, detuning), p.shots
         )
