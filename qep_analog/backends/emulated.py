@@ -171,11 +171,11 @@ class QutipBackend(RampBiasBudget):
         readout errors when that source is on (an MPS: sampled in each basis)."""
         assert job.shots is not None
         if self.method == "mps":
-            from qep_analog.emulation.mps_evolution import sample_bits
+            from qep_analog.emulation.mps_evolution import sample_mps
 
             return {
-                basis: SettingCounts.from_bits(
-                    basis, sample_bits(result.state, result.order, basis, job.shots, self._rng)
+                basis: SettingCounts.from_bitstrings(
+                    basis, sample_mps(result.state, result.order, basis, job.shots, self._rng)
                 )
                 for basis in job.bases
             }

@@ -50,6 +50,7 @@ from qep_analog.emulation.magnus import _C2 as C2
 from qep_analog.emulation.qutip_emulator import _GATES
 from qep_analog.errors import ConfigError, SolverError
 from qep_analog.measurement.estimators import MAX_SHOTS
+from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliString, PauliSum, pauli_sum
 from qep_analog.schema import Field, check_attributes, optional, parse_section
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
@@ -61,6 +62,12 @@ _OPERATORS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
 INTEGRATORS = ("cf4", "midpoint")
 #: largest number of qubits an MPS evolution takes
 MAX_MPS_QUBITS = 256
+#: Krylov vectors of one local exponential counted by the memory estimate (TeNPy's Lanczos default)
+KRYLOV_VECTORS = 20
+#: bytes an evolution allocates whatever its size (the model's terms, TeNPy's bookkeeping)
+FIXED_OVERHEAD = 1 << 20
+#: shots drawn at once when sampling an MPS (memory: about 60 bytes times chi per shot)
+SAMPLE_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,6 +272,23 @@ class StringTable:
             factors = sorted((int(position[q]), _OPERATORS[letter]) for q, letter in string.factors)
             self.terms.append(([p for p, _ in factors], [o for _, o in factors]))
 
+    def mpo_bond(self, n: int) -> int:
+        """A bound on the MPO's bond dimension on ``n`` positions: 2 plus the most multi-qubit
+        strings spanning one cut between neighbouring positions."""
+        spans = [(min(p), max(p)) for p, _ in self.terms if len(p) > 1]
+        return 2 + max((sum(1 for a, b in spans if a <= cut < b) for cut in range(n)), default=0)
+
+    def memory_bytes(self, n: int, chi_max: int) -> int:
+        """The bytes a TDVP evolution of ``n`` qubits allocates at its peak, every bond as large as
+        ``chi_max`` allows (chi_i = min(2^i, 2^(n−i), chi_max)): the MPS (d chi_i² per site), the
+        environments of every bond (D chi_i², D :meth:`mpo_bond`), the MPO (n D² d²) and the
+        two-site update's Krylov vectors and effective Hamiltonian ((KRYLOV_VECTORS + 2 D) d²
+        chi_max²), complex, plus :data:`FIXED_OVERHEAD`."""
+        d, bond = 2, self.mpo_bond(n)
+        bonds = sum(min(2 ** min(i, n - i, 62), chi_max) ** 2 for i in range(n + 1))
+        update = (KRYLOV_VECTORS + 2 * bond) * d * d * chi_max * chi_max
+        return FIXED_OVERHEAD + 16 * ((d + bond) * bonds + n * bond * bond * d * d + update)
+
     def _vector(self, operator: PauliSum, index: dict[PauliString, int]) -> NDArray:
         out = np.zeros(len(index))
         for string, c in operator.items():
@@ -345,11 +369,12 @@ class MPSEmulator:
         noise: bool | str | Collection[str] = False,
         shots: int | None = None,
         seed: int | None = None,
-        **_: Any,
+        realisations: int | None = None,
     ) -> MPSEvolutionResult:
         """Evolve from the schedule's initial basis state; expectation values of ``observables`` and
         ``shots`` bitstrings read in the schedule's readout bases. Noise is not emulated (one-line
-        error)."""
+        error), so ``realisations`` (noise trajectories, taken for the signature of
+        :meth:`~qep_analog.emulation.qutip_emulator.QutipEmulator.run`) has nothing to draw."""
         n = schedule.n_qubits
         if noise:
             raise ConfigError(f"MPS emulator: noise = {noise!r}; it evolves closed systems only")
@@ -364,6 +389,8 @@ class MPSEmulator:
         static, terms = hamiltonian_terms(schedule, self.profile)
         cut = tail_cut(schedule, static, self.options)
         table = StringTable(static + cut.dropped * -1.0, terms, position)
+        chi_max = self.options.chi_max
+        require_memory(f"MPS emulator: {n} qubits at chi_max {chi_max}", table.memory_bytes(n, chi_max))
         psi, chi, truncation, steps = self._evolve(schedule, table, order, self.step(schedule))
         expectations = {
             name: mps_expectation(psi, op, position) for name, op in (observables or {}).items()
@@ -493,6 +520,13 @@ def sample_bits(
 def sample_mps(
     psi: Any, order: tuple[int, ...], readout: str, shots: int, rng: np.random.Generator
 ) -> dict[str, int]:
-    """Bitstring counts (qubit 0 leftmost) of ``shots`` reads (:func:`sample_bits`)."""
-    keys, counts = np.unique(sample_bits(psi, order, readout, shots, rng), axis=0, return_counts=True)
-    return {"".join(str(b) for b in row): int(c) for row, c in zip(keys, counts, strict=True)}
+    """Bitstring counts (qubit 0 leftmost) of ``shots`` reads (:func:`sample_bits`), drawn
+    :data:`SAMPLE_CHUNK` at a time so that memory does not grow with the shots."""
+    counts: dict[str, int] = {}
+    for start in range(0, shots, SAMPLE_CHUNK):
+        bits = sample_bits(psi, order, readout, min(SAMPLE_CHUNK, shots - start), rng)
+        keys, found = np.unique(bits, axis=0, return_counts=True)
+        for row, c in zip(keys, found, strict=True):
+            key = "".join(str(b) for b in row)
+            counts[key] = counts.get(key, 0) + int(c)
+    return counts

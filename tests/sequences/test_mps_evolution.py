@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,12 @@ from qep_analog.cli import EXIT_BAD_INPUT
 from qep_analog.devices.ions import IonControls
 from qep_analog.devices.profile import DeviceProfile, read_profile
 from qep_analog.devices.rydberg import RydbergControls
+from qep_analog.emulation import mps_evolution
 from qep_analog.emulation.mps_evolution import (
     MPSEmulator,
     MPSEvolutionOptions,
     MPSEvolutionResult,
+    StringTable,
     snake_order,
     tail_cut,
 )
@@ -145,10 +148,11 @@ def test_small_bond_dimension_reports_its_truncation() -> None:
     assert difference > N_TOL  # the truncation shows in the observables
 
 
-def test_counts_in_rotated_bases_follow_the_exact_distribution() -> None:
+def test_counts_in_rotated_bases_follow_the_exact_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
     schedule, profile = rydberg_schedule(chain(4))
     schedule = dataclasses.replace(schedule, readout="XZYZ")
     shots = 20_000
+    monkeypatch.setattr(mps_evolution, "SAMPLE_CHUNK", 7_000)  # three chunks, counts summed
     result = MPSEmulator(profile, FAST).run(schedule, shots=shots, seed=3)
     assert result.counts is not None and sum(result.counts.values()) == shots
     state = QutipEmulator(profile).run(schedule).state
@@ -258,3 +262,28 @@ def test_emu_mps_agrees_with_ours_on_the_same_schedule() -> None:
     assert theirs.counts is not None and sum(theirs.counts.values()) == 100
     with pytest.raises(ConfigError, match="only Z strings"):
         run_emu_mps(schedule, profile, {"x": pauli_sum([(1.0, "X0")])})
+
+
+@pytest.mark.slow
+def test_memory_estimate_bounds_the_evolution() -> None:
+    """The TDVP estimate is at least what one evolution allocates (tracemalloc, after a warm-up run
+    has imported and cached everything) and within 4× of it, every bond at chi_max."""
+    schedule, profile = rydberg_schedule(chain(12, spacing=5.0), duration=1.0)
+    emulator = MPSEmulator(profile, dataclasses.replace(FAST, chi_max=32, svd_min=1e-12))
+    emulator.run(schedule)
+    tracemalloc.start()
+    result = emulator.run(schedule)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    position = np.empty(12, dtype=int)
+    position[list(result.order)] = np.arange(12)
+    table = StringTable(*hamiltonian_terms(schedule, profile), position)
+    assert result.chi == 32  # every bond reached chi_max, as the estimate assumes
+    assert peak <= table.memory_bytes(12, 32) <= 4 * peak
+
+
+def test_memory_beyond_the_limit_is_refused_before_any_step() -> None:
+    schedule, profile = rydberg_schedule(chain(60, spacing=5.0))
+    with pytest.raises(ConfigError, match="MPS emulator: 60 qubits at chi_max 4096 would need") as info:
+        MPSEmulator(profile, MPSEvolutionOptions(chi_max=4096)).run(schedule)
+    assert "\n" not in str(info.value)
