@@ -419,8 +419,25 @@ class DeviceProfile:
         on sites the calibration did not measure, with a warning when some were measured)."""
         return self.calibration.detuning_offset + self._per_site("site_detuning_offsets", n, 0.0)
 
-    def _per_site(self, field: str, n: int, unmeasured: float) -> NDArray:
-        values = tuple(getattr(self.calibration, field))
+    def site_readout_errors(self, n: int) -> tuple[NDArray, NDArray]:
+        """ε and ε′ of each of ``n`` sites: the per-site values where the calibration measured them,
+        the device-wide ones elsewhere (with a warning when some sites were measured)."""
+        noise = self.noise
+        return (
+            self._per_site(
+                "site_false_positive", n, noise.readout_false_positive, noise.site_false_positive
+            ),
+            self._per_site(
+                "site_false_negative", n, noise.readout_false_negative, noise.site_false_negative
+            ),
+        )
+
+    def _per_site(
+        self, field: str, n: int, unmeasured: float, measured: tuple[float, ...] | None = None
+    ) -> NDArray:
+        """``field``'s value on each of ``n`` sites (``measured``, else the calibration's field) and
+        ``unmeasured`` past the measured ones."""
+        values = tuple(getattr(self.calibration, field) if measured is None else measured)
         if values and len(values) < n:
             warnings.warn(
                 UncalibratedSitesWarning(

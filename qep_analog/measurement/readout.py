@@ -57,17 +57,10 @@ class ReadoutErrors:
 
     @classmethod
     def from_profile(cls, profile: Any, n_qubits: int) -> ReadoutErrors:
-        """The readout errors of a device profile (``profile.noise``) on ``n_qubits`` qubits: ε and ε′
-        per site when the profile holds one value per qubit, else the device-wide ones."""
-        noise = profile.noise
-
-        def values(per_site: tuple[float, ...], device_wide: float) -> NDArray:
-            return np.asarray(per_site if len(per_site) == n_qubits else [device_wide] * n_qubits, float)
-
-        return cls(
-            values(noise.site_false_positive, noise.readout_false_positive),
-            values(noise.site_false_negative, noise.readout_false_negative),
-        )
+        """The readout errors of a device profile on ``n_qubits`` qubits: ε and ε′ of each site the
+        calibration measured, the device-wide ones elsewhere
+        (:meth:`~qep_analog.devices.profile.DeviceProfile.site_readout_errors`)."""
+        return cls(*profile.site_readout_errors(n_qubits))
 
     @classmethod
     def none(cls, n_qubits: int) -> ReadoutErrors:

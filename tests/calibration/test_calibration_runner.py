@@ -17,7 +17,7 @@ from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.runcard import load_runcard, parse_runcard
 from qep_analog.calibration.runner import RUN_SCHEMA, read_results, refit, run_runcard
-from qep_analog.devices.profile import read_profile
+from qep_analog.devices.profile import UncalibratedSitesWarning, read_profile
 from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.library import builtin_directory
 from qep_analog.measurement.readout import ReadoutErrors
@@ -187,9 +187,11 @@ def test_resolve_fills_per_site_fields_from_the_last_run() -> None:
     effective = resolve(PROFILE, [*readout, record("readout_false_positive", 0.015)])
     assert effective.noise.site_false_positive == (0.01, 0.02)
     assert effective.noise.readout_false_positive == 0.015
-    # mitigation takes the per-site values where the profile has them for every qubit
+    # mitigation takes the per-site values of the measured sites, the device-wide one elsewhere (warned)
     assert ReadoutErrors.from_profile(effective, 2).false_positive.tolist() == [0.01, 0.02]
-    assert ReadoutErrors.from_profile(effective, 3).false_positive.tolist() == [0.015] * 3
+    with pytest.warns(UncalibratedSitesWarning, match="site_false_positive calibrated on sites 0-1 only"):
+        assert ReadoutErrors.from_profile(effective, 3).false_positive.tolist() == [0.01, 0.02, 0.015]
+    assert ReadoutErrors.from_profile(effective, 1).false_positive.tolist() == [0.01]
     offsets = [record("site_detuning_offsets", v, site=i, unit="rad/µs") for i, v in enumerate((0.1, -0.2))]
     effective = resolve(PROFILE, [*offsets, record("detuning_offset", 0.5, unit="rad/µs")])
     assert effective.site_offsets(2) == pytest.approx([0.6, 0.3])
