@@ -472,31 +472,26 @@ class QutipEmulator:
         subspace = hamiltonian.subspace
         psi0 = subspace_evolution.initial_state(schedule, subspace)
         rng = np.random.default_rng(seed)  # the full space's draws: the same trajectories for a seed
-        if rates is None:
+        if rates is None or not rates.stochastic:  # readout errors alone act on the counts only
             state = subspace_evolution.evolve(hamiltonian, psi0)[0]
         else:
-            count = realisations if rates.stochastic else 1
-            dim = subspace.dimension
+            count, dim = realisations, subspace.dimension
             require_memory(
                 f"emulator: schedule {schedule.label!r} with noise ({count} trajectories, a density "
                 f"matrix of the {dim} configurations of the blockade subspace)",
                 16 * (DENSITY_MATRICES * dim * dim + TRAJECTORY_VECTORS * count * dim),
             )
-            if not rates.stochastic:
-                psi = subspace_evolution.evolve(hamiltonian, psi0)[0]
-                state = np.outer(psi, psi.conj())
-            else:
-                draws = magnus.draw_trajectories(
-                    count, schedule.n_qubits, schedule.duration, rates.dephasing_rate,
-                    rates.amplitude_jitter, rng, rates.detuning_rms,
-                    detuning_jitter=rates.detuning_jitter,
-                )  # fmt: skip
-                states = subspace_evolution.run_trajectories(
-                    hamiltonian, psi0, draws, schedule.platform_spec.drive_control,
-                    magnus.step_grid(hamiltonian, magnus.TRAJECTORY_STRENGTH),
-                    magnus.TRAJECTORY_TOLERANCE, progress,
-                )  # fmt: skip
-                state = np.asarray(states.T @ states.conj() / count)
+            draws = magnus.draw_trajectories(
+                count, schedule.n_qubits, schedule.duration, rates.dephasing_rate,
+                rates.amplitude_jitter, rng, rates.detuning_rms,
+                detuning_jitter=rates.detuning_jitter,
+            )  # fmt: skip
+            states = subspace_evolution.run_trajectories(
+                hamiltonian, psi0, draws, schedule.platform_spec.drive_control,
+                magnus.step_grid(hamiltonian, magnus.TRAJECTORY_STRENGTH),
+                magnus.TRAJECTORY_TOLERANCE, progress,
+            )  # fmt: skip
+            state = np.asarray(states.T @ states.conj() / count)
         if not np.all(np.isfinite(state)):
             raise SolverError(f"emulator: the evolution of schedule {schedule.label!r} did not stay finite")
         expectations = {

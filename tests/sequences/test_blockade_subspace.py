@@ -461,3 +461,15 @@ def test_the_backend_reads_z_from_the_subspace_without_embedding() -> None:
     )
     embedded = np.real(np.diag(small_result.full_state()))
     assert np.abs(_read_probabilities(small_result, "Z" * 6) - embedded).max() < 1e-12
+
+
+def test_readout_errors_alone_keep_the_state_pure() -> None:
+    """Readout errors act on the counts only: a subspace run with them alone keeps the evolved ket
+    (no density matrix of the configurations) and gives the noiseless run's values."""
+    schedule, profile = array_schedule(3, 3)
+    emulator = QutipEmulator(profile, subspace="blockade")
+    noisy = emulator.run(schedule, occupations(9), noise=["readout"], shots=500, seed=1)
+    clean = emulator.run(schedule, occupations(9))
+    assert noisy.state.ndim == 1
+    assert np.max(np.abs(noisy.state - clean.state)) < 1e-12
+    assert noisy.counts is not None and sum(noisy.counts.values()) == 500
