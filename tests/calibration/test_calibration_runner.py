@@ -151,7 +151,7 @@ def test_dry_run_keeps_the_history_untouched(tmp_path: Path) -> None:
     assert not history.path.exists()
     assert outcome.profile.calibration.rabi_scale == pytest.approx(1.06, abs=0.005)
     saved = json.loads((tmp_path / "run" / "04-rabi" / "records.json").read_text())
-    assert saved["schema"] == "qep-calibration-records/1" and saved["records"]
+    assert saved["schema"] == "qep-calibration-records/2" and saved["records"]
 
 
 def test_data_are_on_disk_before_the_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
