@@ -254,7 +254,10 @@ def _print_steps(results: list[dict[str, Any]], units: list[dict[str, str]], bud
             print(f"    bad: {reason}")
     times = [b.device_time_s for b in budgets]
     total = None if None in times else sum(times)
-    print(f"all steps: {_budget_text(sum(b.shots for b in budgets), total)}")
+    print(
+        f"all steps: {_budget_text(sum(b.shots for b in budgets), total)} (device time: shots × the "
+        "profile's overhead per shot; the pulses themselves left out)"
+    )
     checks = _gradient_checks(results)
     if checks:
         print("QEP gradient check: " + "; ".join(checks))
@@ -271,7 +274,7 @@ def _budget_text(shots: int, seconds: float | None) -> str:
         shown = f"{seconds / 60:.3g} min"
     else:
         shown = f"{seconds / 3600:.3g} h"
-    return f"{shots} shots, device time {shown} (shots × the profile's overhead per shot)"
+    return f"{shots} shots, device time {shown}"
 
 
 def _gradient_checks(results: list[dict[str, Any]]) -> list[str]:
