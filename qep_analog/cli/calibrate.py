@@ -255,8 +255,8 @@ def _print_steps(results: list[dict[str, Any]], units: list[dict[str, str]], bud
     times = [b.device_time_s for b in budgets]
     total = None if None in times else sum(times)
     print(
-        f"all steps: {_budget_text(sum(b.shots for b in budgets), total)} (device time: shots × the "
-        "profile's overhead per shot; the pulses themselves left out)"
+        f"all steps: {_budget_text(sum(b.shots for b in budgets), total)} (shots × the profile's "
+        "overhead per shot; the pulses themselves left out)"
     )
     checks = _gradient_checks(results)
     if checks:
