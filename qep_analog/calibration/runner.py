@@ -128,6 +128,19 @@ class RunOutcome:
     profile: DeviceProfile  # the effective profile after the run
 
 
+def planned_shots(runcard: Runcard, n_sites: int) -> list[int | None]:
+    """The most shots each step of ``runcard`` can take on ``n_sites`` sites: the rows of its largest
+    data (:meth:`~qep_analog.calibration.routine.Routine.data_shape`: a re-scan or every iteration
+    included) times its shots per row; None for a routine without a ``shots`` parameter."""
+    out: list[int | None] = []
+    for step in runcard.steps:
+        routine = routine_named(step.routine, runcard.platform)
+        shots = getattr(step.parameters, "shots", None)
+        rows = routine.data_shape(step.parameters, n_sites)[0]
+        out.append(None if not isinstance(shots, int) else rows * shots)
+    return out
+
+
 def check_memory(runcard: Runcard, n_sites: int) -> None:
     """Refuse, before anything runs or is written, a runcard one of whose routines would exceed the
     memory limit on ``n_sites`` sites (:meth:`~qep_analog.calibration.routine.Routine.memory_bytes`)."""

@@ -70,6 +70,12 @@ def register(commands: Any) -> None:
     command.add_argument(
         "--plot", metavar="FILE", help="history: draw each field against time (PNG) with its changes"
     )
+    command.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the most shots and device time each step of the runcard can take on --sites "
+        "sites of --device, and run nothing",
+    )
     command.add_argument("--json", action="store_true", help="print JSON")
     command.add_argument("--quiet", action="store_true", help="no progress bar")
     command.add_argument("--no-plot", action="store_true", help="report: do not draw report.png")
@@ -80,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     for option in ("field", "plot"):
         if getattr(args, option) is not None and args.target != "history":
             raise CalibrationError(f"calibrate: --{option} is an option of 'calibrate history'")
+    if args.plan and args.target in ("history", "report"):
+        raise CalibrationError("calibrate: --plan is an option of a runcard")
     if args.day is not None and args.target in ("history", "report"):
         raise CalibrationError("calibrate: --day is an option of a runcard run on the fake lab")
     if args.target == "history":
@@ -120,7 +128,8 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         run_runcard,
     )
 
-    for option in ("device", "backend", "out"):
+    needed = ("device",) if args.plan else ("device", "backend", "out")
+    for option in needed:
         if getattr(args, option) is None:
             raise CalibrationError(f"calibrate: --{option} is required to run a runcard")
     if args.sites < 1:
@@ -137,6 +146,8 @@ def run_runcard_command(args: argparse.Namespace) -> int:
             f"calibrate: runcard {runcard.name!r} is for {runcard.platform}, device {profile.name!r} "
             f"is {profile.platform}"
         )
+    if args.plan:
+        return _print_plan(runcard, profile, args.sites)
     out = Path(args.out)
     if args.backend == "fake-lab":
         from qep_analog import FakeIonLab, FakeRydbergLab  # the fakes are imported only here
@@ -214,6 +225,26 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     records = len(after.calibration_records)
     print(f"profile {state}: snapshot {after.snapshot_hash}, {records} calibration records")
     print(f"results in {out}")
+    return 0
+
+
+def _print_plan(runcard: Any, profile: Any, n_sites: int) -> int:
+    """What a run of ``runcard`` on ``n_sites`` sites of ``profile`` can cost, step by step, before
+    it runs: the most shots of each step and their device time at the profile's overhead per shot."""
+    from qep_analog.calibration.runner import US_PER_SECOND, planned_shots
+
+    overhead = profile.capabilities.shot_overhead / US_PER_SECOND
+    plan = planned_shots(runcard, n_sites)
+    print(
+        f"plan of {runcard.name} on {n_sites} sites of {profile.name} (at most: a re-scan or every "
+        f"iteration included; {overhead:g} s per shot):"
+    )
+    for index, (step, shots) in enumerate(zip(runcard.steps, plan, strict=True), start=1):
+        cost = "shots not known before the run" if shots is None else _budget_text(shots, shots * overhead)
+        print(f"  {index:>2}. {step.routine:<22} {cost}")
+    known = [shots for shots in plan if shots is not None]
+    some = " (of the steps whose shots are known)" if len(known) < len(plan) else ""
+    print(f"all steps{some}: {_budget_text(sum(known), sum(known) * overhead)}")
     return 0
 
 

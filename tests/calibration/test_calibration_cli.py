@@ -397,6 +397,15 @@ def test_run_and_report_print_each_steps_shots_and_device_time(
     (tmp_path / "two.yaml").write_text(TWO_STEPS)
     argv = ["calibrate", str(tmp_path / "two.yaml"), "--device", "fresnel-like", "--backend", "fake-lab"]
     out = tmp_path / "run"
+    # the plan, before anything runs (these two routines take exactly their planned shots)
+    assert main([*argv, "--plan"]) == 0
+    plan = capsys.readouterr().out.splitlines()
+    assert plan[1:] == [
+        "   1. ramsey                 8200 shots, device time 41 min",
+        "   2. rabi                   6200 shots, device time 31 min",
+        "all steps: 14400 shots, device time 72 min",
+    ]
+    assert not out.exists()
     assert main([*argv, "--out", str(out), "--history", str(tmp_path / "h"), "--quiet"]) == 0
     expected = [
         "    8200 shots, device time 41 min",
