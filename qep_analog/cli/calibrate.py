@@ -1,6 +1,7 @@
 """``qep-analog calibrate``: run a runcard, show a device's calibration history, report a run.
 
-qep-analog calibrate RUNCARD --device NAME --backend fake-lab --out DIR [--history DIR]
+qep-analog calibrate RUNCARD --device NAME --backend fake-lab --out DIR [--history DIR] [--day D]
+qep-analog calibrate RUNCARD --device NAME [--sites N] --plan
 qep-analog calibrate history NAME [--history DIR] [--field FIELD] [--plot FILE]
 qep-analog calibrate report DIR
 """
