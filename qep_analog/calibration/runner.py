@@ -48,7 +48,7 @@ from qep_analog.calibration.data import CalibrationData, read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.known import Known
 from qep_analog.calibration.lab_units import SWEEP, profile_keys, step_units
-from qep_analog.calibration.records import FIELDS, QUALITIES, CalibrationRecord
+from qep_analog.calibration.records import FIELDS, ID_SEPARATORS, QUALITIES, CalibrationRecord
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.rehearsal import rehearse, selected
 from qep_analog.calibration.resolve import resolve
@@ -179,6 +179,11 @@ def run_runcard(
     step: the records of the finished steps are in the history once, and a backend whose draws can
     be restored (:class:`~qep_analog.calibration.backend.ResumableNoise`) draws what the
     uninterrupted run would have drawn."""
+    if run_id is not None and (not run_id or any(c in run_id for c in ID_SEPARATORS)):
+        raise CalibrationError(
+            f"run id {run_id!r} is empty or holds one of {' '.join(ID_SEPARATORS)} (they separate the "
+            "parts of a record id)"
+        )
     if history is not None and history.device != profile.name:
         raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
     if runcard.platform != profile.platform:

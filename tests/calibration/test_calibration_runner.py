@@ -415,6 +415,14 @@ def test_record_ids_are_unique_within_a_run_and_uses_names_the_right_one(tmp_pat
     assert by_id[offsets[1].record_id].value == outcome.profile.calibration.detuning_offset
 
 
+def test_a_run_id_that_would_break_record_ids_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    card = parse_runcard(yaml.safe_load(BOTH_OFFSETS))
+    lab = FakeRydbergLab.for_profile(PROFILE, seed=3)
+    with pytest.raises(CalibrationError, match=r"run id 'day#1' is empty or holds one of : # @"):
+        run_runcard(card, PROFILE, lab, tmp_path / "run", run_id="day#1")
+    assert not (tmp_path / "run").exists()
+
+
 def test_step_records_of_version_1_read_and_a_newer_version_is_refused(tmp_path: Path) -> None:
     from qep_analog.calibration.runner import read_step_records
     from qep_analog.calibration.versions import NewerSchemaError
