@@ -206,6 +206,9 @@ def run_runcard_command(args: argparse.Namespace) -> int:
                 {
                     "run_id": outcome.run_id,
                     "steps": [s.result.to_document() for s in outcome.steps],
+                    "budgets": [
+                        {"shots": s.shots, "device_time_s": s.device_time / 1e6} for s in outcome.steps
+                    ],
                     "effective": outcome.profile.to_document(),
                 },
                 indent=2,
