@@ -135,9 +135,12 @@ class ResumableNoise(Protocol):
 
 @runtime_checkable
 class DeviceClock(Protocol):
-    """A backend with a clock of its own (a fake lab's simulated days): a calibration run stamps its
-    records with the time it reads instead of the wall time."""
+    """A backend with a simulated clock of its own (a fake lab's days), which does not run by
+    itself: a calibration run stamps its records with the time it reads plus the device time the
+    run has spent so far (:func:`~qep_analog.calibration.runner.record_time`) instead of the wall
+    time."""
 
     def device_now(self) -> dt.datetime | None:
-        """The backend's time (time-zone aware), or None when it follows the wall clock."""
+        """The backend's time (time-zone aware) before the run spends any device time, or None when
+        it follows the wall clock."""
         ...

@@ -1,7 +1,9 @@
-"""Acquired calibration data (``qep-calibration-data/1``): what a backend returned, before any fit.
+"""Acquired calibration data (``qep-calibration-data/2``): what a backend returned, before any fit.
 
 Data are written to the run directory before fitting, so that every fit can be re-run offline
-(:func:`qep_analog.calibration.runner.refit`).
+(:func:`qep_analog.calibration.runner.refit`). Version 2 holds every key (``context``, ``sites`` and
+``uses`` included); version-1 files, which may lack those three, are read as they are; a file of a
+newer version is refused in one line naming it and its version.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.versions import schema_version
 from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.schema import shown
-from qep_analog.storage import read_json, write_json
+from qep_analog.storage import load_json, write_json
 from qep_analog.units import INTERNAL_UNIT
 
-SCHEMA = "qep-calibration-data/1"
+DATA_FAMILY = "qep-calibration-data"
+DATA_VERSION = 2
+SCHEMA = f"{DATA_FAMILY}/{DATA_VERSION}"
 _KEYS = ("schema", "routine", "parameters", "sweep_name", "sweep_unit", "sweep", "shots", "counts")
-_OPTIONAL = ("context", "sites", "uses")
+#: keys a version-1 file may leave out (version 2 holds them all)
+_OPTIONAL_V1 = ("context", "sites", "uses")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -32,9 +38,9 @@ class CalibrationData:
     ``parameters`` are the routine's parameters in their stored (unit-suffixed) form; ``context``
     holds numbers the fit needs besides them, in internal units (e.g. the programmed Rabi frequency).
     ``sites`` names the device site of each column when the data were restricted to a runcard's
-    targets (empty: column k is site k). ``uses`` names the records (``RUN:FIELD[@SITE]``) of the
-    calibrated values the acquisition and the model took as known (their values and errors are in
-    ``context``).
+    targets (empty: column k is site k). ``uses`` names the records (their ids,
+    :class:`~qep_analog.calibration.records.RecordId`) of the calibrated values the acquisition and
+    the model took as known (their values and errors are in ``context``).
     """
 
     routine: str
@@ -111,10 +117,21 @@ class CalibrationData:
             "uses": list(self.uses),
         }
 
+    @property
+    def total_shots(self) -> int:
+        """The shots the data took: one sequence of ``shots`` per row, all sites at once."""
+        return int(self.sweep.size) * int(self.shots)
+
     @classmethod
     def from_document(cls, document: dict[str, Any], source: str = "<data>") -> CalibrationData:
-        unknown = set(document) - set(_KEYS) - set(_OPTIONAL)
-        missing = set(_KEYS) - set(document)
+        """Data from a version-1 or version-2 document (a newer one: a one-line
+        :class:`~qep_analog.calibration.versions.NewerSchemaError` naming ``source``)."""
+        if not isinstance(document, dict):
+            raise CalibrationError(f"{source}: a {type(document).__name__}, not calibration data")
+        version = schema_version(document.get("schema"), DATA_FAMILY, DATA_VERSION, source)
+        keys = (*_KEYS, *_OPTIONAL_V1)
+        unknown = set(document) - set(keys)
+        missing = set(_KEYS if version == 1 else keys) - set(document)
         if unknown or missing:
             raise CalibrationError(
                 f"{source}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
@@ -146,8 +163,9 @@ def write_data(path: str | Path, data: CalibrationData) -> None:
 
 
 def read_data(path: str | Path) -> CalibrationData:
+    """The data in ``path``, of any version this reader knows (:meth:`CalibrationData.from_document`)."""
     try:
-        document = read_json(path, SCHEMA)
+        document = load_json(path)
     except StorageError as exc:
         raise CalibrationError(str(exc)) from None
     return CalibrationData.from_document(document, str(path))

@@ -1,7 +1,12 @@
 """The per-device calibration history: JSON lines under a schema header, appended atomically.
 
-File ``DIR/<device>.jsonl``: first line ``{"schema": "qep-calibration-history/1", "device": NAME}``,
-then one :class:`CalibrationRecord` per line. Writers take an exclusive ``fcntl.flock`` on
+File ``DIR/<device>.jsonl``: first line ``{"schema": "qep-calibration-history/2", "device": NAME}``,
+then one :class:`CalibrationRecord` per line, each a ``qep-calibration-record/2`` document (its own
+``schema`` key). Files begun under ``qep-calibration-history/1`` are read as they are: their lines
+without a ``schema`` key are version-1 records (no step), and records appended to them now are
+version 2, each saying so; the file is never rewritten. A header or a line of a newer version than
+this reader knows refuses the whole file in one line naming it and the version (a history half read
+would put an older calibration in force). Writers take an exclusive ``fcntl.flock`` on
 ``DIR/<device>.jsonl.lock``, write each batch of lines with a single ``os.write`` on an ``O_APPEND``
 descriptor and ``fsync`` it. A writer killed mid-write can leave at most one torn last line, a line
 cut short (a prefix of a record): the next writer starts a fresh line after it, and readers skip it
@@ -25,10 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.versions import NewerSchemaError, schema_version
 from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.storage import parse_json_text, read_input_bytes
 
-SCHEMA = "qep-calibration-history/1"
+HISTORY_FAMILY = "qep-calibration-history"
+HISTORY_VERSION = 2
+SCHEMA = f"{HISTORY_FAMILY}/{HISTORY_VERSION}"
 HISTORY_VARIABLE = "QEP_ANALOG_HISTORY"
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -146,7 +154,9 @@ class CalibrationHistory:
                 prefix = ""
                 if size == 0:
                     prefix = json.dumps({"schema": SCHEMA, "device": self.device}) + "\n"
-                elif not self._ends_with_newline(size):
+                else:
+                    self._check_header(self._first_line())  # not into a newer version's file
+                if size and not self._ends_with_newline(size):
                     prefix = "\n"  # a writer died mid-line: start a fresh line after its torn one
                 payload = (prefix + "\n".join(lines) + "\n").encode("utf-8")
                 written = os.write(fd, payload)
@@ -157,6 +167,29 @@ class CalibrationHistory:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+    def _first_line(self) -> bytes:
+        with open(self.path, "rb") as handle:
+            return handle.readline(1 << 16).rstrip(b"\n")
+
+    def _check_header(self, line: bytes) -> int:
+        """The version of the header ``line`` of this device's history, else a one-line error (a
+        newer version's: :class:`NewerSchemaError`)."""
+        try:
+            header = self._parse(line, 1)
+        except (StorageError, UnicodeDecodeError):
+            header = None
+        where = f"calibration history {self.path}"
+        schema = header.get("schema") if isinstance(header, dict) else None
+        if not isinstance(schema, str) or not schema.startswith(f"{HISTORY_FAMILY}/"):
+            raise CalibrationError(
+                f"{where}: first line is not a {HISTORY_FAMILY} header (schema {schema!r})"
+            )
+        version = schema_version(schema, HISTORY_FAMILY, HISTORY_VERSION, where)
+        assert isinstance(header, dict)  # it has a schema
+        if header.get("device") != self.device:
+            raise CalibrationError(f"{where}: header names device {header.get('device')!r}")
+        return version
 
     def _ends_with_newline(self, size: int) -> bool:
         with open(self.path, "rb") as handle:
@@ -176,16 +209,7 @@ class CalibrationHistory:
             raw.pop()
         if not raw:
             return HistoryRead((), ())
-        try:
-            header = self._parse(raw[0], 1)
-        except (StorageError, UnicodeDecodeError):
-            header = None
-        if not isinstance(header, dict) or header.get("schema") != SCHEMA:
-            raise CalibrationError(f"calibration history {self.path}: first line is not a {SCHEMA} header")
-        if header.get("device") != self.device:
-            raise CalibrationError(
-                f"calibration history {self.path}: header names device {header.get('device')!r}"
-            )
+        self._check_header(raw[0])
         records: list[CalibrationRecord] = []
         torn: list[int] = []
         damaged: list[DamagedLine] = []
@@ -201,6 +225,8 @@ class CalibrationHistory:
                 continue
             try:
                 records.append(CalibrationRecord.from_document(document))
+            except NewerSchemaError as exc:  # the whole file is refused, naming it and the line
+                raise NewerSchemaError(f"calibration history {self.path}, line {number}: {exc}") from None
             except CalibrationError as exc:  # JSON, but not a valid record
                 damaged.append(DamagedLine(number, f"not a valid record: {exc}"))
         return HistoryRead(tuple(records), tuple(torn), tuple(damaged))

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from qep_analog.calibration.records import CalibrationRecord
+from qep_analog.calibration.records import CalibrationRecord, RecordId
 from qep_analog.devices.profile import DeviceProfile
 
 
@@ -113,9 +113,7 @@ def _profile_value(profile: DeviceProfile, field: str) -> float:
 
 
 def record_ids(profile: DeviceProfile, fields: Iterable[str]) -> tuple[str, ...]:
-    """The ids of the records in force (``profile.calibration_records``) that set any of ``fields``
-    (a per-site field's records are named ``RUN:FIELD@SITE``)."""
+    """The ids of the records in force (``profile.calibration_records``) whose field is any of
+    ``fields`` (ids read by :meth:`RecordId.parse <qep_analog.calibration.records.RecordId.parse>`)."""
     wanted = set(fields)
-    return tuple(
-        rid for rid in profile.calibration_records if rid.split(":", 1)[-1].split("@")[0] in wanted
-    )
+    return tuple(rid for rid in profile.calibration_records if RecordId.parse(rid).field in wanted)

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
 
+from qep_analog.calibration.versions import schema_version
 from qep_analog.errors import CalibrationError
+
+#: the family of a record document's ``schema``; version 1 (no ``schema`` key, no ``step``) is read
+RECORD_FAMILY = "qep-calibration-record"
+RECORD_VERSION = 2
+RECORD_SCHEMA = f"{RECORD_FAMILY}/{RECORD_VERSION}"
+#: characters a run id may not hold: they separate the parts of a record id
+ID_SEPARATORS = (":", "#", "@")
 
 Quality = Literal["good", "bad"]
 QUALITIES = ("good", "bad")
@@ -58,7 +67,9 @@ class CalibrationRecord:
     records (:attr:`record_id`) of the calibrated values the routine's model took as known;
     ``budget`` the contributions to ``uncertainty`` as (source, standard error) pairs that add in
     quadrature ("statistical" for the fit's own, else the field or record an upstream error came
-    from); both are empty in records written before they existed.
+    from); both are empty in records written before they existed. ``step`` is the 1-based index of
+    the runcard step that made the record (None in records written before it existed): with it the
+    record's id is unique within its run even when two routines of the run measure one field.
     """
 
     field: str
@@ -76,9 +87,17 @@ class CalibrationRecord:
     site: int | None = None
     uses: tuple[str, ...] = ()
     budget: tuple[tuple[str, float], ...] = ()
+    step: int | None = None
 
     def __post_init__(self) -> None:
         where = f"calibration record {self.field!r} of run {self.run_id!r}"
+        if not self.run_id or any(c in self.run_id for c in ID_SEPARATORS):
+            raise CalibrationError(
+                f"{where}: run id is empty or holds one of {' '.join(ID_SEPARATORS)} "
+                "(they separate the parts of a record id)"
+            )
+        if self.step is not None and (isinstance(self.step, bool) or self.step < 1):
+            raise CalibrationError(f"{where}: step {self.step!r} is not a positive step index")
         if self.field not in FIELDS:
             raise CalibrationError(f"{where}: unknown field (known: {', '.join(FIELDS)})")
         if self.unit != FIELDS[self.field].unit:
@@ -91,6 +110,9 @@ class CalibrationRecord:
             raise CalibrationError(f"{where}: uncertainty {self.uncertainty} is negative")
         if self.site is not None and self.site < 0:
             raise CalibrationError(f"{where}: site {self.site} is negative")
+        for used in self.uses:
+            if _RECORD_ID.match(used) is None:
+                raise CalibrationError(f"{where}: uses {used!r}, which is not a record id")
         if any(not (math.isfinite(error) and error >= 0) for _, error in self.budget):
             raise CalibrationError(f"{where}: error budget {dict(self.budget)} holds a negative error")
         try:
@@ -117,8 +139,10 @@ class CalibrationRecord:
 
     @property
     def record_id(self) -> str:
-        """``RUN:FIELD`` or ``RUN:FIELD@SITE``: names this record among all records of a device."""
-        return f"{self.run_id}:{self.field}" + ("" if self.site is None else f"@{self.site}")
+        """``RUN#STEP:FIELD`` or ``RUN#STEP:FIELD@SITE`` (``RUN:FIELD[@SITE]`` for a record without a
+        step, written before records had one): names this record among all records of a device
+        (:class:`RecordId` reads it back)."""
+        return str(RecordId(self.run_id, self.step, self.field, self.site))
 
     @property
     def target(self) -> str:
@@ -127,22 +151,34 @@ class CalibrationRecord:
         return spec.site_field if self.site is not None and spec.site_field else self.field
 
     def to_document(self) -> dict[str, Any]:
-        document = asdict(self)
+        """The record as a :data:`RECORD_SCHEMA` document (every key present)."""
+        document: dict[str, Any] = {"schema": RECORD_SCHEMA, **asdict(self)}
         document["uses"] = list(self.uses)
         document["budget"] = dict(self.budget)
         return document
 
     @classmethod
-    def from_document(cls, document: Any) -> CalibrationRecord:
-        """A record from its JSON form; any mistake is a one-line :class:`CalibrationError`."""
+    def from_document(cls, document: Any, where: str = "calibration record") -> CalibrationRecord:
+        """A record from its JSON form: a :data:`RECORD_SCHEMA` document (every key present), or a
+        version-1 one (no ``schema`` key and no ``step``; ``site``, ``uses`` and ``budget`` may be
+        missing, as in records written before they existed). A document of a newer version is a
+        :class:`~qep_analog.calibration.versions.NewerSchemaError` naming ``where``; any other
+        mistake a one-line :class:`CalibrationError`."""
         if not isinstance(document, dict):
-            raise CalibrationError(f"calibration record: a {type(document).__name__}, not an object")
-        names = {f for f in cls.__dataclass_fields__}
+            raise CalibrationError(f"{where}: a {type(document).__name__}, not an object")
+        names = set(cls.__dataclass_fields__)
+        if "schema" in document:
+            schema_version(document["schema"], RECORD_FAMILY, RECORD_VERSION, where)
+            document = {k: v for k, v in document.items() if k != "schema"}
+            optional: tuple[str, ...] = ()
+        else:  # version 1
+            names.discard("step")
+            optional = _OPTIONAL_V1
         unknown = set(document) - names
-        missing = names - set(document) - set(_OPTIONAL)
+        missing = names - set(document) - set(optional)
         if unknown or missing:
             raise CalibrationError(
-                f"calibration record: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+                f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
             )
         checks: dict[str, tuple[type, ...]] = {
             "uses": (list,),
@@ -152,35 +188,71 @@ class CalibrationRecord:
             "valid": (bool,),
             "profile_version": (int,),
             "site": (int, type(None)),
+            "step": (int, type(None)),
         }
         for key, value in document.items():
             types = checks.get(key, (str,))
             bad_bool = isinstance(value, bool) and bool not in types
             if not isinstance(value, types) or bad_bool:
-                raise CalibrationError(f"calibration record: {key} = {value!r} has the wrong type")
+                raise CalibrationError(f"{where}: {key} = {value!r} has the wrong type")
         values = {key: value for key, value in document.items() if key not in ("uses", "budget")}
-        values["uses"] = _uses(document.get("uses", []))
-        values["budget"] = _budget(document.get("budget", {}))
+        values["uses"] = _uses(document.get("uses", []), where)
+        values["budget"] = _budget(document.get("budget", {}), where)
         for key in ("value", "uncertainty"):
             try:
                 values[key] = float(values[key])
             except OverflowError:  # an integer beyond the range of a float
-                raise CalibrationError(f"calibration record: {key} is beyond the float range") from None
+                raise CalibrationError(f"{where}: {key} is beyond the float range") from None
         return cls(**values)
 
 
-#: keys a record document may leave out (written before they existed)
-_OPTIONAL = ("site", "uses", "budget")
+#: keys a version-1 record document may leave out (written before they existed)
+_OPTIONAL_V1 = ("site", "uses", "budget")
 
 
-def _uses(value: list[Any]) -> tuple[str, ...]:
+class RecordId(NamedTuple):
+    """The parts of a record id ``RUN#STEP:FIELD[@SITE]`` (``RUN:FIELD[@SITE]`` without a step: the
+    ids of records written before records had one stay valid as they are). :meth:`parse` is the one
+    reader of ids."""
+
+    run_id: str
+    step: int | None
+    field: str
+    site: int | None
+
+    def __str__(self) -> str:
+        run = self.run_id if self.step is None else f"{self.run_id}#{self.step}"
+        return f"{run}:{self.field}" + ("" if self.site is None else f"@{self.site}")
+
+    @classmethod
+    def parse(cls, text: str) -> RecordId:
+        """The parts of ``text``; one that is no record id is a one-line :class:`CalibrationError`."""
+        match = _RECORD_ID.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise CalibrationError(f"record id {text!r} is not RUN#STEP:FIELD[@SITE] or RUN:FIELD[@SITE]")
+        step, site = match["step"], match["site"]
+        return cls(
+            match["run"],
+            None if step is None else int(step),
+            match["field"],
+            None if site is None else int(site),
+        )
+
+
+_RECORD_ID = re.compile(
+    r"^(?P<run>[^:#@]+)(?:#(?P<step>[1-9][0-9]*))?:(?P<field>[A-Za-z_][A-Za-z0-9_]*)"
+    r"(?:@(?P<site>[0-9]+))?$"
+)
+
+
+def _uses(value: list[Any], where: str) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in value):
-        raise CalibrationError(f"calibration record: uses = {value!r} is not a list of record ids")
+        raise CalibrationError(f"{where}: uses = {value!r} is not a list of record ids")
     return tuple(value)
 
 
-def _budget(value: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+def _budget(value: dict[str, Any], where: str) -> tuple[tuple[str, float], ...]:
     numbers = (int, float)
     if not all(isinstance(v, numbers) and not isinstance(v, bool) for v in value.values()):
-        raise CalibrationError(f"calibration record: budget = {value!r} is not a mapping to numbers")
+        raise CalibrationError(f"{where}: budget = {value!r} is not a mapping to numbers")
     return tuple((str(k), float(v)) for k, v in value.items())

@@ -2,11 +2,22 @@
 
 Run folder layout (``OUT``)::
 
-    run.json                         qep-calibration-run/1: run id, device, runcard, steps, verdicts
-                                     and the units each step is shown in (lab_units)
-    01-readout/data.json             qep-calibration-data/1, written before the fit
+    run.json                         qep-calibration-run/1: run id, device, runcard, steps, verdicts,
+                                     the units each step is shown in (lab_units), and the
+                                     profile's overhead per shot (``shot_overhead_s``)
+    01-readout/data.json             qep-calibration-data/2, written before the fit
     01-readout/result.json           qep-calibration-result/1
-    01-readout/records.json          qep-calibration-records/1: the proposed records
+    01-readout/records.json          qep-calibration-records/2: the proposed records
+                                     (qep-calibration-record/2 documents)
+
+Each record names its step (:attr:`CalibrationRecord.step`, the 1-based index of the step in the
+runcard), so its id ``RUN#STEP:FIELD[@SITE]`` is unique within the run even when two routines measure
+one field (detuning spectroscopy and Ramsey both give ``detuning_offset``).
+
+A record is stamped with the wall time (UTC), or, on a backend with a simulated clock
+(:class:`~qep_analog.calibration.backend.DeviceClock`: a fake lab put on a simulated day), with that
+clock plus the device time the run has spent before the step's records were made: each step's shots
+times the profile's ``shot_overhead`` (:func:`step_device_time`).
 
 After each routine the effective profile is re-resolved, so later routines use what earlier ones
 found (e.g. Rabi is driven at the detuning offset Ramsey just measured). With ``update: append`` the
@@ -22,6 +33,7 @@ to the history. A run that is not complete is continued by ``resume`` from its f
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -32,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from qep_analog.calibration.backend import CalibrationBackend, DeviceClock, ResumableNoise
-from qep_analog.calibration.data import read_data, write_data
+from qep_analog.calibration.data import CalibrationData, read_data, write_data
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.known import Known
 from qep_analog.calibration.lab_units import SWEEP, profile_keys, step_units
-from qep_analog.calibration.records import FIELDS, QUALITIES, CalibrationRecord
+from qep_analog.calibration.records import FIELDS, ID_SEPARATORS, QUALITIES, CalibrationRecord
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.rehearsal import rehearse, selected
 from qep_analog.calibration.resolve import resolve
@@ -48,6 +60,7 @@ from qep_analog.calibration.routine import (
     stored_parameters,
 )
 from qep_analog.calibration.runcard import POLICIES, Runcard, RunStep
+from qep_analog.calibration.versions import schema_version
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.memory import require_memory
@@ -55,6 +68,7 @@ from qep_analog.schema import Field, parse_section, shown
 from qep_analog.storage import (
     confined_path,
     folder_lock,
+    load_json,
     present_files,
     read_json,
     refuse_held_run,
@@ -67,14 +81,26 @@ RUN_SCHEMA = "qep-calibration-run/1"
 StepReport = Callable[[int, int, str], None]
 #: ``scan_progress(routine, done, total)``: how far the running routine's acquisition is
 ScanReport = Callable[[str, int, int], None]
-RECORDS_SCHEMA = "qep-calibration-records/1"
+RECORDS_FAMILY = "qep-calibration-records"
+RECORDS_VERSION = 2
+RECORDS_SCHEMA = f"{RECORDS_FAMILY}/{RECORDS_VERSION}"
+US_PER_SECOND = 1e6
 
 
-def record_time(backend: CalibrationBackend) -> dt.datetime:
-    """When a record is made: the backend's own clock if it has one (a fake lab's simulated days),
-    else the wall time (UTC)."""
+def record_time(backend: CalibrationBackend, elapsed: float = 0.0) -> dt.datetime:
+    """When a record is made: the backend's simulated clock if it has one (a fake lab's day) plus
+    ``elapsed`` µs of device time the run has spent, else the wall time (UTC)."""
     moment = backend.device_now() if isinstance(backend, DeviceClock) else None
-    return moment if moment is not None else dt.datetime.now(dt.UTC)
+    if moment is None:
+        return dt.datetime.now(dt.UTC)
+    return moment + dt.timedelta(microseconds=elapsed)
+
+
+def step_device_time(data: CalibrationData, profile: DeviceProfile) -> float:
+    """The device time (µs) a step's data took: its shots times the profile's overhead per shot (the
+    pulses themselves, at most a few ms each against an overhead of tens to hundreds of ms, are left
+    out)."""
+    return data.total_shots * profile.capabilities.shot_overhead
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -90,6 +116,9 @@ class StepOutcome:
     records: tuple[CalibrationRecord, ...]
     #: the unit suffix each quantity is shown in (:mod:`qep_analog.calibration.lab_units`)
     units: dict[str, str] = field(default_factory=dict)
+    #: the shots the step's data took, and their device time (µs; :func:`step_device_time`)
+    shots: int = 0
+    device_time: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +126,19 @@ class RunOutcome:
     run_id: str
     steps: tuple[StepOutcome, ...]
     profile: DeviceProfile  # the effective profile after the run
+
+
+def planned_shots(runcard: Runcard, n_sites: int) -> list[int | None]:
+    """The most shots each step of ``runcard`` can take on ``n_sites`` sites: the rows of its largest
+    data (:meth:`~qep_analog.calibration.routine.Routine.data_shape`: a re-scan or every iteration
+    included) times its shots per row; None for a routine without a ``shots`` parameter."""
+    out: list[int | None] = []
+    for step in runcard.steps:
+        routine = routine_named(step.routine, runcard.platform)
+        shots = getattr(step.parameters, "shots", None)
+        rows = routine.data_shape(step.parameters, n_sites)[0]
+        out.append(None if not isinstance(shots, int) else rows * shots)
+    return out
 
 
 def check_memory(runcard: Runcard, n_sites: int) -> None:
@@ -137,6 +179,11 @@ def run_runcard(
     step: the records of the finished steps are in the history once, and a backend whose draws can
     be restored (:class:`~qep_analog.calibration.backend.ResumableNoise`) draws what the
     uninterrupted run would have drawn."""
+    if run_id is not None and (not run_id or any(c in run_id for c in ID_SEPARATORS)):
+        raise CalibrationError(
+            f"run id {run_id!r} is empty or holds one of {' '.join(ID_SEPARATORS)} (they separate the "
+            "parts of a record id)"
+        )
     if history is not None and history.device != profile.name:
         raise CalibrationError(f"history of {history.device!r} given for device {profile.name!r}")
     if runcard.platform != profile.platform:
@@ -200,6 +247,7 @@ def _new_run(
         "backend": backend.name,
         "settings": json_ready(settings),
         "planned": _planned(runcard),
+        "shot_overhead_s": profile.capabilities.shot_overhead / US_PER_SECOND,
         "started": dt.datetime.now(dt.UTC).isoformat(),
         "steps": [],
     }
@@ -244,7 +292,7 @@ def _resumable_run(
             )
     run = _Run(runcard, profile, backend, summary, resumed=True)
     for index, stored in enumerate(summary["steps"], start=1):
-        run.done.append(_stored_step(out, runcard.steps[index - 1], stored))
+        run.done.append(_stored_step(out, runcard.steps[index - 1], stored, profile))
     if "noise_state" in summary and isinstance(backend, ResumableNoise):
         backend.restore_noise_state(summary["noise_state"])
     summary["status"] = "running"
@@ -263,18 +311,49 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _stored_step(out: Path, step: RunStep, stored: dict[str, Any]) -> StepOutcome:
+def _stored_step(out: Path, step: RunStep, stored: dict[str, Any], profile: DeviceProfile) -> StepOutcome:
     """A finished step of a stored run, from its folder."""
     folder = step_folder(out, stored)
     try:
         result = FitResult.from_document(
             read_json(folder / "result.json", RESULT_SCHEMA), str(folder / "result.json")
         )
-        documents = read_json(folder / "records.json", RECORDS_SCHEMA)["records"]
-        records = tuple(CalibrationRecord.from_document(d) for d in documents)
     except StorageError as exc:
         raise CalibrationError(str(exc)) from None
-    return StepOutcome(step.routine, folder, result, records, dict(stored.get("units", {})))
+    records = read_step_records(folder)
+    data = read_data(folder / "data.json")
+    return StepOutcome(
+        step.routine,
+        folder,
+        result,
+        records,
+        dict(stored.get("units", {})),
+        data.total_shots,
+        step_device_time(data, profile),
+    )
+
+
+def read_step_records(folder: Path) -> tuple[CalibrationRecord, ...]:
+    """The records a step proposed (``records.json``, version 1 or 2; a newer version is refused in
+    one line naming the file)."""
+    path = folder / "records.json"
+    try:
+        document = load_json(path)
+    except StorageError as exc:
+        raise CalibrationError(str(exc)) from None
+    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
+        schema_version(
+            document.get("schema") if isinstance(document, dict) else None,
+            RECORDS_FAMILY,
+            RECORDS_VERSION,
+            str(path),
+        )
+        raise CalibrationError(f"{path}: no list of records")
+    schema_version(document.get("schema"), RECORDS_FAMILY, RECORDS_VERSION, str(path))
+    return tuple(
+        CalibrationRecord.from_document(d, f"{path}, records[{k}]")
+        for k, d in enumerate(document["records"])
+    )
 
 
 def _run_steps(
@@ -305,8 +384,9 @@ def _run_steps(
             if progress is not None:
                 progress(index - 1, total, step.routine)
             within = None if scan_progress is None else partial(scan_progress, step.routine)
+            elapsed = sum(s.device_time for s in steps)
             outcome = _run_step(
-                run, index, step, effective, Known.from_records(profile.name, known), out, within
+                run, index, step, effective, Known.from_records(profile.name, known), out, within, elapsed
             )
             steps.append(outcome)
             known.extend(outcome.records)
@@ -332,10 +412,13 @@ def _run_step(
     known: Known,
     out: Path,
     within: ItemReport | None,
+    elapsed: float = 0.0,
 ) -> StepOutcome:
     """Acquire (with what is ``known``: the errors and per-site values of the records so far), save
     the data (the first data of a run write its ``run.json``), fit, and save the result and the
-    proposed records of step ``index`` with the criteria they were judged by."""
+    proposed records of step ``index`` with the criteria they were judged by. ``elapsed``: the device
+    time (µs) the run spent before this step (a simulated clock's records are stamped after it and
+    this step's own)."""
     runcard, profile = run.runcard, run.profile
     routine = routine_named(step.routine, profile.platform)
     folder = out / f"{index:02d}-{routine.name}"
@@ -346,13 +429,15 @@ def _run_step(
     write_data(folder / "data.json", data)  # saved before any fit
     result = fit_sites(routine, data)
     write_json(folder / "result.json", result.to_document(), RESULT_SCHEMA)
-    records = result.records(
+    spent = step_device_time(data, profile)
+    proposed = result.records(
         device=profile.name,
         profile_version=profile.version,
         runcard=runcard.name,
         run_id=run.run_id,
-        timestamp=record_time(run.backend).isoformat(),
+        timestamp=record_time(run.backend, elapsed + spent).isoformat(),
     )
+    records = [dataclasses.replace(r, step=index) for r in proposed]  # ids unique within the run
     write_json(
         folder / "records.json",
         {
@@ -366,7 +451,7 @@ def _run_step(
     runcard_keys = [key for s in runcard.steps for key in s.keys]
     fields = dict.fromkeys(e.field for e in result.estimates)
     units = step_units(step.keys, runcard_keys, profile_keys(profile), data.sweep_unit, fields)
-    return StepOutcome(routine.name, folder, result, tuple(records), units)
+    return StepOutcome(routine.name, folder, result, tuple(records), units, data.total_shots, spent)
 
 
 def _mark_done(run: _Run, step: StepOutcome, effective: DeviceProfile, out: Path) -> None:
@@ -492,6 +577,29 @@ def shown_units(run: dict[str, Any]) -> list[dict[str, str]]:
     """The display units of each step of a run document (empty for runs stored without them: those
     are shown in internal units)."""
     return [dict(step.get("units", {})) for step in run["steps"]]
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """What one step of a stored run took: its shots and, when the run stored the profile's overhead
+    per shot, their device time (s; :func:`step_device_time`), else None."""
+
+    shots: int
+    device_time_s: float | None
+
+
+def read_budgets(run_dir: str | Path) -> list[StepBudget]:
+    """The shots and device time of each finished step of a run, from its stored data."""
+    run = read_run(run_dir)
+    stored = run.get("shot_overhead_s")
+    overhead = None
+    if isinstance(stored, int | float) and not isinstance(stored, bool) and stored >= 0:
+        overhead = float(stored)
+    out = []
+    for step in run["steps"]:
+        shots = read_data(step_folder(run_dir, step) / "data.json").total_shots
+        out.append(StepBudget(shots, None if overhead is None else shots * overhead))
+    return out
 
 
 def read_results(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """``qep-analog calibrate``: run a runcard, show a device's calibration history, report a run.
 
-qep-analog calibrate RUNCARD --device NAME --backend fake-lab --out DIR [--history DIR]
+qep-analog calibrate RUNCARD --device NAME --backend fake-lab --out DIR [--history DIR] [--day D]
+qep-analog calibrate RUNCARD --device NAME [--sites N] --plan
 qep-analog calibrate history NAME [--history DIR] [--field FIELD] [--plot FILE]
 qep-analog calibrate report DIR
 """
@@ -8,6 +9,7 @@ qep-analog calibrate report DIR
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 from typing import Any
@@ -59,7 +61,8 @@ def register(commands: Any) -> None:
         type=float,
         metavar="DAYS",
         help="fake lab: drift it to this simulated day (its stated default random walk, seeded by "
-        "--drift-seed, not by --seed: the same device every run)",
+        "--drift-seed, not by --seed: the same device every run); its records are stamped with the "
+        "lab's clock: 2026-01-01 08:00 UTC + DAYS + the device time the run has spent",
     )
     command.add_argument(
         "--drift-seed", type=seed, default=0, help="fake lab with --day: seed of its random walk"
@@ -67,6 +70,12 @@ def register(commands: Any) -> None:
     command.add_argument("--field", help="history: only this field (e.g. rabi_scale)")
     command.add_argument(
         "--plot", metavar="FILE", help="history: draw each field against time (PNG) with its changes"
+    )
+    command.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the most shots and device time each step of the runcard can take on --sites "
+        "sites of --device, and run nothing",
     )
     command.add_argument("--json", action="store_true", help="print JSON")
     command.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     for option in ("field", "plot"):
         if getattr(args, option) is not None and args.target != "history":
             raise CalibrationError(f"calibrate: --{option} is an option of 'calibrate history'")
+    if args.plan and args.target in ("history", "report"):
+        raise CalibrationError("calibrate: --plan is an option of a runcard")
     if args.day is not None and args.target in ("history", "report"):
         raise CalibrationError("calibrate: --day is an option of a runcard run on the fake lab")
     if args.target == "history":
@@ -91,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     if args.argument is not None:
         raise CalibrationError(f"calibrate: unexpected argument {args.argument!r} after the runcard")
     return run_runcard_command(args)
+
+
+#: what the fake lab's clock reads at the start of simulated day 0 (``--day D``: records are stamped
+#: with DAY_ZERO + D days + the device time the run has spent)
+DAY_ZERO = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
 
 
 def _drift(args: argparse.Namespace, lab: Any) -> Any:
@@ -113,7 +129,8 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         run_runcard,
     )
 
-    for option in ("device", "backend", "out"):
+    needed = ("device",) if args.plan else ("device", "backend", "out")
+    for option in needed:
         if getattr(args, option) is None:
             raise CalibrationError(f"calibrate: --{option} is required to run a runcard")
     if args.sites < 1:
@@ -130,6 +147,8 @@ def run_runcard_command(args: argparse.Namespace) -> int:
             f"calibrate: runcard {runcard.name!r} is for {runcard.platform}, device {profile.name!r} "
             f"is {profile.platform}"
         )
+    if args.plan:
+        return _print_plan(runcard, profile, args.sites)
     out = Path(args.out)
     if args.backend == "fake-lab":
         from qep_analog import FakeIonLab, FakeRydbergLab  # the fakes are imported only here
@@ -140,7 +159,13 @@ def run_runcard_command(args: argparse.Namespace) -> int:
             "ion": FakeIonLab,
         }
         lab = labs[profile.platform]
-        backend = lab.for_profile(profile, n_sites=args.sites, seed=args.seed, drift=_drift(args, lab))
+        backend = lab.for_profile(
+            profile,
+            n_sites=args.sites,
+            seed=args.seed,
+            drift=_drift(args, lab),
+            start=None if args.day is None else DAY_ZERO,  # records on the lab's clock
+        )
         backend.preparation = args.preparation
         if args.day is not None:
             backend.set_day(args.day)
@@ -181,6 +206,9 @@ def run_runcard_command(args: argparse.Namespace) -> int:
                 {
                     "run_id": outcome.run_id,
                     "steps": [s.result.to_document() for s in outcome.steps],
+                    "budgets": [
+                        {"shots": s.shots, "device_time_s": s.device_time / 1e6} for s in outcome.steps
+                    ],
                     "effective": outcome.profile.to_document(),
                 },
                 indent=2,
@@ -189,7 +217,13 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         return 0
     where = "dry run, history untouched" if runcard.update == "dry-run" else f"history {history.path}"
     print(f"run {outcome.run_id}: {runcard.name} on {profile.name} ({backend.name}); {where}")
-    _print_steps([s.result.to_document() for s in outcome.steps], [s.units for s in outcome.steps])
+    from qep_analog.calibration.runner import US_PER_SECOND, StepBudget
+
+    _print_steps(
+        [s.result.to_document() for s in outcome.steps],
+        [s.units for s in outcome.steps],
+        [StepBudget(s.shots, s.device_time / US_PER_SECOND) for s in outcome.steps],
+    )
     after = outcome.profile
     state = "in force now" if runcard.update == "append" else "if applied (dry run: not in force)"
     records = len(after.calibration_records)
@@ -198,14 +232,35 @@ def run_runcard_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_steps(results: list[dict[str, Any]], units: list[dict[str, str]]) -> None:
-    """The summary table: values and errors in each step's display units (``units``, per field)."""
+def _print_plan(runcard: Any, profile: Any, n_sites: int) -> int:
+    """What a run of ``runcard`` on ``n_sites`` sites of ``profile`` can cost, step by step, before
+    it runs: the most shots of each step and their device time at the profile's overhead per shot."""
+    from qep_analog.calibration.runner import US_PER_SECOND, planned_shots
+
+    overhead = profile.capabilities.shot_overhead / US_PER_SECOND
+    plan = planned_shots(runcard, n_sites)
+    print(
+        f"plan of {runcard.name} on {n_sites} sites of {profile.name} (at most: a re-scan or every "
+        f"iteration included; {overhead:g} s per shot):"
+    )
+    for index, (step, shots) in enumerate(zip(runcard.steps, plan, strict=True), start=1):
+        cost = "shots not known before the run" if shots is None else _budget_text(shots, shots * overhead)
+        print(f"  {index:>2}. {step.routine:<22} {cost}")
+    known = [shots for shots in plan if shots is not None]
+    some = " (of the steps whose shots are known)" if len(known) < len(plan) else ""
+    print(f"all steps{some}: {_budget_text(sum(known), sum(known) * overhead)}")
+    return 0
+
+
+def _print_steps(results: list[dict[str, Any]], units: list[dict[str, str]], budgets: list[Any]) -> None:
+    """The summary table: values and errors in each step's display units (``units``, per field),
+    each step's shots and device time (``budgets``) and their totals."""
     from qep_analog import FIELDS, shown_in, unit_label
 
     print(
         f"{'routine':<22} {'quality':<8} {'chi2/dof':>9}  {'field':<24} {'value':>12} {'error':>10}  unit"
     )
-    for result, shown in zip(results, units, strict=True):
+    for result, shown, budget in zip(results, units, budgets, strict=True):
         first = True
         for estimate in result["estimates"]:
             per_site = FIELDS[estimate["field"]].per_site
@@ -229,11 +284,32 @@ def _print_steps(results: list[dict[str, Any]], units: list[dict[str, str]]) -> 
         for key in ("cosine", "relative_error"):  # the gradient check
             if key in result["curves"]:
                 print(f"{'':<41}  {key:<24} {_number(result['curves'][key][0]):>12}")
+        print(f"    {_budget_text(budget.shots, budget.device_time_s)}")
         for reason in result["reasons"]:
             print(f"    bad: {reason}")
+    times = [b.device_time_s for b in budgets]
+    total = None if None in times else sum(times)
+    print(
+        f"all steps: {_budget_text(sum(b.shots for b in budgets), total)} (shots × the profile's "
+        "overhead per shot; the pulses themselves left out)"
+    )
     checks = _gradient_checks(results)
     if checks:
         print("QEP gradient check: " + "; ".join(checks))
+
+
+def _budget_text(shots: int, seconds: float | None) -> str:
+    """``N shots, device time T`` (T in s, min or h; unknown for runs stored without the profile's
+    overhead per shot)."""
+    if seconds is None:
+        return f"{shots} shots, device time unknown (run stored without the overhead per shot)"
+    if seconds < 120:
+        shown = f"{seconds:.3g} s"
+    elif seconds < 7200:
+        shown = f"{seconds / 60:.3g} min"
+    else:
+        shown = f"{seconds / 3600:.3g} h"
+    return f"{shots} shots, device time {shown}"
 
 
 def _gradient_checks(results: list[dict[str, Any]]) -> list[str]:
@@ -253,6 +329,7 @@ def _gradient_checks(results: list[dict[str, Any]]) -> list[str]:
 def run_history(args: argparse.Namespace) -> int:
     from qep_analog import (
         CHANGE_THRESHOLD,
+        FIELDS,
         CalibrationHistory,
         false_alarm_rate,
         history_directory,
@@ -261,6 +338,8 @@ def run_history(args: argparse.Namespace) -> int:
         list_profiles,
         read_profile,
         series_changes,
+        shown_in,
+        unit_label,
     )
 
     history = CalibrationHistory(history_directory(args.history), args.argument)
@@ -274,10 +353,17 @@ def run_history(args: argparse.Namespace) -> int:
     changes = series_changes(series)
     records = [r for r in read.records if args.field is None or r.field == args.field]
     effective: dict[str, Any] = {}
+    effective_units: dict[str, str] = {}
     if args.argument in list_profiles():
-        effective = latest_values(read_profile(args.argument), read.records)
+        from qep_analog.calibration.lab_units import profile_keys, step_units
+
+        profile = read_profile(args.argument)
+        effective = latest_values(profile, read.records)
         if args.field is not None:
             effective = {k: v for k, v in effective.items() if k == args.field}
+        # each value in the unit its profile writes it in (else the profile's unit of its dimension)
+        fields = [_record_field(k) for k in effective]
+        effective_units = step_units([], [], profile_keys(profile), "", fields)
     plotted = None
     if args.plot is not None:
         from qep_analog import plot_history
@@ -289,10 +375,11 @@ def run_history(args: argparse.Namespace) -> int:
                 {
                     "device": args.argument,
                     "path": str(history.path),
-                    "records": [r.to_document() for r in records],
+                    "records": [{"record_id": r.record_id, **r.to_document()} for r in records],
                     "torn_lines": list(read.torn),
                     "damaged_lines": [{"line": d.number, "reason": d.reason} for d in read.damaged],
                     "effective": effective,
+                    "effective_units": {k: FIELDS[_record_field(k)].unit for k in effective},
                     "threshold_sigma": CHANGE_THRESHOLD,
                     "changes": [c.to_document() for c in changes],
                     **({"plot": str(plotted)} if plotted is not None else {}),
@@ -306,25 +393,36 @@ def run_history(args: argparse.Namespace) -> int:
         print(f"  line {number} is torn (a writer was interrupted) and skipped")
     for damaged in read.damaged:
         print(f"  line {damaged.number} is damaged and skipped: {damaged.reason}")
+    width = max([len("record id"), *(len(r.record_id) for r in records)])
     print(
-        f"{'timestamp':<25} {'run':<24} {'routine':<22} {'field':<24} {'site':>4} {'value':>12} "
+        f"{'timestamp':<25} {'record id':<{width}} {'routine':<22} {'value':>12} "
         f"{'error':>10} {'unit':<6} {'quality':<7} valid"
     )
     for r in records:
-        site = "-" if r.site is None else str(r.site)
         valid = "yes" if r.valid else "no"
         when = r.time.isoformat(timespec="seconds")  # ISO 8601 with the record's time zone
         print(
-            f"{when:<25} {r.run_id:<24} {r.routine:<22} {r.field:<24} {site:>4} "
+            f"{when:<25} {r.record_id:<{width}} {r.routine:<22} "
             f"{r.value:>12.6g} {r.uncertainty:>10.3g} {r.unit:<6} {r.quality:<7} {valid}"
         )
     for field, value in effective.items():
-        shown = ", ".join(f"{v:.6g}" for v in value) if isinstance(value, tuple) else f"{value:.6g}"
-        print(f"effective {field} = {shown}")
+        unit, suffix = FIELDS[_record_field(field)].unit, effective_units.get(_record_field(field))
+        values = value if isinstance(value, tuple) else (value,)
+        shown = ", ".join(_number(shown_in(v, unit, suffix)) for v in values)
+        label = unit_label(unit, suffix)
+        print(f"effective {field} = {shown}" + (f" {label}" if label else ""))
     _print_changes(changes, CHANGE_THRESHOLD, false_alarm_rate(CHANGE_THRESHOLD))
     if plotted is not None:
         print(f"plot in {plotted}")
     return 0
+
+
+def _record_field(name: str) -> str:
+    """The record field that fills the profile field ``name`` (``site_false_positive`` is filled by
+    the per-site records of ``readout_false_positive``)."""
+    from qep_analog import FIELDS
+
+    return next((f for f, spec in FIELDS.items() if spec.site_field == name), name)
 
 
 def _print_changes(changes: list[Any], threshold: float, rate: float) -> None:
@@ -353,12 +451,24 @@ def _print_changes(changes: list[Any], threshold: float, rate: float) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from qep_analog import read_results, read_run, run_state, shown_units
+    from qep_analog.calibration.runner import read_budgets, read_step_records, step_folder
 
     run = read_run(args.argument)
     results = read_results(args.argument)
+    budgets = read_budgets(args.argument)
+    records = [read_step_records(step_folder(args.argument, step)) for step in run["steps"]]
     state = run_state(run)
     if args.json:
-        print(json.dumps({"run": run, "state": state, "results": results}, indent=2))
+        steps = [
+            {
+                "shots": b.shots,
+                "device_time_s": b.device_time_s,
+                "record_ids": [r.record_id for r in made],
+                "uses": sorted({u for r in made for u in r.uses}),
+            }
+            for b, made in zip(budgets, records, strict=True)
+        ]
+        print(json.dumps({"run": run, "state": state, "results": results, "steps": steps}, indent=2))
         return 0
     plots = None
     # drawn first (it reads the stored data, so a damaged file stops it early); a run stopped in its
@@ -371,7 +481,47 @@ def run_report(args: argparse.Namespace) -> int:
         f"run {run['run_id']}: runcard {run['runcard']} on {run['device']} (profile version "
         f"{run['profile_version']}, backend {run['backend']}, update {run['update']}): {state}"
     )
-    _print_steps(results, shown_units(run))
+    _print_steps(results, shown_units(run), budgets)
+    print("records made by each step, and the records its model took as known:")
+    for step, made in zip(run["steps"], records, strict=True):
+        ids = _ids_text([r.record_id for r in made]) or "none"
+        used = _ids_text(sorted({u for r in made for u in r.uses})) or "none"
+        print(f"  {step['folder']}: {ids}; used {used}")
     if plots is not None:
         print(f"plots in {plots}")
     return 0
+
+
+def _ids_text(ids: list[str]) -> str:
+    """Record ids in short: those of one run and step together, each field with its sites
+    (``RUN#3: detuning_offset, detuning_offset@0-3``)."""
+    from qep_analog.calibration.records import RecordId
+
+    groups: dict[str, dict[str, list[int]]] = {}
+    for text in ids:
+        rid = RecordId.parse(text)
+        head = rid.run_id if rid.step is None else f"{rid.run_id}#{rid.step}"
+        sites = groups.setdefault(head, {}).setdefault(rid.field, [])
+        sites.append(-1 if rid.site is None else rid.site)
+    parts = []
+    for head, fields in groups.items():
+        shown = []
+        for name, sites in fields.items():
+            if -1 in sites:
+                shown.append(name)
+            placed = sorted(s for s in sites if s >= 0)
+            if placed:
+                shown.append(f"{name}@{_site_ranges(placed)}")
+        parts.append(f"{head}: {', '.join(shown)}")
+    return "; ".join(parts)
+
+
+def _site_ranges(sites: list[int]) -> str:
+    """``0-3,5`` for sites 0, 1, 2, 3, 5 (sorted)."""
+    ranges: list[list[int]] = []
+    for site in sites:
+        if ranges and site == ranges[-1][1] + 1:
+            ranges[-1][1] = site
+        else:
+            ranges.append([site, site])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)

@@ -339,3 +339,93 @@ def test_a_run_stopped_before_its_first_step_reports_without_a_traceback(
     (run / "run.json").write_text(json.dumps({**document, "steps": []}), encoding="utf-8")
     assert main(["calibrate", "report", str(run)]) == 0
     assert not (run / "report.png").exists() and capsys.readouterr().err == ""  # nothing to draw
+
+
+def test_history_prints_effective_values_in_the_profiles_units(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ca40-chain writes ``axial_frequency_MHz`` and ``dephasing_time_ms``: the effective values are
+    printed in those units (f = ω/2π for frequencies), a dimensionless one without a unit."""
+    import math
+
+    from qep_analog.calibration.history import CalibrationHistory
+    from qep_analog.calibration.records import CalibrationRecord
+
+    def made(field: str, value: float, unit: str) -> CalibrationRecord:
+        return CalibrationRecord(
+            field=field, value=value, uncertainty=value * 1e-3, unit=unit, run_id="r1", step=1,
+            routine="x", timestamp="2026-11-23T16:00:00+00:00", quality="good", valid=True,
+            device="ca40-chain", profile_version=1, runcard="ion-daily",
+        )  # fmt: skip
+
+    records = [
+        made("axial_frequency", 2 * math.pi * 0.2125, "rad/µs"),  # 0.2125 MHz
+        made("dephasing_time", 2500.0, "µs"),  # 2.5 ms
+        made("rabi_scale", 0.98, ""),
+    ]
+    CalibrationHistory(tmp_path, "ca40-chain").append(records)
+    assert main(["calibrate", "history", "ca40-chain", "--history", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "effective axial_frequency = 0.2125 MHz" in lines
+    assert "effective dephasing_time = 2.5 ms" in lines
+    assert "effective rabi_scale = 0.98" in lines
+    assert main(["calibrate", "history", "ca40-chain", "--history", str(tmp_path), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["effective"]["dephasing_time"] == 2500.0  # JSON keeps internal units
+    assert document["effective_units"]["dephasing_time"] == "µs"
+    assert document["records"][0]["record_id"] == "r1#1:axial_frequency"
+
+
+#: two steps whose shots follow from the runcard alone: 41 × 200 and 31 × 200
+TWO_STEPS = """\
+schema: qep-runcard/1
+name: two-steps
+platform: rydberg
+routines:
+  - routine: ramsey
+    parameters: {detuning_MHz: 1.0, start_us: 0.0, stop_us: 4.0, points: 41, shots: 200}
+  - routine: rabi
+    parameters: {rabi_MHz: 1.0, start_us: 0.0, stop_us: 2.5, points: 31, shots: 200}
+"""
+
+
+def test_run_and_report_print_each_steps_shots_and_device_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ramsey 41 × 200 = 8200 shots, Rabi 31 × 200 = 6200, at fresnel-like's 300 ms per shot: 41 min,
+    31 min and 72 min in all."""
+    (tmp_path / "two.yaml").write_text(TWO_STEPS)
+    argv = ["calibrate", str(tmp_path / "two.yaml"), "--device", "fresnel-like", "--backend", "fake-lab"]
+    out = tmp_path / "run"
+    # the plan, before anything runs (these two routines take exactly their planned shots)
+    assert main([*argv, "--plan"]) == 0
+    plan = capsys.readouterr().out.splitlines()
+    assert plan[1:] == [
+        "   1. ramsey                 8200 shots, device time 41 min",
+        "   2. rabi                   6200 shots, device time 31 min",
+        "all steps: 14400 shots, device time 72 min",
+    ]
+    assert not out.exists()
+    assert main([*argv, "--out", str(out), "--history", str(tmp_path / "h"), "--quiet"]) == 0
+    expected = [
+        "    8200 shots, device time 41 min",
+        "    6200 shots, device time 31 min",
+    ]
+    total = "all steps: 14400 shots, device time 72 min"
+    for text in (capsys.readouterr().out, None):
+        if text is None:
+            assert main(["calibrate", "report", str(out), "--no-plot"]) == 0
+            text = capsys.readouterr().out
+        lines = text.splitlines()
+        assert [line for line in lines if line.startswith("    ") and "shots" in line] == expected
+        assert any(line.startswith(total) for line in lines)
+    # the report names each step's records (ids with their step) and the records it used
+    run_id = json.loads((out / "run.json").read_text())["run_id"]
+    assert f"  02-rabi: {run_id}#2: rabi_scale, rabi_scale@0-3; used {run_id}#1: " in text
+    assert main(["calibrate", "report", str(out), "--json"]) == 0
+    steps = json.loads(capsys.readouterr().out)["steps"]
+    assert [(s["shots"], s["device_time_s"]) for s in steps] == [
+        (8200, pytest.approx(2460.0)),
+        (6200, pytest.approx(1860.0)),
+    ]
+    assert f"{run_id}#1:detuning_offset" in steps[1]["uses"]

@@ -233,3 +233,137 @@ def test_two_concurrent_writers(tmp_path: Path) -> None:
     assert len({r.run_id for r in read.records}) == 120
     text = (tmp_path / "fresnel-like.jsonl").read_text()
     assert text.count(SCHEMA) == 1 and os.path.exists(tmp_path / "fresnel-like.jsonl.lock")
+
+
+# --- record ids and schema versions -------------------------------------------------------------
+
+#: a history written before records had a step and lines a schema: a /1 header, a record without
+#: ``uses`` and ``budget`` and one with them (both forms were written under /1)
+OLD_HISTORY = """\
+{"schema": "qep-calibration-history/1", "device": "fresnel-like"}
+{"field": "detuning_offset", "value": 0.9, "uncertainty": 0.01, "unit": "rad/µs", \
+"timestamp": "2026-11-20T10:00:00+00:00", "run_id": "20261120T100000Z-aa11bb", "routine": "ramsey", \
+"quality": "good", "valid": true, "device": "fresnel-like", "profile_version": 1, \
+"runcard": "rydberg-basic", "site": null}
+{"field": "rabi_scale", "value": 1.05, "uncertainty": 0.002, "unit": "", \
+"timestamp": "2026-11-20T10:05:00+00:00", "run_id": "20261120T100000Z-aa11bb", "routine": "rabi", \
+"quality": "good", "valid": true, "device": "fresnel-like", "profile_version": 1, \
+"runcard": "rydberg-basic", "site": null, "uses": ["20261120T100000Z-aa11bb:detuning_offset"], \
+"budget": {"statistical": 0.002}}
+"""
+
+
+def test_record_ids_name_the_step_and_old_ids_stay_valid() -> None:
+    from qep_analog.calibration.records import RecordId
+
+    new = record(field="detuning_offset", unit="rad/µs", site=3, step=2)
+    assert new.record_id == "run-1#2:detuning_offset@3"
+    assert RecordId.parse(new.record_id) == RecordId("run-1", 2, "detuning_offset", 3)
+    # a record without a step (written before records had one) keeps its id
+    assert record().record_id == "run-1:rabi_scale"
+    assert RecordId.parse("20261120T100000Z-aa11bb:rabi_scale") == RecordId(
+        "20261120T100000Z-aa11bb", None, "rabi_scale", None
+    )
+    for text in ("run-1", "run-1#0:rabi_scale", "run-1:rabi_scale@x", "a:b:rabi_scale"):
+        with pytest.raises(CalibrationError, match="is not RUN#STEP:FIELD"):
+            RecordId.parse(text)
+    with pytest.raises(CalibrationError, match="holds one of"):
+        record(run_id="run:1")
+    with pytest.raises(CalibrationError, match="step 0 is not a positive step index"):
+        record(step=0)
+    with pytest.raises(CalibrationError, match="which is not a record id"):
+        record(uses=("rabi_scale",))
+
+
+def test_an_old_history_reads_as_it_is_and_new_records_are_version_2(tmp_path: Path) -> None:
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.path.write_text(OLD_HISTORY, encoding="utf-8")
+    old = history.read()
+    assert old.damaged == () and old.torn == ()
+    assert [r.record_id for r in old.records] == [
+        "20261120T100000Z-aa11bb:detuning_offset",
+        "20261120T100000Z-aa11bb:rabi_scale",
+    ]
+    assert old.records[0].uses == () and old.records[0].step is None
+    assert old.records[1].uses == ("20261120T100000Z-aa11bb:detuning_offset",)
+    assert old.records[1].budget == (("statistical", 0.002),)
+    # appended records are version 2, each saying so; the old header and lines stay as they were
+    history.append([record(1.07, step=4, uses=("20261120T100000Z-aa11bb:detuning_offset",))])
+    lines = history.path.read_text(encoding="utf-8").splitlines()
+    assert "\n".join(lines[:3]) + "\n" == OLD_HISTORY
+    appended = json.loads(lines[3])
+    assert appended["schema"] == "qep-calibration-record/2" and appended["step"] == 4
+    assert [r.record_id for r in history.read().records][2] == "run-1#4:rabi_scale"
+
+
+def test_a_new_history_is_version_2_and_round_trips(tmp_path: Path) -> None:
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    written = record(1.1, step=3, site=1, budget=(("statistical", 0.001),), uses=("r0#1:rabi_scale",))
+    history.append([written])
+    header, line = history.path.read_text(encoding="utf-8").splitlines()
+    assert json.loads(header) == {"schema": "qep-calibration-history/2", "device": "fresnel-like"}
+    assert set(json.loads(line)) == {"schema", *CalibrationRecord.__dataclass_fields__}
+    assert history.read().records == (written,)
+    # a version-2 line holds every key: one left out is a damaged line, not a version-1 record
+    document = json.loads(line)
+    del document["step"]
+    with pytest.raises(CalibrationError, match=r"missing keys \['step'\]"):
+        CalibrationRecord.from_document(document)
+
+
+def test_a_newer_history_is_refused_in_one_line_naming_the_file_and_version(tmp_path: Path) -> None:
+    from qep_analog.calibration.versions import NewerSchemaError
+
+    history = CalibrationHistory(tmp_path, "fresnel-like")
+    history.path.write_text('{"schema": "qep-calibration-history/3", "device": "fresnel-like"}\n')
+    for action in (history.read, lambda: history.append([record()])):
+        with pytest.raises(NewerSchemaError) as caught:
+            action()
+        message = str(caught.value)
+        assert "\n" not in message and str(history.path) in message
+        assert "newer version of qep-analog (qep-calibration-history/3)" in message
+    # a line of a newer record version refuses the whole file (a half-read history would put an
+    # older calibration in force), naming the file, the line and the version
+    history.path.write_text(OLD_HISTORY, encoding="utf-8")
+    future = {**record().to_document(), "schema": "qep-calibration-record/3", "drift_model": "x"}
+    with history.path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(future) + "\n")
+    with pytest.raises(NewerSchemaError, match=r"line 4: .*\(qep-calibration-record/3\)") as caught:
+        history.read()
+    assert str(history.path) in str(caught.value)
+
+
+def test_calibration_data_read_version_1_write_version_2_refuse_newer(tmp_path: Path) -> None:
+    import numpy as np
+
+    from qep_analog.calibration.data import CalibrationData, read_data, write_data
+    from qep_analog.calibration.versions import NewerSchemaError
+
+    data = CalibrationData(
+        routine="ramsey", parameters={"points": 3}, sweep_name="delay", sweep_unit="µs",
+        sweep=np.array([0.0, 1.0, 2.0]), shots=100, counts=np.array([[1], [50], [99]]),
+        context={"detuning": 6.28}, uses=("run-1#2:detuning_offset",),
+    )  # fmt: skip
+    write_data(tmp_path / "data.json", data)
+    written = json.loads((tmp_path / "data.json").read_text())
+    assert written["schema"] == "qep-calibration-data/2"
+    assert set(written) == {
+        "schema", "routine", "parameters", "sweep_name", "sweep_unit", "sweep", "shots", "counts",
+        "context", "sites", "uses",
+    }  # fmt: skip
+    again = read_data(tmp_path / "data.json")
+    assert again.uses == data.uses and again.context == data.context and again.total_shots == 300
+    # version 1: context, sites and uses may be missing
+    old = {k: v for k, v in written.items() if k not in ("context", "sites", "uses")}
+    (tmp_path / "old.json").write_text(json.dumps({**old, "schema": "qep-calibration-data/1"}))
+    assert read_data(tmp_path / "old.json").uses == () and read_data(tmp_path / "old.json").context == {}
+    # version 2 holds every key
+    (tmp_path / "short.json").write_text(json.dumps(old))
+    with pytest.raises(CalibrationError, match=r"missing keys \['context', 'sites', 'uses'\]"):
+        read_data(tmp_path / "short.json")
+    (tmp_path / "new.json").write_text(json.dumps({**written, "schema": "qep-calibration-data/3"}))
+    with pytest.raises(NewerSchemaError) as caught:
+        read_data(tmp_path / "new.json")
+    message = str(caught.value)
+    assert str(tmp_path / "new.json") in message and "(qep-calibration-data/3)" in message
+    assert "\n" not in message

@@ -151,7 +151,7 @@ def test_dry_run_keeps_the_history_untouched(tmp_path: Path) -> None:
     assert not history.path.exists()
     assert outcome.profile.calibration.rabi_scale == pytest.approx(1.06, abs=0.005)
     saved = json.loads((tmp_path / "run" / "04-rabi" / "records.json").read_text())
-    assert saved["schema"] == "qep-calibration-records/1" and saved["records"]
+    assert saved["schema"] == "qep-calibration-records/2" and saved["records"]
 
 
 def test_data_are_on_disk_before_the_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -371,3 +371,67 @@ def test_fit_result_round_trip_and_refusals() -> None:
         FitResult.from_document(
             {**document, "estimates": [{**document["estimates"][0], "field": "speed"}]}, "result.json"
         )
+
+
+#: detuning spectroscopy and Ramsey both measure the detuning offset in one run (short scans)
+BOTH_OFFSETS = """\
+schema: qep-runcard/1
+name: both-offsets
+platform: rydberg
+routines:
+  - routine: readout
+    parameters: {repeats: 2, shots: 200}
+  - routine: detuning_spectroscopy
+    parameters: {rabi_MHz: 0.5, duration_us: 1.0, start_MHz: -1.5, stop_MHz: 1.5, points: 31, shots: 200}
+  - routine: ramsey
+    parameters: {detuning_MHz: 1.0, start_us: 0.0, stop_us: 4.0, points: 41, shots: 200}
+  - routine: rabi
+    parameters: {rabi_MHz: 1.0, start_us: 0.0, stop_us: 2.5, points: 31, shots: 200}
+"""
+
+
+def test_record_ids_are_unique_within_a_run_and_uses_names_the_right_one(tmp_path: Path) -> None:
+    from qep_analog.calibration.known import record_ids
+    from qep_analog.calibration.records import RecordId
+
+    card = parse_runcard(yaml.safe_load(BOTH_OFFSETS))
+    history = CalibrationHistory(tmp_path / "h", PROFILE.name)
+    outcome = run_runcard(
+        card, PROFILE, FakeRydbergLab.for_profile(PROFILE, seed=3), tmp_path / "run", history
+    )
+    assert all(s.result.quality == "good" for s in outcome.steps)
+    records = history.read().records
+    ids = [r.record_id for r in records]
+    assert len(set(ids)) == len(ids)  # before: both steps wrote RUN:detuning_offset (and @SITE)
+    by_id = {r.record_id: r for r in records}
+    offsets = [r for r in records if r.field == "detuning_offset" and r.site is None]
+    assert [(r.routine, r.step) for r in offsets] == [("detuning_spectroscopy", 2), ("ramsey", 3)]
+    assert offsets[0].record_id == f"{outcome.run_id}#2:detuning_offset"
+    # Rabi is driven at Ramsey's offsets (the later ones): its uses name Ramsey's records only
+    rabi = next(r for r in records if r.routine == "rabi")
+    used = [by_id[u] for u in rabi.uses if RecordId.parse(u).field == "detuning_offset"]
+    assert used and {(r.routine, r.step) for r in used} == {("ramsey", 3)}
+    assert {r.site for r in used} == {None, 0, 1, 2, 3}
+    # the profile in force names Ramsey's record, and record_ids reads it through the one parser
+    assert record_ids(outcome.profile, ("detuning_offset",)) == (offsets[1].record_id,)
+    assert by_id[offsets[1].record_id].value == outcome.profile.calibration.detuning_offset
+
+
+def test_a_run_id_that_would_break_record_ids_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    card = parse_runcard(yaml.safe_load(BOTH_OFFSETS))
+    lab = FakeRydbergLab.for_profile(PROFILE, seed=3)
+    with pytest.raises(CalibrationError, match=r"run id 'day#1' is empty or holds one of : # @"):
+        run_runcard(card, PROFILE, lab, tmp_path / "run", run_id="day#1")
+    assert not (tmp_path / "run").exists()
+
+
+def test_step_records_of_version_1_read_and_a_newer_version_is_refused(tmp_path: Path) -> None:
+    from qep_analog.calibration.runner import read_step_records
+    from qep_analog.calibration.versions import NewerSchemaError
+
+    old = {k: v for k, v in record("rabi_scale", 1.0).to_document().items() if k not in ("schema", "step")}
+    write_json(tmp_path / "records.json", {"records": [old]}, "qep-calibration-records/1")
+    assert read_step_records(tmp_path) == (record("rabi_scale", 1.0),)
+    write_json(tmp_path / "records.json", {"records": []}, "qep-calibration-records/3")
+    with pytest.raises(NewerSchemaError, match=r"records.json: written by a newer .*records/3\)"):
+        read_step_records(tmp_path)

@@ -87,10 +87,12 @@ def true_value(hidden: HiddenRydbergParameters, field: str, site: int | None) ->
     return float(hidden.detuning_offset if site is None else hidden.detuning_offsets[site])
 
 
-def day_of(change_time: dt.datetime) -> int:
-    days = (change_time - START) / dt.timedelta(days=1)
-    assert days == pytest.approx(round(days))
-    return round(days)
+def day_of(change_time: dt.datetime, start: dt.datetime = START) -> int:
+    """The lab day of a record: its time is the day's start plus the device time the run spent
+    before it (hours, less than a day here)."""
+    days = (change_time - start) / dt.timedelta(days=1)
+    assert 0 <= days - math.floor(days) < 0.5
+    return math.floor(days)
 
 
 def test_the_walk_is_seeded_reproducible_and_has_its_stated_rms() -> None:
@@ -283,3 +285,91 @@ def test_the_stated_errors_make_the_false_alarm_rate_honest(tmp_path: Path) -> N
         assert 0.7 < rms < 1.3, f"{field}: rms of jump/sigma {rms:.3g} over {len(values)} changes"
     assert flagged <= poisson.ppf(0.999, total * false_alarm_rate())
     assert len(bad) <= 3, bad  # a bad readout fit now and then (block χ² ≥ 3 of 4 blocks)
+
+
+#: fresnel-like's overhead per shot (its ``shot_overhead_ms: 300``), in s
+FRESNEL_OVERHEAD_S = 0.3
+#: the lab days the command-line test calibrates on, and the seed of its default drift
+CLI_DAYS, CLI_DRIFT_SEED = (0, 1, 2, 5), 4
+
+
+def test_calibrate_on_lab_days_stamps_the_records_with_the_labs_clock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``calibrate … --day D`` on days 0, 1, 2, 5 (run seconds apart): every record is stamped with
+    the lab's clock (day D's start plus the device time spent before it), so the history's series,
+    its flags and its plot are on the lab's days."""
+    from matplotlib.dates import num2date
+
+    from qep_analog.calibration.data import read_data
+    from qep_analog.calibration.drift_plot import history_figure
+    from qep_analog.cli.calibrate import DAY_ZERO
+
+    (tmp_path / "runcard.yaml").write_text(RUNCARD)
+    history = ["--history", str(tmp_path / "h")]
+    argv = ["calibrate", str(tmp_path / "runcard.yaml"), "--device", "fresnel-like", "--quiet"]
+    argv += ["--backend", "fake-lab", "--drift-seed", str(CLI_DRIFT_SEED), *history]
+    for day in CLI_DAYS:
+        out = ["--out", str(tmp_path / f"day{day}"), "--day", str(day), "--seed", str(day)]
+        assert main([*argv, *out]) == 0
+    capsys.readouterr()
+    records = CalibrationHistory(tmp_path / "h", "fresnel-like").read().records
+    started = []
+    for day in CLI_DAYS:
+        run = json.loads((tmp_path / f"day{day}" / "run.json").read_text())
+        started.append(dt.datetime.fromisoformat(run["started"]))
+        spent = 0.0  # device time before each step's records: its data's shots × 0.3 s, summed
+        for index, step in enumerate(run["steps"], start=1):
+            data = read_data(tmp_path / f"day{day}" / step["folder"] / "data.json")
+            spent += len(data.sweep) * data.shots * FRESNEL_OVERHEAD_S
+            made = [r for r in records if r.run_id == run["run_id"] and r.step == index]
+            assert made, (day, step["routine"])
+            expected = DAY_ZERO + dt.timedelta(days=day, seconds=spent)
+            assert all(abs((r.time - expected).total_seconds()) < 1e-3 for r in made)
+    assert max(started) - min(started) < dt.timedelta(minutes=5)  # the runs: seconds apart
+    assert sorted({day_of(r.time, DAY_ZERO) for r in records}) == list(CLI_DAYS)
+
+    # the offset's changes are between consecutive lab days, flagged where the lab truly moved
+    lab = FakeRydbergLab.for_profile(
+        read_profile("fresnel-like"), 4, drift=FakeRydbergLab.default_drift(CLI_DRIFT_SEED)
+    )
+    truth = {}
+    for day in CLI_DAYS:
+        lab.set_day(day)
+        truth[day] = lab.hidden
+    field = ["--field", "detuning_offset"]
+    assert main(["calibrate", "history", "fresnel-like", *history, *field, "--json"]) == 0
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    device_wide = [c for c in changes if c["site"] is None]
+    days = [
+        (
+            day_of(dt.datetime.fromisoformat(c["from"]), DAY_ZERO),
+            day_of(dt.datetime.fromisoformat(c["to"]), DAY_ZERO),
+        )
+        for c in device_wide
+    ]
+    assert days == [(0, 1), (1, 2), (2, 5)]
+    clear = 0
+    for c in changes:
+        before = day_of(dt.datetime.fromisoformat(c["from"]), DAY_ZERO)
+        after = day_of(dt.datetime.fromisoformat(c["to"]), DAY_ZERO)
+        jump = true_value(truth[after], "detuning_offset", c["site"]) - true_value(
+            truth[before], "detuning_offset", c["site"]
+        )
+        if abs(jump) >= CLEARLY_ABOVE * c["sigma"]:
+            clear += 1
+            assert c["flagged"], (c, jump)
+        elif abs(jump) <= CLEARLY_BELOW * c["sigma"]:
+            assert not c["flagged"], (c, jump)
+        assert abs(c["jump"] - jump) < 4 * c["sigma"]  # the step between the right two days
+    assert clear >= 3  # the offset moves by ≈ 5σ a day: some changes are ≥ 6σ on this seed
+    # the plot's time axis spans the lab's days 0 … 5, not the wall clock of the runs
+    kept = CalibrationHistory(tmp_path / "h", "fresnel-like").read().records
+    series = history_series(kept, "detuning_offset")
+    figure = history_figure(series, series_changes(series))
+    low, high = (num2date(x) for x in figure.axes[0].get_xlim())
+    assert DAY_ZERO - dt.timedelta(days=1) < low < DAY_ZERO + dt.timedelta(hours=12)
+    assert DAY_ZERO + dt.timedelta(days=5) < high < DAY_ZERO + dt.timedelta(days=6)
+    plot = tmp_path / "drift.png"
+    assert main(["calibrate", "history", "fresnel-like", *history, *field, "--plot", str(plot)]) == 0
+    assert "plot in" in capsys.readouterr().out and plot.stat().st_size > 10_000
