@@ -12,6 +12,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from numpy.typing import NDArray
@@ -19,12 +20,17 @@ from numpy.typing import NDArray
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.known import Known, record_ids
 from qep_analog.calibration.records import FIELDS, QUALITIES, CalibrationRecord, Quality
+from qep_analog.calibration.versions import schema_version
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.errors import CalibrationError
+from qep_analog.errors import CalibrationError, StorageError
 from qep_analog.schema import OMIT, Field, parse_section
+from qep_analog.storage import load_json
 from qep_analog.units import keys_for
 
-RESULT_SCHEMA = "qep-calibration-result/1"
+#: the result format written; /1 (the same keys, ``uses`` and ``budget`` optional) is read too
+RESULT_FAMILY = "qep-calibration-result"
+RESULT_VERSION = 2
+RESULT_SCHEMA = f"{RESULT_FAMILY}/{RESULT_VERSION}"
 #: ``progress(done, total)``: how far a routine's acquisition is (points or preparations of its scan)
 ItemReport = Callable[[int, int], None]
 
@@ -58,9 +64,9 @@ _ESTIMATE_FIELDS = (
     Field("site", "integer", low=0, nullable=True),
     Field("budget", "mapping", value=Field("error", low=0.0), required=False, default={}),
 )
-#: a stored :class:`FitResult` (``result.json`` of a calibration step, ``qep-calibration-result/1``)
+#: a stored :class:`FitResult` (``result.json`` of a calibration step; its version checked first)
 _RESULT_FIELDS = (
-    Field("schema", "text", choices=(RESULT_SCHEMA,)),
+    Field("schema", "text"),
     Field("routine", "text"),
     Field("estimates", "list", value=Field("estimate", "section", fields=_ESTIMATE_FIELDS)),
     Field("reduced_chi2", **_MAYBE_NUMBER),
@@ -132,7 +138,11 @@ class FitResult:
     @classmethod
     def from_document(cls, document: Any, source: str = "<result>") -> FitResult:
         """A result from its stored form (:meth:`to_document`; null for a value that was not finite);
-        any mistake is a one-line :class:`CalibrationError` naming ``source``."""
+        any mistake is a one-line :class:`CalibrationError` naming ``source``, a newer version a
+        :class:`~qep_analog.calibration.versions.NewerSchemaError`)."""
+        if not isinstance(document, dict):
+            raise CalibrationError(f"{source}: a {type(document).__name__}, not a calibration result")
+        schema_version(document.get("schema"), RESULT_FAMILY, RESULT_VERSION, source)
         values = parse_section(document, _RESULT_FIELDS, source, CalibrationError)
 
         def real(value: float | None) -> float:
@@ -182,6 +192,16 @@ class FitResult:
             for e in self.estimates
             if math.isfinite(e.value) and math.isfinite(e.uncertainty)
         ]
+
+
+def read_result(path: Path) -> FitResult:
+    """The result stored in ``path``, of any version this reader knows (:meth:`FitResult.from_document`;
+    an unreadable file is a one-line :class:`CalibrationError`)."""
+    try:
+        document = load_json(path)
+    except StorageError as exc:
+        raise CalibrationError(str(exc)) from None
+    return FitResult.from_document(document, str(path))
 
 
 def parameter_fields(cls: type[Any]) -> tuple[Field, ...]:

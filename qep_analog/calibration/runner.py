@@ -6,7 +6,7 @@ Run folder layout (``OUT``)::
                                      the units each step is shown in (lab_units), and the
                                      profile's overhead per shot (``shot_overhead_s``)
     01-readout/data.json             qep-calibration-data/2, written before the fit
-    01-readout/result.json           qep-calibration-result/1
+    01-readout/result.json           qep-calibration-result/2
     01-readout/records.json          qep-calibration-records/2: the proposed records
                                      (qep-calibration-record/2 documents)
 
@@ -57,6 +57,7 @@ from qep_analog.calibration.routine import (
     FitResult,
     ItemReport,
     fit_sites,
+    read_result,
     stored_parameters,
 )
 from qep_analog.calibration.runcard import POLICIES, Runcard, RunStep
@@ -314,12 +315,7 @@ def _shown(value: Any) -> str:
 def _stored_step(out: Path, step: RunStep, stored: dict[str, Any], profile: DeviceProfile) -> StepOutcome:
     """A finished step of a stored run, from its folder."""
     folder = step_folder(out, stored)
-    try:
-        result = FitResult.from_document(
-            read_json(folder / "result.json", RESULT_SCHEMA), str(folder / "result.json")
-        )
-    except StorageError as exc:
-        raise CalibrationError(str(exc)) from None
+    result = read_result(folder / "result.json")
     records = read_step_records(folder)
     data = read_data(folder / "data.json")
     return StepOutcome(
@@ -609,11 +605,7 @@ def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
     out = []
     for step in run["steps"]:
         path = step_folder(run_dir, step) / "result.json"
-        try:
-            document = read_json(path, RESULT_SCHEMA)
-        except StorageError as exc:
-            raise CalibrationError(str(exc)) from None
-        result = FitResult.from_document(document, str(path))
+        result = read_result(path)
         if result.routine != step["routine"]:
             raise CalibrationError(
                 f"{path}: result of routine {shown(result.routine)}, its run names {shown(step['routine'])}"

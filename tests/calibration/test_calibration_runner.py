@@ -351,6 +351,7 @@ def test_a_rehearsal_refuses_a_runcard_before_anything_runs(tmp_path: Path) -> N
 
 def test_fit_result_round_trip_and_refusals() -> None:
     from qep_analog.calibration.routine import Estimate, FitResult
+    from qep_analog.calibration.versions import NewerSchemaError
 
     result = FitResult(
         "rabi",
@@ -371,6 +372,13 @@ def test_fit_result_round_trip_and_refusals() -> None:
         FitResult.from_document(
             {**document, "estimates": [{**document["estimates"][0], "field": "speed"}]}, "result.json"
         )
+    # written as /2; /1 (the same keys, uses and budget optional) is read; a newer version is refused
+    assert document["schema"] == "qep-calibration-result/2"
+    old = {k: v for k, v in document.items() if k != "uses"} | {"schema": "qep-calibration-result/1"}
+    old["estimates"] = [{k: v for k, v in e.items() if k != "budget"} for e in document["estimates"]]
+    assert FitResult.from_document(old, "old.json").to_document() == document
+    with pytest.raises(NewerSchemaError, match=r"new.json: written by a newer version .*result/3"):
+        FitResult.from_document({**document, "schema": "qep-calibration-result/3"}, "new.json")
 
 
 #: detuning spectroscopy and Ramsey both measure the detuning offset in one run (short scans)
