@@ -63,7 +63,10 @@ CARD: dict[str, Any] = {
                 "points": 81, "shots": 200,
             },  # fmt: skip
         },
-        {"routine": "two_ion_oscillation", "parameters": {"max_distance": 1, "points": 31, "shots": 400}},
+        {
+            "routine": "two_ion_oscillation",
+            "parameters": {"rabi_kHz": 600.0, "max_distance": 1, "points": 31, "shots": 400},
+        },
         {
             "routine": "local_field_map",
             "parameters": {"detuning_kHz": 50.0, "stop_us": 200.0, "points": 61, "shots": 400},
@@ -74,11 +77,11 @@ CARD: dict[str, Any] = {
         },
     ],
 }
-#: the model: nearest-neighbour coupling J_01 (the trap's kernel pattern at a beat note 2π·0.15 MHz
+#: the model: nearest-neighbour coupling J_01 = 2π·0.4 kHz (the trap's kernel pattern at a beat note 2π·0.15 MHz
 #: above the highest transverse mode), final fields h·(1, 0.7, 1.2) at two settings h
-COUPLING, BEAT = TWO_PI * 0.5e-3, TWO_PI * 0.15
+COUPLING, BEAT = TWO_PI * 0.4e-3, TWO_PI * 0.15
 FIELDS = np.array([1.0, 0.7, 1.2])
-SETTINGS = (TWO_PI * 0.3e-3, TWO_PI * 0.6e-3)
+SETTINGS = (TWO_PI * 0.25e-3, TWO_PI * 0.5e-3)
 #: the quench: the final controls of the first setting switched on in 10 µs and held, from |111⟩
 QUENCH_DURATIONS = (2000.0, 3000.0)
 
