@@ -6,9 +6,10 @@ durations run from ``start`` to where the jitter ``jitter`` would have decayed t
 programmed Rabi frequency times the Rabi scale in force, capped at Ω·T2*² with T2* in force (where
 the quasi-static detuning noise's own dephasing of the oscillation, a phase spread ≈ t/(Ω T2*²),
 reaches one radian); ``per_period`` points per period of Ω (default 10: 1.5·Ω·step = 0.94 < π),
-between :data:`MIN_POINTS` and :data:`MAX_POINTS`. At the defaults this gives 7.5 µs and 76 points at
-2π·1 MHz on ``fresnel-like`` (Rabi scale 1.06; ``rydberg-noise`` writes 0–8 µs, 81 points) and
-38 µs and 77 points at 2π·200 kHz on ``yb171-chain`` (Rabi scale 1.05; ``ion-noise``: 0–40 µs, 81).
+between :data:`MIN_POINTS` and :data:`MAX_POINTS`. The scan then holds reach/(2π·jitter) periods
+(8 at the defaults) whatever Ω: 0–7.5 µs at 2π·1 MHz on a Rabi scale of 1.06 and 0–37.9 µs at
+2π·200 kHz on 1.05, 81 points each (``rydberg-noise`` and ``ion-noise`` write 0–8 µs and 0–40 µs,
+81 points).
 
 Model: p(t) = b + a ⟨Ω_ξ²/Ω′² sin²(Ω′t/2)⟩, Ω_ξ = Ω(1 + σξ), Ω′² = Ω_ξ² + (Δ_i + δ)², free Ω,
 v = σ², a, b, averaged over ξ ~ N(0, 1) and the quasi-static detuning noise δ of rms √2/T2* in force
