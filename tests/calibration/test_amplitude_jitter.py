@@ -16,9 +16,9 @@ from qep_analog.calibration.fakes.ion_lab import default_hidden as ion_hidden
 from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
 from qep_analog.calibration.fakes.rydberg_lab import default_hidden as rydberg_hidden
 from qep_analog.calibration.history import CalibrationHistory
+from qep_analog.calibration.routines.amplitude_jitter import ROUTINE, scan_window
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
-from qep_analog.calibration.routines.amplitude_jitter import ROUTINE, scan_window
 from qep_analog.devices.noise_sources import quasi_static_rms
 from qep_analog.devices.profile import read_profile
 
@@ -95,7 +95,7 @@ def test_a_site_off_resonance_is_modelled_and_its_offset_error_propagated() -> N
     σ ≈ 10⁻⁴): without its residual in the model the detuning noise's first-order dephasing reads as
     jitter (more than 5 errors high); with it, σ within 3 errors. The offset's part of the budget
     against explicit refits with the residual moved by ± its error."""
-    lab, data = _rydberg_data((1.5, -1.5), 100_000)
+    _, data = _rydberg_data((1.5, -1.5), 100_000)
     ignored = {k: v for k, v in data.context.items() if not k.startswith("residual_")}
     blind, blind_error, _ = _jitter(dataclasses.replace(data, context=ignored))
     value, error, _ = _jitter(data)

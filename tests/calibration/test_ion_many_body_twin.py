@@ -59,9 +59,13 @@ CARD: dict[str, Any] = {
         {
             "routine": "sideband_spectroscopy",
             "parameters": {
-                "rabi_MHz": 0.1, "duration_us": 150.0, "start_kHz": -80.0, "stop_kHz": 25.0,
-                "points": 81, "shots": 200,
-            },  # fmt: skip
+                "rabi_MHz": 0.1,
+                "duration_us": 150.0,
+                "start_kHz": -80.0,
+                "stop_kHz": 25.0,
+                "points": 81,
+                "shots": 200,
+            },
         },
         {
             "routine": "two_ion_oscillation",
@@ -77,8 +81,8 @@ CARD: dict[str, Any] = {
         },
     ],
 }
-#: the model: nearest-neighbour coupling J_01 = 2π·0.4 kHz (the trap's kernel pattern at a beat note 2π·0.15 MHz
-#: above the highest transverse mode), final fields h·(1, 0.7, 1.2) at two settings h
+#: the model: nearest-neighbour coupling J_01 = 2π·0.4 kHz (the trap's kernel pattern at a beat note
+#: 2π·0.15 MHz above the highest transverse mode), final fields h·(1, 0.7, 1.2) at two settings h
 COUPLING, BEAT = TWO_PI * 0.4e-3, TWO_PI * 0.15
 FIELDS = np.array([1.0, 0.7, 1.2])
 SETTINGS = (TWO_PI * 0.25e-3, TWO_PI * 0.5e-3)
@@ -198,7 +202,9 @@ def test_the_runcard_recovers_the_chain(calibrated: Twin) -> None:
     }
     for key, true in truth.items():
         r = records[key]
-        assert abs(r.value - true) < 4 * r.uncertainty, f"{key}: {r.value:.6g} ± {r.uncertainty:.2g}, true {true}"
+        assert abs(r.value - true) < 4 * r.uncertainty, (
+            f"{key}: {r.value:.6g} ± {r.uncertainty:.2g}, true {true}"
+        )
     parameters = {p.name: p for p in twin_parameters(calibrated.twin)}
     for name in ("amplitude_jitter", "dephasing_time", "interaction_scale", "rabi_scale"):
         assert parameters[name].calibrated, name
@@ -237,6 +243,9 @@ def test_the_many_body_twin_holds_over_lab_seeds(tmp_path: Path) -> None:
         quench = chi2_test(c.twin, c.quenches, c.quench_counts)
         nominal = chi2_test(c.nominal, c.phases, c.phase_counts, realisations=200)
         clean = chi2_test(c.twin, c.quenches, c.quench_counts, noise="readout")
-        print(f"seed {seed}: phases {phases}, quench {quench}, nominal {nominal[0]:.0f}, no noise {clean[0]:.0f}")
+        print(
+            f"seed {seed}: phases {phases}, quench {quench}, nominal {nominal[0]:.0f}, "
+            f"no noise {clean[0]:.0f}"
+        )
         assert phases[2] >= P_PASS and quench[2] >= P_PASS, (seed, phases, quench)
         assert nominal[2] < P_FAIL and clean[2] < P_FAIL, (seed, nominal, clean)

@@ -250,8 +250,9 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
     def true_profile(self) -> DeviceProfile:
         """The nominal profile with the hidden calibration (rabi_scale, detuning_offset,
         interaction_scale, local_gains, site_detuning_offsets) and noise (mean readout errors, T2*,
-        amplitude jitter, Markovian dephasing time) applied. Per-site Ω scales and the map's leakage to neighbours have no
-        profile field: the many-body experiments (:meth:`run_schedules`) do not see them."""
+        amplitude jitter, Markovian dephasing time) applied. Per-site Ω scales and the map's leakage
+        to neighbours have no profile field: the many-body experiments (:meth:`run_schedules`) do not
+        see them."""
         profile = self._nominal("true_profile")
         h = self.hidden
         calibration = dataclasses.replace(
