@@ -131,7 +131,7 @@ def scan_window(p: JitterParameters, profile: DeviceProfile) -> tuple[float, flo
     return p.start, float(stop), points
 
 
-def _jitter_model(detuning_rms: float, residual: float = 0.0) -> Callable[..., NDArray]:
+def jitter_model(detuning_rms: float, residual: float = 0.0) -> Callable[..., NDArray]:
     """b + a ⟨Ω_ξ²/Ω′² sin²(Ω′t/2)⟩ with Ω_ξ = Ω(1 + σξ), averaged over ξ ~ N(0, 1) and Gaussian
     detuning noise of rms ``detuning_rms`` (rad/µs) around ``residual`` (rad/µs), both by
     Gauss–Hermite quadrature; parameters Ω, the variance v = σ², a, b."""
@@ -205,9 +205,9 @@ def _upstream(
     variance_error = 2 * rms**2 * t2_error / t2 if math.isfinite(t2) else 0.0
 
     def at(params: NDArray, inputs: NDArray) -> NDArray:
-        return _jitter_model(math.sqrt(max(inputs[1], 0.0)), inputs[0])(x, *params)
+        return jitter_model(math.sqrt(max(inputs[1], 0.0)), inputs[0])(x, *params)
 
-    shown = _clipped(_jitter_model(rms, residual)(x, *fit.values), shots)
+    shown = _clipped(jitter_model(rms, residual)(x, *fit.values), shots)
     sigma = np.sqrt(shown * (1 - shown) / shots)
     inputs = np.array([residual, rms**2])
     # the offset: first order through Δ_i, second order through the noise variance (even in Δ_i)
@@ -304,7 +304,7 @@ class AmplitudeJitter(Routine[JitterParameters, RydbergCalibrationBackend]):
             spread = max(float(k.max() - k.min()) / data.shots, 0.05)
             guess = [omega, 0.02**2, spread, float(k.min()) / data.shots]
             bounds = ([0.0, 0.0, 0.0, 0.0], [10 * rabi, MAX_JITTER**2, 1.0, 1.0])
-            model = _jitter_model(rms, _residual(data.context, data.site(site)))
+            model = jitter_model(rms, _residual(data.context, data.site(site)))
             first = fit_probabilities(model, x, k, data.shots, guess, bounds)
             fits.append(model_sigma_refit(model, x, k, data.shots, first, bounds))
         reasons: list[str] = []
@@ -340,7 +340,7 @@ class AmplitudeJitter(Routine[JitterParameters, RydbergCalibrationBackend]):
         rms = data.context.get("detuning_rms", 0.0)
         columns = []
         for site in range(len(curves[_NAMES[0]])):
-            model: Any = _jitter_model(rms, _residual(data.context, data.site(site)))
+            model: Any = jitter_model(rms, _residual(data.context, data.site(site)))
             columns.append(model(x, *(curves[name][site] for name in _NAMES)))
         return np.column_stack(columns)
 
