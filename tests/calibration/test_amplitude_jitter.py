@@ -27,6 +27,7 @@ from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
 from qep_analog.devices.noise_sources import quasi_static_rms
 from qep_analog.devices.profile import read_profile
+from qep_analog.errors import CalibrationError
 
 TWO_PI = 2 * math.pi
 JITTER = 0.03
@@ -50,7 +51,7 @@ def test_the_scan_rule_follows_the_rabi_scale_and_t2() -> None:
     assert scan_window(ROUTINE.parameters({"rabi_kHz": 200.0}), short)[1] == pytest.approx(omega * 16.0)
     written = ROUTINE.parameters({"rabi_kHz": 200.0, "stop_us": 40.0, "points": 81})
     assert scan_window(written, true) == (0.0, 40.0, 81)
-    with pytest.raises(Exception, match="not below stop"):
+    with pytest.raises(CalibrationError, match="scan start 5 µs is not below stop 2 µs"):
         ROUTINE.parameters({"start_us": 5.0, "stop_us": 2.0})
 
 
