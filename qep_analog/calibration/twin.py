@@ -22,7 +22,9 @@ Markovian dephasing    noise.markovian_dephasing_time          none: the profile
 =====================  ======================================  =====================================
 
 :func:`twin_parameters` says, for each, its value and the records it comes from (none: the profile
-file's value); :func:`read_probabilities` is the twin's prediction of a schedule's read outcomes.
+file's value); :func:`noise_listing` the noise parameters an emulation with some sources switched on
+uses (what ``emulate --noise`` prints: the sources that act, then one line naming those that are
+off); :func:`read_probabilities` is the twin's prediction of a schedule's read outcomes.
 An ion schedule has no carrier drive: the twin's prediction of single-ion carrier pulses on a chain
 is :func:`~qep_analog.calibration.carrier_twin.carrier_read_one` (runcard ``ion-noise``).
 """
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.devices.noise_sources import noise_sources
+from qep_analog.devices.noise_sources import NOISE_SOURCES, NoiseRates, noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import (
     QutipEmulator,
@@ -120,6 +122,80 @@ def twin_parameters(profile: DeviceProfile) -> list[TwinParameter]:
         ids = _record_ids(profile, record_field, isinstance(value, tuple)) if record_field else ()
         out.append(TwinParameter(section, name, value, unit, ids))
     return out
+
+
+#: the noise model's fields each source of the emulator reads (:mod:`~qep_analog.devices.noise_sources`),
+#: with their units: what ``emulate --noise`` lists for the sources that act
+SOURCE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "readout": (
+        ("site_false_positive", ""),
+        ("site_false_negative", ""),
+        ("readout_false_positive", ""),
+        ("readout_false_negative", ""),
+    ),
+    "detuning": (("dephasing_time", "µs"),),
+    "dephasing": (("markovian_dephasing_time", "µs"),),
+    "amplitude_jitter": (("amplitude_jitter", ""),),
+    "relaxation": (("relaxation_time", "µs"),),
+    "depolarizing": (("depolarizing_time", "µs"),),
+    "laser_waist": (("laser_waist", "µm"),),
+    "detuning_jitter": (("detuning_jitter", "rad/µs"),),
+    "detuning_map_jitter": (("detuning_map_jitter", ""),),
+    "state_prep": (("state_prep_error", ""),),
+}
+#: the sources that act on tweezer arrays only (missing atoms, the beam's profile, the map's scale)
+TWEEZER_SOURCES = frozenset({"state_prep", "laser_waist", "detuning_map_jitter"})
+
+
+@dataclass(frozen=True)
+class NoiseListing:
+    """The twin's noise model as an emulation with some sources switched on uses it: the parameters
+    of the sources that act (``active``: switched on, with a value, on this platform) and the names
+    of the other sources (``off``)."""
+
+    active: tuple[TwinParameter, ...]
+    off: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        """One text per active parameter (value, unit, where it comes from), then one line naming
+        the sources that are off."""
+        out = []
+        for p in self.active:
+            if isinstance(p.value, tuple):
+                value = "[" + ", ".join(f"{v:.4g}" for v in p.value) + "]"
+            else:
+                value = f"{p.value:.4g}"
+            unit = f" {p.unit}" if p.unit else ""
+            source = f"{len(p.records)} record(s)" if p.records else "profile file"
+            out.append(f"{p.name} = {value}{unit} ({source})")
+        if self.off:
+            out.append(f"off (not switched on, or no value): {', '.join(self.off)}")
+        return out
+
+
+def noise_listing(profile: DeviceProfile, noise: bool | str | Collection[str] = True) -> NoiseListing:
+    """The noise parameters of ``profile`` (with the calibration in force) that an emulation with the
+    sources ``noise`` uses — those of the sources switched on that have a value and act on the
+    platform (:attr:`~qep_analog.devices.noise_sources.NoiseRates.active`) — with the records that set
+    them, and the names of the other sources."""
+    rates = NoiseRates.of(profile.noise, noise_sources(noise, "digital twin"))
+    acting = set(rates.active)
+    if not profile.platform_spec.tweezer_noise:
+        acting -= TWEEZER_SOURCES
+    calibrated = {p.name: p for p in twin_parameters(profile) if p.section == "noise"}
+    active: list[TwinParameter] = []
+    for source in NOISE_SOURCES:
+        if source not in acting:
+            continue
+        for name, unit in SOURCE_FIELDS[source]:
+            if name in calibrated:
+                active.append(calibrated[name])
+                continue
+            value = getattr(profile.noise, name)
+            if isinstance(value, tuple):  # a per-site field the profile does not hold (empty)
+                continue
+            active.append(TwinParameter("noise", name, float(value), unit, ()))
+    return NoiseListing(tuple(active), tuple(s for s in NOISE_SOURCES if s not in acting))
 
 
 def read_probabilities(

@@ -406,7 +406,9 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.json:
         document = {"backend": args.backend, "device": profile.provenance(), **duration, "schedules": rows}
         if args.noise:
-            document["noise_model"] = [p.to_document() for p in _noise_model(profile)]
+            listing = _noise_listing(profile, args.noise)
+            document["noise_model"] = [p.to_document() for p in listing.active]
+            document["noise_off"] = list(listing.off)
         if report is not None:
             document["gradient"] = report
         if counts_file is not None:
@@ -421,30 +423,27 @@ def run_emulate(args: argparse.Namespace) -> int:
     if counts_file is not None:
         print(f"counts: {counts_file} (qep-analog gradient-from-counts {counts_file.parent})")
     if args.noise:
-        print(f"noise model ({', '.join(sorted(args.noise))} on): " + "; ".join(_noise_lines(profile)))
+        print(
+            f"noise model ({', '.join(sorted(args.noise))} on): "
+            + "; ".join(_noise_lines(profile, args.noise))
+        )
     print(_calibration_line(profile))
     return 0
 
 
-def _noise_model(profile: Any) -> list[Any]:
-    """The noise parameters of the twin the emulator runs (the profile with the calibration in force)."""
-    from qep_analog import twin_parameters
+def _noise_listing(profile: Any, noise: Any) -> Any:
+    """The noise parameters of the twin the emulator runs (the profile with the calibration in force)
+    that the sources switched on use, and the sources that are off."""
+    from qep_analog.calibration.twin import noise_listing
 
-    return [p for p in twin_parameters(profile) if p.section == "noise"]
+    return noise_listing(profile, noise)
 
 
-def _noise_lines(profile: Any) -> list[str]:
-    """Each noise parameter, its value and where it comes from (records in force, or the file)."""
-    out = []
-    for p in _noise_model(profile):
-        if isinstance(p.value, tuple):
-            value = "[" + ", ".join(f"{v:.4g}" for v in p.value) + "]"
-        else:
-            value = f"{p.value:.4g}"
-        unit = f" {p.unit}" if p.unit else ""
-        source = f"{len(p.records)} record(s)" if p.records else "profile file"
-        out.append(f"{p.name} = {value}{unit} ({source})")
-    return out
+def _noise_lines(profile: Any, noise: Any = True) -> list[str]:
+    """Each noise parameter in use, its value and where it comes from (records in force, or the
+    file), then one line naming the sources that are off."""
+    lines: list[str] = _noise_listing(profile, noise).lines()
+    return lines
 
 
 def _emulated_row(

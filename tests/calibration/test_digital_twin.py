@@ -20,7 +20,7 @@ from qep_analog.calibration.in_force import load_profile
 from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
-from qep_analog.calibration.twin import read_one, read_probabilities, twin_parameters
+from qep_analog.calibration.twin import noise_listing, read_one, read_probabilities, twin_parameters
 from qep_analog.cli import main
 from qep_analog.cli.sequence import _noise_lines
 from qep_analog.devices.profile import DeviceProfile, read_profile
@@ -187,7 +187,8 @@ def test_the_emulator_reads_with_per_site_errors() -> None:
 def test_emulate_noise_names_the_twin_it_runs(
     calibrated: Calibrated, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``emulate --noise`` runs the calibrated profile and lists its noise model with the records."""
+    """``emulate --noise`` runs the calibrated profile and lists the parameters of the noise sources
+    that act, with their records, and names the sources that are off."""
     history = ["--history", str(calibrated.history)]
     model = str(Path(__file__).parents[2] / "examples" / "models" / "rydberg_chain.yaml")
     point = ["--theta", "h=4", "delta=3", "s=0.5", "J=1.5", "--beta", "0.1"]
@@ -196,13 +197,46 @@ def test_emulate_noise_names_the_twin_it_runs(
     capsys.readouterr()
     argv = ["emulate", str(tmp_path / "s.json"), "--noise", "readout", "--quiet", *history]
     assert main([*argv, "--json"]) == 0
-    model_rows = {row["parameter"]: row for row in json.loads(capsys.readouterr().out)["noise_model"]}
-    jitter = model_rows["noise.amplitude_jitter"]
-    assert jitter["value"] == calibrated.records["amplitude_jitter"].value
-    assert jitter["records"] == [calibrated.records["amplitude_jitter"].record_id]
-    assert len(model_rows["noise.site_false_positive"]["records"]) == 4
-    assert model_rows["noise.markovian_dephasing_time"] == {
-        "parameter": "noise.markovian_dephasing_time", "value": None, "unit": "µs", "records": []
+    document = json.loads(capsys.readouterr().out)
+    model_rows = {row["parameter"]: row for row in document["noise_model"]}
+    assert set(model_rows) == {
+        "noise.site_false_positive", "noise.site_false_negative",
+        "noise.readout_false_positive", "noise.readout_false_negative",
     }  # fmt: skip
-    line = "; ".join(_noise_lines(calibrated.twin))  # what the text output prints
-    assert "amplitude_jitter = 0.03" in line and "markovian_dephasing_time = inf µs (profile file)" in line
+    assert len(model_rows["noise.site_false_positive"]["records"]) == 4
+    assert document["noise_off"][:3] == ["detuning", "dephasing", "amplitude_jitter"]
+    assert "readout" not in document["noise_off"]
+    # every source: those with a value are listed, the others (no value) named on the last line
+    lines = _noise_lines(calibrated.twin, True)  # what the text output prints
+    listed = "; ".join(lines[:-1])
+    assert "amplitude_jitter = 0.03" in listed and "dephasing_time = 3.1" in listed
+    assert "state_prep_error = 0.005 (profile file)" in listed  # fresnel-like's missing atoms
+    assert "markovian_dephasing_time" not in listed
+    assert lines[-1] == (
+        "off (not switched on, or no value): dephasing, relaxation, depolarizing, laser_waist, "
+        "detuning_jitter, detuning_map_jitter"
+    )
+    jitter = next(p for p in noise_listing(calibrated.twin, "amplitude_jitter").active)
+    assert jitter.value == calibrated.records["amplitude_jitter"].value
+    assert jitter.records == (calibrated.records["amplitude_jitter"].record_id,)
+
+
+def test_the_noise_listing_follows_the_platform_and_the_values() -> None:
+    """On an ion chain the tweezer sources (missing atoms, beam waist, map jitter) do nothing, so a
+    state_prep_error is not listed; a Markovian dephasing time given in the profile is."""
+    ions = read_profile("yb171-chain")  # state_prep_error 0.003
+    listing = noise_listing(ions, True)
+    names = [p.name for p in listing.active]
+    assert "state_prep_error" not in names and "state_prep" in listing.off
+    assert names == [
+        "dephasing_time", "amplitude_jitter", "readout_false_positive", "readout_false_negative"
+    ]  # fmt: skip
+    markovian = dataclasses.replace(
+        ions, noise=dataclasses.replace(ions.noise, markovian_dephasing_time=50.0)
+    )
+    line = noise_listing(markovian, "dephasing,relaxation").lines()
+    assert line == [
+        "markovian_dephasing_time = 50 µs (profile file)",
+        "off (not switched on, or no value): detuning, amplitude_jitter, readout, relaxation, "
+        "depolarizing, laser_waist, detuning_jitter, detuning_map_jitter, state_prep",
+    ]

@@ -228,8 +228,10 @@ def test_the_twin_holds_over_lab_seeds(tmp_path: Path) -> None:
         assert chi2_test(counts, predicted(twin))[2] > P_PASS, seed
         assert chi2_test(counts, predicted(nominal, 500))[2] < 1e-12, seed
         assert chi2_test(counts, predicted(file_jitter, 500))[2] < 1e-12, seed
-    # the device-wide jitter reads a little low (mean pull -0.98 over these seeds, -0.66 over 30)
-    assert -1.5 < float(np.mean(pulls)) < 0.5 and float(np.sqrt(np.mean(np.square(pulls)))) < 1.6
+    # 12 labs pin a mean pull to ≈ ±0.3 (its honesty over 72 labs: test_amplitude_jitter.py)
+    mean, rms = float(np.mean(pulls)), float(np.sqrt(np.mean(np.square(pulls))))
+    print(f"jitter pulls over seeds 0-11: mean {mean:.2f}, rms {rms:.2f}")
+    assert -0.9 < mean < 0.9 and rms < 1.6
 
 
 def test_the_readme_example_runs(

@@ -15,6 +15,11 @@ driven pulses); ideal π/2 pulses and state preparation; readout flips 0 → 1 w
 square pulse by 1 + σ_a·ξ, ξ ~ N(0, 1) per shot (the same for every ion), by Gauss–Hermite
 quadrature; Ramsey's π/2 pulses and the motional experiments do not see it.
 
+Schedules (:class:`~qep_analog.calibration.fakes.schedule_lab.RunsSchedulesOnTrueProfile`): prepared
+adiabatically, they carry the hidden T2* (quasi-static offsets), amplitude jitter (one draw per shot
+scaling the Mølmer–Sørensen drive, the couplings by a²) and ``markovian_dephasing_time`` (default
+inf: none), through the emulator's trajectories; read with the per-ion readout errors.
+
 Motional experiments use the true trap (axial ω_z and first radial ω_x frequencies): the transverse
 modes of the chain along the first radial axis, along which the Raman wave vector Δk points (the
 modes of the second radial axis are not driven). ``sideband_scan`` is resolved-sideband,
@@ -71,6 +76,7 @@ class HiddenIonParameters:
     stark_gains: tuple[float, ...]
     stark_crosstalk: float
     amplitude_jitter: float = 0.0
+    markovian_dephasing_time: float = math.inf
 
     def __post_init__(self) -> None:
         n = len(self.false_positive)
@@ -92,6 +98,10 @@ class HiddenIonParameters:
             raise ConfigError(f"fake ion lab: stark_gains {self.stark_gains} must be positive")
         if not 0 <= self.amplitude_jitter < 0.5:
             raise ConfigError(f"fake ion lab: amplitude_jitter = {self.amplitude_jitter} not in [0, 0.5)")
+        if not self.markovian_dephasing_time > 0:
+            raise ConfigError(
+                f"fake ion lab: markovian_dephasing_time = {self.markovian_dephasing_time} µs must be > 0"
+            )
         if not 0 <= self.stark_crosstalk < 1:
             raise ConfigError(f"fake ion lab: stark_crosstalk = {self.stark_crosstalk} not in [0, 1)")
         threshold = ion_chain.zigzag_threshold(n, self.axial_frequency)
@@ -263,13 +273,15 @@ class FakeIonLab(SimulatedDays, RunsSchedulesOnTrueProfile):
                 readout_false_negative=float(np.mean(h.false_negative)),
                 dephasing_time=h.dephasing_time,
                 amplitude_jitter=h.amplitude_jitter,
+                markovian_dephasing_time=h.markovian_dephasing_time,
             ),
         )
 
     def true_profile(self) -> DeviceProfile:
         """The nominal profile with the hidden calibration applied: calibration (rabi_scale,
         detuning_offset = B_0, interaction_scale, local_gains = Stark gains), trap (axial frequency,
-        first radial frequency, Stark cross-talk) and noise (mean readout errors, T2*)."""
+        first radial frequency, Stark cross-talk) and noise (mean readout errors, T2*, amplitude
+        jitter, Markovian dephasing time)."""
         return self._true
 
     @property

@@ -10,6 +10,11 @@ per site; counts are binomial. ``amplitude_jitter`` σ_a (default 0) scales the 
 by 1 + σ_a·ξ, ξ ~ N(0, 1) drawn per shot (one laser: the same ξ for every atom), averaged by
 Gauss–Hermite quadrature; the π/2 pulses of Ramsey and the pair experiment do not see it.
 
+Schedules (:class:`~qep_analog.calibration.fakes.schedule_lab.RunsSchedulesOnTrueProfile`): prepared
+adiabatically, they carry the hidden T2* (quasi-static offsets per atom), amplitude jitter (one draw
+per shot for every atom) and ``markovian_dephasing_time`` (default inf: none), through the
+emulator's trajectories; read with the per-site readout errors.
+
 Beyond single atoms: :meth:`FakeRydbergLab.local_ramsey` adds a detuning map aimed at one site (gain
 g_k, a fraction ``local_crosstalk`` leaking to the nearest neighbours in array order), and
 :meth:`FakeRydbergLab.pair_pulse` drives two atoms that interact with V = interaction_scale·C6/R⁶
@@ -63,6 +68,7 @@ class HiddenRydbergParameters:
     site_gains: tuple[float, ...] = ()
     local_crosstalk: float = 0.0
     amplitude_jitter: float = 0.0
+    markovian_dephasing_time: float = math.inf
 
     def __post_init__(self) -> None:
         if len(self.false_positive) != len(self.false_negative) or not self.false_positive:
@@ -88,6 +94,10 @@ class HiddenRydbergParameters:
             raise ConfigError(f"fake lab: interaction_scale {self.interaction_scale} must be positive")
         if not 0 <= self.amplitude_jitter < 0.5:
             raise ConfigError(f"fake lab: amplitude_jitter {self.amplitude_jitter} must be in [0, 0.5)")
+        if not self.markovian_dephasing_time > 0:
+            raise ConfigError(
+                f"fake lab: markovian_dephasing_time {self.markovian_dephasing_time} µs must be > 0"
+            )
 
     @property
     def rabi_scales(self) -> NDArray:
@@ -240,8 +250,9 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
     def true_profile(self) -> DeviceProfile:
         """The nominal profile with the hidden calibration (rabi_scale, detuning_offset,
         interaction_scale, local_gains, site_detuning_offsets) and noise (mean readout errors, T2*,
-        amplitude jitter) applied. Per-site Ω scales and the map's leakage to neighbours have no
-        profile field: the many-body experiments (:meth:`run_schedules`) do not see them."""
+        amplitude jitter, Markovian dephasing time) applied. Per-site Ω scales and the map's leakage
+        to neighbours have no profile field: the many-body experiments (:meth:`run_schedules`) do not
+        see them."""
         profile = self._nominal("true_profile")
         h = self.hidden
         calibration = dataclasses.replace(
@@ -258,6 +269,7 @@ class FakeRydbergLab(SimulatedDays, RunsSchedulesOnTrueProfile):
             readout_false_negative=float(np.mean(h.false_negative)),
             dephasing_time=h.dephasing_time,
             amplitude_jitter=h.amplitude_jitter,
+            markovian_dephasing_time=h.markovian_dephasing_time,
         )
         return dataclasses.replace(profile, calibration=calibration, noise=noise)
 
