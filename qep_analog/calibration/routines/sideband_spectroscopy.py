@@ -110,8 +110,6 @@ class SidebandParameters(RoutineParameters):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_window(self.start, self.stop, "angular_frequency")
-        if self.start is not None and self.points is None:
-            raise ValueError("a written sideband window (start, stop) needs its points")
 
 
 _SIDEBAND = ("radial_frequency", "axial_frequency", "rabi", "contrast", "floor")
@@ -264,18 +262,20 @@ def fourier_width(duration: float) -> float:
 def sideband_window(
     parameters: SidebandParameters, profile: DeviceProfile, known: Known, n: int
 ) -> SidebandWindow:
-    """The first scan of the rule (module docstring), or the written window."""
+    """The first scan of the rule (module docstring), or the written window (at the rule's spacing
+    when its ``points`` are left out)."""
     p = parameters
     radial = known.device_value(profile, "radial_frequency")
     axial = known.device_value(profile, "axial_frequency")
     uses = (*radial.record_ids, *axial.record_ids)
-    if p.start is not None and p.stop is not None and p.points is not None:
-        centre = profile.ions.radial_frequencies[0]
-        grid = scan_grid(centre + p.start, centre + p.stop, p.points, "sideband_spectroscopy")
-        return SidebandWindow(grid, False, 0.0, 0.0, uses)
+    where = f"routine 'sideband_spectroscopy' on device {profile.label!r}"
+    if p.start is not None and p.stop is not None:
+        low, high = (profile.ions.radial_frequencies[0] + end for end in (p.start, p.stop))
+        if p.points is None:
+            return SidebandWindow(_spaced(low, high, p, where), False, 0.0, 0.0, uses)
+        return SidebandWindow(scan_grid(low, high, p.points, where), False, 0.0, 0.0, uses)
     u_x = TRAP_SIGMAS * radial.uncertainty / radial.value if radial.record_ids else p.prior
     u_z = TRAP_SIGMAS * axial.uncertainty / axial.value if axial.record_ids else p.axial_prior
-    where = f"routine 'sideband_spectroscopy' on device {profile.label!r}"
     try:
         lowest, _ = mode_band(n, radial.value * (1 - u_x), axial.value * (1 + u_z))
     except ConstraintError as exc:
@@ -440,9 +440,11 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
         where = f"routine {self.name!r} on device {profile.label!r}"
         chain = _chain(data)
         fit = self._fit_spectrum(data, chain, keep=1)
-        if not (fit.ok and fit.values[3] >= MIN_CONTRAST):  # no line seen: twice as wide, same centre
-            half = high - low
-            centre = (low + high) / 2
+        if not (fit.ok and fit.values[3] >= MIN_CONTRAST):  # no line seen: at the prediction, wider
+            lowest, highest = mode_band(
+                chain.n, data.context["radial_frequency"], data.context["axial_frequency"]
+            )
+            centre, half = (lowest + highest) / 2, high - low
             return _spaced(centre - half, centre + half, p, where)
         try:
             frequencies, _, _ = chain.modes(float(fit.values[0]), float(fit.values[1]))
