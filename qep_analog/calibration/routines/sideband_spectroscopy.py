@@ -484,7 +484,7 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
             best_cost = math.inf
             for axial in axial0 * np.linspace(0.7, 1.3, 31):
                 try:
-                    population = chain.populations(data.sweep, radial, float(axial), rabi).ravel()
+                    population = chain.populations(x, radial, float(axial), rabi).ravel()
                 except (ConfigError, ConstraintError):
                     continue  # a zig-zag chain: not a candidate
                 basis = np.column_stack([population, np.ones_like(population)])
@@ -522,12 +522,14 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
         m = data.n_sites
         x = data.sweep
 
-        def model(params: NDArray, inputs: NDArray) -> NDArray:
+        def model(moves: NDArray, inputs: NDArray) -> NDArray:
+            """The model at the fit moved by ``moves`` (propagate's differences then step by 10⁻⁷,
+            far inside a line; a step relative to ω_x would span a tenth of one)."""
             eps, eps_prime = inputs[1 : 1 + m], inputs[1 + m :]
-            return _sideband_model(chain, eps, eps_prime, float(inputs[0]))(x, *params)
+            return _sideband_model(chain, eps, eps_prime, float(inputs[0]))(x, *(fit.values + moves))
 
         sigma = binomial_sigma(data.counts.ravel(), data.shots)
-        shifts = propagate(model, fit.values, sigma, values, errors)
+        shifts = propagate(model, np.zeros_like(fit.values), sigma, values, errors)
         budgets = []
         for index in (0, 1):
             parts = [("statistical", float(fit.errors[index]))]
