@@ -67,6 +67,10 @@ ION_CARD: dict[str, Any] = {
             "parameters": {"rabi_MHz": 0.1, "duration_us": 150.0, "shots": 200},
         },
         {"routine": "two_ion_oscillation", "parameters": {"points": 41, "shots": 400}},
+        {
+            "routine": "local_field_map",
+            "parameters": {"detuning_kHz": 50.0, "fringes": 6, "points": 81, "shots": 400},
+        },
     ],
 }
 
@@ -101,8 +105,10 @@ def ion_truth(lab: FakeIonLab) -> dict[tuple[str, int | None], float]:
         ("radial_frequency", None): h.radial_frequency,
         ("readout_false_positive", None): float(np.mean(h.false_positive)),
         ("readout_false_negative", None): float(np.mean(h.false_negative)),
+        ("stark_crosstalk", None): h.stark_crosstalk,
     }
     for site in range(n):
+        truth[("local_gains", site)] = h.stark_gains[site]
         for field in ("rabi_scale", "dephasing_time", "detuning_offset"):
             truth[(field, site)] = truth[(field, None)]
         truth[("readout_false_positive", site)] = h.false_positive[site]
@@ -136,6 +142,7 @@ FAST_ION_CARD: dict[str, Any] = {
             "parameters": {"rabi_MHz": 0.1, "duration_us": 150.0, "samples": 2.0, "shots": 200},
         },
         {"routine": "two_ion_oscillation", "parameters": {"max_distance": 1, "points": 31, "shots": 400}},
+        ION_CARD["routines"][6],
     ],
 }
 
