@@ -245,7 +245,7 @@ def check_ion_budget(folder: Path) -> None:
                 records[(document["field"], document["site"])] = CalibrationRecord.from_document(document)
         rabi, coupling = records[("rabi_scale", None)], records[("interaction_scale", None)]
         budget = dict(coupling.budget)
-        assert set(budget) == {"statistical", "rabi_scale", "axial_frequency", "radial_frequency"}
+        assert set(budget) == {"statistical", "rabi_scale", "trap"}
         assert budget["rabi_scale"] == pytest.approx(
             2 * coupling.value * rabi.uncertainty / rabi.value, rel=1e-3
         )
