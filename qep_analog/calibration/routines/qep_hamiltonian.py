@@ -238,12 +238,11 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
             block = np.array(rows[-3 * p.patterns :])
             step = self._step(model, inputs, targets, theta, block, context, t, p.shots)
             change = -np.linalg.solve(_hessian(step.chi), step.gradient)
-            last = theta
             theta = theta + change * _trust_scale(change, TRUST * p.inputs)
             if progress is not None:
                 progress(t + 1, p.iterations)
         counts = np.array(rows, dtype=np.int64)
-        context.update(upstream_context(model, profile, known, inputs, last))
+        context.update(upstream_context(model, profile, known, inputs, theta))
         return CalibrationData(
             routine=self.name,
             parameters=stored_parameters(p),
@@ -388,19 +387,26 @@ def upstream_context(
     model: QEPModel, profile: DeviceProfile, known: Known, inputs: NDArray, theta: NDArray
 ) -> dict[str, float]:
     """For each upstream value with an error σ: how far the device's ⟨Z_i⟩ at each input move when
-    the device differs from ``profile`` by ±σ in it, (z(+σ) − z(−σ))/2 at the last corrections
-    (context ``upstream {j} {k} {i}``, its field ``upstream_field {j}``: the index in
-    :data:`UPSTREAM`, site ``upstream_site {j}``, error ``upstream_error {j}``)."""
+    the device differs from ``profile`` by ±σ in it, (z(+σ) − z(−σ))/2, at the corrections
+    ``theta`` the iterations reached, on a device that carries the per-site offsets those
+    corrections compensate (so that it realises the profile's model there: the point the fit
+    linearises about). Context ``upstream {j} {k} {i}``, its field ``upstream_field {j}`` (the
+    index in :data:`UPSTREAM`), site ``upstream_site {j}`` and error ``upstream_error {j}``."""
     out: dict[str, float] = {}
-    errors = _upstream_errors(profile, known, model.n_qubits)
+    n = model.n_qubits
+    errors = _upstream_errors(profile, known, n)
+    local = profile.site_offsets(n) - profile.calibration.detuning_offset
+    found = tuple(float(v) for v in local - theta / FIELD_PER_OFFSET)
+    device = dataclasses.replace(
+        profile, calibration=dataclasses.replace(profile.calibration, site_detuning_offsets=found)
+    )
     for j, (name, site, sigma) in enumerate(errors):
-        up, down = _moved(profile, name, site, sigma), _moved(profile, name, site, -sigma)
+        up, down = _moved(device, name, site, sigma), _moved(device, name, site, -sigma)
         for k, x in enumerate(inputs):
-            dz = (
-                device_z(model, profile, up, float(x), theta)
-                - device_z(model, profile, down, float(x), theta)
-            ) / 2
-            out.update({f"upstream {j} {k} {i}": float(v) for i, v in enumerate(dz)})
+            dz = device_z(model, profile, up, float(x), theta) - device_z(
+                model, profile, down, float(x), theta
+            )
+            out.update({f"upstream {j} {k} {i}": float(v) / 2 for i, v in enumerate(dz)})
         out[f"upstream_field {j}"] = float(UPSTREAM.index(name))
         out[f"upstream_site {j}"] = -1.0 if site is None else float(site)
         out[f"upstream_error {j}"] = sigma
