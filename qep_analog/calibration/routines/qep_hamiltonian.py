@@ -17,7 +17,15 @@ step larger than ``TRUST``·inputs. At the minimum the device realises the model
 −c: ``site_detuning_offsets`` (detuning units, δ = 2h) become the current ones minus 2c.
 
 Uncertainty: shot noise of the free phases (through ε) and of the nudged phases (through g),
-propagated linearly through the last step. Readout is corrected with the profile's ε, ε′ (per site
+propagated linearly through the last step (budget entry ``statistical``), and the errors of the
+calibrated values the probe is compiled with (:data:`UPSTREAM`: the C6 scale ``interaction_scale``,
+``rabi_scale`` and each site's ``local_gains``, their records' errors σ): a device off by ±σ in one of
+them prepares other ⟨Z⟩ (dz_k, exact ground states of the Hamiltonian it realises from the compiled
+controls, on a device that carries the offsets the corrections reached, where the fit linearises);
+the Gauss–Newton minimum then moves by −H⁻¹ (2/K) Σ_k χ_kᵀ dz_k, and each site's offset by that over
+the field per offset (entries ``interaction_scale``, ``rabi_scale``, ``local_gains``, the gains' in
+quadrature; added in quadrature to the statistical error). Values without a record (error 0) add
+nothing. Readout is corrected with the profile's ε, ε′ (per site
 once the readout routine has calibrated them: a per-site error left in would read as a field offset).
 
 Rydberg arrays only: on an ion chain (XX couplings, Z fields) the fields act on ⟨Z⟩ through pair
@@ -324,13 +332,13 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         offsets = current - corrections / per
         moves = upstream_moves(data.context, step.chi, inverse) / per  # (upstream, sites)
         estimates = []
-        for i in range(n):
-            parts = {"statistical": float(errors[i] / per)}
+        for site in range(n):
+            parts = {"statistical": float(errors[site] / per)}
             for j, name in enumerate(upstream_names(data.context)):
-                parts[name] = float(np.hypot(parts.get(name, 0.0), moves[j, i]))
+                parts[name] = float(np.hypot(parts.get(name, 0.0), moves[j, site]))
             total = float(np.sqrt(sum(v**2 for v in parts.values())))
             estimates.append(
-                Estimate("site_detuning_offsets", float(offsets[i]), total, i, tuple(parts.items()))
+                Estimate("site_detuning_offsets", float(offsets[site]), total, site, tuple(parts.items()))
             )
         curves = {
             "corrections": corrections.tolist(),
