@@ -139,17 +139,19 @@ def calibrated(field: str, sigma: float) -> tuple[DeviceProfile, Known]:
 def test_an_upstream_error_in_the_budget_matches_a_device_off_by_it(field: str, sigma: float) -> None:
     """The C6 (Rabi) scale known to σ: the budget's entry of each site's offset equals how far the
     offsets move, independently, when the routine runs on a device whose scale is σ off (nearly
-    noiseless shots, both runs converged; per-site offsets cannot explain that device exactly, so
-    its χ² is far above 1 at 10⁹ shots), within 10 % of the entry plus 0.005 rad/µs (a tenth of the
+    noiseless shots, 10⁷ per setting; per-site offsets cannot explain that device exactly, so its χ²
+    is far above 1 there), within 10 % of the entry plus 0.005 rad/µs (a tenth of the
     offsets' statistical error at the routine's default shots; C6: entries 0.05–0.1 rad/µs)."""
     profile, known = calibrated(field, sigma)
-    parameters = ROUTINE.parameters({"shots": 10**9, "iterations": 6})
-    runs = []
-    for delta in (0.0, sigma):
+    parameters = ROUTINE.parameters({"shots": 10**7})
+    runs, uses = [], []
+    for delta, what in ((0.0, known), (sigma, Known())):  # the moved run needs no budget
         value = float(getattr(PROFILE.calibration, field)) + delta
         truth = device(site_detuning_offsets=OFFSETS, **{field: value})
-        runs.append(ROUTINE.fit(ROUTINE.acquire_known(parameters, lab(truth, 0), profile, known)))
-    assert runs[0].quality == "good", runs[0].reasons  # (the moved device is bad by χ² at 10⁹ shots)
+        data = ROUTINE.acquire_known(parameters, lab(truth, 0), profile, what)
+        runs.append(ROUTINE.fit(data))
+        uses.append(data.uses)
+    assert runs[0].quality == "good", runs[0].reasons  # (the moved device is bad by χ² at 10⁷ shots)
     for site in range(4):
         estimate = runs[0].estimate("site_detuning_offsets", site)
         budget = dict(estimate.budget)
@@ -157,10 +159,4 @@ def test_an_upstream_error_in_the_budget_matches_a_device_off_by_it(field: str, 
         assert math.sqrt(sum(v**2 for v in budget.values())) == pytest.approx(estimate.uncertainty)
         moved = abs(runs[1].estimate("site_detuning_offsets", site).value - estimate.value)
         assert abs(budget[field] - moved) <= 0.1 * budget[field] + 0.005, (site, budget, moved)
-    assert (
-        "r1:" + field in runs[0].uses
-        or "r1:" + field
-        in ROUTINE.acquire_known(
-            ROUTINE.parameters({"iterations": 1, "shots": 100}), lab(device(), 0), profile, known
-        ).uses
-    )
+    assert "r1:" + field in uses[0]
