@@ -2,8 +2,9 @@
 
 Each case runs a runcard of ``calibration/`` on fake labs whose hidden values are drawn around the
 shipped profile (:mod:`qep_analog.calibration.fakes.draws`: Ω ±10 %, offsets ±2π·200 kHz, C6 ±10 %,
-per-site offsets ±0.4 rad/µs, gains ±15 %, readout errors 0.5–8 %; ions: B_0 ±2π·3 kHz, trap ±3 % /
-±0.4 %), one device per seed, and compares every calibrated quantity with the hidden truth
+per-site offsets ±0.4 rad/µs, gains ±15 %, readout errors 0.5–8 %; ions: B_0 ±2π·5 kHz, axial and
+first radial trap frequencies ±5 % / ±2.5 %, Stark gains ±15 %), one device per seed, and compares
+every calibrated quantity with the hidden truth
 (:mod:`qep_analog.calibration.fakes.precision`): rms and largest error over seeds (and sites), the
 mean stated error, the goal and a verdict: "holds" when twice the rms error is within the goal (about
 95 % of calibrations then are) and every value was; and the shots per point at which twice the rms

@@ -36,6 +36,9 @@ RYDBERG_CARD: dict[str, Any] = {
         {"routine": "local_field_map", "parameters": {"points": 61, "shots": 400}},
     ],
 }
+#: the ion chain's qubit offset is drawn within ±2π·10 kHz: a coarse resonance scan first, then
+#: Ramsey fringes at 2π·30 kHz (unambiguous for offsets below 2π·15 kHz); the sideband window is the
+#: rule's (the trap drawn within ±2.5 % of the profile)
 ION_CARD: dict[str, Any] = {
     "schema": "qep-runcard/1",
     "name": "ion-pulls",
@@ -44,22 +47,30 @@ ION_CARD: dict[str, Any] = {
     "routines": [
         {"routine": "readout", "parameters": {"repeats": 4, "shots": 1000}},
         {
+            "routine": "detuning_spectroscopy",
+            "parameters": {
+                "rabi_kHz": 10.0,
+                "duration_us": 50.0,
+                "start_kHz": -40.0,
+                "stop_kHz": 40.0,
+                "points": 41,
+                "shots": 400,
+            },
+        },
+        {
             "routine": "ramsey",
-            "parameters": {"detuning_kHz": 15.0, "stop_us": 3000.0, "points": 151, "shots": 400},
+            "parameters": {"detuning_kHz": 30.0, "stop_us": 1500.0, "points": 151, "shots": 400},
         },
         {"routine": "rabi", "parameters": {"rabi_kHz": 200.0, "stop_us": 15.0, "points": 61, "shots": 400}},
         {
             "routine": "sideband_spectroscopy",
-            "parameters": {
-                "rabi_MHz": 0.1,
-                "duration_us": 150.0,
-                "start_kHz": -80.0,
-                "stop_kHz": 25.0,
-                "points": 131,
-                "shots": 200,
-            },
+            "parameters": {"rabi_MHz": 0.1, "duration_us": 150.0, "shots": 200},
         },
         {"routine": "two_ion_oscillation", "parameters": {"points": 41, "shots": 400}},
+        {
+            "routine": "local_field_map",
+            "parameters": {"detuning_kHz": 50.0, "fringes": 6, "points": 81, "shots": 400},
+        },
     ],
 }
 
@@ -94,8 +105,10 @@ def ion_truth(lab: FakeIonLab) -> dict[tuple[str, int | None], float]:
         ("radial_frequency", None): h.radial_frequency,
         ("readout_false_positive", None): float(np.mean(h.false_positive)),
         ("readout_false_negative", None): float(np.mean(h.false_negative)),
+        ("stark_crosstalk", None): h.stark_crosstalk,
     }
     for site in range(n):
+        truth[("local_gains", site)] = h.stark_gains[site]
         for field in ("rabi_scale", "dephasing_time", "detuning_offset"):
             truth[(field, site)] = truth[(field, None)]
         truth[("readout_false_positive", site)] = h.false_positive[site]
@@ -121,23 +134,15 @@ FAST_ION_CARD: dict[str, Any] = {
     **ION_CARD,
     "routines": [
         {"routine": "readout", "parameters": {"repeats": 2, "shots": 1000}},
-        {
-            "routine": "ramsey",
-            "parameters": {"detuning_kHz": 15.0, "stop_us": 3000.0, "points": 151, "shots": 400},
-        },
+        ION_CARD["routines"][1],
+        ION_CARD["routines"][2],
         {"routine": "rabi", "parameters": {"rabi_kHz": 200.0, "stop_us": 15.0, "points": 41, "shots": 400}},
         {
             "routine": "sideband_spectroscopy",
-            "parameters": {
-                "rabi_MHz": 0.1,
-                "duration_us": 150.0,
-                "start_kHz": -80.0,
-                "stop_kHz": 25.0,
-                "points": 81,
-                "shots": 200,
-            },
+            "parameters": {"rabi_MHz": 0.1, "duration_us": 150.0, "samples": 2.0, "shots": 200},
         },
         {"routine": "two_ion_oscillation", "parameters": {"max_distance": 1, "points": 31, "shots": 400}},
+        ION_CARD["routines"][6],
     ],
 }
 

@@ -197,6 +197,38 @@ def test_local_field_map_on_an_ion_chain_measures_gains_and_stark_crosstalk(seed
     check(result, "stark_crosstalk", backend.hidden.stark_crosstalk, tolerance=0.001)
 
 
+def test_the_ion_local_field_map_sizes_its_delays_from_the_offsets_and_gains_in_force() -> None:
+    """yb171-chain with its qubit 2π·8 kHz off (B_0 = 2π·4 kHz, known from the profile) and Stark
+    gains 15 % high (the profile's gains 1): the rule's delays span ``fringes`` periods of the slowest
+    fringe predicted from the offset, the gains ±``prior`` and the amplitude (computed here), and the
+    map finds the gains, each with its statistical error as its whole budget (the model takes no
+    offset or readout error as known)."""
+    ions = read_profile("yb171-chain")
+    b0 = TWO_PI * 0.004
+    hidden = dataclasses.replace(
+        FakeIonLab.for_profile(ions, n_sites=4, seed=0).hidden,
+        detuning_offset=b0,
+        stark_gains=(1.15, 1.12, 1.14, 1.15),
+    )
+    backend = FakeIonLab(hidden, ions, 0)
+    profile = dataclasses.replace(
+        ions, calibration=dataclasses.replace(ions.calibration, detuning_offset=b0)
+    )
+    parameters = LOCAL.parameters({"detuning_kHz": 50.0, "fringes": 6, "points": 81, "shots": 400})
+    data = LOCAL.acquire(parameters, backend, profile)
+    amplitude = data.context["amplitude"]
+    reference = TWO_PI * 0.05 + 2 * b0
+    slowest = min(abs(reference + f * amplitude) for f in (0.85, 1.15, 0.0))
+    assert data.sweep[:81].max() == pytest.approx(6 * TWO_PI / slowest)
+    result = LOCAL.fit(data)
+    assert result.quality == "good", result.reasons
+    for site in range(4):
+        check(result, "local_gains", hidden.stark_gains[site], tolerance=0.01, site=site)
+        assert dict(result.estimate("local_gains", site).budget) == {
+            "statistical": result.estimate("local_gains", site).uncertainty
+        }
+
+
 def test_records_resolve_into_the_profile() -> None:
     backend = lab(0)
     profile = informed(backend)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.fakes.schedule_lab import FakeScheduleLab
+from qep_analog.calibration.known import Known
+from qep_analog.calibration.records import FIELDS, CalibrationRecord
+from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routines.qep_hamiltonian import (
     QEPHamiltonianCalibration,
     input_fields,
@@ -110,3 +114,49 @@ def test_a_zero_step_is_kept_and_a_long_one_shortened_to_the_trust_limit() -> No
     assert _trust_scale(np.array([0.1, -0.2]), 0.5) == 1.0
     change = np.array([0.3, -2.0])
     assert np.max(np.abs(change * _trust_scale(change, 0.5))) == pytest.approx(0.5, rel=1e-15)
+
+
+def calibrated(field: str, sigma: float) -> tuple[DeviceProfile, Known]:
+    """The profile with a record of ``field`` at its own value and error ``sigma``."""
+    record = CalibrationRecord(
+        field=field,
+        value=float(getattr(PROFILE.calibration, field)),
+        uncertainty=sigma,
+        unit=FIELDS[field].unit,
+        timestamp="2026-01-01T00:00:00+00:00",
+        run_id="r1",
+        routine="test",
+        quality="good",
+        valid=True,
+        device=PROFILE.name,
+        profile_version=1,
+        runcard="test",
+    )
+    return resolve(PROFILE, [record]), Known.from_records(PROFILE.name, [record])
+
+
+@pytest.mark.parametrize(("field", "sigma"), [("interaction_scale", 0.02), ("rabi_scale", 0.02)])
+def test_an_upstream_error_in_the_budget_matches_a_device_off_by_it(field: str, sigma: float) -> None:
+    """The C6 (Rabi) scale known to σ: the budget's entry of each site's offset equals how far the
+    offsets move, independently, when the routine runs on a device whose scale is σ off (nearly
+    noiseless shots, 10⁷ per setting; per-site offsets cannot explain that device exactly, so its χ²
+    is far above 1 there), within 10 % of the entry plus 0.005 rad/µs (a tenth of the
+    offsets' statistical error at the routine's default shots; C6: entries 0.05–0.1 rad/µs)."""
+    profile, known = calibrated(field, sigma)
+    parameters = ROUTINE.parameters({"shots": 10**7})
+    runs, uses = [], []
+    for delta, what in ((0.0, known), (sigma, Known())):  # the moved run needs no budget
+        value = float(getattr(PROFILE.calibration, field)) + delta
+        truth = device(site_detuning_offsets=OFFSETS, **{field: value})
+        data = ROUTINE.acquire_known(parameters, lab(truth, 0), profile, what)
+        runs.append(ROUTINE.fit(data))
+        uses.append(data.uses)
+    assert runs[0].quality == "good", runs[0].reasons  # (the moved device is bad by χ² at 10⁷ shots)
+    for site in range(4):
+        estimate = runs[0].estimate("site_detuning_offsets", site)
+        budget = dict(estimate.budget)
+        assert set(budget) == {"statistical", field}
+        assert math.sqrt(sum(v**2 for v in budget.values())) == pytest.approx(estimate.uncertainty)
+        moved = abs(runs[1].estimate("site_detuning_offsets", site).value - estimate.value)
+        assert abs(budget[field] - moved) <= 0.1 * budget[field] + 0.005, (site, budget, moved)
+    assert "r1:" + field in uses[0]

@@ -31,14 +31,19 @@ RYDBERG_SPREAD: dict[str, float | tuple[float, float]] = {
     "readout": (0.005, 0.08),
 }
 
-#: ion chains: B_0 (the qubit moves by twice it) ±2π·3 kHz, Rabi and coupling scales ±10 %, axial
-#: frequency ±3 %, first radial frequency ±0.4 %, Stark gains ±15 %, readout errors 0.5–8 %
+#: ion chains, what a lab's chain plausibly drifts or is mis-set by between calibrations: the first
+#: radial frequency ±2.5 % (a transverse trap of 2π·4.7 MHz moves by ±120 kHz when the rf amplitude
+#: is mis-set by ±5 %, ω_x ∝ V_rf), the axial frequency ±5 % (the end-cap voltages, ω_z ∝ √V, set to
+#: ±10 %), the field offset B_0 ±2π·5 kHz (the qubit frequency, which moves by 2·B_0, ±2π·10 kHz: a
+#: magnetic field off by a few mG), Rabi and coupling scales ±10 % (beam power and pointing), Stark
+#: gains ±15 % (addressing-beam alignment per ion), readout errors 0.5–8 % (detection efficiency
+#: and the state-dependent fluorescence threshold)
 ION_SPREAD: dict[str, float | tuple[float, float]] = {
     "rabi_scale_rel": 0.10,
-    "detuning_offset": TWO_PI * 0.003,
+    "detuning_offset": TWO_PI * 0.005,
     "interaction_scale_rel": 0.10,
-    "axial_frequency_rel": 0.03,
-    "radial_frequency_rel": 0.004,
+    "axial_frequency_rel": 0.05,
+    "radial_frequency_rel": 0.025,
     "gains_rel": 0.15,
     "readout": (0.005, 0.08),
 }

@@ -28,7 +28,11 @@ scanned as given. The model takes no calibrated value as known beyond the window
 frequencies F_i are measured in the same step (more precisely than by the upstream records), and
 each fringe's contrast and floor absorb the readout errors; ``uses`` names the records of the
 offsets and gains the window was computed from. The error budget is the statistical one of the
-frequency fit (the gains depend on no upstream value).
+frequency fit, recorded as the one entry ``statistical`` of each gain's and the cross-talk's budget:
+the per-site offsets, the device-wide offset and the readout errors in force enter no part of the
+model (the reference frequencies F_i are fitted, each fringe has its own contrast and floor), so
+their propagated contributions are identically zero, not neglected; a wrong offset in force only
+moves the window, which the fit criteria judge.
 
 Several sites at once (``groups`` = g ≥ 2): configuration r + 1 aims the field at every site k with
 k mod g = r (never two neighbours together), so g + 1 configurations instead of n + 1; the frequency
@@ -423,12 +427,14 @@ class LocalFieldMap(Routine[LocalFieldParameters, LocalRamseyBackend]):
                 reasons.append(
                     f"site {s}: gain {gain:.3g} ± {error:.2g} not measured to {MAX_GAIN_ERROR:.0%}"
                 )
-            estimates.append(Estimate("local_gains", gain, error, c))
+            estimates.append(Estimate("local_gains", gain, error, c, (("statistical", error),)))
         leak, leak_error = shifts.leakage, shifts.leakage_error
         if neighbours and ctx.get("represents_crosstalk", 0.0) == 1.0:
             if not leak_error < MAX_CROSSTALK_ERROR:
                 reasons.append(f"stark_crosstalk error {leak_error:.3g} not < {MAX_CROSSTALK_ERROR}")
-            estimates.append(Estimate("stark_crosstalk", leak, leak_error, None))
+            estimates.append(
+                Estimate("stark_crosstalk", leak, leak_error, None, (("statistical", leak_error),))
+            )
         elif neighbours and leak > 3 * leak_error and leak > MAX_IGNORED_LEAKAGE:
             reasons.append(
                 f"neighbour leakage {leak:.3g} ± {leak_error:.2g} is significant and > "

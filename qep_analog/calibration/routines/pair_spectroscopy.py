@@ -32,9 +32,12 @@ atoms 2k and 2k + 1 form pair k, the pairs' centres on a square grid of pitch ``
 and each read as its own column of counts (both atoms '1', marginalised over the rest). The window
 holds every pair's predicted line (centred between the extreme ones, widened by half their spread); a
 re-scan covers every pair that asks for one. Each pair is fitted as above with its own atoms' known
-values; the interaction scale is the mean of the pairs' scales weighted by their statistical errors
-(:func:`~qep_analog.calibration.routines.parallel_pairs.combine`: the common inputs' contributions add
-linearly, each pair's own in quadrature), and the pairs must agree (χ²/dof of their scatter < 3).
+values; the interaction scale is the mean of the pairs' scales by
+:func:`~qep_analog.calibration.fitting.combine` (weights: each pair's independent error, its
+statistical one and its own atoms' inputs in quadrature; the error inflated when the pairs disagree
+beyond it), the common inputs' contributions (Rabi scale, T2*, a shared device-wide offset record)
+added linearly over the pairs (:func:`~qep_analog.calibration.routines.parallel_pairs.combine`),
+and the pairs must agree (χ²/dof of their scatter < 3).
 Cross-talk between pairs is bounded, not fitted: the van der Waals coupling of an atom to the other
 pairs moves a pair's line by at most a fraction
 :func:`~qep_analog.calibration.routines.parallel_pairs.crosstalk_bound` of V (1.4·10⁻³ for 9 pairs at
@@ -43,7 +46,13 @@ pairs moves a pair's line by at most a fraction
 Error budget: the fit's statistical error, and the errors of the known inputs (the two offsets, the
 Rabi scale, T2* and the readout errors) propagated by the linearised refit
 (:func:`~qep_analog.calibration.fitting.propagate`), added in quadrature; the record's ``budget``
-holds each contribution and ``uses`` the records of the known values.
+holds each contribution and ``uses`` the records of the known values. Correlated offsets: when an
+atom's offset comes from the device-wide ``detuning_offset`` record (no per-site record in force,
+:meth:`~qep_analog.calibration.known.Known.site_offset`), that record's error is one input
+(``offset_shared``, budget entry ``detuning_offset``) that moves every such atom's offset together —
+both atoms of a pair, and every pair of a parallel scan; only the rest of each atom's error (a
+per-site record's) stays its own (``detuning_offset.0``, ``.1``). Adding the two atoms' shared errors
+in quadrature would understate their effect on the line (which moves by their sum) by √2.
 """
 
 from __future__ import annotations
@@ -125,7 +134,13 @@ INPUTS = (
     "false_positive_1",
     "false_negative_0",
     "false_negative_1",
+    "offset_shared",
 )
+#: per pair, whether atom 0 and atom 1 take part of their offset from the shared device-wide record
+#: (context keys; 1 or 0), which ``offset_shared`` moves jointly
+SHARED_FLAGS = ("offset_0_shared", "offset_1_shared")
+#: the context keys of each pair's known values (:func:`pair_context`)
+PAIR_KEYS = (*INPUTS, *SHARED_FLAGS)
 #: the budget entry of each input
 _BUDGET = {
     "offset_0": "detuning_offset.0",
@@ -136,6 +151,7 @@ _BUDGET = {
     "false_positive_1": "readout",
     "false_negative_0": "readout",
     "false_negative_1": "readout",
+    "offset_shared": "detuning_offset",
 }
 
 
@@ -192,10 +208,11 @@ class _PairModel:
     (:meth:`jacobian`, exact in a and b, one difference in V) then costs one evaluation."""
 
     def __init__(self, context: dict[str, float], inputs: NDArray | None = None) -> None:
-        o0, o1, rabi_scale, rms, e0, e1, f0, f1 = _inputs(context)[0] if inputs is None else inputs
+        o0, o1, rabi_scale, rms, e0, e1, f0, f1, shared = _inputs(context)[0] if inputs is None else inputs
         self.duration = context["duration"]
         self.rabi = context["rabi"] * rabi_scale
-        self.offsets = (float(o0), float(o1))
+        flags = [context.get(flag, 0.0) for flag in SHARED_FLAGS]
+        self.offsets = (float(o0 + flags[0] * shared), float(o1 + flags[1] * shared))
         self.rms = max(float(rms), 0.0)
         self.weights = pair_read_both(np.eye(4), (e0, e1), (f0, f1))  # P('11') of each pair state
         self._last: tuple[bytes, float, NDArray] | None = None
@@ -236,7 +253,8 @@ def _pair_model(context: dict[str, float], inputs: NDArray | None = None) -> _Pa
 def _resonance(context: dict[str, float], interaction: float) -> float:
     """The programmed detuning of the |rr⟩ line: (V − o₀ − o₁)/2."""
     values, _ = _inputs(context)
-    return (interaction - values[0] - values[1]) / 2
+    shared = values[-1] * sum(context.get(flag, 0.0) for flag in SHARED_FLAGS)
+    return (interaction - values[0] - values[1] - shared) / 2
 
 
 def _line_width(context: dict[str, float], interaction: float) -> float:
@@ -313,6 +331,15 @@ def _known_context(
 ) -> tuple[dict[str, float], tuple[str, ...]]:
     """The known inputs of the pair's ``atoms`` with their errors, and the ids of their records."""
     offsets = [known.site_offset(profile, site) for site in atoms]
+    device = known.device_value(profile, "detuning_offset")
+    shared = [bool(device.record_ids) and device.record_ids[0] in o.record_ids for o in offsets]
+    if any(shared):  # the device-wide record's error moves these atoms together: one joint input
+        offsets = [
+            KnownValue(o.value, math.sqrt(max(o.uncertainty**2 - device.uncertainty**2, 0.0)), o.record_ids)
+            if share
+            else o
+            for o, share in zip(offsets, shared, strict=True)
+        ]
     readout = [known.site_readout(profile, site) for site in atoms]
     rabi = known.device_value(profile, "rabi_scale")
     t2 = known.device_value(profile, "dephasing_time")
@@ -330,8 +357,11 @@ def _known_context(
         "false_positive_1": readout[1][0],
         "false_negative_0": readout[0][1],
         "false_negative_1": readout[1][1],
+        "offset_shared": KnownValue(0.0, device.uncertainty if any(shared) else 0.0, device.record_ids),
     }
-    context: dict[str, float] = {}
+    context: dict[str, float] = {
+        flag: float(share) for flag, share in zip(SHARED_FLAGS, shared, strict=True)
+    }
     ids: list[str] = []
     for name, value in items.items():
         context[name] = value.value
@@ -433,7 +463,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
         nominal = context["interaction_scale"] * context["c6"] / p.distance**6
         width = _line_width(context, nominal)
         half = p.prior * nominal / 2 + p.linewidths * width
-        centres = [_resonance(pair_context(context, k, INPUTS), nominal) for k in range(p.pairs)]
+        centres = [_resonance(pair_context(context, k, PAIR_KEYS), nominal) for k in range(p.pairs)]
         spread = (max(centres) - min(centres)) / 2  # one window holds every pair's predicted line
         low, high = window(p.start, p.stop, (max(centres) + min(centres)) / 2, half + spread)
         detunings = self._scan(p, backend, profile, low, high)
@@ -443,7 +473,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
         if p.rescan:
             windows = [
                 self._rescan_window(
-                    p, detunings, counts[0][:, k], pair_context(context, k, INPUTS), low, high
+                    p, detunings, counts[0][:, k], pair_context(context, k, PAIR_KEYS), low, high
                 )
                 for k in range(p.pairs)
             ]
@@ -556,7 +586,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
         if not all(f.ok for f, *_ in fits):
             return FitResult(self.name, (), reduced, "bad", tuple(reasons), self.criteria, curves)
         curves["resonance"] = [
-            _resonance(pair_context(ctx, k, INPUTS), f.values[0]) for k, (f, *_) in enumerate(fits)
+            _resonance(pair_context(ctx, k, PAIR_KEYS), f.values[0]) for k, (f, *_) in enumerate(fits)
         ]
         curves["interaction_error"] = [float(f.errors[0]) for f, *_ in fits]
         if pairs == 1:
@@ -586,7 +616,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
         self, data: CalibrationData, k: int, prior: float
     ) -> tuple[CurveFit, float, tuple[tuple[str, float], ...], list[str]]:
         """Pair ``k``'s fit, its interaction scale with the error budget, and its failed criteria."""
-        ctx = pair_context(data.context, k, INPUTS)
+        ctx = pair_context(data.context, k, PAIR_KEYS)
         x, counts = data.sweep, data.counts[:, k]
         scale_to_v = ctx["c6"] / ctx["distance"] ** 6  # V per unit of interaction_scale
         fit = _fit(x, counts, data.shots, ctx, prior)
@@ -636,7 +666,7 @@ class PairSpectroscopy(Routine[PairSpectroscopyParameters, PairPulseBackend]):
     def curve(self, data: CalibrationData, curves: dict[str, list[float]], x: NDArray) -> NDArray:
         columns = [
             model_curves(
-                _pair_model(pair_context(data.context, k, INPUTS)),
+                _pair_model(pair_context(data.context, k, PAIR_KEYS)),
                 x,
                 {n: [curves[n][k]] for n in _NAMES},
                 _NAMES,

@@ -18,8 +18,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-#: known inputs that are the same for every pair (their errors move all pairs together)
-COMMON = ("rabi_scale", "dephasing_time")
+from qep_analog.calibration.fitting import combine as fitting_combine
+
+#: known inputs that are the same for every pair (their errors move all pairs together): budget keys
+COMMON = ("rabi_scale", "dephasing_time", "detuning_offset")
 
 
 def pair_layout(count: int, distance: float, separation: float) -> NDArray:
@@ -64,29 +66,37 @@ def pair_context(context: dict[str, float], k: int, names: Sequence[str]) -> dic
 def combine(
     scales: Sequence[float], budgets: Sequence[dict[str, float]], bound: float
 ) -> tuple[float, dict[str, float], float]:
-    """The weighted mean of the pairs' scales (weights: their statistical errors), its budget and the
-    reduced χ² of the pairs' scatter around it (their own errors, without the common inputs).
+    """The pairs' scales combined by :func:`qep_analog.calibration.fitting.combine` with each pair's
+    independent error (its statistical error and its own inputs' contributions in quadrature), the
+    budget of the mean and the reduced χ² of the pairs' scatter around it.
 
-    Budget: the statistical error of the mean; each common input (:data:`COMMON`) as the weighted
-    mean of the pairs' contributions (fully correlated); every other input (each pair's own offsets
-    and readout errors) in quadrature over the pairs; ``parallel_pairs`` = bound·mean/√3, the
-    cross-talk taken as uniform within its bound."""
+    Budget: the statistical error and each pair's own inputs (offsets and readout errors of its
+    atoms) as the weighted sums of the pairs' contributions in quadrature, all scaled by the
+    combination's inflation when the pairs disagree (so that they add up to the combined error);
+    each common input (:data:`COMMON`: the Rabi scale, T2* and a device-wide offset record that
+    every atom's offset comes from) as the weighted mean of the pairs' contributions (fully
+    correlated: it moves every pair together); ``parallel_pairs`` = bound·mean/√3, the cross-talk
+    taken as uniform within its bound."""
     s = np.asarray(scales, dtype=float)
     stat = np.array([b["statistical"] for b in budgets])
-    w = 1.0 / stat**2
-    mean = float(np.sum(w * s) / np.sum(w))
-    budget: dict[str, float] = {"statistical": float(1.0 / math.sqrt(np.sum(w)))}
-    own = np.zeros(len(s))
-    for key in dict.fromkeys(key for b in budgets for key in b if key != "statistical"):
+    keys = list(dict.fromkeys(key for b in budgets for key in b if key != "statistical"))
+    own_keys = [key for key in keys if key not in COMMON]
+    own = np.array([sum(b.get(key, 0.0) ** 2 for key in own_keys) for b in budgets])
+    independent = np.sqrt(stat**2 + own)
+    mean, error = fitting_combine(s, independent)
+    w = 1.0 / independent**2
+    total = float(np.sum(w))
+    inflation = error * math.sqrt(total)  # 1 unless the pairs disagree beyond their errors
+    budget: dict[str, float] = {"statistical": inflation * float(np.sqrt(np.sum((w * stat) ** 2))) / total}
+    for key in keys:
         parts = np.array([b.get(key, 0.0) for b in budgets])
-        name = key.split(".")[0]
-        if name in COMMON:
-            value = float(np.sum(w * parts) / np.sum(w))
+        if key in COMMON:
+            value = float(np.sum(w * parts)) / total
         else:
-            value = float(np.sqrt(np.sum((w * parts) ** 2)) / np.sum(w))
-            own += parts**2
+            value = inflation * float(np.sqrt(np.sum((w * parts) ** 2))) / total
+        name = key.split(".")[0]
         budget[name] = math.hypot(budget.get(name, 0.0), value)
     if bound > 0:
         budget["parallel_pairs"] = bound * mean / math.sqrt(3)
-    scatter = float(np.sum((s - mean) ** 2 / (stat**2 + own)) / (len(s) - 1)) if len(s) > 1 else 0.0
+    scatter = float(np.sum(w * (s - mean) ** 2) / (len(s) - 1)) if len(s) > 1 else 0.0
     return mean, budget, scatter

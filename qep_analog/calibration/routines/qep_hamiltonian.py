@@ -17,7 +17,15 @@ step larger than ``TRUST``·inputs. At the minimum the device realises the model
 −c: ``site_detuning_offsets`` (detuning units, δ = 2h) become the current ones minus 2c.
 
 Uncertainty: shot noise of the free phases (through ε) and of the nudged phases (through g),
-propagated linearly through the last step. Readout is corrected with the profile's ε, ε′ (per site
+propagated linearly through the last step (budget entry ``statistical``), and the errors of the
+calibrated values the probe is compiled with (:data:`UPSTREAM`: the C6 scale ``interaction_scale``,
+``rabi_scale`` and each site's ``local_gains``, their records' errors σ): a device off by ±σ in one of
+them prepares other ⟨Z⟩ (dz_k, exact ground states of the Hamiltonian it realises from the compiled
+controls, on a device that carries the offsets the corrections reached, where the fit linearises);
+the Gauss–Newton minimum then moves by −H⁻¹ (2/K) Σ_k χ_kᵀ dz_k, and each site's offset by that over
+the field per offset (entries ``interaction_scale``, ``rabi_scale``, ``local_gains``, the gains' in
+quadrature; added in quadrature to the statistical error). Values without a record (error 0) add
+nothing. Readout is corrected with the profile's ε, ε′ (per site
 once the readout routine has calibrated them: a per-site error left in would read as a field offset).
 
 Rydberg arrays only: on an ion chain (XX couplings, Z fields) the fields act on ⟨Z⟩ through pair
@@ -29,6 +37,8 @@ swamps it. On ions the per-site Ramsey fringes measure each ion's offset (kept a
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +48,7 @@ from qep_analog.calibration.backend import ScheduleBackend
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fitting import binomial_sigma
 from qep_analog.calibration.ground_state import final_state_bytes
+from qep_analog.calibration.known import Known, record_ids
 from qep_analog.calibration.records import FIELDS, Quality
 from qep_analog.calibration.routine import (
     Estimate,
@@ -59,19 +70,22 @@ from qep_analog.calibration.stored_model import (
     readout_from_context,
 )
 from qep_analog.devices.profile import DeviceProfile
+from qep_analog.devices.rydberg import realize
 from qep_analog.errors import CalibrationError
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.measurement.sampling import bits_of
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.qep.scheme import denominator, difference_quotient
-from qep_analog.sequences.phases import qep_phase_schedules, realised_model
+from qep_analog.sequences.phases import qep_phase_schedules, realised_model, target_controls
 from qep_analog.sequences.recipes import default_recipe, load_recipe
 from qep_analog.solvers.equilibrium import Equilibrium
 
 MAX_REDUCED_CHI2 = 3.0
 FIELD_PER_OFFSET = 0.5  # a detuning offset b moves the Z field by b/2 (h = δ/2)
 MAX_CONDITION = 1e4
+#: the calibrated values the probe is compiled with whose errors move the fitted offsets
+UPSTREAM = ("interaction_scale", "rabi_scale", "local_gains")
 MAX_STEP = 4  # the last step, in standard errors, above which the iteration has not converged
 #: no step moves a correction by more than this fraction of the largest input field
 TRUST = 0.25
@@ -184,6 +198,17 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         profile: DeviceProfile,
         progress: ItemReport | None = None,
     ) -> CalibrationData:
+        """:meth:`acquire_known` with the profile's values taken as exact (no propagated errors)."""
+        return self.acquire_known(parameters, backend, profile, Known(), progress)
+
+    def acquire_known(
+        self,
+        parameters: QEPHamiltonianParameters,
+        backend: ScheduleBackend,
+        profile: DeviceProfile,
+        known: Known,
+        progress: ItemReport | None = None,
+    ) -> CalibrationData:
         p = parameters
         n = backend.n_sites
         probe = probe_model(profile, n, p)
@@ -225,6 +250,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
             if progress is not None:
                 progress(t + 1, p.iterations)
         counts = np.array(rows, dtype=np.int64)
+        context.update(upstream_context(model, profile, known, inputs, theta))
         return CalibrationData(
             routine=self.name,
             parameters=stored_parameters(p),
@@ -234,6 +260,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
             shots=p.shots,
             counts=counts,
             context=context,
+            uses=record_ids(profile, self.known_fields),
         )
 
     @staticmethod
@@ -303,17 +330,117 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         per = FIELD_PER_OFFSET
         current = np.array([data.context[f"site_offset {i}"] for i in range(n)])
         offsets = current - corrections / per
-        estimates = tuple(
-            Estimate("site_detuning_offsets", float(offsets[i]), float(errors[i] / per), i)
-            for i in range(n)
-        )
+        moves = upstream_moves(data.context, step.chi, inverse) / per  # (upstream, sites)
+        estimates = []
+        for site in range(n):
+            parts = {"statistical": float(errors[site] / per)}
+            for j, name in enumerate(upstream_names(data.context)):
+                parts[name] = float(np.hypot(parts.get(name, 0.0), moves[j, site]))
+            total = float(np.sqrt(sum(v**2 for v in parts.values())))
+            estimates.append(
+                Estimate("site_detuning_offsets", float(offsets[site]), total, site, tuple(parts.items()))
+            )
         curves = {
             "corrections": corrections.tolist(),
             "last_step": change.tolist(),
             "residuals": step.residuals.ravel().tolist(),
         }
         quality: Quality = "bad" if reasons else "good"
-        return FitResult(self.name, estimates, reduced, quality, tuple(reasons), self.criteria, curves)
+        return FitResult(
+            self.name, tuple(estimates), reduced, quality, tuple(reasons), self.criteria, curves
+        )
+
+
+def _moved(profile: DeviceProfile, name: str, site: int | None, delta: float) -> DeviceProfile:
+    """``profile`` with the calibrated ``name`` (a site's gain when ``site``) moved by ``delta``."""
+    cal = profile.calibration
+    if site is None:
+        moved = dataclasses.replace(cal, **{name: getattr(cal, name) + delta})
+    else:
+        gains = list(cal.local_gains)
+        gains[site] += delta
+        moved = dataclasses.replace(cal, local_gains=tuple(gains))
+    return dataclasses.replace(profile, calibration=moved)
+
+
+def _upstream_errors(profile: DeviceProfile, known: Known, n: int) -> list[tuple[str, int | None, float]]:
+    """(field, site, standard error) of every upstream value (:data:`UPSTREAM`) with a record."""
+    out: list[tuple[str, int | None, float]] = []
+    for name in ("interaction_scale", "rabi_scale"):
+        value = known.device_value(profile, name)
+        if value.uncertainty > 0:
+            out.append((name, None, value.uncertainty))
+    gains = profile.calibration.local_gains
+    for site in range(min(n, len(gains))):
+        record = known.record("local_gains", site)
+        if record is not None and math.isclose(record.value, gains[site], abs_tol=1e-12):
+            if record.uncertainty > 0:
+                out.append(("local_gains", site, record.uncertainty))
+    return out
+
+
+def device_z(
+    model: QEPModel, profile: DeviceProfile, truth: DeviceProfile, x: float, theta: NDArray
+) -> NDArray:
+    """⟨Z_i⟩ of the ground state a device whose calibration is ``truth`` reaches when the phase at
+    input ``x`` and corrections ``theta`` is compiled with ``profile`` (exact, small arrays)."""
+    controls = target_controls(model, profile, [x], theta)
+    hamiltonian = realize(controls, truth).to_pauli_sum()  # type: ignore[arg-type]
+    n = model.n_qubits
+    device = QEPModel(n, model.trainable, model.outputs, hamiltonian, model.inputs)
+    return _z_values(device, np.zeros((1, 1)), np.zeros((1, n)))[0]
+
+
+def upstream_context(
+    model: QEPModel, profile: DeviceProfile, known: Known, inputs: NDArray, theta: NDArray
+) -> dict[str, float]:
+    """For each upstream value with an error σ: how far the device's ⟨Z_i⟩ at each input move when
+    the device differs from ``profile`` by ±σ in it, (z(+σ) − z(−σ))/2, at the corrections
+    ``theta`` the iterations reached, on a device that carries the per-site offsets those
+    corrections compensate (so that it realises the profile's model there: the point the fit
+    linearises about). Context ``upstream {j} {k} {i}``, its field ``upstream_field {j}`` (the
+    index in :data:`UPSTREAM`), site ``upstream_site {j}`` and error ``upstream_error {j}``."""
+    out: dict[str, float] = {}
+    n = model.n_qubits
+    errors = _upstream_errors(profile, known, n)
+    local = profile.site_offsets(n) - profile.calibration.detuning_offset
+    found = tuple(float(v) for v in local - theta / FIELD_PER_OFFSET)
+    device = dataclasses.replace(
+        profile, calibration=dataclasses.replace(profile.calibration, site_detuning_offsets=found)
+    )
+    for j, (name, site, sigma) in enumerate(errors):
+        up, down = _moved(device, name, site, sigma), _moved(device, name, site, -sigma)
+        for k, x in enumerate(inputs):
+            dz = device_z(model, profile, up, float(x), theta) - device_z(
+                model, profile, down, float(x), theta
+            )
+            out.update({f"upstream {j} {k} {i}": float(v) / 2 for i, v in enumerate(dz)})
+        out[f"upstream_field {j}"] = float(UPSTREAM.index(name))
+        out[f"upstream_site {j}"] = -1.0 if site is None else float(site)
+        out[f"upstream_error {j}"] = sigma
+    out["upstream_count"] = float(len(errors))
+    return out
+
+
+def upstream_names(context: dict[str, float]) -> list[str]:
+    """The budget name of each upstream value in ``context`` (:func:`upstream_context`)."""
+    return [
+        UPSTREAM[int(context[f"upstream_field {j}"])] for j in range(int(context.get("upstream_count", 0)))
+    ]
+
+
+def upstream_moves(context: dict[str, float], chi: NDArray, inverse: NDArray) -> NDArray:
+    """How far the fitted corrections move per upstream value's error, shape (upstream, sites): the
+    device's ⟨Z⟩ moved by dz_k shifts the gradient by (2/K) Σ_k χ_kᵀ dz_k and the Gauss–Newton
+    minimum by −H⁻¹ times that (absolute values)."""
+    count = int(context.get("upstream_count", 0))
+    k_count, n = chi.shape[0], chi.shape[1]
+    moves = np.zeros((count, n))
+    for j in range(count):
+        dz = np.array([[context[f"upstream {j} {k} {i}"] for i in range(n)] for k in range(k_count)])
+        gradient = 2 / k_count * np.einsum("kij,ki->j", chi, dz)
+        moves[j] = np.abs(inverse @ gradient)
+    return moves
 
 
 def _trust_scale(change: NDArray, limit: float) -> float:
