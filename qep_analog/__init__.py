@@ -40,19 +40,23 @@ if TYPE_CHECKING:
     from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
     from qep_analog.calibration.history import CalibrationHistory, history_directory
     from qep_analog.calibration.in_force import calibration_report, history_records, load_profile
-    from qep_analog.calibration.lab_units import shown_in, unit_label
+    from qep_analog.calibration.lab_units import profile_units, shown_in, unit_label
     from qep_analog.calibration.plots import plot_run
-    from qep_analog.calibration.records import FIELDS, CalibrationRecord
+    from qep_analog.calibration.records import FIELDS, CalibrationRecord, RecordId
     from qep_analog.calibration.resolve import latest_values, resolve
     from qep_analog.calibration.runcard import load_runcard
     from qep_analog.calibration.runner import (
+        StepBudget,
+        planned_budgets,
+        read_budgets,
         read_results,
         read_run,
+        read_run_records,
         run_runcard,
         run_state,
         shown_units,
     )
-    from qep_analog.calibration.twin import twin_parameters
+    from qep_analog.calibration.twin import noise_listing, twin_parameters
     from qep_analog.devices.ions import IonControls, coupling_summary
     from qep_analog.devices.mapping import map_model, mapping_table
     from qep_analog.devices.noise_sources import NOISE_SOURCES, noise_sources
@@ -285,6 +289,12 @@ _HOMES: dict[str, str] = {
     "run_state": "qep_analog.calibration.runner",
     "read_results": "qep_analog.calibration.runner",
     "shown_units": "qep_analog.calibration.runner",
+    "StepBudget": "qep_analog.calibration.runner",
+    "planned_budgets": "qep_analog.calibration.runner",
+    "read_budgets": "qep_analog.calibration.runner",
+    "read_run_records": "qep_analog.calibration.runner",
+    "RecordId": "qep_analog.calibration.records",
+    "profile_units": "qep_analog.calibration.lab_units",
     "shown_in": "qep_analog.calibration.lab_units",
     "unit_label": "qep_analog.calibration.lab_units",
     "plot_run": "qep_analog.calibration.plots",
@@ -297,6 +307,7 @@ _HOMES: dict[str, str] = {
     "CHANGE_THRESHOLD": "qep_analog.calibration.drift",
     "plot_history": "qep_analog.calibration.drift_plot",
     "twin_parameters": "qep_analog.calibration.twin",
+    "noise_listing": "qep_analog.calibration.twin",
     # Tasks
     "load_experiment": "qep_analog.tasks.experiment",
     "PhaseSensorTask": "qep_analog.tasks.phase_sensor",

@@ -131,3 +131,9 @@ def axis_label(name: str, unit: str, suffix: str | None) -> str:
         return name
     cyclic = suffix is not None and dimension_of(unit) == "angular_frequency" and suffix != "rad_per_us"
     return f"{name}/2π ({shown})" if cyclic else f"{name} ({shown})"
+
+
+def profile_units(profile: DeviceProfile, fields: Iterable[str]) -> dict[str, str]:
+    """The display suffix of each of ``fields`` as ``profile``'s file writes it (else the profile's
+    unit of its dimension; quantities without a dimension are left out)."""
+    return step_units([], [], profile_keys(profile), "", fields)

@@ -121,12 +121,28 @@ class StepOutcome:
     shots: int = 0
     device_time: float = 0.0
 
+    @property
+    def budget(self) -> StepBudget:
+        """Its shots and device time (s)."""
+        return StepBudget(self.shots, self.device_time / US_PER_SECOND)
+
 
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: str
     steps: tuple[StepOutcome, ...]
     profile: DeviceProfile  # the effective profile after the run
+
+
+def planned_budgets(runcard: Runcard, profile: DeviceProfile, n_sites: int) -> list[StepBudget | None]:
+    """The most each step of ``runcard`` can take on ``n_sites`` sites of ``profile``
+    (:func:`planned_shots`), with its device time at the profile's overhead per shot; None for a step
+    whose shots are not known before it runs."""
+    overhead = profile.capabilities.shot_overhead / US_PER_SECOND
+    return [
+        None if shots is None else StepBudget(shots, shots * overhead)
+        for shots in planned_shots(runcard, n_sites)
+    ]
 
 
 def planned_shots(runcard: Runcard, n_sites: int) -> list[int | None]:
@@ -582,6 +598,11 @@ class StepBudget:
 
     shots: int
     device_time_s: float | None
+
+
+def read_run_records(run_dir: str | Path) -> list[tuple[CalibrationRecord, ...]]:
+    """The records each finished step of a stored run proposed, in run order (:func:`read_step_records`)."""
+    return [read_step_records(step_folder(run_dir, step)) for step in read_run(run_dir)["steps"]]
 
 
 def read_budgets(run_dir: str | Path) -> list[StepBudget]:

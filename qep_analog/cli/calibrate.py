@@ -217,12 +217,10 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         return 0
     where = "dry run, history untouched" if runcard.update == "dry-run" else f"history {history.path}"
     print(f"run {outcome.run_id}: {runcard.name} on {profile.name} ({backend.name}); {where}")
-    from qep_analog.calibration.runner import US_PER_SECOND, StepBudget
-
     _print_steps(
         [s.result.to_document() for s in outcome.steps],
         [s.units for s in outcome.steps],
-        [StepBudget(s.shots, s.device_time / US_PER_SECOND) for s in outcome.steps],
+        [s.budget for s in outcome.steps],
     )
     after = outcome.profile
     state = "in force now" if runcard.update == "append" else "if applied (dry run: not in force)"
@@ -235,20 +233,23 @@ def run_runcard_command(args: argparse.Namespace) -> int:
 def _print_plan(runcard: Any, profile: Any, n_sites: int) -> int:
     """What a run of ``runcard`` on ``n_sites`` sites of ``profile`` can cost, step by step, before
     it runs: the most shots of each step and their device time at the profile's overhead per shot."""
-    from qep_analog.calibration.runner import US_PER_SECOND, planned_shots
+    from qep_analog import planned_budgets
 
-    overhead = profile.capabilities.shot_overhead / US_PER_SECOND
-    plan = planned_shots(runcard, n_sites)
+    overhead = profile.capabilities.shot_overhead / 1e6  # µs to s
+    plan = planned_budgets(runcard, profile, n_sites)
     print(
         f"plan of {runcard.name} on {n_sites} sites of {profile.name} (at most: a re-scan or every "
         f"iteration included; {overhead:g} s per shot):"
     )
-    for index, (step, shots) in enumerate(zip(runcard.steps, plan, strict=True), start=1):
-        cost = "shots not known before the run" if shots is None else _budget_text(shots, shots * overhead)
+    for index, (step, budget) in enumerate(zip(runcard.steps, plan, strict=True), start=1):
+        cost = "shots not known before the run"
+        if budget is not None:
+            cost = _budget_text(budget.shots, budget.device_time_s)
         print(f"  {index:>2}. {step.routine:<22} {cost}")
-    known = [shots for shots in plan if shots is not None]
+    known = [budget for budget in plan if budget is not None]
     some = " (of the steps whose shots are known)" if len(known) < len(plan) else ""
-    print(f"all steps{some}: {_budget_text(sum(known), sum(known) * overhead)}")
+    total_s = sum(b.device_time_s or 0.0 for b in known)
+    print(f"all steps{some}: {_budget_text(sum(b.shots for b in known), total_s)}")
     return 0
 
 
@@ -355,7 +356,7 @@ def run_history(args: argparse.Namespace) -> int:
     effective: dict[str, Any] = {}
     effective_units: dict[str, str] = {}
     if args.argument in list_profiles():
-        from qep_analog.calibration.lab_units import profile_keys, step_units
+        from qep_analog import profile_units
 
         profile = read_profile(args.argument)
         effective = latest_values(profile, read.records)
@@ -363,7 +364,7 @@ def run_history(args: argparse.Namespace) -> int:
             effective = {k: v for k, v in effective.items() if k == args.field}
         # each value in the unit its profile writes it in (else the profile's unit of its dimension)
         fields = [_record_field(k) for k in effective]
-        effective_units = step_units([], [], profile_keys(profile), "", fields)
+        effective_units = profile_units(profile, fields)
     plotted = None
     if args.plot is not None:
         from qep_analog import plot_history
@@ -450,13 +451,12 @@ def _print_changes(changes: list[Any], threshold: float, rate: float) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from qep_analog import read_results, read_run, run_state, shown_units
-    from qep_analog.calibration.runner import read_budgets, read_step_records, step_folder
+    from qep_analog import read_budgets, read_results, read_run, read_run_records, run_state, shown_units
 
     run = read_run(args.argument)
     results = read_results(args.argument)
     budgets = read_budgets(args.argument)
-    records = [read_step_records(step_folder(args.argument, step)) for step in run["steps"]]
+    records = read_run_records(args.argument)
     state = run_state(run)
     if args.json:
         steps = [
@@ -495,7 +495,7 @@ def run_report(args: argparse.Namespace) -> int:
 def _ids_text(ids: list[str]) -> str:
     """Record ids in short: those of one run and step together, each field with its sites
     (``RUN#3: detuning_offset, detuning_offset@0-3``)."""
-    from qep_analog.calibration.records import RecordId
+    from qep_analog import RecordId
 
     groups: dict[str, dict[str, list[int]]] = {}
     for text in ids:

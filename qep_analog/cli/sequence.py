@@ -434,7 +434,7 @@ def run_emulate(args: argparse.Namespace) -> int:
 def _noise_listing(profile: Any, noise: Any) -> Any:
     """The noise parameters of the twin the emulator runs (the profile with the calibration in force)
     that the sources switched on use, and the sources that are off."""
-    from qep_analog.calibration.twin import noise_listing
+    from qep_analog import noise_listing
 
     return noise_listing(profile, noise)
 
