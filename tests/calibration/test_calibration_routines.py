@@ -125,8 +125,8 @@ def test_noise_and_saturated_data_are_bad(name: str, p: float) -> None:
     [
         # the line is at -0.15 MHz (without the re-scan, which finds it: see the test below)
         ("detuning_spectroscopy", {"start_MHz": 0.5, "stop_MHz": 3.0, "rescan": False}),
-        ("rabi", {"stop_us": 0.3}),  # less than a period
-        ("rabi", {"stop_us": 10.0, "points": 21}),  # undersampled
+        ("rabi", {"stop_us": 0.3, "rescan": False}),  # less than a period
+        ("rabi", {"stop_us": 10.0, "points": 21, "rescan": False}),  # undersampled
         ("ramsey", {"stop_us": 0.5}),  # less than two fringes, T2* not measured
         ("ramsey", {"detuning_MHz": 0.2}),  # the offset is not small against the programmed detuning
     ],

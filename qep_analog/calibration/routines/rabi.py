@@ -3,10 +3,10 @@
 Scan rule (``stop`` left out): from ``start`` (default 0) to ``periods`` periods 2π/Ω₀ of the Rabi
 frequency in force Ω₀ = programmed Ω × rabi_scale (at most the device's longest sequence), with
 ``points`` left out: 16 points per period (at least 21, at most 201). A ``stop`` given in the
-runcard is scanned as given. Re-scan (``rescan``): when the first scan's fitted Ω (the median over the sites that show an
-oscillation) puts fewer than 0.8·``periods`` periods in the scan, or fewer than 12 points in a
-period, one more scan follows with the rule's window and points at the fitted Ω; the data hold both
-scans and the fit uses both.
+runcard is scanned as given. Re-scan (``rescan``): when the first scan's fitted Ω (the median over
+the sites that show an oscillation) puts fewer than 0.8·``periods`` periods in the scan, or fewer
+than 12 points in a period, one more scan follows with the rule's window and points at the fitted
+Ω; the data hold both scans and the fit uses both.
 """
 
 from __future__ import annotations
