@@ -52,7 +52,8 @@ def run(name: str, backend: Any, profile: DeviceProfile, **parameters: Any) -> F
 def test_ramsey_follows_an_offset_beyond_half_the_old_detuning() -> None:
     """An offset of −2π·0.6 MHz, known from spectroscopy to 2π·20 kHz: at the old fixed detuning of
     2π·1 MHz the fringe sits at 0.4 MHz, less than two fringes in the old 4 µs (and, without the
-    offset in force, an offset not small against the detuning): bad; the rule programs the detuning from the offset in force and recovers it within 3σ."""
+    offset in force, an offset not small against the detuning): bad. The rule programs the detuning
+    from the offset in force and recovers the offset within 3σ."""
     hidden = dataclasses.replace(default_hidden(FRESNEL, 4), detuning_offset=-TWO_PI * 0.6)
     backend = FakeRydbergLab(hidden, seed=3)
     profile = with_calibration(FRESNEL, detuning_offset=hidden.detuning_offset + TWO_PI * 0.02)
@@ -237,7 +238,7 @@ def test_readout_errors_hold_at_a_few_flips(expected_flips: float) -> None:
     """Binomial draws of 2000 sites with ε = expected flips / 4000 shots: the pulls (estimate −
     ε)/error have rms in [0.75, 1.1] and at most 1 % beyond 3 (a normal pull: 0.3 %). The pooled
     fraction with the binomial error at the estimate gave rms 1.23–1.29 at 2–5 flips and 5 % beyond
-    3 at 3 flips (k = 0: a pull of −√3/… up to 4.2)."""
+    3 at 3 flips (k = 0 there: a pull of −4.2)."""
     sites, repeats, shots = 2000, 4, 1000
     eps = expected_flips / (repeats * shots)
     rng = np.random.default_rng(int(expected_flips * 10))
