@@ -135,10 +135,11 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
     least residual of a linear fit of sin²(Ωt/2).
 
     Error budget per site: "statistical" (the fit's), ``detuning_offset.<site>`` (the error of the
-    site's known offset, which moves Δ_i) and ``dephasing_time`` (the error of T2* in force, which
-    moves the noise rms), each propagated by the linearised refit
+    site's known offset, which moves Δ_i; ``detuning_offset`` when that error is the device-wide
+    offset's, shared by every site) and ``dephasing_time`` (the error of T2* in force, which moves
+    the noise rms), each propagated by the linearised refit
     (:func:`~qep_analog.calibration.fitting.propagate`); the device-wide mean adds the sites' own
-    contributions in quadrature and the shared T2* linearly
+    contributions in quadrature and the shared ones linearly
     (:func:`~qep_analog.calibration.routines.single_qubit.mean_budget`)."""
 
     name = "rabi"
@@ -208,6 +209,8 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         for i, o in enumerate(offsets):
             context[f"residual_{i}"] = detuning + o.value
             context[f"residual_{i}_error"] = o.uncertainty
+            # 1: the error is (partly) the device-wide offset's, shared by every site
+            context[f"residual_{i}_shared"] = float(any("@" not in rid for rid in o.record_ids))
         expected = p.rabi * profile.calibration.rabi_scale
         low, high, points = self._window(p, profile, expected)
         durations = scan_grid(low, high, points, self.name)
@@ -297,8 +300,9 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
                 reasons.append(f"site {site}: undersampled, 1.5·Ω·step = {1.5 * omega * step:.3g} ≥ π")
             if not error < 0.02 * omega / rabi:
                 reasons.append(f"site {site}: Ω scale error {error:.3g} above 2 %")
+            own = not data.context.get(f"residual_{data.site(site)}_shared", 0.0)
             budget_per_site = tuple(
-                (f"{key}.{data.site(site)}" if key == "detuning_offset" else key, size)
+                (f"{key}.{data.site(site)}" if key == "detuning_offset" and own else key, size)
                 for key, size in budget
             )
             estimates.append(Estimate("rabi_scale", omega / rabi, error, site, budget_per_site))
