@@ -1,6 +1,6 @@
 """Rabi oscillation: pulse lengths scanned on every site → ``rabi_scale``.
 
-Scan rule (``stop`` left out): from ``start`` (default 0) to ``periods`` periods 2π/Ω₀ of the Rabi
+Scan rule (``stop`` left out): from ``start`` (default 0) over ``periods`` periods 2π/Ω₀ of the Rabi
 frequency in force Ω₀ = programmed Ω × rabi_scale (at most the device's longest sequence), with
 ``points`` left out: 16 points per period (at least 21, at most 201). A ``stop`` given in the
 runcard is scanned as given. Re-scan (``rescan``): when the first scan's fitted Ω (the median over
@@ -177,7 +177,8 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         runcard's."""
         period = TWO_PI / rabi
         low = p.start
-        high = p.stop if p.stop is not None else min(p.periods * period, profile.capabilities.max_duration)
+        longest = profile.capabilities.max_duration
+        high = p.stop if p.stop is not None else min(low + p.periods * period, longest)
         points = p.points
         if points is None:
             points = rule_points(high - low, period / POINTS_PER_PERIOD, 21)

@@ -3,8 +3,8 @@
 Scan rule (each of ``detuning``, ``stop`` and ``points`` left out is chosen; given, it is used as
 given), from what is in force: the sites' offsets o_i (qubit detuning; their own records, else the
 device-wide plus per-site offsets), how well they are known u (3 × the largest error of their records;
-with no record, a lab's plausible spread ``windows.OFFSET_SPREAD``: ±2π·0.2 MHz on Rydberg arrays,
-±2π·10 kHz on ion chains) and T2* in force (the profile's ``dephasing_time``):
+with no record, ``spread``: a lab's plausible spread, left out ``windows.OFFSET_SPREAD``: ±2π·0.2 MHz
+on Rydberg arrays, ±2π·10 kHz on ion chains) and T2* in force (the profile's ``dephasing_time``):
 
 - the fringe frequency f = s + max(2.5·u, 3·2π/T2*), s = the largest |o_i − mean o| (every site's
   fringe then lies more than u above half its expected frequency, so the fringe's sign is
@@ -53,6 +53,7 @@ from qep_analog.calibration.routines.windows import (
     AUTO_DELAY,
     AUTO_FREQUENCY,
     AUTO_POINTS,
+    AUTO_SPREAD,
     MAX_AUTO_POINTS,
     offset_spread,
     rule_points,
@@ -73,11 +74,13 @@ POINTS_PER_PERIOD = 8
 class RamseyParameters(RoutineParameters):
     """Free-evolution delays scanned from ``start`` to ``stop`` (µs) at a programmed ``detuning``
     (rad/µs) with ``points`` points; ``detuning``, ``stop`` and ``points`` left out: the scan rule of
-    the module docstring."""
+    the module docstring, with ``spread`` (rad/µs) the offsets' plausible spread when they have no
+    record."""
 
     detuning: float | None = field(default=None, metadata=AUTO_FREQUENCY)
     start: float = field(default=0.0, metadata=DELAY)
     stop: float | None = field(default=None, metadata=AUTO_DELAY)
+    spread: float | None = field(default=None, metadata=AUTO_SPREAD)
     points: int | None = field(default=None, metadata=AUTO_POINTS)
     shots: int = 400
 
@@ -140,9 +143,8 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
         mean = float(values.mean())
         scatter = float(np.max(np.abs(values - mean)))
         recorded = all(o.record_ids for o in offsets)
-        uncertainty = (
-            3 * max(o.uncertainty for o in offsets) if recorded else offset_spread(profile.platform)
-        )
+        spread = offset_spread(profile.platform) if p.spread is None else p.spread
+        uncertainty = 3 * max(o.uncertainty for o in offsets) if recorded else spread
         t2 = profile.noise.dephasing_time
         if not (math.isfinite(t2) and t2 > 0) and (p.stop is None or p.detuning is None):
             raise CalibrationError(
