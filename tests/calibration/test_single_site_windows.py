@@ -274,4 +274,4 @@ def test_known_offsets_without_records_take_the_plausible_spread() -> None:
     t2 = FRESNEL.noise.dephasing_time
     frequency = max(2.5 * TWO_PI * 0.2, 3 * TWO_PI / t2)
     assert data.context["detuning"] == pytest.approx(frequency - FRESNEL.calibration.detuning_offset)
-    assert data.sweep[-1] == pytest.approx(min(1.5 * t2, FRESNEL.rydberg.max_duration))
+    assert data.sweep[-1] == pytest.approx(min(1.2 * t2, FRESNEL.rydberg.max_duration))
