@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from qep_analog.calibration.backend import RydbergCalibrationBackend
 from qep_analog.calibration.data import CalibrationData
-from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_probabilities, propagate
+from qep_analog.calibration.fitting import CurveFit, binomial_sigma, fit_best, propagate
 from qep_analog.calibration.known import Known, record_ids
 from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population
 from qep_analog.calibration.routine import (
@@ -113,13 +113,15 @@ def _step(x: NDArray) -> float:
     return float(np.min(np.diff(np.unique(x))))
 
 
-def _fit_site(x: NDArray, k: NDArray, shots: int, rabi: float, model: Any) -> CurveFit:
-    """One site's oscillation fitted from the guess of the class docstring."""
+def _fit_site(x: NDArray, k: NDArray, shots: int, rabi: float, expected: float, model: Any) -> CurveFit:
+    """One site's oscillation fitted from the guesses of the class docstring (``rabi``: the programmed
+    Ω, ``expected``: Ω in force, rad/µs); the best fit (:func:`fit_best`)."""
     step = _step(x)
     omega = frequency_guess(x, k / shots, 0.3 * rabi, min(3 * rabi, math.pi / step), "rabi")
-    guess = [omega, max(float(k.max() - k.min()) / shots, 0.05), float(k.min()) / shots]
+    contrast, floor = max(float(k.max() - k.min()) / shots, 0.05), float(k.min()) / shots
+    starts = [omega] + ([expected] if abs(expected - omega) > 0.02 * omega else [])
     bounds = ([0.0, 0.0, 0.0], [10 * rabi, 1.0, 1.0])
-    return fit_probabilities(model, x, k, shots, guess, bounds)
+    return fit_best(model, x, k, shots, [[w, contrast, floor] for w in starts], bounds)
 
 
 class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
@@ -131,8 +133,8 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
     residual Δ_i = its own offset (Ramsey's per-site record) − the device-wide one (a per-site light
     shift of 0.4 rad/µs biases Ω by 0.2 % at Ω = 2π·1 MHz otherwise). Contrast and floor stay free:
     they absorb the readout errors and any preparation error, which fixing them to ε, ε′ would not;
-    the readout errors therefore do not enter the fit. Guess: the Ω in [0.3, 3] × programmed with the
-    least residual of a linear fit of sin²(Ωt/2).
+    the readout errors therefore do not enter the fit. Guesses: the Ω in [0.3, 3] × programmed with
+    the least residual of a linear fit of sin²(Ωt/2), and Ω in force; the better fit is kept.
 
     Error budget per site: "statistical" (the fit's), ``detuning_offset.<site>`` (the error of the
     site's known offset, which moves Δ_i; ``detuning_offset`` when that error is the device-wide
@@ -263,7 +265,8 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         rms = context["detuning_rms"]
         seen = []
         for site in range(counts.shape[1]):
-            fit = _fit_site(x, counts[:, site], p.shots, p.rabi, _rabi_model(rms, _residual(context, site)))
+            model = _rabi_model(rms, _residual(context, site))
+            fit = _fit_site(x, counts[:, site], p.shots, p.rabi, p.rabi * context["rabi_scale"], model)
             if fit.ok and fit.values[1] >= MIN_CONTRAST:
                 seen.append(float(fit.values[0]))
         return float(np.median(seen)) if seen else None
@@ -285,7 +288,7 @@ class RabiOscillation(Routine[RabiParameters, RydbergCalibrationBackend]):
         fits = []
         for site in range(data.n_sites):
             model = _rabi_model(rms, _residual(data.context, data.site(site)))
-            fits.append(_fit_site(x, data.counts[:, site], data.shots, rabi, model))
+            fits.append(_fit_site(x, data.counts[:, site], data.shots, rabi, expected, model))
         reasons: list[str] = []
         reduced = common_checks(fits, 1, reasons)
         estimates = []
