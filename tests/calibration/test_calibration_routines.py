@@ -193,10 +193,11 @@ def test_data_round_trip_and_offline_refit(tmp_path: object) -> None:
 
 @pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_stated_errors_are_honest_over_seeds() -> None:
-    """Over 20 seeds the pulls (estimate − hidden) / error have mean ≈ 0 and spread ≈ 1, and no
-    good data set is judged bad."""
+    """Over 100 seeds the pulls (estimate − hidden) / error have mean ≈ 0 and spread ≈ 1, and no
+    good data set is judged bad (20 seeds pinned a spread only to ±0.16: seeds 100–119 gave 0.60 for
+    the device-wide ε′, whose spread over seeds 120–319 is 1.01)."""
     pulls: dict[str, list[float]] = {}
-    for seed in range(100, 120):
+    for seed in range(100, 200):
         backend = lab(seed)
         hidden = backend.hidden
         truth = {
@@ -215,8 +216,8 @@ def test_stated_errors_are_honest_over_seeds() -> None:
                         (e.value - truth[e.field]) / e.uncertainty
                     )
     for key, values in pulls.items():
-        assert abs(np.mean(values)) < 0.75, key  # 3.4 standard errors of the mean of 20 unit pulls
-        assert 0.6 < np.std(values) < 1.5, key
+        assert abs(np.mean(values)) < 0.35, key  # 3.5 standard errors of the mean of 100 unit pulls
+        assert 0.75 < np.std(values) < 1.3, key  # the spread's standard error is 0.07
 
 
 def test_per_site_offsets_and_rabi_scales_are_recovered() -> None:
