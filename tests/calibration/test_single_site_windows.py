@@ -237,8 +237,8 @@ def test_the_records_name_what_the_rules_used(tmp_path: Path) -> None:
 def test_readout_errors_hold_at_a_few_flips(expected_flips: float) -> None:
     """Binomial draws of 2000 sites with ε = expected flips / 4000 shots: the pulls (estimate −
     ε)/error have rms in [0.75, 1.1] and at most 1 % beyond 3 (a normal pull: 0.3 %). The pooled
-    fraction with the binomial error at the estimate gave rms 1.23–1.29 at 2–5 flips and 5 % beyond
-    3 at 3 flips (k = 0 there: a pull of −4.2)."""
+    fraction with the binomial error at the estimate gave rms 1.21–1.26 at 2–5 flips and 4–5 % beyond
+    3 at 3 and 5 flips (k = 0 at 3: a pull of −4.2)."""
     sites, repeats, shots = 2000, 4, 1000
     eps = expected_flips / (repeats * shots)
     rng = np.random.default_rng(int(expected_flips * 10))
