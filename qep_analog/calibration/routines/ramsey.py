@@ -69,6 +69,9 @@ T2_SPAN = 1.2
 PERIODS_PER_T2 = 3.0
 UNCERTAINTY_MARGIN = 2.5
 POINTS_PER_PERIOD = 8
+#: the longest T2* a fit may reach, in scans (twice the criterion's 2 scans: a longer one is judged
+#: unmeasured either way, and a fit of data without a fringe no longer wanders along T2*)
+LONGEST_T2 = 4.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,7 +199,7 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
             data.context.get(f"expected_{data.site(site)}", detuning) for site in range(data.n_sites)
         ]
         fits = [
-            fit_fringe(x, data.counts[:, site], data.shots, expected[site], t2_in_force)
+            fit_fringe(x, data.counts[:, site], data.shots, expected[site], t2_in_force, LONGEST_T2)
             for site in range(data.n_sites)
         ]
         reasons: list[str] = []
