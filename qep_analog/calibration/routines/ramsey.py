@@ -100,7 +100,8 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
 
     Model p(τ) = b + a (1 + exp(−(τ/T2*)²) cos(fτ))/2, free f, T2*, a, b. Guesses: f by the least
     residual linear fit over [0.2, 2] × the site's expected frequency (programmed detuning + its
-    offset in force; below Nyquist), T2* = half the scan and T2* in force, keeping the best fit.
+    offset in force; below Nyquist), T2* = half the scan and T2* in force, keeping the best fit
+    (T2* at most 4 scans).
     Contrast and floor are free (they absorb the readout errors) and the programmed detuning is
     exact, so no calibrated value enters the estimates: the offsets in force and T2* set the scan and
     the guesses only. Error: the fit's statistical error; the device-wide offset's is inflated when
