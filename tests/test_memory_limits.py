@@ -182,7 +182,7 @@ def test_calibration_scan_estimate_bounds_its_peak(tmp_path: Path) -> None:
     profile = read_profile("fresnel-like")
     lab = FakeRydbergLab.for_profile(profile, n_sites=4, seed=0)
     routine = routine_named("detuning_spectroscopy", "rydberg")
-    parameters = routine.parameters({"points": 2000})
+    parameters = routine.parameters({"points": 2000, "rescan": False})
 
     def run() -> None:
         data = routine.acquire(parameters, lab, profile)

@@ -125,8 +125,8 @@ def test_noise_and_saturated_data_are_bad(name: str, p: float) -> None:
     [
         # the line is at -0.15 MHz (without the re-scan, which finds it: see the test below)
         ("detuning_spectroscopy", {"start_MHz": 0.5, "stop_MHz": 3.0, "rescan": False}),
-        ("rabi", {"stop_us": 0.3}),  # less than a period
-        ("rabi", {"stop_us": 10.0, "points": 21}),  # undersampled
+        ("rabi", {"stop_us": 0.3, "rescan": False}),  # less than a period
+        ("rabi", {"stop_us": 10.0, "points": 21, "rescan": False}),  # undersampled
         ("ramsey", {"stop_us": 0.5}),  # less than two fringes, T2* not measured
         ("ramsey", {"detuning_MHz": 0.2}),  # the offset is not small against the programmed detuning
     ],
@@ -138,20 +138,20 @@ def test_wrong_scan_range_is_bad(name: str, parameters: dict[str, float]) -> Non
 
 
 def test_a_line_outside_the_spectroscopy_scan_is_scanned_again() -> None:
-    """The line at −0.15 MHz, the scan 0.5–3 MHz: the first scan shows side lobes only (fitted
-    contrast 0.11–0.14), so one scan twice as wide follows at the line the profile predicts, and the
-    step is judged on both: good, offset recovered. A line at the edge: one scan of the same width
-    centred on it."""
+    """The line at −0.15 MHz, the scan 0.5–3 MHz: the first scan shows side lobes only; fitted from
+    the offset in force the line lies beyond the edge, so one scan at least as wide follows that holds
+    the line a Rabi frequency inside its edges, and the step is judged on both: good, offset
+    recovered. A line at the edge: one scan of the same width centred on it."""
     backend = lab(0)
     routine = ROUTINES["detuning_spectroscopy"]
-    parameters = routine.parameters({"start_MHz": 0.5, "stop_MHz": 3.0})
+    parameters = routine.parameters({"start_MHz": 0.5, "stop_MHz": 3.0, "points": 41})
     data = routine.acquire(parameters, backend, informed(backend.hidden))
     assert data.sweep.size == 82
     second = data.sweep[41:]
-    assert second[-1] - second[0] == pytest.approx(2 * 2 * np.pi * 2.5)
-    assert second[0] < -backend.hidden.detuning_offset < second[-1]
+    assert second[-1] - second[0] >= 2 * np.pi * 2.5 - 1e-9
+    assert second[0] + np.pi < -backend.hidden.detuning_offset < second[-1] - np.pi
     check(routine.fit(data), "detuning_offset", backend.hidden.detuning_offset, 0.1)
-    edge = routine.parameters({"start_MHz": -0.2, "stop_MHz": 2.8})  # the line 0.05 MHz inside
+    edge = routine.parameters({"start_MHz": -0.2, "stop_MHz": 2.8, "points": 41})  # line 0.05 MHz in
     nominal = dataclasses.replace(  # a profile that knows no offset yet
         informed(backend.hidden),
         calibration=dataclasses.replace(informed(backend.hidden).calibration, detuning_offset=0.0),
@@ -193,10 +193,11 @@ def test_data_round_trip_and_offline_refit(tmp_path: object) -> None:
 
 @pytest.mark.slow  # a long check; the default suite keeps a faster one of the same path
 def test_stated_errors_are_honest_over_seeds() -> None:
-    """Over 20 seeds the pulls (estimate − hidden) / error have mean ≈ 0 and spread ≈ 1, and no
-    good data set is judged bad."""
+    """Over 100 seeds the pulls (estimate − hidden) / error have mean ≈ 0 and spread ≈ 1, and no
+    good data set is judged bad (20 seeds pinned a spread only to ±0.16: seeds 100–119 gave 0.60 for
+    the device-wide ε′, whose spread over seeds 120–319 is 1.01)."""
     pulls: dict[str, list[float]] = {}
-    for seed in range(100, 120):
+    for seed in range(100, 200):
         backend = lab(seed)
         hidden = backend.hidden
         truth = {
@@ -215,8 +216,8 @@ def test_stated_errors_are_honest_over_seeds() -> None:
                         (e.value - truth[e.field]) / e.uncertainty
                     )
     for key, values in pulls.items():
-        assert abs(np.mean(values)) < 0.75, key  # 3.4 standard errors of the mean of 20 unit pulls
-        assert 0.6 < np.std(values) < 1.5, key
+        assert abs(np.mean(values)) < 0.35, key  # 3.5 standard errors of the mean of 100 unit pulls
+        assert 0.75 < np.std(values) < 1.3, key  # the spread's standard error is 0.07
 
 
 def test_per_site_offsets_and_rabi_scales_are_recovered() -> None:

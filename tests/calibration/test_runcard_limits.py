@@ -43,7 +43,7 @@ def daily(change: dict[str, object], step: int) -> dict[str, object]:
         (3, {"stop_us": -4.0}, "stop_us = -4.0 breaks the rule stop_us >= 0"),
         (3, {"start_us": -1.0}, "start_us = -1.0 breaks the rule start_us >= 0"),
         (3, {"detuning_MHz": -1.0}, "detuning_MHz = -1.0 breaks the rule detuning_MHz > 0"),
-        (4, {"start_us": 3.0}, "scan start 3 µs is not below stop 2.5 µs"),
+        (4, {"start_us": 3.0, "stop_us": 2.5}, "scan start 3 µs is not below stop 2.5 µs"),
         (4, {"points": 2}, "points = 2 breaks the rule points >= 5"),
         (4, {"shots": 0}, "shots = 0 breaks the rule shots >= 1"),
         (5, {"distance_um": -6.0}, "distance_um = -6.0 breaks the rule distance_um > 0"),

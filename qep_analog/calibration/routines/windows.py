@@ -20,6 +20,40 @@ PRIOR = parameter_rule(low=0.0, open_low=True, high=1.0, open_high=True)
 MARGIN = parameter_rule(low=0.0, high=20.0)
 #: whether a resonance at the edge of the first scan is scanned again around its fit
 FLAG = parameter_rule(kind="flag")
+#: a positive frequency that may be left out (None: the routine's rule chooses it)
+AUTO_FREQUENCY = parameter_rule(
+    "angular_frequency", low=0.0, open_low=True, high=MAX_FREQUENCY, nullable=True
+)
+#: a spread of detuning offsets that may be left out (None: :func:`offset_spread`)
+AUTO_SPREAD = parameter_rule("angular_frequency", low=0.0, high=MAX_FREQUENCY, nullable=True)
+#: the points of a scan, or None: the routine's rule chooses them (at most :data:`MAX_AUTO_POINTS`)
+AUTO_POINTS = parameter_rule(kind="integer", low=5, nullable=True)
+#: the most points a rule chooses for one scan
+MAX_AUTO_POINTS = 201
+#: periods of an oscillation a scan covers
+PERIODS = parameter_rule(low=1.0, high=100.0)
+
+#: a lab's plausible spread of a qubit's detuning offset from one day to the next, by platform
+#: (rad/µs of qubit detuning): Rydberg arrays ±2π·0.2 MHz (Aquila states a detuning error of
+#: ≈ 2π·0.16 MHz), ion chains ±2π·10 kHz (a Raman qubit's AC Stark and Zeeman shifts)
+OFFSET_SPREAD = {"rydberg": 2 * math.pi * 0.2, "ion": 2 * math.pi * 0.010}
+
+
+def offset_spread(platform: str) -> float:
+    """:data:`OFFSET_SPREAD` of ``platform`` (rad/µs of qubit detuning)."""
+    if platform not in OFFSET_SPREAD:
+        raise CalibrationError(
+            f"offset spread: platform {platform!r} is not one of {sorted(OFFSET_SPREAD)}"
+        )
+    return OFFSET_SPREAD[platform]
+
+
+def rule_points(span: float, step: float, least: int) -> int:
+    """The points of a scan of ``span`` with steps of at most ``step``: at least ``least``, at most
+    :data:`MAX_AUTO_POINTS`."""
+    if not (span > 0 and step > 0):
+        raise CalibrationError(f"scan rule: span {span:g} and step {step:g} must be positive")
+    return int(min(max(math.ceil(span / step) + 1, least), MAX_AUTO_POINTS))
 
 
 def check_window(start: float | None, stop: float | None, dimension: str) -> None:
