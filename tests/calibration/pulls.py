@@ -59,7 +59,7 @@ ION_CARD: dict[str, Any] = {
         },
         {
             "routine": "ramsey",
-            "parameters": {"detuning_kHz": 30.0, "stop_us": 1500.0, "points": 151, "shots": 400},
+            "parameters": {"spread_kHz": 10.0, "points": 151, "shots": 400},  # the rule's window
         },
         {"routine": "rabi", "parameters": {"rabi_kHz": 200.0, "stop_us": 15.0, "points": 61, "shots": 400}},
         {

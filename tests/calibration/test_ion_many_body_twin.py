@@ -53,19 +53,12 @@ CARD: dict[str, Any] = {
         {"routine": "readout", "parameters": {"repeats": 2, "shots": 1000}},
         {
             "routine": "ramsey",
-            "parameters": {"detuning_kHz": 15.0, "stop_us": 3000.0, "points": 151, "shots": 400},
+            "parameters": {"spread_kHz": 10.0, "points": 151, "shots": 400},  # as ion-daily
         },
         {"routine": "rabi", "parameters": {"rabi_kHz": 200.0, "stop_us": 15.0, "points": 41, "shots": 400}},
         {
             "routine": "sideband_spectroscopy",
-            "parameters": {
-                "rabi_MHz": 0.1,
-                "duration_us": 150.0,
-                "start_kHz": -80.0,
-                "stop_kHz": 25.0,
-                "points": 81,
-                "shots": 200,
-            },
+            "parameters": {"rabi_MHz": 0.1, "duration_us": 150.0, "shots": 200},  # the rule's window
         },
         {
             "routine": "two_ion_oscillation",
@@ -104,8 +97,8 @@ class Twin:
 
 
 def lab_hidden(seed: int) -> HiddenIonParameters:
-    """A chain drawn around ``yb171-chain`` (``fakes.draws``: Ω and s_J ±10 %, B_0 ±2π·3 kHz, ω_z
-    ±3 %, ω_x ±0.4 %, Stark gains ±15 %, ε and ε′ 0.5–8 %) with the hidden jitter and T2*."""
+    """A chain drawn around ``yb171-chain`` (``fakes.draws.ION_SPREAD``: a lab's spread of the trap,
+    offset, scales, Stark gains and readout errors) with the hidden jitter and T2*."""
     rng = np.random.default_rng(3000 + seed)
     hidden = draw_ion_hidden(read_profile("yb171-chain"), IONS, rng)
     return dataclasses.replace(hidden, amplitude_jitter=JITTER, dephasing_time=DEPHASING_TIME)

@@ -225,8 +225,9 @@ def test_the_records_name_what_the_rules_used(tmp_path: Path) -> None:
     for name, earlier in (("ramsey", "detuning_spectroscopy"), ("rabi", "ramsey")):
         data = read_data(steps[name].folder / "data.json")
         assert data.context["adaptive_window"] == 1.0
-        ids = {f"{outcome.run_id}:detuning_offset@{site}" for site in range(2)}
-        assert ids <= set(steps[name].result.uses), (name, steps[name].result.uses)
+        made = steps[earlier].records
+        ids = {r.record_id for r in made if r.field == "detuning_offset" and r.site is not None}
+        assert len(ids) == 2 and ids <= set(steps[name].result.uses), (name, steps[name].result.uses)
         assert steps[earlier].result.quality == "good"
 
 

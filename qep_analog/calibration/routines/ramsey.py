@@ -11,7 +11,9 @@ on Rydberg arrays, ±2π·10 kHz on ion chains) and T2* in force (the profile's 
   unambiguous, and shows about three periods per T2*); the programmed detuning is f − mean o;
 - ``stop`` = 1.2·T2* in force (at most the device's longest sequence): a uniform scan's information
   on the frequency peaks near 1.05·T2*, on T2* near 1.4·T2*; 1.2 keeps both within 5 % of their
-  best (when T2* in force is right);
+  best (when T2* in force is right); shortened, when the offsets are known only to a lab's spread
+  and the fringe is fast, to what the points (given, or the rule's 201) sample four times a period
+  of the fastest expected fringe f + s + u;
 - ``points``: 8 per period of the fastest expected fringe (f + s + u), at least 41, at most 201.
 """
 
@@ -66,6 +68,9 @@ _RAMSEY = ("frequency", "dephasing_time", "contrast", "floor")
 #: the scan's length in T2* in force, the fringe periods per T2*, the margin of the fringe frequency
 #: over the offsets' uncertainty and the points per fringe period of the rule
 T2_SPAN = 1.2
+#: the fewest points per period of the fastest expected fringe the rule's ``stop`` leaves (the fit's
+#: alias criterion, 1.5·f·step < π, holds with room at 4)
+MIN_PER_PERIOD = 4
 PERIODS_PER_T2 = 3.0
 UNCERTAINTY_MARGIN = 2.5
 POINTS_PER_PERIOD = 8
@@ -162,10 +167,16 @@ class Ramsey(Routine[RamseyParameters, RydbergCalibrationBackend]):
         else:
             detuning = p.detuning
         expected = detuning + values
-        stop = min(T2_SPAN * t2, profile.capabilities.max_duration) if p.stop is None else p.stop
+        fastest = float(expected.max()) + uncertainty
+        stop = p.stop
+        if stop is None:
+            # as long as the points (given, or the rule's most) sample the fastest fringe MIN_PER_PERIOD
+            # times a period: a scan the fit would judge aliased is not run
+            most = (MAX_AUTO_POINTS if p.points is None else p.points) - 1
+            sampled = p.start + most * TWO_PI / fastest / MIN_PER_PERIOD
+            stop = min(T2_SPAN * t2, profile.capabilities.max_duration, sampled)
         points = p.points
         if points is None:
-            fastest = float(expected.max()) + uncertainty
             points = rule_points(stop - p.start, TWO_PI / fastest / POINTS_PER_PERIOD, 41)
         delays = scan_grid(p.start, stop, points, self.name)
         counts = backend.ramsey(delays, detuning, p.shots)
