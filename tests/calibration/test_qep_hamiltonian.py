@@ -160,3 +160,54 @@ def test_an_upstream_error_in_the_budget_matches_a_device_off_by_it(field: str, 
         moved = abs(runs[1].estimate("site_detuning_offsets", site).value - estimate.value)
         assert abs(budget[field] - moved) <= 0.1 * budget[field] + 0.005, (site, budget, moved)
     assert "r1:" + field in uses[0]
+
+
+def test_a_readout_error_in_the_budget_matches_a_device_that_reads_off_by_it() -> None:
+    """Site 1's ε′ known to σ = 0.01 (every site's ε, ε′ calibrated per site, the others exactly):
+    the budget's ``readout`` entry of each site's offset equals how far the offsets move when the
+    device's own ε′ of site 1 is σ higher than the correction assumes (10⁷ shots per setting), within
+    10 % of the entry plus 0.005 rad/µs; without readout records the entry is absent."""
+    noise = PROFILE.noise
+    sigma = 0.01
+    records = []
+    for field, value in (("readout_false_positive", noise.readout_false_positive),
+                         ("readout_false_negative", noise.readout_false_negative)):  # fmt: skip
+        for site in range(4):
+            error = sigma if (field, site) == ("readout_false_negative", 1) else 1e-12
+            records.append(
+                CalibrationRecord(
+                    field=field,
+                    value=value,
+                    uncertainty=error,
+                    unit=FIELDS[field].unit,
+                    timestamp="2026-01-01T00:00:00+00:00",
+                    run_id="r1",
+                    routine="test",
+                    quality="good",
+                    valid=True,
+                    device=PROFILE.name,
+                    profile_version=1,
+                    runcard="test",
+                    site=site,
+                )
+            )
+    profile, known = resolve(PROFILE, records), Known.from_records(PROFILE.name, records)
+    parameters = ROUTINE.parameters({"shots": 10**7})
+    truth = device(site_detuning_offsets=OFFSETS)
+    fn = np.full(4, noise.readout_false_negative)
+    fp = np.full(4, noise.readout_false_positive)
+    runs = []
+    for moved in (0.0, sigma):
+        reads = ReadoutErrors(fp, fn + np.array([0.0, moved, 0.0, 0.0]))
+        data = ROUTINE.acquire_known(parameters, FakeScheduleLab(truth, reads, seed=0), profile, known)
+        runs.append(ROUTINE.fit(data))
+    assert runs[0].quality == "good", runs[0].reasons
+    for site in range(4):
+        estimate = runs[0].estimate("site_detuning_offsets", site)
+        budget = dict(estimate.budget)
+        assert set(budget) == {"statistical", "readout"}
+        moved = abs(runs[1].estimate("site_detuning_offsets", site).value - estimate.value)
+        assert abs(budget["readout"] - moved) <= 0.1 * budget["readout"] + 0.005, (site, budget, moved)
+    assert dict(runs[0].estimate("site_detuning_offsets", 1).budget)["readout"] > 0.01
+    plain = ROUTINE.fit(ROUTINE.acquire_known(parameters, lab(truth, 0), PROFILE, Known()))
+    assert "readout" not in dict(plain.estimate("site_detuning_offsets", 0).budget)

@@ -26,7 +26,11 @@ the Gauss–Newton minimum then moves by −H⁻¹ (2/K) Σ_k χ_kᵀ dz_k, and 
 the field per offset (entries ``interaction_scale``, ``rabi_scale``, ``local_gains``, the gains' in
 quadrature; added in quadrature to the statistical error). Values without a record (error 0) add
 nothing. Readout is corrected with the profile's ε, ε′ (per site
-once the readout routine has calibrated them: a per-site error left in would read as a field offset).
+once the readout routine has calibrated them: a per-site error left in would read as a field offset);
+their records' errors move the corrected free-phase ⟨Z_i⟩ by (1 + z)/b·σ_ε and (z − 1)/b·σ_ε′ and
+the minimum as above (entry ``readout``, every site's ε and ε′ in quadrature). T2* does not enter:
+the probe's states are exact ground states; the device-wide offset's error is absorbed in the
+offsets the step measures (they are the sites' total offsets less the device-wide one).
 
 Rydberg arrays only: on an ion chain (XX couplings, Z fields) the fields act on ⟨Z⟩ through pair
 flips, i.e. through sums of two sites' fields; the staggered combination is nearly invisible (the
@@ -224,6 +228,7 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         context: dict[str, float] = {
             **model_context(model),
             **readout_context(readout_errors),
+            **readout_error_context(profile, known, n),
             **{f"site_offset {i}": float(v) for i, v in enumerate(profile.site_offsets(n) - offset)},
         }
         for t in range(p.iterations):
@@ -331,11 +336,15 @@ class QEPHamiltonianCalibration(Routine[QEPHamiltonianParameters, ScheduleBacken
         current = np.array([data.context[f"site_offset {i}"] for i in range(n)])
         offsets = current - corrections / per
         moves = upstream_moves(data.context, step.chi, inverse) / per  # (upstream, sites)
+        free_z = step.residuals + targets
+        readout_moves = readout_error_moves(data.context, free_z, step.chi, inverse) / per
         estimates = []
         for site in range(n):
             parts = {"statistical": float(errors[site] / per)}
             for j, name in enumerate(upstream_names(data.context)):
                 parts[name] = float(np.hypot(parts.get(name, 0.0), moves[j, site]))
+            if readout_moves.size:
+                parts["readout"] = float(np.sqrt(np.sum(readout_moves[:, site] ** 2)))
             total = float(np.sqrt(sum(v**2 for v in parts.values())))
             estimates.append(
                 Estimate("site_detuning_offsets", float(offsets[site]), total, site, tuple(parts.items()))
@@ -441,6 +450,37 @@ def upstream_moves(context: dict[str, float], chi: NDArray, inverse: NDArray) ->
         gradient = 2 / k_count * np.einsum("kij,ki->j", chi, dz)
         moves[j] = np.abs(inverse @ gradient)
     return moves
+
+
+def readout_error_context(profile: DeviceProfile, known: Known, n: int) -> dict[str, float]:
+    """The standard errors of each site's ε and ε′ the readout is corrected with (their records'; 0
+    for the profile file's values): context ``readout_error {i} fp`` / ``fn``."""
+    out: dict[str, float] = {}
+    for site in range(n):
+        eps, eps_prime = known.site_readout(profile, site)
+        out[f"readout_error {site} fp"] = eps.uncertainty
+        out[f"readout_error {site} fn"] = eps_prime.uncertainty
+    return out
+
+
+def readout_error_moves(context: dict[str, float], z: NDArray, chi: NDArray, inverse: NDArray) -> NDArray:
+    """How far the fitted corrections move per error of one site's ε or ε′, shape (2n, sites): the
+    corrected ⟨Z_i⟩ = (z_read − ε′ + ε)/(1 − ε − ε′) of the free phases (``z``, (K, n)) moves by
+    (1 + z)/b per unit of ε_i and by (z − 1)/b per unit of ε′_i (b = 1 − ε_i − ε′_i), and the
+    Gauss–Newton minimum by −H⁻¹ (2/K) Σ_k χ_kᵀ dz_k (absolute values; the nudged phases' difference
+    only rescales a gradient that vanishes at the minimum). Empty when no error is known."""
+    k_count, n = z.shape
+    readout = readout_from_context(context, n)
+    rows = []
+    for i in range(n):
+        for kind, slope in (("fp", 1 + z[:, i]), ("fn", z[:, i] - 1)):
+            sigma = context.get(f"readout_error {i} {kind}", 0.0)
+            if not sigma > 0:
+                continue
+            dz = np.zeros((k_count, n))
+            dz[:, i] = slope / readout.contrast[i] * sigma
+            rows.append(np.abs(inverse @ (2 / k_count * np.einsum("kij,ki->j", chi, dz))))
+    return np.array(rows).reshape(len(rows), n)
 
 
 def _trust_scale(change: NDArray, limit: float) -> float:
