@@ -23,12 +23,13 @@ the realised model, the profile's readout errors, mitigated estimates):
   kinds' parts, each depending on its own step).
 
 The ion chain's Hamiltonian keeps the parity P = Π_i Z_i (XX couplings and Z fields commute with it),
-and in the ordered phases the ground states of the two parity sectors are degenerate to 1e-10 and
-below: the ground state, and its linear response, are undefined there. The device prepares each
-phase by a field ramp from a strong global field (all ions down, P = +1), which keeps P: the ion
-backend's states are the ground states within P = +1, obtained as those of H − κP (κ above the
-spectrum's half-width; P commutes with every term, so each state of the sector is unchanged and the
-other sector is lifted above it).
+and in the ordered phases the ground states of the two parity sectors are degenerate (gaps of 10⁻⁷
+rad/µs and below in four of the batch's ten samples): the ground state, and its linear response, are
+undefined there. The device prepares each phase by a field ramp from the chain polarised along a
+strong global field (``IonPlatform.ramp``: every ion in 1, P = +1 for an even chain), which keeps P:
+the ion backend's states are the ground states within P = +1, obtained as those of H − κP (κ above
+the spectrum's half-width; P commutes with every term, so each state of the sector is unchanged and
+the other sector is lifted above it).
 
 Relative error = sqrt(mean over repeats of ‖g − g*‖²) / ‖g*‖, g* the exact linear-response gradient.
 A device run is one sequence and one shot: runs = preparations × M; device time = runs × (the
