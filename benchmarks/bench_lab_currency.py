@@ -38,7 +38,8 @@ whose error is ≤ 10 %, and where the error crosses 10 % on the model MSE = bia
 exact, from noise-free estimates; c fitted to the repeats), which does not round M to the grid.
 Derived from the same repeats: the runs each method would need if only one kind of parameter were
 trained (that kind's part of the error against that kind's part of g*; finite differences then
-prepare only that kind's shifts, QEP the same 3 phases).
+prepare only that kind's shifts, QEP the same 3 phases read in the bases that kind's generators and
+the outputs need).
 
     python benchmarks/bench_lab_currency.py [--task rydberg|ion] [--repeats 20]
         [--parameters RESULT.json] [--json OUT]
@@ -205,6 +206,19 @@ class Setup:
             return np.asarray(np.einsum("bp,bpf->f", per_sample, jacobians) / len(per_sample))
         return np.asarray(geometry.jacobian(self.phi)).T @ per_sample.mean(axis=0)
 
+    def bases_for(self, mask: NDArray) -> list[str]:
+        """The readout bases a QEP phase needs if only the parameters in ``mask`` were trained: those
+        of the outputs and of the generators of the coefficients they move."""
+        geometry, model = self.task.parameterisation, self.backend.model
+        if hasattr(geometry, "sample_jacobians"):
+            moved = np.any(
+                np.asarray(geometry.sample_jacobians(self.phi, self.x))[..., mask] != 0, axis=(0, 2)
+            )
+        else:
+            moved = np.any(np.asarray(geometry.jacobian(self.phi))[:, mask] != 0, axis=1)
+        trainable = {name: op for (name, op), m in zip(model.trainable.items(), moved, strict=True) if m}
+        return readout_bases(dataclasses.replace(model, trainable=trainable))
+
     @property
     def first(self) -> NDArray:
         """Which device parameters are of the first kind (detunings, Rabi frequencies)."""
@@ -271,9 +285,10 @@ def qep_scan(s: Setup, repeats: int, seed: int) -> Scan:
     return Scan([f"beta {b:g}" for b in betas], errors2, bias2)
 
 
-def qep_preparations(s: Setup) -> int:
-    """Preparations of a QEP step: three phases per input, read in each basis."""
-    return BATCH * 3 * len(s.bases)
+def qep_preparations(s: Setup, bases: list[str] | None = None) -> int:
+    """Preparations of a QEP step: three phases per input, read in each basis (default: all the
+    model needs)."""
+    return BATCH * 3 * len(s.bases if bases is None else bases)
 
 
 def fd_preparations(s: Setup, parameters: int | None = None) -> int:
@@ -481,12 +496,14 @@ def print_single_kinds(s: Setup, qep: Scan, fd: Scan, shot_us: float) -> dict[st
         mask = s.first if kind == 0 else ~s.first
         norm = float(np.linalg.norm(s.truth[mask]))
         count = int(mask.sum())
+        bases = s.bases_for(mask)
         print(
             f"\nderived: only the {count} {name} trained (their part of the errors above, against their "
-            f"|g*| = {norm:.4g}; finite differences {fd_preparations(s, count)} preparations)"
+            f"|g*| = {norm:.4g}; QEP {qep_preparations(s, bases)} preparations "
+            f"({', '.join(b[0] for b in bases)}), finite differences {fd_preparations(s, count)})"
         )
         choices = {
-            "QEP": (choose_qep(s, qep, norm, mask), qep_preparations(s)),
+            "QEP": (choose_qep(s, qep, norm, mask), qep_preparations(s, bases)),
             "finite differences": (choose_fd_kind(s, fd, norm, kind), fd_preparations(s, count)),
         }
         rows: dict[str, dict[str, Any]] = {}
