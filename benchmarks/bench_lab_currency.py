@@ -150,8 +150,8 @@ SENSORS = {
     # β (rad/µs): the smallest in-sector gap of the batch is 1.7e-3 rad/µs and QEP's bias grows as
     # β², 0.016 of ‖g*‖ at 1e-3; the grid spans 1e-4 (shot noise ≫ bias) to 4e-3 (bias 0.19, above
     # the target). Steps: h_Ω up to 0.25 Ω0, as far as the device's limit of 1.26 Ω0 lets a sensor
-    # driven at r = 1 move (the Rabi part's bias stays ≤ 0.006 of ‖g*‖ there); h_f from 0.025 J0
-    # (noise-dominated) to 0.4 J0 (bias 0.11 of ‖g*‖: the fields move sensors across small gaps).
+    # driven at r = 1 move (the Rabi part's bias is 0.009 of ‖g*‖ there); h_f from 0.025 J0
+    # (noise-dominated) to 0.4 J0 (bias 0.11 of ‖g*‖, above the target alone).
     "ion": Sensor(
         "Ion sensor", "ion_sensor.yaml", IonSensorTask,
         "ion-exponential",  # the ramp examples/ion_sensor_device.yaml trains through (2.4 ms)
