@@ -168,6 +168,22 @@ SENSORS = {
 }  # fmt: skip
 
 
+def sample_coefficients(geometry: Any, phi: NDArray, x: NDArray) -> NDArray:
+    """θ_b of every sample (B, coefficients): per sample, or the same for all."""
+    if hasattr(geometry, "sample_coefficients"):
+        return np.asarray(geometry.sample_coefficients(phi, x))
+    return np.tile(geometry.coefficients(phi), (len(x), 1))
+
+
+def chain_rule(geometry: Any, phi: NDArray, x: NDArray, per_sample: NDArray) -> NDArray:
+    """dL/dφ = mean_b (dθ_b/dφ)ᵀ dL_b/dθ_b from the samples' dL_b/dθ_b (B, coefficients), as the
+    trainer takes it."""
+    if hasattr(geometry, "sample_jacobians"):
+        jacobians = np.asarray(geometry.sample_jacobians(phi, x))
+        return np.asarray(np.einsum("bp,bpf->f", per_sample, jacobians) / len(per_sample))
+    return np.asarray(geometry.jacobian(phi)).T @ per_sample.mean(axis=0)
+
+
 @dataclass
 class Setup:
     """The point of the comparison: parameters, batch, backend, the free states and the truth."""
@@ -189,10 +205,7 @@ class Setup:
 
     def coefficients(self, phi: NDArray) -> NDArray:
         """θ_b of every sample (B, coefficients)."""
-        geometry = self.task.parameterisation
-        if hasattr(geometry, "sample_coefficients"):
-            return np.asarray(geometry.sample_coefficients(phi, self.x))
-        return np.tile(geometry.coefficients(phi), (len(self.x), 1))
+        return sample_coefficients(self.task.parameterisation, phi, self.x)
 
     @property
     def theta(self) -> NDArray:
@@ -200,11 +213,7 @@ class Setup:
 
     def chain_rule(self, per_sample: NDArray) -> NDArray:
         """dL/dφ of the batch-mean loss from the samples' dL_b/dθ_b (B, coefficients)."""
-        geometry = self.task.parameterisation
-        if hasattr(geometry, "sample_jacobians"):
-            jacobians = np.asarray(geometry.sample_jacobians(self.phi, self.x))
-            return np.asarray(np.einsum("bp,bpf->f", per_sample, jacobians) / len(per_sample))
-        return np.asarray(geometry.jacobian(self.phi)).T @ per_sample.mean(axis=0)
+        return chain_rule(self.task.parameterisation, self.phi, self.x, per_sample)
 
     def bases_for(self, mask: NDArray) -> list[str]:
         """The readout bases a QEP phase needs if only the parameters in ``mask`` were trained: those
@@ -238,21 +247,22 @@ class Setup:
 def setup(sensor: Sensor, seed: int, parameters: str | None) -> Setup:
     experiment = qa.load_experiment(ROOT / "examples" / sensor.example, nominal=True, init=parameters)
     task, profile = experiment.task, experiment.profile
-    assert isinstance(task, sensor.task_type) and profile is not None
+    assert isinstance(task, (RydbergSensorTask, IonSensorTask)) and isinstance(task, sensor.task_type)
+    assert profile is not None
     phi = task.initial_parameters(np.random.default_rng(seed))
     x, y = task.sample_batch(np.random.default_rng([seed, 1]), BATCH)
     backend = sensor.backend(task, profile, seed)
     eq = backend.equilibrium
     outputs = [s for operator in backend.model.outputs.values() for s in operator if s.factors]
     assert all({letter for _, letter in s.factors} == {"Z"} for s in outputs)  # the FD basis is Z
-    s = Setup(sensor, task, profile, phi, x, y, backend, None, None, None)  # type: ignore[arg-type]
+    geometry = task.parameterisation
+    theta = sample_coefficients(geometry, phi, x)
     if sensor.backend is ion_backend:  # κ above every prepared Hamiltonian's half-width
-        assert (np.abs(eq.coefficients(x, s.theta, None)).sum(axis=1) - PARITY_SHIFT).max() < PARITY_SHIFT
-    free = eq.prepare(x, s.theta, with_gap=True)
+        assert (np.abs(eq.coefficients(x, theta, None)).sum(axis=1) - PARITY_SHIFT).max() < PARITY_SHIFT
+    free = eq.prepare(x, theta, with_gap=True)
     eps = task.loss.error_signal(eq.compiled.output_values(free.strings), y)
-    s.free, s.error_signal = free, eps
-    s.truth = s.chain_rule(exact_gradient(eq, x, s.theta, eps, free=free))
-    return s
+    truth = chain_rule(geometry, phi, x, exact_gradient(eq, x, theta, eps, free=free))
+    return Setup(sensor, task, profile, phi, x, y, backend, free, eps, truth)
 
 
 @dataclass
