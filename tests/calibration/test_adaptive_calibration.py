@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from good_records import good_record
 from pulls import collect, rms
 from scipy import stats
 
@@ -19,7 +20,7 @@ from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, default_hid
 from qep_analog.calibration.fitting import combine
 from qep_analog.calibration.history import CalibrationHistory
 from qep_analog.calibration.known import Known, KnownValue
-from qep_analog.calibration.records import FIELDS, CalibrationRecord
+from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routine import FitResult, fit_sites
 from qep_analog.calibration.routines.pair_spectroscopy import ROUTINE as PAIR
@@ -297,21 +298,7 @@ def test_pulls_over_sixty_drawn_devices(platform: str, tmp_path: Path) -> None:
 
 
 def record(field: str, value: float, error: float, run: str, site: int | None = None) -> CalibrationRecord:
-    return CalibrationRecord(
-        field=field,
-        value=value,
-        uncertainty=error,
-        unit=FIELDS[field].unit,
-        timestamp="2026-01-01T00:00:00+00:00",
-        run_id=run,
-        routine="test",
-        quality="good",
-        valid=True,
-        device=PROFILE.name,
-        profile_version=1,
-        runcard="test",
-        site=site,
-    )
+    return good_record(field, value, error, PROFILE.name, site=site, run=run)
 
 
 def test_a_sites_known_offset_is_its_newest_measurement() -> None:

@@ -9,11 +9,12 @@ import math
 
 import numpy as np
 import pytest
+from good_records import good_record
 
 from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.fakes.ion_lab import FakeIonLab, default_hidden
 from qep_analog.calibration.known import Known
-from qep_analog.calibration.records import FIELDS, CalibrationRecord
+from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routines.sideband_spectroscopy import ROUTINE as SIDEBAND
 from qep_analog.calibration.routines.sideband_spectroscopy import (
@@ -102,20 +103,7 @@ def test_the_rule_covers_every_mode_of_the_traps_within_the_prior(
 
 
 def record(field: str, value: float, error: float) -> CalibrationRecord:
-    return CalibrationRecord(
-        field=field,
-        value=value,
-        uncertainty=error,
-        unit=FIELDS[field].unit,
-        timestamp="2026-01-01T00:00:00+00:00",
-        run_id="r1",
-        routine="test",
-        quality="good",
-        valid=True,
-        device=PROFILE.name,
-        profile_version=1,
-        runcard="test",
-    )
+    return good_record(field, value, error, PROFILE.name)
 
 
 def test_a_trap_known_from_its_records_is_scanned_narrower_and_again_at_the_edge() -> None:

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from good_records import good_record
 
 from qep_analog.calibration.data import read_data, write_data
 from qep_analog.calibration.fakes.schedule_lab import FakeScheduleLab
 from qep_analog.calibration.known import Known
-from qep_analog.calibration.records import FIELDS, CalibrationRecord
 from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.routines.qep_hamiltonian import (
     QEPHamiltonianCalibration,
@@ -118,20 +118,7 @@ def test_a_zero_step_is_kept_and_a_long_one_shortened_to_the_trust_limit() -> No
 
 def calibrated(field: str, sigma: float) -> tuple[DeviceProfile, Known]:
     """The profile with a record of ``field`` at its own value and error ``sigma``."""
-    record = CalibrationRecord(
-        field=field,
-        value=float(getattr(PROFILE.calibration, field)),
-        uncertainty=sigma,
-        unit=FIELDS[field].unit,
-        timestamp="2026-01-01T00:00:00+00:00",
-        run_id="r1",
-        routine="test",
-        quality="good",
-        valid=True,
-        device=PROFILE.name,
-        profile_version=1,
-        runcard="test",
-    )
+    record = good_record(field, float(getattr(PROFILE.calibration, field)), sigma, PROFILE.name)
     return resolve(PROFILE, [record]), Known.from_records(PROFILE.name, [record])
 
 
@@ -174,23 +161,7 @@ def test_a_readout_error_in_the_budget_matches_a_device_that_reads_off_by_it() -
                          ("readout_false_negative", noise.readout_false_negative)):  # fmt: skip
         for site in range(4):
             error = sigma if (field, site) == ("readout_false_negative", 1) else 1e-12
-            records.append(
-                CalibrationRecord(
-                    field=field,
-                    value=value,
-                    uncertainty=error,
-                    unit=FIELDS[field].unit,
-                    timestamp="2026-01-01T00:00:00+00:00",
-                    run_id="r1",
-                    routine="test",
-                    quality="good",
-                    valid=True,
-                    device=PROFILE.name,
-                    profile_version=1,
-                    runcard="test",
-                    site=site,
-                )
-            )
+            records.append(good_record(field, value, error, PROFILE.name, site=site))
     profile, known = resolve(PROFILE, records), Known.from_records(PROFILE.name, records)
     parameters = ROUTINE.parameters({"shots": 10**7})
     truth = device(site_detuning_offsets=OFFSETS)
