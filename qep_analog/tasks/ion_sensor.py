@@ -422,6 +422,8 @@ class IonSensorTask(CodewordSensor):
         return geometry.project(np.concatenate(parts))[0]
 
     def describe(self) -> dict[str, Any]:
+        # (min_sensor_rabi only when set: checkpoints written without the floor keep resuming)
+        floor = {"min_sensor_rabi": self.min_sensor_rabi} if self.min_sensor_rabi > 0 else {}
         sides = self.parameterisation.sides
         return {
             "task": "ion_sensor",
@@ -433,7 +435,7 @@ class IonSensorTask(CodewordSensor):
             "phases": list(self.phases),
             "field_over_j": list(self.field_over_j),
             "margin": self.margin,
-            "min_sensor_rabi": self.min_sensor_rabi,
+            **floor,
             "init_spread": self.init_spread,
             "init": self.init,
             "test_size": self.test_size,

@@ -178,7 +178,8 @@ def _sensor_rabi(task: IonSensorTask, phi: np.ndarray) -> np.ndarray:
 
 def test_the_sensors_rabi_floor_is_kept_by_the_projection_and_checked() -> None:
     """``min_sensor_rabi``: the projection lifts a sensor's Rabi frequency to it (and names the
-    parameter) as it lowers one above the largest; a floor below 0 or above the largest is refused."""
+    parameter) as it lowers one above the largest; a floor below 0 or above the largest is refused;
+    the run's description names the floor only when one is set."""
     profile = qa.read_profile("yb171-chain")
     floor = 0.4
     task = IonSensorTask(profile=profile, n_chain=4, test_size=4, min_sensor_rabi=floor)
@@ -191,8 +192,10 @@ def test_the_sensors_rabi_floor_is_kept_by_the_projection_and_checked() -> None:
     assert rabi[:2].tolist() == [floor, floor]
     assert rabi[2] == geometry.sides[1].max_sensor_rabi
     assert clipped == ["rabi_A_above", "rabi_B_above", "rabi_A_below"]
-    unbounded = IonSensorTask(profile=profile, n_chain=4, test_size=4).parameterisation
-    assert _sensor_rabi(task, unbounded.project(phi)[0])[:2].tolist() == [0.0, 0.1]
+    unbounded = IonSensorTask(profile=profile, n_chain=4, test_size=4)
+    assert _sensor_rabi(task, unbounded.parameterisation.project(phi)[0])[:2].tolist() == [0.0, 0.1]
+    # a run without the floor describes itself as before (its checkpoints keep resuming)
+    assert task.describe()["min_sensor_rabi"] == floor and "min_sensor_rabi" not in unbounded.describe()
     with pytest.raises(qa.ConfigError, match=r"min_sensor_rabi = -0.1 .*>= 0"):
         IonSensorTask(profile=profile, n_chain=4, test_size=4, min_sensor_rabi=-0.1)
     largest = min(side.max_sensor_rabi for side in geometry.sides)
