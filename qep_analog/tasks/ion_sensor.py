@@ -88,7 +88,8 @@ def number(i: int) -> PauliSum:
 @dataclass(frozen=True)
 class Side:
     """One beat note: μ, the kernel K_ij(μ) of all ions, the chain's Rabi frequency Ω0, its J0, the
-    sensors' largest Rabi frequency (in units of Ω0) and the largest field (in units of J0)."""
+    sensors' largest Rabi frequency (in units of Ω0), the largest field (in units of J0) and the
+    sensors' smallest Rabi frequency (in units of Ω0)."""
 
     name: str
     beat_note: float
@@ -97,6 +98,7 @@ class Side:
     j0: float
     max_sensor_rabi: float
     max_field: float
+    min_sensor_rabi: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -170,12 +172,12 @@ class IonSensorGeometry:
         return np.array([per_side[k] for k in self.side_of(inputs)])
 
     def project(self, phi: NDArray) -> tuple[NDArray, list[str]]:
-        """``phi`` moved inside the device's limits: sensor Rabi frequencies in [0, the side's
-        largest], fields within ± the side's largest."""
+        """``phi`` moved inside the device's limits: sensor Rabi frequencies in [the side's smallest,
+        its largest], fields within ± the side's largest."""
         out = np.asarray(phi, dtype=float).copy()
         for k, side in enumerate(self.sides):
             own = out[k * self.per_side : (k + 1) * self.per_side]
-            own[: len(SENSORS)] = np.clip(own[: len(SENSORS)], 0.0, side.max_sensor_rabi)
+            own[: len(SENSORS)] = np.clip(own[: len(SENSORS)], side.min_sensor_rabi, side.max_sensor_rabi)
             own[len(SENSORS) :] = np.clip(own[len(SENSORS) :], -side.max_field, side.max_field)
         changed = ~np.isclose(out, phi, rtol=0.0, atol=1e-12)
         return out, [name for name, c in zip(self.names, changed, strict=True) if c]
@@ -187,7 +189,9 @@ class IonSensorTask(CodewordSensor):
     ``detuning_above_kHz``: μ − ω_COM of the antiferromagnetic side; ``detuning_below_kHz``: ω_COM − μ
     of the ferromagnetic side (inside the gap to the next mode); ``chain_spin_only``: the fraction of
     the spin-only limit the chain's drive uses; ``field_over_j``: the window of B/J0 (sampled
-    log-uniformly); ``margin``: the band of ln(B/B_c) without a class."""
+    log-uniformly); ``margin``: the band of ln(B/B_c) without a class; ``min_sensor_rabi``: the
+    sensors' smallest Rabi frequency, a fraction of the side's chain Rabi Ω0 (0: a sensor may be
+    switched off; above it the sensors stay coupled to the chain and to each other)."""
 
     profile: DeviceProfile
     n_chain: int = 6
@@ -197,6 +201,7 @@ class IonSensorTask(CodewordSensor):
     phases: tuple[str, ...] = ("paramagnet", "ferromagnet", "antiferromagnet")
     field_over_j: tuple[float, float] = (0.05, 20.0)
     margin: float = 0.15
+    min_sensor_rabi: float = 0.0
     init_spread: float = 0.1
     init: str | None = None
     test_size: int = 200
@@ -217,6 +222,7 @@ class IonSensorTask(CodewordSensor):
         Field("phases", "texts", choices=tuple(CODEWORDS), min_length=2, distinct=True),
         Field("field_over_j", "range", low=0.0, open_low=True),
         Field("margin", low=0.0),
+        Field("min_sensor_rabi", low=0.0),
         Field("init_spread", low=0.0),
         Field("init", "text", nullable=True),
         Field("test_size", "integer", low=1),
@@ -298,7 +304,12 @@ class IonSensorTask(CodewordSensor):
                 f"2π·{caps.max_global_field / TWO_PI_KHZ:.4g} kHz"
             )
         stark = LIMIT_FRACTION * caps.max_stark_shift / 2 * (1 - 2 * caps.stark_crosstalk)
-        return Side(name, mu, kernel, rabi, j0, largest / rabi, stark / j0)
+        if self.min_sensor_rabi > largest / rabi:
+            raise ConfigError(
+                f"ion sensor: min_sensor_rabi = {self.min_sensor_rabi:g} is above the sensors' largest "
+                f"Rabi frequency {largest / rabi:.4g} (units of the chain's, {name}) on {profile.label!r}"
+            )
+        return Side(name, mu, kernel, rabi, j0, largest / rabi, stark / j0, self.min_sensor_rabi)
 
     def _chain_couplings(self, side: Side) -> NDArray:
         chain = list(self.parameterisation.chain)
@@ -411,6 +422,8 @@ class IonSensorTask(CodewordSensor):
         return geometry.project(np.concatenate(parts))[0]
 
     def describe(self) -> dict[str, Any]:
+        # (min_sensor_rabi only when set: checkpoints written without the floor keep resuming)
+        floor = {"min_sensor_rabi": self.min_sensor_rabi} if self.min_sensor_rabi > 0 else {}
         sides = self.parameterisation.sides
         return {
             "task": "ion_sensor",
@@ -422,6 +435,7 @@ class IonSensorTask(CodewordSensor):
             "phases": list(self.phases),
             "field_over_j": list(self.field_over_j),
             "margin": self.margin,
+            **floor,
             "init_spread": self.init_spread,
             "init": self.init,
             "test_size": self.test_size,

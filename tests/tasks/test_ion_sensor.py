@@ -168,3 +168,59 @@ def test_a_short_training_on_exact_states_learns(tmp_path: Path, task: IonSensor
     history = [r for r in qa.Trainer(task, config, tmp_path).read_metrics() if "test_loss" in r]
     assert history[-1]["test_loss"] < 0.8 * history[0]["test_loss"]
     assert "coefficients" not in result  # per-sample coefficients: the parameters are the record
+
+
+def _sensor_rabi(task: IonSensorTask, phi: np.ndarray) -> np.ndarray:
+    """The sensors' Rabi frequencies of both sides (units of each side's chain Rabi)."""
+    per_side = task.parameterisation.per_side
+    return np.concatenate([phi[k * per_side : k * per_side + 2] for k in range(len(SIDES))])
+
+
+def test_the_sensors_rabi_floor_is_kept_by_the_projection_and_checked() -> None:
+    """``min_sensor_rabi``: the projection lifts a sensor's Rabi frequency to it (and names the
+    parameter) as it lowers one above the largest; a floor below 0 or above the largest is refused;
+    the run's description names the floor only when one is set."""
+    profile = qa.read_profile("yb171-chain")
+    floor = 0.4
+    task = IonSensorTask(profile=profile, n_chain=4, test_size=4, min_sensor_rabi=floor)
+    geometry = task.parameterisation
+    phi = _phi(task)
+    phi[0], phi[1] = -0.2, 0.1  # above: one negative, one under the floor
+    phi[geometry.per_side] = 10.0  # below: one above the largest
+    projected, clipped = geometry.project(phi)
+    rabi = _sensor_rabi(task, projected)
+    assert rabi[:2].tolist() == [floor, floor]
+    assert rabi[2] == geometry.sides[1].max_sensor_rabi
+    assert clipped == ["rabi_A_above", "rabi_B_above", "rabi_A_below"]
+    unbounded = IonSensorTask(profile=profile, n_chain=4, test_size=4)
+    assert _sensor_rabi(task, unbounded.parameterisation.project(phi)[0])[:2].tolist() == [0.0, 0.1]
+    # a run without the floor describes itself as before (its checkpoints keep resuming)
+    assert task.describe()["min_sensor_rabi"] == floor and "min_sensor_rabi" not in unbounded.describe()
+    with pytest.raises(qa.ConfigError, match=r"min_sensor_rabi = -0.1 .*>= 0"):
+        IonSensorTask(profile=profile, n_chain=4, test_size=4, min_sensor_rabi=-0.1)
+    largest = min(side.max_sensor_rabi for side in geometry.sides)
+    with pytest.raises(qa.ConfigError, match=r"min_sensor_rabi = 5 is above the sensors' largest .*1\.26"):
+        IonSensorTask(profile=profile, n_chain=4, test_size=4, min_sensor_rabi=5.0)
+    assert largest == pytest.approx(1.2649, abs=1e-3)
+
+
+def test_a_short_training_keeps_the_sensors_above_the_floor(tmp_path: Path) -> None:
+    """Three large steps on exact states take the sensors' drive down when nothing holds it (the
+    unbounded run goes below 0.9 of the chain's); with ``min_sensor_rabi`` 0.9 the trained sensors
+    end on the floor, not under it, and the steps that reached it record the parameter as clipped."""
+    profile = qa.read_profile("yb171-chain")
+    config = qa.TrainingConfig(
+        steps=3, batch_size=4, shots=None, beta=1e-5, learning_rate=0.1, eval_every=3, seed=0
+    )
+    floor = 0.9
+    lowest = {}
+    for bound in (0.0, floor):
+        task = IonSensorTask(profile=profile, n_chain=4, test_size=4, min_sensor_rabi=bound)
+        run = tmp_path / f"floor_{bound}"
+        result = qa.Trainer(task, config, run).run()
+        phi = np.array([result["parameters"][name] for name in task.parameterisation.names])
+        lowest[bound] = float(_sensor_rabi(task, phi).min())
+        clipped = {n for r in qa.Trainer(task, config, run).read_metrics() for n in r.get("clipped", [])}
+        assert any(name.startswith("rabi_") for name in clipped) == (bound > 0)
+    assert lowest[0.0] < floor
+    assert lowest[floor] == pytest.approx(floor, abs=1e-12)
