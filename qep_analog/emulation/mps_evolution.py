@@ -55,6 +55,7 @@ from qep_analog.model.pauli import PauliString, PauliSum, pauli_sum
 from qep_analog.schema import Field, check_attributes, optional, parse_section
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
 from qep_analog.sequences.waveforms import Waveform
+from qep_analog.solvers.mps import bond_weight
 from qep_analog.solvers.threads import single_blas_thread
 
 _OPERATORS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
@@ -285,7 +286,7 @@ class StringTable:
         two-site update's Krylov vectors and effective Hamiltonian ((KRYLOV_VECTORS + 2 D) d²
         chi_max²), complex, plus :data:`FIXED_OVERHEAD`."""
         d, bond = 2, self.mpo_bond(n)
-        bonds = sum(min(2 ** min(i, n - i, 62), chi_max) ** 2 for i in range(n + 1))
+        bonds = bond_weight(n, chi_max)
         update = (KRYLOV_VECTORS + 2 * bond) * d * d * chi_max * chi_max
         return FIXED_OVERHEAD + 16 * ((d + bond) * bonds + n * bond * bond * d * d + update)
 

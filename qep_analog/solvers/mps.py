@@ -92,6 +92,13 @@ class MPSStrings(ModelStrings):
         return self
 
 
+def bond_weight(n: int, chi_max: int) -> int:
+    """Σ_i chi_i² over the n + 1 bonds of an n-site MPS whose bonds are as large as ``chi_max``
+    allows, chi_i = min(2^i, 2^(n−i), chi_max): the entries per physical index its tensors (or their
+    environments, per MPO index) hold."""
+    return sum(min(2 ** min(i, n - i, 62), chi_max) ** 2 for i in range(n + 1))
+
+
 def bandwidth_order(n_qubits: int, strings: Sequence[PauliString]) -> tuple[int, ...]:
     """MPS position -> qubit: reverse Cuthill-McKee over the graph joining qubits of a string."""
     rows: list[int] = []
@@ -171,7 +178,7 @@ class MPSEquilibrium:
         over for the gap's second DMRG, plus the kept MPS of every member of the batch."""
         n, chi, d = self.model.n_qubits, self.options.chi_max, 2
         bond = self.mpo_bond
-        bonds = sum(min(2 ** min(i, n - i, 62), chi) ** 2 for i in range(n + 1))
+        bonds = bond_weight(n, chi)
         itemsize = 16 if any("Sigmay" in names for _, names in self._terms) else 8
         solve = (d + bond) * bonds + (DMRG_VECTORS + 2 * bond) * d * d * chi * chi
         return itemsize * (2 * solve + batch * d * bonds)

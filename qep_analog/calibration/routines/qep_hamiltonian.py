@@ -447,9 +447,14 @@ def upstream_moves(context: dict[str, float], chi: NDArray, inverse: NDArray) ->
     moves = np.zeros((count, n))
     for j in range(count):
         dz = np.array([[context[f"upstream {j} {k} {i}"] for i in range(n)] for k in range(k_count)])
-        gradient = 2 / k_count * np.einsum("kij,ki->j", chi, dz)
-        moves[j] = np.abs(inverse @ gradient)
+        moves[j] = minimum_move(dz, chi, inverse)
     return moves
+
+
+def minimum_move(dz: NDArray, chi: NDArray, inverse: NDArray) -> NDArray:
+    """How far the Gauss–Newton minimum moves (absolute values) when the free phases' ⟨Z⟩ move by
+    ``dz`` (K, n): the gradient by (2/K) Σ_k χ_kᵀ dz_k, the minimum by −H⁻¹ times that."""
+    return np.abs(inverse @ (2 / len(dz) * np.einsum("kij,ki->j", chi, dz)))
 
 
 def readout_error_context(profile: DeviceProfile, known: Known, n: int) -> dict[str, float]:
@@ -479,7 +484,7 @@ def readout_error_moves(context: dict[str, float], z: NDArray, chi: NDArray, inv
                 continue
             dz = np.zeros((k_count, n))
             dz[:, i] = slope / readout.contrast[i] * sigma
-            rows.append(np.abs(inverse @ (2 / k_count * np.einsum("kij,ki->j", chi, dz))))
+            rows.append(minimum_move(dz, chi, inverse))
     return np.array(rows).reshape(len(rows), n)
 
 
