@@ -17,6 +17,9 @@ the command line give them.
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
       bias_budget: true        # qutip, fake-lab, pasqal-cloud: each gradient carries its ramp's bias
                                #   estimate (up to 14 qubits; default true)
+      preparation: ground      # fake-lab: ground (the final Hamiltonian's ground state: a perfectly
+                               #   adiabatic device) or adiabatic (the schedule played, with the lab's
+                               #   hidden T2*, amplitude jitter and dephasing, one trajectory per shot)
       blockade_radius_um: auto # qutip (magnus): evolve in the blockade subspace, cutoff in µm or auto
       blockade_tolerance: 0.01 #   (auto: a blockaded pair's doubly excited population at most this)
       blockade_order: 0        #   and configurations with up to this many excited blockaded pairs
@@ -27,7 +30,10 @@ the command line give them.
 
 ``fake-lab`` runs the schedules on a fake device made from the profile's *file* (its hidden truth is
 the same whatever the history says); the run programs it with the profile it believes in, so the
-calibration in force shows in the results. ``bundle`` writes the jobs under ``RUN/bundles/``.
+calibration in force shows in the results. ``preparation: ground`` (the default, and what the
+committed runs used) prepares each schedule's final ground state on the true device: the
+mis-calibration and the readout errors act, the ramp does not; ``adiabatic`` plays the schedule as a
+lab does, with the lab's hidden noise. ``bundle`` writes the jobs under ``RUN/bundles/``.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ FIELDS = (
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     seed_field(required=False, default=OMIT),
     Field("emulator", "text", required=False, default=OMIT),
+    Field("preparation", "text", required=False, default=OMIT),  # checked by the fake lab
     Field("poll_interval_s", low=0.0, required=False, default=OMIT),
     Field("timeout_s", low=0.0, open_low=True, required=False, default=OMIT),
 )
@@ -79,7 +86,7 @@ _OPTIONS: dict[str, set[str]] = {
     "exact": {"seed"},
     "mps": {"seed"},
     "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s", "bias_budget"},
-    "fake-lab": {"bias_budget"},
+    "fake-lab": {"bias_budget", "preparation"},
     "emu-mps": {"seed", "chi_max"},
 }
 
@@ -117,20 +124,28 @@ def backend_for_run(
             f"{profile.label!r} is {profile.platform}"
         )
     if name == "fake-lab":
-        options["lab"] = fake_lab(profile, model.n_qubits, seed)
+        options["lab"] = fake_lab(profile, model.n_qubits, seed, options.pop("preparation", "ground"))
     elif name == "bundle":
         options["directory"] = Path(run_dir) / "bundles"
     return cls(model, profile, loaded, **options)
 
 
-def fake_lab(profile: DeviceProfile, n_sites: int, seed: int) -> Any:
+def fake_lab(profile: DeviceProfile, n_sites: int, seed: int, preparation: str = "ground") -> Any:
     """The fake device of ``profile``'s platform, mis-calibrated from the profile's file (so the same
-    whatever calibration the run believes in), with ``n_sites`` sites."""
+    whatever calibration the run believes in), with ``n_sites`` sites, preparing each schedule's
+    state as ``preparation`` says (:data:`~qep_analog.calibration.fakes.schedule_lab.PREPARATIONS`)."""
     from qep_analog.calibration.fakes.ion_lab import FakeIonLab
     from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
+    from qep_analog.calibration.fakes.schedule_lab import PREPARATIONS
     from qep_analog.devices.platform import ION, RYDBERG
     from qep_analog.devices.profile import read_profile
 
+    if preparation not in PREPARATIONS:
+        raise ConfigError(
+            f"backend fake-lab: preparation {preparation!r} is not one of {', '.join(PREPARATIONS)}"
+        )
     labs: dict[Any, Any] = {RYDBERG: FakeRydbergLab, ION: FakeIonLab}
     nominal = read_profile(profile.source if Path(profile.source).is_file() else profile.name)
-    return labs[profile.platform_spec].for_profile(nominal, n_sites=n_sites, seed=seed)
+    lab = labs[profile.platform_spec].for_profile(nominal, n_sites=n_sites, seed=seed)
+    lab.preparation = preparation
+    return lab
