@@ -38,7 +38,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.devices.noise_sources import NOISE_SOURCES, NoiseRates, noise_sources
+from qep_analog.calibration.records import RecordId
+from qep_analog.devices.noise_sources import (
+    NOISE_SOURCES,
+    SOURCE_FIELDS,
+    NoiseRates,
+    noise_sources,
+    platform_sources,
+)
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import (
     QutipEmulator,
@@ -99,9 +106,8 @@ def _record_ids(profile: DeviceProfile, record_field: str, per_site: bool) -> tu
     """The ids among the profile's records in force that set ``record_field`` (per site or not)."""
     out = []
     for record_id in profile.calibration_records:
-        name = record_id.split(":", 1)[-1]
-        field, _, site = name.partition("@")
-        if field == record_field and bool(site) == per_site:
+        parts = RecordId.parse(record_id)
+        if parts.field == record_field and (parts.site is not None) == per_site:
             out.append(record_id)
     return tuple(out)
 
@@ -122,29 +128,6 @@ def twin_parameters(profile: DeviceProfile) -> list[TwinParameter]:
         ids = _record_ids(profile, record_field, isinstance(value, tuple)) if record_field else ()
         out.append(TwinParameter(section, name, value, unit, ids))
     return out
-
-
-#: the noise model's fields each source of the emulator reads (:mod:`~qep_analog.devices.noise_sources`),
-#: with their units: what ``emulate --noise`` lists for the sources that act
-SOURCE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "readout": (
-        ("site_false_positive", ""),
-        ("site_false_negative", ""),
-        ("readout_false_positive", ""),
-        ("readout_false_negative", ""),
-    ),
-    "detuning": (("dephasing_time", "µs"),),
-    "dephasing": (("markovian_dephasing_time", "µs"),),
-    "amplitude_jitter": (("amplitude_jitter", ""),),
-    "relaxation": (("relaxation_time", "µs"),),
-    "depolarizing": (("depolarizing_time", "µs"),),
-    "laser_waist": (("laser_waist", "µm"),),
-    "detuning_jitter": (("detuning_jitter", "rad/µs"),),
-    "detuning_map_jitter": (("detuning_map_jitter", ""),),
-    "state_prep": (("state_prep_error", ""),),
-}
-#: the sources that act on tweezer arrays only (missing atoms, the beam's profile, the map's scale)
-TWEEZER_SOURCES = frozenset({"state_prep", "laser_waist", "detuning_map_jitter"})
 
 
 @dataclass(frozen=True)
@@ -178,10 +161,8 @@ def noise_listing(profile: DeviceProfile, noise: bool | str | Collection[str] = 
     sources ``noise`` uses — those of the sources switched on that have a value and act on the
     platform (:attr:`~qep_analog.devices.noise_sources.NoiseRates.active`) — with the records that set
     them, and the names of the other sources."""
-    rates = NoiseRates.of(profile.noise, noise_sources(noise, "digital twin"))
-    acting = set(rates.active)
-    if not profile.platform_spec.tweezer_noise:
-        acting -= TWEEZER_SOURCES
+    sources = platform_sources(noise_sources(noise, "digital twin"), profile.platform_spec)
+    acting = NoiseRates.of(profile.noise, sources).active
     calibrated = {p.name: p for p in twin_parameters(profile) if p.section == "noise"}
     active: list[TwinParameter] = []
     for source in NOISE_SOURCES:

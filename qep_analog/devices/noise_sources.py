@@ -37,10 +37,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qep_analog.devices.profile import NoiseModel
 from qep_analog.errors import ConfigError
+
+if TYPE_CHECKING:
+    from qep_analog.devices.platform import Platform
 
 #: every source's name and what it does
 NOISE_SOURCES: dict[str, str] = {
@@ -55,6 +58,28 @@ NOISE_SOURCES: dict[str, str] = {
     "detuning_map_jitter": "detuning map's waveform scaled by 1 + detuning_map_jitter * N(0, 1) per shot",
     "state_prep": "each atom missing from a shot with probability state_prep_error (Rydberg arrays)",
 }
+#: the noise model's fields each source reads, with their units (what ``emulate --noise`` lists for
+#: the sources that act)
+SOURCE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "readout": (
+        ("site_false_positive", ""),
+        ("site_false_negative", ""),
+        ("readout_false_positive", ""),
+        ("readout_false_negative", ""),
+    ),
+    "detuning": (("dephasing_time", "µs"),),
+    "dephasing": (("markovian_dephasing_time", "µs"),),
+    "amplitude_jitter": (("amplitude_jitter", ""),),
+    "relaxation": (("relaxation_time", "µs"),),
+    "depolarizing": (("depolarizing_time", "µs"),),
+    "laser_waist": (("laser_waist", "µm"),),
+    "detuning_jitter": (("detuning_jitter", "rad/µs"),),
+    "detuning_map_jitter": (("detuning_map_jitter", ""),),
+    "state_prep": (("state_prep_error", ""),),
+}
+#: the sources that act on tweezer arrays only (missing atoms, the beam's profile, the map's scale):
+#: they do nothing on a platform without ``tweezer_noise``
+TWEEZER_SOURCES = frozenset({"state_prep", "laser_waist", "detuning_map_jitter"})
 #: every source
 ALL_SOURCES: frozenset[str] = frozenset(NOISE_SOURCES)
 #: what switches every source on (``--noise all``, ``noise: all``)
@@ -81,6 +106,13 @@ def noise_sources(value: Any, where: str = "noise") -> frozenset[str]:
         if name not in NOISE_SOURCES:
             raise ConfigError(f"{where}: noise = {value!r} names an unknown source {name!r} ({_known()})")
     return frozenset(names)
+
+
+def platform_sources(sources: Iterable[str], platform: Platform) -> frozenset[str]:
+    """The sources of ``sources`` that act on ``platform``: all of them on tweezer arrays, the others
+    without :data:`TWEEZER_SOURCES`."""
+    on = frozenset(sources)
+    return on if platform.tweezer_noise else on - TWEEZER_SOURCES
 
 
 def _known() -> str:

@@ -31,7 +31,6 @@ dark).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ import qutip
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from qep_analog.devices.noise_sources import NoiseRates, noise_sources
+from qep_analog.devices.noise_sources import NoiseRates, noise_sources, platform_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation import magnus, subspace_evolution
 from qep_analog.emulation.blockade import (
@@ -389,9 +388,7 @@ class QutipEmulator:
         each block of them."""
         n = schedule.n_qubits
         sources = noise_sources(noise, "emulator")
-        rates = NoiseRates.of(self.profile.noise, sources)
-        if not schedule.platform_spec.tweezer_noise:  # no missing atoms, beam profile or map
-            rates = dataclasses.replace(rates, state_prep=0.0, laser_waist=math.inf, map_jitter=0.0)
+        rates = NoiseRates.of(self.profile.noise, platform_sources(sources, schedule.platform_spec))
         if shots is not None and not 0 <= shots <= MAX_SHOTS:
             raise ConfigError(f"emulator: shots = {shots} is not in [0, {MAX_SHOTS}]")
         if isinstance(realisations, bool) or not 1 <= realisations <= MAX_TRAJECTORIES:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from qep_analog.calibration.records import RecordId
 from qep_analog.devices.platform import PLATFORMS, Controls, platform_of
 from qep_analog.devices.profile import DeviceProfile, realised_duration
 from qep_analog.errors import ConfigError, ConstraintError
@@ -172,7 +173,7 @@ def calibrated_ramp_duration(profile: DeviceProfile) -> DurationChoice | None:
     value = profile.calibration.ramp_duration
     if not math.isfinite(value):
         return None
-    records = [r for r in profile.calibration_records if r.split(":", 1)[-1] == "ramp_duration"]
+    records = [r for r in profile.calibration_records if RecordId.parse(r).field == "ramp_duration"]
     where = f"record {records[-1]}" if records else f"profile {profile.name!r}"
     return DurationChoice(value, f"calibrated ramp_duration, {where}")
 

@@ -12,15 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from calibrated_lab import (
+    Calibrated,
+    calibrate,
+    check_nominal_fails,
+    check_recovered,
+    check_twin_passes,
+    chi2_test,
+    with_file_jitter,
+)
+from good_records import good_record
 from numpy.typing import NDArray
-from scipy.stats import chi2
 
-from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, HiddenRydbergParameters, default_hidden
-from qep_analog.calibration.history import CalibrationHistory
-from qep_analog.calibration.in_force import load_profile
-from qep_analog.calibration.records import CalibrationRecord
-from qep_analog.calibration.runcard import load_runcard
-from qep_analog.calibration.runner import run_runcard
+from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab, default_hidden
+from qep_analog.calibration.resolve import resolve
 from qep_analog.calibration.twin import noise_listing, read_one, read_probabilities, twin_parameters
 from qep_analog.cli import main
 from qep_analog.cli.sequence import _noise_lines
@@ -35,42 +40,22 @@ JITTER = 0.03
 #: the new sequence: off-resonant square pulses (programmed Ω = 2π·1.2 MHz, δ = 2π·0.3 MHz) of 29
 #: durations up to 7.2 µs, 300 shots each, read on 4 atoms 40 µm apart (V·t < 0.01 rad: independent).
 #: Calibration drove on resonance (Rabi, jitter) or scanned the detuning at 1 µs: none of these.
-RABI, DETUNING, SHOTS = TWO_PI * 1.2, TWO_PI * 0.3, 300
+RABI, DETUNING = TWO_PI * 1.2, TWO_PI * 0.3
 DURATIONS = np.linspace(0.2, 7.2, 29)
 #: trajectories of the twin's prediction: its statistical error adds a few % to χ² (R = 1000 and 2000
 #: give 107 and 100 on 116 degrees of freedom)
 REALISATIONS = 2000
-#: the twin must pass the χ² test at this p-value, the nominal profile must fail it
-P_PASS = 1e-3
-
-
-@dataclasses.dataclass(frozen=True)
-class Calibrated:
-    hidden: HiddenRydbergParameters
-    nominal: DeviceProfile
-    twin: DeviceProfile  # the profile with the calibration in force
-    records: dict[str, CalibrationRecord]  # the run's records by FIELD or FIELD@SITE
-    counts: NDArray  # the lab's counts of the new sequence, (durations, sites)
-    history: Path  # the folder of the history the runcard wrote
 
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Calibrated:
     """The fake lab (default mis-calibration and 3 % jitter) calibrated by ``rydberg-noise``, the
     profile with the calibration in force, and the lab's counts of the new sequence."""
-    folder = tmp_path_factory.mktemp("twin")
     nominal = read_profile("fresnel-like")
     hidden = dataclasses.replace(default_hidden(nominal, 4), amplitude_jitter=JITTER)
     lab = FakeRydbergLab(hidden, 7, profile=nominal)
-    history = CalibrationHistory(folder / "history", nominal.name)
-    outcome = run_runcard(load_runcard("rydberg-noise"), nominal, lab, folder / "run", history)
-    assert [s.result.quality for s in outcome.steps] == ["good"] * 5
-    records = {r.record_id.split(":", 1)[1]: r for s in outcome.steps for r in s.records}
-    points = DURATIONS.size
-    counts = lab.square_pulse(DURATIONS, np.full(points, RABI), np.full(points, DETUNING), SHOTS)
-    twin = load_profile("fresnel-like", history=folder / "history")  # as emulate and train load it
-    assert twin.snapshot_hash == outcome.profile.snapshot_hash
-    return Calibrated(hidden, nominal, twin, records, counts, folder / "history")
+    folder = tmp_path_factory.mktemp("twin")
+    return calibrate(lab, hidden, nominal, "rydberg-noise", folder, (DURATIONS, RABI, DETUNING))
 
 
 def square_pulse(profile: DeviceProfile, duration: float) -> Schedule:
@@ -92,66 +77,54 @@ def predicted(profile: DeviceProfile, realisations: int = REALISATIONS) -> NDArr
     return np.array(rows)
 
 
-def chi2_test(counts: NDArray, p: NDArray) -> tuple[float, int, float]:
-    """χ² of binomial counts against predicted probabilities, its degrees of freedom, its p-value."""
-    value = float(np.sum((counts - SHOTS * p) ** 2 / (SHOTS * p * (1 - p))))
-    return value, p.size, float(chi2.sf(value, p.size))
-
-
 def test_the_runcard_recovers_the_hidden_noise(calibrated: Calibrated) -> None:
-    h, records = calibrated.hidden, calibrated.records
-    truth = {
-        "amplitude_jitter": JITTER,
-        "dephasing_time": h.dephasing_time,
-        "rabi_scale": h.rabi_scale,
-        "detuning_offset": h.detuning_offset,
-        **{f"readout_false_positive@{i}": e for i, e in enumerate(h.false_positive)},
-        **{f"readout_false_negative@{i}": e for i, e in enumerate(h.false_negative)},
-    }
-    for key, true in truth.items():
-        r = records[key]
-        assert abs(r.value - true) < 4 * r.uncertainty, (
-            f"{key}: {r.value:.5g} ± {r.uncertainty:.2g}, true {true}"
-        )
-    noise = calibrated.twin.noise
-    assert (
-        noise.amplitude_jitter
-        == records["amplitude_jitter"].value
-        != calibrated.nominal.noise.amplitude_jitter
-    )
-    assert noise.site_false_negative == tuple(
-        records[f"readout_false_negative@{i}"].value for i in range(4)
-    )
+    parameters = check_recovered(calibrated, JITTER, 4)
+    records = calibrated.records
     jitter_uses = records["amplitude_jitter"].uses  # the drive point and noise it was fitted with
     assert (
         records["dephasing_time"].record_id in jitter_uses
         and records["rabi_scale"].record_id in jitter_uses
     )
-    parameters = {p.name: p for p in twin_parameters(calibrated.twin)}
-    assert parameters["amplitude_jitter"].records == (records["amplitude_jitter"].record_id,)
-    assert len(parameters["site_false_positive"].records) == 4
     assert not parameters["markovian_dephasing_time"].calibrated  # no routine measures it
     assert parameters["markovian_dephasing_time"].to_document()["value"] is None  # inf: JSON null
-    assert not parameters["interaction_scale"].calibrated  # not in this runcard
 
 
 def test_the_twin_predicts_a_new_sequence_within_shot_noise(calibrated: Calibrated) -> None:
-    value, dof, p = chi2_test(calibrated.counts, predicted(calibrated.twin))
-    assert p > P_PASS, f"twin: chi2 {value:.1f} on {dof} degrees of freedom, p = {p:.3g}"
-    assert dof == 116
+    check_twin_passes(calibrated.counts, predicted(calibrated.twin))
 
 
 def test_the_nominal_profile_fails_the_same_test(calibrated: Calibrated) -> None:
-    value, dof, p = chi2_test(calibrated.counts, predicted(calibrated.nominal, 500))
-    assert p < 1e-12 and value > 10 * dof  # offset, Ω scale, T2*, jitter and readout all wrong
+    # offset, Ω scale, T2*, jitter and readout all wrong
+    check_nominal_fails(calibrated.counts, predicted(calibrated.nominal, 500))
 
 
 def test_without_the_jitter_routine_the_twin_fails(calibrated: Calibrated) -> None:
     """The twin with everything calibrated but the jitter (the profile file's 5 %): the new sequence's
     long pulses tell 3 % from 5 %, so the jitter routine is needed."""
-    twin, jitter = calibrated.twin, calibrated.nominal.noise.amplitude_jitter
-    file_jitter = dataclasses.replace(twin, noise=dataclasses.replace(twin.noise, amplitude_jitter=jitter))
-    assert chi2_test(calibrated.counts, predicted(file_jitter, 500))[2] < 1e-12
+    assert chi2_test(calibrated.counts, predicted(with_file_jitter(calibrated), 500))[2] < 1e-12
+
+
+def test_the_twin_reads_records_written_before_steps() -> None:
+    """Records without a step (ids ``RUN:FIELD[@SITE]``) in force beside one with a step
+    (``RUN#STEP:FIELD``): each parameter names the records that set it, device-wide or per site."""
+    nominal = read_profile("fresnel-like")
+    name = nominal.name
+    step = dataclasses.replace(good_record("detuning_offset", 0.1, 0.01, name, run="new"), step=2)
+    old = [
+        good_record("amplitude_jitter", 0.03, 0.002, name, run="old"),
+        *(
+            good_record("readout_false_positive", 0.01 * (i + 1), 0.001, name, site=i, run="old")
+            for i in range(3)
+        ),
+    ]
+    twin = resolve(nominal, [*old, step])
+    parameters = {p.name: p for p in twin_parameters(twin)}
+    assert parameters["amplitude_jitter"].records == ("old:amplitude_jitter",)
+    assert parameters["site_false_positive"].records == tuple(
+        f"old:readout_false_positive@{i}" for i in range(3)
+    )
+    assert not parameters["readout_false_positive"].calibrated  # set per site only
+    assert parameters["detuning_offset"].records == ("new#2:detuning_offset",)
 
 
 def test_the_emulator_reads_with_per_site_errors() -> None:

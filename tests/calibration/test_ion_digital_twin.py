@@ -12,18 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import qutip
+from calibrated_lab import (
+    P_PASS,
+    SHOTS,
+    Calibrated,
+    calibrate,
+    check_nominal_fails,
+    check_recovered,
+    check_twin_passes,
+    chi2_test,
+    with_file_jitter,
+)
 from numpy.typing import NDArray
-from scipy.stats import chi2
 
 from qep_analog.calibration.carrier_twin import carrier_read_one
-from qep_analog.calibration.fakes.ion_lab import FakeIonLab, HiddenIonParameters, default_hidden
+from qep_analog.calibration.fakes.ion_lab import FakeIonLab, default_hidden
 from qep_analog.calibration.history import CalibrationHistory
-from qep_analog.calibration.in_force import load_profile
 from qep_analog.calibration.lineshapes import NODES, WEIGHTS, driven_population
-from qep_analog.calibration.records import CalibrationRecord
 from qep_analog.calibration.runcard import load_runcard
 from qep_analog.calibration.runner import run_runcard
-from qep_analog.calibration.twin import twin_parameters
 from qep_analog.cli import main
 from qep_analog.devices.noise_sources import quasi_static_rms
 from qep_analog.devices.profile import DeviceProfile, read_profile
@@ -36,41 +43,21 @@ JITTER = 0.03
 #: durations up to 20 µs, 300 shots each, on 4 ions (a carrier pulse without the Mølmer–Sørensen
 #: beat note: the ions are independent). Calibration drove the carrier at 2π·10 kHz over a detuning
 #: scan, or on resonance at 2π·200 kHz (Rabi, jitter): none of these.
-RABI, DETUNING, SHOTS, IONS = TWO_PI * 0.15, TWO_PI * 0.025, 300, 4
+RABI, DETUNING, IONS = TWO_PI * 0.15, TWO_PI * 0.025, 4
 DURATIONS = np.linspace(0.5, 20.0, 29)
 #: trajectories of the twin's prediction (R = 1000 and 2000 give χ² 113 and 114 on 116 degrees of freedom)
 REALISATIONS = 2000
-#: the twin must pass the χ² test at this p-value, the nominal profile must fail it
-P_PASS = 1e-3
-
-
-@dataclasses.dataclass(frozen=True)
-class Calibrated:
-    hidden: HiddenIonParameters
-    nominal: DeviceProfile
-    twin: DeviceProfile  # the profile with the calibration in force
-    records: dict[str, CalibrationRecord]  # the run's last record of each FIELD or FIELD@SITE
-    counts: NDArray  # the lab's counts of the new sequence, (durations, ions)
 
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Calibrated:
     """The fake chain (default mis-calibration and 3 % jitter) calibrated by ``ion-noise``, the
     profile with the calibration in force, and the lab's counts of the new sequence."""
-    folder = tmp_path_factory.mktemp("ion-twin")
     nominal = read_profile("yb171-chain")
     hidden = dataclasses.replace(default_hidden(nominal, IONS), amplitude_jitter=JITTER)
     lab = FakeIonLab(hidden, nominal, 7)
-    history = CalibrationHistory(folder / "history", nominal.name)
-    outcome = run_runcard(load_runcard("ion-noise"), nominal, lab, folder / "run", history)
-    assert [s.result.quality for s in outcome.steps] == ["good"] * 5
-    # a later step's record of a field (Ramsey's offset after the spectroscopy's) is the one in force
-    records = {r.record_id.split(":", 1)[1]: r for s in outcome.steps for r in s.records}
-    points = DURATIONS.size
-    counts = lab.square_pulse(DURATIONS, np.full(points, RABI), np.full(points, DETUNING), SHOTS)
-    twin = load_profile("yb171-chain", history=folder / "history")  # as emulate and train load it
-    assert twin.snapshot_hash == outcome.profile.snapshot_hash
-    return Calibrated(hidden, nominal, twin, records, counts)
+    folder = tmp_path_factory.mktemp("ion-twin")
+    return calibrate(lab, hidden, nominal, "ion-noise", folder, (DURATIONS, RABI, DETUNING))
 
 
 def predicted(profile: DeviceProfile, realisations: int = REALISATIONS) -> NDArray:
@@ -78,61 +65,27 @@ def predicted(profile: DeviceProfile, realisations: int = REALISATIONS) -> NDArr
     return carrier_read_one(profile, DURATIONS, RABI, DETUNING, IONS, realisations=realisations, seed=1)
 
 
-def chi2_test(counts: NDArray, p: NDArray) -> tuple[float, int, float]:
-    """χ² of binomial counts against predicted probabilities, its degrees of freedom, its p-value."""
-    value = float(np.sum((counts - SHOTS * p) ** 2 / (SHOTS * p * (1 - p))))
-    return value, p.size, float(chi2.sf(value, p.size))
-
-
 def test_the_runcard_recovers_the_hidden_noise(calibrated: Calibrated) -> None:
-    h, records = calibrated.hidden, calibrated.records
-    truth = {
-        "amplitude_jitter": JITTER,
-        "dephasing_time": h.dephasing_time,
-        "rabi_scale": h.rabi_scale,
-        "detuning_offset": h.detuning_offset,
-        **{f"readout_false_positive@{i}": e for i, e in enumerate(h.false_positive)},
-        **{f"readout_false_negative@{i}": e for i, e in enumerate(h.false_negative)},
-    }
-    for key, true in truth.items():
-        r = records[key]
-        assert abs(r.value - true) < 4 * r.uncertainty, (
-            f"{key}: {r.value:.5g} ± {r.uncertainty:.2g}, true {true}"
-        )
+    check_recovered(calibrated, JITTER, IONS)
+    records = calibrated.records
     noise, calibration = calibrated.twin.noise, calibrated.twin.calibration
-    assert (
-        noise.amplitude_jitter
-        == records["amplitude_jitter"].value
-        != calibrated.nominal.noise.amplitude_jitter
-    )
     assert noise.dephasing_time == records["dephasing_time"].value
     assert calibration.detuning_offset == records["detuning_offset"].value
-    assert noise.site_false_negative == tuple(
-        records[f"readout_false_negative@{i}"].value for i in range(IONS)
-    )
-    parameters = {p.name: p for p in twin_parameters(calibrated.twin)}
-    assert parameters["amplitude_jitter"].records == (records["amplitude_jitter"].record_id,)
-    assert len(parameters["site_false_positive"].records) == IONS
-    assert not parameters["interaction_scale"].calibrated  # not in this runcard
 
 
 def test_the_twin_predicts_new_carrier_pulses_within_shot_noise(calibrated: Calibrated) -> None:
-    value, dof, p = chi2_test(calibrated.counts, predicted(calibrated.twin))
-    assert p > P_PASS, f"twin: chi2 {value:.1f} on {dof} degrees of freedom, p = {p:.3g}"
-    assert dof == 116
+    check_twin_passes(calibrated.counts, predicted(calibrated.twin))
 
 
 def test_the_nominal_profile_fails_the_same_test(calibrated: Calibrated) -> None:
-    value, dof, p = chi2_test(calibrated.counts, predicted(calibrated.nominal, 500))
-    assert p < 1e-12 and value > 10 * dof  # qubit offset, Ω scale, jitter and readout all wrong
+    # qubit offset, Ω scale, jitter and readout all wrong
+    check_nominal_fails(calibrated.counts, predicted(calibrated.nominal, 500))
 
 
 def test_without_the_jitter_routine_the_twin_fails(calibrated: Calibrated) -> None:
     """The twin with everything calibrated but the jitter (the profile file's 1 %): the new pulses'
     many periods tell 3 % from 1 %, so the jitter routine is needed."""
-    twin, jitter = calibrated.twin, calibrated.nominal.noise.amplitude_jitter
-    file_jitter = dataclasses.replace(twin, noise=dataclasses.replace(twin.noise, amplitude_jitter=jitter))
-    assert chi2_test(calibrated.counts, predicted(file_jitter, 500))[2] < 1e-12
+    assert chi2_test(calibrated.counts, predicted(with_file_jitter(calibrated), 500))[2] < 1e-12
 
 
 def _ion_twin(jitter: float, dephasing_time: float, false_positive: float = 0.0) -> DeviceProfile:

@@ -17,8 +17,11 @@ from pulser_simulation import QutipBackendV2, QutipConfig
 from qep_analog.devices.noise_sources import (
     ALL_SOURCES,
     NOISE_SOURCES,
+    SOURCE_FIELDS,
+    TWEEZER_SOURCES,
     NoiseRates,
     noise_sources,
+    platform_sources,
     quasi_static_rms,
 )
 from qep_analog.devices.profile import DeviceProfile, NoiseModel, parse_profile, read_profile
@@ -256,6 +259,21 @@ def test_each_source_alone(source: str) -> None:
 )
 def test_noise_values_name_their_sources(value: object, expected: set[str]) -> None:
     assert noise_sources(value) == expected
+
+
+@pytest.mark.parametrize("source", sorted(NOISE_SOURCES))
+def test_each_source_reads_the_fields_it_names(source: str) -> None:
+    """Each number field of ``SOURCE_FIELDS[source]`` given alone a value switches that source on
+    and no other; the tweezer sources act on Rydberg arrays only."""
+    assert set(SOURCE_FIELDS) == set(NOISE_SOURCES) and TWEEZER_SOURCES < ALL_SOURCES
+    numbers = [name for name, _ in SOURCE_FIELDS[source] if not name.startswith("site_")]
+    assert numbers
+    for name in numbers:
+        noise = dataclasses.replace(NoiseModel(0.0, 0.0), **{name: FULL.get(name, 0.05)})
+        assert NoiseRates.of(noise, ALL_SOURCES).active == {source}, name
+    rydberg, ions = (read_profile(name).platform_spec for name in ("fresnel-like", "yb171-chain"))
+    assert platform_sources({source}, rydberg) == {source}
+    assert platform_sources({source}, ions) == ({source} - TWEEZER_SOURCES)
 
 
 @pytest.mark.parametrize(
