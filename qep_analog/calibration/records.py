@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
 
 from qep_analog.calibration.versions import schema_version
+from qep_analog.devices.record_ids import RecordId as RecordId  # the ids of records, re-exported
+from qep_analog.devices.record_ids import is_record_id
 from qep_analog.errors import CalibrationError
 
 #: the family of a record document's ``schema``; version 1 (no ``schema`` key, no ``step``) is read
@@ -111,7 +112,7 @@ class CalibrationRecord:
         if self.site is not None and self.site < 0:
             raise CalibrationError(f"{where}: site {self.site} is negative")
         for used in self.uses:
-            if _RECORD_ID.match(used) is None:
+            if not is_record_id(used):
                 raise CalibrationError(f"{where}: uses {used!r}, which is not a record id")
         if any(not (math.isfinite(error) and error >= 0) for _, error in self.budget):
             raise CalibrationError(f"{where}: error budget {dict(self.budget)} holds a negative error")
@@ -208,41 +209,6 @@ class CalibrationRecord:
 
 #: keys a version-1 record document may leave out (written before they existed)
 _OPTIONAL_V1 = ("site", "uses", "budget")
-
-
-class RecordId(NamedTuple):
-    """The parts of a record id ``RUN#STEP:FIELD[@SITE]`` (``RUN:FIELD[@SITE]`` without a step: the
-    ids of records written before records had one stay valid as they are). :meth:`parse` is the one
-    reader of ids."""
-
-    run_id: str
-    step: int | None
-    field: str
-    site: int | None
-
-    def __str__(self) -> str:
-        run = self.run_id if self.step is None else f"{self.run_id}#{self.step}"
-        return f"{run}:{self.field}" + ("" if self.site is None else f"@{self.site}")
-
-    @classmethod
-    def parse(cls, text: str) -> RecordId:
-        """The parts of ``text``; one that is no record id is a one-line :class:`CalibrationError`."""
-        match = _RECORD_ID.match(text) if isinstance(text, str) else None
-        if match is None:
-            raise CalibrationError(f"record id {text!r} is not RUN#STEP:FIELD[@SITE] or RUN:FIELD[@SITE]")
-        step, site = match["step"], match["site"]
-        return cls(
-            match["run"],
-            None if step is None else int(step),
-            match["field"],
-            None if site is None else int(site),
-        )
-
-
-_RECORD_ID = re.compile(
-    r"^(?P<run>[^:#@]+)(?:#(?P<step>[1-9][0-9]*))?:(?P<field>[A-Za-z_][A-Za-z0-9_]*)"
-    r"(?:@(?P<site>[0-9]+))?$"
-)
 
 
 def _uses(value: list[Any], where: str) -> tuple[str, ...]:

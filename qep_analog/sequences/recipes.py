@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qep_analog.calibration.records import RecordId
 from qep_analog.devices.platform import PLATFORMS, Controls, platform_of
 from qep_analog.devices.profile import DeviceProfile, realised_duration
+from qep_analog.devices.record_ids import RecordId
 from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.library import locate_file
 from qep_analog.schema import Field, parse_section
