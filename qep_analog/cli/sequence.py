@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -321,12 +322,9 @@ def run_plot(args: argparse.Namespace) -> int:
 def run_emulate(args: argparse.Namespace) -> int:
     from qep_analog import (
         StageProgress,
-        adiabaticity,
         check_switch_on,
         load_schedules,
         noise_sources,
-        path_spectrum,
-        recommended_duration,
         schedule_duration,
     )
 
@@ -372,63 +370,7 @@ def run_emulate(args: argparse.Namespace) -> int:
         progress.update("emulate", len(schedules), len(schedules), "done")
     if args.method == "mps":
         return _report_mps(args, schedules, rows, profile, choice, step)
-    from qep_analog import MAX_DIAGNOSED_QUBITS
-
-    spectra = {}
-    # the exact spectra stop at MAX_DIAGNOSED_QUBITS: a larger blockade-subspace run goes without
-    diagnosed = not args.blockade or schedules[0].n_qubits <= MAX_DIAGNOSED_QUBITS
-    for k, (row, schedule) in enumerate(zip(rows, schedules, strict=True)):
-        result = row.pop("result")
-        if not diagnosed:
-            row["diagnosis"], row["diagnostics"] = None, None
-            continue
-        spectra[k] = path_spectrum(schedule, profile, nudge=None if step is None else step.nudge)
-        d = adiabaticity(schedule, profile, result, spectrum=spectra[k])
-        row["diagnosis"] = d
-        row["diagnostics"] = {
-            **d.to_document(),
-            "recommended_duration": recommended_duration(d, profile),
-            "max_duration": profile.capabilities.max_duration,
-        }
-    report = None
-    if not diagnosed:
-        warn(
-            f"{schedules[0].n_qubits} atoms: no adiabaticity diagnostics or bias budget (exact spectra "
-            f"stop at {MAX_DIAGNOSED_QUBITS} qubits)"
-        )
-    elif step is not None:
-        report = gradient_report(schedules, rows, profile, step, args.bias_fraction, spectra)
-    for row in rows:
-        row.pop("diagnosis")
-        row.pop("generators", None)
-    counts_file = _write_counts(args, schedules, rows, profile, report) if args.shots else None
-    duration = {"duration_us": choice.duration, "duration_source": choice.source}
-    if args.json:
-        document = {"backend": args.backend, "device": profile.provenance(), **duration, "schedules": rows}
-        if args.noise:
-            listing = _noise_listing(profile, args.noise)
-            document["noise_model"] = [p.to_document() for p in listing.active]
-            document["noise_off"] = list(listing.off)
-        if report is not None:
-            document["gradient"] = report
-        if counts_file is not None:
-            document["counts_file"] = str(counts_file)
-        print(json.dumps(document, indent=2))
-        return 0
-    print(f"duration {choice.describe()}")
-    for row in rows:
-        _print_row(row)
-    if report is not None:
-        print_gradient_report(report, bool(args.noise))
-    if counts_file is not None:
-        print(f"counts: {counts_file} (qep-analog gradient-from-counts {counts_file.parent})")
-    if args.noise:
-        print(
-            f"noise model ({', '.join(sorted(args.noise))} on): "
-            + "; ".join(_noise_lines(profile, args.noise))
-        )
-    print(_calibration_line(profile))
-    return 0
+    return _report_exact(args, schedules, rows, profile, choice, step)
 
 
 def _noise_listing(profile: Any, noise: Any) -> Any:
@@ -520,6 +462,67 @@ def _check_method(args: argparse.Namespace) -> None:
         raise ConfigError("--blockade-radius: the blockade subspace is an option of --method magnus")
 
 
+def _report_exact(
+    args: argparse.Namespace,
+    schedules: list[Any],
+    rows: list[dict[str, Any]],
+    profile: Any,
+    choice: Any,
+    step: Any,
+) -> int:
+    """The exactly evolved schedules: expectation values, counts and each one's adiabaticity
+    diagnostics (fidelity, energy above the ground state, smallest gap, the duration to use), a QEP
+    step's gradient against the exact one with its bias budget, and the noise model in use."""
+    from qep_analog import MAX_DIAGNOSED_QUBITS, adiabaticity, path_spectrum, recommended_duration
+
+    spectra = {}
+    # the exact spectra stop at MAX_DIAGNOSED_QUBITS: a larger blockade-subspace run goes without
+    diagnosed = not args.blockade or schedules[0].n_qubits <= MAX_DIAGNOSED_QUBITS
+    for k, (row, schedule) in enumerate(zip(rows, schedules, strict=True)):
+        result = row.pop("result")
+        if not diagnosed:
+            row["diagnosis"], row["diagnostics"] = None, None
+            continue
+        spectra[k] = path_spectrum(schedule, profile, nudge=None if step is None else step.nudge)
+        d = adiabaticity(schedule, profile, result, spectrum=spectra[k])
+        row["diagnosis"] = d
+        row["diagnostics"] = {
+            **d.to_document(),
+            "recommended_duration": recommended_duration(d, profile),
+            "max_duration": profile.capabilities.max_duration,
+        }
+    report = None
+    if not diagnosed:
+        warn(
+            f"{schedules[0].n_qubits} atoms: no adiabaticity diagnostics or bias budget (exact spectra "
+            f"stop at {MAX_DIAGNOSED_QUBITS} qubits)"
+        )
+    elif step is not None:
+        report = gradient_report(schedules, rows, profile, step, args.bias_fraction, spectra)
+    for row in rows:
+        row.pop("diagnosis")
+    counts_file = _write_counts(args, schedules, rows, profile, report) if args.shots else None
+    fields: dict[str, Any] = {}
+    notes = []
+    if args.noise:
+        listing = _noise_listing(profile, args.noise)
+        fields["noise_model"] = [p.to_document() for p in listing.active]
+        fields["noise_off"] = list(listing.off)
+        notes.append(
+            f"noise model ({', '.join(sorted(args.noise))} on): "
+            + "; ".join(_noise_lines(profile, args.noise))
+        )
+    if report is not None:
+        fields["gradient"] = report
+    return _print_emulation(
+        args, profile, choice, rows, counts_file,
+        fields=fields,
+        row_line=_exact_row_line,
+        print_gradient=None if report is None else partial(print_gradient_report, report, bool(args.noise)),
+        notes=notes,
+    )  # fmt: skip
+
+
 def _report_mps(
     args: argparse.Namespace,
     schedules: list[Any],
@@ -537,41 +540,80 @@ def _report_mps(
         gradient = dict(zip(step.model.trainable, ((plus - minus) / (2 * step.beta)).tolist(), strict=True))
     for row in rows:
         row["diagnostics"] = row.pop("result").diagnostics()
-        row.pop("generators", None)
     counts_file = _write_counts(args, schedules, rows, profile) if args.shots else None
+    return _print_emulation(
+        args, profile, choice, rows, counts_file,
+        method="mps",
+        fields={} if gradient is None else {"gradient": {"emulated": gradient}},
+        row_line=_mps_row_line,
+        print_gradient=None if gradient is None else partial(_print_mps_gradient, gradient),
+    )  # fmt: skip
+
+
+def _print_emulation(
+    args: argparse.Namespace,
+    profile: Any,
+    choice: Any,
+    rows: list[dict[str, Any]],
+    counts_file: Path | None,
+    *,
+    fields: dict[str, Any],
+    row_line: Callable[[dict[str, Any]], str],
+    method: str | None = None,
+    print_gradient: Callable[[], None] | None = None,
+    notes: Sequence[str] = (),
+) -> int:
+    """Print the emulation of the schedules (``rows``, one per schedule), as JSON with ``--json``,
+    else as text. Every path prints the backend, the device, the duration and where it comes from,
+    each schedule's label, readout, expectation values of Z_i and counts, the counts file and the
+    profile used; the calling path adds its own: ``method``, named after the backend (None: not
+    named); ``fields``, its top-level JSON fields after the schedules; ``row_line``, the first printed
+    line of a schedule (what the path tells of its preparation, from the row's ``diagnostics``);
+    ``print_gradient``, its printed gradient; ``notes``, its lines after the counts file."""
+    rows = [{key: value for key, value in row.items() if key != "generators"} for row in rows]
     if args.json:
         document: dict[str, Any] = {
-            "backend": args.backend, "method": "mps", "device": profile.provenance(),
-            "duration_us": choice.duration, "duration_source": choice.source, "schedules": rows,
+            "backend": args.backend, **({} if method is None else {"method": method}),
+            "device": profile.provenance(), "duration_us": choice.duration,
+            "duration_source": choice.source, "schedules": rows, **fields,
         }  # fmt: skip
-        if gradient is not None:
-            document["gradient"] = {"emulated": gradient}
         if counts_file is not None:
             document["counts_file"] = str(counts_file)
         print(json.dumps(document, indent=2))
         return 0
     print(f"duration {choice.describe()}")
     for row in rows:
-        d = row["diagnostics"]
-        cut = "none" if d["cutoff_um"] is None else f"{d['cutoff_um']:.4g} µm"
-        print(
-            f"{row['label']:<6} {row['readout']}: MPS chi {d['chi']}, truncation error "
-            f"{d['truncation_error']:.3g}, {d['steps']} steps, van der Waals cutoff {cut} (dropped "
-            f"≤ {d['dropped_coupling_per_atom']:.3g} rad/µs per atom)"
-        )
+        print(row_line(row))
         z = np.array(list(row["expectations"].values()))
         print(f"       <Z_i> = {np.array2string(z, precision=4)}")
         if row["counts"]:
             top = sorted(row["counts"].items(), key=lambda kv: -kv[1])[:3]
             print(f"       most frequent: {', '.join(f'{b} ({c})' for b, c in top)}")
-    if gradient is not None:
-        print("gradient from the MPS-prepared phases (no bias budget: it needs the exact spectrum)")
-        for name, value in gradient.items():
-            print(f"  {name}: {value:.6g}")
+    if print_gradient is not None:
+        print_gradient()
     if counts_file is not None:
         print(f"counts: {counts_file} (qep-analog gradient-from-counts {counts_file.parent})")
+    for line in notes:
+        print(line)
     print(_calibration_line(profile))
     return 0
+
+
+def _mps_row_line(row: dict[str, Any]) -> str:
+    """An MPS-evolved schedule: bond dimension, truncation error, steps, the van der Waals cutoff."""
+    d = row["diagnostics"]
+    cut = "none" if d["cutoff_um"] is None else f"{d['cutoff_um']:.4g} µm"
+    return (
+        f"{row['label']:<6} {row['readout']}: MPS chi {d['chi']}, truncation error "
+        f"{d['truncation_error']:.3g}, {d['steps']} steps, van der Waals cutoff {cut} (dropped "
+        f"≤ {d['dropped_coupling_per_atom']:.3g} rad/µs per atom)"
+    )
+
+
+def _print_mps_gradient(gradient: dict[str, float]) -> None:
+    print("gradient from the MPS-prepared phases (no bias budget: it needs the exact spectrum)")
+    for name, value in gradient.items():
+        print(f"  {name}: {value:.6g}")
 
 
 def _at_duration(schedule: Any, choice: Any, profile: Any) -> Any:
@@ -643,7 +685,9 @@ def _verdict(d: dict[str, Any]) -> str:
     )
 
 
-def _print_row(row: dict[str, Any]) -> None:
+def _exact_row_line(row: dict[str, Any]) -> str:
+    """An exactly evolved schedule: fidelity, energy above ground, smallest gap and the verdict
+    (none past the diagnosed size), and the blockade subspace it was evolved in."""
     d = row["diagnostics"]
     blockade = row.get("blockade")
     where = (
@@ -653,16 +697,8 @@ def _print_row(row: dict[str, Any]) -> None:
         f"{blockade['dimension']} configurations]"
     )
     if d is None:
-        print(f"{row['label']:<6} {row['readout']}:{where}")
-    else:
-        print(
-            f"{row['label']:<6} {row['readout']}: fidelity {d['fidelity']:.6f}, energy above ground "
-            f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {_verdict(d)}"
-            + where
-        )
-
-    z = np.array(list(row["expectations"].values()))
-    print(f"       <Z_i> = {np.array2string(z, precision=4)}")
-    if row["counts"]:
-        top = sorted(row["counts"].items(), key=lambda kv: -kv[1])[:3]
-        print(f"       most frequent: {', '.join(f'{b} ({c})' for b, c in top)}")
+        return f"{row['label']:<6} {row['readout']}:{where}"
+    return (
+        f"{row['label']:<6} {row['readout']}: fidelity {d['fidelity']:.6f}, energy above ground "
+        f"{d['energy_above_ground']:.3g} rad/µs, min gap {d['min_gap']:.3g} rad/µs, {_verdict(d)}" + where
+    )

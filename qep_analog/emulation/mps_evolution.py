@@ -52,10 +52,10 @@ from qep_analog.errors import ConfigError, SolverError
 from qep_analog.measurement.estimators import MAX_SHOTS
 from qep_analog.memory import require_memory
 from qep_analog.model.pauli import PauliString, PauliSum, pauli_sum
-from qep_analog.schema import Field, check_attributes, optional, parse_section
+from qep_analog.schema import Field
 from qep_analog.sequences.schedule import Schedule, hamiltonian_terms
 from qep_analog.sequences.waveforms import Waveform
-from qep_analog.solvers.mps import bond_weight
+from qep_analog.solvers.mps import MPSSettings, bond_weight
 from qep_analog.solvers.threads import single_blas_thread
 
 _OPERATORS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
@@ -72,7 +72,7 @@ SAMPLE_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, kw_only=True)
-class MPSEvolutionOptions:
+class MPSEvolutionOptions(MPSSettings):
     """TDVP settings (keyword-only, closed).
 
     ``chi_max``: largest bond dimension; ``svd_min``: discarded singular values below this (1e-6:
@@ -110,18 +110,7 @@ class MPSEvolutionOptions:
         Field("tail_tolerance", low=0.0, high=1e6, open_low=True),
         Field("order", "integers", low=0, nullable=True),
     )
-
-    def __post_init__(self) -> None:
-        check_attributes(self, self.FIELDS, "MPS evolution options", ConfigError)
-        if self.order is not None:
-            object.__setattr__(self, "order", tuple(self.order))
-
-    @classmethod
-    def from_mapping(
-        cls, values: Mapping[str, Any], where: str = "MPS evolution options"
-    ) -> MPSEvolutionOptions:
-        """Options from a mapping; unknown keys raise, listing the valid ones."""
-        return cls(**parse_section(values, optional(cls.FIELDS), where, ConfigError))
+    WHERE: ClassVar[str] = "MPS evolution options"
 
 
 @dataclass

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,8 +43,32 @@ _OPERATORS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
 DMRG_VECTORS = 24
 
 
+class MPSSettings:
+    """What the DMRG options (:class:`MPSOptions`) and the TDVP options
+    (:class:`~qep_analog.emulation.mps_evolution.MPSEvolutionOptions`) share: their ``FIELDS`` checked
+    on construction (the rules, and the one-line messages naming ``WHERE``, of a file's section), the
+    MPS ``order`` kept as a tuple, and :meth:`from_mapping`."""
+
+    FIELDS: ClassVar[tuple[Field, ...]]
+    #: the name the messages give the options
+    WHERE: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        check_attributes(self, self.FIELDS, self.WHERE, ConfigError)
+        order = getattr(self, "order", None)
+        if order is not None:
+            object.__setattr__(self, "order", tuple(order))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str | None = None) -> Self:
+        """Options from a mapping; unknown keys raise, listing the valid ones (``where``: the name of
+        the mapping in messages, default ``WHERE``)."""
+        where = cls.WHERE if where is None else where
+        return cls(**parse_section(values, optional(cls.FIELDS), where, ConfigError))
+
+
 @dataclass(frozen=True, kw_only=True)
-class MPSOptions:
+class MPSOptions(MPSSettings):
     """DMRG settings (keyword-only, closed).
 
     ``chi_max``: largest bond dimension; ``svd_min``: discarded singular values below this;
@@ -71,16 +95,7 @@ class MPSOptions:
         Field("warm_max_sweeps", "integer", low=1, nullable=True),
         Field("order", "integers", low=0, nullable=True),
     )
-
-    def __post_init__(self) -> None:
-        check_attributes(self, self.FIELDS, "MPS options", ConfigError)
-        if self.order is not None:
-            object.__setattr__(self, "order", tuple(self.order))
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], where: str = "MPS options") -> MPSOptions:
-        """Options from a mapping; unknown keys raise, listing the valid ones."""
-        return cls(**parse_section(values, optional(cls.FIELDS), where, ConfigError))
+    WHERE: ClassVar[str] = "MPS options"
 
 
 class MPSStrings(ModelStrings):
