@@ -8,13 +8,17 @@ outputs, no shots), on the nominal aquila-like profile:
 
     python benchmarks/rydberg_sensor_ramp_limit.py phases RESULT [--duration 3.8] [--recipe rydberg-aquila]
     python benchmarks/rydberg_sensor_ramp_limit.py fine-tune RESULT [--steps 100] [--rate 0.1]
+    python benchmarks/rydberg_sensor_ramp_limit.py fake-lab RESULT [--history H] [--inputs 60] [--shots 300]
 
 ``phases``: max-choice accuracy per phase and per R_b/a band, exact states against the emulated
 ramp; ``--duration`` longer than the device's 4 µs uses the profile's relaxed variant (limits lifted,
 physics kept). ``fine-tune``: Adam on the gradient of the *emulated* loss by central finite
 differences (h = 0.2 rad/µs for the detunings, 0.1 µm for the positions; batches of 10, no shots):
 not QEP and not what a lab can afford, the upper bound of what any estimator could reach through
-these preparations.
+these preparations. ``fake-lab``: the first ``--inputs`` test inputs read with ``--shots`` shots
+through the fake Aquila-like lab of the committed runs (seed 0) playing the ramps on its true device
+with its hidden noise (``preparation: adiabatic``), programmed with the nominal profile or, with
+``--history``, with the calibration in force there (the daily runcard's records).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from qep_analog import Trainer, load_recipe
+from qep_analog.backends.configure import backend_for_run
 from qep_analog.backends.emulated import QutipBackend
 from qep_analog.backends.step import measure_outputs
 from qep_analog.tasks.experiment import load_experiment
@@ -137,10 +142,38 @@ def fine_tune(args: argparse.Namespace) -> None:
             )
 
 
+def fake_lab(args: argparse.Namespace) -> None:
+    history = args.history
+    experiment = load_experiment(
+        EXPERIMENT, {"shots": args.shots}, nominal=history is None, history=history, init=args.result
+    )
+    task = experiment.task
+    backend = backend_for_run(
+        "fake-lab", task.model, experiment.profile, run_dir=ROOT / "runs" / "ramp_limit", seed=0,
+        recipe=args.recipe, options={"preparation": "adiabatic", "bias_budget": False},
+    )  # fmt: skip
+    trainer = Trainer(task, experiment.training, ROOT / "runs" / "ramp_limit", backend=backend)
+    phi = task.initial_parameters(np.random.default_rng(0))
+    inputs, targets = trainer.test_inputs[: args.inputs], trainer.test_targets[: args.inputs]
+    theta = trainer.coefficients(phi, inputs)
+    values = measure_outputs(
+        backend, task.model, inputs, theta, trainer.bases, args.shots, entropy=(0, 0)
+    ).values
+    truth = nearest(task, targets)
+    right = nearest(task, values) == truth
+    profile = "nominal" if history is None else f"calibrated ({history})"
+    print(
+        f"fake lab playing {args.recipe}, {profile}: {len(inputs)} test inputs, {args.shots} shots: "
+        f"{right.mean():.3f}"
+    )
+    for k, phase in enumerate(task.phases):
+        print(f"  {phase:<11} {(truth == k).sum():3d} inputs: {right[truth == k].mean():.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, function in (("phases", phases), ("fine-tune", fine_tune)):
+    for name, function in (("phases", phases), ("fine-tune", fine_tune), ("fake-lab", fake_lab)):
         command = commands.add_parser(name)
         command.add_argument("result", help="result.json of a sensor trained on exact states")
         command.add_argument("--recipe", default="rydberg-aquila")
@@ -151,6 +184,10 @@ def main() -> None:
             command.add_argument("--rate", type=float, default=0.1)
             command.add_argument("--seed", type=int, default=7)
             command.add_argument("--every", type=int, default=25)
+        if name == "fake-lab":
+            command.add_argument("--history", default=None, help="calibration history folder")
+            command.add_argument("--inputs", type=int, default=60)
+            command.add_argument("--shots", type=int, default=300)
     args = parser.parse_args()
     args.function(args)
 
