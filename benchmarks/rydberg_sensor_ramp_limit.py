@@ -49,7 +49,7 @@ DEVICE_LIMIT = 4.0
 def setup(result: str, recipe: str, duration: float | None) -> tuple[Any, Any, Any]:
     """(task, trainer, backend): the sensor of ``result`` and the noiseless qutip backend."""
     experiment = load_experiment(EXPERIMENT, {"shots": None}, nominal=True, init=result)
-    task = experiment.task
+    task: Any = experiment.task
     loaded = load_recipe(recipe)
     profile = experiment.profile
     assert profile is not None  # the experiment names its device
@@ -147,7 +147,7 @@ def fake_lab(args: argparse.Namespace) -> None:
     experiment = load_experiment(
         EXPERIMENT, {"shots": args.shots}, nominal=history is None, history=history, init=args.result
     )
-    task = experiment.task
+    task: Any = experiment.task
     backend = backend_for_run(
         "fake-lab", task.model, experiment.profile, run_dir=ROOT / "runs" / "ramp_limit", seed=0,
         recipe=args.recipe, options={"preparation": "adiabatic", "bias_budget": False},
