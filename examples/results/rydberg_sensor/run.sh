@@ -35,3 +35,12 @@ python benchmarks/summarize_runs.py $RUNS/rsf_exact_{0,1,2} --into examples/resu
 # 6. the same through our emulator with T2* as quasi-static detuning noise (stopped at step 50)
 qep-analog train examples/rydberg_sensor_device.yaml --init $RUNS/rs_exact_0/result.json \
   --backend qutip --noise --steps 200 --output $RUNS/rs_qutip_qs --nominal --quiet
+# 7. why not through the ramp: each phase through the 3.8 µs ramp and longer ones (noiseless, no shots),
+#    the best fine-tuning through it (finite differences of the emulated loss), the fake lab playing it
+python benchmarks/rydberg_sensor_ramp_limit.py phases $RUNS/rs_exact_0/result.json
+python benchmarks/rydberg_sensor_ramp_limit.py phases $RUNS/rs_exact_0/result.json --duration 15.2
+python benchmarks/rydberg_sensor_ramp_limit.py phases $RUNS/rs_exact_0/result.json --duration 38
+python benchmarks/rydberg_sensor_ramp_limit.py phases $RUNS/rs_exact_0/result.json --recipe rydberg-gap-quintic
+python benchmarks/rydberg_sensor_ramp_limit.py fine-tune $RUNS/rs_exact_0/result.json --steps 100
+python benchmarks/rydberg_sensor_ramp_limit.py fake-lab $RUNS/rs_exact_0/result.json
+python benchmarks/rydberg_sensor_ramp_limit.py fake-lab $RUNS/rs_exact_0/result.json --history $QEP_ANALOG_HISTORY
