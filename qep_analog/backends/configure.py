@@ -15,8 +15,8 @@ the command line give them.
                                #   depolarizing, laser_waist, detuning_jitter, detuning_map_jitter,
                                #   state_prep] (or "detuning,readout")
       realisations: 16         # qutip with noise: trajectories (qutip method: jitter draws)
-      bias_budget: true        # qutip, fake-lab, pasqal-cloud: each gradient carries its ramp's bias
-                               #   estimate (up to 14 qubits; default true)
+      bias_budget: true        # qutip, pulser, fake-lab, pasqal-cloud: each gradient carries its
+                               #   ramp's bias estimate (up to 14 qubits; default true)
       preparation: ground      # fake-lab: ground (the final Hamiltonian's ground state: a perfectly
                                #   adiabatic device) or adiabatic (the schedule played, with the lab's
                                #   hidden T2*, amplitude jitter and dephasing, one trajectory per shot)
@@ -82,7 +82,7 @@ _OPTIONS: dict[str, set[str]] = {
         "blockade_tolerance",
         "blockade_order",
     },
-    "pulser": {"seed"},
+    "pulser": {"seed", "bias_budget"},
     "exact": {"seed"},
     "mps": {"seed"},
     "pasqal-cloud": {"emulator", "poll_interval_s", "timeout_s", "bias_budget"},

@@ -202,8 +202,16 @@ class PulserBackend(QutipBackend):
 
     name = "pulser"
 
-    def __init__(self, model: QEPModel, profile: DeviceProfile, recipe: Recipe, *, seed: int = 0) -> None:
-        super().__init__(model, profile, recipe, noise=False, seed=seed)
+    def __init__(
+        self,
+        model: QEPModel,
+        profile: DeviceProfile,
+        recipe: Recipe,
+        *,
+        seed: int = 0,
+        bias_budget: bool = True,
+    ) -> None:
+        super().__init__(model, profile, recipe, noise=False, seed=seed, bias_budget=bias_budget)
 
     def _evolve(self, schedule: Schedule, observables: dict[str, Any] | None, seed: int) -> EmulationResult:
         from qep_analog.emulation.pulser_backend import run_pulser

@@ -288,6 +288,29 @@ def test_pulser_backend_agrees_with_qutip_on_the_same_schedules() -> None:
     assert batch.metadata["backend"] == "pulser"
 
 
+def test_the_ramp_bias_estimate_is_an_option_of_every_backend_that_plays_ramps() -> None:
+    """``bias_budget: false`` switches the estimate off on qutip, pulser and fake-lab (on by default);
+    a backend that plays no ramp refuses the option in one line."""
+    from qep_analog.backends.configure import backend_for_run
+
+    model, _, theta = _chain()
+    profile = qa.read_profile("fresnel-like")
+    jobs = phase_jobs(np.zeros((1, 0)), theta, [[1.0]], BETA, "symmetric", ["Z" * 6], 10)
+    free = [job for job in jobs if job.phase == "free"]
+    for name in ("qutip", "pulser", "fake-lab"):
+        for on in (True, False):
+            backend = backend_for_run(
+                name, model, profile, run_dir=".", seed=0, recipe="rydberg-smooth",
+                options={} if on else {"bias_budget": False},
+            )  # fmt: skip
+            bias = backend.preparation_bias(free, BETA, np.ones((1, 1)))
+            assert (bias is not None) == on, (name, on)
+            if on:
+                assert bias.shape == (1, len(model.parameter_names)) and np.all(np.isfinite(bias))
+    with pytest.raises(ConfigError, match=r"^backend exact: takes no option 'bias_budget'$"):
+        backend_for_run("exact", model, profile, run_dir=".", seed=0, options={"bias_budget": False})
+
+
 def test_an_ion_bundle_holds_ion_schedules(tmp_path: Path) -> None:
     from qep_analog.backends.bundle import BundlePending
     from qep_analog.sequences.ion_export import read_ion_json
