@@ -19,7 +19,7 @@ from qep_analog.measurement.counts_file import read_counts_run
 from qep_analog.model.model_file import load_model, save_model
 from qep_analog.model.pauli import pauli_sum
 from qep_analog.model.qep_model import QEPModel
-from qep_analog.sequences.recipes import load_recipe
+from qep_analog.sequences.recipes import default_recipe, load_recipe
 
 POINT = ["--theta", "h=3", "delta=1", "J=1", "--beta", "0.1"]
 
@@ -107,7 +107,7 @@ def test_emulate_reports_the_gradient_with_its_bias_and_the_counts_carry_it(
     run = read_counts_run(counts)
     assert run.preparation is not None and run.preparation["boundary_order"] == 2
     assert list(run.preparation["bias"]) == ["h", "delta", "J"]
-    assert run.preparation["duration"] == pytest.approx(4.0)
+    assert run.preparation["duration"] == pytest.approx(load_recipe(default_recipe("rydberg")).duration)
     status, stdout, _ = run_cli(capsys, ["gradient-from-counts", str(counts)])
     assert status == 0
     header = next(x for x in stdout.splitlines() if x.startswith("parameter"))

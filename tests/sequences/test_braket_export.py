@@ -29,7 +29,7 @@ from qep_analog.sequences.braket_export import export_ahs_json, read_ahs_json, t
 from qep_analog.sequences.export import export_schedule, exporter_of
 from qep_analog.sequences.phases import qep_phase_schedules
 from qep_analog.sequences.pulser_export import to_pulser_sequence
-from qep_analog.sequences.recipes import build_schedule
+from qep_analog.sequences.recipes import build_schedule, load_recipe
 from qep_analog.sequences.schedule import Schedule
 
 #: Aquila's C6 for Rb 70S (Braket's device properties): 2π·862690 MHz·µm⁶ = 5.42e-24 rad·m⁶/s
@@ -291,3 +291,19 @@ def test_sequence_build_exports_ahs_for_aquila(capsys: pytest.CaptureFixture[str
     status, _, stderr = run_cli(capsys, [*argv, "--export", "pulser"])
     error = stderr.splitlines()[-1]  # after the warning about the X readout's rotation
     assert status == EXIT_BAD_INPUT and error.endswith("export it as Braket AHS (braket-ahs)")
+
+
+@pytest.mark.parametrize("name", ["rydberg-gap-quintic", "rydberg-quintic", "rydberg-aquila"])
+def test_the_default_rydberg_recipes_export_to_aquila(aquila: DeviceProfile, name: str) -> None:
+    """The recipes QEP phases use unless one is named (and aquila-like's own): their breakpoints are
+    at least the device's minimum time step apart and the switch-off fits within its longest program,
+    so `step` on aquila-like needs no --recipe."""
+    from qep_analog.sequences.phases import ramp_gap
+
+    target = RydbergControls(POSITIONS, 6.0, 4.0, WEIGHTS, 20.0, 0.0)
+    recipe = load_recipe(name)
+    assert recipe.duration / recipe.segments >= aquila.capabilities.min_pulse - 1e-12
+    schedule = build_schedule(recipe, aquila, target, gap=ramp_gap(recipe, aquila, target))
+    program = to_ahs_program(schedule, aquila)
+    times = program["hamiltonian"]["drivingFields"][0]["amplitude"]["time_series"]["times"]
+    assert float(times[-1]) * 1e6 <= aquila.capabilities.max_duration + 1e-9

@@ -111,7 +111,7 @@ def test_recipes_name_their_shape_and_order() -> None:
     names = [*DEFAULT_RECIPES.values(), *BEYOND_GAP_RECIPES.values()]
     assert all(load_recipe(name).boundary_order == 2 for name in names)
     gap_quintic = load_recipe("rydberg-gap-quintic")
-    assert (gap_quintic.shape, gap_quintic.ends, gap_quintic.duration) == ("gap_aware", "quintic", 4.0)
+    assert (gap_quintic.shape, gap_quintic.ends, gap_quintic.duration) == ("gap_aware", "quintic", 3.8)
 
 
 def test_sampled_profile_follows_the_shape_and_records_it(chain_model: QEPModel) -> None:
