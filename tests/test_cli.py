@@ -383,6 +383,7 @@ def test_train_summary(capsys: pytest.CaptureFixture[str], experiment_file: Path
         (["--steps", "0"], "steps"),
         (["--steps", "x"], "--steps"),
         (["--estimator", "guess"], "--estimator"),
+        (["--device", "fresnel-lik"], "--device: device 'fresnel-lik': not a known name"),
     ],
 )
 def test_train_bad_arguments(

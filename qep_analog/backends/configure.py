@@ -106,7 +106,8 @@ def backend_for_run(
     options = dict(options or {})
     unknown = sorted(set(options) - _OPTIONS.get(name, set()))
     if unknown:
-        raise ConfigError(f"backend {name}: takes no option {unknown[0]!r}")
+        takes = ", ".join(sorted(_OPTIONS.get(name, set()))) or "none"
+        raise ConfigError(f"backend {name}: takes no option {unknown[0]!r} (its options: {takes})")
     if "seed" in _OPTIONS.get(name, set()):
         options.setdefault("seed", seed)
     if name in STATE_BACKENDS:

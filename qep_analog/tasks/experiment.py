@@ -168,6 +168,8 @@ def load_experiment(
     if init is not None:
         model["init"] = init
     profile = None
+    # a name given on the command line is its own source in messages, not the file
+    device_source = "--device" if device_name else f"{where}: device"
     device_name = device_name or top["device"]
     if device_name is not None:
         from qep_analog.calibration.in_force import load_profile
@@ -176,7 +178,7 @@ def load_experiment(
         try:
             profile = load_profile(device_name, nominal=nominal, history=history)
         except ProfileError as exc:
-            raise ConfigError(f"{where}: device: {exc}") from None
+            raise ConfigError(f"{device_source}: {exc}") from None
     # an omitted (or empty) section is an empty one: every key takes its default
     training = top["training"] or parse_section({}, _TRAINING, f"{where}: training", ConfigError)
     evaluation = top["evaluation"] or parse_section({}, _EVALUATION, f"{where}: evaluation", ConfigError)

@@ -307,7 +307,9 @@ def test_the_ramp_bias_estimate_is_an_option_of_every_backend_that_plays_ramps()
             assert (bias is not None) == on, (name, on)
             if on:
                 assert bias.shape == (1, len(model.parameter_names)) and np.all(np.isfinite(bias))
-    with pytest.raises(ConfigError, match=r"^backend exact: takes no option 'bias_budget'$"):
+    with pytest.raises(
+        ConfigError, match=r"^backend exact: takes no option 'bias_budget' \(its options: seed\)$"
+    ):
         backend_for_run("exact", model, profile, run_dir=".", seed=0, options={"bias_budget": False})
 
 
