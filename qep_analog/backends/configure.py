@@ -104,10 +104,7 @@ def backend_for_run(
     """The backend ``name`` for a run in ``run_dir`` (see the module doc)."""
     cls = backend_class(name)
     options = dict(options or {})
-    unknown = sorted(set(options) - _OPTIONS.get(name, set()))
-    if unknown:
-        takes = ", ".join(sorted(_OPTIONS.get(name, set()))) or "none"
-        raise ConfigError(f"backend {name}: takes no option {unknown[0]!r} (its options: {takes})")
+    check_options(name, options)
     if "seed" in _OPTIONS.get(name, set()):
         options.setdefault("seed", seed)
     if name in STATE_BACKENDS:
@@ -131,20 +128,40 @@ def backend_for_run(
     return cls(model, profile, loaded, **options)
 
 
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """One-line ConfigErrors for options ``name`` does not take (listing those it does) and for a
+    fake lab's unknown preparation; a command that builds no backend from the section (``step``)
+    checks it all the same."""
+    takes = _OPTIONS.get(name, set())
+    unknown = sorted(set(options) - takes)
+    if unknown:
+        listed = ", ".join(sorted(takes)) or "none"
+        raise ConfigError(f"backend {name}: takes no option {unknown[0]!r} (its options: {listed})")
+    if "preparation" in options:
+        check_preparation(options["preparation"])
+
+
+def check_preparation(preparation: str) -> None:
+    """A fake lab's preparation: one of
+    :data:`~qep_analog.calibration.fakes.schedule_lab.PREPARATIONS`."""
+    from qep_analog.calibration.fakes.schedule_lab import PREPARATIONS
+
+    if preparation not in PREPARATIONS:
+        raise ConfigError(
+            f"backend fake-lab: preparation {preparation!r} is not one of {', '.join(PREPARATIONS)}"
+        )
+
+
 def fake_lab(profile: DeviceProfile, n_sites: int, seed: int, preparation: str = "ground") -> Any:
     """The fake device of ``profile``'s platform, mis-calibrated from the profile's file (so the same
     whatever calibration the run believes in), with ``n_sites`` sites, preparing each schedule's
     state as ``preparation`` says (:data:`~qep_analog.calibration.fakes.schedule_lab.PREPARATIONS`)."""
     from qep_analog.calibration.fakes.ion_lab import FakeIonLab
     from qep_analog.calibration.fakes.rydberg_lab import FakeRydbergLab
-    from qep_analog.calibration.fakes.schedule_lab import PREPARATIONS
     from qep_analog.devices.platform import ION, RYDBERG
     from qep_analog.devices.profile import read_profile
 
-    if preparation not in PREPARATIONS:
-        raise ConfigError(
-            f"backend fake-lab: preparation {preparation!r} is not one of {', '.join(PREPARATIONS)}"
-        )
+    check_preparation(preparation)
     labs: dict[Any, Any] = {RYDBERG: FakeRydbergLab, ION: FakeIonLab}
     nominal = read_profile(profile.source if Path(profile.source).is_file() else profile.name)
     lab = labs[profile.platform_spec].for_profile(nominal, n_sites=n_sites, seed=seed)

@@ -339,6 +339,11 @@ class HardwareStep:
         profile = experiment.profile
         if profile is None:
             raise ConfigError("step: name the device (device: in the experiment, or --device)")
+        if experiment.backend is not None:  # the step writes bundles; the section must still be valid
+            from qep_analog.backends.configure import check_options
+
+            section = {k: v for k, v in experiment.backend.items() if k not in ("name", "recipe")}
+            check_options(experiment.backend["name"], section)
         recipe = (
             recipe
             or (experiment.backend or {}).get("recipe")

@@ -107,6 +107,17 @@ def test_step_errors_are_one_line(
     assert "recipe 'ion-exponential' is for ion" in capsys.readouterr().err
     assert main([*base, "--parameters", str(experiment_file)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    # the experiment's backend section is checked though the step writes bundles whatever it names
+    text = experiment_file.read_text()
+    for section, message in (
+        ("{name: fake-lab, preparation: slow}", "backend fake-lab: preparation 'slow' is not one of"),
+        ("{name: qutip, preparation: adiabatic}", "backend qutip: takes no option 'preparation' (its"),
+    ):
+        experiment_file.write_text(text.replace("{name: bundle, recipe: rydberg-smooth}", section))
+        assert main(base) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s" / "plan.json").exists()
 
 
 def test_an_ion_sensor_step_plans_at_its_own_scale_and_shifts_only_what_the_chain_plays(
