@@ -42,10 +42,7 @@ prepare only that kind's shifts, QEP the same 3 phases read in the bases that ki
 the outputs need).
 
     python benchmarks/bench_lab_currency.py [--task rydberg|ion] [--repeats 20]
-        [--parameters RESULT.json] [--json OUT] [--n-chain N]
-
-``--n-chain N``: the same sensor beside a chain of N (the Rydberg sensor: N = 13, whose Z2 and Z3
-orders also have one ground state each, gives 15 local detunings).
+        [--parameters RESULT.json] [--json OUT]
 """
 
 from __future__ import annotations
@@ -247,12 +244,10 @@ class Setup:
         return "Z" * self.backend.model.n_qubits
 
 
-def setup(sensor: Sensor, seed: int, parameters: str | None, n_chain: int | None = None) -> Setup:
+def setup(sensor: Sensor, seed: int, parameters: str | None) -> Setup:
     experiment = qa.load_experiment(ROOT / "examples" / sensor.example, nominal=True, init=parameters)
     task, profile = experiment.task, experiment.profile
     assert isinstance(task, (RydbergSensorTask, IonSensorTask)) and isinstance(task, sensor.task_type)
-    if n_chain is not None:  # the same sensor beside a longer chain (its model rebuilt)
-        task = dataclasses.replace(task, n_chain=n_chain)
     assert profile is not None
     phi = task.initial_parameters(np.random.default_rng(seed))
     x, y = task.sample_batch(np.random.default_rng([seed, 1]), BATCH)
@@ -559,14 +554,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="initial parameters, batch and shots")
     parser.add_argument("--parameters", help="a run's result.json: its parameters by name")
     parser.add_argument("--json", help="also write the grids and the results to this file")
-    parser.add_argument(
-        "--n-chain", type=int, default=None, help="the chain's atoms or ions (default: the example's)"
-    )
     args = parser.parse_args()
     started = time.perf_counter()
     warnings.simplefilter("ignore", SmallGapWarning)  # the bias of large β is measured, not warned
     sensor = SENSORS[args.task]
-    s = setup(sensor, args.seed, args.parameters, args.n_chain)
+    s = setup(sensor, args.seed, args.parameters)
     first, second = sensor.kinds
     norm = float(np.linalg.norm(s.truth))
     readout, gaps = s.backend.readout, s.free.gaps
