@@ -65,7 +65,7 @@ FIELDS = (
     Field("realisations", "integer", low=1, required=False, default=OMIT),
     seed_field(required=False, default=OMIT),
     Field("emulator", "text", required=False, default=OMIT),
-    Field("preparation", "text", required=False, default=OMIT),  # checked by the fake lab
+    Field("preparation", "text", required=False, default=OMIT),  # checked by check_options
     Field("poll_interval_s", low=0.0, required=False, default=OMIT),
     Field("timeout_s", low=0.0, open_low=True, required=False, default=OMIT),
 )

@@ -90,6 +90,7 @@ class LabBackend(RampBiasBudget):
             self.name,
             self.profile,
             lab=getattr(self.lab, "name", type(self.lab).__name__),
+            **({"preparation": self.lab.preparation} if hasattr(self.lab, "preparation") else {}),
             recipe=self.recipe.name,
             wall_time_s=time.perf_counter() - started,
             device_time_s=device_time(schedules, jobs, self.profile),

@@ -343,7 +343,9 @@ def test_a_fake_lab_plays_the_schedules_when_asked() -> None:
             "fake-lab", task.model, task.profile, run_dir=".", seed=4, recipe=RECIPE,
             options={"preparation": preparation},
         )  # fmt: skip
-        read[preparation] = _excitations(backend.run([job]).results[0].counts["Z" * n], n)
+        batch = backend.run([job])
+        assert batch.metadata["preparation"] == preparation  # what the metrics record of each round
+        read[preparation] = _excitations(batch.results[0].counts["Z" * n], n)
     lab = backend.lab
     flips = np.asarray(lab.hidden.false_positive[:n]), np.asarray(lab.hidden.false_negative[:n])
     schedule = job_schedules(backend.model, task.profile, qa.load_recipe(RECIPE), [job])[job.key]
