@@ -400,35 +400,29 @@ class SidebandSpectroscopy(Routine[SidebandParameters, SidebandBackend]):
         counts = [backend.sideband_scan(detunings - shift, p.rabi, p.duration, p.shots)]
         if progress is not None:
             progress(1, 2 if p.rescan else 1)
-        if p.rescan:
-            first = CalibrationData(
+
+        def data(sweep: NDArray, read: NDArray, uses: tuple[str, ...] = ()) -> CalibrationData:
+            return CalibrationData(
                 routine=self.name,
                 parameters=stored_parameters(p),
                 sweep_name="detuning from the carrier",
                 sweep_unit="rad/µs",
-                sweep=detunings,
+                sweep=sweep,
                 shots=p.shots,
-                counts=counts[0],
+                counts=read,
                 context=context,
+                uses=uses,
             )
-            again = self._rescan_window(first, p, profile)
+
+        if p.rescan:
+            again = self._rescan_window(data(detunings, counts[0]), p, profile)
             if again is not None:
                 counts.append(backend.sideband_scan(again - shift, p.rabi, p.duration, p.shots))
                 detunings = np.concatenate([detunings, again])
                 context["rescan_start"], context["rescan_stop"] = float(again[0]), float(again[-1])
             if progress is not None:
                 progress(2, 2)
-        return CalibrationData(
-            routine=self.name,
-            parameters=stored_parameters(p),
-            sweep_name="detuning from the carrier",
-            sweep_unit="rad/µs",
-            sweep=detunings,
-            shots=p.shots,
-            counts=np.concatenate(counts),
-            context=context,
-            uses=tuple(dict.fromkeys(uses)),
-        )
+        return data(detunings, np.concatenate(counts), tuple(dict.fromkeys(uses)))
 
     def _rescan_window(
         self, data: CalibrationData, p: SidebandParameters, profile: DeviceProfile
