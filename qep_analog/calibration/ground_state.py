@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.memory import require_memory
+from qep_analog.model.pauli import PauliSum, parity_signs
 from qep_analog.sequences.schedule import Schedule, hamiltonian_at
 from qep_analog.solvers.threads import single_blas_thread
 
@@ -49,9 +50,28 @@ def final_ground_state(schedule: Schedule, profile: DeviceProfile) -> NDArray:
     masks = len({string.x_mask(n) for string in hamiltonian} | {0})
     what = f"ground state of schedule {schedule.label!r} on {n} qubits"
     require_memory(what, final_state_bytes(n, masks))
-    matrix = pauli_matrix(hamiltonian, n)
-    if n <= DENSE_LIMIT:
+    matrix = pauli_matrix(hamiltonian, n).tocsr()
+    keep = _kept_sector(schedule, hamiltonian)
+    if keep is not None:
+        matrix = matrix[keep][:, keep]
+    if matrix.shape[0] <= 1 << DENSE_LIMIT:
         _, vectors = np.linalg.eigh(matrix.toarray())
+    else:
+        _, vectors = spla.eigsh(matrix.tocsc(), k=1, which="SA", tol=1e-12)
+    if keep is None:
         return np.asarray(vectors[:, 0], dtype=complex)
-    _, vectors = spla.eigsh(matrix.tocsc(), k=1, which="SA", tol=1e-12)
-    return np.asarray(vectors[:, 0], dtype=complex)
+    state = np.zeros(1 << n, dtype=complex)
+    state[keep] = vectors[:, 0]
+    return state
+
+
+def _kept_sector(schedule: Schedule, hamiltonian: PauliSum) -> NDArray | None:
+    """The basis states of the parity sector (Π_q Z_q) of the schedule's start state when every term
+    of ``hamiltonian`` keeps that parity (an ion chain's XX couplings and Z fields): a device that
+    keeps it prepares the lowest state of that sector, not the lowest overall. None otherwise."""
+    n = schedule.n_qubits
+    start = schedule.initial_state
+    if len(start) != n or any(string.flips_parity for string in hamiltonian):
+        return None
+    parity = -1 if start.count("1") % 2 else 1
+    return np.flatnonzero(parity_signs(n) == parity)

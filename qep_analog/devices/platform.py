@@ -130,6 +130,11 @@ class Platform(ABC):
     def local_field(self, profile: DeviceProfile) -> LocalField | None:
         """The device's site-resolved field, or None when it has none."""
 
+    def prepared_parity(self, n: int, start: float = 1.0) -> int | None:
+        """The sector of Π_i Z_i (±1) the device's ramps keep on ``n`` sites from the start value
+        ``start``, or None when its Hamiltonians do not keep one (a Rabi drive flips single sites)."""
+        return None
+
     @abstractmethod
     def ramp(self, target: Controls, start: float) -> Ramp:
         """The ramp from the recipe's start value (``recipe_start``) to ``target``."""
@@ -259,9 +264,19 @@ class IonPlatform(Platform):
     def local_field(self, profile: DeviceProfile) -> LocalField:
         return LocalField("Stark shift", profile.ions.max_stark_shift, "any")
 
+    def start_state(self, n: int, start: float) -> str:
+        """The state a ramp from the field ``start`` begins in: polarised along it (B Z_i is lowest
+        for Z_i = −1, read as 1, when B_0 > 0)."""
+        return ("1" if start > 0 else "0") * n
+
+    def prepared_parity(self, n: int, start: float = 1.0) -> int | None:
+        """The chain's XX couplings and Z fields keep Π_i Z_i, so a ramp keeps the sector of its start
+        state: (−1)^n from a positive field (every shipped ion recipe's), +1 from a negative one."""
+        return -1 if self.start_state(n, start).count("1") % 2 else 1
+
     def ramp(self, target: Controls, start: float) -> Ramp:
         """B = B_0 + s(B_f − B_0), couplings and Stark shifts scaled by s, from the state polarised
-        along B_0 (B Z_i is lowest for Z_i = −1, read as 1, when B_0 > 0)."""
+        along B_0 (:meth:`start_state`)."""
         controls: ions.IonControls = self._own(target)
         n = controls.n_ions
         paths = {
@@ -275,7 +290,7 @@ class IonPlatform(Platform):
             "beat_note": controls.beat_note,
             "stark_shifts": shifts,
         }
-        return Ramp(paths, static, ("1" if start > 0 else "0") * n)
+        return Ramp(paths, static, self.start_state(n, start))
 
 
 RYDBERG = RydbergPlatform()

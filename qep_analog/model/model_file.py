@@ -14,6 +14,9 @@
       m: [[1.0, "Z3"]]
     defaults:                     # optional: values an input or parameter takes when not given
       a: 0.0
+    # parity: 1                   # optional: prepare states in this sector of Π_q Z_q (+1 or -1);
+                                  # every term must keep it (an even number of X and Y factors:
+                                  # not this model, whose input g flips single qubits)
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ _FIELDS = (
     Field("trainable", "mapping", value=_TERMS, min_length=1),
     Field("outputs", "mapping", value=_TERMS, min_length=1),
     Field("defaults", "mapping", value=Field("default"), required=False, nullable=True),
+    Field("parity", "integer", required=False, nullable=True),
 )
 
 
@@ -69,6 +73,7 @@ def model_from_document(document: Any, source: str = "model") -> QEPModel:
             trainable=sections["trainable"],
             outputs=sections["outputs"],
             defaults=values["defaults"] or {},
+            parity=values["parity"],
         )
     except ModelFileError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
@@ -97,6 +102,8 @@ def model_to_document(model: QEPModel) -> dict[str, Any]:
     }
     if model.defaults:
         document["defaults"] = dict(model.defaults)
+    if model.parity is not None:
+        document["parity"] = model.parity
     return document
 
 

@@ -12,6 +12,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from qep_analog.errors import ModelFileError
 
 PAULI_LETTERS = frozenset("XYZ")
@@ -52,6 +55,11 @@ class PauliString:
         """Number of Y factors; a Pauli string is a real matrix iff this is even."""
         return sum(1 for _, letter in self.factors if letter == "Y")
 
+    @property
+    def flips_parity(self) -> bool:
+        """Whether the string anticommutes with the parity Π_q Z_q: an odd number of X and Y factors."""
+        return sum(1 for _, letter in self.factors if letter in "XY") % 2 == 1
+
     def x_mask(self, n_qubits: int) -> int:
         """Bits flipped by the string (X and Y factors), qubit q at bit n-1-q."""
         return sum(1 << (n_qubits - 1 - q) for q, letter in self.factors if letter in "XY")
@@ -65,6 +73,14 @@ class PauliString:
 
 
 IDENTITY = PauliString()
+
+
+def parity_signs(n_qubits: int) -> NDArray:
+    """⟨c|Π_q Z_q|c⟩ = (−1)^(ones of c) of every basis state c of ``n_qubits`` (+1 for |0…0⟩)."""
+    signs = np.ones(1)
+    for _ in range(n_qubits):
+        signs = np.concatenate([signs, -signs])
+    return signs
 
 
 class PauliSum(Mapping[PauliString, float]):

@@ -41,6 +41,10 @@ class QEPModel:
     inputs: Mapping[str, PauliSum] = field(default_factory=dict)
     #: values of inputs and parameters that a caller may leave out (a model file's ``defaults``)
     defaults: Mapping[str, float] = field(default_factory=dict)
+    #: the sector of the parity P = Π_q Z_q (+1 or −1) the states are prepared in, for a model whose
+    #: every term conserves P (a device that keeps P prepares the lowest state of the sector its
+    #: ramp starts in); None: the lowest state of either sector
+    parity: int | None = None
 
     def __post_init__(self) -> None:
         parse_value(self.n_qubits, N_QUBITS, "QEPModel", ModelFileError)
@@ -68,6 +72,7 @@ class QEPModel:
                 raise ModelFileError(
                     f"QEPModel: default {name} = {value:g} is beyond the bound |value| <= {MAX_MAGNITUDE:g}"
                 )
+        self._check_parity()
         for name, operator in self.outputs.items():
             if all(string == IDENTITY for string in operator):
                 raise ModelFileError(
@@ -79,6 +84,33 @@ class QEPModel:
             raise ModelFileError("QEPModel: trainable has no terms (at least one is required)")
         if not self.outputs:
             raise ModelFileError("QEPModel: outputs has no terms (at least one is required)")
+
+    def _check_parity(self) -> None:
+        if self.parity is None:
+            return
+        if self.parity not in (1, -1) or isinstance(self.parity, bool):
+            raise ModelFileError(f"QEPModel: parity {self.parity!r} must be +1, -1 or None")
+        object.__setattr__(self, "parity", int(self.parity))
+        for where, operator in self._sections():
+            for string in operator:
+                if string.flips_parity:
+                    raise ModelFileError(
+                        f"QEPModel: parity {self.parity:+d} is not conserved: {where} term "
+                        f"{string.label!r} flips it (an odd number of X and Y factors)"
+                    )
+
+    def _sections(self) -> list[tuple[str, PauliSum]]:
+        """(where, operator) of every operator of the model."""
+        return [("fixed", self.fixed)] + [
+            (f"{section}.{name}", operator)
+            for section in ("inputs", "trainable", "outputs")
+            for name, operator in getattr(self, section).items()
+        ]
+
+    @property
+    def conserves_parity(self) -> bool:
+        """Whether every term commutes with the parity Π_q Z_q (an even number of X and Y factors)."""
+        return not any(string.flips_parity for _, operator in self._sections() for string in operator)
 
     def _check_operator(self, where: str, operator: PauliSum) -> None:
         if not isinstance(operator, PauliSum):

@@ -63,14 +63,19 @@ def readout_bases(model: QEPModel) -> list[str]:
 
 def realised_model(model: QEPModel, profile: DeviceProfile) -> QEPModel:
     """The model as the device realises it (van der Waals or drive tails added to chain couplings);
-    a term the device cannot realise is an error."""
+    a term the device cannot realise is an error. On a device whose ramps keep the parity Π_q Z_q
+    (an ion chain), its states are those of the sector the ramps start in (``parity``)."""
     from qep_analog.devices.mapping import map_model
 
     report = map_model(model, profile, rotate=False)
     if report.dropped or report.realised is None:
         missing = ", ".join(report.dropped[:3]) or "; ".join(report.problems)
         raise ConfigError(f"model: the device {profile.label!r} cannot realise {missing}")
-    return report.realised
+    realised = report.realised
+    parity = profile.platform_spec.prepared_parity(realised.n_qubits)
+    if parity is not None and realised.conserves_parity:
+        return dataclasses.replace(realised, parity=parity)
+    return realised
 
 
 def target_controls(

@@ -50,6 +50,11 @@ class Equilibrium:
             raise ConfigError(
                 f"equilibrium: {model.n_qubits} qubits exceed the {kind} limit of {limit} qubits"
             )
+        if temperature and model.parity is not None:
+            raise ConfigError(
+                f"equilibrium: temperature {temperature:g} with parity {model.parity:+d}: a Gibbs "
+                "state of one parity sector is not supported (use temperature 0)"
+            )
         self.model = model
         self.compiled: CompiledModel = model.compiled
         self.temperature = temperature or None

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from qep_analog.errors import ConfigError, PreconditionError, SolverError
 from qep_analog.memory import require_memory
 from qep_analog.model.operators import PARALLEL_DIM
+from qep_analog.model.pauli import parity_signs
 from qep_analog.model.qep_model import CompiledModel
 from qep_analog.solvers.conjugate_gradient import batched_response
 from qep_analog.solvers.lanczos import MAX_GROWTH, batched_lanczos
@@ -109,6 +110,43 @@ class ExactSolver:
         if not compiled.table.real:
             other = other + 1j * rng.normal(size=compiled.dim)
         self._gap_start = other / np.linalg.norm(other)
+        #: the sector of Π_q Z_q the states are prepared in (the model's ``parity``), kept by
+        #: starting in it and by lifting the other sector above the spectrum
+        self.parity = compiled.model.parity
+        if self.parity is not None:
+            zero = np.flatnonzero(compiled.table.masks == 0)
+            if not len(zero):
+                raise ConfigError(
+                    f"exact solver: parity {self.parity:+d} needs a diagonal term in the model"
+                )
+            self._diagonal_group = int(zero[0])
+            self._parity_signs = parity_signs(n_qubits)
+            self._start = self._in_sector(self._start)
+            self._gap_start = self._in_sector(self._gap_start)
+
+    def _in_sector(self, vector: NDArray) -> NDArray:
+        """``vector`` projected onto the parity sector, normalised."""
+        projected = vector * (self._parity_signs == self.parity)
+        return projected / np.linalg.norm(projected)
+
+    def sector_penalty(self, coefficients: NDArray) -> NDArray | None:
+        """κ (B,) of the term −parity·κ·Π_q Z_q added to each Hamiltonian: κ = 2 Σ_s |c_s| + 1 puts
+        the other sector's lowest level at least 2 Σ_s |c_s| above the ground state, above every
+        level of the prepared sector (whose width is at most 2 Σ_s |c_s|); None without a parity."""
+        if self.parity is None:
+            return None
+        return 2.0 * np.abs(np.atleast_2d(coefficients)).sum(axis=1) + 1.0
+
+    def row_elements(self, coefficients: NDArray) -> tuple[NDArray, NDArray]:
+        """The row elements (B, dim, groups) of each Hamiltonian as the solver diagonalises it (with
+        the sector penalty) and the shift (B,) of its energies: E = E_solved + shift."""
+        coeffs = np.atleast_2d(coefficients)
+        diagonals = self.compiled.table.diagonals(coeffs)
+        kappa = self.sector_penalty(coeffs)
+        if kappa is None:
+            return diagonals, np.zeros(len(coeffs))
+        diagonals[:, :, self._diagonal_group] -= self.parity * kappa[:, None] * self._parity_signs
+        return diagonals, kappa
 
     def memory_bytes(self, batch: int, operators: int = 1) -> int:
         """The bytes a solve of ``batch`` Hamiltonians allocates at its peak (``operators`` = 2: a
@@ -175,7 +213,7 @@ class ExactSolver:
                 gaps=np.concatenate([p.gaps for p in parts if p.gaps is not None]) if with_gap else None,
                 strings=np.concatenate([p.strings for p in parts]),
             )
-        diagonals = table.diagonals(coeffs)
+        diagonals, shift = self.row_elements(coeffs)
         if start is None:
             starts = np.broadcast_to(self._start, (batch, table.dim))
         else:
@@ -183,12 +221,13 @@ class ExactSolver:
         states, info = self._lowest(diagonals, starts, self.tol)
         self._require_converged(info, "ground state", self.tol)
         gaps = None
+        energies = info[:, 0] + shift
         if with_gap:
             gaps = self._gaps(diagonals, coeffs, states, info[:, 0])
             if check_degeneracy:
-                self.check_degeneracy(info[:, 0], gaps)
+                self.check_degeneracy(energies, gaps)
         return GroundStates(
-            energies=info[:, 0].copy(),
+            energies=energies,
             states=states,
             residuals=info[:, 1].copy(),
             gaps=gaps,
@@ -295,12 +334,13 @@ class ExactSolver:
         # The projector is built from a ground state accurate to the solver's residual; asking CG
         # for much more than that only chases the resulting near-null direction.
         rtol = max(1e-13, 1e-3 * self.tol)
+        diagonals, shift = self.row_elements(coefficients)
         deltas, info = batched_response(
-            table.diagonals(coefficients),
+            diagonals,
             table.diagonals(perturbations),
             table.masks,
             states,
-            energies,
+            np.asarray(energies) - shift,
             rtol,
         )
         failed = np.flatnonzero(info[:, 1] >= rtol)

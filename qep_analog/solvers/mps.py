@@ -170,7 +170,8 @@ class MPSEquilibrium:
         self.order = tuple(order)
         self.position = np.empty(n, dtype=int)
         self.position[list(self.order)] = np.arange(n)
-        self._site = SpinHalfSite(conserve=None)
+        # a model with a parity sector keeps it through TeNPy's parity charge (Π_q Z_q)
+        self._site = SpinHalfSite(conserve=None if model.parity is None else "parity")
         self._identity = [k for k, s in enumerate(self.compiled.strings) if not s.factors]
         # (MPS positions, operator names) of every string, positions ascending
         self._terms: list[tuple[list[int], list[str]]] = []
@@ -235,10 +236,21 @@ class MPSEquilibrium:
         return MPOModel(lattice, mpo)
 
     def _product_state(self, lattice_model: Any, complex_: bool, seed: int) -> Any:
-        """A fixed generic product state (seeded angles): it overlaps every symmetry sector."""
+        """A fixed generic product state (seeded angles): it overlaps every symmetry sector. With a
+        parity sector, a basis state in it (site ``seed`` flipped, and the last one when the sector
+        asks for it): DMRG's charges then keep the sector."""
         from tenpy.networks.mps import MPS
 
         n = self.model.n_qubits
+        if self.model.parity is not None:
+            flipped = np.zeros(n, dtype=bool)
+            flipped[seed % n] = seed > 0
+            if (-1) ** int(flipped.sum()) != self.model.parity:
+                flipped[-1] = not flipped[-1]
+            return MPS.from_product_state(
+                lattice_model.lat.mps_sites(), ["down" if f else "up" for f in flipped], bc="finite",
+                unit_cell_width=n, dtype=np.complex128 if complex_ else np.float64,
+            )  # fmt: skip
         rng = np.random.default_rng([20_240_601, seed])
         polar = rng.uniform(0.25 * np.pi, 0.75 * np.pi, n)
         azimuth = rng.uniform(0.0, 2.0 * np.pi, n) if complex_ else np.zeros(n)
