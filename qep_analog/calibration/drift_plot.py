@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qep_analog.calibration.drift import CHANGE_THRESHOLD, Change, Series
-from qep_analog.calibration.lab_units import shown_in, unit_label
+from qep_analog.calibration.lab_units import axis_label, shown_in
 from qep_analog.calibration.records import FIELDS
 from qep_analog.figures import plt, save_figure
 
@@ -74,8 +74,7 @@ def history_figure(
             ends = [shown(c.before.value), shown(c.after.value)]
             ax.plot([c.before.time, c.after.time], ends, color="red", lw=2)
             ax.plot([c.after.time], ends[1:], "o", ms=10, mfc="none", mec="red", mew=1.5)
-        label = unit_label(unit, suffix)
-        ax.set_ylabel(f"{name} ({label})" if label else name, fontsize=8)
+        ax.set_ylabel(axis_label(name, unit, suffix), fontsize=8)  # name/2π (MHz) for a frequency
         ax.set_title(f"{name}: {len(marked)} change(s) > {threshold:g}σ of the combined errors", fontsize=9)
         if len(own) <= LEGEND_ENTRIES:
             ax.legend(fontsize=6, loc="best")

@@ -466,8 +466,8 @@ def _print_changes(changes: list[Any], threshold: float, rate: float, shown: Map
     if not flagged:
         return
     print(
-        f"{'field':<24} {'site':>4} {'routine':<22} {'from':<25} {'to':<25} {'before':>11} "
-        f"{'after':>11} {'jump':>11} {'sigma':>9} {'jump/sigma':>10}  unit"
+        f"{'field':<24} {'site':>4} {'routine':<22} {'from':<25} {'to':<25} {'unit':<6} "
+        f"{'before':>11} {'after':>11} {'jump':>11} {'sigma':>9} {'jump/sigma':>10}"
     )
     for c in flagged:
         site = "-" if c.series.site is None else str(c.series.site)
@@ -478,9 +478,8 @@ def _print_changes(changes: list[Any], threshold: float, rate: float, shown: Map
         print(
             f"{c.series.field:<24} {site:>4} {c.series.routine:<22} "
             f"{c.before.time.isoformat(timespec='seconds'):<25} "
-            f"{c.after.time.isoformat(timespec='seconds'):<25} {before:>11.6g} "
-            f"{after:>11.6g} {jump:>+11.4g} {sigma:>9.3g} {c.significance:>10.3g}  "
-            f"{unit_label(unit, suffix)}"
+            f"{c.after.time.isoformat(timespec='seconds'):<25} {unit_label(unit, suffix):<6} "
+            f"{before:>11.6g} {after:>11.6g} {jump:>+11.4g} {sigma:>9.3g} {c.significance:>10.3g}"
         )
 
 

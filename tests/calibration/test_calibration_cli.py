@@ -521,6 +521,15 @@ def test_history_shows_per_site_offsets_in_the_profiles_unit(
         assert error == pytest.approx(0.03 / (2 * math.pi), rel=1e-2)
     shown = ", ".join(f"{v / (2 * math.pi):.6g}" for v in offsets)
     assert f"effective site_detuning_offsets = {shown} MHz" in text.splitlines()
+    # its plot likewise
+    from qep_analog.calibration.drift import history_series
+    from qep_analog.calibration.drift_plot import history_figure
+
+    figure = history_figure(history_series(records), [], units={"site_detuning_offsets": "MHz"})
+    axes = figure.axes[0]
+    assert axes.get_ylabel() == "site_detuning_offsets/2π (MHz)"
+    drawn = sorted(float(bars.lines[0].get_ydata()[0]) for bars in axes.containers)  # one per site
+    assert drawn == pytest.approx(sorted(v / (2 * math.pi) for v in offsets), rel=1e-12)
 
     # the run summary and the report show the step's records in the units run.json stores for it
     step = next(s for s in load_runcard("rydberg-daily").steps if s.routine == "qep_hamiltonian")
