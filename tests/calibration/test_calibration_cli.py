@@ -565,3 +565,19 @@ def test_history_and_run_summary_count_records_alike(
     assert any(line.endswith(f"; history: {counted}") for line in summary)
     assert main(["calibrate", "history", "fresnel-like", "--history", str(history)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"{history / 'fresnel-like.jsonl'}: {counted}"
+
+    # a dry run counts its records with the history's, as if applied; the history stays as it was
+    (tmp_path / "dry.yaml").write_text(RAMSEY_KHZ.replace("platform:", "update: dry-run\nplatform:"))
+    argv[1] = str(tmp_path / "dry.yaml")
+    assert main([*argv, "--out", str(tmp_path / "dry"), "--history", str(history), "--quiet"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    total = len(lines) + len(made)  # the dry run makes as many records as the run before it
+    assert any(
+        line.endswith(
+            f"; history and this run's {len(made)} records: {total} records over 3 runs, 2 in force "
+            "(the last good record of each field and site)"
+        )
+        for line in dry
+    )
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(history)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{history / 'fresnel-like.jsonl'}: {counted}"
