@@ -3,11 +3,12 @@ time with its error bars, the changes flagged by :mod:`qep_analog.calibration.dr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from qep_analog.calibration.drift import CHANGE_THRESHOLD, Change, Series
+from qep_analog.calibration.lab_units import axis_label, shown_in
 from qep_analog.calibration.records import FIELDS
 from qep_analog.figures import plt, save_figure
 
@@ -22,10 +23,12 @@ def plot_history(
     *,
     title: str = "",
     threshold: float = CHANGE_THRESHOLD,
+    units: Mapping[str, str] | None = None,
 ) -> Path:
     """Draw :func:`history_figure` into the PNG ``path``."""
     target = Path(path)
-    save_figure(history_figure(series, changes, title=title, threshold=threshold), target, dpi=110)
+    figure = history_figure(series, changes, title=title, threshold=threshold, units=units)
+    save_figure(figure, target, dpi=110)
     return target
 
 
@@ -35,10 +38,14 @@ def history_figure(
     *,
     title: str = "",
     threshold: float = CHANGE_THRESHOLD,
+    units: Mapping[str, str] | None = None,
 ) -> Any:
     """One panel per field of ``series``: value ± error against the record time, one colour per
     series; each change of ``changes`` larger than ``threshold`` combined errors is drawn as a red
-    segment between its two records, its later record circled. Device-wide series are black."""
+    segment between its two records, its later record circled. Device-wide series are black. Each
+    field is drawn in the unit of its suffix in ``units`` (:func:`~qep_analog.calibration.lab_units.
+    profile_units`), else in its internal unit."""
+    units = units or {}
     fields = list(dict.fromkeys(s.field for s in series))
     rows = max(len(fields), 1)
     fig, axes = plt.subplots(rows, 1, figsize=(8, 2.6 * rows), squeeze=False)
@@ -48,10 +55,15 @@ def history_figure(
     flagged = [c for c in changes if c.flagged(threshold)]
     for ax, name in zip(axes[:, 0], fields, strict=False):
         own = [s for s in series if s.field == name]
+        unit, suffix = FIELDS[name].unit, units.get(name)
+
+        def shown(value: float, unit: str = unit, suffix: str | None = suffix) -> float | None:
+            return shown_in(value, unit, suffix)
+
         for k, s in enumerate(own):
             times = [r.time for r in s.records]
-            values = [r.value for r in s.records]
-            errors = [r.uncertainty for r in s.records]
+            values = [shown(r.value) for r in s.records]
+            errors = [shown(r.uncertainty) for r in s.records]
             device_wide = s.site is None  # drawn in black, over the per-site series
             ax.errorbar(
                 times, values, errors, fmt="o-", ms=3, lw=1.4 if device_wide else 0.7, capsize=2,
@@ -59,10 +71,10 @@ def history_figure(
             )  # fmt: skip
         marked = [c for c in flagged if c.series.field == name]
         for c in marked:
-            ax.plot([c.before.time, c.after.time], [c.before.value, c.after.value], color="red", lw=2)
-            ax.plot([c.after.time], [c.after.value], "o", ms=10, mfc="none", mec="red", mew=1.5)
-        unit = FIELDS[name].unit
-        ax.set_ylabel(f"{name} ({unit})" if unit else name, fontsize=8)
+            ends = [shown(c.before.value), shown(c.after.value)]
+            ax.plot([c.before.time, c.after.time], ends, color="red", lw=2)
+            ax.plot([c.after.time], ends[1:], "o", ms=10, mfc="none", mec="red", mew=1.5)
+        ax.set_ylabel(axis_label(name, unit, suffix), fontsize=8)  # name/2π (MHz) for a frequency
         ax.set_title(f"{name}: {len(marked)} change(s) > {threshold:g}σ of the combined errors", fontsize=9)
         if len(own) <= LEGEND_ENTRIES:
             ax.legend(fontsize=6, loc="best")

@@ -6,9 +6,11 @@ the report, its plots) uses, per quantity, the unit suffix the run's own files c
 
 - a step's sweep: the unit of the step's ``start``/``stop`` parameters, else of the step's
   parameters of that dimension, else the runcard's first of that dimension, else the profile's;
-- a calibrated field (a device quantity): the unit of the step's parameters of that dimension when
-  they agree on one, else the unit the profile writes that field in (``dephasing_time_ms``), else the
-  runcard's first of that dimension, else the profile's;
+- a calibrated field (a device quantity): the unit the profile writes that field in
+  (``dephasing_time_ms``; per-site offsets: their own key, else ``detuning_offset``'s), else the
+  profile's unit of that dimension — whatever the step's parameters are written in, so that the
+  summary, ``calibrate report`` and ``calibrate history`` show a field in one unit
+  (:func:`profile_units`);
 - nothing written of that dimension: the internal unit.
 
 A step's choice is kept in ``run.json`` (``steps[k].units``: quantity → suffix), so a report of the
@@ -27,8 +29,12 @@ from qep_analog.errors import StorageError
 from qep_analog.storage import read_yaml
 from qep_analog.units import SUFFIXES, dimension_of, from_internal, split_key, suffix_label
 
-#: the key a profile writes a calibrated field under, where it differs from the field's name
-PROFILE_KEY = {"radial_frequency": "radial_frequencies"}
+#: the keys a profile writes a calibrated field under, where they differ from the field's name (the
+#: per-site offsets follow the device-wide offset when the file writes only that one)
+PROFILE_KEYS = {
+    "radial_frequency": ("radial_frequencies",),
+    "site_detuning_offsets": ("site_detuning_offsets", "detuning_offset"),
+}
 #: the quantity of a step's sweep in ``units``
 SWEEP = "sweep"
 #: the parameters that bound a sweep
@@ -69,10 +75,6 @@ def _suffixes(keys: Iterable[str], dimension: str, quantities: tuple[str, ...] =
     return out
 
 
-def _agreed(suffixes: list[str]) -> list[str]:
-    return suffixes[:1] if len(set(suffixes)) == 1 else []
-
-
 def step_units(
     step_keys: Iterable[str],
     runcard_keys: Iterable[str],
@@ -97,11 +99,8 @@ def step_units(
         dimension = dimension_of(FIELDS[field].unit)
         if dimension not in SUFFIXES:
             continue
-        candidates = (
-            _agreed(_suffixes(step, dimension))
-            + _suffixes(profile, dimension, (PROFILE_KEY.get(field, field),))
-            + _suffixes(runcard, dimension)
-            + _suffixes(profile, dimension)
+        candidates = _suffixes(profile, dimension, PROFILE_KEYS.get(field, (field,))) + _suffixes(
+            profile, dimension
         )
         units[field] = (candidates or [_internal_suffix(dimension)])[0]
     return units

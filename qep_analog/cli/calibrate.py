@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qep_analog import CalibrationError
@@ -223,11 +224,30 @@ def run_runcard_command(args: argparse.Namespace) -> int:
         [s.budget for s in outcome.steps],
     )
     after = outcome.profile
-    state = "in force now" if runcard.update == "append" else "if applied (dry run: not in force)"
-    records = len(after.calibration_records)
-    print(f"profile {state}: snapshot {after.snapshot_hash}, {records} calibration records")
+    in_force = len(after.calibration_records)
+    if runcard.update == "append":
+        counted = _records_text(history.read().records, in_force)
+        print(f"profile in force now: snapshot {after.snapshot_hash}; history: {counted}")
+    else:  # the run's records stay in the run folder: counted with the history's, as if applied
+        made = [r for s in outcome.steps for r in s.records]
+        counted = _records_text([*history.read().records, *made], in_force)
+        print(
+            f"profile if applied (dry run: not in force): snapshot {after.snapshot_hash}; history and "
+            f"this run's {len(made)} records: {counted}"
+        )
     print(f"results in {out}")
     return 0
+
+
+def _records_text(records: Sequence[Any], in_force: int | None) -> str:
+    """``12 records over 3 runs, 9 in force (...)``: what a history holds (every record of every run,
+    superseded and bad ones included) and how many of them set the profile (the last good record of
+    each field, and of each site of a per-site field); ``in_force`` None: not known."""
+    runs = len({r.run_id for r in records})
+    text = f"{len(records)} records over {runs} run{'' if runs == 1 else 's'}"
+    if in_force is None:
+        return text
+    return f"{text}, {in_force} in force (the last good record of each field and site)"
 
 
 def _print_plan(runcard: Any, profile: Any, n_sites: int) -> int:
@@ -354,22 +374,27 @@ def run_history(args: argparse.Namespace) -> int:
     changes = series_changes(series)
     records = [r for r in read.records if args.field is None or r.field == args.field]
     effective: dict[str, Any] = {}
-    effective_units: dict[str, str] = {}
+    shown: dict[str, str] = {}  # field → the unit suffix it is shown in
+    in_force = None
     if args.argument in list_profiles():
         from qep_analog import profile_units
+        from qep_analog.calibration.resolve import records_in_force
 
         profile = read_profile(args.argument)
         effective = latest_values(profile, read.records)
+        in_force = sum(len(used) for used in records_in_force(profile, read.records).values())
         if args.field is not None:
             effective = {k: v for k, v in effective.items() if k == args.field}
-        # each value in the unit its profile writes it in (else the profile's unit of its dimension)
-        fields = [_record_field(k) for k in effective]
-        effective_units = profile_units(profile, fields)
+        # each value in the unit its profile writes it in (else the profile's unit of its dimension),
+        # as the run summary and the report show it
+        fields = [*(_record_field(k) for k in effective), *(r.field for r in records)]
+        shown = profile_units(profile, dict.fromkeys(fields))
     plotted = None
     if args.plot is not None:
         from qep_analog import plot_history
 
-        plotted = plot_history(series, changes, args.plot, title=f"calibration history of {args.argument}")
+        title = f"calibration history of {args.argument}"
+        plotted = plot_history(series, changes, args.plot, title=title, units=shown)
     if args.json:
         print(
             json.dumps(
@@ -389,7 +414,7 @@ def run_history(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(f"{history.path}: {len(read.records)} records")
+    print(f"{history.path}: {_records_text(read.records, in_force)}")
     for number in read.torn:
         print(f"  line {number} is torn (a writer was interrupted) and skipped")
     for damaged in read.damaged:
@@ -402,17 +427,18 @@ def run_history(args: argparse.Namespace) -> int:
     for r in records:
         valid = "yes" if r.valid else "no"
         when = r.time.isoformat(timespec="seconds")  # ISO 8601 with the record's time zone
+        value, error = (shown_in(v, r.unit, shown.get(r.field)) for v in (r.value, r.uncertainty))
         print(
-            f"{when:<25} {r.record_id:<{width}} {r.routine:<22} "
-            f"{r.value:>12.6g} {r.uncertainty:>10.3g} {r.unit:<6} {r.quality:<7} {valid}"
+            f"{when:<25} {r.record_id:<{width}} {r.routine:<22} {value:>12.6g} {error:>10.3g} "
+            f"{unit_label(r.unit, shown.get(r.field)):<6} {r.quality:<7} {valid}"
         )
     for field, value in effective.items():
-        unit, suffix = FIELDS[_record_field(field)].unit, effective_units.get(_record_field(field))
+        unit, suffix = FIELDS[_record_field(field)].unit, shown.get(_record_field(field))
         values = value if isinstance(value, tuple) else (value,)
-        shown = ", ".join(_number(shown_in(v, unit, suffix)) for v in values)
+        text = ", ".join(_number(shown_in(v, unit, suffix)) for v in values)
         label = unit_label(unit, suffix)
-        print(f"effective {field} = {shown}" + (f" {label}" if label else ""))
-    _print_changes(changes, CHANGE_THRESHOLD, false_alarm_rate(CHANGE_THRESHOLD))
+        print(f"effective {field} = {text}" + (f" {label}" if label else ""))
+    _print_changes(changes, CHANGE_THRESHOLD, false_alarm_rate(CHANGE_THRESHOLD), shown)
     if plotted is not None:
         print(f"plot in {plotted}")
     return 0
@@ -426,8 +452,11 @@ def _record_field(name: str) -> str:
     return next((f for f, spec in FIELDS.items() if spec.site_field == name), name)
 
 
-def _print_changes(changes: list[Any], threshold: float, rate: float) -> None:
-    """The changes between consecutive good records larger than ``threshold`` combined errors."""
+def _print_changes(changes: list[Any], threshold: float, rate: float, shown: Mapping[str, str]) -> None:
+    """The changes between consecutive good records larger than ``threshold`` combined errors, each
+    field's values in the unit of its suffix in ``shown`` (else internal)."""
+    from qep_analog import FIELDS, shown_in, unit_label
+
     flagged = [c for c in changes if c.flagged(threshold)]
     print(
         f"changes between consecutive good records of a field, site and routine: {len(changes)}, "
@@ -437,16 +466,20 @@ def _print_changes(changes: list[Any], threshold: float, rate: float) -> None:
     if not flagged:
         return
     print(
-        f"{'field':<24} {'site':>4} {'routine':<22} {'from':<25} {'to':<25} {'before':>11} "
-        f"{'after':>11} {'jump':>11} {'sigma':>9} {'jump/sigma':>10}"
+        f"{'field':<24} {'site':>4} {'routine':<22} {'from':<25} {'to':<25} {'unit':<6} "
+        f"{'before':>11} {'after':>11} {'jump':>11} {'sigma':>9} {'jump/sigma':>10}"
     )
     for c in flagged:
         site = "-" if c.series.site is None else str(c.series.site)
+        unit, suffix = FIELDS[c.series.field].unit, shown.get(c.series.field)
+        before, after, jump, sigma = (
+            shown_in(v, unit, suffix) for v in (c.before.value, c.after.value, c.jump, c.sigma)
+        )
         print(
             f"{c.series.field:<24} {site:>4} {c.series.routine:<22} "
             f"{c.before.time.isoformat(timespec='seconds'):<25} "
-            f"{c.after.time.isoformat(timespec='seconds'):<25} {c.before.value:>11.6g} "
-            f"{c.after.value:>11.6g} {c.jump:>+11.4g} {c.sigma:>9.3g} {c.significance:>10.3g}"
+            f"{c.after.time.isoformat(timespec='seconds'):<25} {unit_label(unit, suffix):<6} "
+            f"{before:>11.6g} {after:>11.6g} {jump:>+11.4g} {sigma:>9.3g} {c.significance:>10.3g}"
         )
 
 

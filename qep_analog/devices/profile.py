@@ -412,42 +412,43 @@ class DeviceProfile:
     def local_gains(self, n: int) -> NDArray:
         """The calibrated gain of the local field on sites 0 … n−1; 1 on sites the calibration did not
         measure (with a warning when some were measured)."""
-        return self._per_site("local_gains", n, 1.0)
+        return self._per_site(n, ("local_gains", 1.0, None))[0]
 
     def site_offsets(self, n: int) -> NDArray:
         """The detuning offset of each of ``n`` sites: the device-wide one plus the per-site ones (0
         on sites the calibration did not measure, with a warning when some were measured)."""
-        return self.calibration.detuning_offset + self._per_site("site_detuning_offsets", n, 0.0)
+        return self.calibration.detuning_offset + self._per_site(n, ("site_detuning_offsets", 0.0, None))[0]
 
     def site_readout_errors(self, n: int) -> tuple[NDArray, NDArray]:
         """ε and ε′ of each of ``n`` sites: the per-site values where the calibration measured them,
-        the device-wide ones elsewhere (with a warning when some sites were measured)."""
+        the device-wide ones elsewhere (with one warning naming both when some sites were measured)."""
         noise = self.noise
-        return (
-            self._per_site(
-                "site_false_positive", n, noise.readout_false_positive, noise.site_false_positive
-            ),
-            self._per_site(
-                "site_false_negative", n, noise.readout_false_negative, noise.site_false_negative
-            ),
+        positive, negative = self._per_site(
+            n,
+            ("site_false_positive", noise.readout_false_positive, noise.site_false_positive),
+            ("site_false_negative", noise.readout_false_negative, noise.site_false_negative),
         )
+        return positive, negative
 
-    def _per_site(
-        self, field: str, n: int, unmeasured: float, measured: tuple[float, ...] | None = None
-    ) -> NDArray:
-        """``field``'s value on each of ``n`` sites (``measured``, else the calibration's field) and
-        ``unmeasured`` past the measured ones."""
-        values = tuple(getattr(self.calibration, field) if measured is None else measured)
-        if values and len(values) < n:
+    def _per_site(self, n: int, *fields: tuple[str, float, tuple[float, ...] | None]) -> list[NDArray]:
+        """Each field's value on each of ``n`` sites, per ``(field, unmeasured, measured)``: the
+        ``measured`` values (else the calibration's field) and ``unmeasured`` past the measured ones;
+        one warning names every field measured on fewer than ``n`` sites."""
+        out, short = [], []
+        for field, unmeasured, measured in fields:
+            values = tuple(getattr(self.calibration, field) if measured is None else measured)
+            if values and len(values) < n:
+                short.append(
+                    f"{field} calibrated on sites 0-{len(values) - 1} only (sites {len(values)}-{n - 1} "
+                    f"take {unmeasured:g})"
+                )
+            array = np.full(n, unmeasured)
+            array[: min(n, len(values))] = values[:n]
+            out.append(array)
+        if short:
             warnings.warn(
-                UncalibratedSitesWarning(
-                    f"device {self.label!r}: {field} calibrated on sites 0-{len(values) - 1} only; "
-                    f"sites {len(values)}-{n - 1} take {unmeasured:g}"
-                ),
-                stacklevel=3,
+                UncalibratedSitesWarning(f"device {self.label!r}: {'; '.join(short)}"), stacklevel=3
             )
-        out = np.full(n, unmeasured)
-        out[: min(n, len(values))] = values[:n]
         return out
 
     def relaxed(self) -> DeviceProfile:

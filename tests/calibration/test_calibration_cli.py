@@ -429,3 +429,155 @@ def test_run_and_report_print_each_steps_shots_and_device_time(
         (6200, pytest.approx(1860.0)),
     ]
     assert f"{run_id}#1:detuning_offset" in steps[1]["uses"]
+
+
+#: one Ramsey step written in kHz on fresnel-like, whose file writes its offsets in MHz
+RAMSEY_KHZ = """\
+schema: qep-runcard/1
+name: ramsey-khz
+platform: rydberg
+routines:
+  - routine: ramsey
+    parameters: {detuning_kHz: 1000.0, start_us: 0.0, stop_us: 4.0, points: 41, shots: 200}
+"""
+
+
+def _summary_row(text: str, field: str) -> tuple[float, float, str]:
+    """(value, error, unit) of the summary's row of ``field``."""
+    tokens = next(line.split() for line in text.splitlines() if field in line.split())
+    at = tokens.index(field)
+    return float(tokens[at + 1]), float(tokens[at + 2]), tokens[at + 3]
+
+
+def _history_row(text: str, record_id: str) -> tuple[float, float, str]:
+    """(value, error, unit) of the history's row of the record ``record_id``."""
+    tokens = next(line.split() for line in text.splitlines() if record_id in line.split())
+    at = tokens.index(record_id) + 2  # after the id and the routine
+    return float(tokens[at]), float(tokens[at + 1]), tokens[at + 2]
+
+
+def test_a_field_is_shown_in_its_profiles_unit_in_every_view(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The step writes kHz, fresnel-like its offsets in MHz: the summary, the report and the history
+    (its record rows and the value in force) all show the offset in MHz, as f = ω/2π of the stored
+    rad/µs; the fake device hides +2π·0.15 MHz."""
+    import math
+
+    (tmp_path / "card.yaml").write_text(RAMSEY_KHZ)
+    history, out = tmp_path / "h", tmp_path / "run"
+    argv = ["calibrate", str(tmp_path / "card.yaml"), "--device", "fresnel-like", "--backend", "fake-lab"]
+    assert main([*argv, "--out", str(out), "--history", str(history), "--quiet"]) == 0
+    summary = _summary_row(capsys.readouterr().out, "detuning_offset")
+    stored = next(
+        r for r in json.loads((out / "01-ramsey" / "records.json").read_text())["records"]
+        if r["field"] == "detuning_offset" and r["site"] is None
+    )  # fmt: skip
+    assert stored["unit"] == "rad/µs"  # records keep internal units
+    per_mhz = 2 * math.pi
+    assert summary[2] == "MHz"
+    assert summary[0] == pytest.approx(stored["value"] / per_mhz, rel=1e-5)
+    assert summary[1] == pytest.approx(stored["uncertainty"] / per_mhz, rel=1e-5)
+    assert summary[0] == pytest.approx(0.15, abs=0.005)
+
+    assert main(["calibrate", "report", str(out), "--no-plot"]) == 0
+    assert _summary_row(capsys.readouterr().out, "detuning_offset") == summary
+
+    history_argv = ["calibrate", "history", "fresnel-like", "--history", str(history)]
+    assert main([*history_argv, "--field", "detuning_offset"]) == 0
+    text = capsys.readouterr().out
+    run_id = json.loads((out / "run.json").read_text())["run_id"]
+    value, error, unit = _history_row(text, f"{run_id}#1:detuning_offset")
+    assert unit == "MHz" and value == pytest.approx(summary[0], rel=1e-5)
+    assert error == pytest.approx(summary[1], rel=1e-2)  # the history prints 3 digits of the error
+    assert f"effective detuning_offset = {summary[0]:.6g} MHz" in text.splitlines()
+
+
+def test_history_shows_per_site_offsets_in_the_profiles_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Per-site offsets of fresnel-like (its file writes ``detuning_offset_MHz``): each record row and
+    the values in force in MHz (f = ω/2π), as the QEP Hamiltonian step of rydberg-daily shows them
+    although its parameters are written in rad/µs."""
+    import math
+
+    from good_records import good_record
+
+    from qep_analog import load_runcard, read_profile
+    from qep_analog.calibration.history import CalibrationHistory
+    from qep_analog.calibration.lab_units import profile_keys, step_units
+
+    offsets = (0.1, -0.2)  # rad/µs
+    records = [
+        good_record("site_detuning_offsets", v, 0.03, "fresnel-like", site=i) for i, v in enumerate(offsets)
+    ]
+    CalibrationHistory(tmp_path, "fresnel-like").append(records)
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    for site, offset in enumerate(offsets):
+        value, error, unit = _history_row(text, f"r1:site_detuning_offsets@{site}")
+        assert unit == "MHz"
+        assert value == pytest.approx(offset / (2 * math.pi), rel=1e-5)
+        assert error == pytest.approx(0.03 / (2 * math.pi), rel=1e-2)
+    shown = ", ".join(f"{v / (2 * math.pi):.6g}" for v in offsets)
+    assert f"effective site_detuning_offsets = {shown} MHz" in text.splitlines()
+    # its plot likewise
+    from qep_analog.calibration.drift import history_series
+    from qep_analog.calibration.drift_plot import history_figure
+
+    figure = history_figure(history_series(records), [], units={"site_detuning_offsets": "MHz"})
+    axes = figure.axes[0]
+    assert axes.get_ylabel() == "site_detuning_offsets/2π (MHz)"
+    drawn = sorted(float(bars.lines[0].get_ydata()[0]) for bars in axes.containers)  # one per site
+    assert drawn == pytest.approx(sorted(v / (2 * math.pi) for v in offsets), rel=1e-12)
+
+    # the run summary and the report show the step's records in the units run.json stores for it
+    step = next(s for s in load_runcard("rydberg-daily").steps if s.routine == "qep_hamiltonian")
+    assert any(key.endswith("_rad_per_us") for key in step.keys)
+    keys = profile_keys(read_profile("fresnel-like"))
+    units = step_units(step.keys, [], keys, "", ["site_detuning_offsets"])
+    assert units == {"site_detuning_offsets": "MHz"}
+
+
+def test_history_and_run_summary_count_records_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A history holding an earlier run's two detuning offsets, then a Ramsey run: every record of both
+    runs is counted, and in force are the run's device-wide offset and T2* only (the earlier offsets
+    superseded, per-site records of device-wide fields never in force)."""
+    from good_records import good_record
+
+    from qep_analog.calibration.history import CalibrationHistory
+
+    history, out = tmp_path / "h", tmp_path / "run"
+    earlier = [good_record("detuning_offset", v, 0.01, "fresnel-like", run="r0") for v in (0.5, 0.6)]
+    CalibrationHistory(history, "fresnel-like").append(earlier)
+    (tmp_path / "card.yaml").write_text(RAMSEY_KHZ)
+    argv = ["calibrate", str(tmp_path / "card.yaml"), "--device", "fresnel-like", "--backend", "fake-lab"]
+    assert main([*argv, "--out", str(out), "--history", str(history), "--quiet"]) == 0
+    summary = capsys.readouterr().out.splitlines()
+    documents = [json.loads(line) for line in (history / "fresnel-like.jsonl").read_text().splitlines()]
+    lines = [d for d in documents if d["schema"].startswith("qep-calibration-record/")]  # not the head
+    made = json.loads((out / "01-ramsey" / "records.json").read_text())["records"]
+    after = json.loads((out / "run.json").read_text())["profile_after"]["calibration_records"]
+    assert len(lines) == len(made) + 2 and len(after) == 2
+    counted = f"{len(lines)} records over 2 runs, 2 in force (the last good record of each field and site)"
+    assert any(line.endswith(f"; history: {counted}") for line in summary)
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(history)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{history / 'fresnel-like.jsonl'}: {counted}"
+
+    # a dry run counts its records with the history's, as if applied; the history stays as it was
+    (tmp_path / "dry.yaml").write_text(RAMSEY_KHZ.replace("platform:", "update: dry-run\nplatform:"))
+    argv[1] = str(tmp_path / "dry.yaml")
+    assert main([*argv, "--out", str(tmp_path / "dry"), "--history", str(history), "--quiet"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    total = len(lines) + len(made)  # the dry run makes as many records as the run before it
+    assert any(
+        line.endswith(
+            f"; history and this run's {len(made)} records: {total} records over 3 runs, 2 in force "
+            "(the last good record of each field and site)"
+        )
+        for line in dry
+    )
+    assert main(["calibrate", "history", "fresnel-like", "--history", str(history)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{history / 'fresnel-like.jsonl'}: {counted}"

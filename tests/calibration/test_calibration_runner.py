@@ -197,6 +197,24 @@ def test_resolve_fills_per_site_fields_from_the_last_run() -> None:
     assert effective.site_offsets(2) == pytest.approx([0.6, 0.3])
 
 
+def test_readout_errors_on_fewer_sites_warn_once_naming_both() -> None:
+    """ε and ε′ measured on sites 0-1, a model on 4 sites: one warning names both and what the other
+    sites take; the values are the per-site ones, then the device-wide ones."""
+    readout = [record("readout_false_positive", e, site=i) for i, e in enumerate((0.01, 0.02))]
+    readout += [record("readout_false_negative", e, site=i) for i, e in enumerate((0.05, 0.06))]
+    device_wide = [record("readout_false_positive", 0.015), record("readout_false_negative", 0.055)]
+    effective = resolve(PROFILE, [*readout, *device_wide])
+    with pytest.warns(UncalibratedSitesWarning) as caught:
+        errors = ReadoutErrors.from_profile(effective, 4)
+    assert errors.false_positive.tolist() == [0.01, 0.02, 0.015, 0.015]
+    assert errors.false_negative.tolist() == [0.05, 0.06, 0.055, 0.055]
+    warned = [str(w.message) for w in caught if issubclass(w.category, UncalibratedSitesWarning)]
+    assert warned == [
+        "device 'fresnel-like': site_false_positive calibrated on sites 0-1 only (sites 2-3 take "
+        "0.015); site_false_negative calibrated on sites 0-1 only (sites 2-3 take 0.055)"
+    ]
+
+
 def test_resolve_updates_ion_trap_frequencies_and_refuses_foreign_fields() -> None:
     ions = read_profile("yb171-chain")
     radial = record("radial_frequency", 29.0, unit="rad/µs", device=ions.name)

@@ -1,5 +1,5 @@
-"""Calibration results, reports and plots in the units the runcard and profile were written in;
-stored results stay in internal units (rad/µs, µs)."""
+"""Calibration results, reports and plots in the units the runcard (sweeps) and profile (calibrated
+fields) were written in; stored results stay in internal units (rad/µs, µs)."""
 
 from __future__ import annotations
 
@@ -126,27 +126,34 @@ def test_an_ion_run_is_shown_in_kHz_and_ms(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_units_per_quantity() -> None:
-    # the step's own unit when its keys agree, for the sweep its bounds' unit
+    # the sweep in its bounds' unit; the fields in the profile's units, whatever the step writes
     sideband = ("rabi_MHz", "duration_us", "start_kHz", "stop_kHz", "points")
     profile = ("axial_frequency_MHz", "radial_frequencies_MHz", "dephasing_time_ms", "max_rabi_MHz")
     fields = ("radial_frequency", "axial_frequency")
-    # MHz and kHz disagree in the step: the fields take the profile's MHz, the sweep its bounds' kHz
     assert step_units(sideband, sideband, profile, "rad/µs", fields) == {
         "sweep": "kHz",
         "radial_frequency": "MHz",
         "axial_frequency": "MHz",
     }
     ramsey = ("detuning_kHz", "stop_us")
+    # the step agrees on kHz and µs: the sweep takes µs, the offset the profile's first frequency unit
+    # (it writes no offset) and T2* the profile's ms
     assert step_units(ramsey, ramsey, profile, "µs", ("detuning_offset", "dephasing_time")) == {
         "sweep": "us",
-        "detuning_offset": "kHz",
-        "dephasing_time": "us",
-    }
-    # nothing in the step: the profile's unit of that field, then the runcard's, then internal
-    assert step_units((), ("stop_ms",), profile, "µs", ("dephasing_time", "ramp_duration")) == {
-        "sweep": "ms",
+        "detuning_offset": "MHz",
         "dephasing_time": "ms",
-        "ramp_duration": "ms",
+    }
+    # per-site offsets follow the device-wide offset's key when the profile writes only that one
+    written = ("max_rabi_MHz", "detuning_offset_kHz")
+    assert step_units(ramsey, (), written, "µs", ("site_detuning_offsets",)) == {
+        "sweep": "us",
+        "site_detuning_offsets": "kHz",
+    }
+    # nothing of that dimension in the profile: the internal unit (the runcard's ms is the sweep's only)
+    assert step_units((), ("stop_ms",), ("max_rabi_MHz",), "µs", ("dephasing_time", "ramp_duration")) == {
+        "sweep": "ms",
+        "dephasing_time": "us",
+        "ramp_duration": "us",
     }
     assert step_units((), (), (), "", ("detuning_offset", "rabi_scale")) == {
         "detuning_offset": "rad_per_us"
