@@ -18,7 +18,7 @@ _SECTIONS = ("fixed", "inputs", "trainable", "outputs")
 
 
 def model_context(model: QEPModel) -> dict[str, float]:
-    """The model's terms as context entries."""
+    """The model's terms as context entries (and its parity sector, when it has one)."""
     out: dict[str, float] = {}
     parts: list[tuple[str, str, PauliSum]] = [("fixed", "", model.fixed)]
     for section in _SECTIONS[1:]:
@@ -29,6 +29,8 @@ def model_context(model: QEPModel) -> dict[str, float]:
         for string, value in operator.items():
             if string.factors:
                 out[f"{section}|{name}|{string}"] = float(value)
+    if model.parity is not None:
+        out["parity"] = float(model.parity)
     return out
 
 
@@ -48,7 +50,10 @@ def model_from_context(context: dict[str, float], n_qubits: int) -> QEPModel:
         return {k: pauli_sum(v, n_qubits) for k, v in terms[kind].items()}
 
     fixed = pauli_sum(terms["fixed"].get("", []), n_qubits)
-    return QEPModel(n_qubits, operators("trainable"), operators("outputs"), fixed, operators("inputs"))
+    parity = int(context["parity"]) if "parity" in context else None
+    return QEPModel(
+        n_qubits, operators("trainable"), operators("outputs"), fixed, operators("inputs"), parity=parity
+    )
 
 
 def readout_context(readout: ReadoutErrors) -> dict[str, float]:
