@@ -77,6 +77,8 @@ from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 10
 TARGET = 0.1
+#: the QEP variant whose position gradient leaves out the pairs above the blockade cutoff
+QEP_CUTOFF = "QEP, cutoff"
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,8 @@ class Setup:
     free: Prepared
     error_signal: NDArray
     truth: NDArray
+    #: the position gradient's blockade cutoff of the second QEP variant (rad/µs), or None
+    cutoff: float | None = None
 
     @property
     def shots(self) -> tuple[int, ...]:
@@ -193,9 +197,14 @@ class Setup:
     def theta(self) -> NDArray:
         return self.coefficients(self.phi)
 
-    def chain_rule(self, per_sample: NDArray) -> NDArray:
-        """dL/dφ of the batch-mean loss from the samples' dL_b/dθ_b (B, coefficients)."""
-        return chain_rule(self.task.parameterisation, self.phi, self.x, per_sample)
+    def chain_rule(self, per_sample: NDArray, cutoff: float | None = None) -> NDArray:
+        """dL/dφ of the batch-mean loss from the samples' dL_b/dθ_b (B, coefficients); with
+        ``cutoff``, the pairs coupled more strongly than it left out of the position gradient (the
+        Rydberg sensor's ``blockade_cutoff_rad_per_us``)."""
+        geometry = self.task.parameterisation
+        if cutoff is not None:
+            geometry = dataclasses.replace(geometry, blockade_cutoff=cutoff)
+        return chain_rule(geometry, self.phi, self.x, per_sample)
 
     def bases_for(self, mask: NDArray) -> list[str]:
         """The readout bases a QEP phase needs if only the parameters in ``mask`` were trained: those
@@ -226,7 +235,7 @@ class Setup:
         return "Z" * self.backend.model.n_qubits
 
 
-def setup(sensor: Sensor, seed: int, parameters: str | None) -> Setup:
+def setup(sensor: Sensor, seed: int, parameters: str | None, cutoff: float | None = None) -> Setup:
     experiment = qa.load_experiment(ROOT / "examples" / sensor.example, nominal=True, init=parameters)
     task, profile = experiment.task, experiment.profile
     assert isinstance(task, (RydbergSensorTask, IonSensorTask)) and isinstance(task, sensor.task_type)
@@ -242,7 +251,7 @@ def setup(sensor: Sensor, seed: int, parameters: str | None) -> Setup:
     free = eq.prepare(x, theta, with_gap=True)
     eps = task.loss.error_signal(eq.compiled.output_values(free.strings), y)
     truth = chain_rule(geometry, phi, x, exact_gradient(eq, x, theta, eps, free=free))
-    return Setup(sensor, task, profile, phi, x, y, backend, free, eps, truth)
+    return Setup(sensor, task, profile, phi, x, y, backend, free, eps, truth, cutoff)
 
 
 @dataclass
@@ -255,24 +264,30 @@ class Scan:
     bias2: NDArray
 
 
-def qep_scan(s: Setup, repeats: int, seed: int) -> Scan:
+def qep_scan(s: Setup, repeats: int, seed: int) -> dict[str, Scan]:
     """The measured QEP step, ``repeats`` times per (β, M): free round, ε from its counts, nudged
-    round, gradient from the counts."""
+    round, gradient from the counts. ``QEP``: every generator in the chain rule; with ``s.cutoff``
+    also ``QEP, cutoff``: the same measured steps, the pairs coupled more strongly than the cutoff
+    left out of the position gradient."""
     eq, model, loss, betas = s.backend.equilibrium, s.backend.model, s.task.loss, s.sensor.betas
-    errors2 = np.zeros((len(betas), len(s.shots), repeats, len(s.phi)))
-    bias2 = np.zeros((len(betas), len(s.phi)))
+    cutoffs = {"QEP": None} | ({} if s.cutoff is None else {QEP_CUTOFF: s.cutoff})
+    errors2 = {name: np.zeros((len(betas), len(s.shots), repeats, len(s.phi))) for name in cutoffs}
+    bias2 = {name: np.zeros((len(betas), len(s.phi))) for name in cutoffs}
     for i, beta in enumerate(betas):
         noise_free = qep_gradient(eq, s.x, s.theta, s.error_signal, beta, free=s.free)
-        bias2[i] = (s.chain_rule(noise_free) - s.truth) ** 2
+        for name, cutoff in cutoffs.items():
+            bias2[name][i] = (s.chain_rule(noise_free, cutoff) - s.truth) ** 2
         for m, shots in enumerate(s.shots):
             for r in range(repeats):
                 step = measured_step(
                     s.backend, model, s.x, s.theta, s.y, loss, beta=beta, scheme="symmetric",
                     bases=s.bases, shots=shots, entropy=(seed, i, m, r),
                 )  # fmt: skip
-                errors2[i, m, r] = (s.chain_rule(step.gradients) - s.truth) ** 2
+                for name, cutoff in cutoffs.items():
+                    errors2[name][i, m, r] = (s.chain_rule(step.gradients, cutoff) - s.truth) ** 2
                 assert step.shots == qep_preparations(s) * shots  # the device runs counted below
-    return Scan([f"beta {b:g}" for b in betas], errors2, bias2)
+    settings = [f"beta {b:g}" for b in betas]
+    return {name: Scan(settings, errors2[name], bias2[name]) for name in cutoffs}
 
 
 def qep_preparations(s: Setup, bases: list[str] | None = None) -> int:
@@ -478,7 +493,7 @@ def print_grid(s: Setup, title: str, settings: list[str], error: NDArray, floor:
         print(f"{shots:>9} " + " ".join(f"{e:>22.4f}" for e in error[:, m]))
 
 
-def print_single_kinds(s: Setup, qep: Scan, fd: Scan, shot_us: float) -> dict[str, Any]:
+def print_single_kinds(s: Setup, qeps: dict[str, Scan], fd: Scan, shot_us: float) -> dict[str, Any]:
     """Derived from the same repeats: each method's cheapest setting if only one kind were trained
     (that kind's part of the error against that kind's part of g*)."""
     out: dict[str, Any] = {}
@@ -493,9 +508,10 @@ def print_single_kinds(s: Setup, qep: Scan, fd: Scan, shot_us: float) -> dict[st
             f"({', '.join(b[0] for b in bases)}), finite differences {fd_preparations(s, count)})"
         )
         choices = {
-            "QEP": (choose_qep(s, qep, norm, mask), qep_preparations(s, bases)),
-            "finite differences": (choose_fd_kind(s, fd, norm, kind), fd_preparations(s, count)),
+            name: (choose_qep(s, scan, norm, mask), qep_preparations(s, bases))
+            for name, scan in qeps.items()
         }
+        choices["finite differences"] = (choose_fd_kind(s, fd, norm, kind), fd_preparations(s, count))
         rows: dict[str, dict[str, Any]] = {}
         for method, (c, prepared) in choices.items():
             runs = None if c.shots is None else prepared * c.shots
@@ -513,17 +529,19 @@ def print_single_kinds(s: Setup, qep: Scan, fd: Scan, shot_us: float) -> dict[st
                 "device_runs": runs, "fitted_setting": c.fitted_label,
                 "fitted_device_runs": finite(fitted),
             }  # fmt: skip
-        grid = None
-        if all(r["device_runs"] for r in rows.values()):
-            grid = rows["finite differences"]["device_runs"] / rows["QEP"]["device_runs"]
-        fit = (
-            choices["finite differences"][0].fitted_shots
-            * choices["finite differences"][1]
-            / (choices["QEP"][0].fitted_shots * choices["QEP"][1])
-        )
-        grid_text = "-" if grid is None else f"{grid:.2f}"
-        print(f"device runs, finite differences / QEP: {grid_text} (grid), {fit:.2f} (fitted M)")
-        out[name] = {"methods": rows, "ratio_grid": grid, "ratio_fitted": finite(fit)}
+        fd_runs = rows["finite differences"]["device_runs"]
+        fd_fitted = choices["finite differences"][0].fitted_shots * choices["finite differences"][1]
+        ratios = {}
+        for method in qeps:
+            runs = rows[method]["device_runs"]
+            grid = fd_runs / runs if fd_runs and runs else None
+            fit = fd_fitted / (choices[method][0].fitted_shots * choices[method][1])
+            grid_text = "-" if grid is None else f"{grid:.2f}"
+            print(f"device runs, finite differences / {method}: {grid_text} (grid), {fit:.2f} (fitted M)")
+            ratios[method] = {"ratio_grid": grid, "ratio_fitted": finite(fit)}
+        out[name] = {"methods": rows, **ratios["QEP"]}
+        if QEP_CUTOFF in ratios:
+            out[name]["qep_cutoff"] = ratios[QEP_CUTOFF]
     return out
 
 
@@ -534,11 +552,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="initial parameters, batch and shots")
     parser.add_argument("--parameters", help="a run's result.json: its parameters by name")
     parser.add_argument("--json", help="also write the grids and the results to this file")
+    parser.add_argument(
+        "--cutoff",
+        type=float,
+        default=10.0,
+        help="rydberg: also QEP with the pairs coupled above this (rad/us) left out of the position "
+        "gradient, from the same measured steps (0: not)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     warnings.simplefilter("ignore", SmallGapWarning)  # the bias of large β is measured, not warned
     sensor = SENSORS[args.task]
-    s = setup(sensor, args.seed, args.parameters)
+    cutoff = args.cutoff if args.task == "rydberg" and args.cutoff > 0 else None
+    s = setup(sensor, args.seed, args.parameters, cutoff)
     first, second = sensor.kinds
     norm = float(np.linalg.norm(s.truth))
     readout, gaps = s.backend.readout, s.free.gaps
@@ -560,17 +586,31 @@ def main() -> None:
             f"QEP reads every phase in {len(s.bases)} bases ({', '.join(b[0] for b in s.bases)}); "
             "finite differences in Z"
         )
-    qep = qep_scan(s, args.repeats, args.seed)
+    if cutoff is not None:
+        dropped = [
+            name for name, v in zip(s.backend.model.trainable, s.theta[0], strict=True)
+            if name.startswith("V_") and v > cutoff
+        ]  # fmt: skip
+        print(
+            f"{QEP_CUTOFF}: the pairs coupled above {cutoff:g} rad/us ({', '.join(dropped) or 'none'}) "
+            "left out of the position gradient, from the same measured steps"
+        )
+    qeps = qep_scan(s, args.repeats, args.seed)
     qep_seconds = time.perf_counter() - started
     fd = fd_scan(s, args.repeats, args.seed)
     fd_seconds = time.perf_counter() - started - qep_seconds
 
-    qep_error = np.sqrt(qep.errors2.mean(axis=2).sum(axis=-1)) / norm
     per_phase = "per phase" if len(s.bases) == 1 else "per phase and basis"
-    print_grid(
-        s, f"QEP, symmetric: relative error vs shots {per_phase} M (device runs {qep_preparations(s)} M)",
-        qep.settings, qep_error, np.sqrt(qep.bias2.sum(axis=-1)) / norm,
-    )  # fmt: skip
+    qep_errors = {}
+    for name, scan in qeps.items():
+        qep_errors[name] = np.sqrt(scan.errors2.mean(axis=2).sum(axis=-1)) / norm
+        print_grid(
+            s,
+            f"{name}, symmetric: relative error vs shots {per_phase} M (device runs "
+            f"{qep_preparations(s)} M)",
+            scan.settings, qep_errors[name], np.sqrt(scan.bias2.sum(axis=-1)) / norm,
+        )  # fmt: skip
+    qep_error = qep_errors["QEP"]
     mse_1, mse_2, bias_1, bias_2 = per_kind(s, fd)
     fd_error = np.sqrt(mse_1 + mse_2) / norm
     print_grid(
@@ -585,7 +625,7 @@ def main() -> None:
         print(f"{shots:>9} {first.steps[k_1[m]]:>6g} {second.steps[k_2[m]]:>6g} {best[m]:>10.4f}")
 
     print(f"\nwhere the error lies: bias and shot noise at M = 1e6 (fit), {first.name} / {second.name}")
-    for name, scan in (("QEP", qep), ("finite differences", fd)):
+    for name, scan in (*qeps.items(), ("finite differences", fd)):
         for k, (d, r, b_d, b_r) in enumerate(zip(*per_kind(s, scan), strict=True)):
             noise = [
                 np.sqrt(variance_coefficient(s.shots, mse, b) / 1e6) / norm
@@ -597,8 +637,9 @@ def main() -> None:
                 f"noise {noise[0]:.4f} / {noise[1]:.4f}"
             )
 
-    choices = {"QEP": choose_qep(s, qep, norm), "finite differences": choose_fd(s, fd, norm)}
-    prepared = {"QEP": qep_preparations(s), "finite differences": fd_preparations(s)}
+    choices = {name: choose_qep(s, scan, norm) for name, scan in qeps.items()}
+    choices["finite differences"] = choose_fd(s, fd, norm)
+    prepared = {name: qep_preparations(s) for name in qeps} | {"finite differences": fd_preparations(s)}
     print(
         f"\ncheapest setting with a relative error <= {TARGET:g} (error split: {first.name} / "
         f"{second.name})"
@@ -637,15 +678,19 @@ def main() -> None:
             f"{name:<19} {c.fitted_label:<26} {c.fitted_shots:>9.3g} {'(fit)':>7} {'':>15} "
             f"{fitted:>12.3g} {fitted * shot_us / 3.6e9:>10.1f} h"
         )
-    grid_ratio = None
-    if all(r["device_runs"] for r in rows.values()):
-        grid_ratio = rows["finite differences"]["device_runs"] / rows["QEP"]["device_runs"]
-    fit_ratio = (prepared["finite differences"] * choices["finite differences"].fitted_shots) / (
-        prepared["QEP"] * choices["QEP"].fitted_shots
-    )
-    grid_text = "-" if grid_ratio is None else f"{grid_ratio:.2f}"
-    print(f"device runs, finite differences / QEP: {grid_text} (grid), {fit_ratio:.2f} (fitted M)")
-    single = print_single_kinds(s, qep, fd, shot_us)
+    ratios: dict[str, tuple[float | None, float]] = {}
+    for name in qeps:
+        grid_ratio = None
+        if rows[name]["device_runs"] and rows["finite differences"]["device_runs"]:
+            grid_ratio = rows["finite differences"]["device_runs"] / rows[name]["device_runs"]
+        fit_ratio = (prepared["finite differences"] * choices["finite differences"].fitted_shots) / (
+            prepared[name] * choices[name].fitted_shots
+        )
+        ratios[name] = (grid_ratio, fit_ratio)
+        grid_text = "-" if grid_ratio is None else f"{grid_ratio:.2f}"
+        print(f"device runs, finite differences / {name}: {grid_text} (grid), {fit_ratio:.2f} (fitted M)")
+    grid_ratio, fit_ratio = ratios["QEP"]
+    single = print_single_kinds(s, qeps, fd, shot_us)
     print(f"{qep_seconds:.0f} s QEP, {fd_seconds:.0f} s finite differences")
 
     if args.json:
@@ -673,6 +718,18 @@ def main() -> None:
                 "cheapest": rows,
                 "ratio_grid": grid_ratio,
                 "ratio_fitted": finite(fit_ratio),
+                **(
+                    {}
+                    if cutoff is None
+                    else {
+                        "qep_cutoff": {
+                            "cutoff_rad_per_us": cutoff,
+                            "relative_error": qep_errors[QEP_CUTOFF].tolist(),
+                            "ratio_grid": ratios[QEP_CUTOFF][0],
+                            "ratio_fitted": finite(ratios[QEP_CUTOFF][1]),
+                        }
+                    }
+                ),
                 "single_kind": single,
             },
             "qep-bench-lab-currency/1",

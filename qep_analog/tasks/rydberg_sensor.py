@@ -88,6 +88,8 @@ class SensorGeometry:
     max_radius: float
     max_local_spread: float
     max_local: float
+    #: pairs coupled more strongly than this (rad/µs) enter no position gradient; None: every pair
+    blockade_cutoff: float | None = None
 
     @property
     def n_chain(self) -> int:
@@ -121,12 +123,19 @@ class SensorGeometry:
         return np.concatenate([couplings, np.asarray(phi[: self.n_atoms], dtype=float)])
 
     def jacobian(self, phi: NDArray) -> NDArray:
-        """dθ/dφ, (coefficients, parameters): dV/dr_s = −6 C6 (r_s − r_j) / |r_s − r_j|⁸."""
+        """dθ/dφ, (coefficients, parameters): dV/dr_s = −6 C6 (r_s − r_j) / |r_s − r_j|⁸; with
+        ``blockade_cutoff``, zero for the pairs coupled more strongly than it. Such a pair is almost
+        never doubly excited, so its ∂L/∂V is small, but its weight ∂V/∂r = 6V/r is large: with the
+        readout's false positives (a single excitation and a false one read as a pair) it carries
+        most of a measured position gradient's shot noise and little of the gradient
+        (BENCHMARKS.md, "Device runs for a 10 % gradient error")."""
         positions = self.positions(phi)
         n_pairs, n_atoms = len(self.pairs), self.n_atoms
         out = np.zeros((n_pairs + n_atoms, len(phi)))
         for k, (i, j) in enumerate(self.pairs):
             d = positions[i] - positions[j]
+            if self.blockade_cutoff is not None and self.c6 / np.sum(d**2) ** 3 > self.blockade_cutoff:
+                continue
             grad = -6.0 * self.c6 * d / np.sum(d**2) ** 4
             for atom, sign in ((i, 1.0), (j, -1.0)):
                 if atom >= self.n_chain:
@@ -190,6 +199,7 @@ class RydbergSensorTask(CodewordSensor):
     init: str | None = None
     test_size: int = 200
     seed: int = 0
+    blockade_cutoff_rad_per_us: float | None = None
     loss: Loss = field(default_factory=SquaredError)
     model: QEPModel = field(init=False)
     parameterisation: SensorGeometry = field(init=False)
@@ -208,6 +218,7 @@ class RydbergSensorTask(CodewordSensor):
         Field("init", "text", nullable=True),
         Field("test_size", "integer", low=1),
         seed_field(),
+        Field("blockade_cutoff_rad_per_us", low=0.0, open_low=True, high=MAX_MAGNITUDE, nullable=True),
     )
 
     def __post_init__(self) -> None:
@@ -258,6 +269,7 @@ class RydbergSensorTask(CodewordSensor):
             caps.max_radius,
             LOCAL_FRACTION * caps.local_detuning.max_per_site,
             LOCAL_FRACTION * headroom,
+            self.blockade_cutoff_rad_per_us,
         )
         self.model = self._build_model(chain)
         self._test_points = self._sample_points(np.random.default_rng([self.seed, 1]), self.test_size)
@@ -351,5 +363,6 @@ class RydbergSensorTask(CodewordSensor):
             "init_spread": self.init_spread,
             "init": self.init,
             "test_size": self.test_size,
+            "blockade_cutoff_rad_per_us": self.blockade_cutoff_rad_per_us,
             "loss": self.loss.name,
         }
