@@ -23,6 +23,9 @@ qep-analog train examples/ion_sensor_device.yaml --init $RUNS/ion_exact_0/result
 for run in ion_fakelab_nominal ion_fakelab_calibrated; do
   python benchmarks/summarize_runs.py $RUNS/$run --into examples/results/ion_sensor/$run --command "see run.sh"
 done
-# 4. our emulator with the profile's noise through the 2.4 ms ramp (stopped at step 104: see README)
+# 4. our emulator with the profile's noise through the 2.4 ms ramp: the sensor measured there (step 0
+#    of a one-step run), and the fine-tuning (stopped at step 104 with the earlier sensor: see README)
+qep-analog train examples/ion_sensor_device.yaml --init $RUNS/ion_exact_0/result.json \
+  --backend qutip --noise --steps 1 --output $RUNS/ion_qutip_eval0 --nominal --quiet
 qep-analog train examples/ion_sensor_device.yaml --init $RUNS/ion_exact_0/result.json \
   --backend qutip --noise --output $RUNS/ion_qutip_noise --nominal --quiet
