@@ -383,11 +383,8 @@ class Trainer:
         if check is None:
             return
         if self.backend is None:
-            # the free states stay while the nudged ones (two per sample) or, for finite
-            # differences, one sample's shifted parameters (two per parameter) are prepared
-            finite = cfg.estimator == "finite_difference"
-            extra = 2 * len(self.parameter_names) if finite else 2 * cfg.batch_size
-            check(cfg.batch_size + extra, f"training: batch_size {cfg.batch_size}")
+            # the free states stay while the nudged ones (two per sample) are prepared
+            check(3 * cfg.batch_size, f"training: batch_size {cfg.batch_size}")
         if self.backend is None or hasattr(self.backend, "for_round"):
             check(len(self.test_inputs), f"training: a test set of {len(self.test_inputs)} points")
 
