@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from qep_analog.calibration.lab_units import profile_units, shown_in, unit_label
     from qep_analog.calibration.plots import plot_run
     from qep_analog.calibration.records import FIELDS, CalibrationRecord, RecordId
-    from qep_analog.calibration.resolve import latest_values, resolve
+    from qep_analog.calibration.resolve import latest_values, records_in_force, resolve
     from qep_analog.calibration.runcard import load_runcard
     from qep_analog.calibration.runner import (
         StepBudget,
@@ -283,6 +283,7 @@ _HOMES: dict[str, str] = {
     "history_directory": "qep_analog.calibration.history",
     "resolve": "qep_analog.calibration.resolve",
     "latest_values": "qep_analog.calibration.resolve",
+    "records_in_force": "qep_analog.calibration.resolve",
     "load_runcard": "qep_analog.calibration.runcard",
     "run_runcard": "qep_analog.calibration.runner",
     "read_run": "qep_analog.calibration.runner",

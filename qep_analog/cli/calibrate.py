@@ -377,8 +377,7 @@ def run_history(args: argparse.Namespace) -> int:
     shown: dict[str, str] = {}  # field → the unit suffix it is shown in
     in_force = None
     if args.argument in list_profiles():
-        from qep_analog import profile_units
-        from qep_analog.calibration.resolve import records_in_force
+        from qep_analog import profile_units, records_in_force
 
         profile = read_profile(args.argument)
         effective = latest_values(profile, read.records)
