@@ -12,7 +12,10 @@ to the ground state (levels of another symmetry sector may cross it without harm
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.linalg as sl
@@ -21,6 +24,7 @@ import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
 
 from qep_analog.devices.profile import DeviceProfile, realised_duration
+from qep_analog.emulation.dense_levels import DenseLevels
 from qep_analog.emulation.qutip_emulator import EmulationResult, pauli_matrix
 from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.model.pauli import PauliSum
@@ -61,17 +65,29 @@ DENSE_LEVELS = 12
 DENSE_DIM = 2048  # below this, dense diagonalisation (ARPACK can miss a level in degenerate spectra)
 
 
-def _lowest(matrix: sp.csr_matrix | NDArray, k: int) -> tuple[NDArray, NDArray]:
+#: ‖(H − E_0)⁺ b‖ of a b ⊥ |0⟩, from what a dense diagonalisation kept
+Response = Callable[[NDArray], float]
+
+
+def _lowest(matrix: sp.csr_matrix | NDArray, k: int) -> tuple[NDArray, NDArray, Response | None]:
     """The k lowest levels (:data:`DENSE_LEVELS` of them when the matrix is small enough to
-    diagonalise densely: LAPACK's subset driver, a third of a full diagonalisation's time)."""
+    diagonalise densely: LAPACK's subset driver, a third of a full diagonalisation's time), and for
+    a dense one the ground state's exact response (a real matrix: from the same tridiagonal
+    reduction, :class:`~qep_analog.emulation.dense_levels.DenseLevels`; a complex one: a Cholesky
+    solve, :func:`_exact_response`)."""
     if matrix.shape[0] <= DENSE_DIM:
         dense = matrix if isinstance(matrix, np.ndarray) else matrix.toarray()
         top = min(max(k, DENSE_LEVELS), dense.shape[0]) - 1
-        return sl.eigh(dense, subset_by_index=[0, top], driver="evr")
+        if not np.iscomplexobj(dense):
+            levels = DenseLevels(dense, top + 1)
+            return levels.values, levels.vectors, levels.response
+        values, vectors = sl.eigh(dense, subset_by_index=[0, top], driver="evr")
+        gap = max(float(values[1] - values[0]), 1e-12) if len(values) > 1 else 1.0
+        return values, vectors, partial(_exact_response, dense, float(values[0]), vectors[:, 0], gap=gap)
     start = np.random.default_rng(0).normal(size=matrix.shape[0])
     values, vectors = sla.eigsh(matrix, k=k, which="SA", tol=1e-12, v0=start, ncv=max(20, 4 * k))
     order = np.argsort(values)
-    return values[order], vectors[:, order]
+    return values[order], vectors[:, order], None
 
 
 def _coupled_gap_and_rate(values: NDArray, vectors: NDArray, derivative: object) -> tuple[float, float]:
@@ -120,6 +136,30 @@ def path_spectrum(
     ``nudge`` V, also how far V moves the lowest coupled level from the ground state,
     |⟨m|V|m⟩ − ⟨0|V|0⟩| (``shifts``; NaN without one). One BLAS thread: on a shared machine a
     threaded diagonalisation of a few hundred levels took 8 times as long."""
+    return _path_spectrum(schedule, profile, points, nudge)
+
+
+@single_blas_thread
+def path_spectra(
+    schedules: Sequence[Schedule],
+    profile: DeviceProfile,
+    points: int,
+    nudges: Sequence[PauliSum | None],
+    threads: int = 1,
+) -> list[PathSpectrum]:
+    """:func:`path_spectrum` of each schedule (with its nudge), one schedule per thread in up to
+    ``threads`` threads (the diagonalisations of a real Hamiltonian release the GIL; BLAS keeps one
+    thread in each)."""
+    work = list(zip(schedules, nudges, strict=True))
+    if threads < 2 or len(work) < 2:
+        return [_path_spectrum(schedule, profile, points, nudge) for schedule, nudge in work]
+    with ThreadPoolExecutor(min(threads, len(work))) as pool:
+        return list(pool.map(lambda item: _path_spectrum(item[0], profile, points, item[1]), work))
+
+
+def _path_spectrum(
+    schedule: Schedule, profile: DeviceProfile, points: int, nudge: PauliSum | None
+) -> PathSpectrum:
     n = schedule.n_qubits
     if n > MAX_DIAGNOSED_QUBITS:
         raise ConfigError(f"diagnostics: {n} qubits exceed the limit of {MAX_DIAGNOSED_QUBITS}")
@@ -136,11 +176,10 @@ def path_spectrum(
     shifts = np.full(points, np.nan)
     for k, t in enumerate(times):
         hamiltonian = base + sum((float(w(t)) * m for w, m in matrices), start=0 * base)
-        dense = hamiltonian.toarray() if hamiltonian.shape[0] <= DENSE_DIM else None
-        values, vectors = _lowest(hamiltonian if dense is None else dense, levels)
+        values, vectors, exact = _lowest(hamiltonian, levels)
         derivative = sum((_slope(w, t) * m for w, m in matrices), start=0 * base)
         gaps[k], rates[k] = _coupled_gap_and_rate(values[:levels], vectors[:, :levels], derivative)
-        path_gaps[k], responses[k], level = _path_response(values, vectors, along, dense)
+        path_gaps[k], responses[k], level = _path_response(values, vectors, along, exact)
         if moved is not None:
             shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, vectors[:, 0]))
         if k == points - 1:
@@ -153,12 +192,12 @@ def _diagonal(matrix: sp.csr_matrix, vector: NDArray) -> float:
 
 
 def _path_response(
-    values: NDArray, vectors: NDArray, along: sp.csr_matrix, dense: NDArray | None = None
+    values: NDArray, vectors: NDArray, along: sp.csr_matrix, exact: Response | None = None
 ) -> tuple[float, float, int]:
     """The gap to the lowest level ∂_s H couples to the ground state (the highest level computed
     when none of them is coupled: a lower bound), ‖∂_s|0⟩‖ and that level's index. With the
-    Hamiltonian's ``dense`` matrix the response is exact, ‖(H − E_0)⁺ Q ∂_s H|0⟩‖ (Q = 1 − |0⟩⟨0|,
-    one Cholesky solve); otherwise the part beyond the levels computed is bounded by ‖Q ∂_s H|0⟩‖
+    ``exact`` response of a dense diagonalisation (:func:`_lowest`) ‖∂_s|0⟩‖ = ‖(H − E_0)⁺ Q ∂_s H|0⟩‖
+    (Q = 1 − |0⟩⟨0|); otherwise the part beyond the levels computed is bounded by ‖Q ∂_s H|0⟩‖
     over the highest gap computed."""
     ground = vectors[:, 0]
     pushed = along @ ground
@@ -168,10 +207,9 @@ def _path_response(
     gaps = np.maximum(values[1:] - values[0], 1e-12)
     coupled = elements > 1e-9 * max(math.sqrt(total), 1e-300)
     level = int(np.argmax(coupled)) + 1 if np.any(coupled) else len(values) - 1
-    if dense is not None and gaps[0] > 1e-9 * max(1.0, abs(float(values[0]))):
+    if exact is not None and gaps[0] > 1e-9 * max(1.0, abs(float(values[0]))):
         try:
-            response = _exact_response(dense, float(values[0]), ground, projected, float(gaps[0]))
-            return float(gaps[level - 1]), response, level
+            return float(gaps[level - 1]), exact(projected), level
         except np.linalg.LinAlgError:  # not positive definite in floating point: the bound below
             pass
     within = float(np.sum(elements**2))
