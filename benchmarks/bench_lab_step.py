@@ -14,7 +14,11 @@ to the same Hamiltonian another way: global detuning δ(t) + Δ(t) and a DMM of 
 carrying −Δ(t) ≤ 0 (δ + Δ + (1 − w_i)(−Δ) = δ + w_i Δ), on the profile's Pulser device made virtual
 with a DMM; pulser-simulation then runs as in the backend (one sample per ns).
 
-    python benchmarks/bench_lab_step.py [--rounds 3] [--old-noise-draws 0]
+    python benchmarks/bench_lab_step.py [--rounds 3] [--old-noise-draws 0] [--rows NAME ...]
+
+``--rows`` times only the rows named (``exact``, ``qutip``, ``qutip method=qutip``, ``qutip + noise``,
+``pulser``, ``qutip + bias budget``, ``on rydberg-gap-quintic``); the ratios to ``pulser`` and to
+``qutip method=qutip`` are printed when those rows are timed.
 
 ``--old-noise-draws K`` also times the QuTiP path with noise (``method: qutip``: mesolve on the
 512 × 512 density matrix per amplitude-jitter draw) on one job with K draws and prints it scaled to
@@ -200,13 +204,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--old-noise-draws", type=int, default=0)
+    names = [name.strip() for name, _, _ in BACKENDS]
+    parser.add_argument("--rows", nargs="+", choices=names, default=names, metavar="NAME")
     args = parser.parse_args()
+    rows = [row for row in BACKENDS if row[0].strip() in args.rows]
     task, labelled = sensor_task()
     inputs, targets, theta = batch(task, labelled)
-    times: dict[str, list[float]] = {name: [] for name, _, _ in BACKENDS}
-    cpu_times: dict[str, list[float]] = {name: [] for name, _, _ in BACKENDS}
+    times: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+    cpu_times: dict[str, list[float]] = {name: [] for name, _, _ in rows}
     with tempfile.TemporaryDirectory() as run_dir:
-        backends = {name: make(task, backend, options, run_dir) for name, backend, options in BACKENDS}
+        backends = {name: make(task, backend, options, run_dir) for name, backend, options in rows}
         for backend in backends.values():  # warm up: compiled kernels, imports
             step(backend, task, inputs[:1], targets[:1], theta)
         for _ in range(args.rounds):
@@ -222,20 +229,22 @@ def main() -> None:
         + ("" if labelled else " (phase labels unavailable: targets cycle the codewords)")
         + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
+    pulser, old = medians.get("pulser"), medians.get("qutip method=qutip")
     print(
         f"{'backend':<20} {'wall (s)':>9} {'CPU (s)':>8} {'wall / pulser':>14} "
         f"{'wall / qutip method=qutip':>26}"
     )
     for name, median in medians.items():
         print(
-            f"{name:<20} {median:9.2f} {cpu_medians[name]:8.2f} {median / medians['pulser']:14.3f} "
-            f"{median / medians['qutip method=qutip']:26.3f}"
+            f"{name:<20} {median:9.2f} {cpu_medians[name]:8.2f} {_ratio(median, pulser):>14} "
+            f"{_ratio(median, old):>26}"
         )
-    print(
-        f"pulser / qutip = {medians['pulser'] / medians['qutip']:.1f}x; "
-        f"pulser / (qutip + noise) = {medians['pulser'] / medians['qutip + noise']:.1f}x; "
-        f"(qutip method=qutip) / qutip = {medians['qutip method=qutip'] / medians['qutip']:.1f}x"
-    )
+    qutip, noisy = medians.get("qutip"), medians.get("qutip + noise")
+    if pulser and qutip and noisy and old:
+        print(
+            f"pulser / qutip = {pulser / qutip:.1f}x; pulser / (qutip + noise) = {pulser / noisy:.1f}x; "
+            f"(qutip method=qutip) / qutip = {old / qutip:.1f}x"
+        )
     result: dict[str, Any] = {
         "benchmark": "lab_step",
         "batch": BATCH,
@@ -251,10 +260,10 @@ def main() -> None:
     if args.old_noise_draws:
         seconds = old_noise(task, inputs, theta, args.old_noise_draws)
         scaled = seconds / args.old_noise_draws * 16 * 3 * BATCH
+        versus = f" ({scaled / noisy:.0f}x qutip + noise)" if noisy else ""
         print(
             f"qutip method=qutip + noise: one job, {args.old_noise_draws} draw(s) {seconds:.1f} s -> "
-            f"extrapolated step ({3 * BATCH} jobs x 16 draws) {scaled:.0f} s "
-            f"({scaled / medians['qutip + noise']:.0f}x qutip + noise)"
+            f"extrapolated step ({3 * BATCH} jobs x 16 draws) {scaled:.0f} s{versus}"
         )
         result["old_noise"] = {
             "draws": args.old_noise_draws,
@@ -266,6 +275,10 @@ def main() -> None:
         path = results / f"lab_step-{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
+
+
+def _ratio(value: float, reference: float | None) -> str:
+    return f"{value / reference:.3f}" if reference else "-"
 
 
 if __name__ == "__main__":

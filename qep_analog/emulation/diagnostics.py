@@ -90,10 +90,11 @@ def _lowest(matrix: sp.csr_matrix | NDArray, k: int) -> tuple[NDArray, NDArray, 
     return values[order], vectors[:, order], None
 
 
-def _coupled_gap_and_rate(values: NDArray, vectors: NDArray, derivative: object) -> tuple[float, float]:
+def _coupled_gap_and_rate(values: NDArray, vectors: NDArray, derivative: NDArray) -> tuple[float, float]:
     """The gap to the lowest level the ramp couples to the ground state, and max_m |⟨m|∂_t H|0⟩| /
-    (E_m − E_0)². Levels the ramp does not couple (another symmetry sector) may cross freely."""
-    elements = np.abs(vectors[:, 1:].conj().T @ (derivative @ vectors[:, 0]))
+    (E_m − E_0)² (``derivative``: ∂_t H|0⟩). Levels the ramp does not couple (another symmetry
+    sector) may cross freely."""
+    elements = np.abs(vectors[:, 1:].conj().T @ derivative)
     gaps = values[1:] - values[0]
     coupled = elements > 1e-9 * max(1.0, float(elements.max(initial=0.0)))
     if not np.any(coupled):
@@ -174,17 +175,41 @@ def _path_spectrum(
     levels = min(LEVELS, 1 << n)  # dense below DENSE_DIM: all levels of a small system
     gaps, rates, path_gaps, responses = (np.empty(points) for _ in range(4))
     shifts = np.full(points, np.nan)
+    dense = _dense_sum(base, [m for _, m in matrices]) if base.shape[0] <= DENSE_DIM else None
     for k, t in enumerate(times):
-        hamiltonian = base + sum((float(w(t)) * m for w, m in matrices), start=0 * base)
-        values, vectors, exact = _lowest(hamiltonian, levels)
-        derivative = sum((_slope(w, t) * m for w, m in matrices), start=0 * base)
+        weights = [float(w(t)) for w, _ in matrices]
+        if dense is not None:
+            values, vectors, exact = _lowest(dense(weights), levels)
+        else:
+            scaled = (c * m for c, (_, m) in zip(weights, matrices, strict=True))
+            values, vectors, exact = _lowest(base + sum(scaled, start=0 * base), levels)
+        ground = vectors[:, 0]
+        derivative = sum((_slope(w, t) * (m @ ground) for w, m in matrices), start=np.zeros_like(ground))
         gaps[k], rates[k] = _coupled_gap_and_rate(values[:levels], vectors[:, :levels], derivative)
         path_gaps[k], responses[k], level = _path_response(values, vectors, along, exact)
         if moved is not None:
-            shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, vectors[:, 0]))
-        if k == points - 1:
-            ground, energy0, final = vectors[:, 0], float(values[0]), hamiltonian
+            shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, ground))
+    final = base + sum((float(w(times[-1])) * m for w, m in matrices), start=0 * base)
+    energy0 = float(values[0])
     return PathSpectrum(times, gaps, rates, path_gaps, responses, shifts, ground, energy0, final)
+
+
+def _dense_sum(base: sp.csr_matrix, terms: list[sp.csr_matrix]) -> Callable[[list[float]], NDArray]:
+    """c ↦ base + Σ c_k terms_k as a dense array (the matrices' entries gathered once)."""
+    parts = [sp.coo_matrix(m) for m in (base, *terms)]
+    dim = base.shape[0]
+    flat = np.concatenate([part.row.astype(np.int64) * dim + part.col for part in parts])
+    data = np.concatenate([part.data for part in parts])
+    segment = np.repeat(np.arange(len(parts)), [part.nnz for part in parts])
+
+    def dense(coefficients: list[float]) -> NDArray:
+        entries = np.concatenate([[1.0], coefficients])[segment] * data
+        if np.iscomplexobj(entries):
+            real = np.bincount(flat, entries.real, dim * dim)
+            return (real + 1j * np.bincount(flat, entries.imag, dim * dim)).reshape(dim, dim)
+        return np.bincount(flat, entries, dim * dim).reshape(dim, dim)
+
+    return dense
 
 
 def _diagonal(matrix: sp.csr_matrix, vector: NDArray) -> float:
