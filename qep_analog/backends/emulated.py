@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
-from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
+from qep_analog.backends.schedules import RampBiasBudget, device_time
 from qep_analog.devices.noise_sources import noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
@@ -122,7 +122,7 @@ class QutipBackend(RampBiasBudget):
 
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
-        schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
+        schedules = self.job_schedules(jobs)
         # seeds drawn in job order, shots sampled in job order: the evolutions may run in any order
         work = [
             (schedules[job.key], self._observables if job.shots is None else None, self._next_seed())
