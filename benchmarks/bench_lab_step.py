@@ -14,11 +14,14 @@ to the same Hamiltonian another way: global detuning δ(t) + Δ(t) and a DMM of 
 carrying −Δ(t) ≤ 0 (δ + Δ + (1 − w_i)(−Δ) = δ + w_i Δ), on the profile's Pulser device made virtual
 with a DMM; pulser-simulation then runs as in the backend (one sample per ns).
 
-    python benchmarks/bench_lab_step.py [--rounds 3] [--old-noise-draws 0] [--rows NAME ...]
+    python benchmarks/bench_lab_step.py [--rounds 3] [--old-noise-draws 0] [--rows NAME ...] [--fresh-gaps]
 
 ``--rows`` times only the rows named (``exact``, ``qutip``, ``qutip method=qutip``, ``qutip + noise``,
 ``pulser``, ``qutip + bias budget``, ``on rydberg-gap-quintic``); the ratios to ``pulser`` and to
-``qutip method=qutip`` are printed when those rows are timed.
+``qutip method=qutip`` are printed when those rows are timed. The gaps a gap-aware ramp follows are
+kept per path (:func:`~qep_analog.sequences.phases.path_gap`), so the rounds after the first reuse
+them; ``--fresh-gaps`` drops them before every step, as a training step with new parameters solves
+them again.
 
 ``--old-noise-draws K`` also times the QuTiP path with noise (``method: qutip``: mesolve on the
 512 × 512 density matrix per amplitude-jitter draw) on one job with K draws and prints it scaled to
@@ -45,6 +48,7 @@ from qep_analog.backends.configure import backend_for_run
 from qep_analog.backends.emulated import PulserBackend
 from qep_analog.backends.step import measured_step
 from qep_analog.emulation.qutip_emulator import EmulationResult, expectation
+from qep_analog.sequences.phases import forget_solved_gaps
 from qep_analog.sequences.schedule import Schedule
 from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
 
@@ -206,6 +210,7 @@ def main() -> None:
     parser.add_argument("--old-noise-draws", type=int, default=0)
     names = [name.strip() for name, _, _ in BACKENDS]
     parser.add_argument("--rows", nargs="+", choices=names, default=names, metavar="NAME")
+    parser.add_argument("--fresh-gaps", action="store_true")
     args = parser.parse_args()
     rows = [row for row in BACKENDS if row[0].strip() in args.rows]
     task, labelled = sensor_task()
@@ -218,6 +223,8 @@ def main() -> None:
             step(backend, task, inputs[:1], targets[:1], theta)
         for _ in range(args.rounds):
             for name, backend in backends.items():
+                if args.fresh_gaps:
+                    forget_solved_gaps()
                 wall, cpu = step(backend, task, inputs, targets, theta)
                 times[name].append(wall)
                 cpu_times[name].append(cpu)
@@ -227,6 +234,7 @@ def main() -> None:
         f"Rydberg sensor, {task.model.n_qubits} qubits on aquila-like: {BATCH} samples x 3 phases = "
         f"{3 * BATCH} jobs, Z x {SHOTS} shots, {RECIPE}; medians of {args.rounds} rounds"
         + ("" if labelled else " (phase labels unavailable: targets cycle the codewords)")
+        + ("; gaps solved in every step" if args.fresh_gaps else "")
         + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     pulser, old = medians.get("pulser"), medians.get("qutip method=qutip")
@@ -252,6 +260,7 @@ def main() -> None:
         "shots": SHOTS,
         "rounds": args.rounds,
         "labelled": labelled,
+        "fresh_gaps": args.fresh_gaps,
         "times_s": times,
         "medians_s": medians,
         "cpu_s": cpu_times,
