@@ -51,7 +51,8 @@ class QutipBackend(RampBiasBudget):
     ``threads`` threads (default: the cores this process may use, at most 4); the results do not
     depend on it. With ``bias_budget`` (the default) :meth:`preparation_bias` gives each sample's
     gradient the bias estimate of its ramp (the free phase's path spectrum, exact: up to 14 qubits,
-    about 17 diagonalisations of the Hamiltonian per sample and step). With ``blockade_radius_um``
+    about 17 diagonalisations of the Hamiltonian per sample and step, the samples in ``threads``
+    threads). With ``blockade_radius_um``
     (µm, or ``"auto"``: the radius of ``blockade_tolerance``) the ``magnus`` evolutions keep the
     blockade subspace of ``blockade_order`` (:mod:`qep_analog.emulation.blockade`); X and Y bases are
     read from the state embedded in the full space."""

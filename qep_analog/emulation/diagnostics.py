@@ -5,8 +5,10 @@ The required duration comes from the local adiabatic condition max_t |⟨1|∂_t
 ∂_t H scales as 1/T when the schedule is stretched, so T_req = T · max_t(...) / ε (ε = 0.05 by
 default). A duration is recommended only when the device can run it (:func:`recommended_duration`:
 T_req on the clock, not beyond the profile's ``max_duration``). The lowest levels along the path
-come from a sparse eigensolver (small N); the gap reported is to the lowest level the ramp couples
-to the ground state (levels of another symmetry sector may cross it without harm).
+come from a dense diagonalisation up to :data:`DENSE_DIM` levels (of a real Hamiltonian: one
+tridiagonal reduction, :mod:`~qep_analog.emulation.dense_levels`), beyond from a sparse
+eigensolver; the gap reported is to the lowest level the ramp couples to the ground state (levels
+of another symmetry sector may cross it without harm).
 """
 
 from __future__ import annotations
