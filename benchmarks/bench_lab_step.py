@@ -14,7 +14,14 @@ to the same Hamiltonian another way: global detuning δ(t) + Δ(t) and a DMM of 
 carrying −Δ(t) ≤ 0 (δ + Δ + (1 − w_i)(−Δ) = δ + w_i Δ), on the profile's Pulser device made virtual
 with a DMM; pulser-simulation then runs as in the backend (one sample per ns).
 
-    python benchmarks/bench_lab_step.py [--rounds 3] [--old-noise-draws 0]
+    python benchmarks/bench_lab_step.py [--rounds 3] [--old-noise-draws 0] [--rows NAME ...] [--fresh-gaps]
+
+``--rows`` times only the rows named (``exact``, ``qutip``, ``qutip method=qutip``, ``qutip + noise``,
+``pulser``, ``qutip + bias budget``, ``on rydberg-gap-quintic``); the ratios to ``pulser`` and to
+``qutip method=qutip`` are printed when those rows are timed. The gaps a gap-aware ramp follows are
+kept per path (:func:`~qep_analog.sequences.phases.path_gap`), so the rounds after the first reuse
+them; ``--fresh-gaps`` drops them before every step, as a training step with new parameters solves
+them again.
 
 ``--old-noise-draws K`` also times the QuTiP path with noise (``method: qutip``: mesolve on the
 512 × 512 density matrix per amplitude-jitter draw) on one job with K draws and prints it scaled to
@@ -41,6 +48,7 @@ from qep_analog.backends.configure import backend_for_run
 from qep_analog.backends.emulated import PulserBackend
 from qep_analog.backends.step import measured_step
 from qep_analog.emulation.qutip_emulator import EmulationResult, expectation
+from qep_analog.sequences.phases import forget_solved_gaps
 from qep_analog.sequences.schedule import Schedule
 from qep_analog.tasks.rydberg_sensor import RydbergSensorTask
 
@@ -200,17 +208,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--old-noise-draws", type=int, default=0)
+    names = [name.strip() for name, _, _ in BACKENDS]
+    parser.add_argument("--rows", nargs="+", choices=names, default=names, metavar="NAME")
+    parser.add_argument("--fresh-gaps", action="store_true")
     args = parser.parse_args()
+    rows = [row for row in BACKENDS if row[0].strip() in args.rows]
     task, labelled = sensor_task()
     inputs, targets, theta = batch(task, labelled)
-    times: dict[str, list[float]] = {name: [] for name, _, _ in BACKENDS}
-    cpu_times: dict[str, list[float]] = {name: [] for name, _, _ in BACKENDS}
+    times: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+    cpu_times: dict[str, list[float]] = {name: [] for name, _, _ in rows}
     with tempfile.TemporaryDirectory() as run_dir:
-        backends = {name: make(task, backend, options, run_dir) for name, backend, options in BACKENDS}
+        backends = {name: make(task, backend, options, run_dir) for name, backend, options in rows}
         for backend in backends.values():  # warm up: compiled kernels, imports
             step(backend, task, inputs[:1], targets[:1], theta)
         for _ in range(args.rounds):
             for name, backend in backends.items():
+                if args.fresh_gaps:
+                    forget_solved_gaps()
                 wall, cpu = step(backend, task, inputs, targets, theta)
                 times[name].append(wall)
                 cpu_times[name].append(cpu)
@@ -220,22 +234,25 @@ def main() -> None:
         f"Rydberg sensor, {task.model.n_qubits} qubits on aquila-like: {BATCH} samples x 3 phases = "
         f"{3 * BATCH} jobs, Z x {SHOTS} shots, {RECIPE}; medians of {args.rounds} rounds"
         + ("" if labelled else " (phase labels unavailable: targets cycle the codewords)")
+        + ("; gaps solved in every step" if args.fresh_gaps else "")
         + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
+    pulser, old = medians.get("pulser"), medians.get("qutip method=qutip")
     print(
         f"{'backend':<20} {'wall (s)':>9} {'CPU (s)':>8} {'wall / pulser':>14} "
         f"{'wall / qutip method=qutip':>26}"
     )
     for name, median in medians.items():
         print(
-            f"{name:<20} {median:9.2f} {cpu_medians[name]:8.2f} {median / medians['pulser']:14.3f} "
-            f"{median / medians['qutip method=qutip']:26.3f}"
+            f"{name:<20} {median:9.2f} {cpu_medians[name]:8.2f} {_ratio(median, pulser):>14} "
+            f"{_ratio(median, old):>26}"
         )
-    print(
-        f"pulser / qutip = {medians['pulser'] / medians['qutip']:.1f}x; "
-        f"pulser / (qutip + noise) = {medians['pulser'] / medians['qutip + noise']:.1f}x; "
-        f"(qutip method=qutip) / qutip = {medians['qutip method=qutip'] / medians['qutip']:.1f}x"
-    )
+    qutip, noisy = medians.get("qutip"), medians.get("qutip + noise")
+    if pulser and qutip and noisy and old:
+        print(
+            f"pulser / qutip = {pulser / qutip:.1f}x; pulser / (qutip + noise) = {pulser / noisy:.1f}x; "
+            f"(qutip method=qutip) / qutip = {old / qutip:.1f}x"
+        )
     result: dict[str, Any] = {
         "benchmark": "lab_step",
         "batch": BATCH,
@@ -243,6 +260,7 @@ def main() -> None:
         "shots": SHOTS,
         "rounds": args.rounds,
         "labelled": labelled,
+        "fresh_gaps": args.fresh_gaps,
         "times_s": times,
         "medians_s": medians,
         "cpu_s": cpu_times,
@@ -251,10 +269,10 @@ def main() -> None:
     if args.old_noise_draws:
         seconds = old_noise(task, inputs, theta, args.old_noise_draws)
         scaled = seconds / args.old_noise_draws * 16 * 3 * BATCH
+        versus = f" ({scaled / noisy:.0f}x qutip + noise)" if noisy else ""
         print(
             f"qutip method=qutip + noise: one job, {args.old_noise_draws} draw(s) {seconds:.1f} s -> "
-            f"extrapolated step ({3 * BATCH} jobs x 16 draws) {scaled:.0f} s "
-            f"({scaled / medians['qutip + noise']:.0f}x qutip + noise)"
+            f"extrapolated step ({3 * BATCH} jobs x 16 draws) {scaled:.0f} s{versus}"
         )
         result["old_noise"] = {
             "draws": args.old_noise_draws,
@@ -266,6 +284,10 @@ def main() -> None:
         path = results / f"lab_step-{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
+
+
+def _ratio(value: float, reference: float | None) -> str:
+    return f"{value / reference:.3f}" if reference else "-"
 
 
 if __name__ == "__main__":

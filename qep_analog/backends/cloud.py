@@ -30,7 +30,7 @@ from qep_analog.backends.jobs import (
     bitstring_counts,
     require_counts,
 )
-from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
+from qep_analog.backends.schedules import RampBiasBudget, device_time
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError, MeasurementError
 from qep_analog.measurement.estimators import SettingCounts
@@ -120,7 +120,7 @@ class PasqalCloudBackend(RampBiasBudget):
                         "Z only (an X or Y readout is a rotation under interactions: export it to see "
                         "its bias)"
                     )
-        schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
+        schedules = self.job_schedules(jobs)
         # every sequence compiled and validated before the first is submitted
         texts = {
             (job.key, basis): serialized_sequence(

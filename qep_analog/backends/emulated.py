@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata
-from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
+from qep_analog.backends.schedules import RampBiasBudget, device_time
 from qep_analog.devices.noise_sources import noise_sources
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.qutip_emulator import EmulationResult, QutipEmulator, rotate_to_basis
@@ -51,7 +51,8 @@ class QutipBackend(RampBiasBudget):
     ``threads`` threads (default: the cores this process may use, at most 4); the results do not
     depend on it. With ``bias_budget`` (the default) :meth:`preparation_bias` gives each sample's
     gradient the bias estimate of its ramp (the free phase's path spectrum, exact: up to 14 qubits,
-    about 17 diagonalisations of the Hamiltonian per sample and step). With ``blockade_radius_um``
+    about 17 diagonalisations of the Hamiltonian per sample and step, the samples in ``threads``
+    threads). With ``blockade_radius_um``
     (µm, or ``"auto"``: the radius of ``blockade_tolerance``) the ``magnus`` evolutions keep the
     blockade subspace of ``blockade_order`` (:mod:`qep_analog.emulation.blockade`); X and Y bases are
     read from the state embedded in the full space."""
@@ -122,7 +123,7 @@ class QutipBackend(RampBiasBudget):
 
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
-        schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
+        schedules = self.job_schedules(jobs)
         # seeds drawn in job order, shots sampled in job order: the evolutions may run in any order
         work = [
             (schedules[job.key], self._observables if job.shots is None else None, self._next_seed())

@@ -14,7 +14,7 @@ from typing import Protocol
 from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import BatchResult, JobResult, PhaseJob, batch_metadata, require_counts
-from qep_analog.backends.schedules import RampBiasBudget, device_time, job_schedules
+from qep_analog.backends.schedules import RampBiasBudget, device_time
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import ConfigError
 from qep_analog.measurement.estimators import SettingCounts
@@ -76,7 +76,7 @@ class LabBackend(RampBiasBudget):
     def run(self, jobs: Sequence[PhaseJob]) -> BatchResult:
         started = time.perf_counter()
         require_counts(self.name, jobs)
-        schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
+        schedules = self.job_schedules(jobs)
         results = []
         for job in jobs:
             assert job.shots is not None

@@ -5,6 +5,7 @@ register of its free phase (a nudge changes no positions)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from numpy.typing import NDArray
 
 from qep_analog.backends.jobs import PhaseJob
 from qep_analog.devices.profile import DeviceProfile
-from qep_analog.emulation.diagnostics import MAX_DIAGNOSED_QUBITS, path_spectrum
+from qep_analog.emulation.diagnostics import MAX_DIAGNOSED_QUBITS, path_spectra
 from qep_analog.emulation.preparation_bias import gradient_bias, nudge_operator
 from qep_analog.model.qep_model import QEPModel
 from qep_analog.sequences.phases import ramp_gap, target_controls
@@ -61,21 +62,30 @@ def ramp_bias(
     free_jobs: Sequence[PhaseJob],
     beta: float,
     error_signals: NDArray,
+    threads: int = 1,
+    known: Mapping[PhaseJob, Schedule] | None = None,
 ) -> NDArray | None:
     """Per sample (row) and parameter, the bias estimate of the gradient the recipe's ramps prepare
     (:mod:`qep_analog.emulation.preparation_bias`), from each sample's free phase (``model``: as the
     device realises it; one row of ``error_signals`` per job); None beyond the exact solver's reach
-    (14 qubits). Costs about 17 diagonalisations of the Hamiltonian per sample."""
+    (14 qubits). Costs about 17 diagonalisations of the Hamiltonian per sample, the samples in up
+    to ``threads`` threads (:func:`~qep_analog.emulation.diagnostics.path_spectra`); ``known``: the
+    schedules of jobs already built (by job)."""
     if model.n_qubits > MAX_DIAGNOSED_QUBITS:
         return None
-    schedules = job_schedules(model, profile, recipe, free_jobs)
-    rows = []
-    for job, eps in zip(free_jobs, np.atleast_2d(error_signals), strict=True):
-        schedule = schedules[job.key]
-        nudge = nudge_operator(list(model.outputs.values()), eps)
-        spectrum = path_spectrum(schedule, profile, BUDGET_POINTS, nudge)
-        rows.append(gradient_bias(schedule, profile, model, eps, beta, spectrum).bias)
-    return np.array(rows)
+    known = known or {}
+    missing = [job for job in free_jobs if job not in known]
+    schedules = job_schedules(model, profile, recipe, missing) if missing else {}
+    signals = list(np.atleast_2d(error_signals))
+    free = [known[job] if job in known else schedules[job.key] for job in free_jobs]
+    nudges = [nudge_operator(list(model.outputs.values()), eps) for eps in signals]
+    spectra = path_spectra(free, profile, BUDGET_POINTS, nudges, threads)
+    return np.array(
+        [
+            gradient_bias(schedule, profile, model, eps, beta, spectrum).bias
+            for schedule, eps, spectrum in zip(free, signals, spectra, strict=True)
+        ]
+    )
 
 
 class RampBiasBudget:
@@ -86,6 +96,19 @@ class RampBiasBudget:
     profile: DeviceProfile
     recipe: Recipe
     bias_budget: bool
+    #: threads of the bias estimate (one sample each)
+    threads: int = 1
+    #: the free phases' schedules of the last batch run (the bias estimate's paths)
+    _free_schedules: Mapping[PhaseJob, Schedule] = MappingProxyType({})
+
+    def job_schedules(self, jobs: Sequence[PhaseJob]) -> dict[str, Schedule]:
+        """:func:`job_schedules` of ``jobs``, remembering the free phases' (those of the last batch
+        that had any) for :meth:`preparation_bias`."""
+        schedules = job_schedules(self.model, self.profile, self.recipe, jobs)
+        free = {job: schedules[job.key] for job in jobs if job.phase == "free"}
+        if free:
+            self._free_schedules = free
+        return schedules
 
     def preparation_bias(
         self, free_jobs: Sequence[PhaseJob], beta: float, error_signals: NDArray
@@ -94,4 +117,7 @@ class RampBiasBudget:
         (:func:`ramp_bias`); None when ``bias_budget`` is off."""
         if not self.bias_budget:
             return None
-        return ramp_bias(self.model, self.profile, self.recipe, free_jobs, beta, error_signals)
+        return ramp_bias(
+            self.model, self.profile, self.recipe, free_jobs, beta, error_signals, self.threads,
+            self._free_schedules,
+        )  # fmt: skip

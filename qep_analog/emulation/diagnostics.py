@@ -5,14 +5,19 @@ The required duration comes from the local adiabatic condition max_t |⟨1|∂_t
 ∂_t H scales as 1/T when the schedule is stretched, so T_req = T · max_t(...) / ε (ε = 0.05 by
 default). A duration is recommended only when the device can run it (:func:`recommended_duration`:
 T_req on the clock, not beyond the profile's ``max_duration``). The lowest levels along the path
-come from a sparse eigensolver (small N); the gap reported is to the lowest level the ramp couples
-to the ground state (levels of another symmetry sector may cross it without harm).
+come from a dense diagonalisation up to :data:`DENSE_DIM` levels (of a real Hamiltonian: one
+tridiagonal reduction, :mod:`~qep_analog.emulation.dense_levels`), beyond from a sparse
+eigensolver; the gap reported is to the lowest level the ramp couples to the ground state (levels
+of another symmetry sector may cross it without harm).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.linalg as sl
@@ -21,6 +26,7 @@ import scipy.sparse.linalg as sla
 from numpy.typing import NDArray
 
 from qep_analog.devices.profile import DeviceProfile, realised_duration
+from qep_analog.emulation.dense_levels import DenseLevels
 from qep_analog.emulation.qutip_emulator import EmulationResult, pauli_matrix
 from qep_analog.errors import ConfigError, ConstraintError
 from qep_analog.model.pauli import PauliSum
@@ -61,23 +67,36 @@ DENSE_LEVELS = 12
 DENSE_DIM = 2048  # below this, dense diagonalisation (ARPACK can miss a level in degenerate spectra)
 
 
-def _lowest(matrix: sp.csr_matrix | NDArray, k: int) -> tuple[NDArray, NDArray]:
+#: ‖(H − E_0)⁺ b‖ of a b ⊥ |0⟩, from what a dense diagonalisation kept
+Response = Callable[[NDArray], float]
+
+
+def _lowest(matrix: sp.csr_matrix | NDArray, k: int) -> tuple[NDArray, NDArray, Response | None]:
     """The k lowest levels (:data:`DENSE_LEVELS` of them when the matrix is small enough to
-    diagonalise densely: LAPACK's subset driver, a third of a full diagonalisation's time)."""
+    diagonalise densely: LAPACK's subset driver, a third of a full diagonalisation's time), and for
+    a dense one the ground state's exact response (a real matrix: from the same tridiagonal
+    reduction, :class:`~qep_analog.emulation.dense_levels.DenseLevels`; a complex one: a Cholesky
+    solve, :func:`_exact_response`)."""
     if matrix.shape[0] <= DENSE_DIM:
         dense = matrix if isinstance(matrix, np.ndarray) else matrix.toarray()
         top = min(max(k, DENSE_LEVELS), dense.shape[0]) - 1
-        return sl.eigh(dense, subset_by_index=[0, top], driver="evr")
+        if not np.iscomplexobj(dense):
+            levels = DenseLevels(dense, top + 1)
+            return levels.values, levels.vectors, levels.response
+        values, vectors = sl.eigh(dense, subset_by_index=[0, top], driver="evr")
+        gap = max(float(values[1] - values[0]), 1e-12) if len(values) > 1 else 1.0
+        return values, vectors, partial(_exact_response, dense, float(values[0]), vectors[:, 0], gap=gap)
     start = np.random.default_rng(0).normal(size=matrix.shape[0])
     values, vectors = sla.eigsh(matrix, k=k, which="SA", tol=1e-12, v0=start, ncv=max(20, 4 * k))
     order = np.argsort(values)
-    return values[order], vectors[:, order]
+    return values[order], vectors[:, order], None
 
 
-def _coupled_gap_and_rate(values: NDArray, vectors: NDArray, derivative: object) -> tuple[float, float]:
+def _coupled_gap_and_rate(values: NDArray, vectors: NDArray, derivative: NDArray) -> tuple[float, float]:
     """The gap to the lowest level the ramp couples to the ground state, and max_m |⟨m|∂_t H|0⟩| /
-    (E_m − E_0)². Levels the ramp does not couple (another symmetry sector) may cross freely."""
-    elements = np.abs(vectors[:, 1:].conj().T @ (derivative @ vectors[:, 0]))
+    (E_m − E_0)² (``derivative``: ∂_t H|0⟩). Levels the ramp does not couple (another symmetry
+    sector) may cross freely."""
+    elements = np.abs(vectors[:, 1:].conj().T @ derivative)
     gaps = values[1:] - values[0]
     coupled = elements > 1e-9 * max(1.0, float(elements.max(initial=0.0)))
     if not np.any(coupled):
@@ -120,6 +139,30 @@ def path_spectrum(
     ``nudge`` V, also how far V moves the lowest coupled level from the ground state,
     |⟨m|V|m⟩ − ⟨0|V|0⟩| (``shifts``; NaN without one). One BLAS thread: on a shared machine a
     threaded diagonalisation of a few hundred levels took 8 times as long."""
+    return _path_spectrum(schedule, profile, points, nudge)
+
+
+@single_blas_thread
+def path_spectra(
+    schedules: Sequence[Schedule],
+    profile: DeviceProfile,
+    points: int,
+    nudges: Sequence[PauliSum | None],
+    threads: int = 1,
+) -> list[PathSpectrum]:
+    """:func:`path_spectrum` of each schedule (with its nudge), one schedule per thread in up to
+    ``threads`` threads (the diagonalisations of a real Hamiltonian release the GIL; BLAS keeps one
+    thread in each)."""
+    work = list(zip(schedules, nudges, strict=True))
+    if threads < 2 or len(work) < 2:
+        return [_path_spectrum(schedule, profile, points, nudge) for schedule, nudge in work]
+    with ThreadPoolExecutor(min(threads, len(work))) as pool:
+        return list(pool.map(lambda item: _path_spectrum(item[0], profile, points, item[1]), work))
+
+
+def _path_spectrum(
+    schedule: Schedule, profile: DeviceProfile, points: int, nudge: PauliSum | None
+) -> PathSpectrum:
     n = schedule.n_qubits
     if n > MAX_DIAGNOSED_QUBITS:
         raise ConfigError(f"diagnostics: {n} qubits exceed the limit of {MAX_DIAGNOSED_QUBITS}")
@@ -134,18 +177,41 @@ def path_spectrum(
     levels = min(LEVELS, 1 << n)  # dense below DENSE_DIM: all levels of a small system
     gaps, rates, path_gaps, responses = (np.empty(points) for _ in range(4))
     shifts = np.full(points, np.nan)
+    dense = _dense_sum(base, [m for _, m in matrices]) if base.shape[0] <= DENSE_DIM else None
     for k, t in enumerate(times):
-        hamiltonian = base + sum((float(w(t)) * m for w, m in matrices), start=0 * base)
-        dense = hamiltonian.toarray() if hamiltonian.shape[0] <= DENSE_DIM else None
-        values, vectors = _lowest(hamiltonian if dense is None else dense, levels)
-        derivative = sum((_slope(w, t) * m for w, m in matrices), start=0 * base)
+        weights = [float(w(t)) for w, _ in matrices]
+        if dense is not None:
+            values, vectors, exact = _lowest(dense(weights), levels)
+        else:
+            scaled = (c * m for c, (_, m) in zip(weights, matrices, strict=True))
+            values, vectors, exact = _lowest(base + sum(scaled, start=0 * base), levels)
+        ground = vectors[:, 0]
+        derivative = sum((_slope(w, t) * (m @ ground) for w, m in matrices), start=np.zeros_like(ground))
         gaps[k], rates[k] = _coupled_gap_and_rate(values[:levels], vectors[:, :levels], derivative)
-        path_gaps[k], responses[k], level = _path_response(values, vectors, along, dense)
+        path_gaps[k], responses[k], level = _path_response(values, vectors, along, exact)
         if moved is not None:
-            shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, vectors[:, 0]))
-        if k == points - 1:
-            ground, energy0, final = vectors[:, 0], float(values[0]), hamiltonian
+            shifts[k] = abs(_diagonal(moved, vectors[:, level]) - _diagonal(moved, ground))
+    final = base + sum((float(w(times[-1])) * m for w, m in matrices), start=0 * base)
+    energy0 = float(values[0])
     return PathSpectrum(times, gaps, rates, path_gaps, responses, shifts, ground, energy0, final)
+
+
+def _dense_sum(base: sp.csr_matrix, terms: list[sp.csr_matrix]) -> Callable[[list[float]], NDArray]:
+    """c ↦ base + Σ c_k terms_k as a dense array (the matrices' entries gathered once)."""
+    parts = [sp.coo_matrix(m) for m in (base, *terms)]
+    dim = base.shape[0]
+    flat = np.concatenate([part.row.astype(np.int64) * dim + part.col for part in parts])
+    data = np.concatenate([part.data for part in parts])
+    segment = np.repeat(np.arange(len(parts)), [part.nnz for part in parts])
+
+    def dense(coefficients: list[float]) -> NDArray:
+        entries = np.concatenate([[1.0], coefficients])[segment] * data
+        if np.iscomplexobj(entries):
+            real = np.bincount(flat, entries.real, dim * dim)
+            return (real + 1j * np.bincount(flat, entries.imag, dim * dim)).reshape(dim, dim)
+        return np.bincount(flat, entries, dim * dim).reshape(dim, dim)
+
+    return dense
 
 
 def _diagonal(matrix: sp.csr_matrix, vector: NDArray) -> float:
@@ -153,12 +219,12 @@ def _diagonal(matrix: sp.csr_matrix, vector: NDArray) -> float:
 
 
 def _path_response(
-    values: NDArray, vectors: NDArray, along: sp.csr_matrix, dense: NDArray | None = None
+    values: NDArray, vectors: NDArray, along: sp.csr_matrix, exact: Response | None = None
 ) -> tuple[float, float, int]:
     """The gap to the lowest level ∂_s H couples to the ground state (the highest level computed
     when none of them is coupled: a lower bound), ‖∂_s|0⟩‖ and that level's index. With the
-    Hamiltonian's ``dense`` matrix the response is exact, ‖(H − E_0)⁺ Q ∂_s H|0⟩‖ (Q = 1 − |0⟩⟨0|,
-    one Cholesky solve); otherwise the part beyond the levels computed is bounded by ‖Q ∂_s H|0⟩‖
+    ``exact`` response of a dense diagonalisation (:func:`_lowest`) ‖∂_s|0⟩‖ = ‖(H − E_0)⁺ Q ∂_s H|0⟩‖
+    (Q = 1 − |0⟩⟨0|); otherwise the part beyond the levels computed is bounded by ‖Q ∂_s H|0⟩‖
     over the highest gap computed."""
     ground = vectors[:, 0]
     pushed = along @ ground
@@ -168,10 +234,9 @@ def _path_response(
     gaps = np.maximum(values[1:] - values[0], 1e-12)
     coupled = elements > 1e-9 * max(math.sqrt(total), 1e-300)
     level = int(np.argmax(coupled)) + 1 if np.any(coupled) else len(values) - 1
-    if dense is not None and gaps[0] > 1e-9 * max(1.0, abs(float(values[0]))):
+    if exact is not None and gaps[0] > 1e-9 * max(1.0, abs(float(values[0]))):
         try:
-            response = _exact_response(dense, float(values[0]), ground, projected, float(gaps[0]))
-            return float(gaps[level - 1]), response, level
+            return float(gaps[level - 1]), exact(projected), level
         except np.linalg.LinAlgError:  # not positive definite in floating point: the bound below
             pass
     within = float(np.sum(elements**2))

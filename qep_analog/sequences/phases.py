@@ -103,6 +103,12 @@ _SOLVED_GAPS: OrderedDict[tuple[Any, ...], NDArray] = OrderedDict()
 _SOLVED_LIMIT = 256
 
 
+def forget_solved_gaps() -> None:
+    """Drop the gaps kept by :func:`path_gap` (a benchmark's repeated step then solves them again,
+    as a training step with new parameters does)."""
+    _SOLVED_GAPS.clear()
+
+
 def path_gap(schedule: Schedule, profile: DeviceProfile) -> Callable[[NDArray], NDArray]:
     """Δ(s) along a linear path from the schedule's start to its end (exact solver); the gaps of a
     path at a set of s are solved once (kept for the last 256 paths)."""
