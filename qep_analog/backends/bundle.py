@@ -83,6 +83,8 @@ class BundleBackend:
     """Writes the jobs as a bundle in ``directory`` and, once the lab's counts are there, reads them."""
 
     name = "bundle"
+    #: a lab returns counts only: training needs its shots
+    counts_only = True
 
     def __init__(
         self, model: QEPModel, profile: DeviceProfile, recipe: Recipe, *, directory: str | Path

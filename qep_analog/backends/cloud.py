@@ -60,6 +60,8 @@ class PasqalCloudBackend(RampBiasBudget):
     gradient the bias estimate of the ramp its schedules play (up to 14 qubits)."""
 
     name = "pasqal-cloud"
+    #: a lab returns counts only: training needs its shots
+    counts_only = True
 
     def __init__(
         self,

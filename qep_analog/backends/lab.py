@@ -44,6 +44,8 @@ class LabBackend(RampBiasBudget):
     does)."""
 
     name = "fake-lab"
+    #: a lab returns counts only: training needs its shots
+    counts_only = True
 
     def __init__(
         self,

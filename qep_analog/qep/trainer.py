@@ -349,6 +349,11 @@ class Trainer:
                 raise ConfigError(
                     "training: on a backend the counts are the measurement (no measurement or temperature)"
                 )
+            if getattr(backend, "counts_only", False) and config.shots is None:
+                raise ConfigError(
+                    f"backend {backend.name}: a lab returns counts; training.shots is null, which asks "
+                    "for exact values (give the shots: training.shots, or --shots N)"
+                )
             self.bases = readout_bases(backend_model(backend, task.model))
         if equilibrium is None:
             equilibrium = Equilibrium(task.model, temperature=config.temperature, tol=config.solver_tol)

@@ -174,6 +174,20 @@ def test_training_on_a_backend_records_what_a_lab_needs(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["fake-lab", "bundle"])
+def test_a_lab_without_shots_is_refused_before_the_run_folder_exists(tmp_path: Path, name: str) -> None:
+    """A lab returns counts only: training.shots null is one line before anything is written, so the
+    corrected command is not blocked by a half-made run."""
+    task = _task()
+    run = tmp_path / "run"
+    backend = backend_for_run(name, task.model, task.profile, run_dir=run, seed=3, recipe=RECIPE)
+    with pytest.raises(
+        ConfigError, match=rf"^backend {name}: a lab returns counts; training.shots is null"
+    ):
+        qa.Trainer(task, _config(shots=None), run, backend=backend)
+    assert not run.exists() or not any(run.iterdir())
+
+
 def test_bundle_round_trip_ends_where_the_fake_lab_run_ends(tmp_path: Path) -> None:
     """Write a round → a lab plays it through the fake lab → drop counts → resume, until the run
     ends: the parameters equal those of the same fake lab run in process with the same seeds (on
