@@ -922,3 +922,18 @@ def test_a_damaged_metrics_record_is_skipped_and_named_on_resume(
     assert err.count("\n") == 1 and "metrics.jsonl: line 3 is not a step record (damaged)" in err
     steps = [json.loads(x)["step"] for x in (copy / "metrics.jsonl").read_text().splitlines()[1:]]
     assert steps == [0, 2, 3]
+
+
+def test_an_interrupt_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C during a command: one line on stderr and the shell's status 130, no traceback."""
+    import qep_analog.cli as cli
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    args = cli.build_parser().parse_args(["device", "list"])
+    args.handler = interrupted
+    status = cli._run(args)
+    err = capsys.readouterr().err
+    assert status == 130
+    assert err.count("\n") == 1 and err.startswith("qep-analog: interrupted") and "Traceback" not in err

@@ -25,6 +25,7 @@ from qep_analog import (
 from qep_analog.cli import calibrate, counts, device, explore, gradient, sequence, step, train
 from qep_analog.cli.common import (
     EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
     EXIT_PENDING,
     EXIT_PRECONDITION,
     EXIT_SOLVER,
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qep-analog",
         description="Train and check analog quantum simulators with Quantum Equilibrium Propagation.",
         epilog="Exit status: 0 success, 2 bad input, 3 violated precondition (degenerate ground "
-        "state), 4 solver did not converge, 5 a job bundle waits for the lab's counts.",
+        "state), 4 solver did not converge, 5 a job bundle waits for the lab's counts, 130 interrupted "
+        "(Ctrl-C).",
     )
     parser.add_argument("--version", action="version", version=f"qep-analog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -83,6 +85,14 @@ def _run(args: argparse.Namespace) -> int:
         return _fail("solver failed", exc, EXIT_SOLVER)
     except QEPError as exc:
         return _fail("error", exc, EXIT_BAD_INPUT)
+    except KeyboardInterrupt:  # Ctrl-C: one line, as every failure; what was stored stays stored
+        flush_warnings()
+        print(
+            "qep-analog: interrupted (a run or calibration continues from its last checkpoint with "
+            "--resume)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of our output stopped early (e.g. `| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

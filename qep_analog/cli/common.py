@@ -16,6 +16,8 @@ EXIT_PRECONDITION = 3
 EXIT_SOLVER = 4
 #: a job bundle was written (or is incomplete) and waits for the lab's counts: run again with them
 EXIT_PENDING = 5
+#: the user interrupted the command (Ctrl-C; the shell's 128 + SIGINT)
+EXIT_INTERRUPTED = 130
 
 
 def one_line(text: str) -> str:
