@@ -16,6 +16,8 @@ against the manifest and returned.
       counts/S-PHASE-BASES.json     qep-bundle-counts/1, written by the lab:
                                     {"schema": "qep-bundle-counts/1", "job": "S/PHASE", "bases": BASES,
                                      "counts": {"0101": 12, ...}}   (qubit 0 the leftmost character)
+
+The lab's side, with an example, is in docs/counts-format.md ("Bundle counts").
 """
 
 from __future__ import annotations

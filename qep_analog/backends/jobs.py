@@ -119,7 +119,7 @@ def bitstring_counts(basis: str, counts: object, n: int, where: str) -> SettingC
         if not isinstance(bits, str) or len(bits) != n or set(bits) - {"0", "1"}:
             raise MeasurementError(f"{where}: bitstring {bits!r} is not {n} characters of 0 and 1")
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-            raise MeasurementError(f"{where}: count {number!r} of {bits} is not a count")
+            raise MeasurementError(f"{where}: count {number!r} of {bits} is not a non-negative integer")
         outcomes.append(int(bits, 2))
         numbers.append(number)
     if sum(numbers) > MAX_SHOTS:
