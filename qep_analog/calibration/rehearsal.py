@@ -9,9 +9,9 @@ experiment would play against the profile's limits (:func:`limits`: Rabi frequen
 field, local field, duration; schedules by
 :func:`~qep_analog.sequences.schedule.check_schedule`), whatever routine asks for it: a breach is one
 line naming the step and the runcard parameter behind it (``rabi_MHz = 10 exceeds the limit 2 MHz of
-device 'fresnel-like' (max_rabi)``). A relaxed profile lifts these limits, so it refuses none. The rehearsal runs every step against
-the profile in force when the run starts; a check that depends on what an earlier step measures
-can still stop a run later (its folder then says where and why: see
+device 'fresnel-like' (max_rabi)``). A relaxed profile lifts these limits, so it refuses none. The
+rehearsal runs every step against the profile in force when the run starts; a check that depends on
+what an earlier step measures can still stop a run later (its folder then says where and why: see
 :func:`qep_analog.calibration.runner.run_state`).
 """
 
@@ -68,7 +68,8 @@ def limits(profile: DeviceProfile) -> dict[str, Limit]:
     }
     local = profile.platform_spec.local_field(profile)
     if local is not None:
-        out["local"] = Limit(f"|{local.what}|", local.max_per_site, "local field per site", freq, "amplitude")
+        size = f"|{local.what}|"
+        out["local"] = Limit(size, local.max_per_site, "local field per site", freq, "amplitude")
     return out
 
 
@@ -228,12 +229,14 @@ def beyond_limit(step: RunStep, exc: BeyondLimit, profile: DeviceProfile) -> str
         if field.dimension != limit.dimension or not isinstance(value, int | float):
             continue
         if abs(value) > limit.bound * (1 + 1e-9):
-            internal = next(k for k, factor in keys_for(field.name, field.dimension).items() if factor == 1.0)
-            beyond.append((limit.hint not in field.name, written.get(field.name, internal), float(value)))
+            keys = keys_for(field.name, field.dimension)
+            key = written.get(field.name) or next(k for k, factor in keys.items() if factor == 1.0)
+            beyond.append((limit.hint not in field.name, key, float(value)))
     if not beyond:
         return (
             f"{limit.quantity} {with_unit(exc.value, limit.dimension)} (set by the routine's rules) "
-            f"exceeds the limit {with_unit(limit.bound, limit.dimension)} of device {device!r} ({limit.field})"
+            f"exceeds the limit {with_unit(limit.bound, limit.dimension)} of device {device!r} "
+            f"({limit.field})"
         )
     _, key, value = min(beyond)
     parts = split_key(key)
