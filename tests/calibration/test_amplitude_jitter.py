@@ -49,6 +49,8 @@ def test_the_scan_rule_follows_the_rabi_scale_and_t2() -> None:
     assert points == math.ceil(10 * omega * stop / TWO_PI) + 1 == 81  # 8 periods
     short = dataclasses.replace(true, noise=dataclasses.replace(true.noise, dephasing_time=4.0))
     assert scan_window(ROUTINE.parameters({"rabi_kHz": 200.0}), short)[1] == pytest.approx(omega * 16.0)
+    fresnel = read_profile("fresnel-like")  # the rule's 1.5 / (0.03 · 2π · 1 MHz) = 7.96 µs: cut at 6
+    assert scan_window(ROUTINE.parameters({"rabi_MHz": 1.0}), fresnel)[1] == fresnel.rydberg.max_duration
     written = ROUTINE.parameters({"rabi_kHz": 200.0, "stop_us": 40.0, "points": 81})
     assert scan_window(written, true) == (0.0, 40.0, 81)
     with pytest.raises(CalibrationError, match="scan start 5 µs is not below stop 2 µs"):

@@ -5,11 +5,12 @@ durations run from ``start`` to where the jitter ``jitter`` would have decayed t
 ``reach`` = σΩt (default σ = 3 %, reach 1.5: exp(−reach²/2) = 0.32 of its contrast left), Ω the
 programmed Rabi frequency times the Rabi scale in force, capped at Ω·T2*² with T2* in force (where
 the quasi-static detuning noise's own dephasing of the oscillation, a phase spread ≈ t/(Ω T2*²),
-reaches one radian); ``per_period`` points per period of Ω (default 10: 1.5·Ω·step = 0.94 < π),
-between :data:`MIN_POINTS` and :data:`MAX_POINTS`. The scan then holds reach/(2π·jitter) periods
-(8 at the defaults) whatever Ω: 0–7.5 µs at 2π·1 MHz on a Rabi scale of 1.06 and 0–37.9 µs at
-2π·200 kHz on 1.05, 81 points each (``rydberg-noise`` and ``ion-noise`` write 0–8 µs and 0–40 µs,
-81 points).
+reaches one radian) and at the device's longest sequence (``max_duration``); ``per_period`` points
+per period of Ω (default 10: 1.5·Ω·step = 0.94 < π), between :data:`MIN_POINTS` and
+:data:`MAX_POINTS`. The scan then holds reach/(2π·jitter) periods (8 at the defaults) whatever Ω,
+unless the cap cuts it: 0–37.9 µs at 2π·200 kHz on 1.05, 81 points; at 2π·1 MHz on a Rabi scale of
+1.06, 0–7.5 µs, cut to 0–6 µs on ``fresnel-like`` (``rydberg-noise`` writes 0–6 µs at 2π·1.3 MHz,
+``ion-noise`` 0–40 µs at 2π·200 kHz, 81 points each).
 
 Model: p(t) = b + a ⟨Ω_ξ²/Ω′² sin²(Ω′t/2)⟩, Ω_ξ = Ω(1 + σξ), Ω′² = Ω_ξ² + (Δ_i + δ)², free Ω,
 v = σ², a, b, averaged over ξ ~ N(0, 1) and the quasi-static detuning noise δ of rms √2/T2* in force
@@ -120,6 +121,7 @@ def scan_window(p: JitterParameters, profile: DeviceProfile) -> tuple[float, flo
         t2 = profile.noise.dephasing_time
         if math.isfinite(t2):
             stop = min(stop, p.start + omega * t2**2)
+        stop = min(stop, profile.capabilities.max_duration)  # the longest pulse the device plays
     points = p.points
     if points is None:
         periods = omega * (stop - p.start) / TWO_PI
