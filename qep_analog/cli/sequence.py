@@ -508,8 +508,9 @@ def _report_exact(
         listing = _noise_listing(profile, args.noise)
         fields["noise_model"] = [p.to_document() for p in listing.active]
         fields["noise_off"] = list(listing.off)
+        acting = sorted(set(args.noise) - set(listing.off))  # asked for and with a value
         notes.append(
-            f"noise model ({', '.join(sorted(args.noise))} on): "
+            f"noise model ({', '.join(acting) or 'no source'} on): "
             + "; ".join(_noise_lines(profile, args.noise))
         )
     if report is not None:

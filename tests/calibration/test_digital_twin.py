@@ -192,6 +192,14 @@ def test_emulate_noise_names_the_twin_it_runs(
         "off (not switched on, or no value): dephasing, relaxation, depolarizing, laser_waist, "
         "detuning_jitter, detuning_map_jitter"
     )
+    # the text output's header names only the sources that act: none of them is also "off"
+    assert main(["emulate", str(tmp_path / "s.json"), "--noise", "--quiet", *history]) == 0
+    printed = capsys.readouterr().out
+    header = re.search(r"noise model \(([^)]*) on\)", printed)
+    assert header is not None
+    on = set(header.group(1).split(", "))
+    assert "readout" in on and "amplitude_jitter" in on
+    assert not on & {"dephasing", "relaxation", "depolarizing", "laser_waist", "detuning_jitter"}
     jitter = next(p for p in noise_listing(calibrated.twin, "amplitude_jitter").active)
     assert jitter.value == calibrated.records["amplitude_jitter"].value
     assert jitter.records == (calibrated.records["amplitude_jitter"].record_id,)
