@@ -207,7 +207,8 @@ def _train(args: argparse.Namespace, experiment: Any, trainer: Any, output: Path
             print(
                 f"backend {result['backend']}: {usage['shots']} shots"
                 + ("" if seconds is None else f", device time {seconds:.4g} s")
-                + f"; {usage['clipped_steps']} steps clipped to the device's limits"
+                + f"; {usage['clipped_steps']} step{'' if usage['clipped_steps'] == 1 else 's'} clipped "
+                "to the device's limits"
             )
         gaps = result["gaps"]
         if gaps["samples_checked"]:

@@ -244,8 +244,9 @@ class RydbergSensorTask(CodewordSensor):
             )
         if self.spacing_um < SPACING_MARGIN * caps.min_spacing:
             raise ConfigError(
-                f"rydberg sensor: spacing {self.spacing_um:g} µm is below {SPACING_MARGIN:g} × device "
-                f"{self.profile.label!r}'s minimum {caps.min_spacing:g} µm (a calibrated C6 moves atoms)"
+                f"rydberg sensor: spacing {self.spacing_um:g} µm is below {SPACING_MARGIN:g} × the "
+                f"minimum spacing {caps.min_spacing:g} µm of device {self.profile.label!r} (the margin: "
+                "a calibrated C6 moves the sensor atoms)"
             )
         self.codewords = np.array([CODEWORDS[p] for p in self.phases])
         chain = chain_positions(self.n_chain, self.spacing_um)

@@ -74,3 +74,12 @@ def test_a_bad_cutoff_is_one_line() -> None:
     with pytest.raises(ConfigError, match=r"blockade_cutoff_rad_per_us = -1\.0 breaks the rule"):
         sensor(-1.0)
     assert dataclasses.replace(sensor(10.0).parameterisation, blockade_cutoff=None).blockade_cutoff is None
+
+
+def test_a_spacing_below_the_device_is_one_line() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^rydberg sensor: spacing 2 µm is below 1\.02 × the minimum spacing 4 µm of device "
+        r"'aquila-like' \(the margin",
+    ):
+        RydbergSensorTask(profile=read_profile("aquila-like"), sensor_start=START, spacing_um=2.0)
