@@ -29,7 +29,7 @@ from qep_analog.calibration.data import CalibrationData
 from qep_analog.calibration.registry import routine_named
 from qep_analog.calibration.routine import Routine, parameter_fields
 from qep_analog.calibration.runcard import Runcard, RunStep
-from qep_analog.devices.profile import DeviceProfile, IonCapabilities
+from qep_analog.devices.profile import DeviceProfile
 from qep_analog.errors import CalibrationError, ConstraintError
 from qep_analog.sequences.schedule import Schedule, check_schedule
 from qep_analog.units import from_internal, keys_for, split_key, suffix_label, with_unit
@@ -57,10 +57,8 @@ def limits(profile: DeviceProfile) -> dict[str, Limit]:
     ``detuning`` (on ions a carrier detuning δ moves the qubit as a global field δ/2 does), ``local``
     (the site-resolved field, when the device has one) and ``duration``."""
     freq, caps = "angular_frequency", profile.capabilities
-    if isinstance(caps, IonCapabilities):
-        detuning = Limit("|detuning|", 2 * caps.max_global_field, "2·max_global_field", freq, "detuning")
-    else:
-        detuning = Limit("|detuning|", caps.max_abs_detuning, "max_abs_detuning", freq, "detuning")
+    bound, field = profile.platform_spec.carrier_detuning_limit(profile)
+    detuning = Limit("|detuning|", bound, field, freq, "detuning")
     out = {
         "rabi": Limit("Rabi frequency", caps.max_rabi, "max_rabi", freq, "rabi"),
         "detuning": detuning,

@@ -130,6 +130,11 @@ class Platform(ABC):
     def local_field(self, profile: DeviceProfile) -> LocalField | None:
         """The device's site-resolved field, or None when it has none."""
 
+    @abstractmethod
+    def carrier_detuning_limit(self, profile: DeviceProfile) -> tuple[float, str]:
+        """The largest |detuning| (rad/µs) of a carrier pulse on the device, and the profile field
+        it comes from."""
+
     def prepared_parity(self, n: int, start: float = 1.0) -> int | None:
         """The sector of Π_i Z_i (±1) the device's ramps keep on ``n`` sites from the start value
         ``start``, or None when its Hamiltonians do not keep one (a Rabi drive flips single sites)."""
@@ -202,6 +207,9 @@ class RydbergPlatform(Platform):
             None if local is None else LocalField("detuning-map amplitude", local.max_per_site, local.sign)
         )
 
+    def carrier_detuning_limit(self, profile: DeviceProfile) -> tuple[float, str]:
+        return profile.rydberg.max_abs_detuning, "max_abs_detuning"
+
     def ramp(self, target: Controls, start: float) -> Ramp:
         """Ω = s·Ω_f, δ = δ_0 + s(δ_f − δ_0), Δ = s·Δ_f from |0…0⟩, the ground state of −δ_0 Σ n_i."""
         controls: rydberg.RydbergControls = self._own(target)
@@ -263,6 +271,10 @@ class IonPlatform(Platform):
 
     def local_field(self, profile: DeviceProfile) -> LocalField:
         return LocalField("Stark shift", profile.ions.max_stark_shift, "any")
+
+    def carrier_detuning_limit(self, profile: DeviceProfile) -> tuple[float, str]:
+        """A carrier detuning δ moves the qubit as a global field δ/2 does."""
+        return self.detuning_per_offset * profile.ions.max_global_field, "2·max_global_field"
 
     def start_state(self, n: int, start: float) -> str:
         """The state a ramp from the field ``start`` begins in: polarised along it (B Z_i is lowest
