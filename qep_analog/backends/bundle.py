@@ -123,7 +123,7 @@ class BundleBackend:
             raise BundlePending(
                 f"bundle {self.directory}: {sum(len(j.bases) for j in jobs)} sequences written; play them "
                 f"and drop one counts file per sequence into {self.directory / 'counts'} "
-                "(qep-bundle-counts/1), then run again"
+                "(qep-bundle-counts/1, see docs/counts-format.md), then run again"
             )
         manifest = read_json(self.manifest_path, BUNDLE_SCHEMA)
         if not isinstance(manifest.get("metadata"), dict):

@@ -178,6 +178,7 @@ def _phases(
             raise MeasurementError(f"{where}: phases: the {scheme} scheme needs a {name!r} phase")
     out: dict[str, list[SettingCounts]] = {}
     reference: list[str] | None = None
+    first = ""
     for name, settings in values.items():
         place = f"{where}: phases.{name}"
         parsed = []
@@ -194,11 +195,11 @@ def _phases(
         if len(set(bases_list)) != len(bases_list):
             raise MeasurementError(f"{place}: a setting is listed twice")
         if reference is None:
-            reference = bases_list
+            reference, first = bases_list, name
         elif bases_list != reference:
             raise MeasurementError(
                 f"{place}: settings {', '.join(bases_list)} differ from the first phase's "
-                f"{', '.join(reference)}"
+                f"(phases.{first}: {', '.join(reference)}); every phase reads the same settings"
             )
         out[name] = parsed
     return out

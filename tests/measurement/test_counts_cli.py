@@ -42,6 +42,8 @@ def test_bad_file_exits_2_with_one_line(
     assert main(["gradient-from-counts", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "differ from the first phase" in err
+    first = next(iter(document["phases"]))  # the message names both phases that disagree
+    assert "phases.minus: settings" in err and f"(phases.{first}: " in err
     assert main(["gradient-from-counts", str(tmp_path / "nowhere")]) == 2
     assert "no such file" in capsys.readouterr().err
 
