@@ -511,7 +511,7 @@ def _report_exact(
         acting = sorted(set(args.noise) - set(listing.off))  # asked for and with a value
         notes.append(
             f"noise model ({', '.join(acting) or 'no source'} on): "
-            + "; ".join(_noise_lines(profile, args.noise))
+            + "; ".join(listing.lines())
         )
     if report is not None:
         fields["gradient"] = report
