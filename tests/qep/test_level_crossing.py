@@ -231,3 +231,40 @@ def test_the_gradient_command_refuses_a_parameter_left_out(
     path.write_text(text + "defaults: {b: 0.2}\n", encoding="utf-8")  # (b = 0: degenerate)
     status, _, err = run_cli(capsys, ["gradient", str(path), "--theta", "a=0.3"])
     assert status == 0, err
+
+
+def saturated_sensor() -> QEPModel:
+    """One sensor qubit, n = (1 - Z)/2, with its field theta n and a weak drive 0.01 X: at
+    theta = 0.5 it sits in n = 0 (saturated: d<n>/dtheta = 2 g^2 / theta^3 ~ 1.6e-3)."""
+    return QEPModel(
+        n_qubits=1,
+        fixed=pauli_sum([(0.01, "X0")]),
+        trainable={"h": pauli_sum([(0.5, "I"), (-0.5, "Z0")])},
+        outputs={"n": pauli_sum([(0.5, "I"), (-0.5, "Z0")])},
+    )
+
+
+def test_a_nudge_across_a_saturated_sensor_points_downhill() -> None:
+    """The finite nudge a device fine-tuning needs when a hidden offset saturates its sensors
+    (examples/results/ion_sensor/README.md): with eps = -1 (the loss falls as <n> rises) a nudge
+    beta < theta leaves the state where it is and the estimate is the tiny linear response; beta >
+    theta moves the nudged state across the level, and the estimate is the finite difference across
+    it, (<n>_+ - <n>_-)/(2 beta) ~ 1/(2 beta) > 0: a step against it lowers the field toward the
+    crossing, where <n> reaches its target. Analytic: H = theta n + g X is -(theta/2) Z + g X up to a
+    constant, so <n> = (1 - t/sqrt(t^2 + g^2))/2 at t = theta/2."""
+    eq = Equilibrium(saturated_sensor())
+    theta, eps = np.array([0.5]), [[-1.0]]
+
+    def level(t: float) -> float:
+        return 0.5 * (1.0 - (t / 2) / np.hypot(t / 2, 0.01))
+
+    linear = -(level(0.5 + 1e-6) - level(0.5 - 1e-6)) / 2e-6  # eps * d<n>/dtheta
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QEPWarning)
+        small = qep_gradient(eq, [], theta, eps, 0.1, warn_small_gap=False)[0, 0]
+    assert small == pytest.approx((level(0.4) - level(0.6)) / 0.2, rel=1e-6)
+    assert small == pytest.approx(linear, rel=0.1)  # the linear response, 1.6e-3
+    with pytest.warns(LevelCrossingWarning, match="moved another level below"):
+        large = qep_gradient(eq, [], theta, eps, 1.0, free=eq.prepare([], theta, with_gap=True))[0, 0]
+    assert large == pytest.approx((level(-0.5) - level(1.5)) / 2.0, rel=1e-6)
+    assert large > 200 * small  # 0.5 against 1.7e-3
