@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from qep_analog.errors import ConfigError
 from qep_analog.qep.losses import CrossEntropy, SquaredError
@@ -341,3 +342,35 @@ def test_backend_recipe_in_a_file_is_relative_to_its_folder(
     assert experiment.backend is not None
     assert Path(experiment.backend["recipe"]) == Path("lab") / "recipes" / "ramp.yaml"
     assert load_experiment(EXAMPLES / "rydberg_sensor_device.yaml").backend["recipe"] == "rydberg-aquila"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("variant", "shipped", "changes"),
+    [
+        (
+            "results/ion_sensor/ion_sensor_device_large_beta.yaml",
+            "ion_sensor_device.yaml",
+            {("training", "beta"): 0.02, ("training", "learning_rate"): 0.5},
+        ),
+        (
+            "results/rydberg_sensor/rydberg_sensor_device_cutoff.yaml",
+            "rydberg_sensor_device.yaml",
+            {("model", "blockade_cutoff_rad_per_us"): 10.0},
+        ),
+    ],
+)
+def test_committed_variants_differ_from_the_shipped_files_only_where_they_say(
+    variant: str, shipped: str, changes: dict[tuple[str, str], float]
+) -> None:
+    """The experiment files behind examples/results/ variants load, and are the shipped device
+    files with only the keys their results README names changed (name and output aside)."""
+    load_experiment(EXAMPLES / variant, nominal=True)
+    ours, base = (
+        yaml.safe_load((EXAMPLES / name).read_text(encoding="utf-8")) for name in (variant, shipped)
+    )
+    for (section, key), value in changes.items():
+        assert ours[section].pop(key) == value
+        base[section].pop(key, None)
+    for data in (ours, base):
+        del data["name"], data["output"]
+    assert ours == base

@@ -29,3 +29,12 @@ qep-analog train examples/ion_sensor_device.yaml --init $RUNS/ion_exact_0/result
   --backend qutip --noise --steps 1 --output $RUNS/ion_qutip_eval0 --nominal --quiet
 qep-analog train examples/ion_sensor_device.yaml --init $RUNS/ion_exact_0/result.json \
   --backend qutip --noise --output $RUNS/ion_qutip_noise --nominal --quiet
+# 5. the same fine-tuning with a nudge wide enough to reach across the nominal device's field offset
+#    (β = 0.02 rad/µs, rate 0.5): on the device programmed with the file's values, then calibrated
+qep-analog train examples/results/ion_sensor/ion_sensor_device_large_beta.yaml --init $RUNS/ion_exact_0/result.json \
+  --output $RUNS/ion_fakelab_nominal_large_beta --nominal --quiet
+qep-analog train examples/results/ion_sensor/ion_sensor_device_large_beta.yaml --init $RUNS/ion_exact_0/result.json \
+  --output $RUNS/ion_fakelab_calibrated_large_beta --quiet
+for run in ion_fakelab_nominal_large_beta ion_fakelab_calibrated_large_beta; do
+  python benchmarks/summarize_runs.py $RUNS/$run --into examples/results/ion_sensor/$run --command "see run.sh (step 5)"
+done
