@@ -592,6 +592,7 @@ class Trainer:
             "loss": float(self.task.loss.value(measured.outputs, targets).mean()),
             "shots": measured.shots,
             "device_time_s": measured.device_time_s,
+            "gradient": measured.mean_gradient.tolist(),
             "gradient_errors": measured.mean_gradient_errors.tolist(),
             "snapshot": device.get("snapshot_hash"),
         }

@@ -161,8 +161,9 @@ def test_training_on_a_backend_records_what_a_lab_needs(tmp_path: Path) -> None:
     for record in steps:
         assert record["shots"] == 2 * 3 * 400
         assert record["snapshot"] == task.profile.snapshot_hash
-        assert len(record["gradient_errors"]) == len(task.model.parameter_names)
+        assert len(record["gradient"]) == len(record["gradient_errors"]) == len(task.model.parameter_names)
         assert all(e > 0 for e in record["gradient_errors"][:2])
+        assert np.all(np.isfinite(record["gradient"])) and np.any(np.abs(record["gradient"]) > 0)
     assert any(record["clipped"] for record in steps)  # a step of 40 µm or 40 rad/µs leaves the limits
     usage = result["device_usage"]
     assert usage["shots"] == 3 * 2400 and usage["clipped_steps"] >= 1
