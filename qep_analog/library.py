@@ -61,6 +61,14 @@ def builtin_directory(kind: str) -> Path:
     return Path(__file__).resolve().parents[1] / kind  # a source checkout (editable or not installed)
 
 
+def shipped_document(name: str) -> Path:
+    """The path of one of the documents that ship with the package (``docs/`` of the source, in the
+    wheel as ``qep_analog.builtin.docs``), e.g. ``counts-format.md``."""
+    installed = Path(str(resources.files("qep_analog").joinpath("builtin", "docs")))
+    folder = installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "docs"
+    return folder / name
+
+
 def search_path(kind: str) -> list[tuple[str, Path, bool]]:
     """The directories searched for ``kind``, in order: (origin, directory, check the schema line)."""
     _check_kind(kind)

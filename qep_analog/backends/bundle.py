@@ -8,6 +8,7 @@ counts file per sequence into the bundle's ``counts/`` folder; run again, and th
 against the manifest and returned.
 
     BUNDLE/
+      counts-format.md              what the lab writes and how it is checked (docs/counts-format.md)
       manifest.json                 qep-bundle/1: device, recipe, export format, and per job its
                                     phase, (x, θ, ν), bases, shots and the sequence file of each basis;
                                     for Pulser files read in X or Y, the rotation pulse each plays and
@@ -17,7 +18,8 @@ against the manifest and returned.
                                     {"schema": "qep-bundle-counts/1", "job": "S/PHASE", "bases": BASES,
                                      "counts": {"0101": 12, ...}}   (qubit 0 the leftmost character)
 
-The lab's side, with an example, is in docs/counts-format.md ("Bundle counts").
+The lab's side, with an example, is in docs/counts-format.md ("Bundle counts"), which every bundle
+carries as ``counts-format.md`` for the lab's computer.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from qep_analog.backends.schedules import device_time, job_schedules, ramp_bias
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.emulation.readout_bias import readout_bias
 from qep_analog.errors import BundlePending, ConfigError, MeasurementError, StorageError
+from qep_analog.library import shipped_document
 from qep_analog.measurement.estimators import SettingCounts
 from qep_analog.measurement.readout import ReadoutErrors
 from qep_analog.model.qep_model import QEPModel
@@ -57,10 +60,12 @@ from qep_analog.sequences.export import (
 )
 from qep_analog.sequences.phases import realised_model
 from qep_analog.sequences.recipes import Recipe
-from qep_analog.storage import read_json, remove_stale_temporaries, write_json
+from qep_analog.storage import atomic_write_text, read_json, remove_stale_temporaries, write_json
 
 BUNDLE_SCHEMA = "qep-bundle/1"
 COUNTS_SCHEMA = "qep-bundle-counts/1"
+#: the document a bundle carries for the lab: the counts format (docs/counts-format.md)
+COUNTS_FORMAT = "counts-format.md"
 
 
 def file_stem(job: PhaseJob, basis: str) -> str:
@@ -123,7 +128,7 @@ class BundleBackend:
             raise BundlePending(
                 f"bundle {self.directory}: {sum(len(j.bases) for j in jobs)} sequences written; play them "
                 f"and drop one counts file per sequence into {self.directory / 'counts'} "
-                "(qep-bundle-counts/1, see docs/counts-format.md), then run again"
+                f"(qep-bundle-counts/1: {COUNTS_FORMAT} in the bundle says how), then run again"
             )
         manifest = read_json(self.manifest_path, BUNDLE_SCHEMA)
         if not isinstance(manifest.get("metadata"), dict):
@@ -170,6 +175,9 @@ class BundleBackend:
                 if bias is not None:
                     rotations.setdefault(job.key, {})[basis] = bias.to_document()
         (self.directory / "counts").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(
+            self.directory / COUNTS_FORMAT, shipped_document(COUNTS_FORMAT).read_text("utf-8")
+        )
         metadata = batch_metadata(
             self.name,
             self.profile,

@@ -56,8 +56,12 @@ def test_the_documented_counts_file_is_read_back(tmp_path: Path) -> None:
     job = PhaseJob(int(sample), phase, (), theta, (0.0,), (basis,), shots)
     profile, recipe = qa.read_profile("aquila-like"), qa.load_recipe("rydberg-aquila")
     backend = make_backend("bundle", model, profile, recipe, directory=tmp_path)
-    with pytest.raises(BundlePending, match=r"1 sequences written"):
+    with pytest.raises(
+        BundlePending, match=r"1 sequences written.*counts-format\.md in the bundle says how"
+    ):
         backend.run([job])
+    # the lab's computer gets the format with the bundle: this very document
+    assert (tmp_path / "counts-format.md").read_text(encoding="utf-8") == DOC.read_text(encoding="utf-8")
     with pytest.raises(BundlePending, match=rf"no file {file_stem(job, basis)}\.json in counts/ yet"):
         backend.run([job])
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
