@@ -384,6 +384,8 @@ def test_train_summary(capsys: pytest.CaptureFixture[str], experiment_file: Path
         (["--steps", "x"], "--steps"),
         (["--estimator", "guess"], "--estimator"),
         (["--device", "fresnel-lik"], "--device: device 'fresnel-lik': not a known name"),
+        (["--init", "no/such/result.json"], "--init: no/such/result.json: no such file"),
+        (["--init", "."], "--init: .: is a folder: give a finished run's result.json"),
     ],
 )
 def test_train_bad_arguments(

@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from qep_analog import ConfigError
@@ -113,6 +114,15 @@ def seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer") from None
     if not 0 <= value < SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"seed {value} is outside [0, 2**32)")
+    return value
+
+
+def result_file(value: str | None, option: str) -> str | None:
+    """``value`` when it is a file (a finished run's result.json), else a one-line ConfigError
+    naming ``option``; None stays None."""
+    if value is not None and not Path(value).is_file():
+        state = "is a folder" if Path(value).is_dir() else "no such file"
+        raise ConfigError(f"{option}: {value}: {state}: give a finished run's result.json")
     return value
 
 

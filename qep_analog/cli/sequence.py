@@ -509,10 +509,7 @@ def _report_exact(
         fields["noise_model"] = [p.to_document() for p in listing.active]
         fields["noise_off"] = list(listing.off)
         acting = sorted(set(args.noise) - set(listing.off))  # asked for and with a value
-        notes.append(
-            f"noise model ({', '.join(acting) or 'no source'} on): "
-            + "; ".join(listing.lines())
-        )
+        notes.append(f"noise model ({', '.join(acting) or 'no source'} on): " + "; ".join(listing.lines()))
     if report is not None:
         fields["gradient"] = report
     return _print_emulation(

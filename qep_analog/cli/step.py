@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from qep_analog.cli.common import add_calibration_options
+from qep_analog.cli.common import add_calibration_options, result_file
 
 
 def register(commands: Any) -> None:
@@ -43,6 +43,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import qep_analog as qa
 
+    parameters = result_file(args.parameters, "--parameters")
     experiment = qa.load_experiment(
         args.config,
         nominal=args.nominal,
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         device_name=args.device,
         output=args.out,
     )
-    step = qa.HardwareStep.of(experiment, args.out, args.recipe, args.parameters)
+    step = qa.HardwareStep.of(experiment, args.out, args.recipe, parameters)
     document = qa.plan_hardware_step(step, args.target_error)
     if not args.json:
         _print_plan(document)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qep_analog import BACKENDS, ESTIMATORS, NOISE_SOURCES
-from qep_analog.cli.common import add_calibration_options, positive_int, seed
+from qep_analog.cli.common import add_calibration_options, positive_int, result_file, seed
 
 
 def register(commands: Any) -> None:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         nominal=args.nominal,
         history=args.history,
         device_name=args.device,
-        init=args.init,
+        init=result_file(args.init, "--init"),
         output=args.output,
     )
     output = experiment.output

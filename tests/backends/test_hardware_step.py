@@ -107,6 +107,8 @@ def test_step_errors_are_one_line(
     assert "recipe 'ion-exponential' is for ion" in capsys.readouterr().err
     assert main([*base, "--parameters", str(experiment_file)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main([*base, "--parameters", str(tmp_path / "run" / "result.json")]) == 2
+    assert f"--parameters: {tmp_path / 'run' / 'result.json'}: no such file" in capsys.readouterr().err
     # the experiment's backend section is checked though the step writes bundles whatever it names
     text = experiment_file.read_text()
     for section, message in (
