@@ -86,12 +86,20 @@ _SUFFIX_UNITS = {
 }
 
 
+#: how an absent value reads where it means "none" rather than "no limit"
+_ABSENT = {
+    "ramp_duration_us": "ramp_duration: none measured",
+    "markovian_dephasing_time_us": "markovian_dephasing_time: none (no Markovian dephasing)",
+    "relaxation_time_us": "relaxation_time: none (no T1 decay)",
+    "depolarizing_time_us": "depolarizing_time: none (no depolarizing noise)",
+    "laser_waist_um": "laser_waist: none (a uniform drive)",
+}
+
+
 def _shown(key: str, value: Any) -> str:
     """``max_rabi: 12.5664 rad/µs (2π·2 MHz)`` from ``max_rabi_rad_per_us: 12.566...``."""
-    if key == "ramp_duration_us" and value is None:
-        return "ramp_duration: none measured"
-    if key == "markovian_dephasing_time_us" and value is None:
-        return "markovian_dephasing_time: none (no Markovian dephasing)"
+    if key in _ABSENT and value is None:
+        return _ABSENT[key]
     if key == "max_age_us":
         return f"max_age: {'no limit' if value is None else _age(value / 1e6)}"
     for suffix, unit in _SUFFIX_UNITS.items():

@@ -66,6 +66,9 @@ def test_show_prints_internal_units(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run_cli(capsys, ["device", "show", "fresnel-like"])
     assert status == 0 and "max_rabi: 12.5664 rad/µs (2π·2 MHz)" in out
     assert "markovian_dephasing_time: none (no Markovian dephasing)" in out  # absent: none, not a limit
+    for line in ("relaxation_time: none (no T1 decay)", "laser_waist: none (a uniform drive)"):
+        assert line in out
+    assert "no limit" not in out.split("noise:")[1].split("calibration:")[0]
     status, out, _ = run_cli(capsys, ["device", "show", "fresnel-like", "--relaxed", "--json"])
     document = json.loads(out)
     assert document["variant"] == "relaxed" and document["capabilities"]["max_rabi_rad_per_us"] is None
