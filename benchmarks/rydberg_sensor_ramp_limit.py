@@ -3,22 +3,23 @@ for each phase, what a longer ramp would, and the best the emulated device can b
 
 Starts from a sensor trained on exact states (a run's ``result.json``, e.g. seed 0 of
 ``examples/results/rydberg_sensor/run.sh``) and reads the 200 test inputs of
-``examples/rydberg_sensor_device.yaml`` through the noiseless ``qutip`` backend (exact emulated
-outputs, no shots), on the nominal aquila-like profile:
+``examples/rydberg_sensor_device.yaml`` (or ``--experiment FILE``: another device's fine-tuning file)
+through the noiseless ``qutip`` backend (exact emulated outputs, no shots), on the nominal profile:
 
     python benchmarks/rydberg_sensor_ramp_limit.py phases RESULT [--duration 3.8] [--recipe rydberg-aquila]
     python benchmarks/rydberg_sensor_ramp_limit.py fine-tune RESULT [--steps 100] [--rate 0.1]
     python benchmarks/rydberg_sensor_ramp_limit.py fake-lab RESULT [--history H] [--inputs 60] [--shots 300]
 
 ``phases``: max-choice accuracy per phase and per R_b/a band, exact states against the emulated
-ramp; ``--duration`` longer than the device's 4 µs uses the profile's relaxed variant (limits lifted,
-physics kept). ``fine-tune``: Adam on the gradient of the *emulated* loss by central finite
-differences (h = 0.2 rad/µs for the detunings, 0.1 µm for the positions; batches of 10, no shots):
-not QEP and not what a lab can afford, the upper bound of what any estimator could reach through
-these preparations. ``fake-lab``: the first ``--inputs`` test inputs read with ``--shots`` shots
-through the fake Aquila-like lab of the committed runs (seed 0) playing the ramps on its true device
-with its hidden noise (``preparation: adiabatic``), programmed with the nominal profile or, with
-``--history``, with the calibration in force there (the daily runcard's records).
+ramp; ``--duration`` longer than the device's longest sequence (4 µs on aquila-like) uses the
+profile's relaxed variant (limits lifted, physics kept). ``fine-tune``: Adam on the gradient of the
+*emulated* loss by central finite differences (h = 0.2 rad/µs for the detunings, 0.1 µm for the
+positions; batches of 10, no shots): not QEP and not what a lab can afford, the upper bound of what
+any estimator could reach through these preparations. ``fake-lab``: the first ``--inputs`` test
+inputs read with ``--shots`` shots through the fake Aquila-like lab of the committed runs (seed 0)
+playing the ramps on its true device with its hidden noise (``preparation: adiabatic``), programmed
+with the nominal profile or, with ``--history``, with the calibration in force there (the daily
+runcard's records).
 """
 
 from __future__ import annotations
@@ -42,13 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "examples" / "rydberg_sensor_device.yaml"
 #: finite-difference steps: local detunings (rad/µs), sensor coordinates (µm)
 H_DETUNING, H_POSITION = 0.2, 0.1
-#: the device's longest sequence on aquila-like (µs); longer ramps run on the relaxed profile
-DEVICE_LIMIT = 4.0
 
 
-def setup(result: str, recipe: str, duration: float | None) -> tuple[Any, Any, Any]:
-    """(task, trainer, backend): the sensor of ``result`` and the noiseless qutip backend."""
-    experiment = load_experiment(EXPERIMENT, {"shots": None}, nominal=True, init=result)
+def setup(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(task, trainer, backend): the sensor of ``args.result`` and the noiseless qutip backend."""
+    result, recipe, duration = args.result, args.recipe, args.duration
+    experiment = load_experiment(args.experiment, {"shots": None}, nominal=True, init=result)
     task: Any = experiment.task
     loaded = load_recipe(recipe)
     profile = experiment.profile
@@ -56,7 +56,7 @@ def setup(result: str, recipe: str, duration: float | None) -> tuple[Any, Any, A
     if duration is not None:
         segments = max(loaded.segments, round(duration / 0.05))
         loaded = dataclasses.replace(loaded, duration=duration, segments=segments)
-        if duration > DEVICE_LIMIT:
+        if duration > profile.capabilities.max_duration:  # the device's longest sequence
             profile = profile.relaxed()
     backend = QutipBackend(task.model, profile, loaded, bias_budget=False)
     trainer = Trainer(task, experiment.training, ROOT / "runs" / "ramp_limit", backend=backend)
@@ -73,7 +73,7 @@ def nearest(task: Any, values: np.ndarray) -> np.ndarray:
 
 
 def phases(args: argparse.Namespace) -> None:
-    task, trainer, backend = setup(args.result, args.recipe, args.duration)
+    task, trainer, backend = setup(args)
     phi = task.initial_parameters(np.random.default_rng(0))
     emulated = outputs(task, trainer, backend, phi, trainer.test_inputs)
     free = trainer.equilibrium.prepare(trainer.test_inputs, trainer.coefficients(phi, trainer.test_inputs))
@@ -105,7 +105,7 @@ def phases(args: argparse.Namespace) -> None:
 
 
 def fine_tune(args: argparse.Namespace) -> None:
-    task, trainer, backend = setup(args.result, args.recipe, args.duration)
+    task, trainer, backend = setup(args)
     geometry = task.parameterisation
     phi = task.initial_parameters(np.random.default_rng(0))
     steps = np.where(np.arange(len(phi)) < geometry.n_atoms, H_DETUNING, H_POSITION)
@@ -145,7 +145,7 @@ def fine_tune(args: argparse.Namespace) -> None:
 def fake_lab(args: argparse.Namespace) -> None:
     history = args.history
     experiment = load_experiment(
-        EXPERIMENT, {"shots": args.shots}, nominal=history is None, history=history, init=args.result
+        args.experiment, {"shots": args.shots}, nominal=history is None, history=history, init=args.result
     )
     task: Any = experiment.task
     backend = backend_for_run(
@@ -176,6 +176,7 @@ def main() -> None:
     for name, function in (("phases", phases), ("fine-tune", fine_tune), ("fake-lab", fake_lab)):
         command = commands.add_parser(name)
         command.add_argument("result", help="result.json of a sensor trained on exact states")
+        command.add_argument("--experiment", default=str(EXPERIMENT), help="the device fine-tuning file")
         command.add_argument("--recipe", default="rydberg-aquila")
         command.add_argument("--duration", type=float, default=None, help="µs (default: the recipe's)")
         command.set_defaults(function=function)

@@ -79,7 +79,7 @@ def register(commands: Any) -> None:
         "sites of --device, and run nothing",
     )
     command.add_argument("--json", action="store_true", help="print JSON")
-    command.add_argument("--quiet", action="store_true", help="no progress bar")
+    command.add_argument("--quiet", action="store_true", help="no progress bar (the summary still prints)")
     command.add_argument("--no-plot", action="store_true", help="report: do not draw report.png")
     command.set_defaults(handler=run)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+import qep_analog as qa
 from qep_analog.errors import ConfigError
 from qep_analog.qep.losses import CrossEntropy, SquaredError
 from qep_analog.tasks.experiment import load_experiment
@@ -374,3 +375,20 @@ def test_committed_variants_differ_from_the_shipped_files_only_where_they_say(
     for data in (ours, base):
         del data["name"], data["output"]
     assert ours == base
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        path
+        for path in sorted((EXAMPLES / "results").rglob("*.yaml"))
+        if "schema: qep-experiment/1" in path.read_text(encoding="utf-8")
+    ],
+    ids=lambda path: path.stem,
+)
+def test_committed_experiment_files_load(path: Path) -> None:
+    """Every experiment file behind a committed result loads as it is (recipes beside it included)."""
+    experiment = load_experiment(path, nominal=True)
+    assert experiment.backend is not None and experiment.profile is not None
+    recipe = qa.load_recipe(experiment.backend["recipe"])  # a name on the search path, or a file beside
+    assert recipe.platform == experiment.profile.platform

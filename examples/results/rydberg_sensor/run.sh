@@ -57,3 +57,21 @@ python benchmarks/summarize_runs.py $RUNS/rs_rerun_0 --into examples/results/ryd
 for run in rerun_fakelab_nominal rerun_fakelab_nominal_cutoff; do
   python benchmarks/summarize_runs.py $RUNS/rs_$run --into examples/results/rydberg_sensor/$run --command "see run.sh (step 8)"
 done
+# 9. the two-phase sensor of step 5 (seed 0) on a device: the fake Fresnel-like lab programmed with the
+#    file's values, the daily runcard there and the same fine-tuning calibrated, our emulator with the
+#    profile's noise through the device's longest ramp (6 µs, rydberg-fresnel.yaml), and what that ramp
+#    prepares for each phase (noiseless, no shots)
+FRESNEL=examples/results/rydberg_sensor/rydberg_sensor_fresnel_device.yaml
+qep-analog train $FRESNEL --init $RUNS/rsf_exact_0/result.json --output $RUNS/rsf_fakelab_nominal --nominal --quiet
+qep-analog calibrate calibration/rydberg-daily.yaml --device fresnel-like --backend fake-lab --sites 9 \
+  --seed 0 --out $RUNS/rsf_calibration --history $RUNS/rsf_history
+QEP_ANALOG_HISTORY=$RUNS/rsf_history qep-analog train $FRESNEL --init $RUNS/rsf_exact_0/result.json \
+  --output $RUNS/rsf_fakelab_calibrated --quiet
+qep-analog train $FRESNEL --init $RUNS/rsf_exact_0/result.json --backend qutip --noise \
+  --output $RUNS/rsf_qutip_noise --nominal --quiet
+for run in fakelab_nominal fakelab_calibrated qutip_noise; do
+  python benchmarks/summarize_runs.py $RUNS/rsf_$run --into examples/results/rydberg_sensor/fresnel_$run \
+    --command "see run.sh (step 9)"
+done
+python benchmarks/rydberg_sensor_ramp_limit.py phases $RUNS/rsf_exact_0/result.json --experiment $FRESNEL \
+  --recipe examples/results/rydberg_sensor/rydberg-fresnel.yaml
