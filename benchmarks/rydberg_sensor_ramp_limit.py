@@ -16,10 +16,10 @@ profile's relaxed variant (limits lifted, physics kept). ``fine-tune``: Adam on 
 *emulated* loss by central finite differences (h = 0.2 rad/µs for the detunings, 0.1 µm for the
 positions; batches of 10, no shots): not QEP and not what a lab can afford, the upper bound of what
 any estimator could reach through these preparations. ``fake-lab``: the first ``--inputs`` test
-inputs read with ``--shots`` shots through the fake Aquila-like lab of the committed runs (seed 0)
-playing the ramps on its true device with its hidden noise (``preparation: adiabatic``), programmed
-with the nominal profile or, with ``--history``, with the calibration in force there (the daily
-runcard's records).
+inputs read with ``--shots`` shots through the fake lab of the experiment's device (seed 0, as in
+the committed runs) playing the ramps on its true device with its hidden noise (``preparation:
+adiabatic``), programmed with the nominal profile or, with ``--history``, with the calibration in
+force there (the daily runcard's records).
 """
 
 from __future__ import annotations
