@@ -114,12 +114,7 @@ class ExactSolver:
         #: starting in it and by lifting the other sector above the spectrum
         self.parity = compiled.model.parity
         if self.parity is not None:
-            zero = np.flatnonzero(compiled.table.masks == 0)
-            if not len(zero):
-                raise ConfigError(
-                    f"exact solver: parity {self.parity:+d} needs a diagonal term in the model"
-                )
-            self._diagonal_group = int(zero[0])
+            # the penalty is diagonal: it goes into group 0, the table's diagonal (mask 0, always there)
             self._parity_signs = parity_signs(n_qubits)
             self._start = self._in_sector(self._start)
             self._gap_start = self._in_sector(self._gap_start)
@@ -145,7 +140,7 @@ class ExactSolver:
         kappa = self.sector_penalty(coeffs)
         if kappa is None:
             return diagonals, np.zeros(len(coeffs))
-        diagonals[:, :, self._diagonal_group] -= self.parity * kappa[:, None] * self._parity_signs
+        diagonals[:, :, 0] -= self.parity * kappa[:, None] * self._parity_signs
         return diagonals, kappa
 
     def memory_bytes(self, batch: int, operators: int = 1) -> int:
