@@ -55,18 +55,21 @@ class LibraryEntry:
 def builtin_directory(kind: str) -> Path:
     """The folder of the built-in files of ``kind`` (inside the installed package)."""
     _check_kind(kind)
-    installed = Path(str(resources.files("qep_analog").joinpath("builtin", kind)))
-    if installed.is_dir():  # a wheel: the folders ship as package data
-        return installed
-    return Path(__file__).resolve().parents[1] / kind  # a source checkout (editable or not installed)
+    return _shipped_folder(kind)
 
 
 def shipped_document(name: str) -> Path:
     """The path of one of the documents that ship with the package (``docs/`` of the source, in the
     wheel as ``qep_analog.builtin.docs``), e.g. ``counts-format.md``."""
-    installed = Path(str(resources.files("qep_analog").joinpath("builtin", "docs")))
-    folder = installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "docs"
-    return folder / name
+    return _shipped_folder("docs") / name
+
+
+def _shipped_folder(folder: str) -> Path:
+    """A top-level folder of the source that ships inside the package as ``qep_analog.builtin.*``."""
+    installed = Path(str(resources.files("qep_analog").joinpath("builtin", folder)))
+    if installed.is_dir():  # a wheel: the folders ship as package data
+        return installed
+    return Path(__file__).resolve().parents[1] / folder  # a source checkout (editable or not installed)
 
 
 def search_path(kind: str) -> list[tuple[str, Path, bool]]:

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from qep_analog.devices.profile import DeviceProfile
 from qep_analog.memory import require_memory
-from qep_analog.model.pauli import PauliSum, parity_signs
+from qep_analog.model.pauli import PauliSum, bitstring_parity, parity_signs
 from qep_analog.sequences.schedule import Schedule, hamiltonian_at
 from qep_analog.solvers.threads import single_blas_thread
 
@@ -73,5 +73,4 @@ def _kept_sector(schedule: Schedule, hamiltonian: PauliSum) -> NDArray | None:
     start = schedule.initial_state
     if len(start) != n or any(string.flips_parity for string in hamiltonian):
         return None
-    parity = -1 if start.count("1") % 2 else 1
-    return np.flatnonzero(parity_signs(n) == parity)
+    return np.flatnonzero(parity_signs(n) == bitstring_parity(start))

@@ -20,7 +20,7 @@ import numpy as np
 from qep_analog.devices import ions, rydberg
 from qep_analog.devices.profile import DeviceProfile, IonCapabilities, RydbergCapabilities
 from qep_analog.errors import ProfileError
-from qep_analog.model.pauli import PauliSum
+from qep_analog.model.pauli import PauliSum, bitstring_parity
 
 Controls = rydberg.RydbergControls | ions.IonControls
 SpinModel = rydberg.IsingModel | ions.IonSpinModel
@@ -284,7 +284,7 @@ class IonPlatform(Platform):
     def prepared_parity(self, n: int, start: float = 1.0) -> int | None:
         """The chain's XX couplings and Z fields keep Π_i Z_i, so a ramp keeps the sector of its start
         state: (−1)^n from a positive field (every shipped ion recipe's), +1 from a negative one."""
-        return -1 if self.start_state(n, start).count("1") % 2 else 1
+        return bitstring_parity(self.start_state(n, start))
 
     def ramp(self, target: Controls, start: float) -> Ramp:
         """B = B_0 + s(B_f − B_0), couplings and Stark shifts scaled by s, from the state polarised

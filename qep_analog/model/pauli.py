@@ -75,6 +75,11 @@ class PauliString:
 IDENTITY = PauliString()
 
 
+def bitstring_parity(bits: str) -> int:
+    """⟨bits|Π_q Z_q|bits⟩ of a basis state written as 0s and 1s: (−1)^(number of 1s)."""
+    return -1 if bits.count("1") % 2 else 1
+
+
 def parity_signs(n_qubits: int) -> NDArray:
     """⟨c|Π_q Z_q|c⟩ = (−1)^(ones of c) of every basis state c of ``n_qubits`` (+1 for |0…0⟩)."""
     signs = np.ones(1)

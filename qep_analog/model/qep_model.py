@@ -91,26 +91,27 @@ class QEPModel:
         if self.parity not in (1, -1) or isinstance(self.parity, bool):
             raise ModelFileError(f"QEPModel: parity {self.parity!r} must be +1, -1 or None")
         object.__setattr__(self, "parity", int(self.parity))
-        for where, operator in self._sections():
-            for string in operator:
-                if string.flips_parity:
-                    raise ModelFileError(
-                        f"QEPModel: parity {self.parity:+d} is not conserved: {where} term "
-                        f"{string.label!r} flips it (an odd number of X and Y factors)"
-                    )
+        flip = self._parity_flip()
+        if flip is not None:
+            where, string = flip
+            raise ModelFileError(
+                f"QEPModel: parity {self.parity:+d} is not conserved: {where} term "
+                f"{string.label!r} flips it (an odd number of X and Y factors)"
+            )
 
-    def _sections(self) -> list[tuple[str, PauliSum]]:
-        """(where, operator) of every operator of the model."""
-        return [("fixed", self.fixed)] + [
+    def _parity_flip(self) -> tuple[str, PauliString] | None:
+        """(where, term) of the first term that flips the parity Π_q Z_q, or None."""
+        sections = [("fixed", self.fixed)] + [
             (f"{section}.{name}", operator)
             for section in ("inputs", "trainable", "outputs")
             for name, operator in getattr(self, section).items()
         ]
+        return next(((where, s) for where, operator in sections for s in operator if s.flips_parity), None)
 
     @property
     def conserves_parity(self) -> bool:
         """Whether every term commutes with the parity Π_q Z_q (an even number of X and Y factors)."""
-        return not any(string.flips_parity for _, operator in self._sections() for string in operator)
+        return self._parity_flip() is None
 
     def _check_operator(self, where: str, operator: PauliSum) -> None:
         if not isinstance(operator, PauliSum):
